@@ -1,0 +1,43 @@
+// Byte encoding helpers: fixed-width big-endian integers, LEB128 varints, hex.
+//
+// Used wherever Aspen writes bytes that another process or a later version will read (frame
+// headers, storage keys, command payloads). Decoders never trust their input: they return an
+// error instead of reading past the end.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "core/error.h"
+
+namespace aspen {
+
+void put_u32_be(std::string& out, uint32_t v);
+void put_u64_be(std::string& out, uint64_t v);
+void put_varint(std::string& out, uint64_t v);
+// Varint length followed by the bytes.
+void put_length_prefixed(std::string& out, std::string_view bytes);
+
+// A cursor over untrusted bytes. Every getter consumes on success and fails cleanly on short
+// or malformed input (never reads out of bounds).
+class Decoder {
+ public:
+  explicit Decoder(std::string_view in) : in_(in) {}
+
+  Result<uint32_t> get_u32_be();
+  Result<uint64_t> get_u64_be();
+  Result<uint64_t> get_varint();
+  Result<std::string_view> get_length_prefixed(size_t max_size_bytes);
+  Result<std::string_view> get_bytes(size_t n);
+
+  size_t remaining() const noexcept { return in_.size(); }
+  bool is_empty() const noexcept { return in_.empty(); }
+
+ private:
+  std::string_view in_;
+};
+
+std::string to_hex(std::string_view bytes);
+
+}  // namespace aspen

@@ -1,0 +1,243 @@
+// RaftCore: a deterministic, sans-I/O implementation of the Raft consensus algorithm
+// (Ongaro & Ousterhout, "In Search of an Understandable Consensus Algorithm", and Ongaro's
+// thesis), shaped like etcd-io/raft's RawNode.
+//
+// RaftCore owns no sockets, files, threads, clocks or random devices. The caller drives it:
+//   - tick() at a fixed interval (the caller's clock decides what a tick is; 100 ms by default);
+//   - step(msg) for every message that arrives from a peer;
+//   - propose(data), propose_conf_change(cc), read_index(ctx), transfer_leadership(to);
+//   - when has_ready(), take ready() and handle it (contract below), then call advance(rd).
+// Randomness (election timeouts) comes from a seed in RaftConfig, so a seed replays a run.
+//
+// THE READY CONTRACT. Handle the fields of a Ready in this order:
+//   1. If `snapshot` is set, persist it (it replaces the log and the state machine).
+//   2. Persist `entries` (appending; an entry overwrites any stored entry with the same index
+//      and everything after it) and `hard_state` if set. Make them durable (fsync) before 3.
+//      Nothing acknowledged to a peer may be lost by a crash: votes and appended entries are
+//      promises.
+//   3. Send `messages`. They may depend on the state persisted in step 2.
+//   4. Apply `committed_entries` to the state machine in order. For an ENTRY_CONF_CHANGE entry
+//      call apply_conf_change() and persist the ConfState it returns with the applied index.
+//   5. Serve `read_states`: a read with that context is linearizable once the state machine
+//      has applied at least `index`.
+//   6. Call advance(rd). Do not call ready() again before advance().
+// Between ready() and advance() the caller may keep calling tick(), step() and propose():
+// that is how proposals arriving during an fsync are batched into the next Ready.
+#pragma once
+
+#include <deque>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "aspen/raft.pb.h"
+#include "core/error.h"
+#include "core/limits.h"
+#include "core/rng.h"
+#include "core/types.h"
+#include "raft/confchange.h"
+#include "raft/log_storage.h"
+#include "raft/raft_log.h"
+#include "raft/tracker.h"
+
+namespace aspen::raft {
+
+// Deliberately planted bugs, used only by tests to prove the simulator catches them.
+struct PlantedBugs {
+  // Commit an entry from a previous term by counting replicas (violates §5.4.2, Figure 8).
+  bool commit_previous_term_by_counting = false;
+  // Grant votes without checking that the candidate's log is up to date (violates §5.4.1).
+  bool skip_election_restriction = false;
+};
+
+struct RaftConfig {
+  NodeId id = kNoNode;
+  // In ticks. Defaults assume a 100 ms tick: heartbeat 500 ms, election timeout drawn
+  // uniformly from [1500, 3000) ms.
+  uint32_t heartbeat_tick = limits::kDefaultHeartbeatMs / limits::kDefaultTickIntervalMs;
+  uint32_t election_tick = limits::kDefaultElectionTimeoutMinMs / limits::kDefaultTickIntervalMs;
+  // The last index the state machine has applied (entries after it are redelivered).
+  Index applied = 0;
+  uint64_t max_size_per_msg_bytes = limits::kMaxEntriesPerMessageBytes;
+  size_t max_inflight_msgs = limits::kMaxInflightMessages;
+  uint64_t max_uncommitted_entries_bytes = limits::kMaxUncommittedEntriesBytes;
+  uint64_t max_committed_size_per_ready_bytes = limits::kMaxCommittedEntriesPerReadyBytes;
+  // §6.2: a leader that has not heard from a quorum for an election timeout steps down, and
+  // followers that heard from a leader recently ignore vote requests.
+  bool check_quorum = true;
+  // §9.6: a candidate first asks whether it could win, without bumping terms.
+  bool pre_vote = true;
+  uint64_t seed = 1;
+  PlantedBugs planted_bugs;
+};
+
+enum class Role : uint8_t { kFollower, kPreCandidate, kCandidate, kLeader };
+const char* role_name(Role r);
+
+struct SoftState {
+  NodeId leader = kNoNode;
+  Role role = Role::kFollower;
+  friend bool operator==(const SoftState&, const SoftState&) = default;
+};
+
+struct ReadState {
+  Index index = 0;
+  std::string context;
+};
+
+struct Ready {
+  std::optional<SoftState> soft_state;       // changed leader/role: informational
+  std::optional<pb::HardState> hard_state;   // persist (step 2)
+  std::optional<pb::Snapshot> snapshot;      // persist and install (step 1)
+  std::vector<pb::Entry> entries;            // persist (step 2)
+  std::vector<pb::Message> messages;         // send after persisting (step 3)
+  std::vector<pb::Entry> committed_entries;  // apply (step 4)
+  std::vector<ReadState> read_states;        // serve (step 5)
+
+  bool must_sync() const { return hard_state.has_value() || !entries.empty() || snapshot.has_value(); }
+};
+
+// A read-only summary for status pages and invariant checks.
+struct RaftStatus {
+  NodeId id = kNoNode;
+  NodeId leader = kNoNode;
+  Role role = Role::kFollower;
+  Term term = 0;
+  NodeId vote = kNoNode;
+  Index commit = 0;
+  Index applied = 0;
+  Index last_index = 0;
+  NodeId lead_transferee = kNoNode;
+};
+
+class RaftCore {
+ public:
+  // Restores hard state, membership and log from storage. Fails on an invalid config or an
+  // inconsistent stored state. `storage` must outlive the core.
+  static Result<std::unique_ptr<RaftCore>> create(const RaftConfig& config, const LogStorage* storage);
+  ~RaftCore();
+  RaftCore(const RaftCore&) = delete;
+  RaftCore& operator=(const RaftCore&) = delete;
+
+  void tick();
+  // A message from a peer. Local message types are refused.
+  Status step(const pb::Message& msg);
+  // Proposes a state-machine command. Errors: ProposalDropped (no leader, leadership transfer
+  // in progress, too many uncommitted bytes, this node was removed).
+  Status propose(std::string data);
+  Status propose_conf_change(const pb::ConfChange& cc);
+  // Requests a linearizable read point; the answer arrives in a Ready's read_states with the
+  // same context. Batching: one call may stand for many client reads.
+  Status read_index(std::string context);
+  void transfer_leadership(NodeId transferee);
+  // Starts an election now (e.g. to bootstrap a single-node cluster quickly).
+  void campaign();
+  void report_unreachable(NodeId peer);
+  void report_snapshot(NodeId peer, bool failed);
+  // Call when a committed ENTRY_CONF_CHANGE entry is applied; returns the membership to persist.
+  pb::ConfState apply_conf_change(const pb::ConfChange& cc);
+
+  bool has_ready() const;
+  Ready ready();
+  void advance(const Ready& rd);
+
+  RaftStatus status() const;
+  const ProgressTracker& tracker() const { return trk_; }
+  NodeId id() const { return id_; }
+  NodeId leader() const { return lead_; }
+  Term term() const { return term_; }
+  Role role() const { return role_; }
+  bool is_leader() const { return role_ == Role::kLeader; }
+  const RaftLog& log() const { return log_; }
+
+ private:
+  RaftCore(const RaftConfig& config, const LogStorage* storage);
+
+  // --- raft.cc: lifecycle, elections, message dispatch ---
+  Status step_internal(const pb::Message& m);
+  void tick_election();
+  void tick_heartbeat();
+  void become_follower(Term term, NodeId lead);
+  void become_candidate();
+  void become_pre_candidate();
+  void become_leader();
+  void reset(Term term);
+  void reset_randomized_election_timeout();
+  bool is_past_election_timeout() const { return election_elapsed_ >= randomized_election_timeout_; }
+  bool is_promotable() const;
+  void hup(bool is_transfer);
+  void campaign_internal(bool is_pre_vote, bool is_transfer);
+  VoteResult poll(NodeId from, pb::MessageType type, bool granted);
+  void handle_vote_request(const pb::Message& m);
+  Status step_follower(const pb::Message& m);
+  Status step_candidate(const pb::Message& m);
+  void handle_append_entries(const pb::Message& m);
+  void handle_heartbeat(const pb::Message& m);
+  void handle_snapshot(const pb::Message& m);
+  bool restore(const pb::Snapshot& snap);
+  void send(pb::Message m);
+  bool has_unapplied_conf_change() const;
+  void load_state(const pb::HardState& hs);
+
+  // --- raft_leader.cc: replication, commit, ReadIndex, transfer ---
+  Status step_leader(const pb::Message& m);
+  void handle_append_response(const pb::Message& m, Progress& pr);
+  void handle_heartbeat_response(const pb::Message& m, Progress& pr);
+  Status handle_proposal(pb::Message& m);
+  void handle_read_index(const pb::Message& m);
+  void handle_transfer_leader(NodeId transferee);
+  void respond_read_index(const pb::Message& req, Index read_index);
+  bool append_entries(std::vector<pb::Entry>& ents);
+  bool maybe_commit();
+  bool committed_entry_in_current_term() const;
+  void release_pending_read_index_messages();
+  void send_append(NodeId to) { maybe_send_append(to, true); }
+  bool maybe_send_append(NodeId to, bool send_if_empty);
+  bool maybe_send_snapshot(NodeId to, Progress& pr);
+  void bcast_append();
+  void bcast_heartbeat(const std::string& context);
+  void send_timeout_now(NodeId to);
+  void abort_leader_transfer() { lead_transferee_ = kNoNode; }
+  void switch_to_config(ConfigAndProgress cp);
+
+  // --- state ---
+  NodeId id_;
+  Term term_ = 0;
+  NodeId vote_ = kNoNode;
+  NodeId lead_ = kNoNode;
+  Role role_ = Role::kFollower;
+  bool is_learner_ = false;
+  RaftLog log_;
+  ProgressTracker trk_;
+  std::vector<pb::Message> msgs_;
+  std::vector<ReadState> read_states_;
+
+  RaftConfig config_;
+  Rng rng_;
+  uint32_t election_elapsed_ = 0;
+  uint32_t heartbeat_elapsed_ = 0;
+  uint32_t randomized_election_timeout_ = 0;
+
+  NodeId lead_transferee_ = kNoNode;
+  // A conf change may be proposed only when the previous one (at this index) is applied.
+  Index pending_conf_index_ = 0;
+  uint64_t uncommitted_size_bytes_ = 0;
+
+  // ReadIndex (§6.4): requests waiting for a heartbeat quorum, oldest first.
+  struct PendingRead {
+    Index index = 0;
+    pb::Message request;
+    std::set<NodeId> acks;
+  };
+  std::deque<std::pair<std::string, PendingRead>> pending_reads_;
+  // Reads that arrived before this leader committed an entry in its term.
+  std::vector<pb::Message> pending_read_index_messages_;
+
+  // What the last Ready reported, to detect changes.
+  SoftState prev_soft_state_;
+  pb::HardState prev_hard_state_;
+};
+
+}  // namespace aspen::raft

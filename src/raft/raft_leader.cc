@@ -1,0 +1,320 @@
+// RaftCore, leader side: proposals, replication and flow control, commitment, ReadIndex and
+// leadership transfer.
+#include <fmt/format.h>
+
+#include "core/assert.h"
+#include "core/log.h"
+#include "raft/raft.h"
+
+namespace aspen::raft {
+
+Status RaftCore::step_leader(const pb::Message& m) {
+  switch (m.type()) {
+    case pb::MSG_PROP: {
+      pb::Message copy = m;
+      return handle_proposal(copy);
+    }
+    case pb::MSG_READ_INDEX:
+      if (pending_reads_.size() + pending_read_index_messages_.size() >=
+          limits::kMaxPendingReadIndexRequests) {
+        return make_error(ErrorCode::kProposalDropped,
+                          fmt::format("too many pending linearizable reads (limit {})",
+                                      limits::kMaxPendingReadIndexRequests));
+      }
+      // §6.4: a new leader does not know the commit index until it commits an entry of its
+      // own term; hold reads until then.
+      if (!committed_entry_in_current_term()) {
+        pending_read_index_messages_.push_back(m);
+        return {};
+      }
+      handle_read_index(m);
+      return {};
+    case pb::MSG_TRANSFER_LEADER:
+      handle_transfer_leader(m.from());
+      return {};
+    default:
+      break;
+  }
+  auto it = trk_.progress.find(m.from());
+  if (it == trk_.progress.end()) return {};
+  Progress& pr = it->second;
+  switch (m.type()) {
+    case pb::MSG_APP_RESP:
+      handle_append_response(m, pr);
+      break;
+    case pb::MSG_HEARTBEAT_RESP:
+      handle_heartbeat_response(m, pr);
+      break;
+    default:
+      break;
+  }
+  return {};
+}
+
+Status RaftCore::handle_proposal(pb::Message& m) {
+  if (m.entries().empty()) return make_error(ErrorCode::kInvalidArgument, "empty proposal");
+  if (!trk_.progress.contains(id_)) {
+    return make_error(ErrorCode::kProposalDropped, "this leader was removed from the cluster");
+  }
+  if (lead_transferee_ != kNoNode) {
+    return make_error(ErrorCode::kProposalDropped,
+                      fmt::format("leadership is being transferred to node {}", lead_transferee_));
+  }
+  for (const auto& e : m.entries()) {
+    if (e.type() != pb::ENTRY_CONF_CHANGE) continue;
+    pb::ConfChange cc;
+    if (!cc.ParseFromString(e.data())) {
+      return make_error(ErrorCode::kInvalidArgument, "malformed conf change");
+    }
+    bool is_joint = trk_.config.voters.is_joint();
+    bool is_leave = cc.changes().empty();
+    if (pending_conf_index_ > log_.applied()) {
+      return make_error(ErrorCode::kProposalDropped,
+                        "another membership change is still being applied; retry later");
+    }
+    if (is_joint && !is_leave) {
+      return make_error(ErrorCode::kProposalDropped,
+                        "must leave the joint configuration before another change");
+    }
+    if (!is_joint && is_leave) {
+      return make_error(ErrorCode::kProposalDropped, "not in a joint configuration to leave");
+    }
+    // Validate now, so that a change that cannot apply is refused instead of committed.
+    ConfChanger changer(trk_.config, trk_.progress, log_.last_index(), trk_.max_inflight());
+    std::vector<pb::ConfChangeSingle> changes(cc.changes().begin(), cc.changes().end());
+    bool use_joint = cc.transition() != pb::TRANSITION_AUTO || changes.size() > 1;
+    auto checked = is_leave     ? changer.leave_joint()
+                   : use_joint ? changer.enter_joint(cc.transition() != pb::TRANSITION_JOINT_EXPLICIT, changes)
+                               : changer.simple(changes);
+    if (!checked) return std::unexpected(checked.error());
+    pending_conf_index_ = log_.last_index() + 1;
+  }
+  std::vector<pb::Entry> ents(m.entries().begin(), m.entries().end());
+  if (!append_entries(ents)) {
+    return make_error(ErrorCode::kProposalDropped,
+                      fmt::format("too many uncommitted bytes (limit {})",
+                                  config_.max_uncommitted_entries_bytes));
+  }
+  bcast_append();
+  return {};
+}
+
+bool RaftCore::append_entries(std::vector<pb::Entry>& ents) {
+  uint64_t size = 0;
+  for (const auto& e : ents) size += e.data().size();
+  // Refuse to buffer unboundedly when followers cannot keep up; an empty entry always fits.
+  if (uncommitted_size_bytes_ > 0 && size > 0 &&
+      uncommitted_size_bytes_ + size > config_.max_uncommitted_entries_bytes) {
+    return false;
+  }
+  uncommitted_size_bytes_ += size;
+  Index li = log_.last_index();
+  for (size_t i = 0; i < ents.size(); ++i) {
+    ents[i].set_term(term_);
+    ents[i].set_index(li + 1 + i);
+  }
+  li = log_.append(ents);
+  // The leader counts its own entries toward commitment; under the Ready contract, entries
+  // are persisted before any message that could make a follower ack them is sent.
+  trk_.progress.at(id_).maybe_update(li);
+  maybe_commit();
+  return true;
+}
+
+bool RaftCore::maybe_commit() {
+  Index mci = trk_.committed();
+  if (config_.planted_bugs.commit_previous_term_by_counting) {
+    if (mci > log_.committed() && mci <= log_.last_index()) {
+      log_.commit_to(mci);
+      return true;
+    }
+    return false;
+  }
+  // §5.4.2: only entries from the current term are committed by counting replicas.
+  return log_.maybe_commit(mci, term_);
+}
+
+bool RaftCore::committed_entry_in_current_term() const {
+  return log_.term_or_zero(log_.committed()) == term_;
+}
+
+void RaftCore::release_pending_read_index_messages() {
+  if (pending_read_index_messages_.empty() || !committed_entry_in_current_term()) return;
+  auto msgs = std::move(pending_read_index_messages_);
+  pending_read_index_messages_.clear();
+  for (const auto& m : msgs) handle_read_index(m);
+}
+
+void RaftCore::handle_append_response(const pb::Message& m, Progress& pr) {
+  pr.recent_active = true;
+  if (m.reject()) {
+    Index next_probe = m.reject_hint();
+    if (m.log_term() > 0) {
+      // The follower's log has term m.log_term() at reject_hint; find where ours agrees.
+      next_probe = log_.find_conflict_by_term(m.reject_hint(), m.log_term()).first;
+    }
+    if (pr.maybe_decrease_to(m.index(), next_probe)) {
+      if (pr.state == ProgressState::kReplicate) pr.become_probe();
+      send_append(m.from());
+    }
+    return;
+  }
+  bool was_paused = pr.is_paused();
+  if (!pr.maybe_update(m.index())) return;
+  switch (pr.state) {
+    case ProgressState::kProbe:
+      pr.become_replicate();
+      break;
+    case ProgressState::kSnapshot:
+      if (pr.match + 1 >= log_.first_index()) {
+        pr.become_probe();
+        pr.become_replicate();
+      }
+      break;
+    case ProgressState::kReplicate:
+      pr.inflights.free_le(m.index());
+      break;
+  }
+  if (maybe_commit()) {
+    release_pending_read_index_messages();
+    bcast_append();
+  } else if (was_paused) {
+    send_append(m.from());
+  }
+  // Fill the window: the follower is in sync and can take more.
+  while (maybe_send_append(m.from(), false)) {
+  }
+  if (m.from() == lead_transferee_ && pr.match == log_.last_index()) send_timeout_now(m.from());
+}
+
+void RaftCore::handle_heartbeat_response(const pb::Message& m, Progress& pr) {
+  pr.recent_active = true;
+  pr.is_probe_sent = false;
+  if (pr.match < log_.last_index()) send_append(m.from());
+  if (m.context().empty() || pending_reads_.empty()) return;
+  // ReadIndex: find the request this ack answers; an ack also confirms every older request.
+  auto it = std::find_if(pending_reads_.begin(), pending_reads_.end(),
+                         [&](const auto& p) { return p.first == m.context(); });
+  if (it == pending_reads_.end()) return;
+  it->second.acks.insert(m.from());
+  std::map<NodeId, bool> acks;
+  for (NodeId id : it->second.acks) acks[id] = true;
+  if (trk_.config.voters.vote_result(acks) != VoteResult::kWon) return;
+  auto end = std::next(it);
+  std::vector<std::pair<std::string, PendingRead>> released(
+      std::make_move_iterator(pending_reads_.begin()), std::make_move_iterator(end));
+  pending_reads_.erase(pending_reads_.begin(), end);
+  for (auto& [ctx, pr_read] : released) respond_read_index(pr_read.request, pr_read.index);
+}
+
+void RaftCore::handle_read_index(const pb::Message& m) {
+  Index read_index = log_.committed();
+  if (trk_.is_singleton()) {
+    respond_read_index(m, read_index);
+    return;
+  }
+  // §6.4: record the commit index, then confirm we are still leader with a heartbeat round.
+  // The heartbeat carries the request's context; a quorum of acks releases the read.
+  PendingRead pr;
+  pr.index = read_index;
+  pr.request = m;
+  pr.acks.insert(id_);
+  pending_reads_.emplace_back(m.context(), std::move(pr));
+  bcast_heartbeat(m.context());
+}
+
+void RaftCore::respond_read_index(const pb::Message& req, Index read_index) {
+  if (req.from() == kNoNode || req.from() == id_) {
+    read_states_.push_back(ReadState{read_index, req.context()});
+    return;
+  }
+  pb::Message resp;
+  resp.set_type(pb::MSG_READ_INDEX_RESP);
+  resp.set_to(req.from());
+  resp.set_index(read_index);
+  resp.set_context(req.context());
+  send(std::move(resp));
+}
+
+void RaftCore::handle_transfer_leader(NodeId transferee) {
+  auto it = trk_.progress.find(transferee);
+  if (it == trk_.progress.end() || it->second.is_learner) return;
+  if (lead_transferee_ == transferee || transferee == id_) return;
+  abort_leader_transfer();
+  lead_transferee_ = transferee;
+  // The transfer must finish within an election timeout (see tick_heartbeat).
+  election_elapsed_ = 0;
+  if (it->second.match == log_.last_index()) {
+    send_timeout_now(transferee);
+  } else {
+    send_append(transferee);
+  }
+}
+
+void RaftCore::send_timeout_now(NodeId to) {
+  pb::Message m;
+  m.set_type(pb::MSG_TIMEOUT_NOW);
+  m.set_to(to);
+  send(std::move(m));
+}
+
+bool RaftCore::maybe_send_append(NodeId to, bool send_if_empty) {
+  auto it = trk_.progress.find(to);
+  if (it == trk_.progress.end() || to == id_) return false;
+  Progress& pr = it->second;
+  if (pr.is_paused()) return false;
+  Index prev_index = pr.next - 1;
+  auto prev_term = log_.term(prev_index);
+  auto ents = log_.entries_from(pr.next, config_.max_size_per_msg_bytes);
+  if (!prev_term || !ents) return maybe_send_snapshot(to, pr);
+  if (ents->empty() && !send_if_empty) return false;
+  pb::Message m;
+  m.set_type(pb::MSG_APP);
+  m.set_to(to);
+  m.set_index(prev_index);
+  m.set_log_term(*prev_term);
+  m.set_commit(log_.committed());
+  size_t n = ents->size();
+  Index last = n > 0 ? ents->back().index() : prev_index;
+  for (auto& e : *ents) *m.add_entries() = std::move(e);
+  pr.sent_entries(last, n);
+  send(std::move(m));
+  return true;
+}
+
+bool RaftCore::maybe_send_snapshot(NodeId to, Progress& pr) {
+  // Only send snapshots to peers we heard from recently: they are expensive.
+  if (!pr.recent_active) return false;
+  auto snap = log_.snapshot();
+  if (!snap) return false;  // temporarily unavailable: retry on a later heartbeat response
+  ASPEN_ASSERT_MSG(snap->metadata().index() != 0, "need a non-empty snapshot");
+  pb::Message m;
+  m.set_type(pb::MSG_SNAP);
+  m.set_to(to);
+  pr.become_snapshot(snap->metadata().index());
+  *m.mutable_snapshot() = std::move(*snap);
+  send(std::move(m));
+  return true;
+}
+
+void RaftCore::bcast_append() {
+  for (const auto& [id, pr] : trk_.progress) {
+    if (id != id_) send_append(id);
+  }
+}
+
+void RaftCore::bcast_heartbeat(const std::string& context) {
+  for (const auto& [id, pr] : trk_.progress) {
+    if (id == id_) continue;
+    pb::Message m;
+    m.set_type(pb::MSG_HEARTBEAT);
+    m.set_to(id);
+    // A follower may not have the entries up to our commit index; never tell it to commit
+    // past what it has matched.
+    m.set_commit(std::min(pr.match, log_.committed()));
+    m.set_context(context);
+    send(std::move(m));
+  }
+}
+
+}  // namespace aspen::raft
