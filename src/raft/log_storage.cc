@@ -15,7 +15,7 @@ uint64_t entry_size_bytes(const pb::Entry& e) {
 MemoryLogStorage::MemoryLogStorage() { ents_.emplace_back(); }
 
 InitialState MemoryLogStorage::initial_state() const {
-  return InitialState{hard_state_, snapshot_.metadata().conf_state()};
+  return InitialState{hard_state_, conf_state_};
 }
 
 Result<std::vector<pb::Entry>> MemoryLogStorage::entries(Index lo, Index hi,
@@ -51,6 +51,7 @@ Status MemoryLogStorage::apply_snapshot(const pb::Snapshot& snap) {
     return make_error(ErrorCode::kInvalidArgument, "snapshot is older than the current one");
   }
   snapshot_ = snap;
+  conf_state_ = snap.metadata().conf_state();
   ents_.clear();
   pb::Entry dummy;
   dummy.set_index(snap.metadata().index());

@@ -53,6 +53,8 @@ class MemoryLogStorage final : public LogStorage {
   Result<pb::Snapshot> snapshot() const override;
 
   void set_hard_state(const pb::HardState& hs) { hard_state_ = hs; }
+  // The membership as of the state machine's applied index (persisted with it).
+  void set_conf_state(const pb::ConfState& cs) { conf_state_ = cs; }
   const pb::HardState& hard_state() const { return hard_state_; }
   // Replaces the whole log with the snapshot (the state machine is replaced by the caller).
   Status apply_snapshot(const pb::Snapshot& snap);
@@ -69,6 +71,7 @@ class MemoryLogStorage final : public LogStorage {
   Index offset() const { return static_cast<Index>(ents_.front().index()); }
 
   pb::HardState hard_state_;
+  pb::ConfState conf_state_;
   pb::Snapshot snapshot_;
   std::vector<pb::Entry> ents_;  // ents_[i] has raft index offset() + i
 };

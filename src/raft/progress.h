@@ -26,6 +26,9 @@ class Inflights {
   void add(Index last_index);
   // Frees all messages whose last index is <= to (the follower acked them).
   void free_le(Index to);
+  void free_first_one() {
+    if (count() > 0) free_le(indexes_[head_]);
+  }
   bool is_full() const { return indexes_.size() - head_ >= capacity_; }
   size_t count() const { return indexes_.size() - head_; }
   void reset() { indexes_.clear(); head_ = 0; }

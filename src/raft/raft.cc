@@ -201,12 +201,33 @@ void RaftCore::tick_heartbeat() {
     }
     // A transfer that did not finish within an election timeout is abandoned.
     abort_leader_transfer();
+    if (!trk_.config.voters.contains(id_)) {
+      step_down_after_removal();
+      return;
+    }
   }
   if (role_ != Role::kLeader) return;
   if (heartbeat_elapsed_ >= config_.heartbeat_tick) {
     heartbeat_elapsed_ = 0;
     bcast_heartbeat("");
   }
+}
+
+void RaftCore::step_down_after_removal() {
+  // Hand over to the most up-to-date remaining voter at once rather than leave the cluster
+  // waiting for an election timeout.
+  NodeId best = kNoNode;
+  Index best_match = 0;
+  for (NodeId id : trk_.config.voters.ids()) {
+    auto it = trk_.progress.find(id);
+    if (it != trk_.progress.end() && it->second.match >= best_match) {
+      best = id;
+      best_match = it->second.match;
+    }
+  }
+  if (best != kNoNode && best_match == log_.last_index()) send_timeout_now(best);
+  ASPEN_LOG_DEBUG("node {} steps down: removed from the voters", id_);
+  become_follower(term_, kNoNode);
 }
 
 // ------------------------------------------------------------------------------------------

@@ -180,6 +180,7 @@ class RaftCore {
   void send(pb::Message m);
   bool has_unapplied_conf_change() const;
   void load_state(const pb::HardState& hs);
+  void step_down_after_removal();
 
   // --- raft_leader.cc: replication, commit, ReadIndex, transfer ---
   Status step_leader(const pb::Message& m);

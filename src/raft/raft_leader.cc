@@ -53,8 +53,8 @@ Status RaftCore::step_leader(const pb::Message& m) {
 
 Status RaftCore::handle_proposal(pb::Message& m) {
   if (m.entries().empty()) return make_error(ErrorCode::kInvalidArgument, "empty proposal");
-  if (!trk_.progress.contains(id_)) {
-    return make_error(ErrorCode::kProposalDropped, "this leader was removed from the cluster");
+  if (!trk_.config.voters.contains(id_)) {
+    return make_error(ErrorCode::kProposalDropped, "this leader was removed from the voters");
   }
   if (lead_transferee_ != kNoNode) {
     return make_error(ErrorCode::kProposalDropped,
@@ -190,6 +190,9 @@ void RaftCore::handle_append_response(const pb::Message& m, Progress& pr) {
 void RaftCore::handle_heartbeat_response(const pb::Message& m, Progress& pr) {
   pr.recent_active = true;
   pr.is_probe_sent = false;
+  // If every message that filled the window was lost, no ack will ever free it: let one
+  // more append through per heartbeat so the follower can reject it and we can resync.
+  if (pr.state == ProgressState::kReplicate && pr.inflights.is_full()) pr.inflights.free_first_one();
   if (pr.match < log_.last_index()) send_append(m.from());
   if (m.context().empty() || pending_reads_.empty()) return;
   // ReadIndex: find the request this ack answers; an ack also confirms every older request.

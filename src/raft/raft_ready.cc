@@ -86,14 +86,11 @@ void RaftCore::switch_to_config(ConfigAndProgress cp) {
   auto self = trk_.progress.find(id_);
   is_learner_ = self != trk_.progress.end() && self->second.is_learner;
   if (role_ != Role::kLeader) return;
-  if (self == trk_.progress.end() || !trk_.config.voters.contains(id_)) {
-    // Raft thesis §4.2.2: a leader removed from the cluster steps down once the change is
-    // committed. Tell the others the commit index first so they can elect a successor.
-    bcast_append();
-    ASPEN_LOG_DEBUG("node {} steps down: removed from the voters", id_);
-    become_follower(term_, kNoNode);
-    return;
-  }
+  // A leader removed from the voters (Raft thesis §4.2.2) keeps replicating, without counting
+  // itself, until the end of the current election timeout (see tick_heartbeat): the
+  // remaining voters only apply the change, and can elect a successor among themselves,
+  // once they learn that it is committed, and that news travels on our appends and
+  // heartbeats. It accepts no new proposals meanwhile.
   if (maybe_commit()) {
     bcast_append();
   } else {

@@ -1,0 +1,153 @@
+// Fault injection for the simulated cluster: crashes and restarts, partitions, membership
+// changes and leadership transfers. Message loss and duplication are in send_message().
+#include <fmt/format.h>
+
+#include "core/assert.h"
+#include "sim/internal/cluster.h"
+
+namespace aspen::sim {
+
+namespace {
+constexpr uint64_t kUsPerMs = 1000;
+}
+
+void Cluster::schedule_fault() {
+  // Exponential-ish spacing: uniform in [0, 2 * mean].
+  at(rng_.range(0, 2 * opt_.mean_fault_interval_ms) * kUsPerMs, [this] {
+    if (phase_ != Phase::kSafety) return;
+    inject_fault();
+    schedule_fault();
+  });
+}
+
+void Cluster::inject_fault() {
+  std::vector<void (Cluster::*)()> kinds;
+  if (opt_.faults.crash) kinds.push_back(&Cluster::fault_crash);
+  if (opt_.faults.partition) kinds.push_back(&Cluster::fault_partition);
+  if (opt_.faults.membership) kinds.push_back(&Cluster::fault_membership);
+  if (opt_.faults.transfer) kinds.push_back(&Cluster::fault_transfer);
+  if (kinds.empty()) return;
+  (this->*kinds[rng_.uniform(kinds.size())])();
+}
+
+void Cluster::fault_crash() {
+  std::vector<SimNode*> up;
+  for (auto& [id, n] : nodes_) {
+    if (n->is_up) up.push_back(n.get());
+  }
+  if (up.empty()) return;
+  // Prefer the leader now and then: leader crashes are where the interesting bugs live.
+  SimNode* victim = up[rng_.uniform(up.size())];
+  if (SimNode* leader = current_leader(); leader != nullptr && rng_.chance(1, 3)) victim = leader;
+  crash_node(*victim);
+  NodeId id = victim->id;
+  uint64_t down_ms = rng_.range(100, 8000);
+  at(down_ms * kUsPerMs, [this, id] {
+    SimNode* n = node(id);
+    if (n != nullptr && !n->is_up && !n->is_retired && phase_ == Phase::kSafety) start_node(*n);
+  });
+}
+
+void Cluster::fault_partition() {
+  if (is_partitioned_) return;
+  std::vector<NodeId> ids;
+  for (auto& [id, n] : nodes_) {
+    if (!n->is_retired) ids.push_back(id);
+  }
+  if (ids.size() < 2) return;
+  std::set<NodeId> side;
+  for (NodeId id : ids) {
+    if (rng_.chance(1, 2)) side.insert(id);
+  }
+  // Sometimes isolate exactly the leader.
+  if (SimNode* leader = current_leader(); leader != nullptr && rng_.chance(1, 3)) side = {leader->id};
+  if (side.empty() || side.size() == ids.size()) return;
+  bool is_asymmetric = rng_.chance(1, 3);
+  for (NodeId a : side) {
+    for (NodeId b : ids) {
+      if (side.contains(b)) continue;
+      blocked_.insert({a, b});
+      if (!is_asymmetric) blocked_.insert({b, a});
+    }
+  }
+  is_partitioned_ = true;
+  ++stats_.partitions;
+  trace(fmt::format("partition{}: {} nodes cut off", is_asymmetric ? " (one-way)" : "", side.size()));
+  note_event(10, side.size(), is_asymmetric);
+  at(rng_.range(500, 10000) * kUsPerMs, [this] {
+    blocked_.clear();
+    is_partitioned_ = false;
+    trace("partition healed");
+  });
+}
+
+void Cluster::fault_membership() {
+  SimNode* leader = current_leader();
+  if (leader == nullptr) return;
+  const auto& cfg = leader->core->tracker().config;
+  if (cfg.voters.is_joint()) return;
+  std::vector<NodeId> voters(cfg.voters.incoming.begin(), cfg.voters.incoming.end());
+  std::vector<NodeId> learners(cfg.learners.begin(), cfg.learners.end());
+  pb::ConfChange cc;
+  uint64_t roll = rng_.uniform(4);
+  auto add_change = [&cc](pb::ConfChangeType type, NodeId id) {
+    auto* c = cc.add_changes();
+    c->set_type(type);
+    c->set_node_id(id);
+  };
+  std::optional<NodeId> new_node;
+  if (roll == 0 && nodes_.size() < opt_.max_nodes) {
+    new_node = next_node_id_++;
+    add_change(pb::CONF_CHANGE_ADD_LEARNER, *new_node);
+  } else if (roll == 1 && !learners.empty()) {
+    add_change(pb::CONF_CHANGE_ADD_VOTER, learners[rng_.uniform(learners.size())]);
+  } else if (roll == 2 && voters.size() > std::max<size_t>(1, opt_.initial_voters - 1)) {
+    // May remove the leader itself.
+    add_change(pb::CONF_CHANGE_REMOVE_NODE, voters[rng_.uniform(voters.size())]);
+  } else if (roll == 3 && !learners.empty() && voters.size() > 1) {
+    // Replace a voter by a learner through joint consensus.
+    add_change(pb::CONF_CHANGE_ADD_VOTER, learners[rng_.uniform(learners.size())]);
+    add_change(pb::CONF_CHANGE_REMOVE_NODE, voters[rng_.uniform(voters.size())]);
+    cc.set_transition(rng_.chance(1, 2) ? pb::TRANSITION_AUTO : pb::TRANSITION_JOINT_IMPLICIT);
+  } else {
+    return;
+  }
+  if (new_node) {
+    SimNode& n = add_node(*new_node, pb::ConfState{});
+    start_node(n);
+  }
+  auto s = leader->core->propose_conf_change(cc);
+  trace(fmt::format("leader {} proposes {}: {}", leader->id, raft::describe_conf_change(cc),
+                    s ? "ok" : s.error().to_string()));
+  note_event(11, leader->id, cc.changes_size());
+  maybe_take_ready(*leader);
+}
+
+void Cluster::fault_transfer() {
+  SimNode* leader = current_leader();
+  if (leader == nullptr) return;
+  const auto& voters = leader->core->tracker().config.voters.incoming;
+  std::vector<NodeId> others;
+  for (NodeId id : voters) {
+    if (id != leader->id) others.push_back(id);
+  }
+  if (others.empty()) return;
+  NodeId to = others[rng_.uniform(others.size())];
+  ++stats_.transfers;
+  trace(fmt::format("leader {} transfers leadership to {}", leader->id, to));
+  note_event(12, leader->id, to);
+  leader->core->transfer_leadership(to);
+  maybe_take_ready(*leader);
+}
+
+void Cluster::heal_all() {
+  blocked_.clear();
+  is_partitioned_ = false;
+  for (auto& [id, n] : nodes_) {
+    if (!n->is_up && !n->is_retired) start_node(*n);
+  }
+}
+
+bool Cluster::is_blocked(NodeId from, NodeId to) const { return blocked_.contains({from, to}); }
+
+}  // namespace aspen::sim

@@ -1,0 +1,165 @@
+// Internal to sim/: the simulated cluster behind run_simulation().
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <queue>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "core/rng.h"
+#include "raft/log_storage.h"
+#include "raft/raft.h"
+#include "sim/kv_model.h"
+#include "sim/linearizability.h"
+#include "sim/simulation.h"
+
+namespace aspen::sim {
+
+namespace pb = aspen::raftpb;
+
+// A client operation waiting at a node for its entry to apply or its read to be served.
+struct PendingOp {
+  uint64_t client_id = 0;
+  uint64_t token = 0;
+  std::string key;
+};
+
+struct SimNode {
+  NodeId id = kNoNode;
+  bool is_up = false;
+  bool is_retired = false;   // removed from the cluster and shut down for good
+  uint64_t incarnation = 0;  // bumped by every crash; events of an older incarnation are void
+  uint64_t tick_interval_us = 100000;
+
+  // Durable: changed only when a Ready is "synced".
+  std::unique_ptr<raft::MemoryLogStorage> storage;
+  KvModel kv;
+  Index applied = 0;
+
+  // Volatile: lost in a crash.
+  std::unique_ptr<raft::RaftCore> core;
+  bool is_persisting = false;
+  std::map<std::pair<uint64_t, uint64_t>, PendingOp> pending_writes;  // (client, seq)
+  std::map<std::string, PendingOp> reads_by_context;
+  std::vector<std::pair<Index, PendingOp>> reads_waiting_apply;
+};
+
+struct SimClient {
+  uint64_t id = 0;
+  uint64_t seq = 0;
+  bool is_busy = false;
+  uint64_t token = 0;       // identifies the op in flight; a stale response is ignored
+  size_t history_index = 0; // the op's record in history_
+  NodeId leader_hint = kNoNode;
+};
+
+enum class Phase : uint8_t { kSafety, kLiveness, kDone };
+
+class Cluster {
+ public:
+  explicit Cluster(const SimOptions& options);
+  SimResult run();
+
+ private:
+  using Action = std::function<void()>;
+  struct Event {
+    uint64_t time_us;
+    uint64_t seq;
+    Action action;
+    bool operator>(const Event& o) const {
+      return time_us != o.time_us ? time_us > o.time_us : seq > o.seq;
+    }
+  };
+
+  // --- scheduler (simulation.cc) ---
+  void at(uint64_t delay_us, Action action);
+  void note_event(uint64_t kind, uint64_t a, uint64_t b = 0);
+  bool fail(std::string what);
+  void trace(const std::string& line) const;
+  std::string describe_nodes() const;
+
+  // --- nodes (simulation.cc) ---
+  SimNode& add_node(NodeId id, const pb::ConfState& initial);
+  void start_node(SimNode& n);
+  void crash_node(SimNode& n);
+  void retire_node(SimNode& n);
+  void schedule_tick(SimNode& n);
+  void maybe_take_ready(SimNode& n);
+  void on_synced(SimNode& n, const raft::Ready& rd);
+  void apply_entry(SimNode& n, const pb::Entry& e);
+  void serve_reads(SimNode& n);
+  void maybe_compact(SimNode& n);
+  void send_message(const pb::Message& m);
+  void deliver(const pb::Message& m);
+  SimNode* node(NodeId id);
+  SimNode* current_leader();
+
+  // --- clients (simulation.cc) ---
+  void schedule_client(SimClient& c, uint64_t delay_us);
+  void client_issue(SimClient& c);
+  void node_receive_request(NodeId to, uint64_t client_id, uint64_t token, const Operation& op,
+                            uint64_t seq);
+  void respond(uint64_t client_id, uint64_t token, std::optional<std::string> read_value,
+               bool cas_succeeded, bool is_definite_failure);
+  void client_timeout(uint64_t client_id, uint64_t token);
+
+  // --- faults (faults.cc) ---
+  void schedule_fault();
+  void inject_fault();
+  void fault_crash();
+  void fault_partition();
+  void fault_membership();
+  void fault_transfer();
+  void heal_all();
+  bool is_blocked(NodeId from, NodeId to) const;
+
+  // --- invariants (invariants.cc) ---
+  void check_after_event(SimNode& n);
+  void check_leader(SimNode& n);
+  void check_persisted_entries(SimNode& n, const std::vector<pb::Entry>& ents);
+  void check_applied(SimNode& n, const pb::Entry& e);
+  bool check_liveness_done();
+  void check_final_state();
+
+  SimOptions opt_;
+  Rng rng_;
+  uint64_t now_us_ = 0;
+  uint64_t event_seq_ = 0;
+  std::priority_queue<Event, std::vector<Event>, std::greater<>> events_;
+  uint64_t event_hash_ = 0xcbf29ce484222325ULL;
+  Phase phase_ = Phase::kSafety;
+  bool is_failed_ = false;
+  SimVerdict verdict_ = SimVerdict::kOk;
+  std::string failure_;
+  SimStats stats_;
+
+  std::map<NodeId, std::unique_ptr<SimNode>> nodes_;
+  NodeId next_node_id_ = 1;
+  std::set<NodeId> ever_members_;  // nodes some committed configuration included
+  Index last_config_index_ = 0;    // index of the newest conf change applied anywhere
+  std::vector<SimClient> clients_;
+  std::vector<Operation> history_;
+  std::vector<bool> is_history_dropped_;
+  std::vector<uint64_t> history_seq_;
+
+  // Network faults.
+  std::set<std::pair<NodeId, NodeId>> blocked_;  // (from, to)
+  bool is_partitioned_ = false;
+
+  // Invariant bookkeeping.
+  std::map<Term, NodeId> leader_of_term_;
+  std::map<std::pair<Index, Term>, std::pair<uint64_t, Term>> entry_fingerprints_;  // -> (data hash, prev term)
+  std::map<Index, std::pair<Term, uint64_t>> applied_entries_;  // index -> (term, data hash)
+  std::map<std::pair<uint64_t, uint64_t>, Index> acked_writes_; // (client, seq) -> index applied
+
+  // Liveness phase.
+  uint64_t liveness_deadline_us_ = 0;
+  SimClient probe_client_;
+  size_t probe_stage_ = 0;
+};
+
+}  // namespace aspen::sim

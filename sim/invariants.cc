@@ -1,0 +1,145 @@
+// Safety invariants checked after every event, liveness at the end of a run, and the final
+// checks (state convergence, no acknowledged write lost, linearizability).
+#include <fmt/format.h>
+
+#include "core/assert.h"
+#include "sim/internal/cluster.h"
+
+namespace aspen::sim {
+
+void Cluster::check_after_event(SimNode& n) {
+  if (!n.is_up) return;
+  stats_.max_term = std::max(stats_.max_term, n.core->term());
+  if (n.core->is_leader()) check_leader(n);
+}
+
+// Election safety (§5.2: at most one leader per term) and Leader Completeness (§5.4: a
+// leader's log holds every entry committed before its term).
+void Cluster::check_leader(SimNode& n) {
+  Term t = n.core->term();
+  auto [it, inserted] = leader_of_term_.try_emplace(t, n.id);
+  if (!inserted) {
+    if (it->second != n.id) {
+      fail(fmt::format("election safety: nodes {} and {} both lead term {}", it->second, n.id, t));
+    }
+    return;
+  }
+  trace(fmt::format("node {} leads term {}", n.id, t));
+  const raft::RaftLog& log = n.core->log();
+  for (const auto& [index, applied] : applied_entries_) {
+    if (index < log.first_index()) continue;  // compacted into a snapshot: already committed
+    auto term = log.term(index);
+    if (!term || *term != applied.first) {
+      fail(fmt::format("leader completeness: new leader {} of term {} lacks committed entry {} "
+                       "(term {}), has term {}",
+                       n.id, t, index, applied.first, term ? *term : 0));
+      return;
+    }
+  }
+}
+
+// Log Matching (§5.3): an (index, term) pair identifies the entry and, by induction, the
+// whole log before it. Checked on every entry as it becomes durable.
+void Cluster::check_persisted_entries(SimNode& n, const std::vector<pb::Entry>& ents) {
+  for (const auto& e : ents) {
+    auto prev = n.storage->term(e.index() - 1);
+    Term prev_term = prev ? *prev : 0;
+    uint64_t h = fnv1a(e.data(), static_cast<uint64_t>(e.type()) + 1);
+    auto [it, inserted] = entry_fingerprints_.try_emplace({e.index(), e.term()}, h, prev_term);
+    if (inserted) continue;
+    if (it->second.first != h) {
+      fail(fmt::format("log matching: node {} has a different entry at index {} term {}", n.id,
+                       e.index(), e.term()));
+      return;
+    }
+    if (prev && it->second.second != prev_term) {
+      fail(fmt::format("log matching: node {} entry {} term {} follows term {}, elsewhere {}",
+                       n.id, e.index(), e.term(), prev_term, it->second.second));
+      return;
+    }
+  }
+}
+
+// State Machine Safety (§5.4.3): no two nodes apply different entries at one index.
+void Cluster::check_applied(SimNode& n, const pb::Entry& e) {
+  uint64_t h = fnv1a(e.data(), static_cast<uint64_t>(e.type()) + 1);
+  auto [it, inserted] = applied_entries_.try_emplace(e.index(), e.term(), h);
+  if (!inserted && (it->second.first != e.term() || it->second.second != h)) {
+    fail(fmt::format("state machine safety: node {} applies entry {} of term {}, another node "
+                     "applied one of term {}",
+                     n.id, e.index(), e.term(), it->second.first));
+  }
+}
+
+bool Cluster::check_liveness_done() {
+  if (probe_stage_ <= opt_.keys) return false;
+  // Every live member has applied everything the leader committed, and no client op is open.
+  SimNode* leader = current_leader();
+  if (leader == nullptr) return false;
+  Index commit = leader->core->log().committed();
+  const auto& cfg = leader->core->tracker().config;
+  for (auto& [id, n] : nodes_) {
+    if (n->is_retired) continue;
+    bool is_member = cfg.voters.contains(id) || cfg.learners.contains(id);
+    if (!is_member) continue;
+    if (!n->is_up || n->applied < commit) return false;
+  }
+  for (const auto& c : clients_) {
+    if (c.is_busy) return false;
+  }
+  return true;
+}
+
+void Cluster::check_final_state() {
+  // Replicas that applied the same prefix hold the same state.
+  std::map<Index, std::pair<NodeId, uint64_t>> state_at;
+  for (auto& [id, n] : nodes_) {
+    if (n->is_retired || !n->is_up) continue;
+    uint64_t h = n->kv.hash();
+    auto [it, inserted] = state_at.try_emplace(n->applied, id, h);
+    if (!inserted && it->second.second != h) {
+      fail(fmt::format("replicas {} and {} applied up to {} but hold different states",
+                       it->second.first, id, n->applied));
+      return;
+    }
+  }
+  // No acknowledged write lost: the entry of every acknowledged write is still in the
+  // final leader's log at the index where it was applied (or compacted beneath its snapshot).
+  SimNode* leader = current_leader();
+  ASPEN_ASSERT_MSG(leader != nullptr, "liveness phase ends with a leader");
+  const raft::RaftLog& log = leader->core->log();
+  for (size_t i = 0; i < history_.size(); ++i) {
+    const Operation& op = history_[i];
+    if (is_history_dropped_[i] || op.is_indeterminate || op.kind == OpKind::kRead) continue;
+    auto it = acked_writes_.find({op.client_id, history_seq_[i]});
+    if (it == acked_writes_.end()) {
+      fail(fmt::format("acknowledged write was never applied: {}", describe_operation(op)));
+      return;
+    }
+    Index index = it->second;
+    if (index < log.first_index()) continue;
+    auto term = log.term(index);
+    if (!term || *term != applied_entries_.at(index).first) {
+      fail(fmt::format("acknowledged write lost: {} (applied at index {}, final leader {} has term {} there)",
+                       describe_operation(op), index, leader->id, term ? *term : 0));
+      return;
+    }
+  }
+  std::vector<Operation> kept;
+  for (size_t i = 0; i < history_.size(); ++i) {
+    if (is_history_dropped_[i]) continue;
+    Operation op = history_[i];
+    // Still in flight when the run ended: a read says nothing, a write may or may not land.
+    if (op.return_time == 0 && !op.is_indeterminate) {
+      if (op.kind == OpKind::kRead) continue;
+      op.is_indeterminate = true;
+    }
+    kept.push_back(std::move(op));
+  }
+  CheckResult lin = check_linearizable(kept);
+  if (!lin.is_linearizable) {
+    fail(fmt::format("history not linearizable on key {}:\n{}", lin.failing_key, lin.explanation));
+  }
+}
+
+}  // namespace aspen::sim

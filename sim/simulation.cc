@@ -1,0 +1,575 @@
+// The simulated cluster: scheduler, nodes (Ready handling on a simulated disk) and clients.
+// Faults are in faults.cc, invariant checks in invariants.cc.
+#include "sim/simulation.h"
+
+#include <fmt/format.h>
+
+#include <cstdio>
+
+#include "core/assert.h"
+#include "sim/internal/cluster.h"
+
+namespace aspen::sim {
+
+namespace {
+constexpr uint64_t kUsPerMs = 1000;
+constexpr uint64_t kTickUs = 100 * kUsPerMs;  // the default 100 ms tick
+constexpr uint64_t kClientLinkMinUs = 100;
+constexpr uint64_t kClientLinkMaxUs = 1000;
+constexpr uint64_t kMaxEventsPerRun = 50'000'000;  // guards against a scheduler that never idles
+
+std::string read_context(uint64_t client_id, uint64_t token) {
+  return fmt::format("r{}-{}", client_id, token);
+}
+}  // namespace
+
+Cluster::Cluster(const SimOptions& options) : opt_(options), rng_(options.seed) {
+  pb::ConfState initial;
+  for (size_t i = 0; i < opt_.initial_voters; ++i) {
+    initial.add_voters(next_node_id_ + i);
+    ever_members_.insert(next_node_id_ + i);
+  }
+  for (size_t i = 0; i < opt_.initial_voters; ++i) {
+    SimNode& n = add_node(next_node_id_++, initial);
+    start_node(n);
+  }
+  for (size_t i = 0; i < opt_.clients; ++i) {
+    SimClient c;
+    c.id = i + 1;
+    clients_.push_back(c);
+  }
+  probe_client_.id = opt_.clients + 1;
+}
+
+// ---------------------------------------------------------------------------------------
+// Scheduler
+
+void Cluster::at(uint64_t delay_us, Action action) {
+  events_.push(Event{now_us_ + delay_us, event_seq_++, std::move(action)});
+}
+
+void Cluster::note_event(uint64_t kind, uint64_t a, uint64_t b) {
+  uint64_t words[4] = {now_us_, kind, a, b};
+  event_hash_ = fnv1a(std::string_view(reinterpret_cast<const char*>(words), sizeof(words)), event_hash_);
+}
+
+bool Cluster::fail(std::string what) {
+  if (!is_failed_) {
+    is_failed_ = true;
+    verdict_ = SimVerdict::kInvariantBroken;
+    failure_ = fmt::format("at t={}ms: {}", now_us_ / kUsPerMs, what);
+  }
+  return false;
+}
+
+void Cluster::trace(const std::string& line) const {
+  if (opt_.is_verbose) std::fprintf(stderr, "[%10.3f ms] %s\n", static_cast<double>(now_us_) / 1000.0, line.c_str());
+}
+
+SimResult Cluster::run() {
+  for (auto& c : clients_) schedule_client(c, rng_.range(0, 10 * kUsPerMs));
+  schedule_fault();
+  uint64_t safety_events = 0;
+  while (!events_.empty() && !is_failed_ && phase_ != Phase::kDone) {
+    Event ev = events_.top();
+    events_.pop();
+    ASPEN_ASSERT(ev.time_us >= now_us_);
+    now_us_ = ev.time_us;
+    ev.action();
+    ++stats_.events;
+    if (stats_.events > kMaxEventsPerRun) {
+      fail("event budget exhausted (a scheduling loop?)");
+      break;
+    }
+    if (phase_ == Phase::kSafety && ++safety_events >= opt_.steps) {
+      phase_ = Phase::kLiveness;
+      trace("--- liveness phase: faults healed ---");
+      heal_all();
+      liveness_deadline_us_ = now_us_ + opt_.liveness_bound_ms * kUsPerMs;
+      schedule_client(probe_client_, 0);
+    }
+    if (phase_ == Phase::kLiveness) {
+      if (check_liveness_done()) {
+        phase_ = Phase::kDone;
+      } else if (now_us_ > liveness_deadline_us_) {
+        verdict_ = SimVerdict::kNoProgress;
+        failure_ = fmt::format("no progress within {} ms after faults healed (probe stage {})",
+                               opt_.liveness_bound_ms, probe_stage_);
+        break;
+      }
+    }
+  }
+  if (!is_failed_ && verdict_ == SimVerdict::kOk) check_final_state();
+  if (verdict_ != SimVerdict::kOk) failure_ += "\n" + describe_nodes();
+  stats_.sim_time_ms = now_us_ / kUsPerMs;
+  return SimResult{verdict_, failure_, event_hash_, stats_};
+}
+
+// ---------------------------------------------------------------------------------------
+// Nodes
+
+SimNode& Cluster::add_node(NodeId id, const pb::ConfState& initial) {
+  auto n = std::make_unique<SimNode>();
+  n->id = id;
+  n->storage = std::make_unique<raft::MemoryLogStorage>();
+  if (initial.voters_size() > 0) {
+    // Bootstrap as etcd does, but with a snapshot: the founding members start from a
+    // snapshot at index 1 that holds the initial membership, so a node added later learns
+    // the membership from that snapshot (or a newer one) before any conf change entry.
+    pb::Snapshot boot;
+    boot.mutable_metadata()->set_index(1);
+    boot.mutable_metadata()->set_term(1);
+    *boot.mutable_metadata()->mutable_conf_state() = initial;
+    boot.set_data(KvModel().serialize());
+    auto s = n->storage->apply_snapshot(boot);
+    ASPEN_ASSERT(s.has_value());
+    pb::HardState hs;
+    hs.set_term(1);
+    hs.set_commit(1);
+    n->storage->set_hard_state(hs);
+    n->applied = 1;
+  }
+  uint64_t drift = opt_.faults.drift ? rng_.range(0, 2 * opt_.clock_drift_per_mille) : opt_.clock_drift_per_mille;
+  // Tick interval in [1 - d, 1 + d] of the nominal 100 ms.
+  n->tick_interval_us = kTickUs * (1000 - opt_.clock_drift_per_mille + drift) / 1000;
+  SimNode& ref = *n;
+  nodes_[id] = std::move(n);
+  return ref;
+}
+
+void Cluster::start_node(SimNode& n) {
+  ASPEN_ASSERT(!n.is_up && !n.is_retired);
+  raft::RaftConfig cfg;
+  cfg.id = n.id;
+  cfg.applied = n.applied;
+  cfg.seed = opt_.seed * 1000003 + n.incarnation;
+  cfg.planted_bugs = opt_.planted_bugs;
+  cfg.max_inflight_msgs = opt_.max_inflight_msgs;
+  cfg.max_size_per_msg_bytes = opt_.max_msg_size_bytes;
+  auto core = raft::RaftCore::create(cfg, n.storage.get());
+  ASPEN_ASSERT_MSG(core.has_value(), "restart from a synced disk must succeed");
+  n.core = std::move(*core);
+  n.is_up = true;
+  n.is_persisting = false;
+  trace(fmt::format("node {} starts (applied {}, term {})", n.id, n.applied, n.core->term()));
+  note_event(1, n.id, n.incarnation);
+  schedule_tick(n);
+}
+
+void Cluster::crash_node(SimNode& n) {
+  if (!n.is_up) return;
+  trace(fmt::format("node {} crashes{}", n.id, n.is_persisting ? " (losing an unsynced Ready)" : ""));
+  note_event(2, n.id, n.incarnation);
+  n.is_up = false;
+  ++n.incarnation;
+  n.core.reset();
+  n.is_persisting = false;
+  n.pending_writes.clear();
+  n.reads_by_context.clear();
+  n.reads_waiting_apply.clear();
+  ++stats_.crashes;
+}
+
+void Cluster::retire_node(SimNode& n) {
+  crash_node(n);
+  n.is_retired = true;
+  trace(fmt::format("node {} retired", n.id));
+}
+
+void Cluster::schedule_tick(SimNode& n) {
+  uint64_t inc = n.incarnation;
+  NodeId id = n.id;
+  at(n.tick_interval_us, [this, id, inc] {
+    SimNode* p = node(id);
+    if (p == nullptr || !p->is_up || p->incarnation != inc) return;
+    note_event(3, id);
+    p->core->tick();
+    check_after_event(*p);
+    maybe_take_ready(*p);
+    schedule_tick(*p);
+  });
+}
+
+std::string Cluster::describe_nodes() const {
+  std::string out = "  nodes at the end:";
+  for (const auto& [id, n] : nodes_) {
+    out += fmt::format("\n    node {}: ", id);
+    if (n->is_retired) {
+      out += "retired";
+      continue;
+    }
+    if (!n->is_up) {
+      out += fmt::format("down, applied {}", n->applied);
+      continue;
+    }
+    auto st = n->core->status();
+    out += fmt::format("{} term {} leader {} commit {} applied {} last {} config {}",
+                       raft::role_name(st.role), st.term, st.leader, st.commit, n->applied,
+                       st.last_index, n->core->tracker().config.to_string());
+    if (st.role == raft::Role::kLeader) {
+      for (const auto& [pid, pr] : n->core->tracker().progress) {
+        out += fmt::format("\n      peer {}: {}{}", pid, pr.to_string(), pr.recent_active ? " active" : "");
+      }
+    }
+  }
+  return out;
+}
+
+SimNode* Cluster::node(NodeId id) {
+  auto it = nodes_.find(id);
+  return it == nodes_.end() ? nullptr : it->second.get();
+}
+
+SimNode* Cluster::current_leader() {
+  SimNode* best = nullptr;
+  for (auto& [id, n] : nodes_) {
+    if (n->is_up && n->core->is_leader() && (best == nullptr || n->core->term() > best->core->term())) {
+      best = n.get();
+    }
+  }
+  return best;
+}
+
+void Cluster::maybe_take_ready(SimNode& n) {
+  if (!n.is_up || n.is_persisting || !n.core->has_ready()) return;
+  auto rd = std::make_shared<raft::Ready>(n.core->ready());
+  if (rd->soft_state && rd->soft_state->role == raft::Role::kLeader) ++stats_.leaders_elected;
+  n.is_persisting = true;
+  // An fsync takes time; a crash before it completes loses the whole Ready (LMDB commits
+  // atomically). A Ready with nothing to persist is handled almost at once.
+  uint64_t latency = rd->must_sync() ? rng_.range(opt_.disk_latency_min_us, opt_.disk_latency_max_us)
+                                     : rng_.range(1, 20);
+  uint64_t inc = n.incarnation;
+  NodeId id = n.id;
+  at(latency, [this, id, inc, rd] {
+    SimNode* p = node(id);
+    if (p == nullptr || !p->is_up || p->incarnation != inc) return;
+    note_event(4, id, rd->entries.size());
+    on_synced(*p, *rd);
+  });
+}
+
+void Cluster::on_synced(SimNode& n, const raft::Ready& rd) {
+  // Ready contract, step 1-2: persist snapshot, entries and hard state atomically.
+  if (rd.snapshot) {
+    auto s = n.storage->apply_snapshot(*rd.snapshot);
+    ASPEN_ASSERT_MSG(s.has_value(), "snapshot from the core must be newer than the stored one");
+    auto kv = KvModel::deserialize(rd.snapshot->data());
+    ASPEN_ASSERT_MSG(kv.has_value(), "snapshot data must decode");
+    n.kv = std::move(*kv);
+    n.applied = rd.snapshot->metadata().index();
+    ++stats_.snapshots_installed;
+    trace(fmt::format("node {} installs snapshot at {}", n.id, n.applied));
+  }
+  if (!rd.entries.empty()) {
+    auto s = n.storage->append(rd.entries);
+    ASPEN_ASSERT_MSG(s.has_value(), "entries from the core must append");
+    check_persisted_entries(n, rd.entries);
+  }
+  if (rd.hard_state) n.storage->set_hard_state(*rd.hard_state);
+  // Step 3: send.
+  for (const auto& m : rd.messages) send_message(m);
+  // Step 4: apply.
+  for (const auto& e : rd.committed_entries) {
+    if (!n.is_up) break;  // a conf change may have retired this node
+    apply_entry(n, e);
+  }
+  if (!n.is_up) return;
+  // Step 5: reads.
+  for (const auto& rs : rd.read_states) {
+    auto it = n.reads_by_context.find(rs.context);
+    if (it == n.reads_by_context.end()) continue;
+    n.reads_waiting_apply.emplace_back(rs.index, it->second);
+    n.reads_by_context.erase(it);
+  }
+  serve_reads(n);
+  // Step 6.
+  n.core->advance(rd);
+  n.is_persisting = false;
+  maybe_compact(n);
+  check_after_event(n);
+  maybe_take_ready(n);
+}
+
+void Cluster::apply_entry(SimNode& n, const pb::Entry& e) {
+  if (e.index() <= n.applied) return;
+  ASPEN_ASSERT_MSG(e.index() == n.applied + 1, "entries must be applied in order without gaps");
+  check_applied(n, e);
+  n.applied = e.index();
+  stats_.max_commit = std::max(stats_.max_commit, e.index());
+  if (e.type() == pb::ENTRY_CONF_CHANGE) {
+    pb::ConfChange cc;
+    ASPEN_ASSERT(cc.ParseFromString(e.data()));
+    pb::ConfState cs = n.core->apply_conf_change(cc);
+    n.storage->set_conf_state(cs);
+    ++stats_.conf_changes_applied;
+    trace(fmt::format("node {} applies conf change at {}: {}", n.id, e.index(), raft::describe_conf_change(cc)));
+    // The operator shuts down a node once a committed configuration no longer has it in any
+    // role (after a joint configuration is left, not while it is still an outgoing voter).
+    // Only the newest committed configuration counts: a lagging replica applying an older
+    // one must not retire nodes that were added since.
+    if (e.index() <= last_config_index_) return;
+    last_config_index_ = e.index();
+    std::set<NodeId> members;
+    for (NodeId id : cs.voters()) members.insert(id);
+    for (NodeId id : cs.voters_outgoing()) members.insert(id);
+    for (NodeId id : cs.learners()) members.insert(id);
+    for (NodeId id : cs.learners_next()) members.insert(id);
+    for (NodeId id : members) ever_members_.insert(id);
+    for (NodeId id : ever_members_) {
+      if (members.contains(id)) continue;
+      at(rng_.range(500, 5000) * kUsPerMs, [this, id] {
+        SimNode* r = node(id);
+        if (r != nullptr && !r->is_retired) retire_node(*r);
+      });
+    }
+    return;
+  }
+  if (e.data().empty()) return;
+  auto cmd = decode_command(e.data());
+  ASPEN_ASSERT_MSG(cmd.has_value(), "committed commands must decode");
+  ApplyResult r = n.kv.apply(*cmd);
+  auto key = std::make_pair(r.client_id, r.seq);
+  if (!r.is_duplicate) acked_writes_.try_emplace(key, e.index());
+  auto it = n.pending_writes.find(key);
+  if (it != n.pending_writes.end()) {
+    PendingOp op = it->second;
+    n.pending_writes.erase(it);
+    respond(op.client_id, op.token, std::nullopt, r.cas_succeeded, false);
+  }
+}
+
+void Cluster::serve_reads(SimNode& n) {
+  auto& waiting = n.reads_waiting_apply;
+  for (size_t i = 0; i < waiting.size();) {
+    if (waiting[i].first <= n.applied) {
+      const PendingOp& op = waiting[i].second;
+      respond(op.client_id, op.token, n.kv.get(op.key), false, false);
+      waiting.erase(waiting.begin() + static_cast<std::ptrdiff_t>(i));
+    } else {
+      ++i;
+    }
+  }
+}
+
+void Cluster::maybe_compact(SimNode& n) {
+  if (!opt_.faults.compaction) return;
+  Index first = n.storage->first_index();
+  if (n.applied < first || n.applied - first < opt_.snapshot_threshold_entries) return;
+  if (n.applied > n.storage->last_index()) return;
+  pb::ConfState cs = n.storage->initial_state().conf_state;
+  auto snap = n.storage->create_snapshot(n.applied, &cs, n.kv.serialize());
+  ASPEN_ASSERT(snap.has_value());
+  // Keep a few entries so that slightly lagging followers need no snapshot.
+  Index keep = opt_.snapshot_threshold_entries / 4;
+  if (n.applied > keep + first) {
+    auto s = n.storage->compact(n.applied - keep);
+    ASPEN_ASSERT(s.has_value());
+  }
+  note_event(5, n.id, n.applied);
+}
+
+void Cluster::send_message(const pb::Message& m) {
+  SimNode* to = node(m.to());
+  auto report_snapshot = [this](const pb::Message& msg, bool failed) {
+    NodeId from = msg.from();
+    NodeId peer = msg.to();
+    SimNode* sender = node(from);
+    if (sender == nullptr) return;
+    uint64_t inc = sender->incarnation;
+    at(rng_.range(opt_.net_delay_min_us, opt_.net_delay_max_us), [this, from, peer, inc, failed] {
+      SimNode* s = node(from);
+      if (s == nullptr || !s->is_up || s->incarnation != inc) return;
+      s->core->report_snapshot(peer, failed);
+      maybe_take_ready(*s);
+    });
+  };
+  bool is_snap = m.type() == pb::MSG_SNAP;
+  if (is_snap) ++stats_.snapshots_sent;
+  bool is_lossy = phase_ == Phase::kSafety && opt_.faults.loss && rng_.chance(opt_.loss_per_mille, 1000);
+  if (to == nullptr || to->is_retired || is_blocked(m.from(), m.to()) || is_lossy) {
+    ++stats_.messages_dropped;
+    if (is_snap) report_snapshot(m, true);
+    return;
+  }
+  int copies = 1;
+  if (phase_ == Phase::kSafety && opt_.faults.duplicate && rng_.chance(opt_.duplicate_per_mille, 1000)) copies = 2;
+  auto shared = std::make_shared<pb::Message>(m);
+  for (int i = 0; i < copies; ++i) {
+    // Independent delays reorder messages.
+    at(rng_.range(opt_.net_delay_min_us, opt_.net_delay_max_us), [this, shared] { deliver(*shared); });
+  }
+  if (is_snap) report_snapshot(m, false);
+}
+
+void Cluster::deliver(const pb::Message& m) {
+  SimNode* to = node(m.to());
+  // A partition that starts while a message is in flight also drops it.
+  if (to == nullptr || !to->is_up || is_blocked(m.from(), m.to())) {
+    ++stats_.messages_dropped;
+    return;
+  }
+  ++stats_.messages_delivered;
+  note_event(6, m.to(), static_cast<uint64_t>(m.type()) << 32 | m.from());
+  auto s = to->core->step(m);
+  (void)s;  // a dropped forwarded proposal times out at its client
+  check_after_event(*to);
+  maybe_take_ready(*to);
+}
+
+// ---------------------------------------------------------------------------------------
+// Clients
+
+void Cluster::schedule_client(SimClient& c, uint64_t delay_us) {
+  uint64_t id = c.id;
+  at(delay_us, [this, id] {
+    SimClient& cl = id == probe_client_.id ? probe_client_ : clients_[id - 1];
+    client_issue(cl);
+  });
+}
+
+void Cluster::client_issue(SimClient& c) {
+  bool is_probe = c.id == probe_client_.id;
+  if (phase_ != Phase::kSafety && !is_probe) return;  // only the probe works after faults heal
+  if (phase_ == Phase::kDone || (is_probe && probe_stage_ > opt_.keys)) return;
+  ASPEN_ASSERT(!c.is_busy);
+  Operation op;
+  op.client_id = c.id;
+  op.invoke_time = now_us_;
+  if (is_probe) {
+    // Liveness probe: one write, then a linearizable read of every key.
+    if (probe_stage_ == 0) {
+      op.kind = OpKind::kWrite;
+      op.key = "k0";
+      op.value = fmt::format("probe-{}", c.seq + 1);
+    } else {
+      op.kind = OpKind::kRead;
+      op.key = fmt::format("k{}", probe_stage_ - 1);
+    }
+  } else {
+    op.key = fmt::format("k{}", rng_.uniform(opt_.keys));
+    uint64_t roll = rng_.uniform(100);
+    if (roll < 40) {
+      op.kind = OpKind::kWrite;
+      op.value = fmt::format("c{}-{}", c.id, c.seq + 1);
+    } else if (roll < 80) {
+      op.kind = OpKind::kRead;
+    } else {
+      op.kind = OpKind::kCas;
+      op.value = fmt::format("c{}-{}", c.id, c.seq + 1);
+      // Expect a value this client saw or wrote recently, or absence.
+      if (!history_.empty() && rng_.chance(3, 4)) {
+        const Operation& prev = history_[rng_.uniform(history_.size())];
+        if (prev.key == op.key) {
+          op.expected = prev.kind == OpKind::kRead ? prev.read_result : std::optional<std::string>(prev.value);
+        } else {
+          op.expected = fmt::format("c{}-{}", rng_.range(1, opt_.clients), rng_.range(1, c.seq + 1));
+        }
+      }
+    }
+  }
+  ++c.seq;
+  c.is_busy = true;
+  c.token = c.seq;
+  c.history_index = history_.size();
+  history_.push_back(op);
+  is_history_dropped_.push_back(false);
+  history_seq_.push_back(c.seq);
+
+  // Send to the leader we last heard of, or any node that is still a member.
+  std::vector<NodeId> candidates;
+  for (auto& [id, n] : nodes_) {
+    if (!n->is_retired) candidates.push_back(id);
+  }
+  NodeId target = c.leader_hint;
+  if (target == kNoNode || rng_.chance(1, 4) || node(target) == nullptr || node(target)->is_retired) {
+    target = candidates[rng_.uniform(candidates.size())];
+  }
+  uint64_t client_id = c.id;
+  uint64_t token = c.token;
+  uint64_t seq = c.seq;
+  at(rng_.range(kClientLinkMinUs, kClientLinkMaxUs),
+     [this, target, client_id, token, op, seq] { node_receive_request(target, client_id, token, op, seq); });
+  at(opt_.client_timeout_ms * kUsPerMs, [this, client_id, token] { client_timeout(client_id, token); });
+}
+
+void Cluster::node_receive_request(NodeId to, uint64_t client_id, uint64_t token, const Operation& op,
+                                   uint64_t seq) {
+  SimNode* n = node(to);
+  if (n == nullptr || !n->is_up) return;  // the client will time out
+  SimClient& c = client_id == probe_client_.id ? probe_client_ : clients_[client_id - 1];
+  c.leader_hint = n->core->leader();
+  note_event(7, to, client_id);
+  PendingOp pending{client_id, token, op.key};
+  if (op.kind == OpKind::kRead) {
+    std::string ctx = read_context(client_id, token);
+    auto s = n->core->read_index(ctx);
+    if (!s) {
+      respond(client_id, token, std::nullopt, false, true);
+      return;
+    }
+    n->reads_by_context[ctx] = pending;
+  } else {
+    Command cmd;
+    cmd.kind = op.kind == OpKind::kWrite ? CommandKind::kWrite : CommandKind::kCas;
+    cmd.client_id = client_id;
+    cmd.seq = seq;
+    cmd.key = op.key;
+    cmd.value = op.value;
+    cmd.expected = op.expected;
+    auto s = n->core->propose(encode_command(cmd));
+    if (!s) {
+      // Refused before reaching any log: definitely not applied.
+      respond(client_id, token, std::nullopt, false, true);
+      return;
+    }
+    n->pending_writes[{client_id, seq}] = pending;
+  }
+  check_after_event(*n);
+  maybe_take_ready(*n);
+}
+
+void Cluster::respond(uint64_t client_id, uint64_t token, std::optional<std::string> read_value,
+                      bool cas_succeeded, bool is_definite_failure) {
+  at(rng_.range(kClientLinkMinUs, kClientLinkMaxUs), [=, this] {
+    SimClient& c = client_id == probe_client_.id ? probe_client_ : clients_[client_id - 1];
+    if (!c.is_busy || c.token != token) return;  // timed out already
+    note_event(8, client_id, token);
+    c.is_busy = false;
+    Operation& op = history_[c.history_index];
+    op.return_time = now_us_;
+    if (is_definite_failure) {
+      is_history_dropped_[c.history_index] = true;
+      ++stats_.ops_failed;
+    } else {
+      op.read_result = read_value;
+      op.cas_succeeded = cas_succeeded;
+      ++stats_.ops_ok;
+      if (client_id == probe_client_.id) ++probe_stage_;
+    }
+    schedule_client(c, rng_.range(0, 20 * kUsPerMs));
+  });
+}
+
+void Cluster::client_timeout(uint64_t client_id, uint64_t token) {
+  SimClient& c = client_id == probe_client_.id ? probe_client_ : clients_[client_id - 1];
+  if (!c.is_busy || c.token != token) return;
+  note_event(9, client_id, token);
+  c.is_busy = false;
+  c.leader_hint = kNoNode;
+  Operation& op = history_[c.history_index];
+  if (op.kind == OpKind::kRead) {
+    is_history_dropped_[c.history_index] = true;  // a read with no answer says nothing
+  } else {
+    op.is_indeterminate = true;
+    ++stats_.ops_indeterminate;
+  }
+  schedule_client(c, rng_.range(0, 20 * kUsPerMs));
+}
+
+SimResult run_simulation(const SimOptions& options) {
+  Cluster cluster(options);
+  return cluster.run();
+}
+
+}  // namespace aspen::sim
