@@ -6,7 +6,7 @@ set -euo pipefail
 PACKAGES=(
   build-essential g++ cmake ninja-build ccache pkg-config
   protobuf-compiler libprotobuf-dev
-  libspdlog-dev libfmt-dev
+  libspdlog-dev libfmt-dev libcli11-dev
   libgtest-dev libgmock-dev librapidcheck-dev libbenchmark-dev
 )
 

@@ -501,6 +501,10 @@ void Cluster::node_receive_request(NodeId to, uint64_t client_id, uint64_t token
   c.leader_hint = n->core->leader();
   note_event(7, to, client_id);
   PendingOp pending{client_id, token, op.key};
+  if (op.kind == OpKind::kRead && opt_.should_plant_stale_reads) {
+    respond(client_id, token, n->kv.get(op.key), false, false);
+    return;
+  }
   if (op.kind == OpKind::kRead) {
     std::string ctx = read_context(client_id, token);
     auto s = n->core->read_index(ctx);

@@ -42,6 +42,9 @@ struct SimOptions {
   uint64_t steps = 20000;
   FaultSet faults;
   raft::PlantedBugs planted_bugs;
+  // Planted bug in the node layer: serve reads from the local replica without ReadIndex.
+  // Only the linearizability checker can see this one.
+  bool should_plant_stale_reads = false;
   bool is_verbose = false;
 
   // Swarm knobs; from_seed() draws them, tests may override.

@@ -102,6 +102,7 @@ void RaftCore::reset(Term term) {
   }
   pending_conf_index_ = 0;
   uncommitted_size_bytes_ = 0;
+  should_bcast_append_ = false;
   pending_reads_.clear();
   pending_read_index_messages_.clear();
 }

@@ -225,6 +225,8 @@ class RaftCore {
   // A conf change may be proposed only when the previous one (at this index) is applied.
   Index pending_conf_index_ = 0;
   uint64_t uncommitted_size_bytes_ = 0;
+  // New proposals are waiting to be broadcast at the next ready().
+  bool should_bcast_append_ = false;
 
   // ReadIndex (§6.4): requests waiting for a heartbeat quorum, oldest first.
   struct PendingRead {

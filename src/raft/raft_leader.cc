@@ -95,7 +95,9 @@ Status RaftCore::handle_proposal(pb::Message& m) {
                       fmt::format("too many uncommitted bytes (limit {})",
                                   config_.max_uncommitted_entries_bytes));
   }
-  bcast_append();
+  // Do not send now: every proposal that arrives before the caller's next ready() goes out
+  // in one append per follower (the message-level half of group commit).
+  should_bcast_append_ = true;
   return {};
 }
 

@@ -110,11 +110,15 @@ bool RaftCore::has_ready() const {
       log_.committed() != prev_hard_state_.commit()) {
     return true;
   }
-  return !log_.unstable_entries().empty() || log_.unstable_snapshot().has_value() ||
+  return should_bcast_append_ || !log_.unstable_entries().empty() || log_.unstable_snapshot().has_value() ||
          !msgs_.empty() || log_.has_next_committed_entries() || !read_states_.empty();
 }
 
 Ready RaftCore::ready() {
+  if (should_bcast_append_) {
+    should_bcast_append_ = false;
+    if (role_ == Role::kLeader) bcast_append();
+  }
   Ready rd;
   SoftState ss{lead_, role_};
   if (ss != prev_soft_state_) {

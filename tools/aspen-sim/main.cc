@@ -64,7 +64,7 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--bug", bug,
                  "Plant a known bug to show the simulator catches it: "
-                 "commit-previous-term or skip-election-restriction");
+                 "commit-previous-term, skip-election-restriction or stale-reads");
   app.add_flag("--verbose", is_verbose, "Trace faults, elections and membership changes");
   app.add_flag("--quiet", is_quiet, "Print only failures and the summary");
   app.add_flag("--check-determinism", should_check_determinism,
@@ -93,6 +93,8 @@ int main(int argc, char** argv) {
     bugs.commit_previous_term_by_counting = true;
   } else if (bug == "skip-election-restriction") {
     bugs.skip_election_restriction = true;
+  } else if (bug == "stale-reads") {
+    // handled below: a node-layer bug, not a Raft one
   } else if (!bug.empty()) {
     std::fprintf(stderr, "aspen-sim: unknown --bug '%s'\n", bug.c_str());
     return kExitUsage;
@@ -112,6 +114,7 @@ int main(int argc, char** argv) {
   for (uint64_t s = range.first; s <= range.last; ++s) {
     auto opts = aspen::sim::SimOptions::from_seed(s, steps, *faults);
     opts.planted_bugs = bugs;
+    opts.should_plant_stale_reads = bug == "stale-reads";
     opts.is_verbose = is_verbose;
     auto r = aspen::sim::run_simulation(opts);
     ++runs;
