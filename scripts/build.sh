@@ -9,7 +9,7 @@ build_dir="${ASPEN_BUILD_DIR:-build}"
 extra=()
 if [ "${1:-}" = "--sanitize" ]; then
   build_dir="${ASPEN_BUILD_DIR:-build-asan}"
-  extra+=(-DASPEN_SANITIZE=ON -DASPEN_BUILD_BENCH=OFF -DCMAKE_BUILD_TYPE=Debug)
+  extra+=(-DASPEN_SANITIZE=ON -DASPEN_BUILD_BENCH=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo)
 fi
 jobs="${ASPEN_JOBS:-$(nproc)}"
 cmake -S . -B "$build_dir" -G Ninja "${extra[@]}" >/dev/null

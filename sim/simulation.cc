@@ -317,11 +317,7 @@ void Cluster::apply_entry(SimNode& n, const pb::Entry& e) {
     for (NodeId id : cs.learners_next()) members.insert(id);
     for (NodeId id : members) ever_members_.insert(id);
     for (NodeId id : ever_members_) {
-      if (members.contains(id)) continue;
-      at(rng_.range(500, 5000) * kUsPerMs, [this, id] {
-        SimNode* r = node(id);
-        if (r != nullptr && !r->is_retired) retire_node(*r);
-      });
+      if (!members.contains(id)) schedule_retirement(id, e.index(), members);
     }
     return;
   }
@@ -337,6 +333,24 @@ void Cluster::apply_entry(SimNode& n, const pb::Entry& e) {
     n.pending_writes.erase(it);
     respond(op.client_id, op.token, std::nullopt, r.cas_succeeded, false);
   }
+}
+
+void Cluster::schedule_retirement(NodeId id, Index config_index, std::set<NodeId> members) {
+  // An operator decommissions a removed node only after every remaining member has applied
+  // the configuration without it: until they know the removal committed they still count
+  // on its vote (they apply configurations on commit, not on append).
+  at(rng_.range(500, 2000) * kUsPerMs, [this, id, config_index, members] {
+    SimNode* r = node(id);
+    if (r == nullptr || r->is_retired) return;
+    for (NodeId m : members) {
+      SimNode* other = node(m);
+      if (other != nullptr && !other->is_retired && other->applied < config_index) {
+        schedule_retirement(id, config_index, members);
+        return;
+      }
+    }
+    retire_node(*r);
+  });
 }
 
 void Cluster::serve_reads(SimNode& n) {

@@ -87,6 +87,7 @@ class Cluster {
   void start_node(SimNode& n);
   void crash_node(SimNode& n);
   void retire_node(SimNode& n);
+  void schedule_retirement(NodeId id, Index config_index, std::set<NodeId> members);
   void schedule_tick(SimNode& n);
   void maybe_take_ready(SimNode& n);
   void on_synced(SimNode& n, const raft::Ready& rd);

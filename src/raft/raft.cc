@@ -103,6 +103,7 @@ void RaftCore::reset(Term term) {
   pending_conf_index_ = 0;
   uncommitted_size_bytes_ = 0;
   should_bcast_append_ = false;
+  should_bcast_read_heartbeat_ = false;
   pending_reads_.clear();
   pending_read_index_messages_.clear();
 }
@@ -316,6 +317,9 @@ Status RaftCore::step(const pb::Message& msg) {
     return make_error(ErrorCode::kInvalidArgument, "local message type received from the network");
   }
   if (msg.from() == kNoNode) return make_error(ErrorCode::kInvalidArgument, "message without a sender");
+  if (msg.type() == pb::MSG_READ_INDEX && msg.context().empty()) {
+    return make_error(ErrorCode::kInvalidArgument, "read index request without a context");
+  }
   // Responses from nodes we do not track are stale (removed members): ignore them.
   bool is_response = msg.type() == pb::MSG_APP_RESP || msg.type() == pb::MSG_HEARTBEAT_RESP ||
                      msg.type() == pb::MSG_VOTE_RESP || msg.type() == pb::MSG_PRE_VOTE_RESP;

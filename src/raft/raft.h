@@ -227,6 +227,8 @@ class RaftCore {
   uint64_t uncommitted_size_bytes_ = 0;
   // New proposals are waiting to be broadcast at the next ready().
   bool should_bcast_append_ = false;
+  // Reads are waiting for a leadership-confirming heartbeat round at the next ready().
+  bool should_bcast_read_heartbeat_ = false;
 
   // ReadIndex (§6.4): requests waiting for a heartbeat quorum, oldest first.
   struct PendingRead {

@@ -219,13 +219,15 @@ void RaftCore::handle_read_index(const pb::Message& m) {
     return;
   }
   // §6.4: record the commit index, then confirm we are still leader with a heartbeat round.
-  // The heartbeat carries the request's context; a quorum of acks releases the read.
+  // Batched: every read that arrives before the caller's next ready() shares one round,
+  // which carries the newest request's context. A quorum of acks for it proves we were
+  // leader after all of them arrived, so it releases them all (and any older ones).
   PendingRead pr;
   pr.index = read_index;
   pr.request = m;
   pr.acks.insert(id_);
   pending_reads_.emplace_back(m.context(), std::move(pr));
-  bcast_heartbeat(m.context());
+  should_bcast_read_heartbeat_ = true;
 }
 
 void RaftCore::respond_read_index(const pb::Message& req, Index read_index) {

@@ -26,6 +26,9 @@ Status RaftCore::propose_conf_change(const pb::ConfChange& cc) {
 }
 
 Status RaftCore::read_index(std::string context) {
+  if (context.empty()) {
+    return make_error(ErrorCode::kInvalidArgument, "a read index request needs a non-empty context");
+  }
   pb::Message m;
   m.set_type(pb::MSG_READ_INDEX);
   m.set_from(id_);
@@ -110,7 +113,7 @@ bool RaftCore::has_ready() const {
       log_.committed() != prev_hard_state_.commit()) {
     return true;
   }
-  return should_bcast_append_ || !log_.unstable_entries().empty() || log_.unstable_snapshot().has_value() ||
+  return should_bcast_append_ || should_bcast_read_heartbeat_ || !log_.unstable_entries().empty() || log_.unstable_snapshot().has_value() ||
          !msgs_.empty() || log_.has_next_committed_entries() || !read_states_.empty();
 }
 
@@ -118,6 +121,10 @@ Ready RaftCore::ready() {
   if (should_bcast_append_) {
     should_bcast_append_ = false;
     if (role_ == Role::kLeader) bcast_append();
+  }
+  if (should_bcast_read_heartbeat_) {
+    should_bcast_read_heartbeat_ = false;
+    if (role_ == Role::kLeader && !pending_reads_.empty()) bcast_heartbeat(pending_reads_.back().first);
   }
   Ready rd;
   SoftState ss{lead_, role_};
