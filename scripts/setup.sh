@@ -8,6 +8,8 @@ PACKAGES=(
   protobuf-compiler libprotobuf-dev
   libspdlog-dev libfmt-dev libcli11-dev
   libgtest-dev libgmock-dev librapidcheck-dev libbenchmark-dev
+  liblmdb-dev
+  libngtcp2-dev libngtcp2-crypto-gnutls-dev libgnutls28-dev libasio-dev libsodium-dev
 )
 
 missing=()
