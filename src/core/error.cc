@@ -22,6 +22,9 @@ std::string_view error_code_name(ErrorCode code) noexcept {
     case ErrorCode::kProposalDropped: return "ProposalDropped";
     case ErrorCode::kConfigInvalid: return "ConfigInvalid";
     case ErrorCode::kInternal: return "Internal";
+    case ErrorCode::kTxnTooLarge: return "TxnTooLarge";
+    case ErrorCode::kLeaseNotFound: return "LeaseNotFound";
+    case ErrorCode::kStorageFull: return "StorageFull";
   }
   return "Unknown";
 }

@@ -33,6 +33,9 @@ enum class ErrorCode : uint8_t {
   kProposalDropped,
   kConfigInvalid,
   kInternal,
+  kTxnTooLarge,
+  kLeaseNotFound,
+  kStorageFull,
 };
 
 // Stable, human-readable name of a code ("NotLeader"), used in logs and client errors.

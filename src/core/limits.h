@@ -17,6 +17,11 @@ inline constexpr size_t kMaxBatchSize = 1000;                  // keys per SetMu
 inline constexpr size_t kMaxTxnOps = 128;                      // compares + then + else ops
 inline constexpr size_t kDefaultScanLimit = 1000;
 inline constexpr size_t kMaxScanResults = 10000;
+inline constexpr size_t kMaxScanResultBytes = size_t{16} << 20;  // a scan page stops early past this
+inline constexpr size_t kMaxCommandSizeBytes = size_t{4} << 20;  // one serialized write command
+inline constexpr uint64_t kMinLeaseTtlMs = 1000;
+inline constexpr uint64_t kMaxLeaseTtlMs = uint64_t{30} * 24 * 3600 * 1000;  // 30 days
+inline constexpr size_t kMaxLeasesPerExpire = 1000;
 
 // --- wire and transport ---
 inline constexpr size_t kMaxFrameSizeBytes = size_t{10} << 20;  // 10 MiB per framed message
@@ -46,6 +51,9 @@ static_assert(kMaxKeySizeBytes + kMaxValueSizeBytes < kMaxEntriesPerMessageBytes
 static_assert(kMaxEntriesPerMessageBytes < kMaxFrameSizeBytes,
               "a raft append message must fit in one transport frame");
 static_assert(kDefaultScanLimit <= kMaxScanResults);
+static_assert(kMaxKeySizeBytes + kMaxValueSizeBytes < kMaxCommandSizeBytes,
+              "a single maximal put must fit in one command");
+static_assert(kMaxCommandSizeBytes < kMaxFrameSizeBytes);
 static_assert(kDefaultHeartbeatMs % kDefaultTickIntervalMs == 0);
 static_assert(kDefaultElectionTimeoutMinMs % kDefaultTickIntervalMs == 0);
 static_assert(kDefaultHeartbeatMs < kDefaultElectionTimeoutMinMs,

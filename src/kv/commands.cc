@@ -1,0 +1,167 @@
+#include "kv/commands.h"
+
+#include <fmt/format.h>
+
+#include "core/limits.h"
+
+namespace aspen::kv {
+
+Status validate_key(std::string_view key) {
+  if (key.empty()) return make_error(ErrorCode::kInvalidArgument, "key must not be empty");
+  if (key.size() > limits::kMaxKeySizeBytes) {
+    return make_error(ErrorCode::kKeyTooLarge,
+                      fmt::format("key is {} bytes; the limit is {} bytes", key.size(),
+                                  limits::kMaxKeySizeBytes));
+  }
+  return {};
+}
+
+Status validate_value(std::string_view value) {
+  if (value.size() > limits::kMaxValueSizeBytes) {
+    return make_error(ErrorCode::kValueTooLarge,
+                      fmt::format("value is {} bytes; the limit is {} bytes", value.size(),
+                                  limits::kMaxValueSizeBytes));
+  }
+  return {};
+}
+
+Status validate_range(const kvpb::RangeRequest& range) {
+  if (range.start().size() > limits::kMaxKeySizeBytes || range.end().size() > limits::kMaxKeySizeBytes) {
+    return make_error(ErrorCode::kKeyTooLarge,
+                      fmt::format("range bound is longer than the {} byte key limit",
+                                  limits::kMaxKeySizeBytes));
+  }
+  if (range.limit() > limits::kMaxScanResults) {
+    return make_error(ErrorCode::kScanTooLarge,
+                      fmt::format("scan limit {} exceeds the maximum of {}", range.limit(),
+                                  limits::kMaxScanResults));
+  }
+  if (range.is_prefix() && !range.end().empty()) {
+    return make_error(ErrorCode::kInvalidArgument, "a prefix scan takes no end key");
+  }
+  if (!range.is_prefix() && !range.end().empty() && range.end() <= range.start()) {
+    return make_error(ErrorCode::kInvalidArgument, "scan end must be greater than its start");
+  }
+  return {};
+}
+
+namespace {
+
+Status validate_put(const kvpb::Put& put) {
+  if (auto s = validate_key(put.key()); !s) return s;
+  return validate_value(put.value());
+}
+
+Status validate_txn_op(const kvpb::TxnOp& op) {
+  switch (op.op_case()) {
+    case kvpb::TxnOp::kPut: return validate_put(op.put());
+    case kvpb::TxnOp::kDelete: return validate_key(op.delete_().key());
+    case kvpb::TxnOp::kRange: return validate_range(op.range());
+    case kvpb::TxnOp::OP_NOT_SET: break;
+  }
+  return make_error(ErrorCode::kInvalidArgument, "transaction operation has no type");
+}
+
+Status validate_txn(const kvpb::Txn& txn) {
+  size_t ops = static_cast<size_t>(txn.compares_size() + txn.success_size() + txn.failure_size());
+  if (ops > limits::kMaxTxnOps) {
+    return make_error(ErrorCode::kTxnTooLarge,
+                      fmt::format("transaction has {} compares and operations; the limit is {}",
+                                  ops, limits::kMaxTxnOps));
+  }
+  for (const auto& c : txn.compares()) {
+    if (auto s = validate_key(c.key()); !s) return s;
+    if (auto s = validate_value(c.value()); !s) return s;
+  }
+  for (const auto& op : txn.success()) {
+    if (auto s = validate_txn_op(op); !s) return s;
+  }
+  for (const auto& op : txn.failure()) {
+    if (auto s = validate_txn_op(op); !s) return s;
+  }
+  return {};
+}
+
+Status validate_ttl(uint64_t ttl_ms) {
+  if (ttl_ms < limits::kMinLeaseTtlMs || ttl_ms > limits::kMaxLeaseTtlMs) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      fmt::format("lease TTL {} ms is outside [{} ms, {} ms]", ttl_ms,
+                                  limits::kMinLeaseTtlMs, limits::kMaxLeaseTtlMs));
+  }
+  return {};
+}
+
+Status validate_batch_size(size_t n) {
+  if (n > limits::kMaxBatchSize) {
+    return make_error(ErrorCode::kBatchTooLarge,
+                      fmt::format("batch has {} keys; the limit is {}", n, limits::kMaxBatchSize));
+  }
+  if (n == 0) return make_error(ErrorCode::kInvalidArgument, "batch is empty");
+  return {};
+}
+
+}  // namespace
+
+Status validate_command(const kvpb::Command& cmd) {
+  if (cmd.ByteSizeLong() > limits::kMaxCommandSizeBytes) {
+    return make_error(ErrorCode::kBatchTooLarge,
+                      fmt::format("command is {} bytes; the limit is {} bytes", cmd.ByteSizeLong(),
+                                  limits::kMaxCommandSizeBytes));
+  }
+  switch (cmd.op_case()) {
+    case kvpb::Command::kPut: return validate_put(cmd.put());
+    case kvpb::Command::kDelete: return validate_key(cmd.delete_().key());
+    case kvpb::Command::kSetMulti: {
+      if (auto s = validate_batch_size(static_cast<size_t>(cmd.set_multi().puts_size())); !s) return s;
+      for (const auto& p : cmd.set_multi().puts()) {
+        if (auto s = validate_put(p); !s) return s;
+      }
+      break;
+    }
+    case kvpb::Command::kDeleteMulti: {
+      if (auto s = validate_batch_size(static_cast<size_t>(cmd.delete_multi().keys_size())); !s) return s;
+      for (const auto& k : cmd.delete_multi().keys()) {
+        if (auto s = validate_key(k); !s) return s;
+      }
+      break;
+    }
+    case kvpb::Command::kCas: {
+      if (auto s = validate_key(cmd.cas().key()); !s) return s;
+      if (auto s = validate_value(cmd.cas().expected_value()); !s) return s;
+      if (auto s = validate_value(cmd.cas().new_value()); !s) return s;
+      break;
+    }
+    case kvpb::Command::kCad: {
+      if (auto s = validate_key(cmd.cad().key()); !s) return s;
+      if (auto s = validate_value(cmd.cad().expected_value()); !s) return s;
+      break;
+    }
+    case kvpb::Command::kTxn: return validate_txn(cmd.txn());
+    case kvpb::Command::kLeaseGrant: return validate_ttl(cmd.lease_grant().ttl_ms());
+    case kvpb::Command::kLeaseRevoke:
+    case kvpb::Command::kLeaseKeepalive: return {};
+    case kvpb::Command::kLeaseExpire:
+      if (static_cast<size_t>(cmd.lease_expire().ids_size()) > limits::kMaxLeasesPerExpire) {
+        return make_error(ErrorCode::kBatchTooLarge, "too many leases in one expiry");
+      }
+      return {};
+    case kvpb::Command::OP_NOT_SET:
+      return make_error(ErrorCode::kInvalidArgument, "command has no operation");
+  }
+  return {};
+}
+
+std::string prefix_end(std::string_view prefix) {
+  std::string end(prefix);
+  while (!end.empty()) {
+    auto last = static_cast<unsigned char>(end.back());
+    if (last < 0xff) {
+      end.back() = static_cast<char>(last + 1);
+      return end;
+    }
+    end.pop_back();
+  }
+  return end;  // all 0xff: no upper bound
+}
+
+}  // namespace aspen::kv

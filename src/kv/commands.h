@@ -1,0 +1,21 @@
+// Validation of client commands and reads at the boundary, before they reach Raft.
+//
+// Every limit from core/limits.h that a client can hit is checked here and reported with an
+// error that names the limit, so a bad request is refused before it costs a log entry.
+#pragma once
+
+#include "aspen/kv.pb.h"
+#include "core/error.h"
+
+namespace aspen::kv {
+
+Status validate_key(std::string_view key);
+Status validate_value(std::string_view value);
+Status validate_range(const kvpb::RangeRequest& range);
+// Validates a write command (everything but timestamp_ms, which the leader stamps).
+Status validate_command(const kvpb::Command& cmd);
+
+// The smallest key greater than every key with this prefix ("" when there is none).
+std::string prefix_end(std::string_view prefix);
+
+}  // namespace aspen::kv

@@ -1,0 +1,51 @@
+// KeyValueStore: what Aspen's key-value service offers to everything above it (coordination
+// primitives, layers, the CLI). The node, the remote client and DeterministicKeyValueStore
+// implement it, so upper layers are tested without a cluster and run unchanged on one.
+//
+// Writes go through execute() with a kvpb::Command; the free functions below build the
+// common ones. Reads are linearizable unless an implementation documents otherwise.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "aspen/kv.pb.h"
+#include "core/error.h"
+
+namespace aspen::kv {
+
+class KeyValueStore {
+ public:
+  virtual ~KeyValueStore() = default;
+
+  // Applies a write command; the result says whether conditions held (CAS, Txn) and carries
+  // the revision. Errors: validation errors (KeyTooLarge, ...), NotLeader, Timeout, ...
+  virtual Result<kvpb::CommandResult> execute(kvpb::Command cmd) = 0;
+  virtual Result<kvpb::RangeResult> range(const kvpb::RangeRequest& request) = 0;
+  virtual Result<std::vector<kvpb::Lease>> list_leases() = 0;
+};
+
+// --- convenience over any KeyValueStore ---
+Result<std::optional<kvpb::KeyValue>> get(KeyValueStore& store, std::string_view key);
+Result<std::vector<std::optional<kvpb::KeyValue>>> batch_get(KeyValueStore& store,
+                                                             const std::vector<std::string>& keys);
+Result<kvpb::CommandResult> put(KeyValueStore& store, std::string_view key, std::string_view value,
+                                uint64_t lease_id = 0);
+Result<kvpb::CommandResult> del(KeyValueStore& store, std::string_view key);
+// expected == nullopt: succeed only if the key is absent.
+Result<kvpb::CommandResult> cas(KeyValueStore& store, std::string_view key,
+                                const std::optional<std::string>& expected, std::string_view new_value,
+                                uint64_t lease_id = 0);
+Result<kvpb::CommandResult> cad(KeyValueStore& store, std::string_view key, std::string_view expected);
+Result<kvpb::RangeResult> scan_prefix(KeyValueStore& store, std::string_view prefix, uint32_t limit = 0,
+                                      std::string continuation = {});
+Result<kvpb::Lease> lease_grant(KeyValueStore& store, uint64_t ttl_ms, uint64_t id = 0);
+Status lease_revoke(KeyValueStore& store, uint64_t id);
+Result<kvpb::Lease> lease_keepalive(KeyValueStore& store, uint64_t id);
+
+// Turns a CommandResult that carries an apply-time error into an Error.
+Status result_status(const kvpb::CommandResult& r);
+
+}  // namespace aspen::kv

@@ -1,0 +1,95 @@
+#include "kv/mem_tables.h"
+
+#include <google/protobuf/util/message_differencer.h>
+
+namespace aspen::kv {
+
+Result<std::optional<kvpb::KeyValue>> MemKvTables::get(std::string_view key) {
+  auto it = kvs_.find(key);
+  if (it == kvs_.end()) return std::optional<kvpb::KeyValue>{};
+  return std::optional<kvpb::KeyValue>(it->second);
+}
+
+Status MemKvTables::put(const kvpb::KeyValue& kv) {
+  kvs_.insert_or_assign(kv.key(), kv);
+  return {};
+}
+
+Status MemKvTables::erase(std::string_view key) {
+  auto it = kvs_.find(key);
+  if (it != kvs_.end()) kvs_.erase(it);
+  return {};
+}
+
+Result<std::vector<kvpb::KeyValue>> MemKvTables::scan(std::string_view start, std::string_view end,
+                                                      const std::optional<std::string>& after,
+                                                      size_t limit) {
+  std::vector<kvpb::KeyValue> out;
+  auto it = after ? kvs_.upper_bound(*after) : kvs_.lower_bound(start);
+  for (; it != kvs_.end() && out.size() < limit; ++it) {
+    if (it->first < start) continue;
+    if (!end.empty() && it->first >= end) break;
+    out.push_back(it->second);
+  }
+  return out;
+}
+
+Result<std::optional<kvpb::Lease>> MemKvTables::get_lease(uint64_t id) {
+  auto it = leases_.find(id);
+  if (it == leases_.end()) return std::optional<kvpb::Lease>{};
+  return std::optional<kvpb::Lease>(it->second);
+}
+
+Status MemKvTables::put_lease(const kvpb::Lease& lease) {
+  leases_.insert_or_assign(lease.id(), lease);
+  return {};
+}
+
+Status MemKvTables::erase_lease(uint64_t id) {
+  leases_.erase(id);
+  lease_keys_.erase(id);
+  return {};
+}
+
+Result<std::vector<kvpb::Lease>> MemKvTables::list_leases(size_t limit) {
+  std::vector<kvpb::Lease> out;
+  for (const auto& [id, l] : leases_) {
+    if (out.size() >= limit) break;
+    out.push_back(l);
+  }
+  return out;
+}
+
+Status MemKvTables::attach_key(uint64_t lease_id, std::string_view key) {
+  lease_keys_[lease_id].emplace(key);
+  return {};
+}
+
+Status MemKvTables::detach_key(uint64_t lease_id, std::string_view key) {
+  auto it = lease_keys_.find(lease_id);
+  if (it == lease_keys_.end()) return {};
+  auto k = it->second.find(key);
+  if (k != it->second.end()) it->second.erase(k);
+  return {};
+}
+
+Result<std::vector<std::string>> MemKvTables::keys_of_lease(uint64_t lease_id) {
+  std::vector<std::string> out;
+  auto it = lease_keys_.find(lease_id);
+  if (it != lease_keys_.end()) out.assign(it->second.begin(), it->second.end());
+  return out;
+}
+
+bool operator==(const MemKvTables& a, const MemKvTables& b) {
+  using google::protobuf::util::MessageDifferencer;
+  if (a.kvs_.size() != b.kvs_.size() || a.leases_.size() != b.leases_.size()) return false;
+  for (auto ia = a.kvs_.begin(), ib = b.kvs_.begin(); ia != a.kvs_.end(); ++ia, ++ib) {
+    if (ia->first != ib->first || !MessageDifferencer::Equals(ia->second, ib->second)) return false;
+  }
+  for (auto ia = a.leases_.begin(), ib = b.leases_.begin(); ia != a.leases_.end(); ++ia, ++ib) {
+    if (ia->first != ib->first || !MessageDifferencer::Equals(ia->second, ib->second)) return false;
+  }
+  return a.lease_keys_ == b.lease_keys_;
+}
+
+}  // namespace aspen::kv

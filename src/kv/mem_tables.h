@@ -1,0 +1,38 @@
+// MemKvTables: KvTables in memory (std::map), for tests, the simulator and
+// DeterministicKeyValueStore. Serializable, so it can stand in a snapshot.
+#pragma once
+
+#include <map>
+#include <set>
+
+#include "kv/tables.h"
+
+namespace aspen::kv {
+
+class MemKvTables final : public KvTables {
+ public:
+  Result<std::optional<kvpb::KeyValue>> get(std::string_view key) override;
+  Status put(const kvpb::KeyValue& kv) override;
+  Status erase(std::string_view key) override;
+  Result<std::vector<kvpb::KeyValue>> scan(std::string_view start, std::string_view end,
+                                           const std::optional<std::string>& after,
+                                           size_t limit) override;
+  Result<std::optional<kvpb::Lease>> get_lease(uint64_t id) override;
+  Status put_lease(const kvpb::Lease& lease) override;
+  Status erase_lease(uint64_t id) override;
+  Result<std::vector<kvpb::Lease>> list_leases(size_t limit) override;
+  Status attach_key(uint64_t lease_id, std::string_view key) override;
+  Status detach_key(uint64_t lease_id, std::string_view key) override;
+  Result<std::vector<std::string>> keys_of_lease(uint64_t lease_id) override;
+
+  size_t key_count() const { return kvs_.size(); }
+  size_t lease_count() const { return leases_.size(); }
+  friend bool operator==(const MemKvTables& a, const MemKvTables& b);
+
+ private:
+  std::map<std::string, kvpb::KeyValue, std::less<>> kvs_;
+  std::map<uint64_t, kvpb::Lease> leases_;
+  std::map<uint64_t, std::set<std::string, std::less<>>> lease_keys_;
+};
+
+}  // namespace aspen::kv

@@ -1,0 +1,407 @@
+#include "kv/state_machine.h"
+
+#include <fmt/format.h>
+
+#include "core/assert.h"
+#include "core/limits.h"
+#include "kv/commands.h"
+
+namespace aspen::kv {
+
+namespace {
+
+// The continuation token is a version byte followed by the last key returned.
+constexpr char kContinuationVersion = 1;
+
+kvpb::CommandResult failed_result(Index revision, ErrorCode code, std::string message) {
+  kvpb::CommandResult r;
+  r.set_revision(revision);
+  r.set_succeeded(false);
+  r.set_error_code(static_cast<uint32_t>(code));
+  r.set_error_message(std::move(message));
+  return r;
+}
+
+class Applier {
+ public:
+  Applier(KvTables& tables, const kvpb::Command& cmd, Index revision)
+      : t_(tables), cmd_(cmd), rev_(revision) {
+    result_.set_revision(revision);
+    result_.set_succeeded(true);
+  }
+
+  Result<kvpb::CommandResult> run();
+
+ private:
+  Result<bool> put(const kvpb::Put& p);  // false: refused (unknown lease), result has the error
+  Result<uint64_t> erase(std::string_view key);
+  Result<bool> compare(const kvpb::Compare& c);
+  Status txn(const kvpb::Txn& txn);
+  Status revoke_lease(uint64_t id);
+  Status lease_grant(const kvpb::LeaseGrant& g);
+  Status lease_keepalive(uint64_t id);
+
+  KvTables& t_;
+  const kvpb::Command& cmd_;
+  Index rev_;
+  kvpb::CommandResult result_;
+};
+
+Result<bool> Applier::put(const kvpb::Put& p) {
+  if (p.lease_id() != 0) {
+    auto lease = t_.get_lease(p.lease_id());
+    if (!lease) return std::unexpected(lease.error());
+    if (!*lease) {
+      result_ = failed_result(rev_, ErrorCode::kLeaseNotFound,
+                              fmt::format("lease {} does not exist (expired or revoked?)", p.lease_id()));
+      return false;
+    }
+  }
+  auto existing = t_.get(p.key());
+  if (!existing) return std::unexpected(existing.error());
+  kvpb::KeyValue kv;
+  kv.set_key(p.key());
+  kv.set_value(p.value());
+  kv.set_mod_revision(rev_);
+  kv.set_lease_id(p.lease_id());
+  if (*existing) {
+    kv.set_create_revision((*existing)->create_revision());
+    kv.set_version((*existing)->version() + 1);
+    if ((*existing)->lease_id() != 0 && (*existing)->lease_id() != p.lease_id()) {
+      if (auto s = t_.detach_key((*existing)->lease_id(), p.key()); !s) return std::unexpected(s.error());
+    }
+  } else {
+    kv.set_create_revision(rev_);
+    kv.set_version(1);
+  }
+  if (p.lease_id() != 0) {
+    if (auto s = t_.attach_key(p.lease_id(), p.key()); !s) return std::unexpected(s.error());
+  }
+  if (auto s = t_.put(kv); !s) return std::unexpected(s.error());
+  return true;
+}
+
+Result<uint64_t> Applier::erase(std::string_view key) {
+  auto existing = t_.get(key);
+  if (!existing) return std::unexpected(existing.error());
+  if (!*existing) return uint64_t{0};
+  if ((*existing)->lease_id() != 0) {
+    if (auto s = t_.detach_key((*existing)->lease_id(), key); !s) return std::unexpected(s.error());
+  }
+  if (auto s = t_.erase(key); !s) return std::unexpected(s.error());
+  return uint64_t{1};
+}
+
+template <typename T>
+bool compare_values(kvpb::Compare::Op op, const T& actual, const T& expected) {
+  switch (op) {
+    case kvpb::Compare::OP_EQUAL: return actual == expected;
+    case kvpb::Compare::OP_NOT_EQUAL: return actual != expected;
+    case kvpb::Compare::OP_LESS: return actual < expected;
+    case kvpb::Compare::OP_GREATER: return actual > expected;
+    default: return false;
+  }
+}
+
+Result<bool> Applier::compare(const kvpb::Compare& c) {
+  auto kv = t_.get(c.key());
+  if (!kv) return std::unexpected(kv.error());
+  // A missing key compares as version 0, revisions 0, and (for values) never equal: etcd's
+  // convention, so "create if absent" is `version == 0`.
+  const kvpb::KeyValue* k = kv->has_value() ? &**kv : nullptr;
+  switch (c.target()) {
+    case kvpb::Compare::TARGET_VALUE:
+      if (k == nullptr) return c.op() == kvpb::Compare::OP_NOT_EQUAL;
+      return compare_values<std::string>(c.op(), k->value(), c.value());
+    case kvpb::Compare::TARGET_VERSION:
+      return compare_values<uint64_t>(c.op(), k ? k->version() : 0, c.number());
+    case kvpb::Compare::TARGET_CREATE_REVISION:
+      return compare_values<uint64_t>(c.op(), k ? k->create_revision() : 0, c.number());
+    case kvpb::Compare::TARGET_MOD_REVISION:
+      return compare_values<uint64_t>(c.op(), k ? k->mod_revision() : 0, c.number());
+    default:
+      return false;
+  }
+}
+
+// Multi-key commands are all-or-nothing: every lease they attach keys to must exist before
+// any key changes.
+Result<bool> leases_exist(KvTables& t, const std::vector<uint64_t>& ids, uint64_t& missing) {
+  for (uint64_t id : ids) {
+    if (id == 0) continue;
+    auto lease = t.get_lease(id);
+    if (!lease) return std::unexpected(lease.error());
+    if (!*lease) {
+      missing = id;
+      return false;
+    }
+  }
+  return true;
+}
+
+Status Applier::txn(const kvpb::Txn& txn) {
+  bool ok = true;
+  for (const auto& c : txn.compares()) {
+    auto r = compare(c);
+    if (!r) return std::unexpected(r.error());
+    ok = ok && *r;
+  }
+  const auto& ops = ok ? txn.success() : txn.failure();
+  std::vector<uint64_t> lease_ids;
+  for (const auto& op : ops) {
+    if (op.has_put()) lease_ids.push_back(op.put().lease_id());
+  }
+  uint64_t missing = 0;
+  auto exist = leases_exist(t_, lease_ids, missing);
+  if (!exist) return std::unexpected(exist.error());
+  if (!*exist) {
+    result_ = failed_result(rev_, ErrorCode::kLeaseNotFound, fmt::format("lease {} does not exist", missing));
+    return {};
+  }
+  result_.set_succeeded(ok);
+  for (const auto& op : ops) {
+    kvpb::TxnOpResult* out = result_.add_responses();
+    switch (op.op_case()) {
+      case kvpb::TxnOp::kPut: {
+        auto r = put(op.put());
+        if (!r) return std::unexpected(r.error());
+        ASPEN_ASSERT_MSG(*r, "leases were checked before the transaction ran");
+        out->set_put(true);
+        break;
+      }
+      case kvpb::TxnOp::kDelete: {
+        auto n = erase(op.delete_().key());
+        if (!n) return std::unexpected(n.error());
+        out->set_deleted(*n);
+        result_.set_deleted(result_.deleted() + *n);
+        break;
+      }
+      case kvpb::TxnOp::kRange: {
+        auto r = read_range(t_, op.range());
+        if (!r) return std::unexpected(r.error());
+        *out->mutable_range() = std::move(*r);
+        break;
+      }
+      case kvpb::TxnOp::OP_NOT_SET:
+        break;
+    }
+  }
+  return {};
+}
+
+Status Applier::revoke_lease(uint64_t id) {
+  auto keys = t_.keys_of_lease(id);
+  if (!keys) return std::unexpected(keys.error());
+  for (const auto& key : *keys) {
+    auto n = erase(key);
+    if (!n) return std::unexpected(n.error());
+    result_.set_deleted(result_.deleted() + *n);
+  }
+  return t_.erase_lease(id);
+}
+
+Status Applier::lease_grant(const kvpb::LeaseGrant& g) {
+  uint64_t id = g.id() != 0 ? g.id() : rev_;
+  auto existing = t_.get_lease(id);
+  if (!existing) return std::unexpected(existing.error());
+  if (*existing) {
+    result_ = failed_result(rev_, ErrorCode::kInvalidArgument, fmt::format("lease {} already exists", id));
+    return {};
+  }
+  kvpb::Lease lease;
+  lease.set_id(id);
+  lease.set_ttl_ms(g.ttl_ms());
+  lease.set_expires_at_ms(cmd_.timestamp_ms() + g.ttl_ms());
+  lease.set_granted_revision(rev_);
+  if (auto s = t_.put_lease(lease); !s) return s;
+  *result_.mutable_lease() = lease;
+  return {};
+}
+
+Status Applier::lease_keepalive(uint64_t id) {
+  auto lease = t_.get_lease(id);
+  if (!lease) return std::unexpected(lease.error());
+  if (!*lease) {
+    result_ = failed_result(rev_, ErrorCode::kLeaseNotFound, fmt::format("lease {} does not exist", id));
+    return {};
+  }
+  kvpb::Lease updated = **lease;
+  updated.set_expires_at_ms(cmd_.timestamp_ms() + updated.ttl_ms());
+  if (auto s = t_.put_lease(updated); !s) return s;
+  *result_.mutable_lease() = updated;
+  return {};
+}
+
+Result<kvpb::CommandResult> Applier::run() {
+  switch (cmd_.op_case()) {
+    case kvpb::Command::kPut: {
+      auto r = put(cmd_.put());
+      if (!r) return std::unexpected(r.error());
+      break;
+    }
+    case kvpb::Command::kDelete: {
+      auto n = erase(cmd_.delete_().key());
+      if (!n) return std::unexpected(n.error());
+      result_.set_deleted(*n);
+      break;
+    }
+    case kvpb::Command::kSetMulti: {
+      std::vector<uint64_t> lease_ids;
+      for (const auto& p : cmd_.set_multi().puts()) lease_ids.push_back(p.lease_id());
+      uint64_t missing = 0;
+      auto exist = leases_exist(t_, lease_ids, missing);
+      if (!exist) return std::unexpected(exist.error());
+      if (!*exist) {
+        result_ = failed_result(rev_, ErrorCode::kLeaseNotFound, fmt::format("lease {} does not exist", missing));
+        break;
+      }
+      for (const auto& p : cmd_.set_multi().puts()) {
+        auto r = put(p);
+        if (!r) return std::unexpected(r.error());
+        ASPEN_ASSERT(*r);
+      }
+      break;
+    }
+    case kvpb::Command::kDeleteMulti:
+      for (const auto& k : cmd_.delete_multi().keys()) {
+        auto n = erase(k);
+        if (!n) return std::unexpected(n.error());
+        result_.set_deleted(result_.deleted() + *n);
+      }
+      break;
+    case kvpb::Command::kCas: {
+      const auto& c = cmd_.cas();
+      auto kv = t_.get(c.key());
+      if (!kv) return std::unexpected(kv.error());
+      bool matches = c.expect_absent() ? !kv->has_value()
+                                       : (kv->has_value() && (*kv)->value() == c.expected_value());
+      if (!matches) {
+        result_.set_succeeded(false);
+        if (*kv) *result_.mutable_current() = **kv;
+        break;
+      }
+      kvpb::Put p;
+      p.set_key(c.key());
+      p.set_value(c.new_value());
+      p.set_lease_id(c.lease_id());
+      auto r = put(p);
+      if (!r) return std::unexpected(r.error());
+      break;
+    }
+    case kvpb::Command::kCad: {
+      const auto& c = cmd_.cad();
+      auto kv = t_.get(c.key());
+      if (!kv) return std::unexpected(kv.error());
+      if (!*kv || (*kv)->value() != c.expected_value()) {
+        result_.set_succeeded(false);
+        if (*kv) *result_.mutable_current() = **kv;
+        break;
+      }
+      auto n = erase(c.key());
+      if (!n) return std::unexpected(n.error());
+      result_.set_deleted(*n);
+      break;
+    }
+    case kvpb::Command::kTxn:
+      if (auto s = txn(cmd_.txn()); !s) return std::unexpected(s.error());
+      break;
+    case kvpb::Command::kLeaseGrant:
+      if (auto s = lease_grant(cmd_.lease_grant()); !s) return std::unexpected(s.error());
+      break;
+    case kvpb::Command::kLeaseRevoke: {
+      auto lease = t_.get_lease(cmd_.lease_revoke().id());
+      if (!lease) return std::unexpected(lease.error());
+      if (!*lease) {
+        result_ = failed_result(rev_, ErrorCode::kLeaseNotFound,
+                                fmt::format("lease {} does not exist", cmd_.lease_revoke().id()));
+        break;
+      }
+      if (auto s = revoke_lease(cmd_.lease_revoke().id()); !s) return std::unexpected(s.error());
+      break;
+    }
+    case kvpb::Command::kLeaseKeepalive:
+      if (auto s = lease_keepalive(cmd_.lease_keepalive().id()); !s) return std::unexpected(s.error());
+      break;
+    case kvpb::Command::kLeaseExpire:
+      for (uint64_t id : cmd_.lease_expire().ids()) {
+        auto lease = t_.get_lease(id);
+        if (!lease) return std::unexpected(lease.error());
+        // A keepalive may have been applied after the leader decided to expire the lease.
+        if (!*lease || (*lease)->expires_at_ms() > cmd_.timestamp_ms()) continue;
+        if (auto s = revoke_lease(id); !s) return std::unexpected(s.error());
+      }
+      break;
+    case kvpb::Command::OP_NOT_SET:
+      result_ = failed_result(rev_, ErrorCode::kInvalidArgument, "command has no operation");
+      break;
+  }
+  return std::move(result_);
+}
+
+}  // namespace
+
+Result<kvpb::CommandResult> apply_command(KvTables& tables, const kvpb::Command& cmd, Index revision) {
+  ASPEN_ASSERT(revision > 0);
+  // Commands were validated before they were proposed; a replica re-validates because the
+  // log is input too (a corrupted or malicious entry must not crash or diverge it).
+  if (auto s = validate_command(cmd); !s) {
+    return failed_result(revision, s.error().code(), s.error().message());
+  }
+  return Applier(tables, cmd, revision).run();
+}
+
+Result<kvpb::RangeResult> read_range(KvTables& tables, const kvpb::RangeRequest& range) {
+  if (auto s = validate_range(range); !s) return std::unexpected(s.error());
+  std::string end = range.is_prefix() ? prefix_end(range.start()) : range.end();
+  std::optional<std::string> after;
+  if (!range.continuation().empty()) {
+    const std::string& tok = range.continuation();
+    if (tok[0] != kContinuationVersion) {
+      return make_error(ErrorCode::kInvalidArgument, "malformed continuation token");
+    }
+    after = tok.substr(1);
+    if (*after < range.start() || (!end.empty() && *after >= end)) {
+      return make_error(ErrorCode::kInvalidArgument, "continuation token does not belong to this range");
+    }
+  }
+  size_t limit = range.limit() == 0 ? limits::kDefaultScanLimit : range.limit();
+  // One extra key tells whether there is more.
+  auto kvs = tables.scan(range.start(), end, after, limit + 1);
+  if (!kvs) return std::unexpected(kvs.error());
+  kvpb::RangeResult out;
+  size_t bytes = 0;
+  size_t n = 0;
+  std::string last_key;
+  for (size_t i = 0; i < kvs->size(); ++i) {
+    // A page ends at the limit, or early once it holds kMaxScanResultBytes.
+    if (n == limit || bytes > limits::kMaxScanResultBytes) {
+      out.set_has_more(true);
+      break;
+    }
+    kvpb::KeyValue& kv = (*kvs)[i];
+    bytes += kv.key().size() + kv.value().size();
+    ++n;
+    last_key = kv.key();
+    if (!range.is_count_only()) *out.add_kvs() = std::move(kv);
+  }
+  out.set_count(n);
+  if (out.has_more()) out.set_continuation(std::string(1, kContinuationVersion) + last_key);
+  return out;
+}
+
+Result<std::vector<uint64_t>> expired_leases(KvTables& tables, uint64_t now_ms, size_t limit) {
+  auto leases = tables.list_leases(kNoLimit);
+  if (!leases) return std::unexpected(leases.error());
+  std::vector<const kvpb::Lease*> expired;
+  for (const auto& l : *leases) {
+    if (l.expires_at_ms() <= now_ms) expired.push_back(&l);
+  }
+  std::sort(expired.begin(), expired.end(), [](const auto* a, const auto* b) {
+    return a->expires_at_ms() != b->expires_at_ms() ? a->expires_at_ms() < b->expires_at_ms() : a->id() < b->id();
+  });
+  std::vector<uint64_t> ids;
+  for (size_t i = 0; i < expired.size() && i < limit; ++i) ids.push_back(expired[i]->id());
+  return ids;
+}
+
+}  // namespace aspen::kv

@@ -1,0 +1,39 @@
+// KvTables: the storage-neutral view of the state machine's tables that apply() and the
+// read path work against. LmdbStore implements it over an LMDB transaction, MemKvTables over
+// std::map, so there is exactly one implementation of the state machine's semantics.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "aspen/kv.pb.h"
+#include "core/error.h"
+
+namespace aspen::kv {
+
+class KvTables {
+ public:
+  virtual ~KvTables() = default;
+
+  virtual Result<std::optional<kvpb::KeyValue>> get(std::string_view key) = 0;
+  virtual Status put(const kvpb::KeyValue& kv) = 0;
+  virtual Status erase(std::string_view key) = 0;
+  // Keys in [start, end) in byte order (empty end = no upper bound), after `after` if it is
+  // set (exclusive), at most `limit` of them.
+  virtual Result<std::vector<kvpb::KeyValue>> scan(std::string_view start, std::string_view end,
+                                                   const std::optional<std::string>& after,
+                                                   size_t limit) = 0;
+
+  virtual Result<std::optional<kvpb::Lease>> get_lease(uint64_t id) = 0;
+  virtual Status put_lease(const kvpb::Lease& lease) = 0;
+  virtual Status erase_lease(uint64_t id) = 0;
+  virtual Result<std::vector<kvpb::Lease>> list_leases(size_t limit) = 0;
+  // The lease -> keys index, so revoking a lease deletes its keys without a full scan.
+  virtual Status attach_key(uint64_t lease_id, std::string_view key) = 0;
+  virtual Status detach_key(uint64_t lease_id, std::string_view key) = 0;
+  virtual Result<std::vector<std::string>> keys_of_lease(uint64_t lease_id) = 0;
+};
+
+}  // namespace aspen::kv

@@ -1,0 +1,286 @@
+// The replicated state machine's semantics, through DeterministicKeyValueStore (which runs
+// the same apply() and read path as a node).
+#include <gtest/gtest.h>
+#include <rapidcheck/gtest.h>
+
+#include <map>
+
+#include "core/limits.h"
+#include "kv/commands.h"
+#include "kv/deterministic_store.h"
+#include "kv/state_machine.h"
+
+namespace aspen::kv {
+namespace {
+
+TEST(KvStateMachine, PutTracksVersionsAndRevisions) {
+  DeterministicKeyValueStore s;
+  auto r1 = put(s, "a", "1");
+  ASSERT_TRUE(r1.has_value());
+  auto r2 = put(s, "a", "2");
+  auto kv = get(s, "a");
+  ASSERT_TRUE(kv.has_value() && kv->has_value());
+  EXPECT_EQ((*kv)->value(), "2");
+  EXPECT_EQ((*kv)->version(), 2u);
+  EXPECT_EQ((*kv)->create_revision(), r1->revision());
+  EXPECT_EQ((*kv)->mod_revision(), r2->revision());
+  EXPECT_GT(r2->revision(), r1->revision());
+}
+
+TEST(KvStateMachine, DeleteRemovesKeyAndRecreateRestartsVersion) {
+  DeterministicKeyValueStore s;
+  put(s, "a", "1");
+  auto d = del(s, "a");
+  EXPECT_EQ(d->deleted(), 1u);
+  EXPECT_FALSE(get(s, "a")->has_value());
+  EXPECT_EQ(del(s, "a")->deleted(), 0u);
+  put(s, "a", "again");
+  EXPECT_EQ((*get(s, "a"))->version(), 1u);
+}
+
+TEST(KvStateMachine, CasSucceedsOnlyWhenExpectationHolds) {
+  DeterministicKeyValueStore s;
+  EXPECT_TRUE(cas(s, "k", std::nullopt, "v1")->succeeded());  // create if absent
+  auto stale = cas(s, "k", std::nullopt, "v2");
+  EXPECT_FALSE(stale->succeeded());
+  EXPECT_EQ(stale->current().value(), "v1");  // the failure tells the caller what is there
+  EXPECT_FALSE(cas(s, "k", std::string("wrong"), "v2")->succeeded());
+  EXPECT_TRUE(cas(s, "k", std::string("v1"), "v2")->succeeded());
+  EXPECT_EQ((*get(s, "k"))->value(), "v2");
+}
+
+TEST(KvStateMachine, CadDeletesOnlyMatchingValue) {
+  DeterministicKeyValueStore s;
+  put(s, "k", "v");
+  EXPECT_FALSE(cad(s, "k", "other")->succeeded());
+  EXPECT_TRUE(get(s, "k")->has_value());
+  EXPECT_TRUE(cad(s, "k", "v")->succeeded());
+  EXPECT_FALSE(get(s, "k")->has_value());
+  EXPECT_FALSE(cad(s, "k", "v")->succeeded());
+}
+
+kvpb::Compare compare(std::string key, kvpb::Compare::Target target, kvpb::Compare::Op op,
+                      uint64_t number, std::string value = {}) {
+  kvpb::Compare c;
+  c.set_key(std::move(key));
+  c.set_target(target);
+  c.set_op(op);
+  c.set_number(number);
+  c.set_value(std::move(value));
+  return c;
+}
+
+bool run_txn(DeterministicKeyValueStore& s, const kvpb::Compare& c) {
+  kvpb::Command cmd;
+  *cmd.mutable_txn()->add_compares() = c;
+  auto* op = cmd.mutable_txn()->add_success();
+  op->mutable_put()->set_key("marker");
+  op->mutable_put()->set_value("then");
+  auto* alt = cmd.mutable_txn()->add_failure();
+  alt->mutable_range()->set_start("k");
+  alt->mutable_range()->set_end("l");
+  auto r = s.execute(cmd);
+  EXPECT_TRUE(r.has_value());
+  return r->succeeded();
+}
+
+TEST(KvStateMachine, TxnComparesEveryTargetWithEveryOperator) {
+  DeterministicKeyValueStore s;
+  auto created = put(s, "k", "b");
+  put(s, "k", "b");  // version 2
+  using C = kvpb::Compare;
+  uint64_t create = created->revision();
+  EXPECT_TRUE(run_txn(s, compare("k", C::TARGET_VALUE, C::OP_EQUAL, 0, "b")));
+  EXPECT_TRUE(run_txn(s, compare("k", C::TARGET_VALUE, C::OP_NOT_EQUAL, 0, "a")));
+  EXPECT_TRUE(run_txn(s, compare("k", C::TARGET_VALUE, C::OP_GREATER, 0, "a")));
+  EXPECT_TRUE(run_txn(s, compare("k", C::TARGET_VALUE, C::OP_LESS, 0, "c")));
+  EXPECT_FALSE(run_txn(s, compare("k", C::TARGET_VALUE, C::OP_LESS, 0, "a")));
+  EXPECT_TRUE(run_txn(s, compare("k", C::TARGET_VERSION, C::OP_EQUAL, 2)));
+  EXPECT_FALSE(run_txn(s, compare("k", C::TARGET_VERSION, C::OP_GREATER, 2)));
+  EXPECT_TRUE(run_txn(s, compare("k", C::TARGET_CREATE_REVISION, C::OP_EQUAL, create)));
+  EXPECT_TRUE(run_txn(s, compare("k", C::TARGET_MOD_REVISION, C::OP_GREATER, create)));
+  EXPECT_TRUE(run_txn(s, compare("k", C::TARGET_MOD_REVISION, C::OP_NOT_EQUAL, create)));
+  // A missing key has version 0: the "create only if absent" idiom.
+  EXPECT_TRUE(run_txn(s, compare("missing", C::TARGET_VERSION, C::OP_EQUAL, 0)));
+  EXPECT_FALSE(run_txn(s, compare("missing", C::TARGET_VALUE, C::OP_EQUAL, 0, "")));
+}
+
+TEST(KvStateMachine, TxnRunsTheElseBranchAndReturnsItsReads) {
+  DeterministicKeyValueStore s;
+  put(s, "k1", "x");
+  kvpb::Command cmd;
+  using C = kvpb::Compare;
+  *cmd.mutable_txn()->add_compares() = compare("k1", C::TARGET_VALUE, C::OP_EQUAL, 0, "y");
+  cmd.mutable_txn()->add_success()->mutable_put()->set_key("never");
+  auto* get_op = cmd.mutable_txn()->add_failure()->mutable_range();
+  get_op->set_start("k");
+  get_op->set_is_prefix(true);
+  cmd.mutable_txn()->add_failure()->mutable_delete_()->set_key("k1");
+  auto r = s.execute(cmd);
+  ASSERT_TRUE(r.has_value());
+  EXPECT_FALSE(r->succeeded());
+  ASSERT_EQ(r->responses_size(), 2);
+  EXPECT_EQ(r->responses(0).range().kvs(0).value(), "x");
+  EXPECT_EQ(r->responses(1).deleted(), 1u);
+  EXPECT_FALSE(get(s, "never")->has_value());
+  EXPECT_FALSE(get(s, "k1")->has_value());
+}
+
+TEST(KvStateMachine, MultiKeyCommandWithUnknownLeaseChangesNothing) {
+  DeterministicKeyValueStore s;
+  kvpb::Command cmd;
+  auto* a = cmd.mutable_set_multi()->add_puts();
+  a->set_key("a");
+  a->set_value("1");
+  auto* b = cmd.mutable_set_multi()->add_puts();
+  b->set_key("b");
+  b->set_value("2");
+  b->set_lease_id(999);
+  auto r = s.execute(cmd);
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(static_cast<ErrorCode>(r->error_code()), ErrorCode::kLeaseNotFound);
+  EXPECT_FALSE(get(s, "a")->has_value());
+}
+
+TEST(KvStateMachine, RevokingALeaseDeletesItsKeys) {
+  DeterministicKeyValueStore s;
+  auto lease = lease_grant(s, 5000);
+  ASSERT_TRUE(lease.has_value());
+  put(s, "session/a", "1", lease->id());
+  put(s, "session/b", "2", lease->id());
+  put(s, "session/b", "3");  // re-put without lease detaches b
+  put(s, "other", "x");
+  ASSERT_TRUE(lease_revoke(s, lease->id()).has_value());
+  EXPECT_FALSE(get(s, "session/a")->has_value());
+  EXPECT_TRUE(get(s, "session/b")->has_value());
+  EXPECT_TRUE(get(s, "other")->has_value());
+  EXPECT_EQ(lease_revoke(s, lease->id()).error().code(), ErrorCode::kLeaseNotFound);
+}
+
+TEST(KvStateMachine, LeaseExpiresWithoutKeepaliveAndSurvivesWithIt) {
+  DeterministicKeyValueStore s;
+  auto kept = lease_grant(s, 3000);
+  auto dropped = lease_grant(s, 3000);
+  put(s, "kept", "1", kept->id());
+  put(s, "dropped", "1", dropped->id());
+  s.advance_time_ms(2000);
+  ASSERT_TRUE(lease_keepalive(s, kept->id()).has_value());
+  s.advance_time_ms(1500);  // dropped is past its TTL; kept was renewed 1.5 s ago
+  EXPECT_FALSE(get(s, "dropped")->has_value());
+  EXPECT_TRUE(get(s, "kept")->has_value());
+  EXPECT_EQ(lease_keepalive(s, dropped->id()).error().code(), ErrorCode::kLeaseNotFound);
+  s.advance_time_ms(5000);
+  EXPECT_FALSE(get(s, "kept")->has_value());
+  EXPECT_TRUE(s.list_leases()->empty());
+}
+
+TEST(KvStateMachine, PutWithUnknownLeaseIsRefused) {
+  DeterministicKeyValueStore s;
+  auto r = put(s, "k", "v", 12345);
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(result_status(*r).error().code(), ErrorCode::kLeaseNotFound);
+  EXPECT_FALSE(get(s, "k")->has_value());
+}
+
+TEST(KvStateMachine, LeaseExpiryIgnoresALeaseRenewedAfterTheDecision) {
+  // The leader decided to expire lease L at time t, but a keepalive applied first: the
+  // LeaseExpire command must not delete it (apply() re-checks against the entry's time).
+  MemKvTables t;
+  kvpb::Command grant;
+  grant.set_timestamp_ms(1000);
+  grant.mutable_lease_grant()->set_id(7);
+  grant.mutable_lease_grant()->set_ttl_ms(1000);
+  ASSERT_TRUE(apply_command(t, grant, 1).has_value());
+  kvpb::Command keepalive;
+  keepalive.set_timestamp_ms(1900);
+  keepalive.mutable_lease_keepalive()->set_id(7);
+  ASSERT_TRUE(apply_command(t, keepalive, 2).has_value());
+  kvpb::Command expire;
+  expire.set_timestamp_ms(2000);
+  expire.mutable_lease_expire()->add_ids(7);
+  ASSERT_TRUE(apply_command(t, expire, 3).has_value());
+  EXPECT_TRUE(t.get_lease(7)->has_value());
+}
+
+TEST(KvValidation, EveryLimitHasItsOwnError) {
+  DeterministicKeyValueStore s;
+  std::string big_key(limits::kMaxKeySizeBytes + 1, 'k');
+  EXPECT_EQ(put(s, big_key, "v").error().code(), ErrorCode::kKeyTooLarge);
+  EXPECT_EQ(put(s, "", "v").error().code(), ErrorCode::kInvalidArgument);
+  std::string big_value(limits::kMaxValueSizeBytes + 1, 'v');
+  auto too_big = put(s, "k", big_value);
+  EXPECT_EQ(too_big.error().code(), ErrorCode::kValueTooLarge);
+  EXPECT_NE(too_big.error().message().find("1048576"), std::string::npos);
+  kvpb::Command multi;
+  for (size_t i = 0; i <= limits::kMaxBatchSize; ++i) {
+    auto* p = multi.mutable_set_multi()->add_puts();
+    p->set_key("k" + std::to_string(i));
+  }
+  EXPECT_EQ(s.execute(multi).error().code(), ErrorCode::kBatchTooLarge);
+  kvpb::Command txn;
+  for (size_t i = 0; i <= limits::kMaxTxnOps; ++i) txn.mutable_txn()->add_success()->mutable_delete_()->set_key("k");
+  EXPECT_EQ(s.execute(txn).error().code(), ErrorCode::kTxnTooLarge);
+  kvpb::RangeRequest scan;
+  scan.set_start("a");
+  scan.set_limit(limits::kMaxScanResults + 1);
+  EXPECT_EQ(s.range(scan).error().code(), ErrorCode::kScanTooLarge);
+  EXPECT_EQ(lease_grant(s, 10).error().code(), ErrorCode::kInvalidArgument);
+  EXPECT_EQ(s.execute(kvpb::Command{}).error().code(), ErrorCode::kInvalidArgument);
+  // The largest legal key and value are accepted.
+  EXPECT_TRUE(put(s, std::string(limits::kMaxKeySizeBytes, 'k'), std::string(limits::kMaxValueSizeBytes, 'v')).has_value());
+}
+
+TEST(KvScan, ContinuationTokenFromAnotherRangeIsRejected) {
+  DeterministicKeyValueStore s;
+  for (int i = 0; i < 5; ++i) put(s, "a" + std::to_string(i), "v");
+  auto page = scan_prefix(s, "a", 2);
+  ASSERT_TRUE(page.has_value());
+  ASSERT_TRUE(page->has_more());
+  EXPECT_EQ(scan_prefix(s, "b", 2, page->continuation()).error().code(), ErrorCode::kInvalidArgument);
+  EXPECT_EQ(scan_prefix(s, "a", 2, "garbage").error().code(), ErrorCode::kInvalidArgument);
+}
+
+TEST(KvScan, PrefixEndHandlesTrailingFF) {
+  EXPECT_EQ(prefix_end("ab"), "ac");
+  EXPECT_EQ(prefix_end(std::string("a\xff", 2)), "b");
+  EXPECT_EQ(prefix_end(std::string("\xff\xff", 2)), "");
+}
+
+// Paging through a prefix with any page size returns exactly the model's keys, in order,
+// once each; count-only agrees.
+RC_GTEST_PROP(KvScan, PaginationMatchesASortedModel,
+              (std::vector<std::string> keys, uint8_t page_size_raw)) {
+  DeterministicKeyValueStore s;
+  std::map<std::string, std::string> model;
+  for (auto k : keys) {
+    k = "p/" + k.substr(0, 40);
+    RC_ASSERT(put(s, k, "v" + k).has_value());
+    model[k] = "v" + k;
+  }
+  put(s, "q", "outside");
+  uint32_t page_size = 1 + page_size_raw % 7;
+  std::vector<std::string> seen;
+  std::string token;
+  for (int pages = 0; pages < 1000; ++pages) {
+    auto page = scan_prefix(s, "p/", page_size, token);
+    RC_ASSERT(page.has_value());
+    RC_ASSERT(page->kvs_size() <= static_cast<int>(page_size));
+    for (const auto& kv : page->kvs()) seen.push_back(kv.key());
+    if (!page->has_more()) break;
+    token = page->continuation();
+  }
+  std::vector<std::string> expected;
+  for (const auto& [k, v] : model) expected.push_back(k);
+  RC_ASSERT(seen == expected);
+  kvpb::RangeRequest count;
+  count.set_start("p/");
+  count.set_is_prefix(true);
+  count.set_is_count_only(true);
+  count.set_limit(10000);
+  auto c = s.range(count);
+  RC_ASSERT(c->count() == model.size());
+  RC_ASSERT(c->kvs_size() == 0);
+}
+
+}  // namespace
+}  // namespace aspen::kv
