@@ -1,0 +1,241 @@
+// The public handles: thin wrappers that post work to the loop thread and wait for it, or
+// wait on the shared state the loop fills in.
+#include "transport/endpoint.h"
+
+#include <chrono>
+#include <future>
+
+#include <fmt/format.h>
+
+#include "core/assert.h"
+#include "transport/internal/endpoint_core.h"
+
+namespace aspen::transport {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using internal::EndpointCore;
+using internal::QuicConnection;
+using internal::StreamShared;
+
+// The loop enforces every deadline itself and always answers; this margin only guards
+// against a loop that has stopped.
+constexpr auto kLoopAnswerGrace = std::chrono::seconds(2);
+
+template <typename T>
+Result<T> wait_for_loop(std::future<Result<T>>& future, uint32_t timeout_ms) {
+  if (future.wait_for(std::chrono::milliseconds(timeout_ms) + kLoopAnswerGrace) != std::future_status::ready) {
+    return make_error(ErrorCode::kUnavailable, "transport loop is not responding");
+  }
+  try {
+    return future.get();
+  } catch (const std::future_error&) {
+    return make_error(ErrorCode::kUnavailable, "endpoint closed");
+  }
+}
+
+Status closed_error() { return make_error(ErrorCode::kUnavailable, "endpoint closed"); }
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------- Stream
+
+Stream::Stream(std::shared_ptr<EndpointCore> core, std::shared_ptr<QuicConnection> conn,
+               std::shared_ptr<StreamShared> shared)
+    : core_(std::move(core)), conn_(std::move(conn)), shared_(std::move(shared)) {}
+
+int64_t Stream::id() const noexcept { return shared_->id; }
+
+Status Stream::send(std::string_view message, uint32_t timeout_ms) {
+  if (message.size() > limits::kMaxFrameSizeBytes) {
+    reset();
+    return make_error(ErrorCode::kMessageTooLarge,
+                      fmt::format("message of {} bytes exceeds the {}-byte frame limit; stream reset", message.size(),
+                                  limits::kMaxFrameSizeBytes));
+  }
+  std::string bytes;
+  bytes.reserve(kFrameHeaderSizeBytes + message.size());
+  append_frame_header(bytes, static_cast<uint32_t>(message.size()));
+  bytes.append(message);
+  return send_bytes(std::move(bytes), timeout_ms);
+}
+
+Status Stream::send_bytes(std::string bytes, uint32_t timeout_ms) {
+  ASPEN_ASSERT(!core_->is_loop_thread());
+  if (core_->is_closed()) return closed_error();
+  const auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
+  {
+    std::unique_lock lock(shared_->mu);
+    const bool is_ready = shared_->cv.wait_until(lock, deadline, [&] {
+      return shared_->send_error.has_value() || shared_->unacked_bytes <= internal::kMaxStreamUnackedBytes;
+    });
+    if (shared_->send_error) return std::unexpected(*shared_->send_error);
+    if (!is_ready) {
+      return make_error(ErrorCode::kTimeout, fmt::format("peer did not acknowledge buffered data within {} ms", timeout_ms));
+    }
+    if (shared_->is_finished_locally) return make_error(ErrorCode::kInvalidArgument, "stream already finished");
+    shared_->unacked_bytes += bytes.size();
+  }
+  core_->post([conn = conn_, id = shared_->id, bytes = std::move(bytes)]() mutable {
+    conn->stream_send(id, std::move(bytes));
+    conn->flush();
+  });
+  return {};
+}
+
+Result<std::optional<std::string>> Stream::recv(uint32_t timeout_ms) {
+  ASPEN_ASSERT(!core_->is_loop_thread());
+  const auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
+  std::unique_lock lock(shared_->mu);
+  shared_->cv.wait_until(lock, deadline, [&] {
+    return !shared_->unread.empty() || shared_->recv_error.has_value() || shared_->is_fin_received;
+  });
+  if (!shared_->unread.empty()) {
+    std::string frame = std::move(shared_->unread.front());
+    shared_->unread.pop_front();
+    shared_->unread_bytes -= frame.size();
+    // Hysteresis: give the withheld credit back once the reader has caught up halfway.
+    const bool should_release = shared_->is_credit_withheld && shared_->unread_bytes <= internal::kMaxStreamUnreadBytes / 2;
+    if (should_release) shared_->is_credit_withheld = false;
+    lock.unlock();
+    if (should_release) {
+      core_->post([conn = conn_, id = shared_->id] {
+        conn->stream_release_credit(id);
+        conn->flush();
+      });
+    }
+    return std::optional<std::string>(std::move(frame));
+  }
+  if (shared_->recv_error) return std::unexpected(*shared_->recv_error);
+  if (shared_->is_fin_received) return std::optional<std::string>();
+  return make_error(ErrorCode::kTimeout, fmt::format("no message within {} ms", timeout_ms));
+}
+
+void Stream::finish() {
+  {
+    std::lock_guard lock(shared_->mu);
+    if (shared_->is_finished_locally) return;
+    shared_->is_finished_locally = true;
+  }
+  core_->post([conn = conn_, id = shared_->id] {
+    conn->stream_finish(id);
+    conn->flush();
+  });
+}
+
+void Stream::reset() {
+  core_->post([conn = conn_, id = shared_->id] {
+    conn->stream_reset(id, internal::kAppErrorStreamCancelled);
+    conn->flush();
+  });
+}
+
+// ------------------------------------------------------------------------------ Connection
+
+Connection::Connection(std::shared_ptr<EndpointCore> core, std::shared_ptr<QuicConnection> conn)
+    : core_(std::move(core)), conn_(std::move(conn)) {}
+
+Result<Stream> Connection::open_bi(uint32_t timeout_ms) {
+  ASPEN_ASSERT(!core_->is_loop_thread());
+  if (core_->is_closed()) return std::unexpected(closed_error().error());
+  using OpenResult = Result<std::shared_ptr<StreamShared>>;
+  auto promise = std::make_shared<std::promise<OpenResult>>();
+  auto future = promise->get_future();
+  const auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
+  core_->post([conn = conn_, deadline, promise] {
+    conn->open_stream(deadline, [promise](OpenResult r) { promise->set_value(std::move(r)); });
+  });
+  auto shared = wait_for_loop(future, timeout_ms);
+  if (!shared) return std::unexpected(shared.error());
+  return Stream(core_, conn_, std::move(*shared));
+}
+
+Result<Stream> Connection::accept_bi(uint32_t timeout_ms) {
+  ASPEN_ASSERT(!core_->is_loop_thread());
+  auto& shared = conn_->shared();
+  const auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
+  std::unique_lock lock(shared.mu);
+  shared.cv.wait_until(lock, deadline, [&] { return !shared.accept_queue.empty() || shared.error.has_value(); });
+  if (!shared.accept_queue.empty()) {
+    auto stream = std::move(shared.accept_queue.front());
+    shared.accept_queue.pop_front();
+    return Stream(core_, conn_, std::move(stream));
+  }
+  if (shared.error) return std::unexpected(*shared.error);
+  return make_error(ErrorCode::kTimeout, fmt::format("peer opened no stream within {} ms", timeout_ms));
+}
+
+const PublicKey& Connection::peer_key() const noexcept { return conn_->peer_key(); }
+const std::string& Connection::alpn() const noexcept { return conn_->alpn(); }
+
+bool Connection::is_open() const {
+  std::lock_guard lock(conn_->shared().mu);
+  return !conn_->shared().error.has_value();
+}
+
+std::optional<Error> Connection::error() const {
+  std::lock_guard lock(conn_->shared().mu);
+  return conn_->shared().error;
+}
+
+void Connection::close() {
+  core_->post([conn = conn_] { conn->close(internal::kAppErrorNone, ""); });
+}
+
+// -------------------------------------------------------------------------------- Endpoint
+
+Endpoint::Endpoint(std::shared_ptr<EndpointCore> core) : core_(std::move(core)) {}
+
+Endpoint::~Endpoint() { close(); }
+
+Result<std::unique_ptr<Endpoint>> Endpoint::bind(const NodeIdentity& identity, const EndpointConfig& config) {
+  auto core = std::make_shared<EndpointCore>(identity, config);
+  if (auto st = core->start(); !st) {
+    core->shutdown(false);
+    return std::unexpected(st.error());
+  }
+  return std::unique_ptr<Endpoint>(new Endpoint(std::move(core)));
+}
+
+const PublicKey& Endpoint::public_key() const noexcept { return core_->public_key(); }
+SocketAddr Endpoint::local_addr() const { return core_->local_addr(); }
+
+Status Endpoint::register_handler(const std::string& alpn, std::shared_ptr<ProtocolHandler> handler) {
+  return core_->register_handler(alpn, std::move(handler));
+}
+
+Result<Connection> Endpoint::connect(const PublicKey& peer, std::span<const SocketAddr> addrs, const std::string& alpn,
+                                     uint32_t timeout_ms) {
+  ASPEN_ASSERT(!core_->is_loop_thread());
+  if (addrs.empty()) return make_error(ErrorCode::kInvalidArgument, fmt::format("no address for {}", peer.to_string()));
+  if (alpn.empty() || alpn.size() > 255) return make_error(ErrorCode::kInvalidArgument, "bad protocol name");
+  const auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
+  Error last(ErrorCode::kTimeout, fmt::format("no handshake with {} within {} ms", peer.short_string(), timeout_ms));
+  for (size_t i = 0; i < addrs.size(); ++i) {
+    if (core_->is_closed()) return std::unexpected(closed_error().error());
+    const auto now = Clock::now();
+    if (now >= deadline) break;
+    // Give each remaining address an equal share, so one black hole cannot eat the budget.
+    const auto attempt_deadline = now + (deadline - now) / static_cast<int64_t>(addrs.size() - i);
+    const auto attempt_ms =
+        static_cast<uint32_t>(std::chrono::duration_cast<std::chrono::milliseconds>(attempt_deadline - now).count());
+    using ConnectResult = Result<std::shared_ptr<QuicConnection>>;
+    auto promise = std::make_shared<std::promise<ConnectResult>>();
+    auto future = promise->get_future();
+    core_->post([core = core_, peer, addr = addrs[i], alpn, attempt_deadline, promise] {
+      core->start_connect(peer, addr, alpn, attempt_deadline,
+                          [promise](ConnectResult r) { promise->set_value(std::move(r)); });
+    });
+    auto conn = wait_for_loop(future, attempt_ms);
+    if (conn) return Connection(core_, std::move(*conn));
+    // Keep the most telling error: a refusal says more than a later timeout.
+    if (last.code() == ErrorCode::kTimeout || conn.error().code() != ErrorCode::kTimeout) last = conn.error();
+  }
+  return std::unexpected(last);
+}
+
+TransportMetrics Endpoint::metrics() const { return core_->metrics(); }
+
+void Endpoint::close() { core_->shutdown(true); }
+
+}  // namespace aspen::transport

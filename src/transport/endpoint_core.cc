@@ -1,0 +1,372 @@
+#include "transport/internal/endpoint_core.h"
+
+#include <gnutls/crypto.h>
+#include <ngtcp2/ngtcp2_crypto.h>
+#include <sodium.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <future>
+
+#include <fmt/format.h>
+
+#include "core/assert.h"
+#include "core/log.h"
+
+namespace aspen::transport::internal {
+namespace {
+
+constexpr int kSocketBufferBytes = 8 << 20;
+constexpr size_t kMaxDatagramsPerWakeup = 64;
+constexpr size_t kRecvBufferBytes = 65536;
+constexpr std::string_view kResetSecretLabel = "aspen stateless reset v1";
+
+void set_socket_buffer(int fd, int force_opt, int opt) {
+  // The FORCE variants exceed rmem_max/wmem_max but need CAP_NET_ADMIN; fall back quietly.
+  if (::setsockopt(fd, SOL_SOCKET, force_opt, &kSocketBufferBytes, sizeof(kSocketBufferBytes)) != 0) {
+    ::setsockopt(fd, SOL_SOCKET, opt, &kSocketBufferBytes, sizeof(kSocketBufferBytes));
+  }
+}
+
+Result<PeerAddr> to_peer_addr(const SocketAddr& addr) {
+  asio::error_code ec;
+  const auto ip = asio::ip::make_address(addr.ip, ec);
+  if (ec) return make_error(ErrorCode::kInvalidArgument, fmt::format("bad address {}", addr.to_string()));
+  const asio::ip::udp::endpoint ep(ip, addr.port);
+  PeerAddr out;
+  std::memcpy(&out.addr, ep.data(), ep.size());
+  out.len = static_cast<socklen_t>(ep.size());
+  return out;
+}
+
+}  // namespace
+
+EndpointCore::EndpointCore(const NodeIdentity& identity, const EndpointConfig& config)
+    : identity_(identity),
+      config_(config),
+      work_(asio::make_work_guard(io_)),
+      socket_(io_),
+      recv_buf_(kRecvBufferBytes) {}
+
+EndpointCore::~EndpointCore() {
+  ASPEN_ASSERT(!is_loop_thread());
+  shutdown(false);
+}
+
+Status EndpointCore::start() {
+  auto tls = TlsContext::create(identity_);
+  if (!tls) return std::unexpected(tls.error());
+  tls_ = std::move(*tls);
+  // Derived from the node key, so a restarted node can still reset connections its previous
+  // incarnation had (RFC 9000 §10.3): the peer learns quickly instead of idling out.
+  crypto_generichash(reset_secret_, sizeof(reset_secret_), identity_.seed().data(), identity_.seed().size(),
+                     reinterpret_cast<const uint8_t*>(kResetSecretLabel.data()), kResetSecretLabel.size());
+
+  auto bind_addr = to_peer_addr(config_.bind_addr);
+  if (!bind_addr) return std::unexpected(bind_addr.error());
+  asio::ip::udp::endpoint ep;
+  std::memcpy(ep.data(), &bind_addr->addr, bind_addr->len);
+  asio::error_code ec;
+  socket_.open(ep.protocol(), ec);
+  if (!ec) socket_.bind(ep, ec);
+  if (!ec) socket_.non_blocking(true, ec);
+  if (ec) {
+    return make_error(ErrorCode::kUnavailable, fmt::format("bind {}: {}", config_.bind_addr.to_string(), ec.message()));
+  }
+  set_socket_buffer(socket_.native_handle(), SO_RCVBUFFORCE, SO_RCVBUF);
+  set_socket_buffer(socket_.native_handle(), SO_SNDBUFFORCE, SO_SNDBUF);
+  const auto local = socket_.local_endpoint(ec);
+  if (ec) return make_error(ErrorCode::kUnavailable, fmt::format("getsockname: {}", ec.message()));
+  std::memcpy(&local_sockaddr_, local.data(), local.size());
+  local_sockaddr_len_ = static_cast<socklen_t>(local.size());
+
+  wait_readable();
+  loop_thread_ = std::thread([this] { io_.run(); });
+  loop_thread_id_ = loop_thread_.get_id();
+  ASPEN_LOG_DEBUG("transport: endpoint {} listening on {}", public_key().short_string(), local_addr().to_string());
+  return {};
+}
+
+void EndpointCore::shutdown(bool should_notify_peers) {
+  if (is_closed_.exchange(true)) return;
+  if (loop_thread_.joinable()) {
+    post([this, should_notify_peers] {
+      const auto conns = conns_;  // close() and abort() erase from conns_
+      for (const auto& c : conns) {
+        if (should_notify_peers) {
+          c->close(kAppErrorShutdown, "endpoint shutting down");
+        }
+        c->abort(Error(ErrorCode::kUnavailable, "endpoint closed"));
+      }
+      asio::error_code ec;
+      socket_.close(ec);
+      io_.stop();
+    });
+    if (std::this_thread::get_id() != loop_thread_.get_id()) loop_thread_.join();
+  }
+  std::vector<HandlerThread> threads;
+  {
+    std::lock_guard lock(handler_threads_mu_);
+    threads.swap(handler_threads_);
+  }
+  for (auto& t : threads) {
+    if (t.thread.get_id() == std::this_thread::get_id()) {
+      t.thread.detach();  // a handler closing its own endpoint
+    } else if (t.thread.joinable()) {
+      t.thread.join();
+    }
+  }
+}
+
+SocketAddr EndpointCore::local_addr() const {
+  asio::ip::udp::endpoint ep;
+  std::memcpy(ep.data(), &local_sockaddr_, local_sockaddr_len_);
+  return SocketAddr{ep.address().to_string(), ep.port()};
+}
+
+Status EndpointCore::register_handler(const std::string& alpn, std::shared_ptr<ProtocolHandler> handler) {
+  if (alpn.empty() || alpn.size() > 255) {
+    return make_error(ErrorCode::kInvalidArgument, "protocol name must be 1 to 255 bytes");
+  }
+  ASPEN_ASSERT(handler != nullptr);
+  std::lock_guard lock(handlers_mu_);
+  if (!handlers_.emplace(alpn, std::move(handler)).second) {
+    return make_error(ErrorCode::kInvalidArgument, fmt::format("protocol '{}' already has a handler", alpn));
+  }
+  return {};
+}
+
+std::vector<std::string> EndpointCore::alpns() const {
+  std::lock_guard lock(handlers_mu_);
+  std::vector<std::string> out;
+  for (const auto& [alpn, handler] : handlers_) out.push_back(alpn);
+  return out;
+}
+
+TransportMetrics EndpointCore::metrics() {
+  ASPEN_ASSERT(!is_loop_thread());
+  TransportMetrics m;
+  m.connections_open = counters_.connections_open.load();
+  m.streams_open = counters_.streams_open.load();
+  m.bytes_in = counters_.bytes_in.load();
+  m.bytes_out = counters_.bytes_out.load();
+  m.handshake_failures = counters_.handshake_failures.load();
+  m.connections_refused = counters_.connections_refused.load();
+  m.stateless_resets_sent = counters_.stateless_resets_sent.load();
+  if (is_closed()) return m;
+  auto promise = std::make_shared<std::promise<std::vector<PeerRtt>>>();
+  auto future = promise->get_future();
+  post([this, promise] {
+    std::vector<PeerRtt> rtts;
+    for (const auto& c : conns_) {
+      if (auto r = c->rtt()) rtts.push_back(*r);
+    }
+    promise->set_value(std::move(rtts));
+  });
+  if (future.wait_for(std::chrono::seconds(2)) == std::future_status::ready) {
+    try {
+      m.peer_rtts = future.get();
+    } catch (const std::future_error&) {
+      // the endpoint closed meanwhile: no RTTs to report
+    }
+  }
+  return m;
+}
+
+void EndpointCore::wait_readable() {
+  // Handlers capture `this`: they only run on the loop thread, which shutdown() joins
+  // before the core can be destroyed.
+  socket_.async_wait(asio::ip::udp::socket::wait_read, [this](const asio::error_code& ec) {
+    if (ec) return;
+    drain_socket();
+    wait_readable();
+  });
+}
+
+void EndpointCore::drain_socket() {
+  const int fd = socket_.native_handle();
+  for (size_t i = 0; i < kMaxDatagramsPerWakeup; ++i) {
+    PeerAddr from;
+    from.len = sizeof(from.addr);
+    const ssize_t n = ::recvfrom(fd, recv_buf_.data(), recv_buf_.size(), 0, reinterpret_cast<sockaddr*>(&from.addr),
+                                 &from.len);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno != EAGAIN && errno != EWOULDBLOCK) ASPEN_LOG_DEBUG("transport: recvfrom: {}", std::strerror(errno));
+      break;
+    }
+    counters_.bytes_in.fetch_add(static_cast<uint64_t>(n));
+    on_datagram(recv_buf_.data(), static_cast<size_t>(n), from);
+  }
+  // Write once per batch: acknowledgements and replies for several datagrams share packets.
+  auto touched = std::move(touched_);
+  touched_.clear();
+  for (const auto& c : touched) c->flush();
+}
+
+void EndpointCore::on_datagram(const uint8_t* data, size_t size, const PeerAddr& from) {
+  ngtcp2_version_cid vc;
+  const int rv = ngtcp2_pkt_decode_version_cid(&vc, data, size, kScidLengthBytes);
+  if (rv == NGTCP2_ERR_VERSION_NEGOTIATION) {
+    send_version_negotiation(vc, from);
+    return;
+  }
+  if (rv != 0) return;  // not a QUIC packet we can parse: ignore it
+  auto it = routes_.find(std::string(reinterpret_cast<const char*>(vc.dcid), vc.dcidlen));
+  if (it != routes_.end()) {
+    auto conn = it->second;
+    conn->on_datagram(data, size, from);
+    if (touched_.empty() || touched_.back() != conn) touched_.push_back(std::move(conn));
+    return;
+  }
+  if (vc.version == 0) {
+    maybe_send_stateless_reset(vc, size, from);  // short header for a connection we do not know
+    return;
+  }
+  accept_new(data, size, from);
+}
+
+void EndpointCore::accept_new(const uint8_t* data, size_t size, const PeerAddr& from) {
+  ngtcp2_pkt_hd hd;
+  if (ngtcp2_accept(&hd, data, size) != 0 || is_closed()) return;
+  if (conns_.size() >= config_.max_connections) {
+    counters_.connections_refused.fetch_add(1);
+    ASPEN_LOG_WARN("transport: refusing a connection: {} connections open", conns_.size());
+    return;
+  }
+  auto conn = std::make_shared<QuicConnection>(*this);
+  conns_.insert(conn);
+  if (auto st = conn->init_server(hd, from, alpns()); !st) {
+    ASPEN_LOG_WARN("transport: cannot accept a connection: {}", st.error().to_string());
+    conn->abort(st.error());
+    return;
+  }
+  conn->on_datagram(data, size, from);
+  touched_.push_back(std::move(conn));
+}
+
+void EndpointCore::send_version_negotiation(const ngtcp2_version_cid& vc, const PeerAddr& to) {
+  uint8_t buf[256];
+  uint8_t unused = 0;
+  gnutls_rnd(GNUTLS_RND_NONCE, &unused, 1);
+  const uint32_t versions[] = {NGTCP2_PROTO_VER_V1};
+  // Our SCID is the client's DCID and vice versa.
+  const ngtcp2_ssize n = ngtcp2_pkt_write_version_negotiation(buf, sizeof(buf), unused, vc.scid, vc.scidlen, vc.dcid,
+                                                              vc.dcidlen, versions, 1);
+  if (n > 0) send_datagram(buf, static_cast<size_t>(n), to);
+}
+
+void EndpointCore::maybe_send_stateless_reset(const ngtcp2_version_cid& vc, size_t size, const PeerAddr& to) {
+  // RFC 9000 §10.3: a reset must be shorter than the packet that provoked it, so two
+  // endpoints that both lost state cannot ping-pong resets forever.
+  constexpr size_t kMaxRandBytes = 40;
+  if (vc.dcidlen != kScidLengthBytes || size <= NGTCP2_STATELESS_RESET_TOKENLEN + NGTCP2_MIN_STATELESS_RESET_RANDLEN + 1) {
+    return;
+  }
+  const size_t rand_len = std::min(kMaxRandBytes, size - 1 - NGTCP2_STATELESS_RESET_TOKENLEN);
+  uint8_t token[NGTCP2_STATELESS_RESET_TOKENLEN];
+  uint8_t rand[kMaxRandBytes];
+  uint8_t buf[kMaxRandBytes + NGTCP2_STATELESS_RESET_TOKENLEN + 1];
+  stateless_reset_token(token, vc.dcid, vc.dcidlen);
+  gnutls_rnd(GNUTLS_RND_NONCE, rand, rand_len);
+  const ngtcp2_ssize n = ngtcp2_pkt_write_stateless_reset(buf, sizeof(buf), token, rand, rand_len);
+  if (n <= 0) return;
+  send_datagram(buf, static_cast<size_t>(n), to);
+  counters_.stateless_resets_sent.fetch_add(1);
+}
+
+void EndpointCore::stateless_reset_token(uint8_t* token_out, const uint8_t* cid, size_t cid_len) const {
+  ngtcp2_cid c;
+  ngtcp2_cid_init(&c, cid, cid_len);
+  const int rv = ngtcp2_crypto_generate_stateless_reset_token(token_out, reset_secret_, sizeof(reset_secret_), &c);
+  ASPEN_ASSERT(rv == 0);
+}
+
+void EndpointCore::send_datagram(const uint8_t* data, size_t size, const PeerAddr& to) {
+  const ssize_t n = ::sendto(socket_.native_handle(), data, size, 0, reinterpret_cast<const sockaddr*>(&to.addr), to.len);
+  if (n < 0) {
+    // A full socket buffer drops the datagram; QUIC loss recovery resends its contents.
+    ASPEN_LOG_DEBUG("transport: sendto: {}", std::strerror(errno));
+    return;
+  }
+  counters_.bytes_out.fetch_add(size);
+}
+
+void EndpointCore::route_cid(const std::string& cid, const std::shared_ptr<QuicConnection>& conn) {
+  routes_[cid] = conn;
+}
+
+void EndpointCore::unroute_cid(const std::string& cid) { routes_.erase(cid); }
+
+void EndpointCore::remove_connection(const std::shared_ptr<QuicConnection>& conn) { conns_.erase(conn); }
+
+void EndpointCore::start_connect(const PublicKey& peer, const SocketAddr& addr, const std::string& alpn,
+                                 QuicConnection::Clock::time_point deadline,
+                                 std::function<void(Result<std::shared_ptr<QuicConnection>>)> done) {
+  if (is_closed()) return done(make_error(ErrorCode::kUnavailable, "endpoint closed"));
+  if (conns_.size() >= config_.max_connections) {
+    return done(make_error(ErrorCode::kUnavailable, fmt::format("too many connections ({})", conns_.size())));
+  }
+  auto remote = to_peer_addr(addr);
+  if (!remote) return done(std::unexpected(remote.error()));
+  if (remote->addr.ss_family != local_sockaddr_.ss_family) {
+    return done(make_error(ErrorCode::kInvalidArgument, fmt::format("{}: wrong address family", addr.to_string())));
+  }
+  auto conn = std::make_shared<QuicConnection>(*this);
+  auto timer = std::make_shared<asio::steady_timer>(io_, deadline);
+  std::weak_ptr<QuicConnection> weak = conn;
+  conns_.insert(conn);
+  auto st = conn->init_client(peer, alpn, *remote, [done, timer, weak](Status result) {
+    timer->cancel();
+    auto c = weak.lock();
+    if (result && c) return done(c);
+    done(std::unexpected(result ? Error(ErrorCode::kUnavailable, "connection lost") : result.error()));
+  });
+  if (!st) {
+    conn->abort(st.error());
+    return done(std::unexpected(st.error()));
+  }
+  timer->async_wait([weak, addr](const asio::error_code& ec) {
+    if (ec) return;
+    if (auto c = weak.lock()) {
+      c->abort(Error(ErrorCode::kTimeout, fmt::format("no handshake with {} before the deadline", addr.to_string())));
+    }
+  });
+  conn->flush();
+}
+
+void EndpointCore::on_handshake_done(const std::shared_ptr<QuicConnection>& conn) {
+  std::shared_ptr<ProtocolHandler> handler;
+  {
+    std::lock_guard lock(handlers_mu_);
+    auto it = handlers_.find(conn->alpn());
+    if (it != handlers_.end()) handler = it->second;
+  }
+  if (handler == nullptr) {  // unregistered between ClientHello and now; TLS refused all others
+    conn->close(kAppErrorNoHandler, "no handler");
+    return;
+  }
+  ASPEN_LOG_DEBUG("transport: {} accepted {} from {}", public_key().short_string(), conn->alpn(),
+                  conn->peer_key().short_string());
+  spawn_handler(std::move(handler), conn);
+}
+
+void EndpointCore::spawn_handler(std::shared_ptr<ProtocolHandler> handler, std::shared_ptr<QuicConnection> conn) {
+  std::lock_guard lock(handler_threads_mu_);
+  // Reap handlers that have returned, so a long-lived node does not accumulate threads.
+  std::erase_if(handler_threads_, [](HandlerThread& t) {
+    if (!t.is_done->load()) return false;
+    t.thread.join();
+    return true;
+  });
+  auto is_done = std::make_shared<std::atomic<bool>>(false);
+  std::thread thread([core = shared_from_this(), handler = std::move(handler), conn = std::move(conn), is_done] {
+    handler->on_connection(Connection(core, conn));
+    is_done->store(true);
+  });
+  handler_threads_.push_back(HandlerThread{std::move(thread), std::move(is_done)});
+}
+
+}  // namespace aspen::transport::internal

@@ -1,0 +1,138 @@
+// One QUIC connection: the ngtcp2 state machine, its TLS session, its streams (internal).
+//
+// Everything here runs on the endpoint's loop thread, except the accessors marked as
+// thread-safe. The connection reads datagrams handed to it by the EndpointCore (which routes
+// by connection ID), writes packets through it, and keeps one timer for ngtcp2's expiry and
+// the closing/draining period. ngtcp2 callbacks only record state; packets are written
+// after read_pkt/handle_expiry return (ngtcp2 forbids writing from inside its callbacks).
+#pragma once
+
+#include <netinet/in.h>
+#include <ngtcp2/ngtcp2.h>
+#include <sys/socket.h>
+
+#include <asio/steady_timer.hpp>
+#include <chrono>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "core/error.h"
+#include "transport/endpoint.h"
+#include "transport/frame.h"
+#include "transport/internal/shared_state.h"
+#include "transport/internal/tls.h"
+
+namespace aspen::transport::internal {
+
+class EndpointCore;
+
+inline constexpr size_t kScidLengthBytes = 16;
+
+struct PeerAddr {
+  sockaddr_storage addr{};
+  socklen_t len = 0;
+};
+
+enum class ConnState : uint8_t { kHandshaking, kOpen, kClosing, kDraining, kClosed };
+
+class QuicConnection : public std::enable_shared_from_this<QuicConnection> {
+ public:
+  using ConnectCallback = std::function<void(Status)>;
+  using OpenCallback = std::function<void(Result<std::shared_ptr<StreamShared>>)>;
+  using Clock = std::chrono::steady_clock;
+
+  explicit QuicConnection(EndpointCore& core);
+  ~QuicConnection();
+  QuicConnection(const QuicConnection&) = delete;
+  QuicConnection& operator=(const QuicConnection&) = delete;
+
+  // --- loop thread ---
+  Status init_client(const PublicKey& peer, const std::string& alpn, const PeerAddr& remote,
+                     ConnectCallback on_connected);
+  Status init_server(const ngtcp2_pkt_hd& hd, const PeerAddr& remote, std::vector<std::string> alpns);
+  void on_datagram(const uint8_t* data, size_t size, const PeerAddr& from);
+  // Writes whatever ngtcp2 has to send now and re-arms the timer.
+  void flush();
+  void open_stream(Clock::time_point deadline, OpenCallback done);
+  void stream_send(int64_t id, std::string bytes);
+  void stream_finish(int64_t id);
+  void stream_release_credit(int64_t id);
+  void stream_reset(int64_t id, uint64_t app_error);
+  // Graceful: sends CONNECTION_CLOSE, then lingers in the closing period.
+  void close(uint64_t app_error, std::string_view reason);
+  // Ends the connection without a word to the peer (connect timeout, endpoint teardown).
+  void abort(Error error);
+  ConnState state() const noexcept { return state_; }
+  std::optional<PeerRtt> rtt() const;
+  size_t stream_count() const noexcept { return streams_.size(); }
+
+  // --- thread-safe (immutable once the connection is handed out) ---
+  const PublicKey& peer_key() const noexcept { return peer_key_; }
+  const std::string& alpn() const noexcept { return alpn_; }
+  ConnShared& shared() noexcept { return shared_; }
+
+ private:
+  struct StreamState;
+  friend struct Callbacks;
+
+  Status init_common(bool is_client, const ngtcp2_cid& dcid, const ngtcp2_cid& scid, uint32_t version,
+                     const ngtcp2_transport_params& params, const PeerAddr& remote);
+  void handle_read_error(int rv);
+  void handle_expiry();
+  void on_timer();
+  void arm_timer();
+  bool write_packets();
+  void send_close_packet(const ngtcp2_connection_close_error& ccerr);
+  void enter_closing_period(ConnState state, Error error);
+  void terminate(Error error);
+  void release();
+  void process_deferred();
+  void become_open();
+  void mark_writable(StreamState& s);
+  StreamState* find_stream(int64_t id);
+  StreamState& add_stream(int64_t id);
+  void deliver(StreamState& s, std::vector<std::string>& frames, size_t consumed_bytes);
+  void fail_stream(StreamState& s, Error error, bool also_send_side);
+  void try_pending_opens();
+  Error close_error_from_peer() const;
+
+  EndpointCore& core_;
+  ngtcp2_conn* conn_ = nullptr;
+  TlsSession tls_;
+  ConnState state_ = ConnState::kHandshaking;
+  bool is_client_ = false;
+  PeerAddr remote_;
+  ngtcp2_path path_{};
+  std::vector<std::string> cids_;  // every CID routed to us by the endpoint
+  PublicKey peer_key_;
+  std::string alpn_;
+  ConnShared shared_;
+  ConnectCallback on_connected_;
+  bool was_stateless_reset_ = false;
+
+  std::unordered_map<int64_t, std::unique_ptr<StreamState>> streams_;
+  std::deque<int64_t> writable_;  // streams with data or FIN to send, round robin
+  std::vector<std::pair<int64_t, uint64_t>> deferred_resets_;
+  bool has_new_stream_credit_ = false;
+
+  struct PendingOpen {
+    OpenCallback done;
+    std::unique_ptr<asio::steady_timer> timer;
+  };
+  std::deque<std::shared_ptr<PendingOpen>> pending_opens_;
+
+  std::unique_ptr<asio::steady_timer> timer_;
+  uint64_t armed_expiry_ns_ = UINT64_MAX;
+  uint64_t timer_generation_ = 0;
+  uint64_t close_deadline_ns_ = 0;
+  std::string close_packet_;  // resent while in the closing period
+};
+
+uint64_t now_ns();
+
+}  // namespace aspen::transport::internal

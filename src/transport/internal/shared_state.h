@@ -1,0 +1,60 @@
+// State shared between the loop thread and user threads (internal).
+//
+// The loop thread owns all protocol state; user threads only touch these small structs,
+// under their mutex: received frames waiting to be read, streams waiting to be accepted,
+// send-buffer accounting for backpressure, and the error that ended a stream or connection.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include "core/error.h"
+
+namespace aspen::transport::internal {
+
+// Per-stream buffering bounds. They belong with the other limits in core/limits.h once
+// core's owners agree; they are kept here to leave src/core untouched by this change.
+// Unread received frames per stream above which flow-control credit is withheld, so a
+// slow reader stops the sender instead of growing memory.
+inline constexpr size_t kMaxStreamUnreadBytes = size_t{16} << 20;
+// Unacknowledged sent bytes per stream above which send() blocks.
+inline constexpr size_t kMaxStreamUnackedBytes = size_t{16} << 20;
+
+// QUIC application error codes on the wire (RESET_STREAM, CONNECTION_CLOSE).
+inline constexpr uint64_t kAppErrorNone = 0;
+inline constexpr uint64_t kAppErrorFrameTooLarge = 1;
+inline constexpr uint64_t kAppErrorStreamCancelled = 2;
+inline constexpr uint64_t kAppErrorShutdown = 3;
+inline constexpr uint64_t kAppErrorNoHandler = 4;
+
+struct StreamShared {
+  explicit StreamShared(int64_t stream_id) : id(stream_id) {}
+
+  const int64_t id;
+  std::mutex mu;
+  std::condition_variable cv;
+  // Receive side.
+  std::deque<std::string> unread;
+  size_t unread_bytes = 0;
+  bool is_fin_received = false;
+  bool is_credit_withheld = false;  // the loop waits for the reader to drain `unread`
+  std::optional<Error> recv_error;
+  // Send side.
+  size_t unacked_bytes = 0;
+  bool is_finished_locally = false;
+  std::optional<Error> send_error;
+};
+
+struct ConnShared {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::deque<std::shared_ptr<StreamShared>> accept_queue;
+  std::optional<Error> error;  // set once, when the connection ends
+};
+
+}  // namespace aspen::transport::internal

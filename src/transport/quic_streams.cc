@@ -1,0 +1,362 @@
+// ngtcp2 callbacks and stream operations for QuicConnection. Callbacks only record state
+// and wake waiters; anything that would write packets is deferred until ngtcp2 returns.
+#include <gnutls/crypto.h>
+#include <ngtcp2/ngtcp2_crypto.h>
+
+#include <fmt/format.h>
+
+#include "core/assert.h"
+#include "core/log.h"
+#include "transport/internal/endpoint_core.h"
+#include "transport/internal/quic_connection.h"
+#include "transport/internal/stream_state.h"
+
+namespace aspen::transport::internal {
+
+struct Callbacks {
+  static QuicConnection* self(void* user_data) { return static_cast<QuicConnection*>(user_data); }
+
+  static void rand(uint8_t* dest, size_t len, const ngtcp2_rand_ctx*) { gnutls_rnd(GNUTLS_RND_RANDOM, dest, len); }
+
+  static int get_new_connection_id(ngtcp2_conn*, ngtcp2_cid* cid, uint8_t* token, size_t cidlen, void* user_data) {
+    auto* c = self(user_data);
+    cid->datalen = cidlen;
+    gnutls_rnd(GNUTLS_RND_NONCE, cid->data, cidlen);
+    c->core_.stateless_reset_token(token, cid->data, cidlen);
+    c->cids_.emplace_back(reinterpret_cast<const char*>(cid->data), cidlen);
+    c->core_.route_cid(c->cids_.back(), c->shared_from_this());
+    return 0;
+  }
+
+  static int remove_connection_id(ngtcp2_conn*, const ngtcp2_cid* cid, void* user_data) {
+    auto* c = self(user_data);
+    const std::string key(reinterpret_cast<const char*>(cid->data), cid->datalen);
+    c->core_.unroute_cid(key);
+    std::erase(c->cids_, key);
+    return 0;
+  }
+
+  static int handshake_completed(ngtcp2_conn*, void* user_data) {
+    auto* c = self(user_data);
+    c->alpn_ = c->tls_.selected_alpn();
+    if (c->tls_.peer_key()) c->peer_key_ = *c->tls_.peer_key();
+    // A server has verified the client's certificate by now. A client must wait for
+    // HANDSHAKE_DONE: the server checks our certificate after we consider the handshake
+    // complete, and may still refuse it.
+    if (!c->is_client_) c->become_open();
+    return 0;
+  }
+
+  static int handshake_confirmed(ngtcp2_conn*, void* user_data) {
+    auto* c = self(user_data);
+    if (c->is_client_) c->become_open();
+    return 0;
+  }
+
+  static int recv_stateless_reset(ngtcp2_conn*, const ngtcp2_pkt_stateless_reset*, void* user_data) {
+    self(user_data)->was_stateless_reset_ = true;
+    return 0;
+  }
+
+  static int stream_open(ngtcp2_conn*, int64_t stream_id, void* user_data) {
+    auto* c = self(user_data);
+    if (!ngtcp2_is_bidi_stream(stream_id)) return 0;
+    auto& s = c->add_stream(stream_id);
+    {
+      std::lock_guard lock(c->shared_.mu);
+      c->shared_.accept_queue.push_back(s.shared);
+    }
+    c->shared_.cv.notify_all();
+    return 0;
+  }
+
+  static int recv_stream_data(ngtcp2_conn* conn, uint32_t flags, int64_t stream_id, uint64_t, const uint8_t* data,
+                              size_t len, void* user_data, void*) {
+    auto* c = self(user_data);
+    auto* s = c->find_stream(stream_id);
+    if (s == nullptr || s->decoder.is_failed()) {
+      ngtcp2_conn_extend_max_offset(conn, len);
+      return 0;
+    }
+    std::vector<std::string> frames;
+    const auto status = s->decoder.feed(std::string_view(reinterpret_cast<const char*>(data), len), frames);
+    if (status == FrameDecodeStatus::kFrameTooLarge) {
+      ngtcp2_conn_extend_max_offset(conn, len);
+      c->fail_stream(*s, Error(ErrorCode::kMessageTooLarge,
+                               fmt::format("peer sent a {}-byte frame; the limit is {} bytes",
+                                           s->decoder.rejected_size_bytes(), limits::kMaxFrameSizeBytes)),
+                     true);
+      c->deferred_resets_.emplace_back(stream_id, kAppErrorFrameTooLarge);
+      return 0;
+    }
+    c->deliver(*s, frames, len);
+    if ((flags & NGTCP2_STREAM_DATA_FLAG_FIN) != 0) {
+      if (s->decoder.has_partial_frame()) {
+        c->fail_stream(*s, Error(ErrorCode::kCorruption, "stream ended inside a frame"), false);
+      } else {
+        std::lock_guard lock(s->shared->mu);
+        s->shared->is_fin_received = true;
+      }
+      s->shared->cv.notify_all();
+    }
+    return 0;
+  }
+
+  static int acked_stream_data_offset(ngtcp2_conn*, int64_t stream_id, uint64_t offset, uint64_t datalen,
+                                      void* user_data, void*) {
+    auto* s = self(user_data)->find_stream(stream_id);
+    if (s == nullptr) return 0;
+    const uint64_t freed = s->acknowledge(offset + datalen);
+    if (freed == 0) return 0;
+    {
+      std::lock_guard lock(s->shared->mu);
+      s->shared->unacked_bytes -= std::min<uint64_t>(freed, s->shared->unacked_bytes);
+    }
+    s->shared->cv.notify_all();
+    return 0;
+  }
+
+  static int stream_close(ngtcp2_conn* conn, uint32_t flags, int64_t stream_id, uint64_t app_error_code,
+                          void* user_data, void*) {
+    auto* c = self(user_data);
+    auto it = c->streams_.find(stream_id);
+    if (it == c->streams_.end()) return 0;
+    const bool has_code = (flags & NGTCP2_STREAM_CLOSE_FLAG_APP_ERROR_CODE_SET) != 0;
+    Error error(ErrorCode::kUnavailable, has_code ? fmt::format("stream closed (code {})", app_error_code)
+                                                  : std::string("stream closed"));
+    c->fail_stream(*it->second, std::move(error), true);
+    c->streams_.erase(it);
+    c->core_.counters().streams_open.fetch_sub(1);
+    // ngtcp2 0.12 does not grant the peer a new stream by itself when one of its streams
+    // closes; without this the peer runs out after initial_max_streams_bidi streams.
+    if (!ngtcp2_conn_is_local_stream(conn, stream_id)) ngtcp2_conn_extend_max_streams_bidi(conn, 1);
+    return 0;
+  }
+
+  static int stream_reset(ngtcp2_conn*, int64_t stream_id, uint64_t, uint64_t app_error_code, void* user_data,
+                          void*) {
+    auto* c = self(user_data);
+    if (auto* s = c->find_stream(stream_id)) c->fail_stream(*s, peer_reset_error(app_error_code), false);
+    return 0;
+  }
+
+  static int stream_stop_sending(ngtcp2_conn*, int64_t stream_id, uint64_t app_error_code, void* user_data,
+                                 void*) {
+    auto* c = self(user_data);
+    if (auto* s = c->find_stream(stream_id)) {
+      std::lock_guard lock(s->shared->mu);
+      if (!s->shared->send_error) s->shared->send_error = peer_reset_error(app_error_code);
+      s->shared->unacked_bytes = 0;
+    }
+    if (auto* s = c->find_stream(stream_id)) s->shared->cv.notify_all();
+    return 0;
+  }
+
+  static int extend_max_stream_data(ngtcp2_conn*, int64_t stream_id, uint64_t, void* user_data, void*) {
+    auto* c = self(user_data);
+    if (auto* s = c->find_stream(stream_id)) {
+      s->is_write_blocked = false;
+      c->mark_writable(*s);
+    }
+    return 0;
+  }
+
+  static int extend_max_local_streams_bidi(ngtcp2_conn*, uint64_t, void* user_data) {
+    self(user_data)->has_new_stream_credit_ = true;
+    return 0;
+  }
+
+  static Error peer_reset_error(uint64_t app_error_code) {
+    if (app_error_code == kAppErrorFrameTooLarge) {
+      return Error(ErrorCode::kMessageTooLarge, "peer refused a frame over the size limit and reset the stream");
+    }
+    return Error(ErrorCode::kUnavailable, fmt::format("stream reset by peer (code {})", app_error_code));
+  }
+
+  static ngtcp2_callbacks make(bool is_client) {
+    ngtcp2_callbacks cb{};
+    if (is_client) {
+      cb.client_initial = ngtcp2_crypto_client_initial_cb;
+      cb.recv_retry = ngtcp2_crypto_recv_retry_cb;
+    } else {
+      cb.recv_client_initial = ngtcp2_crypto_recv_client_initial_cb;
+    }
+    cb.recv_crypto_data = ngtcp2_crypto_recv_crypto_data_cb;
+    cb.encrypt = ngtcp2_crypto_encrypt_cb;
+    cb.decrypt = ngtcp2_crypto_decrypt_cb;
+    cb.hp_mask = ngtcp2_crypto_hp_mask_cb;
+    cb.update_key = ngtcp2_crypto_update_key_cb;
+    cb.delete_crypto_aead_ctx = ngtcp2_crypto_delete_crypto_aead_ctx_cb;
+    cb.delete_crypto_cipher_ctx = ngtcp2_crypto_delete_crypto_cipher_ctx_cb;
+    cb.get_path_challenge_data = ngtcp2_crypto_get_path_challenge_data_cb;
+    cb.version_negotiation = ngtcp2_crypto_version_negotiation_cb;
+    cb.rand = rand;
+    cb.get_new_connection_id = get_new_connection_id;
+    cb.remove_connection_id = remove_connection_id;
+    cb.handshake_completed = handshake_completed;
+    cb.handshake_confirmed = handshake_confirmed;
+    cb.recv_stateless_reset = recv_stateless_reset;
+    cb.stream_open = stream_open;
+    cb.recv_stream_data = recv_stream_data;
+    cb.acked_stream_data_offset = acked_stream_data_offset;
+    cb.stream_close = stream_close;
+    cb.stream_reset = stream_reset;
+    cb.stream_stop_sending = stream_stop_sending;
+    cb.extend_max_stream_data = extend_max_stream_data;
+    cb.extend_max_local_streams_bidi = extend_max_local_streams_bidi;
+    return cb;
+  }
+};
+
+const ngtcp2_callbacks& connection_callbacks(bool is_client) {
+  static const ngtcp2_callbacks client = Callbacks::make(true);
+  static const ngtcp2_callbacks server = Callbacks::make(false);
+  return is_client ? client : server;
+}
+
+void QuicConnection::become_open() {
+  if (state_ != ConnState::kHandshaking) return;
+  state_ = ConnState::kOpen;
+  core_.counters().connections_open.fetch_add(1);
+  if (auto cb = std::exchange(on_connected_, nullptr)) cb(Status{});
+  if (!is_client_) {
+    // Dispatch after ngtcp2 returns: the handler may call back into this connection.
+    core_.post([self = shared_from_this(), core = core_.shared_from_this()] {
+      if (self->state_ == ConnState::kOpen) core->on_handshake_done(self);
+    });
+  }
+}
+
+QuicConnection::StreamState* QuicConnection::find_stream(int64_t id) {
+  auto it = streams_.find(id);
+  return it == streams_.end() ? nullptr : it->second.get();
+}
+
+QuicConnection::StreamState& QuicConnection::add_stream(int64_t id) {
+  auto [it, inserted] = streams_.emplace(id, std::make_unique<StreamState>(id));
+  ASPEN_ASSERT(inserted);
+  core_.counters().streams_open.fetch_add(1);
+  return *it->second;
+}
+
+void QuicConnection::mark_writable(StreamState& s) {
+  if (s.is_in_writable || !s.has_pending()) return;
+  s.is_in_writable = true;
+  writable_.push_back(s.id());
+}
+
+// Hands complete frames to the reader, and gives the sender its flow-control credit back
+// unless the reader has fallen too far behind (then the credit waits for the reader).
+void QuicConnection::deliver(StreamState& s, std::vector<std::string>& frames, size_t consumed_bytes) {
+  bool should_withhold = false;
+  {
+    std::lock_guard lock(s.shared->mu);
+    for (auto& f : frames) {
+      s.shared->unread_bytes += f.size();
+      s.shared->unread.push_back(std::move(f));
+    }
+    should_withhold = s.shared->unread_bytes > kMaxStreamUnreadBytes;
+    if (should_withhold) s.shared->is_credit_withheld = true;
+  }
+  if (!frames.empty()) s.shared->cv.notify_all();
+  if (should_withhold) {
+    s.withheld_credit_bytes += consumed_bytes;
+    return;
+  }
+  ngtcp2_conn_extend_max_stream_offset(conn_, s.id(), consumed_bytes);
+  ngtcp2_conn_extend_max_offset(conn_, consumed_bytes);
+}
+
+void QuicConnection::fail_stream(StreamState& s, Error error, bool also_send_side) {
+  {
+    std::lock_guard lock(s.shared->mu);
+    if (!s.shared->recv_error && !s.shared->is_fin_received) s.shared->recv_error = error;
+    if (also_send_side && !s.shared->send_error) s.shared->send_error = std::move(error);
+    if (also_send_side) s.shared->unacked_bytes = 0;
+  }
+  s.shared->cv.notify_all();
+}
+
+void QuicConnection::process_deferred() {
+  for (auto [id, code] : std::exchange(deferred_resets_, {})) stream_reset(id, code);
+  if (std::exchange(has_new_stream_credit_, false)) try_pending_opens();
+}
+
+void QuicConnection::open_stream(Clock::time_point deadline, OpenCallback done) {
+  if (state_ != ConnState::kOpen) {
+    std::lock_guard lock(shared_.mu);
+    done(std::unexpected(shared_.error ? *shared_.error : Error(ErrorCode::kUnavailable, "connection is not open")));
+    return;
+  }
+  auto pending = std::make_shared<PendingOpen>();
+  pending->done = std::move(done);
+  pending->timer = std::make_unique<asio::steady_timer>(core_.io(), deadline);
+  pending->timer->async_wait([weak = weak_from_this(), p = std::weak_ptr(pending)](const asio::error_code& ec) {
+    auto self = weak.lock();
+    auto pending_open = p.lock();
+    if (ec || !self || !pending_open) return;
+    auto& q = self->pending_opens_;
+    auto it = std::find(q.begin(), q.end(), pending_open);
+    if (it == q.end()) return;
+    q.erase(it);
+    pending_open->done(
+        make_error(ErrorCode::kTimeout, "no stream available: the peer's stream limit is reached"));
+  });
+  pending_opens_.push_back(std::move(pending));
+  try_pending_opens();
+}
+
+void QuicConnection::try_pending_opens() {
+  while (!pending_opens_.empty() && state_ == ConnState::kOpen) {
+    int64_t id = -1;
+    if (streams_.size() >= limits::kMaxStreamsPerConnection) return;
+    const int rv = ngtcp2_conn_open_bidi_stream(conn_, &id, nullptr);
+    if (rv == NGTCP2_ERR_STREAM_ID_BLOCKED) return;  // retried on extend_max_local_streams_bidi
+    auto pending = pending_opens_.front();
+    pending_opens_.pop_front();
+    pending->timer->cancel();
+    if (rv != 0) {
+      pending->done(make_error(ErrorCode::kInternal, fmt::format("open stream: {}", ngtcp2_strerror(rv))));
+      continue;
+    }
+    pending->done(add_stream(id).shared);
+  }
+}
+
+void QuicConnection::stream_send(int64_t id, std::string bytes) {
+  auto* s = find_stream(id);
+  if (s == nullptr || s->is_fin_requested) {
+    StreamShared* shared = s != nullptr ? s->shared.get() : nullptr;
+    if (shared != nullptr) {
+      std::lock_guard lock(shared->mu);
+      if (!shared->send_error) shared->send_error = Error(ErrorCode::kInvalidArgument, "stream already finished");
+    }
+    return;  // a closed stream: the sender already sees send_error
+  }
+  s->enqueue(std::move(bytes));
+  mark_writable(*s);
+}
+
+void QuicConnection::stream_finish(int64_t id) {
+  auto* s = find_stream(id);
+  if (s == nullptr || s->is_fin_requested) return;
+  s->is_fin_requested = true;
+  mark_writable(*s);
+}
+
+void QuicConnection::stream_release_credit(int64_t id) {
+  auto* s = find_stream(id);
+  if (s == nullptr || s->withheld_credit_bytes == 0 || conn_ == nullptr) return;
+  ngtcp2_conn_extend_max_stream_offset(conn_, id, s->withheld_credit_bytes);
+  ngtcp2_conn_extend_max_offset(conn_, s->withheld_credit_bytes);
+  s->withheld_credit_bytes = 0;
+}
+
+void QuicConnection::stream_reset(int64_t id, uint64_t app_error) {
+  auto* s = find_stream(id);
+  if (s == nullptr || conn_ == nullptr) return;
+  fail_stream(*s, Error(ErrorCode::kUnavailable, "stream reset"), true);
+  ngtcp2_conn_shutdown_stream(conn_, id, app_error);
+}
+
+}  // namespace aspen::transport::internal
