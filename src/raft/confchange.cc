@@ -115,6 +115,15 @@ Result<ConfigAndProgress> ConfChanger::enter_joint(
   return cp;
 }
 
+Result<ConfigAndProgress> ConfChanger::apply(const pb::ConfChange& cc) const {
+  std::vector<pb::ConfChangeSingle> changes(cc.changes().begin(), cc.changes().end());
+  if (changes.empty()) return leave_joint();
+  // Several changes at once, or an explicit request, go through a joint configuration.
+  bool use_joint = cc.transition() != pb::TRANSITION_AUTO || changes.size() > 1;
+  if (use_joint) return enter_joint(cc.transition() != pb::TRANSITION_JOINT_EXPLICIT, changes);
+  return simple(changes);
+}
+
 Result<ConfigAndProgress> ConfChanger::leave_joint() const {
   if (!base_.config.voters.is_joint()) {
     return make_error(ErrorCode::kInvalidArgument, "not in a joint configuration");
@@ -168,6 +177,13 @@ ConfigAndProgress restore_conf_state(const pb::ConfState& cs, Index last_index, 
   for (NodeId id : cp.config.learners) add(id, true);
   check_config_invariants(cp);
   return cp;
+}
+
+pb::ConfState next_conf_state(const pb::ConfState& cs, const pb::ConfChange& cc) {
+  ConfigAndProgress base = restore_conf_state(cs, 1, 1);
+  auto next = ConfChanger(base.config, base.progress, 1, 1).apply(cc);
+  if (!next) return cs;
+  return next->config.to_conf_state();
 }
 
 void check_config_invariants(const ConfigAndProgress& cp) {

@@ -25,6 +25,9 @@ class ConfChanger {
               size_t max_inflight)
       : base_{config, progress}, last_index_(last_index), max_inflight_(max_inflight) {}
 
+  // Dispatches a ConfChange: leave (no changes), joint (several changes or an explicit
+  // transition) or simple.
+  Result<ConfigAndProgress> apply(const pb::ConfChange& cc) const;
   Result<ConfigAndProgress> enter_joint(bool auto_leave,
                                         const std::vector<pb::ConfChangeSingle>& changes) const;
   Result<ConfigAndProgress> leave_joint() const;
@@ -45,6 +48,10 @@ class ConfChanger {
 // Rebuilds configuration and progress from a persisted ConfState (start-up, snapshot).
 ConfigAndProgress restore_conf_state(const pb::ConfState& cs, Index last_index,
                                      size_t max_inflight);
+// The membership after applying `cc` to `cs`, exactly as RaftCore::apply_conf_change computes
+// it (an invalid change leaves it unchanged). Storage uses this to persist the new ConfState
+// in the same transaction that applies the entry, without calling into the core.
+pb::ConfState next_conf_state(const pb::ConfState& cs, const pb::ConfChange& cc);
 // Checks the invariants every configuration must keep; asserts on violation.
 void check_config_invariants(const ConfigAndProgress& cp);
 

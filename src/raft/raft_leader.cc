@@ -80,12 +80,7 @@ Status RaftCore::handle_proposal(pb::Message& m) {
       return make_error(ErrorCode::kProposalDropped, "not in a joint configuration to leave");
     }
     // Validate now, so that a change that cannot apply is refused instead of committed.
-    ConfChanger changer(trk_.config, trk_.progress, log_.last_index(), trk_.max_inflight());
-    std::vector<pb::ConfChangeSingle> changes(cc.changes().begin(), cc.changes().end());
-    bool use_joint = cc.transition() != pb::TRANSITION_AUTO || changes.size() > 1;
-    auto checked = is_leave     ? changer.leave_joint()
-                   : use_joint ? changer.enter_joint(cc.transition() != pb::TRANSITION_JOINT_EXPLICIT, changes)
-                               : changer.simple(changes);
+    auto checked = ConfChanger(trk_.config, trk_.progress, log_.last_index(), trk_.max_inflight()).apply(cc);
     if (!checked) return std::unexpected(checked.error());
     pending_conf_index_ = log_.last_index() + 1;
   }

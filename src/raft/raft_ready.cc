@@ -65,13 +65,7 @@ void RaftCore::report_snapshot(NodeId peer, bool failed) {
 
 pb::ConfState RaftCore::apply_conf_change(const pb::ConfChange& cc) {
   ConfChanger changer(trk_.config, trk_.progress, log_.last_index(), trk_.max_inflight());
-  std::vector<pb::ConfChangeSingle> changes(cc.changes().begin(), cc.changes().end());
-  Result<ConfigAndProgress> next = [&]() -> Result<ConfigAndProgress> {
-    if (changes.empty()) return changer.leave_joint();
-    bool use_joint = cc.transition() != pb::TRANSITION_AUTO || changes.size() > 1;
-    if (use_joint) return changer.enter_joint(cc.transition() != pb::TRANSITION_JOINT_EXPLICIT, changes);
-    return changer.simple(changes);
-  }();
+  Result<ConfigAndProgress> next = changer.apply(cc);
   if (!next) {
     // Every replica applies the same entries in the same order and fails the same way, so
     // ignoring the change keeps them identical.

@@ -1,0 +1,47 @@
+#include "storage/apply_entries.h"
+
+#include <fmt/format.h>
+
+#include "kv/state_machine.h"
+#include "raft/confchange.h"
+
+namespace aspen::storage {
+
+Result<std::vector<AppliedEntry>> apply_entries(kv::KvTables& tables, const std::vector<pb::Entry>& entries,
+                                                ApplyState& state) {
+  std::vector<AppliedEntry> out;
+  for (const auto& e : entries) {
+    if (e.index() <= state.applied) continue;
+    if (e.index() != state.applied + 1) {
+      return make_error(ErrorCode::kCorruption,
+                        fmt::format("committed entry {} does not follow the applied index {}", e.index(),
+                                    state.applied));
+    }
+    AppliedEntry a;
+    a.index = e.index();
+    a.term = e.term();
+    a.type = e.type();
+    if (e.type() == pb::ENTRY_CONF_CHANGE) {
+      pb::ConfChange cc;
+      if (cc.ParseFromString(e.data())) state.conf_state = raft::next_conf_state(state.conf_state, cc);
+    } else if (!e.data().empty()) {
+      kvpb::Command cmd;
+      if (!cmd.ParseFromString(e.data())) {
+        // Deterministic on every replica: the entry is refused, not the node.
+        a.result.set_revision(e.index());
+        a.result.set_error_code(static_cast<uint32_t>(ErrorCode::kCorruption));
+        a.result.set_error_message("log entry does not decode as a command");
+      } else {
+        auto r = kv::apply_command(tables, cmd, e.index());
+        if (!r) return std::unexpected(r.error());
+        a.result = std::move(*r);
+      }
+    }
+    state.applied = e.index();
+    state.applied_term = e.term();
+    out.push_back(std::move(a));
+  }
+  return out;
+}
+
+}  // namespace aspen::storage

@@ -1,0 +1,24 @@
+// Internal to src/storage: applying committed Raft entries to the state machine tables, the
+// part of a write transaction shared by LmdbStore and MemStore.
+#pragma once
+
+#include <vector>
+
+#include "aspen/raft.pb.h"
+#include "kv/tables.h"
+#include "storage/store.h"
+
+namespace aspen::storage {
+
+struct ApplyState {
+  Index applied = 0;
+  Term applied_term = 0;
+  pb::ConfState conf_state;
+};
+
+// Applies entries after state.applied in order, updating `state`. Entries at or below the
+// applied index are skipped (a Ready may repeat them after a snapshot). A gap is Corruption.
+Result<std::vector<AppliedEntry>> apply_entries(kv::KvTables& tables, const std::vector<pb::Entry>& entries,
+                                                ApplyState& state);
+
+}  // namespace aspen::storage

@@ -1,0 +1,73 @@
+// LmdbStore: the production Store, one LMDB environment per node.
+//
+// Named databases: `log` (index -> checksummed entry), `meta` (hard state, membership,
+// applied and compacted positions), `kv` (key -> KeyValue), `leases` and `lease_keys`.
+// write() is one LMDB write transaction; LMDB makes it durable with its own syncs before
+// commit returns (data pages, then the meta page). Reads use read-only transactions and may
+// run on any thread concurrently with the writer.
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "storage/apply_entries.h"
+#include "storage/store.h"
+
+struct MDB_env;
+
+namespace aspen::storage {
+
+struct LmdbOptions {
+  std::string dir;  // created (mode 0700) if missing
+  // The most the database may grow to. LMDB reserves address space, not disk.
+  uint64_t map_size_bytes = uint64_t{8} << 30;
+};
+
+class LmdbStore final : public Store {
+ public:
+  // Opens or creates the store. Corruption if the files are not a valid Aspen store.
+  static Result<std::unique_ptr<LmdbStore>> open(const LmdbOptions& options);
+  ~LmdbStore() override;
+
+  Result<WriteOutcome> write(const WriteBatch& batch) override;
+  Result<kvpb::RangeResult> range(const kvpb::RangeRequest& request) const override;
+  Result<std::vector<kvpb::Lease>> list_leases() const override;
+  Result<std::vector<uint64_t>> expired_leases(uint64_t now_ms, size_t limit) const override;
+  Index applied_index() const override;
+  pb::ConfState conf_state() const override;
+  Status bootstrap(const pb::ConfState& voters) override;
+  Status compact(Index index) override;
+  Result<pb::SnapshotMetadata> stream_snapshot(
+      const std::function<Status(std::string_view chunk)>& sink) const override;
+
+  raft::InitialState initial_state() const override;
+  Result<std::vector<pb::Entry>> entries(Index lo, Index hi, uint64_t max_size_bytes) const override;
+  Result<Term> term(Index i) const override;
+  Index first_index() const override;
+  Index last_index() const override;
+  Result<pb::Snapshot> snapshot() const override;
+
+  // Size of the data file on disk.
+  uint64_t file_size_bytes() const;
+
+  struct Dbis;  // internal
+
+ private:
+  LmdbStore(MDB_env* env, std::string dir);
+  Status load_cache();
+
+  MDB_env* env_;
+  std::string dir_;
+  std::unique_ptr<Dbis> dbi_;
+
+  // Cache of meta, updated after each successful commit; guarded for concurrent readers.
+  mutable std::mutex mu_;
+  pb::HardState hard_state_;
+  ApplyState applied_;
+  Index compacted_index_ = 0;
+  Term compacted_term_ = 0;
+  Index last_index_ = 0;
+};
+
+}  // namespace aspen::storage

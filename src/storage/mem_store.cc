@@ -1,0 +1,187 @@
+#include "storage/mem_store.h"
+
+#include "core/assert.h"
+#include "core/limits.h"
+#include "kv/state_machine.h"
+#include "storage/snapshot_format.h"
+
+namespace aspen::storage {
+
+MemStore::MemStore() : current_(std::make_unique<State>()) {}
+
+namespace {
+// The only ways a MemStore write can fail are checked before anything changes, so a write
+// is all or nothing without copying the state.
+Status check_batch(const WriteBatch& batch, Index applied, Index last_index) {
+  if (batch.snapshot != nullptr) {
+    applied = batch.snapshot->metadata().index();
+    last_index = applied;
+  }
+  if (batch.entries != nullptr && !batch.entries->empty() &&
+      batch.entries->front().index() > last_index + 1) {
+    return make_error(ErrorCode::kInvalidArgument, "appended entries leave a gap in the log");
+  }
+  if (batch.committed != nullptr) {
+    Index next = applied + 1;
+    for (const auto& e : *batch.committed) {
+      if (e.index() < next) continue;
+      if (e.index() != next) return make_error(ErrorCode::kCorruption, "gap in committed entries");
+      ++next;
+    }
+  }
+  return {};
+}
+}  // namespace
+
+Result<WriteOutcome> MemStore::write(const WriteBatch& batch) {
+  std::lock_guard lock(mu_);
+  State& st = *current_;
+  if (auto s = check_batch(batch, st.applied.applied, st.log.last_index()); !s) return std::unexpected(s.error());
+  WriteOutcome out;
+  if (batch.snapshot != nullptr) {
+    const auto& meta = batch.snapshot->metadata();
+    kv::MemKvTables fresh;
+    if (auto s = load_snapshot_data(batch.snapshot->data(), fresh); !s) return std::unexpected(s.error());
+    if (auto s = st.log.apply_snapshot(*batch.snapshot); !s) return std::unexpected(s.error());
+    st.tables = std::move(fresh);
+    st.applied = ApplyState{meta.index(), meta.term(), meta.conf_state()};
+  }
+  if (batch.entries != nullptr && !batch.entries->empty()) {
+    auto s = st.log.append(*batch.entries);
+    ASPEN_ASSERT_MSG(s.has_value(), "append was checked");
+    out.entries_appended = batch.entries->size();
+  }
+  if (batch.hard_state != nullptr) st.log.set_hard_state(*batch.hard_state);
+  if (batch.committed != nullptr) {
+    auto applied = apply_entries(st.tables, *batch.committed, st.applied);
+    ASPEN_ASSERT_MSG(applied.has_value(), "in-memory apply cannot fail after the checks");
+    out.applied = std::move(*applied);
+  }
+  st.log.set_conf_state(st.applied.conf_state);
+  return out;
+}
+
+Result<kvpb::RangeResult> MemStore::range(const kvpb::RangeRequest& request) const {
+  std::lock_guard lock(mu_);
+  return kv::read_range(current_->tables, request);
+}
+
+Result<std::vector<kvpb::Lease>> MemStore::list_leases() const {
+  std::lock_guard lock(mu_);
+  return current_->tables.list_leases(kNoLimit);
+}
+
+Result<std::vector<uint64_t>> MemStore::expired_leases(uint64_t now_ms, size_t limit) const {
+  std::lock_guard lock(mu_);
+  return kv::expired_leases(current_->tables, now_ms, limit);
+}
+
+Index MemStore::applied_index() const {
+  std::lock_guard lock(mu_);
+  return current_->applied.applied;
+}
+
+pb::ConfState MemStore::conf_state() const {
+  std::lock_guard lock(mu_);
+  return current_->applied.conf_state;
+}
+
+Status MemStore::bootstrap(const pb::ConfState& voters) {
+  std::lock_guard lock(mu_);
+  if (current_->log.last_index() != 0 || current_->applied.applied != 0) {
+    return make_error(ErrorCode::kInvalidArgument, "the store already holds a cluster's state");
+  }
+  pb::Snapshot boot;
+  boot.mutable_metadata()->set_index(1);
+  boot.mutable_metadata()->set_term(1);
+  *boot.mutable_metadata()->mutable_conf_state() = voters;
+  if (auto s = current_->log.apply_snapshot(boot); !s) return s;
+  pb::HardState hs;
+  hs.set_term(1);
+  hs.set_commit(1);
+  current_->log.set_hard_state(hs);
+  current_->applied = ApplyState{1, 1, voters};
+  return {};
+}
+
+Status MemStore::compact(Index index) {
+  std::lock_guard lock(mu_);
+  if (index > current_->applied.applied) {
+    return make_error(ErrorCode::kInvalidArgument, "cannot compact past the applied index");
+  }
+  return current_->log.compact(index);
+}
+
+Result<pb::SnapshotMetadata> MemStore::stream_snapshot(
+    const std::function<Status(std::string_view chunk)>& sink) const {
+  std::lock_guard lock(mu_);
+  const State& st = *current_;
+  ChunkWriter w(sink);
+  kv::MemKvTables& tables = const_cast<kv::MemKvTables&>(st.tables);  // read-only use below
+  auto kvs = tables.scan("", "", std::nullopt, kNoLimit);
+  if (!kvs) return std::unexpected(kvs.error());
+  for (const auto& kv : *kvs) {
+    if (auto s = w.add_kv(kv); !s) return std::unexpected(s.error());
+  }
+  auto leases = tables.list_leases(kNoLimit);
+  if (!leases) return std::unexpected(leases.error());
+  for (const auto& l : *leases) {
+    if (auto s = w.add_lease(l); !s) return std::unexpected(s.error());
+    auto keys = tables.keys_of_lease(l.id());
+    if (!keys) return std::unexpected(keys.error());
+    for (const auto& k : *keys) {
+      if (auto s = w.add_lease_key(l.id(), k); !s) return std::unexpected(s.error());
+    }
+  }
+  if (auto s = w.finish(); !s) return std::unexpected(s.error());
+  pb::SnapshotMetadata meta;
+  meta.set_index(st.applied.applied);
+  meta.set_term(st.applied.applied_term);
+  *meta.mutable_conf_state() = st.applied.conf_state;
+  return meta;
+}
+
+raft::InitialState MemStore::initial_state() const {
+  std::lock_guard lock(mu_);
+  return current_->log.initial_state();
+}
+
+Result<std::vector<pb::Entry>> MemStore::entries(Index lo, Index hi, uint64_t max_size_bytes) const {
+  std::lock_guard lock(mu_);
+  return current_->log.entries(lo, hi, max_size_bytes);
+}
+
+Result<Term> MemStore::term(Index i) const {
+  std::lock_guard lock(mu_);
+  return current_->log.term(i);
+}
+
+Index MemStore::first_index() const {
+  std::lock_guard lock(mu_);
+  return current_->log.first_index();
+}
+
+Index MemStore::last_index() const {
+  std::lock_guard lock(mu_);
+  return current_->log.last_index();
+}
+
+Result<pb::Snapshot> MemStore::snapshot() const { return build_snapshot(*this, limits::kMaxSnapshotSizeBytes); }
+
+void MemStore::set_auto_sync(bool is_on) {
+  std::lock_guard lock(mu_);
+  is_auto_sync_ = is_on;
+  durable_ = is_on ? nullptr : std::make_unique<State>(*current_);
+}
+
+void MemStore::sync() {
+  std::lock_guard lock(mu_);
+  if (!is_auto_sync_) durable_ = std::make_unique<State>(*current_);
+}
+
+void MemStore::crash() {
+  std::lock_guard lock(mu_);
+  if (!is_auto_sync_) current_ = std::make_unique<State>(*durable_);
+}
+
+}  // namespace aspen::storage

@@ -1,0 +1,35 @@
+// Internal to src/storage: building and reading the chunked snapshot format shared by
+// LmdbStore and MemStore.
+#pragma once
+
+#include <functional>
+#include <string>
+
+#include "aspen/kv.pb.h"
+#include "core/error.h"
+#include "kv/tables.h"
+
+namespace aspen::storage {
+
+inline constexpr size_t kSnapshotChunkBytes = size_t{1} << 20;
+
+// Accumulates records and emits a chunk to `sink` whenever one reaches kSnapshotChunkBytes.
+class ChunkWriter {
+ public:
+  explicit ChunkWriter(const std::function<Status(std::string_view)>& sink) : sink_(sink) {}
+  Status add_kv(const kvpb::KeyValue& kv);
+  Status add_lease(const kvpb::Lease& lease);
+  Status add_lease_key(uint64_t lease_id, std::string_view key);
+  Status finish();
+
+ private:
+  Status maybe_flush(size_t added_bytes);
+  const std::function<Status(std::string_view)>& sink_;
+  kvpb::SnapshotChunk chunk_;
+  size_t bytes_ = 0;
+};
+
+// Parses snapshot data (length-prefixed chunks) and replays every record into `tables`.
+Status load_snapshot_data(std::string_view data, kv::KvTables& tables);
+
+}  // namespace aspen::storage

@@ -1,0 +1,76 @@
+// Store: the node's durable state — the Raft log, Raft hard state and membership, and the
+// key-value state machine — behind one interface with two implementations: LmdbStore
+// (production, one LMDB environment) and MemStore (tests and simulation, with crash
+// semantics).
+//
+// The contract that makes Aspen's write path cheap and safe: write() persists everything a
+// Raft Ready asks for — snapshot, new entries, hard state, AND the application of committed
+// entries to the state machine with the new applied index — as ONE atomic transaction made
+// durable before it returns. A crash leaves either all of it or none of it.
+//
+// A Store is also the RaftCore's LogStorage. write() runs on one thread (the storage thread);
+// the LogStorage and read methods may run concurrently on another.
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <vector>
+
+#include "aspen/kv.pb.h"
+#include "aspen/raft.pb.h"
+#include "core/error.h"
+#include "raft/log_storage.h"
+
+namespace aspen::storage {
+
+namespace pb = aspen::raftpb;
+
+// What one Ready asks of storage. Pointers may be null / vectors empty.
+struct WriteBatch {
+  const pb::Snapshot* snapshot = nullptr;               // install first, replacing everything
+  const std::vector<pb::Entry>* entries = nullptr;      // append, truncating a conflicting suffix
+  const pb::HardState* hard_state = nullptr;
+  const std::vector<pb::Entry>* committed = nullptr;    // apply in order (already-applied ones are skipped)
+};
+
+struct AppliedEntry {
+  Index index = 0;
+  Term term = 0;
+  pb::EntryType type = pb::ENTRY_NORMAL;
+  kvpb::CommandResult result;  // ENTRY_NORMAL with a command
+};
+
+struct WriteOutcome {
+  std::vector<AppliedEntry> applied;
+  size_t entries_appended = 0;
+};
+
+class Store : public raft::LogStorage {
+ public:
+  // One atomic, durable transaction. StorageFull when the disk or map is full (nothing of
+  // the batch is applied and reads keep working), Corruption on a checksum failure.
+  virtual Result<WriteOutcome> write(const WriteBatch& batch) = 0;
+
+  // Reads of the applied state machine.
+  virtual Result<kvpb::RangeResult> range(const kvpb::RangeRequest& request) const = 0;
+  virtual Result<std::vector<kvpb::Lease>> list_leases() const = 0;
+  virtual Result<std::vector<uint64_t>> expired_leases(uint64_t now_ms, size_t limit) const = 0;
+
+  virtual Index applied_index() const = 0;
+  virtual pb::ConfState conf_state() const = 0;
+
+  // Writes the founding membership into an empty store (term 1, index 1): the state every
+  // founding member of a new cluster starts from. Fails if the store is not empty.
+  virtual Status bootstrap(const pb::ConfState& voters) = 0;
+  // Discards log entries up to and including `index` (which must be applied).
+  virtual Status compact(Index index) = 0;
+  // A consistent snapshot of the state machine at the applied index, streamed in chunks of
+  // bounded size (each a serialized SnapshotChunk). Returns the snapshot's metadata.
+  virtual Result<pb::SnapshotMetadata> stream_snapshot(
+      const std::function<Status(std::string_view chunk)>& sink) const = 0;
+};
+
+// Builds a whole pb::Snapshot (data = the chunks, length-prefixed) up to max_size_bytes.
+Result<pb::Snapshot> build_snapshot(const Store& store, size_t max_size_bytes);
+
+}  // namespace aspen::storage
