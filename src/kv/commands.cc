@@ -26,7 +26,8 @@ Status validate_value(std::string_view value) {
 }
 
 Status validate_range(const kvpb::RangeRequest& range) {
-  if (range.start().size() > limits::kMaxKeySizeBytes || range.end().size() > limits::kMaxKeySizeBytes) {
+  // One byte of slack: the exclusive end just past the longest key is key + '\0'.
+  if (range.start().size() > limits::kMaxKeySizeBytes + 1 || range.end().size() > limits::kMaxKeySizeBytes + 1) {
     return make_error(ErrorCode::kKeyTooLarge,
                       fmt::format("range bound is longer than the {} byte key limit",
                                   limits::kMaxKeySizeBytes));
