@@ -222,7 +222,16 @@ void EndpointCore::on_datagram(const uint8_t* data, size_t size, const PeerAddr&
     return;
   }
   if (vc.version == 0) {
-    maybe_send_stateless_reset(vc, size, from);  // short header for a connection we do not know
+    // A short header with a CID we do not know. It may be a stateless reset from a peer
+    // that lost its state: those carry random bytes where the CID would be, so offer the
+    // datagram to connections with that peer address (ngtcp2 checks the reset token).
+    bool is_known_peer = false;
+    for (const auto& conn : std::vector(conns_.begin(), conns_.end())) {
+      if (conn->remote().len != from.len || std::memcmp(&conn->remote().addr, &from.addr, from.len) != 0) continue;
+      is_known_peer = true;
+      conn->on_datagram(data, size, from);
+    }
+    if (!is_known_peer) maybe_send_stateless_reset(vc, size, from);
     return;
   }
   accept_new(data, size, from);

@@ -70,6 +70,7 @@ class QuicConnection : public std::enable_shared_from_this<QuicConnection> {
   ConnState state() const noexcept { return state_; }
   std::optional<PeerRtt> rtt() const;
   size_t stream_count() const noexcept { return streams_.size(); }
+  const PeerAddr& remote() const noexcept { return remote_; }
 
   // --- thread-safe (immutable once the connection is handed out) ---
   const PublicKey& peer_key() const noexcept { return peer_key_; }

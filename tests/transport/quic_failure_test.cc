@@ -1,0 +1,220 @@
+// Failure paths with real endpoints: timeouts, stream limits, dead peers, restarts, the
+// connection pool's reuse and backoff.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <thread>
+
+#include "transport/connection_pool.h"
+#include "transport/internal/testing.h"
+#include "transport_test_util.h"
+
+namespace aspen::transport {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+using testing::kEchoAlpn;
+using testing::kSinkAlpn;
+using testing::TestNode;
+using testing::wait_until;
+
+uint16_t unused_udp_port() {
+  // Bind and release: nothing listens there afterwards.
+  TestNode probe;
+  const uint16_t port = probe.endpoint->local_addr().port;
+  probe.endpoint->close();
+  return port;
+}
+
+TEST(QuicTimeouts, RecvTimesOut) {
+  TestNode a, b;
+  auto conn = a.dial(b);
+  ASSERT_TRUE(conn);
+  auto stream = conn->open_bi();
+  ASSERT_TRUE(stream);
+  const auto start = std::chrono::steady_clock::now();
+  auto msg = stream->recv(100);
+  ASSERT_FALSE(msg);
+  EXPECT_EQ(msg.error().code(), ErrorCode::kTimeout);
+  EXPECT_GE(std::chrono::steady_clock::now() - start, milliseconds(100));
+  auto accepted = conn->accept_bi(50);
+  ASSERT_FALSE(accepted);
+  EXPECT_EQ(accepted.error().code(), ErrorCode::kTimeout);
+}
+
+TEST(QuicTimeouts, ConnectToSilentAddressTimesOut) {
+  TestNode a;
+  const SocketAddr silent{"127.0.0.1", unused_udp_port()};
+  const auto start = std::chrono::steady_clock::now();
+  auto conn = a.endpoint->connect(NodeIdentity::generate().public_key(), std::vector{silent}, kEchoAlpn, 300);
+  ASSERT_FALSE(conn);
+  EXPECT_EQ(conn.error().code(), ErrorCode::kTimeout) << conn.error().to_string();
+  const auto elapsed = std::chrono::steady_clock::now() - start;
+  EXPECT_GE(elapsed, milliseconds(290));
+  EXPECT_LT(elapsed, seconds(3));
+  EXPECT_TRUE(wait_until([&] { return a.endpoint->metrics().connections_open == 0; }, seconds(2)));
+}
+
+TEST(QuicTimeouts, ConnectTriesTheNextAddress) {
+  TestNode a, b;
+  std::vector<SocketAddr> addrs{{"127.0.0.1", unused_udp_port()}, b.endpoint->local_addr()};
+  auto conn = a.endpoint->connect(b.key(), addrs, kEchoAlpn, 600);
+  ASSERT_TRUE(conn) << conn.error().to_string();
+}
+
+TEST(QuicTimeouts, StreamOpenWaitsForThePeersLimitThenTimesOut) {
+  TestNode a, b;
+  auto conn = a.dial(b);
+  ASSERT_TRUE(conn);
+  std::vector<Stream> streams;
+  for (size_t i = 0; i < limits::kMaxStreamsPerConnection; ++i) {
+    auto s = conn->open_bi();
+    ASSERT_TRUE(s) << i << ": " << s.error().to_string();
+    streams.push_back(*s);
+  }
+  auto blocked = conn->open_bi(200);
+  ASSERT_FALSE(blocked);
+  EXPECT_EQ(blocked.error().code(), ErrorCode::kTimeout);
+  // Finishing one stream (the echo handler finishes its side too) frees a slot: the peer
+  // must grant a new stream when one of ours closes.
+  ASSERT_TRUE(streams[0].send("x"));
+  streams[0].finish();
+  auto reply = streams[0].recv(5000);
+  ASSERT_TRUE(reply && reply->has_value());
+  auto end = streams[0].recv(5000);
+  ASSERT_TRUE(end && !end->has_value());
+  auto next = conn->open_bi(5000);
+  ASSERT_TRUE(next) << next.error().to_string();
+}
+
+TEST(QuicFailures, PeerDiesMidStream) {
+  EndpointConfig quick;
+  quick.idle_timeout_ms = 500;
+  quick.keep_alive_ms = 100;
+  TestNode client(quick), server(quick);
+  auto conn = client.dial(server, kSinkAlpn);
+  ASSERT_TRUE(conn);
+  auto stream = conn->open_bi();
+  ASSERT_TRUE(stream);
+  ASSERT_TRUE(stream->send(std::string(100000, 'a')));
+  ASSERT_TRUE(stream->send("half a conversation"));
+  // The client crashes: no CONNECTION_CLOSE. The server's reader must fail, not hang.
+  EndpointTestAccess::kill(*client.endpoint);
+  ASSERT_TRUE(wait_until([&] { return server.sink->errors_.load() == 1; }, seconds(5)));
+  EXPECT_NE(server.sink->last_error_.find("idle"), std::string::npos) << server.sink->last_error_;
+  EXPECT_TRUE(wait_until([&] { return server.endpoint->metrics().connections_open == 0; }, seconds(5)));
+}
+
+TEST(QuicFailures, ReaderSeesServerDieMidStream) {
+  EndpointConfig quick;
+  quick.idle_timeout_ms = 500;
+  quick.keep_alive_ms = 100;
+  TestNode client(quick), server(quick);
+  auto conn = client.dial(server, kSinkAlpn);
+  ASSERT_TRUE(conn);
+  auto stream = conn->open_bi();
+  ASSERT_TRUE(stream);
+  ASSERT_TRUE(stream->send("waiting for an answer that never comes"));
+  EndpointTestAccess::kill(*server.endpoint);
+  auto reply = stream->recv(5000);
+  ASSERT_FALSE(reply);
+  // The idle timeout (500 ms) ends it, not the 5 s read deadline.
+  EXPECT_NE(reply.error().message().find("idle"), std::string::npos) << reply.error().to_string();
+  EXPECT_FALSE(conn->is_open());
+}
+
+TEST(QuicFailures, GracefulCloseReachesThePeer) {
+  TestNode a, b;
+  auto conn = a.dial(b);
+  ASSERT_TRUE(conn);
+  auto stream = conn->open_bi();
+  ASSERT_TRUE(stream);
+  ASSERT_TRUE(stream->send("x"));
+  ASSERT_TRUE(stream->recv(5000));
+  b.endpoint->close();
+  auto msg = stream->recv(5000);
+  ASSERT_FALSE(msg);
+  EXPECT_EQ(msg.error().code(), ErrorCode::kUnavailable);
+  EXPECT_NE(msg.error().message().find("shutting down"), std::string::npos) << msg.error().message();
+}
+
+TEST(QuicFailures, RestartedPeerResetsStaleConnectionAndPoolReconnects) {
+  TestNode a, b;
+  auto book = std::make_shared<AddressBook>();
+  book->set(b.key(), b.addrs());
+  ConnectionPool pool(*a.endpoint, book, ConnectionPoolOptions{.connect_timeout_ms = 1000, .initial_backoff_ms = 50,
+                                                               .max_backoff_ms = 200});
+  auto first = pool.get(b.key(), kEchoAlpn);
+  ASSERT_TRUE(first) << first.error().to_string();
+  auto again = pool.get(b.key(), kEchoAlpn);
+  ASSERT_TRUE(again);
+  EXPECT_EQ(a.endpoint->metrics().connections_open, 1u);  // reused, not redialled
+
+  // Crash b, and bring it back with the same key on the same port.
+  const SocketAddr addr = b.endpoint->local_addr();
+  EndpointTestAccess::kill(*b.endpoint);
+  b.endpoint.reset();
+  EndpointConfig same_port;
+  same_port.bind_addr = addr;
+  b.echo = std::make_shared<testing::EchoHandler>();
+  b.start(same_port);
+
+  // The stale connection learns of the restart from a stateless reset, long before any
+  // idle timeout.
+  auto stream = first->open_bi();
+  ASSERT_TRUE(stream);
+  (void)stream->send("anyone there?");
+  auto reply = stream->recv(5000);
+  ASSERT_FALSE(reply);
+  EXPECT_NE(reply.error().message().find("stateless reset"), std::string::npos) << reply.error().to_string();
+  EXPECT_GE(b.endpoint->metrics().stateless_resets_sent, 1u);
+
+  auto fresh = pool.get(b.key(), kEchoAlpn);
+  ASSERT_TRUE(fresh) << fresh.error().to_string();
+  auto s = fresh->open_bi();
+  ASSERT_TRUE(s);
+  ASSERT_TRUE(s->send("hello again"));
+  auto echoed = s->recv(5000);
+  ASSERT_TRUE(echoed && echoed->has_value());
+  EXPECT_EQ(**echoed, "hello again");
+}
+
+TEST(QuicFailures, PoolBacksOffAfterFailedDial) {
+  TestNode a;
+  auto book = std::make_shared<AddressBook>();
+  const PublicKey ghost = NodeIdentity::generate().public_key();
+  book->set(ghost, {SocketAddr{"127.0.0.1", unused_udp_port()}});
+  ConnectionPool pool(*a.endpoint, book, ConnectionPoolOptions{.connect_timeout_ms = 200, .initial_backoff_ms = 1000,
+                                                               .max_backoff_ms = 2000});
+  auto first = pool.get(ghost, kEchoAlpn);
+  ASSERT_FALSE(first);
+  EXPECT_EQ(first.error().code(), ErrorCode::kTimeout);
+  const auto start = std::chrono::steady_clock::now();
+  auto second = pool.get(ghost, kEchoAlpn);
+  ASSERT_FALSE(second);
+  EXPECT_EQ(second.error().code(), ErrorCode::kUnavailable);
+  EXPECT_NE(second.error().message().find("backoff"), std::string::npos);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, milliseconds(100));  // failed fast
+  auto unknown = pool.get(NodeIdentity::generate().public_key(), kEchoAlpn);
+  ASSERT_FALSE(unknown);
+  EXPECT_NE(unknown.error().message().find("no known address"), std::string::npos);
+}
+
+TEST(TransportAddressBook, UpdatesAtRunTime) {
+  AddressBook book;
+  const PublicKey k = NodeIdentity::generate().public_key();
+  EXPECT_TRUE(book.get(k).empty());
+  book.add(k, {"127.0.0.1", 1});
+  book.add(k, {"127.0.0.1", 2});
+  book.add(k, {"127.0.0.1", 1});  // moves to the front, no duplicate
+  ASSERT_EQ(book.get(k).size(), 2u);
+  EXPECT_EQ(book.get(k)[0].port, 1);
+  book.remove(k, {"127.0.0.1", 1});
+  book.remove(k, {"127.0.0.1", 2});
+  EXPECT_TRUE(book.get(k).empty());
+  EXPECT_EQ(book.size(), 0u);
+}
+
+}  // namespace
+}  // namespace aspen::transport
