@@ -42,7 +42,7 @@ void Cluster::check_leader(SimNode& n) {
 // whole log before it. Checked on every entry as it becomes durable.
 void Cluster::check_persisted_entries(SimNode& n, const std::vector<pb::Entry>& ents) {
   for (const auto& e : ents) {
-    auto prev = n.storage->term(e.index() - 1);
+    auto prev = n.store->term(e.index() - 1);
     Term prev_term = prev ? *prev : 0;
     uint64_t h = fnv1a(e.data(), static_cast<uint64_t>(e.type()) + 1);
     auto [it, inserted] = entry_fingerprints_.try_emplace({e.index(), e.term()}, h, prev_term);
@@ -82,7 +82,7 @@ bool Cluster::check_liveness_done() {
     if (n->is_retired) continue;
     bool is_member = cfg.voters.contains(id) || cfg.learners.contains(id);
     if (!is_member) continue;
-    if (!n->is_up || n->applied < commit) return false;
+    if (!n->is_up || n->applied() < commit) return false;
   }
   for (const auto& c : clients_) {
     if (c.is_busy) return false;
@@ -95,11 +95,15 @@ void Cluster::check_final_state() {
   std::map<Index, std::pair<NodeId, uint64_t>> state_at;
   for (auto& [id, n] : nodes_) {
     if (n->is_retired || !n->is_up) continue;
-    uint64_t h = n->kv.hash();
-    auto [it, inserted] = state_at.try_emplace(n->applied, id, h);
+    kvpb::RangeRequest all;
+    all.set_limit(10000);
+    auto r = n->store->range(all);
+    ASPEN_ASSERT(r.has_value());
+    uint64_t h = fnv1a(r->SerializeAsString());
+    auto [it, inserted] = state_at.try_emplace(n->applied(), id, h);
     if (!inserted && it->second.second != h) {
       fail(fmt::format("replicas {} and {} applied up to {} but hold different states",
-                       it->second.first, id, n->applied));
+                       it->second.first, id, n->applied()));
       return;
     }
   }
@@ -111,7 +115,7 @@ void Cluster::check_final_state() {
   for (size_t i = 0; i < history_.size(); ++i) {
     const Operation& op = history_[i];
     if (is_history_dropped_[i] || op.is_indeterminate || op.kind == OpKind::kRead) continue;
-    auto it = acked_writes_.find({op.client_id, history_seq_[i]});
+    auto it = acked_writes_.find(op.value);
     if (it == acked_writes_.end()) {
       fail(fmt::format("acknowledged write was never applied: {}", describe_operation(op)));
       return;

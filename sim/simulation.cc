@@ -111,23 +111,12 @@ SimResult Cluster::run() {
 SimNode& Cluster::add_node(NodeId id, const pb::ConfState& initial) {
   auto n = std::make_unique<SimNode>();
   n->id = id;
-  n->storage = std::make_unique<raft::MemoryLogStorage>();
+  n->store = std::make_unique<storage::MemStore>();
+  // Founding members start from the bootstrap state (membership at index 1, term 1); a node
+  // added later starts empty and learns the membership from the leader's snapshot.
   if (initial.voters_size() > 0) {
-    // Bootstrap as etcd does, but with a snapshot: the founding members start from a
-    // snapshot at index 1 that holds the initial membership, so a node added later learns
-    // the membership from that snapshot (or a newer one) before any conf change entry.
-    pb::Snapshot boot;
-    boot.mutable_metadata()->set_index(1);
-    boot.mutable_metadata()->set_term(1);
-    *boot.mutable_metadata()->mutable_conf_state() = initial;
-    boot.set_data(KvModel().serialize());
-    auto s = n->storage->apply_snapshot(boot);
+    auto s = n->store->bootstrap(initial);
     ASPEN_ASSERT(s.has_value());
-    pb::HardState hs;
-    hs.set_term(1);
-    hs.set_commit(1);
-    n->storage->set_hard_state(hs);
-    n->applied = 1;
   }
   uint64_t drift = opt_.faults.drift ? rng_.range(0, 2 * opt_.clock_drift_per_mille) : opt_.clock_drift_per_mille;
   // Tick interval in [1 - d, 1 + d] of the nominal 100 ms.
@@ -141,17 +130,17 @@ void Cluster::start_node(SimNode& n) {
   ASPEN_ASSERT(!n.is_up && !n.is_retired);
   raft::RaftConfig cfg;
   cfg.id = n.id;
-  cfg.applied = n.applied;
+  cfg.applied = n.applied();
   cfg.seed = opt_.seed * 1000003 + n.incarnation;
   cfg.planted_bugs = opt_.planted_bugs;
   cfg.max_inflight_msgs = opt_.max_inflight_msgs;
   cfg.max_size_per_msg_bytes = opt_.max_msg_size_bytes;
-  auto core = raft::RaftCore::create(cfg, n.storage.get());
+  auto core = raft::RaftCore::create(cfg, n.store.get());
   ASPEN_ASSERT_MSG(core.has_value(), "restart from a synced disk must succeed");
   n.core = std::move(*core);
   n.is_up = true;
   n.is_persisting = false;
-  trace(fmt::format("node {} starts (applied {}, term {})", n.id, n.applied, n.core->term()));
+  trace(fmt::format("node {} starts (applied {}, term {})", n.id, n.applied(), n.core->term()));
   note_event(1, n.id, n.incarnation);
   schedule_tick(n);
 }
@@ -199,12 +188,12 @@ std::string Cluster::describe_nodes() const {
       continue;
     }
     if (!n->is_up) {
-      out += fmt::format("down, applied {}", n->applied);
+      out += fmt::format("down, applied {}", n->applied());
       continue;
     }
     auto st = n->core->status();
     out += fmt::format("{} term {} leader {} commit {} applied {} last {} config {}",
-                       raft::role_name(st.role), st.term, st.leader, st.commit, n->applied,
+                       raft::role_name(st.role), st.term, st.leader, st.commit, n->applied(),
                        st.last_index, n->core->tracker().config.to_string());
     if (st.role == raft::Role::kLeader) {
       for (const auto& [pid, pr] : n->core->tracker().progress) {
@@ -250,31 +239,40 @@ void Cluster::maybe_take_ready(SimNode& n) {
 }
 
 void Cluster::on_synced(SimNode& n, const raft::Ready& rd) {
-  // Ready contract, step 1-2: persist snapshot, entries and hard state atomically.
+  // Ready contract, steps 1, 2 and 4 in one atomic Store write: snapshot, entries, hard
+  // state and the application of committed entries (the node's storage thread does this).
+  Index applied_before = rd.snapshot ? rd.snapshot->metadata().index() : n.applied();
+  for (const auto& e : rd.committed_entries) {
+    if (e.index() > applied_before) check_applied(n, e);
+  }
+  storage::WriteBatch batch;
+  batch.snapshot = rd.snapshot ? &*rd.snapshot : nullptr;
+  batch.entries = &rd.entries;
+  batch.hard_state = rd.hard_state ? &*rd.hard_state : nullptr;
+  batch.committed = &rd.committed_entries;
+  auto out = n.store->write(batch);
+  ASPEN_ASSERT_MSG(out.has_value(), "a Ready from the core must persist");
   if (rd.snapshot) {
-    auto s = n.storage->apply_snapshot(*rd.snapshot);
-    ASPEN_ASSERT_MSG(s.has_value(), "snapshot from the core must be newer than the stored one");
-    auto kv = KvModel::deserialize(rd.snapshot->data());
-    ASPEN_ASSERT_MSG(kv.has_value(), "snapshot data must decode");
-    n.kv = std::move(*kv);
-    n.applied = rd.snapshot->metadata().index();
     ++stats_.snapshots_installed;
-    trace(fmt::format("node {} installs snapshot at {}", n.id, n.applied));
+    trace(fmt::format("node {} installs snapshot at {}", n.id, rd.snapshot->metadata().index()));
   }
-  if (!rd.entries.empty()) {
-    auto s = n.storage->append(rd.entries);
-    ASPEN_ASSERT_MSG(s.has_value(), "entries from the core must append");
-    check_persisted_entries(n, rd.entries);
-  }
-  if (rd.hard_state) n.storage->set_hard_state(*rd.hard_state);
+  if (!rd.entries.empty()) check_persisted_entries(n, rd.entries);
   // Step 3: send.
   for (const auto& m : rd.messages) send_message(m);
-  // Step 4: apply.
-  for (const auto& e : rd.committed_entries) {
-    if (!n.is_up) break;  // a conf change may have retired this node
-    apply_entry(n, e);
+  // Step 4, the core's half: membership changes, and answers to waiting clients.
+  size_t k = 0;
+  for (const auto& a : out->applied) {
+    while (rd.committed_entries[k].index() != a.index) ++k;
+    after_apply(n, rd.committed_entries[k], a);
+    if (!n.is_up) return;  // a conf change retired this node
   }
-  if (!n.is_up) return;
+  // The Store computed the membership on its own (raft::next_conf_state) in the same
+  // transaction; it must be exactly what the core switched to.
+  if (n.core->tracker().config.to_conf_state().SerializeAsString() != n.store->conf_state().SerializeAsString()) {
+    fail(fmt::format("node {}: stored membership {} differs from the core's {}", n.id,
+                     n.store->conf_state().ShortDebugString(), n.core->tracker().config.to_string()));
+    return;
+  }
   // Step 5: reads.
   for (const auto& rs : rd.read_states) {
     auto it = n.reads_by_context.find(rs.context);
@@ -291,21 +289,14 @@ void Cluster::on_synced(SimNode& n, const raft::Ready& rd) {
   maybe_take_ready(n);
 }
 
-void Cluster::apply_entry(SimNode& n, const pb::Entry& e) {
-  if (e.index() <= n.applied) return;
-  ASPEN_ASSERT_MSG(e.index() == n.applied + 1, "entries must be applied in order without gaps");
-  check_applied(n, e);
-  n.applied = e.index();
+void Cluster::after_apply(SimNode& n, const pb::Entry& e, const storage::AppliedEntry& a) {
   stats_.max_commit = std::max(stats_.max_commit, e.index());
   if (e.type() == pb::ENTRY_CONF_CHANGE) {
     pb::ConfChange cc;
     ASPEN_ASSERT(cc.ParseFromString(e.data()));
     pb::ConfState cs = n.core->apply_conf_change(cc);
-    n.storage->set_conf_state(cs);
     ++stats_.conf_changes_applied;
     trace(fmt::format("node {} applies conf change at {}: {}", n.id, e.index(), raft::describe_conf_change(cc)));
-    // The operator shuts down a node once a committed configuration no longer has it in any
-    // role (after a joint configuration is left, not while it is still an outgoing voter).
     // Only the newest committed configuration counts: a lagging replica applying an older
     // one must not retire nodes that were added since.
     if (e.index() <= last_config_index_) return;
@@ -322,16 +313,15 @@ void Cluster::apply_entry(SimNode& n, const pb::Entry& e) {
     return;
   }
   if (e.data().empty()) return;
-  auto cmd = decode_command(e.data());
-  ASPEN_ASSERT_MSG(cmd.has_value(), "committed commands must decode");
-  ApplyResult r = n.kv.apply(*cmd);
-  auto key = std::make_pair(r.client_id, r.seq);
-  if (!r.is_duplicate) acked_writes_.try_emplace(key, e.index());
-  auto it = n.pending_writes.find(key);
+  kvpb::Command cmd;
+  ASPEN_ASSERT_MSG(cmd.ParseFromString(e.data()), "committed commands must decode");
+  const std::string& value = cmd.has_cas() ? cmd.cas().new_value() : cmd.put().value();
+  acked_writes_.try_emplace(value, e.index());
+  auto it = n.pending_writes.find(value);
   if (it != n.pending_writes.end()) {
     PendingOp op = it->second;
     n.pending_writes.erase(it);
-    respond(op.client_id, op.token, std::nullopt, r.cas_succeeded, false);
+    respond(op.client_id, op.token, std::nullopt, a.result.succeeded(), false);
   }
 }
 
@@ -344,7 +334,7 @@ void Cluster::schedule_retirement(NodeId id, Index config_index, std::set<NodeId
     if (r == nullptr || r->is_retired) return;
     for (NodeId m : members) {
       SimNode* other = node(m);
-      if (other != nullptr && !other->is_retired && other->applied < config_index) {
+      if (other != nullptr && !other->is_retired && other->applied() < config_index) {
         schedule_retirement(id, config_index, members);
         return;
       }
@@ -353,12 +343,22 @@ void Cluster::schedule_retirement(NodeId id, Index config_index, std::set<NodeId
   });
 }
 
+std::optional<std::string> Cluster::read_value(const SimNode& n, const std::string& key) const {
+  kvpb::RangeRequest req;
+  req.set_start(key);
+  req.set_end(key + '\0');
+  auto r = n.store->range(req);
+  ASPEN_ASSERT(r.has_value());
+  if (r->kvs_size() == 0) return std::nullopt;
+  return r->kvs(0).value();
+}
+
 void Cluster::serve_reads(SimNode& n) {
   auto& waiting = n.reads_waiting_apply;
   for (size_t i = 0; i < waiting.size();) {
-    if (waiting[i].first <= n.applied) {
+    if (waiting[i].first <= n.applied()) {
       const PendingOp& op = waiting[i].second;
-      respond(op.client_id, op.token, n.kv.get(op.key), false, false);
+      respond(op.client_id, op.token, read_value(n, op.key), false, false);
       waiting.erase(waiting.begin() + static_cast<std::ptrdiff_t>(i));
     } else {
       ++i;
@@ -368,19 +368,17 @@ void Cluster::serve_reads(SimNode& n) {
 
 void Cluster::maybe_compact(SimNode& n) {
   if (!opt_.faults.compaction) return;
-  Index first = n.storage->first_index();
-  if (n.applied < first || n.applied - first < opt_.snapshot_threshold_entries) return;
-  if (n.applied > n.storage->last_index()) return;
-  pb::ConfState cs = n.storage->initial_state().conf_state;
-  auto snap = n.storage->create_snapshot(n.applied, &cs, n.kv.serialize());
-  ASPEN_ASSERT(snap.has_value());
-  // Keep a few entries so that slightly lagging followers need no snapshot.
+  Index first = n.store->first_index();
+  Index applied = n.applied();
+  if (applied < first || applied - first < opt_.snapshot_threshold_entries) return;
+  // Keep a few entries so that slightly lagging followers need no snapshot; the snapshot a
+  // follower further behind needs is built from the state on demand.
   Index keep = opt_.snapshot_threshold_entries / 4;
-  if (n.applied > keep + first) {
-    auto s = n.storage->compact(n.applied - keep);
+  if (applied > keep + first) {
+    auto s = n.store->compact(applied - keep);
     ASPEN_ASSERT(s.has_value());
+    note_event(5, n.id, applied);
   }
-  note_event(5, n.id, n.applied);
 }
 
 void Cluster::send_message(const pb::Message& m) {
@@ -407,7 +405,13 @@ void Cluster::send_message(const pb::Message& m) {
     return;
   }
   int copies = 1;
-  if (phase_ == Phase::kSafety && opt_.faults.duplicate && rng_.chance(opt_.duplicate_per_mille, 1000)) copies = 2;
+  // Raft's own messages may arrive twice. A forwarded proposal is not duplicated: Aspen's
+  // transport delivers a stream message at most once, and the state machine has no client
+  // sessions to make a re-applied command idempotent.
+  if (phase_ == Phase::kSafety && opt_.faults.duplicate && m.type() != pb::MSG_PROP &&
+      rng_.chance(opt_.duplicate_per_mille, 1000)) {
+    copies = 2;
+  }
   auto shared = std::make_shared<pb::Message>(m);
   for (int i = 0; i < copies; ++i) {
     // Independent delays reorder messages.
@@ -488,7 +492,6 @@ void Cluster::client_issue(SimClient& c) {
   c.history_index = history_.size();
   history_.push_back(op);
   is_history_dropped_.push_back(false);
-  history_seq_.push_back(c.seq);
 
   // Send to the leader we last heard of, or any node that is still a member.
   std::vector<NodeId> candidates;
@@ -501,14 +504,12 @@ void Cluster::client_issue(SimClient& c) {
   }
   uint64_t client_id = c.id;
   uint64_t token = c.token;
-  uint64_t seq = c.seq;
   at(rng_.range(kClientLinkMinUs, kClientLinkMaxUs),
-     [this, target, client_id, token, op, seq] { node_receive_request(target, client_id, token, op, seq); });
+     [this, target, client_id, token, op] { node_receive_request(target, client_id, token, op); });
   at(opt_.client_timeout_ms * kUsPerMs, [this, client_id, token] { client_timeout(client_id, token); });
 }
 
-void Cluster::node_receive_request(NodeId to, uint64_t client_id, uint64_t token, const Operation& op,
-                                   uint64_t seq) {
+void Cluster::node_receive_request(NodeId to, uint64_t client_id, uint64_t token, const Operation& op) {
   SimNode* n = node(to);
   if (n == nullptr || !n->is_up) return;  // the client will time out
   SimClient& c = client_id == probe_client_.id ? probe_client_ : clients_[client_id - 1];
@@ -516,7 +517,7 @@ void Cluster::node_receive_request(NodeId to, uint64_t client_id, uint64_t token
   note_event(7, to, client_id);
   PendingOp pending{client_id, token, op.key};
   if (op.kind == OpKind::kRead && opt_.should_plant_stale_reads) {
-    respond(client_id, token, n->kv.get(op.key), false, false);
+    respond(client_id, token, read_value(*n, op.key), false, false);
     return;
   }
   if (op.kind == OpKind::kRead) {
@@ -528,20 +529,25 @@ void Cluster::node_receive_request(NodeId to, uint64_t client_id, uint64_t token
     }
     n->reads_by_context[ctx] = pending;
   } else {
-    Command cmd;
-    cmd.kind = op.kind == OpKind::kWrite ? CommandKind::kWrite : CommandKind::kCas;
-    cmd.client_id = client_id;
-    cmd.seq = seq;
-    cmd.key = op.key;
-    cmd.value = op.value;
-    cmd.expected = op.expected;
-    auto s = n->core->propose(encode_command(cmd));
+    kvpb::Command cmd;
+    cmd.set_timestamp_ms(now_us_ / kUsPerMs);
+    if (op.kind == OpKind::kWrite) {
+      cmd.mutable_put()->set_key(op.key);
+      cmd.mutable_put()->set_value(op.value);
+    } else {
+      auto* cas = cmd.mutable_cas();
+      cas->set_key(op.key);
+      cas->set_new_value(op.value);
+      cas->set_expect_absent(!op.expected.has_value());
+      if (op.expected) cas->set_expected_value(*op.expected);
+    }
+    auto s = n->core->propose(cmd.SerializeAsString());
     if (!s) {
       // Refused before reaching any log: definitely not applied.
       respond(client_id, token, std::nullopt, false, true);
       return;
     }
-    n->pending_writes[{client_id, seq}] = pending;
+    n->pending_writes[op.value] = pending;
   }
   check_after_event(*n);
   maybe_take_ready(*n);

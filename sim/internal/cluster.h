@@ -11,15 +11,24 @@
 #include <vector>
 
 #include "core/rng.h"
-#include "raft/log_storage.h"
 #include "raft/raft.h"
-#include "sim/kv_model.h"
 #include "sim/linearizability.h"
+#include "storage/mem_store.h"
 #include "sim/simulation.h"
 
 namespace aspen::sim {
 
 namespace pb = aspen::raftpb;
+
+// FNV-1a, for cheap content fingerprints in invariant checks and the event hash.
+inline uint64_t fnv1a(std::string_view bytes, uint64_t seed = 0xcbf29ce484222325ULL) {
+  uint64_t h = seed;
+  for (unsigned char c : bytes) {
+    h ^= c;
+    h *= 0x100000001b3ULL;
+  }
+  return h;
+}
 
 // A client operation waiting at a node for its entry to apply or its read to be served.
 struct PendingOp {
@@ -35,15 +44,15 @@ struct SimNode {
   uint64_t incarnation = 0;  // bumped by every crash; events of an older incarnation are void
   uint64_t tick_interval_us = 100000;
 
-  // Durable: changed only when a Ready is "synced".
-  std::unique_ptr<raft::MemoryLogStorage> storage;
-  KvModel kv;
-  Index applied = 0;
+  // Durable: the node's Store, written only when a Ready is "synced" (one atomic write).
+  std::unique_ptr<storage::MemStore> store;
+  Index applied() const { return store->applied_index(); }
 
   // Volatile: lost in a crash.
   std::unique_ptr<raft::RaftCore> core;
   bool is_persisting = false;
-  std::map<std::pair<uint64_t, uint64_t>, PendingOp> pending_writes;  // (client, seq)
+  // Keyed by the op's value, which is unique per client operation ("c<client>-<seq>").
+  std::map<std::string, PendingOp> pending_writes;
   std::map<std::string, PendingOp> reads_by_context;
   std::vector<std::pair<Index, PendingOp>> reads_waiting_apply;
 };
@@ -91,8 +100,9 @@ class Cluster {
   void schedule_tick(SimNode& n);
   void maybe_take_ready(SimNode& n);
   void on_synced(SimNode& n, const raft::Ready& rd);
-  void apply_entry(SimNode& n, const pb::Entry& e);
+  void after_apply(SimNode& n, const pb::Entry& e, const storage::AppliedEntry& a);
   void serve_reads(SimNode& n);
+  std::optional<std::string> read_value(const SimNode& n, const std::string& key) const;
   void maybe_compact(SimNode& n);
   void send_message(const pb::Message& m);
   void deliver(const pb::Message& m);
@@ -102,8 +112,7 @@ class Cluster {
   // --- clients (simulation.cc) ---
   void schedule_client(SimClient& c, uint64_t delay_us);
   void client_issue(SimClient& c);
-  void node_receive_request(NodeId to, uint64_t client_id, uint64_t token, const Operation& op,
-                            uint64_t seq);
+  void node_receive_request(NodeId to, uint64_t client_id, uint64_t token, const Operation& op);
   void respond(uint64_t client_id, uint64_t token, std::optional<std::string> read_value,
                bool cas_succeeded, bool is_definite_failure);
   void client_timeout(uint64_t client_id, uint64_t token);
@@ -145,7 +154,7 @@ class Cluster {
   std::vector<SimClient> clients_;
   std::vector<Operation> history_;
   std::vector<bool> is_history_dropped_;
-  std::vector<uint64_t> history_seq_;
+
 
   // Network faults.
   std::set<std::pair<NodeId, NodeId>> blocked_;  // (from, to)
@@ -155,7 +164,7 @@ class Cluster {
   std::map<Term, NodeId> leader_of_term_;
   std::map<std::pair<Index, Term>, std::pair<uint64_t, Term>> entry_fingerprints_;  // -> (data hash, prev term)
   std::map<Index, std::pair<Term, uint64_t>> applied_entries_;  // index -> (term, data hash)
-  std::map<std::pair<uint64_t, uint64_t>, Index> acked_writes_; // (client, seq) -> index applied
+  std::map<std::string, Index> acked_writes_;  // op value -> index where it was first applied
 
   // Liveness phase.
   uint64_t liveness_deadline_us_ = 0;
