@@ -117,7 +117,8 @@ Status delete_log_range(MDB_txn* txn, MDB_dbi log, Index from, Index upto) {
 
 }  // namespace
 
-LmdbStore::LmdbStore(MDB_env* env, std::string dir) : env_(env), dir_(std::move(dir)), dbi_(std::make_unique<Dbis>()) {}
+LmdbStore::LmdbStore(MDB_env* env, std::string dir, uint64_t max_snapshot_bytes)
+    : env_(env), dir_(std::move(dir)), max_snapshot_bytes_(max_snapshot_bytes), dbi_(std::make_unique<Dbis>()) {}
 
 LmdbStore::~LmdbStore() {
   if (env_ != nullptr) mdb_env_close(env_);
@@ -132,7 +133,7 @@ Result<std::unique_ptr<LmdbStore>> LmdbStore::open(const LmdbOptions& options) {
   MDB_env* env = nullptr;
   int rc = mdb_env_create(&env);
   if (rc != 0) return std::unexpected(lmdb_error(rc, "create LMDB environment"));
-  std::unique_ptr<LmdbStore> store(new LmdbStore(env, options.dir));
+  std::unique_ptr<LmdbStore> store(new LmdbStore(env, options.dir, options.max_snapshot_bytes));
   if ((rc = mdb_env_set_maxdbs(env, 8)) != 0 || (rc = mdb_env_set_mapsize(env, options.map_size_bytes)) != 0) {
     return std::unexpected(lmdb_error(rc, "configure LMDB environment"));
   }
@@ -464,7 +465,7 @@ Index LmdbStore::last_index() const {
   return last_index_;
 }
 
-Result<pb::Snapshot> LmdbStore::snapshot() const { return build_snapshot(*this, limits::kMaxSnapshotSizeBytes); }
+Result<pb::Snapshot> LmdbStore::snapshot() const { return build_snapshot(*this, max_snapshot_bytes_); }
 
 uint64_t LmdbStore::file_size_bytes() const {
   struct stat st {};

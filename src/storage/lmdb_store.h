@@ -11,6 +11,7 @@
 #include <mutex>
 #include <string>
 
+#include "core/limits.h"
 #include "storage/apply_entries.h"
 #include "storage/store.h"
 
@@ -22,6 +23,8 @@ struct LmdbOptions {
   std::string dir;  // created (mode 0700) if missing
   // The most the database may grow to. LMDB reserves address space, not disk.
   uint64_t map_size_bytes = uint64_t{8} << 30;
+  // The largest snapshot this node will build for a lagging follower.
+  uint64_t max_snapshot_bytes = limits::kMaxSnapshotSizeBytes;
 };
 
 class LmdbStore final : public Store {
@@ -54,11 +57,12 @@ class LmdbStore final : public Store {
   struct Dbis;  // internal
 
  private:
-  LmdbStore(MDB_env* env, std::string dir);
+  LmdbStore(MDB_env* env, std::string dir, uint64_t max_snapshot_bytes);
   Status load_cache();
 
   MDB_env* env_;
   std::string dir_;
+  uint64_t max_snapshot_bytes_;
   std::unique_ptr<Dbis> dbi_;
 
   // Cache of meta, updated after each successful commit; guarded for concurrent readers.

@@ -61,6 +61,20 @@ Status load_snapshot_data(std::string_view data, kv::KvTables& tables) {
   return {};
 }
 
+Result<pb::SnapshotMetadata> Store::trigger_snapshot() {
+  Index applied = applied_index();
+  auto t = term(applied);
+  if (!t) return std::unexpected(t.error());
+  if (applied >= first_index()) {
+    if (auto s = compact(applied); !s) return std::unexpected(s.error());
+  }
+  pb::SnapshotMetadata meta;
+  meta.set_index(applied);
+  meta.set_term(*t);
+  *meta.mutable_conf_state() = conf_state();
+  return meta;
+}
+
 Result<pb::Snapshot> build_snapshot(const Store& store, size_t max_size_bytes) {
   pb::Snapshot snap;
   std::string* data = snap.mutable_data();

@@ -64,6 +64,10 @@ class Store : public raft::LogStorage {
   virtual Status bootstrap(const pb::ConfState& voters) = 0;
   // Discards log entries up to and including `index` (which must be applied).
   virtual Status compact(Index index) = 0;
+  // On demand (an operator's "snapshot now"): compacts the log up to the applied index and
+  // returns the metadata a snapshot built now would carry. Followers behind that point
+  // receive the state as a snapshot.
+  Result<pb::SnapshotMetadata> trigger_snapshot();
   // A consistent snapshot of the state machine at the applied index, streamed in chunks of
   // bounded size (each a serialized SnapshotChunk). Returns the snapshot's metadata.
   virtual Result<pb::SnapshotMetadata> stream_snapshot(

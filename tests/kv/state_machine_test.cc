@@ -284,3 +284,51 @@ RC_GTEST_PROP(KvScan, PaginationMatchesASortedModel,
 
 }  // namespace
 }  // namespace aspen::kv
+
+namespace aspen::kv {
+namespace {
+
+// A Txn compare agrees with a direct evaluation on the key's record, for every target and
+// operator, present or absent keys.
+RC_GTEST_PROP(KvTxn, CompareAgreesWithAModel, (bool is_present, uint8_t writes_raw, uint8_t target_raw,
+                                                 uint8_t op_raw, uint8_t number_raw, std::string value)) {
+  DeterministicKeyValueStore s;
+  int writes = is_present ? 1 + writes_raw % 4 : 0;
+  for (int i = 0; i < writes; ++i) put(s, "k", "v" + std::to_string(i));
+  auto target = static_cast<kvpb::Compare::Target>(target_raw % 4);
+  auto op = static_cast<kvpb::Compare::Op>(op_raw % 4);
+  uint64_t number = number_raw % 8;
+  auto kv = get(s, "k");
+  RC_ASSERT(kv.has_value());
+  auto cmp = [op](auto a, auto b) {
+    switch (op) {
+      case kvpb::Compare::OP_EQUAL: return a == b;
+      case kvpb::Compare::OP_NOT_EQUAL: return a != b;
+      case kvpb::Compare::OP_LESS: return a < b;
+      default: return a > b;
+    }
+  };
+  bool expected = false;
+  const kvpb::KeyValue* k = kv->has_value() ? &**kv : nullptr;
+  switch (target) {
+    case kvpb::Compare::TARGET_VALUE:
+      expected = k ? cmp(k->value(), value) : op == kvpb::Compare::OP_NOT_EQUAL;
+      break;
+    case kvpb::Compare::TARGET_VERSION: expected = cmp(k ? k->version() : 0, number); break;
+    case kvpb::Compare::TARGET_CREATE_REVISION: expected = cmp(k ? k->create_revision() : 0, number); break;
+    default: expected = cmp(k ? k->mod_revision() : 0, number); break;
+  }
+  kvpb::Command cmd;
+  auto* c = cmd.mutable_txn()->add_compares();
+  c->set_key("k");
+  c->set_target(target);
+  c->set_op(op);
+  c->set_number(number);
+  c->set_value(value);
+  auto r = s.execute(cmd);
+  RC_ASSERT(r.has_value());
+  RC_ASSERT(r->succeeded() == expected);
+}
+
+}  // namespace
+}  // namespace aspen::kv

@@ -242,3 +242,23 @@ TEST(ConfState, NextConfStateMatchesTheCore) {
 
 }  // namespace
 }  // namespace aspen::storage
+
+namespace aspen::storage {
+namespace {
+
+TYPED_TEST(StoreContract, TriggerSnapshotCompactsToTheAppliedIndex) {
+  auto s = this->factory.make();
+  ASSERT_TRUE(s->bootstrap(testing::voters({1, 2})).has_value());
+  ASSERT_TRUE(testing::append_and_apply(*s, 2, 40, 3).has_value());
+  auto meta = s->trigger_snapshot();
+  ASSERT_TRUE(meta.has_value()) << meta.error().to_string();
+  EXPECT_EQ(meta->index(), 40u);
+  EXPECT_EQ(meta->term(), 3u);
+  EXPECT_EQ(s->first_index(), 41u);
+  auto snap = s->snapshot();
+  ASSERT_TRUE(snap.has_value());
+  EXPECT_EQ(snap->metadata().index(), 40u);
+}
+
+}  // namespace
+}  // namespace aspen::storage
