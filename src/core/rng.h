@@ -40,6 +40,7 @@ class Rng {
   // Uniform in [lo, hi]. Requires lo <= hi.
   uint64_t range(uint64_t lo, uint64_t hi) noexcept {
     ASPEN_ASSERT(lo <= hi);
+    if (hi - lo == UINT64_MAX) return next_u64();  // the full domain: hi - lo + 1 would wrap
     return lo + uniform(hi - lo + 1);
   }
 

@@ -65,6 +65,7 @@ Result<pb::Snapshot> MemoryLogStorage::create_snapshot(Index i, const pb::ConfSt
   if (i <= snapshot_.metadata().index()) {
     return make_error(ErrorCode::kInvalidArgument, "snapshot index is not newer than the last one");
   }
+  if (i < offset()) return make_error(ErrorCode::kCompacted, "snapshot index is below the compacted log");
   ASPEN_ASSERT_MSG(i <= last_index(), "snapshot beyond the last index");
   snapshot_.mutable_metadata()->set_index(i);
   snapshot_.mutable_metadata()->set_term(ents_[i - offset()].term());

@@ -140,7 +140,11 @@ void RaftCore::become_leader() {
   reset(term_);
   lead_ = id_;
   role_ = Role::kLeader;
-  trk_.progress.at(id_).become_replicate();
+  Progress& self = trk_.progress.at(id_);
+  self.become_replicate();
+  // A leader always hears itself; without this the first CheckQuorum round would count it
+  // as silent and a healthy leader with one follower down would step down.
+  self.recent_active = true;
   // No conf change may be proposed until every entry of earlier terms is known committed.
   pending_conf_index_ = log_.last_index();
   // §5.4.2 / §8: a new leader commits an empty entry of its own term, which commits all

@@ -1,0 +1,188 @@
+// ReadIndex (thesis §6.4): linearizable reads without writing to the log.
+#include <gtest/gtest.h>
+
+#include "tests/raft/test_network.h"
+
+namespace aspen::raft {
+namespace {
+
+using namespace aspen::raft::test;
+
+std::vector<pb::Message> with_context(const std::vector<pb::Message>& msgs, const std::string& ctx) {
+  std::vector<pb::Message> out;
+  for (const auto& m : msgs) {
+    if (m.context() == ctx) out.push_back(m);
+  }
+  return out;
+}
+
+// §6.4: the leader records its commit index, confirms with a heartbeat round that it is still
+// leader (a majority acks), then answers with that index.
+TEST(RaftReadIndex, LeaderAnswersAfterHeartbeatQuorumWithCommitIndex) {
+  TestNetwork net({1, 2, 3, 4, 5});
+  net.elect(1);
+  for (const char* v : {"a", "b"}) ASSERT_TRUE(net.core(1).propose(v).has_value());
+  net.stabilize();
+  const Index commit = net.core(1).log().committed();
+  ASSERT_EQ(commit, 4u);
+
+  // Only node 2 answers: {1, 2} is not a majority of five.
+  net.drop_if = [](const pb::Message& m) { return m.type() == pb::MSG_HEARTBEAT_RESP && m.from() != 2; };
+  ASSERT_TRUE(net.core(1).read_index("r1").has_value());
+  net.stabilize();
+  EXPECT_EQ(with_context(net.sent_of(pb::MSG_HEARTBEAT, 1), "r1").size(), 4u);
+  EXPECT_TRUE(net.node(1).read_states.empty());
+
+  // With node 3 as well, the read is confirmed.
+  net.drop_if = [](const pb::Message& m) { return m.type() == pb::MSG_HEARTBEAT_RESP && m.from() > 3; };
+  net.tick(1, {1});
+  EXPECT_TRUE(net.node(1).read_states.empty()) << "plain heartbeats do not confirm a read";
+  ASSERT_TRUE(net.core(1).read_index("r2").has_value());
+  net.stabilize();
+  ASSERT_EQ(net.node(1).read_states.size(), 2u) << "confirming r2 confirms the older r1 too";
+  EXPECT_EQ(net.node(1).read_states[0].context, "r1");
+  EXPECT_EQ(net.node(1).read_states[1].context, "r2");
+  for (const auto& rs : net.node(1).read_states) EXPECT_EQ(rs.index, commit);
+}
+
+TEST(RaftReadIndex, FollowerReadIsForwardedAndAnswered) {
+  TestNetwork net({1, 2, 3});
+  net.elect(1);
+  ASSERT_TRUE(net.core(1).propose("a").has_value());
+  net.stabilize();
+  net.clear_log();
+  ASSERT_TRUE(net.core(2).read_index("f").has_value());
+  net.stabilize();
+  EXPECT_EQ(net.sent_of(pb::MSG_READ_INDEX, 2, 1).size(), 1u);
+  auto resp = net.sent_of(pb::MSG_READ_INDEX_RESP, 1, 2);
+  ASSERT_EQ(resp.size(), 1u);
+  ASSERT_EQ(net.node(2).read_states.size(), 1u);
+  EXPECT_EQ(net.node(2).read_states[0].context, "f");
+  EXPECT_EQ(net.node(2).read_states[0].index, net.core(1).log().committed());
+  EXPECT_TRUE(net.node(1).read_states.empty()) << "the answer goes to the asking node only";
+}
+
+// §6.4 step 1: a new leader does not know the latest commit index until it has committed an
+// entry of its own term, so it holds reads until then.
+TEST(RaftReadIndex, NewLeaderHoldsReadsUntilItCommitsInItsTerm) {
+  TestNetwork net({1, 2, 3});
+  net.elect(1);
+  ASSERT_TRUE(net.core(1).propose("a").has_value());
+  net.stabilize();
+
+  // Node 2 wins term 3, but the acks of its empty entry are lost.
+  net.drop_if = [](const pb::Message& m) { return m.type() == pb::MSG_APP_RESP && m.to() == 2; };
+  net.elect(2);
+  ASSERT_TRUE(net.core(2).is_leader());
+  const Index own_entry = net.core(2).log().last_index();
+  ASSERT_LT(net.core(2).log().committed(), own_entry);
+
+  net.clear_log();
+  ASSERT_TRUE(net.core(2).read_index("held").has_value());
+  net.stabilize();
+  EXPECT_TRUE(net.node(2).read_states.empty());
+  EXPECT_TRUE(with_context(net.sent_of(pb::MSG_HEARTBEAT, 2), "held").empty())
+      << "no confirmation round before the leader's first commit";
+
+  net.drop_if = nullptr;
+  net.tick(1);
+  ASSERT_EQ(net.node(2).read_states.size(), 1u);
+  EXPECT_EQ(net.node(2).read_states[0].context, "held");
+  EXPECT_EQ(net.node(2).read_states[0].index, own_entry);
+  EXPECT_EQ(net.core(2).log().term_or_zero(own_entry), net.core(2).term());
+}
+
+// A leader cut off from the majority (which may have elected a new leader and committed new
+// writes) must never answer a read: its answer could be stale.
+TEST(RaftReadIndex, PartitionedLeaderCannotCompleteRead) {
+  TestNetwork net({1, 2, 3});
+  net.elect(1);
+  net.isolate(1);
+  ASSERT_TRUE(net.core(1).read_index("stale?").has_value());
+  net.stabilize();
+  net.elect(2);
+  ASSERT_TRUE(net.core(2).propose("new").has_value());
+  net.stabilize();
+  net.tick(5, {1});
+  EXPECT_TRUE(net.core(1).is_leader()) << "it does not know it was deposed";
+  EXPECT_TRUE(net.node(1).read_states.empty());
+
+  net.heal();
+  net.tick(2);
+  EXPECT_EQ(net.core(1).leader(), 2u);
+  EXPECT_TRUE(net.node(1).read_states.empty()) << "the old read is never answered";
+
+  // Asked again, the read goes to the real leader and covers the new write.
+  ASSERT_TRUE(net.core(1).read_index("fresh").has_value());
+  net.stabilize();
+  ASSERT_EQ(net.node(1).read_states.size(), 1u);
+  EXPECT_EQ(net.node(1).read_states[0].context, "fresh");
+  EXPECT_GE(net.node(1).read_states[0].index, net.core(2).log().committed());
+}
+
+TEST(RaftReadIndex, SingleNodeAnswersAtOnce) {
+  TestNetwork net({1});
+  net.elect(1);
+  ASSERT_TRUE(net.core(1).propose("a").has_value());
+  net.stabilize();
+  ASSERT_TRUE(net.core(1).read_index("solo").has_value());
+  net.stabilize();
+  ASSERT_EQ(net.node(1).read_states.size(), 1u);
+  EXPECT_EQ(net.node(1).read_states[0].index, 3u);
+}
+
+// The context is how an answer finds its request; an empty one is refused, locally and from
+// the network.
+TEST(RaftReadIndex, EmptyContextIsRejected) {
+  TestNetwork net({1, 2, 3});
+  net.elect(1);
+  auto s = net.core(1).read_index("");
+  ASSERT_FALSE(s.has_value());
+  EXPECT_EQ(s.error().code(), ErrorCode::kInvalidArgument);
+  s = net.core(1).step(make_msg(pb::MSG_READ_INDEX, 2, 1, 0));
+  ASSERT_FALSE(s.has_value());
+  EXPECT_EQ(s.error().code(), ErrorCode::kInvalidArgument);
+}
+
+// Reads arriving between two Readys share one confirmation round.
+TEST(RaftReadIndex, ReadsBeforeReadyShareOneHeartbeatRound) {
+  TestNetwork net({1, 2, 3});
+  net.elect(1);
+  net.clear_log();
+  for (const char* ctx : {"a", "b", "c"}) ASSERT_TRUE(net.core(1).read_index(ctx).has_value());
+  net.stabilize();
+  EXPECT_EQ(net.sent_of(pb::MSG_HEARTBEAT, 1).size(), 2u) << "one heartbeat per follower";
+  ASSERT_EQ(net.node(1).read_states.size(), 3u);
+  for (const auto& rs : net.node(1).read_states) EXPECT_EQ(rs.index, net.core(1).log().committed());
+}
+
+TEST(RaftReadIndex, ReadWithoutLeaderIsDropped) {
+  TestNetwork net({1, 2, 3});
+  auto s = net.core(1).read_index("x");
+  ASSERT_FALSE(s.has_value());
+  EXPECT_EQ(s.error().code(), ErrorCode::kProposalDropped);
+  net.core(1).campaign();
+  s = net.core(1).read_index("x");
+  ASSERT_FALSE(s.has_value());
+  EXPECT_EQ(s.error().code(), ErrorCode::kProposalDropped);
+}
+
+// A leader that steps down forgets the reads it has not confirmed.
+TEST(RaftReadIndex, PendingReadsAreDroppedWhenLeaderStepsDown) {
+  TestNetwork net({1, 2, 3});
+  net.elect(1);
+  net.drop_if = [](const pb::Message& m) { return m.type() == pb::MSG_HEARTBEAT_RESP; };
+  ASSERT_TRUE(net.core(1).read_index("r").has_value());
+  net.stabilize();
+  ASSERT_TRUE(net.core(1).step(make_msg(pb::MSG_HEARTBEAT, 2, 1, 9)).has_value());
+  ASSERT_FALSE(net.core(1).is_leader());
+  // Even a late ack carrying the read's context has nothing to confirm.
+  pb::Message ack = make_msg(pb::MSG_HEARTBEAT_RESP, 3, 1, 9);
+  ack.set_context("r");
+  ASSERT_TRUE(net.core(1).step(ack).has_value());
+  net.handle_ready(1);
+  EXPECT_TRUE(net.node(1).read_states.empty());
+}
+
+}  // namespace
+}  // namespace aspen::raft
