@@ -15,6 +15,10 @@ Status RaftCore::step_leader(const pb::Message& m) {
       return handle_proposal(copy);
     }
     case pb::MSG_READ_INDEX:
+      if (!trk_.config.voters.contains(id_)) {
+        // A leader removed from the voters is only handing over: it cannot vouch for reads.
+        return make_error(ErrorCode::kProposalDropped, "this leader was removed from the voters");
+      }
       if (pending_reads_.size() + pending_read_index_messages_.size() >=
           limits::kMaxPendingReadIndexRequests) {
         return make_error(ErrorCode::kProposalDropped,
@@ -209,7 +213,9 @@ void RaftCore::handle_heartbeat_response(const pb::Message& m, Progress& pr) {
 
 void RaftCore::handle_read_index(const pb::Message& m) {
   Index read_index = log_.committed();
-  if (trk_.is_singleton()) {
+  // Alone in the cluster, a leader needs no one to confirm its leadership (but only if the
+  // single voter is itself).
+  if (trk_.is_singleton() && trk_.config.voters.incoming.contains(id_)) {
     respond_read_index(m, read_index);
     return;
   }
