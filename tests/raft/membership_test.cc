@@ -131,6 +131,22 @@ TEST(RaftMembership, LeaderRemovingItselfStepsDownAfterElectionTimeout) {
   EXPECT_TRUE(net.sent_of(pb::MSG_PRE_VOTE, 1).empty());
 }
 
+// Found by simulator seed 353: after removing itself from {1, 2}, the old leader saw the
+// singleton {2} and confirmed reads with nobody, while node 2 could already take writes.
+TEST(RaftMembership, RemovedLeaderRefusesLinearizableReads) {
+  TestNetwork net({1, 2});
+  net.elect(1);
+  ASSERT_TRUE(net.core(1).propose_conf_change(conf_change({single(kRemove, 1)})).has_value());
+  net.stabilize();
+  ASSERT_EQ(net.core(1).tracker().config.voters.incoming, (VoterSet{2}));
+  ASSERT_TRUE(net.core(1).is_leader()) << "still handing over";
+  auto r = net.core(1).read_index("ctx");
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().code(), ErrorCode::kProposalDropped);
+  net.stabilize();
+  EXPECT_TRUE(net.node(1).read_states.empty());
+}
+
 // §4.3: two changes at once go through a joint configuration, left automatically.
 TEST(RaftMembership, TwoChangesEnterAndLeaveJointAutomatically) {
   TestNetwork net({1, 2, 3});
