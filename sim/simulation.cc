@@ -17,10 +17,6 @@ constexpr uint64_t kTickUs = 100 * kUsPerMs;  // the default 100 ms tick
 constexpr uint64_t kClientLinkMinUs = 100;
 constexpr uint64_t kClientLinkMaxUs = 1000;
 constexpr uint64_t kMaxEventsPerRun = 50'000'000;  // guards against a scheduler that never idles
-
-std::string read_context(uint64_t client_id, uint64_t token) {
-  return fmt::format("r{}-{}", client_id, token);
-}
 }  // namespace
 
 Cluster::Cluster(const SimOptions& options) : opt_(options), rng_(options.seed) {
@@ -135,9 +131,13 @@ void Cluster::start_node(SimNode& n) {
   cfg.planted_bugs = opt_.planted_bugs;
   cfg.max_inflight_msgs = opt_.max_inflight_msgs;
   cfg.max_size_per_msg_bytes = opt_.max_msg_size_bytes;
-  auto core = raft::RaftCore::create(cfg, n.store.get());
+  node::NodeCoreConfig ncfg;
+  ncfg.raft = cfg;
+  ncfg.request_timeout_ms = opt_.client_timeout_ms;
+  auto core = node::NodeCore::create(ncfg, *n.store);
   ASPEN_ASSERT_MSG(core.has_value(), "restart from a synced disk must succeed");
-  n.core = std::move(*core);
+  n.node = std::move(*core);
+  n.core = &n.node->raft();
   n.is_up = true;
   n.is_persisting = false;
   trace(fmt::format("node {} starts (applied {}, term {})", n.id, n.applied(), n.core->term()));
@@ -151,11 +151,10 @@ void Cluster::crash_node(SimNode& n) {
   note_event(2, n.id, n.incarnation);
   n.is_up = false;
   ++n.incarnation;
-  n.core.reset();
+  n.core = nullptr;
+  n.node.reset();
   n.is_persisting = false;
-  n.pending_writes.clear();
-  n.reads_by_context.clear();
-  n.reads_waiting_apply.clear();
+  n.requests.clear();
   ++stats_.crashes;
 }
 
@@ -172,7 +171,8 @@ void Cluster::schedule_tick(SimNode& n) {
     SimNode* p = node(id);
     if (p == nullptr || !p->is_up || p->incarnation != inc) return;
     note_event(3, id);
-    p->core->tick();
+    p->node->tick(now_us_ / kUsPerMs);
+    deliver_responses(*p);
     check_after_event(*p);
     maybe_take_ready(*p);
     schedule_tick(*p);
@@ -220,8 +220,11 @@ SimNode* Cluster::current_leader() {
 }
 
 void Cluster::maybe_take_ready(SimNode& n) {
-  if (!n.is_up || n.is_persisting || !n.core->has_ready()) return;
-  auto rd = std::make_shared<raft::Ready>(n.core->ready());
+  if (!n.is_up || n.is_persisting || !n.node->has_ready()) return;
+  auto taken = n.node->take_ready();
+  deliver_responses(n);  // reads refused when their ReadIndex round could not start
+  if (!taken) return;
+  auto rd = std::make_shared<raft::Ready>(std::move(*taken));
   if (rd->soft_state && rd->soft_state->role == raft::Role::kLeader) ++stats_.leaders_elected;
   n.is_persisting = true;
   // An fsync takes time; a crash before it completes loses the whole Ready (LMDB commits
@@ -259,12 +262,12 @@ void Cluster::on_synced(SimNode& n, const raft::Ready& rd) {
   if (!rd.entries.empty()) check_persisted_entries(n, rd.entries);
   // Step 3: send.
   for (const auto& m : rd.messages) send_message(m);
-  // Step 4, the core's half: membership changes, and answers to waiting clients.
+  // Step 4-6 in NodeCore: membership changes, answers for applied writes and ready reads.
+  n.node->on_persisted(rd, *out);
   size_t k = 0;
   for (const auto& a : out->applied) {
     while (rd.committed_entries[k].index() != a.index) ++k;
     after_apply(n, rd.committed_entries[k], a);
-    if (!n.is_up) return;  // a conf change retired this node
   }
   // The Store computed the membership on its own (raft::next_conf_state) in the same
   // transaction; it must be exactly what the core switched to (unless the core has since
@@ -275,17 +278,8 @@ void Cluster::on_synced(SimNode& n, const raft::Ready& rd) {
                      n.store->conf_state().ShortDebugString(), n.core->tracker().config.to_string()));
     return;
   }
-  // Step 5: reads.
-  for (const auto& rs : rd.read_states) {
-    auto it = n.reads_by_context.find(rs.context);
-    if (it == n.reads_by_context.end()) continue;
-    n.reads_waiting_apply.emplace_back(rs.index, it->second);
-    n.reads_by_context.erase(it);
-  }
-  serve_reads(n);
-  // Step 6.
-  n.core->advance(rd);
   n.is_persisting = false;
+  deliver_responses(n);
   maybe_compact(n);
   check_after_event(n);
   maybe_take_ready(n);
@@ -296,7 +290,7 @@ void Cluster::after_apply(SimNode& n, const pb::Entry& e, const storage::Applied
   if (e.type() == pb::ENTRY_CONF_CHANGE) {
     pb::ConfChange cc;
     ASPEN_ASSERT(cc.ParseFromString(e.data()));
-    pb::ConfState cs = n.core->apply_conf_change(cc);
+    pb::ConfState cs = n.store->conf_state();  // as of the end of this batch: the newest
     ++stats_.conf_changes_applied;
     trace(fmt::format("node {} applies conf change at {}: {}", n.id, e.index(), raft::describe_conf_change(cc)));
     // Only the newest committed configuration counts: a lagging replica applying an older
@@ -319,12 +313,7 @@ void Cluster::after_apply(SimNode& n, const pb::Entry& e, const storage::Applied
   ASPEN_ASSERT_MSG(cmd.ParseFromString(e.data()), "committed commands must decode");
   const std::string& value = cmd.has_cas() ? cmd.cas().new_value() : cmd.put().value();
   acked_writes_.try_emplace(value, e.index());
-  auto it = n.pending_writes.find(value);
-  if (it != n.pending_writes.end()) {
-    PendingOp op = it->second;
-    n.pending_writes.erase(it);
-    respond(op.client_id, op.token, std::nullopt, a.result.succeeded(), false);
-  }
+  (void)a;
 }
 
 void Cluster::schedule_retirement(NodeId id, Index config_index, std::set<NodeId> members) {
@@ -345,25 +334,27 @@ void Cluster::schedule_retirement(NodeId id, Index config_index, std::set<NodeId
   });
 }
 
-std::optional<std::string> Cluster::read_value(const SimNode& n, const std::string& key) const {
-  kvpb::RangeRequest req;
-  req.set_start(key);
-  req.set_end(key + '\0');
-  auto r = n.store->range(req);
-  ASPEN_ASSERT(r.has_value());
-  if (r->kvs_size() == 0) return std::nullopt;
-  return r->kvs(0).value();
-}
-
-void Cluster::serve_reads(SimNode& n) {
-  auto& waiting = n.reads_waiting_apply;
-  for (size_t i = 0; i < waiting.size();) {
-    if (waiting[i].first <= n.applied()) {
-      const PendingOp& op = waiting[i].second;
-      respond(op.client_id, op.token, read_value(n, op.key), false, false);
-      waiting.erase(waiting.begin() + static_cast<std::ptrdiff_t>(i));
+void Cluster::deliver_responses(SimNode& n) {
+  if (!n.is_up) return;
+  for (auto& r : n.node->take_responses()) {
+    auto it = n.requests.find(r.request_id);
+    if (it == n.requests.end()) continue;
+    PendingOp op = it->second;
+    n.requests.erase(it);
+    if (r.is_write) {
+      if (r.write) {
+        respond(op.client_id, op.token, std::nullopt, r.write->succeeded(), false);
+      } else if (r.write.error().code() != ErrorCode::kTimeout) {
+        // NotLeader, Unavailable, ProposalDropped: the command never reached a committed log
+        // position, so it definitely did not apply.
+        respond(op.client_id, op.token, std::nullopt, false, true);
+      }  // a timeout leaves the outcome unknown: the client's own timeout records that
+    } else if (r.read) {
+      std::optional<std::string> value;
+      if (r.read->kvs_size() > 0) value = r.read->kvs(0).value();
+      respond(op.client_id, op.token, value, false, false);
     } else {
-      ++i;
+      respond(op.client_id, op.token, std::nullopt, false, true);
     }
   }
 }
@@ -518,21 +509,18 @@ void Cluster::node_receive_request(NodeId to, uint64_t client_id, uint64_t token
   c.leader_hint = n->core->leader();
   note_event(7, to, client_id);
   PendingOp pending{client_id, token, op.key};
-  if (op.kind == OpKind::kRead && opt_.should_plant_stale_reads) {
-    respond(client_id, token, read_value(*n, op.key), false, false);
-    return;
-  }
+  uint64_t request_id = client_id << 32 | token;
+  n->requests[request_id] = pending;
   if (op.kind == OpKind::kRead) {
-    std::string ctx = read_context(client_id, token);
-    auto s = n->core->read_index(ctx);
-    if (!s) {
-      respond(client_id, token, std::nullopt, false, true);
-      return;
-    }
-    n->reads_by_context[ctx] = pending;
+    kvpb::RangeRequest req;
+    req.set_start(op.key);
+    req.set_end(op.key + '\0');
+    n->node->submit_read(request_id, std::move(req),
+                         opt_.should_plant_stale_reads ? node::ReadConsistency::kStale
+                                                       : node::ReadConsistency::kLinearizable,
+                         now_us_ / kUsPerMs);
   } else {
     kvpb::Command cmd;
-    cmd.set_timestamp_ms(now_us_ / kUsPerMs);
     if (op.kind == OpKind::kWrite) {
       cmd.mutable_put()->set_key(op.key);
       cmd.mutable_put()->set_value(op.value);
@@ -543,14 +531,9 @@ void Cluster::node_receive_request(NodeId to, uint64_t client_id, uint64_t token
       cas->set_expect_absent(!op.expected.has_value());
       if (op.expected) cas->set_expected_value(*op.expected);
     }
-    auto s = n->core->propose(cmd.SerializeAsString());
-    if (!s) {
-      // Refused before reaching any log: definitely not applied.
-      respond(client_id, token, std::nullopt, false, true);
-      return;
-    }
-    n->pending_writes[op.value] = pending;
+    n->node->submit_write(request_id, std::move(cmd), now_us_ / kUsPerMs);
   }
+  deliver_responses(*n);
   check_after_event(*n);
   maybe_take_ready(*n);
 }

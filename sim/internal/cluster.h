@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "core/rng.h"
+#include "node/node_core.h"
 #include "raft/raft.h"
 #include "sim/linearizability.h"
 #include "storage/mem_store.h"
@@ -48,13 +49,12 @@ struct SimNode {
   std::unique_ptr<storage::MemStore> store;
   Index applied() const { return store->applied_index(); }
 
-  // Volatile: lost in a crash.
-  std::unique_ptr<raft::RaftCore> core;
+  // Volatile: lost in a crash. `core` is node's Raft core, for inspection and faults.
+  std::unique_ptr<node::NodeCore> node;
+  raft::RaftCore* core = nullptr;
   bool is_persisting = false;
-  // Keyed by the op's value, which is unique per client operation ("c<client>-<seq>").
-  std::map<std::string, PendingOp> pending_writes;
-  std::map<std::string, PendingOp> reads_by_context;
-  std::vector<std::pair<Index, PendingOp>> reads_waiting_apply;
+  // Client requests NodeCore is working on, by request id.
+  std::map<uint64_t, PendingOp> requests;
 };
 
 struct SimClient {
@@ -101,8 +101,7 @@ class Cluster {
   void maybe_take_ready(SimNode& n);
   void on_synced(SimNode& n, const raft::Ready& rd);
   void after_apply(SimNode& n, const pb::Entry& e, const storage::AppliedEntry& a);
-  void serve_reads(SimNode& n);
-  std::optional<std::string> read_value(const SimNode& n, const std::string& key) const;
+  void deliver_responses(SimNode& n);
   void maybe_compact(SimNode& n);
   void send_message(const pb::Message& m);
   void deliver(const pb::Message& m);

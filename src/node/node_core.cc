@@ -1,0 +1,212 @@
+#include "node/node_core.h"
+
+#include <fmt/format.h>
+
+#include "core/assert.h"
+#include "core/limits.h"
+#include "kv/commands.h"
+
+namespace aspen::node {
+
+Result<std::unique_ptr<NodeCore>> NodeCore::create(const NodeCoreConfig& config, storage::Store& store) {
+  raft::RaftConfig rc = config.raft;
+  rc.applied = store.applied_index();
+  auto raft = raft::RaftCore::create(rc, &store);
+  if (!raft) return std::unexpected(raft.error());
+  return std::unique_ptr<NodeCore>(new NodeCore(config, store, std::move(*raft)));
+}
+
+NodeCore::NodeCore(const NodeCoreConfig& config, storage::Store& store, std::unique_ptr<raft::RaftCore> raft)
+    : config_(config), store_(store), raft_(std::move(raft)) {}
+
+Error NodeCore::not_leader_error() const {
+  NodeId leader = raft_->leader();
+  if (leader == kNoNode) return Error(ErrorCode::kUnavailable, "no leader is known; an election may be in progress");
+  return Error(ErrorCode::kNotLeader, fmt::format("node {} is the leader", leader));
+}
+
+void NodeCore::respond_write(uint64_t request_id, Result<kvpb::CommandResult> r) {
+  Response resp;
+  resp.request_id = request_id;
+  resp.is_write = true;
+  resp.write = std::move(r);
+  responses_.push_back(std::move(resp));
+}
+
+void NodeCore::respond_read(uint64_t request_id, Result<kvpb::RangeResult> r) {
+  Response resp;
+  resp.request_id = request_id;
+  resp.is_write = false;
+  resp.read = std::move(r);
+  responses_.push_back(std::move(resp));
+}
+
+void NodeCore::tick(uint64_t now_ms) {
+  now_ms_ = std::max(now_ms_, now_ms);
+  raft_->tick();
+  expire_timed_out(now_ms_);
+  maybe_expire_leases(now_ms_);
+}
+
+Status NodeCore::step(const pb::Message& msg) { return raft_->step(msg); }
+
+void NodeCore::submit_write(uint64_t request_id, kvpb::Command cmd, uint64_t now_ms) {
+  now_ms_ = std::max(now_ms_, now_ms);
+  if (auto s = kv::validate_command(cmd); !s) return respond_write(request_id, std::unexpected(s.error()));
+  if (!raft_->is_leader()) return respond_write(request_id, std::unexpected(not_leader_error()));
+  if (pending_requests() >= config_.max_pending_requests) {
+    return respond_write(request_id, make_error(ErrorCode::kUnavailable,
+                                                fmt::format("too many requests in flight (limit {})",
+                                                            config_.max_pending_requests)));
+  }
+  // The leader's clock is the only one apply() sees (lease TTLs).
+  cmd.set_timestamp_ms(now_ms_);
+  Index before = raft_->log().last_index();
+  if (auto s = raft_->propose(cmd.SerializeAsString()); !s) {
+    return respond_write(request_id, std::unexpected(s.error()));
+  }
+  Index index = raft_->log().last_index();
+  ASPEN_ASSERT_MSG(index == before + 1, "a leader's proposal takes the next index");
+  pending_writes_[index] = PendingWrite{request_id, raft_->term(), now_ms_ + config_.request_timeout_ms};
+}
+
+void NodeCore::submit_read(uint64_t request_id, kvpb::RangeRequest request, ReadConsistency consistency,
+                           uint64_t now_ms) {
+  now_ms_ = std::max(now_ms_, now_ms);
+  if (auto s = kv::validate_range(request); !s) return respond_read(request_id, std::unexpected(s.error()));
+  if (consistency == ReadConsistency::kStale) return respond_read(request_id, store_.range(request));
+  if (pending_requests() >= config_.max_pending_requests) {
+    return respond_read(request_id, make_error(ErrorCode::kUnavailable,
+                                               fmt::format("too many requests in flight (limit {})",
+                                                           config_.max_pending_requests)));
+  }
+  read_batch_.push_back(PendingRead{request_id, std::move(request), now_ms_ + config_.request_timeout_ms});
+  ++pending_read_count_;
+}
+
+void NodeCore::flush_read_batch() {
+  if (read_batch_.empty()) return;
+  // One ReadIndex round for every read that arrived since the last one (§6.4, batched).
+  std::string ctx = fmt::format("rb{}", next_read_context_++);
+  auto s = raft_->read_index(ctx);
+  if (!s) {
+    for (auto& r : read_batch_) {
+      respond_read(r.request_id, std::unexpected(raft_->leader() == kNoNode || raft_->is_leader()
+                                                     ? Error(s.error().code(), s.error().message())
+                                                     : not_leader_error()));
+    }
+    pending_read_count_ -= read_batch_.size();
+    read_batch_.clear();
+    return;
+  }
+  reads_in_flight_.emplace(std::move(ctx), std::move(read_batch_));
+  read_batch_.clear();
+}
+
+bool NodeCore::has_ready() const { return !read_batch_.empty() || raft_->has_ready(); }
+
+std::optional<raft::Ready> NodeCore::take_ready() {
+  flush_read_batch();
+  if (!raft_->has_ready()) return std::nullopt;
+  return raft_->ready();
+}
+
+void NodeCore::on_persisted(const raft::Ready& rd, const storage::WriteOutcome& outcome) {
+  size_t k = 0;
+  for (const auto& a : outcome.applied) {
+    while (k < rd.committed_entries.size() && rd.committed_entries[k].index() != a.index) ++k;
+    ASPEN_ASSERT_MSG(k < rd.committed_entries.size(), "applied entries come from this Ready");
+    const pb::Entry& e = rd.committed_entries[k];
+    if (e.type() == pb::ENTRY_CONF_CHANGE) {
+      pb::ConfChange cc;
+      if (cc.ParseFromString(e.data())) raft_->apply_conf_change(cc);
+    }
+    if (a.index == lease_expire_in_flight_) lease_expire_in_flight_ = 0;
+    auto it = pending_writes_.find(a.index);
+    if (it == pending_writes_.end()) continue;
+    if (it->second.term == a.term) {
+      respond_write(it->second.request_id, a.result);
+    } else {
+      // Another leader's entry took this index: ours was never committed.
+      respond_write(it->second.request_id,
+                    make_error(ErrorCode::kProposalDropped, "leadership changed before the write committed; retry"));
+    }
+    pending_writes_.erase(it);
+  }
+  for (const auto& rs : rd.read_states) {
+    auto it = reads_in_flight_.find(rs.context);
+    if (it == reads_in_flight_.end()) continue;
+    reads_waiting_apply_.emplace_back(rs.index, std::move(it->second));
+    reads_in_flight_.erase(it);
+  }
+  raft_->advance(rd);
+  serve_ready_reads();
+}
+
+void NodeCore::serve_ready_reads() {
+  Index applied = store_.applied_index();
+  for (size_t i = 0; i < reads_waiting_apply_.size();) {
+    auto& [index, reads] = reads_waiting_apply_[i];
+    if (index > applied) {
+      ++i;
+      continue;
+    }
+    for (auto& r : reads) respond_read(r.request_id, store_.range(r.request));
+    pending_read_count_ -= reads.size();
+    reads_waiting_apply_.erase(reads_waiting_apply_.begin() + static_cast<std::ptrdiff_t>(i));
+  }
+}
+
+void NodeCore::expire_timed_out(uint64_t now_ms) {
+  for (auto it = pending_writes_.begin(); it != pending_writes_.end();) {
+    if (it->second.deadline_ms > now_ms) {
+      ++it;
+      continue;
+    }
+    // The outcome is unknown: the entry may still commit. The client must treat it so.
+    respond_write(it->second.request_id,
+                  make_error(ErrorCode::kTimeout, "the write was not confirmed in time; it may or may not have applied"));
+    it = pending_writes_.erase(it);
+  }
+  auto expire_reads = [&](std::vector<PendingRead>& reads) {
+    for (auto r = reads.begin(); r != reads.end();) {
+      if (r->deadline_ms > now_ms) {
+        ++r;
+        continue;
+      }
+      respond_read(r->request_id, make_error(ErrorCode::kTimeout, "the read could not be confirmed in time"));
+      --pending_read_count_;
+      r = reads.erase(r);
+    }
+  };
+  for (auto it = reads_in_flight_.begin(); it != reads_in_flight_.end();) {
+    expire_reads(it->second);
+    it = it->second.empty() ? reads_in_flight_.erase(it) : std::next(it);
+  }
+  for (auto it = reads_waiting_apply_.begin(); it != reads_waiting_apply_.end();) {
+    expire_reads(it->second);
+    it = it->second.empty() ? reads_waiting_apply_.erase(it) : std::next(it);
+  }
+}
+
+void NodeCore::maybe_expire_leases(uint64_t now_ms) {
+  if (!raft_->is_leader() || lease_expire_in_flight_ != 0) return;
+  if (now_ms < last_lease_check_ms_ + config_.lease_check_interval_ms) return;
+  last_lease_check_ms_ = now_ms;
+  auto ids = store_.expired_leases(now_ms, limits::kMaxLeasesPerExpire);
+  if (!ids || ids->empty()) return;
+  // Only the leader decides that a lease expired, with its own clock; every replica then
+  // applies the same LeaseExpire entry.
+  kvpb::Command cmd;
+  cmd.set_timestamp_ms(now_ms);
+  for (uint64_t id : *ids) cmd.mutable_lease_expire()->add_ids(id);
+  if (raft_->propose(cmd.SerializeAsString())) lease_expire_in_flight_ = raft_->log().last_index();
+}
+
+std::vector<Response> NodeCore::take_responses() {
+  std::vector<Response> out = std::move(responses_);
+  responses_.clear();
+  return out;
+}
+
+}  // namespace aspen::node

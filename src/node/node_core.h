@@ -1,0 +1,117 @@
+// NodeCore: everything a node decides, with no I/O — the Raft core, the bookkeeping of client
+// requests waiting for their entries or read points, ReadIndex batching, and the lease-expiry
+// driver. The shell (Node) owns the sockets, the storage thread and the clock, and drives
+// NodeCore; the simulator drives it the same way.
+//
+// The cycle, as in RaftCore's Ready contract:
+//   1. feed inputs: tick(now_ms), step(msg), submit_write(...), submit_read(...);
+//   2. take_ready(): the Raft work of this round (nullopt if none);
+//   3. persist it with Store::write() (one transaction: entries, hard state, applied
+//      commands), then send rd.messages;
+//   4. on_persisted(rd, outcome): membership changes, answers for the requests whose
+//      entries were applied, linearizable reads whose read point is now applied;
+//   5. take_responses() and deliver them.
+// Writes are accepted only by the leader, which stamps the command with its clock (the only
+// time apply() ever sees); elsewhere they fail with NotLeader naming the leader, and the
+// shell forwards them.
+#pragma once
+
+#include <deque>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "aspen/kv.pb.h"
+#include "core/error.h"
+#include "raft/raft.h"
+#include "storage/store.h"
+
+namespace aspen::node {
+
+namespace pb = aspen::raftpb;
+
+enum class ReadConsistency : uint8_t {
+  kLinearizable,  // ReadIndex: reflects every write acknowledged before the read began
+  kStale,         // served from this node's applied state at once; may lag the leader
+};
+
+struct NodeCoreConfig {
+  raft::RaftConfig raft;
+  uint64_t request_timeout_ms = 10000;
+  uint64_t lease_check_interval_ms = 500;
+  size_t max_pending_requests = 10000;
+};
+
+struct Response {
+  uint64_t request_id = 0;
+  bool is_write = false;
+  Result<kvpb::CommandResult> write = make_error(ErrorCode::kInternal, "unset");
+  Result<kvpb::RangeResult> read = make_error(ErrorCode::kInternal, "unset");
+};
+
+class NodeCore {
+ public:
+  // The store must outlive the core and be the one the shell persists Readys into.
+  static Result<std::unique_ptr<NodeCore>> create(const NodeCoreConfig& config, storage::Store& store);
+
+  void tick(uint64_t now_ms);
+  Status step(const pb::Message& msg);
+  void submit_write(uint64_t request_id, kvpb::Command cmd, uint64_t now_ms);
+  void submit_read(uint64_t request_id, kvpb::RangeRequest request, ReadConsistency consistency,
+                   uint64_t now_ms);
+
+  bool has_ready() const;
+  std::optional<raft::Ready> take_ready();
+  void on_persisted(const raft::Ready& rd, const storage::WriteOutcome& outcome);
+  std::vector<Response> take_responses();
+
+  raft::RaftCore& raft() { return *raft_; }
+  const raft::RaftCore& raft() const { return *raft_; }
+  NodeId leader() const { return raft_->leader(); }
+  bool is_leader() const { return raft_->is_leader(); }
+  size_t pending_requests() const { return pending_writes_.size() + pending_read_count_; }
+
+ private:
+  NodeCore(const NodeCoreConfig& config, storage::Store& store, std::unique_ptr<raft::RaftCore> raft);
+  void respond_write(uint64_t request_id, Result<kvpb::CommandResult> r);
+  void respond_read(uint64_t request_id, Result<kvpb::RangeResult> r);
+  void flush_read_batch();
+  void serve_ready_reads();
+  void expire_timed_out(uint64_t now_ms);
+  void maybe_expire_leases(uint64_t now_ms);
+  Error not_leader_error() const;
+
+  struct PendingWrite {
+    uint64_t request_id = 0;
+    Term term = 0;
+    uint64_t deadline_ms = 0;
+  };
+  struct PendingRead {
+    uint64_t request_id = 0;
+    kvpb::RangeRequest request;
+    uint64_t deadline_ms = 0;
+  };
+
+  NodeCoreConfig config_;
+  storage::Store& store_;
+  std::unique_ptr<raft::RaftCore> raft_;
+  uint64_t now_ms_ = 0;
+
+  std::map<Index, PendingWrite> pending_writes_;  // by the log index the proposal took
+  // Linearizable reads: collected until the next take_ready(), then one ReadIndex round
+  // serves the whole batch; then they wait until the read point is applied.
+  std::vector<PendingRead> read_batch_;
+  std::map<std::string, std::vector<PendingRead>> reads_in_flight_;  // by ReadIndex context
+  std::vector<std::pair<Index, std::vector<PendingRead>>> reads_waiting_apply_;
+  size_t pending_read_count_ = 0;
+  uint64_t next_read_context_ = 1;
+
+  uint64_t last_lease_check_ms_ = 0;
+  Index lease_expire_in_flight_ = 0;  // index of a proposed LeaseExpire not yet applied
+
+  std::vector<Response> responses_;
+};
+
+}  // namespace aspen::node
