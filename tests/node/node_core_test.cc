@@ -1,0 +1,167 @@
+// NodeCore on a single-node cluster over MemStore: the request bookkeeping around Raft.
+#include "node/node_core.h"
+
+#include <gtest/gtest.h>
+
+#include "core/limits.h"
+#include "storage/mem_store.h"
+
+namespace aspen::node {
+namespace {
+
+class SingleNode {
+ public:
+  explicit SingleNode(std::initializer_list<uint64_t> voters = {1}) {
+    pb::ConfState cs;
+    for (auto id : voters) cs.add_voters(id);
+    EXPECT_TRUE(store.bootstrap(cs).has_value());
+    NodeCoreConfig cfg;
+    cfg.raft.id = 1;
+    cfg.request_timeout_ms = 3000;
+    auto c = NodeCore::create(cfg, store);
+    EXPECT_TRUE(c.has_value());
+    core = std::move(*c);
+  }
+
+  // Runs Ready cycles until there is nothing left; returns every response seen.
+  std::vector<Response> drive() {
+    std::vector<Response> out;
+    for (int i = 0; i < 100; ++i) {
+      auto rd = core->take_ready();
+      for (auto& r : core->take_responses()) out.push_back(std::move(r));
+      if (!rd) break;
+      storage::WriteBatch b;
+      b.snapshot = rd->snapshot ? &*rd->snapshot : nullptr;
+      b.entries = &rd->entries;
+      b.hard_state = rd->hard_state ? &*rd->hard_state : nullptr;
+      b.committed = &rd->committed_entries;
+      auto w = store.write(b);
+      EXPECT_TRUE(w.has_value());
+      core->on_persisted(*rd, *w);
+      for (auto& r : core->take_responses()) out.push_back(std::move(r));
+    }
+    return out;
+  }
+
+  void become_leader() {
+    core->raft().campaign();
+    drive();
+    ASSERT_TRUE(core->is_leader());
+  }
+
+  storage::MemStore store;
+  std::unique_ptr<NodeCore> core;
+};
+
+kvpb::Command put_cmd(std::string key, std::string value, uint64_t lease = 0) {
+  kvpb::Command c;
+  c.mutable_put()->set_key(std::move(key));
+  c.mutable_put()->set_value(std::move(value));
+  c.mutable_put()->set_lease_id(lease);
+  return c;
+}
+
+kvpb::RangeRequest get_req(const std::string& key) {
+  kvpb::RangeRequest r;
+  r.set_start(key);
+  r.set_end(key + '\0');
+  return r;
+}
+
+TEST(NodeCore, WriteIsAnsweredOnceItsEntryApplies) {
+  SingleNode n;
+  n.become_leader();
+  n.core->submit_write(7, put_cmd("k", "v"), 1000);
+  EXPECT_EQ(n.core->pending_requests(), 1u);
+  auto out = n.drive();
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].request_id, 7u);
+  ASSERT_TRUE(out[0].write.has_value());
+  EXPECT_GT(out[0].write->revision(), 1u);
+  EXPECT_EQ(n.core->pending_requests(), 0u);
+}
+
+TEST(NodeCore, LinearizableAndStaleReadsSeeTheWrite) {
+  SingleNode n;
+  n.become_leader();
+  n.core->submit_write(1, put_cmd("k", "v"), 1000);
+  n.drive();
+  n.core->submit_read(2, get_req("k"), ReadConsistency::kLinearizable, 1000);
+  n.core->submit_read(3, get_req("k"), ReadConsistency::kLinearizable, 1000);
+  auto out = n.drive();
+  ASSERT_EQ(out.size(), 2u);
+  for (const auto& r : out) {
+    ASSERT_TRUE(r.read.has_value());
+    EXPECT_EQ(r.read->kvs(0).value(), "v");
+  }
+  n.core->submit_read(4, get_req("k"), ReadConsistency::kStale, 1000);
+  auto stale = n.core->take_responses();  // answered at once, no Ready needed
+  ASSERT_EQ(stale.size(), 1u);
+  EXPECT_EQ(stale[0].read->kvs(0).value(), "v");
+}
+
+TEST(NodeCore, WriteWithoutALeaderFailsAtOnceAndSaysWhy) {
+  SingleNode n({1, 2, 3});  // nobody elected
+  n.core->submit_write(1, put_cmd("k", "v"), 1000);
+  auto out = n.core->take_responses();
+  ASSERT_EQ(out.size(), 1u);
+  ASSERT_FALSE(out[0].write.has_value());
+  EXPECT_EQ(out[0].write.error().code(), ErrorCode::kUnavailable);
+  EXPECT_NE(out[0].write.error().message().find("no leader"), std::string::npos);
+  n.core->submit_read(2, get_req("k"), ReadConsistency::kLinearizable, 1000);
+  auto reads = n.drive();
+  ASSERT_EQ(reads.size(), 1u);
+  EXPECT_FALSE(reads[0].read.has_value());
+}
+
+TEST(NodeCore, InvalidRequestsAreRefusedBeforeRaft) {
+  SingleNode n;
+  n.become_leader();
+  Index before = n.core->raft().log().last_index();
+  n.core->submit_write(1, put_cmd(std::string(limits::kMaxKeySizeBytes + 1, 'k'), "v"), 1000);
+  kvpb::RangeRequest huge;
+  huge.set_start("a");
+  huge.set_limit(limits::kMaxScanResults + 1);
+  n.core->submit_read(2, huge, ReadConsistency::kLinearizable, 1000);
+  auto out = n.core->take_responses();
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(out[0].write.error().code(), ErrorCode::kKeyTooLarge);
+  EXPECT_EQ(out[1].read.error().code(), ErrorCode::kScanTooLarge);
+  EXPECT_EQ(n.core->raft().log().last_index(), before);
+}
+
+TEST(NodeCore, StalledWriteTimesOutWithAnHonestError) {
+  SingleNode n;
+  n.become_leader();
+  n.core->submit_write(1, put_cmd("k", "v"), 1000);
+  // The storage thread never reports back; the request's deadline passes.
+  n.core->tick(3999);
+  EXPECT_TRUE(n.core->take_responses().empty());
+  n.core->tick(4001);
+  auto out = n.core->take_responses();
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].write.error().code(), ErrorCode::kTimeout);
+  EXPECT_NE(out[0].write.error().message().find("may or may not"), std::string::npos);
+}
+
+TEST(NodeCore, LeaderExpiresLeasesByItsClock) {
+  SingleNode n;
+  n.become_leader();
+  kvpb::Command grant;
+  grant.mutable_lease_grant()->set_id(5);
+  grant.mutable_lease_grant()->set_ttl_ms(2000);
+  n.core->submit_write(1, grant, 10'000);
+  n.core->submit_write(2, put_cmd("session", "alive", 5), 10'000);
+  n.drive();
+  n.core->tick(11'000);  // within the TTL
+  n.drive();
+  EXPECT_EQ(n.store.list_leases()->size(), 1u);
+  n.core->tick(12'500);  // past it
+  n.drive();
+  EXPECT_TRUE(n.store.list_leases()->empty());
+  auto r = n.store.range(get_req("session"));
+  EXPECT_EQ(r->kvs_size(), 0);
+}
+
+}  // namespace
+}  // namespace aspen::node
