@@ -61,4 +61,48 @@ static_assert(kDefaultHeartbeatMs < kDefaultElectionTimeoutMinMs,
 static_assert(kDefaultElectionTimeoutMaxMs == 2 * kDefaultElectionTimeoutMinMs,
               "randomized election timeout is drawn from [min, 2*min)");
 
+// --- coordination (src/coord) ---
+// Names and ids become parts of keys under the reserved prefix "__coord:".
+inline constexpr size_t kMaxCoordNameBytes = 128;        // lock, queue, counter, ... names
+inline constexpr size_t kMaxCoordHolderIdBytes = 128;    // holder, candidate, party, instance ids
+inline constexpr size_t kMaxCoordRecordBytes = size_t{64} << 10;  // one encoded coordination record
+inline constexpr size_t kMaxCoordCasAttempts = 1000;     // read-modify-CAS rounds before Unavailable
+inline constexpr size_t kMaxCoordWaitAttempts = 100000;  // polls in one blocking wait, deadline or not
+inline constexpr uint64_t kMaxCoordBackoffMs = 250;      // longest sleep between polls
+inline constexpr size_t kMaxSemaphorePermits = 100000;
+inline constexpr size_t kMaxSemaphoreHolders = 256;      // distinct live holders of one semaphore
+inline constexpr size_t kMaxRWLockReaders = 256;
+inline constexpr size_t kMaxRWLockWaitingWriters = 64;
+inline constexpr size_t kMaxBarrierParties = 256;
+inline constexpr size_t kMaxServiceInstances = 1000;     // per service, returned by discover
+inline constexpr size_t kMaxServiceMetadataEntries = 32;
+inline constexpr size_t kMaxServiceAddressBytes = 256;
+inline constexpr size_t kMaxQueuePayloadBytes = size_t{60} << 10;
+inline constexpr size_t kMaxQueueLength = 10000;         // items (pending + in flight) per queue
+inline constexpr size_t kMaxQueueItemsPerCall = 100;     // dequeue / peek batch
+inline constexpr size_t kMaxQueueScanPerDequeue = 1000;  // items examined to find visible ones
+inline constexpr uint32_t kMaxQueueDeliveryAttempts = 1000;
+inline constexpr uint64_t kMaxQueueVisibilityTimeoutMs = uint64_t{12} * 3600 * 1000;
+inline constexpr uint64_t kMaxSequenceBlockSize = 1000000;
+inline constexpr uint64_t kMaxRateLimitCapacity = 1000000000;
+inline constexpr uint64_t kMaxRateLimitRefillPerSecond = 1000000000;
+
+static_assert(sizeof("__coord:") - 1 + 16 + kMaxCoordNameBytes + 1 + kMaxCoordHolderIdBytes + 32 <= kMaxKeySizeBytes,
+              "a coordination key (prefix, kind, name, holder or sequence) must fit the key limit");
+static_assert(kMaxCoordRecordBytes <= kMaxValueSizeBytes);
+static_assert(kMaxQueuePayloadBytes + kMaxCoordHolderIdBytes + 64 <= kMaxCoordRecordBytes,
+              "a queue item (payload, dedup id, bookkeeping) must fit one coordination record");
+static_assert(kMaxSemaphoreHolders * (kMaxCoordHolderIdBytes + 32) <= kMaxCoordRecordBytes,
+              "a full semaphore holder list must fit one record");
+static_assert((kMaxRWLockReaders + kMaxRWLockWaitingWriters + 1) * (kMaxCoordHolderIdBytes + 32) <= kMaxCoordRecordBytes);
+static_assert(kMaxBarrierParties * (kMaxCoordHolderIdBytes + 8) <= kMaxCoordRecordBytes);
+static_assert(kMaxSemaphoreHolders < kMaxScanResults && kMaxRWLockReaders + kMaxRWLockWaitingWriters < kMaxScanResults,
+              "holder markers are read with one scan");
+static_assert(kMaxServiceInstances <= kMaxScanResults);
+static_assert(kMaxQueueItemsPerCall <= kMaxQueueScanPerDequeue && kMaxQueueScanPerDequeue <= kMaxScanResults);
+static_assert(kMaxQueueLength <= kMaxScanResults, "queue length is counted with one count-only scan");
+static_assert(kMaxRateLimitCapacity <= UINT64_MAX / 1000, "tokens are kept in thousandths");
+static_assert(kMaxCoordBackoffMs * 4 <= kMinLeaseTtlMs,
+              "a waiter polls several times within the shortest lease");
+
 }  // namespace aspen::limits
