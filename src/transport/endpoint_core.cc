@@ -282,8 +282,9 @@ void EndpointCore::maybe_send_stateless_reset(const ngtcp2_version_cid& vc, size
   gnutls_rnd(GNUTLS_RND_NONCE, rand, rand_len);
   const ngtcp2_ssize n = ngtcp2_pkt_write_stateless_reset(buf, sizeof(buf), token, rand, rand_len);
   if (n <= 0) return;
-  send_datagram(buf, static_cast<size_t>(n), to);
+  // Count before sending: a test (or operator) that sees the peer react must see the count.
   counters_.stateless_resets_sent.fetch_add(1);
+  send_datagram(buf, static_cast<size_t>(n), to);
 }
 
 void EndpointCore::stateless_reset_token(uint8_t* token_out, const uint8_t* cid, size_t cid_len) const {

@@ -168,7 +168,7 @@ TEST(QuicFailures, RestartedPeerResetsStaleConnectionAndPoolReconnects) {
   auto reply = stream->recv(5000);
   ASSERT_FALSE(reply);
   EXPECT_NE(reply.error().message().find("stateless reset"), std::string::npos) << reply.error().to_string();
-  EXPECT_GE(b.endpoint->metrics().stateless_resets_sent, 1u);
+  EXPECT_TRUE(wait_until([&] { return b.endpoint->metrics().stateless_resets_sent >= 1; }, seconds(5)));
 
   auto fresh = pool.get(b.key(), kEchoAlpn);
   ASSERT_TRUE(fresh) << fresh.error().to_string();
