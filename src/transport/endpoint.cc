@@ -36,6 +36,21 @@ Result<T> wait_for_loop(std::future<Result<T>>& future, uint32_t timeout_ms) {
 
 Status closed_error() { return make_error(ErrorCode::kUnavailable, "endpoint closed"); }
 
+// Runs `fn(conn)` on the loop: at once when already there (the packets leave when the
+// current loop task ends), otherwise from a posted task that flushes right after.
+template <typename F>
+void on_loop(EndpointCore& core, const std::shared_ptr<QuicConnection>& conn, F&& fn) {
+  if (core.is_loop_thread()) {
+    fn(*conn);
+    conn->request_flush();
+    return;
+  }
+  core.post([conn, fn = std::forward<F>(fn)]() mutable {
+    fn(*conn);
+    conn->flush();
+  });
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------------------------- Stream
@@ -53,8 +68,7 @@ Status Stream::send(std::string_view message, uint32_t timeout_ms) {
                       fmt::format("message of {} bytes exceeds the {}-byte frame limit; stream reset", message.size(),
                                   limits::kMaxFrameSizeBytes));
   }
-  std::string bytes;
-  bytes.reserve(kFrameHeaderSizeBytes + message.size());
+  std::string bytes = core_->send_buffers().take(kFrameHeaderSizeBytes + message.size());
   append_frame_header(bytes, static_cast<uint32_t>(message.size()));
   bytes.append(message);
   return send_bytes(std::move(bytes), timeout_ms);
@@ -117,17 +131,49 @@ void Stream::finish() {
     if (shared_->is_finished_locally) return;
     shared_->is_finished_locally = true;
   }
-  core_->post([conn = conn_, id = shared_->id] {
-    conn->stream_finish(id);
-    conn->flush();
-  });
+  on_loop(*core_, conn_, [id = shared_->id](QuicConnection& c) { c.stream_finish(id); });
 }
 
 void Stream::reset() {
-  core_->post([conn = conn_, id = shared_->id] {
-    conn->stream_reset(id, internal::kAppErrorStreamCancelled);
+  on_loop(*core_, conn_, [id = shared_->id](QuicConnection& c) { c.stream_reset(id, internal::kAppErrorStreamCancelled); });
+}
+
+Status Stream::send_async(std::string_view message) {
+  if (message.size() > limits::kMaxFrameSizeBytes) {
+    reset();
+    return make_error(ErrorCode::kMessageTooLarge,
+                      fmt::format("message of {} bytes exceeds the {}-byte frame limit; stream reset", message.size(),
+                                  limits::kMaxFrameSizeBytes));
+  }
+  if (core_->is_closed()) return closed_error();
+  {
+    std::lock_guard lock(shared_->mu);  // uncontended on the loop thread: no syscall
+    if (shared_->send_error) return std::unexpected(*shared_->send_error);
+    if (shared_->is_finished_locally) return make_error(ErrorCode::kInvalidArgument, "stream already finished");
+    if (shared_->unacked_bytes > internal::kMaxStreamUnackedBytes) {
+      return make_error(ErrorCode::kUnavailable,
+                        fmt::format("send buffer full: {} bytes unacknowledged", shared_->unacked_bytes));
+    }
+    shared_->unacked_bytes += kFrameHeaderSizeBytes + message.size();
+  }
+  if (core_->is_loop_thread()) {
+    conn_->stream_send_message(shared_->id, message);
+    conn_->request_flush();
+    return {};
+  }
+  std::string bytes = core_->send_buffers().take(kFrameHeaderSizeBytes + message.size());
+  append_frame_header(bytes, static_cast<uint32_t>(message.size()));
+  bytes.append(message);
+  core_->post([conn = conn_, id = shared_->id, bytes = std::move(bytes)]() mutable {
+    conn->stream_send(id, std::move(bytes));
     conn->flush();
   });
+  return {};
+}
+
+void Stream::set_callbacks(StreamCallbacks callbacks) {
+  ASPEN_ASSERT(core_->is_loop_thread());
+  conn_->set_stream_callbacks(shared_, std::make_shared<StreamCallbacks>(std::move(callbacks)));
 }
 
 // ------------------------------------------------------------------------------ Connection
@@ -143,11 +189,24 @@ Result<Stream> Connection::open_bi(uint32_t timeout_ms) {
   auto future = promise->get_future();
   const auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
   core_->post([conn = conn_, deadline, promise] {
-    conn->open_stream(deadline, [promise](OpenResult r) { promise->set_value(std::move(r)); });
+    conn->open_stream(deadline, nullptr, [promise](OpenResult r) { promise->set_value(std::move(r)); });
   });
   auto shared = wait_for_loop(future, timeout_ms);
   if (!shared) return std::unexpected(shared.error());
   return Stream(core_, conn_, std::move(*shared));
+}
+
+void Connection::open_bi_async(StreamCallbacks callbacks, std::function<void(Result<Stream>)> done,
+                               uint32_t timeout_ms) {
+  const auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
+  auto cb = std::make_shared<StreamCallbacks>(std::move(callbacks));
+  on_loop(*core_, conn_, [core = core_, conn = conn_, deadline, cb, done = std::move(done)](QuicConnection& c) mutable {
+    c.open_stream(deadline, std::move(cb),
+                  [core, conn, done = std::move(done)](Result<std::shared_ptr<StreamShared>> r) {
+                    if (!r) return done(std::unexpected(r.error()));
+                    done(Stream(core, conn, std::move(*r)));
+                  });
+  });
 }
 
 Result<Stream> Connection::accept_bi(uint32_t timeout_ms) {
@@ -179,7 +238,7 @@ std::optional<Error> Connection::error() const {
 }
 
 void Connection::close() {
-  core_->post([conn = conn_] { conn->close(internal::kAppErrorNone, ""); });
+  on_loop(*core_, conn_, [](QuicConnection& c) { c.close(internal::kAppErrorNone, ""); });
 }
 
 // -------------------------------------------------------------------------------- Endpoint
@@ -209,30 +268,37 @@ Result<Connection> Endpoint::connect(const PublicKey& peer, std::span<const Sock
   ASPEN_ASSERT(!core_->is_loop_thread());
   if (addrs.empty()) return make_error(ErrorCode::kInvalidArgument, fmt::format("no address for {}", peer.to_string()));
   if (alpn.empty() || alpn.size() > 255) return make_error(ErrorCode::kInvalidArgument, "bad protocol name");
+  if (core_->is_closed()) return std::unexpected(closed_error().error());
+  using ConnectResult = Result<std::shared_ptr<QuicConnection>>;
+  auto promise = std::make_shared<std::promise<ConnectResult>>();
+  auto future = promise->get_future();
   const auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
-  Error last(ErrorCode::kTimeout, fmt::format("no handshake with {} within {} ms", peer.short_string(), timeout_ms));
-  for (size_t i = 0; i < addrs.size(); ++i) {
-    if (core_->is_closed()) return std::unexpected(closed_error().error());
-    const auto now = Clock::now();
-    if (now >= deadline) break;
-    // Give each remaining address an equal share, so one black hole cannot eat the budget.
-    const auto attempt_deadline = now + (deadline - now) / static_cast<int64_t>(addrs.size() - i);
-    const auto attempt_ms =
-        static_cast<uint32_t>(std::chrono::duration_cast<std::chrono::milliseconds>(attempt_deadline - now).count());
-    using ConnectResult = Result<std::shared_ptr<QuicConnection>>;
-    auto promise = std::make_shared<std::promise<ConnectResult>>();
-    auto future = promise->get_future();
-    core_->post([core = core_, peer, addr = addrs[i], alpn, attempt_deadline, promise] {
-      core->start_connect(peer, addr, alpn, attempt_deadline,
-                          [promise](ConnectResult r) { promise->set_value(std::move(r)); });
-    });
-    auto conn = wait_for_loop(future, attempt_ms);
-    if (conn) return Connection(core_, std::move(*conn));
-    // Keep the most telling error: a refusal says more than a later timeout.
-    if (last.code() == ErrorCode::kTimeout || conn.error().code() != ErrorCode::kTimeout) last = conn.error();
-  }
-  return std::unexpected(last);
+  core_->post([core = core_, peer, addrs = std::vector(addrs.begin(), addrs.end()), alpn, deadline, promise] {
+    core->connect_any(peer, addrs, alpn, deadline, [promise](ConnectResult r) { promise->set_value(std::move(r)); });
+  });
+  auto conn = wait_for_loop(future, timeout_ms);
+  if (!conn) return std::unexpected(conn.error());
+  return Connection(core_, std::move(*conn));
 }
+
+void Endpoint::connect_async(const PublicKey& peer, std::vector<SocketAddr> addrs, std::string alpn,
+                             std::function<void(Result<Connection>)> done, uint32_t timeout_ms) {
+  const auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
+  core_->post([core = core_, peer, addrs = std::move(addrs), alpn = std::move(alpn), deadline,
+               done = std::move(done)]() mutable {
+    if (addrs.empty()) return done(make_error(ErrorCode::kInvalidArgument, fmt::format("no address for {}", peer.to_string())));
+    if (alpn.empty() || alpn.size() > 255) return done(make_error(ErrorCode::kInvalidArgument, "bad protocol name"));
+    core->connect_any(peer, std::move(addrs), alpn, deadline,
+                      [core, done = std::move(done)](Result<std::shared_ptr<QuicConnection>> r) {
+                        if (!r) return done(std::unexpected(r.error()));
+                        done(Connection(core, std::move(*r)));
+                      });
+  });
+}
+
+void Endpoint::post(std::function<void()> fn) { core_->post(std::move(fn)); }
+
+bool Endpoint::is_loop_thread() const noexcept { return core_->is_loop_thread(); }
 
 TransportMetrics Endpoint::metrics() const { return core_->metrics(); }
 

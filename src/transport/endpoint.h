@@ -6,15 +6,25 @@
 // an unknown protocol is refused during the handshake. A Connection carries bidirectional
 // Streams; a Stream carries framed messages (at most limits::kMaxFrameSizeBytes each).
 //
-// Threading: every method of Endpoint, Connection and Stream may be called from any thread
-// except the endpoint's own loop thread. Blocking calls take a timeout and return
-// Result; they never throw. Handlers run on their own threads, so they may block.
+// Two ways to use it:
+// - Blocking: every blocking method (connect, open_bi, accept_bi, send, recv) may be called
+//   from any thread except the endpoint's own loop thread. Blocking calls take a timeout and
+//   return Result; they never throw. A plain ProtocolHandler runs on a thread of its own
+//   per connection, so it may block. Each call crosses to the loop thread and back.
+// - Asynchronous, on the loop thread: code that runs on the loop (Endpoint::post, the
+//   completion callbacks of connect_async / open_bi_async, LoopProtocolHandler callbacks and
+//   StreamCallbacks) works without any thread handoff: send_async queues bytes that leave
+//   when the current loop task ends (so a reply shares a packet with the acknowledgement
+//   of the request), and received messages are handed to callbacks as they are decoded.
+//   Loop callbacks must never block (no blocking method may be called from them; they
+//   assert).
 //
 // Nothing here is specific to QUIC (today's implementation); a TLS-over-TCP backend could
 // stand behind the same API.
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -35,6 +45,18 @@ class QuicConnection;
 struct StreamShared;
 }  // namespace internal
 
+class Stream;
+
+// Where a stream's messages go when it is used asynchronously. Both run on the loop thread.
+struct StreamCallbacks {
+  // One complete message, in order.
+  std::function<void(Stream& stream, std::string message)> on_message;
+  // Called once when the stream can deliver nothing more: std::nullopt when the peer
+  // finished it cleanly (after its last message), otherwise why it failed (reset,
+  // connection lost, oversized frame, endpoint closed).
+  std::function<void(Stream& stream, std::optional<Error> error)> on_closed;
+};
+
 // One bidirectional stream of framed messages. Copies share the same stream.
 class Stream {
  public:
@@ -51,8 +73,19 @@ class Stream {
   void reset();
   int64_t id() const noexcept;
 
+  // --- asynchronous ---
+  // Queues one message without blocking. On the loop thread the bytes go out when the
+  // current loop task ends; from another thread they are posted to the loop. Fails with
+  // MessageTooLarge (and resets the stream) over the frame limit, with Unavailable if the
+  // stream has failed or more than the per-stream send-buffer limit is unacknowledged.
+  Status send_async(std::string_view message);
+  // Loop thread only. Delivers this stream's messages to `callbacks` instead of recv().
+  // Messages that arrived before the call are delivered first (from a posted task).
+  void set_callbacks(StreamCallbacks callbacks);
+
  private:
   friend class Connection;
+  friend class internal::QuicConnection;
   friend struct StreamTestAccess;
   Stream(std::shared_ptr<internal::EndpointCore> core, std::shared_ptr<internal::QuicConnection> conn,
          std::shared_ptr<internal::StreamShared> shared);
@@ -67,6 +100,10 @@ class Stream {
 class Connection {
  public:
   Result<Stream> open_bi(uint32_t timeout_ms = limits::kStreamOpenTimeoutMs);
+  // Opens a stream without blocking; `done` runs on the loop thread with the stream (whose
+  // messages go to `callbacks`) or why it could not be opened. Any thread.
+  void open_bi_async(StreamCallbacks callbacks, std::function<void(Result<Stream>)> done,
+                     uint32_t timeout_ms = limits::kStreamOpenTimeoutMs);
   // The next stream the peer opened.
   Result<Stream> accept_bi(uint32_t timeout_ms = limits::kReadTimeoutMs);
   const PublicKey& peer_key() const noexcept;
@@ -80,6 +117,7 @@ class Connection {
  private:
   friend class Endpoint;
   friend class internal::EndpointCore;
+  friend class internal::QuicConnection;
   Connection(std::shared_ptr<internal::EndpointCore> core, std::shared_ptr<internal::QuicConnection> conn);
 
   std::shared_ptr<internal::EndpointCore> core_;
@@ -93,6 +131,32 @@ class ProtocolHandler {
  public:
   virtual ~ProtocolHandler() = default;
   virtual void on_connection(Connection conn) = 0;
+};
+
+// A handler that runs on the endpoint's loop thread, with no thread handoff: what the
+// node's event loop uses. Every callback runs on the loop thread and must not block; reply
+// with Stream::send_async. Inbound streams deliver to on_message / on_stream_closed unless
+// on_stream gives the stream other callbacks (Stream::set_callbacks).
+class LoopProtocolHandler : public ProtocolHandler {
+ public:
+  // An authenticated inbound connection (conn.peer_key() says who). Close it to refuse.
+  virtual void on_loop_connection(Connection& conn) { (void)conn; }
+  // The peer opened a stream; called before its first message.
+  virtual void on_stream(Stream& stream) { (void)stream; }
+  virtual void on_message(Stream& stream, std::string message) = 0;
+  // As StreamCallbacks::on_closed.
+  virtual void on_stream_closed(Stream& stream, std::optional<Error> error) {
+    (void)stream;
+    (void)error;
+  }
+  // An accepted connection ended (after on_stream_closed for its open streams).
+  virtual void on_connection_closed(Connection& conn, const Error& error) {
+    (void)conn;
+    (void)error;
+  }
+
+ private:
+  void on_connection(Connection) final {}  // loop handlers get on_loop_connection instead
 };
 
 struct PeerRtt {
@@ -140,6 +204,14 @@ class Endpoint {
   // serve `alpn` or cannot be reached, Timeout after timeout_ms.
   Result<Connection> connect(const PublicKey& peer, std::span<const SocketAddr> addrs, const std::string& alpn,
                              uint32_t timeout_ms = limits::kConnectTimeoutMs);
+  // As connect, without blocking: `done` runs on the loop thread. Any thread.
+  void connect_async(const PublicKey& peer, std::vector<SocketAddr> addrs, std::string alpn,
+                     std::function<void(Result<Connection>)> done, uint32_t timeout_ms = limits::kConnectTimeoutMs);
+
+  // Runs `fn` on the loop thread (after the current loop task, if called from it). Any
+  // thread. Tasks posted after close() never run.
+  void post(std::function<void()> fn);
+  bool is_loop_thread() const noexcept;
 
   TransportMetrics metrics() const;
 

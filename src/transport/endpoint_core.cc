@@ -21,6 +21,7 @@ namespace {
 constexpr int kSocketBufferBytes = 8 << 20;
 constexpr size_t kMaxDatagramsPerWakeup = 64;
 constexpr size_t kRecvBufferBytes = 65536;
+constexpr size_t kRecvBatch = 16;
 constexpr std::string_view kResetSecretLabel = "aspen stateless reset v1";
 
 void set_socket_buffer(int fd, int force_opt, int opt) {
@@ -46,9 +47,10 @@ Result<PeerAddr> to_peer_addr(const SocketAddr& addr) {
 EndpointCore::EndpointCore(const NodeIdentity& identity, const EndpointConfig& config)
     : identity_(identity),
       config_(config),
+      io_(1),  // one thread runs it: posts from that thread need no wakeup
       work_(asio::make_work_guard(io_)),
       socket_(io_),
-      recv_buf_(kRecvBufferBytes) {}
+      recv_buf_(kRecvBufferBytes * kRecvBatch) {}
 
 EndpointCore::~EndpointCore() {
   ASPEN_ASSERT(!is_loop_thread());
@@ -100,6 +102,7 @@ void EndpointCore::shutdown(bool should_notify_peers) {
         }
         c->abort(Error(ErrorCode::kUnavailable, "endpoint closed"));
       }
+      flush_listed();  // loop handlers and callbacks hear that their connections ended
       asio::error_code ec;
       socket_.close(ec);
       io_.stop();
@@ -117,7 +120,9 @@ void EndpointCore::shutdown(bool should_notify_peers) {
     } else if (t.thread.joinable()) {
       t.thread.join();
     }
-  }
+  }  // Handlers may hold Connections (and so this core): let go of them, or neither is freed.
+  std::lock_guard lock(handlers_mu_);
+  handlers_.clear();
 }
 
 SocketAddr EndpointCore::local_addr() const {
@@ -136,6 +141,12 @@ Status EndpointCore::register_handler(const std::string& alpn, std::shared_ptr<P
     return make_error(ErrorCode::kInvalidArgument, fmt::format("protocol '{}' already has a handler", alpn));
   }
   return {};
+}
+
+std::shared_ptr<ProtocolHandler> EndpointCore::find_handler(const std::string& alpn) const {
+  std::lock_guard lock(handlers_mu_);
+  auto it = handlers_.find(alpn);
+  return it == handlers_.end() ? nullptr : it->second;
 }
 
 std::vector<std::string> EndpointCore::alpns() const {
@@ -180,30 +191,88 @@ void EndpointCore::wait_readable() {
   // before the core can be destroyed.
   socket_.async_wait(asio::ip::udp::socket::wait_read, [this](const asio::error_code& ec) {
     if (ec) return;
-    drain_socket();
-    wait_readable();
+    on_readable();
   });
 }
 
-void EndpointCore::drain_socket() {
+void EndpointCore::on_readable() {
+  if (drain_socket()) {
+    wait_readable();
+    return;
+  }
+  // Budget spent with datagrams left: other loop work gets a turn first. (Waiting for
+  // readiness instead could stall: the socket's readiness edge has already been seen.)
+  post([this] {
+    if (!is_closed()) on_readable();
+  });
+}
+
+bool EndpointCore::drain_socket() {
   const int fd = socket_.native_handle();
-  for (size_t i = 0; i < kMaxDatagramsPerWakeup; ++i) {
-    PeerAddr from;
-    from.len = sizeof(from.addr);
-    const ssize_t n = ::recvfrom(fd, recv_buf_.data(), recv_buf_.size(), 0, reinterpret_cast<sockaddr*>(&from.addr),
-                                 &from.len);
+  is_draining_ = true;
+  bool is_empty = false;
+  size_t received = 0;
+  while (received < kMaxDatagramsPerWakeup) {
+    // recvmmsg takes what is queued (up to the batch) in one call; a short batch means the
+    // socket is empty, so no extra call just to see EAGAIN.
+    mmsghdr msgs[kRecvBatch];
+    iovec iov[kRecvBatch];
+    PeerAddr from[kRecvBatch];
+    for (size_t i = 0; i < kRecvBatch; ++i) {
+      iov[i] = iovec{recv_buf_.data() + i * kRecvBufferBytes, kRecvBufferBytes};
+      msgs[i] = mmsghdr{};
+      msgs[i].msg_hdr.msg_name = &from[i].addr;
+      msgs[i].msg_hdr.msg_namelen = sizeof(from[i].addr);
+      msgs[i].msg_hdr.msg_iov = &iov[i];
+      msgs[i].msg_hdr.msg_iovlen = 1;
+    }
+    const int n = ::recvmmsg(fd, msgs, kRecvBatch, MSG_DONTWAIT, nullptr);
     if (n < 0) {
       if (errno == EINTR) continue;
-      if (errno != EAGAIN && errno != EWOULDBLOCK) ASPEN_LOG_DEBUG("transport: recvfrom: {}", std::strerror(errno));
+      if (errno != EAGAIN && errno != EWOULDBLOCK) ASPEN_LOG_DEBUG("transport: recvmmsg: {}", std::strerror(errno));
+      is_empty = true;
       break;
     }
-    counters_.bytes_in.fetch_add(static_cast<uint64_t>(n));
-    on_datagram(recv_buf_.data(), static_cast<size_t>(n), from);
+    for (int i = 0; i < n; ++i) {
+      from[i].len = msgs[i].msg_hdr.msg_namelen;
+      const size_t size = msgs[i].msg_len;
+      counters_.bytes_in.fetch_add(size);
+      on_datagram(static_cast<const uint8_t*>(iov[i].iov_base), size, from[i]);
+    }
+    received += static_cast<size_t>(n);
+    if (static_cast<size_t>(n) < kRecvBatch) {
+      is_empty = true;
+      break;
+    }
   }
+  is_draining_ = false;
   // Write once per batch: acknowledgements and replies for several datagrams share packets.
-  auto touched = std::move(touched_);
-  touched_.clear();
-  for (const auto& c : touched) c->flush();
+  flush_listed();
+  return is_empty;
+}
+
+void EndpointCore::schedule_flush(std::shared_ptr<QuicConnection> conn) {
+  if (conn->is_flush_listed) return;
+  conn->is_flush_listed = true;
+  flush_list_.push_back(std::move(conn));
+  if (is_draining_ || is_flush_posted_) return;
+  is_flush_posted_ = true;
+  post([this] {
+    is_flush_posted_ = false;
+    flush_listed();
+  });
+}
+
+void EndpointCore::flush_listed() {
+  // A flush runs application callbacks, which may list more connections: repeat.
+  while (!flush_list_.empty()) {
+    flushing_.swap(flush_list_);
+    for (auto& c : flushing_) {
+      c->is_flush_listed = false;
+      c->flush();
+    }
+    flushing_.clear();
+  }
 }
 
 void EndpointCore::on_datagram(const uint8_t* data, size_t size, const PeerAddr& from) {
@@ -218,7 +287,7 @@ void EndpointCore::on_datagram(const uint8_t* data, size_t size, const PeerAddr&
   if (it != routes_.end()) {
     auto conn = it->second;
     conn->on_datagram(data, size, from);
-    if (touched_.empty() || touched_.back() != conn) touched_.push_back(std::move(conn));
+    schedule_flush(std::move(conn));
     return;
   }
   if (vc.version == 0) {
@@ -253,7 +322,7 @@ void EndpointCore::accept_new(const uint8_t* data, size_t size, const PeerAddr& 
     return;
   }
   conn->on_datagram(data, size, from);
-  touched_.push_back(std::move(conn));
+  schedule_flush(std::move(conn));
 }
 
 void EndpointCore::send_version_negotiation(const ngtcp2_version_cid& vc, const PeerAddr& to) {
@@ -294,6 +363,35 @@ void EndpointCore::stateless_reset_token(uint8_t* token_out, const uint8_t* cid,
   ASPEN_ASSERT(rv == 0);
 }
 
+void EndpointCore::send_datagrams(const uint8_t* base, size_t stride, const size_t* sizes, size_t count,
+                                  const PeerAddr& to) {
+  if (count == 1) return send_datagram(base, sizes[0], to);
+  constexpr size_t kMaxBatch = 64;
+  ASPEN_ASSERT(count <= kMaxBatch);
+  mmsghdr msgs[kMaxBatch];
+  iovec iov[kMaxBatch];
+  for (size_t i = 0; i < count; ++i) {
+    iov[i] = iovec{const_cast<uint8_t*>(base + i * stride), sizes[i]};
+    msgs[i] = mmsghdr{};
+    msgs[i].msg_hdr.msg_name = const_cast<sockaddr_storage*>(&to.addr);
+    msgs[i].msg_hdr.msg_namelen = to.len;
+    msgs[i].msg_hdr.msg_iov = &iov[i];
+    msgs[i].msg_hdr.msg_iovlen = 1;
+  }
+  size_t done = 0;
+  while (done < count) {
+    const int n = ::sendmmsg(socket_.native_handle(), msgs + done, static_cast<unsigned>(count - done), 0);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      // A full socket buffer drops the rest; QUIC loss recovery resends their contents.
+      ASPEN_LOG_DEBUG("transport: sendmmsg: {}", std::strerror(errno));
+      return;
+    }
+    for (size_t i = done; i < done + static_cast<size_t>(n); ++i) counters_.bytes_out.fetch_add(sizes[i]);
+    done += static_cast<size_t>(n);
+  }
+}
+
 void EndpointCore::send_datagram(const uint8_t* data, size_t size, const PeerAddr& to) {
   const ssize_t n = ::sendto(socket_.native_handle(), data, size, 0, reinterpret_cast<const sockaddr*>(&to.addr), to.len);
   if (n < 0) {
@@ -312,9 +410,49 @@ void EndpointCore::unroute_cid(const std::string& cid) { routes_.erase(cid); }
 
 void EndpointCore::remove_connection(const std::shared_ptr<QuicConnection>& conn) { conns_.erase(conn); }
 
+struct EndpointCore::ConnectAttempts {
+  PublicKey peer;
+  std::vector<SocketAddr> addrs;
+  std::string alpn;
+  QuicConnection::Clock::time_point deadline;
+  ConnectDone done;
+  size_t next = 0;
+  Error last;
+};
+
+void EndpointCore::connect_any(const PublicKey& peer, std::vector<SocketAddr> addrs, const std::string& alpn,
+                               QuicConnection::Clock::time_point deadline, ConnectDone done) {
+  connect_next(std::make_shared<ConnectAttempts>(ConnectAttempts{
+      peer, std::move(addrs), alpn, deadline, std::move(done), 0,
+      Error(ErrorCode::kTimeout, fmt::format("no handshake with {} before the deadline", peer.short_string()))}));
+}
+
+void EndpointCore::connect_next(std::shared_ptr<ConnectAttempts> state) {
+  const auto now = QuicConnection::Clock::now();
+  if (state->next >= state->addrs.size() || now >= state->deadline || is_closed()) {
+    return state->done(std::unexpected(state->last));
+  }
+  // An equal share of the time left for each remaining address: one black hole cannot eat
+  // the whole budget.
+  const size_t remaining = state->addrs.size() - state->next;
+  const auto attempt_deadline = now + (state->deadline - now) / static_cast<int64_t>(remaining);
+  const SocketAddr addr = state->addrs[state->next++];
+  start_connect(state->peer, addr, state->alpn, attempt_deadline,
+                [this, state](Result<std::shared_ptr<QuicConnection>> r) { on_connect_attempt(state, r); });
+}
+
+void EndpointCore::on_connect_attempt(const std::shared_ptr<ConnectAttempts>& state,
+                                      const Result<std::shared_ptr<QuicConnection>>& result) {
+  if (result.has_value()) return state->done(result);
+  // Keep the most telling error: a refusal says more than a later timeout.
+  if (state->last.code() == ErrorCode::kTimeout || result.error().code() != ErrorCode::kTimeout) {
+    state->last = result.error();
+  }
+  connect_next(state);
+}
+
 void EndpointCore::start_connect(const PublicKey& peer, const SocketAddr& addr, const std::string& alpn,
-                                 QuicConnection::Clock::time_point deadline,
-                                 std::function<void(Result<std::shared_ptr<QuicConnection>>)> done) {
+                                 QuicConnection::Clock::time_point deadline, ConnectDone done) {
   if (is_closed()) return done(make_error(ErrorCode::kUnavailable, "endpoint closed"));
   if (conns_.size() >= config_.max_connections) {
     return done(make_error(ErrorCode::kUnavailable, fmt::format("too many connections ({})", conns_.size())));

@@ -35,6 +35,12 @@ FrameDecodeStatus FrameDecoder::feed(std::string_view bytes, std::vector<std::st
       payload_.reserve(std::min(payload_need_, kMaxUpfrontReserveBytes));
     }
     const size_t take = std::min(payload_need_, bytes.size());
+    if (payload_.size() + take > payload_.capacity() && payload_.size() >= kMaxUpfrontReserveBytes) {
+      // The peer has sent real bytes of this frame, not just a header: reserve the rest at
+      // once instead of doubling, which would copy a large frame about once more. The
+      // frame limit bounds it, and flow control already lets this much be buffered.
+      payload_.reserve(payload_.size() + payload_need_);
+    }
     payload_.append(bytes.data(), take);
     payload_need_ -= take;
     bytes.remove_prefix(take);

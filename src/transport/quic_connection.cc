@@ -22,6 +22,8 @@ namespace {
 
 constexpr size_t kClientDcidLengthBytes = 18;
 constexpr size_t kMaxVec = 16;
+constexpr size_t kSendBatch = 8;
+constexpr uint64_t kPacingOverheadNs = NGTCP2_MILLISECONDS;  // NGTCP2_PKT_PACING_OVERHEAD in 0.12.1
 // Loopback has a 64 KiB MTU: large datagrams cut the per-packet CPU cost (syscalls, AEAD
 // calls) several-fold. Elsewhere the path MTU is unknown, so ngtcp2's PMTUD default stays.
 constexpr size_t kLoopbackUdpPayloadBytes = 65000;
@@ -64,6 +66,14 @@ ngtcp2_transport_params default_params(const EndpointConfig& config) {
   params.max_idle_timeout = uint64_t{config.idle_timeout_ms} * NGTCP2_MILLISECONDS;
   params.active_connection_id_limit = 4;
   params.disable_active_migration = 1;
+  // ngtcp2 0.12 puts an ACK into a packet only once the ACK delay, min(max_ack_delay,
+  // smoothed_rtt / 8), has passed: a reply written microseconds after its request goes out
+  // without the ACK, and a timer then sends a separate ACK-only datagram (a wakeup, a
+  // timerfd_settime and a sendto per message on each side). We write once per batch of
+  // received datagrams anyway, so acknowledging at once costs at most one ACK per batch.
+  // The peer's PTO then lacks the 25 ms ACK-delay allowance; it keeps ngtcp2's 1 ms
+  // timer granularity.
+  params.max_ack_delay = 0;
   return params;
 }
 
@@ -229,9 +239,32 @@ void QuicConnection::handle_read_error(int rv) {
 }
 
 void QuicConnection::flush() {
-  if (state_ != ConnState::kHandshaking && state_ != ConnState::kOpen) return;
-  if (!write_packets()) return;
-  arm_timer();
+  // Application callbacks first: what they send goes out in the packets written below,
+  // together with the acknowledgements of what they were answering.
+  is_flushing_ = true;
+  bool is_pacing_checked = false;
+  while (true) {
+    dispatch_events();
+    if (state_ != ConnState::kHandshaking && state_ != ConnState::kOpen) break;
+    if (!write_packets()) break;
+    if (!events_.empty()) continue;
+    // ngtcp2 0.12's expiry includes the pacing deadline, which after a small write is a
+    // few microseconds away, and it lets a packet go anyway when that deadline is less
+    // than 1 ms ahead (NGTCP2_PKT_PACING_OVERHEAD). With nothing left to send, such a
+    // timer would only wake the loop to clear it (a timerfd_settime and a wakeup per
+    // message), so clear it now. Anything else due by then is handled as the timer would.
+    const uint64_t now = now_ns();
+    if (!is_pacing_checked && ngtcp2_conn_get_expiry(conn_) <= now + kPacingOverheadNs &&
+        !has_unsent_stream_data()) {
+      is_pacing_checked = true;
+      if (!handle_expiry(now)) break;
+      continue;  // write what the expiry asked for (an ACK, a probe)
+    }
+    arm_timer();
+    break;
+  }
+  is_flushing_ = false;
+  if (!events_.empty()) core_.schedule_flush(shared_from_this());
 }
 
 bool QuicConnection::write_packets() {
@@ -246,10 +279,19 @@ bool QuicConnection::write_packets() {
   // congestion window still bounds what is in flight.
   constexpr size_t kMinBurstDatagrams = 8;
   const size_t max_datagrams = std::max(kMinBurstDatagrams, ngtcp2_conn_get_send_quantum(conn_) / max_packet);
-  static thread_local std::vector<uint8_t> buf(kLoopbackUdpPayloadBytes + 512);
-  ASPEN_ASSERT(max_packet <= buf.size());
+  // Datagrams are collected and handed to the kernel together (one sendmmsg per batch).
+  constexpr size_t kSlotBytes = kLoopbackUdpPayloadBytes + 512;
+  static thread_local std::vector<uint8_t> batch(kSendBatch * kSlotBytes);
+  ASPEN_ASSERT(max_packet <= kSlotBytes);
+  size_t sizes[kSendBatch];
+  size_t batched = 0;
+  auto send_batch = [&] {
+    if (batched > 0) core_.send_datagrams(batch.data(), kSlotBytes, sizes, batched, remote_);
+    batched = 0;
+  };
   size_t datagrams = 0;
   while (datagrams < max_datagrams) {
+    uint8_t* const buf = batch.data() + batched * kSlotBytes;
     StreamState* s = nullptr;
     while (!writable_.empty()) {
       s = find_stream(writable_.front());
@@ -265,7 +307,7 @@ bool QuicConnection::write_packets() {
     uint32_t flags = NGTCP2_WRITE_STREAM_FLAG_MORE;
     if (is_fin) flags |= NGTCP2_WRITE_STREAM_FLAG_FIN;
     ngtcp2_ssize consumed = -1;
-    const ngtcp2_ssize n = ngtcp2_conn_writev_stream(conn_, &ps.path, &pi, buf.data(), max_packet, &consumed, flags,
+    const ngtcp2_ssize n = ngtcp2_conn_writev_stream(conn_, &ps.path, &pi, buf, max_packet, &consumed, flags,
                                                      s != nullptr ? s->id() : -1, vec, nvec, ts);
     if (s != nullptr && consumed >= 0) {
       s->advance(static_cast<size_t>(consumed));
@@ -283,6 +325,7 @@ bool QuicConnection::write_packets() {
       continue;
     }
     if (n < 0) {
+      send_batch();
       ngtcp2_connection_close_error ccerr;
       ngtcp2_connection_close_error_default(&ccerr);
       ngtcp2_connection_close_error_set_transport_error_liberr(&ccerr, static_cast<int>(n), nullptr, 0);
@@ -292,7 +335,8 @@ bool QuicConnection::write_packets() {
       return false;
     }
     if (n == 0) break;  // congestion or pacing limited, or nothing to send
-    core_.send_datagram(buf.data(), static_cast<size_t>(n), remote_);
+    sizes[batched++] = static_cast<size_t>(n);
+    if (batched == kSendBatch) send_batch();
     ++datagrams;
     // Round robin between streams with data, one packet each.
     if (s != nullptr && writable_.size() > 1) {
@@ -300,6 +344,7 @@ bool QuicConnection::write_packets() {
       writable_.pop_front();
     }
   }
+  send_batch();
   ngtcp2_conn_update_pkt_tx_time(conn_, ts);
   return true;
 }
@@ -334,12 +379,17 @@ void QuicConnection::on_timer() {
     return;
   }
   if (state_ == ConnState::kClosed) return;
+  if (!handle_expiry(now)) return;
+  flush();
+}
+
+bool QuicConnection::handle_expiry(uint64_t now) {
   const int rv = ngtcp2_conn_handle_expiry(conn_, now);
   if (rv == NGTCP2_ERR_IDLE_CLOSE || rv == NGTCP2_ERR_HANDSHAKE_TIMEOUT) {
     // The peer is gone: there is nobody to say goodbye to (RFC 9000 §10.1).
     if (state_ == ConnState::kHandshaking) core_.counters().handshake_failures.fetch_add(1);
     abort(Error(ErrorCode::kTimeout, rv == NGTCP2_ERR_IDLE_CLOSE ? "connection idle timeout" : "handshake timeout"));
-    return;
+    return false;
   }
   if (rv != 0) {
     ngtcp2_connection_close_error ccerr;
@@ -348,10 +398,18 @@ void QuicConnection::on_timer() {
     send_close_packet(ccerr);
     enter_closing_period(ConnState::kClosing,
                          Error(ErrorCode::kUnavailable, fmt::format("connection failed: {}", ngtcp2_strerror(rv))));
-    return;
+    return false;
   }
   process_deferred();
-  flush();
+  return true;
+}
+
+bool QuicConnection::has_unsent_stream_data() const {
+  for (const int64_t id : writable_) {
+    auto it = streams_.find(id);
+    if (it != streams_.end() && !it->second->is_write_blocked && it->second->has_pending()) return true;
+  }
+  return false;
 }
 
 void QuicConnection::send_close_packet(const ngtcp2_connection_close_error& ccerr) {
@@ -416,6 +474,7 @@ void QuicConnection::terminate(Error error) {
   core_.counters().streams_open.fetch_sub(streams_.size());
   streams_.clear();
   writable_.clear();
+  if (is_accept_reported_) emit(LoopEvent(LoopEvent::Kind::kConnectionClosed, nullptr, nullptr, std::string(), error));
 }
 
 void QuicConnection::release() {

@@ -62,6 +62,13 @@ struct Callbacks {
     auto* c = self(user_data);
     if (!ngtcp2_is_bidi_stream(stream_id)) return 0;
     auto& s = c->add_stream(stream_id);
+    if (c->loop_handler_ != nullptr) {
+      // A copy per stream: on_stream may give this stream callbacks of its own, and events
+      // already queued for it must see them.
+      s.callbacks = std::make_shared<StreamCallbacks>(*c->handler_callbacks_);
+      c->emit(QuicConnection::LoopEvent(QuicConnection::LoopEvent::Kind::kStreamOpened, s.shared));
+      return 0;
+    }
     {
       std::lock_guard lock(c->shared_.mu);
       c->shared_.accept_queue.push_back(s.shared);
@@ -94,8 +101,11 @@ struct Callbacks {
       if (s->decoder.has_partial_frame()) {
         c->fail_stream(*s, Error(ErrorCode::kCorruption, "stream ended inside a frame"), false);
       } else {
-        std::lock_guard lock(s->shared->mu);
-        s->shared->is_fin_received = true;
+        {
+          std::lock_guard lock(s->shared->mu);
+          s->shared->is_fin_received = true;
+        }
+        if (s->callbacks != nullptr) c->emit_stream_closed(*s, std::nullopt);
       }
       s->shared->cv.notify_all();
     }
@@ -106,7 +116,7 @@ struct Callbacks {
                                       void* user_data, void*) {
     auto* s = self(user_data)->find_stream(stream_id);
     if (s == nullptr) return 0;
-    const uint64_t freed = s->acknowledge(offset + datalen);
+    const uint64_t freed = s->acknowledge(offset + datalen, &self(user_data)->core_.send_buffers());
     if (freed == 0) return 0;
     {
       std::lock_guard lock(s->shared->mu);
@@ -218,12 +228,90 @@ void QuicConnection::become_open() {
   if (state_ != ConnState::kHandshaking) return;
   state_ = ConnState::kOpen;
   core_.counters().connections_open.fetch_add(1);
-  if (auto cb = std::exchange(on_connected_, nullptr)) cb(Status{});
-  if (!is_client_) {
-    // Dispatch after ngtcp2 returns: the handler may call back into this connection.
-    core_.post([self = shared_from_this(), core = core_.shared_from_this()] {
-      if (self->state_ == ConnState::kOpen) core->on_handshake_done(self);
-    });
+  // We are inside an ngtcp2 callback: whoever waits may call back into this connection,
+  // so they hear of it once ngtcp2 has returned. The connection was made even if the peer
+  // closes it in the same batch of datagrams, so a later terminate() does not take it back.
+  if (on_connected_) {
+    connected_pending_ = std::exchange(on_connected_, nullptr);
+    emit(LoopEvent(LoopEvent::Kind::kConnected));
+  }
+  if (is_client_) return;
+  auto handler = core_.find_handler(alpn_);
+  if (auto loop_handler = std::dynamic_pointer_cast<LoopProtocolHandler>(handler)) {
+    loop_handler_ = std::move(loop_handler);
+    handler_callbacks_ = std::make_shared<StreamCallbacks>();
+    handler_callbacks_->on_message = [h = loop_handler_](Stream& st, std::string m) { h->on_message(st, std::move(m)); };
+    handler_callbacks_->on_closed = [h = loop_handler_](Stream& st, std::optional<Error> e) {
+      h->on_stream_closed(st, std::move(e));
+    };
+    is_accept_reported_ = true;
+    emit(LoopEvent(LoopEvent::Kind::kAccepted));
+    return;
+  }
+  core_.post([self = shared_from_this(), core = core_.shared_from_this()] {
+    if (self->state_ == ConnState::kOpen) core->on_handshake_done(self);
+  });
+}
+
+void QuicConnection::request_flush() {
+  if (!is_flushing_) core_.schedule_flush(shared_from_this());
+}
+
+void QuicConnection::emit(LoopEvent event) {
+  events_.push_back(std::move(event));
+  request_flush();
+}
+
+void QuicConnection::emit_stream_closed(StreamState& s, std::optional<Error> error) {
+  if (s.callbacks == nullptr || s.is_close_reported) return;
+  s.is_close_reported = true;
+  emit(LoopEvent(LoopEvent::Kind::kStreamClosed, s.shared, s.callbacks, std::string(), std::move(error)));
+}
+
+// Runs queued application callbacks. Never called from inside ngtcp2 (flush() is not), so
+// the callbacks may use this connection freely; what they send leaves in the same flush.
+void QuicConnection::dispatch_events() {
+  ASPEN_ASSERT(dispatching_.empty());  // callbacks never re-enter flush()
+  while (!events_.empty()) {
+    dispatching_.swap(events_);
+    for (auto& event : dispatching_) run_event(event);
+    dispatching_.clear();
+  }
+}
+
+void QuicConnection::run_event(LoopEvent& event) {
+  using Kind = LoopEvent::Kind;
+  auto self = shared_from_this();
+  auto core = core_.shared_from_this();
+  switch (event.kind) {
+    case Kind::kConnected:
+      if (auto cb = std::exchange(connected_pending_, nullptr)) cb(Status{});
+      return;
+    case Kind::kAccepted: {
+      Connection conn(core, self);
+      loop_handler_->on_loop_connection(conn);
+      return;
+    }
+    case Kind::kConnectionClosed: {
+      Connection conn(core, self);
+      loop_handler_->on_connection_closed(conn, *event.error);
+      return;
+    }
+    case Kind::kStreamOpened: {
+      Stream stream(core, self, std::move(event.stream));
+      loop_handler_->on_stream(stream);
+      return;
+    }
+    case Kind::kMessage: {
+      Stream stream(core, self, std::move(event.stream));
+      if (event.callbacks->on_message) event.callbacks->on_message(stream, std::move(event.message));
+      return;
+    }
+    case Kind::kStreamClosed: {
+      Stream stream(core, self, std::move(event.stream));
+      if (event.callbacks->on_closed) event.callbacks->on_closed(stream, std::move(event.error));
+      return;
+    }
   }
 }
 
@@ -248,6 +336,16 @@ void QuicConnection::mark_writable(StreamState& s) {
 // Hands complete frames to the reader, and gives the sender its flow-control credit back
 // unless the reader has fallen too far behind (then the credit waits for the reader).
 void QuicConnection::deliver(StreamState& s, std::vector<std::string>& frames, size_t consumed_bytes) {
+  if (s.callbacks != nullptr) {
+    // Asynchronous reader: it takes each message as it is dispatched, so the credit goes
+    // back at once.
+    for (auto& f : frames) {
+      emit(LoopEvent(LoopEvent::Kind::kMessage, s.shared, s.callbacks, std::move(f)));
+    }
+    ngtcp2_conn_extend_max_stream_offset(conn_, s.id(), consumed_bytes);
+    ngtcp2_conn_extend_max_offset(conn_, consumed_bytes);
+    return;
+  }
   bool should_withhold = false;
   {
     std::lock_guard lock(s.shared->mu);
@@ -271,10 +369,11 @@ void QuicConnection::fail_stream(StreamState& s, Error error, bool also_send_sid
   {
     std::lock_guard lock(s.shared->mu);
     if (!s.shared->recv_error && !s.shared->is_fin_received) s.shared->recv_error = error;
-    if (also_send_side && !s.shared->send_error) s.shared->send_error = std::move(error);
+    if (also_send_side && !s.shared->send_error) s.shared->send_error = error;
     if (also_send_side) s.shared->unacked_bytes = 0;
   }
   s.shared->cv.notify_all();
+  emit_stream_closed(s, std::move(error));
 }
 
 void QuicConnection::process_deferred() {
@@ -282,14 +381,20 @@ void QuicConnection::process_deferred() {
   if (std::exchange(has_new_stream_credit_, false)) try_pending_opens();
 }
 
-void QuicConnection::open_stream(Clock::time_point deadline, OpenCallback done) {
+void QuicConnection::open_stream(Clock::time_point deadline, std::shared_ptr<StreamCallbacks> callbacks,
+                                 OpenCallback done) {
   if (state_ != ConnState::kOpen) {
-    std::lock_guard lock(shared_.mu);
-    done(std::unexpected(shared_.error ? *shared_.error : Error(ErrorCode::kUnavailable, "connection is not open")));
+    Error error(ErrorCode::kUnavailable, "connection is not open");
+    {
+      std::lock_guard lock(shared_.mu);
+      if (shared_.error) error = *shared_.error;
+    }
+    done(std::unexpected(std::move(error)));  // not under the lock: done may query the connection
     return;
   }
   auto pending = std::make_shared<PendingOpen>();
   pending->done = std::move(done);
+  pending->callbacks = std::move(callbacks);
   pending->timer = std::make_unique<asio::steady_timer>(core_.io(), deadline);
   pending->timer->async_wait([weak = weak_from_this(), p = std::weak_ptr(pending)](const asio::error_code& ec) {
     auto self = weak.lock();
@@ -319,7 +424,9 @@ void QuicConnection::try_pending_opens() {
       pending->done(make_error(ErrorCode::kInternal, fmt::format("open stream: {}", ngtcp2_strerror(rv))));
       continue;
     }
-    pending->done(add_stream(id).shared);
+    auto& s = add_stream(id);
+    s.callbacks = std::move(pending->callbacks);
+    pending->done(s.shared);
   }
 }
 
@@ -335,6 +442,58 @@ void QuicConnection::stream_send(int64_t id, std::string bytes) {
   }
   s->enqueue(std::move(bytes));
   mark_writable(*s);
+}
+
+void QuicConnection::stream_send_message(int64_t id, std::string_view message) {
+  auto* s = find_stream(id);
+  if (s == nullptr || s->is_fin_requested) return;  // the sender already sees send_error
+  if (message.size() >= BufferPool::kMinPooledBytes) {
+    std::string bytes = core_.send_buffers().take(kFrameHeaderSizeBytes + message.size());
+    append_frame_header(bytes, static_cast<uint32_t>(message.size()));
+    bytes.append(message);
+    s->enqueue(std::move(bytes));
+  } else {
+    s->enqueue_frame(message);
+  }
+  mark_writable(*s);
+}
+
+void QuicConnection::set_stream_callbacks(const std::shared_ptr<StreamShared>& stream,
+                                          std::shared_ptr<StreamCallbacks> callbacks) {
+  ASPEN_ASSERT(callbacks != nullptr);
+  auto* s = find_stream(stream->id);
+  if (s != nullptr && s->shared != stream) s = nullptr;
+  if (s != nullptr) {
+    // Assign in place: events already queued for this stream hold the same pointer.
+    if (s->callbacks != nullptr) {
+      *s->callbacks = std::move(*callbacks);
+      callbacks = s->callbacks;
+    } else {
+      s->callbacks = callbacks;
+    }
+  }
+  // Hand over what the blocking reader had not taken yet, then the end if it came.
+  std::deque<std::string> unread;
+  std::optional<Error> end_error;
+  bool has_ended = false;
+  bool was_withheld = false;
+  {
+    std::lock_guard lock(stream->mu);
+    unread.swap(stream->unread);
+    stream->unread_bytes = 0;
+    was_withheld = std::exchange(stream->is_credit_withheld, false);
+    has_ended = stream->is_fin_received || stream->recv_error.has_value();
+    end_error = stream->is_fin_received ? std::nullopt : stream->recv_error;
+  }
+  for (auto& m : unread) {
+    emit(LoopEvent(LoopEvent::Kind::kMessage, stream, callbacks, std::move(m)));
+  }
+  if (has_ended && (s == nullptr || !s->is_close_reported)) {
+    if (s != nullptr) s->is_close_reported = true;
+    emit(LoopEvent(LoopEvent::Kind::kStreamClosed, stream, callbacks, std::string(), end_error));
+  }
+  if (was_withheld) stream_release_credit(stream->id);
+  request_flush();
 }
 
 void QuicConnection::stream_finish(int64_t id) {

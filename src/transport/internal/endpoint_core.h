@@ -20,6 +20,7 @@
 #include <asio/ip/udp.hpp>
 
 #include "transport/endpoint.h"
+#include "transport/internal/buffer_pool.h"
 #include "transport/internal/quic_connection.h"
 #include "transport/internal/tls.h"
 
@@ -52,18 +53,29 @@ class EndpointCore : public std::enable_shared_from_this<EndpointCore> {
   const PublicKey& public_key() const noexcept { return identity_.public_key(); }
   SocketAddr local_addr() const;
   Status register_handler(const std::string& alpn, std::shared_ptr<ProtocolHandler> handler);
+  std::shared_ptr<ProtocolHandler> find_handler(const std::string& alpn) const;
   TransportMetrics metrics();
   Counters& counters() noexcept { return counters_; }
+  BufferPool& send_buffers() noexcept { return send_buffers_; }
 
   // --- loop thread ---
+  using ConnectDone = std::function<void(Result<std::shared_ptr<QuicConnection>>)>;
   void start_connect(const PublicKey& peer, const SocketAddr& addr, const std::string& alpn,
-                     QuicConnection::Clock::time_point deadline, std::function<void(Result<std::shared_ptr<QuicConnection>>)> done);
+                     QuicConnection::Clock::time_point deadline, ConnectDone done);
+  // Tries `addrs` in order, giving each remaining address an equal share of the time left.
+  void connect_any(const PublicKey& peer, std::vector<SocketAddr> addrs, const std::string& alpn,
+                   QuicConnection::Clock::time_point deadline, ConnectDone done);
+  // Flushes `conn` once the current loop task is done: at the end of the socket read batch,
+  // or from a task posted to the loop (no extra wakeup: the loop is running).
+  void schedule_flush(std::shared_ptr<QuicConnection> conn);
   asio::io_context& io() noexcept { return io_; }
   const TlsContext& tls() const noexcept { return *tls_; }
   const EndpointConfig& config() const noexcept { return config_; }
   const sockaddr_storage& local_sockaddr() const noexcept { return local_sockaddr_; }
   socklen_t local_sockaddr_len() const noexcept { return local_sockaddr_len_; }
   void send_datagram(const uint8_t* data, size_t size, const PeerAddr& to);
+  // `count` datagrams at base, base + stride, ...; one syscall when the kernel takes them all.
+  void send_datagrams(const uint8_t* base, size_t stride, const size_t* sizes, size_t count, const PeerAddr& to);
   void route_cid(const std::string& cid, const std::shared_ptr<QuicConnection>& conn);
   void unroute_cid(const std::string& cid);
   void stateless_reset_token(uint8_t* token_out, const uint8_t* cid, size_t cid_len) const;
@@ -72,11 +84,18 @@ class EndpointCore : public std::enable_shared_from_this<EndpointCore> {
 
  private:
   void wait_readable();
-  void drain_socket();
+  void on_readable();
+  // Reads and handles queued datagrams (up to a budget); true if the socket is now empty.
+  bool drain_socket();
   void on_datagram(const uint8_t* data, size_t size, const PeerAddr& from);
   void accept_new(const uint8_t* data, size_t size, const PeerAddr& from);
   void send_version_negotiation(const ngtcp2_version_cid& vc, const PeerAddr& to);
   void maybe_send_stateless_reset(const ngtcp2_version_cid& vc, size_t size, const PeerAddr& to);
+  void flush_listed();
+  struct ConnectAttempts;
+  void connect_next(std::shared_ptr<ConnectAttempts> state);
+  void on_connect_attempt(const std::shared_ptr<ConnectAttempts>& state,
+                          const Result<std::shared_ptr<QuicConnection>>& result);
   void spawn_handler(std::shared_ptr<ProtocolHandler> handler, std::shared_ptr<QuicConnection> conn);
   std::vector<std::string> alpns() const;
 
@@ -96,7 +115,10 @@ class EndpointCore : public std::enable_shared_from_this<EndpointCore> {
 
   std::unordered_map<std::string, std::shared_ptr<QuicConnection>> routes_;
   std::set<std::shared_ptr<QuicConnection>> conns_;
-  std::vector<std::shared_ptr<QuicConnection>> touched_;  // to flush after a read batch
+  std::vector<std::shared_ptr<QuicConnection>> flush_list_;  // see schedule_flush
+  std::vector<std::shared_ptr<QuicConnection>> flushing_;
+  bool is_draining_ = false;    // inside drain_socket: it flushes the list when done
+  bool is_flush_posted_ = false;
   std::vector<uint8_t> recv_buf_;
 
   mutable std::mutex handlers_mu_;
@@ -110,6 +132,7 @@ class EndpointCore : public std::enable_shared_from_this<EndpointCore> {
   std::vector<HandlerThread> handler_threads_;
 
   Counters counters_;
+  BufferPool send_buffers_;
 };
 
 }  // namespace aspen::transport::internal

@@ -58,8 +58,15 @@ class QuicConnection : public std::enable_shared_from_this<QuicConnection> {
   void on_datagram(const uint8_t* data, size_t size, const PeerAddr& from);
   // Writes whatever ngtcp2 has to send now and re-arms the timer.
   void flush();
-  void open_stream(Clock::time_point deadline, OpenCallback done);
+  // `callbacks` (may be null) receive the stream's messages if the open succeeds.
+  void open_stream(Clock::time_point deadline, std::shared_ptr<StreamCallbacks> callbacks, OpenCallback done);
   void stream_send(int64_t id, std::string bytes);
+  // Queues one framed message (the caller checked the frame limit and accounted it).
+  void stream_send_message(int64_t id, std::string_view message);
+  void set_stream_callbacks(const std::shared_ptr<StreamShared>& stream, std::shared_ptr<StreamCallbacks> callbacks);
+  // Asks for flush() once the current loop task is done, unless this connection is
+  // flushing right now (then the running flush picks the new work up).
+  void request_flush();
   void stream_finish(int64_t id);
   void stream_release_credit(int64_t id);
   void stream_reset(int64_t id, uint64_t app_error);
@@ -68,6 +75,8 @@ class QuicConnection : public std::enable_shared_from_this<QuicConnection> {
   // Ends the connection without a word to the peer (connect timeout, endpoint teardown).
   void abort(Error error);
   ConnState state() const noexcept { return state_; }
+  // EndpointCore's flush list membership (loop thread).
+  bool is_flush_listed = false;
   std::optional<PeerRtt> rtt() const;
   size_t stream_count() const noexcept { return streams_.size(); }
   const PeerAddr& remote() const noexcept { return remote_; }
@@ -81,10 +90,26 @@ class QuicConnection : public std::enable_shared_from_this<QuicConnection> {
   struct StreamState;
   friend struct Callbacks;
 
+  // Work for application code, queued by ngtcp2 callbacks (which must not re-enter
+  // ngtcp2) and run by dispatch_events() once ngtcp2 has returned.
+  struct LoopEvent {
+    enum class Kind : uint8_t { kConnected, kAccepted, kStreamOpened, kMessage, kStreamClosed, kConnectionClosed };
+    explicit LoopEvent(Kind k, std::shared_ptr<StreamShared> st = nullptr, std::shared_ptr<StreamCallbacks> cb = nullptr,
+                       std::string m = {}, std::optional<Error> e = std::nullopt)
+        : kind(k), stream(std::move(st)), callbacks(std::move(cb)), message(std::move(m)), error(std::move(e)) {}
+    Kind kind;
+    std::shared_ptr<StreamShared> stream;
+    std::shared_ptr<StreamCallbacks> callbacks;
+    std::string message;
+    std::optional<Error> error;
+  };
+
   Status init_common(bool is_client, const ngtcp2_cid& dcid, const ngtcp2_cid& scid, uint32_t version,
                      const ngtcp2_transport_params& params, const PeerAddr& remote);
   void handle_read_error(int rv);
-  void handle_expiry();
+  // ngtcp2_conn_handle_expiry, ending the connection on its errors; false if it ended.
+  bool handle_expiry(uint64_t now);
+  bool has_unsent_stream_data() const;
   void on_timer();
   void arm_timer();
   bool write_packets();
@@ -101,6 +126,10 @@ class QuicConnection : public std::enable_shared_from_this<QuicConnection> {
   void fail_stream(StreamState& s, Error error, bool also_send_side);
   void try_pending_opens();
   Error close_error_from_peer() const;
+  void emit(LoopEvent event);
+  void emit_stream_closed(StreamState& s, std::optional<Error> error);
+  void dispatch_events();
+  void run_event(LoopEvent& event);
 
   EndpointCore& core_;
   ngtcp2_conn* conn_ = nullptr;
@@ -114,7 +143,15 @@ class QuicConnection : public std::enable_shared_from_this<QuicConnection> {
   std::string alpn_;
   ConnShared shared_;
   ConnectCallback on_connected_;
+  ConnectCallback connected_pending_;  // handshake done; runs from dispatch_events()
   bool was_stateless_reset_ = false;
+  // Server side, when the ALPN's handler runs on the loop: it gets this connection's events.
+  std::shared_ptr<LoopProtocolHandler> loop_handler_;
+  bool is_accept_reported_ = false;
+  std::shared_ptr<StreamCallbacks> handler_callbacks_;  // loop_handler_'s, copied per stream
+  std::vector<LoopEvent> events_;
+  std::vector<LoopEvent> dispatching_;
+  bool is_flushing_ = false;
 
   std::unordered_map<int64_t, std::unique_ptr<StreamState>> streams_;
   std::deque<int64_t> writable_;  // streams with data or FIN to send, round robin
@@ -123,6 +160,7 @@ class QuicConnection : public std::enable_shared_from_this<QuicConnection> {
 
   struct PendingOpen {
     OpenCallback done;
+    std::shared_ptr<StreamCallbacks> callbacks;
     std::unique_ptr<asio::steady_timer> timer;
   };
   std::deque<std::shared_ptr<PendingOpen>> pending_opens_;

@@ -11,6 +11,7 @@
 #include "core/assert.h"
 #include "transport/frame.h"
 #include "transport/internal/quic_connection.h"
+#include "transport/internal/buffer_pool.h"
 #include "transport/internal/shared_state.h"
 
 namespace aspen::transport::internal {
@@ -22,6 +23,10 @@ struct QuicConnection::StreamState {
   std::shared_ptr<StreamShared> shared;
   FrameDecoder decoder;
   uint64_t withheld_credit_bytes = 0;
+  // Set when the stream is used asynchronously: messages and the end of the stream go to
+  // these callbacks (as loop events) instead of shared->unread.
+  std::shared_ptr<StreamCallbacks> callbacks;
+  bool is_close_reported = false;  // callbacks->on_closed has been queued
 
   // Send buffer. ngtcp2 keeps pointers into bytes it has been given until they are
   // acknowledged, so a chunk is never modified once any of it was handed over; chunks are
@@ -40,17 +45,35 @@ struct QuicConnection::StreamState {
 
   bool has_pending() const noexcept { return sent < queued_end || (is_fin_requested && !is_fin_sent); }
 
+  // Small messages are merged into the last chunk while none of it has been handed over,
+  // so a burst of tiny frames does not become a long chunk list.
+  static constexpr size_t kMergeLimitBytes = 64 * 1024;
+
+  bool can_merge(size_t size_bytes) const noexcept {
+    return !chunks.empty() && cursor_chunk == chunks.size() - 1 && cursor_in_chunk == 0 &&
+           chunks.back().size() + size_bytes <= kMergeLimitBytes;
+  }
+
   void enqueue(std::string bytes) {
     queued_end += bytes.size();
-    // Small messages are merged into the last chunk while none of it has been handed over,
-    // so a burst of tiny frames does not become a long chunk list.
-    constexpr size_t kMergeLimitBytes = 64 * 1024;
-    if (!chunks.empty() && cursor_chunk == chunks.size() - 1 && cursor_in_chunk == 0 &&
-        chunks.back().size() + bytes.size() <= kMergeLimitBytes) {
+    if (can_merge(bytes.size())) {
       chunks.back().append(bytes);
       return;
     }
     chunks.push_back(std::move(bytes));
+  }
+
+  // Appends one framed message, writing header and payload straight into the send buffer
+  // (no intermediate string).
+  void enqueue_frame(std::string_view message) {
+    const size_t size = kFrameHeaderSizeBytes + message.size();
+    queued_end += size;
+    if (!can_merge(size)) {
+      chunks.emplace_back();
+      chunks.back().reserve(std::max(size, size_t{4096}));
+    }
+    append_frame_header(chunks.back(), static_cast<uint32_t>(message.size()));
+    chunks.back().append(message);
   }
 
   // Points `vec` at unsent bytes; returns the number of entries used.
@@ -84,14 +107,16 @@ struct QuicConnection::StreamState {
     }
   }
 
-  // Frees chunks wholly below `end`; returns the number of newly acknowledged bytes.
-  uint64_t acknowledge(uint64_t end) {
+  // Frees chunks wholly below `end` (large ones go to `recycle`, if given); returns the
+  // number of newly acknowledged bytes.
+  uint64_t acknowledge(uint64_t end, BufferPool* recycle = nullptr) {
     if (end <= acked) return 0;
     ASPEN_ASSERT(end <= sent);
     const uint64_t newly = end - acked;
     acked = end;
     while (!chunks.empty() && chunks_offset + chunks.front().size() <= acked) {
       chunks_offset += chunks.front().size();
+      if (recycle != nullptr) recycle->put(std::move(chunks.front()));
       chunks.pop_front();
       ASPEN_ASSERT(cursor_chunk > 0);  // a fully acknowledged chunk was fully sent
       --cursor_chunk;
