@@ -30,6 +30,11 @@ inline constexpr uint32_t kStreamOpenTimeoutMs = 2000;
 inline constexpr uint32_t kReadTimeoutMs = 10000;
 inline constexpr size_t kMaxConnections = 500;
 inline constexpr size_t kMaxStreamsPerConnection = 100;
+// Unread received bytes per stream above which flow-control credit is withheld, so a slow
+// reader stops the sender instead of growing memory.
+inline constexpr size_t kMaxStreamUnreadBytes = size_t{16} << 20;
+// Unacknowledged sent bytes per stream above which send() waits (send_async fails).
+inline constexpr size_t kMaxStreamUnackedBytes = size_t{16} << 20;
 inline constexpr size_t kMaxForwardHops = 3;
 
 // --- raft ---
@@ -54,6 +59,10 @@ static_assert(kDefaultScanLimit <= kMaxScanResults);
 static_assert(kMaxKeySizeBytes + kMaxValueSizeBytes < kMaxCommandSizeBytes,
               "a single maximal put must fit in one command");
 static_assert(kMaxCommandSizeBytes < kMaxFrameSizeBytes);
+static_assert(kMaxFrameSizeBytes <= kMaxStreamUnreadBytes,
+              "a stream must be able to buffer one maximal frame before it withholds credit");
+static_assert(kMaxFrameSizeBytes <= kMaxStreamUnackedBytes,
+              "one maximal frame must fit in a stream's send buffer");
 static_assert(kDefaultHeartbeatMs % kDefaultTickIntervalMs == 0);
 static_assert(kDefaultElectionTimeoutMinMs % kDefaultTickIntervalMs == 0);
 static_assert(kDefaultHeartbeatMs < kDefaultElectionTimeoutMinMs,

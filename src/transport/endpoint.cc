@@ -81,7 +81,7 @@ Status Stream::send_bytes(std::string bytes, uint32_t timeout_ms) {
   {
     std::unique_lock lock(shared_->mu);
     const bool is_ready = shared_->cv.wait_until(lock, deadline, [&] {
-      return shared_->send_error.has_value() || shared_->unacked_bytes <= internal::kMaxStreamUnackedBytes;
+      return shared_->send_error.has_value() || shared_->unacked_bytes <= limits::kMaxStreamUnackedBytes;
     });
     if (shared_->send_error) return std::unexpected(*shared_->send_error);
     if (!is_ready) {
@@ -109,7 +109,7 @@ Result<std::optional<std::string>> Stream::recv(uint32_t timeout_ms) {
     shared_->unread.pop_front();
     shared_->unread_bytes -= frame.size();
     // Hysteresis: give the withheld credit back once the reader has caught up halfway.
-    const bool should_release = shared_->is_credit_withheld && shared_->unread_bytes <= internal::kMaxStreamUnreadBytes / 2;
+    const bool should_release = shared_->is_credit_withheld && shared_->unread_bytes <= limits::kMaxStreamUnreadBytes / 2;
     if (should_release) shared_->is_credit_withheld = false;
     lock.unlock();
     if (should_release) {
@@ -150,7 +150,7 @@ Status Stream::send_async(std::string_view message) {
     std::lock_guard lock(shared_->mu);  // uncontended on the loop thread: no syscall
     if (shared_->send_error) return std::unexpected(*shared_->send_error);
     if (shared_->is_finished_locally) return make_error(ErrorCode::kInvalidArgument, "stream already finished");
-    if (shared_->unacked_bytes > internal::kMaxStreamUnackedBytes) {
+    if (shared_->unacked_bytes > limits::kMaxStreamUnackedBytes) {
       return make_error(ErrorCode::kUnavailable,
                         fmt::format("send buffer full: {} bytes unacknowledged", shared_->unacked_bytes));
     }

@@ -353,7 +353,7 @@ void QuicConnection::deliver(StreamState& s, std::vector<std::string>& frames, s
       s.shared->unread_bytes += f.size();
       s.shared->unread.push_back(std::move(f));
     }
-    should_withhold = s.shared->unread_bytes > kMaxStreamUnreadBytes;
+    should_withhold = s.shared->unread_bytes > limits::kMaxStreamUnreadBytes;
     if (should_withhold) s.shared->is_credit_withheld = true;
   }
   if (!frames.empty()) s.shared->cv.notify_all();

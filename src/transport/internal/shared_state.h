@@ -17,14 +17,6 @@
 
 namespace aspen::transport::internal {
 
-// Per-stream buffering bounds. They belong with the other limits in core/limits.h once
-// core's owners agree; they are kept here to leave src/core untouched by this change.
-// Unread received frames per stream above which flow-control credit is withheld, so a
-// slow reader stops the sender instead of growing memory.
-inline constexpr size_t kMaxStreamUnreadBytes = size_t{16} << 20;
-// Unacknowledged sent bytes per stream above which send() blocks.
-inline constexpr size_t kMaxStreamUnackedBytes = size_t{16} << 20;
-
 // QUIC application error codes on the wire (RESET_STREAM, CONNECTION_CLOSE).
 inline constexpr uint64_t kAppErrorNone = 0;
 inline constexpr uint64_t kAppErrorFrameTooLarge = 1;
