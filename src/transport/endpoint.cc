@@ -200,13 +200,21 @@ void Connection::open_bi_async(StreamCallbacks callbacks, std::function<void(Res
                                uint32_t timeout_ms) {
   const auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
   auto cb = std::make_shared<StreamCallbacks>(std::move(callbacks));
-  on_loop(*core_, conn_, [core = core_, conn = conn_, deadline, cb, done = std::move(done)](QuicConnection& c) mutable {
-    c.open_stream(deadline, std::move(cb),
-                  [core, conn, done = std::move(done)](Result<std::shared_ptr<StreamShared>> r) {
-                    if (!r) return done(std::unexpected(r.error()));
-                    done(Stream(core, conn, std::move(*r)));
-                  });
-  });
+  on_loop(*core_, conn_,
+          [weak_core = std::weak_ptr(core_), conn = conn_, deadline, cb, done = std::move(done)](QuicConnection& c) mutable {
+            c.open_stream(deadline, std::move(cb),
+                          [weak_core, conn, done = std::move(done)](Result<std::shared_ptr<StreamShared>> r) {
+                            auto core = weak_core.lock();
+                            if (!r || !core) {
+                              return done(std::unexpected(r ? Error(ErrorCode::kUnavailable, "endpoint closed") : r.error()));
+                            }
+                            done(Stream(std::move(core), conn, std::move(*r)));
+                          });
+          });
+}
+
+void Connection::serve_on_loop(std::shared_ptr<LoopProtocolHandler> handler) {
+  on_loop(*core_, conn_, [handler = std::move(handler)](QuicConnection& c) mutable { c.set_loop_handler(std::move(handler)); });
 }
 
 Result<Stream> Connection::accept_bi(uint32_t timeout_ms) {
@@ -273,8 +281,13 @@ Result<Connection> Endpoint::connect(const PublicKey& peer, std::span<const Sock
   auto promise = std::make_shared<std::promise<ConnectResult>>();
   auto future = promise->get_future();
   const auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
-  core_->post([core = core_, peer, addrs = std::vector(addrs.begin(), addrs.end()), alpn, deadline, promise] {
-    core->connect_any(peer, addrs, alpn, deadline, [promise](ConnectResult r) { promise->set_value(std::move(r)); });
+  // Tasks capture the core weakly: one still queued when the loop stops must not keep the
+  // endpoint (which owns the queue) alive.
+  core_->post([weak_core = std::weak_ptr(core_), peer, addrs = std::vector(addrs.begin(), addrs.end()), alpn, deadline,
+               promise] {
+    if (auto core = weak_core.lock()) {
+      core->connect_any(peer, addrs, alpn, deadline, [promise](ConnectResult r) { promise->set_value(std::move(r)); });
+    }
   });
   auto conn = wait_for_loop(future, timeout_ms);
   if (!conn) return std::unexpected(conn.error());
@@ -284,14 +297,17 @@ Result<Connection> Endpoint::connect(const PublicKey& peer, std::span<const Sock
 void Endpoint::connect_async(const PublicKey& peer, std::vector<SocketAddr> addrs, std::string alpn,
                              std::function<void(Result<Connection>)> done, uint32_t timeout_ms) {
   const auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
-  core_->post([core = core_, peer, addrs = std::move(addrs), alpn = std::move(alpn), deadline,
+  core_->post([weak_core = std::weak_ptr(core_), peer, addrs = std::move(addrs), alpn = std::move(alpn), deadline,
                done = std::move(done)]() mutable {
+    auto core = weak_core.lock();
+    if (!core) return;
     if (addrs.empty()) return done(make_error(ErrorCode::kInvalidArgument, fmt::format("no address for {}", peer.to_string())));
     if (alpn.empty() || alpn.size() > 255) return done(make_error(ErrorCode::kInvalidArgument, "bad protocol name"));
     core->connect_any(peer, std::move(addrs), alpn, deadline,
-                      [core, done = std::move(done)](Result<std::shared_ptr<QuicConnection>> r) {
-                        if (!r) return done(std::unexpected(r.error()));
-                        done(Connection(core, std::move(*r)));
+                      [weak_core, done = std::move(done)](Result<std::shared_ptr<QuicConnection>> r) {
+                        auto c = weak_core.lock();
+                        if (!r || !c) return done(std::unexpected(r ? Error(ErrorCode::kUnavailable, "endpoint closed") : r.error()));
+                        done(Connection(std::move(c), std::move(*r)));
                       });
   });
 }

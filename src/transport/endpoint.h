@@ -45,6 +45,7 @@ class QuicConnection;
 struct StreamShared;
 }  // namespace internal
 
+class LoopProtocolHandler;
 class Stream;
 
 // Where a stream's messages go when it is used asynchronously. Both run on the loop thread.
@@ -106,6 +107,11 @@ class Connection {
                      uint32_t timeout_ms = limits::kStreamOpenTimeoutMs);
   // The next stream the peer opened.
   Result<Stream> accept_bi(uint32_t timeout_ms = limits::kReadTimeoutMs);
+  // Streams the peer opens on this connection from now on go to `handler` on the loop
+  // thread (on_stream, on_message, on_stream_closed) instead of accept_bi, and
+  // on_connection_closed reports the end; on_loop_connection is not called. For connections
+  // this side dialled; accepted ones get their ALPN's handler. Any thread.
+  void serve_on_loop(std::shared_ptr<LoopProtocolHandler> handler);
   const PublicKey& peer_key() const noexcept;
   const std::string& alpn() const noexcept;
   // False once the connection failed or was closed; error() then says why.

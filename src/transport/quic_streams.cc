@@ -238,19 +238,34 @@ void QuicConnection::become_open() {
   if (is_client_) return;
   auto handler = core_.find_handler(alpn_);
   if (auto loop_handler = std::dynamic_pointer_cast<LoopProtocolHandler>(handler)) {
-    loop_handler_ = std::move(loop_handler);
-    handler_callbacks_ = std::make_shared<StreamCallbacks>();
-    handler_callbacks_->on_message = [h = loop_handler_](Stream& st, std::string m) { h->on_message(st, std::move(m)); };
-    handler_callbacks_->on_closed = [h = loop_handler_](Stream& st, std::optional<Error> e) {
-      h->on_stream_closed(st, std::move(e));
-    };
-    is_accept_reported_ = true;
+    set_loop_handler(std::move(loop_handler));
     emit(LoopEvent(LoopEvent::Kind::kAccepted));
     return;
   }
-  core_.post([self = shared_from_this(), core = core_.shared_from_this()] {
-    if (self->state_ == ConnState::kOpen) core->on_handshake_done(self);
+  // Weak: a task still queued when the loop stops must not keep the endpoint alive.
+  core_.post([self = shared_from_this(), weak_core = core_.weak_from_this()] {
+    auto core = weak_core.lock();
+    if (core && self->state_ == ConnState::kOpen) core->on_handshake_done(self);
   });
+}
+
+void QuicConnection::set_loop_handler(std::shared_ptr<LoopProtocolHandler> handler) {
+  ASPEN_ASSERT(handler != nullptr);
+  loop_handler_ = std::move(handler);
+  handler_callbacks_ = std::make_shared<StreamCallbacks>();
+  handler_callbacks_->on_message = [h = loop_handler_](Stream& st, std::string m) { h->on_message(st, std::move(m)); };
+  handler_callbacks_->on_closed = [h = loop_handler_](Stream& st, std::optional<Error> e) {
+    h->on_stream_closed(st, std::move(e));
+  };
+  if (is_accept_reported_) return;
+  is_accept_reported_ = true;
+  // Already over: the handler still hears of the end, once.
+  std::optional<Error> error;
+  {
+    std::lock_guard lock(shared_.mu);
+    error = shared_.error;
+  }
+  if (error) emit(LoopEvent(LoopEvent::Kind::kConnectionClosed, nullptr, nullptr, std::string(), std::move(error)));
 }
 
 void QuicConnection::request_flush() {

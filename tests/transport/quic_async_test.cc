@@ -267,5 +267,41 @@ TEST(QuicAsync, SetCallbacksHandsOverMessagesAlreadyReceived) {
   EXPECT_EQ(wait_for(f), (std::vector<std::string>{"second", "end"}));
 }
 
+TEST(QuicAsync, DialledConnectionServesThePeersStreamsOnTheLoop) {
+  // The server's handler waits for the client's "go", then opens a stream of its own
+  // towards the client and expects it echoed.
+  struct Caller : ProtocolHandler {
+    std::promise<std::string> reply;
+    void on_connection(Connection conn) override {
+      auto go = conn.accept_bi(5000);
+      if (!go || !go->recv(5000)) return reply.set_value("no go");
+      auto s = conn.open_bi();
+      if (!s) return reply.set_value("open: " + s.error().to_string());
+      if (!s->send("ping back")) return reply.set_value("send failed");
+      auto r = s->recv(5000);
+      reply.set_value(r && r->has_value() ? **r : "no reply");
+      s->finish();
+    }
+  };
+  TestNode server, client;
+  auto caller = std::make_shared<Caller>();
+  auto reply = caller->reply.get_future();
+  ASSERT_TRUE(server.endpoint->register_handler("aspen-test-caller", caller));
+  Endpoint* raw = client.endpoint.get();
+  auto echo = std::make_shared<LoopEcho>(raw);
+  auto conn = client.dial(server, "aspen-test-caller");
+  ASSERT_TRUE(conn) << conn.error().to_string();
+  conn->serve_on_loop(echo);  // posted before the "go" below, so it is in place in time
+  auto go = conn->open_bi();
+  ASSERT_TRUE(go);
+  ASSERT_TRUE(go->send("go"));
+  EXPECT_EQ(wait_for(reply), "ping back");
+  EXPECT_EQ(echo->streams_opened_.load(), 1);
+  conn->close();
+  EXPECT_TRUE(testing::wait_until([&] { return echo->connections_closed_.load() == 1; }, seconds(5)));
+  EXPECT_EQ(echo->off_loop_calls_.load(), 0);
+  client.endpoint->close();  // before `raw` goes away
+}
+
 }  // namespace
 }  // namespace aspen::transport

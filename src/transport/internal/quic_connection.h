@@ -63,6 +63,9 @@ class QuicConnection : public std::enable_shared_from_this<QuicConnection> {
   void stream_send(int64_t id, std::string bytes);
   // Queues one framed message (the caller checked the frame limit and accounted it).
   void stream_send_message(int64_t id, std::string_view message);
+  // Streams the peer opens from now on are delivered to `handler` on the loop, and the
+  // connection's end is reported to it.
+  void set_loop_handler(std::shared_ptr<LoopProtocolHandler> handler);
   void set_stream_callbacks(const std::shared_ptr<StreamShared>& stream, std::shared_ptr<StreamCallbacks> callbacks);
   // Asks for flush() once the current loop task is done, unless this connection is
   // flushing right now (then the running flush picks the new work up).
