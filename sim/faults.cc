@@ -39,8 +39,12 @@ void Cluster::fault_crash() {
   // Prefer the leader now and then: leader crashes are where the interesting bugs live.
   SimNode* victim = up[rng_.uniform(up.size())];
   if (SimNode* leader = current_leader(); leader != nullptr && rng_.chance(1, 3)) victim = leader;
-  crash_node(*victim);
-  NodeId id = victim->id;
+  crash_and_restart_later(*victim);
+}
+
+void Cluster::crash_and_restart_later(SimNode& victim) {
+  crash_node(victim);
+  NodeId id = victim.id;
   uint64_t down_ms = rng_.range(100, 8000);
   at(down_ms * kUsPerMs, [this, id] {
     SimNode* n = node(id);

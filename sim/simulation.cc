@@ -282,6 +282,13 @@ void Cluster::on_synced(SimNode& n, const raft::Ready& rd) {
   deliver_responses(n);
   maybe_compact(n);
   check_after_event(n);
+  // BUGGIFY: now and then a node dies right after a sync, when what it just committed may
+  // exist on as few nodes as it ever will (the window the Figure 8 rule is about).
+  if (phase_ == Phase::kSafety && opt_.faults.crash && opt_.crash_after_sync_per_mille > 0 &&
+      rng_.chance(opt_.crash_after_sync_per_mille, 1000)) {
+    crash_and_restart_later(n);
+    return;
+  }
   maybe_take_ready(n);
 }
 

@@ -60,7 +60,9 @@ struct SimOptions {
   uint64_t disk_latency_max_us = 2000;
   uint64_t mean_fault_interval_ms = 1000;
   uint64_t snapshot_threshold_entries = 64;
-  uint64_t max_msg_size_bytes = 4096;  // 1 means one entry per append message
+  uint64_t max_msg_size_bytes = 4096;
+  // BUGGIFY: chance that a node crashes right after a sync (with the crash fault on).
+  uint32_t crash_after_sync_per_mille = 0;  // 1 means one entry per append message
   size_t max_inflight_msgs = 16;
   uint32_t clock_drift_per_mille = 50;
   uint64_t client_timeout_ms = 5000;

@@ -120,6 +120,7 @@ class Cluster {
   void schedule_fault();
   void inject_fault();
   void fault_crash();
+  void crash_and_restart_later(SimNode& n);
   void fault_partition();
   void fault_membership();
   void fault_transfer();
