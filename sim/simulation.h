@@ -92,6 +92,7 @@ struct SimStats {
   uint64_t messages_dropped = 0;
   uint64_t max_term = 0;
   uint64_t max_commit = 0;
+  uint64_t linearizability_inconclusive = 0;  // the checker's search budget ran out
 };
 
 struct SimResult {

@@ -25,6 +25,10 @@ void expect_seeds_pass(uint64_t first, uint64_t last, const FaultSet& faults,
       // A passing run did real work: clients completed operations and entries committed.
       EXPECT_GT(r.stats.ops_ok, 0u) << "seed " << seed;
       EXPECT_GT(r.stats.max_commit, 1u) << "seed " << seed;
+      // Standard-length runs must get a verdict from the linearizability checker.
+      if (steps == kSteps) {
+        EXPECT_EQ(r.stats.linearizability_inconclusive, 0u) << "seed " << seed;
+      }
     }
   }
 }

@@ -111,6 +111,7 @@ int main(int argc, char** argv) {
   uint64_t broken = 0;
   uint64_t stuck = 0;
   uint64_t total_ops = 0;
+  uint64_t inconclusive = 0;
   for (uint64_t s = range.first; s <= range.last; ++s) {
     auto opts = aspen::sim::SimOptions::from_seed(s, steps, *faults);
     opts.planted_bugs = bugs;
@@ -119,6 +120,7 @@ int main(int argc, char** argv) {
     auto r = aspen::sim::run_simulation(opts);
     ++runs;
     total_ops += r.stats.ops_ok;
+    inconclusive += r.stats.linearizability_inconclusive;
     if (should_check_determinism && r.verdict == aspen::sim::SimVerdict::kOk) {
       auto again = aspen::sim::run_simulation(opts);
       if (again.event_hash != r.event_hash) {
@@ -159,10 +161,11 @@ int main(int argc, char** argv) {
     std::fflush(stdout);
   }
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-  std::printf("aspen-sim: %llu runs, %llu invariant failures, %llu without progress, %llu client ops; "
-              "%.1f s (%.0f seeds/min)\n",
+  std::printf("aspen-sim: %llu runs, %llu invariant failures, %llu without progress, %llu client ops, "
+              "%llu linearizability checks inconclusive (search budget); %.1f s (%.0f seeds/min)\n",
               static_cast<unsigned long long>(runs), static_cast<unsigned long long>(broken),
-              static_cast<unsigned long long>(stuck), static_cast<unsigned long long>(total_ops), secs,
+              static_cast<unsigned long long>(stuck), static_cast<unsigned long long>(total_ops),
+              static_cast<unsigned long long>(inconclusive), secs,
               secs > 0 ? static_cast<double>(runs) * 60.0 / secs : 0.0);
   if (broken > 0) return 1;
   if (stuck > 0) return 2;
