@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "core/rng.h"
+#include "kv/commands.h"
 #include "storage/lmdb_store.h"
 
 namespace {
@@ -224,9 +225,7 @@ void bench_bulk(const std::string& dir, uint64_t keys) {
   for (int i = 0; i < 100000; ++i) {
     char key[32];
     std::snprintf(key, sizeof(key), "user/%010llu", static_cast<unsigned long long>(rng() % keys));
-    aspen::kvpb::RangeRequest req;
-    req.set_start(key);
-    req.set_end(std::string(key) + '\0');
+    auto req = aspen::kv::key_range(key);
     auto t0 = Clock::now();
     auto r = s->range(req);
     lat.push_back(us_since(t0));

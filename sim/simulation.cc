@@ -7,6 +7,7 @@
 #include <cstdio>
 
 #include "core/assert.h"
+#include "kv/commands.h"
 #include "sim/internal/cluster.h"
 
 namespace aspen::sim {
@@ -248,12 +249,7 @@ void Cluster::on_synced(SimNode& n, const raft::Ready& rd) {
   for (const auto& e : rd.committed_entries) {
     if (e.index() > applied_before) check_applied(n, e);
   }
-  storage::WriteBatch batch;
-  batch.snapshot = rd.snapshot ? &*rd.snapshot : nullptr;
-  batch.entries = &rd.entries;
-  batch.hard_state = rd.hard_state ? &*rd.hard_state : nullptr;
-  batch.committed = &rd.committed_entries;
-  auto out = n.store->write(batch);
+  auto out = n.store->write(node::write_batch_for(rd));
   ASPEN_ASSERT_MSG(out.has_value(), "a Ready from the core must persist");
   if (rd.snapshot) {
     ++stats_.snapshots_installed;
@@ -519,10 +515,7 @@ void Cluster::node_receive_request(NodeId to, uint64_t client_id, uint64_t token
   uint64_t request_id = client_id << 32 | token;
   n->requests[request_id] = pending;
   if (op.kind == OpKind::kRead) {
-    kvpb::RangeRequest req;
-    req.set_start(op.key);
-    req.set_end(op.key + '\0');
-    n->node->submit_read(request_id, std::move(req),
+    n->node->submit_read(request_id, kv::key_range(op.key),
                          opt_.should_plant_stale_reads ? node::ReadConsistency::kStale
                                                        : node::ReadConsistency::kLinearizable,
                          now_us_ / kUsPerMs);

@@ -1,5 +1,7 @@
 #include "coord/coord_common.h"
 
+#include "kv/commands.h"
+
 #include <fmt/format.h>
 
 #include "core/assert.h"
@@ -149,9 +151,7 @@ kvpb::TxnOp op_delete(std::string_view key) {
 
 kvpb::TxnOp op_get(std::string_view key) {
   kvpb::TxnOp op;
-  op.mutable_range()->set_start(std::string(key));
-  op.mutable_range()->set_end(std::string(key) + '\0');
-  op.mutable_range()->set_limit(1);
+  *op.mutable_range() = kv::key_range(key);
   return op;
 }
 

@@ -152,6 +152,14 @@ Status validate_command(const kvpb::Command& cmd) {
   return {};
 }
 
+kvpb::RangeRequest key_range(std::string_view key) {
+  kvpb::RangeRequest req;
+  req.set_start(std::string(key));
+  req.set_end(std::string(key) + '\0');
+  req.set_limit(1);
+  return req;
+}
+
 std::string prefix_end(std::string_view prefix) {
   std::string end(prefix);
   while (!end.empty()) {

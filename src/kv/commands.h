@@ -15,6 +15,9 @@ Status validate_range(const kvpb::RangeRequest& range);
 // Validates a write command (everything but timestamp_ms, which the leader stamps).
 Status validate_command(const kvpb::Command& cmd);
 
+// The range holding exactly `key`: [key, key + NUL). A get is a range read of it.
+kvpb::RangeRequest key_range(std::string_view key);
+
 // The smallest key greater than every key with this prefix ("" when there is none).
 std::string prefix_end(std::string_view prefix);
 

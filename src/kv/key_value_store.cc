@@ -1,5 +1,7 @@
 #include "kv/key_value_store.h"
 
+#include "kv/commands.h"
+
 namespace aspen::kv {
 
 Status result_status(const kvpb::CommandResult& r) {
@@ -8,11 +10,7 @@ Status result_status(const kvpb::CommandResult& r) {
 }
 
 Result<std::optional<kvpb::KeyValue>> get(KeyValueStore& store, std::string_view key) {
-  kvpb::RangeRequest req;
-  req.set_start(std::string(key));
-  req.set_end(std::string(key) + '\0');  // exactly this key
-  req.set_limit(1);
-  auto r = store.range(req);
+  auto r = store.range(key_range(key));
   if (!r) return std::unexpected(r.error());
   if (r->kvs_size() == 0) return std::optional<kvpb::KeyValue>{};
   return std::optional<kvpb::KeyValue>(r->kvs(0));

@@ -8,6 +8,15 @@
 
 namespace aspen::node {
 
+storage::WriteBatch write_batch_for(const raft::Ready& rd) {
+  storage::WriteBatch b;
+  b.snapshot = rd.snapshot ? &*rd.snapshot : nullptr;
+  b.entries = &rd.entries;
+  b.hard_state = rd.hard_state ? &*rd.hard_state : nullptr;
+  b.committed = &rd.committed_entries;
+  return b;
+}
+
 Result<std::unique_ptr<NodeCore>> NodeCore::create(const NodeCoreConfig& config, storage::Store& store) {
   raft::RaftConfig rc = config.raft;
   rc.applied = store.applied_index();

@@ -51,6 +51,10 @@ struct Response {
   Result<kvpb::RangeResult> read = make_error(ErrorCode::kInternal, "unset");
 };
 
+// The Store write that persists one Ready (step 3 above). Points into `rd`, which must
+// outlive the batch.
+storage::WriteBatch write_batch_for(const raft::Ready& rd);
+
 class NodeCore {
  public:
   // The store must outlive the core and be the one the shell persists Readys into.

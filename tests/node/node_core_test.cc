@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "core/limits.h"
+#include "kv/commands.h"
 #include "storage/mem_store.h"
 
 namespace aspen::node {
@@ -30,12 +31,7 @@ class SingleNode {
       auto rd = core->take_ready();
       for (auto& r : core->take_responses()) out.push_back(std::move(r));
       if (!rd) break;
-      storage::WriteBatch b;
-      b.snapshot = rd->snapshot ? &*rd->snapshot : nullptr;
-      b.entries = &rd->entries;
-      b.hard_state = rd->hard_state ? &*rd->hard_state : nullptr;
-      b.committed = &rd->committed_entries;
-      auto w = store.write(b);
+      auto w = store.write(write_batch_for(*rd));
       EXPECT_TRUE(w.has_value());
       core->on_persisted(*rd, *w);
       for (auto& r : core->take_responses()) out.push_back(std::move(r));
@@ -61,12 +57,7 @@ kvpb::Command put_cmd(std::string key, std::string value, uint64_t lease = 0) {
   return c;
 }
 
-kvpb::RangeRequest get_req(const std::string& key) {
-  kvpb::RangeRequest r;
-  r.set_start(key);
-  r.set_end(key + '\0');
-  return r;
-}
+kvpb::RangeRequest get_req(const std::string& key) { return kv::key_range(key); }
 
 TEST(NodeCore, WriteIsAnsweredOnceItsEntryApplies) {
   SingleNode n;

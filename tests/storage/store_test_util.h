@@ -10,6 +10,7 @@
 
 #include "aspen/kv.pb.h"
 #include "aspen/raft.pb.h"
+#include "kv/commands.h"
 #include "storage/store.h"
 
 namespace aspen::storage::testing {
@@ -64,10 +65,7 @@ inline Result<WriteOutcome> append_and_apply(Store& s, Index from, Index to, Ter
 }
 
 inline std::optional<std::string> value_of(const Store& s, const std::string& key) {
-  kvpb::RangeRequest req;
-  req.set_start(key);
-  req.set_end(key + '\0');
-  auto r = s.range(req);
+  auto r = s.range(kv::key_range(key));
   if (!r || r->kvs_size() == 0) return std::nullopt;
   return r->kvs(0).value();
 }
