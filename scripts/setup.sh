@@ -8,7 +8,7 @@ PACKAGES=(
   protobuf-compiler libprotobuf-dev
   libspdlog-dev libfmt-dev libcli11-dev
   libgtest-dev libgmock-dev librapidcheck-dev libbenchmark-dev
-  liblmdb-dev zlib1g-dev
+  liblmdb-dev zlib1g-dev libtomlplusplus-dev nlohmann-json3-dev
   libngtcp2-dev libngtcp2-crypto-gnutls-dev libgnutls28-dev libasio-dev libsodium-dev
 )
 

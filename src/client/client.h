@@ -1,0 +1,91 @@
+// The Aspen client library: what aspen-cli, aspen-bench, tests and applications use to talk
+// to a cluster over the client protocol (ALPN "aspen-client", proto/aspen/client.proto).
+//
+// A Client is created from a cluster ticket (or a list of peers). It owns a QUIC endpoint
+// with a fresh identity, dials nodes by their public keys, and sends one request per
+// stream. Requests that must reach the leader (writes, linearizable reads, administration)
+// go to the node believed to lead; on NotLeader the client follows the leader hint in the
+// error, on Unavailable/Timeout/connection failures it retries on another node with bounded
+// exponential backoff until the call's deadline. A Client is also a kv::KeyValueStore, so
+// the coordination primitives run unchanged against a real cluster.
+//
+// Thread-safe: many threads may call one Client concurrently (each call is its own stream).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "aspen/client.pb.h"
+#include "cluster/ticket.h"
+#include "core/error.h"
+#include "kv/key_value_store.h"
+
+namespace aspen::client {
+
+namespace cpb = aspen::clientpb;
+
+struct ClientOptions {
+  // The whole call, retries included.
+  uint32_t timeout_ms = 10000;
+  uint32_t connect_timeout_ms = 5000;
+  uint32_t initial_backoff_ms = 20;
+  uint32_t max_backoff_ms = 1000;
+};
+
+// Where a call goes.
+struct Target {
+  // 0 = the leader (found and followed automatically). Otherwise exactly this node, with
+  // no redirect (health, metrics, node info of one node, stale reads from one node).
+  uint64_t node_id = 0;
+};
+
+class Client : public kv::KeyValueStore {
+ public:
+  static Result<std::unique_ptr<Client>> connect(std::string_view ticket, ClientOptions options = {});
+  static Result<std::unique_ptr<Client>> connect(cluster::Ticket ticket, ClientOptions options = {});
+  ~Client() override;
+
+  // One request, with leader finding and retries as described above. The response's error
+  // (ErrorInfo) is turned into the Error; retryable errors are retried until the deadline.
+  Result<cpb::Response> call(const cpb::Request& request, Target target = {});
+  Result<cpb::Response> call(const cpb::Request& request, Target target, uint32_t timeout_ms);
+
+  // --- key-value ---
+  Result<std::optional<kvpb::KeyValue>> read(std::string_view key,
+                                             cpb::Consistency consistency = cpb::CONSISTENCY_LINEARIZABLE,
+                                             Target target = {});
+  Result<kvpb::RangeResult> scan(const kvpb::RangeRequest& range,
+                                 cpb::Consistency consistency = cpb::CONSISTENCY_LINEARIZABLE,
+                                 Target target = {});
+  // kv::KeyValueStore
+  Result<kvpb::CommandResult> execute(kvpb::Command cmd) override;
+  Result<kvpb::RangeResult> range(const kvpb::RangeRequest& request) override;
+  Result<std::vector<kvpb::Lease>> list_leases() override;
+
+  // --- cluster ---
+  Result<cpb::GetHealthResponse> health(Target target = {});
+  Result<cpb::GetRaftMetricsResponse> raft_metrics(Target target = {});
+  Result<std::string> metrics_text(Target target = {});
+  Result<cpb::GetLeaderResponse> leader();
+  Result<cpb::GetNodeInfoResponse> node_info(Target target = {});
+  Result<std::string> cluster_ticket();
+  // To the ticket's first peer (a node that is not yet in any cluster).
+  Result<cpb::InitClusterResponse> init_cluster();
+  Result<cpb::MembershipResponse> add_learner(const cpb::NodeAddress& node);
+  Result<cpb::MembershipResponse> change_membership(const std::vector<uint64_t>& voters, bool retain_as_learners);
+  Result<cpb::MembershipResponse> remove_node(uint64_t node_id);
+  Result<cpb::TriggerSnapshotResponse> trigger_snapshot(Target target = {});
+
+  // The nodes this client knows (from the ticket, then from leader hints).
+  std::vector<cpb::NodeAddress> known_nodes() const;
+
+ private:
+  struct Impl;
+  explicit Client(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace aspen::client

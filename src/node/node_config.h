@@ -1,0 +1,76 @@
+// NodeConfig: everything an aspen-node process is told at start, and where it comes from.
+//
+// Sources, highest priority first: command-line flags, environment variables (ASPEN_*), the
+// TOML file named by --config (or ASPEN_CONFIG), built-in defaults. Validation errors are
+// ConfigInvalid and name the field (as the flag spells it) and what is wrong with it.
+//
+//   flag                  env                       toml key              default
+//   --node-id             ASPEN_NODE_ID             node_id               (required, non-zero u64)
+//   --cookie              ASPEN_COOKIE              cookie                (required; kUnsafeDefaultCookie refused)
+//   --data-dir            ASPEN_DATA_DIR            data_dir              ./data/node-{id}
+//   --bind                ASPEN_BIND                bind                  127.0.0.1:0 (host:port)
+//   --storage-backend     ASPEN_STORAGE_BACKEND     storage_backend       lmdb (lmdb | inmemory)
+//   --heartbeat-ms        ASPEN_HEARTBEAT_MS        heartbeat_ms          100
+//   --election-timeout-ms ASPEN_ELECTION_TIMEOUT_MS election_timeout_ms   1000 (>= 3 x heartbeat)
+//   --peers               ASPEN_PEERS               peers (array)         none; "id@publickey@host:port",
+//                                                                         comma-separated in flag/env
+//   --ticket              ASPEN_TICKET              ticket                none: a cluster to trust for joining
+//   --log-level           ASPEN_LOG_LEVEL           log_level             info
+//   --ticket-file         ASPEN_TICKET_FILE         ticket_file           none: where to write the ticket
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "cluster/ticket.h"
+#include "core/error.h"
+#include "transport/address_book.h"
+
+namespace aspen::node {
+
+inline constexpr std::string_view kUnsafeDefaultCookie = "aspen-cookie-UNSAFE-CHANGE-ME";
+inline constexpr size_t kMinCookieSizeBytes = 8;
+inline constexpr size_t kMaxCookieSizeBytes = 256;
+
+enum class StorageBackend : uint8_t { kLmdb, kInMemory };
+
+struct ManualPeer {
+  uint64_t node_id = 0;
+  transport::PublicKey public_key;
+  transport::SocketAddr addr;
+};
+
+struct NodeConfig {
+  uint64_t node_id = 0;
+  std::string cookie;
+  std::string data_dir;  // default filled in from node_id
+  transport::SocketAddr bind{"127.0.0.1", 0};
+  StorageBackend storage_backend = StorageBackend::kLmdb;
+  uint32_t heartbeat_ms = 100;
+  uint32_t election_timeout_ms = 1000;
+  std::vector<ManualPeer> peers;
+  std::optional<cluster::Ticket> ticket;
+  std::string log_level = "info";
+  std::string ticket_file;
+};
+
+// The values as given, before defaults and validation: one layer of the priority order.
+// Keys are the TOML key names above; values are the text as given.
+using ConfigLayer = std::map<std::string, std::string>;
+
+// Reads a TOML file into a layer. ConfigInvalid names the file and the problem (parse error
+// with line, unknown key, wrong type).
+Result<ConfigLayer> read_config_file(const std::string& path);
+// The ASPEN_* variables present in `environ`-style "NAME=value" entries.
+ConfigLayer read_config_env(const std::vector<std::string>& environ_entries);
+
+// Merges layers (earlier = higher priority), applies defaults and validates.
+Result<NodeConfig> resolve_config(const std::vector<ConfigLayer>& layers_by_priority);
+
+// "id@publickey@host:port".
+Result<ManualPeer> parse_manual_peer(std::string_view text);
+
+}  // namespace aspen::node
