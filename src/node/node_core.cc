@@ -79,6 +79,16 @@ void NodeCore::submit_write(uint64_t request_id, kvpb::Command cmd, uint64_t now
   pending_writes_[index] = PendingWrite{request_id, raft_->term(), now_ms_ + config_.request_timeout_ms};
 }
 
+void NodeCore::submit_conf_change(uint64_t request_id, const pb::ConfChange& cc, uint64_t now_ms) {
+  now_ms_ = std::max(now_ms_, now_ms);
+  if (!raft_->is_leader()) return respond_write(request_id, std::unexpected(not_leader_error()));
+  Index before = raft_->log().last_index();
+  if (auto s = raft_->propose_conf_change(cc); !s) return respond_write(request_id, std::unexpected(s.error()));
+  Index index = raft_->log().last_index();
+  ASPEN_ASSERT_MSG(index == before + 1, "a leader's proposal takes the next index");
+  pending_writes_[index] = PendingWrite{request_id, raft_->term(), now_ms_ + config_.request_timeout_ms};
+}
+
 void NodeCore::submit_read(uint64_t request_id, kvpb::RangeRequest request, ReadConsistency consistency,
                            uint64_t now_ms) {
   now_ms_ = std::max(now_ms_, now_ms);
@@ -134,7 +144,10 @@ void NodeCore::on_persisted(const raft::Ready& rd, const storage::WriteOutcome& 
     auto it = pending_writes_.find(a.index);
     if (it == pending_writes_.end()) continue;
     if (it->second.term == a.term) {
-      respond_write(it->second.request_id, a.result);
+      kvpb::CommandResult r = a.result;
+      if (r.revision() == 0) r.set_revision(a.index);
+      if (a.type != pb::ENTRY_NORMAL) r.set_succeeded(true);
+      respond_write(it->second.request_id, std::move(r));
     } else {
       // Another leader's entry took this index: ours was never committed.
       respond_write(it->second.request_id,

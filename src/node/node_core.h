@@ -65,6 +65,9 @@ class NodeCore {
   void submit_write(uint64_t request_id, kvpb::Command cmd, uint64_t now_ms);
   void submit_read(uint64_t request_id, kvpb::RangeRequest request, ReadConsistency consistency,
                    uint64_t now_ms);
+  // A membership change; answered (as a write, revision = its log index) once applied.
+  // Leader only; one change at a time (ProposalDropped while another is pending).
+  void submit_conf_change(uint64_t request_id, const pb::ConfChange& cc, uint64_t now_ms);
 
   bool has_ready() const;
   std::optional<raft::Ready> take_ready();

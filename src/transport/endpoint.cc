@@ -233,6 +233,8 @@ Result<Stream> Connection::accept_bi(uint32_t timeout_ms) {
 }
 
 const PublicKey& Connection::peer_key() const noexcept { return conn_->peer_key(); }
+const PublicKey& Stream::peer_key() const noexcept { return conn_->peer_key(); }
+Connection Stream::connection() const { return Connection(core_, conn_); }
 const std::string& Connection::alpn() const noexcept { return conn_->alpn(); }
 
 bool Connection::is_open() const {

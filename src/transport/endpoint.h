@@ -45,6 +45,7 @@ class QuicConnection;
 struct StreamShared;
 }  // namespace internal
 
+class Connection;
 class LoopProtocolHandler;
 class Stream;
 
@@ -73,6 +74,10 @@ class Stream {
   // Abandons the stream in both directions.
   void reset();
   int64_t id() const noexcept;
+  // The authenticated key of the peer at the other end, and the connection's protocol.
+  const PublicKey& peer_key() const noexcept;
+  // A handle on the connection this stream belongs to (e.g. to close it).
+  Connection connection() const;
 
   // --- asynchronous ---
   // Queues one message without blocking. On the loop thread the bytes go out when the
@@ -122,6 +127,7 @@ class Connection {
 
  private:
   friend class Endpoint;
+  friend class Stream;
   friend class internal::EndpointCore;
   friend class internal::QuicConnection;
   Connection(std::shared_ptr<internal::EndpointCore> core, std::shared_ptr<internal::QuicConnection> conn);

@@ -1,0 +1,294 @@
+// The client protocol on ALPN "aspen-client": one request per stream, answered once.
+//
+// Reads are served here (linearizable ones via a batched ReadIndex, which also works on a
+// follower); writes and administration need the leader: a follower forwards them over its
+// own client connection to the leader (at most limits::kMaxForwardHops hops) and relays the
+// answer, or answers NotLeader with the leader's address when it cannot.
+#include <fmt/format.h>
+
+#include "core/assert.h"
+#include "core/log.h"
+#include "kv/commands.h"
+#include "node/internal/shell.h"
+#include "rpc/error_info.h"
+
+namespace aspen::node::internal {
+
+namespace {
+
+bool is_reserved_key(std::string_view key) { return key.starts_with(kReservedPrefix); }
+
+// Client writes may not touch the cluster's own keys.
+Status check_not_reserved(const kvpb::Command& cmd) {
+  auto bad = [](std::string_view key) {
+    return make_error(ErrorCode::kUnauthorized,
+                      fmt::format("keys starting with '{}' are reserved for the cluster; '{}' cannot be written",
+                                  kReservedPrefix, key.substr(0, 64)));
+  };
+  auto check_txn_ops = [&](const auto& ops) -> Status {
+    for (const auto& op : ops) {
+      if (op.has_put() && is_reserved_key(op.put().key())) return bad(op.put().key());
+      if (op.has_delete_() && is_reserved_key(op.delete_().key())) return bad(op.delete_().key());
+    }
+    return {};
+  };
+  switch (cmd.op_case()) {
+    case kvpb::Command::kPut:
+      if (is_reserved_key(cmd.put().key())) return bad(cmd.put().key());
+      break;
+    case kvpb::Command::kDelete:
+      if (is_reserved_key(cmd.delete_().key())) return bad(cmd.delete_().key());
+      break;
+    case kvpb::Command::kSetMulti:
+      for (const auto& p : cmd.set_multi().puts()) {
+        if (is_reserved_key(p.key())) return bad(p.key());
+      }
+      break;
+    case kvpb::Command::kDeleteMulti:
+      for (const auto& k : cmd.delete_multi().keys()) {
+        if (is_reserved_key(k)) return bad(k);
+      }
+      break;
+    case kvpb::Command::kCas:
+      if (is_reserved_key(cmd.cas().key())) return bad(cmd.cas().key());
+      break;
+    case kvpb::Command::kCad:
+      if (is_reserved_key(cmd.cad().key())) return bad(cmd.cad().key());
+      break;
+    case kvpb::Command::kTxn:
+      if (auto s = check_txn_ops(cmd.txn().success()); !s) return s;
+      if (auto s = check_txn_ops(cmd.txn().failure()); !s) return s;
+      break;
+    case kvpb::Command::kLeaseExpire:
+      return make_error(ErrorCode::kInvalidArgument, "LeaseExpire is decided by the leader; clients cannot send it");
+    case kvpb::Command::OP_NOT_SET:
+      return make_error(ErrorCode::kInvalidArgument, "the write names no command");
+    default:
+      break;
+  }
+  return {};
+}
+
+ReadConsistency consistency_of(clientpb::Consistency c) {
+  return c == clientpb::CONSISTENCY_STALE ? ReadConsistency::kStale : ReadConsistency::kLinearizable;
+}
+
+}  // namespace
+
+cpb::ErrorInfo Shell::error_info(const Error& e) const {
+  cpb::ErrorInfo info = rpc::to_error_info(e);
+  if (e.code() == ErrorCode::kNotLeader && core_) {
+    if (auto p = peers_.lookup(core_->leader())) *info.mutable_leader() = address_of(*p);
+  }
+  return info;
+}
+
+void Shell::register_client_handlers() {
+  using R = cpb::Request;
+  auto bind = [this](void (Shell::*fn)(const cpb::Request&, Reply)) {
+    return [this, fn](const cpb::Request& req, Reply reply) { (this->*fn)(req, std::move(reply)); };
+  };
+  handlers_.add(R::kRead, "read", bind(&Shell::handle_read));
+  handlers_.add(R::kBatchRead, "batch_read", bind(&Shell::handle_batch_read));
+  handlers_.add(R::kScan, "scan", bind(&Shell::handle_scan));
+  handlers_.add(R::kWrite, "write", bind(&Shell::handle_write));
+  handlers_.add(R::kLeaseList, "lease_list", bind(&Shell::handle_lease_list));
+}
+
+void Shell::serve_client(transport::Stream& stream, std::string bytes) {
+  counters_.client_requests.fetch_add(1, std::memory_order_relaxed);
+  transport::Stream st = stream;
+  Reply reply = [this, st](cpb::Response resp) mutable {
+    if (resp.has_error()) counters_.client_errors.fetch_add(1, std::memory_order_relaxed);
+    if (auto s = st.send_async(resp.SerializeAsString()); !s) {
+      ASPEN_LOG_DEBUG("node {}: could not answer a client: {}", config_.node_id, s.error().to_string());
+      return;
+    }
+    st.finish();
+  };
+  cpb::Request req;
+  if (!req.ParseFromString(bytes)) {
+    return reply(rpc::error_response(Error(ErrorCode::kInvalidArgument, "malformed request: not a clientpb.Request")));
+  }
+  if (is_stopping_ || !core_) {
+    return reply(rpc::error_response(Error(ErrorCode::kUnavailable, "the node is shutting down")));
+  }
+  handlers_.dispatch(req, std::move(reply));
+}
+
+void Shell::handle_read(const cpb::Request& req, Reply reply) {
+  submit_read(kv::key_range(req.read().key()), consistency_of(req.read().consistency()),
+              [this, reply, key = req.read().key()](const Response& r) {
+                if (!r.read) return reply(cpb::Response(rpc::error_response(r.read.error())));
+                cpb::Response resp;
+                auto* out = resp.mutable_read();
+                for (const auto& kv : r.read->kvs()) {
+                  if (kv.key() == key) {
+                    out->set_found(true);
+                    *out->mutable_kv() = kv;
+                  }
+                }
+                reply(std::move(resp));
+              });
+}
+
+void Shell::handle_batch_read(const cpb::Request& req, Reply reply) {
+  const auto& keys = req.batch_read().keys();
+  if (static_cast<size_t>(keys.size()) > limits::kMaxBatchSize) {
+    return reply(rpc::error_response(Error(
+        ErrorCode::kBatchTooLarge, fmt::format("{} keys in one batch read; the limit is {}", keys.size(), limits::kMaxBatchSize))));
+  }
+  // All keys join the same ReadIndex batch; answers are gathered in order.
+  struct Gather {
+    cpb::Response resp;
+    size_t remaining = 0;
+    std::optional<Error> error;
+    Reply reply;
+  };
+  auto g = std::make_shared<Gather>();
+  g->remaining = static_cast<size_t>(keys.size());
+  g->reply = std::move(reply);
+  for (int i = 0; i < keys.size(); ++i) g->resp.mutable_batch_read()->add_results();
+  if (keys.empty()) return g->reply(std::move(g->resp));
+  for (int i = 0; i < keys.size(); ++i) {
+    submit_read(kv::key_range(keys[i]), consistency_of(req.batch_read().consistency()),
+                [g, i, key = keys[i]](const Response& r) {
+                  if (!r.read) {
+                    if (!g->error) g->error = r.read.error();
+                  } else {
+                    for (const auto& kv : r.read->kvs()) {
+                      if (kv.key() != key) continue;
+                      auto* out = g->resp.mutable_batch_read()->mutable_results(i);
+                      out->set_found(true);
+                      *out->mutable_kv() = kv;
+                    }
+                  }
+                  if (--g->remaining > 0) return;
+                  if (g->error) return g->reply(rpc::error_response(*g->error));
+                  g->reply(std::move(g->resp));
+                });
+  }
+}
+
+void Shell::handle_scan(const cpb::Request& req, Reply reply) {
+  submit_read(req.scan().range(), consistency_of(req.scan().consistency()), [reply](const Response& r) {
+    if (!r.read) return reply(rpc::error_response(r.read.error()));
+    cpb::Response resp;
+    *resp.mutable_scan()->mutable_result() = *r.read;
+    reply(std::move(resp));
+  });
+}
+
+void Shell::handle_write(const cpb::Request& req, Reply reply) {
+  if (auto s = check_not_reserved(req.write().command()); !s) return reply(rpc::error_response(s.error()));
+  if (!core_->is_leader()) return forward_to_leader(req, std::move(reply));
+  submit_write(req.write().command(), [this, reply](const Response& r) {
+    if (!r.write) {
+      cpb::Response resp;
+      *resp.mutable_error() = error_info(r.write.error());
+      return reply(std::move(resp));
+    }
+    cpb::Response resp;
+    *resp.mutable_write()->mutable_result() = *r.write;
+    reply(std::move(resp));
+  });
+}
+
+void Shell::handle_lease_list(const cpb::Request&, Reply reply) {
+  auto leases = store_->list_leases();
+  if (!leases) return reply(rpc::error_response(leases.error()));
+  cpb::Response resp;
+  for (auto& l : *leases) *resp.mutable_lease_list()->add_leases() = std::move(l);
+  reply(std::move(resp));
+}
+
+// ---------------------------------------------------------------------------------------
+// Forwarding to the leader.
+
+void Shell::forward_to_leader(cpb::Request req, Reply reply) {
+  NodeId leader = core_->leader();
+  auto not_leader = [&](std::string why) {
+    cpb::Response resp;
+    *resp.mutable_error() = error_info(leader == kNoNode ? Error(ErrorCode::kUnavailable, std::move(why))
+                                                         : Error(ErrorCode::kNotLeader, std::move(why)));
+    reply(std::move(resp));
+  };
+  if (leader == kNoNode) return not_leader("no leader is known; an election may be in progress");
+  if (leader == config_.node_id) return not_leader("leadership is changing; retry");
+  if (req.forward_hops() >= limits::kMaxForwardHops) {
+    return not_leader(fmt::format("node {} is the leader (forwarded {} times already)", leader, req.forward_hops()));
+  }
+  auto p = peers_.lookup(leader);
+  if (!p || p->addrs.empty()) return not_leader(fmt::format("node {} is the leader", leader));
+  req.set_forward_hops(req.forward_hops() + 1);
+  counters_.forwarded_requests.fetch_add(1, std::memory_order_relaxed);
+  auto done = std::make_shared<bool>(false);
+  auto finish = [done, reply](cpb::Response resp) {
+    if (*done) return;
+    *done = true;
+    reply(std::move(resp));
+  };
+  with_leader_connection([this, req = std::move(req), finish](Result<transport::Connection> conn) {
+    if (!conn) {
+      return finish(rpc::error_response(
+          Error(ErrorCode::kUnavailable, fmt::format("cannot reach the leader: {}", conn.error().message()))));
+    }
+    transport::StreamCallbacks cb;
+    cb.on_message = [finish](transport::Stream&, std::string bytes) {
+      cpb::Response resp;
+      if (!resp.ParseFromString(bytes)) {
+        return finish(rpc::error_response(Error(ErrorCode::kInternal, "malformed answer from the leader")));
+      }
+      finish(std::move(resp));
+    };
+    cb.on_closed = [finish](transport::Stream&, std::optional<Error> err) {
+      // A write whose answer was lost may have applied: say so (Timeout = unknown outcome).
+      finish(rpc::error_response(Error(
+          ErrorCode::kTimeout, fmt::format("the connection to the leader ended before it answered ({}); the request "
+                                           "may or may not have been applied",
+                                           err ? err->message() : "stream finished"))));
+    };
+    conn->open_bi_async(std::move(cb), [this, bytes = req.SerializeAsString(), finish](Result<transport::Stream> st) {
+      if (!st) {
+        forward_link_.conn.reset();
+        return finish(rpc::error_response(
+            Error(ErrorCode::kUnavailable, fmt::format("cannot reach the leader: {}", st.error().message()))));
+      }
+      if (auto s = st->send_async(bytes); !s) return finish(rpc::error_response(s.error()));
+      st->finish();
+    });
+  });
+}
+
+void Shell::with_leader_connection(std::function<void(Result<transport::Connection>)> fn) {
+  auto p = peers_.lookup(core_->leader());
+  if (!p) return fn(make_error(ErrorCode::kUnavailable, "the leader's address is unknown"));
+  ForwardLink& fl = forward_link_;
+  if (fl.key == p->key && fl.conn && fl.conn->is_open()) return fn(*fl.conn);
+  if (fl.key != p->key) {
+    if (fl.conn) fl.conn->close();
+    fl.conn.reset();
+    fl.is_connecting = false;
+    fl.key = p->key;
+    auto stale = std::move(fl.waiters);
+    fl.waiters.clear();
+    for (auto& w : stale) w(make_error(ErrorCode::kUnavailable, "the leader changed while connecting; retry"));
+  }
+  fl.waiters.push_back(std::move(fn));
+  if (fl.is_connecting) return;
+  fl.is_connecting = true;
+  endpoint_->connect_async(p->key, p->addrs, kClientAlpn,
+                           [self = weak_from_this(), key = p->key](Result<transport::Connection> conn) {
+                             auto s = self.lock();
+                             if (!s) return;
+                             ForwardLink& l = s->forward_link_;
+                             if (l.key != key) return;  // the leader changed meanwhile
+                             l.is_connecting = false;
+                             if (conn) l.conn = *conn;
+                             auto waiters = std::move(l.waiters);
+                             l.waiters.clear();
+                             for (auto& w : waiters) w(conn);
+                           });
+}
+
+}  // namespace aspen::node::internal

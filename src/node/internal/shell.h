@@ -1,0 +1,202 @@
+// The node shell's internals, shared by node.cc (lifecycle, Ready pump, storage thread),
+// raft_links.cc (Raft traffic on "raft-auth"), client_service.cc (the "aspen-client"
+// protocol) and admin.cc (cluster administration). Not a public header.
+//
+// Threads: the endpoint's loop thread runs everything here except Store::write(), which
+// runs on the storage thread, and the ticker, which only posts ticks to the loop. Members
+// marked [loop] are touched on the loop thread only; NodeCore and RaftCore among them.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <unordered_map>
+
+#include "aspen/client.pb.h"
+#include "aspen/cluster.pb.h"
+#include "node/node_config.h"
+#include "node/node_core.h"
+#include "node/peer_registry.h"
+#include "rpc/handler_registry.h"
+#include "storage/store.h"
+#include "transport/endpoint.h"
+
+namespace aspen::node::internal {
+
+namespace cpb = aspen::clientpb;
+
+inline constexpr const char* kRaftAlpn = "raft-auth";
+inline constexpr const char* kClientAlpn = "aspen-client";
+// Messages queued for a peer while its link is being dialled; older ones are dropped first
+// (Raft retransmits).
+inline constexpr size_t kMaxQueuedRaftMessagesPerPeer = 1024;
+inline constexpr uint32_t kTickIntervalMs = 10;
+// Log entries kept behind the applied index when compacting, and how far applied must run
+// ahead of the first entry before a compaction.
+inline constexpr uint64_t kCompactKeepEntries = 5000;
+inline constexpr uint64_t kCompactThresholdEntries = 20000;
+
+struct NodeCounters {
+  std::atomic<uint64_t> client_requests{0};
+  std::atomic<uint64_t> client_errors{0};
+  std::atomic<uint64_t> forwarded_requests{0};
+  std::atomic<uint64_t> raft_messages_in{0};
+  std::atomic<uint64_t> raft_messages_out{0};
+  std::atomic<uint64_t> raft_messages_dropped{0};
+  std::atomic<uint64_t> raft_refused{0};  // connections/streams refused: unknown key, bad cookie
+  std::atomic<uint64_t> storage_writes{0};
+  std::atomic<uint64_t> storage_entries{0};
+  std::atomic<uint64_t> storage_write_us_total{0};
+  std::atomic<uint64_t> storage_errors{0};
+  std::atomic<uint64_t> applied_commands{0};
+  std::atomic<uint64_t> snapshots_sent{0};
+  std::atomic<uint64_t> compactions{0};
+};
+
+// A Raft link to one peer (outbound; the peer dials us for its own messages). [loop]
+struct OutLink {
+  transport::PublicKey key;
+  std::optional<transport::Stream> stream;
+  bool is_connecting = false;
+  uint64_t generation = 0;
+  std::deque<std::string> queue;
+  std::chrono::steady_clock::time_point retry_after{};
+  uint32_t backoff_ms = 0;
+};
+
+// A node-to-node connection to the leader, for forwarding client requests. [loop]
+struct ForwardLink {
+  transport::PublicKey key;
+  std::optional<transport::Connection> conn;
+  bool is_connecting = false;
+  std::vector<std::function<void(Result<transport::Connection>)>> waiters;
+};
+
+class Shell : public std::enable_shared_from_this<Shell> {
+ public:
+  explicit Shell(NodeConfig config);
+  ~Shell();
+
+  Status start();
+  void stop();
+
+  // --- thread-safe views for the process (main thread) ---
+  std::string ticket_text() const;
+  transport::SocketAddr local_addr() const;
+  transport::PublicKey public_key() const;
+  bool is_initialized() const;
+
+  // ===== everything below runs on the loop thread =====
+  uint64_t now_ms() const;  // wall clock: leader stamps must agree across nodes
+  void schedule_pump();
+  void pump();
+  void on_persisted(std::shared_ptr<raft::Ready> rd, Result<storage::WriteOutcome> outcome);
+  void on_tick();
+  void refresh_cluster_view();
+
+  // Requests into NodeCore; `done` runs on the loop thread with the response.
+  using CoreDone = std::function<void(const Response&)>;
+  void submit_write(kvpb::Command cmd, CoreDone done);
+  void submit_read(kvpb::RangeRequest req, ReadConsistency consistency, CoreDone done);
+  void submit_conf_change(const pb::ConfChange& cc, CoreDone done);
+  void deliver_responses();
+
+  // raft_links.cc
+  void send_raft_messages(std::vector<pb::Message>& msgs);
+  void send_raft(NodeId to, std::string bytes, bool is_snapshot);
+  void dial_raft(NodeId to);
+  void on_raft_message(transport::Stream& stream, std::string bytes);
+  void on_raft_stream_closed(transport::Stream& stream);
+  bool accept_raft_connection(transport::Connection& conn);
+  std::string raft_hello() const;
+
+  // client_service.cc
+  using Reply = rpc::Reply;
+  void register_client_handlers();
+  void serve_client(transport::Stream& stream, std::string bytes);
+  void forward_to_leader(cpb::Request req, Reply reply);
+  bool is_leader_bound(const cpb::Request& req) const;
+  void with_leader_connection(std::function<void(Result<transport::Connection>)> fn);
+  cpb::ErrorInfo error_info(const Error& e) const;
+  void handle_read(const cpb::Request& req, Reply reply);
+  void handle_batch_read(const cpb::Request& req, Reply reply);
+  void handle_scan(const cpb::Request& req, Reply reply);
+  void handle_write(const cpb::Request& req, Reply reply);
+  void handle_lease_list(const cpb::Request& req, Reply reply);
+
+  // admin.cc
+  void register_admin_handlers();
+  void handle_health(const cpb::Request& req, Reply reply);
+  void handle_metrics(const cpb::Request& req, Reply reply);
+  void handle_raft_metrics(const cpb::Request& req, Reply reply);
+  void handle_leader(const cpb::Request& req, Reply reply);
+  void handle_node_info(const cpb::Request& req, Reply reply);
+  void handle_ticket(const cpb::Request& req, Reply reply);
+  void handle_init(const cpb::Request& req, Reply reply);
+  void handle_add_learner(const cpb::Request& req, Reply reply);
+  void handle_change_membership(const cpb::Request& req, Reply reply);
+  void handle_remove_node(const cpb::Request& req, Reply reply);
+  void handle_snapshot(const cpb::Request& req, Reply reply);
+  void reply_membership(Reply reply, const Response& r);
+  cpb::NodeAddress self_address() const;
+  cpb::NodeAddress address_of(const PeerInfo& p) const;
+  std::string build_ticket() const;
+  std::string prometheus_text() const;
+  Status recreate_core();
+  void run_leader_duties();
+  std::vector<std::function<bool()>> init_waiters_;  // [loop] true = answered, drop it
+  bool is_duty_in_flight_ = false;
+  uint64_t last_duty_ms_ = 0;
+
+  NodeConfig config_;
+  std::optional<transport::NodeIdentity> identity_;
+  std::unique_ptr<transport::Endpoint> endpoint_;
+  std::unique_ptr<storage::Store> store_;
+  std::unique_ptr<NodeCore> core_;  // [loop]
+  PeerRegistry peers_;              // [loop]
+  rpc::HandlerRegistry handlers_;
+  NodeCounters counters_;
+  std::chrono::steady_clock::time_point started_at_ = std::chrono::steady_clock::now();
+
+  bool is_persisting_ = false;  // [loop] one Ready at a time is with the storage thread
+  bool is_pump_scheduled_ = false;
+  bool is_stopping_ = false;
+  uint64_t next_request_id_ = 1;
+  std::unordered_map<uint64_t, CoreDone> waiting_;  // [loop] by NodeCore request id
+  std::map<NodeId, OutLink> out_links_;             // [loop]
+  ForwardLink forward_link_;                        // [loop]
+  // Inbound Raft streams whose greeting was accepted: (peer key, stream id) -> node id.
+  std::map<std::pair<transport::PublicKey, int64_t>, NodeId> inbound_raft_;  // [loop]
+  std::string cluster_id_;                          // [loop]
+  uint64_t last_refresh_ms_ = 0;
+  std::string cookie_digest_;
+
+  // Published by the loop for other threads.
+  mutable std::mutex view_mu_;
+  std::string ticket_view_;
+  bool is_initialized_view_ = false;
+
+  // Storage thread.
+  std::thread storage_thread_;
+  std::mutex storage_mu_;
+  std::condition_variable storage_cv_;
+  std::shared_ptr<raft::Ready> storage_job_;
+  bool is_storage_stopping_ = false;
+  void storage_loop();
+
+  // Ticker.
+  std::thread ticker_;
+  std::mutex ticker_mu_;
+  std::condition_variable ticker_cv_;
+  bool is_ticker_stopping_ = false;
+};
+
+}  // namespace aspen::node::internal

@@ -1,0 +1,418 @@
+#include "node/node.h"
+
+#include <sodium.h>
+#include <sys/stat.h>
+
+#include <filesystem>
+#include <future>
+
+#include "core/assert.h"
+#include "core/log.h"
+#include "node/internal/shell.h"
+#include "storage/lmdb_store.h"
+#include "storage/mem_store.h"
+
+namespace aspen::node {
+
+// ---------------------------------------------------------------------------------------
+// Node: the public face.
+
+Result<std::unique_ptr<Node>> Node::start(NodeConfig config) {
+  auto shell = std::make_shared<internal::Shell>(std::move(config));
+  if (auto s = shell->start(); !s) {
+    shell->stop();
+    return std::unexpected(s.error());
+  }
+  return std::unique_ptr<Node>(new Node(std::move(shell)));
+}
+
+Node::Node(std::shared_ptr<internal::Shell> shell) : shell_(std::move(shell)) {}
+Node::~Node() { stop(); }
+void Node::stop() {
+  if (shell_) shell_->stop();
+}
+transport::PublicKey Node::public_key() const { return shell_->public_key(); }
+transport::SocketAddr Node::local_addr() const { return shell_->local_addr(); }
+std::string Node::ticket() const { return shell_->ticket_text(); }
+bool Node::is_initialized() const { return shell_->is_initialized(); }
+
+namespace internal {
+
+Shell::Shell(NodeConfig config) : config_(std::move(config)) {}
+
+Shell::~Shell() { stop(); }
+
+namespace {
+
+std::string cookie_digest(const std::string& cookie) {
+  // Keyed so that the digest is useless outside Aspen's Raft greeting.
+  static constexpr unsigned char kKey[] = "aspen raft cookie v1 ...........";
+  unsigned char out[32];
+  crypto_generichash(out, sizeof(out), reinterpret_cast<const unsigned char*>(cookie.data()), cookie.size(), kKey,
+                     32);
+  return std::string(reinterpret_cast<const char*>(out), sizeof(out));
+}
+
+}  // namespace
+
+Status Shell::start() {
+  ASPEN_ASSERT(config_.node_id != kNoNode);
+  if (sodium_init() < 0) return make_error(ErrorCode::kInternal, "libsodium failed to initialize");
+  cookie_digest_ = cookie_digest(config_.cookie);
+
+  // Phase 1: metadata.
+  ASPEN_LOG_INFO("node {}: phase 1/6 metadata: data directory {}", config_.node_id, config_.data_dir);
+  std::error_code ec;
+  std::filesystem::create_directories(config_.data_dir, ec);
+  if (ec) {
+    return make_error(ErrorCode::kConfigInvalid,
+                      fmt::format("--data-dir: cannot create {}: {}", config_.data_dir, ec.message()));
+  }
+  ::chmod(config_.data_dir.c_str(), 0700);
+  auto id = transport::load_or_create_identity(config_.data_dir);
+  if (!id) return std::unexpected(id.error());
+  identity_.emplace(*id);
+  ASPEN_LOG_INFO("node {}: public key {}", config_.node_id, identity_->public_key().to_string());
+
+  // Phase 2: endpoint.
+  transport::EndpointConfig ec_cfg;
+  ec_cfg.bind_addr = config_.bind;
+  auto ep = transport::Endpoint::bind(*identity_, ec_cfg);
+  if (!ep) return std::unexpected(ep.error());
+  endpoint_ = std::move(*ep);
+  ASPEN_LOG_INFO("node {}: phase 2/6 endpoint: listening on {} (udp)", config_.node_id,
+                 endpoint_->local_addr().to_string());
+
+  // Phase 3: storage and Raft.
+  if (config_.storage_backend == StorageBackend::kLmdb) {
+    storage::LmdbOptions lo;
+    lo.dir = config_.data_dir + "/db";
+    auto st = storage::LmdbStore::open(lo);
+    if (!st) return std::unexpected(st.error());
+    store_ = std::move(*st);
+  } else {
+    store_ = std::make_unique<storage::MemStore>();
+  }
+  if (auto s = recreate_core(); !s) return s;
+  storage_thread_ = std::thread([this] { storage_loop(); });
+  ASPEN_LOG_INFO("node {}: phase 3/6 storage ({}) and raft: applied index {}, membership {}", config_.node_id,
+                 config_.storage_backend == StorageBackend::kLmdb ? "lmdb" : "inmemory", store_->applied_index(),
+                 store_->conf_state().ShortDebugString());
+
+  // Phase 4: protocol handlers. From here on the loop thread owns the core.
+  register_client_handlers();
+  register_admin_handlers();
+  struct RaftHandler : transport::LoopProtocolHandler {
+    std::weak_ptr<Shell> shell;
+    void on_loop_connection(transport::Connection& conn) override {
+      if (auto s = shell.lock(); s && !s->accept_raft_connection(conn)) conn.close();
+    }
+    void on_message(transport::Stream& stream, std::string message) override {
+      if (auto s = shell.lock()) s->on_raft_message(stream, std::move(message));
+    }
+    void on_stream_closed(transport::Stream& stream, std::optional<Error>) override {
+      if (auto s = shell.lock()) s->on_raft_stream_closed(stream);
+    }
+  };
+  struct ClientHandler : transport::LoopProtocolHandler {
+    std::weak_ptr<Shell> shell;
+    void on_message(transport::Stream& stream, std::string message) override {
+      if (auto s = shell.lock()) s->serve_client(stream, std::move(message));
+    }
+  };
+  auto raft_handler = std::make_shared<RaftHandler>();
+  raft_handler->shell = weak_from_this();
+  auto client_handler = std::make_shared<ClientHandler>();
+  client_handler->shell = weak_from_this();
+  if (auto s = endpoint_->register_handler(kRaftAlpn, raft_handler); !s) return s;
+  if (auto s = endpoint_->register_handler(kClientAlpn, client_handler); !s) return s;
+  ASPEN_LOG_INFO("node {}: phase 4/6 protocol handlers: {}, {}", config_.node_id, kRaftAlpn, kClientAlpn);
+
+  // Phase 5: peers from the configuration and the join ticket.
+  std::promise<void> peers_done;
+  endpoint_->post([this, &peers_done] {
+    for (const auto& p : config_.peers) peers_.add_manual(PeerInfo{p.node_id, p.public_key, {p.addr}});
+    if (config_.ticket) {
+      for (const auto& p : config_.ticket->peers) {
+        if (p.node_id != kNoNode) peers_.add_manual(PeerInfo{p.node_id, p.public_key, p.addrs});
+      }
+    }
+    refresh_cluster_view();
+    peers_done.set_value();
+  });
+  peers_done.get_future().wait();
+  ASPEN_LOG_INFO("node {}: phase 5/6 peers: {} manual, {} from the ticket", config_.node_id, config_.peers.size(),
+                 config_.ticket ? config_.ticket->peers.size() : 0);
+
+  // Phase 6: the ticker drives elections, heartbeats, timeouts and lease expiry.
+  ticker_ = std::thread([this] {
+    auto next = std::chrono::steady_clock::now();
+    std::unique_lock lock(ticker_mu_);
+    while (!is_ticker_stopping_) {
+      next += std::chrono::milliseconds(kTickIntervalMs);
+      if (ticker_cv_.wait_until(lock, next, [this] { return is_ticker_stopping_; })) break;
+      endpoint_->post([self = weak_from_this()] {
+        if (auto s = self.lock()) s->on_tick();
+      });
+    }
+  });
+  ASPEN_LOG_INFO("node {}: phase 6/6 running{}", config_.node_id,
+                 is_initialized() ? "" : "; not in a cluster yet: waiting for InitCluster or to be added");
+  return {};
+}
+
+void Shell::stop() {
+  if (!endpoint_ && !storage_thread_.joinable()) return;
+  ASPEN_LOG_INFO("node {}: stopping", config_.node_id);
+  {
+    std::lock_guard lock(ticker_mu_);
+    is_ticker_stopping_ = true;
+  }
+  ticker_cv_.notify_all();
+  if (ticker_.joinable()) ticker_.join();
+  ASPEN_LOG_INFO("node {}: stopped the ticker", config_.node_id);
+  if (endpoint_) {
+    endpoint_->close();  // joins the loop: nothing touches the core after this
+    ASPEN_LOG_INFO("node {}: closed the endpoint and its connections", config_.node_id);
+  }
+  {
+    std::lock_guard lock(storage_mu_);
+    is_storage_stopping_ = true;
+  }
+  storage_cv_.notify_all();
+  if (storage_thread_.joinable()) storage_thread_.join();
+  ASPEN_LOG_INFO("node {}: storage thread finished its last write", config_.node_id);
+  core_.reset();
+  store_.reset();
+  endpoint_.reset();
+  ASPEN_LOG_INFO("node {}: stopped", config_.node_id);
+}
+
+Status Shell::recreate_core() {
+  NodeCoreConfig cc;
+  cc.raft.id = config_.node_id;
+  cc.raft.heartbeat_tick = std::max<uint32_t>(1, config_.heartbeat_ms / kTickIntervalMs);
+  cc.raft.election_tick = std::max<uint32_t>(cc.raft.heartbeat_tick + 1, config_.election_timeout_ms / kTickIntervalMs);
+  cc.raft.seed = randombytes_random() | (uint64_t{randombytes_random()} << 32);
+  cc.lease_check_interval_ms = 500;
+  auto core = NodeCore::create(cc, *store_);
+  if (!core) return std::unexpected(core.error());
+  core_ = std::move(*core);
+  return {};
+}
+
+uint64_t Shell::now_ms() const {
+  return static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count());
+}
+
+transport::SocketAddr Shell::local_addr() const { return endpoint_->local_addr(); }
+transport::PublicKey Shell::public_key() const { return identity_->public_key(); }
+std::string Shell::ticket_text() const {
+  std::lock_guard lock(view_mu_);
+  return ticket_view_;
+}
+bool Shell::is_initialized() const {
+  std::lock_guard lock(view_mu_);
+  return is_initialized_view_;
+}
+
+// ---------------------------------------------------------------------------------------
+// The Ready pump: one Ready at a time goes to the storage thread; everything that arrives
+// meanwhile (proposals, reads, messages) waits in the core and forms the next, bigger batch.
+
+void Shell::schedule_pump() {
+  if (is_pump_scheduled_ || is_stopping_) return;
+  is_pump_scheduled_ = true;
+  endpoint_->post([self = weak_from_this()] {
+    if (auto s = self.lock()) {
+      s->is_pump_scheduled_ = false;
+      s->pump();
+    }
+  });
+}
+
+void Shell::pump() {
+  if (is_persisting_ || is_stopping_ || !core_) return;
+  auto rd = core_->take_ready();
+  if (!rd) {
+    deliver_responses();
+    return;
+  }
+  auto shared = std::make_shared<raft::Ready>(std::move(*rd));
+  is_persisting_ = true;
+  bool needs_store = shared->must_sync() || !shared->committed_entries.empty();
+  if (!needs_store) {
+    // Only messages and read states: nothing to write.
+    on_persisted(std::move(shared), storage::WriteOutcome{});
+    return;
+  }
+  {
+    std::lock_guard lock(storage_mu_);
+    ASPEN_ASSERT(storage_job_ == nullptr);
+    storage_job_ = std::move(shared);
+  }
+  storage_cv_.notify_one();
+}
+
+void Shell::storage_loop() {
+  for (;;) {
+    std::shared_ptr<raft::Ready> job;
+    {
+      std::unique_lock lock(storage_mu_);
+      storage_cv_.wait(lock, [this] { return storage_job_ != nullptr || is_storage_stopping_; });
+      if (storage_job_ == nullptr) return;
+      job = storage_job_;
+    }
+    auto t0 = std::chrono::steady_clock::now();
+    Result<storage::WriteOutcome> out = store_->write(write_batch_for(*job));
+    if (out) {
+      // Keep the log bounded: compact well behind the applied index (lagging followers
+      // within kCompactKeepEntries still get entries, others a snapshot).
+      Index applied = store_->applied_index();
+      Index first = store_->first_index();
+      if (applied > first + kCompactThresholdEntries) {
+        if (auto s = store_->compact(applied - kCompactKeepEntries); s) {
+          counters_.compactions.fetch_add(1, std::memory_order_relaxed);
+        } else {
+          ASPEN_LOG_WARN("node {}: log compaction failed: {}", config_.node_id, s.error().to_string());
+        }
+      }
+    }
+    auto us = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0).count();
+    counters_.storage_writes.fetch_add(1, std::memory_order_relaxed);
+    counters_.storage_entries.fetch_add(job->entries.size(), std::memory_order_relaxed);
+    counters_.storage_write_us_total.fetch_add(static_cast<uint64_t>(us), std::memory_order_relaxed);
+    {
+      std::lock_guard lock(storage_mu_);
+      storage_job_ = nullptr;
+    }
+    endpoint_->post([self = weak_from_this(), job, out = std::move(out)]() mutable {
+      if (auto s = self.lock()) s->on_persisted(std::move(job), std::move(out));
+    });
+  }
+}
+
+void Shell::on_persisted(std::shared_ptr<raft::Ready> rd, Result<storage::WriteOutcome> outcome) {
+  if (!outcome) {
+    counters_.storage_errors.fetch_add(1, std::memory_order_relaxed);
+    // Nothing of the batch was written; the core must not advance. Retry the same Ready
+    // after a pause (a full disk may be freed); corruption stops the node from serving.
+    ASPEN_LOG_ERROR("node {}: storage write failed: {}", config_.node_id, outcome.error().to_string());
+    if (outcome.error().code() == ErrorCode::kCorruption) {
+      ASPEN_LOG_ERROR("node {}: the data directory is corrupt; this node stops serving until repaired",
+                      config_.node_id);
+      is_stopping_ = true;
+      return;
+    }
+    std::thread([self = weak_from_this(), rd] {
+      std::this_thread::sleep_for(std::chrono::seconds(1));
+      auto s = self.lock();
+      if (!s) return;
+      {
+        std::lock_guard lock(s->storage_mu_);
+        if (s->is_storage_stopping_) return;
+        s->storage_job_ = rd;
+      }
+      s->storage_cv_.notify_one();
+    }).detach();
+    return;
+  }
+  // Ready contract step 3: messages go out after the state they depend on is durable.
+  send_raft_messages(rd->messages);
+  bool had_conf_change = false;
+  for (const auto& e : rd->committed_entries) had_conf_change |= e.type() != pb::ENTRY_NORMAL;
+  counters_.applied_commands.fetch_add(outcome->applied.size(), std::memory_order_relaxed);
+  core_->on_persisted(*rd, *outcome);
+  is_persisting_ = false;
+  if (had_conf_change || rd->snapshot) refresh_cluster_view();
+  deliver_responses();
+  pump();
+}
+
+void Shell::on_tick() {
+  if (is_stopping_ || !core_) return;
+  uint64_t now = now_ms();
+  core_->tick(now);
+  if (now >= last_refresh_ms_ + 5000) refresh_cluster_view();
+  run_leader_duties();
+  deliver_responses();
+  schedule_pump();
+}
+
+// ---------------------------------------------------------------------------------------
+// Requests into the core.
+
+void Shell::submit_write(kvpb::Command cmd, CoreDone done) {
+  uint64_t id = next_request_id_++;
+  waiting_.emplace(id, std::move(done));
+  core_->submit_write(id, std::move(cmd), now_ms());
+  deliver_responses();
+  schedule_pump();
+}
+
+void Shell::submit_read(kvpb::RangeRequest req, ReadConsistency consistency, CoreDone done) {
+  uint64_t id = next_request_id_++;
+  waiting_.emplace(id, std::move(done));
+  core_->submit_read(id, std::move(req), consistency, now_ms());
+  deliver_responses();
+  schedule_pump();
+}
+
+void Shell::submit_conf_change(const pb::ConfChange& cc, CoreDone done) {
+  uint64_t id = next_request_id_++;
+  waiting_.emplace(id, std::move(done));
+  core_->submit_conf_change(id, cc, now_ms());
+  deliver_responses();
+  schedule_pump();
+}
+
+void Shell::deliver_responses() {
+  if (!core_) return;
+  for (auto& r : core_->take_responses()) {
+    auto it = waiting_.find(r.request_id);
+    if (it == waiting_.end()) continue;
+    CoreDone done = std::move(it->second);
+    waiting_.erase(it);
+    done(r);
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// What the cluster looks like: membership, member records, cluster id, ticket.
+
+void Shell::refresh_cluster_view() {
+  last_refresh_ms_ = now_ms();
+  peers_.set_membership(store_->conf_state());
+  kvpb::RangeRequest rr;
+  rr.set_start(std::string(kNodeRecordPrefix));
+  rr.set_is_prefix(true);
+  rr.set_limit(limits::kMaxScanResults);
+  if (auto r = store_->range(rr)) {
+    peers_.set_records(std::vector<kvpb::KeyValue>(r->kvs().begin(), r->kvs().end()));
+  }
+  kvpb::RangeRequest id_req;
+  id_req.set_start(std::string(kClusterIdKey));
+  id_req.set_limit(1);
+  if (auto r = store_->range(id_req); r && r->kvs_size() == 1 && r->kvs(0).key() == kClusterIdKey) {
+    cluster_id_ = r->kvs(0).value();
+  }
+  // Links to peers whose key changed are re-dialled.
+  for (auto it = out_links_.begin(); it != out_links_.end();) {
+    auto p = peers_.lookup(it->first);
+    if (!p || p->key != it->second.key) {
+      if (it->second.stream) it->second.stream->reset();
+      it = out_links_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  std::string ticket = cluster_id_.empty() ? std::string() : build_ticket();
+  std::lock_guard lock(view_mu_);
+  ticket_view_ = std::move(ticket);
+  is_initialized_view_ = peers_.has_membership();
+}
+
+}  // namespace internal
+}  // namespace aspen::node

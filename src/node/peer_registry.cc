@@ -1,0 +1,116 @@
+#include "node/peer_registry.h"
+
+#include <fmt/format.h>
+
+#include "core/assert.h"
+
+namespace aspen::node {
+
+std::string node_record_key(NodeId id) {
+  // Zero-padded so that a scan lists records in id order.
+  return fmt::format("{}{:020}", kNodeRecordPrefix, id);
+}
+
+std::string encode_node_record(NodeId id, const transport::PublicKey& key,
+                               const std::vector<transport::SocketAddr>& addrs) {
+  ASPEN_ASSERT(id != kNoNode);
+  clusterpb::NodeRecord r;
+  r.set_node_id(id);
+  r.set_public_key(key.bytes().data(), key.bytes().size());
+  for (const auto& a : addrs) r.add_addrs(a.to_string());
+  return r.SerializeAsString();
+}
+
+namespace {
+
+std::optional<PeerInfo> decode_record(const std::string& bytes) {
+  clusterpb::NodeRecord r;
+  if (!r.ParseFromString(bytes) || r.node_id() == kNoNode || r.public_key().size() != transport::kPublicKeySizeBytes) {
+    return std::nullopt;
+  }
+  std::array<uint8_t, transport::kPublicKeySizeBytes> raw{};
+  std::copy(r.public_key().begin(), r.public_key().end(), raw.begin());
+  PeerInfo p;
+  p.id = r.node_id();
+  p.key = transport::PublicKey(raw);
+  for (const auto& a : r.addrs()) {
+    auto sa = transport::SocketAddr::parse(a);
+    if (!sa) return std::nullopt;
+    p.addrs.push_back(*sa);
+  }
+  return p;
+}
+
+}  // namespace
+
+void PeerRegistry::set_records(const std::vector<kvpb::KeyValue>& kvs) {
+  records_.clear();
+  for (const auto& kv : kvs) {
+    auto p = decode_record(kv.value());
+    if (!p) {
+      ++malformed_records_;
+      continue;
+    }
+    greeted_.erase(p->id);
+    records_[p->id] = std::move(*p);
+  }
+}
+
+void PeerRegistry::add_manual(const PeerInfo& peer) { manual_[peer.id] = peer; }
+
+void PeerRegistry::learn_from_hello(NodeId id, const transport::PublicKey& key,
+                                    std::vector<transport::SocketAddr> addrs) {
+  if (records_.contains(id)) return;
+  greeted_[id] = PeerInfo{id, key, std::move(addrs)};
+}
+
+void PeerRegistry::set_membership(const raftpb::ConfState& cs) {
+  members_.clear();
+  for (auto id : cs.voters()) members_.insert(id);
+  for (auto id : cs.learners()) members_.insert(id);
+  for (auto id : cs.voters_outgoing()) members_.insert(id);
+  for (auto id : cs.learners_next()) members_.insert(id);
+}
+
+std::optional<PeerInfo> PeerRegistry::lookup(NodeId id) const {
+  for (const auto* m : {&records_, &manual_, &greeted_}) {
+    if (auto it = m->find(id); it != m->end()) return it->second;
+  }
+  return std::nullopt;
+}
+
+std::optional<NodeId> PeerRegistry::node_id_of(const transport::PublicKey& key) const {
+  for (const auto* m : {&records_, &manual_, &greeted_}) {
+    for (const auto& [id, p] : *m) {
+      if (p.key == key) return id;
+    }
+  }
+  return std::nullopt;
+}
+
+bool PeerRegistry::is_trusted(const transport::PublicKey& key, NodeId claimed_id) const {
+  auto matches = [&](const PeerInfo& p) { return p.key == key && (claimed_id == kNoNode || p.id == claimed_id); };
+  for (const auto& [id, p] : manual_) {
+    if (matches(p)) return true;
+  }
+  // Without a membership of its own this node is waiting to be added: the cookie is the gate.
+  if (members_.empty()) return true;
+  for (const auto& [id, p] : records_) {
+    if (members_.contains(id) && matches(p)) return true;
+  }
+  // A member whose record this node has not applied yet, known from its greeting.
+  for (const auto& [id, p] : greeted_) {
+    if (members_.contains(id) && matches(p)) return true;
+  }
+  return false;
+}
+
+std::vector<PeerInfo> PeerRegistry::reachable_members() const {
+  std::vector<PeerInfo> out;
+  for (NodeId id : members_) {
+    if (auto p = lookup(id); p && !p->addrs.empty()) out.push_back(std::move(*p));
+  }
+  return out;
+}
+
+}  // namespace aspen::node

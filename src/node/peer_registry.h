@@ -1,0 +1,77 @@
+// PeerRegistry: which node id is which public key at which addresses, and whom to trust.
+//
+// Three sources, from most to least authoritative:
+//   - member records in the replicated KV (`__aspen/cluster/node/<id>`), written by the
+//     leader before the conf change that adds the node, so every replica learns them;
+//   - manual peers from the configuration (--peers) and the ticket a joining node was given;
+//   - greetings: the RaftHello of a peer that proved the cluster cookie, remembered only
+//     while this node has no membership of its own (a fresh node being added as a learner
+//     must be able to answer the leader before it has applied any record).
+// Trust for Raft traffic follows membership: once this node has a membership, only keys of
+// current voters and learners (and manual peers) are accepted.
+//
+// Loop-thread only (no locking): the node shell owns it.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "aspen/cluster.pb.h"
+#include "aspen/kv.pb.h"
+#include "aspen/raft.pb.h"
+#include "core/error.h"
+#include "core/types.h"
+#include "transport/address_book.h"
+#include "transport/identity.h"
+
+namespace aspen::node {
+
+// Keys under this prefix belong to the cluster; clients may read but not write them.
+inline constexpr std::string_view kReservedPrefix = "__aspen/";
+inline constexpr std::string_view kNodeRecordPrefix = "__aspen/cluster/node/";
+inline constexpr std::string_view kClusterIdKey = "__aspen/cluster/id";
+
+std::string node_record_key(NodeId id);
+std::string encode_node_record(NodeId id, const transport::PublicKey& key,
+                               const std::vector<transport::SocketAddr>& addrs);
+
+struct PeerInfo {
+  NodeId id = kNoNode;
+  transport::PublicKey key;
+  std::vector<transport::SocketAddr> addrs;
+};
+
+class PeerRegistry {
+ public:
+  // Replaces what the KV records say (a scan of kNodeRecordPrefix). Malformed records are
+  // skipped and counted.
+  void set_records(const std::vector<kvpb::KeyValue>& kvs);
+  void add_manual(const PeerInfo& peer);
+  // A peer that proved the cookie. Ignored once records know the id (records win).
+  void learn_from_hello(NodeId id, const transport::PublicKey& key, std::vector<transport::SocketAddr> addrs);
+  void set_membership(const raftpb::ConfState& cs);
+
+  std::optional<PeerInfo> lookup(NodeId id) const;
+  // The node id a key belongs to, if any source names it.
+  std::optional<NodeId> node_id_of(const transport::PublicKey& key) const;
+  // May this key send Raft messages claiming to be `claimed_id`? (claimed_id 0: any id.)
+  bool is_trusted(const transport::PublicKey& key, NodeId claimed_id = kNoNode) const;
+  bool has_membership() const { return !members_.empty(); }
+  const std::set<NodeId>& members() const { return members_; }
+  // Members with a known key and address (for tickets and the members list).
+  std::vector<PeerInfo> reachable_members() const;
+  size_t malformed_records() const { return malformed_records_; }
+
+ private:
+  std::map<NodeId, PeerInfo> records_;
+  std::map<NodeId, PeerInfo> manual_;
+  std::map<NodeId, PeerInfo> greeted_;
+  std::set<NodeId> members_;
+  size_t malformed_records_ = 0;
+};
+
+}  // namespace aspen::node

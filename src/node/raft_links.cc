@@ -1,0 +1,205 @@
+// Raft traffic between nodes on ALPN "raft-auth".
+//
+// Each node dials every peer it must send to and keeps one stream per peer open (ordered
+// delivery; one connection per peer). The first message on every stream is a RaftHello
+// naming the sender and proving the cluster cookie; after it come serialized raft Messages.
+// The receiving side checks, in order: the TLS-proven key belongs to a member (or, on a node
+// without a membership yet, anyone: the cookie is then the gate), the cookie digest matches,
+// the claimed node id matches the key's record, and every message's `from` is that id.
+#include <fmt/format.h>
+
+#include "core/assert.h"
+#include "core/log.h"
+#include "node/internal/shell.h"
+
+namespace aspen::node::internal {
+
+std::string Shell::raft_hello() const {
+  clusterpb::RaftHello h;
+  h.set_node_id(config_.node_id);
+  h.set_cookie_digest(cookie_digest_);
+  h.add_addrs(endpoint_->local_addr().to_string());
+  return h.SerializeAsString();
+}
+
+void Shell::send_raft_messages(std::vector<pb::Message>& msgs) {
+  for (auto& m : msgs) {
+    bool is_snap = m.type() == pb::MSG_SNAP;
+    if (m.to() == config_.node_id) continue;
+    if (is_snap) counters_.snapshots_sent.fetch_add(1, std::memory_order_relaxed);
+    send_raft(m.to(), m.SerializeAsString(), is_snap);
+  }
+}
+
+void Shell::send_raft(NodeId to, std::string bytes, bool is_snapshot) {
+  auto peer = peers_.lookup(to);
+  if (!peer || peer->addrs.empty()) {
+    counters_.raft_messages_dropped.fetch_add(1, std::memory_order_relaxed);
+    ASPEN_LOG_DEBUG("node {}: no address for node {}; message dropped", config_.node_id, to);
+    if (is_snapshot) core_->raft().report_snapshot(to, true);
+    core_->raft().report_unreachable(to);
+    return;
+  }
+  OutLink& link = out_links_[to];
+  if (link.key != peer->key) {
+    if (link.stream) link.stream->reset();
+    link = OutLink{};
+    link.key = peer->key;
+  }
+  if (link.stream) {
+    auto s = link.stream->send_async(bytes);
+    if (s) {
+      counters_.raft_messages_out.fetch_add(1, std::memory_order_relaxed);
+      if (is_snapshot) core_->raft().report_snapshot(to, false);
+      return;
+    }
+    counters_.raft_messages_dropped.fetch_add(1, std::memory_order_relaxed);
+    if (s.error().code() == ErrorCode::kMessageTooLarge) {
+      ASPEN_LOG_ERROR("node {}: message to node {} too large ({} bytes): {}", config_.node_id, to, bytes.size(),
+                      s.error().message());
+    }
+    // The stream is failed or over its buffer: start over with a fresh one.
+    link.stream->reset();
+    link.stream.reset();
+    if (is_snapshot) core_->raft().report_snapshot(to, true);
+    core_->raft().report_unreachable(to);
+    return;
+  }
+  if (is_snapshot) {
+    // Snapshots are not queued: the leader retries once the link is up.
+    core_->raft().report_snapshot(to, true);
+    dial_raft(to);
+    return;
+  }
+  if (link.queue.size() >= kMaxQueuedRaftMessagesPerPeer) {
+    link.queue.pop_front();
+    counters_.raft_messages_dropped.fetch_add(1, std::memory_order_relaxed);
+  }
+  link.queue.push_back(std::move(bytes));
+  dial_raft(to);
+}
+
+void Shell::dial_raft(NodeId to) {
+  OutLink& link = out_links_[to];
+  if (link.is_connecting || link.stream) return;
+  auto now = std::chrono::steady_clock::now();
+  if (now < link.retry_after) {
+    // In backoff: Raft retransmits, so drop rather than pile up.
+    counters_.raft_messages_dropped.fetch_add(link.queue.size(), std::memory_order_relaxed);
+    link.queue.clear();
+    return;
+  }
+  auto peer = peers_.lookup(to);
+  if (!peer) return;
+  link.is_connecting = true;
+  uint64_t gen = ++link.generation;
+  auto fail = [this, to, gen]([[maybe_unused]] const Error& e) {
+    auto it = out_links_.find(to);
+    if (it == out_links_.end() || it->second.generation != gen) return;
+    OutLink& l = it->second;
+    l.is_connecting = false;
+    l.backoff_ms = std::min<uint32_t>(l.backoff_ms == 0 ? 50 : l.backoff_ms * 2, 2000);
+    l.retry_after = std::chrono::steady_clock::now() + std::chrono::milliseconds(l.backoff_ms);
+    counters_.raft_messages_dropped.fetch_add(l.queue.size(), std::memory_order_relaxed);
+    l.queue.clear();
+    ASPEN_LOG_DEBUG("node {}: cannot reach node {}: {}", config_.node_id, to, e.to_string());
+    if (core_) core_->raft().report_unreachable(to);
+  };
+  endpoint_->connect_async(
+      peer->key, peer->addrs, kRaftAlpn,
+      [self = weak_from_this(), to, gen, fail](Result<transport::Connection> conn) {
+        auto s = self.lock();
+        if (!s) return;
+        if (!conn) return fail(conn.error());
+        transport::StreamCallbacks cb;
+        cb.on_message = [](transport::Stream&, std::string) {};  // peers answer on their own links
+        cb.on_closed = [weak = s->weak_from_this(), to, gen](transport::Stream&, [[maybe_unused]] std::optional<Error> err) {
+          auto sh = weak.lock();
+          if (!sh) return;
+          auto it = sh->out_links_.find(to);
+          if (it == sh->out_links_.end() || it->second.generation != gen) return;
+          it->second.stream.reset();
+          ASPEN_LOG_DEBUG("node {}: raft link to node {} closed: {}", sh->config_.node_id, to,
+                          err ? err->to_string() : "finished");
+        };
+        conn->open_bi_async(std::move(cb), [weak = s->weak_from_this(), to, gen, fail](Result<transport::Stream> st) {
+          auto sh = weak.lock();
+          if (!sh) return;
+          if (!st) return fail(st.error());
+          auto it = sh->out_links_.find(to);
+          if (it == sh->out_links_.end() || it->second.generation != gen) {
+            st->reset();
+            return;
+          }
+          OutLink& l = it->second;
+          l.is_connecting = false;
+          l.backoff_ms = 0;
+          if (auto h = st->send_async(sh->raft_hello()); !h) return fail(h.error());
+          l.stream = *st;
+          while (!l.queue.empty()) {
+            if (!l.stream->send_async(l.queue.front())) break;
+            sh->counters_.raft_messages_out.fetch_add(1, std::memory_order_relaxed);
+            l.queue.pop_front();
+          }
+          l.queue.clear();
+        });
+      });
+}
+
+bool Shell::accept_raft_connection(transport::Connection& conn) {
+  if (peers_.is_trusted(conn.peer_key())) return true;
+  counters_.raft_refused.fetch_add(1, std::memory_order_relaxed);
+  ASPEN_LOG_WARN("node {}: refused a Raft connection from key {}: not a member of this cluster", config_.node_id,
+                 conn.peer_key().to_string());
+  return false;
+}
+
+
+void Shell::on_raft_message(transport::Stream& stream, std::string bytes) {
+  if (is_stopping_ || !core_) return;
+  auto& inbound = inbound_raft_;
+  std::pair<transport::PublicKey, int64_t> k{stream.peer_key(), stream.id()};
+  auto it = inbound.find(k);
+  auto refuse = [&](std::string_view why) {
+    counters_.raft_refused.fetch_add(1, std::memory_order_relaxed);
+    ASPEN_LOG_WARN("node {}: refused Raft traffic from key {}: {}", config_.node_id, stream.peer_key().to_string(),
+                   why);
+    inbound.erase(k);
+    stream.reset();
+    stream.connection().close();
+  };
+  if (it == inbound.end()) {
+    clusterpb::RaftHello hello;
+    if (!hello.ParseFromString(bytes) || hello.node_id() == kNoNode) return refuse("malformed greeting");
+    if (hello.cookie_digest() != cookie_digest_) return refuse("wrong cluster cookie");
+    if (hello.node_id() == config_.node_id) return refuse("it claims this node's own id");
+    auto known = peers_.lookup(hello.node_id());
+    if (known && known->key != stream.peer_key() && peers_.has_membership()) {
+      return refuse(fmt::format("node {} is registered with a different key", hello.node_id()));
+    }
+    if (!peers_.is_trusted(stream.peer_key())) return refuse("not a member of this cluster");
+    std::vector<transport::SocketAddr> addrs;
+    for (const auto& a : hello.addrs()) {
+      if (auto sa = transport::SocketAddr::parse(a)) addrs.push_back(*sa);
+    }
+    peers_.learn_from_hello(hello.node_id(), stream.peer_key(), std::move(addrs));
+    inbound.emplace(k, hello.node_id());
+    return;
+  }
+  pb::Message m;
+  if (!m.ParseFromString(bytes)) return refuse("malformed Raft message");
+  if (m.from() != it->second || m.to() != config_.node_id) {
+    return refuse(fmt::format("message claims to be from {} to {} on node {}'s stream", m.from(), m.to(), it->second));
+  }
+  counters_.raft_messages_in.fetch_add(1, std::memory_order_relaxed);
+  if (auto s = core_->step(m); !s) {
+    ASPEN_LOG_DEBUG("node {}: dropped a message from node {}: {}", config_.node_id, m.from(), s.error().to_string());
+  }
+  schedule_pump();
+}
+
+void Shell::on_raft_stream_closed(transport::Stream& stream) {
+  inbound_raft_.erase({stream.peer_key(), stream.id()});
+}
+
+}  // namespace aspen::node::internal

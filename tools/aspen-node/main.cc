@@ -1,0 +1,133 @@
+// aspen-node: runs one Aspen server process.
+//
+// Prints one line "ASPEN_NODE_READY node_id=<id> public_key=<key> addr=<host:port>" on
+// stdout when it serves, and "ASPEN_TICKET <ticket>" whenever the cluster ticket changes, so
+// scripts can wait for both. Stops gracefully on SIGINT or SIGTERM.
+#include <signal.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <fstream>
+#include <map>
+#include <string>
+
+#include "core/log.h"
+#include "node/node.h"
+#include "node/node_config.h"
+
+extern char** environ;
+
+namespace {
+
+constexpr int kExitConfig = 2;
+constexpr int kExitStartFailed = 1;
+
+struct FlagSpec {
+  const char* flag;
+  const char* key;
+  const char* help;
+};
+
+constexpr FlagSpec kFlags[] = {
+    {"--node-id", "node_id", "This node's id in the cluster: a non-zero integer, unique in the cluster."},
+    {"--cookie", "cookie", "The cluster's shared secret. Every member must use the same one."},
+    {"--data-dir", "data_dir", "Where the node keeps its key and data (default ./data/node-<id>)."},
+    {"--bind", "bind", "UDP address to listen on, host:port (default 127.0.0.1:0 = any free port)."},
+    {"--storage-backend", "storage_backend", "lmdb (durable, default) or inmemory (lost on exit; tests only)."},
+    {"--heartbeat-ms", "heartbeat_ms", "Leader heartbeat interval in milliseconds (default 100)."},
+    {"--election-timeout-ms", "election_timeout_ms",
+     "Followers start an election after this long without a leader, in milliseconds (default 1000)."},
+    {"--peers", "peers", "Manually known peers: id@publickey@host:port, comma-separated."},
+    {"--ticket", "ticket", "A cluster ticket (aspen...) whose members this node should trust when joining."},
+    {"--log-level", "log_level", "trace, debug, info (default), warn or error."},
+    {"--ticket-file", "ticket_file", "Write the cluster ticket to this file whenever it changes."},
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{
+      "aspen-node runs one member of an Aspen cluster: a replicated, linearizable key-value store.\n"
+      "Settings come from flags, then ASPEN_* environment variables (ASPEN_NODE_ID, ASPEN_COOKIE, ...),\n"
+      "then the TOML file named by --config, then defaults.\n\n"
+      "Start a new cluster:   aspen-node --node-id 1 --cookie s3cret --bind 127.0.0.1:7001\n"
+      "                       aspen-cli --ticket <printed ticket> cluster init\n"
+      "Add a node to it:      aspen-node --node-id 2 --cookie s3cret --bind 127.0.0.1:7002\n"
+      "                       aspen-cli cluster add-learner 2 <its public key> 127.0.0.1:7002",
+      "aspen-node"};
+  std::map<std::string, std::string> values;
+  for (const auto& f : kFlags) app.add_option(f.flag, values[f.key], f.help);
+  std::string config_path;
+  app.add_option("--config", config_path, "A TOML file with any of the settings above (keys as in node_id, cookie, ...).");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : kExitConfig;
+  }
+
+  aspen::node::ConfigLayer flags;
+  for (const auto& f : kFlags) {
+    if (app.count(f.flag) > 0) flags[f.key] = values[f.key];
+  }
+  std::vector<std::string> env_entries;
+  for (char** e = environ; *e != nullptr; ++e) env_entries.emplace_back(*e);
+  aspen::node::ConfigLayer env = aspen::node::read_config_env(env_entries);
+  if (config_path.empty()) {
+    if (const char* p = std::getenv("ASPEN_CONFIG")) config_path = p;
+  }
+  std::vector<aspen::node::ConfigLayer> layers{flags, env};
+  if (!config_path.empty()) {
+    auto file = aspen::node::read_config_file(config_path);
+    if (!file) {
+      std::fprintf(stderr, "aspen-node: %s\n", file.error().message().c_str());
+      return kExitConfig;
+    }
+    layers.push_back(*file);
+  }
+  auto config = aspen::node::resolve_config(layers);
+  if (!config) {
+    std::fprintf(stderr, "aspen-node: %s\n", config.error().message().c_str());
+    return kExitConfig;
+  }
+  aspen::log::set_level(config->log_level);
+
+  // Signals are taken synchronously by this thread; every other thread inherits the mask.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  auto node = aspen::node::Node::start(*config);
+  if (!node) {
+    std::fprintf(stderr, "aspen-node: could not start: %s\n", node.error().to_string().c_str());
+    return kExitStartFailed;
+  }
+  std::printf("ASPEN_NODE_READY node_id=%llu public_key=%s addr=%s\n", static_cast<unsigned long long>(config->node_id),
+              (*node)->public_key().to_string().c_str(), (*node)->local_addr().to_string().c_str());
+  std::fflush(stdout);
+
+  std::string printed_ticket;
+  timespec poll{0, 200 * 1000 * 1000};
+  for (;;) {
+    int sig = sigtimedwait(&signals, nullptr, &poll);
+    if (sig == SIGINT || sig == SIGTERM) {
+      ASPEN_LOG_INFO("aspen-node: received {}, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
+      break;
+    }
+    std::string ticket = (*node)->ticket();
+    if (!ticket.empty() && ticket != printed_ticket) {
+      printed_ticket = ticket;
+      std::printf("ASPEN_TICKET %s\n", ticket.c_str());
+      std::fflush(stdout);
+      if (!config->ticket_file.empty()) {
+        std::string tmp = config->ticket_file + ".tmp";
+        std::ofstream(tmp) << ticket << "\n";
+        std::rename(tmp.c_str(), config->ticket_file.c_str());
+      }
+    }
+  }
+  (*node)->stop();
+  return 0;
+}
