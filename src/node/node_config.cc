@@ -1,0 +1,416 @@
+#include "node/node_config.h"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <toml++/toml.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string_view>
+
+#include "core/assert.h"
+
+namespace aspen::node {
+namespace {
+
+// One row of the table in node_config.h. The TOML key is the layer key; the flag is how
+// errors name the field, since that is the spelling an operator sees first in --help.
+struct Setting {
+  std::string_view key;
+  std::string_view flag;
+  std::string_view env;
+};
+
+constexpr std::array<Setting, 11> kSettings = {{
+    {"node_id", "--node-id", "ASPEN_NODE_ID"},
+    {"cookie", "--cookie", "ASPEN_COOKIE"},
+    {"data_dir", "--data-dir", "ASPEN_DATA_DIR"},
+    {"bind", "--bind", "ASPEN_BIND"},
+    {"storage_backend", "--storage-backend", "ASPEN_STORAGE_BACKEND"},
+    {"heartbeat_ms", "--heartbeat-ms", "ASPEN_HEARTBEAT_MS"},
+    {"election_timeout_ms", "--election-timeout-ms", "ASPEN_ELECTION_TIMEOUT_MS"},
+    {"peers", "--peers", "ASPEN_PEERS"},
+    {"ticket", "--ticket", "ASPEN_TICKET"},
+    {"log_level", "--log-level", "ASPEN_LOG_LEVEL"},
+    {"ticket_file", "--ticket-file", "ASPEN_TICKET_FILE"},
+}};
+
+// Timing bounds. A heartbeat below 10 ms is busy-looping; an election timeout must cover a
+// few lost heartbeats (Raft §5.2: broadcastTime << electionTimeout) and stay short enough
+// that a dead leader is replaced within a minute.
+constexpr uint32_t kMinHeartbeatMs = 10;
+constexpr uint32_t kMaxHeartbeatMs = 10000;
+constexpr uint32_t kMinElectionToHeartbeatRatio = 3;
+constexpr uint32_t kMaxElectionTimeoutMs = 60000;
+static_assert(kMaxHeartbeatMs * kMinElectionToHeartbeatRatio <= kMaxElectionTimeoutMs,
+              "every valid heartbeat must leave room for a valid election timeout");
+
+constexpr std::array<std::string_view, 5> kLogLevels = {"trace", "debug", "info", "warn", "error"};
+
+const Setting* find_setting(std::string_view key) {
+  for (const Setting& s : kSettings) {
+    if (s.key == key) return &s;
+  }
+  return nullptr;
+}
+
+const Setting& setting(std::string_view key) {
+  const Setting* s = find_setting(key);
+  ASPEN_ASSERT(s != nullptr);
+  return *s;
+}
+
+std::string valid_keys() {
+  std::string out;
+  for (const Setting& s : kSettings) {
+    if (!out.empty()) out += ", ";
+    out += s.key;
+  }
+  return out;
+}
+
+std::unexpected<Error> config_error(std::string message) {
+  return make_error(ErrorCode::kConfigInvalid, std::move(message));
+}
+
+std::unexpected<Error> field_error(std::string_view key, std::string_view problem) {
+  return config_error(fmt::format("{}: {}", setting(key).flag, problem));
+}
+
+template <typename T>
+std::optional<T> parse_unsigned(std::string_view text) {
+  T value = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || end != text.data() + text.size() || text.empty()) return std::nullopt;
+  return value;
+}
+
+std::string_view trim(std::string_view text) {
+  constexpr std::string_view kSpace = " \t\r\n";
+  const size_t begin = text.find_first_not_of(kSpace);
+  if (begin == std::string_view::npos) return {};
+  return text.substr(begin, text.find_last_not_of(kSpace) - begin + 1);
+}
+
+std::string_view toml_type_name(toml::node_type type) {
+  switch (type) {
+    case toml::node_type::table:
+      return "a table";
+    case toml::node_type::array:
+      return "an array";
+    case toml::node_type::string:
+      return "a string";
+    case toml::node_type::integer:
+      return "an integer";
+    case toml::node_type::floating_point:
+      return "a float";
+    case toml::node_type::boolean:
+      return "a boolean";
+    case toml::node_type::date:
+      return "a date";
+    case toml::node_type::time:
+      return "a time";
+    case toml::node_type::date_time:
+      return "a date-time";
+    case toml::node_type::none:
+      break;
+  }
+  return "nothing";
+}
+
+// One TOML value as layer text: strings as written, integers in decimal, the peers array
+// comma-joined (the flag and env spelling).
+Result<std::string> toml_value_text(const std::string& path, const std::string& key,
+                                    const toml::node& value) {
+  if (const auto* s = value.as_string()) return s->get();
+  if (const auto* i = value.as_integer()) return std::to_string(i->get());
+  if (const auto* array = value.as_array(); array != nullptr && key == "peers") {
+    std::string joined;
+    for (const toml::node& element : *array) {
+      const auto* s = element.as_string();
+      if (s == nullptr) {
+        return config_error(
+            fmt::format("config file '{}': peers must be an array of strings, "
+                        "found {} in it",
+                        path, toml_type_name(element.type())));
+      }
+      if (!joined.empty()) joined += ',';
+      joined += s->get();
+    }
+    return joined;
+  }
+  return config_error(fmt::format("config file '{}': {} must be {}, got {}", path, key,
+                                  key == "peers" ? "an array of strings" : "a string or an integer",
+                                  toml_type_name(value.type())));
+}
+
+// The merged layers. An empty value counts as not set, so `--peers ''` or `ASPEN_TICKET=`
+// at a higher layer clears what a lower layer said and leaves the default.
+class Merged {
+ public:
+  std::optional<std::string_view> get(std::string_view key) const {
+    ASPEN_ASSERT(find_setting(key) != nullptr);
+    auto it = values_.find(std::string(key));
+    if (it == values_.end() || it->second.empty()) return std::nullopt;
+    return it->second;
+  }
+  // Layers are added highest priority first, so the first value seen for a key wins.
+  void add_layer(const ConfigLayer& layer) {
+    for (const auto& [key, value] : layer) values_.emplace(key, value);
+  }
+
+ private:
+  ConfigLayer values_;
+};
+
+std::unexpected<Error> missing(std::string_view key) {
+  const Setting& s = setting(key);
+  return config_error(fmt::format("{}: required (set {}, {} or {} in the config file)", s.flag,
+                                  s.flag, s.env, s.key));
+}
+
+Status resolve_identity(const Merged& merged, NodeConfig& config) {
+  const auto node_id = merged.get("node_id");
+  if (!node_id) return missing("node_id");
+  const auto id = parse_unsigned<uint64_t>(*node_id);
+  if (!id || *id == 0) {
+    return field_error("node_id", fmt::format("must be a non-zero integer, got '{}'", *node_id));
+  }
+  config.node_id = *id;
+
+  // The cookie is a secret: errors say what is wrong with it, never what it is.
+  const auto cookie = merged.get("cookie");
+  if (!cookie) return missing("cookie");
+  if (*cookie == kUnsafeDefaultCookie) {
+    return field_error("cookie", "the built-in example cookie is not allowed; choose a secret");
+  }
+  if (cookie->size() < kMinCookieSizeBytes || cookie->size() > kMaxCookieSizeBytes) {
+    return field_error("cookie",
+                       fmt::format("must be {} to {} bytes long, got {} bytes", kMinCookieSizeBytes,
+                                   kMaxCookieSizeBytes, cookie->size()));
+  }
+  config.cookie = std::string(*cookie);
+  config.data_dir = std::string(merged.get("data_dir").value_or(""));
+  if (config.data_dir.empty()) config.data_dir = fmt::format("./data/node-{}", config.node_id);
+  return {};
+}
+
+Status resolve_storage(const Merged& merged, NodeConfig& config) {
+  if (const auto bind = merged.get("bind")) {
+    auto addr = transport::SocketAddr::parse(*bind);
+    if (!addr) {
+      return field_error("bind", fmt::format("must be host:port (e.g. 127.0.0.1:7000 or "
+                                             "[::1]:7000), got '{}'",
+                                             *bind));
+    }
+    config.bind = std::move(*addr);
+  }
+  if (const auto backend = merged.get("storage_backend")) {
+    if (*backend == "lmdb") {
+      config.storage_backend = StorageBackend::kLmdb;
+    } else if (*backend == "inmemory") {
+      config.storage_backend = StorageBackend::kInMemory;
+    } else {
+      return field_error("storage_backend",
+                         fmt::format("must be lmdb or inmemory, got '{}'", *backend));
+    }
+  }
+  return {};
+}
+
+Status resolve_timing(const Merged& merged, NodeConfig& config) {
+  if (const auto text = merged.get("heartbeat_ms")) {
+    const auto ms = parse_unsigned<uint32_t>(*text);
+    if (!ms || *ms < kMinHeartbeatMs || *ms > kMaxHeartbeatMs) {
+      return field_error("heartbeat_ms",
+                         fmt::format("must be an integer from {} to {} (milliseconds), got '{}'",
+                                     kMinHeartbeatMs, kMaxHeartbeatMs, *text));
+    }
+    config.heartbeat_ms = *ms;
+  }
+  if (const auto text = merged.get("election_timeout_ms")) {
+    const auto ms = parse_unsigned<uint32_t>(*text);
+    if (!ms) {
+      return field_error("election_timeout_ms",
+                         fmt::format("must be an integer (milliseconds), got '{}'", *text));
+    }
+    config.election_timeout_ms = *ms;
+  }
+  // Checked after both are known, so a lone --heartbeat-ms 500 against the default election
+  // timeout is reported too.
+  const uint32_t min_election_ms = kMinElectionToHeartbeatRatio * config.heartbeat_ms;
+  if (config.election_timeout_ms < min_election_ms) {
+    return field_error(
+        "election_timeout_ms",
+        fmt::format("must be at least {} x --heartbeat-ms ({} ms), got {}",
+                    kMinElectionToHeartbeatRatio, min_election_ms, config.election_timeout_ms));
+  }
+  if (config.election_timeout_ms > kMaxElectionTimeoutMs) {
+    return field_error("election_timeout_ms",
+                       fmt::format("must be at most {} ms, got {}", kMaxElectionTimeoutMs,
+                                   config.election_timeout_ms));
+  }
+  return {};
+}
+
+Status resolve_peers(const Merged& merged, NodeConfig& config) {
+  const auto text = merged.get("peers");
+  if (!text) return {};
+  size_t begin = 0;
+  while (begin <= text->size()) {
+    size_t end = text->find(',', begin);
+    if (end == std::string_view::npos) end = text->size();
+    const std::string_view entry = trim(text->substr(begin, end - begin));
+    begin = end + 1;
+    if (entry.empty()) continue;  // "a,b," and "a, ,b" are forgiven
+    auto peer = parse_manual_peer(entry);
+    if (!peer) return field_error("peers", peer.error().message());
+    for (const ManualPeer& other : config.peers) {
+      if (other.node_id == peer->node_id) {
+        return field_error("peers", fmt::format("node {} is listed twice", peer->node_id));
+      }
+      if (other.public_key == peer->public_key) {
+        return field_error("peers", fmt::format("nodes {} and {} have the same public key",
+                                                other.node_id, peer->node_id));
+      }
+    }
+    config.peers.push_back(std::move(*peer));
+  }
+  return {};
+}
+
+Status resolve_misc(const Merged& merged, NodeConfig& config) {
+  if (const auto text = merged.get("ticket")) {
+    auto ticket = cluster::decode_ticket(*text);
+    if (!ticket) return field_error("ticket", ticket.error().message());
+    config.ticket = std::move(*ticket);
+  }
+  if (const auto level = merged.get("log_level")) {
+    if (std::ranges::find(kLogLevels, *level) == kLogLevels.end()) {
+      return field_error("log_level", fmt::format("must be one of {}, got '{}'",
+                                                  fmt::join(kLogLevels, ", "), *level));
+    }
+    config.log_level = std::string(*level);
+  }
+  config.ticket_file = std::string(merged.get("ticket_file").value_or(""));
+  return {};
+}
+
+}  // namespace
+
+Result<ConfigLayer> read_config_file(const std::string& path) {
+  // A directory opens as an empty stream on Linux and would read as an empty file.
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) {
+    return config_error(fmt::format("config file '{}': is a directory", path));
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    return config_error(
+        fmt::format("config file '{}': cannot be opened: {}", path, std::strerror(errno)));
+  }
+  std::ostringstream content;
+  content << in.rdbuf();
+
+  toml::table table;
+  try {
+    table = toml::parse(content.str(), path);
+  } catch (const toml::parse_error& e) {
+    return config_error(fmt::format("config file '{}' line {}, column {}: {}", path,
+                                    e.source().begin.line, e.source().begin.column,
+                                    e.description()));
+  }
+
+  ConfigLayer layer;
+  for (const auto& [toml_key, value] : table) {
+    const std::string key(toml_key.str());
+    if (find_setting(key) == nullptr) {
+      return config_error(fmt::format("config file '{}': unknown key '{}' (valid keys: {})", path,
+                                      key, valid_keys()));
+    }
+    auto text = toml_value_text(path, key, value);
+    if (!text) return std::unexpected(text.error());
+    layer.emplace(key, std::move(*text));
+  }
+  return layer;
+}
+
+ConfigLayer read_config_env(const std::vector<std::string>& environ_entries) {
+  ConfigLayer layer;
+  for (const std::string& entry : environ_entries) {
+    const size_t eq = entry.find('=');
+    if (eq == std::string::npos) continue;
+    const std::string_view name = std::string_view(entry).substr(0, eq);
+    // Unknown ASPEN_* names (ASPEN_CONFIG among them, which names the file rather than a
+    // value) are left alone: other tools share the prefix.
+    for (const Setting& s : kSettings) {
+      if (s.env == name) {
+        layer.insert_or_assign(std::string(s.key), entry.substr(eq + 1));
+        break;
+      }
+    }
+  }
+  return layer;
+}
+
+Result<NodeConfig> resolve_config(const std::vector<ConfigLayer>& layers_by_priority) {
+  Merged merged;
+  for (const ConfigLayer& layer : layers_by_priority) {
+    for (const auto& entry : layer) {
+      if (find_setting(entry.first) == nullptr) {
+        return config_error(
+            fmt::format("unknown setting '{}' (valid settings: {})", entry.first, valid_keys()));
+      }
+    }
+    merged.add_layer(layer);
+  }
+
+  NodeConfig config;
+  for (auto* step :
+       {resolve_identity, resolve_storage, resolve_timing, resolve_peers, resolve_misc}) {
+    if (auto status = step(merged, config); !status) return std::unexpected(status.error());
+  }
+  return config;
+}
+
+Result<ManualPeer> parse_manual_peer(std::string_view text) {
+  const size_t first = text.find('@');
+  const size_t second = first == std::string_view::npos ? first : text.find('@', first + 1);
+  if (second == std::string_view::npos || text.find('@', second + 1) != std::string_view::npos) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      fmt::format("peer '{}' must look like id@publickey@host:port", text));
+  }
+  const std::string_view id_text = text.substr(0, first);
+  const std::string_view key_text = text.substr(first + 1, second - first - 1);
+  const std::string_view addr_text = text.substr(second + 1);
+
+  ManualPeer peer;
+  const auto id = parse_unsigned<uint64_t>(id_text);
+  if (!id || *id == 0) {
+    return make_error(
+        ErrorCode::kInvalidArgument,
+        fmt::format("peer '{}': node id must be a non-zero integer, got '{}'", text, id_text));
+  }
+  peer.node_id = *id;
+  auto key = transport::PublicKey::parse(key_text);
+  if (!key) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      fmt::format("peer '{}': bad public key ({})", text, key.error().message()));
+  }
+  peer.public_key = *key;
+  auto addr = transport::SocketAddr::parse(addr_text);
+  if (!addr) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      fmt::format("peer '{}': bad address ({})", text, addr.error().message()));
+  }
+  peer.addr = std::move(*addr);
+  return peer;
+}
+
+}  // namespace aspen::node

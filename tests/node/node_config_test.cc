@@ -1,0 +1,355 @@
+// Node configuration: layer priority, defaults, the TOML file, the environment, and one test
+// per way a setting can be refused (each naming the flag an operator would fix).
+#include "node/node_config.h"
+
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+namespace aspen::node {
+namespace {
+
+struct TempDir {
+  std::string path;
+  TempDir() {
+    char tmpl[] = "/tmp/aspen-node-config-XXXXXX";
+    const char* made = ::mkdtemp(tmpl);
+    if (made == nullptr) ADD_FAILURE() << "mkdtemp failed";
+    path = made == nullptr ? "" : made;
+  }
+  ~TempDir() {
+    if (!path.empty()) std::filesystem::remove_all(path);
+  }
+  std::string write(const std::string& name, const std::string& content) const {
+    const std::string file = path + "/" + name;
+    std::ofstream(file) << content;
+    return file;
+  }
+};
+
+std::string key_text(uint8_t byte) {
+  std::array<uint8_t, transport::kPublicKeySizeBytes> bytes{};
+  bytes.fill(byte);
+  return transport::PublicKey(bytes).to_string();
+}
+
+std::string peer_text(uint64_t id, uint8_t key_byte, const std::string& addr) {
+  return std::to_string(id) + "@" + key_text(key_byte) + "@" + addr;
+}
+
+// The two required settings, valid.
+ConfigLayer required() {
+  return {{"node_id", "1"}, {"cookie", "correct-horse-battery"}};
+}
+
+ConfigLayer required_with(const ConfigLayer& extra) {
+  ConfigLayer layer = required();
+  for (const auto& [key, value] : extra) layer.insert_or_assign(key, value);
+  return layer;
+}
+
+// The ConfigInvalid message for these layers, or a failure if they resolved.
+std::string config_error(const std::vector<ConfigLayer>& layers) {
+  auto config = resolve_config(layers);
+  if (config) {
+    ADD_FAILURE() << "config unexpectedly resolved";
+    return {};
+  }
+  EXPECT_EQ(config.error().code(), ErrorCode::kConfigInvalid);
+  return config.error().message();
+}
+
+std::string config_error(const ConfigLayer& layer) {
+  return config_error(std::vector{layer});
+}
+
+TEST(NodeConfig, DefaultsFillEverythingButTheRequiredSettings) {
+  auto config = resolve_config({required()});
+  ASSERT_TRUE(config) << config.error().to_string();
+  EXPECT_EQ(config->node_id, 1u);
+  EXPECT_EQ(config->cookie, "correct-horse-battery");
+  EXPECT_EQ(config->data_dir, "./data/node-1");
+  EXPECT_EQ(config->bind, (transport::SocketAddr{"127.0.0.1", 0}));
+  EXPECT_EQ(config->storage_backend, StorageBackend::kLmdb);
+  EXPECT_EQ(config->heartbeat_ms, 100u);
+  EXPECT_EQ(config->election_timeout_ms, 1000u);
+  EXPECT_TRUE(config->peers.empty());
+  EXPECT_FALSE(config->ticket.has_value());
+  EXPECT_EQ(config->log_level, "info");
+  EXPECT_EQ(config->ticket_file, "");
+}
+
+TEST(NodeConfig, EverySettingIsTakenAsGiven) {
+  cluster::Ticket ticket;
+  ticket.cluster_id = "c";
+  ticket.peers.push_back({2, transport::PublicKey(), {{"10.0.0.2", 7002}}});
+  const std::string peers =
+      peer_text(2, 2, "127.0.0.1:7002") + ", " + peer_text(3, 3, "[::1]:7003") + ",";
+  auto config = resolve_config({{{"node_id", "18446744073709551615"},
+                                 {"cookie", "correct-horse-battery"},
+                                 {"data_dir", "/var/lib/aspen"},
+                                 {"bind", "0.0.0.0:7001"},
+                                 {"storage_backend", "inmemory"},
+                                 {"heartbeat_ms", "50"},
+                                 {"election_timeout_ms", "150"},
+                                 {"peers", peers},
+                                 {"ticket", cluster::encode_ticket(ticket)},
+                                 {"log_level", "debug"},
+                                 {"ticket_file", "/tmp/ticket"}}});
+  ASSERT_TRUE(config) << config.error().to_string();
+  EXPECT_EQ(config->node_id, UINT64_MAX);
+  EXPECT_EQ(config->data_dir, "/var/lib/aspen");
+  EXPECT_EQ(config->bind, (transport::SocketAddr{"0.0.0.0", 7001}));
+  EXPECT_EQ(config->storage_backend, StorageBackend::kInMemory);
+  EXPECT_EQ(config->heartbeat_ms, 50u);
+  EXPECT_EQ(config->election_timeout_ms, 150u);
+  ASSERT_EQ(config->peers.size(), 2u);
+  EXPECT_EQ(config->peers[0].node_id, 2u);
+  EXPECT_EQ(config->peers[0].public_key.to_string(), key_text(2));
+  EXPECT_EQ(config->peers[0].addr, (transport::SocketAddr{"127.0.0.1", 7002}));
+  EXPECT_EQ(config->peers[1].node_id, 3u);
+  EXPECT_EQ(config->peers[1].addr, (transport::SocketAddr{"::1", 7003}));
+  ASSERT_TRUE(config->ticket.has_value());
+  EXPECT_EQ(config->ticket->cluster_id, "c");
+  EXPECT_EQ(config->log_level, "debug");
+  EXPECT_EQ(config->ticket_file, "/tmp/ticket");
+}
+
+TEST(NodeConfig, FlagBeatsEnvBeatsFileBeatsDefault) {
+  TempDir dir;
+  const std::string path = dir.write("node.toml", R"(
+node_id = 3
+cookie = "cookie-from-the-file"
+heartbeat_ms = 20
+election_timeout_ms = 500
+log_level = "warn"
+)");
+  auto file = read_config_file(path);
+  ASSERT_TRUE(file) << file.error().to_string();
+  const ConfigLayer env = read_config_env(
+      {"ASPEN_HEARTBEAT_MS=30", "ASPEN_ELECTION_TIMEOUT_MS=600", "ASPEN_NODE_ID=4"});
+  const ConfigLayer flags = {{"heartbeat_ms", "40"}, {"node_id", "5"}};
+
+  auto config = resolve_config({flags, env, *file});
+  ASSERT_TRUE(config) << config.error().to_string();
+  EXPECT_EQ(config->heartbeat_ms, 40u);          // flag over env and file
+  EXPECT_EQ(config->node_id, 5u);                // flag over env and file
+  EXPECT_EQ(config->election_timeout_ms, 600u);  // env over file
+  EXPECT_EQ(config->cookie, "cookie-from-the-file");
+  EXPECT_EQ(config->log_level, "warn");                       // file over default
+  EXPECT_EQ(config->storage_backend, StorageBackend::kLmdb);  // default
+  EXPECT_EQ(config->data_dir, "./data/node-5");               // default follows the winning node id
+}
+
+TEST(NodeConfig, EmptyValueInAHigherLayerClearsTheLowerOne) {
+  const ConfigLayer file = required_with({{"peers", peer_text(2, 2, "127.0.0.1:7002")}});
+  auto config = resolve_config({{{"peers", ""}}, file});
+  ASSERT_TRUE(config) << config.error().to_string();
+  EXPECT_TRUE(config->peers.empty());
+}
+
+TEST(NodeConfig, EnvMapsAspenVariablesAndIgnoresTheRest) {
+  const ConfigLayer env = read_config_env({
+      "ASPEN_NODE_ID=7",
+      "ASPEN_COOKIE=a=b=c",  // only the first '=' separates the name
+      "ASPEN_STORAGE_BACKEND=inmemory",
+      "ASPEN_TICKET_FILE=/t",
+      "ASPEN_CONFIG=/etc/aspen.toml",
+      "ASPEN_SOMETHING_ELSE=1",
+      "PATH=/usr/bin",
+      "aspen_node_id=9",
+      "NO_EQUALS_SIGN",
+  });
+  EXPECT_EQ(env, (ConfigLayer{{"node_id", "7"},
+                              {"cookie", "a=b=c"},
+                              {"storage_backend", "inmemory"},
+                              {"ticket_file", "/t"}}));
+}
+
+TEST(NodeConfig, FileWithEverySettingIsReadIncludingThePeersArray) {
+  TempDir dir;
+  const std::string peer2 = peer_text(2, 2, "127.0.0.1:7002");
+  const std::string peer3 = peer_text(3, 3, "127.0.0.1:7003");
+  std::string toml =
+      "node_id = 1\n"
+      "cookie = \"correct-horse-battery\"\n"
+      "data_dir = \"/data\"\n"
+      "bind = \"127.0.0.1:7001\"\n"
+      "storage_backend = \"inmemory\"\n"
+      "heartbeat_ms = 50\n"
+      "election_timeout_ms = 500\n"
+      "log_level = \"error\"\n"
+      "ticket_file = \"/data/ticket\"\n";
+  toml += "peers = [\"" + peer2 + "\", \"" + peer3 + "\"]\n";
+  const std::string path = dir.write("node.toml", toml);
+  auto layer = read_config_file(path);
+  ASSERT_TRUE(layer) << layer.error().to_string();
+  EXPECT_EQ(layer->at("node_id"), "1");
+  EXPECT_EQ(layer->at("heartbeat_ms"), "50");
+  EXPECT_EQ(layer->at("peers"), peer2 + "," + peer3);
+  EXPECT_EQ(layer->size(), 10u);
+
+  auto config = resolve_config({*layer});
+  ASSERT_TRUE(config) << config.error().to_string();
+  ASSERT_EQ(config->peers.size(), 2u);
+  EXPECT_EQ(config->peers[1].node_id, 3u);
+  EXPECT_EQ(config->log_level, "error");
+}
+
+TEST(NodeConfig, FileSyntaxErrorNamesFileAndLine) {
+  TempDir dir;
+  const std::string path = dir.write("bad.toml", "node_id = 1\ncookie = \"unterminated\n");
+  auto layer = read_config_file(path);
+  ASSERT_FALSE(layer);
+  EXPECT_EQ(layer.error().code(), ErrorCode::kConfigInvalid);
+  EXPECT_NE(layer.error().message().find("config file '" + path + "' line 2"), std::string::npos)
+      << layer.error().message();
+}
+
+TEST(NodeConfig, FileWithUnknownKeyNamesItAndListsValidKeys) {
+  TempDir dir;
+  const std::string path = dir.write("node.toml", "node_id = 1\nheartbeat = 100\n");
+  auto layer = read_config_file(path);
+  ASSERT_FALSE(layer);
+  EXPECT_EQ(layer.error().code(), ErrorCode::kConfigInvalid);
+  EXPECT_NE(layer.error().message().find("unknown key 'heartbeat'"), std::string::npos);
+  EXPECT_NE(layer.error().message().find("heartbeat_ms"), std::string::npos);
+  EXPECT_NE(layer.error().message().find("election_timeout_ms"), std::string::npos);
+}
+
+TEST(NodeConfig, FileValueOfWrongTypeIsRefused) {
+  TempDir dir;
+  struct Case {
+    const char* toml;
+    const char* expected;
+  };
+  for (const Case& c : {
+           Case{"cookie = true\n", "cookie must be a string or an integer, got a boolean"},
+           Case{"heartbeat_ms = 1.5\n", "heartbeat_ms must be a string or an integer, got a float"},
+           Case{"[bind]\nhost = \"x\"\n", "bind must be a string or an integer, got a table"},
+           Case{"node_id = [1]\n", "node_id must be a string or an integer, got an array"},
+           Case{"peers = [1, 2]\n", "peers must be an array of strings, found an integer in it"},
+           Case{"peers = true\n", "peers must be an array of strings, got a boolean"},
+       }) {
+    const std::string path = dir.write("node.toml", c.toml);
+    auto layer = read_config_file(path);
+    ASSERT_FALSE(layer) << c.toml;
+    EXPECT_EQ(layer.error().code(), ErrorCode::kConfigInvalid);
+    EXPECT_NE(layer.error().message().find(c.expected), std::string::npos)
+        << layer.error().message();
+  }
+}
+
+TEST(NodeConfig, MissingFileOrDirectoryIsRefusedNamingIt) {
+  TempDir dir;
+  auto layer = read_config_file(dir.path + "/absent.toml");
+  ASSERT_FALSE(layer);
+  EXPECT_EQ(layer.error().code(), ErrorCode::kConfigInvalid);
+  EXPECT_NE(layer.error().message().find("absent.toml"), std::string::npos);
+
+  auto directory = read_config_file(dir.path);
+  ASSERT_FALSE(directory);
+  EXPECT_NE(directory.error().message().find("is a directory"), std::string::npos);
+}
+
+TEST(NodeConfig, MissingNodeIdSaysWhereToSetIt) {
+  EXPECT_EQ(config_error(ConfigLayer{{"cookie", "correct-horse-battery"}}),
+            "--node-id: required (set --node-id, ASPEN_NODE_ID or node_id in the config file)");
+}
+
+TEST(NodeConfig, NodeIdMustBeANonZeroInteger) {
+  for (const char* bad : {"abc", "0", "-1", "1.5", " 1", "18446744073709551616"}) {
+    EXPECT_EQ(config_error(required_with({{"node_id", bad}})),
+              std::string("--node-id: must be a non-zero integer, got '") + bad + "'");
+  }
+}
+
+TEST(NodeConfig, MissingCookieSaysWhereToSetIt) {
+  EXPECT_EQ(config_error(ConfigLayer{{"node_id", "1"}}),
+            "--cookie: required (set --cookie, ASPEN_COOKIE or cookie in the config file)");
+}
+
+TEST(NodeConfig, ExampleCookieIsRefused) {
+  EXPECT_EQ(config_error(required_with({{"cookie", std::string(kUnsafeDefaultCookie)}})),
+            "--cookie: the built-in example cookie is not allowed; choose a secret");
+}
+
+TEST(NodeConfig, CookieLengthIsBoundedAndNeverEchoed) {
+  const std::string too_short(kMinCookieSizeBytes - 1, 's');
+  const std::string too_long(kMaxCookieSizeBytes + 1, 'l');
+  for (const std::string& cookie : {too_short, too_long}) {
+    const std::string message = config_error(required_with({{"cookie", cookie}}));
+    EXPECT_TRUE(message.starts_with("--cookie: must be 8 to 256 bytes long")) << message;
+    EXPECT_EQ(message.find(cookie), std::string::npos);
+  }
+  EXPECT_TRUE(resolve_config({required_with({{"cookie", std::string(kMinCookieSizeBytes, 'c')}})}));
+  EXPECT_TRUE(resolve_config({required_with({{"cookie", std::string(kMaxCookieSizeBytes, 'c')}})}));
+}
+
+TEST(NodeConfig, EachInvalidSettingIsRefusedNamingItsFlag) {
+  const std::string good_peer = peer_text(2, 2, "127.0.0.1:7002");
+  struct Case {
+    ConfigLayer overrides;
+    std::string expected_prefix;
+  };
+  const std::vector<Case> cases = {
+      {{{"bind", "localhost:7000"}}, "--bind: must be host:port"},
+      {{{"bind", "127.0.0.1"}}, "--bind: must be host:port"},
+      {{{"storage_backend", "rocksdb"}},
+       "--storage-backend: must be lmdb or inmemory, got 'rocksdb'"},
+      {{{"heartbeat_ms", "9"}}, "--heartbeat-ms: must be an integer from 10 to 10000"},
+      {{{"heartbeat_ms", "10001"}}, "--heartbeat-ms: must be an integer from 10 to 10000"},
+      {{{"heartbeat_ms", "fast"}}, "--heartbeat-ms: must be an integer from 10 to 10000"},
+      {{{"election_timeout_ms", "soon"}}, "--election-timeout-ms: must be an integer"},
+      {{{"election_timeout_ms", "299"}},
+       "--election-timeout-ms: must be at least 3 x --heartbeat-ms (300 ms), got 299"},
+      {{{"heartbeat_ms", "400"}},  // against the default election timeout of 1000
+       "--election-timeout-ms: must be at least 3 x --heartbeat-ms (1200 ms), got 1000"},
+      {{{"election_timeout_ms", "60001"}}, "--election-timeout-ms: must be at most 60000 ms"},
+      {{{"peers", "2@" + key_text(2)}}, "--peers: peer '2@"},
+      {{{"peers", "x@" + key_text(2) + "@127.0.0.1:1"}}, "--peers: peer 'x@"},
+      {{{"peers", "0@" + key_text(2) + "@127.0.0.1:1"}}, "--peers: peer '0@"},
+      {{{"peers", "2@nokey@127.0.0.1:1"}}, "--peers: peer '2@nokey@127.0.0.1:1': bad public key"},
+      {{{"peers", "2@" + key_text(2) + "@host:1"}}, "--peers: peer '2@"},
+      {{{"peers", good_peer + "," + peer_text(2, 3, "127.0.0.1:7003")}},
+       "--peers: node 2 is listed twice"},
+      {{{"peers", good_peer + "," + peer_text(3, 2, "127.0.0.1:7003")}},
+       "--peers: nodes 2 and 3 have the same public key"},
+      {{{"ticket", "not-a-ticket"}}, "--ticket: ticket must start with 'aspen'"},
+      {{{"ticket", "aspen"}}, "--ticket: ticket names no peers"},
+      {{{"log_level", "verbose"}},
+       "--log-level: must be one of trace, debug, info, warn, error, got 'verbose'"},
+  };
+  for (const Case& c : cases) {
+    const std::string message = config_error(required_with(c.overrides));
+    EXPECT_TRUE(message.starts_with(c.expected_prefix))
+        << "expected '" << c.expected_prefix << "...', got '" << message << "'";
+  }
+}
+
+TEST(NodeConfig, UnknownSettingInALayerIsRefused) {
+  const std::string message = config_error(required_with({{"heartbeat", "100"}}));
+  EXPECT_TRUE(message.starts_with("unknown setting 'heartbeat'")) << message;
+}
+
+TEST(NodeConfig, ManualPeerParsesIdKeyAndAddress) {
+  auto peer = parse_manual_peer(peer_text(42, 9, "[::1]:7000"));
+  ASSERT_TRUE(peer) << peer.error().to_string();
+  EXPECT_EQ(peer->node_id, 42u);
+  EXPECT_EQ(peer->public_key.to_string(), key_text(9));
+  EXPECT_EQ(peer->addr, (transport::SocketAddr{"::1", 7000}));
+
+  for (const std::string& bad :
+       {std::string(""), std::string("42"), key_text(9), peer_text(42, 9, "1.2.3.4:1") + "@x"}) {
+    auto refused = parse_manual_peer(bad);
+    ASSERT_FALSE(refused) << bad;
+    EXPECT_NE(refused.error().message().find("must look like id@publickey@host:port"),
+              std::string::npos);
+  }
+}
+
+}  // namespace
+}  // namespace aspen::node
