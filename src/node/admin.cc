@@ -414,6 +414,12 @@ std::string Shell::prometheus_text() const {
   metric("transport_bytes_out_total", "counter", "UDP payload bytes sent.", tm.bytes_out);
   metric("transport_handshake_failures_total", "counter", "Failed handshakes.", tm.handshake_failures);
   metric("transport_connections_refused_total", "counter", "Connections refused over the limit.", tm.connections_refused);
+  out += "# HELP aspen_transport_peer_rtt_microseconds Smoothed round-trip time per peer connection.\n";
+  out += "# TYPE aspen_transport_peer_rtt_microseconds gauge\n";
+  for (const auto& r : tm.peer_rtts) {
+    out += fmt::format("aspen_transport_peer_rtt_microseconds{{node_id=\"{}\",peer=\"{}\",alpn=\"{}\"}} {}\n",
+                       config_.node_id, r.peer.short_string(), r.alpn, r.smoothed_rtt_us);
+  }
   return out;
 }
 

@@ -408,7 +408,8 @@ void Shell::refresh_cluster_view() {
       ++it;
     }
   }
-  std::string ticket = cluster_id_.empty() ? std::string() : build_ticket();
+  // Before the cluster exists the ticket names only this node (enough for `cluster init`).
+  std::string ticket = build_ticket();
   std::lock_guard lock(view_mu_);
   ticket_view_ = std::move(ticket);
   is_initialized_view_ = peers_.has_membership();

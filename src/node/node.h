@@ -36,7 +36,7 @@ class Node {
 
   transport::PublicKey public_key() const;
   transport::SocketAddr local_addr() const;
-  // The cluster ticket as of the last membership change ("" before the cluster exists).
+  // The cluster ticket as of the last membership change (before the cluster exists: this node alone).
   std::string ticket() const;
   bool is_initialized() const;
 

@@ -225,6 +225,7 @@ class Endpoint {
   void post(std::function<void()> fn);
   bool is_loop_thread() const noexcept;
 
+  // Any thread, the loop thread included.
   TransportMetrics metrics() const;
 
   // Closes every connection gracefully, stops the loop and joins handler threads.

@@ -157,7 +157,6 @@ std::vector<std::string> EndpointCore::alpns() const {
 }
 
 TransportMetrics EndpointCore::metrics() {
-  ASPEN_ASSERT(!is_loop_thread());
   TransportMetrics m;
   m.connections_open = counters_.connections_open.load();
   m.streams_open = counters_.streams_open.load();
@@ -167,6 +166,13 @@ TransportMetrics EndpointCore::metrics() {
   m.connections_refused = counters_.connections_refused.load();
   m.stateless_resets_sent = counters_.stateless_resets_sent.load();
   if (is_closed()) return m;
+  if (is_loop_thread()) {
+    // Already on the loop (a loop handler serving a metrics request): read directly.
+    for (const auto& c : conns_) {
+      if (auto r = c->rtt()) m.peer_rtts.push_back(*r);
+    }
+    return m;
+  }
   auto promise = std::make_shared<std::promise<std::vector<PeerRtt>>>();
   auto future = promise->get_future();
   post([this, promise] {
