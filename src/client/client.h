@@ -9,6 +9,14 @@
 // exponential backoff until the call's deadline. A Client is also a kv::KeyValueStore, so
 // the coordination primitives run unchanged against a real cluster.
 //
+// Writes (and membership changes, InitCluster) are resent only when they surely did not
+// execute: NotLeader, Unavailable, ProposalDropped, or no connection/stream before sending.
+// A write whose outcome is unknown (the node answered Timeout, the connection died after
+// the request left, or the deadline passed while waiting) fails with Timeout and a message
+// saying it may or may not have been applied; it is never resent behind the caller's back.
+// Validation that needs no cluster (key and value sizes, command shape) happens before
+// anything is sent.
+//
 // Thread-safe: many threads may call one Client concurrently (each call is its own stream).
 #pragma once
 
@@ -33,6 +41,10 @@ struct ClientOptions {
   uint32_t connect_timeout_ms = 5000;
   uint32_t initial_backoff_ms = 20;
   uint32_t max_backoff_ms = 1000;
+  // How long one attempt of a retryable request (a read, a status query) waits for its
+  // answer before it is tried on another node. Writes wait until the call's deadline, since
+  // a write that went unanswered cannot be resent safely.
+  uint32_t attempt_timeout_ms = 5000;
 };
 
 // Where a call goes.

@@ -1,0 +1,561 @@
+#include "client/client.h"
+
+#include <algorithm>
+#include <atomic>
+#include <random>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "client/node_directory.h"
+#include "core/assert.h"
+#include "core/limits.h"
+#include "kv/commands.h"
+#include "rpc/error_info.h"
+#include "transport/endpoint.h"
+
+namespace aspen::client {
+
+using internal::Clock;
+using transport::PublicKey;
+
+namespace {
+
+// Where a request may be answered.
+enum class Routing : uint8_t {
+  kLeader,     // only the leader: NotLeader hints are followed
+  kAnyNode,    // any node, the believed leader first (status queries)
+  kSpread,     // any node, spread round-robin (stale reads)
+  kFirstPeer,  // the ticket's first peer (InitCluster)
+};
+
+struct RequestTraits {
+  Routing routing = Routing::kLeader;
+  // Not idempotent: once it may have reached a node it is never sent again.
+  bool is_write = false;
+};
+
+Routing read_routing(cpb::Consistency consistency) {
+  return consistency == cpb::CONSISTENCY_STALE ? Routing::kSpread : Routing::kLeader;
+}
+
+RequestTraits traits_of(const cpb::Request& r) {
+  switch (r.op_case()) {
+    case cpb::Request::kWrite:
+    case cpb::Request::kAddLearner:
+    case cpb::Request::kChangeMembership:
+    case cpb::Request::kRemoveNode:
+      return {Routing::kLeader, true};
+    case cpb::Request::kInitCluster:
+      return {Routing::kFirstPeer, true};
+    case cpb::Request::kRead:
+      return {read_routing(r.read().consistency()), false};
+    case cpb::Request::kBatchRead:
+      return {read_routing(r.batch_read().consistency()), false};
+    case cpb::Request::kScan:
+      return {read_routing(r.scan().consistency()), false};
+    case cpb::Request::kLeaseList:
+    case cpb::Request::kTriggerSnapshot:
+      return {Routing::kLeader, false};
+    case cpb::Request::kGetHealth:
+    case cpb::Request::kGetMetrics:
+    case cpb::Request::kGetRaftMetrics:
+    case cpb::Request::kGetLeader:
+    case cpb::Request::kGetNodeInfo:
+    case cpb::Request::kGetClusterTicket:
+    case cpb::Request::OP_NOT_SET:
+      break;
+  }
+  return {Routing::kAnyNode, false};
+}
+
+// NotLeader hints followed at once before backing off: a hint pointing at a node that
+// itself redirects (an election in progress) must not spin.
+constexpr int kMaxImmediateRedirects = 3;
+
+uint32_t ms_until(Clock::time_point deadline, uint64_t cap_ms = UINT32_MAX) {
+  const auto now = Clock::now();
+  if (now >= deadline) return 1;  // the transport needs a positive timeout; it fails at once
+  const auto left = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now).count());
+  return static_cast<uint32_t>(std::clamp<uint64_t>(left, 1, std::min<uint64_t>(cap_ms, UINT32_MAX)));
+}
+
+uint64_t elapsed_ms(Clock::time_point since) {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - since).count());
+}
+
+// A sleep drawn from [backoff/2, backoff], so clients that failed together retry apart.
+uint32_t jittered(uint32_t backoff_ms) {
+  thread_local std::minstd_rand rng{std::random_device{}()};
+  const uint32_t low = backoff_ms / 2;
+  return low + static_cast<uint32_t>(rng() % (backoff_ms - low + 1));
+}
+
+bool is_retryable(ErrorCode code) {
+  return code == ErrorCode::kUnavailable || code == ErrorCode::kTimeout || code == ErrorCode::kProposalDropped;
+}
+
+// The bind address: the wildcard of the family the cluster is reached by (the endpoint has
+// one socket, and a packet goes only to a peer of the socket's family).
+transport::SocketAddr bind_addr_for(const cluster::Ticket& ticket) {
+  for (const auto& peer : ticket.peers) {
+    for (const auto& addr : peer.addrs) {
+      if (addr.ip.find(':') == std::string::npos) return {"0.0.0.0", 0};
+    }
+  }
+  return {"::", 0};
+}
+
+Status expect_result(const cpb::Response& r, cpb::Response::ResultCase expected) {
+  if (r.result_case() == expected) return {};
+  return make_error(ErrorCode::kInternal,
+                    fmt::format("the node answered with result {} where {} was expected",
+                                static_cast<int>(r.result_case()), static_cast<int>(expected)));
+}
+
+}  // namespace
+
+struct Client::Impl {
+  // What one send of the request to one node came to.
+  struct Attempt {
+    enum class Kind : uint8_t {
+      kAnswered,  // a Response arrived (it may carry an error)
+      kNotSent,   // no connection or stream: the node surely did not see the request
+      kLost,      // sent, then no usable answer: the node may have executed it
+    };
+    Kind kind = Kind::kNotSent;
+    cpb::Response response;
+    std::optional<Error> error;  // kNotSent, kLost
+  };
+
+  Impl(ClientOptions opts, cluster::Ticket t, std::unique_ptr<transport::Endpoint> ep)
+      : options(opts), ticket(std::move(t)), endpoint(std::move(ep)), directory(*endpoint, options.connect_timeout_ms) {
+    for (const auto& peer : ticket.peers) directory.upsert(peer.node_id, peer.public_key, peer.addrs);
+    ASPEN_ASSERT(directory.size() > 0);
+  }
+
+  Result<cpb::Response> call(const cpb::Request& request, Target target, uint32_t timeout_ms);
+  Attempt attempt(const PublicKey& node, const std::string& bytes, Clock::time_point deadline,
+                  Clock::time_point answer_deadline);
+  PublicKey choose(Routing routing, uint64_t rotation) const;
+  Result<PublicKey> resolve(uint64_t node_id, Clock::time_point deadline);
+  void learn(const PublicKey& node, const cpb::Response& response);
+
+  const ClientOptions options;
+  const cluster::Ticket ticket;
+  // Declared before the directory: the directory's connections belong to this endpoint.
+  std::unique_ptr<transport::Endpoint> endpoint;
+  internal::NodeDirectory directory;
+  std::atomic<uint64_t> next_rotation{0};
+};
+
+PublicKey Client::Impl::choose(Routing routing, uint64_t rotation) const {
+  const auto keys = directory.keys();
+  ASPEN_ASSERT(!keys.empty());
+  if (routing == Routing::kLeader || routing == Routing::kAnyNode) {
+    if (auto leader = directory.leader()) return *leader;
+  }
+  return keys[rotation % keys.size()];
+}
+
+Result<PublicKey> Client::Impl::resolve(uint64_t node_id, Clock::time_point deadline) {
+  if (auto key = directory.find(node_id)) return *key;
+  // Not in the ticket and not seen yet: ask the cluster who its members are.
+  cpb::Request request;
+  request.mutable_get_raft_metrics();
+  auto r = call(request, Target{}, ms_until(deadline));
+  if (!r) return std::unexpected(r.error());
+  if (auto key = directory.find(node_id)) return *key;
+  return make_error(ErrorCode::kNotFound, fmt::format("node {} is not a member this client can find", node_id));
+}
+
+void Client::Impl::learn(const PublicKey& node, const cpb::Response& response) {
+  // Learning is best effort: a malformed address from a node is skipped, not an error of
+  // the call that carried it.
+  switch (response.result_case()) {
+    case cpb::Response::kGetRaftMetrics: {
+      const auto& m = response.get_raft_metrics();
+      directory.upsert(m.node_id(), node, {});
+      for (const auto& member : m.members()) (void)directory.upsert(member);
+      if (m.leader_id() != 0) {
+        if (auto leader = directory.find(m.leader_id())) directory.set_leader(*leader);
+      }
+      break;
+    }
+    case cpb::Response::kGetLeader:
+      if (response.get_leader().leader().node_id() != 0) {
+        const auto& leader = response.get_leader().leader();
+        if (directory.upsert(leader)) {
+          if (auto key = PublicKey::parse(leader.public_key())) directory.set_leader(*key);
+        }
+      }
+      break;
+    case cpb::Response::kGetNodeInfo:
+      directory.upsert(response.get_node_info().node().node_id(), node, {});
+      break;
+    case cpb::Response::kGetHealth:
+      directory.upsert(response.get_health().node_id(), node, {});
+      break;
+    default:
+      break;
+  }
+}
+
+Client::Impl::Attempt Client::Impl::attempt(const PublicKey& node, const std::string& bytes,
+                                            Clock::time_point deadline, Clock::time_point answer_deadline) {
+  Attempt out;
+  const auto not_sent = [&](const Error& e) {
+    out.kind = Attempt::Kind::kNotSent;
+    out.error = Error(e.code(), fmt::format("{}: {}", directory.describe(node), e.message()));
+    return std::move(out);
+  };
+  auto nc = directory.connection(node, deadline);
+  if (!nc) return not_sent(nc.error());
+  auto stream = nc->conn.open_bi(ms_until(deadline, limits::kStreamOpenTimeoutMs));
+  if (!stream) {
+    if (!nc->conn.is_open()) directory.drop(node, nc->generation);
+    return not_sent(stream.error());
+  }
+  // Stream::send fails only before it queues the message, so a failure here means the node
+  // never saw the request.
+  if (auto s = stream->send(bytes, ms_until(deadline)); !s) {
+    stream->reset();
+    if (!nc->conn.is_open()) directory.drop(node, nc->generation);
+    return not_sent(s.error());
+  }
+  stream->finish();
+  auto reply = stream->recv(ms_until(answer_deadline));
+  if (!reply || !reply->has_value()) {
+    stream->reset();
+    Error e = reply ? Error(ErrorCode::kUnavailable, "the node closed the stream without answering") : reply.error();
+    // A node that let an attempt time out is presumed hung: the next call redials it, which
+    // fails fast if it is gone, instead of waiting out another attempt on a dead connection.
+    if (!reply && e.code() == ErrorCode::kTimeout) {
+      directory.drop(node, nc->generation);
+    } else if (!nc->conn.is_open()) {
+      directory.drop(node, nc->generation);
+    }
+    out.kind = Attempt::Kind::kLost;
+    out.error = Error(e.code(), fmt::format("{}: {}", directory.describe(node), e.message()));
+    return out;
+  }
+  if (!out.response.ParseFromString(**reply)) {
+    stream->reset();
+    out.kind = Attempt::Kind::kLost;
+    out.error = Error(ErrorCode::kInternal, fmt::format("{}: malformed response", directory.describe(node)));
+    return out;
+  }
+  out.kind = Attempt::Kind::kAnswered;
+  return out;
+}
+
+Result<cpb::Response> Client::Impl::call(const cpb::Request& request, Target target, uint32_t timeout_ms) {
+  if (request.op_case() == cpb::Request::OP_NOT_SET) {
+    return make_error(ErrorCode::kInvalidArgument, "request has no operation");
+  }
+  if (timeout_ms == 0) return make_error(ErrorCode::kInvalidArgument, "timeout_ms must be positive");
+  const auto started = Clock::now();
+  const auto deadline = started + std::chrono::milliseconds(timeout_ms);
+  const RequestTraits traits = traits_of(request);
+  std::string bytes;
+  if (!request.SerializeToString(&bytes)) return make_error(ErrorCode::kInternal, "request does not serialize");
+  if (bytes.size() > limits::kMaxFrameSizeBytes) {
+    return make_error(ErrorCode::kMessageTooLarge, fmt::format("request of {} bytes exceeds the {}-byte message limit",
+                                                               bytes.size(), limits::kMaxFrameSizeBytes));
+  }
+
+  std::optional<PublicKey> fixed;  // set = exactly this node, no redirects
+  if (target.node_id != 0) {
+    auto key = resolve(target.node_id, deadline);
+    if (!key) return std::unexpected(key.error());
+    fixed = *key;
+  } else if (traits.routing == Routing::kFirstPeer) {
+    fixed = ticket.peers.front().public_key;
+  }
+
+  uint64_t rotation = next_rotation.fetch_add(1, std::memory_order_relaxed);
+  uint32_t backoff_ms = options.initial_backoff_ms;
+  int attempts = 0;
+  int immediate_redirects = 0;
+  std::optional<PublicKey> hinted;
+  std::optional<Error> last_error;
+  while (true) {
+    ++attempts;
+    const PublicKey node = fixed ? *fixed : hinted ? *hinted : choose(traits.routing, rotation);
+    hinted.reset();
+    const auto answer_deadline =
+        traits.is_write ? deadline : std::min(deadline, Clock::now() + std::chrono::milliseconds(options.attempt_timeout_ms));
+    Attempt a = attempt(node, bytes, deadline, answer_deadline);
+
+    if (a.kind == Attempt::Kind::kAnswered && !a.response.has_error()) {
+      if (traits.routing == Routing::kLeader && !fixed) directory.set_leader(node);
+      learn(node, a.response);
+      return std::move(a.response);
+    }
+
+    bool should_back_off = true;
+    if (a.kind == Attempt::Kind::kAnswered) {
+      const auto& info = a.response.error();
+      Error e = rpc::from_error_info(info);
+      if (e.code() == ErrorCode::kNotLeader) {
+        // Refused before execution: always safe to send elsewhere, writes included.
+        if (fixed) return std::unexpected(std::move(e));
+        directory.forget_leader(node);
+        ++rotation;
+        if (!info.leader().public_key().empty() && directory.upsert(info.leader())) {
+          auto key = PublicKey::parse(info.leader().public_key());
+          if (key && *key != node) {
+            directory.set_leader(*key);
+            hinted = *key;
+            should_back_off = ++immediate_redirects > kMaxImmediateRedirects;
+          }
+        }
+      } else if (e.code() == ErrorCode::kTimeout && traits.is_write) {
+        return make_error(ErrorCode::kTimeout,
+                          fmt::format("{} timed out on the write; it may or may not have been applied: {}",
+                                      directory.describe(node), e.message()));
+      } else if (is_retryable(e.code())) {
+        // Unavailable (no leader yet), ProposalDropped (leadership changed), or a read
+        // timeout: the request did not take effect; try again, elsewhere if not pinned.
+        if (!fixed && traits.routing != Routing::kSpread) directory.forget_leader(node);
+        ++rotation;
+      } else {
+        return std::unexpected(std::move(e));
+      }
+      last_error = Error(e.code(), fmt::format("{}: {}", directory.describe(node), e.message()));
+    } else {
+      // Not sent, or a read that went unanswered: safe to send again, to another node
+      // unless pinned.
+      ASPEN_ASSERT(a.error.has_value());
+      if (a.kind == Attempt::Kind::kLost && traits.is_write) {
+        return make_error(ErrorCode::kTimeout,
+                          fmt::format("no answer after the write was sent; it may or may not have been applied: {}",
+                                      a.error->to_string()));
+      }
+      if (!fixed) directory.forget_leader(node);
+      ++rotation;
+      last_error = std::move(a.error);
+    }
+
+    if (Clock::now() >= deadline) break;
+    if (should_back_off) {
+      immediate_redirects = 0;
+      const auto sleep_ms = std::min(jittered(backoff_ms), ms_until(deadline));
+      std::this_thread::sleep_for(std::chrono::milliseconds(sleep_ms));
+      backoff_ms = std::min(options.max_backoff_ms, backoff_ms * 2);
+      if (Clock::now() >= deadline) break;
+    }
+  }
+  ASPEN_ASSERT(last_error.has_value());
+  // A redirect loop that outlived the deadline means no leader could be reached.
+  const ErrorCode code = last_error->code() == ErrorCode::kNotLeader ? ErrorCode::kUnavailable : last_error->code();
+  return make_error(code, fmt::format("gave up after {} attempts in {} ms; last error: {}", attempts,
+                                      elapsed_ms(started), last_error->to_string()));
+}
+
+// ------------------------------------------------------------------------------ Client
+
+Client::Client(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Client::~Client() = default;
+
+Result<std::unique_ptr<Client>> Client::connect(std::string_view ticket, ClientOptions options) {
+  auto t = cluster::decode_ticket(ticket);
+  if (!t) return std::unexpected(t.error());
+  return connect(std::move(*t), options);
+}
+
+Result<std::unique_ptr<Client>> Client::connect(cluster::Ticket ticket, ClientOptions options) {
+  if (ticket.peers.empty()) return make_error(ErrorCode::kInvalidArgument, "the ticket names no peers");
+  if (options.timeout_ms == 0 || options.connect_timeout_ms == 0 || options.attempt_timeout_ms == 0) {
+    return make_error(ErrorCode::kInvalidArgument, "client timeouts must be positive");
+  }
+  if (options.initial_backoff_ms == 0 || options.initial_backoff_ms > options.max_backoff_ms) {
+    return make_error(ErrorCode::kInvalidArgument, "client backoff must satisfy 0 < initial_backoff_ms <= max_backoff_ms");
+  }
+  for (const auto& peer : ticket.peers) {
+    if (peer.addrs.empty()) {
+      return make_error(ErrorCode::kInvalidArgument,
+                        fmt::format("ticket peer {} has no address", peer.public_key.short_string()));
+    }
+  }
+  transport::EndpointConfig config;
+  config.bind_addr = bind_addr_for(ticket);
+  auto endpoint = transport::Endpoint::bind(transport::NodeIdentity::generate(), config);
+  if (!endpoint) return std::unexpected(endpoint.error());
+  auto impl = std::make_unique<Impl>(options, std::move(ticket), std::move(*endpoint));
+  return std::unique_ptr<Client>(new Client(std::move(impl)));
+}
+
+Result<cpb::Response> Client::call(const cpb::Request& request, Target target) {
+  return impl_->call(request, target, impl_->options.timeout_ms);
+}
+
+Result<cpb::Response> Client::call(const cpb::Request& request, Target target, uint32_t timeout_ms) {
+  return impl_->call(request, target, timeout_ms);
+}
+
+std::vector<cpb::NodeAddress> Client::known_nodes() const { return impl_->directory.addresses(); }
+
+// --- key-value ---
+
+Result<std::optional<kvpb::KeyValue>> Client::read(std::string_view key, cpb::Consistency consistency, Target target) {
+  if (auto s = kv::validate_key(key); !s) return std::unexpected(s.error());
+  cpb::Request request;
+  request.mutable_read()->set_key(std::string(key));
+  request.mutable_read()->set_consistency(consistency);
+  auto r = call(request, target);
+  if (!r) return std::unexpected(r.error());
+  if (auto s = expect_result(*r, cpb::Response::kRead); !s) return std::unexpected(s.error());
+  if (!r->read().found()) return std::optional<kvpb::KeyValue>{};
+  return std::optional<kvpb::KeyValue>(std::move(*r->mutable_read()->mutable_kv()));
+}
+
+Result<kvpb::RangeResult> Client::scan(const kvpb::RangeRequest& range, cpb::Consistency consistency, Target target) {
+  if (auto s = kv::validate_range(range); !s) return std::unexpected(s.error());
+  cpb::Request request;
+  *request.mutable_scan()->mutable_range() = range;
+  request.mutable_scan()->set_consistency(consistency);
+  auto r = call(request, target);
+  if (!r) return std::unexpected(r.error());
+  if (auto s = expect_result(*r, cpb::Response::kScan); !s) return std::unexpected(s.error());
+  return std::move(*r->mutable_scan()->mutable_result());
+}
+
+Result<kvpb::CommandResult> Client::execute(kvpb::Command cmd) {
+  if (auto s = kv::validate_command(cmd); !s) return std::unexpected(s.error());
+  cpb::Request request;
+  *request.mutable_write()->mutable_command() = std::move(cmd);
+  auto r = call(request);
+  if (!r) return std::unexpected(r.error());
+  if (auto s = expect_result(*r, cpb::Response::kWrite); !s) return std::unexpected(s.error());
+  return std::move(*r->mutable_write()->mutable_result());
+}
+
+Result<kvpb::RangeResult> Client::range(const kvpb::RangeRequest& request) { return scan(request); }
+
+Result<std::vector<kvpb::Lease>> Client::list_leases() {
+  cpb::Request request;
+  request.mutable_lease_list();
+  auto r = call(request);
+  if (!r) return std::unexpected(r.error());
+  if (auto s = expect_result(*r, cpb::Response::kLeaseList); !s) return std::unexpected(s.error());
+  auto* leases = r->mutable_lease_list()->mutable_leases();
+  return std::vector<kvpb::Lease>(std::make_move_iterator(leases->begin()), std::make_move_iterator(leases->end()));
+}
+
+// --- cluster ---
+
+Result<cpb::GetHealthResponse> Client::health(Target target) {
+  cpb::Request request;
+  request.mutable_get_health();
+  auto r = call(request, target);
+  if (!r) return std::unexpected(r.error());
+  if (auto s = expect_result(*r, cpb::Response::kGetHealth); !s) return std::unexpected(s.error());
+  return std::move(*r->mutable_get_health());
+}
+
+Result<cpb::GetRaftMetricsResponse> Client::raft_metrics(Target target) {
+  cpb::Request request;
+  request.mutable_get_raft_metrics();
+  auto r = call(request, target);
+  if (!r) return std::unexpected(r.error());
+  if (auto s = expect_result(*r, cpb::Response::kGetRaftMetrics); !s) return std::unexpected(s.error());
+  cpb::GetRaftMetricsResponse m = std::move(*r->mutable_get_raft_metrics());
+  // Target{} means the leader's view (only the leader reports replication progress): when
+  // the node that answered is not the leader but names one, ask the leader.
+  if (target.node_id == 0 && m.leader_id() != 0 && m.leader_id() != m.node_id() && impl_->directory.find(m.leader_id())) {
+    auto from_leader = call(request, Target{m.leader_id()});
+    if (from_leader && from_leader->has_get_raft_metrics()) return std::move(*from_leader->mutable_get_raft_metrics());
+  }
+  return m;
+}
+
+Result<std::string> Client::metrics_text(Target target) {
+  cpb::Request request;
+  request.mutable_get_metrics();
+  auto r = call(request, target);
+  if (!r) return std::unexpected(r.error());
+  if (auto s = expect_result(*r, cpb::Response::kGetMetrics); !s) return std::unexpected(s.error());
+  return std::move(*r->mutable_get_metrics()->mutable_prometheus_text());
+}
+
+Result<cpb::GetLeaderResponse> Client::leader() {
+  cpb::Request request;
+  request.mutable_get_leader();
+  auto r = call(request);
+  if (!r) return std::unexpected(r.error());
+  if (auto s = expect_result(*r, cpb::Response::kGetLeader); !s) return std::unexpected(s.error());
+  return std::move(*r->mutable_get_leader());
+}
+
+Result<cpb::GetNodeInfoResponse> Client::node_info(Target target) {
+  cpb::Request request;
+  request.mutable_get_node_info();
+  auto r = call(request, target);
+  if (!r) return std::unexpected(r.error());
+  if (auto s = expect_result(*r, cpb::Response::kGetNodeInfo); !s) return std::unexpected(s.error());
+  return std::move(*r->mutable_get_node_info());
+}
+
+Result<std::string> Client::cluster_ticket() {
+  cpb::Request request;
+  request.mutable_get_cluster_ticket();
+  auto r = call(request);
+  if (!r) return std::unexpected(r.error());
+  if (auto s = expect_result(*r, cpb::Response::kGetClusterTicket); !s) return std::unexpected(s.error());
+  return std::move(*r->mutable_get_cluster_ticket()->mutable_ticket());
+}
+
+Result<cpb::InitClusterResponse> Client::init_cluster() {
+  cpb::Request request;
+  request.mutable_init_cluster();
+  auto r = call(request);
+  if (!r) return std::unexpected(r.error());
+  if (auto s = expect_result(*r, cpb::Response::kInitCluster); !s) return std::unexpected(s.error());
+  return std::move(*r->mutable_init_cluster());
+}
+
+Result<cpb::MembershipResponse> Client::add_learner(const cpb::NodeAddress& node) {
+  if (node.node_id() == 0) return make_error(ErrorCode::kInvalidArgument, "a learner needs a non-zero node id");
+  if (node.addrs().empty()) return make_error(ErrorCode::kInvalidArgument, "a learner needs at least one address");
+  cpb::Request request;
+  *request.mutable_add_learner()->mutable_node() = node;
+  auto r = call(request);
+  if (!r) return std::unexpected(r.error());
+  if (auto s = expect_result(*r, cpb::Response::kMembership); !s) return std::unexpected(s.error());
+  // The new node can be reached by this client from now on.
+  (void)impl_->directory.upsert(node);
+  return std::move(*r->mutable_membership());
+}
+
+Result<cpb::MembershipResponse> Client::change_membership(const std::vector<uint64_t>& voters, bool retain_as_learners) {
+  if (voters.empty()) return make_error(ErrorCode::kInvalidArgument, "the voting membership cannot be empty");
+  cpb::Request request;
+  for (uint64_t id : voters) request.mutable_change_membership()->add_voters(id);
+  request.mutable_change_membership()->set_retain_as_learners(retain_as_learners);
+  auto r = call(request);
+  if (!r) return std::unexpected(r.error());
+  if (auto s = expect_result(*r, cpb::Response::kMembership); !s) return std::unexpected(s.error());
+  return std::move(*r->mutable_membership());
+}
+
+Result<cpb::MembershipResponse> Client::remove_node(uint64_t node_id) {
+  if (node_id == 0) return make_error(ErrorCode::kInvalidArgument, "node id 0 names no node");
+  cpb::Request request;
+  request.mutable_remove_node()->set_node_id(node_id);
+  auto r = call(request);
+  if (!r) return std::unexpected(r.error());
+  if (auto s = expect_result(*r, cpb::Response::kMembership); !s) return std::unexpected(s.error());
+  return std::move(*r->mutable_membership());
+}
+
+Result<cpb::TriggerSnapshotResponse> Client::trigger_snapshot(Target target) {
+  cpb::Request request;
+  request.mutable_trigger_snapshot();
+  auto r = call(request, target);
+  if (!r) return std::unexpected(r.error());
+  if (auto s = expect_result(*r, cpb::Response::kTriggerSnapshot); !s) return std::unexpected(s.error());
+  return std::move(*r->mutable_trigger_snapshot());
+}
+
+}  // namespace aspen::client

@@ -1,0 +1,95 @@
+// The nodes a Client knows: each node's identity and addresses, at most one open
+// "aspen-client" connection per node (shared by every call to it), and which node is believed
+// to lead. Internal to the client library (client.cc); not part of its API.
+//
+// Nodes are named by public key, the only identity a ticket always carries (a ticket peer's
+// node id may be 0 = unknown); node ids are filled in when a response names them. The order
+// in which nodes were learned is kept: ticket peers first, so the first ticket peer is found
+// at index 0 (InitCluster goes there).
+//
+// Thread-safe. Concurrent callers wanting the same node share one dial: the first dials
+// without holding the lock, the others wait for its outcome (bounded by their deadlines).
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "aspen/client.pb.h"
+#include "core/error.h"
+#include "transport/address_book.h"
+#include "transport/endpoint.h"
+#include "transport/identity.h"
+
+namespace aspen::client::internal {
+
+using Clock = std::chrono::steady_clock;
+
+inline constexpr const char* kClientAlpn = "aspen-client";
+
+// A connection handed out by the directory, with the generation that lets a caller drop
+// exactly this connection (and not a newer one another thread dialled meanwhile).
+struct NodeConnection {
+  transport::Connection conn;
+  uint64_t generation = 0;
+};
+
+class NodeDirectory {
+ public:
+  NodeDirectory(transport::Endpoint& endpoint, uint32_t connect_timeout_ms);
+
+  // Adds a node or updates what is known about it: a non-zero node id replaces 0, non-empty
+  // addresses replace the old ones.
+  void upsert(uint64_t node_id, const transport::PublicKey& key, std::vector<transport::SocketAddr> addrs);
+  // The same from a wire NodeAddress. InvalidArgument for a bad key or address; an address
+  // with no key (node_id only) is ignored.
+  Status upsert(const clientpb::NodeAddress& address);
+
+  size_t size() const;
+  // Keys in the order nodes were learned (ticket peers first).
+  std::vector<transport::PublicKey> keys() const;
+  std::optional<transport::PublicKey> find(uint64_t node_id) const;
+  uint64_t node_id_of(const transport::PublicKey& key) const;
+  // "node 3 (abcdefghij)" or "abcdefghij" when the id is unknown, for error messages.
+  std::string describe(const transport::PublicKey& key) const;
+  std::vector<clientpb::NodeAddress> addresses() const;
+
+  std::optional<transport::PublicKey> leader() const;
+  void set_leader(const transport::PublicKey& key);
+  // Forgets the leader only if it is still `key` (another thread may have learned better).
+  void forget_leader(const transport::PublicKey& key);
+
+  // The node's open connection, dialling it if needed. Dialling waits at most the connect
+  // timeout and never past `deadline`.
+  Result<NodeConnection> connection(const transport::PublicKey& key, Clock::time_point deadline);
+  // Closes and forgets the connection of that generation (no-op if it was already replaced).
+  void drop(const transport::PublicKey& key, uint64_t generation);
+
+ private:
+  struct Node {
+    uint64_t node_id = 0;
+    transport::PublicKey key;
+    std::vector<transport::SocketAddr> addrs;
+    std::optional<transport::Connection> conn;
+    uint64_t generation = 0;   // bumped by every dial that finishes, success or not
+    bool is_dialing = false;
+    std::optional<Error> last_dial_error;
+  };
+  Node* find_locked(const transport::PublicKey& key);
+  const Node* find_locked(const transport::PublicKey& key) const;
+
+  transport::Endpoint& endpoint_;
+  const uint32_t connect_timeout_ms_;
+  mutable std::mutex mu_;
+  std::condition_variable dial_done_;
+  // unique_ptr: Node addresses stay stable while a dialling thread works without the lock.
+  std::vector<std::unique_ptr<Node>> nodes_;
+  std::optional<transport::PublicKey> leader_;
+};
+
+}  // namespace aspen::client::internal

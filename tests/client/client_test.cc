@@ -1,0 +1,309 @@
+// The client library against scripted fake nodes on the real QUIC transport: leader
+// finding, redirects, retries and their limits, the no-resend rule for ambiguous writes,
+// failover from a dead peer, and connection reuse.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <thread>
+
+#include "client/client.h"
+#include "core/limits.h"
+#include "fake_node.h"
+#include "kv/key_value_store.h"
+
+namespace aspen::client {
+namespace {
+
+using testing::error_response;
+using testing::FakeNode;
+using testing::read_ok;
+using testing::write_ok;
+using Clock = std::chrono::steady_clock;
+
+ClientOptions fast_options(uint32_t timeout_ms = 1500) {
+  ClientOptions o;
+  o.timeout_ms = timeout_ms;
+  o.connect_timeout_ms = 300;
+  o.attempt_timeout_ms = 300;
+  o.initial_backoff_ms = 5;
+  o.max_backoff_ms = 50;
+  return o;
+}
+
+std::unique_ptr<Client> connect_to(std::vector<cluster::TicketPeer> peers, ClientOptions options = fast_options()) {
+  auto c = Client::connect(cluster::Ticket{"test-cluster", std::move(peers)}, options);
+  EXPECT_TRUE(c.has_value()) << c.error().to_string();
+  return c ? std::move(*c) : nullptr;
+}
+
+int64_t ms_since(Clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t).count();
+}
+
+TEST(Client, FollowsNotLeaderHintToTheLeader) {
+  FakeNode follower(1), leader(2);
+  follower.respond([&](const cpb::Request&, int) {
+    return error_response(ErrorCode::kNotLeader, "not the leader", leader.address());
+  });
+  leader.respond([](const cpb::Request& r, int) {
+    EXPECT_TRUE(r.has_write());
+    return write_ok(7);
+  });
+  // Only the follower is in the ticket: the leader's address comes from the hint.
+  auto client = connect_to({follower.ticket_peer()});
+  ASSERT_TRUE(client);
+  auto r = kv::put(*client, "k", "v");
+  ASSERT_TRUE(r) << r.error().to_string();
+  EXPECT_EQ(r->revision(), 7u);
+  EXPECT_EQ(follower.requests(), 1);
+  EXPECT_EQ(leader.requests(), 1);
+  // The leader is remembered: the next write goes straight to it.
+  ASSERT_TRUE(kv::put(*client, "k", "w"));
+  EXPECT_EQ(follower.requests(), 1);
+  EXPECT_EQ(leader.requests(), 2);
+  EXPECT_EQ(client->known_nodes().size(), 2u);
+}
+
+TEST(Client, RetriesUnavailableUntilSuccess) {
+  FakeNode node(1);
+  node.respond([](const cpb::Request&, int i) {
+    if (i < 3) return error_response(ErrorCode::kUnavailable, "no leader yet");
+    return read_ok("k", "v");
+  });
+  auto client = connect_to({node.ticket_peer()});
+  ASSERT_TRUE(client);
+  auto r = client->read("k");
+  ASSERT_TRUE(r) << r.error().to_string();
+  ASSERT_TRUE(r->has_value());
+  EXPECT_EQ((*r)->value(), "v");
+  EXPECT_EQ(node.requests(), 4);
+}
+
+TEST(Client, RetriesWriteAfterProposalDropped) {
+  FakeNode node(1);
+  node.respond([](const cpb::Request&, int i) {
+    if (i == 0) return error_response(ErrorCode::kProposalDropped, "leadership changed");
+    return write_ok(3);
+  });
+  auto client = connect_to({node.ticket_peer()});
+  ASSERT_TRUE(client);
+  auto r = kv::put(*client, "k", "v");
+  ASSERT_TRUE(r) << r.error().to_string();
+  EXPECT_EQ(node.requests(), 2);
+}
+
+TEST(Client, GivesUpAtTheDeadlineWithUnavailable) {
+  FakeNode node(1);
+  node.respond([](const cpb::Request&, int) { return error_response(ErrorCode::kUnavailable, "no leader yet"); });
+  auto client = connect_to({node.ticket_peer()}, fast_options(400));
+  ASSERT_TRUE(client);
+  const auto started = Clock::now();
+  auto r = client->read("k");
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code(), ErrorCode::kUnavailable) << r.error().to_string();
+  EXPECT_GE(ms_since(started), 400);
+  EXPECT_LT(ms_since(started), 1500);
+  EXPECT_GT(node.requests(), 2);
+}
+
+TEST(Client, ReadOnAHungNodeTimesOutAtTheDeadline) {
+  FakeNode node(1);
+  node.respond([](const cpb::Request&, int) { return std::nullopt; });
+  auto client = connect_to({node.ticket_peer()}, fast_options(500));
+  ASSERT_TRUE(client);
+  const auto started = Clock::now();
+  auto r = client->read("k");
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code(), ErrorCode::kTimeout) << r.error().to_string();
+  EXPECT_LT(ms_since(started), 1500);
+  // The first attempt waited attempt_timeout_ms (300), then the read was tried again.
+  EXPECT_GE(node.requests(), 2);
+}
+
+TEST(Client, DoesNotResendAWriteAfterTheNodeTimedOut) {
+  FakeNode node(1);
+  node.respond([](const cpb::Request&, int) { return error_response(ErrorCode::kTimeout, "proposal timed out"); });
+  auto client = connect_to({node.ticket_peer()});
+  ASSERT_TRUE(client);
+  auto r = kv::put(*client, "k", "v");
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code(), ErrorCode::kTimeout);
+  EXPECT_NE(r.error().message().find("may or may not"), std::string::npos) << r.error().message();
+  EXPECT_EQ(node.requests(), 1);
+}
+
+TEST(Client, DoesNotResendAnUnansweredWrite) {
+  FakeNode node(1);
+  node.respond([](const cpb::Request&, int) { return std::nullopt; });
+  auto client = connect_to({node.ticket_peer()}, fast_options(400));
+  ASSERT_TRUE(client);
+  auto r = kv::put(*client, "k", "v");
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code(), ErrorCode::kTimeout);
+  EXPECT_EQ(node.requests(), 1);
+}
+
+TEST(Client, RetriesAReadAfterTheNodeTimedOut) {
+  FakeNode node(1);
+  node.respond([](const cpb::Request&, int i) {
+    if (i == 0) return error_response(ErrorCode::kTimeout, "read index timed out");
+    return read_ok("k", "v");
+  });
+  auto client = connect_to({node.ticket_peer()});
+  ASSERT_TRUE(client);
+  auto r = client->read("k");
+  ASSERT_TRUE(r) << r.error().to_string();
+  EXPECT_EQ(node.requests(), 2);
+}
+
+TEST(Client, FailsOverFromADeadPeerToAnother) {
+  FakeNode dead(1), alive(2);
+  const auto dead_peer = dead.ticket_peer();
+  dead.stop();
+  alive.respond([](const cpb::Request&, int) { return write_ok(9); });
+  auto client = connect_to({dead_peer, alive.ticket_peer()});
+  ASSERT_TRUE(client);
+  const auto started = Clock::now();
+  auto r = kv::put(*client, "k", "v");
+  ASSERT_TRUE(r) << r.error().to_string();
+  EXPECT_EQ(r->revision(), 9u);
+  EXPECT_EQ(alive.requests(), 1);
+  EXPECT_LT(ms_since(started), 1500);
+}
+
+TEST(Client, ErrorsThatAreNotRetryableReturnAtOnce) {
+  FakeNode node(1);
+  node.respond([](const cpb::Request&, int) { return error_response(ErrorCode::kInvalidArgument, "bad range"); });
+  auto client = connect_to({node.ticket_peer()});
+  ASSERT_TRUE(client);
+  auto r = client->read("k");
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code(), ErrorCode::kInvalidArgument);
+  EXPECT_EQ(r.error().message(), "bad range");
+  EXPECT_EQ(node.requests(), 1);
+}
+
+TEST(Client, OversizedKeyIsRefusedWithoutARoundTrip) {
+  FakeNode node(1);
+  node.respond([](const cpb::Request&, int) { return read_ok("k", "v"); });
+  auto client = connect_to({node.ticket_peer()});
+  ASSERT_TRUE(client);
+  auto r = client->read(std::string(limits::kMaxKeySizeBytes + 1, 'k'));
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code(), ErrorCode::kKeyTooLarge);
+  auto w = kv::put(*client, "k", std::string(limits::kMaxValueSizeBytes + 1, 'v'));
+  ASSERT_FALSE(w);
+  EXPECT_EQ(w.error().code(), ErrorCode::kValueTooLarge);
+  EXPECT_EQ(node.requests(), 0);
+}
+
+TEST(Client, TargetedCallReachesAMemberLearnedFromRaftMetrics) {
+  FakeNode first(1), other(2);
+  first.respond([&](const cpb::Request& r, int) {
+    cpb::Response resp;
+    EXPECT_TRUE(r.has_get_raft_metrics());
+    auto* m = resp.mutable_get_raft_metrics();
+    m->set_node_id(1);
+    m->set_leader_id(1);
+    *m->add_members() = first.address();
+    *m->add_members() = other.address();
+    return resp;
+  });
+  other.respond([](const cpb::Request& r, int) {
+    cpb::Response resp;
+    EXPECT_TRUE(r.has_get_health());
+    resp.mutable_get_health()->set_node_id(2);
+    resp.mutable_get_health()->set_status("ok");
+    return resp;
+  });
+  auto client = connect_to({first.ticket_peer()});
+  ASSERT_TRUE(client);
+  auto h = client->health(Target{2});
+  ASSERT_TRUE(h) << h.error().to_string();
+  EXPECT_EQ(h->node_id(), 2u);
+  EXPECT_EQ(other.requests(), 1);
+  // An unknown node id is NotFound, not a hang.
+  auto missing = client->health(Target{42});
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().code(), ErrorCode::kNotFound);
+}
+
+TEST(Client, PinnedCallDoesNotFollowNotLeader) {
+  FakeNode follower(1), leader(2);
+  follower.respond([&](const cpb::Request&, int) {
+    return error_response(ErrorCode::kNotLeader, "not the leader", leader.address());
+  });
+  auto client = connect_to({follower.ticket_peer(), leader.ticket_peer()});
+  ASSERT_TRUE(client);
+  auto r = client->read("k", cpb::CONSISTENCY_LINEARIZABLE, Target{1});
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code(), ErrorCode::kNotLeader);
+  EXPECT_EQ(leader.requests(), 0);
+}
+
+TEST(Client, InitClusterGoesToTheFirstTicketPeer) {
+  FakeNode first(1), second(2);
+  first.respond([](const cpb::Request& r, int) {
+    EXPECT_TRUE(r.has_init_cluster());
+    cpb::Response resp;
+    resp.mutable_init_cluster()->set_cluster_id("c1");
+    return resp;
+  });
+  auto client = connect_to({first.ticket_peer(), second.ticket_peer()});
+  ASSERT_TRUE(client);
+  auto r = client->init_cluster();
+  ASSERT_TRUE(r) << r.error().to_string();
+  EXPECT_EQ(r->cluster_id(), "c1");
+  EXPECT_EQ(second.requests(), 0);
+}
+
+TEST(Client, ConcurrentCallsShareOneConnection) {
+  FakeNode node(1);
+  node.respond([](const cpb::Request& r, int) { return read_ok(r.read().key(), "v"); });
+  auto client = connect_to({node.ticket_peer()});
+  ASSERT_TRUE(client);
+  constexpr int kThreads = 8;
+  constexpr int kCallsPerThread = 20;
+  std::atomic<int> ok{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kCallsPerThread; ++i) {
+        const std::string key = "k" + std::to_string(t) + "-" + std::to_string(i);
+        auto r = client->read(key);
+        if (r && r->has_value() && (*r)->key() == key) ok.fetch_add(1);
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(ok.load(), kThreads * kCallsPerThread);
+  EXPECT_EQ(node.connections(), 1);
+}
+
+TEST(Client, FailsOverWhenTheLeaderGoesAway) {
+  FakeNode a(1), b(2);
+  a.respond([](const cpb::Request&, int) { return read_ok("k", "a"); });
+  b.respond([](const cpb::Request&, int) { return read_ok("k", "b"); });
+  auto client = connect_to({a.ticket_peer(), b.ticket_peer()});
+  ASSERT_TRUE(client);
+  auto first = client->read("k");
+  ASSERT_TRUE(first) << first.error().to_string();
+  EXPECT_EQ((*first)->value(), "a");
+  a.stop();
+  // The leader (a) is gone: the read fails over to b within the deadline.
+  auto second = client->read("k");
+  ASSERT_TRUE(second) << second.error().to_string();
+  EXPECT_EQ((*second)->value(), "b");
+}
+
+TEST(Client, BadTicketIsInvalidArgument) {
+  auto c = Client::connect(std::string_view("not-a-ticket"));
+  ASSERT_FALSE(c);
+  EXPECT_EQ(c.error().code(), ErrorCode::kInvalidArgument);
+  auto empty = Client::connect(cluster::Ticket{"c", {}});
+  ASSERT_FALSE(empty);
+  EXPECT_EQ(empty.error().code(), ErrorCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace aspen::client
