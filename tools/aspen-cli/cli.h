@@ -1,0 +1,71 @@
+// aspen-cli internals shared by the command groups: the global options, exit codes,
+// connecting, and printing (human text by default, one JSON object with --json).
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "aspen/kv.pb.h"
+#include "client/client.h"
+#include "core/error.h"
+
+namespace aspen::cli {
+
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitFailed = 1;       // the operation ran and said no (CAS false, key not found)
+inline constexpr int kExitUsage = 2;        // bad command line, missing or malformed ticket
+inline constexpr int kExitUnavailable = 3;  // no leader, node unreachable, timeout
+inline constexpr int kExitInvalid = 4;      // the cluster refused an argument or a limit
+
+inline constexpr const char* kExitCodesHelp =
+    "Exit codes:\n"
+    "  0  success\n"
+    "  1  the operation failed (CAS/transaction condition false, key or lease not found, ...)\n"
+    "  2  usage error (bad arguments, missing or malformed ticket)\n"
+    "  3  cluster unavailable: no leader, node unreachable, or timeout (a write that timed out\n"
+    "     may or may not have been applied)\n"
+    "  4  invalid argument or limit refused by the cluster (key/value too large, ...)\n";
+
+struct Context {
+  std::string ticket;
+  bool is_json = false;
+  uint32_t timeout_ms = 10000;
+};
+
+// What the chosen command will do once parsing succeeded; returns the exit code.
+using Action = std::function<int()>;
+
+void add_cluster_commands(CLI::App& app, Context& ctx, Action& action);
+void add_kv_commands(CLI::App& app, Context& ctx, Action& action);
+void add_lease_commands(CLI::App& app, Context& ctx, Action& action);
+void add_node_commands(CLI::App& app, Context& ctx, Action& action);
+
+// Connects with the context's ticket and timeout, then runs fn. Missing or malformed
+// ticket: usage error.
+int with_client(const Context& ctx, const std::function<int(client::Client&)>& fn);
+
+int exit_code_for(const Error& error);
+// Reports the error (stderr, or a JSON object on stdout with --json) and returns its exit code.
+int fail(const Context& ctx, const Error& error);
+// A usage error found after parsing (e.g. a malformed public key).
+int usage_error(const Context& ctx, const std::string& message);
+
+// Prints {"ok": true, ...fields}.
+void print_json_ok(nlohmann::json fields);
+
+bool is_valid_utf8(std::string_view bytes);
+std::string to_hex(std::string_view bytes);
+// Bytes for a human: the text if valid UTF-8, else "0x" + hex; `is_hex` says which.
+std::string display_bytes(std::string_view bytes, bool* is_hex = nullptr);
+// Sets obj[name] to the text (or hex) and obj[name + "_encoding"] to "utf8" or "hex".
+void set_bytes(nlohmann::json& obj, const std::string& name, std::string_view bytes);
+nlohmann::json kv_json(const kvpb::KeyValue& kv);
+nlohmann::json lease_json(const kvpb::Lease& lease);
+
+}  // namespace aspen::cli

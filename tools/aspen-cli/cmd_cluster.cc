@@ -1,0 +1,273 @@
+// aspen-cli cluster ...: creating a cluster, changing its membership, and looking at it.
+#include <fmt/format.h>
+
+#include <iostream>
+#include <map>
+
+#include "cli.h"
+#include "transport/address_book.h"
+#include "transport/identity.h"
+
+namespace aspen::cli {
+
+namespace {
+
+namespace cpb = clientpb;
+
+nlohmann::json membership_json(const cpb::MembershipResponse& m) {
+  return {{"voters", std::vector<uint64_t>(m.voters().begin(), m.voters().end())},
+          {"learners", std::vector<uint64_t>(m.learners().begin(), m.learners().end())},
+          {"revision", m.revision()}};
+}
+
+std::string join_ids(const google::protobuf::RepeatedField<uint64_t>& ids) {
+  std::string out;
+  for (uint64_t id : ids) out += (out.empty() ? "" : ", ") + std::to_string(id);
+  return out.empty() ? "(none)" : out;
+}
+
+int print_membership(const Context& ctx, const Result<cpb::MembershipResponse>& r, std::string_view what) {
+  if (!r) return fail(ctx, r.error());
+  if (ctx.is_json) {
+    print_json_ok(membership_json(*r));
+  } else {
+    std::cout << what << " (revision " << r->revision() << ")\n"
+              << "voters:   " << join_ids(r->voters()) << "\n"
+              << "learners: " << join_ids(r->learners()) << "\n";
+  }
+  return kExitOk;
+}
+
+int run_init(const Context& ctx) {
+  return with_client(ctx, [&](client::Client& c) {
+    auto r = c.init_cluster();
+    if (!r) return fail(ctx, r.error());
+    if (ctx.is_json) {
+      print_json_ok({{"cluster_id", r->cluster_id()}, {"ticket", r->ticket()}});
+    } else {
+      std::cout << "cluster " << r->cluster_id() << " initialized\nticket: " << r->ticket() << "\n";
+    }
+    return kExitOk;
+  });
+}
+
+struct AddLearnerArgs {
+  uint64_t node_id = 0;
+  std::string public_key;
+  std::string addr;
+};
+
+int run_add_learner(const Context& ctx, const AddLearnerArgs& a) {
+  if (a.node_id == 0) return usage_error(ctx, "node id must be positive");
+  if (auto k = transport::PublicKey::parse(a.public_key); !k) {
+    return usage_error(ctx, "bad public key: " + k.error().message());
+  }
+  if (auto addr = transport::SocketAddr::parse(a.addr); !addr) {
+    return usage_error(ctx, "bad address: " + addr.error().message());
+  }
+  cpb::NodeAddress node;
+  node.set_node_id(a.node_id);
+  node.set_public_key(a.public_key);
+  node.add_addrs(a.addr);
+  return with_client(ctx, [&](client::Client& c) {
+    return print_membership(ctx, c.add_learner(node), fmt::format("node {} added as a learner", a.node_id));
+  });
+}
+
+struct ChangeMembershipArgs {
+  std::vector<uint64_t> voters;
+  bool should_retain = false;
+};
+
+int run_change_membership(const Context& ctx, const ChangeMembershipArgs& a) {
+  return with_client(ctx, [&](client::Client& c) {
+    return print_membership(ctx, c.change_membership(a.voters, a.should_retain), "membership changed");
+  });
+}
+
+int run_remove(const Context& ctx, uint64_t node_id) {
+  return with_client(ctx, [&](client::Client& c) {
+    return print_membership(ctx, c.remove_node(node_id), fmt::format("node {} removed", node_id));
+  });
+}
+
+std::string role_of(const cpb::GetRaftMetricsResponse& m, uint64_t id) {
+  const auto contains = [](const auto& ids, uint64_t x) { return std::find(ids.begin(), ids.end(), x) != ids.end(); };
+  std::string role = contains(m.learners(), id) ? "learner" : "voter";
+  if (id == m.leader_id()) role = "leader";
+  if (contains(m.voters_outgoing(), id) && !contains(m.voters(), id)) role += " (leaving)";
+  return role;
+}
+
+int run_status(const Context& ctx) {
+  return with_client(ctx, [&](client::Client& c) {
+    auto r = c.raft_metrics();
+    if (!r) return fail(ctx, r.error());
+    const auto& m = *r;
+    // Every member: voters, learners, outgoing voters, and any address the node knows.
+    std::map<uint64_t, const cpb::NodeAddress*> addresses;
+    for (const auto& a : m.members()) addresses[a.node_id()] = &a;
+    std::map<uint64_t, const cpb::PeerReplication*> progress;
+    for (const auto& p : m.peers()) progress[p.node_id()] = &p;
+    std::vector<uint64_t> ids(m.voters().begin(), m.voters().end());
+    for (uint64_t id : m.learners()) ids.push_back(id);
+    for (uint64_t id : m.voters_outgoing()) ids.push_back(id);
+    for (const auto& [id, a] : addresses) ids.push_back(id);
+    std::sort(ids.begin(), ids.end());
+    ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+    const bool is_from_leader = m.leader_id() != 0 && m.leader_id() == m.node_id();
+
+    if (ctx.is_json) {
+      nlohmann::json members = nlohmann::json::array();
+      for (uint64_t id : ids) {
+        nlohmann::json j = {{"node_id", id}, {"role", role_of(m, id)}};
+        if (auto it = addresses.find(id); it != addresses.end()) {
+          j["public_key"] = it->second->public_key();
+          j["addrs"] = std::vector<std::string>(it->second->addrs().begin(), it->second->addrs().end());
+        }
+        if (auto it = progress.find(id); it != progress.end()) {
+          j["match_index"] = it->second->match_index();
+          j["lag_entries"] = it->second->lag_entries();
+          j["replication_state"] = it->second->state();
+          j["is_active"] = it->second->is_active();
+        } else if (id == m.leader_id() && is_from_leader) {
+          j["match_index"] = m.last_log_index();
+          j["lag_entries"] = 0;
+        }
+        members.push_back(std::move(j));
+      }
+      print_json_ok({{"leader_id", m.leader_id()},
+                     {"term", m.term()},
+                     {"reported_by", m.node_id()},
+                     {"commit_index", m.commit_index()},
+                     {"applied_index", m.applied_index()},
+                     {"last_log_index", m.last_log_index()},
+                     {"is_joint", m.voters_outgoing_size() > 0},
+                     {"members", std::move(members)}});
+      return kExitOk;
+    }
+    std::cout << "leader: " << (m.leader_id() == 0 ? std::string("none") : fmt::format("node {}", m.leader_id()))
+              << "   term: " << m.term() << "   commit: " << m.commit_index() << "   applied: " << m.applied_index()
+              << "\n";
+    if (!is_from_leader) {
+      std::cout << "(reported by node " << m.node_id()
+                << ", which is not the leader: replication progress is unknown)\n";
+    }
+    if (m.voters_outgoing_size() > 0) std::cout << "membership change in progress (joint consensus)\n";
+    std::cout << fmt::format("{:>8}  {:<18} {:>12} {:>10}  {:<20} {}\n", "NODE", "ROLE", "MATCH", "LAG", "STATE",
+                             "ADDRESS");
+    for (uint64_t id : ids) {
+      std::string match = "-", lag = "-", state = "-";
+      if (auto it = progress.find(id); it != progress.end()) {
+        match = std::to_string(it->second->match_index());
+        lag = std::to_string(it->second->lag_entries());
+        state = it->second->state() + (it->second->is_active() ? "" : " (inactive)");
+      } else if (id == m.leader_id() && is_from_leader) {
+        match = std::to_string(m.last_log_index());
+        lag = "0";
+        state = "self";
+      }
+      std::string addr = "-";
+      if (auto it = addresses.find(id); it != addresses.end() && it->second->addrs_size() > 0) {
+        addr = it->second->addrs(0);
+      }
+      std::cout << fmt::format("{:>8}  {:<18} {:>12} {:>10}  {:<20} {}\n", id, role_of(m, id), match, lag, state, addr);
+    }
+    return kExitOk;
+  });
+}
+
+int run_ticket(const Context& ctx) {
+  return with_client(ctx, [&](client::Client& c) {
+    auto r = c.cluster_ticket();
+    if (!r) return fail(ctx, r.error());
+    if (ctx.is_json) {
+      print_json_ok({{"ticket", *r}});
+    } else {
+      std::cout << *r << "\n";
+    }
+    return kExitOk;
+  });
+}
+
+int run_snapshot(const Context& ctx, uint64_t node_id) {
+  return with_client(ctx, [&](client::Client& c) {
+    auto r = c.trigger_snapshot(client::Target{node_id});
+    if (!r) return fail(ctx, r.error());
+    if (ctx.is_json) {
+      print_json_ok({{"index", r->index()}, {"term", r->term()}});
+    } else {
+      std::cout << "snapshot taken at index " << r->index() << " (term " << r->term() << ")\n";
+    }
+    return kExitOk;
+  });
+}
+
+}  // namespace
+
+void add_cluster_commands(CLI::App& app, Context& ctx, Action& action) {
+  auto* cluster = app.add_subcommand("cluster", "Create a cluster, change its members, and inspect it");
+  cluster->require_subcommand(1);
+
+  auto* init = cluster->add_subcommand("init", "Make the ticket's first node the first member of a new cluster");
+  init->footer(
+      "Run once, against a freshly started node that belongs to no cluster yet (its startup\n"
+      "ticket). Prints the new cluster's id and ticket; use that ticket from then on.\n"
+      "Example:\n  aspen-cli --ticket <ticket printed by aspen-node> cluster init");
+  init->callback([&ctx, &action] { action = [&ctx] { return run_init(ctx); }; });
+
+  auto add_args = std::make_shared<AddLearnerArgs>();
+  auto* add = cluster->add_subcommand("add-learner", "Add a node as a non-voting learner; it copies the data");
+  add->add_option("node-id", add_args->node_id, "The new node's id (a positive integer, unique in the cluster)")
+      ->required();
+  add->add_option("public-key", add_args->public_key, "The new node's public key (52 base32 characters)")->required();
+  add->add_option("address", add_args->addr, "Where the node listens, as IP:port")->required();
+  add->footer(
+      "The node id, public key and address are printed by the new node's aspen-node at start.\n"
+      "A learner receives every write but does not vote; once it has caught up (see\n"
+      "'cluster status', LAG), promote it with 'cluster change-membership'.\n"
+      "Example:\n  aspen-cli cluster add-learner 4 <52-char-key> 10.0.0.4:7000");
+  add->callback([&ctx, &action, add_args] { action = [&ctx, add_args] { return run_add_learner(ctx, *add_args); }; });
+
+  auto cm_args = std::make_shared<ChangeMembershipArgs>();
+  auto* cm = cluster->add_subcommand("change-membership", "Set which nodes vote");
+  cm->add_option("voters", cm_args->voters, "Node ids of every voter after the change")->required();
+  cm->add_flag("--retain", cm_args->should_retain, "Keep removed voters as learners instead of removing them");
+  cm->footer(
+      "Learners named are promoted; voters not named are removed (or kept as learners with\n"
+      "--retain). Several changes at once go through joint consensus, so the cluster stays\n"
+      "available if a majority of both the old and the new voters is up.\n"
+      "Example (promote learner 4, keep 1-3):\n  aspen-cli cluster change-membership 1 2 3 4");
+  cm->callback([&ctx, &action, cm_args] { action = [&ctx, cm_args] { return run_change_membership(ctx, *cm_args); }; });
+
+  auto remove_id = std::make_shared<uint64_t>(0);
+  auto* remove = cluster->add_subcommand("remove", "Remove a node (voter or learner) from the cluster");
+  remove->add_option("node-id", *remove_id, "The node to remove")->required();
+  remove->footer("Example:\n  aspen-cli cluster remove 4");
+  remove->callback([&ctx, &action, remove_id] { action = [&ctx, remove_id] { return run_remove(ctx, *remove_id); }; });
+
+  auto* status = cluster->add_subcommand("status", "Show the leader, the term and each member's replication");
+  status->footer(
+      "Columns: MATCH = the highest log index the leader knows the member holds; LAG = how many\n"
+      "entries it is behind the leader's log; STATE = probe (finding where logs agree),\n"
+      "replicate (streaming), snapshot (receiving a snapshot); 'inactive' = not heard from\n"
+      "during the leader's last quorum check.\n"
+      "Example:\n  aspen-cli cluster status");
+  status->callback([&ctx, &action] { action = [&ctx] { return run_status(ctx); }; });
+
+  auto* ticket = cluster->add_subcommand("ticket", "Print a current ticket for this cluster (all members)");
+  ticket->footer("Share it with clients and with nodes that should join.\nExample:\n  export ASPEN_TICKET=$(aspen-cli cluster ticket)");
+  ticket->callback([&ctx, &action] { action = [&ctx] { return run_ticket(ctx); }; });
+
+  auto snapshot_node = std::make_shared<uint64_t>(0);
+  auto* snapshot = cluster->add_subcommand("snapshot", "Take a snapshot now and compact the log behind it");
+  snapshot->add_option("--node", *snapshot_node, "Snapshot this node instead of the leader");
+  snapshot->footer(
+      "Nodes snapshot on their own once the log grows; this forces one (before a backup, or to\n"
+      "free log space at once).\nExample:\n  aspen-cli cluster snapshot --node 2");
+  snapshot->callback([&ctx, &action, snapshot_node] {
+    action = [&ctx, snapshot_node] { return run_snapshot(ctx, *snapshot_node); };
+  });
+}
+
+}  // namespace aspen::cli

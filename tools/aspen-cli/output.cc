@@ -1,0 +1,157 @@
+// Connecting, exit codes and printing for aspen-cli.
+#include <fmt/format.h>
+
+#include <cstdio>
+#include <iostream>
+
+#include "cli.h"
+
+namespace aspen::cli {
+
+int exit_code_for(const Error& error) {
+  switch (error.code()) {
+    case ErrorCode::kNotLeader:
+    case ErrorCode::kTimeout:
+    case ErrorCode::kUnavailable:
+    case ErrorCode::kProposalDropped:
+      return kExitUnavailable;
+    case ErrorCode::kInvalidArgument:
+    case ErrorCode::kKeyTooLarge:
+    case ErrorCode::kValueTooLarge:
+    case ErrorCode::kBatchTooLarge:
+    case ErrorCode::kScanTooLarge:
+    case ErrorCode::kMessageTooLarge:
+    case ErrorCode::kTxnTooLarge:
+    case ErrorCode::kConfigInvalid:
+      return kExitInvalid;
+    default:
+      return kExitFailed;
+  }
+}
+
+int fail(const Context& ctx, const Error& error) {
+  if (ctx.is_json) {
+    nlohmann::json out;
+    out["ok"] = false;
+    out["error"] = {{"code", std::string(error_code_name(error.code()))}, {"message", error.message()}};
+    std::cout << out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+  } else {
+    std::cerr << "error: " << error.to_string() << "\n";
+  }
+  return exit_code_for(error);
+}
+
+int usage_error(const Context& ctx, const std::string& message) {
+  if (ctx.is_json) {
+    nlohmann::json out;
+    out["ok"] = false;
+    out["error"] = {{"code", "Usage"}, {"message", message}};
+    std::cout << out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+  } else {
+    std::cerr << "error: " << message << "\nRun with --help for usage.\n";
+  }
+  return kExitUsage;
+}
+
+int with_client(const Context& ctx, const std::function<int(client::Client&)>& fn) {
+  if (ctx.ticket.empty()) return usage_error(ctx, "no cluster ticket: pass --ticket or set ASPEN_TICKET");
+  if (ctx.timeout_ms == 0) return usage_error(ctx, "--timeout-ms must be positive");
+  client::ClientOptions options;
+  options.timeout_ms = ctx.timeout_ms;
+  options.connect_timeout_ms = std::min<uint32_t>(options.connect_timeout_ms, ctx.timeout_ms);
+  options.attempt_timeout_ms = std::min<uint32_t>(options.attempt_timeout_ms, ctx.timeout_ms);
+  auto c = client::Client::connect(std::string_view(ctx.ticket), options);
+  if (!c) {
+    if (c.error().code() == ErrorCode::kInvalidArgument) return usage_error(ctx, "bad ticket: " + c.error().message());
+    return fail(ctx, c.error());
+  }
+  return fn(**c);
+}
+
+void print_json_ok(nlohmann::json fields) {
+  nlohmann::json out = nlohmann::json::object();
+  out["ok"] = true;
+  for (auto& [k, v] : fields.items()) out[k] = std::move(v);
+  // Every byte string went through set_bytes, so this never meets invalid UTF-8; `replace`
+  // keeps a mistake from becoming an exception.
+  std::cout << out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+}
+
+bool is_valid_utf8(std::string_view s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    size_t extra = 0;
+    uint32_t cp = 0;
+    if (c < 0x80) {
+      ++i;
+      continue;
+    } else if ((c & 0xE0) == 0xC0) {
+      extra = 1;
+      cp = c & 0x1F;
+    } else if ((c & 0xF0) == 0xE0) {
+      extra = 2;
+      cp = c & 0x0F;
+    } else if ((c & 0xF8) == 0xF0) {
+      extra = 3;
+      cp = c & 0x07;
+    } else {
+      return false;
+    }
+    if (i + extra >= s.size()) return false;  // truncated sequence
+    for (size_t k = 1; k <= extra; ++k) {
+      const auto cc = static_cast<unsigned char>(s[i + k]);
+      if ((cc & 0xC0) != 0x80) return false;
+      cp = (cp << 6) | (cc & 0x3F);
+    }
+    // Overlong encodings, surrogates and values past U+10FFFF are not UTF-8.
+    static constexpr uint32_t kMinForLength[4] = {0, 0x80, 0x800, 0x10000};
+    if (cp < kMinForLength[extra] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
+    i += extra + 1;
+  }
+  return true;
+}
+
+std::string to_hex(std::string_view bytes) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(bytes.size() * 2);
+  for (char ch : bytes) {
+    const auto b = static_cast<unsigned char>(ch);
+    out.push_back(kDigits[b >> 4]);
+    out.push_back(kDigits[b & 0xF]);
+  }
+  return out;
+}
+
+std::string display_bytes(std::string_view bytes, bool* is_hex) {
+  const bool hex = !is_valid_utf8(bytes);
+  if (is_hex != nullptr) *is_hex = hex;
+  return hex ? "0x" + to_hex(bytes) : std::string(bytes);
+}
+
+void set_bytes(nlohmann::json& obj, const std::string& name, std::string_view bytes) {
+  const bool hex = !is_valid_utf8(bytes);
+  obj[name] = hex ? to_hex(bytes) : std::string(bytes);
+  obj[name + "_encoding"] = hex ? "hex" : "utf8";
+}
+
+nlohmann::json kv_json(const kvpb::KeyValue& kv) {
+  nlohmann::json j = nlohmann::json::object();
+  set_bytes(j, "key", kv.key());
+  set_bytes(j, "value", kv.value());
+  j["create_revision"] = kv.create_revision();
+  j["mod_revision"] = kv.mod_revision();
+  j["version"] = kv.version();
+  j["lease_id"] = kv.lease_id();
+  return j;
+}
+
+nlohmann::json lease_json(const kvpb::Lease& lease) {
+  return {{"id", lease.id()},
+          {"ttl_ms", lease.ttl_ms()},
+          {"expires_at_ms", lease.expires_at_ms()},
+          {"granted_revision", lease.granted_revision()}};
+}
+
+}  // namespace aspen::cli
