@@ -1,17 +1,14 @@
 #!/usr/bin/env bash
-# Installs what is missing, builds Aspen and runs its main job.
-#
-# Today the main job is the deterministic cluster simulator: it runs Raft clusters of 1-5
-# nodes through crashes, partitions, message loss, membership changes and leadership
-# transfers, checks every safety invariant after each event and the client history for
-# linearizability, and prints a summary per seed. (When aspen-node lands, this script will
-# start a local 3-node cluster instead.)
+# Installs what is missing, builds Aspen and runs its main job: a local 3-node cluster on
+# 127.0.0.1 with a short demonstration (writes, reads, scans, compare-and-swap, a lease, then
+# a kill -9 of the leader, the first write after it, and the crashed node catching up).
+# The cluster is stopped at the end; `scripts/cluster.sh` keeps one running instead.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 scripts/build.sh
 echo
-echo "== Aspen simulator: 20 seeds, every fault enabled =="
-./build/aspen-sim --seeds 1:20
+echo "== Aspen: a local 3-node cluster =="
+scripts/cluster.sh --fresh --demo --data-dir ./data/demo
 echo
-echo "Replay any seed exactly with:  ./build/aspen-sim --seed N --verbose"
+echo "Keep a cluster running with:  scripts/cluster.sh   (Ctrl+C stops it)"

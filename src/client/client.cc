@@ -283,8 +283,9 @@ Result<cpb::Response> Client::Impl::call(const cpb::Request& request, Target tar
     ++attempts;
     const PublicKey node = fixed ? *fixed : hinted ? *hinted : choose(traits.routing, rotation);
     hinted.reset();
-    const auto answer_deadline =
-        traits.is_write ? deadline : std::min(deadline, Clock::now() + std::chrono::milliseconds(options.attempt_timeout_ms));
+    const auto answer_deadline = std::min(
+        deadline, Clock::now() + std::chrono::milliseconds(traits.is_write ? options.write_attempt_timeout_ms
+                                                                           : options.attempt_timeout_ms));
     Attempt a = attempt(node, bytes, deadline, answer_deadline);
 
     if (a.kind == Attempt::Kind::kAnswered && !a.response.has_error()) {
@@ -328,6 +329,8 @@ Result<cpb::Response> Client::Impl::call(const cpb::Request& request, Target tar
       // unless pinned.
       ASPEN_ASSERT(a.error.has_value());
       if (a.kind == Attempt::Kind::kLost && traits.is_write) {
+        // The node may have crashed: the next call looks for the leader afresh.
+        if (!fixed) directory.forget_leader(node);
         return make_error(ErrorCode::kTimeout,
                           fmt::format("no answer after the write was sent; it may or may not have been applied: {}",
                                       a.error->to_string()));
@@ -366,7 +369,8 @@ Result<std::unique_ptr<Client>> Client::connect(std::string_view ticket, ClientO
 
 Result<std::unique_ptr<Client>> Client::connect(cluster::Ticket ticket, ClientOptions options) {
   if (ticket.peers.empty()) return make_error(ErrorCode::kInvalidArgument, "the ticket names no peers");
-  if (options.timeout_ms == 0 || options.connect_timeout_ms == 0 || options.attempt_timeout_ms == 0) {
+  if (options.timeout_ms == 0 || options.connect_timeout_ms == 0 || options.attempt_timeout_ms == 0 ||
+      options.write_attempt_timeout_ms == 0) {
     return make_error(ErrorCode::kInvalidArgument, "client timeouts must be positive");
   }
   if (options.initial_backoff_ms == 0 || options.initial_backoff_ms > options.max_backoff_ms) {
@@ -380,6 +384,10 @@ Result<std::unique_ptr<Client>> Client::connect(cluster::Ticket ticket, ClientOp
   }
   transport::EndpointConfig config;
   config.bind_addr = bind_addr_for(ticket);
+  // Notice a node that vanished (crash, kill -9) within seconds rather than at the default
+  // 30 s idle timeout: keep-alive PINGs go unanswered and the connection is declared dead.
+  config.idle_timeout_ms = 3000;
+  config.keep_alive_ms = 500;
   auto endpoint = transport::Endpoint::bind(transport::NodeIdentity::generate(), config);
   if (!endpoint) return std::unexpected(endpoint.error());
   auto impl = std::make_unique<Impl>(options, std::move(ticket), std::move(*endpoint));

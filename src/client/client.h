@@ -42,9 +42,12 @@ struct ClientOptions {
   uint32_t initial_backoff_ms = 20;
   uint32_t max_backoff_ms = 1000;
   // How long one attempt of a retryable request (a read, a status query) waits for its
-  // answer before it is tried on another node. Writes wait until the call's deadline, since
-  // a write that went unanswered cannot be resent safely.
+  // answer before it is tried on another node.
   uint32_t attempt_timeout_ms = 5000;
+  // How long a write waits for its answer before the call gives up on that node with an
+  // ambiguous Timeout (the write may have applied; it is not resent). A healthy cluster
+  // answers in milliseconds; this bounds how long a crashed leader can hold a caller.
+  uint32_t write_attempt_timeout_ms = 2000;
 };
 
 // Where a call goes.

@@ -158,7 +158,11 @@ Result<NodeConnection> NodeDirectory::connection(const transport::PublicKey& key
   }
   const auto remaining_ms =
       static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now).count());
-  const auto timeout_ms = static_cast<uint32_t>(std::max<uint64_t>(1, std::min<uint64_t>(connect_timeout_ms_, remaining_ms)));
+  // With other nodes to try, a node that does not answer quickly is given up sooner: a
+  // handshake on a live path takes a round trip or two, and a crashed node never answers.
+  const uint64_t per_node_ms = nodes_.size() > 1 ? std::min<uint64_t>(connect_timeout_ms_, kFailoverConnectTimeoutMs)
+                                                 : connect_timeout_ms_;
+  const auto timeout_ms = static_cast<uint32_t>(std::max<uint64_t>(1, std::min<uint64_t>(per_node_ms, remaining_ms)));
   const std::vector<transport::SocketAddr> addrs = node->addrs;
   node->is_dialing = true;
   lock.unlock();

@@ -31,6 +31,8 @@ namespace aspen::client::internal {
 using Clock = std::chrono::steady_clock;
 
 inline constexpr const char* kClientAlpn = "aspen-client";
+// The dial timeout per node when the directory knows other nodes to fail over to.
+inline constexpr uint32_t kFailoverConnectTimeoutMs = 1000;
 
 // A connection handed out by the directory, with the generation that lets a caller drop
 // exactly this connection (and not a newer one another thread dialled meanwhile).

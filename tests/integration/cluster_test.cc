@@ -1,0 +1,396 @@
+// End-to-end tests: real aspen-node processes on 127.0.0.1, driven through the client
+// library (and a raw transport endpoint where a test must misbehave on purpose).
+#include <atomic>
+#include <map>
+#include <mutex>
+#include <set>
+
+#include <fmt/format.h>
+
+#include "node_process.h"
+#include "transport/endpoint.h"
+
+namespace aspen::testing {
+namespace {
+
+namespace cpb = aspen::clientpb;
+
+class ClusterTest : public ::testing::Test {
+ protected:
+  void start_nodes(size_t n) {
+    for (size_t i = 1; i <= n; ++i) add_node(i);
+  }
+  NodeProcess& add_node(uint64_t id, const std::string& cookie = "integration-cookie-1") {
+    nodes_[id] = std::make_unique<NodeProcess>(id, dir_.path(), cookie);
+    nodes_[id]->start();
+    return *nodes_[id];
+  }
+  NodeProcess& node(uint64_t id) { return *nodes_.at(id); }
+
+  // A client that knows every node started so far (node 1 first: InitCluster goes there).
+  std::unique_ptr<client::Client> make_client(uint32_t timeout_ms = 15000) {
+    cluster::Ticket t;
+    for (auto& [id, n] : nodes_) t.peers.push_back(n->ticket_peer());
+    client::ClientOptions o;
+    o.timeout_ms = timeout_ms;
+    auto c = client::Client::connect(t, o);
+    EXPECT_TRUE(c.has_value()) << (c ? "" : c.error().to_string());
+    return c ? std::move(*c) : nullptr;
+  }
+
+  // init on node 1, add the others as learners, then make them all voters.
+  void form_cluster(client::Client& c) {
+    auto init = c.init_cluster();
+    ASSERT_TRUE(init.has_value()) << init.error().to_string() << "\n" << node(1).log();
+    EXPECT_FALSE(init->cluster_id().empty());
+    EXPECT_TRUE(init->ticket().starts_with("aspen"));
+    std::vector<uint64_t> voters{1};
+    for (auto& [id, n] : nodes_) {
+      if (id == 1) continue;
+      auto r = c.add_learner(n->address());
+      ASSERT_TRUE(r.has_value()) << "add-learner " << id << ": " << r.error().to_string();
+      voters.push_back(id);
+    }
+    if (voters.size() > 1) {
+      auto r = c.change_membership(voters, false);
+      ASSERT_TRUE(r.has_value()) << r.error().to_string();
+      EXPECT_EQ(static_cast<size_t>(r->voters_size()), voters.size());
+    }
+  }
+
+  // Waits until node `id` has applied at least `index`.
+  bool wait_applied(client::Client& c, uint64_t id, uint64_t index, uint32_t timeout_ms = 15000) {
+    return wait_until(
+        [&] {
+          auto m = c.raft_metrics(client::Target{id});
+          return m && m->applied_index() >= index;
+        },
+        timeout_ms);
+  }
+
+  uint64_t leader_id(client::Client& c) {
+    uint64_t id = 0;
+    wait_until(
+        [&] {
+          auto l = c.leader();
+          if (l && l->leader().node_id() != 0) id = l->leader().node_id();
+          return id != 0;
+        },
+        15000);
+    return id;
+  }
+
+  TempDir dir_;
+  std::map<uint64_t, std::unique_ptr<NodeProcess>> nodes_;
+};
+
+std::string key_of(int i) { return fmt::format("key/{:06}", i); }
+std::string value_of(int i) { return fmt::format("value-{}-{}", i, std::string(200, 'v')); }
+
+TEST_F(ClusterTest, ThreeNodesFormWithLearnersAndServeTenThousandKeysFromEveryNode) {
+  start_nodes(3);
+  auto c = make_client();
+  ASSERT_NE(c, nullptr);
+  ASSERT_NO_FATAL_FAILURE(form_cluster(*c));
+
+  constexpr int kKeys = 10000;
+  constexpr int kThreads = 16;
+  std::atomic<int> next{0};
+  std::atomic<int> failures{0};
+  std::vector<std::thread> writers;
+  for (int t = 0; t < kThreads; ++t) {
+    writers.emplace_back([&] {
+      for (int i = next++; i < kKeys; i = next++) {
+        auto r = kv::put(*c, key_of(i), value_of(i));
+        if (!r) {
+          if (failures++ < 5) ADD_FAILURE() << "put " << i << ": " << r.error().to_string();
+        }
+      }
+    });
+  }
+  for (auto& w : writers) w.join();
+  ASSERT_EQ(failures.load(), 0);
+
+  auto m = c->raft_metrics();
+  ASSERT_TRUE(m.has_value());
+  for (uint64_t id = 1; id <= 3; ++id) {
+    // Linearizable batch reads answered by each node in turn (followers use ReadIndex).
+    for (int start = 0; start < kKeys; start += 1000) {
+      cpb::Request req;
+      auto* br = req.mutable_batch_read();
+      for (int i = start; i < start + 1000; ++i) br->add_keys(key_of(i));
+      auto resp = c->call(req, client::Target{id});
+      ASSERT_TRUE(resp.has_value()) << "node " << id << ": " << resp.error().to_string();
+      ASSERT_EQ(resp->batch_read().results_size(), 1000);
+      for (int i = start; i < start + 1000; ++i) {
+        const auto& r = resp->batch_read().results(i - start);
+        ASSERT_TRUE(r.found()) << "node " << id << " misses " << key_of(i);
+        ASSERT_EQ(r.kv().value(), value_of(i));
+      }
+    }
+  }
+  // The count agrees too (a scan served by a follower).
+  kvpb::RangeRequest rr;
+  rr.set_start("key/");
+  rr.set_is_prefix(true);
+  rr.set_is_count_only(true);
+  rr.set_limit(limits::kMaxScanResults);
+  auto count = c->scan(rr, cpb::CONSISTENCY_LINEARIZABLE, client::Target{3});
+  ASSERT_TRUE(count.has_value()) << count.error().to_string();
+  EXPECT_EQ(count->count(), static_cast<uint64_t>(kKeys));
+}
+
+TEST_F(ClusterTest, LeaderKilledMidLoadNewLeaderTakesOverAndNoAckedWriteIsLost) {
+  start_nodes(3);
+  auto c = make_client(20000);
+  ASSERT_NE(c, nullptr);
+  ASSERT_NO_FATAL_FAILURE(form_cluster(*c));
+  uint64_t old_leader = leader_id(*c);
+  ASSERT_NE(old_leader, 0u);
+
+  std::mutex mu;
+  std::set<int> acked;
+  std::atomic<bool> stop{false};
+  std::atomic<int> next{0};
+  std::atomic<int64_t> killed_at_ns{INT64_MAX};
+  std::atomic<int64_t> first_after_kill_ns{0};  // when the first write issued after the kill was acked
+  std::vector<std::thread> writers;
+  struct JoinAll {
+    std::atomic<bool>& stop;
+    std::vector<std::thread>& threads;
+    ~JoinAll() {
+      stop = true;
+      for (auto& t : threads) {
+        if (t.joinable()) t.join();
+      }
+    }
+  } join_all{stop, writers};
+  auto now_ns = [] { return std::chrono::steady_clock::now().time_since_epoch().count(); };
+  for (int t = 0; t < 8; ++t) {
+    writers.emplace_back([&] {
+      while (!stop) {
+        int i = next++;
+        int64_t issued = now_ns();
+        auto r = kv::put(*c, key_of(i), value_of(i));
+        if (r) {
+          std::lock_guard lock(mu);
+          acked.insert(i);
+          if (issued > killed_at_ns.load() && first_after_kill_ns.load() == 0) first_after_kill_ns = now_ns();
+        }
+      }
+    });
+  }
+  ASSERT_TRUE(wait_until([&] { std::lock_guard lock(mu); return acked.size() >= 300; }, 20000));
+  node(old_leader).kill9();
+  killed_at_ns = now_ns();
+  // A write issued after the kill and acknowledged proves a new leader serves.
+  ASSERT_TRUE(wait_until([&] { return first_after_kill_ns.load() != 0; }, 20000));
+  auto recovered_ms = (first_after_kill_ns.load() - killed_at_ns.load()) / 1000000;
+  std::printf("[ info ] leader %llu killed; first acknowledged write after %lld ms\n",
+              static_cast<unsigned long long>(old_leader), static_cast<long long>(recovered_ms));
+  size_t at_recovery = 0;
+  {
+    std::lock_guard lock(mu);
+    at_recovery = acked.size();
+  }
+  ASSERT_TRUE(wait_until([&] { std::lock_guard lock(mu); return acked.size() >= at_recovery + 200; }, 20000));
+  stop = true;
+  for (auto& w : writers) w.join();
+  writers.clear();
+  uint64_t new_leader = leader_id(*c);
+  EXPECT_NE(new_leader, old_leader);
+
+  // The old leader comes back as a follower and catches up.
+  node(old_leader).start();
+  auto m = c->raft_metrics(client::Target{new_leader});
+  ASSERT_TRUE(m.has_value());
+  ASSERT_TRUE(wait_applied(*c, old_leader, m->commit_index(), 20000)) << node(old_leader).log();
+  std::vector<int> keys(acked.begin(), acked.end());
+  for (uint64_t id = 1; id <= 3; ++id) {
+    for (size_t start = 0; start < keys.size(); start += 1000) {
+      cpb::Request req;
+      auto* br = req.mutable_batch_read();
+      br->set_consistency(cpb::CONSISTENCY_STALE);  // each node's own copy
+      size_t end = std::min(keys.size(), start + 1000);
+      for (size_t i = start; i < end; ++i) br->add_keys(key_of(keys[i]));
+      auto resp = c->call(req, client::Target{id});
+      ASSERT_TRUE(resp.has_value()) << resp.error().to_string();
+      for (size_t i = start; i < end; ++i) {
+        ASSERT_TRUE(resp->batch_read().results(static_cast<int>(i - start)).found())
+            << "acknowledged write " << key_of(keys[i]) << " missing on node " << id;
+      }
+    }
+  }
+}
+
+TEST_F(ClusterTest, FourthNodeJoinsAsLearnerIsPromotedAndAnotherIsRemoved) {
+  start_nodes(3);
+  auto c = make_client();
+  ASSERT_NE(c, nullptr);
+  ASSERT_NO_FATAL_FAILURE(form_cluster(*c));
+  for (int i = 0; i < 200; ++i) ASSERT_TRUE(kv::put(*c, key_of(i), value_of(i)).has_value());
+
+  add_node(4);
+  auto learner = c->add_learner(node(4).address());
+  ASSERT_TRUE(learner.has_value()) << learner.error().to_string();
+  EXPECT_EQ(learner->learners_size(), 1);
+  auto m = c->raft_metrics();
+  ASSERT_TRUE(m.has_value());
+  ASSERT_TRUE(wait_applied(*c, 4, m->commit_index())) << node(4).log();
+  auto stale = c->read(key_of(7), cpb::CONSISTENCY_STALE, client::Target{4});
+  ASSERT_TRUE(stale.has_value() && stale->has_value());
+  EXPECT_EQ((*stale)->value(), value_of(7));
+
+  auto promoted = c->change_membership({1, 2, 3, 4}, false);
+  ASSERT_TRUE(promoted.has_value()) << promoted.error().to_string();
+  EXPECT_EQ(promoted->voters_size(), 4);
+  EXPECT_EQ(promoted->learners_size(), 0);
+
+  uint64_t leader = leader_id(*c);
+  uint64_t victim = leader == 2 ? 3 : 2;
+  auto removed = c->remove_node(victim);
+  ASSERT_TRUE(removed.has_value()) << removed.error().to_string();
+  EXPECT_EQ(removed->voters_size(), 3);
+  auto after = c->raft_metrics(client::Target{leader});
+  ASSERT_TRUE(after.has_value());
+  for (auto v : after->voters()) EXPECT_NE(v, victim);
+  // The cluster keeps working with the new membership.
+  ASSERT_TRUE(kv::put(*c, "after-remove", "ok").has_value());
+  auto got = c->read("after-remove", cpb::CONSISTENCY_LINEARIZABLE, client::Target{4});
+  ASSERT_TRUE(got.has_value() && got->has_value()) << (got ? "" : got.error().to_string());
+}
+
+TEST_F(ClusterTest, NodeWithWrongCookieNeverReceivesClusterData) {
+  start_nodes(1);
+  auto c = make_client();
+  ASSERT_NE(c, nullptr);
+  ASSERT_NO_FATAL_FAILURE(form_cluster(*c));
+  ASSERT_TRUE(kv::put(*c, "secret", "data").has_value());
+  add_node(2, "a-different-cookie");
+  auto r = c->add_learner(node(2).address());
+  ASSERT_TRUE(r.has_value()) << r.error().to_string();
+  // Node 2 refuses the leader's greeting (wrong cookie) and stays empty.
+  ASSERT_TRUE(wait_until(
+      [&] {
+        auto text = c->metrics_text(client::Target{2});
+        return text && text->find("aspen_raft_refused_total{node_id=\"2\"} 0") == std::string::npos;
+      },
+      10000))
+      << node(2).log();
+  auto m2 = c->raft_metrics(client::Target{2});
+  ASSERT_TRUE(m2.has_value());
+  EXPECT_EQ(m2->applied_index(), 0u);
+  EXPECT_NE(node(2).log().find("wrong cluster cookie"), std::string::npos);
+  auto h = c->health(client::Target{2});
+  ASSERT_TRUE(h.has_value());
+  EXPECT_EQ(h->status(), "uninitialized");
+}
+
+TEST_F(ClusterTest, UnknownKeyCannotOpenARaftConnection) {
+  start_nodes(1);
+  auto c = make_client();
+  ASSERT_NE(c, nullptr);
+  ASSERT_NO_FATAL_FAILURE(form_cluster(*c));
+  auto ep = transport::Endpoint::bind(transport::NodeIdentity::generate(), transport::EndpointConfig{});
+  ASSERT_TRUE(ep.has_value());
+  auto peer = node(1).ticket_peer();
+  auto conn = (*ep)->connect(peer.public_key, peer.addrs, "raft-auth", 5000);
+  if (conn) {
+    // The handshake may complete before the node looks at the key; then it closes at once.
+    ASSERT_TRUE(wait_until([&] { return !conn->is_open(); }, 5000));
+  }
+  ASSERT_TRUE(wait_until(
+      [&] {
+        auto text = c->metrics_text(client::Target{1});
+        return text && text->find("aspen_raft_refused_total{node_id=\"1\"} 0") == std::string::npos;
+      },
+      5000));
+  EXPECT_NE(node(1).log().find("refused a Raft connection from key"), std::string::npos);
+  (*ep)->close();
+}
+
+TEST_F(ClusterTest, BadRequestsGetClearErrorsAndTheNodeKeepsServing) {
+  start_nodes(1);
+  auto c = make_client();
+  ASSERT_NE(c, nullptr);
+  ASSERT_NO_FATAL_FAILURE(form_cluster(*c));
+
+  auto big_key = kv::put(*c, std::string(limits::kMaxKeySizeBytes + 1, 'k'), "v");
+  ASSERT_FALSE(big_key.has_value());
+  EXPECT_EQ(big_key.error().code(), ErrorCode::kKeyTooLarge) << big_key.error().to_string();
+  auto big_value = kv::put(*c, "k", std::string(limits::kMaxValueSizeBytes + 1, 'v'));
+  ASSERT_FALSE(big_value.has_value());
+  EXPECT_EQ(big_value.error().code(), ErrorCode::kValueTooLarge) << big_value.error().to_string();
+  auto reserved = kv::put(*c, "__aspen/cluster/id", "mine");
+  ASSERT_FALSE(reserved.has_value());
+  EXPECT_EQ(reserved.error().code(), ErrorCode::kUnauthorized);
+  auto empty = c->call(cpb::Request{});
+  ASSERT_FALSE(empty.has_value());
+  EXPECT_EQ(empty.error().code(), ErrorCode::kInvalidArgument);
+
+  // Garbage bytes on a raw client stream get a clean InvalidArgument answer.
+  auto ep = transport::Endpoint::bind(transport::NodeIdentity::generate(), transport::EndpointConfig{});
+  ASSERT_TRUE(ep.has_value());
+  auto peer = node(1).ticket_peer();
+  auto conn = (*ep)->connect(peer.public_key, peer.addrs, "aspen-client", 5000);
+  ASSERT_TRUE(conn.has_value()) << conn.error().to_string();
+  auto st = conn->open_bi();
+  ASSERT_TRUE(st.has_value());
+  ASSERT_TRUE(st->send(std::string("\xff\xff\xff\x07garbage", 11)).has_value());
+  st->finish();
+  auto answer = st->recv(5000);
+  ASSERT_TRUE(answer.has_value() && answer->has_value());
+  cpb::Response resp;
+  ASSERT_TRUE(resp.ParseFromString(**answer));
+  EXPECT_EQ(resp.error().code_name(), "InvalidArgument") << resp.error().message();
+  (*ep)->close();
+
+  // Still serving.
+  ASSERT_TRUE(kv::put(*c, "still", "here").has_value());
+  auto h = c->health();
+  ASSERT_TRUE(h.has_value());
+  EXPECT_EQ(h->status(), "ok");
+}
+
+TEST_F(ClusterTest, AllNodesRestartAndEveryKeyIsStillThere) {
+  start_nodes(3);
+  {
+    auto c = make_client();
+    ASSERT_NE(c, nullptr);
+    ASSERT_NO_FATAL_FAILURE(form_cluster(*c));
+    cpb::Request req;
+    for (int batch = 0; batch < 5; ++batch) {
+      kvpb::Command cmd;
+      for (int i = batch * 100; i < (batch + 1) * 100; ++i) {
+        auto* p = cmd.mutable_set_multi()->add_puts();
+        p->set_key(key_of(i));
+        p->set_value(value_of(i));
+      }
+      auto r = c->execute(cmd);
+      ASSERT_TRUE(r.has_value()) << r.error().to_string();
+    }
+    auto m = c->raft_metrics();
+    ASSERT_TRUE(m.has_value());
+    for (uint64_t id = 1; id <= 3; ++id) ASSERT_TRUE(wait_applied(*c, id, m->commit_index()));
+  }
+  for (auto& [id, n] : nodes_) EXPECT_EQ(n->terminate(), 0) << "node " << id << " did not stop cleanly";
+  for (auto& [id, n] : nodes_) n->start();
+  auto c = make_client();
+  ASSERT_NE(c, nullptr);
+  for (uint64_t id = 1; id <= 3; ++id) {
+    cpb::Request req;
+    auto* br = req.mutable_batch_read();
+    for (int i = 0; i < 500; ++i) br->add_keys(key_of(i));
+    auto resp = c->call(req, client::Target{id});
+    ASSERT_TRUE(resp.has_value()) << "node " << id << ": " << resp.error().to_string();
+    for (int i = 0; i < 500; ++i) {
+      ASSERT_TRUE(resp->batch_read().results(i).found()) << key_of(i) << " lost on node " << id;
+      EXPECT_EQ(resp->batch_read().results(i).kv().value(), value_of(i));
+    }
+  }
+  // The restarted cluster also accepts writes.
+  ASSERT_TRUE(kv::put(*c, "after-restart", "yes").has_value());
+}
+
+}  // namespace
+}  // namespace aspen::testing

@@ -1,0 +1,213 @@
+// Test harness: real aspen-node processes on 127.0.0.1.
+//
+// Each node gets a fixed UDP port (so its address survives restarts), a data directory
+// under a per-test temporary directory, and its stdout/stderr in a log file there. Waiting
+// is always on a condition with a deadline (wait_until), never a bare sleep.
+#pragma once
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "client/client.h"
+#include "cluster/ticket.h"
+#include "transport/identity.h"
+
+namespace aspen::testing {
+
+inline std::string bin_path(const std::string& name) { return std::string(ASPEN_BIN_DIR) + "/" + name; }
+
+// Polls `cond` every 20 ms until it holds or `timeout_ms` passes.
+inline bool wait_until(const std::function<bool()>& cond, uint32_t timeout_ms) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (cond()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return cond();
+}
+
+// A UDP port that was free a moment ago.
+inline uint16_t free_udp_port() {
+  int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = 0;
+  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a));
+  socklen_t len = sizeof(a);
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  ::close(fd);
+  return ntohs(a.sin_port);
+}
+
+inline std::string read_file(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// Runs a command to completion; returns its exit code and stdout.
+struct CommandResult {
+  int exit_code = -1;
+  std::string out;
+};
+inline CommandResult run_command(const std::vector<std::string>& argv, const std::string& out_path) {
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    int fd = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    ::dup2(fd, 1);
+    ::close(fd);
+    std::vector<char*> args;
+    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    ::execv(args[0], args.data());
+    ::_exit(127);
+  }
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  CommandResult r;
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  r.out = read_file(out_path);
+  return r;
+}
+
+class NodeProcess {
+ public:
+  NodeProcess(uint64_t id, std::string dir, std::string cookie)
+      : id_(id), dir_(std::move(dir)), cookie_(std::move(cookie)), port_(free_udp_port()) {}
+  ~NodeProcess() { kill9(); }
+
+  void set_cookie(std::string cookie) { cookie_ = std::move(cookie); }
+
+  void start(const std::vector<std::string>& extra = {}) {
+    ASSERT_LT(pid_, 0) << "node " << id_ << " already running";
+    ++starts_;
+    log_path_ = dir_ + "/node-" + std::to_string(id_) + "." + std::to_string(starts_) + ".log";
+    std::vector<std::string> argv{bin_path("aspen-node"),
+                                  "--node-id", std::to_string(id_),
+                                  "--cookie", cookie_,
+                                  "--data-dir", dir_ + "/node-" + std::to_string(id_),
+                                  "--bind", "127.0.0.1:" + std::to_string(port_),
+                                  "--heartbeat-ms", "50",
+                                  "--election-timeout-ms", "500",
+                                  "--log-level", "info"};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      int fd = ::open(log_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      ::dup2(fd, 1);
+      ::dup2(fd, 2);
+      ::close(fd);
+      std::vector<char*> args;
+      for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+      args.push_back(nullptr);
+      ::execv(args[0], args.data());
+      ::_exit(127);
+    }
+    ASSERT_TRUE(wait_until([&] { return read_file(log_path_).find("ASPEN_NODE_READY") != std::string::npos || !alive(); },
+                           15000))
+        << "node " << id_ << " did not start";
+    std::string log = read_file(log_path_);
+    auto pos = log.find("public_key=");
+    ASSERT_NE(pos, std::string::npos) << "node " << id_ << " log:\n" << log;
+    key_text_ = log.substr(pos + 11, 52);
+  }
+
+  bool alive() {
+    if (pid_ < 0) return false;
+    int status = 0;
+    pid_t r = ::waitpid(pid_, &status, WNOHANG);
+    if (r == pid_) {
+      pid_ = -1;
+      last_exit_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+      return false;
+    }
+    return true;
+  }
+
+  void kill9() {
+    if (pid_ < 0) return;
+    ::kill(pid_, SIGKILL);
+    ::waitpid(pid_, nullptr, 0);
+    pid_ = -1;
+  }
+
+  // Graceful stop; returns the exit code.
+  int terminate() {
+    if (pid_ < 0) return last_exit_;
+    ::kill(pid_, SIGTERM);
+    int status = 0;
+    ::waitpid(pid_, &status, 0);
+    pid_ = -1;
+    last_exit_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    return last_exit_;
+  }
+
+  uint64_t id() const { return id_; }
+  uint16_t port() const { return port_; }
+  std::string addr() const { return "127.0.0.1:" + std::to_string(port_); }
+  const std::string& key_text() const { return key_text_; }
+  std::string log() const { return read_file(log_path_); }
+
+  cluster::TicketPeer ticket_peer() const {
+    cluster::TicketPeer p;
+    p.node_id = id_;
+    p.public_key = *transport::PublicKey::parse(key_text_);
+    p.addrs.push_back(*transport::SocketAddr::parse(addr()));
+    return p;
+  }
+  clientpb::NodeAddress address() const {
+    clientpb::NodeAddress a;
+    a.set_node_id(id_);
+    a.set_public_key(key_text_);
+    a.add_addrs(addr());
+    return a;
+  }
+
+ private:
+  uint64_t id_;
+  std::string dir_;
+  std::string cookie_;
+  uint16_t port_;
+  pid_t pid_ = -1;
+  int starts_ = 0;
+  int last_exit_ = -1;
+  std::string log_path_;
+  std::string key_text_;
+};
+
+// A per-test temporary directory, removed when the test passes (kept for a failure).
+class TempDir {
+ public:
+  TempDir() {
+    char tmpl[] = "/tmp/aspen-it-XXXXXX";
+    path_ = ::mkdtemp(tmpl);
+  }
+  ~TempDir() {
+    if (!::testing::Test::HasFailure()) std::filesystem::remove_all(path_);
+  }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+}  // namespace aspen::testing
