@@ -228,6 +228,11 @@ void Cluster::maybe_take_ready(SimNode& n) {
   auto rd = std::make_shared<raft::Ready>(std::move(*taken));
   if (rd->soft_state && rd->soft_state->role == raft::Role::kLeader) ++stats_.leaders_elected;
   n.is_persisting = true;
+  if (opt_.is_early_leader_send) {
+    // As the node shell does: a leader's appends leave while its fsync runs.
+    auto persisted = n.store->initial_state().hard_state;
+    for (const auto& m : node::take_early_messages(*rd, n.core->is_leader(), persisted)) send_message(m);
+  }
   // An fsync takes time; a crash before it completes loses the whole Ready (LMDB commits
   // atomically). A Ready with nothing to persist is handled almost at once.
   uint64_t latency = rd->must_sync() ? rng_.range(opt_.disk_latency_min_us, opt_.disk_latency_max_us)

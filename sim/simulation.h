@@ -64,6 +64,9 @@ struct SimOptions {
   // BUGGIFY: chance that a node crashes right after a sync (with the crash fault on).
   uint32_t crash_after_sync_per_mille = 0;  // 1 means one entry per append message
   size_t max_inflight_msgs = 16;
+  // Leaders send appends/heartbeats while their fsync runs (node::take_early_messages), as
+  // the node shell does.
+  bool is_early_leader_send = false;
   uint32_t clock_drift_per_mille = 50;
   uint64_t client_timeout_ms = 5000;
   uint64_t liveness_bound_ms = 60000;

@@ -47,7 +47,7 @@ struct ClientOptions {
   // How long a write waits for its answer before the call gives up on that node with an
   // ambiguous Timeout (the write may have applied; it is not resent). A healthy cluster
   // answers in milliseconds; this bounds how long a crashed leader can hold a caller.
-  uint32_t write_attempt_timeout_ms = 2000;
+  uint32_t write_attempt_timeout_ms = 1000;
 };
 
 // Where a call goes.

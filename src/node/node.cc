@@ -198,6 +198,7 @@ Status Shell::recreate_core() {
   auto core = NodeCore::create(cc, *store_);
   if (!core) return std::unexpected(core.error());
   core_ = std::move(*core);
+  persisted_hs_ = store_->initial_state().hard_state;
   return {};
 }
 
@@ -242,6 +243,9 @@ void Shell::pump() {
   }
   auto shared = std::make_shared<raft::Ready>(std::move(*rd));
   is_persisting_ = true;
+  // A leader's appends and heartbeats go out while its own fsync runs (commit clamped).
+  auto early = take_early_messages(*shared, core_->is_leader(), persisted_hs_);
+  send_raft_messages(early);
   bool needs_store = shared->must_sync() || !shared->committed_entries.empty();
   if (!needs_store) {
     // Only messages and read states: nothing to write.
@@ -252,6 +256,7 @@ void Shell::pump() {
     std::lock_guard lock(storage_mu_);
     ASPEN_ASSERT(storage_job_ == nullptr);
     storage_job_ = std::move(shared);
+    storage_persisted_hs_ = persisted_hs_;
   }
   storage_cv_.notify_one();
 }
@@ -259,14 +264,16 @@ void Shell::pump() {
 void Shell::storage_loop() {
   for (;;) {
     std::shared_ptr<raft::Ready> job;
+    pb::HardState persisted;
     {
       std::unique_lock lock(storage_mu_);
       storage_cv_.wait(lock, [this] { return storage_job_ != nullptr || is_storage_stopping_; });
       if (storage_job_ == nullptr) return;
       job = storage_job_;
+      persisted = storage_persisted_hs_;
     }
     auto t0 = std::chrono::steady_clock::now();
-    Result<storage::WriteOutcome> out = store_->write(write_batch_for(*job));
+    Result<storage::WriteOutcome> out = store_->write(write_batch_for(*job, &persisted));
     if (out) {
       // Keep the log bounded: compact well behind the applied index (lagging followers
       // within kCompactKeepEntries still get entries, others a snapshot).
@@ -319,6 +326,7 @@ void Shell::on_persisted(std::shared_ptr<raft::Ready> rd, Result<storage::WriteO
     }).detach();
     return;
   }
+  if (rd->hard_state) persisted_hs_ = *rd->hard_state;
   // Ready contract step 3: messages go out after the state they depend on is durable.
   send_raft_messages(rd->messages);
   bool had_conf_change = false;

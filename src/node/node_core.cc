@@ -8,13 +8,38 @@
 
 namespace aspen::node {
 
-storage::WriteBatch write_batch_for(const raft::Ready& rd) {
+storage::WriteBatch write_batch_for(const raft::Ready& rd, const pb::HardState* persisted) {
   storage::WriteBatch b;
+  bool is_vote_or_term_changed =
+      rd.hard_state && (persisted == nullptr || rd.hard_state->term() != persisted->term() ||
+                        rd.hard_state->vote() != persisted->vote());
+  b.is_sync_required = rd.snapshot.has_value() || !rd.entries.empty() || is_vote_or_term_changed;
   b.snapshot = rd.snapshot ? &*rd.snapshot : nullptr;
   b.entries = &rd.entries;
   b.hard_state = rd.hard_state ? &*rd.hard_state : nullptr;
   b.committed = &rd.committed_entries;
   return b;
+}
+
+std::vector<pb::Message> take_early_messages(raft::Ready& rd, bool is_leader, const pb::HardState& persisted) {
+  std::vector<pb::Message> early;
+  if (!is_leader || rd.snapshot) return early;
+  if (rd.hard_state && (rd.hard_state->term() != persisted.term() || rd.hard_state->vote() != persisted.vote())) {
+    return early;
+  }
+  // Every entry before this Ready's first one is durable; with no entries, all of them are.
+  Index durable = rd.entries.empty() ? UINT64_MAX : rd.entries.front().index() - 1;
+  std::vector<pb::Message> rest;
+  for (auto& m : rd.messages) {
+    if (m.type() == pb::MSG_APP || m.type() == pb::MSG_HEARTBEAT) {
+      if (m.commit() > durable) m.set_commit(durable);
+      early.push_back(std::move(m));
+    } else {
+      rest.push_back(std::move(m));
+    }
+  }
+  rd.messages = std::move(rest);
+  return early;
 }
 
 Result<std::unique_ptr<NodeCore>> NodeCore::create(const NodeCoreConfig& config, storage::Store& store) {

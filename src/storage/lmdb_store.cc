@@ -284,7 +284,14 @@ Result<WriteOutcome> LmdbStore::write(const WriteBatch& batch) {
       return std::unexpected(s.error());
     }
   }
-  if (auto s = txn->commit(); !s) return std::unexpected(s.error());
+  // An apply-only batch skips LMDB's second flush (the meta page): LMDB keeps the database
+  // intact and may only undo this last transaction in an OS crash; the next full commit
+  // flushes the meta page with its own data.
+  bool is_meta_sync_skipped = !batch.is_sync_required && batch.snapshot == nullptr && out.entries_appended == 0;
+  if (is_meta_sync_skipped) mdb_env_set_flags(env_, MDB_NOMETASYNC, 1);
+  auto committed = txn->commit();
+  if (is_meta_sync_skipped) mdb_env_set_flags(env_, MDB_NOMETASYNC, 0);
+  if (!committed) return std::unexpected(committed.error());
   std::lock_guard lock(mu_);
   applied_ = std::move(applied);
   compacted_index_ = compacted_index;

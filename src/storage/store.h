@@ -31,6 +31,10 @@ struct WriteBatch {
   const std::vector<pb::Entry>* entries = nullptr;      // append, truncating a conflicting suffix
   const pb::HardState* hard_state = nullptr;
   const std::vector<pb::Entry>* committed = nullptr;    // apply in order (already-applied ones are skipped)
+  // False when the batch only applies committed entries and moves the commit index: a
+  // crash may then undo it (the entries are re-applied from the durable log on restart), so
+  // a store may skip part of its flushing. Atomicity is never relaxed.
+  bool is_sync_required = true;
 };
 
 struct AppliedEntry {

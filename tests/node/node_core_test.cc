@@ -154,5 +154,71 @@ TEST(NodeCore, LeaderExpiresLeasesByItsClock) {
   EXPECT_EQ(r->kvs_size(), 0);
 }
 
+// §10.2.1 with a guard: a leader's appends may leave before its own fsync, but never with a
+// commit index beyond what the leader already holds durably.
+raft::Ready leader_ready_with_entries(Index first, Index last, Index commit) {
+  raft::Ready rd;
+  for (Index i = first; i <= last; ++i) {
+    pb::Entry e;
+    e.set_index(i);
+    e.set_term(3);
+    rd.entries.push_back(e);
+  }
+  pb::Message app;
+  app.set_type(pb::MSG_APP);
+  app.set_to(2);
+  app.set_commit(commit);
+  rd.messages.push_back(app);
+  pb::Message hb;
+  hb.set_type(pb::MSG_HEARTBEAT);
+  hb.set_to(3);
+  hb.set_commit(commit);
+  rd.messages.push_back(hb);
+  pb::Message read_resp;
+  read_resp.set_type(pb::MSG_READ_INDEX_RESP);
+  read_resp.set_to(3);
+  rd.messages.push_back(read_resp);
+  return rd;
+}
+
+TEST(EarlyMessages, LeaderAppendsLeaveEarlyWithCommitClampedToItsDurableLog) {
+  pb::HardState persisted;
+  persisted.set_term(3);
+  persisted.set_vote(1);
+  auto rd = leader_ready_with_entries(5, 7, 7);
+  auto early = take_early_messages(rd, true, persisted);
+  ASSERT_EQ(early.size(), 2u);
+  for (const auto& m : early) EXPECT_EQ(m.commit(), 4u) << "commit must not pass the last durable entry";
+  ASSERT_EQ(rd.messages.size(), 1u);
+  EXPECT_EQ(rd.messages[0].type(), pb::MSG_READ_INDEX_RESP) << "read-index answers wait for the fsync";
+}
+
+TEST(EarlyMessages, CommitWithinTheDurableLogIsKept) {
+  pb::HardState persisted;
+  persisted.set_term(3);
+  auto rd = leader_ready_with_entries(5, 7, 3);
+  auto early = take_early_messages(rd, true, persisted);
+  ASSERT_EQ(early.size(), 2u);
+  EXPECT_EQ(early[0].commit(), 3u);
+}
+
+TEST(EarlyMessages, NothingLeavesEarlyFromFollowersOrWhenTermOrVoteChanges) {
+  pb::HardState persisted;
+  persisted.set_term(3);
+  auto rd = leader_ready_with_entries(5, 7, 7);
+  EXPECT_TRUE(take_early_messages(rd, false, persisted).empty());
+  EXPECT_EQ(rd.messages.size(), 3u);
+  rd.hard_state = pb::HardState();
+  rd.hard_state->set_term(4);
+  EXPECT_TRUE(take_early_messages(rd, true, persisted).empty());
+  rd.hard_state->set_term(3);
+  rd.hard_state->set_vote(2);
+  EXPECT_TRUE(take_early_messages(rd, true, persisted).empty());
+  rd.hard_state.reset();
+  rd.snapshot = pb::Snapshot();
+  EXPECT_TRUE(take_early_messages(rd, true, persisted).empty());
+  EXPECT_EQ(rd.messages.size(), 3u);
+}
+
 }  // namespace
 }  // namespace aspen::node

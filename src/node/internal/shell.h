@@ -167,6 +167,7 @@ class Shell : public std::enable_shared_from_this<Shell> {
   std::chrono::steady_clock::time_point started_at_ = std::chrono::steady_clock::now();
 
   bool is_persisting_ = false;  // [loop] one Ready at a time is with the storage thread
+  pb::HardState persisted_hs_;  // [loop] the hard state known durable (for early sends)
   bool is_pump_scheduled_ = false;
   bool is_stopping_ = false;
   uint64_t next_request_id_ = 1;
@@ -189,6 +190,7 @@ class Shell : public std::enable_shared_from_this<Shell> {
   std::mutex storage_mu_;
   std::condition_variable storage_cv_;
   std::shared_ptr<raft::Ready> storage_job_;
+  pb::HardState storage_persisted_hs_;  // persisted_hs_ as of storage_job_'s hand-over
   bool is_storage_stopping_ = false;
   void storage_loop();
 

@@ -1,0 +1,99 @@
+// aspen-cli against real aspen-node processes: an operator forms a 3-node cluster with the
+// CLI alone, writes and reads keys, and scripts can rely on --json and the exit codes.
+#include <nlohmann/json.hpp>
+
+#include "node_process.h"
+
+namespace aspen::testing {
+namespace {
+
+class CliTest : public ::testing::Test {
+ protected:
+  CommandResult cli(std::vector<std::string> args) {
+    std::vector<std::string> argv{bin_path("aspen-cli"), "--ticket", ticket_, "--timeout-ms", "15000"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return run_command(argv, dir_.path() + "/cli.out");
+  }
+  nlohmann::json cli_json(std::vector<std::string> args, int want_exit = 0) {
+    args.insert(args.begin(), "--json");
+    auto r = cli(args);
+    EXPECT_EQ(r.exit_code, want_exit) << r.out;
+    auto j = nlohmann::json::parse(r.out, nullptr, false);
+    EXPECT_FALSE(j.is_discarded()) << "not JSON: " << r.out;
+    return j;
+  }
+
+  TempDir dir_;
+  std::vector<std::unique_ptr<NodeProcess>> nodes_;
+  std::string ticket_;
+};
+
+TEST_F(CliTest, OperatorFormsAClusterAndReadsAndWritesWithTheCli) {
+  for (uint64_t id = 1; id <= 3; ++id) {
+    nodes_.push_back(std::make_unique<NodeProcess>(id, dir_.path(), "cli-test-cookie"));
+    nodes_.back()->start();
+  }
+  // Before init, a node's ticket names only itself: enough for `cluster init`.
+  cluster::Ticket first;
+  first.peers.push_back(nodes_[0]->ticket_peer());
+  ticket_ = cluster::encode_ticket(first);
+
+  auto init = cli({"cluster", "init"});
+  ASSERT_EQ(init.exit_code, 0) << init.out;
+  for (size_t i = 1; i < nodes_.size(); ++i) {
+    auto r = cli({"cluster", "add-learner", std::to_string(nodes_[i]->id()), nodes_[i]->key_text(), nodes_[i]->addr()});
+    ASSERT_EQ(r.exit_code, 0) << r.out;
+  }
+  auto promote = cli({"cluster", "change-membership", "1", "2", "3"});
+  ASSERT_EQ(promote.exit_code, 0) << promote.out;
+
+  // The cluster's own ticket now names all three members.
+  auto t = cli({"cluster", "ticket"});
+  ASSERT_EQ(t.exit_code, 0) << t.out;
+  std::string full = t.out.substr(0, t.out.find_first_of("\r\n"));
+  auto decoded = cluster::decode_ticket(full);
+  ASSERT_TRUE(decoded.has_value()) << decoded.error().to_string();
+  EXPECT_EQ(decoded->peers.size(), 3u);
+  EXPECT_FALSE(decoded->cluster_id.empty());
+  ticket_ = full;
+
+  auto status = cli_json({"cluster", "status"});
+  EXPECT_EQ(status["members"].size(), 3u) << status.dump();
+  EXPECT_NE(status["leader_id"].get<uint64_t>(), 0u);
+
+  ASSERT_EQ(cli({"kv", "set", "greeting", "hello"}).exit_code, 0);
+  auto got = cli({"kv", "get", "greeting"});
+  EXPECT_EQ(got.exit_code, 0);
+  EXPECT_EQ(got.out, "hello\n");
+  // A stale read from a follower, and a linearizable one served by it.
+  EXPECT_EQ(cli({"kv", "get", "greeting", "--node", "3"}).out, "hello\n");
+
+  // Exit codes scripts can branch on: 1 = operation failed, 4 = refused argument.
+  EXPECT_EQ(cli({"kv", "get", "no-such-key"}).exit_code, 1);
+  EXPECT_EQ(cli({"kv", "cas", "greeting", "x", "--expected", "wrong"}).exit_code, 1);
+  EXPECT_EQ(cli({"kv", "set", std::string(2000, 'k'), "v"}).exit_code, 4);
+
+  auto lease = cli_json({"lease", "grant", "60"});
+  ASSERT_TRUE(lease.contains("lease")) << lease.dump();
+  auto scan = cli_json({"kv", "scan", "gr"});
+  EXPECT_EQ(scan.dump().find("greeting") != std::string::npos, true) << scan.dump();
+
+  auto metrics = cli({"metrics", "--node", "2"});
+  EXPECT_EQ(metrics.exit_code, 0);
+  EXPECT_NE(metrics.out.find("aspen_raft_applied_index"), std::string::npos);
+}
+
+TEST_F(CliTest, UnreachableClusterExitsWithThree) {
+  // A ticket naming a node that is not running.
+  nodes_.push_back(std::make_unique<NodeProcess>(1, dir_.path(), "cli-test-cookie"));
+  nodes_.back()->start();
+  cluster::Ticket t;
+  t.peers.push_back(nodes_[0]->ticket_peer());
+  ticket_ = cluster::encode_ticket(t);
+  nodes_[0]->kill9();
+  std::vector<std::string> argv{bin_path("aspen-cli"), "--ticket", ticket_, "--timeout-ms", "1500", "kv", "get", "k"};
+  EXPECT_EQ(run_command(argv, dir_.path() + "/cli.out").exit_code, 3);
+}
+
+}  // namespace
+}  // namespace aspen::testing
