@@ -260,6 +260,37 @@ TEST_F(ClusterTest, FourthNodeJoinsAsLearnerIsPromotedAndAnotherIsRemoved) {
   ASSERT_TRUE(got.has_value() && got->has_value()) << (got ? "" : got.error().to_string());
 }
 
+TEST_F(ClusterTest, FollowerForwardsWritesAndMembershipChangesToTheLeader) {
+  start_nodes(3);
+  auto c = make_client();
+  ASSERT_NE(c, nullptr);
+  ASSERT_NO_FATAL_FAILURE(form_cluster(*c));
+  uint64_t leader = leader_id(*c);
+  ASSERT_NE(leader, 0u);
+  uint64_t follower = leader == 1 ? 2 : 1;
+  cpb::Request req;
+  auto* put = req.mutable_write()->mutable_command()->mutable_put();
+  put->set_key("forwarded");
+  put->set_value("via a follower");
+  // Pinned to the follower: it must relay to the leader rather than refuse.
+  auto r = c->call(req, client::Target{follower});
+  ASSERT_TRUE(r.has_value()) << r.error().to_string();
+  EXPECT_TRUE(r->write().result().succeeded());
+  auto got = c->read("forwarded");
+  ASSERT_TRUE(got.has_value() && got->has_value());
+  EXPECT_EQ((*got)->value(), "via a follower");
+  auto text = c->metrics_text(client::Target{follower});
+  ASSERT_TRUE(text.has_value());
+  EXPECT_EQ(text->find(fmt::format("aspen_client_forwarded_total{{node_id=\"{}\"}} 0", follower)), std::string::npos)
+      << "the follower did not count a forwarded request";
+  // Administration too: the follower relays a membership change (here: keep 1, 2, 3).
+  cpb::Request cm;
+  for (uint64_t id : {1, 2, 3}) cm.mutable_change_membership()->add_voters(id);
+  auto m = c->call(cm, client::Target{follower});
+  ASSERT_TRUE(m.has_value()) << m.error().to_string();
+  EXPECT_EQ(m->membership().voters_size(), 3);
+}
+
 TEST_F(ClusterTest, NodeWithWrongCookieNeverReceivesClusterData) {
   start_nodes(1);
   auto c = make_client();
