@@ -45,6 +45,8 @@ void add_cluster_commands(CLI::App& app, Context& ctx, Action& action);
 void add_kv_commands(CLI::App& app, Context& ctx, Action& action);
 void add_lease_commands(CLI::App& app, Context& ctx, Action& action);
 void add_node_commands(CLI::App& app, Context& ctx, Action& action);
+// counter, lock, election, queue, ...: the src/coord primitives (cmd_coord*.cc).
+void add_coord_commands(CLI::App& app, Context& ctx, Action& action);
 
 // Connects with the context's ticket and timeout, then runs fn. Missing or malformed
 // ticket: usage error.

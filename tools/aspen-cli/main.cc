@@ -24,6 +24,7 @@ int main(int argc, char** argv) {
              "  export ASPEN_TICKET=aspen...\n"
              "  aspen-cli cluster status\n"
              "  aspen-cli kv set greeting hello && aspen-cli kv get greeting\n"
+             "  aspen-cli lock acquire jobs/reindex --holder worker-7 --ttl-s 30\n"
              "Run 'aspen-cli <command> --help' for each command's details.");
   app.require_subcommand(1);
   app.fallthrough();  // global options may also follow the command
@@ -40,6 +41,7 @@ int main(int argc, char** argv) {
   add_kv_commands(app, ctx, action);
   add_lease_commands(app, ctx, action);
   add_node_commands(app, ctx, action);
+  add_coord_commands(app, ctx, action);
 
   try {
     app.parse(argc, argv);
