@@ -13,7 +13,9 @@
 
 namespace aspen::bench {
 
-enum class Workload : uint8_t { kPut, kGet, kGetStale, kMixed, kCas, kScan };
+// kLock, kCounter and kQueue run the coordination primitives (src/coord) over the client
+// protocol: workload_coord.cc.
+enum class Workload : uint8_t { kPut, kGet, kGetStale, kMixed, kCas, kScan, kLock, kCounter, kQueue };
 
 struct BenchConfig {
   Workload workload = Workload::kPut;
@@ -25,6 +27,10 @@ struct BenchConfig {
   uint32_t read_percent = 90;  // mixed
   uint32_t scan_limit = 100;
   std::string key_prefix = "bench/";
+  // Coordination workloads: all clients on one lock/counter/queue, or each on its own.
+  bool is_contended = false;
+  // Names coordination objects so that runs never meet each other's leftovers.
+  std::string run_id;
 };
 
 bool parse_workload(const std::string& name, Workload& out);
@@ -45,6 +51,8 @@ struct WorkerState {
   std::string cas_expected;
   bool has_cas_expected = false;
   uint64_t cas_counter = 0;
+  std::string coord_name;  // this worker's lock/counter/queue (shared when contended)
+  std::string holder_id;
 };
 
 // The outcome of one operation: ok, a CAS that lost a race (still a completed operation),
@@ -56,6 +64,14 @@ struct OpOutcome {
 };
 
 OpOutcome run_one(client::Client& c, const BenchConfig& config, WorkerState& state);
+
+bool is_coord_workload(Workload w);
+// Sets the worker's object name and holder id for a coordination workload.
+void init_coord_worker(const BenchConfig& config, WorkerState& state);
+// One coordination operation: lock = acquire (waiting while contended) + release, counter =
+// one increment, queue = push + pop + ack. An empty pop (another worker took every visible
+// message) completes as a conflict.
+OpOutcome run_coord_one(client::Client& c, const BenchConfig& config, WorkerState& state);
 
 // Latencies in microseconds; percentiles by sorting (exact).
 struct LatencySummary {

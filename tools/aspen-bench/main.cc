@@ -60,6 +60,11 @@ int main(int argc, char** argv) {
       "  mixed      --read-percent linearizable reads, the rest puts (preloaded)\n"
       "  cas        each thread compare-and-swaps its own key in a chain\n"
       "  scan       a --scan-limit page from a random key (preloaded)\n"
+      "  lock       coordination lock: acquire (waiting while held) + release per op\n"
+      "  counter    coordination counter: one increment per op (a CAS loop)\n"
+      "  queue      coordination queue: push + pop + ack per op\n"
+      "  The coordination workloads give each client its own lock/counter/queue; with\n"
+      "  --contended all clients share one.\n"
       "Exit codes: 0 ran (errors are reported, not fatal), 2 usage error, 3 the cluster could not\n"
       "be reached or the preload failed.\n"
       "Example:\n  aspen-bench --ticket $ASPEN_TICKET --workload mixed --clients 32 --duration-s 20");
@@ -71,7 +76,8 @@ int main(int argc, char** argv) {
   bool should_skip_preload = false;
   uint32_t timeout_ms = 10000;
   app.add_option("--ticket", ticket, "Cluster ticket (default: $ASPEN_TICKET)")->envname("ASPEN_TICKET");
-  app.add_option("--workload", workload, "put | get | get-stale | mixed | cas | scan")->capture_default_str();
+  app.add_option("--workload", workload, "put | get | get-stale | mixed | cas | scan | lock | counter | queue")
+      ->capture_default_str();
   app.add_option("--clients", config.clients, "Concurrent requests in flight (one thread each)")
       ->capture_default_str()
       ->check(CLI::Range(1u, kMaxClients));
@@ -89,6 +95,7 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1u, static_cast<uint32_t>(limits::kMaxScanResults)));
   app.add_option("--key-prefix", config.key_prefix, "Prefix of every key the benchmark touches")->capture_default_str();
   app.add_flag("--no-preload", should_skip_preload, "Skip writing the key space before read workloads");
+  app.add_flag("--contended", config.is_contended, "lock, counter, queue: all clients on one object");
   app.add_option("--timeout-ms", timeout_ms, "Per-request deadline, retries included")->capture_default_str();
   app.add_flag("--json", is_json, "Print one JSON object");
   try {
@@ -134,19 +141,22 @@ int main(int argc, char** argv) {
     }
   }
 
+  std::random_device seed_source;
+  config.run_id = fmt::format("{:08x}", seed_source());
+
   Totals totals;
   std::atomic<uint64_t> issued{0};
   const auto started = Clock::now();
   const auto stop_at = started + std::chrono::seconds(config.duration_s);
   const bool is_by_count = config.requests > 0;
   std::vector<std::thread> threads;
-  std::random_device seed_source;
   for (uint32_t t = 0; t < config.clients; ++t) {
     WorkerState state;
     state.worker_index = t;
     state.rng.seed((static_cast<uint64_t>(seed_source()) << 32) ^ seed_source() ^ t);
     state.value.assign(config.value_size_bytes, static_cast<char>('a' + t % 26));
     state.cas_key = fmt::format("{}cas/{}", config.key_prefix, t);
+    if (is_coord_workload(config.workload)) init_coord_worker(config, state);
     threads.emplace_back([&, t, state = std::move(state)]() mutable {
       client::Client& c = *clients[t / kThreadsPerClient];
       std::vector<uint32_t> latencies;
@@ -191,6 +201,7 @@ int main(int argc, char** argv) {
                           {"elapsed_s", elapsed_s},
                           {"ops", totals.ok},
                           {"ops_per_s", ops_per_s},
+                          {"contended", config.is_contended},
                           {"cas_conflicts", totals.conflicts},
                           {"errors", error_count},
                           {"errors_by_code", totals.errors},
@@ -204,6 +215,12 @@ int main(int argc, char** argv) {
                            config.clients, config.value_size_bytes, config.key_space);
   std::cout << fmt::format("ops {}  in {:.2f} s  =  {:.0f} ops/s\n", totals.ok, elapsed_s, ops_per_s);
   if (config.workload == Workload::kCas) std::cout << fmt::format("cas conflicts {}\n", totals.conflicts);
+  if (is_coord_workload(config.workload)) {
+    std::cout << (config.is_contended ? "contended: all clients on one object\n" : "uncontended: one object per client\n");
+  }
+  if (config.workload == Workload::kQueue) {
+    std::cout << fmt::format("empty pops {} (another client took every visible message)\n", totals.conflicts);
+  }
   std::cout << fmt::format("errors {}", error_count);
   for (const auto& [k, v] : totals.errors) std::cout << fmt::format("  {}={}", k, v);
   std::cout << "\n";

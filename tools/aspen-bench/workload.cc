@@ -16,7 +16,9 @@ bool parse_workload(const std::string& name, Workload& out) {
   static const std::map<std::string, Workload> kNames = {{"put", Workload::kPut},   {"get", Workload::kGet},
                                                          {"get-stale", Workload::kGetStale},
                                                          {"mixed", Workload::kMixed}, {"cas", Workload::kCas},
-                                                         {"scan", Workload::kScan}};
+                                                         {"scan", Workload::kScan},   {"lock", Workload::kLock},
+                                                         {"counter", Workload::kCounter},
+                                                         {"queue", Workload::kQueue}};
   auto it = kNames.find(name);
   if (it == kNames.end()) return false;
   out = it->second;
@@ -31,6 +33,9 @@ const char* workload_name(Workload w) {
     case Workload::kMixed: return "mixed";
     case Workload::kCas: return "cas";
     case Workload::kScan: return "scan";
+    case Workload::kLock: return "lock";
+    case Workload::kCounter: return "counter";
+    case Workload::kQueue: return "queue";
   }
   return "?";
 }
@@ -103,6 +108,7 @@ OpOutcome do_cas(client::Client& c, WorkerState& s) {
 }  // namespace
 
 OpOutcome run_one(client::Client& c, const BenchConfig& config, WorkerState& state) {
+  if (is_coord_workload(config.workload)) return run_coord_one(c, config, state);
   std::uniform_int_distribution<uint64_t> key_dist(0, config.key_space - 1);
   const std::string key = bench_key(config, key_dist(state.rng));
   switch (config.workload) {
@@ -128,6 +134,10 @@ OpOutcome run_one(client::Client& c, const BenchConfig& config, WorkerState& sta
       if (!r) return {false, false, r.error()};
       return {true, false, std::nullopt};
     }
+    case Workload::kLock:
+    case Workload::kCounter:
+    case Workload::kQueue:
+      break;  // handled above
   }
   return {false, false, Error(ErrorCode::kInternal, "unknown workload")};
 }
