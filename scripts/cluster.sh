@@ -84,6 +84,7 @@ for i in $(seq 1 "$NODES"); do
   "$NODE_BIN" --node-id "$i" --cookie "$COOKIE" --data-dir "$DATA/node-$i" --bind "127.0.0.1:$port" \
     --ticket-file "$DATA/node-$i.ticket" >> "$log" 2>&1 &
   PIDS+=($!)
+  echo $! > "$DATA/node-$i.pid"
 done
 for i in $(seq 1 "$NODES"); do wait_for_line "$DATA/node-$i.log" ASPEN_TICKET; done
 
@@ -151,6 +152,7 @@ if [ "$DEMO" = 1 ]; then
     "$NODE_BIN" --node-id "$leader" --cookie "$COOKIE" --data-dir "$DATA/node-$leader" --bind "127.0.0.1:$port" \
       --ticket-file "$DATA/node-$leader.ticket" >> "$DATA/node-$leader.log" 2>&1 &
     PIDS[$((leader - 1))]=$!
+    echo $! > "$DATA/node-$leader.pid"
     # A linearizable read served by the restarted node: it waits until the node caught up.
     for _ in $(seq 1 100); do
       "$CLI_BIN" --timeout-ms 2000 kv get after-crash --node "$leader" > /dev/null 2>&1 && break

@@ -155,7 +155,7 @@ PublicKey Client::Impl::choose(Routing routing, uint64_t rotation) const {
   if (routing == Routing::kLeader || routing == Routing::kAnyNode) {
     if (auto leader = directory.leader()) return *leader;
   }
-  return keys[rotation % keys.size()];
+  return directory.pick(rotation);
 }
 
 Result<PublicKey> Client::Impl::resolve(uint64_t node_id, Clock::time_point deadline) {
@@ -211,7 +211,9 @@ Client::Impl::Attempt Client::Impl::attempt(const PublicKey& node, const std::st
   };
   auto nc = directory.connection(node, deadline);
   if (!nc) return not_sent(nc.error());
-  auto stream = nc->conn.open_bi(ms_until(deadline, limits::kStreamOpenTimeoutMs));
+  // A node that stopped answering also stops granting streams: waiting for one is bounded
+  // by the attempt's own timeout, so a dead leader costs an attempt, not the stream-open limit.
+  auto stream = nc->conn.open_bi(ms_until(std::min(deadline, answer_deadline), limits::kStreamOpenTimeoutMs));
   if (!stream) {
     if (!nc->conn.is_open()) directory.drop(node, nc->generation);
     return not_sent(stream.error());
@@ -288,6 +290,7 @@ Result<cpb::Response> Client::Impl::call(const cpb::Request& request, Target tar
                                                                            : options.attempt_timeout_ms));
     Attempt a = attempt(node, bytes, deadline, answer_deadline);
 
+    if (a.kind == Attempt::Kind::kAnswered) directory.clear_suspect(node);
     if (a.kind == Attempt::Kind::kAnswered && !a.response.has_error()) {
       if (traits.routing == Routing::kLeader && !fixed) directory.set_leader(node);
       learn(node, a.response);
@@ -305,7 +308,9 @@ Result<cpb::Response> Client::Impl::call(const cpb::Request& request, Target tar
         ++rotation;
         if (!info.leader().public_key().empty() && directory.upsert(info.leader())) {
           auto key = PublicKey::parse(info.leader().public_key());
-          if (key && *key != node) {
+          // A hint naming a node that just failed us is stale: the follower has not yet
+          // noticed that its leader is gone.
+          if (key && *key != node && !directory.is_suspect(*key)) {
             directory.set_leader(*key);
             hinted = *key;
             should_back_off = ++immediate_redirects > kMaxImmediateRedirects;
@@ -328,9 +333,9 @@ Result<cpb::Response> Client::Impl::call(const cpb::Request& request, Target tar
       // Not sent, or a read that went unanswered: safe to send again, to another node
       // unless pinned.
       ASPEN_ASSERT(a.error.has_value());
+      // Unreachable or silent: avoid it for a while (also forgets it as the leader).
+      if (!fixed) directory.mark_suspect(node);
       if (a.kind == Attempt::Kind::kLost && traits.is_write) {
-        // The node may have crashed: the next call looks for the leader afresh.
-        if (!fixed) directory.forget_leader(node);
         return make_error(ErrorCode::kTimeout,
                           fmt::format("no answer after the write was sent; it may or may not have been applied: {}",
                                       a.error->to_string()));

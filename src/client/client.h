@@ -40,7 +40,7 @@ struct ClientOptions {
   uint32_t timeout_ms = 10000;
   uint32_t connect_timeout_ms = 5000;
   uint32_t initial_backoff_ms = 20;
-  uint32_t max_backoff_ms = 1000;
+  uint32_t max_backoff_ms = 250;
   // How long one attempt of a retryable request (a read, a status query) waits for its
   // answer before it is tried on another node.
   uint32_t attempt_timeout_ms = 5000;

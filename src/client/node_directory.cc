@@ -134,6 +134,34 @@ void NodeDirectory::forget_leader(const transport::PublicKey& key) {
   if (leader_ == key) leader_.reset();
 }
 
+void NodeDirectory::mark_suspect(const transport::PublicKey& key) {
+  std::lock_guard lock(mu_);
+  if (Node* n = find_locked(key)) n->suspect_until = Clock::now() + std::chrono::milliseconds(kSuspectMs);
+  if (leader_ == key) leader_.reset();
+}
+
+void NodeDirectory::clear_suspect(const transport::PublicKey& key) {
+  std::lock_guard lock(mu_);
+  if (Node* n = find_locked(key)) n->suspect_until = {};
+}
+
+bool NodeDirectory::is_suspect(const transport::PublicKey& key) const {
+  std::lock_guard lock(mu_);
+  const Node* n = find_locked(key);
+  return n != nullptr && n->suspect_until > Clock::now();
+}
+
+transport::PublicKey NodeDirectory::pick(uint64_t rotation) const {
+  std::lock_guard lock(mu_);
+  ASPEN_ASSERT(!nodes_.empty());
+  const auto now = Clock::now();
+  for (size_t i = 0; i < nodes_.size(); ++i) {
+    const Node& n = *nodes_[(rotation + i) % nodes_.size()];
+    if (n.suspect_until <= now) return n.key;
+  }
+  return nodes_[rotation % nodes_.size()]->key;
+}
+
 Result<NodeConnection> NodeDirectory::connection(const transport::PublicKey& key, Clock::time_point deadline) {
   std::unique_lock lock(mu_);
   Node* node = find_locked(key);

@@ -33,6 +33,8 @@ using Clock = std::chrono::steady_clock;
 inline constexpr const char* kClientAlpn = "aspen-client";
 // The dial timeout per node when the directory knows other nodes to fail over to.
 inline constexpr uint32_t kFailoverConnectTimeoutMs = 1000;
+// How long an unreachable or silent node is avoided.
+inline constexpr uint32_t kSuspectMs = 1500;
 
 // A connection handed out by the directory, with the generation that lets a caller drop
 // exactly this connection (and not a newer one another thread dialled meanwhile).
@@ -66,6 +68,16 @@ class NodeDirectory {
   // Forgets the leader only if it is still `key` (another thread may have learned better).
   void forget_leader(const transport::PublicKey& key);
 
+  // A node that could not be reached or went silent is avoided for a while: rotation skips
+  // it while other nodes remain, and a NotLeader hint naming it (a follower that has not yet
+  // noticed the leader died) is not followed. Any answer from the node clears it.
+  void mark_suspect(const transport::PublicKey& key);
+  void clear_suspect(const transport::PublicKey& key);
+  bool is_suspect(const transport::PublicKey& key) const;
+  // The first node at or after `rotation` (in learned order) that is not suspect; if all are,
+  // the node at `rotation`.
+  transport::PublicKey pick(uint64_t rotation) const;
+
   // The node's open connection, dialling it if needed. Dialling waits at most the connect
   // timeout and never past `deadline`.
   Result<NodeConnection> connection(const transport::PublicKey& key, Clock::time_point deadline);
@@ -81,6 +93,7 @@ class NodeDirectory {
     uint64_t generation = 0;   // bumped by every dial that finishes, success or not
     bool is_dialing = false;
     std::optional<Error> last_dial_error;
+    Clock::time_point suspect_until{};
   };
   Node* find_locked(const transport::PublicKey& key);
   const Node* find_locked(const transport::PublicKey& key) const;

@@ -223,11 +223,14 @@ void Shell::forward_to_leader(cpb::Request req, Reply reply) {
   req.set_forward_hops(req.forward_hops() + 1);
   counters_.forwarded_requests.fetch_add(1, std::memory_order_relaxed);
   auto done = std::make_shared<bool>(false);
-  auto finish = [done, reply](cpb::Response resp) {
+  uint64_t fid = next_forward_id_++;
+  auto finish = [this, fid, done, reply](cpb::Response resp) {
     if (*done) return;
     *done = true;
+    forwards_.erase(fid);
     reply(std::move(resp));
   };
+  forwards_.emplace(fid, std::make_pair(leader, finish));
   with_leader_connection([this, req = std::move(req), finish](Result<transport::Connection> conn) {
     if (!conn) {
       return finish(rpc::error_response(
@@ -258,6 +261,20 @@ void Shell::forward_to_leader(cpb::Request req, Reply reply) {
       st->finish();
     });
   });
+}
+
+void Shell::fail_forwards_not_to(NodeId leader) {
+  std::vector<std::function<void(cpb::Response)>> stale;
+  for (const auto& [id, f] : forwards_) {
+    if (f.first != leader) stale.push_back(f.second);
+  }
+  // The old leader may be gone: its answer would never come. The request may still commit
+  // (its entry may have reached others), so the outcome is unknown, as with a timeout.
+  for (auto& finish : stale) {
+    finish(rpc::error_response(Error(ErrorCode::kTimeout,
+                                     "leadership changed while the request was relayed to the old leader; it may or "
+                                     "may not have been applied")));
+  }
 }
 
 void Shell::with_leader_connection(std::function<void(Result<transport::Connection>)> fn) {

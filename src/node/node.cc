@@ -243,6 +243,13 @@ void Shell::pump() {
   }
   auto shared = std::make_shared<raft::Ready>(std::move(*rd));
   is_persisting_ = true;
+  if (shared->soft_state) {
+    ASPEN_LOG_INFO("node {}: {} in term {}; leader {}", config_.node_id, raft::role_name(shared->soft_state->role),
+                   core_->raft().term(),
+                   shared->soft_state->leader == kNoNode ? std::string("unknown")
+                                                         : std::to_string(shared->soft_state->leader));
+    if (!forwards_.empty()) fail_forwards_not_to(shared->soft_state->leader);
+  }
   // A leader's appends and heartbeats go out while its own fsync runs (commit clamped).
   auto early = take_early_messages(*shared, core_->is_leader(), persisted_hs_);
   send_raft_messages(early);

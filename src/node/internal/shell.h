@@ -174,6 +174,11 @@ class Shell : public std::enable_shared_from_this<Shell> {
   std::unordered_map<uint64_t, CoreDone> waiting_;  // [loop] by NodeCore request id
   std::map<NodeId, OutLink> out_links_;             // [loop]
   ForwardLink forward_link_;                        // [loop]
+  // Requests relayed to a leader and not answered yet: by id, the leader they went to and
+  // how to answer them. Failed at once when another leader takes over.
+  std::map<uint64_t, std::pair<NodeId, std::function<void(cpb::Response)>>> forwards_;  // [loop]
+  uint64_t next_forward_id_ = 1;
+  void fail_forwards_not_to(NodeId leader);
   // Inbound Raft streams whose greeting was accepted: (peer key, stream id) -> node id.
   std::map<std::pair<transport::PublicKey, int64_t>, NodeId> inbound_raft_;  // [loop]
   std::string cluster_id_;                          // [loop]
