@@ -110,8 +110,8 @@ Status Shell::start() {
     void on_message(transport::Stream& stream, std::string message) override {
       if (auto s = shell.lock()) s->on_raft_message(stream, std::move(message));
     }
-    void on_stream_closed(transport::Stream& stream, std::optional<Error>) override {
-      if (auto s = shell.lock()) s->on_raft_stream_closed(stream);
+    void on_stream_closed(transport::Stream& stream, std::optional<Error> error) override {
+      if (auto s = shell.lock()) s->on_raft_stream_closed(stream, error);
     }
   };
   struct ClientHandler : transport::LoopProtocolHandler {

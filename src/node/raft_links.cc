@@ -26,8 +26,11 @@ void Shell::send_raft_messages(std::vector<pb::Message>& msgs) {
   for (auto& m : msgs) {
     bool is_snap = m.type() == pb::MSG_SNAP;
     if (m.to() == config_.node_id) continue;
-    if (is_snap) counters_.snapshots_sent.fetch_add(1, std::memory_order_relaxed);
-    send_raft(m.to(), m.SerializeAsString(), is_snap);
+    if (is_snap) {
+      send_snapshot(m.to(), m.SerializeAsString());
+      continue;
+    }
+    send_raft(m.to(), m.SerializeAsString(), false);
   }
 }
 
@@ -158,7 +161,7 @@ bool Shell::accept_raft_connection(transport::Connection& conn) {
 void Shell::on_raft_message(transport::Stream& stream, std::string bytes) {
   if (is_stopping_ || !core_) return;
   auto& inbound = inbound_raft_;
-  std::pair<transport::PublicKey, int64_t> k{stream.peer_key(), stream.id()};
+  std::pair<uint64_t, int64_t> k{stream.connection_serial(), stream.id()};
   auto it = inbound.find(k);
   auto refuse = [&](std::string_view why) {
     counters_.raft_refused.fetch_add(1, std::memory_order_relaxed);
@@ -184,6 +187,15 @@ void Shell::on_raft_message(transport::Stream& stream, std::string bytes) {
     }
     peers_.learn_from_hello(hello.node_id(), stream.peer_key(), std::move(addrs));
     inbound.emplace(k, hello.node_id());
+    if (hello.is_snapshot()) inbound_snapshots_.emplace(k, std::string());
+    return;
+  }
+  if (auto snap = inbound_snapshots_.find(k); snap != inbound_snapshots_.end()) {
+    if (snap->second.size() + bytes.size() > limits::kMaxSnapshotSizeBytes + kSnapshotOverheadBytes) {
+      inbound_snapshots_.erase(snap);
+      return refuse(fmt::format("snapshot larger than the {}-byte limit", limits::kMaxSnapshotSizeBytes));
+    }
+    snap->second += bytes;
     return;
   }
   pb::Message m;
@@ -198,8 +210,81 @@ void Shell::on_raft_message(transport::Stream& stream, std::string bytes) {
   schedule_pump();
 }
 
-void Shell::on_raft_stream_closed(transport::Stream& stream) {
-  inbound_raft_.erase({stream.peer_key(), stream.id()});
+void Shell::send_snapshot(NodeId to, std::string bytes) {
+  // One at a time per peer: the peer's progress stays in snapshot state until that one is
+  // reported, so a second request is simply dropped.
+  if (is_snapshot_in_flight(to)) return;
+  auto peer = peers_.lookup(to);
+  if (!peer || peer->addrs.empty() || is_stopping_) {
+    core_->raft().report_snapshot(to, true);
+    return;
+  }
+  snapshots_in_flight_.insert(to);
+  counters_.snapshots_sent.fetch_add(1, std::memory_order_relaxed);
+  ASPEN_LOG_INFO("node {}: sending a snapshot of {} bytes to node {}", config_.node_id, bytes.size(), to);
+  clusterpb::RaftHello hello;
+  hello.ParseFromString(raft_hello());
+  hello.set_is_snapshot(true);
+  // Dial from the loop (the endpoint is safe to use here), stream from a thread: blocking
+  // sends wait for the peer's flow control, which a loop task must never do.
+  endpoint_->connect_async(
+      peer->key, peer->addrs, kRaftAlpn,
+      [self = weak_from_this(), ep = endpoint_, to, hello = hello.SerializeAsString(),
+       bytes = std::move(bytes)](Result<transport::Connection> conn) mutable {
+        auto report = [ep, self, to](bool failed) {
+          ep->post([self, to, failed] {
+            auto s = self.lock();
+            if (!s || !s->core_) return;
+            s->snapshots_in_flight_.erase(to);
+            s->core_->raft().report_snapshot(to, failed);
+            if (failed) ASPEN_LOG_WARN("node {}: sending a snapshot to node {} failed", s->config_.node_id, to);
+            s->schedule_pump();
+          });
+        };
+        if (!conn) return report(true);
+        std::thread([conn = *conn, hello = std::move(hello), bytes = std::move(bytes), report]() mutable {
+          auto st = conn.open_bi();
+          bool ok = st.has_value() && st->send(hello).has_value();
+          for (size_t off = 0; ok && off < bytes.size(); off += kSnapshotFrameBytes) {
+            ok = st->send(std::string_view(bytes).substr(off, kSnapshotFrameBytes), limits::kReadTimeoutMs).has_value();
+          }
+          if (ok) {
+            st->finish();
+            // The receiver finishes its side once it has stepped the snapshot.
+            auto end = st->recv(limits::kReadTimeoutMs * 3);
+            ok = end.has_value() && !end->has_value();
+          }
+          if (st && !ok) st->reset();
+          report(!ok);
+        }).detach();
+      });
+}
+
+void Shell::on_raft_stream_closed(transport::Stream& stream, const std::optional<Error>& error) {
+  std::pair<uint64_t, int64_t> k{stream.connection_serial(), stream.id()};
+  auto greeted = inbound_raft_.find(k);
+  auto snap = inbound_snapshots_.find(k);
+  if (snap != inbound_snapshots_.end() && greeted != inbound_raft_.end() && !error && core_ && !is_stopping_) {
+    pb::Message m;
+    if (m.ParseFromString(snap->second) && m.type() == pb::MSG_SNAP && m.from() == greeted->second &&
+        m.to() == config_.node_id) {
+      counters_.raft_messages_in.fetch_add(1, std::memory_order_relaxed);
+      ASPEN_LOG_INFO("node {}: received a snapshot at index {} from node {}", config_.node_id,
+                     m.snapshot().metadata().index(), m.from());
+      if (auto s = core_->step(m); s) {
+        stream.finish();
+        schedule_pump();
+      } else {
+        stream.reset();
+      }
+    } else {
+      counters_.raft_refused.fetch_add(1, std::memory_order_relaxed);
+      ASPEN_LOG_WARN("node {}: refused a malformed snapshot from key {}", config_.node_id, stream.peer_key().to_string());
+      stream.reset();
+    }
+  }
+  if (snap != inbound_snapshots_.end()) inbound_snapshots_.erase(snap);
+  if (greeted != inbound_raft_.end()) inbound_raft_.erase(greeted);
 }
 
 }  // namespace aspen::node::internal

@@ -234,6 +234,7 @@ Result<Stream> Connection::accept_bi(uint32_t timeout_ms) {
 
 const PublicKey& Connection::peer_key() const noexcept { return conn_->peer_key(); }
 const PublicKey& Stream::peer_key() const noexcept { return conn_->peer_key(); }
+uint64_t Stream::connection_serial() const noexcept { return conn_->serial(); }
 Connection Stream::connection() const { return Connection(core_, conn_); }
 const std::string& Connection::alpn() const noexcept { return conn_->alpn(); }
 

@@ -76,6 +76,9 @@ class Stream {
   int64_t id() const noexcept;
   // The authenticated key of the peer at the other end, and the connection's protocol.
   const PublicKey& peer_key() const noexcept;
+  // Identifies the stream's connection: unique in this process, never reused. Stream ids
+  // are unique only within a connection, so (connection_serial, id) names a stream.
+  uint64_t connection_serial() const noexcept;
   // A handle on the connection this stream belongs to (e.g. to close it).
   Connection connection() const;
 

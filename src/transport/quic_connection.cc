@@ -1,5 +1,6 @@
 // Connection setup, packet I/O, timers and closing for one QUIC connection. The ngtcp2
 // callbacks and stream operations are in quic_streams.cc.
+#include <atomic>
 #include "transport/internal/quic_connection.h"
 
 #include <gnutls/crypto.h>
@@ -85,8 +86,14 @@ uint64_t now_ns() {
           .count());
 }
 
+namespace {
+std::atomic<uint64_t> g_next_connection_serial{1};
+}  // namespace
+
 QuicConnection::QuicConnection(EndpointCore& core)
-    : core_(core), timer_(std::make_unique<asio::steady_timer>(core.io())) {}
+    : core_(core),
+      timer_(std::make_unique<asio::steady_timer>(core.io())),
+      serial_(g_next_connection_serial.fetch_add(1, std::memory_order_relaxed)) {}
 
 QuicConnection::~QuicConnection() {
   if (conn_ != nullptr) ngtcp2_conn_del(conn_);

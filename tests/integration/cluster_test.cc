@@ -27,36 +27,8 @@ class ClusterTest : public ::testing::Test {
   }
   NodeProcess& node(uint64_t id) { return *nodes_.at(id); }
 
-  // A client that knows every node started so far (node 1 first: InitCluster goes there).
-  std::unique_ptr<client::Client> make_client(uint32_t timeout_ms = 15000) {
-    cluster::Ticket t;
-    for (auto& [id, n] : nodes_) t.peers.push_back(n->ticket_peer());
-    client::ClientOptions o;
-    o.timeout_ms = timeout_ms;
-    auto c = client::Client::connect(t, o);
-    EXPECT_TRUE(c.has_value()) << (c ? "" : c.error().to_string());
-    return c ? std::move(*c) : nullptr;
-  }
-
-  // init on node 1, add the others as learners, then make them all voters.
-  void form_cluster(client::Client& c) {
-    auto init = c.init_cluster();
-    ASSERT_TRUE(init.has_value()) << init.error().to_string() << "\n" << node(1).log();
-    EXPECT_FALSE(init->cluster_id().empty());
-    EXPECT_TRUE(init->ticket().starts_with("aspen"));
-    std::vector<uint64_t> voters{1};
-    for (auto& [id, n] : nodes_) {
-      if (id == 1) continue;
-      auto r = c.add_learner(n->address());
-      ASSERT_TRUE(r.has_value()) << "add-learner " << id << ": " << r.error().to_string();
-      voters.push_back(id);
-    }
-    if (voters.size() > 1) {
-      auto r = c.change_membership(voters, false);
-      ASSERT_TRUE(r.has_value()) << r.error().to_string();
-      EXPECT_EQ(static_cast<size_t>(r->voters_size()), voters.size());
-    }
-  }
+  std::unique_ptr<client::Client> make_client(uint32_t timeout_ms = 15000) { return client_for(nodes_, timeout_ms); }
+  void form_cluster(client::Client& c) { testing::form_cluster(c, nodes_); }
 
   // Waits until node `id` has applied at least `index`.
   bool wait_applied(client::Client& c, uint64_t id, uint64_t index, uint32_t timeout_ms = 15000) {
@@ -81,7 +53,7 @@ class ClusterTest : public ::testing::Test {
   }
 
   TempDir dir_;
-  std::map<uint64_t, std::unique_ptr<NodeProcess>> nodes_;
+  NodeMap nodes_;
 };
 
 std::string key_of(int i) { return fmt::format("key/{:06}", i); }
@@ -258,6 +230,40 @@ TEST_F(ClusterTest, FourthNodeJoinsAsLearnerIsPromotedAndAnotherIsRemoved) {
   ASSERT_TRUE(kv::put(*c, "after-remove", "ok").has_value());
   auto got = c->read("after-remove", cpb::CONSISTENCY_LINEARIZABLE, client::Target{4});
   ASSERT_TRUE(got.has_value() && got->has_value()) << (got ? "" : got.error().to_string());
+}
+
+TEST_F(ClusterTest, LearnerAddedAfterCompactionCatchesUpFromASnapshotLargerThanAFrame) {
+  start_nodes(1);
+  auto c = make_client();
+  ASSERT_NE(c, nullptr);
+  ASSERT_NO_FATAL_FAILURE(form_cluster(*c));
+  // ~12 MiB of state: more than one 10 MiB frame, so the snapshot must travel in pieces.
+  const std::string big(1024, 'x');
+  for (int batch = 0; batch < 60; ++batch) {
+    kvpb::Command cmd;
+    for (int i = 0; i < 200; ++i) {
+      auto* p = cmd.mutable_set_multi()->add_puts();
+      p->set_key(key_of(batch * 200 + i));
+      p->set_value(big);
+    }
+    auto r = c->execute(cmd);
+    ASSERT_TRUE(r.has_value()) << r.error().to_string();
+  }
+  // Compact the log: a new member can only be caught up with a snapshot.
+  cpb::Request snap;
+  snap.mutable_trigger_snapshot();
+  auto t = c->call(snap, client::Target{1});
+  ASSERT_TRUE(t.has_value()) << t.error().to_string();
+
+  add_node(2);
+  ASSERT_TRUE(c->add_learner(node(2).address()).has_value());
+  auto m = c->raft_metrics(client::Target{1});
+  ASSERT_TRUE(m.has_value());
+  ASSERT_TRUE(wait_applied(*c, 2, m->commit_index(), 60000)) << node(1).log() << node(2).log();
+  auto got = c->read(key_of(11999), cpb::CONSISTENCY_STALE, client::Target{2});
+  ASSERT_TRUE(got.has_value() && got->has_value());
+  EXPECT_EQ((*got)->value(), big);
+  EXPECT_NE(node(2).log().find("received a snapshot"), std::string::npos);
 }
 
 TEST_F(ClusterTest, FollowerForwardsWritesAndMembershipChangesToTheLeader) {

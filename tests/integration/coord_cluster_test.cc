@@ -65,31 +65,14 @@ class CoordClusterTest : public ::testing::Test {
     ASSERT_FALSE(ticket_.empty()) << "the cluster did not form";
   }
 
-  // A client that knows every node (node 1 first: InitCluster goes there).
   static std::unique_ptr<client::Client> make_client(uint32_t timeout_ms = 15000) {
-    cluster::Ticket t;
-    for (auto& [id, n] : nodes_) t.peers.push_back(n->ticket_peer());
-    client::ClientOptions o;
-    o.timeout_ms = timeout_ms;
-    auto c = client::Client::connect(t, o);
-    EXPECT_TRUE(c.has_value()) << (c ? "" : c.error().to_string());
-    return c ? std::move(*c) : nullptr;
+    return client_for(nodes_, timeout_ms);
   }
 
-  // init on node 1, add the others as learners, then make them all voters.
   static void form_cluster(client::Client& c) {
-    auto init = c.init_cluster();
-    ASSERT_TRUE(init.has_value()) << init.error().to_string() << "\n" << nodes_[1]->log();
-    std::vector<uint64_t> voters{1};
-    for (auto& [id, n] : nodes_) {
-      if (id == 1) continue;
-      auto r = c.add_learner(n->address());
-      ASSERT_TRUE(r.has_value()) << "add-learner " << id << ": " << r.error().to_string();
-      voters.push_back(id);
-    }
-    auto r = c.change_membership(voters, false);
-    ASSERT_TRUE(r.has_value()) << r.error().to_string();
-    ticket_ = init->ticket();
+    clientpb::InitClusterResponse init;
+    ASSERT_NO_FATAL_FAILURE(testing::form_cluster(c, nodes_, &init));
+    ticket_ = init.ticket();
   }
 
   // One Client per thread, connected up front so connecting is not part of the race.

@@ -17,6 +17,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <map>
 #include <memory>
 #include <sstream>
 #include <string>
@@ -193,6 +194,41 @@ class NodeProcess {
   std::string log_path_;
   std::string key_text_;
 };
+
+using NodeMap = std::map<uint64_t, std::unique_ptr<NodeProcess>>;
+
+// A client that knows every node in `nodes` (node 1 first: InitCluster goes there).
+inline std::unique_ptr<client::Client> client_for(const NodeMap& nodes, uint32_t timeout_ms = 15000) {
+  cluster::Ticket t;
+  for (const auto& [id, n] : nodes) t.peers.push_back(n->ticket_peer());
+  client::ClientOptions o;
+  o.timeout_ms = timeout_ms;
+  auto c = client::Client::connect(t, o);
+  EXPECT_TRUE(c.has_value()) << (c ? "" : c.error().to_string());
+  return c ? std::move(*c) : nullptr;
+}
+
+// init on node 1, add the others as learners, then make them all voters. Use with
+// ASSERT_NO_FATAL_FAILURE. The init answer (cluster id, ticket) goes to `init_out`.
+inline void form_cluster(client::Client& c, const NodeMap& nodes, clientpb::InitClusterResponse* init_out = nullptr) {
+  auto init = c.init_cluster();
+  ASSERT_TRUE(init.has_value()) << init.error().to_string() << "\n" << nodes.at(1)->log();
+  EXPECT_FALSE(init->cluster_id().empty());
+  EXPECT_TRUE(init->ticket().starts_with("aspen"));
+  if (init_out != nullptr) *init_out = *init;
+  std::vector<uint64_t> voters{1};
+  for (const auto& [id, n] : nodes) {
+    if (id == 1) continue;
+    auto r = c.add_learner(n->address());
+    ASSERT_TRUE(r.has_value()) << "add-learner " << id << ": " << r.error().to_string();
+    voters.push_back(id);
+  }
+  if (voters.size() > 1) {
+    auto r = c.change_membership(voters, false);
+    ASSERT_TRUE(r.has_value()) << r.error().to_string();
+    EXPECT_EQ(static_cast<size_t>(r->voters_size()), voters.size());
+  }
+}
 
 // A per-test temporary directory, removed when the test passes (kept for a failure).
 class TempDir {

@@ -16,6 +16,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -39,6 +40,10 @@ inline constexpr const char* kClientAlpn = "aspen-client";
 // (Raft retransmits).
 inline constexpr size_t kMaxQueuedRaftMessagesPerPeer = 1024;
 inline constexpr uint32_t kTickIntervalMs = 10;
+// Snapshot streams carry frames of this size; a received snapshot may exceed the state's
+// size limit by this much (message framing, metadata).
+inline constexpr size_t kSnapshotFrameBytes = size_t{1} << 20;
+inline constexpr size_t kSnapshotOverheadBytes = size_t{1} << 20;
 // Log entries kept behind the applied index when compacting, and how far applied must run
 // ahead of the first entry before a compaction.
 inline constexpr uint64_t kCompactKeepEntries = 5000;
@@ -114,7 +119,10 @@ class Shell : public std::enable_shared_from_this<Shell> {
   void send_raft(NodeId to, std::string bytes, bool is_snapshot);
   void dial_raft(NodeId to);
   void on_raft_message(transport::Stream& stream, std::string bytes);
-  void on_raft_stream_closed(transport::Stream& stream);
+  void on_raft_stream_closed(transport::Stream& stream, const std::optional<Error>& error);
+  // Snapshots go on a stream of their own, in frames, from a thread of their own: they may
+  // be far larger than one frame and than a stream's send buffer.
+  void send_snapshot(NodeId to, std::string bytes);
   bool accept_raft_connection(transport::Connection& conn);
   std::string raft_hello() const;
 
@@ -158,7 +166,8 @@ class Shell : public std::enable_shared_from_this<Shell> {
 
   NodeConfig config_;
   std::optional<transport::NodeIdentity> identity_;
-  std::unique_ptr<transport::Endpoint> endpoint_;
+  // Shared with snapshot sender threads, which may outlive a stop() by a few moments.
+  std::shared_ptr<transport::Endpoint> endpoint_;
   std::unique_ptr<storage::Store> store_;
   std::unique_ptr<NodeCore> core_;  // [loop]
   PeerRegistry peers_;              // [loop]
@@ -179,8 +188,13 @@ class Shell : public std::enable_shared_from_this<Shell> {
   std::map<uint64_t, std::pair<NodeId, std::function<void(cpb::Response)>>> forwards_;  // [loop]
   uint64_t next_forward_id_ = 1;
   void fail_forwards_not_to(NodeId leader);
-  // Inbound Raft streams whose greeting was accepted: (peer key, stream id) -> node id.
-  std::map<std::pair<transport::PublicKey, int64_t>, NodeId> inbound_raft_;  // [loop]
+  // Inbound Raft streams whose greeting was accepted, by (connection serial, stream id):
+  // the node id they speak for.
+  std::map<std::pair<uint64_t, int64_t>, NodeId> inbound_raft_;  // [loop]
+  // Snapshot streams being received: the bytes so far.
+  std::map<std::pair<uint64_t, int64_t>, std::string> inbound_snapshots_;  // [loop]
+  bool is_snapshot_in_flight(NodeId to) const { return snapshots_in_flight_.contains(to); }
+  std::set<NodeId> snapshots_in_flight_;  // [loop]
   std::string cluster_id_;                          // [loop]
   uint64_t last_refresh_ms_ = 0;
   std::string cookie_digest_;

@@ -86,6 +86,8 @@ class QuicConnection : public std::enable_shared_from_this<QuicConnection> {
 
   // --- thread-safe (immutable once the connection is handed out) ---
   const PublicKey& peer_key() const noexcept { return peer_key_; }
+  // Unique among this process's connections, never reused.
+  uint64_t serial() const noexcept { return serial_; }
   const std::string& alpn() const noexcept { return alpn_; }
   ConnShared& shared() noexcept { return shared_; }
 
@@ -169,6 +171,7 @@ class QuicConnection : public std::enable_shared_from_this<QuicConnection> {
   std::deque<std::shared_ptr<PendingOpen>> pending_opens_;
 
   std::unique_ptr<asio::steady_timer> timer_;
+  const uint64_t serial_;
   uint64_t armed_expiry_ns_ = UINT64_MAX;
   uint64_t timer_generation_ = 0;
   uint64_t close_deadline_ns_ = 0;
