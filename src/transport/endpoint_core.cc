@@ -318,6 +318,9 @@ void EndpointCore::accept_new(const uint8_t* data, size_t size, const PeerAddr& 
   if (conns_.size() >= config_.max_connections) {
     counters_.connections_refused.fetch_add(1);
     ASPEN_LOG_WARN("transport: refusing a connection: {} connections open", conns_.size());
+    // Say so rather than stay silent: the dialer fails at once with a clear reason instead
+    // of waiting out its connect timeout (and retrying into the same wall).
+    send_stateless_close(hd, NGTCP2_CONNECTION_REFUSED, kConnectionLimitReason, from);
     return;
   }
   auto conn = std::make_shared<QuicConnection>(*this);
@@ -329,6 +332,19 @@ void EndpointCore::accept_new(const uint8_t* data, size_t size, const PeerAddr& 
   }
   conn->on_datagram(data, size, from);
   schedule_flush(std::move(conn));
+}
+
+void EndpointCore::send_stateless_close(const ngtcp2_pkt_hd& hd, uint64_t transport_error, std::string_view reason,
+                                        const PeerAddr& to) {
+  // An Initial carrying CONNECTION_CLOSE, sealed with the Initial keys of the client's DCID,
+  // and no connection state kept. It is smaller than the client's padded Initial (at least
+  // 1200 bytes), so it cannot amplify a spoofed datagram.
+  uint8_t buf[512];
+  ASPEN_ASSERT(reason.size() <= 256);
+  const ngtcp2_ssize n = ngtcp2_crypto_write_connection_close(
+      buf, sizeof(buf), hd.version, &hd.scid, &hd.dcid, transport_error,
+      reinterpret_cast<const uint8_t*>(reason.data()), reason.size());
+  if (n > 0) send_datagram(buf, static_cast<size_t>(n), to);
 }
 
 void EndpointCore::send_version_negotiation(const ngtcp2_version_cid& vc, const PeerAddr& to) {

@@ -201,6 +201,11 @@ Error QuicConnection::close_error_from_peer() const {
       case 0x100 + 42:
       case 0x100 + 116:
         return Error(ErrorCode::kUnauthorized, "peer refused our identity");
+      case NGTCP2_CONNECTION_REFUSED:
+        if (reason == kConnectionLimitReason) {
+          return Error(ErrorCode::kUnavailable, "peer refused the connection: it is at its connection limit");
+        }
+        return Error(ErrorCode::kUnavailable, fmt::format("peer refused the connection: {}", reason));
       case 0:
         return Error(ErrorCode::kUnavailable, "connection closed by peer");
       default:

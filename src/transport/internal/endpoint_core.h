@@ -89,6 +89,10 @@ class EndpointCore : public std::enable_shared_from_this<EndpointCore> {
   bool drain_socket();
   void on_datagram(const uint8_t* data, size_t size, const PeerAddr& from);
   void accept_new(const uint8_t* data, size_t size, const PeerAddr& from);
+  // Closes a connection attempt without creating any state for it (over the connection
+  // limit, an invalid address-validation token).
+  void send_stateless_close(const ngtcp2_pkt_hd& hd, uint64_t transport_error, std::string_view reason,
+                            const PeerAddr& to);
   void send_version_negotiation(const ngtcp2_version_cid& vc, const PeerAddr& to);
   void maybe_send_stateless_reset(const ngtcp2_version_cid& vc, size_t size, const PeerAddr& to);
   void flush_listed();

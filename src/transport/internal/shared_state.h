@@ -12,6 +12,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "core/error.h"
 
@@ -23,6 +24,10 @@ inline constexpr uint64_t kAppErrorFrameTooLarge = 1;
 inline constexpr uint64_t kAppErrorStreamCancelled = 2;
 inline constexpr uint64_t kAppErrorShutdown = 3;
 inline constexpr uint64_t kAppErrorNoHandler = 4;
+
+// Reason phrase of the CONNECTION_REFUSED (transport error 0x2) a server sends to a
+// connection attempt over its connection limit; the dialer recognises it.
+inline constexpr std::string_view kConnectionLimitReason = "connection limit reached";
 
 struct StreamShared {
   explicit StreamShared(int64_t stream_id) : id(stream_id) {}
