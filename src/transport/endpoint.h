@@ -189,8 +189,26 @@ struct TransportMetrics {
   uint64_t handshake_failures = 0;
   uint64_t connections_refused = 0;  // over the connection limit
   uint64_t stateless_resets_sent = 0;
+  uint64_t retries_sent = 0;    // address validation challenges (RetryPolicy)
+  uint64_t invalid_tokens = 0;  // Initials with a forged, expired or replayed Retry token
   std::vector<PeerRtt> peer_rtts;
 };
+
+// When a server makes a new client prove it owns its source address (a QUIC Retry, RFC 9000
+// §8.1.2) before it creates any state or runs a TLS handshake (an Ed25519 signature) for it.
+// The proof costs the client one extra round trip.
+enum class RetryPolicy : uint8_t {
+  // Only while EndpointConfig::max_handshakes_without_retry inbound handshakes are in
+  // progress: normal dials pay nothing, a flood of spoofed Initials gets one small stateless
+  // reply each instead of a connection each.
+  kUnderLoad,
+  kAlways,
+  kNever,
+};
+
+// Enough for a cluster's peers and clients all (re)connecting at once without the extra
+// round trip; small enough that spoofed Initials cannot pin many handshakes.
+inline constexpr size_t kDefaultMaxHandshakesWithoutRetry = 16;
 
 struct EndpointConfig {
   SocketAddr bind_addr{"127.0.0.1", 0};
@@ -198,6 +216,9 @@ struct EndpointConfig {
   // Sends PINGs after this much quiet, so idle connections stay open. 0 = off.
   uint32_t keep_alive_ms = 10000;
   size_t max_connections = limits::kMaxConnections;
+  RetryPolicy retry = RetryPolicy::kUnderLoad;
+  // For kUnderLoad: inbound handshakes in progress from which new clients get a Retry.
+  size_t max_handshakes_without_retry = kDefaultMaxHandshakesWithoutRetry;
 };
 
 class Endpoint {

@@ -23,6 +23,8 @@ constexpr size_t kMaxDatagramsPerWakeup = 64;
 constexpr size_t kRecvBufferBytes = 65536;
 constexpr size_t kRecvBatch = 16;
 constexpr std::string_view kResetSecretLabel = "aspen stateless reset v1";
+constexpr std::string_view kRetrySecretLabel = "aspen retry token v1";
+constexpr std::string_view kInvalidTokenReason = "invalid address validation token";
 
 void set_socket_buffer(int fd, int force_opt, int opt) {
   // The FORCE variants exceed rmem_max/wmem_max but need CAP_NET_ADMIN; fall back quietly.
@@ -65,6 +67,13 @@ Status EndpointCore::start() {
   // incarnation had (RFC 9000 §10.3): the peer learns quickly instead of idling out.
   crypto_generichash(reset_secret_, sizeof(reset_secret_), identity_.seed().data(), identity_.seed().size(),
                      reinterpret_cast<const uint8_t*>(kResetSecretLabel.data()), kResetSecretLabel.size());
+  // Also from the node key (under another label): a token issued just before a restart
+  // still validates the client's next Initial.
+  uint8_t retry_secret[RetryTokens::kSecretBytes];
+  crypto_generichash(retry_secret, sizeof(retry_secret), identity_.seed().data(), identity_.seed().size(),
+                     reinterpret_cast<const uint8_t*>(kRetrySecretLabel.data()), kRetrySecretLabel.size());
+  retry_tokens_.emplace(retry_secret);
+  sodium_memzero(retry_secret, sizeof(retry_secret));
 
   auto bind_addr = to_peer_addr(config_.bind_addr);
   if (!bind_addr) return std::unexpected(bind_addr.error());
@@ -165,6 +174,8 @@ TransportMetrics EndpointCore::metrics() {
   m.handshake_failures = counters_.handshake_failures.load();
   m.connections_refused = counters_.connections_refused.load();
   m.stateless_resets_sent = counters_.stateless_resets_sent.load();
+  m.retries_sent = counters_.retries_sent.load();
+  m.invalid_tokens = counters_.invalid_tokens.load();
   if (is_closed()) return m;
   if (is_loop_thread()) {
     // Already on the loop (a loop handler serving a metrics request): read directly.
@@ -323,15 +334,62 @@ void EndpointCore::accept_new(const uint8_t* data, size_t size, const PeerAddr& 
     send_stateless_close(hd, NGTCP2_CONNECTION_REFUSED, kConnectionLimitReason, from);
     return;
   }
+  // RFC 9000 §8.1.2: an Initial with our Retry token proves the client's address. One whose
+  // token does not verify (forged, expired, from another address) is closed with
+  // INVALID_TOKEN rather than sent another Retry: a genuine client never gets there.
+  std::optional<ngtcp2_cid> odcid;
+  if (RetryTokens::carries_retry_token(hd)) {
+    odcid = retry_tokens_->check_token(std::span<const uint8_t>(hd.token.base, hd.token.len), from, hd.dcid,
+                                       hd.version, now_ns());
+    if (!odcid) {
+      counters_.invalid_tokens.fetch_add(1);
+      ASPEN_LOG_INFO("transport: refusing an Initial with an invalid Retry token");
+      send_stateless_close(hd, NGTCP2_INVALID_TOKEN, kInvalidTokenReason, from);
+      return;
+    }
+  } else if (should_retry()) {
+    send_retry(hd, from);
+    return;
+  }
   auto conn = std::make_shared<QuicConnection>(*this);
   conns_.insert(conn);
-  if (auto st = conn->init_server(hd, from, alpns()); !st) {
+  if (auto st = conn->init_server(hd, odcid ? &*odcid : nullptr, from, alpns()); !st) {
     ASPEN_LOG_WARN("transport: cannot accept a connection: {}", st.error().to_string());
     conn->abort(st.error());
     return;
   }
   conn->on_datagram(data, size, from);
   schedule_flush(std::move(conn));
+}
+
+bool EndpointCore::should_retry() const {
+  switch (config_.retry) {
+    case RetryPolicy::kAlways:
+      return true;
+    case RetryPolicy::kNever:
+      return false;
+    case RetryPolicy::kUnderLoad:
+      break;
+  }
+  // A scan of at most max_connections entries, only for a new connection attempt: cheaper
+  // than keeping a counter in step with every state change.
+  const auto handshakes = std::count_if(conns_.begin(), conns_.end(), [](const auto& c) {
+    return !c->is_client() && c->state() == ConnState::kHandshaking;
+  });
+  return static_cast<size_t>(handshakes) >= config_.max_handshakes_without_retry;
+}
+
+void EndpointCore::send_retry(const ngtcp2_pkt_hd& hd, const PeerAddr& to) {
+  // The client's next Initial goes to this new CID; no state is kept for it here, the
+  // token carries all the server needs.
+  ngtcp2_cid retry_scid{};
+  retry_scid.datalen = kScidLengthBytes;
+  gnutls_rnd(GNUTLS_RND_NONCE, retry_scid.data, retry_scid.datalen);
+  uint8_t buf[256 + NGTCP2_CRYPTO_MAX_RETRY_TOKENLEN];
+  const size_t n = retry_tokens_->write_retry(buf, hd, retry_scid, to, now_ns());
+  if (n == 0) return;
+  counters_.retries_sent.fetch_add(1);
+  send_datagram(buf, n, to);
 }
 
 void EndpointCore::send_stateless_close(const ngtcp2_pkt_hd& hd, uint64_t transport_error, std::string_view reason,

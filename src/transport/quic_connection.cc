@@ -100,7 +100,8 @@ QuicConnection::~QuicConnection() {
 }
 
 Status QuicConnection::init_common(bool is_client, const ngtcp2_cid& dcid, const ngtcp2_cid& scid, uint32_t version,
-                                   const ngtcp2_transport_params& params, const PeerAddr& remote) {
+                                   const ngtcp2_transport_params& params, const PeerAddr& remote,
+                                   const ngtcp2_vec* validated_token) {
   is_client_ = is_client;
   remote_ = remote;
   path_.local.addr = const_cast<sockaddr*>(reinterpret_cast<const sockaddr*>(&core_.local_sockaddr()));
@@ -114,6 +115,8 @@ Status QuicConnection::init_common(bool is_client, const ngtcp2_cid& dcid, const
   settings.max_window = kMaxConnectionWindowBytes;
   settings.max_stream_window = kMaxStreamWindowBytes;
   settings.handshake_timeout = uint64_t{limits::kConnectTimeoutMs} * NGTCP2_MILLISECONDS;
+  // ngtcp2 copies it; a server given the token it verified lifts the 3x amplification limit.
+  if (validated_token != nullptr) settings.token = *validated_token;
   if (is_loopback(remote_)) {
     // The default 333 ms initial RTT makes the first PTOs and the pacer far too slow for a
     // path whose RTT is tens of microseconds.
@@ -151,14 +154,21 @@ Status QuicConnection::init_client(const PublicKey& peer, const std::string& alp
   return {};
 }
 
-Status QuicConnection::init_server(const ngtcp2_pkt_hd& hd, const PeerAddr& remote, std::vector<std::string> alpns) {
+Status QuicConnection::init_server(const ngtcp2_pkt_hd& hd, const ngtcp2_cid* odcid, const PeerAddr& remote,
+                                   std::vector<std::string> alpns) {
   const ngtcp2_cid scid = random_cid(kScidLengthBytes);
   ngtcp2_transport_params params = default_params(core_.config());
-  params.original_dcid = hd.dcid;  // 0.12 has no original_dcid_present flag
+  params.original_dcid = odcid != nullptr ? *odcid : hd.dcid;  // 0.12 has no original_dcid_present flag
+  if (odcid != nullptr) {
+    // RFC 9000 §7.3: the client checks that we name the Retry it answered (hd.dcid is the
+    // Retry's SCID), so an attacker cannot inject a Retry of its own.
+    params.retry_scid = hd.dcid;
+    params.retry_scid_present = 1;
+  }
   params.stateless_reset_token_present = 1;
   core_.stateless_reset_token(params.stateless_reset_token, scid.data, scid.datalen);
   // The client's SCID becomes our DCID.
-  auto st = init_common(false, hd.scid, scid, hd.version, params, remote);
+  auto st = init_common(false, hd.scid, scid, hd.version, params, remote, odcid != nullptr ? &hd.token : nullptr);
   if (st) st = tls_.init_server(core_.tls(), conn_, std::move(alpns));
   if (!st) return st;
   cids_.push_back(cid_key(hd.dcid.data, hd.dcid.datalen));
@@ -201,6 +211,8 @@ Error QuicConnection::close_error_from_peer() const {
       case 0x100 + 42:
       case 0x100 + 116:
         return Error(ErrorCode::kUnauthorized, "peer refused our identity");
+      case NGTCP2_INVALID_TOKEN:
+        return Error(ErrorCode::kUnavailable, "peer refused our address validation (Retry) token");
       case NGTCP2_CONNECTION_REFUSED:
         if (reason == kConnectionLimitReason) {
           return Error(ErrorCode::kUnavailable, "peer refused the connection: it is at its connection limit");

@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
@@ -22,6 +23,7 @@
 #include "transport/endpoint.h"
 #include "transport/internal/buffer_pool.h"
 #include "transport/internal/quic_connection.h"
+#include "transport/internal/retry.h"
 #include "transport/internal/tls.h"
 
 namespace aspen::transport::internal {
@@ -34,6 +36,8 @@ struct Counters {
   std::atomic<uint64_t> handshake_failures{0};
   std::atomic<uint64_t> connections_refused{0};
   std::atomic<uint64_t> stateless_resets_sent{0};
+  std::atomic<uint64_t> retries_sent{0};
+  std::atomic<uint64_t> invalid_tokens{0};
 };
 
 class EndpointCore : public std::enable_shared_from_this<EndpointCore> {
@@ -93,6 +97,9 @@ class EndpointCore : public std::enable_shared_from_this<EndpointCore> {
   // limit, an invalid address-validation token).
   void send_stateless_close(const ngtcp2_pkt_hd& hd, uint64_t transport_error, std::string_view reason,
                             const PeerAddr& to);
+  // Whether a client Initial without a token is answered with a Retry (config().retry).
+  bool should_retry() const;
+  void send_retry(const ngtcp2_pkt_hd& hd, const PeerAddr& to);
   void send_version_negotiation(const ngtcp2_version_cid& vc, const PeerAddr& to);
   void maybe_send_stateless_reset(const ngtcp2_version_cid& vc, size_t size, const PeerAddr& to);
   void flush_listed();
@@ -107,6 +114,7 @@ class EndpointCore : public std::enable_shared_from_this<EndpointCore> {
   EndpointConfig config_;
   std::unique_ptr<TlsContext> tls_;
   uint8_t reset_secret_[32] = {};
+  std::optional<RetryTokens> retry_tokens_;  // set by start()
 
   asio::io_context io_;
   asio::executor_work_guard<asio::io_context::executor_type> work_;

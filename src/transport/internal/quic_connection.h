@@ -54,7 +54,10 @@ class QuicConnection : public std::enable_shared_from_this<QuicConnection> {
   // --- loop thread ---
   Status init_client(const PublicKey& peer, const std::string& alpn, const PeerAddr& remote,
                      ConnectCallback on_connected);
-  Status init_server(const ngtcp2_pkt_hd& hd, const PeerAddr& remote, std::vector<std::string> alpns);
+  // `odcid`: the client's original DCID when it came back with a valid Retry token (its
+  // address is then validated), else null.
+  Status init_server(const ngtcp2_pkt_hd& hd, const ngtcp2_cid* odcid, const PeerAddr& remote,
+                     std::vector<std::string> alpns);
   void on_datagram(const uint8_t* data, size_t size, const PeerAddr& from);
   // Writes whatever ngtcp2 has to send now and re-arms the timer.
   void flush();
@@ -78,6 +81,7 @@ class QuicConnection : public std::enable_shared_from_this<QuicConnection> {
   // Ends the connection without a word to the peer (connect timeout, endpoint teardown).
   void abort(Error error);
   ConnState state() const noexcept { return state_; }
+  bool is_client() const noexcept { return is_client_; }
   // EndpointCore's flush list membership (loop thread).
   bool is_flush_listed = false;
   std::optional<PeerRtt> rtt() const;
@@ -110,7 +114,8 @@ class QuicConnection : public std::enable_shared_from_this<QuicConnection> {
   };
 
   Status init_common(bool is_client, const ngtcp2_cid& dcid, const ngtcp2_cid& scid, uint32_t version,
-                     const ngtcp2_transport_params& params, const PeerAddr& remote);
+                     const ngtcp2_transport_params& params, const PeerAddr& remote,
+                     const ngtcp2_vec* validated_token = nullptr);
   void handle_read_error(int rv);
   // ngtcp2_conn_handle_expiry, ending the connection on its errors; false if it ended.
   bool handle_expiry(uint64_t now);
