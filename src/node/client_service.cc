@@ -230,8 +230,9 @@ void Shell::forward_to_leader(cpb::Request req, Reply reply) {
     forwards_.erase(fid);
     reply(std::move(resp));
   };
-  forwards_.emplace(fid, std::make_pair(leader, finish));
-  with_leader_connection([this, req = std::move(req), finish](Result<transport::Connection> conn) {
+  auto is_sent = std::make_shared<bool>(false);
+  forwards_.emplace(fid, ForwardInFlight{leader, finish, is_sent});
+  with_leader_connection([this, req = std::move(req), finish, is_sent](Result<transport::Connection> conn) {
     if (!conn) {
       return finish(rpc::error_response(
           Error(ErrorCode::kUnavailable, fmt::format("cannot reach the leader: {}", conn.error().message()))));
@@ -251,29 +252,36 @@ void Shell::forward_to_leader(cpb::Request req, Reply reply) {
                                            "may or may not have been applied",
                                            err ? err->message() : "stream finished"))));
     };
-    conn->open_bi_async(std::move(cb), [this, bytes = req.SerializeAsString(), finish](Result<transport::Stream> st) {
+    conn->open_bi_async(std::move(cb), [this, bytes = req.SerializeAsString(), finish,
+                                         is_sent](Result<transport::Stream> st) {
       if (!st) {
         forward_link_.conn.reset();
         return finish(rpc::error_response(
             Error(ErrorCode::kUnavailable, fmt::format("cannot reach the leader: {}", st.error().message()))));
       }
       if (auto s = st->send_async(bytes); !s) return finish(rpc::error_response(s.error()));
+      *is_sent = true;
       st->finish();
     });
   });
 }
 
 void Shell::fail_forwards_not_to(NodeId leader) {
-  std::vector<std::function<void(cpb::Response)>> stale;
+  std::vector<ForwardInFlight> stale;
   for (const auto& [id, f] : forwards_) {
-    if (f.first != leader) stale.push_back(f.second);
+    if (f.leader != leader) stale.push_back(f);
   }
-  // The old leader may be gone: its answer would never come. The request may still commit
-  // (its entry may have reached others), so the outcome is unknown, as with a timeout.
-  for (auto& finish : stale) {
-    finish(rpc::error_response(Error(ErrorCode::kTimeout,
-                                     "leadership changed while the request was relayed to the old leader; it may or "
-                                     "may not have been applied")));
+  for (auto& f : stale) {
+    if (!*f.is_sent) {
+      // Never reached the old leader: safe to retry anywhere.
+      f.finish(rpc::error_response(Error(ErrorCode::kUnavailable, "leadership changed before the request was relayed; retry")));
+      continue;
+    }
+    // The old leader may be gone: its answer would never come. The request may still commit
+    // (its entry may have reached others), so the outcome is unknown, as with a timeout.
+    f.finish(rpc::error_response(Error(ErrorCode::kTimeout,
+                                       "leadership changed while the request was relayed to the old leader; it may or "
+                                       "may not have been applied")));
   }
 }
 

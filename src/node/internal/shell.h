@@ -185,7 +185,12 @@ class Shell : public std::enable_shared_from_this<Shell> {
   ForwardLink forward_link_;                        // [loop]
   // Requests relayed to a leader and not answered yet: by id, the leader they went to and
   // how to answer them. Failed at once when another leader takes over.
-  std::map<uint64_t, std::pair<NodeId, std::function<void(cpb::Response)>>> forwards_;  // [loop]
+  struct ForwardInFlight {
+    NodeId leader = kNoNode;
+    std::function<void(cpb::Response)> finish;
+    std::shared_ptr<bool> is_sent;  // the leader may have received it
+  };
+  std::map<uint64_t, ForwardInFlight> forwards_;  // [loop]
   uint64_t next_forward_id_ = 1;
   void fail_forwards_not_to(NodeId leader);
   // Inbound Raft streams whose greeting was accepted, by (connection serial, stream id):
