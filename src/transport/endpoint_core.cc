@@ -328,7 +328,13 @@ void EndpointCore::accept_new(const uint8_t* data, size_t size, const PeerAddr& 
   if (ngtcp2_accept(&hd, data, size) != 0 || is_closed()) return;
   if (conns_.size() >= config_.max_connections) {
     counters_.connections_refused.fetch_add(1);
-    ASPEN_LOG_WARN("transport: refusing a connection: {} connections open", conns_.size());
+    ++refusals_since_log_;
+    if (uint64_t now = now_ns(); last_refusal_log_ns_ == 0 || now - last_refusal_log_ns_ >= 1'000'000'000) {
+      ASPEN_LOG_WARN("transport: refused {} connection(s) at the limit of {} open connections", refusals_since_log_,
+                     config_.max_connections);
+      last_refusal_log_ns_ = now;
+      refusals_since_log_ = 0;
+    }
     // Say so rather than stay silent: the dialer fails at once with a clear reason instead
     // of waiting out its connect timeout (and retrying into the same wall).
     send_stateless_close(hd, NGTCP2_CONNECTION_REFUSED, kConnectionLimitReason, from);

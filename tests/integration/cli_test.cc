@@ -95,5 +95,46 @@ TEST_F(CliTest, UnreachableClusterExitsWithThree) {
   EXPECT_EQ(run_command(argv, dir_.path() + "/cli.out").exit_code, 3);
 }
 
+TEST_F(CliTest, BadNodeConfigurationStopsAtStartWithAMessageNamingTheFlag) {
+  struct Case {
+    std::vector<std::string> args;
+    std::string expected;
+  };
+  const std::string dir = dir_.path() + "/bad-config-node";
+  std::vector<Case> cases{
+      {{"--node-id", "1", "--data-dir", dir}, "--cookie"},
+      {{"--node-id", "0", "--cookie", "long-enough-cookie", "--data-dir", dir}, "--node-id"},
+      {{"--node-id", "abc", "--cookie", "long-enough-cookie", "--data-dir", dir}, "--node-id"},
+      {{"--node-id", "1", "--cookie", "aspen-cookie-UNSAFE-CHANGE-ME", "--data-dir", dir}, "--cookie"},
+      {{"--node-id", "1", "--cookie", "long-enough-cookie", "--data-dir", dir, "--storage-backend", "rocks"},
+       "--storage-backend"},
+      {{"--node-id", "1", "--cookie", "long-enough-cookie", "--data-dir", dir, "--bind", "nowhere"}, "--bind"},
+      {{"--node-id", "1", "--cookie", "long-enough-cookie", "--data-dir", dir, "--peers", "2@notakey@127.0.0.1:1"},
+       "--peers"},
+  };
+  for (const auto& c : cases) {
+    std::vector<std::string> argv{bin_path("aspen-node")};
+    argv.insert(argv.end(), c.args.begin(), c.args.end());
+    std::string out_path = dir_.path() + "/node-config.out";
+    pid_t pid = ::fork();
+    if (pid == 0) {
+      int fd = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      ::dup2(fd, 1);
+      ::dup2(fd, 2);
+      ::close(fd);
+      std::vector<char*> args;
+      for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+      args.push_back(nullptr);
+      ::execv(args[0], args.data());
+      ::_exit(127);
+    }
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    std::string out = read_file(out_path);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 2) << c.expected << ": " << out;
+    EXPECT_NE(out.find(c.expected), std::string::npos) << "the message should name " << c.expected << ": " << out;
+  }
+}
+
 }  // namespace
 }  // namespace aspen::testing

@@ -127,6 +127,10 @@ class EndpointCore : public std::enable_shared_from_this<EndpointCore> {
 
   std::unordered_map<std::string, std::shared_ptr<QuicConnection>> routes_;
   std::set<std::shared_ptr<QuicConnection>> conns_;
+  // Refusals over the connection limit are logged at most once per second (a flood would
+  // otherwise flood the log); the line says how many were refused since the last one.
+  uint64_t last_refusal_log_ns_ = 0;
+  uint64_t refusals_since_log_ = 0;
   std::vector<std::shared_ptr<QuicConnection>> flush_list_;  // see schedule_flush
   std::vector<std::shared_ptr<QuicConnection>> flushing_;
   bool is_draining_ = false;    // inside drain_socket: it flushes the list when done
