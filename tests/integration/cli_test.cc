@@ -115,23 +115,9 @@ TEST_F(CliTest, BadNodeConfigurationStopsAtStartWithAMessageNamingTheFlag) {
   for (const auto& c : cases) {
     std::vector<std::string> argv{bin_path("aspen-node")};
     argv.insert(argv.end(), c.args.begin(), c.args.end());
-    std::string out_path = dir_.path() + "/node-config.out";
-    pid_t pid = ::fork();
-    if (pid == 0) {
-      int fd = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      ::dup2(fd, 1);
-      ::dup2(fd, 2);
-      ::close(fd);
-      std::vector<char*> args;
-      for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-      args.push_back(nullptr);
-      ::execv(args[0], args.data());
-      ::_exit(127);
-    }
-    int status = 0;
-    ::waitpid(pid, &status, 0);
-    std::string out = read_file(out_path);
-    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 2) << c.expected << ": " << out;
+    auto r = run_command(argv, dir_.path() + "/node-config.out", true);
+    const std::string& out = r.out;
+    EXPECT_EQ(r.exit_code, 2) << c.expected << ": " << out;
     EXPECT_NE(out.find(c.expected), std::string::npos) << "the message should name " << c.expected << ": " << out;
   }
 }

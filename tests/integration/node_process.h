@@ -65,16 +65,13 @@ inline std::string read_file(const std::string& path) {
   return ss.str();
 }
 
-// Runs a command to completion; returns its exit code and stdout.
-struct CommandResult {
-  int exit_code = -1;
-  std::string out;
-};
-inline CommandResult run_command(const std::vector<std::string>& argv, const std::string& out_path) {
+// Starts argv[0] with stdout (and stderr too, if asked) written to `out_path`.
+inline pid_t spawn(const std::vector<std::string>& argv, const std::string& out_path, bool is_stderr_captured) {
   pid_t pid = ::fork();
   if (pid == 0) {
     int fd = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     ::dup2(fd, 1);
+    if (is_stderr_captured) ::dup2(fd, 2);
     ::close(fd);
     std::vector<char*> args;
     for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
@@ -82,6 +79,17 @@ inline CommandResult run_command(const std::vector<std::string>& argv, const std
     ::execv(args[0], args.data());
     ::_exit(127);
   }
+  return pid;
+}
+
+// Runs a command to completion; returns its exit code and output.
+struct CommandResult {
+  int exit_code = -1;
+  std::string out;
+};
+inline CommandResult run_command(const std::vector<std::string>& argv, const std::string& out_path,
+                                 bool is_stderr_captured = false) {
+  pid_t pid = spawn(argv, out_path, is_stderr_captured);
   int status = 0;
   ::waitpid(pid, &status, 0);
   CommandResult r;
@@ -111,18 +119,7 @@ class NodeProcess {
                                   "--election-timeout-ms", "500",
                                   "--log-level", "info"};
     argv.insert(argv.end(), extra.begin(), extra.end());
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      int fd = ::open(log_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      ::dup2(fd, 1);
-      ::dup2(fd, 2);
-      ::close(fd);
-      std::vector<char*> args;
-      for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-      args.push_back(nullptr);
-      ::execv(args[0], args.data());
-      ::_exit(127);
-    }
+    pid_ = spawn(argv, log_path_, true);
     ASSERT_TRUE(wait_until([&] { return read_file(log_path_).find("ASPEN_NODE_READY") != std::string::npos || !alive(); },
                            15000))
         << "node " << id_ << " did not start";
