@@ -69,6 +69,15 @@ Status check_not_reserved(const kvpb::Command& cmd) {
   return {};
 }
 
+// A single-key read is a range over that key; the answer carries the key if it exists.
+void fill_read(const kvpb::RangeResult& range, const std::string& key, cpb::ReadResponse* out) {
+  for (const auto& kv : range.kvs()) {
+    if (kv.key() != key) continue;
+    out->set_found(true);
+    *out->mutable_kv() = kv;
+  }
+}
+
 ReadConsistency consistency_of(clientpb::Consistency c) {
   return c == clientpb::CONSISTENCY_STALE ? ReadConsistency::kStale : ReadConsistency::kLinearizable;
 }
@@ -119,15 +128,9 @@ void Shell::serve_client(transport::Stream& stream, std::string bytes) {
 void Shell::handle_read(const cpb::Request& req, Reply reply) {
   submit_read(kv::key_range(req.read().key()), consistency_of(req.read().consistency()),
               [this, reply, key = req.read().key()](const Response& r) {
-                if (!r.read) return reply(cpb::Response(rpc::error_response(r.read.error())));
+                if (!r.read) return reply(rpc::error_response(r.read.error()));
                 cpb::Response resp;
-                auto* out = resp.mutable_read();
-                for (const auto& kv : r.read->kvs()) {
-                  if (kv.key() == key) {
-                    out->set_found(true);
-                    *out->mutable_kv() = kv;
-                  }
-                }
+                fill_read(*r.read, key, resp.mutable_read());
                 reply(std::move(resp));
               });
 }
@@ -156,12 +159,7 @@ void Shell::handle_batch_read(const cpb::Request& req, Reply reply) {
                   if (!r.read) {
                     if (!g->error) g->error = r.read.error();
                   } else {
-                    for (const auto& kv : r.read->kvs()) {
-                      if (kv.key() != key) continue;
-                      auto* out = g->resp.mutable_batch_read()->mutable_results(i);
-                      out->set_found(true);
-                      *out->mutable_kv() = kv;
-                    }
+                    fill_read(*r.read, key, g->resp.mutable_batch_read()->mutable_results(i));
                   }
                   if (--g->remaining > 0) return;
                   if (g->error) return g->reply(rpc::error_response(*g->error));

@@ -8,12 +8,18 @@
 
 namespace aspen::node {
 
+namespace {
+// Does the Ready change what Raft needs durable beyond entries: the term or the vote?
+// (A new commit index alone is recomputed after a crash.) Unknown prior state counts as yes.
+bool changes_term_or_vote(const raft::Ready& rd, const pb::HardState* persisted) {
+  return rd.hard_state && (persisted == nullptr || rd.hard_state->term() != persisted->term() ||
+                           rd.hard_state->vote() != persisted->vote());
+}
+}  // namespace
+
 storage::WriteBatch write_batch_for(const raft::Ready& rd, const pb::HardState* persisted) {
   storage::WriteBatch b;
-  bool is_vote_or_term_changed =
-      rd.hard_state && (persisted == nullptr || rd.hard_state->term() != persisted->term() ||
-                        rd.hard_state->vote() != persisted->vote());
-  b.is_sync_required = rd.snapshot.has_value() || !rd.entries.empty() || is_vote_or_term_changed;
+  b.is_sync_required = rd.snapshot.has_value() || !rd.entries.empty() || changes_term_or_vote(rd, persisted);
   b.snapshot = rd.snapshot ? &*rd.snapshot : nullptr;
   b.entries = &rd.entries;
   b.hard_state = rd.hard_state ? &*rd.hard_state : nullptr;
@@ -23,10 +29,7 @@ storage::WriteBatch write_batch_for(const raft::Ready& rd, const pb::HardState* 
 
 std::vector<pb::Message> take_early_messages(raft::Ready& rd, bool is_leader, const pb::HardState& persisted) {
   std::vector<pb::Message> early;
-  if (!is_leader || rd.snapshot) return early;
-  if (rd.hard_state && (rd.hard_state->term() != persisted.term() || rd.hard_state->vote() != persisted.vote())) {
-    return early;
-  }
+  if (!is_leader || rd.snapshot || changes_term_or_vote(rd, &persisted)) return early;
   // Every entry before this Ready's first one is durable; with no entries, all of them are.
   Index durable = rd.entries.empty() ? UINT64_MAX : rd.entries.front().index() - 1;
   std::vector<pb::Message> rest;

@@ -24,22 +24,20 @@ std::string Shell::raft_hello() const {
 
 void Shell::send_raft_messages(std::vector<pb::Message>& msgs) {
   for (auto& m : msgs) {
-    bool is_snap = m.type() == pb::MSG_SNAP;
     if (m.to() == config_.node_id) continue;
-    if (is_snap) {
+    if (m.type() == pb::MSG_SNAP) {
       send_snapshot(m.to(), m.SerializeAsString());
-      continue;
+    } else {
+      send_raft(m.to(), m.SerializeAsString());
     }
-    send_raft(m.to(), m.SerializeAsString(), false);
   }
 }
 
-void Shell::send_raft(NodeId to, std::string bytes, bool is_snapshot) {
+void Shell::send_raft(NodeId to, std::string bytes) {
   auto peer = peers_.lookup(to);
   if (!peer || peer->addrs.empty()) {
     counters_.raft_messages_dropped.fetch_add(1, std::memory_order_relaxed);
     ASPEN_LOG_DEBUG("node {}: no address for node {}; message dropped", config_.node_id, to);
-    if (is_snapshot) core_->raft().report_snapshot(to, true);
     core_->raft().report_unreachable(to);
     return;
   }
@@ -53,7 +51,6 @@ void Shell::send_raft(NodeId to, std::string bytes, bool is_snapshot) {
     auto s = link.stream->send_async(bytes);
     if (s) {
       counters_.raft_messages_out.fetch_add(1, std::memory_order_relaxed);
-      if (is_snapshot) core_->raft().report_snapshot(to, false);
       return;
     }
     counters_.raft_messages_dropped.fetch_add(1, std::memory_order_relaxed);
@@ -64,14 +61,7 @@ void Shell::send_raft(NodeId to, std::string bytes, bool is_snapshot) {
     // The stream is failed or over its buffer: start over with a fresh one.
     link.stream->reset();
     link.stream.reset();
-    if (is_snapshot) core_->raft().report_snapshot(to, true);
     core_->raft().report_unreachable(to);
-    return;
-  }
-  if (is_snapshot) {
-    // Snapshots are not queued: the leader retries once the link is up.
-    core_->raft().report_snapshot(to, true);
-    dial_raft(to);
     return;
   }
   if (link.queue.size() >= kMaxQueuedRaftMessagesPerPeer) {

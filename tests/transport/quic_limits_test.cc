@@ -32,7 +32,8 @@ TEST(QuicLimits, ConnectionOverTheLimitIsRefusedAtOnceWithAClearError) {
   EXPECT_EQ(to_c.error().code(), ErrorCode::kUnavailable);
   EXPECT_NE(to_c.error().message().find("connection limit"), std::string::npos) << to_c.error().to_string();
   // An answer, not the 5 s connect timeout.
-  EXPECT_LT(elapsed, seconds(1));
+  // Refused rather than timed out: well under the 5 s connect timeout (not a latency bound).
+  EXPECT_LT(elapsed, seconds(3));
   EXPECT_GE(server.endpoint->metrics().connections_refused, 1u);
   EXPECT_EQ(c.endpoint->metrics().connections_open, 0u);
 

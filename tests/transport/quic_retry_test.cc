@@ -208,7 +208,8 @@ TEST(QuicRetry, ForgedTokenIsRefusedAtOnce) {
   ASSERT_FALSE(conn);
   EXPECT_EQ(conn.error().code(), ErrorCode::kUnavailable);
   EXPECT_NE(conn.error().message().find("token"), std::string::npos) << conn.error().to_string();
-  EXPECT_LT(elapsed, seconds(2));
+  // Refused rather than timed out: well under the 5 s connect timeout (not a latency bound).
+  EXPECT_LT(elapsed, seconds(3));
   EXPECT_GE(proxy.tampered(), 1);
   const auto m = server.endpoint->metrics();
   EXPECT_GE(m.retries_sent, 1u);

@@ -116,7 +116,7 @@ class Shell : public std::enable_shared_from_this<Shell> {
 
   // raft_links.cc
   void send_raft_messages(std::vector<pb::Message>& msgs);
-  void send_raft(NodeId to, std::string bytes, bool is_snapshot);
+  void send_raft(NodeId to, std::string bytes);
   void dial_raft(NodeId to);
   void on_raft_message(transport::Stream& stream, std::string bytes);
   void on_raft_stream_closed(transport::Stream& stream, const std::optional<Error>& error);
