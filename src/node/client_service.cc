@@ -109,7 +109,7 @@ void Shell::serve_client(transport::Stream& stream, std::string bytes) {
   transport::Stream st = stream;
   Reply reply = [this, st](cpb::Response resp) mutable {
     if (resp.has_error()) counters_.client_errors.fetch_add(1, std::memory_order_relaxed);
-    if (auto s = st.send_async(resp.SerializeAsString()); !s) {
+    if (auto s = st.send_async_owned(resp.SerializeAsString()); !s) {
       ASPEN_LOG_DEBUG("node {}: could not answer a client: {}", config_.node_id, s.error().to_string());
       return;
     }

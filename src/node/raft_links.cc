@@ -48,14 +48,15 @@ void Shell::send_raft(NodeId to, std::string bytes) {
     link.key = peer->key;
   }
   if (link.stream) {
-    auto s = link.stream->send_async(bytes);
+    const size_t size_bytes = bytes.size();
+    auto s = link.stream->send_async_owned(std::move(bytes));  // appends can be megabytes: no copy
     if (s) {
       counters_.raft_messages_out.fetch_add(1, std::memory_order_relaxed);
       return;
     }
     counters_.raft_messages_dropped.fetch_add(1, std::memory_order_relaxed);
     if (s.error().code() == ErrorCode::kMessageTooLarge) {
-      ASPEN_LOG_ERROR("node {}: message to node {} too large ({} bytes): {}", config_.node_id, to, bytes.size(),
+      ASPEN_LOG_ERROR("node {}: message to node {} too large ({} bytes): {}", config_.node_id, to, size_bytes,
                       s.error().message());
     }
     // The stream is failed or over its buffer: start over with a fresh one.

@@ -582,8 +582,6 @@ void EndpointCore::on_handshake_done(const std::shared_ptr<QuicConnection>& conn
     conn->close(kAppErrorNoHandler, "no handler");
     return;
   }
-  ASPEN_LOG_DEBUG("transport: {} accepted {} from {}", public_key().short_string(), conn->alpn(),
-                  conn->peer_key().short_string());
   spawn_handler(std::move(handler), conn);
 }
 

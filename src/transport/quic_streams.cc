@@ -236,6 +236,8 @@ void QuicConnection::become_open() {
     emit(LoopEvent(LoopEvent::Kind::kConnected));
   }
   if (is_client_) return;
+  ASPEN_LOG_DEBUG("transport: {} accepted {} from {} ({})", core_.public_key().short_string(), alpn_,
+                  peer_key_.short_string(), tls_.cipher_name());
   auto handler = core_.find_handler(alpn_);
   if (auto loop_handler = std::dynamic_pointer_cast<LoopProtocolHandler>(handler)) {
     set_loop_handler(std::move(loop_handler));
@@ -445,17 +447,27 @@ void QuicConnection::try_pending_opens() {
   }
 }
 
-void QuicConnection::stream_send(int64_t id, std::string bytes) {
+QuicConnection::StreamState* QuicConnection::stream_for_send(int64_t id) {
   auto* s = find_stream(id);
-  if (s == nullptr || s->is_fin_requested) {
-    StreamShared* shared = s != nullptr ? s->shared.get() : nullptr;
-    if (shared != nullptr) {
-      std::lock_guard lock(shared->mu);
-      if (!shared->send_error) shared->send_error = Error(ErrorCode::kInvalidArgument, "stream already finished");
-    }
-    return;  // a closed stream: the sender already sees send_error
+  if (s != nullptr && !s->is_fin_requested) return s;
+  if (s != nullptr) {
+    std::lock_guard lock(s->shared->mu);
+    if (!s->shared->send_error) s->shared->send_error = Error(ErrorCode::kInvalidArgument, "stream already finished");
   }
+  return nullptr;  // a closed stream: the sender already sees send_error
+}
+
+void QuicConnection::stream_send(int64_t id, std::string bytes) {
+  auto* s = stream_for_send(id);
+  if (s == nullptr) return;
   s->enqueue(std::move(bytes));
+  mark_writable(*s);
+}
+
+void QuicConnection::stream_send_owned(int64_t id, std::string message) {
+  auto* s = stream_for_send(id);
+  if (s == nullptr) return;
+  s->enqueue_owned_frame(std::move(message));
   mark_writable(*s);
 }
 

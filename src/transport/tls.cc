@@ -210,4 +210,10 @@ std::string TlsSession::selected_alpn() const {
   return std::string(reinterpret_cast<const char*>(selected.data), selected.size);
 }
 
+std::string TlsSession::cipher_name() const {
+  if (session_ == nullptr) return {};
+  const char* name = gnutls_cipher_get_name(gnutls_cipher_get(session_));
+  return name != nullptr ? name : "";
+}
+
 }  // namespace aspen::transport::internal

@@ -239,6 +239,32 @@ TEST(QuicAsync, SendAsyncOverTheFrameLimitFailsAndResetsTheStream) {
   EXPECT_TRUE(conn->is_open());
 }
 
+// send_async_owned from the loop thread and from another thread: the echo returns each
+// message unchanged, large and small.
+TEST(QuicAsync, SendAsyncOwnedFromLoopAndOtherThreadsArrivesIntact) {
+  LoopNode server;
+  TestNode client;
+  auto conn = client.dial(server, kLoopEchoAlpn);
+  ASSERT_TRUE(conn);
+  auto stream = conn->open_bi();
+  ASSERT_TRUE(stream);
+  const std::string big(2 << 20, 'b');
+  std::promise<Status> p;
+  auto f = p.get_future();
+  client.endpoint->post([&] { p.set_value(stream->send_async_owned(std::string(big))); });
+  ASSERT_TRUE(wait_for(f));
+  ASSERT_TRUE(stream->send_async_owned("small"));  // not on the loop: posted
+  auto first = stream->recv(10000);
+  ASSERT_TRUE(first && first->has_value());
+  EXPECT_EQ(**first, big);
+  auto second = stream->recv(10000);
+  ASSERT_TRUE(second && second->has_value());
+  EXPECT_EQ(**second, "small");
+  auto st = stream->send_async_owned(std::string(limits::kMaxFrameSizeBytes + 1, 'x'));
+  ASSERT_FALSE(st);
+  EXPECT_EQ(st.error().code(), ErrorCode::kMessageTooLarge);
+}
+
 TEST(QuicAsync, SetCallbacksHandsOverMessagesAlreadyReceived) {
   TestNode server, client;  // the threaded echo handler
   auto conn = client.dial(server);

@@ -66,6 +66,8 @@ class QuicConnection : public std::enable_shared_from_this<QuicConnection> {
   void stream_send(int64_t id, std::string bytes);
   // Queues one framed message (the caller checked the frame limit and accounted it).
   void stream_send_message(int64_t id, std::string_view message);
+  // Queues one framed message whose buffer the stream takes over (same accounting).
+  void stream_send_owned(int64_t id, std::string message);
   // Streams the peer opens from now on are delivered to `handler` on the loop, and the
   // connection's end is reported to it.
   void set_loop_handler(std::shared_ptr<LoopProtocolHandler> handler);
@@ -131,6 +133,8 @@ class QuicConnection : public std::enable_shared_from_this<QuicConnection> {
   void become_open();
   void mark_writable(StreamState& s);
   StreamState* find_stream(int64_t id);
+  // The stream if more may be sent on it; otherwise null, with the sender told why.
+  StreamState* stream_for_send(int64_t id);
   StreamState& add_stream(int64_t id);
   void deliver(StreamState& s, std::vector<std::string>& frames, size_t consumed_bytes);
   void fail_stream(StreamState& s, Error error, bool also_send_side);

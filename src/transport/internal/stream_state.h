@@ -76,6 +76,17 @@ struct QuicConnection::StreamState {
     chunks.back().append(message);
   }
 
+  // Appends one framed message, keeping `message`'s buffer as a chunk of its own: only the
+  // 4-byte header is written (merged into the previous chunk when it can be). Small
+  // messages are merged like enqueue_frame, since a chunk per tiny message costs more.
+  void enqueue_owned_frame(std::string message) {
+    if (message.size() < kMergeLimitBytes) return enqueue_frame(message);
+    std::string header;
+    append_frame_header(header, static_cast<uint32_t>(message.size()));
+    enqueue(std::move(header));
+    enqueue(std::move(message));
+  }
+
   // Points `vec` at unsent bytes; returns the number of entries used.
   size_t fill(ngtcp2_vec* vec, size_t max_vec, size_t* total_bytes) const {
     size_t n = 0;

@@ -56,6 +56,8 @@ class TlsSession {
   // Valid once the handshake has verified the peer's certificate.
   const std::optional<PublicKey>& peer_key() const noexcept { return peer_key_; }
   std::string selected_alpn() const;
+  // The negotiated AEAD, e.g. "AES-128-GCM" (for logs).
+  std::string cipher_name() const;
   // Why the peer's identity was refused, or empty.
   const std::string& refusal() const noexcept { return refusal_; }
 
