@@ -309,8 +309,27 @@ void RaftCore::handle_vote_request(const pb::Message& m) {
   } else {
     resp.set_term(term_);
     resp.set_reject(true);
+    attach_commit(resp);
   }
   send(std::move(resp));
+}
+
+void RaftCore::attach_commit(pb::Message& rejection) const {
+  rejection.set_commit(log_.committed());
+  rejection.set_log_term(log_.term_or_zero(log_.committed()));
+}
+
+// A rejection carries the rejecter's commit index and that entry's term. "Entry (i, t) is
+// committed" stays true forever (leader completeness, §5.4), and a log holding an entry
+// (i, t) holds the same prefix up to i (log matching, §5.3), so the candidate may commit up
+// to i without a leader. This is what lets an election finish after a leader removed
+// itself: the remaining voters may have the removal in their logs without knowing it is
+// committed, so they still count the removed node, whose longer log refuses them its vote
+// (simulator seed 78275). Learning the commit lets them apply the removal and win alone.
+void RaftCore::learn_commit_from_rejection(const pb::Message& m) {
+  if (m.commit() <= log_.committed() || m.log_term() == 0) return;
+  if (!log_.match_term(m.commit(), m.log_term())) return;
+  log_.commit_to(m.commit());
 }
 
 // ------------------------------------------------------------------------------------------
@@ -367,9 +386,13 @@ Status RaftCore::step_internal(const pb::Message& m) {
       resp.set_type(pb::MSG_PRE_VOTE_RESP);
       resp.set_term(term_);
       resp.set_reject(true);
+      attach_commit(resp);
       send(std::move(resp));
     }
     return {};
+  }
+  if ((m.type() == pb::MSG_VOTE_RESP || m.type() == pb::MSG_PRE_VOTE_RESP) && m.reject() && role_ != Role::kLeader) {
+    learn_commit_from_rejection(m);
   }
 
   switch (m.type()) {

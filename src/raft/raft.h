@@ -171,6 +171,9 @@ class RaftCore {
   void campaign_internal(bool is_pre_vote, bool is_transfer);
   VoteResult poll(NodeId from, pb::MessageType type, bool granted);
   void handle_vote_request(const pb::Message& m);
+  // Vote rejections carry the rejecter's commit index; see learn_commit_from_rejection.
+  void attach_commit(pb::Message& rejection) const;
+  void learn_commit_from_rejection(const pb::Message& m);
   Status step_follower(const pb::Message& m);
   Status step_candidate(const pb::Message& m);
   void handle_append_entries(const pb::Message& m);

@@ -354,5 +354,40 @@ TEST(RaftElection, CandidateStepsDownOnAppendFromLeaderOfSameTerm) {
   EXPECT_EQ(net.core(2).term(), 2u);
 }
 
+// A vote rejection carries the rejecter's commit index (see the membership test found by
+// seed 78275). The candidate adopts it only where its own log holds that very entry.
+TEST(RaftElection, CommitFromRejectionIsAdoptedOnlyForAnEntryTheCandidateHolds) {
+  TestNetwork net({1, 2, 3});
+  net.elect(1);
+  const Index before = net.core(2).log().committed();
+  // Node 2 receives the next entry but not the commit index that covers it.
+  net.drop_if = [&](const pb::Message& m) { return m.to() == 2 && m.commit() > before; };
+  ASSERT_TRUE(net.core(1).propose("a").has_value());
+  net.stabilize();
+  const Index last = net.core(2).log().last_index();
+  ASSERT_EQ(last, before + 1);
+  ASSERT_EQ(net.core(2).log().committed(), before);
+  net.heal();
+  const Term entry_term = net.core(2).log().term_or_zero(last);
+
+  pb::Message rej;
+  rej.set_type(pb::MSG_VOTE_RESP);
+  rej.set_from(3);
+  rej.set_to(2);
+  rej.set_term(net.core(2).term());
+  rej.set_reject(true);
+  rej.set_commit(last + 5);  // beyond node 2's log
+  rej.set_log_term(entry_term);
+  ASSERT_TRUE(net.core(2).step(rej).has_value());
+  EXPECT_EQ(net.core(2).log().committed(), before);
+  rej.set_commit(last);
+  rej.set_log_term(entry_term + 1);  // same index, another term: a different entry
+  ASSERT_TRUE(net.core(2).step(rej).has_value());
+  EXPECT_EQ(net.core(2).log().committed(), before);
+  rej.set_log_term(entry_term);  // the entry node 2 holds
+  ASSERT_TRUE(net.core(2).step(rej).has_value());
+  EXPECT_EQ(net.core(2).log().committed(), last);
+}
+
 }  // namespace
 }  // namespace aspen::raft

@@ -147,6 +147,46 @@ TEST(RaftMembership, RemovedLeaderRefusesLinearizableReads) {
   EXPECT_TRUE(net.node(1).read_states.empty());
 }
 
+// Found by simulator seed 78275. Leader 1 removes itself from {1, 2}: node 2 acknowledges
+// the removal (so it commits) but never hears that it did, and node 1 has one more entry.
+// Node 2 still counts node 1 as a voter and needs its vote, which node 1 refuses because
+// its log is longer; node 1 no longer campaigns. The rejection now carries node 1's commit
+// index, node 2 learns the removal is committed, applies it and wins alone.
+TEST(RaftMembership, SuccessorOfSelfRemovedLeaderLearnsCommitFromVoteRejection) {
+  for (bool pre_vote : {false, true}) {
+    SCOPED_TRACE(pre_vote ? "pre-vote" : "vote");
+    NetworkOptions opt;
+    opt.pre_vote = pre_vote;
+    opt.max_size_per_msg_bytes = 1;  // one entry per append, so they can be dropped apart
+    TestNetwork net({1, 2}, opt);
+    net.elect(1);
+    const Index removal = net.core(1).log().last_index() + 1;
+    ASSERT_TRUE(net.core(1).propose_conf_change(conf_change({single(kRemove, 1)})).has_value());
+    ASSERT_TRUE(net.core(1).propose("after").has_value());
+    // Node 2 gets the removal, but nothing after it and no commit index covering it.
+    net.drop_if = [&](const pb::Message& m) {
+      if (m.from() != 1 || m.to() != 2) return false;
+      if (m.type() == pb::MSG_APP) {
+        return m.commit() >= removal || (m.entries_size() > 0 && m.entries(0).index() > removal);
+      }
+      return m.type() == pb::MSG_HEARTBEAT || m.type() == pb::MSG_TIMEOUT_NOW || m.type() == pb::MSG_SNAP;
+    };
+    net.stabilize();
+    ASSERT_EQ(net.core(1).log().committed(), removal);
+    ASSERT_EQ(net.core(2).log().last_index(), removal);
+    ASSERT_LT(net.core(2).log().committed(), removal);
+    ASSERT_GT(net.core(1).log().last_index(), net.core(2).log().last_index());
+    net.tick(40);
+    EXPECT_EQ(net.leader(), 2u) << "node 2 must be elected once it learns the removal is committed";
+    EXPECT_EQ(voters_of(net.node(2).conf_states.back()), (VoterSet{2}));
+    const NodeId l = net.leader();
+    ASSERT_EQ(l, 2u);
+    ASSERT_TRUE(net.core(2).propose("next").has_value());
+    net.stabilize();
+    EXPECT_EQ(net.node(2).applied_data, std::vector<std::string>{"next"});
+  }
+}
+
 // §4.3: two changes at once go through a joint configuration, left automatically.
 TEST(RaftMembership, TwoChangesEnterAndLeaveJointAutomatically) {
   TestNetwork net({1, 2, 3});
