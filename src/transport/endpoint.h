@@ -203,6 +203,10 @@ struct TransportMetrics {
   uint64_t stateless_resets_sent = 0;
   uint64_t retries_sent = 0;    // address validation challenges (RetryPolicy)
   uint64_t invalid_tokens = 0;  // Initials with a forged, expired or replayed Retry token
+  // Times the kernel's send buffer was full (EAGAIN): sending paused until it drained.
+  uint64_t send_blocked = 0;
+  // Datagrams dropped because even the wait queue behind a full send buffer was full.
+  uint64_t datagrams_dropped = 0;
   std::vector<PeerRtt> peer_rtts;
 };
 

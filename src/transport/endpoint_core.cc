@@ -112,6 +112,9 @@ void EndpointCore::shutdown(bool should_notify_peers) {
         c->abort(Error(ErrorCode::kUnavailable, "endpoint closed"));
       }
       flush_listed();  // loop handlers and callbacks hear that their connections ended
+      send_waiters_.clear();
+      pending_sends_.clear();
+      pending_send_bytes_ = 0;
       asio::error_code ec;
       socket_.close(ec);
       io_.stop();
@@ -176,6 +179,8 @@ TransportMetrics EndpointCore::metrics() {
   m.stateless_resets_sent = counters_.stateless_resets_sent.load();
   m.retries_sent = counters_.retries_sent.load();
   m.invalid_tokens = counters_.invalid_tokens.load();
+  m.send_blocked = counters_.send_blocked.load();
+  m.datagrams_dropped = counters_.datagrams_dropped.load();
   if (is_closed()) return m;
   if (is_loop_thread()) {
     // Already on the loop (a loop handler serving a metrics request): read directly.
@@ -454,38 +459,115 @@ void EndpointCore::send_datagrams(const uint8_t* base, size_t stride, const size
   if (count == 1) return send_datagram(base, sizes[0], to);
   constexpr size_t kMaxBatch = 64;
   ASPEN_ASSERT(count <= kMaxBatch);
-  mmsghdr msgs[kMaxBatch];
-  iovec iov[kMaxBatch];
-  for (size_t i = 0; i < count; ++i) {
-    iov[i] = iovec{const_cast<uint8_t*>(base + i * stride), sizes[i]};
-    msgs[i] = mmsghdr{};
-    msgs[i].msg_hdr.msg_name = const_cast<sockaddr_storage*>(&to.addr);
-    msgs[i].msg_hdr.msg_namelen = to.len;
-    msgs[i].msg_hdr.msg_iov = &iov[i];
-    msgs[i].msg_hdr.msg_iovlen = 1;
-  }
   size_t done = 0;
-  while (done < count) {
-    const int n = ::sendmmsg(socket_.native_handle(), msgs + done, static_cast<unsigned>(count - done), 0);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      // A full socket buffer drops the rest; QUIC loss recovery resends their contents.
-      ASPEN_LOG_DEBUG("transport: sendmmsg: {}", std::strerror(errno));
-      return;
+  if (!is_send_blocked()) {
+    mmsghdr msgs[kMaxBatch];
+    iovec iov[kMaxBatch];
+    for (size_t i = 0; i < count; ++i) {
+      iov[i] = iovec{const_cast<uint8_t*>(base + i * stride), sizes[i]};
+      msgs[i] = mmsghdr{};
+      msgs[i].msg_hdr.msg_name = const_cast<sockaddr_storage*>(&to.addr);
+      msgs[i].msg_hdr.msg_namelen = to.len;
+      msgs[i].msg_hdr.msg_iov = &iov[i];
+      msgs[i].msg_hdr.msg_iovlen = 1;
     }
-    for (size_t i = done; i < done + static_cast<size_t>(n); ++i) counters_.bytes_out.fetch_add(sizes[i]);
-    done += static_cast<size_t>(n);
+    while (done < count) {
+      const int n = sends_to_fail_for_testing_ > 0
+                        ? -1
+                        : ::sendmmsg(socket_.native_handle(), msgs + done, static_cast<unsigned>(count - done), 0);
+      if (n < 0) {
+        const int err = errno;
+        if (err == EINTR && sends_to_fail_for_testing_ == 0) continue;
+        if (is_socket_full(err)) break;  // the rest waits below
+        // Anything else (unreachable, ...) drops the batch; QUIC loss recovery resends it.
+        ASPEN_LOG_DEBUG("transport: sendmmsg: {}", std::strerror(err));
+        return;
+      }
+      for (size_t i = done; i < done + static_cast<size_t>(n); ++i) counters_.bytes_out.fetch_add(sizes[i]);
+      done += static_cast<size_t>(n);
+    }
   }
+  for (size_t i = done; i < count; ++i) queue_unsent(base + i * stride, sizes[i], to);
 }
 
 void EndpointCore::send_datagram(const uint8_t* data, size_t size, const PeerAddr& to) {
-  const ssize_t n = ::sendto(socket_.native_handle(), data, size, 0, reinterpret_cast<const sockaddr*>(&to.addr), to.len);
-  if (n < 0) {
-    // A full socket buffer drops the datagram; QUIC loss recovery resends its contents.
-    ASPEN_LOG_DEBUG("transport: sendto: {}", std::strerror(errno));
+  if (!is_send_blocked()) {
+    const ssize_t n = sends_to_fail_for_testing_ > 0
+                          ? -1
+                          : ::sendto(socket_.native_handle(), data, size, 0,
+                                     reinterpret_cast<const sockaddr*>(&to.addr), to.len);
+    if (n >= 0) {
+      counters_.bytes_out.fetch_add(size);
+      return;
+    }
+    const int err = errno;
+    if (!is_socket_full(err)) {
+      ASPEN_LOG_DEBUG("transport: sendto: {}", std::strerror(err));
+      return;  // dropped; QUIC loss recovery resends what mattered
+    }
+  }
+  queue_unsent(data, size, to);
+}
+
+bool EndpointCore::is_socket_full(int err) {
+  if (sends_to_fail_for_testing_ > 0) {
+    --sends_to_fail_for_testing_;
+    return true;
+  }
+  return err == EAGAIN || err == EWOULDBLOCK || err == ENOBUFS;
+}
+
+void EndpointCore::queue_unsent(const uint8_t* data, size_t size, const PeerAddr& to) {
+  // Enough for a few full send batches. Past it, datagrams are dropped as a full socket
+  // used to drop them: loss recovery resends their contents, congestion control slows down.
+  constexpr size_t kMaxPendingSendBytes = size_t{2} << 20;
+  if (pending_send_bytes_ + size > kMaxPendingSendBytes) {
+    counters_.datagrams_dropped.fetch_add(1);
     return;
   }
-  counters_.bytes_out.fetch_add(size);
+  if (pending_sends_.empty()) counters_.send_blocked.fetch_add(1);
+  pending_sends_.push_back(PendingDatagram{std::vector<uint8_t>(data, data + size), to});
+  pending_send_bytes_ += size;
+  wait_writable();
+}
+
+void EndpointCore::wait_writable() {
+  if (is_waiting_writable_ || is_closed()) return;
+  is_waiting_writable_ = true;
+  socket_.async_wait(asio::ip::udp::socket::wait_write, [this](const asio::error_code& ec) {
+    is_waiting_writable_ = false;
+    if (!ec && !is_closed()) on_writable();
+  });
+}
+
+void EndpointCore::on_writable() {
+  while (!pending_sends_.empty()) {
+    PendingDatagram& d = pending_sends_.front();
+    const ssize_t n = sends_to_fail_for_testing_ > 0
+                          ? -1
+                          : ::sendto(socket_.native_handle(), d.bytes.data(), d.bytes.size(), 0,
+                                     reinterpret_cast<const sockaddr*>(&d.to.addr), d.to.len);
+    if (n < 0) {
+      const int err = errno;
+      if (is_socket_full(err)) {
+        wait_writable();  // still full: keep the datagram and its place
+        return;
+      }
+      ASPEN_LOG_DEBUG("transport: sendto: {}", std::strerror(err));
+    } else {
+      counters_.bytes_out.fetch_add(d.bytes.size());
+    }
+    pending_send_bytes_ -= d.bytes.size();
+    pending_sends_.pop_front();
+  }
+  auto waiters = std::exchange(send_waiters_, {});
+  for (auto& c : waiters) schedule_flush(std::move(c));
+}
+
+void EndpointCore::wait_for_send_room(std::shared_ptr<QuicConnection> conn) {
+  if (std::find(send_waiters_.begin(), send_waiters_.end(), conn) == send_waiters_.end()) {
+    send_waiters_.push_back(std::move(conn));
+  }
 }
 
 void EndpointCore::route_cid(const std::string& cid, const std::shared_ptr<QuicConnection>& conn) {

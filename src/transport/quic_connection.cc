@@ -270,6 +270,13 @@ void QuicConnection::flush() {
   while (true) {
     dispatch_events();
     if (state_ != ConnState::kHandshaking && state_ != ConnState::kOpen) break;
+    if (core_.is_send_blocked()) {
+      // The socket is full: write nothing now, and leave the timer alone (a due pacing
+      // deadline would spin). The endpoint flushes us when its queue is out, and that
+      // flush re-arms the timer.
+      core_.wait_for_send_room(shared_from_this());
+      break;
+    }
     if (!write_packets()) break;
     if (!events_.empty()) continue;
     // ngtcp2 0.12's expiry includes the pacing deadline, which after a small write is a
@@ -360,8 +367,11 @@ bool QuicConnection::write_packets() {
     }
     if (n == 0) break;  // congestion or pacing limited, or nothing to send
     sizes[batched++] = static_cast<size_t>(n);
-    if (batched == kSendBatch) send_batch();
     ++datagrams;
+    if (batched == kSendBatch) {
+      send_batch();
+      if (core_.is_send_blocked()) break;  // the socket is full: more would only queue
+    }
     // Round robin between streams with data, one packet each.
     if (s != nullptr && writable_.size() > 1) {
       writable_.push_back(writable_.front());

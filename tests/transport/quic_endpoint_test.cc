@@ -145,6 +145,44 @@ TEST(QuicEndpoint, HundredMebibyteTransferArrivesIntact) {
   std::printf("100 MiB in %.2f s (%.0f MB/s)\n", seconds, kTotalBytes / seconds / 1e6);
 }
 
+// A full kernel send buffer (EAGAIN) used to drop the datagrams, leaving loss recovery to
+// resend them and congestion control to back off. Now they wait, in order, for the socket
+// to drain, and the connection writes nothing new meanwhile: nothing is lost or dropped.
+TEST(QuicEndpoint, FullSendBufferPausesSendingWithoutDroppingData) {
+  TestNode a, b;
+  auto conn = a.dial(b, kSinkAlpn);
+  ASSERT_TRUE(conn) << conn.error().to_string();
+  auto stream = conn->open_bi();
+  ASSERT_TRUE(stream);
+  constexpr size_t kMessages = 16;
+  std::mt19937_64 rng(11);
+  std::string message(size_t{1} << 20, '\0');
+  crypto_generichash_state state;
+  crypto_generichash_init(&state, nullptr, 0, 32);
+  for (size_t i = 0; i < kMessages; ++i) {
+    for (auto& c : message) c = static_cast<char>(rng());
+    crypto_generichash_update(&state, reinterpret_cast<const uint8_t*>(message.data()), message.size());
+    EndpointTestAccess::fail_next_sends(*a.endpoint, 1 + i % 3);
+    ASSERT_TRUE(stream->send(message, 30000));
+  }
+  stream->finish();
+  auto reply = stream->recv(60000);
+  ASSERT_TRUE(reply) << reply.error().to_string();
+  ASSERT_TRUE(reply->has_value());
+  uint8_t digest[32];
+  crypto_generichash_final(&state, digest, sizeof(digest));
+  Decoder d(**reply);
+  EXPECT_EQ(*d.get_u64_be(), kMessages * message.size());
+  EXPECT_EQ(*d.get_bytes(32), std::string_view(reinterpret_cast<const char*>(digest), 32));
+  const auto m = a.endpoint->metrics();
+  EXPECT_GE(m.send_blocked, 1u);
+  EXPECT_EQ(m.datagrams_dropped, 0u);
+  // The connection is still good for small exchanges afterwards.
+  auto echo = a.dial(b);
+  ASSERT_TRUE(echo);
+  expect_echo(*echo, "after the pause");
+}
+
 // send_owned hands the buffer over instead of copying it; large owned messages become send
 // chunks of their own, small ones are merged. Mixed with copied sends, everything arrives
 // intact and in order.

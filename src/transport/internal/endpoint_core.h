@@ -6,6 +6,7 @@
 #pragma once
 
 #include <atomic>
+#include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -38,6 +39,8 @@ struct Counters {
   std::atomic<uint64_t> stateless_resets_sent{0};
   std::atomic<uint64_t> retries_sent{0};
   std::atomic<uint64_t> invalid_tokens{0};
+  std::atomic<uint64_t> send_blocked{0};
+  std::atomic<uint64_t> datagrams_dropped{0};
 };
 
 class EndpointCore : public std::enable_shared_from_this<EndpointCore> {
@@ -80,6 +83,14 @@ class EndpointCore : public std::enable_shared_from_this<EndpointCore> {
   void send_datagram(const uint8_t* data, size_t size, const PeerAddr& to);
   // `count` datagrams at base, base + stride, ...; one syscall when the kernel takes them all.
   void send_datagrams(const uint8_t* base, size_t stride, const size_t* sizes, size_t count, const PeerAddr& to);
+  // True while datagrams the kernel refused (send buffer full) wait for the socket to drain.
+  // Connections write no new packets meanwhile: they would only queue behind, and packets
+  // written late carry stale acknowledgements and pacing.
+  bool is_send_blocked() const noexcept { return !pending_sends_.empty(); }
+  // Flushes `conn` again once the queued datagrams are out.
+  void wait_for_send_room(std::shared_ptr<QuicConnection> conn);
+  // Testing: the next `n` send calls find the socket full (EAGAIN).
+  void fail_next_sends_for_testing(size_t n) { sends_to_fail_for_testing_ = n; }
   void route_cid(const std::string& cid, const std::shared_ptr<QuicConnection>& conn);
   void unroute_cid(const std::string& cid);
   void stateless_reset_token(uint8_t* token_out, const uint8_t* cid, size_t cid_len) const;
@@ -103,6 +114,12 @@ class EndpointCore : public std::enable_shared_from_this<EndpointCore> {
   void send_version_negotiation(const ngtcp2_version_cid& vc, const PeerAddr& to);
   void maybe_send_stateless_reset(const ngtcp2_version_cid& vc, size_t size, const PeerAddr& to);
   void flush_listed();
+  // Queues datagrams the kernel did not take, and waits for the socket to become writable.
+  void queue_unsent(const uint8_t* data, size_t size, const PeerAddr& to);
+  void wait_writable();
+  void on_writable();
+  // A send syscall's errno, or EAGAIN while a test asks for a full socket.
+  bool is_socket_full(int err);
   struct ConnectAttempts;
   void connect_next(std::shared_ptr<ConnectAttempts> state);
   void on_connect_attempt(const std::shared_ptr<ConnectAttempts>& state,
@@ -136,6 +153,15 @@ class EndpointCore : public std::enable_shared_from_this<EndpointCore> {
   bool is_draining_ = false;    // inside drain_socket: it flushes the list when done
   bool is_flush_posted_ = false;
   std::vector<uint8_t> recv_buf_;
+  struct PendingDatagram {
+    std::vector<uint8_t> bytes;
+    PeerAddr to;
+  };
+  std::deque<PendingDatagram> pending_sends_;
+  size_t pending_send_bytes_ = 0;
+  bool is_waiting_writable_ = false;
+  std::vector<std::shared_ptr<QuicConnection>> send_waiters_;
+  size_t sends_to_fail_for_testing_ = 0;
 
   mutable std::mutex handlers_mu_;
   std::map<std::string, std::shared_ptr<ProtocolHandler>> handlers_;

@@ -16,6 +16,12 @@ struct StreamTestAccess {
 struct EndpointTestAccess {
   // Stops the endpoint without sending CONNECTION_CLOSE, as a crash would.
   static void kill(Endpoint& e) { e.core_->shutdown(false); }
+  // The next `n` send calls find the kernel's send buffer full (EAGAIN), as under a burst
+  // larger than SO_SNDBUF on a real network (loopback frees send buffers at once).
+  static void fail_next_sends(Endpoint& e, size_t n) {
+    auto core = e.core_;
+    core->post([core, n] { core->fail_next_sends_for_testing(n); });
+  }
 };
 
 }  // namespace aspen::transport
