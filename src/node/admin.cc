@@ -414,6 +414,16 @@ std::string Shell::prometheus_text() const {
   metric("transport_bytes_out_total", "counter", "UDP payload bytes sent.", tm.bytes_out);
   metric("transport_handshake_failures_total", "counter", "Failed handshakes.", tm.handshake_failures);
   metric("transport_connections_refused_total", "counter", "Connections refused over the limit.", tm.connections_refused);
+  metric("transport_retries_sent_total", "counter", "Address validation challenges (QUIC Retry) sent.", tm.retries_sent);
+  metric("transport_invalid_tokens_total", "counter", "Connection attempts with a forged or expired token.",
+         tm.invalid_tokens);
+  metric("transport_stateless_resets_sent_total", "counter", "Stateless resets sent for unknown connections.",
+         tm.stateless_resets_sent);
+  metric("transport_send_blocked_total", "counter",
+         "Times the UDP send buffer was full and sending paused (raise net.core.wmem_max if frequent).",
+         tm.send_blocked);
+  metric("transport_datagrams_dropped_total", "counter", "Datagrams dropped because the send queue was full.",
+         tm.datagrams_dropped);
   out += "# HELP aspen_transport_peer_rtt_microseconds Smoothed round-trip time per peer connection.\n";
   out += "# TYPE aspen_transport_peer_rtt_microseconds gauge\n";
   for (const auto& r : tm.peer_rtts) {
