@@ -49,7 +49,12 @@ inline constexpr size_t kMaxCommittedEntriesPerReadyBytes = size_t{8} << 20;
 inline constexpr size_t kMaxPendingReadIndexRequests = 10000;
 inline constexpr size_t kMaxClusterVoters = 9;
 inline constexpr size_t kMaxClusterLearners = 16;
+// A snapshot built whole in memory (MemStore, the simulator, build_snapshot).
 inline constexpr size_t kMaxSnapshotSizeBytes = size_t{100} << 20;  // 100 MiB
+// A snapshot a node streams to a peer, which writes it to a file as it arrives: bounded by
+// disk, not memory. The state machine is bounded by the LMDB map size long before this;
+// the limit only stops a peer from filling the disk without end.
+inline constexpr uint64_t kMaxStreamedSnapshotBytes = uint64_t{256} << 30;  // 256 GiB
 
 static_assert(kMaxKeySizeBytes + kMaxValueSizeBytes < kMaxEntriesPerMessageBytes + kMaxFrameSizeBytes,
               "one maximal key/value must fit in one replication message");

@@ -87,11 +87,16 @@ Status Shell::start() {
   if (config_.storage_backend == StorageBackend::kLmdb) {
     storage::LmdbOptions lo;
     lo.dir = config_.data_dir + "/db";
+    lo.is_snapshot_data_streamed = true;  // send_snapshot streams it; no size cap in memory
     auto st = storage::LmdbStore::open(lo);
     if (!st) return std::unexpected(st.error());
     store_ = std::move(*st);
   } else {
     store_ = std::make_unique<storage::MemStore>();
+  }
+  // Snapshots being received when the node last stopped: the sender starts over.
+  for (const auto& f : std::filesystem::directory_iterator(config_.data_dir, ec)) {
+    if (f.path().extension() == kIncomingSnapshotExtension) std::filesystem::remove(f.path(), ec);
   }
   if (auto s = recreate_core(); !s) return s;
   storage_thread_ = std::thread([this] { storage_loop(); });
@@ -262,6 +267,15 @@ void Shell::pump() {
   {
     std::lock_guard lock(storage_mu_);
     ASPEN_ASSERT(storage_job_ == nullptr);
+    storage_snapshot_path_.clear();
+    if (shared->snapshot) {
+      // Every snapshot the core takes in came through on_raft_stream_closed, which staged
+      // its data; installing one without it would empty the state machine.
+      const auto& meta = shared->snapshot->metadata();
+      auto staged = staged_snapshots_.find({meta.index(), meta.term()});
+      ASPEN_ASSERT_MSG(staged != staged_snapshots_.end(), "a snapshot to install has no staged data");
+      storage_snapshot_path_ = staged->second;
+    }
     storage_job_ = std::move(shared);
     storage_persisted_hs_ = persisted_hs_;
   }
@@ -272,15 +286,19 @@ void Shell::storage_loop() {
   for (;;) {
     std::shared_ptr<raft::Ready> job;
     pb::HardState persisted;
+    std::string snapshot_path;
     {
       std::unique_lock lock(storage_mu_);
       storage_cv_.wait(lock, [this] { return storage_job_ != nullptr || is_storage_stopping_; });
       if (storage_job_ == nullptr) return;
       job = storage_job_;
       persisted = storage_persisted_hs_;
+      snapshot_path = storage_snapshot_path_;
     }
     auto t0 = std::chrono::steady_clock::now();
-    Result<storage::WriteOutcome> out = store_->write(write_batch_for(*job, &persisted));
+    storage::WriteBatch batch = write_batch_for(*job, &persisted);
+    if (!snapshot_path.empty()) batch.snapshot_data_path = &snapshot_path;
+    Result<storage::WriteOutcome> out = store_->write(batch);
     if (out) {
       // Keep the log bounded: compact well behind the applied index (lagging followers
       // within kCompactKeepEntries still get entries, others a snapshot).
@@ -341,6 +359,7 @@ void Shell::on_persisted(std::shared_ptr<raft::Ready> rd, Result<storage::WriteO
   counters_.applied_commands.fetch_add(outcome->applied.size(), std::memory_order_relaxed);
   core_->on_persisted(*rd, *outcome);
   is_persisting_ = false;
+  if (rd->snapshot) drop_staged_snapshots_up_to(rd->snapshot->metadata().index());
   if (had_conf_change || rd->snapshot) refresh_cluster_view();
   deliver_responses();
   pump();

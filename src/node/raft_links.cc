@@ -8,7 +8,13 @@
 // the claimed node id matches the key's record, and every message's `from` is that id.
 #include <fmt/format.h>
 
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <thread>
+
 #include "core/assert.h"
+#include "core/encoding.h"
 #include "core/log.h"
 #include "node/internal/shell.h"
 
@@ -26,7 +32,7 @@ void Shell::send_raft_messages(std::vector<pb::Message>& msgs) {
   for (auto& m : msgs) {
     if (m.to() == config_.node_id) continue;
     if (m.type() == pb::MSG_SNAP) {
-      send_snapshot(m.to(), m.SerializeAsString());
+      send_snapshot(m.to(), m);
     } else {
       send_raft(m.to(), m.SerializeAsString());
     }
@@ -178,15 +184,48 @@ void Shell::on_raft_message(transport::Stream& stream, std::string bytes) {
     }
     peers_.learn_from_hello(hello.node_id(), stream.peer_key(), std::move(addrs));
     inbound.emplace(k, hello.node_id());
-    if (hello.is_snapshot()) inbound_snapshots_.emplace(k, std::string());
+    if (hello.is_snapshot()) {
+      InboundSnapshot in;
+      in.path = fmt::format("{}/{}-{}{}", config_.data_dir, k.first, k.second, kIncomingSnapshotExtension);
+      in.file.reset(std::fopen(in.path.c_str(), "wb"));
+      if (!in.file) {
+        ASPEN_LOG_ERROR("node {}: cannot create {}: {}", config_.node_id, in.path, std::strerror(errno));
+        return refuse("could not store the snapshot");
+      }
+      inbound_snapshots_.emplace(k, std::move(in));
+    }
     return;
   }
   if (auto snap = inbound_snapshots_.find(k); snap != inbound_snapshots_.end()) {
-    if (snap->second.size() + bytes.size() > limits::kMaxSnapshotSizeBytes + kSnapshotOverheadBytes) {
+    InboundSnapshot& in = snap->second;
+    if (bytes.empty() || !in.message.empty()) {
+      std::filesystem::remove(in.path);
       inbound_snapshots_.erase(snap);
-      return refuse(fmt::format("snapshot larger than the {}-byte limit", limits::kMaxSnapshotSizeBytes));
+      return refuse(bytes.empty() ? "empty snapshot frame" : "snapshot data after its final message");
     }
-    snap->second += bytes;
+    if (bytes[0] == kSnapshotMessageTag) {
+      in.message = bytes.substr(1);
+      return;
+    }
+    std::string_view chunk = std::string_view(bytes).substr(1);
+    std::string prefix;
+    put_varint(prefix, chunk.size());
+    in.size_bytes += prefix.size() + chunk.size();
+    const char* problem = bytes[0] != kSnapshotChunkTag                        ? "unknown snapshot frame"
+                          : in.size_bytes > limits::kMaxStreamedSnapshotBytes ? "snapshot over the size limit"
+                          : nullptr;
+    if (problem == nullptr && (std::fwrite(prefix.data(), 1, prefix.size(), in.file.get()) != prefix.size() ||
+                               std::fwrite(chunk.data(), 1, chunk.size(), in.file.get()) != chunk.size())) {
+      ASPEN_LOG_ERROR("node {}: cannot write a received snapshot to {}: {}", config_.node_id, in.path,
+                      std::strerror(errno));
+      problem = "could not store the snapshot (disk full?)";
+    }
+    if (problem != nullptr) {
+      in.file.reset();
+      std::filesystem::remove(in.path);
+      inbound_snapshots_.erase(snap);
+      return refuse(problem);
+    }
     return;
   }
   pb::Message m;
@@ -201,7 +240,7 @@ void Shell::on_raft_message(transport::Stream& stream, std::string bytes) {
   schedule_pump();
 }
 
-void Shell::send_snapshot(NodeId to, std::string bytes) {
+void Shell::send_snapshot(NodeId to, pb::Message m) {
   // One at a time per peer: the peer's progress stays in snapshot state until that one is
   // reported, so a second request is simply dropped.
   if (is_snapshot_in_flight(to)) return;
@@ -212,16 +251,16 @@ void Shell::send_snapshot(NodeId to, std::string bytes) {
   }
   snapshots_in_flight_.insert(to);
   counters_.snapshots_sent.fetch_add(1, std::memory_order_relaxed);
-  ASPEN_LOG_INFO("node {}: sending a snapshot of {} bytes to node {}", config_.node_id, bytes.size(), to);
   clusterpb::RaftHello hello;
   hello.ParseFromString(raft_hello());
   hello.set_is_snapshot(true);
-  // Dial from the loop (the endpoint is safe to use here), stream from a thread: blocking
-  // sends wait for the peer's flow control, which a loop task must never do.
+  // Dial from the loop (the endpoint is safe to use here), stream from a thread: it reads
+  // the whole state machine, and blocking sends wait for the peer's flow control, which a
+  // loop task must never do.
   endpoint_->connect_async(
       peer->key, peer->addrs, kRaftAlpn,
-      [self = weak_from_this(), ep = endpoint_, to, hello = hello.SerializeAsString(),
-       bytes = std::move(bytes)](Result<transport::Connection> conn) mutable {
+      [self = weak_from_this(), ep = endpoint_, store = store_, node_id = config_.node_id, to,
+       hello = hello.SerializeAsString(), m = std::move(m)](Result<transport::Connection> conn) mutable {
         auto report = [ep, self, to](bool failed) {
           ep->post([self, to, failed] {
             auto s = self.lock();
@@ -233,17 +272,37 @@ void Shell::send_snapshot(NodeId to, std::string bytes) {
           });
         };
         if (!conn) return report(true);
-        std::thread([conn = *conn, hello = std::move(hello), bytes = std::move(bytes), report]() mutable {
+        std::thread([conn = *conn, hello = std::move(hello), m = std::move(m), store, node_id, to, report]() mutable {
           auto st = conn.open_bi();
           bool ok = st.has_value() && st->send(hello).has_value();
-          for (size_t off = 0; ok && off < bytes.size(); off += kSnapshotFrameBytes) {
-            ok = st->send(std::string_view(bytes).substr(off, kSnapshotFrameBytes), limits::kReadTimeoutMs).has_value();
+          uint64_t sent_bytes = 0;
+          // One read transaction: the chunks and the metadata describe the same instant,
+          // which may be later than the core's MsgSnap (the follower then acknowledges a
+          // higher index, which the leader's progress accepts).
+          auto meta = !ok ? Result<pb::SnapshotMetadata>(make_error(ErrorCode::kUnavailable, "no stream"))
+                          : store->stream_snapshot([&](std::string_view chunk) -> Status {
+                              std::string frame;
+                              frame.reserve(1 + chunk.size());
+                              frame.push_back(kSnapshotChunkTag);
+                              frame.append(chunk);
+                              sent_bytes += frame.size();
+                              return st->send_owned(std::move(frame), limits::kReadTimeoutMs);
+                            });
+          ok = meta.has_value();
+          if (ok) {
+            m.mutable_snapshot()->clear_data();
+            *m.mutable_snapshot()->mutable_metadata() = *meta;
+            ok = st->send(std::string(1, kSnapshotMessageTag) + m.SerializeAsString()).has_value();
           }
           if (ok) {
+            ASPEN_LOG_INFO("node {}: sent a snapshot at index {} ({} bytes) to node {}", node_id, meta->index(),
+                           sent_bytes, to);
             st->finish();
             // The receiver finishes its side once it has stepped the snapshot.
             auto end = st->recv(limits::kReadTimeoutMs * 3);
             ok = end.has_value() && !end->has_value();
+          } else if (!meta) {
+            ASPEN_LOG_WARN("node {}: snapshot for node {} failed: {}", node_id, to, meta.error().to_string());
           }
           if (st && !ok) st->reset();
           report(!ok);
@@ -251,30 +310,67 @@ void Shell::send_snapshot(NodeId to, std::string bytes) {
       });
 }
 
+void Shell::drop_staged_snapshots_up_to(Index index) {
+  for (auto it = staged_snapshots_.begin(); it != staged_snapshots_.end();) {
+    if (it->first.first > index) {
+      ++it;
+      continue;
+    }
+    std::error_code ec;
+    std::filesystem::remove(it->second, ec);
+    it = staged_snapshots_.erase(it);
+  }
+}
+
 void Shell::on_raft_stream_closed(transport::Stream& stream, const std::optional<Error>& error) {
   std::pair<uint64_t, int64_t> k{stream.connection_serial(), stream.id()};
   auto greeted = inbound_raft_.find(k);
   auto snap = inbound_snapshots_.find(k);
-  if (snap != inbound_snapshots_.end() && greeted != inbound_raft_.end() && !error && core_ && !is_stopping_) {
-    pb::Message m;
-    if (m.ParseFromString(snap->second) && m.type() == pb::MSG_SNAP && m.from() == greeted->second &&
-        m.to() == config_.node_id) {
-      counters_.raft_messages_in.fetch_add(1, std::memory_order_relaxed);
-      ASPEN_LOG_INFO("node {}: received a snapshot at index {} from node {}", config_.node_id,
-                     m.snapshot().metadata().index(), m.from());
-      if (auto s = core_->step(m); s) {
-        stream.finish();
-        schedule_pump();
+  if (snap != inbound_snapshots_.end()) {
+    InboundSnapshot in = std::move(snap->second);
+    inbound_snapshots_.erase(snap);
+    const bool is_written = in.file != nullptr && std::fflush(in.file.get()) == 0;
+    in.file.reset();
+    bool is_staged = false;
+    if (greeted != inbound_raft_.end() && !error && core_ && !is_stopping_) {
+      pb::Message m;
+      if (is_written && m.ParseFromString(in.message) && m.type() == pb::MSG_SNAP && m.from() == greeted->second &&
+          m.to() == config_.node_id && m.snapshot().data().empty()) {
+        counters_.raft_messages_in.fetch_add(1, std::memory_order_relaxed);
+        const auto& meta = m.snapshot().metadata();
+        ASPEN_LOG_INFO("node {}: received a snapshot at index {} ({} bytes) from node {}", config_.node_id,
+                       meta.index(), in.size_bytes, m.from());
+        // The storage thread reads the data from the file when the core asks to install it.
+        auto [it, is_new] = staged_snapshots_.try_emplace({meta.index(), meta.term()}, in.path);
+        if (!is_new) {
+          std::error_code ec;
+          std::filesystem::remove(it->second, ec);  // the same snapshot again: keep the newer file
+          it->second = in.path;
+        }
+        auto s = core_->step(m);
+        // A snapshot the core does not take (older than what it has) is never installed.
+        const auto& taken = core_->raft().log().unstable_snapshot();
+        is_staged = s.has_value() && taken && taken->metadata().index() == meta.index() &&
+                    taken->metadata().term() == meta.term();
+        if (!is_staged) staged_snapshots_.erase(it);
+        if (s) {
+          stream.finish();
+          schedule_pump();
+        } else {
+          stream.reset();
+        }
       } else {
+        counters_.raft_refused.fetch_add(1, std::memory_order_relaxed);
+        ASPEN_LOG_WARN("node {}: refused a malformed snapshot from key {}", config_.node_id,
+                       stream.peer_key().to_string());
         stream.reset();
       }
-    } else {
-      counters_.raft_refused.fetch_add(1, std::memory_order_relaxed);
-      ASPEN_LOG_WARN("node {}: refused a malformed snapshot from key {}", config_.node_id, stream.peer_key().to_string());
-      stream.reset();
+    }
+    if (!is_staged) {
+      std::error_code ec;
+      std::filesystem::remove(in.path, ec);
     }
   }
-  if (snap != inbound_snapshots_.end()) inbound_snapshots_.erase(snap);
   if (greeted != inbound_raft_.end()) inbound_raft_.erase(greeted);
 }
 

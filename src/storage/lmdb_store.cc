@@ -117,8 +117,12 @@ Status delete_log_range(MDB_txn* txn, MDB_dbi log, Index from, Index upto) {
 
 }  // namespace
 
-LmdbStore::LmdbStore(MDB_env* env, std::string dir, uint64_t max_snapshot_bytes)
-    : env_(env), dir_(std::move(dir)), max_snapshot_bytes_(max_snapshot_bytes), dbi_(std::make_unique<Dbis>()) {}
+LmdbStore::LmdbStore(MDB_env* env, std::string dir, const LmdbOptions& options)
+    : env_(env),
+      dir_(std::move(dir)),
+      max_snapshot_bytes_(options.max_snapshot_bytes),
+      is_snapshot_data_streamed_(options.is_snapshot_data_streamed),
+      dbi_(std::make_unique<Dbis>()) {}
 
 LmdbStore::~LmdbStore() {
   if (env_ != nullptr) mdb_env_close(env_);
@@ -133,7 +137,7 @@ Result<std::unique_ptr<LmdbStore>> LmdbStore::open(const LmdbOptions& options) {
   MDB_env* env = nullptr;
   int rc = mdb_env_create(&env);
   if (rc != 0) return std::unexpected(lmdb_error(rc, "create LMDB environment"));
-  std::unique_ptr<LmdbStore> store(new LmdbStore(env, options.dir, options.max_snapshot_bytes));
+  std::unique_ptr<LmdbStore> store(new LmdbStore(env, options.dir, options));
   if ((rc = mdb_env_set_maxdbs(env, 8)) != 0 || (rc = mdb_env_set_mapsize(env, options.map_size_bytes)) != 0) {
     return std::unexpected(lmdb_error(rc, "configure LMDB environment"));
   }
@@ -238,7 +242,7 @@ Result<WriteOutcome> LmdbStore::write(const WriteBatch& batch) {
     for (MDB_dbi d : {dbi_->kv, dbi_->leases, dbi_->lease_keys, dbi_->log}) {
       if (int rc = mdb_drop(t, d, 0); rc != 0) return std::unexpected(lmdb_error(rc, "clear table for snapshot"));
     }
-    if (auto s = load_snapshot_data(batch.snapshot->data(), tables); !s) return std::unexpected(s.error());
+    if (auto s = load_batch_snapshot(batch, tables); !s) return std::unexpected(s.error());
     applied = ApplyState{meta.index(), meta.term(), meta.conf_state()};
     compacted_index = meta.index();
     compacted_term = meta.term();
@@ -394,8 +398,12 @@ Result<pb::SnapshotMetadata> LmdbStore::stream_snapshot(
     return std::unexpected(s.error());
   }
   if (auto s = w.finish(); !s) return std::unexpected(s.error());
-  auto applied = get_raw(txn->get(), dbi_->meta, kMetaApplied);
-  auto cs = get_raw(txn->get(), dbi_->meta, kMetaConfState);
+  return snapshot_metadata(txn->get());
+}
+
+Result<pb::SnapshotMetadata> LmdbStore::snapshot_metadata(MDB_txn* txn) const {
+  auto applied = get_raw(txn, dbi_->meta, kMetaApplied);
+  auto cs = get_raw(txn, dbi_->meta, kMetaConfState);
   if (!applied || !cs || !*applied) return make_error(ErrorCode::kUnavailableSnapshot, "nothing applied yet");
   Decoder d(**applied);
   auto index = d.get_u64_be();
@@ -472,7 +480,16 @@ Index LmdbStore::last_index() const {
   return last_index_;
 }
 
-Result<pb::Snapshot> LmdbStore::snapshot() const { return build_snapshot(*this, max_snapshot_bytes_); }
+Result<pb::Snapshot> LmdbStore::snapshot() const {
+  if (!is_snapshot_data_streamed_) return build_snapshot(*this, max_snapshot_bytes_);
+  auto txn = LmdbTxn::begin(env_, true);
+  if (!txn) return std::unexpected(txn.error());
+  auto meta = snapshot_metadata(txn->get());
+  if (!meta) return std::unexpected(meta.error());
+  pb::Snapshot snap;
+  *snap.mutable_metadata() = std::move(*meta);
+  return snap;
+}
 
 uint64_t LmdbStore::file_size_bytes() const {
   struct stat st {};

@@ -16,6 +16,7 @@
 #include "storage/store.h"
 
 struct MDB_env;
+struct MDB_txn;
 
 namespace aspen::storage {
 
@@ -23,8 +24,12 @@ struct LmdbOptions {
   std::string dir;  // created (mode 0700) if missing
   // The most the database may grow to. LMDB reserves address space, not disk.
   uint64_t map_size_bytes = uint64_t{8} << 30;
-  // The largest snapshot this node will build for a lagging follower.
+  // The largest snapshot snapshot() builds in memory.
   uint64_t max_snapshot_bytes = limits::kMaxSnapshotSizeBytes;
+  // snapshot() (what the Raft core puts into a MsgSnap) carries only the metadata: the
+  // caller sends the data itself with stream_snapshot, never holding it all in memory. The
+  // node does this; its snapshots are then bounded by disk, not max_snapshot_bytes.
+  bool is_snapshot_data_streamed = false;
 };
 
 class LmdbStore final : public Store {
@@ -57,12 +62,15 @@ class LmdbStore final : public Store {
   struct Dbis;  // internal
 
  private:
-  LmdbStore(MDB_env* env, std::string dir, uint64_t max_snapshot_bytes);
+  LmdbStore(MDB_env* env, std::string dir, const LmdbOptions& options);
+  // The applied position and membership as of `txn`: a snapshot's metadata.
+  Result<pb::SnapshotMetadata> snapshot_metadata(MDB_txn* txn) const;
   Status load_cache();
 
   MDB_env* env_;
   std::string dir_;
   uint64_t max_snapshot_bytes_;
+  bool is_snapshot_data_streamed_;
   std::unique_ptr<Dbis> dbi_;
 
   // Cache of meta, updated after each successful commit; guarded for concurrent readers.

@@ -41,7 +41,7 @@ Result<WriteOutcome> MemStore::write(const WriteBatch& batch) {
   if (batch.snapshot != nullptr) {
     const auto& meta = batch.snapshot->metadata();
     kv::MemKvTables fresh;
-    if (auto s = load_snapshot_data(batch.snapshot->data(), fresh); !s) return std::unexpected(s.error());
+    if (auto s = load_batch_snapshot(batch, fresh); !s) return std::unexpected(s.error());
     if (auto s = st.log.apply_snapshot(*batch.snapshot); !s) return std::unexpected(s.error());
     st.tables = std::move(fresh);
     st.applied = ApplyState{meta.index(), meta.term(), meta.conf_state()};

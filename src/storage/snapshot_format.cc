@@ -2,6 +2,12 @@
 
 #include <fmt/format.h>
 
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+
+#include "core/assert.h"
 #include "core/encoding.h"
 #include "core/limits.h"
 #include "storage/store.h"
@@ -39,26 +45,76 @@ Status ChunkWriter::finish() {
   return sink_(bytes);
 }
 
+namespace {
+
+Status load_chunk(std::string_view bytes, kv::KvTables& tables) {
+  kvpb::SnapshotChunk chunk;
+  if (!chunk.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+    return make_error(ErrorCode::kCorruption, "snapshot chunk does not parse");
+  }
+  for (const auto& kv : chunk.kvs()) {
+    if (auto s = tables.put(kv); !s) return s;
+  }
+  for (const auto& l : chunk.leases()) {
+    if (auto s = tables.put_lease(l); !s) return s;
+  }
+  for (const auto& lk : chunk.lease_keys()) {
+    if (auto s = tables.attach_key(lk.lease_id(), lk.key()); !s) return s;
+  }
+  return {};
+}
+
+// A chunk holds at least one record and a record at most one key and value, so chunks stay
+// far below this; a larger length prefix means the file is damaged.
+constexpr size_t kMaxChunkBytes = limits::kMaxFrameSizeBytes;
+
+}  // namespace
+
 Status load_snapshot_data(std::string_view data, kv::KvTables& tables) {
   Decoder d(data);
   while (!d.is_empty()) {
-    auto bytes = d.get_length_prefixed(limits::kMaxSnapshotSizeBytes);
+    auto bytes = d.get_length_prefixed(kMaxChunkBytes);
     if (!bytes) return std::unexpected(bytes.error());
-    kvpb::SnapshotChunk chunk;
-    if (!chunk.ParseFromArray(bytes->data(), static_cast<int>(bytes->size()))) {
-      return make_error(ErrorCode::kCorruption, "snapshot chunk does not parse");
-    }
-    for (const auto& kv : chunk.kvs()) {
-      if (auto s = tables.put(kv); !s) return s;
-    }
-    for (const auto& l : chunk.leases()) {
-      if (auto s = tables.put_lease(l); !s) return s;
-    }
-    for (const auto& lk : chunk.lease_keys()) {
-      if (auto s = tables.attach_key(lk.lease_id(), lk.key()); !s) return s;
-    }
+    if (auto s = load_chunk(*bytes, tables); !s) return s;
   }
   return {};
+}
+
+Status load_snapshot_file(const std::string& path, kv::KvTables& tables) {
+  std::unique_ptr<std::FILE, int (*)(std::FILE*)> f(std::fopen(path.c_str(), "rb"), &std::fclose);
+  if (!f) return make_error(ErrorCode::kUnavailable, fmt::format("open snapshot file {}: {}", path, std::strerror(errno)));
+  std::string chunk;
+  while (true) {
+    // Length prefix: a varint, as put_length_prefixed writes it.
+    uint64_t size = 0;
+    int shift = 0;
+    int c = std::fgetc(f.get());
+    if (c == EOF) break;  // a clean end between chunks
+    while (true) {
+      if (shift > 63) return make_error(ErrorCode::kCorruption, "snapshot file: malformed chunk length");
+      size |= uint64_t(c & 0x7f) << shift;
+      if ((c & 0x80) == 0) break;
+      shift += 7;
+      c = std::fgetc(f.get());
+      if (c == EOF) return make_error(ErrorCode::kCorruption, "snapshot file: truncated chunk length");
+    }
+    if (size > kMaxChunkBytes) {
+      return make_error(ErrorCode::kCorruption, fmt::format("snapshot file: chunk of {} bytes", size));
+    }
+    chunk.resize(size);
+    if (std::fread(chunk.data(), 1, size, f.get()) != size) {
+      return make_error(ErrorCode::kCorruption, "snapshot file: truncated chunk");
+    }
+    if (auto s = load_chunk(chunk, tables); !s) return s;
+  }
+  if (std::ferror(f.get())) return make_error(ErrorCode::kUnavailable, fmt::format("read snapshot file {}", path));
+  return {};
+}
+
+Status load_batch_snapshot(const WriteBatch& batch, kv::KvTables& tables) {
+  ASPEN_ASSERT(batch.snapshot != nullptr);
+  if (batch.snapshot_data_path != nullptr) return load_snapshot_file(*batch.snapshot_data_path, tables);
+  return load_snapshot_data(batch.snapshot->data(), tables);
 }
 
 Result<pb::SnapshotMetadata> Store::trigger_snapshot() {

@@ -8,6 +8,7 @@
 #include "aspen/kv.pb.h"
 #include "core/error.h"
 #include "kv/tables.h"
+#include "storage/store.h"
 
 namespace aspen::storage {
 
@@ -31,5 +32,9 @@ class ChunkWriter {
 
 // Parses snapshot data (length-prefixed chunks) and replays every record into `tables`.
 Status load_snapshot_data(std::string_view data, kv::KvTables& tables);
+// The same, reading the data from a file chunk by chunk (never all of it in memory).
+Status load_snapshot_file(const std::string& path, kv::KvTables& tables);
+// The snapshot data of `batch`: from its file if it names one, else inline.
+Status load_batch_snapshot(const WriteBatch& batch, kv::KvTables& tables);
 
 }  // namespace aspen::storage

@@ -14,6 +14,7 @@
 
 #include <functional>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "aspen/kv.pb.h"
@@ -28,6 +29,10 @@ namespace pb = aspen::raftpb;
 // What one Ready asks of storage. Pointers may be null / vectors empty.
 struct WriteBatch {
   const pb::Snapshot* snapshot = nullptr;               // install first, replacing everything
+  // If set, the snapshot's data (length-prefixed SnapshotChunks, the format of
+  // pb::Snapshot.data) is read from this file instead: a node receives large snapshots to
+  // disk rather than memory.
+  const std::string* snapshot_data_path = nullptr;
   const std::vector<pb::Entry>* entries = nullptr;      // append, truncating a conflicting suffix
   const pb::HardState* hard_state = nullptr;
   const std::vector<pb::Entry>* committed = nullptr;    // apply in order (already-applied ones are skipped)

@@ -1,6 +1,7 @@
 // End-to-end tests: real aspen-node processes on 127.0.0.1, driven through the client
 // library (and a raw transport endpoint where a test must misbehave on purpose).
 #include <atomic>
+#include <filesystem>
 #include <map>
 #include <mutex>
 #include <set>
@@ -232,19 +233,24 @@ TEST_F(ClusterTest, FourthNodeJoinsAsLearnerIsPromotedAndAnotherIsRemoved) {
   ASSERT_TRUE(got.has_value() && got->has_value()) << (got ? "" : got.error().to_string());
 }
 
-TEST_F(ClusterTest, LearnerAddedAfterCompactionCatchesUpFromASnapshotLargerThanAFrame) {
+// Snapshots are streamed from a read transaction and received into a file, so a state
+// larger than anything built in memory (limits::kMaxSnapshotSizeBytes, 100 MiB) and than a
+// frame (10 MiB) still reaches a new member.
+TEST_F(ClusterTest, LearnerAddedAfterCompactionCatchesUpFromASnapshotOverTheInMemoryLimit) {
   start_nodes(1);
-  auto c = make_client();
+  auto c = make_client(60000);
   ASSERT_NE(c, nullptr);
   ASSERT_NO_FATAL_FAILURE(form_cluster(*c));
-  // ~12 MiB of state: more than one 10 MiB frame, so the snapshot must travel in pieces.
-  const std::string big(1024, 'x');
-  for (int batch = 0; batch < 60; ++batch) {
+  constexpr int kKeysPerCommand = 200;
+  constexpr int kCommands = 120;
+  const std::string big(5000, 'x');
+  static_assert(size_t{kKeysPerCommand} * kCommands * 5000 > limits::kMaxSnapshotSizeBytes);
+  for (int batch = 0; batch < kCommands; ++batch) {
     kvpb::Command cmd;
-    for (int i = 0; i < 200; ++i) {
+    for (int i = 0; i < kKeysPerCommand; ++i) {
       auto* p = cmd.mutable_set_multi()->add_puts();
-      p->set_key(key_of(batch * 200 + i));
-      p->set_value(big);
+      p->set_key(key_of(batch * kKeysPerCommand + i));
+      p->set_value(big + std::to_string(batch));
     }
     auto r = c->execute(cmd);
     ASSERT_TRUE(r.has_value()) << r.error().to_string();
@@ -259,11 +265,22 @@ TEST_F(ClusterTest, LearnerAddedAfterCompactionCatchesUpFromASnapshotLargerThanA
   ASSERT_TRUE(c->add_learner(node(2).address()).has_value());
   auto m = c->raft_metrics(client::Target{1});
   ASSERT_TRUE(m.has_value());
-  ASSERT_TRUE(wait_applied(*c, 2, m->commit_index(), 60000)) << node(1).log() << node(2).log();
-  auto got = c->read(key_of(11999), cpb::CONSISTENCY_STALE, client::Target{2});
-  ASSERT_TRUE(got.has_value() && got->has_value());
-  EXPECT_EQ((*got)->value(), big);
-  EXPECT_NE(node(2).log().find("received a snapshot"), std::string::npos);
+  ASSERT_TRUE(wait_applied(*c, 2, m->commit_index(), 120000)) << node(1).log() << node(2).log();
+  for (int i : {0, kKeysPerCommand * kCommands / 2, kKeysPerCommand * kCommands - 1}) {
+    auto got = c->read(key_of(i), cpb::CONSISTENCY_STALE, client::Target{2});
+    ASSERT_TRUE(got.has_value() && got->has_value()) << key_of(i);
+    EXPECT_EQ((*got)->value(), big + std::to_string(i / kKeysPerCommand));
+  }
+  const std::string log = node(2).log();
+  const size_t at = log.find("received a snapshot at index ");
+  ASSERT_NE(at, std::string::npos) << log;
+  const size_t open = log.find('(', at);
+  ASSERT_NE(open, std::string::npos);
+  EXPECT_GT(std::stoull(log.substr(open + 1)), limits::kMaxSnapshotSizeBytes) << log.substr(at, 120);
+  // The received data file is gone once installed.
+  for (const auto& f : std::filesystem::directory_iterator(dir_.path() + "/node-2")) {
+    EXPECT_EQ(f.path().string().find("incoming-snapshot"), std::string::npos) << f.path();
+  }
 }
 
 TEST_F(ClusterTest, FollowerForwardsWritesAndMembershipChangesToTheLeader) {

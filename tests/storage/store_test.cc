@@ -1,8 +1,10 @@
 // The Store contract, run against both implementations (MemStore and LmdbStore).
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <memory>
 
+#include "core/encoding.h"
 #include "raft/confchange.h"
 #include "storage/lmdb_store.h"
 #include "storage/mem_store.h"
@@ -19,12 +21,18 @@ using testing::voters;
 
 struct MemFactory {
   std::unique_ptr<Store> make() { return std::make_unique<MemStore>(); }
+  std::unique_ptr<Store> make_other() { return make(); }
 };
 
 struct LmdbFactory {
   TempDir dir;
   std::unique_ptr<Store> make() {
-    auto s = LmdbStore::open(LmdbOptions{dir.path() + "/db", uint64_t{256} << 20});
+    return open(dir.path() + "/db");
+  }
+  // A second, independent store (make() again reopens the first).
+  std::unique_ptr<Store> make_other() { return open(dir.path() + "/other"); }
+  static std::unique_ptr<Store> open(const std::string& path) {
+    auto s = LmdbStore::open(LmdbOptions{path, uint64_t{256} << 20});
     EXPECT_TRUE(s.has_value()) << (s ? "" : s.error().to_string());
     return std::move(*s);
   }
@@ -213,6 +221,103 @@ TYPED_TEST(StoreContract, CorruptSnapshotIsRefusedAndChangesNothing) {
   EXPECT_EQ(r.error().code(), ErrorCode::kCorruption);
   EXPECT_EQ(s->applied_index(), 4u);
   EXPECT_EQ(value_of(*s, "k3"), "v3");
+}
+
+// A node receives a large snapshot into a file (never whole in memory) and installs it from
+// there: the state streamed from one store arrives intact in another of either kind.
+TYPED_TEST(StoreContract, SnapshotStreamedToAFileInstallsFromTheFile) {
+  auto a = this->factory.make();
+  ASSERT_TRUE(a->bootstrap(voters({1, 2})).has_value());
+  ASSERT_TRUE(append_and_apply(*a, 2, 3000, 3).has_value());
+  TempDir dir;
+  const std::string path = dir.path() + "/incoming";
+  std::FILE* f = std::fopen(path.c_str(), "wb");
+  ASSERT_NE(f, nullptr);
+  size_t chunks = 0;
+  auto meta = a->stream_snapshot([&](std::string_view chunk) -> Status {
+    std::string framed;
+    put_length_prefixed(framed, chunk);
+    ++chunks;
+    return std::fwrite(framed.data(), 1, framed.size(), f) == framed.size()
+               ? Status{}
+               : Status(make_error(ErrorCode::kUnavailable, "write"));
+  });
+  std::fclose(f);
+  ASSERT_TRUE(meta.has_value()) << meta.error().to_string();
+  EXPECT_GE(chunks, 1u);
+  pb::Snapshot snap;
+  *snap.mutable_metadata() = *meta;  // data stays empty: it is in the file
+  auto b = this->factory.make_other();
+  WriteBatch install;
+  install.snapshot = &snap;
+  install.snapshot_data_path = &path;
+  auto r = b->write(install);
+  ASSERT_TRUE(r.has_value()) << r.error().to_string();
+  EXPECT_EQ(b->applied_index(), 3000u);
+  EXPECT_EQ(value_of(*b, "k2"), "v2");
+  EXPECT_EQ(value_of(*b, "k2999"), "v2999");
+  EXPECT_EQ(b->conf_state().voters_size(), 2);
+}
+
+TYPED_TEST(StoreContract, TruncatedSnapshotFileIsRefusedAndChangesNothing) {
+  auto a = this->factory.make();
+  ASSERT_TRUE(a->bootstrap(voters({1})).has_value());
+  ASSERT_TRUE(append_and_apply(*a, 2, 200, 2).has_value());
+  std::string data;
+  auto meta = a->stream_snapshot([&](std::string_view chunk) -> Status {
+    put_length_prefixed(data, chunk);
+    return {};
+  });
+  ASSERT_TRUE(meta.has_value());
+  TempDir dir;
+  const std::string path = dir.path() + "/incoming";
+  std::FILE* f = std::fopen(path.c_str(), "wb");
+  ASSERT_NE(f, nullptr);
+  ASSERT_EQ(std::fwrite(data.data(), 1, data.size() / 2, f), data.size() / 2);
+  std::fclose(f);
+  auto b = this->factory.make_other();
+  ASSERT_TRUE(b->bootstrap(voters({1})).has_value());
+  ASSERT_TRUE(append_and_apply(*b, 2, 4, 2).has_value());
+  pb::Snapshot snap;
+  *snap.mutable_metadata() = *meta;
+  WriteBatch install;
+  install.snapshot = &snap;
+  install.snapshot_data_path = &path;
+  auto r = b->write(install);
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().code(), ErrorCode::kCorruption);
+  EXPECT_EQ(b->applied_index(), 4u);
+  EXPECT_EQ(value_of(*b, "k3"), "v3");
+  const std::string missing = dir.path() + "/no-such-file";
+  install.snapshot_data_path = &missing;
+  EXPECT_FALSE(b->write(install).has_value());
+  EXPECT_EQ(b->applied_index(), 4u);
+}
+
+// With is_snapshot_data_streamed (the node's setting) the Raft core's MsgSnap carries only
+// the metadata, however large the state: the data goes by stream_snapshot.
+TEST(LmdbStoreSnapshot, StreamedModeGivesTheCoreMetadataOnly) {
+  TempDir dir;
+  LmdbOptions options{dir.path() + "/db", uint64_t{256} << 20};
+  options.max_snapshot_bytes = 1024;  // far below the state: a built snapshot would fail
+  options.is_snapshot_data_streamed = true;
+  auto s = LmdbStore::open(options);
+  ASSERT_TRUE(s.has_value());
+  ASSERT_TRUE((*s)->bootstrap(voters({1, 2, 3})).has_value());
+  ASSERT_TRUE(append_and_apply(**s, 2, 500, 2).has_value());
+  auto snap = (*s)->snapshot();
+  ASSERT_TRUE(snap.has_value()) << snap.error().to_string();
+  EXPECT_TRUE(snap->data().empty());
+  EXPECT_EQ(snap->metadata().index(), 500u);
+  EXPECT_EQ(snap->metadata().term(), 2u);
+  EXPECT_EQ(snap->metadata().conf_state().voters_size(), 3);
+  options.is_snapshot_data_streamed = false;  // the same limit when building in memory
+  (*s).reset();
+  auto built = LmdbStore::open(options);
+  ASSERT_TRUE(built.has_value());
+  auto too_big = (*built)->snapshot();
+  ASSERT_FALSE(too_big.has_value());
+  EXPECT_EQ(too_big.error().code(), ErrorCode::kMessageTooLarge);
 }
 
 TEST(ConfState, NextConfStateMatchesTheCore) {

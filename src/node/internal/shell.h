@@ -10,6 +10,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cstdio>
 #include <deque>
 #include <functional>
 #include <map>
@@ -40,10 +41,12 @@ inline constexpr const char* kClientAlpn = "aspen-client";
 // (Raft retransmits).
 inline constexpr size_t kMaxQueuedRaftMessagesPerPeer = 1024;
 inline constexpr uint32_t kTickIntervalMs = 10;
-// Snapshot streams carry frames of this size; a received snapshot may exceed the state's
-// size limit by this much (message framing, metadata).
-inline constexpr size_t kSnapshotFrameBytes = size_t{1} << 20;
-inline constexpr size_t kSnapshotOverheadBytes = size_t{1} << 20;
+// A snapshot being received is written to <data dir>/<connection>-<stream><this>; leftovers
+// from a stopped node are removed at start.
+inline constexpr std::string_view kIncomingSnapshotExtension = ".incoming-snapshot";
+// Tags of the frames after a snapshot stream's greeting.
+inline constexpr char kSnapshotChunkTag = 'c';
+inline constexpr char kSnapshotMessageTag = 'm';
 // Log entries kept behind the applied index when compacting, and how far applied must run
 // ahead of the first entry before a compaction.
 inline constexpr uint64_t kCompactKeepEntries = 5000;
@@ -122,7 +125,11 @@ class Shell : public std::enable_shared_from_this<Shell> {
   void on_raft_stream_closed(transport::Stream& stream, const std::optional<Error>& error);
   // Snapshots go on a stream of their own, in frames, from a thread of their own: they may
   // be far larger than one frame and than a stream's send buffer.
-  void send_snapshot(NodeId to, std::string bytes);
+  // Streams the state machine to `to` from a read transaction on a thread of its own; `m`
+  // is the core's MsgSnap, whose metadata is replaced by the streamed state's.
+  void send_snapshot(NodeId to, pb::Message m);
+  // A received snapshot's data file, by (index, term), until the storage thread installed it.
+  void drop_staged_snapshots_up_to(Index index);
   bool accept_raft_connection(transport::Connection& conn);
   std::string raft_hello() const;
 
@@ -168,7 +175,8 @@ class Shell : public std::enable_shared_from_this<Shell> {
   std::optional<transport::NodeIdentity> identity_;
   // Shared with snapshot sender threads, which may outlive a stop() by a few moments.
   std::shared_ptr<transport::Endpoint> endpoint_;
-  std::unique_ptr<storage::Store> store_;
+  // Shared with snapshot sender threads, which read from it while they stream.
+  std::shared_ptr<storage::Store> store_;
   std::unique_ptr<NodeCore> core_;  // [loop]
   PeerRegistry peers_;              // [loop]
   rpc::HandlerRegistry handlers_;
@@ -196,8 +204,17 @@ class Shell : public std::enable_shared_from_this<Shell> {
   // Inbound Raft streams whose greeting was accepted, by (connection serial, stream id):
   // the node id they speak for.
   std::map<std::pair<uint64_t, int64_t>, NodeId> inbound_raft_;  // [loop]
-  // Snapshot streams being received: the bytes so far.
-  std::map<std::pair<uint64_t, int64_t>, std::string> inbound_snapshots_;  // [loop]
+  // Snapshot streams being received. After the greeting, each frame is tagged: 'c' + a
+  // SnapshotChunk, appended to a file in the data directory as it arrives (length-prefixed,
+  // the format of pb::Snapshot.data), or 'm' + the final MsgSnap (metadata only).
+  struct InboundSnapshot {
+    std::string path;
+    std::unique_ptr<std::FILE, int (*)(std::FILE*)> file{nullptr, &std::fclose};
+    uint64_t size_bytes = 0;
+    std::string message;  // the 'm' frame, once it arrived
+  };
+  std::map<std::pair<uint64_t, int64_t>, InboundSnapshot> inbound_snapshots_;  // [loop]
+  std::map<std::pair<Index, Term>, std::string> staged_snapshots_;               // [loop]
   bool is_snapshot_in_flight(NodeId to) const { return snapshots_in_flight_.contains(to); }
   std::set<NodeId> snapshots_in_flight_;  // [loop]
   std::string cluster_id_;                          // [loop]
@@ -214,6 +231,7 @@ class Shell : public std::enable_shared_from_this<Shell> {
   std::mutex storage_mu_;
   std::condition_variable storage_cv_;
   std::shared_ptr<raft::Ready> storage_job_;
+  std::string storage_snapshot_path_;  // the data file of storage_job_'s snapshot, if any
   pb::HardState storage_persisted_hs_;  // persisted_hs_ as of storage_job_'s hand-over
   bool is_storage_stopping_ = false;
   void storage_loop();
