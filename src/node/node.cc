@@ -301,11 +301,11 @@ void Shell::storage_loop() {
     Result<storage::WriteOutcome> out = store_->write(batch);
     if (out) {
       // Keep the log bounded: compact well behind the applied index (lagging followers
-      // within kCompactKeepEntries still get entries, others a snapshot).
-      Index applied = store_->applied_index();
-      Index first = store_->first_index();
-      if (applied > first + kCompactThresholdEntries) {
-        if (auto s = store_->compact(applied - kCompactKeepEntries); s) {
+      // within the kept entries still get entries, others a snapshot).
+      if (Index to = compaction_point(store_->first_index(), store_->last_index(), store_->applied_index(),
+                                      store_->log_size_bytes());
+          to != 0) {
+        if (auto s = store_->compact(to); s) {
           counters_.compactions.fetch_add(1, std::memory_order_relaxed);
         } else {
           ASPEN_LOG_WARN("node {}: log compaction failed: {}", config_.node_id, s.error().to_string());

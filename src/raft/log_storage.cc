@@ -106,4 +106,11 @@ Status MemoryLogStorage::append(const std::vector<pb::Entry>& entries) {
   return {};
 }
 
+uint64_t MemoryLogStorage::size_bytes() const {
+  uint64_t total = 0;
+  // ents_[0] is the dummy entry standing for the snapshot point, not a log entry.
+  for (size_t i = 1; i < ents_.size(); ++i) total += entry_size_bytes(ents_[i]);
+  return total;
+}
+
 }  // namespace aspen::raft

@@ -66,6 +66,8 @@ class MemoryLogStorage final : public LogStorage {
   // Appends entries, truncating any existing suffix that they overwrite. Entries must be
   // contiguous and start at or before last_index() + 1.
   Status append(const std::vector<pb::Entry>& entries);
+  // Bytes of the entries held (entry_size_bytes each): O(entries).
+  uint64_t size_bytes() const;
 
  private:
   Index offset() const { return static_cast<Index>(ents_.front().index()); }

@@ -19,6 +19,13 @@ namespace aspen::storage {
 
 namespace {
 
+// Pages a table occupies (branch, leaf and overflow), in bytes: O(1), from the table record.
+uint64_t table_size_bytes(MDB_txn* txn, MDB_dbi dbi) {
+  MDB_stat st{};
+  if (mdb_stat(txn, dbi, &st) != 0) return 0;
+  return uint64_t{st.ms_psize} * (st.ms_branch_pages + st.ms_leaf_pages + st.ms_overflow_pages);
+}
+
 constexpr char kMetaHardState[] = "hard_state";
 constexpr char kMetaConfState[] = "conf_state";
 constexpr char kMetaApplied[] = "applied";      // u64 index, u64 term
@@ -162,6 +169,7 @@ Result<std::unique_ptr<LmdbStore>> LmdbStore::open(const LmdbOptions& options) {
       return std::unexpected(lmdb_error(rc, fmt::format("open table {}", n.name)));
     }
   }
+  store->log_size_bytes_ = table_size_bytes(txn->get(), store->dbi_->log);
   if (auto s = txn->commit(); !s) return std::unexpected(s.error());
   if (auto s = store->load_cache(); !s) return std::unexpected(s.error());
   return store;
@@ -293,10 +301,12 @@ Result<WriteOutcome> LmdbStore::write(const WriteBatch& batch) {
   // flushes the meta page with its own data.
   bool is_meta_sync_skipped = !batch.is_sync_required && batch.snapshot == nullptr && out.entries_appended == 0;
   if (is_meta_sync_skipped) mdb_env_set_flags(env_, MDB_NOMETASYNC, 1);
+  const uint64_t log_bytes = table_size_bytes(t, dbi_->log);
   auto committed = txn->commit();
   if (is_meta_sync_skipped) mdb_env_set_flags(env_, MDB_NOMETASYNC, 0);
   if (!committed) return std::unexpected(committed.error());
   std::lock_guard lock(mu_);
+  log_size_bytes_ = log_bytes;
   applied_ = std::move(applied);
   compacted_index_ = compacted_index;
   compacted_term_ = compacted_term;
@@ -372,11 +382,18 @@ Status LmdbStore::compact(Index index) {
   if (!txn) return std::unexpected(txn.error());
   if (auto s = delete_log_range(txn->get(), dbi_->log, 0, index); !s) return s;
   if (auto s = put_raw(txn->get(), dbi_->meta, kMetaCompacted, position(index, term_at), "save compaction point"); !s) return s;
+  const uint64_t log_bytes = table_size_bytes(txn->get(), dbi_->log);
   if (auto s = txn->commit(); !s) return s;
   std::lock_guard lock(mu_);
+  log_size_bytes_ = log_bytes;
   compacted_index_ = index;
   compacted_term_ = term_at;
   return {};
+}
+
+uint64_t LmdbStore::log_size_bytes() const {
+  std::lock_guard lock(mu_);
+  return log_size_bytes_;
 }
 
 Result<pb::SnapshotMetadata> LmdbStore::stream_snapshot(

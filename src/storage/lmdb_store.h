@@ -46,6 +46,7 @@ class LmdbStore final : public Store {
   pb::ConfState conf_state() const override;
   Status bootstrap(const pb::ConfState& voters) override;
   Status compact(Index index) override;
+  uint64_t log_size_bytes() const override;
   Result<pb::SnapshotMetadata> stream_snapshot(
       const std::function<Status(std::string_view chunk)>& sink) const override;
 
@@ -78,6 +79,7 @@ class LmdbStore final : public Store {
   pb::HardState hard_state_;
   ApplyState applied_;
   Index compacted_index_ = 0;
+  uint64_t log_size_bytes_ = 0;  // pages of the log table, as of the last commit
   Term compacted_term_ = 0;
   Index last_index_ = 0;
 };

@@ -112,6 +112,11 @@ Status MemStore::compact(Index index) {
   return current_->log.compact(index);
 }
 
+uint64_t MemStore::log_size_bytes() const {
+  std::lock_guard lock(mu_);
+  return current_->log.size_bytes();
+}
+
 Result<pb::SnapshotMetadata> MemStore::stream_snapshot(
     const std::function<Status(std::string_view chunk)>& sink) const {
   std::lock_guard lock(mu_);

@@ -73,6 +73,10 @@ class Store : public raft::LogStorage {
   virtual Status bootstrap(const pb::ConfState& voters) = 0;
   // Discards log entries up to and including `index` (which must be applied).
   virtual Status compact(Index index) = 0;
+  // Bytes the Raft log occupies (the entries not compacted away). The node compacts on this
+  // as well as on the number of entries: a few huge batches fill a disk as surely as many
+  // small entries.
+  virtual uint64_t log_size_bytes() const = 0;
   // On demand (an operator's "snapshot now"): compacts the log up to the applied index and
   // returns the metadata a snapshot built now would carry. Followers behind that point
   // receive the state as a snapshot.

@@ -223,6 +223,17 @@ TYPED_TEST(StoreContract, CorruptSnapshotIsRefusedAndChangesNothing) {
   EXPECT_EQ(value_of(*s, "k3"), "v3");
 }
 
+TYPED_TEST(StoreContract, LogSizeGrowsWithAppendsAndShrinksWithCompaction) {
+  auto s = this->factory.make();
+  ASSERT_TRUE(s->bootstrap(voters({1})).has_value());
+  const uint64_t empty = s->log_size_bytes();
+  ASSERT_TRUE(append_and_apply(*s, 2, 2001, 2).has_value());
+  const uint64_t full = s->log_size_bytes();
+  EXPECT_GT(full, empty + 2000 * 10);  // at least the payload of 2,000 small entries
+  ASSERT_TRUE(s->compact(1990).has_value());
+  EXPECT_LT(s->log_size_bytes(), full / 10);
+}
+
 // A node receives a large snapshot into a file (never whole in memory) and installs it from
 // there: the state streamed from one store arrives intact in another of either kind.
 TYPED_TEST(StoreContract, SnapshotStreamedToAFileInstallsFromTheFile) {

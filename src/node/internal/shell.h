@@ -25,6 +25,7 @@
 #include "aspen/client.pb.h"
 #include "aspen/cluster.pb.h"
 #include "node/node_config.h"
+#include "node/log_compaction.h"
 #include "node/node_core.h"
 #include "node/peer_registry.h"
 #include "rpc/handler_registry.h"
@@ -47,10 +48,6 @@ inline constexpr std::string_view kIncomingSnapshotExtension = ".incoming-snapsh
 // Tags of the frames after a snapshot stream's greeting.
 inline constexpr char kSnapshotChunkTag = 'c';
 inline constexpr char kSnapshotMessageTag = 'm';
-// Log entries kept behind the applied index when compacting, and how far applied must run
-// ahead of the first entry before a compaction.
-inline constexpr uint64_t kCompactKeepEntries = 5000;
-inline constexpr uint64_t kCompactThresholdEntries = 20000;
 
 struct NodeCounters {
   std::atomic<uint64_t> client_requests{0};

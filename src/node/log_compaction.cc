@@ -1,0 +1,23 @@
+#include "node/log_compaction.h"
+
+#include <algorithm>
+
+namespace aspen::node {
+
+Index compaction_point(Index first, Index last, Index applied, uint64_t log_bytes) {
+  if (applied < first || last < first) return 0;
+  const uint64_t entries = last - first + 1;
+  const bool is_long = applied > first + kCompactThresholdEntries;
+  const bool is_big = log_bytes > kCompactThresholdBytes;
+  if (!is_long && !is_big) return 0;
+  uint64_t keep = kCompactKeepEntries;
+  if (is_big) {
+    // Entries are assumed of average size; the log ends up near kCompactKeepBytes.
+    const uint64_t average_bytes = std::max<uint64_t>(1, log_bytes / entries);
+    keep = std::min(keep, kCompactKeepBytes / average_bytes);
+  }
+  if (applied <= first + keep) return 0;  // everything applied is still to be kept
+  return applied - keep;
+}
+
+}  // namespace aspen::node
