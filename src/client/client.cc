@@ -213,19 +213,14 @@ Client::Impl::Attempt Client::Impl::attempt(const PublicKey& node, const std::st
   if (!nc) return not_sent(nc.error());
   // A node that stopped answering also stops granting streams: waiting for one is bounded
   // by the attempt's own timeout, so a dead leader costs an attempt, not the stream-open limit.
-  auto stream = nc->conn.open_bi(ms_until(std::min(deadline, answer_deadline), limits::kStreamOpenTimeoutMs));
+  // Opening the stream, queueing the request and finishing our side is one step on the
+  // transport's loop; it fails only before the request is queued, so a failure here means
+  // the node never saw the request.
+  auto stream = nc->conn.open_bi_with(bytes, true, ms_until(std::min(deadline, answer_deadline), limits::kStreamOpenTimeoutMs));
   if (!stream) {
     if (!nc->conn.is_open()) directory.drop(node, nc->generation);
     return not_sent(stream.error());
   }
-  // Stream::send fails only before it queues the message, so a failure here means the node
-  // never saw the request.
-  if (auto s = stream->send(bytes, ms_until(deadline)); !s) {
-    stream->reset();
-    if (!nc->conn.is_open()) directory.drop(node, nc->generation);
-    return not_sent(s.error());
-  }
-  stream->finish();
   auto reply = stream->recv(ms_until(answer_deadline));
   if (!reply || !reply->has_value()) {
     stream->reset();

@@ -246,6 +246,40 @@ Result<Stream> Connection::open_bi(uint32_t timeout_ms) {
   return Stream(core_, conn_, std::move(*shared));
 }
 
+Result<Stream> Connection::open_bi_with(std::string message, bool is_last, uint32_t timeout_ms) {
+  ASPEN_ASSERT(!core_->is_loop_thread());
+  if (message.size() > limits::kMaxFrameSizeBytes) {
+    return make_error(ErrorCode::kMessageTooLarge,
+                      fmt::format("message of {} bytes exceeds the {}-byte frame limit", message.size(),
+                                  limits::kMaxFrameSizeBytes));
+  }
+  if (core_->is_closed()) return std::unexpected(closed_error().error());
+  using OpenResult = Result<std::shared_ptr<StreamShared>>;
+  auto promise = std::make_shared<std::promise<OpenResult>>();
+  auto future = promise->get_future();
+  const auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
+  core_->post([conn = conn_, deadline, promise, message = std::move(message), is_last]() mutable {
+    conn->open_stream(deadline, nullptr,
+                      [conn, promise, message = std::move(message), is_last](OpenResult r) mutable {
+                        // On the loop, possibly inside an ngtcp2 callback: only queue here.
+                        if (r) {
+                          {
+                            std::lock_guard lock((*r)->mu);
+                            (*r)->unacked_bytes += kFrameHeaderSizeBytes + message.size();
+                            (*r)->is_finished_locally = is_last;
+                          }
+                          conn->stream_send_owned((*r)->id, std::move(message));
+                          if (is_last) conn->stream_finish((*r)->id);
+                          conn->request_flush();
+                        }
+                        promise->set_value(std::move(r));
+                      });
+  });
+  auto shared = wait_for_loop(future, timeout_ms);
+  if (!shared) return std::unexpected(shared.error());
+  return Stream(core_, conn_, std::move(*shared));
+}
+
 void Connection::open_bi_async(StreamCallbacks callbacks, std::function<void(Result<Stream>)> done,
                                uint32_t timeout_ms) {
   const auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);

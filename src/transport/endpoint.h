@@ -121,6 +121,12 @@ class Stream {
 class Connection {
  public:
   Result<Stream> open_bi(uint32_t timeout_ms = limits::kStreamOpenTimeoutMs);
+  // Opens a stream and queues `message` on it in the same step, finishing the stream after
+  // it if `is_last`: for a request/response, one hand-off to the loop thread instead of
+  // three (open, send, finish). On success the message is queued, as after send(); on
+  // failure nothing was sent. MessageTooLarge over the frame limit.
+  Result<Stream> open_bi_with(std::string message, bool is_last,
+                              uint32_t timeout_ms = limits::kStreamOpenTimeoutMs);
   // Opens a stream without blocking; `done` runs on the loop thread with the stream (whose
   // messages go to `callbacks`) or why it could not be opened. Any thread.
   void open_bi_async(StreamCallbacks callbacks, std::function<void(Result<Stream>)> done,

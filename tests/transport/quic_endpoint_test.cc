@@ -183,6 +183,41 @@ TEST(QuicEndpoint, FullSendBufferPausesSendingWithoutDroppingData) {
   expect_echo(*echo, "after the pause");
 }
 
+// open_bi_with opens a stream and queues its first message in one step (a request/response
+// in one hand-off to the loop); with is_last the stream is finished too.
+TEST(QuicEndpoint, OpenWithAMessageSendsItAndOptionallyFinishes) {
+  TestNode a, b;
+  auto conn = a.dial(b);
+  ASSERT_TRUE(conn);
+  {
+    auto stream = conn->open_bi_with("first", false);
+    ASSERT_TRUE(stream) << stream.error().to_string();
+    ASSERT_TRUE(stream->send("second"));
+    for (const char* expected : {"first", "second"}) {
+      auto reply = stream->recv(5000);
+      ASSERT_TRUE(reply && reply->has_value());
+      EXPECT_EQ(**reply, expected);
+    }
+    stream->finish();
+  }
+  {
+    auto stream = conn->open_bi_with("only", true);
+    ASSERT_TRUE(stream);
+    auto reply = stream->recv(5000);
+    ASSERT_TRUE(reply && reply->has_value());
+    EXPECT_EQ(**reply, "only");
+    auto end = stream->recv(5000);  // the echo finishes after our finish
+    ASSERT_TRUE(end);
+    EXPECT_FALSE(end->has_value());
+    auto more = stream->send("too late");
+    ASSERT_FALSE(more);
+    EXPECT_EQ(more.error().code(), ErrorCode::kInvalidArgument);
+  }
+  auto too_big = conn->open_bi_with(std::string(limits::kMaxFrameSizeBytes + 1, 'x'), true);
+  ASSERT_FALSE(too_big);
+  EXPECT_EQ(too_big.error().code(), ErrorCode::kMessageTooLarge);
+}
+
 // send_owned hands the buffer over instead of copying it; large owned messages become send
 // chunks of their own, small ones are merged. Mixed with copied sends, everything arrives
 // intact and in order.
