@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <ctime>
 #include <cstdio>
 #include <fstream>
 #include <mutex>
@@ -37,10 +38,12 @@ int main(int argc, char** argv) {
   uint32_t clients = 16;
   uint32_t warmup_ms = 2000;
   uint32_t after_ms = 3000;
+  bool is_verbose = false;
   app.add_option("--ticket", ticket, "Cluster ticket")->envname("ASPEN_TICKET")->required();
   app.add_option("--pid-dir", pid_dir, "Directory with node-<id>.pid files")->required();
   app.add_option("--clients", clients, "Writer threads")->check(CLI::Range(1u, 1024u));
   app.add_option("--warmup-ms", warmup_ms, "Writes before the kill");
+  app.add_flag("--verbose", is_verbose, "Print every write that failed around the kill");
   app.add_option("--after-ms", after_ms, "How long to keep writing after the first success post-kill");
   try {
     app.parse(argc, argv);
@@ -63,6 +66,7 @@ int main(int argc, char** argv) {
   std::atomic<uint64_t> failed{0};
   std::mutex mu;
   std::vector<int64_t> acks;  // completion times of acknowledged writes
+  std::vector<std::string> trace;  // --verbose: failed writes around the kill
   std::vector<std::thread> writers;
   for (uint32_t t = 0; t < clients; ++t) {
     writers.emplace_back([&, t] {
@@ -72,6 +76,12 @@ int main(int argc, char** argv) {
         int64_t done = now_us();
         if (!r) {
           ++failed;
+          if (is_verbose && issued > killed_at_us.load() - 1'500'000) {
+            std::lock_guard lock(mu);
+            trace.push_back(fmt::format("  writer {:2}: issued {:+6} ms, failed after {:4} ms: {}", t,
+                                        (issued - killed_at_us.load()) / 1000, (done - issued) / 1000,
+                                        r.error().to_string()));
+          }
           continue;
         }
         ++ok;
@@ -103,6 +113,15 @@ int main(int argc, char** argv) {
   uint64_t ok_before = ok.load();
   ::kill(pid, SIGKILL);
   killed_at_us = now_us();
+  {
+    // Wall-clock time of the kill, to line up with the nodes' logs (leader changes).
+    const auto wall = std::chrono::system_clock::now();
+    const std::time_t t = std::chrono::system_clock::to_time_t(wall);
+    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(wall.time_since_epoch()).count() % 1000;
+    char buf[32];
+    std::strftime(buf, sizeof(buf), "%H:%M:%S", std::gmtime(&t));
+    std::printf("killed at %s.%03lld UTC\n", buf, static_cast<long long>(ms));
+  }
   while (first_after_kill_us.load() == 0 && now_us() - killed_at_us.load() < 30'000'000) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
@@ -120,6 +139,7 @@ int main(int argc, char** argv) {
     std::printf("no write issued after the kill succeeded within 30 s\n");
     return 1;
   }
+  for (const auto& line : trace) std::printf("%s\n", line.c_str());
   std::printf("kill -> first acknowledged write issued after it: %.0f ms\n", (first - killed_at_us.load()) / 1000.0);
   std::printf("longest gap between acknowledged writes: %.0f ms\n", longest_gap / 1000.0);
   std::printf("writes: %llu acknowledged, %llu failed (ambiguous timeouts of writes in flight at the kill included)\n",

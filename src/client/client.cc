@@ -287,7 +287,14 @@ Result<cpb::Response> Client::Impl::call(const cpb::Request& request, Target tar
 
     if (a.kind == Attempt::Kind::kAnswered) directory.clear_suspect(node);
     if (a.kind == Attempt::Kind::kAnswered && !a.response.has_error()) {
-      if (traits.routing == Routing::kLeader && !fixed) directory.set_leader(node);
+      if (traits.routing == Routing::kLeader && !fixed) {
+        // A follower may have relayed the request: the next one goes to the leader itself.
+        std::optional<PublicKey> leader;
+        if (a.response.has_served_by() && directory.upsert(a.response.served_by())) {
+          if (auto key = PublicKey::parse(a.response.served_by().public_key())) leader = *key;
+        }
+        directory.set_leader(leader ? *leader : node);
+      }
       learn(node, a.response);
       return std::move(a.response);
     }

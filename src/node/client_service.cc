@@ -109,6 +109,9 @@ void Shell::serve_client(transport::Stream& stream, std::string bytes) {
   transport::Stream st = stream;
   Reply reply = [this, st](cpb::Response resp) mutable {
     if (resp.has_error()) counters_.client_errors.fetch_add(1, std::memory_order_relaxed);
+    // A relayed answer already names the leader that executed it.
+    const bool is_leader_work = resp.has_write() || resp.has_membership();
+    if (is_leader_work && !resp.has_served_by()) *resp.mutable_served_by() = self_address();
     if (auto s = st.send_async_owned(resp.SerializeAsString()); !s) {
       ASPEN_LOG_DEBUG("node {}: could not answer a client: {}", config_.node_id, s.error().to_string());
       return;
@@ -213,6 +216,17 @@ void Shell::forward_to_leader(cpb::Request req, Reply reply) {
   };
   if (leader == kNoNode) return not_leader("no leader is known; an election may be in progress");
   if (leader == config_.node_id) return not_leader("leadership is changing; retry");
+  // A leader that missed several heartbeats is probably gone: a request relayed to it would
+  // only wait out the client's deadline. Refusing it now (nothing was sent: retryable) lets
+  // the client retry until the election, which follows within an election timeout, is over.
+  const uint64_t silent_ms = uint64_t{core_->raft().ticks_since_leader_contact()} * kTickIntervalMs;
+  if (silent_ms > kLeaderSilenceHeartbeats * uint64_t{config_.heartbeat_ms}) {
+    cpb::Response resp;
+    *resp.mutable_error() = error_info(Error(
+        ErrorCode::kUnavailable,
+        fmt::format("leader {} has not been heard from for {} ms; an election may be under way", leader, silent_ms)));
+    return reply(std::move(resp));
+  }
   if (req.forward_hops() >= limits::kMaxForwardHops) {
     return not_leader(fmt::format("node {} is the leader (forwarded {} times already)", leader, req.forward_hops()));
   }

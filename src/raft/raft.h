@@ -151,6 +151,8 @@ class RaftCore {
   Role role() const { return role_; }
   bool is_leader() const { return role_ == Role::kLeader; }
   const RaftLog& log() const { return log_; }
+  // Ticks since a follower last heard from its leader (or granted a vote); 0 on a leader.
+  uint32_t ticks_since_leader_contact() const { return role_ == Role::kLeader ? 0 : election_elapsed_; }
 
  private:
   RaftCore(const RaftConfig& config, const LogStorage* storage);

@@ -64,6 +64,27 @@ TEST(Client, FollowsNotLeaderHintToTheLeader) {
   EXPECT_EQ(client->known_nodes().size(), 2u);
 }
 
+// A follower that relays a write answers with the leader's response, which names the
+// leader (served_by): the client sends its next writes to the leader directly instead of
+// through the follower (an extra hop, and a dead end if the leader dies).
+TEST(Client, WriteRelayedByAFollowerTeachesTheLeader) {
+  FakeNode follower(1), leader(2);
+  follower.respond([&](const cpb::Request&, int) {
+    auto resp = write_ok(7);
+    *resp.mutable_served_by() = leader.address();  // as relayed from the leader
+    return resp;
+  });
+  leader.respond([](const cpb::Request&, int) { return write_ok(8); });
+  auto client = connect_to({follower.ticket_peer(), leader.ticket_peer()});
+  ASSERT_TRUE(client);
+  // Pin the first write to the follower's turn: it is the first ticket peer.
+  while (follower.requests() == 0) ASSERT_TRUE(kv::put(*client, "k", "v"));
+  const int leader_before = leader.requests();
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(kv::put(*client, "k", "w"));
+  EXPECT_EQ(follower.requests(), 1);
+  EXPECT_EQ(leader.requests(), leader_before + 3);
+}
+
 TEST(Client, RetriesUnavailableUntilSuccess) {
   FakeNode node(1);
   node.respond([](const cpb::Request&, int i) {

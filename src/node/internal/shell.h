@@ -42,6 +42,9 @@ inline constexpr const char* kClientAlpn = "aspen-client";
 // (Raft retransmits).
 inline constexpr size_t kMaxQueuedRaftMessagesPerPeer = 1024;
 inline constexpr uint32_t kTickIntervalMs = 10;
+// A follower stops relaying requests to a leader it has not heard from for this many
+// heartbeat intervals.
+inline constexpr uint64_t kLeaderSilenceHeartbeats = 3;
 // A snapshot being received is written to <data dir>/<connection>-<stream><this>; leftovers
 // from a stopped node are removed at start.
 inline constexpr std::string_view kIncomingSnapshotExtension = ".incoming-snapshot";
