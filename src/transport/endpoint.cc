@@ -96,13 +96,15 @@ Status Stream::reserve_send_room(size_t frame_bytes, uint32_t timeout_ms) {
   const auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
   std::unique_lock lock(shared_->mu);
   const bool is_ready = shared_->cv.wait_until(lock, deadline, [&] {
-    return shared_->send_error.has_value() || shared_->unacked_bytes <= limits::kMaxStreamUnackedBytes;
+    return shared_->is_finished_locally || shared_->send_error.has_value() || shared_->unacked_bytes <= limits::kMaxStreamUnackedBytes;
   });
+  // Our own finish is the reason that stays true; a closed stream's error may or may not
+  // have been recorded yet.
+  if (shared_->is_finished_locally) return make_error(ErrorCode::kInvalidArgument, "stream already finished");
   if (shared_->send_error) return std::unexpected(*shared_->send_error);
   if (!is_ready) {
     return make_error(ErrorCode::kTimeout, fmt::format("peer did not acknowledge buffered data within {} ms", timeout_ms));
   }
-  if (shared_->is_finished_locally) return make_error(ErrorCode::kInvalidArgument, "stream already finished");
   shared_->unacked_bytes += frame_bytes;
   return {};
 }
@@ -110,8 +112,8 @@ Status Stream::reserve_send_room(size_t frame_bytes, uint32_t timeout_ms) {
 Status Stream::reserve_send_room_now(size_t frame_bytes) {
   if (core_->is_closed()) return closed_error();
   std::lock_guard lock(shared_->mu);  // uncontended on the loop thread: no syscall
-  if (shared_->send_error) return std::unexpected(*shared_->send_error);
   if (shared_->is_finished_locally) return make_error(ErrorCode::kInvalidArgument, "stream already finished");
+  if (shared_->send_error) return std::unexpected(*shared_->send_error);
   if (shared_->unacked_bytes > limits::kMaxStreamUnackedBytes) {
     return make_error(ErrorCode::kUnavailable,
                       fmt::format("send buffer full: {} bytes unacknowledged", shared_->unacked_bytes));

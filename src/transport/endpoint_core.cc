@@ -94,7 +94,12 @@ Status EndpointCore::start() {
   local_sockaddr_len_ = static_cast<socklen_t>(local.size());
 
   wait_readable();
-  loop_thread_ = std::thread([this] { io_.run(); });
+  loop_thread_ = std::thread([this] {
+    io_.run();
+    // Once the loop has stopped no thread is the loop thread; a joined thread's id may be
+    // given to a new thread (glibc reuses them), which must not pass for the loop.
+    loop_thread_id_ = std::thread::id{};
+  });
   loop_thread_id_ = loop_thread_.get_id();
   ASPEN_LOG_DEBUG("transport: endpoint {} listening on {}", public_key().short_string(), local_addr().to_string());
   return {};
