@@ -235,6 +235,19 @@ bool read_all(int fd, char* p, size_t n) {
   return true;
 }
 
+// A listening TCP socket on 127.0.0.1 and a free port; `addr` is set to its address.
+int listen_on_loopback(sockaddr_in& addr) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  addr = sockaddr_in{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASPEN_ASSERT(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0);
+  socklen_t len = sizeof(addr);
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  ASPEN_ASSERT(::listen(fd, 1) == 0);
+  return fd;
+}
+
 // A blocking TCP server on 127.0.0.1: echoes fixed-size messages (mode 'E') or swallows
 // a stream until EOF and answers one byte (mode 'S').
 struct TcpServer {
@@ -243,15 +256,9 @@ struct TcpServer {
   std::thread thread;
 
   explicit TcpServer(char mode, size_t message_bytes) {
-    listen_fd = ::socket(AF_INET, SOCK_STREAM, 0);
     sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ASPEN_ASSERT(::bind(listen_fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0);
-    socklen_t len = sizeof(addr);
-    ::getsockname(listen_fd, reinterpret_cast<sockaddr*>(&addr), &len);
+    listen_fd = listen_on_loopback(addr);
     port = ntohs(addr.sin_port);
-    ASPEN_ASSERT(::listen(listen_fd, 1) == 0);
     thread = std::thread([this, mode, message_bytes] {
       const int fd = ::accept(listen_fd, nullptr, nullptr);
       const int one = 1;
@@ -392,14 +399,8 @@ struct TlsOverTcp {
 void BM_TransportTlsOverTcpBulk(benchmark::State& state) {
   double total_s = 0;
   for (auto _ : state) {
-    const int listen_fd = ::socket(AF_INET, SOCK_STREAM, 0);
     sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ASPEN_ASSERT(::bind(listen_fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0);
-    socklen_t len = sizeof(addr);
-    ::getsockname(listen_fd, reinterpret_cast<sockaddr*>(&addr), &len);
-    ASPEN_ASSERT(::listen(listen_fd, 1) == 0);
+    const int listen_fd = listen_on_loopback(addr);
     std::thread server([listen_fd] {
       const int fd = ::accept(listen_fd, nullptr, nullptr);
       TlsOverTcp tls(fd, true);

@@ -341,18 +341,17 @@ void Shell::on_raft_stream_closed(transport::Stream& stream, const std::optional
         ASPEN_LOG_INFO("node {}: received a snapshot at index {} ({} bytes) from node {}", config_.node_id,
                        meta.index(), in.size_bytes, m.from());
         // The storage thread reads the data from the file when the core asks to install it.
+        // The same snapshot received twice keeps its first file, which the storage thread
+        // may already be reading.
         auto [it, is_new] = staged_snapshots_.try_emplace({meta.index(), meta.term()}, in.path);
-        if (!is_new) {
-          std::error_code ec;
-          std::filesystem::remove(it->second, ec);  // the same snapshot again: keep the newer file
-          it->second = in.path;
-        }
         auto s = core_->step(m);
-        // A snapshot the core does not take (older than what it has) is never installed.
-        const auto& taken = core_->raft().log().unstable_snapshot();
-        is_staged = s.has_value() && taken && taken->metadata().index() == meta.index() &&
-                    taken->metadata().term() == meta.term();
-        if (!is_staged) staged_snapshots_.erase(it);
+        if (is_new) {
+          // A snapshot the core does not take (older than what it has) is never installed.
+          const auto& taken = core_->raft().log().unstable_snapshot();
+          is_staged = s.has_value() && taken && taken->metadata().index() == meta.index() &&
+                      taken->metadata().term() == meta.term();
+          if (!is_staged) staged_snapshots_.erase(it);
+        }
         if (s) {
           stream.finish();
           schedule_pump();
