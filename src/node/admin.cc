@@ -220,9 +220,19 @@ void Shell::run_leader_duties() {
   } else {
     std::string want = encode_node_record(config_.node_id, identity_->public_key(), {endpoint_->local_addr()});
     auto rec = store_->range(kv::key_range(node_record_key(config_.node_id)));
-    if (rec && rec->kvs_size() == 1 && rec->kvs(0).value() == want) return;
+    NodeId id = config_.node_id;
+    if (rec && rec->kvs_size() == 1 && rec->kvs(0).value() == want) {
+      // Its own record is current; a member that came back on another address (its
+      // greeting said so, from the record's key) gets its record rewritten too.
+      auto outdated = peers_.outdated_record();
+      if (!outdated) return;
+      id = outdated->id;
+      want = encode_node_record(id, outdated->key, outdated->addrs);
+      ASPEN_LOG_INFO("node {}: node {} now announces {}; updating its record", config_.node_id, id,
+                     outdated->addrs.front().to_string());
+    }
     auto* put = cmd.mutable_put();
-    put->set_key(node_record_key(config_.node_id));
+    put->set_key(node_record_key(id));
     put->set_value(want);
   }
   is_duty_in_flight_ = true;

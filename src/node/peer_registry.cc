@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "core/assert.h"
 
 namespace aspen::node {
@@ -60,8 +62,23 @@ void PeerRegistry::add_manual(const PeerInfo& peer) { manual_[peer.id] = peer; }
 
 void PeerRegistry::learn_from_hello(NodeId id, const transport::PublicKey& key,
                                     std::vector<transport::SocketAddr> addrs) {
-  if (records_.contains(id)) return;
+  if (auto rec = records_.find(id); rec != records_.end()) {
+    // A wildcard bind (0.0.0.0, ::) says nothing about where to dial.
+    std::erase_if(addrs, [](const transport::SocketAddr& a) { return a.ip == "0.0.0.0" || a.ip == "::"; });
+    if (rec->second.key == key && !addrs.empty()) announced_[id] = std::move(addrs);
+    return;
+  }
   greeted_[id] = PeerInfo{id, key, std::move(addrs)};
+}
+
+std::optional<PeerInfo> PeerRegistry::outdated_record() const {
+  for (const auto& [id, addrs] : announced_) {
+    auto rec = records_.find(id);
+    if (rec != records_.end() && members_.contains(id) && rec->second.addrs != addrs) {
+      return PeerInfo{id, rec->second.key, addrs};
+    }
+  }
+  return std::nullopt;
 }
 
 void PeerRegistry::set_membership(const raftpb::ConfState& cs) {
@@ -74,7 +91,19 @@ void PeerRegistry::set_membership(const raftpb::ConfState& cs) {
 
 std::optional<PeerInfo> PeerRegistry::lookup(NodeId id) const {
   for (const auto* m : {&records_, &manual_, &greeted_}) {
-    if (auto it = m->find(id); it != m->end()) return it->second;
+    auto it = m->find(id);
+    if (it == m->end()) continue;
+    PeerInfo p = it->second;
+    if (auto a = announced_.find(id); m == &records_ && a != announced_.end()) {
+      // Where the member says it is now comes first; the record's addresses stay as
+      // fallbacks until the record is rewritten.
+      std::vector<transport::SocketAddr> addrs = a->second;
+      for (const auto& r : p.addrs) {
+        if (std::find(addrs.begin(), addrs.end(), r) == addrs.end()) addrs.push_back(r);
+      }
+      p.addrs = std::move(addrs);
+    }
+    return p;
   }
   return std::nullopt;
 }

@@ -6,7 +6,10 @@
 //   - manual peers from the configuration (--peers) and the ticket a joining node was given;
 //   - greetings: the RaftHello of a peer that proved the cluster cookie, remembered only
 //     while this node has no membership of its own (a fresh node being added as a learner
-//     must be able to answer the leader before it has applied any record).
+//     must be able to answer the leader before it has applied any record). A member whose
+//     record exists and whose greeting comes from the record's key announces where it is
+//     now: those addresses are dialled first (a node restarted on a new port stays
+//     reachable), and the leader writes them into the member's record.
 // Trust for Raft traffic follows membership: once this node has a membership, only keys of
 // current voters and learners (and manual peers) are accepted.
 //
@@ -51,7 +54,8 @@ class PeerRegistry {
   // skipped and counted.
   void set_records(const std::vector<kvpb::KeyValue>& kvs);
   void add_manual(const PeerInfo& peer);
-  // A peer that proved the cookie. Ignored once records know the id (records win).
+  // A peer that proved the cookie (and, by TLS, its key). For an id the records know, only
+  // its addresses are taken, and only if the key is the record's.
   void learn_from_hello(NodeId id, const transport::PublicKey& key, std::vector<transport::SocketAddr> addrs);
   void set_membership(const raftpb::ConfState& cs);
 
@@ -65,11 +69,14 @@ class PeerRegistry {
   // Members with a known key and address (for tickets and the members list).
   std::vector<PeerInfo> reachable_members() const;
   size_t malformed_records() const { return malformed_records_; }
+  // A member whose announced addresses differ from its record: the record to write.
+  std::optional<PeerInfo> outdated_record() const;
 
  private:
   std::map<NodeId, PeerInfo> records_;
   std::map<NodeId, PeerInfo> manual_;
   std::map<NodeId, PeerInfo> greeted_;
+  std::map<NodeId, std::vector<transport::SocketAddr>> announced_;  // members' greetings
   std::set<NodeId> members_;
   size_t malformed_records_ = 0;
 };

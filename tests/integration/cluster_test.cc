@@ -283,6 +283,46 @@ TEST_F(ClusterTest, LearnerAddedAfterCompactionCatchesUpFromASnapshotOverTheInMe
   }
 }
 
+// A follower restarted on another port (the default --bind picks a free one) announces its
+// new address in its greeting: the leader dials it there, catches it up, and rewrites its
+// member record so the ticket and every member learn the new address.
+TEST_F(ClusterTest, FollowerRestartedOnANewPortRejoinsAndItsRecordFollows) {
+  start_nodes(3);
+  auto c = make_client();
+  ASSERT_NE(c, nullptr);
+  ASSERT_NO_FATAL_FAILURE(form_cluster(*c));
+  const uint64_t leader = leader_id(*c);
+  ASSERT_NE(leader, 0u);
+  const uint64_t f = leader == 1 ? 2 : 1;
+  ASSERT_TRUE(kv::put(*c, "before", "1"));
+  ASSERT_EQ(node(f).terminate(), 0);
+  node(f).move_to_new_port();
+  node(f).start();
+  ASSERT_TRUE(kv::put(*c, "after", "2"));
+  // The leader learns the new address from the node's greeting and rewrites its record.
+  const std::string new_addr = node(f).addr();
+  EXPECT_TRUE(wait_until(
+      [&] {
+        auto lm = c->raft_metrics(client::Target{leader});
+        if (!lm) return false;
+        for (const auto& member : lm->members()) {
+          if (member.node_id() == f && member.addrs_size() > 0 && member.addrs(0) == new_addr) return true;
+        }
+        return false;
+      },
+      15000))
+      << node(leader).log();
+  // It also dials the node there: the node catches up.
+  auto fresh = make_client(30000);
+  ASSERT_NE(fresh, nullptr);
+  auto m = fresh->raft_metrics(client::Target{leader});
+  ASSERT_TRUE(m.has_value()) << m.error().to_string();
+  ASSERT_TRUE(wait_applied(*fresh, f, m->commit_index(), 30000)) << node(leader).log() << node(f).log();
+  auto got = fresh->read("after", cpb::CONSISTENCY_STALE, client::Target{f});
+  ASSERT_TRUE(got.has_value() && got->has_value());
+  EXPECT_EQ((*got)->value(), "2");
+}
+
 TEST_F(ClusterTest, FollowerForwardsWritesAndMembershipChangesToTheLeader) {
   start_nodes(3);
   auto c = make_client();

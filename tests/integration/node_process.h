@@ -105,6 +105,8 @@ class NodeProcess {
   ~NodeProcess() { kill9(); }
 
   void set_cookie(std::string cookie) { cookie_ = std::move(cookie); }
+  // The next start() binds another free port (a node restarted on a new address).
+  void move_to_new_port() { port_ = free_udp_port(); }
 
   void start(const std::vector<std::string>& extra = {}) {
     ASSERT_LT(pid_, 0) << "node " << id_ << " already running";

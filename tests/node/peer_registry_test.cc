@@ -1,0 +1,81 @@
+// PeerRegistry: records, greetings, and members that come back on another address.
+#include <gtest/gtest.h>
+
+#include "node/peer_registry.h"
+
+namespace aspen::node {
+namespace {
+
+using transport::SocketAddr;
+
+kvpb::KeyValue record(NodeId id, const transport::PublicKey& key, const std::string& addr) {
+  kvpb::KeyValue kv;
+  kv.set_key(node_record_key(id));
+  kv.set_value(encode_node_record(id, key, {*SocketAddr::parse(addr)}));
+  return kv;
+}
+
+raftpb::ConfState voters(std::initializer_list<NodeId> ids) {
+  raftpb::ConfState cs;
+  for (auto id : ids) cs.add_voters(id);
+  return cs;
+}
+
+struct Registry {
+  transport::NodeIdentity n2 = transport::NodeIdentity::generate();
+  PeerRegistry reg;
+  Registry() {
+    reg.set_records({record(2, n2.public_key(), "127.0.0.1:7002")});
+    reg.set_membership(voters({1, 2}));
+  }
+};
+
+TEST(PeerRegistry, MemberRestartedOnANewAddressIsDialledThereFirst) {
+  Registry r;
+  EXPECT_FALSE(r.reg.outdated_record().has_value());
+  r.reg.learn_from_hello(2, r.n2.public_key(), {*SocketAddr::parse("127.0.0.1:7999")});
+  auto p = r.reg.lookup(2);
+  ASSERT_TRUE(p.has_value());
+  ASSERT_EQ(p->addrs.size(), 2u);
+  EXPECT_EQ(p->addrs[0].to_string(), "127.0.0.1:7999");
+  EXPECT_EQ(p->addrs[1].to_string(), "127.0.0.1:7002");  // the record's, as a fallback
+  auto outdated = r.reg.outdated_record();
+  ASSERT_TRUE(outdated.has_value());
+  EXPECT_EQ(outdated->id, 2u);
+  EXPECT_EQ(outdated->key, r.n2.public_key());
+  ASSERT_EQ(outdated->addrs.size(), 1u);
+  EXPECT_EQ(outdated->addrs[0].to_string(), "127.0.0.1:7999");
+  // Once the leader rewrote the record, nothing is outdated and the address is not doubled.
+  r.reg.set_records({record(2, r.n2.public_key(), "127.0.0.1:7999")});
+  EXPECT_FALSE(r.reg.outdated_record().has_value());
+  ASSERT_EQ(r.reg.lookup(2)->addrs.size(), 1u);
+}
+
+TEST(PeerRegistry, GreetingFromAnotherKeyDoesNotMoveAMember) {
+  Registry r;
+  auto impostor = transport::NodeIdentity::generate();
+  r.reg.learn_from_hello(2, impostor.public_key(), {*SocketAddr::parse("127.0.0.1:6666")});
+  auto p = r.reg.lookup(2);
+  ASSERT_TRUE(p.has_value());
+  ASSERT_EQ(p->addrs.size(), 1u);
+  EXPECT_EQ(p->addrs[0].to_string(), "127.0.0.1:7002");
+  EXPECT_EQ(p->key, r.n2.public_key());
+  EXPECT_FALSE(r.reg.outdated_record().has_value());
+}
+
+TEST(PeerRegistry, WildcardAnnouncementIsIgnored) {
+  Registry r;
+  r.reg.learn_from_hello(2, r.n2.public_key(), {*SocketAddr::parse("0.0.0.0:7002")});
+  EXPECT_EQ(r.reg.lookup(2)->addrs.size(), 1u);
+  EXPECT_FALSE(r.reg.outdated_record().has_value());
+}
+
+TEST(PeerRegistry, RemovedMembersRecordIsNotRewritten) {
+  Registry r;
+  r.reg.learn_from_hello(2, r.n2.public_key(), {*SocketAddr::parse("127.0.0.1:7999")});
+  r.reg.set_membership(voters({1}));
+  EXPECT_FALSE(r.reg.outdated_record().has_value());
+}
+
+}  // namespace
+}  // namespace aspen::node
