@@ -72,6 +72,8 @@ RequestTraits traits_of(const cpb::Request& r) {
 // NotLeader hints followed at once before backing off: a hint pointing at a node that
 // itself redirects (an election in progress) must not spin.
 constexpr int kMaxImmediateRedirects = 3;
+// How long a pinned call that cannot reach its node spends asking the others where it is.
+constexpr uint32_t kMemberRefreshTimeoutMs = 2000;
 
 uint32_t ms_until(Clock::time_point deadline, uint64_t cap_ms = UINT32_MAX) {
   const auto now = Clock::now();
@@ -274,6 +276,7 @@ Result<cpb::Response> Client::Impl::call(const cpb::Request& request, Target tar
   uint32_t backoff_ms = options.initial_backoff_ms;
   int attempts = 0;
   int immediate_redirects = 0;
+  bool has_refreshed_members = false;
   std::optional<PublicKey> hinted;
   std::optional<Error> last_error;
   while (true) {
@@ -337,6 +340,14 @@ Result<cpb::Response> Client::Impl::call(const cpb::Request& request, Target tar
       ASPEN_ASSERT(a.error.has_value());
       // Unreachable or silent: avoid it for a while (also forgets it as the leader).
       if (!fixed) directory.mark_suspect(node);
+      if (fixed && a.kind == Attempt::Kind::kNotSent && !has_refreshed_members) {
+        // A pinned node we cannot reach may have moved (restarted on another address): the
+        // other members know where it is now. Once per call.
+        has_refreshed_members = true;
+        cpb::Request members;
+        members.mutable_get_raft_metrics();
+        (void)call(members, Target{}, std::max<uint32_t>(1, std::min(ms_until(deadline), kMemberRefreshTimeoutMs)));
+      }
       if (a.kind == Attempt::Kind::kLost && traits.is_write) {
         return make_error(ErrorCode::kTimeout,
                           fmt::format("no answer after the write was sent; it may or may not have been applied: {}",

@@ -295,6 +295,7 @@ TEST_F(ClusterTest, FollowerRestartedOnANewPortRejoinsAndItsRecordFollows) {
   ASSERT_NE(leader, 0u);
   const uint64_t f = leader == 1 ? 2 : 1;
   ASSERT_TRUE(kv::put(*c, "before", "1"));
+  const cluster::TicketPeer old_peer = node(f).ticket_peer();
   ASSERT_EQ(node(f).terminate(), 0);
   node(f).move_to_new_port();
   node(f).start();
@@ -321,6 +322,18 @@ TEST_F(ClusterTest, FollowerRestartedOnANewPortRejoinsAndItsRecordFollows) {
   auto got = fresh->read("after", cpb::CONSISTENCY_STALE, client::Target{f});
   ASSERT_TRUE(got.has_value() && got->has_value());
   EXPECT_EQ((*got)->value(), "2");
+  // A client whose ticket still has the old address finds the node: when it cannot reach
+  // it, it asks the others where it is.
+  cluster::Ticket stale_ticket;
+  for (const auto& [id, n] : nodes_) stale_ticket.peers.push_back(id == f ? old_peer : n->ticket_peer());
+  client::ClientOptions options;
+  options.timeout_ms = 15000;
+  auto stale = client::Client::connect(stale_ticket, options);
+  ASSERT_TRUE(stale.has_value());
+  auto old = (*stale)->read("after", cpb::CONSISTENCY_STALE, client::Target{f});
+  ASSERT_TRUE(old.has_value()) << old.error().to_string();
+  ASSERT_TRUE(old->has_value());
+  EXPECT_EQ((*old)->value(), "2");
 }
 
 TEST_F(ClusterTest, FollowerForwardsWritesAndMembershipChangesToTheLeader) {
