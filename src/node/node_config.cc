@@ -203,11 +203,11 @@ Status resolve_identity(const Merged& merged, NodeConfig& config) {
 
 Status resolve_storage(const Merged& merged, NodeConfig& config) {
   if (const auto bind = merged.get("bind")) {
-    auto addr = transport::SocketAddr::parse(*bind);
+    auto addr = transport::SocketAddr::resolve(*bind);
     if (!addr) {
-      return field_error("bind", fmt::format("must be host:port (e.g. 127.0.0.1:7000 or "
-                                             "[::1]:7000), got '{}'",
-                                             *bind));
+      return field_error("bind", fmt::format("must be host:port (e.g. 127.0.0.1:7000, [::1]:7000 or "
+                                             "node-1.example:7000), got '{}': {}",
+                                             *bind, addr.error().message()));
     }
     config.bind = std::move(*addr);
   }
@@ -404,7 +404,7 @@ Result<ManualPeer> parse_manual_peer(std::string_view text) {
                       fmt::format("peer '{}': bad public key ({})", text, key.error().message()));
   }
   peer.public_key = *key;
-  auto addr = transport::SocketAddr::parse(addr_text);
+  auto addr = transport::SocketAddr::resolve(addr_text);
   if (!addr) {
     return make_error(ErrorCode::kInvalidArgument,
                       fmt::format("peer '{}': bad address ({})", text, addr.error().message()));

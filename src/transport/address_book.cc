@@ -1,7 +1,13 @@
 #include "transport/address_book.h"
 
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 #include <algorithm>
 #include <charconv>
+#include <memory>
 
 #include <asio/ip/address.hpp>
 #include <fmt/format.h>
@@ -35,6 +41,49 @@ Result<SocketAddr> SocketAddr::parse(std::string_view text) {
   auto ip = asio::ip::make_address(std::string(host), aec);
   if (aec) return make_error(ErrorCode::kInvalidArgument, fmt::format("bad IP in '{}'", text));
   return SocketAddr{ip.to_string(), port_value};
+}
+
+Result<SocketAddr> SocketAddr::resolve(std::string_view text) {
+  if (auto literal = parse(text)) return literal;
+  const size_t colon = text.rfind(':');
+  if (colon == std::string_view::npos || colon == 0 || text.front() == '[') {
+    return parse(text);  // no host name to look up: parse's error says what is wrong
+  }
+  const std::string host(text.substr(0, colon));
+  const std::string_view port = text.substr(colon + 1);
+  uint16_t port_value = 0;
+  auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), port_value);
+  if (ec != std::errc() || end != port.data() + port.size()) {
+    return make_error(ErrorCode::kInvalidArgument, fmt::format("bad port in '{}'", text));
+  }
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_DGRAM;
+  addrinfo* found = nullptr;
+  if (const int rc = ::getaddrinfo(host.c_str(), nullptr, &hints, &found); rc != 0) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      fmt::format("cannot resolve host '{}' in '{}': {}", host, text, ::gai_strerror(rc)));
+  }
+  std::unique_ptr<addrinfo, void (*)(addrinfo*)> owner(found, ::freeaddrinfo);
+  const addrinfo* pick = nullptr;
+  for (const addrinfo* a = found; a != nullptr; a = a->ai_next) {
+    if (a->ai_family == AF_INET) {
+      pick = a;
+      break;
+    }
+    if (a->ai_family == AF_INET6 && pick == nullptr) pick = a;
+  }
+  if (pick == nullptr) {
+    return make_error(ErrorCode::kInvalidArgument, fmt::format("host '{}' has no IP address", host));
+  }
+  char ip[INET6_ADDRSTRLEN] = {};
+  const void* raw = pick->ai_family == AF_INET
+                        ? static_cast<const void*>(&reinterpret_cast<const sockaddr_in*>(pick->ai_addr)->sin_addr)
+                        : static_cast<const void*>(&reinterpret_cast<const sockaddr_in6*>(pick->ai_addr)->sin6_addr);
+  if (::inet_ntop(pick->ai_family, raw, ip, sizeof(ip)) == nullptr) {
+    return make_error(ErrorCode::kInvalidArgument, fmt::format("host '{}' has an unusable address", host));
+  }
+  return SocketAddr{ip, port_value};
 }
 
 std::string SocketAddr::to_string() const {

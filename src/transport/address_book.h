@@ -25,6 +25,11 @@ struct SocketAddr {
 
   // "127.0.0.1:7000" or "[::1]:7000".
   static Result<SocketAddr> parse(std::string_view text);
+  // The same, but the host may also be a name ("db-1.example:7000", "localhost:7000"),
+  // looked up through the system resolver (IPv4 preferred). Blocks while it looks up: for
+  // configuration and command lines, not for the event loop. Addresses are stored and
+  // sent as IPs, so a name is resolved once, where it was given.
+  static Result<SocketAddr> resolve(std::string_view text);
   std::string to_string() const;
   friend auto operator<=>(const SocketAddr&, const SocketAddr&) = default;
 };

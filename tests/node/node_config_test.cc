@@ -289,6 +289,21 @@ TEST(NodeConfig, CookieLengthIsBoundedAndNeverEchoed) {
   EXPECT_TRUE(resolve_config({required_with({{"cookie", std::string(kMaxCookieSizeBytes, 'c')}})}));
 }
 
+// Host names are looked up once, where they are given (members exchange IP addresses).
+// localhost comes from /etc/hosts: no DNS server is needed.
+TEST(NodeConfig, HostNamesInBindAndPeersAreResolved) {
+  auto config = resolve_config({{{"node_id", "1"},
+                                 {"cookie", "correct-horse-battery"},
+                                 {"bind", "localhost:7001"},
+                                 {"peers", peer_text(2, 2, "localhost:7002")}}});
+  ASSERT_TRUE(config) << config.error().to_string();
+  EXPECT_TRUE(config->bind.ip == "127.0.0.1" || config->bind.ip == "::1") << config->bind.to_string();
+  EXPECT_EQ(config->bind.port, 7001);
+  ASSERT_EQ(config->peers.size(), 1u);
+  EXPECT_TRUE(config->peers[0].addr.ip == "127.0.0.1" || config->peers[0].addr.ip == "::1");
+  EXPECT_EQ(config->peers[0].addr.port, 7002);
+}
+
 TEST(NodeConfig, EachInvalidSettingIsRefusedNamingItsFlag) {
   const std::string good_peer = peer_text(2, 2, "127.0.0.1:7002");
   struct Case {
@@ -296,7 +311,7 @@ TEST(NodeConfig, EachInvalidSettingIsRefusedNamingItsFlag) {
     std::string expected_prefix;
   };
   const std::vector<Case> cases = {
-      {{{"bind", "localhost:7000"}}, "--bind: must be host:port"},
+      {{{"bind", "localhost:notaport"}}, "--bind: must be host:port"},
       {{{"bind", "127.0.0.1"}}, "--bind: must be host:port"},
       {{{"storage_backend", "rocksdb"}},
        "--storage-backend: must be lmdb or inmemory, got 'rocksdb'"},

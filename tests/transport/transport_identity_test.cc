@@ -93,5 +93,19 @@ TEST(TransportSocketAddr, ParsesV4AndV6) {
   EXPECT_FALSE(SocketAddr::parse("127.0.0.1:99999"));
 }
 
+// resolve() takes what parse() takes, and host names too (localhost: from /etc/hosts).
+TEST(TransportSocketAddr, ResolveAcceptsLiteralsAndHostNames) {
+  EXPECT_EQ(SocketAddr::resolve("10.1.2.3:7000")->to_string(), "10.1.2.3:7000");
+  EXPECT_EQ(SocketAddr::resolve("[::1]:9")->to_string(), "[::1]:9");
+  auto local = SocketAddr::resolve("localhost:7000");
+  ASSERT_TRUE(local) << local.error().to_string();
+  EXPECT_TRUE(local->ip == "127.0.0.1" || local->ip == "::1") << local->to_string();
+  EXPECT_EQ(local->port, 7000);
+  auto bad_port = SocketAddr::resolve("localhost:70000");
+  ASSERT_FALSE(bad_port);
+  EXPECT_NE(bad_port.error().message().find("bad port"), std::string::npos) << bad_port.error().message();
+  EXPECT_FALSE(SocketAddr::resolve("localhost"));  // no port: no lookup
+}
+
 }  // namespace
 }  // namespace aspen::transport

@@ -62,13 +62,13 @@ int run_add_learner(const Context& ctx, const AddLearnerArgs& a) {
   if (auto k = transport::PublicKey::parse(a.public_key); !k) {
     return usage_error(ctx, "bad public key: " + k.error().message());
   }
-  if (auto addr = transport::SocketAddr::parse(a.addr); !addr) {
-    return usage_error(ctx, "bad address: " + addr.error().message());
-  }
+  // A host name is resolved here: members store and exchange IP addresses.
+  auto addr = transport::SocketAddr::resolve(a.addr);
+  if (!addr) return usage_error(ctx, "bad address: " + addr.error().message());
   cpb::NodeAddress node;
   node.set_node_id(a.node_id);
   node.set_public_key(a.public_key);
-  node.add_addrs(a.addr);
+  node.add_addrs(addr->to_string());
   return with_client(ctx, [&](client::Client& c) {
     return print_membership(ctx, c.add_learner(node), fmt::format("node {} added as a learner", a.node_id));
   });
