@@ -59,8 +59,13 @@ cpb::NodeAddress Shell::address_of(const PeerInfo& p) const {
   return a;
 }
 
-cpb::NodeAddress Shell::self_address() const {
-  return address_of(PeerInfo{config_.node_id, identity_->public_key(), {endpoint_->local_addr()}});
+const cpb::NodeAddress& Shell::self_address() const {
+  // Built once: every write's answer names this node (served_by), and neither the key nor
+  // the bound address changes while the node runs.
+  if (!self_address_) {
+    self_address_ = address_of(PeerInfo{config_.node_id, identity_->public_key(), {endpoint_->local_addr()}});
+  }
+  return *self_address_;
 }
 
 std::string Shell::build_ticket() const {

@@ -19,24 +19,11 @@
 namespace aspen::transport {
 namespace {
 
+using testing::expect_echo;
 using testing::kEchoAlpn;
 using testing::kSinkAlpn;
 using testing::TestNode;
 using testing::wait_until;
-
-void expect_echo(Connection& conn, const std::string& message) {
-  auto stream = conn.open_bi();
-  ASSERT_TRUE(stream) << stream.error().to_string();
-  ASSERT_TRUE(stream->send(message));
-  auto reply = stream->recv(5000);
-  ASSERT_TRUE(reply) << reply.error().to_string();
-  ASSERT_TRUE(reply->has_value());
-  EXPECT_EQ(**reply, message);
-  stream->finish();
-  auto end = stream->recv(5000);
-  ASSERT_TRUE(end) << end.error().to_string();
-  EXPECT_FALSE(end->has_value());
-}
 
 TEST(QuicEndpoint, TwoEndpointsHandshakeAndEcho) {
   TestNode a, b;

@@ -172,12 +172,7 @@ TEST(QuicFailures, RestartedPeerResetsStaleConnectionAndPoolReconnects) {
 
   auto fresh = pool.get(b.key(), kEchoAlpn);
   ASSERT_TRUE(fresh) << fresh.error().to_string();
-  auto s = fresh->open_bi();
-  ASSERT_TRUE(s);
-  ASSERT_TRUE(s->send("hello again"));
-  auto echoed = s->recv(5000);
-  ASSERT_TRUE(echoed && echoed->has_value());
-  EXPECT_EQ(**echoed, "hello again");
+  testing::expect_echo(*fresh, "hello again");
 }
 
 TEST(QuicFailures, PoolBacksOffAfterFailedDial) {

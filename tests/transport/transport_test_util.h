@@ -125,4 +125,20 @@ struct TestNode {
   }
 };
 
+// One message round trip on a new stream of an echo connection, then a clean finish on both
+// sides. Use with ASSERT_NO_FATAL_FAILURE where what follows depends on it.
+inline void expect_echo(Connection& conn, const std::string& message) {
+  auto stream = conn.open_bi();
+  ASSERT_TRUE(stream) << stream.error().to_string();
+  ASSERT_TRUE(stream->send(message));
+  auto reply = stream->recv(5000);
+  ASSERT_TRUE(reply) << reply.error().to_string();
+  ASSERT_TRUE(reply->has_value());
+  EXPECT_EQ(**reply, message);
+  stream->finish();
+  auto end = stream->recv(5000);
+  ASSERT_TRUE(end) << end.error().to_string();
+  EXPECT_FALSE(end->has_value());
+}
+
 }  // namespace aspen::transport::testing

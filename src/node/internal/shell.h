@@ -161,7 +161,8 @@ class Shell : public std::enable_shared_from_this<Shell> {
   void handle_remove_node(const cpb::Request& req, Reply reply);
   void handle_snapshot(const cpb::Request& req, Reply reply);
   void reply_membership(Reply reply, const Response& r);
-  cpb::NodeAddress self_address() const;
+  const cpb::NodeAddress& self_address() const;
+  mutable std::optional<cpb::NodeAddress> self_address_;  // [loop] see self_address()
   cpb::NodeAddress address_of(const PeerInfo& p) const;
   std::string build_ticket() const;
   std::string prometheus_text() const;
