@@ -65,8 +65,12 @@ class CoordClusterTest : public ::testing::Test {
     ASSERT_FALSE(ticket_.empty()) << "the cluster did not form";
   }
 
+  // These tests count an ambiguous write (no answer within the attempt timeout) as a
+  // problem. The suite runs two tests at once on one disk, and while another test writes
+  // a hundred MiB an fsync can stall past the client's default second.
+  static constexpr uint32_t kWriteAttemptTimeoutMs = 5000;
   static std::unique_ptr<client::Client> make_client(uint32_t timeout_ms = 15000) {
-    return client_for(nodes_, timeout_ms);
+    return client_for(nodes_, timeout_ms, kWriteAttemptTimeoutMs);
   }
 
   static void form_cluster(client::Client& c) {

@@ -197,11 +197,14 @@ class NodeProcess {
 using NodeMap = std::map<uint64_t, std::unique_ptr<NodeProcess>>;
 
 // A client that knows every node in `nodes` (node 1 first: InitCluster goes there).
-inline std::unique_ptr<client::Client> client_for(const NodeMap& nodes, uint32_t timeout_ms = 15000) {
+// write_attempt_timeout_ms 0 keeps the client's default.
+inline std::unique_ptr<client::Client> client_for(const NodeMap& nodes, uint32_t timeout_ms = 15000,
+                                                  uint32_t write_attempt_timeout_ms = 0) {
   cluster::Ticket t;
   for (const auto& [id, n] : nodes) t.peers.push_back(n->ticket_peer());
   client::ClientOptions o;
   o.timeout_ms = timeout_ms;
+  if (write_attempt_timeout_ms != 0) o.write_attempt_timeout_ms = write_attempt_timeout_ms;
   auto c = client::Client::connect(t, o);
   EXPECT_TRUE(c.has_value()) << (c ? "" : c.error().to_string());
   return c ? std::move(*c) : nullptr;
