@@ -221,7 +221,8 @@ void add_cluster_commands(CLI::App& app, Context& ctx, Action& action) {
   add->add_option("node-id", add_args->node_id, "The new node's id (a positive integer, unique in the cluster)")
       ->required();
   add->add_option("public-key", add_args->public_key, "The new node's public key (52 base32 characters)")->required();
-  add->add_option("address", add_args->addr, "Where the node listens, as IP:port")->required();
+  add->add_option("address", add_args->addr, "Where the node listens, as host:port (an IP address or a name)")
+      ->required();
   add->footer(
       "The node id, public key and address are printed by the new node's aspen-node at start.\n"
       "A learner receives every write but does not vote; once it has caught up (see\n"

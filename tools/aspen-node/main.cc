@@ -33,7 +33,7 @@ constexpr FlagSpec kFlags[] = {
     {"--node-id", "node_id", "This node's id in the cluster: a non-zero integer, unique in the cluster."},
     {"--cookie", "cookie", "The cluster's shared secret. Every member must use the same one."},
     {"--data-dir", "data_dir", "Where the node keeps its key and data (default ./data/node-<id>)."},
-    {"--bind", "bind", "UDP address to listen on, host:port (default 127.0.0.1:0 = any free port)."},
+    {"--bind", "bind", "UDP address to listen on, host:port; the host may be a name (default 127.0.0.1:0 = any free port)."},
     {"--storage-backend", "storage_backend", "lmdb (durable, default) or inmemory (lost on exit; tests only)."},
     {"--heartbeat-ms", "heartbeat_ms", "Leader heartbeat interval in milliseconds (default 100)."},
     {"--election-timeout-ms", "election_timeout_ms",
