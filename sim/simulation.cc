@@ -135,6 +135,8 @@ void Cluster::start_node(SimNode& n) {
   node::NodeCoreConfig ncfg;
   ncfg.raft = cfg;
   ncfg.request_timeout_ms = opt_.client_timeout_ms;
+  // Derived from the seed without drawing from rng_, so the run's other draws do not shift.
+  ncfg.incarnation = splitmix64(opt_.seed ^ (n.id << 40) ^ n.incarnation) | 1;
   auto core = node::NodeCore::create(ncfg, *n.store);
   ASPEN_ASSERT_MSG(core.has_value(), "restart from a synced disk must succeed");
   n.node = std::move(*core);
@@ -263,6 +265,8 @@ void Cluster::on_synced(SimNode& n, const raft::Ready& rd) {
   if (!rd.entries.empty()) check_persisted_entries(n, rd.entries);
   // Step 3: send.
   for (const auto& m : rd.messages) send_message(m);
+  maybe_restart_after_read_request(n, rd.messages);
+  if (!n.is_up) return;
   // Step 4-6 in NodeCore: membership changes, answers for applied writes and ready reads.
   n.node->on_persisted(rd, *out);
   size_t k = 0;
@@ -320,8 +324,7 @@ void Cluster::after_apply(SimNode& n, const pb::Entry& e, const storage::Applied
   kvpb::Command cmd;
   ASPEN_ASSERT_MSG(cmd.ParseFromString(e.data()), "committed commands must decode");
   const std::string& value = cmd.has_cas() ? cmd.cas().new_value() : cmd.put().value();
-  acked_writes_.try_emplace(value, e.index());
-  (void)a;
+  acked_writes_.try_emplace(value, AppliedCommand{e.index(), now_us_, !cmd.has_cas() || a.result.succeeded()});
 }
 
 void Cluster::schedule_retirement(NodeId id, Index config_index, std::set<NodeId> members) {
@@ -351,18 +354,19 @@ void Cluster::deliver_responses(SimNode& n) {
     n.requests.erase(it);
     if (r.is_write) {
       if (r.write) {
-        respond(op.client_id, op.token, std::nullopt, r.write->succeeded(), false);
+        respond(op.client_id, op.token, std::nullopt, r.write->succeeded(), false, r.index);
       } else if (r.write.error().code() != ErrorCode::kTimeout) {
         // NotLeader, Unavailable, ProposalDropped: the command never reached a committed log
         // position, so it definitely did not apply.
-        respond(op.client_id, op.token, std::nullopt, false, true);
+        respond(op.client_id, op.token, std::nullopt, false, true, 0);
       }  // a timeout leaves the outcome unknown: the client's own timeout records that
     } else if (r.read) {
+      if (!opt_.should_plant_stale_reads) check_read_point(n, op, r.index);
       std::optional<std::string> value;
       if (r.read->kvs_size() > 0) value = r.read->kvs(0).value();
-      respond(op.client_id, op.token, value, false, false);
+      respond(op.client_id, op.token, value, false, false, 0);
     } else {
-      respond(op.client_id, op.token, std::nullopt, false, true);
+      respond(op.client_id, op.token, std::nullopt, false, true, 0);
     }
   }
 }
@@ -505,18 +509,21 @@ void Cluster::client_issue(SimClient& c) {
   }
   uint64_t client_id = c.id;
   uint64_t token = c.token;
-  at(rng_.range(kClientLinkMinUs, kClientLinkMaxUs),
-     [this, target, client_id, token, op] { node_receive_request(target, client_id, token, op); });
+  Index read_floor = max_acked_index_;
+  at(rng_.range(kClientLinkMinUs, kClientLinkMaxUs), [this, target, client_id, token, op, read_floor] {
+    node_receive_request(target, client_id, token, op, read_floor);
+  });
   at(opt_.client_timeout_ms * kUsPerMs, [this, client_id, token] { client_timeout(client_id, token); });
 }
 
-void Cluster::node_receive_request(NodeId to, uint64_t client_id, uint64_t token, const Operation& op) {
+void Cluster::node_receive_request(NodeId to, uint64_t client_id, uint64_t token, const Operation& op,
+                                   Index read_floor) {
   SimNode* n = node(to);
   if (n == nullptr || !n->is_up) return;  // the client will time out
   SimClient& c = client_id == probe_client_.id ? probe_client_ : clients_[client_id - 1];
   c.leader_hint = n->core->leader();
   note_event(7, to, client_id);
-  PendingOp pending{client_id, token, op.key};
+  PendingOp pending{client_id, token, op.key, read_floor};
   uint64_t request_id = client_id << 32 | token;
   n->requests[request_id] = pending;
   if (op.kind == OpKind::kRead) {
@@ -544,7 +551,7 @@ void Cluster::node_receive_request(NodeId to, uint64_t client_id, uint64_t token
 }
 
 void Cluster::respond(uint64_t client_id, uint64_t token, std::optional<std::string> read_value,
-                      bool cas_succeeded, bool is_definite_failure) {
+                      bool cas_succeeded, bool is_definite_failure, Index index) {
   at(rng_.range(kClientLinkMinUs, kClientLinkMaxUs), [=, this] {
     SimClient& c = client_id == probe_client_.id ? probe_client_ : clients_[client_id - 1];
     if (!c.is_busy || c.token != token) return;  // timed out already
@@ -558,6 +565,7 @@ void Cluster::respond(uint64_t client_id, uint64_t token, std::optional<std::str
     } else {
       op.read_result = read_value;
       op.cas_succeeded = cas_succeeded;
+      if (op.kind != OpKind::kRead) max_acked_index_ = std::max(max_acked_index_, index);
       ++stats_.ops_ok;
       if (client_id == probe_client_.id) ++probe_stage_;
     }

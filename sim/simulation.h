@@ -64,6 +64,9 @@ struct SimOptions {
   // BUGGIFY: chance that a node crashes right after a sync (with the crash fault on).
   uint32_t crash_after_sync_per_mille = 0;  // 1 means one entry per append message
   size_t max_inflight_msgs = 16;
+  // BUGGIFY: chance that a node crashes (and soon restarts) right after it sent a ReadIndex
+  // request to the leader (with the crash fault on).
+  uint32_t restart_after_read_request_per_mille = 0;
   // Leaders send appends/heartbeats while their fsync runs (node::take_early_messages), as
   // the node shell does.
   bool is_early_leader_send = false;
@@ -95,7 +98,9 @@ struct SimStats {
   uint64_t messages_dropped = 0;
   uint64_t max_term = 0;
   uint64_t max_commit = 0;
-  uint64_t linearizability_inconclusive = 0;  // the checker's search budget ran out
+  uint64_t restarts_after_read_request = 0;
+  uint64_t reads_checked_at_serve = 0;  // linearizable reads whose read point was checked
+  uint64_t linearizability_inconclusive = 0;  // the checker's search budget ran out (a failure)
 };
 
 struct SimResult {

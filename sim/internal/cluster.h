@@ -31,11 +31,29 @@ inline uint64_t fnv1a(std::string_view bytes, uint64_t seed = 0xcbf29ce484222325
   return h;
 }
 
+inline uint64_t splitmix64(uint64_t x) {
+  x += 0x9E3779B97F4A7C15ULL;
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL;
+  return x ^ (x >> 31);
+}
+
 // A client operation waiting at a node for its entry to apply or its read to be served.
 struct PendingOp {
   uint64_t client_id = 0;
   uint64_t token = 0;
   std::string key;
+  // The highest log index of a command acknowledged to any client before this op began: a
+  // linearizable read must be served at a read point at least this high.
+  Index read_floor = 0;
+};
+
+// Where and when a client's command first applied anywhere (ground truth that resolves the
+// outcome of operations whose clients timed out).
+struct AppliedCommand {
+  Index index = 0;
+  uint64_t first_applied_us = 0;
+  bool has_succeeded = false;  // CAS: whether it swapped; plain writes always do
 };
 
 struct SimNode {
@@ -111,16 +129,17 @@ class Cluster {
   // --- clients (simulation.cc) ---
   void schedule_client(SimClient& c, uint64_t delay_us);
   void client_issue(SimClient& c);
-  void node_receive_request(NodeId to, uint64_t client_id, uint64_t token, const Operation& op);
+  void node_receive_request(NodeId to, uint64_t client_id, uint64_t token, const Operation& op, Index read_floor);
   void respond(uint64_t client_id, uint64_t token, std::optional<std::string> read_value,
-               bool cas_succeeded, bool is_definite_failure);
+               bool cas_succeeded, bool is_definite_failure, Index index);
   void client_timeout(uint64_t client_id, uint64_t token);
 
   // --- faults (faults.cc) ---
   void schedule_fault();
   void inject_fault();
   void fault_crash();
-  void crash_and_restart_later(SimNode& n);
+  void crash_and_restart_later(SimNode& n, uint64_t min_down_ms = 100, uint64_t max_down_ms = 8000);
+  void maybe_restart_after_read_request(SimNode& n, const std::vector<pb::Message>& sent);
   void fault_partition();
   void fault_membership();
   void fault_transfer();
@@ -134,6 +153,8 @@ class Cluster {
   void check_applied(SimNode& n, const pb::Entry& e);
   bool check_liveness_done();
   void check_final_state();
+  void check_read_point(const SimNode& n, const PendingOp& op, Index read_index);
+  std::vector<Operation> history_for_checker() const;
 
   SimOptions opt_;
   Rng rng_;
@@ -164,7 +185,8 @@ class Cluster {
   std::map<Term, NodeId> leader_of_term_;
   std::map<std::pair<Index, Term>, std::pair<uint64_t, Term>> entry_fingerprints_;  // -> (data hash, prev term)
   std::map<Index, std::pair<Term, uint64_t>> applied_entries_;  // index -> (term, data hash)
-  std::map<std::string, Index> acked_writes_;  // op value -> index where it was first applied
+  std::map<std::string, AppliedCommand> acked_writes_;  // op value -> where it first applied
+  Index max_acked_index_ = 0;  // highest log index of a command a client has been answered
 
   // Liveness phase.
   uint64_t liveness_deadline_us_ = 0;

@@ -199,6 +199,10 @@ Status Shell::recreate_core() {
   cc.raft.heartbeat_tick = std::max<uint32_t>(1, config_.heartbeat_ms / kTickIntervalMs);
   cc.raft.election_tick = std::max<uint32_t>(cc.raft.heartbeat_tick + 1, config_.election_timeout_ms / kTickIntervalMs);
   cc.raft.seed = randombytes_random() | (uint64_t{randombytes_random()} << 32);
+  // A fresh nonce for every start: ReadIndex contexts of this life never repeat an earlier one.
+  do {
+    cc.incarnation = randombytes_random() | (uint64_t{randombytes_random()} << 32);
+  } while (cc.incarnation == 0);
   cc.lease_check_interval_ms = 500;
   auto core = NodeCore::create(cc, *store_);
   if (!core) return std::unexpected(core.error());

@@ -46,6 +46,7 @@ std::vector<pb::Message> take_early_messages(raft::Ready& rd, bool is_leader, co
 }
 
 Result<std::unique_ptr<NodeCore>> NodeCore::create(const NodeCoreConfig& config, storage::Store& store) {
+  ASPEN_ASSERT_MSG(config.incarnation != 0, "every start of a node core needs a fresh incarnation nonce");
   raft::RaftConfig rc = config.raft;
   rc.applied = store.applied_index();
   auto raft = raft::RaftCore::create(rc, &store);
@@ -62,18 +63,20 @@ Error NodeCore::not_leader_error() const {
   return Error(ErrorCode::kNotLeader, fmt::format("node {} is the leader", leader));
 }
 
-void NodeCore::respond_write(uint64_t request_id, Result<kvpb::CommandResult> r) {
+void NodeCore::respond_write(uint64_t request_id, Result<kvpb::CommandResult> r, Index index) {
   Response resp;
   resp.request_id = request_id;
   resp.is_write = true;
+  resp.index = index;
   resp.write = std::move(r);
   responses_.push_back(std::move(resp));
 }
 
-void NodeCore::respond_read(uint64_t request_id, Result<kvpb::RangeResult> r) {
+void NodeCore::respond_read(uint64_t request_id, Result<kvpb::RangeResult> r, Index read_index) {
   Response resp;
   resp.request_id = request_id;
   resp.is_write = false;
+  resp.index = read_index;
   resp.read = std::move(r);
   responses_.push_back(std::move(resp));
 }
@@ -134,7 +137,8 @@ void NodeCore::submit_read(uint64_t request_id, kvpb::RangeRequest request, Read
 void NodeCore::flush_read_batch() {
   if (read_batch_.empty()) return;
   // One ReadIndex round for every read that arrived since the last one (§6.4, batched).
-  std::string ctx = fmt::format("rb{}", next_read_context_++);
+  // Unique across nodes and restarts: see NodeCoreConfig::incarnation.
+  std::string ctx = fmt::format("{}.{:016x}.{}", raft_->id(), config_.incarnation, next_read_context_++);
   auto s = raft_->read_index(ctx);
   if (!s) {
     for (auto& r : read_batch_) {
@@ -175,7 +179,7 @@ void NodeCore::on_persisted(const raft::Ready& rd, const storage::WriteOutcome& 
       kvpb::CommandResult r = a.result;
       if (r.revision() == 0) r.set_revision(a.index);
       if (a.type != pb::ENTRY_NORMAL) r.set_succeeded(true);
-      respond_write(it->second.request_id, std::move(r));
+      respond_write(it->second.request_id, std::move(r), a.index);
     } else {
       // Another leader's entry took this index: ours was never committed.
       respond_write(it->second.request_id,
@@ -186,7 +190,15 @@ void NodeCore::on_persisted(const raft::Ready& rd, const storage::WriteOutcome& 
   for (const auto& rs : rd.read_states) {
     auto it = reads_in_flight_.find(rs.context);
     if (it == reads_in_flight_.end()) continue;
-    reads_waiting_apply_.emplace_back(rs.index, std::move(it->second));
+    if (rs.is_refused) {
+      Error e = raft_->is_leader() || raft_->leader() == kNoNode
+                    ? Error(ErrorCode::kUnavailable, "the leader could not confirm its leadership in time; retry")
+                    : not_leader_error();
+      for (auto& r : it->second) respond_read(r.request_id, std::unexpected(e));
+      pending_read_count_ -= it->second.size();
+    } else {
+      reads_waiting_apply_.emplace_back(rs.index, std::move(it->second));
+    }
     reads_in_flight_.erase(it);
   }
   raft_->advance(rd);
@@ -201,7 +213,7 @@ void NodeCore::serve_ready_reads() {
       ++i;
       continue;
     }
-    for (auto& r : reads) respond_read(r.request_id, store_.range(r.request));
+    for (auto& r : reads) respond_read(r.request_id, store_.range(r.request), index);
     pending_read_count_ -= reads.size();
     reads_waiting_apply_.erase(reads_waiting_apply_.begin() + static_cast<std::ptrdiff_t>(i));
   }

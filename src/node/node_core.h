@@ -39,6 +39,11 @@ enum class ReadConsistency : uint8_t {
 
 struct NodeCoreConfig {
   raft::RaftConfig raft;
+  // Drawn at random by whoever starts the core (the shell from the OS, the simulator from its
+  // seed), fresh on every start; never 0. Names this life of the node in the ReadIndex
+  // contexts it sends, so that an answer to a request of an earlier life (same node id, a
+  // counter that restarted at 1) can never be taken for an answer to a new one.
+  uint64_t incarnation = 0;
   uint64_t request_timeout_ms = 10000;
   uint64_t lease_check_interval_ms = 500;
   size_t max_pending_requests = 10000;
@@ -47,6 +52,9 @@ struct NodeCoreConfig {
 struct Response {
   uint64_t request_id = 0;
   bool is_write = false;
+  // The log index of a write's entry, or the read point a linearizable read was served at
+  // (0 for stale reads and errors). For checks and diagnostics.
+  Index index = 0;
   Result<kvpb::CommandResult> write = make_error(ErrorCode::kInternal, "unset");
   Result<kvpb::RangeResult> read = make_error(ErrorCode::kInternal, "unset");
 };
@@ -96,8 +104,8 @@ class NodeCore {
 
  private:
   NodeCore(const NodeCoreConfig& config, storage::Store& store, std::unique_ptr<raft::RaftCore> raft);
-  void respond_write(uint64_t request_id, Result<kvpb::CommandResult> r);
-  void respond_read(uint64_t request_id, Result<kvpb::RangeResult> r);
+  void respond_write(uint64_t request_id, Result<kvpb::CommandResult> r, Index index = 0);
+  void respond_read(uint64_t request_id, Result<kvpb::RangeResult> r, Index read_index = 0);
   void flush_read_batch();
   void serve_ready_reads();
   void expire_timed_out(uint64_t now_ms);
@@ -124,7 +132,8 @@ class NodeCore {
   // Linearizable reads: collected until the next take_ready(), then one ReadIndex round
   // serves the whole batch; then they wait until the read point is applied.
   std::vector<PendingRead> read_batch_;
-  std::map<std::string, std::vector<PendingRead>> reads_in_flight_;  // by ReadIndex context
+  // By ReadIndex context: "<node id>.<incarnation>.<counter>", unique across restarts.
+  std::map<std::string, std::vector<PendingRead>> reads_in_flight_;
   std::vector<std::pair<Index, std::vector<PendingRead>>> reads_waiting_apply_;
   size_t pending_read_count_ = 0;
   uint64_t next_read_context_ = 1;

@@ -104,8 +104,13 @@ void RaftCore::reset(Term term) {
   uncommitted_size_bytes_ = 0;
   should_bcast_append_ = false;
   should_bcast_read_heartbeat_ = false;
+  // A leader that steps down can no longer vouch for its waiting reads: refuse them now
+  // rather than let their requesters wait for a timeout.
+  for (const auto& pr : pending_reads_) refuse_read(pr.request);
+  for (const auto& held : pending_read_index_messages_) refuse_read(held.request);
   pending_reads_.clear();
   pending_read_index_messages_.clear();
+  read_round_acked_.clear();
 }
 
 void RaftCore::reset_randomized_election_timeout() {
@@ -176,6 +181,7 @@ bool RaftCore::has_unapplied_conf_change() const {
 // Ticks
 
 void RaftCore::tick() {
+  ++ticks_;
   if (role_ == Role::kLeader) {
     tick_heartbeat();
   } else {
@@ -213,9 +219,15 @@ void RaftCore::tick_heartbeat() {
     }
   }
   if (role_ != Role::kLeader) return;
+  expire_reads();
   if (heartbeat_elapsed_ >= config_.heartbeat_tick) {
     heartbeat_elapsed_ = 0;
-    bcast_heartbeat("");
+    // While reads wait, every heartbeat is a confirmation round for them.
+    if (pending_reads_.empty()) {
+      bcast_heartbeat("");
+    } else {
+      bcast_read_round();
+    }
   }
 }
 
@@ -496,6 +508,7 @@ Status RaftCore::step_follower(const pb::Message& m) {
       ReadState rs;
       rs.index = m.index();
       rs.context = m.context();
+      rs.is_refused = m.reject();
       read_states_.push_back(std::move(rs));
       return {};
     }

@@ -85,6 +85,9 @@ struct SoftState {
 struct ReadState {
   Index index = 0;
   std::string context;
+  // The leader could not confirm its leadership for this read within an election timeout
+  // (or stepped down first): `index` means nothing and the reads behind `context` must fail.
+  bool is_refused = false;
 };
 
 struct Ready {
@@ -129,7 +132,10 @@ class RaftCore {
   Status propose(std::string data);
   Status propose_conf_change(const pb::ConfChange& cc);
   // Requests a linearizable read point; the answer arrives in a Ready's read_states with the
-  // same context. Batching: one call may stand for many client reads.
+  // same context (possibly refused, see ReadState). Batching: one call may stand for many
+  // client reads. The context is the caller's name for the request and is only echoed back:
+  // it must be unique across the caller's restarts (a reused context could match an answer
+  // meant for a request of an earlier life, computed at an older read point).
   Status read_index(std::string context);
   void transfer_leadership(NodeId transferee);
   // Starts an election now (e.g. to bootstrap a single-node cluster quickly).
@@ -192,7 +198,7 @@ class RaftCore {
   void handle_append_response(const pb::Message& m, Progress& pr);
   void handle_heartbeat_response(const pb::Message& m, Progress& pr);
   Status handle_proposal(pb::Message& m);
-  void handle_read_index(const pb::Message& m);
+  void handle_read_index(const pb::Message& m, uint64_t arrived_tick);
   void handle_transfer_leader(NodeId transferee);
   void respond_read_index(const pb::Message& req, Index read_index);
   bool append_entries(std::vector<pb::Entry>& ents);
@@ -204,6 +210,11 @@ class RaftCore {
   bool maybe_send_snapshot(NodeId to, Progress& pr);
   void bcast_append();
   void bcast_heartbeat(const std::string& context);
+  // ReadIndex rounds (raft_leader.cc).
+  void bcast_read_round();
+  void release_confirmed_reads();
+  void refuse_read(const pb::Message& req);
+  void expire_reads();
   void send_timeout_now(NodeId to);
   void abort_leader_transfer() { lead_transferee_ = kNoNode; }
   void switch_to_config(ConfigAndProgress cp);
@@ -235,15 +246,29 @@ class RaftCore {
   // Reads are waiting for a leadership-confirming heartbeat round at the next ready().
   bool should_bcast_read_heartbeat_ = false;
 
-  // ReadIndex (§6.4): requests waiting for a heartbeat quorum, oldest first.
+  // ReadIndex (§6.4). A read is confirmed by a heartbeat round: every heartbeat a leader sends
+  // while reads wait carries a round number it alone assigns (increasing, never reused by
+  // this process), and followers echo it. A quorum of acks for round r proves this node was
+  // leader after every read that arrived before round r was sent. Acks are matched to
+  // rounds, never to the requesters' contexts, so a context reused by a requester cannot
+  // release another request. A read that misses its round is covered by the next one (each
+  // periodic heartbeat is a round while reads wait) and is refused after an election timeout.
   struct PendingRead {
-    Index index = 0;
-    pb::Message request;
-    std::set<NodeId> acks;
+    Index index = 0;           // the commit index when it arrived
+    pb::Message request;       // answered to request.from() with request.context()
+    uint64_t round = 0;        // the first round sent after it arrived
+    uint64_t arrived_tick = 0;
   };
-  std::deque<std::pair<std::string, PendingRead>> pending_reads_;
+  std::deque<PendingRead> pending_reads_;  // by arrival, so rounds never decrease
+  uint64_t next_read_round_ = 1;
+  std::map<NodeId, uint64_t> read_round_acked_;  // highest round each peer acked in this term
   // Reads that arrived before this leader committed an entry in its term.
-  std::vector<pb::Message> pending_read_index_messages_;
+  struct HeldRead {
+    pb::Message request;
+    uint64_t arrived_tick = 0;
+  };
+  std::vector<HeldRead> pending_read_index_messages_;
+  uint64_t ticks_ = 0;  // ticks since this core was created
 
   // What the last Ready reported, to detect changes.
   SoftState prev_soft_state_;

@@ -8,6 +8,22 @@
 
 namespace aspen::raft {
 
+namespace {
+// A heartbeat round number travels in the heartbeat's context, 8 bytes big-endian.
+std::string encode_read_round(uint64_t round) {
+  std::string out(8, '\0');
+  for (int i = 7; i >= 0; --i, round >>= 8) out[static_cast<size_t>(i)] = static_cast<char>(round & 0xff);
+  return out;
+}
+
+std::optional<uint64_t> decode_read_round(const std::string& ctx) {
+  if (ctx.size() != 8) return std::nullopt;
+  uint64_t round = 0;
+  for (char c : ctx) round = round << 8 | static_cast<unsigned char>(c);
+  return round;
+}
+}  // namespace
+
 Status RaftCore::step_leader(const pb::Message& m) {
   switch (m.type()) {
     case pb::MSG_PROP: {
@@ -28,10 +44,10 @@ Status RaftCore::step_leader(const pb::Message& m) {
       // §6.4: a new leader does not know the commit index until it commits an entry of its
       // own term; hold reads until then.
       if (!committed_entry_in_current_term()) {
-        pending_read_index_messages_.push_back(m);
+        pending_read_index_messages_.push_back(HeldRead{m, ticks_});
         return {};
       }
-      handle_read_index(m);
+      handle_read_index(m, ticks_);
       return {};
     case pb::MSG_TRANSFER_LEADER:
       handle_transfer_leader(m.from());
@@ -141,9 +157,9 @@ bool RaftCore::committed_entry_in_current_term() const {
 
 void RaftCore::release_pending_read_index_messages() {
   if (pending_read_index_messages_.empty() || !committed_entry_in_current_term()) return;
-  auto msgs = std::move(pending_read_index_messages_);
+  auto held = std::move(pending_read_index_messages_);
   pending_read_index_messages_.clear();
-  for (const auto& m : msgs) handle_read_index(m);
+  for (const auto& h : held) handle_read_index(h.request, h.arrived_tick);
 }
 
 void RaftCore::handle_append_response(const pb::Message& m, Progress& pr) {
@@ -195,23 +211,15 @@ void RaftCore::handle_heartbeat_response(const pb::Message& m, Progress& pr) {
   // more append through per heartbeat so the follower can reject it and we can resync.
   if (pr.state == ProgressState::kReplicate && pr.inflights.is_full()) pr.inflights.free_first_one();
   if (pr.match < log_.last_index()) send_append(m.from());
-  if (m.context().empty() || pending_reads_.empty()) return;
-  // ReadIndex: find the request this ack answers; an ack also confirms every older request.
-  auto it = std::find_if(pending_reads_.begin(), pending_reads_.end(),
-                         [&](const auto& p) { return p.first == m.context(); });
-  if (it == pending_reads_.end()) return;
-  it->second.acks.insert(m.from());
-  std::map<NodeId, bool> acks;
-  for (NodeId id : it->second.acks) acks[id] = true;
-  if (trk_.config.voters.vote_result(acks) != VoteResult::kWon) return;
-  auto end = std::next(it);
-  std::vector<std::pair<std::string, PendingRead>> released(
-      std::make_move_iterator(pending_reads_.begin()), std::make_move_iterator(end));
-  pending_reads_.erase(pending_reads_.begin(), end);
-  for (auto& [ctx, pr_read] : released) respond_read_index(pr_read.request, pr_read.index);
+  if (pending_reads_.empty()) return;
+  auto round = decode_read_round(m.context());
+  if (!round) return;
+  uint64_t& acked = read_round_acked_[m.from()];
+  acked = std::max(acked, *round);
+  release_confirmed_reads();
 }
 
-void RaftCore::handle_read_index(const pb::Message& m) {
+void RaftCore::handle_read_index(const pb::Message& m, uint64_t arrived_tick) {
   Index read_index = log_.committed();
   // Alone in the cluster, a leader needs no one to confirm its leadership (but only if the
   // single voter is itself).
@@ -220,15 +228,67 @@ void RaftCore::handle_read_index(const pb::Message& m) {
     return;
   }
   // §6.4: record the commit index, then confirm we are still leader with a heartbeat round.
-  // Batched: every read that arrives before the caller's next ready() shares one round,
-  // which carries the newest request's context. A quorum of acks for it proves we were
-  // leader after all of them arrived, so it releases them all (and any older ones).
+  // Batched: every read that arrives before the caller's next ready() shares one round.
   PendingRead pr;
   pr.index = read_index;
   pr.request = m;
-  pr.acks.insert(id_);
-  pending_reads_.emplace_back(m.context(), std::move(pr));
+  pr.round = next_read_round_;
+  pr.arrived_tick = arrived_tick;
+  pending_reads_.push_back(std::move(pr));
   should_bcast_read_heartbeat_ = true;
+}
+
+void RaftCore::bcast_read_round() {
+  uint64_t round = next_read_round_++;
+  bcast_heartbeat(encode_read_round(round));
+  // A leader that is a majority on its own (one voter) needs no acks.
+  release_confirmed_reads();
+}
+
+void RaftCore::release_confirmed_reads() {
+  // The newest round a quorum has acked; the leader has "acked" every round it sent.
+  uint64_t sent = next_read_round_ - 1;
+  Index confirmed = trk_.config.voters.committed_index([&](NodeId id) -> std::optional<Index> {
+    if (id == id_) return sent;
+    auto it = read_round_acked_.find(id);
+    return it == read_round_acked_.end() ? 0 : it->second;
+  });
+  while (!pending_reads_.empty() && pending_reads_.front().round <= confirmed) {
+    PendingRead pr = std::move(pending_reads_.front());
+    pending_reads_.pop_front();
+    respond_read_index(pr.request, pr.index);
+  }
+}
+
+void RaftCore::expire_reads() {
+  // A read that no round confirmed within an election timeout is refused: its requester
+  // learns at once instead of waiting for its own timeout, and nothing outlives a requester
+  // that restarted for long.
+  auto is_expired = [&](uint64_t arrived_tick) { return ticks_ - arrived_tick >= config_.election_tick; };
+  // (Held reads enter pending_reads_ late, so arrival ticks there are not in order.)
+  std::erase_if(pending_reads_, [&](const PendingRead& pr) {
+    if (!is_expired(pr.arrived_tick)) return false;
+    refuse_read(pr.request);
+    return true;
+  });
+  std::erase_if(pending_read_index_messages_, [&](const HeldRead& h) {
+    if (!is_expired(h.arrived_tick)) return false;
+    refuse_read(h.request);
+    return true;
+  });
+}
+
+void RaftCore::refuse_read(const pb::Message& req) {
+  if (req.from() == kNoNode || req.from() == id_) {
+    read_states_.push_back(ReadState{0, req.context(), true});
+    return;
+  }
+  pb::Message resp;
+  resp.set_type(pb::MSG_READ_INDEX_RESP);
+  resp.set_to(req.from());
+  resp.set_reject(true);
+  resp.set_context(req.context());
+  send(std::move(resp));
 }
 
 void RaftCore::respond_read_index(const pb::Message& req, Index read_index) {

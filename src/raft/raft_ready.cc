@@ -118,7 +118,7 @@ Ready RaftCore::ready() {
   }
   if (should_bcast_read_heartbeat_) {
     should_bcast_read_heartbeat_ = false;
-    if (role_ == Role::kLeader && !pending_reads_.empty()) bcast_heartbeat(pending_reads_.back().first);
+    if (role_ == Role::kLeader && !pending_reads_.empty()) bcast_read_round();
   }
   Ready rd;
   SoftState ss{lead_, role_};

@@ -18,6 +18,7 @@ class SingleNode {
     EXPECT_TRUE(store.bootstrap(cs).has_value());
     NodeCoreConfig cfg;
     cfg.raft.id = 1;
+    cfg.incarnation = 1;
     cfg.request_timeout_ms = 3000;
     auto c = NodeCore::create(cfg, store);
     EXPECT_TRUE(c.has_value());
@@ -152,6 +153,127 @@ TEST(NodeCore, LeaderExpiresLeasesByItsClock) {
   EXPECT_TRUE(n.store.list_leases()->empty());
   auto r = n.store.range(get_req("session"));
   EXPECT_EQ(r->kvs_size(), 0);
+}
+
+// A follower's life on a store that survives restarts, driven by hand: what it sends is
+// collected so a test can answer as the leader (node 2) would.
+class FollowerLife {
+ public:
+  FollowerLife(storage::MemStore& store, uint64_t incarnation) : store_(store) {
+    NodeCoreConfig cfg;
+    cfg.raft.id = 1;
+    cfg.incarnation = incarnation;
+    auto c = NodeCore::create(cfg, store_);
+    EXPECT_TRUE(c.has_value());
+    core = std::move(*c);
+  }
+
+  void receive(pb::MessageType type, std::string context = "", Index index = 0) {
+    pb::Message m;
+    m.set_type(type);
+    m.set_from(2);
+    m.set_to(1);
+    m.set_term(2);
+    m.set_commit(1);
+    m.set_index(index);
+    m.set_context(std::move(context));
+    ASSERT_TRUE(core->step(m).has_value());
+  }
+
+  std::vector<Response> drive() {
+    std::vector<Response> out;
+    for (int i = 0; i < 100; ++i) {
+      auto rd = core->take_ready();
+      for (auto& r : core->take_responses()) out.push_back(std::move(r));
+      if (!rd) break;
+      auto w = store_.write(write_batch_for(*rd));
+      EXPECT_TRUE(w.has_value());
+      for (const auto& m : rd->messages) sent.push_back(m);
+      core->on_persisted(*rd, *w);
+      for (auto& r : core->take_responses()) out.push_back(std::move(r));
+    }
+    return out;
+  }
+
+  std::string last_read_index_context() const {
+    for (auto it = sent.rbegin(); it != sent.rend(); ++it) {
+      if (it->type() == pb::MSG_READ_INDEX) return it->context();
+    }
+    ADD_FAILURE() << "no ReadIndex request was sent";
+    return "";
+  }
+
+  std::unique_ptr<NodeCore> core;
+  std::vector<pb::Message> sent;
+
+ private:
+  storage::MemStore& store_;
+};
+
+// Simulator seed 914173: a node restarted and its new read took the leader's answer to a
+// request of its earlier life (same id, counter back at 1), computed at an older read point.
+// Contexts now name the life, so that answer serves nothing.
+TEST(NodeCore, ReadIndexAnswerForAnEarlierLifeServesNoRead) {
+  storage::MemStore store;
+  pb::ConfState cs;
+  cs.add_voters(1);
+  cs.add_voters(2);
+  ASSERT_TRUE(store.bootstrap(cs).has_value());
+
+  std::string old_context;
+  {
+    FollowerLife first(store, 0x1111);
+    first.receive(pb::MSG_HEARTBEAT);
+    first.drive();
+    first.core->submit_read(10, get_req("k"), ReadConsistency::kLinearizable, 1000);
+    first.drive();
+    old_context = first.last_read_index_context();
+  }
+  FollowerLife second(store, 0x2222);
+  second.receive(pb::MSG_HEARTBEAT);
+  second.drive();
+  second.core->submit_read(11, get_req("k"), ReadConsistency::kLinearizable, 2000);
+  second.drive();
+  std::string new_context = second.last_read_index_context();
+  EXPECT_NE(new_context, old_context);
+
+  second.receive(pb::MSG_READ_INDEX_RESP, old_context, 1);
+  EXPECT_TRUE(second.drive().empty()) << "an answer meant for the earlier life served a read";
+  EXPECT_EQ(second.core->pending_requests(), 1u);
+
+  second.receive(pb::MSG_READ_INDEX_RESP, new_context, 1);
+  auto out = second.drive();
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].request_id, 11u);
+  EXPECT_TRUE(out[0].read.has_value());
+  EXPECT_EQ(out[0].index, 1u);
+}
+
+// A leader that could not confirm its leadership refuses the read; the node answers at once.
+TEST(NodeCore, RefusedReadPointFailsTheReadsBehindIt) {
+  storage::MemStore store;
+  pb::ConfState cs;
+  cs.add_voters(1);
+  cs.add_voters(2);
+  ASSERT_TRUE(store.bootstrap(cs).has_value());
+  FollowerLife n(store, 7);
+  n.receive(pb::MSG_HEARTBEAT);
+  n.drive();
+  n.core->submit_read(5, get_req("k"), ReadConsistency::kLinearizable, 1000);
+  n.drive();
+  pb::Message refusal;
+  refusal.set_type(pb::MSG_READ_INDEX_RESP);
+  refusal.set_from(2);
+  refusal.set_to(1);
+  refusal.set_term(2);
+  refusal.set_reject(true);
+  refusal.set_context(n.last_read_index_context());
+  ASSERT_TRUE(n.core->step(refusal).has_value());
+  auto out = n.drive();
+  ASSERT_EQ(out.size(), 1u);
+  ASSERT_FALSE(out[0].read.has_value());
+  EXPECT_EQ(out[0].read.error().code(), ErrorCode::kNotLeader);
+  EXPECT_EQ(n.core->pending_requests(), 0u);
 }
 
 // §10.2.1 with a guard: a leader's appends may leave before its own fsync, but never with a

@@ -8,10 +8,11 @@ namespace {
 
 using namespace aspen::raft::test;
 
-std::vector<pb::Message> with_context(const std::vector<pb::Message>& msgs, const std::string& ctx) {
+// Heartbeats that carry a read-confirmation round (plain heartbeats carry no context).
+std::vector<pb::Message> read_rounds(const std::vector<pb::Message>& msgs) {
   std::vector<pb::Message> out;
   for (const auto& m : msgs) {
-    if (m.context() == ctx) out.push_back(m);
+    if (!m.context().empty()) out.push_back(m);
   }
   return out;
 }
@@ -30,19 +31,78 @@ TEST(RaftReadIndex, LeaderAnswersAfterHeartbeatQuorumWithCommitIndex) {
   net.drop_if = [](const pb::Message& m) { return m.type() == pb::MSG_HEARTBEAT_RESP && m.from() != 2; };
   ASSERT_TRUE(net.core(1).read_index("r1").has_value());
   net.stabilize();
-  EXPECT_EQ(with_context(net.sent_of(pb::MSG_HEARTBEAT, 1), "r1").size(), 4u);
+  EXPECT_EQ(read_rounds(net.sent_of(pb::MSG_HEARTBEAT, 1)).size(), 4u);
   EXPECT_TRUE(net.node(1).read_states.empty());
 
-  // With node 3 as well, the read is confirmed.
+  // With node 3 as well, a later round confirms it, and a read that arrived meanwhile too.
   net.drop_if = [](const pb::Message& m) { return m.type() == pb::MSG_HEARTBEAT_RESP && m.from() > 3; };
-  net.tick(1, {1});
-  EXPECT_TRUE(net.node(1).read_states.empty()) << "plain heartbeats do not confirm a read";
   ASSERT_TRUE(net.core(1).read_index("r2").has_value());
   net.stabilize();
-  ASSERT_EQ(net.node(1).read_states.size(), 2u) << "confirming r2 confirms the older r1 too";
+  ASSERT_EQ(net.node(1).read_states.size(), 2u) << "confirming r2's round confirms the older r1 too";
   EXPECT_EQ(net.node(1).read_states[0].context, "r1");
   EXPECT_EQ(net.node(1).read_states[1].context, "r2");
-  for (const auto& rs : net.node(1).read_states) EXPECT_EQ(rs.index, commit);
+  for (const auto& rs : net.node(1).read_states) {
+    EXPECT_EQ(rs.index, commit);
+    EXPECT_FALSE(rs.is_refused);
+  }
+}
+
+// A read whose round missed a quorum is confirmed by the next periodic heartbeat: while reads
+// wait, every heartbeat is a round.
+TEST(RaftReadIndex, ReadThatMissedItsRoundIsConfirmedByTheNextHeartbeat) {
+  TestNetwork net({1, 2, 3});
+  net.elect(1);
+  net.drop_if = [](const pb::Message& m) { return m.type() == pb::MSG_HEARTBEAT_RESP; };
+  ASSERT_TRUE(net.core(1).read_index("r").has_value());
+  net.stabilize();
+  EXPECT_TRUE(net.node(1).read_states.empty());
+  net.drop_if = nullptr;
+  net.tick(1, {1});
+  ASSERT_EQ(net.node(1).read_states.size(), 1u);
+  EXPECT_EQ(net.node(1).read_states[0].context, "r");
+  EXPECT_FALSE(net.node(1).read_states[0].is_refused);
+}
+
+// Acks confirm rounds, never contexts: two requests with the same context (a requester that
+// restarted and counts from 1 again) each get the read point of their own arrival. Matching
+// acks by context once answered only the older one (simulator seed 914173).
+TEST(RaftReadIndex, RequestsWithTheSameContextEachGetTheirOwnReadPoint) {
+  TestNetwork net({1, 2, 3});
+  net.elect(1);
+  // Node 2's first request waits: no heartbeat acks reach the leader.
+  net.drop_if = [](const pb::Message& m) { return m.type() == pb::MSG_HEARTBEAT_RESP; };
+  ASSERT_TRUE(net.core(2).read_index("dup").has_value());
+  net.stabilize();
+  const Index old_point = net.core(1).log().committed();
+  ASSERT_TRUE(net.node(2).read_states.empty());
+  // A write commits (appends still flow), then the same context arrives again.
+  ASSERT_TRUE(net.core(1).propose("w").has_value());
+  net.stabilize();
+  const Index new_point = net.core(1).log().committed();
+  ASSERT_GT(new_point, old_point);
+  net.drop_if = nullptr;
+  ASSERT_TRUE(net.core(2).read_index("dup").has_value());
+  net.stabilize();
+  ASSERT_EQ(net.node(2).read_states.size(), 2u);
+  EXPECT_EQ(net.node(2).read_states[0].index, old_point);
+  EXPECT_EQ(net.node(2).read_states[1].index, new_point) << "the new request is answered at its own read point";
+}
+
+// A read that no round confirms within an election timeout is refused, so its requester
+// stops waiting and no request outlives it for long.
+TEST(RaftReadIndex, UnconfirmedReadIsRefusedAfterAnElectionTimeout) {
+  TestNetwork net({1, 2, 3});
+  net.elect(1);
+  net.drop_if = [](const pb::Message& m) { return m.type() == pb::MSG_HEARTBEAT_RESP; };
+  ASSERT_TRUE(net.core(2).read_index("f").has_value());
+  net.stabilize();
+  net.tick(9, {1});
+  EXPECT_TRUE(net.node(2).read_states.empty()) << "still waiting within the election timeout";
+  net.tick(1, {1});
+  ASSERT_EQ(net.node(2).read_states.size(), 1u);
+  EXPECT_TRUE(net.node(2).read_states[0].is_refused);
+  EXPECT_EQ(net.node(2).read_states[0].context, "f");
+  EXPECT_TRUE(net.core(1).is_leader()) << "check_quorum is off here: the leader stays, the read does not";
 }
 
 TEST(RaftReadIndex, FollowerReadIsForwardedAndAnswered) {
@@ -81,7 +141,7 @@ TEST(RaftReadIndex, NewLeaderHoldsReadsUntilItCommitsInItsTerm) {
   ASSERT_TRUE(net.core(2).read_index("held").has_value());
   net.stabilize();
   EXPECT_TRUE(net.node(2).read_states.empty());
-  EXPECT_TRUE(with_context(net.sent_of(pb::MSG_HEARTBEAT, 2), "held").empty())
+  EXPECT_TRUE(read_rounds(net.sent_of(pb::MSG_HEARTBEAT, 2)).empty())
       << "no confirmation round before the leader's first commit";
 
   net.drop_if = nullptr;
@@ -110,14 +170,18 @@ TEST(RaftReadIndex, PartitionedLeaderCannotCompleteRead) {
   net.heal();
   net.tick(2);
   EXPECT_EQ(net.core(1).leader(), 2u);
-  EXPECT_TRUE(net.node(1).read_states.empty()) << "the old read is never answered";
+  // Stepping down, it refuses the old read: never answered with a read point.
+  ASSERT_EQ(net.node(1).read_states.size(), 1u);
+  EXPECT_TRUE(net.node(1).read_states[0].is_refused);
+  EXPECT_EQ(net.node(1).read_states[0].context, "stale?");
 
   // Asked again, the read goes to the real leader and covers the new write.
   ASSERT_TRUE(net.core(1).read_index("fresh").has_value());
   net.stabilize();
-  ASSERT_EQ(net.node(1).read_states.size(), 1u);
-  EXPECT_EQ(net.node(1).read_states[0].context, "fresh");
-  EXPECT_GE(net.node(1).read_states[0].index, net.core(2).log().committed());
+  ASSERT_EQ(net.node(1).read_states.size(), 2u);
+  EXPECT_EQ(net.node(1).read_states[1].context, "fresh");
+  EXPECT_FALSE(net.node(1).read_states[1].is_refused);
+  EXPECT_GE(net.node(1).read_states[1].index, net.core(2).log().committed());
 }
 
 TEST(RaftReadIndex, SingleNodeAnswersAtOnce) {
@@ -167,8 +231,8 @@ TEST(RaftReadIndex, ReadWithoutLeaderIsDropped) {
   EXPECT_EQ(s.error().code(), ErrorCode::kProposalDropped);
 }
 
-// A leader that steps down forgets the reads it has not confirmed.
-TEST(RaftReadIndex, PendingReadsAreDroppedWhenLeaderStepsDown) {
+// A leader that steps down refuses the reads it has not confirmed.
+TEST(RaftReadIndex, PendingReadsAreRefusedWhenLeaderStepsDown) {
   TestNetwork net({1, 2, 3});
   net.elect(1);
   net.drop_if = [](const pb::Message& m) { return m.type() == pb::MSG_HEARTBEAT_RESP; };
@@ -176,12 +240,15 @@ TEST(RaftReadIndex, PendingReadsAreDroppedWhenLeaderStepsDown) {
   net.stabilize();
   ASSERT_TRUE(net.core(1).step(make_msg(pb::MSG_HEARTBEAT, 2, 1, 9)).has_value());
   ASSERT_FALSE(net.core(1).is_leader());
-  // Even a late ack carrying the read's context has nothing to confirm.
+  net.handle_ready(1);
+  ASSERT_EQ(net.node(1).read_states.size(), 1u);
+  EXPECT_TRUE(net.node(1).read_states[0].is_refused);
+  // A late ack has nothing left to confirm.
   pb::Message ack = make_msg(pb::MSG_HEARTBEAT_RESP, 3, 1, 9);
-  ack.set_context("r");
+  ack.set_context(std::string(8, '\1'));
   ASSERT_TRUE(net.core(1).step(ack).has_value());
   net.handle_ready(1);
-  EXPECT_TRUE(net.node(1).read_states.empty());
+  EXPECT_EQ(net.node(1).read_states.size(), 1u);
 }
 
 }  // namespace
