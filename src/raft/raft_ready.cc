@@ -82,6 +82,13 @@ void RaftCore::switch_to_config(ConfigAndProgress cp) {
   trk_.progress = std::move(cp.progress);
   auto self = trk_.progress.find(id_);
   is_learner_ = self != trk_.progress.end() && self->second.is_learner;
+  if ((role_ == Role::kCandidate || role_ == Role::kPreCandidate) && !trk_.config.voters.contains(id_)) {
+    // A campaign started before the change that removed (or demoted) us: its votes could
+    // still add up to a majority of the new voters, and a leader that is not a member has
+    // no progress of its own to lead with (simulator seed 1021088).
+    become_follower(term_, kNoNode);
+    return;
+  }
   if (role_ != Role::kLeader) return;
   // A leader removed from the voters (Raft thesis §4.2.2) keeps replicating, without counting
   // itself, until the end of the current election timeout (see tick_heartbeat): the

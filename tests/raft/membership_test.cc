@@ -96,6 +96,19 @@ TEST(RaftMembership, RemovedFollowerNoLongerCounts) {
 
 // Thesis §4.2.2: a leader that removes itself keeps managing the cluster (without counting
 // itself) until the change is committed and known, then steps down; the others elect a leader.
+// A candidate that applies the change removing it (committed before its campaign, applied
+// during it) gives up: the votes it gathers could still be a majority of the new voters, and
+// a leader outside the configuration has no progress of its own (simulator seed 1021088).
+TEST(RaftMembership, CandidateRemovedMidCampaignDoesNotBecomeLeader) {
+  TestNetwork net({1, 2, 3});
+  net.core(1).campaign();
+  ASSERT_EQ(net.core(1).status().role, Role::kCandidate);
+  net.core(1).apply_conf_change(conf_change({single(kRemove, 1)}));
+  EXPECT_EQ(net.core(1).status().role, Role::kFollower);
+  net.stabilize();  // the vote requests already sent are granted by nodes 2 and 3
+  EXPECT_FALSE(net.core(1).is_leader());
+}
+
 TEST(RaftMembership, LeaderRemovingItselfStepsDownAfterElectionTimeout) {
   TestNetwork net({1, 2, 3});
   net.elect(1);
