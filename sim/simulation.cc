@@ -265,8 +265,6 @@ void Cluster::on_synced(SimNode& n, const raft::Ready& rd) {
   if (!rd.entries.empty()) check_persisted_entries(n, rd.entries);
   // Step 3: send.
   for (const auto& m : rd.messages) send_message(m);
-  maybe_restart_after_read_request(n, rd.messages);
-  if (!n.is_up) return;
   // Step 4-6 in NodeCore: membership changes, answers for applied writes and ready reads.
   n.node->on_persisted(rd, *out);
   size_t k = 0;
@@ -294,6 +292,8 @@ void Cluster::on_synced(SimNode& n, const raft::Ready& rd) {
     crash_and_restart_later(n);
     return;
   }
+  maybe_restart_after_read_request(n, rd.messages);
+  if (!n.is_up) return;
   maybe_take_ready(n);
 }
 

@@ -36,7 +36,7 @@ constexpr std::array<Setting, 11> kSettings = {{
     {"heartbeat_ms", "--heartbeat-ms", "ASPEN_HEARTBEAT_MS"},
     {"election_timeout_ms", "--election-timeout-ms", "ASPEN_ELECTION_TIMEOUT_MS"},
     {"peers", "--peers", "ASPEN_PEERS"},
-    {"ticket", "--ticket", "ASPEN_TICKET"},
+    {"ticket", "--ticket", "ASPEN_JOIN_TICKET"},
     {"log_level", "--log-level", "ASPEN_LOG_LEVEL"},
     {"ticket_file", "--ticket-file", "ASPEN_TICKET_FILE"},
 }};

@@ -60,15 +60,17 @@ void PeerRegistry::set_records(const std::vector<kvpb::KeyValue>& kvs) {
 
 void PeerRegistry::add_manual(const PeerInfo& peer) { manual_[peer.id] = peer; }
 
-void PeerRegistry::learn_from_hello(NodeId id, const transport::PublicKey& key,
-                                    std::vector<transport::SocketAddr> addrs) {
+std::optional<transport::PublicKey> PeerRegistry::learn_from_hello(NodeId id, const transport::PublicKey& key,
+                                                                   std::vector<transport::SocketAddr> addrs) {
   if (auto rec = records_.find(id); rec != records_.end()) {
     // A wildcard bind (0.0.0.0, ::) says nothing about where to dial.
     std::erase_if(addrs, [](const transport::SocketAddr& a) { return a.ip == "0.0.0.0" || a.ip == "::"; });
     if (rec->second.key == key && !addrs.empty()) announced_[id] = std::move(addrs);
-    return;
+    return std::nullopt;
   }
   greeted_[id] = PeerInfo{id, key, std::move(addrs)};
+  if (auto m = manual_.find(id); m != manual_.end() && m->second.key != key) return m->second.key;
+  return std::nullopt;
 }
 
 std::optional<PeerInfo> PeerRegistry::outdated_record() const {
@@ -90,6 +92,15 @@ void PeerRegistry::set_membership(const raftpb::ConfState& cs) {
 }
 
 std::optional<PeerInfo> PeerRegistry::lookup(NodeId id) const {
+  // A manual entry (--peers, a ticket) that names another key than the one the peer proved
+  // in its greeting is stale, typically a ticket of an earlier cluster at the same
+  // addresses: dialling it could only fail the TLS key check, and a node being added could
+  // then never answer the leader. The replicated record, once applied, wins over both.
+  if (!records_.contains(id)) {
+    auto g = greeted_.find(id);
+    auto m = manual_.find(id);
+    if (g != greeted_.end() && m != manual_.end() && g->second.key != m->second.key) return g->second;
+  }
   for (const auto* m : {&records_, &manual_, &greeted_}) {
     auto it = m->find(id);
     if (it == m->end()) continue;

@@ -1,6 +1,7 @@
 // PeerRegistry: which node id is which public key at which addresses, and whom to trust.
 //
-// Three sources, from most to least authoritative:
+// Three sources, from most to least authoritative (but see learn_from_hello: a greeting
+// that proved the cookie beats a manual entry naming another key for the same id):
 //   - member records in the replicated KV (`__aspen/cluster/node/<id>`), written by the
 //     leader before the conf change that adds the node, so every replica learns them;
 //   - manual peers from the configuration (--peers) and the ticket a joining node was given;
@@ -55,8 +56,12 @@ class PeerRegistry {
   void set_records(const std::vector<kvpb::KeyValue>& kvs);
   void add_manual(const PeerInfo& peer);
   // A peer that proved the cookie (and, by TLS, its key). For an id the records know, only
-  // its addresses are taken, and only if the key is the record's.
-  void learn_from_hello(NodeId id, const transport::PublicKey& key, std::vector<transport::SocketAddr> addrs);
+  // its addresses are taken, and only if the key is the record's. A greeting whose key
+  // differs from a manual peer's (--peers, or a ticket of an earlier cluster at the same
+  // addresses) is dialled instead of it until records exist; the stale key is returned so
+  // the shell can tell the operator.
+  std::optional<transport::PublicKey> learn_from_hello(NodeId id, const transport::PublicKey& key,
+                                                       std::vector<transport::SocketAddr> addrs);
   void set_membership(const raftpb::ConfState& cs);
 
   std::optional<PeerInfo> lookup(NodeId id) const;

@@ -102,7 +102,15 @@ void Shell::dial_raft(NodeId to) {
     l.retry_after = std::chrono::steady_clock::now() + std::chrono::milliseconds(l.backoff_ms);
     counters_.raft_messages_dropped.fetch_add(l.queue.size(), std::memory_order_relaxed);
     l.queue.clear();
-    ASPEN_LOG_DEBUG("node {}: cannot reach node {}: {}", config_.node_id, to, e.to_string());
+    if (e.code() == ErrorCode::kUnauthorized && e.message() != l.last_dial_refusal) {
+      // A key mismatch does not heal by retrying: say so where an operator looks, once per cause.
+      ASPEN_LOG_WARN("node {}: cannot reach node {}: {} (is the key this node has for it stale? check --peers and "
+                     "the join ticket)",
+                     config_.node_id, to, e.to_string());
+      l.last_dial_refusal = e.message();
+    } else {
+      ASPEN_LOG_DEBUG("node {}: cannot reach node {}: {}", config_.node_id, to, e.to_string());
+    }
     if (core_) core_->raft().report_unreachable(to);
   };
   endpoint_->connect_async(
@@ -182,7 +190,11 @@ void Shell::on_raft_message(transport::Stream& stream, std::string bytes) {
     for (const auto& a : hello.addrs()) {
       if (auto sa = transport::SocketAddr::parse(a)) addrs.push_back(*sa);
     }
-    peers_.learn_from_hello(hello.node_id(), stream.peer_key(), std::move(addrs));
+    if (auto stale = peers_.learn_from_hello(hello.node_id(), stream.peer_key(), std::move(addrs))) {
+      ASPEN_LOG_WARN("node {}: node {} proved key {}, but --peers or the join ticket names key {} for it (a ticket of "
+                     "an earlier cluster?); dialling the proven key",
+                     config_.node_id, hello.node_id(), stream.peer_key().to_string(), stale->to_string());
+    }
     inbound.emplace(k, hello.node_id());
     if (hello.is_snapshot()) {
       InboundSnapshot in;

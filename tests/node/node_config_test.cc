@@ -157,6 +157,8 @@ TEST(NodeConfig, EnvMapsAspenVariablesAndIgnoresTheRest) {
       "ASPEN_COOKIE=a=b=c",  // only the first '=' separates the name
       "ASPEN_STORAGE_BACKEND=inmemory",
       "ASPEN_TICKET_FILE=/t",
+      "ASPEN_TICKET=aspen-of-the-cli",  // the CLI's: a node must not join with it by accident
+      "ASPEN_JOIN_TICKET=aspen-to-join",
       "ASPEN_CONFIG=/etc/aspen.toml",
       "ASPEN_SOMETHING_ELSE=1",
       "PATH=/usr/bin",
@@ -166,7 +168,8 @@ TEST(NodeConfig, EnvMapsAspenVariablesAndIgnoresTheRest) {
   EXPECT_EQ(env, (ConfigLayer{{"node_id", "7"},
                               {"cookie", "a=b=c"},
                               {"storage_backend", "inmemory"},
-                              {"ticket_file", "/t"}}));
+                              {"ticket_file", "/t"},
+                              {"ticket", "aspen-to-join"}}));
 }
 
 TEST(NodeConfig, FileWithEverySettingIsReadIncludingThePeersArray) {

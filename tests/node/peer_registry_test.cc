@@ -77,5 +77,30 @@ TEST(PeerRegistry, RemovedMembersRecordIsNotRewritten) {
   EXPECT_FALSE(r.reg.outdated_record().has_value());
 }
 
+// A node being added, started with a ticket of an earlier cluster at the same addresses:
+// the leader's greeting proves another key for node 1 than the ticket names. Dialling the
+// ticket's key could only fail the TLS check, so the greeting wins until records exist.
+TEST(PeerRegistry, GreetingBeatsAStaleManualKeyUntilARecordExists) {
+  PeerRegistry reg;
+  auto stale = transport::NodeIdentity::generate();
+  auto leader = transport::NodeIdentity::generate();
+  reg.add_manual(PeerInfo{1, stale.public_key(), {*SocketAddr::parse("127.0.0.1:7001")}});
+  EXPECT_EQ(reg.lookup(1)->key, stale.public_key());
+
+  auto conflict = reg.learn_from_hello(1, leader.public_key(), {*SocketAddr::parse("127.0.0.1:7001")});
+  ASSERT_TRUE(conflict.has_value()) << "the shell is told, to warn the operator";
+  EXPECT_EQ(*conflict, stale.public_key());
+  EXPECT_EQ(reg.lookup(1)->key, leader.public_key());
+
+  // A greeting that agrees with the manual entry is no conflict.
+  EXPECT_FALSE(reg.learn_from_hello(1, stale.public_key(), {}).has_value());
+
+  // The replicated record is the last word.
+  auto recorded = transport::NodeIdentity::generate();
+  reg.learn_from_hello(1, leader.public_key(), {*SocketAddr::parse("127.0.0.1:7001")});
+  reg.set_records({record(1, recorded.public_key(), "127.0.0.1:7001")});
+  EXPECT_EQ(reg.lookup(1)->key, recorded.public_key());
+}
+
 }  // namespace
 }  // namespace aspen::node

@@ -39,7 +39,9 @@ constexpr FlagSpec kFlags[] = {
     {"--election-timeout-ms", "election_timeout_ms",
      "Followers start an election after this long without a leader, in milliseconds (default 1000)."},
     {"--peers", "peers", "Manually known peers: id@publickey@host:port, comma-separated."},
-    {"--ticket", "ticket", "A cluster ticket (aspen...) whose members this node should trust when joining."},
+    {"--ticket", "ticket",
+     "A cluster ticket (aspen...) whose members this node should trust when joining (env ASPEN_JOIN_TICKET; "
+     "ASPEN_TICKET is aspen-cli's and is ignored here)."},
     {"--log-level", "log_level", "trace, debug, info (default), warn or error."},
     {"--ticket-file", "ticket_file", "Write the cluster ticket to this file whenever it changes."},
 };
@@ -89,6 +91,13 @@ int main(int argc, char** argv) {
   if (!config) {
     std::fprintf(stderr, "aspen-node: %s\n", config.error().message().c_str());
     return kExitConfig;
+  }
+  if (std::getenv("ASPEN_TICKET") != nullptr && !config->ticket) {
+    // The CLI's variable names the cluster to talk to; a node joins only with a ticket it
+    // was given on purpose (a stale one in the shell once wedged a freshly formed cluster).
+    std::fprintf(stderr,
+                 "aspen-node: note: ignoring ASPEN_TICKET (it is aspen-cli's); to join with a ticket pass --ticket or "
+                 "set ASPEN_JOIN_TICKET\n");
   }
   aspen::log::set_level(config->log_level);
 

@@ -78,6 +78,7 @@ struct OutLink {
   std::deque<std::string> queue;
   std::chrono::steady_clock::time_point retry_after{};
   uint32_t backoff_ms = 0;
+  std::string last_dial_refusal;  // the last key refusal logged as a warning
 };
 
 // A node-to-node connection to the leader, for forwarding client requests. [loop]
