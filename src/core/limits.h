@@ -36,6 +36,8 @@ inline constexpr size_t kMaxStreamUnreadBytes = size_t{16} << 20;
 // Unacknowledged sent bytes per stream above which send() waits (send_async fails).
 inline constexpr size_t kMaxStreamUnackedBytes = size_t{16} << 20;
 inline constexpr size_t kMaxForwardHops = 3;
+// Client requests a follower relays to the leader and has not had answered yet.
+inline constexpr size_t kMaxForwardsInFlight = 10000;
 
 // --- raft ---
 inline constexpr uint32_t kDefaultTickIntervalMs = 100;
@@ -55,6 +57,10 @@ inline constexpr size_t kMaxSnapshotSizeBytes = size_t{100} << 20;  // 100 MiB
 // disk, not memory. The state machine is bounded by the LMDB map size long before this;
 // the limit only stops a peer from filling the disk without end.
 inline constexpr uint64_t kMaxStreamedSnapshotBytes = uint64_t{256} << 30;  // 256 GiB
+// Snapshot sends waiting for the node's one sender thread (at most one per peer anyway).
+inline constexpr size_t kMaxQueuedSnapshotSends = 2 * (kMaxClusterVoters + kMaxClusterLearners);
+// A failed storage write (a full disk, say) is retried after this pause.
+inline constexpr uint32_t kStorageRetryDelayMs = 1000;
 
 static_assert(kMaxKeySizeBytes + kMaxValueSizeBytes < kMaxEntriesPerMessageBytes + kMaxFrameSizeBytes,
               "one maximal key/value must fit in one replication message");

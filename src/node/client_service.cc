@@ -232,6 +232,14 @@ void Shell::forward_to_leader(cpb::Request req, Reply reply) {
   }
   auto p = peers_.lookup(leader);
   if (!p || p->addrs.empty()) return not_leader(fmt::format("node {} is the leader", leader));
+  if (forwards_.size() >= limits::kMaxForwardsInFlight) {
+    cpb::Response resp;
+    *resp.mutable_error() = error_info(Error(
+        ErrorCode::kUnavailable, fmt::format("too many requests being relayed to leader {} (limit {}); retry or send "
+                                             "them to the leader",
+                                             leader, limits::kMaxForwardsInFlight)));
+    return reply(std::move(resp));
+  }
   req.set_forward_hops(req.forward_hops() + 1);
   counters_.forwarded_requests.fetch_add(1, std::memory_order_relaxed);
   auto done = std::make_shared<bool>(false);

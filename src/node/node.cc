@@ -149,17 +149,10 @@ Status Shell::start() {
   ASPEN_LOG_INFO("node {}: phase 5/6 peers: {} manual, {} from the ticket", config_.node_id, config_.peers.size(),
                  config_.ticket ? config_.ticket->peers.size() : 0);
 
-  // Phase 6: the ticker drives elections, heartbeats, timeouts and lease expiry.
-  ticker_ = std::thread([this] {
-    auto next = std::chrono::steady_clock::now();
-    std::unique_lock lock(ticker_mu_);
-    while (!is_ticker_stopping_) {
-      next += std::chrono::milliseconds(kTickIntervalMs);
-      if (ticker_cv_.wait_until(lock, next, [this] { return is_ticker_stopping_; })) break;
-      endpoint_->post([self = weak_from_this()] {
-        if (auto s = self.lock()) s->on_tick();
-      });
-    }
+  // Phase 6: ticks (an asio timer on the loop) drive elections, heartbeats, timeouts and
+  // lease expiry.
+  endpoint_->post([self = weak_from_this()] {
+    if (auto s = self.lock()) s->schedule_tick();
   });
   ASPEN_LOG_INFO("node {}: phase 6/6 running{}", config_.node_id,
                  is_initialized() ? "" : "; not in a cluster yet: waiting for InitCluster or to be added");
@@ -169,17 +162,12 @@ Status Shell::start() {
 void Shell::stop() {
   if (!endpoint_ && !storage_thread_.joinable()) return;
   ASPEN_LOG_INFO("node {}: stopping", config_.node_id);
-  {
-    std::lock_guard lock(ticker_mu_);
-    is_ticker_stopping_ = true;
-  }
-  ticker_cv_.notify_all();
-  if (ticker_.joinable()) ticker_.join();
-  ASPEN_LOG_INFO("node {}: stopped the ticker", config_.node_id);
   if (endpoint_) {
     endpoint_->close();  // joins the loop: nothing touches the core after this
     ASPEN_LOG_INFO("node {}: closed the endpoint and its connections", config_.node_id);
   }
+  // After the endpoint: a snapshot being streamed fails at once on the closed connection.
+  snapshot_sender_.stop();
   {
     std::lock_guard lock(storage_mu_);
     is_storage_stopping_ = true;
@@ -303,23 +291,11 @@ void Shell::storage_loop() {
     storage::WriteBatch batch = write_batch_for(*job, &persisted);
     if (!snapshot_path.empty()) batch.snapshot_data_path = &snapshot_path;
     Result<storage::WriteOutcome> out = store_->write(batch);
-    if (out) {
-      // Keep the log bounded: compact well behind the applied index (lagging followers
-      // within the kept entries still get entries, others a snapshot).
-      if (Index to = compaction_point(store_->first_index(), store_->last_index(), store_->applied_index(),
-                                      store_->log_size_bytes());
-          to != 0) {
-        if (auto s = store_->compact(to); s) {
-          counters_.compactions.fetch_add(1, std::memory_order_relaxed);
-        } else {
-          ASPEN_LOG_WARN("node {}: log compaction failed: {}", config_.node_id, s.error().to_string());
-        }
-      }
-    }
     auto us = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0).count();
     counters_.storage_writes.fetch_add(1, std::memory_order_relaxed);
     counters_.storage_entries.fetch_add(job->entries.size(), std::memory_order_relaxed);
     counters_.storage_write_us_total.fetch_add(static_cast<uint64_t>(us), std::memory_order_relaxed);
+    const bool is_written = out.has_value();
     {
       std::lock_guard lock(storage_mu_);
       storage_job_ = nullptr;
@@ -327,6 +303,22 @@ void Shell::storage_loop() {
     endpoint_->post([self = weak_from_this(), job, out = std::move(out)]() mutable {
       if (auto s = self.lock()) s->on_persisted(std::move(job), std::move(out));
     });
+    // Compaction runs after the batch was answered, off its critical path; the next batch
+    // waits for it only if it is already ready.
+    if (is_written) maybe_compact();
+  }
+}
+
+void Shell::maybe_compact() {
+  // Keep the log bounded: compact well behind the applied index (lagging followers within
+  // the kept entries still get entries, others a snapshot).
+  Index to = compaction_point(store_->first_index(), store_->last_index(), store_->applied_index(),
+                              store_->log_size_bytes());
+  if (to == 0) return;
+  if (auto s = store_->compact(to); s) {
+    counters_.compactions.fetch_add(1, std::memory_order_relaxed);
+  } else {
+    ASPEN_LOG_WARN("node {}: log compaction failed: {}", config_.node_id, s.error().to_string());
   }
 }
 
@@ -342,8 +334,7 @@ void Shell::on_persisted(std::shared_ptr<raft::Ready> rd, Result<storage::WriteO
       is_stopping_ = true;
       return;
     }
-    std::thread([self = weak_from_this(), rd] {
-      std::this_thread::sleep_for(std::chrono::seconds(1));
+    endpoint_->post_after(limits::kStorageRetryDelayMs, [self = weak_from_this(), rd] {
       auto s = self.lock();
       if (!s) return;
       {
@@ -352,7 +343,7 @@ void Shell::on_persisted(std::shared_ptr<raft::Ready> rd, Result<storage::WriteO
         s->storage_job_ = rd;
       }
       s->storage_cv_.notify_one();
-    }).detach();
+    });
     return;
   }
   if (rd->hard_state) persisted_hs_ = *rd->hard_state;
@@ -367,6 +358,20 @@ void Shell::on_persisted(std::shared_ptr<raft::Ready> rd, Result<storage::WriteO
   if (had_conf_change || rd->snapshot) refresh_cluster_view();
   deliver_responses();
   pump();
+}
+
+void Shell::schedule_tick() {
+  // Each tick is scheduled from the previous one's deadline, so ticks do not drift when a
+  // loop task runs long; after a stall the missed ones are not replayed in a burst.
+  auto now = std::chrono::steady_clock::now();
+  next_tick_at_ = std::max(next_tick_at_ + std::chrono::milliseconds(kTickIntervalMs), now);
+  auto delay = std::chrono::duration_cast<std::chrono::milliseconds>(next_tick_at_ - now).count();
+  endpoint_->post_after(static_cast<uint32_t>(delay), [self = weak_from_this()] {
+    auto s = self.lock();
+    if (!s || s->is_stopping_) return;
+    s->on_tick();
+    s->schedule_tick();
+  });
 }
 
 void Shell::on_tick() {

@@ -266,9 +266,9 @@ void Shell::send_snapshot(NodeId to, pb::Message m) {
   clusterpb::RaftHello hello;
   hello.ParseFromString(raft_hello());
   hello.set_is_snapshot(true);
-  // Dial from the loop (the endpoint is safe to use here), stream from a thread: it reads
-  // the whole state machine, and blocking sends wait for the peer's flow control, which a
-  // loop task must never do.
+  // Dial from the loop (the endpoint is safe to use here), stream from the snapshot sender:
+  // it reads the whole state machine, and blocking sends wait for the peer's flow control,
+  // which a loop task must never do.
   endpoint_->connect_async(
       peer->key, peer->addrs, kRaftAlpn,
       [self = weak_from_this(), ep = endpoint_, store = store_, node_id = config_.node_id, to,
@@ -284,7 +284,9 @@ void Shell::send_snapshot(NodeId to, pb::Message m) {
           });
         };
         if (!conn) return report(true);
-        std::thread([conn = *conn, hello = std::move(hello), m = std::move(m), store, node_id, to, report]() mutable {
+        auto shell = self.lock();
+        if (!shell) return;
+        auto job = [conn = *conn, hello = std::move(hello), m = std::move(m), store, node_id, to, report]() mutable {
           auto st = conn.open_bi();
           bool ok = st.has_value() && st->send(hello).has_value();
           uint64_t sent_bytes = 0;
@@ -318,7 +320,8 @@ void Shell::send_snapshot(NodeId to, pb::Message m) {
           }
           if (st && !ok) st->reset();
           report(!ok);
-        }).detach();
+        };
+        if (!shell->snapshot_sender_.submit(std::move(job))) report(true);
       });
 }
 

@@ -404,6 +404,16 @@ void Endpoint::connect_async(const PublicKey& peer, std::vector<SocketAddr> addr
 
 void Endpoint::post(std::function<void()> fn) { core_->post(std::move(fn)); }
 
+void Endpoint::post_after(uint32_t delay_ms, std::function<void()> fn) {
+  // The timer is made on the loop, which owns every asio object of the endpoint.
+  core_->post([core = core_, delay_ms, fn = std::move(fn)]() mutable {
+    auto timer = std::make_shared<asio::steady_timer>(core->io(), std::chrono::milliseconds(delay_ms));
+    timer->async_wait([timer, fn = std::move(fn)](const asio::error_code& ec) {
+      if (!ec) fn();
+    });
+  });
+}
+
 bool Endpoint::is_loop_thread() const noexcept { return core_->is_loop_thread(); }
 
 TransportMetrics Endpoint::metrics() const { return core_->metrics(); }

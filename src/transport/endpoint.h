@@ -271,6 +271,9 @@ class Endpoint {
   // Runs `fn` on the loop thread (after the current loop task, if called from it). Any
   // thread. Tasks posted after close() never run.
   void post(std::function<void()> fn);
+  // Runs `fn` on the loop thread once `delay_ms` have passed (an asio timer on the loop: no
+  // thread of its own). Any thread. Timers still pending at close() never fire.
+  void post_after(uint32_t delay_ms, std::function<void()> fn);
   bool is_loop_thread() const noexcept;
 
   // Any thread, the loop thread included.

@@ -1,6 +1,8 @@
 // Real endpoints on 127.0.0.1: handshakes, identity pinning, ALPN routing, streams, framing
 // limits and hostile input.
 #include <gtest/gtest.h>
+
+#include <future>
 #include <sodium.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
@@ -43,6 +45,22 @@ TEST(QuicEndpoint, TwoEndpointsHandshakeAndEcho) {
   ASSERT_EQ(m.peer_rtts.size(), 1u);
   EXPECT_EQ(m.peer_rtts[0].peer, b.key());
   EXPECT_GT(m.peer_rtts[0].smoothed_rtt_us, 0u);
+}
+
+// Timers run on the loop thread, not before their delay, and never after close().
+TEST(QuicEndpoint, PostAfterRunsOnTheLoopOnceTheDelayPassed) {
+  TestNode a;
+  std::promise<std::pair<bool, std::chrono::steady_clock::time_point>> fired;
+  const auto posted = std::chrono::steady_clock::now();
+  a.endpoint->post_after(30, [&] { fired.set_value({a.endpoint->is_loop_thread(), std::chrono::steady_clock::now()}); });
+  auto [is_loop, at] = fired.get_future().get();
+  EXPECT_TRUE(is_loop);
+  EXPECT_GE(at - posted, std::chrono::milliseconds(30));
+
+  std::atomic<bool> is_late_fired{false};
+  a.endpoint->post_after(60000, [&] { is_late_fired = true; });
+  a.endpoint->close();  // a pending timer is dropped with the loop
+  EXPECT_FALSE(is_late_fired);
 }
 
 TEST(QuicEndpoint, ThreeEndpointsEachReachTheOthers) {

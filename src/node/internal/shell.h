@@ -2,9 +2,11 @@
 // raft_links.cc (Raft traffic on "raft-auth"), client_service.cc (the "aspen-client"
 // protocol) and admin.cc (cluster administration). Not a public header.
 //
-// Threads: the endpoint's loop thread runs everything here except Store::write(), which
-// runs on the storage thread, and the ticker, which only posts ticks to the loop. Members
-// marked [loop] are touched on the loop thread only; NodeCore and RaftCore among them.
+// Threads: the endpoint's loop thread runs everything here (ticks and retries are asio
+// timers on it) except Store::write() and log compaction, which run on the storage thread,
+// and snapshot streaming, which runs on the snapshot sender (a Worker joined by stop()).
+// Members marked [loop] are touched on the loop thread only; NodeCore and RaftCore among
+// them. [storage] is the storage thread, [mu] a member guarded by the mutex beside it.
 #pragma once
 
 #include <atomic>
@@ -28,6 +30,7 @@
 #include "node/log_compaction.h"
 #include "node/node_core.h"
 #include "node/peer_registry.h"
+#include "node/worker.h"
 #include "rpc/handler_registry.h"
 #include "storage/store.h"
 #include "transport/endpoint.h"
@@ -108,6 +111,7 @@ class Shell : public std::enable_shared_from_this<Shell> {
   void schedule_pump();
   void pump();
   void on_persisted(std::shared_ptr<raft::Ready> rd, Result<storage::WriteOutcome> outcome);
+  void schedule_tick();
   void on_tick();
   void refresh_cluster_view();
 
@@ -139,7 +143,6 @@ class Shell : public std::enable_shared_from_this<Shell> {
   void register_client_handlers();
   void serve_client(transport::Stream& stream, std::string bytes);
   void forward_to_leader(cpb::Request req, Reply reply);
-  bool is_leader_bound(const cpb::Request& req) const;
   void with_leader_connection(std::function<void(Result<transport::Connection>)> fn);
   cpb::ErrorInfo error_info(const Error& e) const;
   void handle_read(const cpb::Request& req, Reply reply);
@@ -236,13 +239,14 @@ class Shell : public std::enable_shared_from_this<Shell> {
   std::string storage_snapshot_path_;  // the data file of storage_job_'s snapshot, if any
   pb::HardState storage_persisted_hs_;  // persisted_hs_ as of storage_job_'s hand-over
   bool is_storage_stopping_ = false;
-  void storage_loop();
+  void storage_loop();       // [storage]
+  void maybe_compact();      // [storage]
 
-  // Ticker.
-  std::thread ticker_;
-  std::mutex ticker_mu_;
-  std::condition_variable ticker_cv_;
-  bool is_ticker_stopping_ = false;
+  std::chrono::steady_clock::time_point next_tick_at_{};  // [loop]
+
+  // Streams snapshots to peers: blocking sends must not run on the loop. Stopped (joined)
+  // by stop() after the endpoint closed.
+  Worker snapshot_sender_{"snap-send", limits::kMaxQueuedSnapshotSends};
 };
 
 }  // namespace aspen::node::internal
