@@ -142,7 +142,7 @@ void Cluster::start_node(SimNode& n) {
   n.node = std::move(*core);
   n.core = &n.node->raft();
   n.is_up = true;
-  n.is_persisting = false;
+  n.cycle.emplace(n.store->initial_state().hard_state);
   trace(fmt::format("node {} starts (applied {}, term {})", n.id, n.applied(), n.core->term()));
   note_event(1, n.id, n.incarnation);
   schedule_tick(n);
@@ -150,13 +150,16 @@ void Cluster::start_node(SimNode& n) {
 
 void Cluster::crash_node(SimNode& n) {
   if (!n.is_up) return;
-  trace(fmt::format("node {} crashes{}", n.id, n.is_persisting ? " (losing an unsynced Ready)" : ""));
+  trace(fmt::format("node {} crashes{}", n.id, n.is_persisting() ? " (losing an unsynced Ready)" : ""));
   note_event(2, n.id, n.incarnation);
   n.is_up = false;
   ++n.incarnation;
   n.core = nullptr;
   n.node.reset();
-  n.is_persisting = false;
+  n.cycle.reset();
+  // What the disk had not made durable is gone: a Ready in flight never reached it, and an
+  // apply-only batch written without a sync (LMDB's MDB_NOMETASYNC) may be undone.
+  n.store->crash();
   n.requests.clear();
   ++stats_.crashes;
 }
@@ -223,50 +226,48 @@ SimNode* Cluster::current_leader() {
 }
 
 void Cluster::maybe_take_ready(SimNode& n) {
-  if (!n.is_up || n.is_persisting || !n.node->has_ready()) return;
-  auto taken = n.node->take_ready();
+  if (!n.is_up || n.is_persisting() || !n.node->has_ready()) return;
+  auto taken = n.cycle->begin(*n.node, opt_.is_early_leader_send);
   deliver_responses(n);  // reads refused when their ReadIndex round could not start
   if (!taken) return;
-  auto rd = std::make_shared<raft::Ready>(std::move(*taken));
-  if (rd->soft_state && rd->soft_state->role == raft::Role::kLeader) ++stats_.leaders_elected;
-  n.is_persisting = true;
-  if (opt_.is_early_leader_send) {
-    // As the node shell does: a leader's appends leave while its fsync runs.
-    auto persisted = n.store->initial_state().hard_state;
-    for (const auto& m : node::take_early_messages(*rd, n.core->is_leader(), persisted)) send_message(m);
-  }
+  auto step = std::make_shared<node::ReadyCycle::Step>(std::move(*taken));
+  const raft::Ready& rd = *step->ready;
+  if (rd.soft_state && rd.soft_state->role == raft::Role::kLeader) ++stats_.leaders_elected;
+  // As the node shell does: a leader's appends leave while its fsync runs.
+  for (const auto& m : step->early) send_message(m);
   // An fsync takes time; a crash before it completes loses the whole Ready (LMDB commits
   // atomically). A Ready with nothing to persist is handled almost at once.
-  uint64_t latency = rd->must_sync() ? rng_.range(opt_.disk_latency_min_us, opt_.disk_latency_max_us)
-                                     : rng_.range(1, 20);
+  uint64_t latency = rd.must_sync() ? rng_.range(opt_.disk_latency_min_us, opt_.disk_latency_max_us)
+                                    : rng_.range(1, 20);
   uint64_t inc = n.incarnation;
   NodeId id = n.id;
-  at(latency, [this, id, inc, rd] {
+  at(latency, [this, id, inc, step] {
     SimNode* p = node(id);
     if (p == nullptr || !p->is_up || p->incarnation != inc) return;
-    note_event(4, id, rd->entries.size());
-    on_synced(*p, *rd);
+    note_event(4, id, step->ready->entries.size());
+    on_synced(*p, *step);
   });
 }
 
-void Cluster::on_synced(SimNode& n, const raft::Ready& rd) {
+void Cluster::on_synced(SimNode& n, const node::ReadyCycle::Step& step) {
+  const raft::Ready& rd = *step.ready;
   // Ready contract, steps 1, 2 and 4 in one atomic Store write: snapshot, entries, hard
   // state and the application of committed entries (the node's storage thread does this).
   Index applied_before = rd.snapshot ? rd.snapshot->metadata().index() : n.applied();
   for (const auto& e : rd.committed_entries) {
     if (e.index() > applied_before) check_applied(n, e);
   }
-  auto out = n.store->write(node::write_batch_for(rd));
+  auto out = n.store->write(step.batch);
   ASPEN_ASSERT_MSG(out.has_value(), "a Ready from the core must persist");
   if (rd.snapshot) {
     ++stats_.snapshots_installed;
     trace(fmt::format("node {} installs snapshot at {}", n.id, rd.snapshot->metadata().index()));
   }
   if (!rd.entries.empty()) check_persisted_entries(n, rd.entries);
-  // Step 3: send.
-  for (const auto& m : rd.messages) send_message(m);
-  // Step 4-6 in NodeCore: membership changes, answers for applied writes and ready reads.
-  n.node->on_persisted(rd, *out);
+  // Steps 3-6 through the shared driver: membership changes, answers for applied writes and
+  // ready reads; then send.
+  auto messages = n.cycle->finish(*n.node, step, *out);
+  for (const auto& m : messages) send_message(m);
   size_t k = 0;
   for (const auto& a : out->applied) {
     while (rd.committed_entries[k].index() != a.index) ++k;
@@ -281,7 +282,6 @@ void Cluster::on_synced(SimNode& n, const raft::Ready& rd) {
                      n.store->conf_state().ShortDebugString(), n.core->tracker().config.to_string()));
     return;
   }
-  n.is_persisting = false;
   deliver_responses(n);
   maybe_compact(n);
   check_after_event(n);
@@ -292,7 +292,7 @@ void Cluster::on_synced(SimNode& n, const raft::Ready& rd) {
     crash_and_restart_later(n);
     return;
   }
-  maybe_restart_after_read_request(n, rd.messages);
+  maybe_restart_after_read_request(n, messages);
   if (!n.is_up) return;
   maybe_take_ready(n);
 }

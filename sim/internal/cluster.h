@@ -12,6 +12,7 @@
 
 #include "core/rng.h"
 #include "node/node_core.h"
+#include "node/ready_cycle.h"
 #include "raft/raft.h"
 #include "sim/linearizability.h"
 #include "storage/mem_store.h"
@@ -70,7 +71,9 @@ struct SimNode {
   // Volatile: lost in a crash. `core` is node's Raft core, for inspection and faults.
   std::unique_ptr<node::NodeCore> node;
   raft::RaftCore* core = nullptr;
-  bool is_persisting = false;
+  // The node's Ready driver (the shell's own): one Ready in flight at a time.
+  std::optional<node::ReadyCycle> cycle;
+  bool is_persisting() const { return cycle && cycle->is_in_flight(); }
   // Client requests NodeCore is working on, by request id.
   std::map<uint64_t, PendingOp> requests;
 };
@@ -117,7 +120,7 @@ class Cluster {
   void schedule_retirement(NodeId id, Index config_index, std::set<NodeId> members);
   void schedule_tick(SimNode& n);
   void maybe_take_ready(SimNode& n);
-  void on_synced(SimNode& n, const raft::Ready& rd);
+  void on_synced(SimNode& n, const node::ReadyCycle::Step& step);
   void after_apply(SimNode& n, const pb::Entry& e, const storage::AppliedEntry& a);
   void deliver_responses(SimNode& n);
   void maybe_compact(SimNode& n);

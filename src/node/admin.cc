@@ -175,10 +175,14 @@ void Shell::handle_init(const cpb::Request&, Reply reply) {
                              cluster_id_.empty() ? "this node already belongs to a cluster"
                                                  : fmt::format("this node already belongs to cluster {}", cluster_id_)));
   }
-  if (is_persisting_) return reply(error_reply(ErrorCode::kUnavailable, "the node is busy; retry"));
+  std::unique_lock write_lock(store_write_mu_, std::try_to_lock);
+  if (cycle_->is_in_flight() || !write_lock.owns_lock()) {
+    return reply(error_reply(ErrorCode::kUnavailable, "the node is busy; retry"));
+  }
   pb::ConfState cs;
   cs.add_voters(config_.node_id);
   if (auto s = store_->bootstrap(cs); !s) return reply(rpc::error_response(s.error()));
+  write_lock.unlock();
   if (auto s = recreate_core(); !s) return reply(rpc::error_response(s.error()));
   refresh_cluster_view();
   ASPEN_LOG_INFO("node {}: initialized a new cluster with itself as the only voter", config_.node_id);
@@ -376,11 +380,13 @@ void Shell::handle_remove_node(const cpb::Request& req, Reply reply) {
 }
 
 void Shell::handle_snapshot(const cpb::Request&, Reply reply) {
-  if (is_persisting_) {
-    // trigger_snapshot compacts the log: a write, which must not race the storage thread.
+  // trigger_snapshot compacts the log: a write, which must not race the storage thread.
+  std::unique_lock write_lock(store_write_mu_, std::try_to_lock);
+  if (cycle_->is_in_flight() || !write_lock.owns_lock()) {
     return reply(error_reply(ErrorCode::kUnavailable, "a write is in progress; retry"));
   }
   auto meta = store_->trigger_snapshot();
+  write_lock.unlock();
   if (!meta) return reply(rpc::error_response(meta.error()));
   cpb::Response resp;
   resp.mutable_trigger_snapshot()->set_index(meta->index());

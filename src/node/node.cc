@@ -195,7 +195,7 @@ Status Shell::recreate_core() {
   auto core = NodeCore::create(cc, *store_);
   if (!core) return std::unexpected(core.error());
   core_ = std::move(*core);
-  persisted_hs_ = store_->initial_state().hard_state;
+  cycle_.emplace(store_->initial_state().hard_state);
   return {};
 }
 
@@ -232,74 +232,67 @@ void Shell::schedule_pump() {
 }
 
 void Shell::pump() {
-  if (is_persisting_ || is_stopping_ || !core_) return;
-  auto rd = core_->take_ready();
-  if (!rd) {
+  if (is_stopping_ || !core_ || cycle_->is_in_flight()) return;
+  auto step = cycle_->begin(*core_);
+  if (!step) {
     deliver_responses();
     return;
   }
-  auto shared = std::make_shared<raft::Ready>(std::move(*rd));
-  is_persisting_ = true;
-  if (shared->soft_state) {
-    ASPEN_LOG_INFO("node {}: {} in term {}; leader {}", config_.node_id, raft::role_name(shared->soft_state->role),
-                   core_->raft().term(),
-                   shared->soft_state->leader == kNoNode ? std::string("unknown")
-                                                         : std::to_string(shared->soft_state->leader));
-    if (!forwards_.empty()) fail_forwards_not_to(shared->soft_state->leader);
+  if (const auto& soft = step->ready->soft_state) {
+    ASPEN_LOG_INFO("node {}: {} in term {}; leader {}", config_.node_id, raft::role_name(soft->role),
+                   core_->raft().term(), soft->leader == kNoNode ? std::string("unknown") : std::to_string(soft->leader));
+    if (!forwards_.empty()) fail_forwards_not_to(soft->leader);
   }
   // A leader's appends and heartbeats go out while its own fsync runs (commit clamped).
-  auto early = take_early_messages(*shared, core_->is_leader(), persisted_hs_);
-  send_raft_messages(early);
-  bool needs_store = shared->must_sync() || !shared->committed_entries.empty();
-  if (!needs_store) {
+  send_raft_messages(step->early);
+  auto job = std::make_shared<StorageJob>();
+  job->step = std::move(*step);
+  if (!job->step.needs_store) {
     // Only messages and read states: nothing to write.
-    on_persisted(std::move(shared), storage::WriteOutcome{});
+    on_persisted(std::move(job), storage::WriteOutcome{});
     return;
   }
+  if (const auto& snap = job->step.ready->snapshot) {
+    // Every snapshot the core takes in came through on_raft_stream_closed, which staged
+    // its data; installing one without it would empty the state machine.
+    auto staged = staged_snapshots_.find({snap->metadata().index(), snap->metadata().term()});
+    ASPEN_ASSERT_MSG(staged != staged_snapshots_.end(), "a snapshot to install has no staged data");
+    job->snapshot_path = staged->second;
+    job->step.batch.snapshot_data_path = &job->snapshot_path;
+  }
+  hand_to_storage(std::move(job));
+}
+
+void Shell::hand_to_storage(std::shared_ptr<StorageJob> job) {
   {
     std::lock_guard lock(storage_mu_);
+    if (is_storage_stopping_) return;
     ASPEN_ASSERT(storage_job_ == nullptr);
-    storage_snapshot_path_.clear();
-    if (shared->snapshot) {
-      // Every snapshot the core takes in came through on_raft_stream_closed, which staged
-      // its data; installing one without it would empty the state machine.
-      const auto& meta = shared->snapshot->metadata();
-      auto staged = staged_snapshots_.find({meta.index(), meta.term()});
-      ASPEN_ASSERT_MSG(staged != staged_snapshots_.end(), "a snapshot to install has no staged data");
-      storage_snapshot_path_ = staged->second;
-    }
-    storage_job_ = std::move(shared);
-    storage_persisted_hs_ = persisted_hs_;
+    storage_job_ = std::move(job);
   }
   storage_cv_.notify_one();
 }
 
 void Shell::storage_loop() {
   for (;;) {
-    std::shared_ptr<raft::Ready> job;
-    pb::HardState persisted;
-    std::string snapshot_path;
+    std::shared_ptr<StorageJob> job;
     {
       std::unique_lock lock(storage_mu_);
       storage_cv_.wait(lock, [this] { return storage_job_ != nullptr || is_storage_stopping_; });
       if (storage_job_ == nullptr) return;
-      job = storage_job_;
-      persisted = storage_persisted_hs_;
-      snapshot_path = storage_snapshot_path_;
-    }
-    auto t0 = std::chrono::steady_clock::now();
-    storage::WriteBatch batch = write_batch_for(*job, &persisted);
-    if (!snapshot_path.empty()) batch.snapshot_data_path = &snapshot_path;
-    Result<storage::WriteOutcome> out = store_->write(batch);
-    auto us = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0).count();
-    counters_.storage_writes.fetch_add(1, std::memory_order_relaxed);
-    counters_.storage_entries.fetch_add(job->entries.size(), std::memory_order_relaxed);
-    counters_.storage_write_us_total.fetch_add(static_cast<uint64_t>(us), std::memory_order_relaxed);
-    const bool is_written = out.has_value();
-    {
-      std::lock_guard lock(storage_mu_);
+      job = std::move(storage_job_);
       storage_job_ = nullptr;
     }
+    auto t0 = std::chrono::steady_clock::now();
+    Result<storage::WriteOutcome> out = [&] {
+      std::lock_guard write_lock(store_write_mu_);
+      return store_->write(job->step.batch);
+    }();
+    auto us = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0).count();
+    counters_.storage_writes.fetch_add(1, std::memory_order_relaxed);
+    counters_.storage_entries.fetch_add(job->step.ready->entries.size(), std::memory_order_relaxed);
+    counters_.storage_write_us_total.fetch_add(static_cast<uint64_t>(us), std::memory_order_relaxed);
+    const bool is_written = out.has_value();
     endpoint_->post([self = weak_from_this(), job, out = std::move(out)]() mutable {
       if (auto s = self.lock()) s->on_persisted(std::move(job), std::move(out));
     });
@@ -315,6 +308,7 @@ void Shell::maybe_compact() {
   Index to = compaction_point(store_->first_index(), store_->last_index(), store_->applied_index(),
                               store_->log_size_bytes());
   if (to == 0) return;
+  std::lock_guard write_lock(store_write_mu_);
   if (auto s = store_->compact(to); s) {
     counters_.compactions.fetch_add(1, std::memory_order_relaxed);
   } else {
@@ -322,10 +316,10 @@ void Shell::maybe_compact() {
   }
 }
 
-void Shell::on_persisted(std::shared_ptr<raft::Ready> rd, Result<storage::WriteOutcome> outcome) {
+void Shell::on_persisted(std::shared_ptr<StorageJob> job, Result<storage::WriteOutcome> outcome) {
   if (!outcome) {
     counters_.storage_errors.fetch_add(1, std::memory_order_relaxed);
-    // Nothing of the batch was written; the core must not advance. Retry the same Ready
+    // Nothing of the batch was written; the core must not advance. Retry the same write
     // after a pause (a full disk may be freed); corruption stops the node from serving.
     ASPEN_LOG_ERROR("node {}: storage write failed: {}", config_.node_id, outcome.error().to_string());
     if (outcome.error().code() == ErrorCode::kCorruption) {
@@ -334,28 +328,20 @@ void Shell::on_persisted(std::shared_ptr<raft::Ready> rd, Result<storage::WriteO
       is_stopping_ = true;
       return;
     }
-    endpoint_->post_after(limits::kStorageRetryDelayMs, [self = weak_from_this(), rd] {
-      auto s = self.lock();
-      if (!s) return;
-      {
-        std::lock_guard lock(s->storage_mu_);
-        if (s->is_storage_stopping_) return;
-        s->storage_job_ = rd;
-      }
-      s->storage_cv_.notify_one();
+    endpoint_->post_after(limits::kStorageRetryDelayMs, [self = weak_from_this(), job] {
+      if (auto s = self.lock()) s->hand_to_storage(job);
     });
     return;
   }
-  if (rd->hard_state) persisted_hs_ = *rd->hard_state;
-  // Ready contract step 3: messages go out after the state they depend on is durable.
-  send_raft_messages(rd->messages);
+  const raft::Ready& rd = *job->step.ready;
   bool had_conf_change = false;
-  for (const auto& e : rd->committed_entries) had_conf_change |= e.type() != pb::ENTRY_NORMAL;
+  for (const auto& e : rd.committed_entries) had_conf_change |= e.type() != pb::ENTRY_NORMAL;
   counters_.applied_commands.fetch_add(outcome->applied.size(), std::memory_order_relaxed);
-  core_->on_persisted(*rd, *outcome);
-  is_persisting_ = false;
-  if (rd->snapshot) drop_staged_snapshots_up_to(rd->snapshot->metadata().index());
-  if (had_conf_change || rd->snapshot) refresh_cluster_view();
+  // Ready contract step 3: messages go out after the state they depend on is durable.
+  auto messages = cycle_->finish(*core_, job->step, *outcome);
+  send_raft_messages(messages);
+  if (rd.snapshot) drop_staged_snapshots_up_to(rd.snapshot->metadata().index());
+  if (had_conf_change || rd.snapshot) refresh_cluster_view();
   deliver_responses();
   pump();
 }

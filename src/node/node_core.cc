@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "core/assert.h"
 #include "core/limits.h"
 #include "kv/commands.h"
@@ -19,7 +21,14 @@ bool changes_term_or_vote(const raft::Ready& rd, const pb::HardState* persisted)
 
 storage::WriteBatch write_batch_for(const raft::Ready& rd, const pb::HardState* persisted) {
   storage::WriteBatch b;
-  b.is_sync_required = rd.snapshot.has_value() || !rd.entries.empty() || changes_term_or_vote(rd, persisted);
+  // Applying a membership change is made durable too: operators decommission a removed
+  // node once every remaining member has applied the change, and members use the membership
+  // they applied; a crash undoing that apply could leave them needing the removed node's
+  // vote again (found by the simulator once it modelled unsynced applies).
+  const bool applies_conf_change = std::any_of(rd.committed_entries.begin(), rd.committed_entries.end(),
+                                               [](const pb::Entry& e) { return e.type() != pb::ENTRY_NORMAL; });
+  b.is_sync_required = rd.snapshot.has_value() || !rd.entries.empty() || changes_term_or_vote(rd, persisted) ||
+                       applies_conf_change;
   b.snapshot = rd.snapshot ? &*rd.snapshot : nullptr;
   b.entries = &rd.entries;
   b.hard_state = rd.hard_state ? &*rd.hard_state : nullptr;

@@ -35,8 +35,20 @@ Status check_batch(const WriteBatch& batch, Index applied, Index last_index) {
 
 Result<WriteOutcome> MemStore::write(const WriteBatch& batch) {
   std::lock_guard lock(mu_);
+  if (auto s = check_batch(batch, current_->applied.applied, current_->log.last_index()); !s) {
+    return std::unexpected(s.error());
+  }
+  // The same rule as LmdbStore's MDB_NOMETASYNC commit (see the header).
+  const bool is_synced = batch.is_sync_required || batch.snapshot != nullptr ||
+                         (batch.entries != nullptr && !batch.entries->empty());
+  if (is_auto_sync_) {
+    if (is_synced) {
+      last_synced_.reset();
+    } else if (last_synced_ == nullptr) {
+      last_synced_ = std::make_unique<State>(*current_);
+    }
+  }
   State& st = *current_;
-  if (auto s = check_batch(batch, st.applied.applied, st.log.last_index()); !s) return std::unexpected(s.error());
   WriteOutcome out;
   if (batch.snapshot != nullptr) {
     const auto& meta = batch.snapshot->metadata();
@@ -109,7 +121,9 @@ Status MemStore::compact(Index index) {
   if (index > current_->applied.applied) {
     return make_error(ErrorCode::kInvalidArgument, "cannot compact past the applied index");
   }
-  return current_->log.compact(index);
+  auto s = current_->log.compact(index);
+  if (s && is_auto_sync_) last_synced_.reset();  // a synced commit flushes what came before
+  return s;
 }
 
 uint64_t MemStore::log_size_bytes() const {
@@ -177,6 +191,7 @@ void MemStore::set_auto_sync(bool is_on) {
   std::lock_guard lock(mu_);
   is_auto_sync_ = is_on;
   durable_ = is_on ? nullptr : std::make_unique<State>(*current_);
+  last_synced_.reset();
 }
 
 void MemStore::sync() {
@@ -186,7 +201,11 @@ void MemStore::sync() {
 
 void MemStore::crash() {
   std::lock_guard lock(mu_);
-  if (!is_auto_sync_) current_ = std::make_unique<State>(*durable_);
+  if (!is_auto_sync_) {
+    current_ = std::make_unique<State>(*durable_);
+  } else if (last_synced_ != nullptr) {
+    current_ = std::move(last_synced_);
+  }
 }
 
 }  // namespace aspen::storage

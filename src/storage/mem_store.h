@@ -1,9 +1,13 @@
 // MemStore: the Store in memory, for tests and the simulator.
 //
-// Crash semantics: with auto_sync on (the default) every write() is durable as soon as it
-// returns, like LmdbStore. With auto_sync off, writes are visible but not durable until
-// sync(); crash() throws away everything written since the last sync, as a power failure
-// would drop an unsynced page cache.
+// Crash semantics: with auto_sync on (the default) a write() is durable as soon as it
+// returns, like LmdbStore, with LmdbStore's one exception: a batch that needs no sync
+// (is_sync_required false, no snapshot, no entries: it only applies entries and moves the
+// commit index) becomes durable with the next write or compaction that syncs, and crash()
+// undoes it until then, as an OS crash may undo LMDB's last MDB_NOMETASYNC commit. With
+// auto_sync off, writes are visible but not durable until sync(); crash() throws away
+// everything written since the last sync, as a power failure would drop an unsynced page
+// cache.
 #pragma once
 
 #include <memory>
@@ -53,6 +57,9 @@ class MemStore final : public Store {
   mutable std::mutex mu_;
   std::unique_ptr<State> current_;
   std::unique_ptr<State> durable_;  // only with auto_sync off
+  // With auto_sync on: the state as of the last synced write, kept only while later writes
+  // skipped their sync (what a crash returns to).
+  std::unique_ptr<State> last_synced_;
   bool is_auto_sync_ = true;
 };
 

@@ -342,5 +342,30 @@ TEST(EarlyMessages, NothingLeavesEarlyFromFollowersOrWhenTermOrVoteChanges) {
   EXPECT_EQ(rd.messages.size(), 3u);
 }
 
+// An apply-only Ready skips the sync (a crash may undo it; entries are re-applied), unless
+// it applies a membership change: members act on the membership they applied.
+TEST(WriteBatchFor, ApplyOnlyBatchSkipsTheSyncUnlessItAppliesAMembershipChange) {
+  pb::HardState persisted;
+  persisted.set_term(3);
+  persisted.set_vote(1);
+  persisted.set_commit(4);
+  raft::Ready rd;
+  rd.hard_state = persisted;
+  rd.hard_state->set_commit(5);
+  pb::Entry normal;
+  normal.set_index(5);
+  normal.set_term(3);
+  rd.committed_entries.push_back(normal);
+  EXPECT_FALSE(write_batch_for(rd, &persisted).is_sync_required);
+  EXPECT_TRUE(write_batch_for(rd, nullptr).is_sync_required) << "unknown durable state counts as changed";
+
+  pb::Entry cc;
+  cc.set_index(6);
+  cc.set_term(3);
+  cc.set_type(pb::ENTRY_CONF_CHANGE);
+  rd.committed_entries.push_back(cc);
+  EXPECT_TRUE(write_batch_for(rd, &persisted).is_sync_required);
+}
+
 }  // namespace
 }  // namespace aspen::node

@@ -378,3 +378,40 @@ TYPED_TEST(StoreContract, TriggerSnapshotCompactsToTheAppliedIndex) {
 
 }  // namespace
 }  // namespace aspen::storage
+
+namespace aspen::storage {
+namespace {
+
+// MemStore models LmdbStore's MDB_NOMETASYNC commit: an apply-only batch that needs no sync
+// may be undone by a crash until the next synced write (the simulator crashes nodes so).
+TEST(MemStoreCrash, ApplyOnlyBatchWithoutSyncIsLostUntilTheNextSyncedWrite) {
+  MemStore s;
+  ASSERT_TRUE(s.bootstrap(testing::voters({1})).has_value());
+  std::vector<pb::Entry> ents;
+  for (Index i = 2; i <= 4; ++i) ents.push_back(testing::put_entry(i, 2, "k" + std::to_string(i), "v"));
+  WriteBatch append;
+  append.entries = &ents;
+  ASSERT_TRUE(s.write(append).has_value());  // synced: entries are durable
+
+  WriteBatch apply;
+  apply.committed = &ents;
+  apply.is_sync_required = false;
+  ASSERT_TRUE(s.write(apply).has_value());
+  EXPECT_EQ(s.applied_index(), 4u);
+  s.crash();
+  EXPECT_EQ(s.applied_index(), 1u) << "the unsynced apply is undone";
+  EXPECT_EQ(s.last_index(), 4u) << "the synced entries stay";
+
+  ASSERT_TRUE(s.write(apply).has_value());
+  std::vector<pb::Entry> more{testing::put_entry(5, 2, "k5", "v")};
+  WriteBatch next;
+  next.entries = &more;
+  ASSERT_TRUE(s.write(next).has_value());  // a synced write flushes the earlier one too
+  s.crash();
+  EXPECT_EQ(s.applied_index(), 4u);
+  EXPECT_EQ(s.last_index(), 5u);
+  EXPECT_EQ(testing::value_of(s, "k3"), "v");
+}
+
+}  // namespace
+}  // namespace aspen::storage

@@ -30,6 +30,7 @@
 #include "node/log_compaction.h"
 #include "node/node_core.h"
 #include "node/peer_registry.h"
+#include "node/ready_cycle.h"
 #include "node/worker.h"
 #include "rpc/handler_registry.h"
 #include "storage/store.h"
@@ -110,7 +111,13 @@ class Shell : public std::enable_shared_from_this<Shell> {
   uint64_t now_ms() const;  // wall clock: leader stamps must agree across nodes
   void schedule_pump();
   void pump();
-  void on_persisted(std::shared_ptr<raft::Ready> rd, Result<storage::WriteOutcome> outcome);
+  // A Ready on its way through the storage thread.
+  struct StorageJob {
+    ReadyCycle::Step step;
+    std::string snapshot_path;  // the staged data file of step's snapshot, if any
+  };
+  void hand_to_storage(std::shared_ptr<StorageJob> job);  // any thread
+  void on_persisted(std::shared_ptr<StorageJob> job, Result<storage::WriteOutcome> outcome);
   void schedule_tick();
   void on_tick();
   void refresh_cluster_view();
@@ -188,8 +195,7 @@ class Shell : public std::enable_shared_from_this<Shell> {
   NodeCounters counters_;
   std::chrono::steady_clock::time_point started_at_ = std::chrono::steady_clock::now();
 
-  bool is_persisting_ = false;  // [loop] one Ready at a time is with the storage thread
-  pb::HardState persisted_hs_;  // [loop] the hard state known durable (for early sends)
+  std::optional<ReadyCycle> cycle_;  // [loop] one Ready at a time is with the storage thread
   bool is_pump_scheduled_ = false;
   bool is_stopping_ = false;
   uint64_t next_request_id_ = 1;
@@ -235,9 +241,11 @@ class Shell : public std::enable_shared_from_this<Shell> {
   std::thread storage_thread_;
   std::mutex storage_mu_;
   std::condition_variable storage_cv_;
-  std::shared_ptr<raft::Ready> storage_job_;
-  std::string storage_snapshot_path_;  // the data file of storage_job_'s snapshot, if any
-  pb::HardState storage_persisted_hs_;  // persisted_hs_ as of storage_job_'s hand-over
+  std::shared_ptr<StorageJob> storage_job_;  // [storage_mu_]
+  // Held by every write to the store (batches and compaction on the storage thread; init
+  // and TriggerSnapshot on the loop, which only try it): LMDB takes one writer at a time,
+  // and the store's bookkeeping assumes so.
+  std::mutex store_write_mu_;
   bool is_storage_stopping_ = false;
   void storage_loop();       // [storage]
   void maybe_compact();      // [storage]

@@ -1,0 +1,30 @@
+#include "node/ready_cycle.h"
+
+#include "core/assert.h"
+
+namespace aspen::node {
+
+std::optional<ReadyCycle::Step> ReadyCycle::begin(NodeCore& core, bool is_early_send) {
+  if (is_in_flight_) return std::nullopt;
+  auto rd = core.take_ready();
+  if (!rd) return std::nullopt;
+  Step step;
+  step.ready = std::make_shared<raft::Ready>(std::move(*rd));
+  if (is_early_send) step.early = take_early_messages(*step.ready, core.is_leader(), persisted_);
+  step.batch = write_batch_for(*step.ready, &persisted_);
+  step.needs_store = step.ready->must_sync() || !step.ready->committed_entries.empty();
+  is_in_flight_ = true;
+  return step;
+}
+
+std::vector<pb::Message> ReadyCycle::finish(NodeCore& core, const Step& step, const storage::WriteOutcome& outcome) {
+  ASPEN_ASSERT_MSG(is_in_flight_, "finish() without a step in flight");
+  is_in_flight_ = false;
+  if (step.ready->hard_state) persisted_ = *step.ready->hard_state;
+  std::vector<pb::Message> messages = std::move(step.ready->messages);
+  step.ready->messages.clear();
+  core.on_persisted(*step.ready, outcome);
+  return messages;
+}
+
+}  // namespace aspen::node
