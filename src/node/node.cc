@@ -245,6 +245,8 @@ void Shell::pump() {
   }
   // A leader's appends and heartbeats go out while its own fsync runs (commit clamped).
   send_raft_messages(step->early);
+  // Puts committed and durable here were answered when the Ready was taken.
+  deliver_responses();
   auto job = std::make_shared<StorageJob>();
   job->step = std::move(*step);
   if (!job->step.needs_store) {

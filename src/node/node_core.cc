@@ -36,6 +36,17 @@ storage::WriteBatch write_batch_for(const raft::Ready& rd, const pb::HardState* 
   return b;
 }
 
+bool has_fixed_result(const kvpb::Command& cmd) {
+  // Apply can refuse a put only for its lease (gone by then); without one the result is
+  // {succeeded, revision = its index} whatever the state.
+  if (cmd.has_put()) return cmd.put().lease_id() == 0;
+  if (cmd.has_set_multi()) {
+    return std::all_of(cmd.set_multi().puts().begin(), cmd.set_multi().puts().end(),
+                       [](const kvpb::Put& p) { return p.lease_id() == 0; });
+  }
+  return false;
+}
+
 std::vector<pb::Message> take_early_messages(raft::Ready& rd, bool is_leader, const pb::HardState& persisted) {
   std::vector<pb::Message> early;
   if (!is_leader || rd.snapshot || changes_term_or_vote(rd, &persisted)) return early;
@@ -116,7 +127,8 @@ void NodeCore::submit_write(uint64_t request_id, kvpb::Command cmd, uint64_t now
   }
   Index index = raft_->log().last_index();
   ASPEN_ASSERT_MSG(index == before + 1, "a leader's proposal takes the next index");
-  pending_writes_[index] = PendingWrite{request_id, raft_->term(), now_ms_ + config_.request_timeout_ms};
+  pending_writes_[index] = PendingWrite{request_id, raft_->term(), now_ms_ + config_.request_timeout_ms,
+                                        has_fixed_result(cmd)};
 }
 
 void NodeCore::submit_conf_change(uint64_t request_id, const pb::ConfChange& cc, uint64_t now_ms) {
@@ -168,7 +180,28 @@ bool NodeCore::has_ready() const { return !read_batch_.empty() || raft_->has_rea
 std::optional<raft::Ready> NodeCore::take_ready() {
   flush_read_batch();
   if (!raft_->has_ready()) return std::nullopt;
-  return raft_->ready();
+  raft::Ready rd = raft_->ready();
+  answer_fixed_results_at_commit(rd);
+  return rd;
+}
+
+void NodeCore::answer_fixed_results_at_commit(const raft::Ready& rd) {
+  if (rd.snapshot || pending_writes_.empty()) return;
+  // Committed means on a majority, but the leader counts its own log before its fsync
+  // (take_early_messages). Entries before this Ready's first new one are durable here (the
+  // previous Ready's write completed), so every copy counted for them is durable: such a
+  // write survives any minority of crashes and may be acknowledged now.
+  const Index durable = rd.entries.empty() ? UINT64_MAX : rd.entries.front().index() - 1;
+  for (const auto& e : rd.committed_entries) {
+    if (e.index() > durable) break;
+    auto it = pending_writes_.find(e.index());
+    if (it == pending_writes_.end() || !it->second.is_result_fixed || it->second.term != e.term()) continue;
+    kvpb::CommandResult r;
+    r.set_revision(e.index());
+    r.set_succeeded(true);
+    respond_write(it->second.request_id, std::move(r), e.index());
+    pending_writes_.erase(it);
+  }
 }
 
 void NodeCore::on_persisted(const raft::Ready& rd, const storage::WriteOutcome& outcome) {

@@ -10,6 +10,9 @@
 //      commands), then send rd.messages;
 //   4. on_persisted(rd, outcome): membership changes, answers for the requests whose
 //      entries were applied, linearizable reads whose read point is now applied;
+//      (writes whose result is fixed when proposed, plain puts, are answered in step 2
+//      already, once their entry is committed and durable in this node's log: the apply
+//      transaction's fsync is then off their path; reads still wait for the apply;)
 //   5. take_responses() and deliver them.
 // Writes are accepted only by the leader, which stamps the command with its clock (the only
 // time apply() ever sees); elsewhere they fail with NotLeader naming the leader, and the
@@ -77,6 +80,9 @@ storage::WriteBatch write_batch_for(const raft::Ready& rd, const pb::HardState* 
 // `persisted` is the hard state already durable before this Ready.
 std::vector<pb::Message> take_early_messages(raft::Ready& rd, bool is_leader, const pb::HardState& persisted);
 
+// Whether a command's result is known when it is proposed (see NodeCore::PendingWrite).
+bool has_fixed_result(const kvpb::Command& cmd);
+
 class NodeCore {
  public:
   // The store must outlive the core and be the one the shell persists Readys into.
@@ -116,7 +122,11 @@ class NodeCore {
     uint64_t request_id = 0;
     Term term = 0;
     uint64_t deadline_ms = 0;
+    // Its result is known when it is proposed (a put without a lease: applied, it always
+    // succeeds at its own index), so it may be answered once committed and durable here.
+    bool is_result_fixed = false;
   };
+  void answer_fixed_results_at_commit(const raft::Ready& rd);
   struct PendingRead {
     uint64_t request_id = 0;
     kvpb::RangeRequest request;

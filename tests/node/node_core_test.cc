@@ -367,5 +367,95 @@ TEST(WriteBatchFor, ApplyOnlyBatchSkipsTheSyncUnlessItAppliesAMembershipChange) 
   EXPECT_TRUE(write_batch_for(rd, &persisted).is_sync_required);
 }
 
+// Node 1 leads a two-voter cluster; node 2's answers are written by hand.
+class LeaderOfTwo {
+ public:
+  LeaderOfTwo() {
+    pb::ConfState cs;
+    cs.add_voters(1);
+    cs.add_voters(2);
+    EXPECT_TRUE(store.bootstrap(cs).has_value());
+    NodeCoreConfig cfg;
+    cfg.raft.id = 1;
+    cfg.raft.pre_vote = false;
+    cfg.incarnation = 9;
+    core = std::move(*NodeCore::create(cfg, store));
+    core->raft().campaign();
+    drive();
+    receive(pb::MSG_VOTE_RESP, 0);
+    drive();
+    EXPECT_TRUE(core->is_leader());
+    ack(core->raft().log().last_index());  // commits the leader's empty entry
+    drive();
+  }
+
+  void receive(pb::MessageType type, Index index) {
+    pb::Message m;
+    m.set_type(type);
+    m.set_from(2);
+    m.set_to(1);
+    m.set_term(core->raft().term());
+    m.set_index(index);
+    ASSERT_TRUE(core->step(m).has_value());
+  }
+  void ack(Index index) { receive(pb::MSG_APP_RESP, index); }
+
+  // Persists one Ready (if any); returns the responses given out before and after the write.
+  std::pair<std::vector<Response>, std::vector<Response>> cycle_once() {
+    std::pair<std::vector<Response>, std::vector<Response>> out;
+    auto rd = core->take_ready();
+    out.first = core->take_responses();
+    if (!rd) return out;
+    auto w = store.write(write_batch_for(*rd));
+    EXPECT_TRUE(w.has_value());
+    core->on_persisted(*rd, *w);
+    out.second = core->take_responses();
+    return out;
+  }
+  void drive() {
+    for (int i = 0; i < 20; ++i) cycle_once();
+  }
+
+  storage::MemStore store;
+  std::unique_ptr<NodeCore> core;
+};
+
+// A plain put's result is known when it is proposed: once its entry is committed and durable
+// in the leader's log it is answered, before the transaction that applies it (one fsync off
+// the client's path). Reads still wait for the apply.
+TEST(NodeCore, PlainPutIsAnsweredAtCommitBeforeItsApplyIsWritten) {
+  LeaderOfTwo n;
+  n.core->submit_write(7, put_cmd("k", "v"), 1000);
+  const Index index = n.core->raft().log().last_index();
+  auto [before, after] = n.cycle_once();  // appends the entry: not committed yet
+  EXPECT_TRUE(before.empty());
+  EXPECT_TRUE(after.empty());
+  n.ack(index);
+  auto [at_commit, at_apply] = n.cycle_once();
+  ASSERT_EQ(at_commit.size(), 1u) << "answered when the Ready that commits it is taken";
+  EXPECT_EQ(at_commit[0].request_id, 7u);
+  ASSERT_TRUE(at_commit[0].write.has_value());
+  EXPECT_TRUE(at_commit[0].write->succeeded());
+  EXPECT_EQ(at_commit[0].write->revision(), index);
+  EXPECT_EQ(at_commit[0].index, index);
+  EXPECT_TRUE(at_apply.empty()) << "never answered twice";
+  EXPECT_EQ(n.store.applied_index(), index);
+  EXPECT_EQ(n.core->pending_requests(), 0u);
+}
+
+// A put with a lease may be refused at apply (the lease expired meanwhile): it waits.
+TEST(NodeCore, PutWithALeaseIsAnsweredOnlyOnceApplied) {
+  LeaderOfTwo n;
+  n.core->submit_write(8, put_cmd("k", "v", 12345), 1000);
+  const Index index = n.core->raft().log().last_index();
+  n.cycle_once();
+  n.ack(index);
+  auto [at_commit, at_apply] = n.cycle_once();
+  EXPECT_TRUE(at_commit.empty());
+  ASSERT_EQ(at_apply.size(), 1u);
+  ASSERT_TRUE(at_apply[0].write.has_value());
+  EXPECT_FALSE(at_apply[0].write->succeeded()) << "lease 12345 does not exist";
+}
+
 }  // namespace
 }  // namespace aspen::node
