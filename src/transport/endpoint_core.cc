@@ -321,13 +321,19 @@ void EndpointCore::on_datagram(const uint8_t* data, size_t size, const PeerAddr&
     // A short header with a CID we do not know. It may be a stateless reset from a peer
     // that lost its state: those carry random bytes where the CID would be, so offer the
     // datagram to connections with that peer address (ngtcp2 checks the reset token).
-    bool is_known_peer = false;
+    bool is_reset_for_us = false;
     for (const auto& conn : std::vector(conns_.begin(), conns_.end())) {
       if (conn->remote().len != from.len || std::memcmp(&conn->remote().addr, &from.addr, from.len) != 0) continue;
-      is_known_peer = true;
+      const bool was_reset = conn->was_stateless_reset();
       conn->on_datagram(data, size, from);
+      is_reset_for_us |= !was_reset && conn->was_stateless_reset();
     }
-    if (!is_known_peer) maybe_send_stateless_reset(vc, size, from);
+    // Otherwise it is traffic of a connection we lost (a restart), even when we already
+    // have a new connection with that peer (both ends keep one UDP socket, so every
+    // connection between two nodes shares the address pair): reset it, or the peer keeps
+    // sending into it until its idle timeout. Our reset is smaller than what triggered it,
+    // so two endpoints answering each other's resets stop after a few packets.
+    if (!is_reset_for_us) maybe_send_stateless_reset(vc, size, from);
     return;
   }
   accept_new(data, size, from);

@@ -251,6 +251,11 @@ TEST_F(ClusterTest, KillNineLoopLosesNoAcknowledgedWrite) {
     ASSERT_TRUE(wait_until([&] { return acked_count() >= before + 20; }, 20000))
         << "round " << round << ": no progress after killing node " << victim;
     ASSERT_NO_FATAL_FAILURE(node(victim).start());
+    // The next round may kill the leader: the restarted node must be a working member by
+    // then (its vote is needed), as it would be before an operator takes down another.
+    auto lm = c->raft_metrics(client::Target{leader_id(*c)});
+    ASSERT_TRUE(lm.has_value()) << lm.error().to_string();
+    ASSERT_TRUE(wait_applied(*c, victim, lm->commit_index(), 20000)) << "round " << round << "\n" << node(victim).log();
   }
   stop = true;
   for (auto& w : writers) w.join();

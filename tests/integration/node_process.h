@@ -98,6 +98,12 @@ inline CommandResult run_command(const std::vector<std::string>& argv, const std
   return r;
 }
 
+// Nodes log at info unless ASPEN_TEST_LOG_LEVEL says otherwise (debug, to chase a failure).
+inline std::string log_level() {
+  const char* level = std::getenv("ASPEN_TEST_LOG_LEVEL");
+  return level != nullptr && *level != '\0' ? level : "info";
+}
+
 class NodeProcess {
  public:
   NodeProcess(uint64_t id, std::string dir, std::string cookie)
@@ -119,7 +125,7 @@ class NodeProcess {
                                   "--bind", "127.0.0.1:" + std::to_string(port_),
                                   "--heartbeat-ms", "50",
                                   "--election-timeout-ms", "500",
-                                  "--log-level", "info"};
+                                  "--log-level", log_level()};
     argv.insert(argv.end(), extra.begin(), extra.end());
     pid_ = spawn(argv, log_path_, true);
     ASSERT_TRUE(wait_until([&] { return read_file(log_path_).find("ASPEN_NODE_READY") != std::string::npos || !alive(); },

@@ -175,6 +175,37 @@ TEST(QuicFailures, RestartedPeerResetsStaleConnectionAndPoolReconnects) {
   testing::expect_echo(*fresh, "hello again");
 }
 
+// The restarted peer has already dialled us back before our stale connection speaks: both
+// connections share the address pair (one UDP socket per endpoint), and the stale one must
+// still be reset rather than have its packets taken for a possible reset of the new one.
+// (Without this, a node whose peer restarted and dialled it first kept sending Raft
+// messages into the dead connection until its idle timeout: elections stalled for 20 s+.)
+TEST(QuicFailures, StaleConnectionIsResetEvenWhenTheRestartedPeerDialledUsFirst) {
+  TestNode a, b;
+  auto first = a.dial(b);
+  ASSERT_TRUE(first) << first.error().to_string();
+  ASSERT_NO_FATAL_FAILURE(testing::expect_echo(*first, "before"));
+
+  const SocketAddr addr = b.endpoint->local_addr();
+  EndpointTestAccess::kill(*b.endpoint);
+  b.endpoint.reset();
+  EndpointConfig same_port;
+  same_port.bind_addr = addr;
+  b.echo = std::make_shared<testing::EchoHandler>();
+  b.start(same_port);
+  auto back = b.dial(a);  // the restarted peer speaks first, from the same address
+  ASSERT_TRUE(back) << back.error().to_string();
+  ASSERT_NO_FATAL_FAILURE(testing::expect_echo(*back, "i am back"));
+
+  auto stream = first->open_bi();
+  ASSERT_TRUE(stream);
+  (void)stream->send("anyone there?");
+  auto reply = stream->recv(5000);
+  ASSERT_FALSE(reply);
+  EXPECT_NE(reply.error().message().find("stateless reset"), std::string::npos) << reply.error().to_string();
+  ASSERT_NO_FATAL_FAILURE(testing::expect_echo(*back, "the new connection is unharmed"));
+}
+
 TEST(QuicFailures, PoolBacksOffAfterFailedDial) {
   TestNode a;
   auto book = std::make_shared<AddressBook>();

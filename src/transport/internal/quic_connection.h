@@ -88,6 +88,8 @@ class QuicConnection : public std::enable_shared_from_this<QuicConnection> {
   bool is_flush_listed = false;
   std::optional<PeerRtt> rtt() const;
   size_t stream_count() const noexcept { return streams_.size(); }
+  // The peer reset this connection (RFC 9000 §10.3): it lost the connection's state.
+  bool was_stateless_reset() const noexcept { return was_stateless_reset_; }
   const PeerAddr& remote() const noexcept { return remote_; }
 
   // --- thread-safe (immutable once the connection is handed out) ---
