@@ -14,28 +14,29 @@
 #include "aspen/kv.pb.h"
 #include "client/client.h"
 #include "core/error.h"
+#include "settings.h"
 
 namespace aspen::cli {
 
 inline constexpr int kExitOk = 0;
 inline constexpr int kExitFailed = 1;       // the operation ran and said no (CAS false, key not found)
-inline constexpr int kExitUsage = 2;        // bad command line, missing or malformed ticket
+inline constexpr int kExitUsage = 2;        // bad command line, missing or malformed ticket, bad profile
 inline constexpr int kExitUnavailable = 3;  // no leader, node unreachable, timeout
-inline constexpr int kExitInvalid = 4;      // the cluster refused an argument or a limit
+inline constexpr int kExitInvalid = 4;      // an argument or a limit refused, here or by the cluster
 
 inline constexpr const char* kExitCodesHelp =
     "Exit codes:\n"
     "  0  success\n"
     "  1  the operation failed (CAS/transaction condition false, key or lease not found, ...)\n"
-    "  2  usage error (bad arguments, missing or malformed ticket)\n"
+    "  2  usage error (bad arguments, missing or malformed ticket, bad profile, unreadable file)\n"
     "  3  cluster unavailable: no leader, node unreachable, or timeout (a write that timed out\n"
     "     may or may not have been applied)\n"
-    "  4  invalid argument or limit refused by the cluster (key/value too large, ...)\n";
+    "  4  invalid argument or limit (key/value too large, ...), refused before sending or by\n"
+    "     the cluster\n";
 
 struct Context {
-  std::string ticket;
+  GlobalFlags flags;  // resolved against the environment and the profile when a command runs
   bool is_json = false;
-  uint32_t timeout_ms = 10000;
 };
 
 // What the chosen command will do once parsing succeeded; returns the exit code.
@@ -47,9 +48,14 @@ void add_lease_commands(CLI::App& app, Context& ctx, Action& action);
 void add_node_commands(CLI::App& app, Context& ctx, Action& action);
 // counter, lock, election, queue, ...: the src/coord primitives (cmd_coord*.cc).
 void add_coord_commands(CLI::App& app, Context& ctx, Action& action);
+// config show, completion bash (cmd_config.cc). Add them last: completion walks the tree.
+void add_config_commands(CLI::App& app, Context& ctx, Action& action);
 
-// Connects with the context's ticket and timeout, then runs fn. Missing or malformed
-// ticket: usage error.
+// The settings in effect (settings.h), from this process's environment.
+Result<CliSettings> current_settings(const Context& ctx);
+
+// Connects with the ticket and timeout in effect (flags, environment, profile), then runs fn.
+// Missing or malformed ticket, or a bad profile: usage error.
 int with_client(const Context& ctx, const std::function<int(client::Client&)>& fn);
 
 int exit_code_for(const Error& error);
@@ -63,9 +69,11 @@ void print_json_ok(nlohmann::json fields);
 
 bool is_valid_utf8(std::string_view bytes);
 std::string to_hex(std::string_view bytes);
-// Bytes for a human: the text if valid UTF-8, else "0x" + hex; `is_hex` says which.
+// Bytes for a human: the text if valid UTF-8, else "0x" + hex; `is_hex` says which. Not for
+// scripts: a text that starts with "0x" looks the same (they use --raw, -o or --json).
 std::string display_bytes(std::string_view bytes, bool* is_hex = nullptr);
-// Sets obj[name] to the text (or hex) and obj[name + "_encoding"] to "utf8" or "hex".
+// Sets obj[name] to the text, or to base64 when the bytes are not valid UTF-8, and
+// obj[name + "_encoding"] to "utf8" or "base64".
 void set_bytes(nlohmann::json& obj, const std::string& name, std::string_view bytes);
 nlohmann::json kv_json(const kvpb::KeyValue& kv);
 nlohmann::json lease_json(const kvpb::Lease& lease);

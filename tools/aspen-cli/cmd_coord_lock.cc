@@ -9,9 +9,11 @@
 #include <iostream>
 
 #include "cmd_coord.h"
+#include "completion.h"
 #include "coord/election.h"
 #include "coord/lock.h"
 #include "kv/key_value_store.h"
+#include "payload.h"
 
 namespace aspen::cli {
 
@@ -128,6 +130,7 @@ struct ElectionArgs {
   std::string name;
   std::string candidate;
   std::string value;
+  std::string value_file;
   uint64_t ttl_s = 30;
   uint64_t wait_ms = 0;
 };
@@ -139,14 +142,21 @@ nlohmann::json leader_json(const coord::LeaderInfo& l) {
 }
 
 int run_campaign(const Context& ctx, const ElectionArgs& a) {
+  std::string value = a.value;
+  if (!a.value_file.empty()) {
+    // The election refuses a value over its own (smaller) limit before anything is sent.
+    auto bytes = read_payload(PayloadSource{"", false, a.value_file}, kValueLimit, "leader value");
+    if (!bytes) return payload_error(ctx, bytes.error());
+    value = std::move(*bytes);
+  }
   return with_client(ctx, [&](client::Client& c) {
     coord::LeaderElection e(c, a.name, a.candidate, a.ttl_s * 1000);
     if (a.wait_ms == 0) {
-      auto won = e.campaign(a.value, steady_now_ms());
+      auto won = e.campaign(value, steady_now_ms());
       if (!won) return fail(ctx, won.error());
     } else {
       const uint64_t deadline = steady_now_ms() + a.wait_ms;
-      auto s = e.campaign_until(a.value, deadline, real_waiter());
+      auto s = e.campaign_until(value, deadline, real_waiter());
       if (!s && !is_wait_expired(s.error(), deadline)) return fail(ctx, s.error());
     }
     auto leader = e.leader();
@@ -263,7 +273,11 @@ void add_election_commands(CLI::App& app, Context& ctx, Action& action) {
   auto* camp_cmd = el->add_subcommand("campaign", "Try to become the leader");
   camp_cmd->add_option("name", camp->name, "Election name")->required();
   camp_cmd->add_option("--candidate", camp->candidate, "This candidate's id")->required();
-  camp_cmd->add_option("--value", camp->value, "What the leader advertises (an address, say)");
+  auto* value_opt = camp_cmd->add_option("--value", camp->value, "What the leader advertises (an address, say)");
+  auto* value_file_opt =
+      camp_cmd->add_option("--value-file", camp->value_file, "Advertise this file's bytes instead ('-': stdin)")
+          ->type_name(kPathTypeName);
+  value_opt->excludes(value_file_opt);
   add_ttl_option(camp_cmd, camp->ttl_s, "How long leadership lasts without renewal");
   add_wait_option(camp_cmd, camp->wait_ms, "while another candidate leads");
   camp_cmd->footer(

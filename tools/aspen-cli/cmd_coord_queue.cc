@@ -5,6 +5,7 @@
 
 #include "cmd_coord.h"
 #include "coord/queue.h"
+#include "payload.h"
 
 namespace aspen::cli {
 
@@ -12,7 +13,7 @@ namespace {
 
 struct QueueArgs {
   std::string name;
-  std::string payload;
+  PayloadSource payload;
   std::string dedup_id;
   std::string receipt;
   uint32_t max_items = 1;
@@ -31,9 +32,11 @@ nlohmann::json message_json(const coord::QueueMessage& m) {
 }
 
 int run_push(const Context& ctx, const QueueArgs& a) {
+  auto payload = read_payload(a.payload, kQueuePayloadLimit, "queue payload");
+  if (!payload) return payload_error(ctx, payload.error());
   return with_client(ctx, [&](client::Client& c) {
     coord::QueueManager q(c, a.name, a.cfg);
-    auto r = q.enqueue(a.payload, a.dedup_id, wall_now_ms());
+    auto r = q.enqueue(*payload, a.dedup_id, wall_now_ms());
     if (!r) return fail(ctx, r.error());
     if (ctx.is_json) {
       print_json_ok({{"queue", a.name}, {"seq", r->seq}, {"is_duplicate", r->is_duplicate}});
@@ -115,10 +118,14 @@ void add_queue_commands(CLI::App& app, Context& ctx, Action& action) {
   auto push = std::make_shared<QueueArgs>();
   auto* push_cmd = queue->add_subcommand("push", "Append a message");
   push_cmd->add_option("name", push->name, "Queue name")->required();
-  push_cmd->add_option("payload", push->payload, "Message body (at most 60 KiB)")->required();
+  add_payload_options(push_cmd, push->payload, "payload", "--payload-file", "message body", kQueuePayloadLimit);
   push_cmd->add_option("--dedup-id", push->dedup_id,
                        "While a message with this id is unacked, pushing it again adds nothing");
-  push_cmd->footer("Example:\n  aspen-cli queue push emails '{\"to\":\"a@example.com\"}' --dedup-id order-17");
+  push_cmd->footer(
+      "A body over the limit is refused (exit 4) before anything is sent. 'pop --json' returns a\n"
+      "body that is not UTF-8 in base64 (payload_encoding: base64).\n"
+      "Examples:\n  aspen-cli queue push emails '{\"to\":\"a@example.com\"}' --dedup-id order-17\n"
+      "  aspen-cli queue push thumbnails --payload-file job.pb");
   set_action(push_cmd, ctx, action, push, &run_push);
 
   auto pop = std::make_shared<QueueArgs>();

@@ -1,16 +1,18 @@
-// aspen-cli kv ...: reads and writes of the key-value store.
+// aspen-cli kv get|set|delete|cas: single-key reads and writes of the key-value store.
+//
+// Values go in and out byte for byte (payload.h): from an argument, stdin or a file, and to
+// stdout (--raw) or a file (-o) exactly as stored.
+#include "cmd_kv.h"
+
 #include <fmt/format.h>
 
-#include <fstream>
 #include <iostream>
-#include <iterator>
-#include <sstream>
 
-#include "cli.h"
+#include "completion.h"
 #include "core/limits.h"
 #include "kv/commands.h"
 #include "kv/key_value_store.h"
-#include "txn_parse.h"
+#include "payload.h"
 
 namespace aspen::cli {
 
@@ -22,26 +24,7 @@ namespace cpb = clientpb;
 void print_value_line(std::string_view bytes) {
   bool is_hex = false;
   std::cout << display_bytes(bytes, &is_hex) << "\n";
-  if (is_hex) std::cerr << "(value is not valid UTF-8; shown as hex)\n";
-}
-
-Result<std::string> hex_decode(std::string_view hex) {
-  if (hex.size() % 2 != 0) return make_error(ErrorCode::kInvalidArgument, "hex token has an odd length");
-  std::string out;
-  for (size_t i = 0; i < hex.size(); i += 2) {
-    int v = 0;
-    for (size_t k = 0; k < 2; ++k) {
-      const char c = hex[i + k];
-      int d = -1;
-      if (c >= '0' && c <= '9') d = c - '0';
-      if (c >= 'a' && c <= 'f') d = c - 'a' + 10;
-      if (c >= 'A' && c <= 'F') d = c - 'A' + 10;
-      if (d < 0) return make_error(ErrorCode::kInvalidArgument, "hex token has a non-hex character");
-      v = v * 16 + d;
-    }
-    out.push_back(static_cast<char>(v));
-  }
-  return out;
+  if (is_hex) std::cerr << "(value is not valid UTF-8; shown as hex. --raw or -o FILE give the exact bytes)\n";
 }
 
 // The CAS/CAD failure detail: what the key holds now.
@@ -53,14 +36,48 @@ std::string describe_current(const kvpb::CommandResult& r) {
 
 struct GetArgs {
   std::string key;
+  bool is_key_hex = false;
   bool is_stale = false;
   uint64_t node_id = 0;
+  bool is_raw = false;
+  std::string output_path;
 };
 
+// A found value, as the flags ask: to a file (-o), bare to stdout (--raw), in JSON, or as a line.
+int print_found_value(const Context& ctx, const GetArgs& a, const kvpb::KeyValue& kv) {
+  if (!a.output_path.empty()) {
+    if (auto s = write_file_bytes(a.output_path, kv.value()); !s) return usage_error(ctx, "-o: " + s.error().message());
+    if (ctx.is_json) {
+      nlohmann::json j = kv_json(kv);
+      j.erase("value");
+      j.erase("value_encoding");
+      j["value_size_bytes"] = kv.value().size();
+      print_json_ok({{"found", true}, {"kv", std::move(j)}, {"output", a.output_path}});
+    }
+    return kExitOk;
+  }
+  if (a.is_raw) {
+    if (auto s = write_stdout_bytes(kv.value()); !s) {
+      std::cerr << "error: " << s.error().message() << "\n";
+      return kExitFailed;
+    }
+    return kExitOk;
+  }
+  if (ctx.is_json) {
+    print_json_ok({{"found", true}, {"kv", kv_json(kv)}});
+  } else {
+    print_value_line(kv.value());
+  }
+  return kExitOk;
+}
+
 int run_get(const Context& ctx, const GetArgs& a) {
+  if (a.is_raw && ctx.is_json) return usage_error(ctx, "--raw prints the bare value, --json an object: give one");
+  auto key = key_from_arg(a.key, a.is_key_hex);
+  if (!key) return usage_error(ctx, key.error().message());
   return with_client(ctx, [&](client::Client& c) {
-    auto r = c.read(a.key, a.is_stale ? cpb::CONSISTENCY_STALE : cpb::CONSISTENCY_LINEARIZABLE,
-                    client::Target{a.node_id});
+    auto r =
+        c.read(*key, a.is_stale ? cpb::CONSISTENCY_STALE : cpb::CONSISTENCY_LINEARIZABLE, client::Target{a.node_id});
     if (!r) return fail(ctx, r.error());
     if (!r->has_value()) {
       if (ctx.is_json) {
@@ -70,24 +87,24 @@ int run_get(const Context& ctx, const GetArgs& a) {
       }
       return kExitFailed;
     }
-    if (ctx.is_json) {
-      print_json_ok({{"found", true}, {"kv", kv_json(**r)}});
-    } else {
-      print_value_line((*r)->value());
-    }
-    return kExitOk;
+    return print_found_value(ctx, a, **r);
   });
 }
 
 struct SetArgs {
   std::string key;
-  std::string value;
+  bool is_key_hex = false;
+  PayloadSource value;
   uint64_t lease_id = 0;
 };
 
 int run_set(const Context& ctx, const SetArgs& a) {
+  auto key = key_from_arg(a.key, a.is_key_hex);
+  if (!key) return usage_error(ctx, key.error().message());
+  auto value = read_payload(a.value, kValueLimit, "value");
+  if (!value) return payload_error(ctx, value.error());
   return with_client(ctx, [&](client::Client& c) {
-    auto r = kv::put(c, a.key, a.value, a.lease_id);
+    auto r = kv::put(c, *key, *value, a.lease_id);
     if (!r) return fail(ctx, r.error());
     if (auto s = kv::result_status(*r); !s) return fail(ctx, s.error());
     if (ctx.is_json) {
@@ -99,9 +116,16 @@ int run_set(const Context& ctx, const SetArgs& a) {
   });
 }
 
-int run_delete(const Context& ctx, const std::string& key) {
+struct DeleteArgs {
+  std::string key;
+  bool is_key_hex = false;
+};
+
+int run_delete(const Context& ctx, const DeleteArgs& a) {
+  auto key = key_from_arg(a.key, a.is_key_hex);
+  if (!key) return usage_error(ctx, key.error().message());
   return with_client(ctx, [&](client::Client& c) {
-    auto r = kv::del(c, key);
+    auto r = kv::del(c, *key);
     if (!r) return fail(ctx, r.error());
     if (auto s = kv::result_status(*r); !s) return fail(ctx, s.error());
     if (ctx.is_json) {
@@ -115,241 +139,156 @@ int run_delete(const Context& ctx, const std::string& key) {
   });
 }
 
-struct ScanArgs {
-  std::string prefix;
-  uint32_t limit = 0;
-  bool should_follow = false;
-  bool is_keys_only = false;
-  bool is_stale = false;
-  std::string continuation_hex;
-};
-
-int run_scan(const Context& ctx, const ScanArgs& a) {
-  kvpb::RangeRequest range;
-  range.set_start(a.prefix);
-  range.set_is_prefix(true);
-  range.set_limit(a.limit);
-  if (!a.continuation_hex.empty()) {
-    auto token = hex_decode(a.continuation_hex);
-    if (!token) return usage_error(ctx, "--continuation: " + token.error().message());
-    range.set_continuation(*token);
-  }
-  return with_client(ctx, [&](client::Client& c) {
-    nlohmann::json kvs = nlohmann::json::array();
-    uint64_t total = 0;
-    while (true) {
-      auto r = c.scan(range, a.is_stale ? cpb::CONSISTENCY_STALE : cpb::CONSISTENCY_LINEARIZABLE);
-      if (!r) return fail(ctx, r.error());
-      for (const auto& kv : r->kvs()) {
-        ++total;
-        if (ctx.is_json) {
-          nlohmann::json j = kv_json(kv);
-          if (a.is_keys_only) {
-            j.erase("value");
-            j.erase("value_encoding");
-          }
-          kvs.push_back(std::move(j));
-        } else if (a.is_keys_only) {
-          std::cout << display_bytes(kv.key()) << "\n";
-        } else {
-          std::cout << display_bytes(kv.key()) << "\t" << display_bytes(kv.value()) << "\n";
-        }
-      }
-      const bool is_done = !r->has_more() || r->continuation().empty();
-      if (is_done || !a.should_follow) {
-        if (ctx.is_json) {
-          nlohmann::json out = {{"kvs", std::move(kvs)}, {"count", total}, {"has_more", !is_done}};
-          if (!is_done) out["continuation"] = to_hex(r->continuation());
-          print_json_ok(std::move(out));
-        } else if (!is_done) {
-          std::cerr << "(more keys: repeat with --all, or with --continuation " << to_hex(r->continuation())
-                    << ")\n";
-        }
-        return kExitOk;
-      }
-      range.set_continuation(r->continuation());
-    }
-  });
-}
-
 struct CasArgs {
   std::string key;
-  std::string new_value;
+  bool is_key_hex = false;
+  PayloadSource new_value;
   std::string expected_value;
   bool has_expected = false;
+  std::string expected_file;
   bool should_be_absent = false;
   uint64_t lease_id = 0;
 };
 
-int run_cas(const Context& ctx, const CasArgs& a) {
-  if (a.has_expected == a.should_be_absent) {
-    return usage_error(ctx, "kv cas needs exactly one of --expected VALUE or --absent");
+// The condition's expected value (nullopt for --absent), read before anything is sent.
+Result<std::optional<std::string>> cas_expected(const CasArgs& a) {
+  if (a.should_be_absent) return std::nullopt;
+  if (a.has_expected) return a.expected_value;
+  auto bytes = read_payload(PayloadSource{"", false, a.expected_file}, kValueLimit, "expected value");
+  if (!bytes) return std::unexpected(bytes.error());
+  return std::move(*bytes);
+}
+
+int print_cas_result(const Context& ctx, const kvpb::CommandResult& r) {
+  if (ctx.is_json) {
+    nlohmann::json out = {{"succeeded", r.succeeded()}, {"revision", r.revision()}};
+    if (!r.succeeded()) out["current"] = r.current().key().empty() ? nlohmann::json(nullptr) : kv_json(r.current());
+    print_json_ok(std::move(out));
+  } else if (r.succeeded()) {
+    std::cout << "OK (revision " << r.revision() << ")\n";
+  } else {
+    std::cout << "condition failed: " << describe_current(r) << "\n";
   }
+  return r.succeeded() ? kExitOk : kExitFailed;
+}
+
+int run_cas(const Context& ctx, const CasArgs& a) {
+  const int conditions = int{a.has_expected} + int{!a.expected_file.empty()} + int{a.should_be_absent};
+  if (conditions != 1) {
+    return usage_error(ctx, "kv cas needs exactly one of --expected VALUE, --expected-file PATH or --absent");
+  }
+  if (a.expected_file == "-" && a.new_value.is_stdin()) {
+    return usage_error(ctx, "the new value and --expected-file cannot both read stdin: give one as a file");
+  }
+  auto key = key_from_arg(a.key, a.is_key_hex);
+  if (!key) return usage_error(ctx, key.error().message());
+  auto new_value = read_payload(a.new_value, kValueLimit, "new value");
+  if (!new_value) return payload_error(ctx, new_value.error());
+  auto expected = cas_expected(a);
+  if (!expected) return payload_error(ctx, expected.error());
   return with_client(ctx, [&](client::Client& c) {
-    const std::optional<std::string> expected =
-        a.has_expected ? std::optional<std::string>(a.expected_value) : std::nullopt;
-    auto r = kv::cas(c, a.key, expected, a.new_value, a.lease_id);
+    auto r = kv::cas(c, *key, *expected, *new_value, a.lease_id);
     if (!r) return fail(ctx, r.error());
     if (auto s = kv::result_status(*r); !s) return fail(ctx, s.error());
-    if (ctx.is_json) {
-      nlohmann::json out = {{"succeeded", r->succeeded()}, {"revision", r->revision()}};
-      if (!r->succeeded()) {
-        out["current"] = r->current().key().empty() ? nlohmann::json(nullptr) : kv_json(r->current());
-      }
-      print_json_ok(std::move(out));
-    } else if (r->succeeded()) {
-      std::cout << "OK (revision " << r->revision() << ")\n";
-    } else {
-      std::cout << "condition failed: " << describe_current(*r) << "\n";
-    }
-    return r->succeeded() ? kExitOk : kExitFailed;
+    return print_cas_result(ctx, *r);
   });
 }
 
-nlohmann::json txn_result_json(const kvpb::TxnOpResult& r) {
-  switch (r.result_case()) {
-    case kvpb::TxnOpResult::kPut:
-      return {{"put", r.put()}};
-    case kvpb::TxnOpResult::kDeleted:
-      return {{"deleted", r.deleted()}};
-    case kvpb::TxnOpResult::kRange: {
-      nlohmann::json kvs = nlohmann::json::array();
-      for (const auto& kv : r.range().kvs()) kvs.push_back(kv_json(kv));
-      return {{"range", {{"kvs", std::move(kvs)}, {"has_more", r.range().has_more()}}}};
-    }
-    case kvpb::TxnOpResult::RESULT_NOT_SET:
-      break;
-  }
-  return nlohmann::json::object();
+void add_get_command(CLI::App* kv, Context& ctx, Action& action) {
+  auto args = std::make_shared<GetArgs>();
+  auto* get = kv->add_subcommand("get", "Print the value of a key (exit 1 if the key does not exist)");
+  get->add_option("key", args->key, "The key")->required();
+  add_key_hex_flag(get, args->is_key_hex);
+  get->add_flag("--stale", args->is_stale,
+                "Read from any node without confirming leadership: faster, but may miss recent writes");
+  get->add_option("--node", args->node_id, "Read from this node id (with --stale: that node's own state)");
+  auto* raw = get->add_flag("--raw", args->is_raw, "Write the exact bytes to stdout: no newline, no hex");
+  auto* out =
+      get->add_option("-o,--output", args->output_path, "Write the exact bytes to this file")->type_name(kPathTypeName);
+  raw->excludes(out);
+  get->footer(
+      "Reads are linearizable by default: they see every write acknowledged before they began.\n"
+      "Without --raw or -o the value is printed as a line for a human; a value that is not UTF-8\n"
+      "is then shown as hex (0x...), which a text value starting with 0x would look like too:\n"
+      "scripts use --raw, -o FILE or --json (binary values as base64, value_encoding says which).\n"
+      "Examples:\n  aspen-cli kv get config/db-url\n  aspen-cli kv get certs/web.der -o web.der");
+  get->callback([&ctx, &action, args] { action = [&ctx, args] { return run_get(ctx, *args); }; });
 }
 
-void print_txn_result_human(size_t index, const kvpb::TxnOpResult& r) {
-  switch (r.result_case()) {
-    case kvpb::TxnOpResult::kPut:
-      std::cout << "  [" << index << "] put: OK\n";
-      break;
-    case kvpb::TxnOpResult::kDeleted:
-      std::cout << "  [" << index << "] delete: " << r.deleted() << " deleted\n";
-      break;
-    case kvpb::TxnOpResult::kRange:
-      std::cout << "  [" << index << "] read: " << r.range().kvs_size() << " key(s)\n";
-      for (const auto& kv : r.range().kvs()) {
-        std::cout << "      " << display_bytes(kv.key()) << "\t" << display_bytes(kv.value()) << "\n";
-      }
-      break;
-    case kvpb::TxnOpResult::RESULT_NOT_SET:
-      std::cout << "  [" << index << "] (no result)\n";
-      break;
-  }
+void add_set_command(CLI::App* kv, Context& ctx, Action& action) {
+  auto args = std::make_shared<SetArgs>();
+  auto* set = kv->add_subcommand("set", "Set a key to a value (creates or overwrites it)");
+  set->add_option("key", args->key, "The key (at most 1024 bytes)")->required();
+  add_payload_options(set, args->value, "value", "--value-file", "value", kValueLimit);
+  add_key_hex_flag(set, args->is_key_hex);
+  set->add_option("--lease", args->lease_id, "Attach the key to this lease: it is deleted when the lease ends");
+  set->footer(
+      "Prints the revision of the write. If the command times out (exit 3) the write may or may\n"
+      "not have been applied; read the key to find out. A value over 1 MiB is refused (exit 4)\n"
+      "before anything is sent. An argument cannot hold more than 128 KiB or every byte: give\n"
+      "larger or binary values on stdin or with --value-file.\n"
+      "Examples:\n  aspen-cli kv set config/db-url postgres://db:5432/app\n"
+      "  aspen-cli kv set certs/web.der --value-file web.der\n  gzip -c data.json | aspen-cli kv set data.gz");
+  set->callback([&ctx, &action, args] { action = [&ctx, args] { return run_set(ctx, *args); }; });
 }
 
-int run_txn(const Context& ctx, const std::string& file) {
-  std::string text;
-  if (file.empty() || file == "-") {
-    text.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
-  } else {
-    std::ifstream in(file, std::ios::binary);
-    if (!in) return usage_error(ctx, fmt::format("cannot read {}", file));
-    text.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-  }
-  auto txn = parse_txn_json(text);
-  if (!txn) return usage_error(ctx, txn.error().message());
-  return with_client(ctx, [&](client::Client& c) {
-    kvpb::Command cmd;
-    *cmd.mutable_txn() = std::move(*txn);
-    auto r = c.execute(std::move(cmd));
-    if (!r) return fail(ctx, r.error());
-    if (auto s = kv::result_status(*r); !s) return fail(ctx, s.error());
-    if (ctx.is_json) {
-      nlohmann::json results = nlohmann::json::array();
-      for (const auto& op : r->responses()) results.push_back(txn_result_json(op));
-      print_json_ok({{"succeeded", r->succeeded()}, {"revision", r->revision()}, {"results", std::move(results)}});
-    } else {
-      std::cout << (r->succeeded() ? "compares held: ran success ops" : "compares failed: ran failure ops")
-                << " (revision " << r->revision() << ")\n";
-      for (int i = 0; i < r->responses_size(); ++i) print_txn_result_human(static_cast<size_t>(i), r->responses(i));
-    }
-    return r->succeeded() ? kExitOk : kExitFailed;
+void add_delete_command(CLI::App* kv, Context& ctx, Action& action) {
+  auto args = std::make_shared<DeleteArgs>();
+  auto* del = kv->add_subcommand("delete", "Delete a key");
+  del->add_option("key", args->key, "The key")->required();
+  add_key_hex_flag(del, args->is_key_hex);
+  del->footer(
+      "Deleting a key that does not exist succeeds and reports that nothing was deleted.\n"
+      "Example:\n  aspen-cli kv delete config/db-url");
+  del->callback([&ctx, &action, args] { action = [&ctx, args] { return run_delete(ctx, *args); }; });
+}
+
+void add_cas_command(CLI::App* kv, Context& ctx, Action& action) {
+  auto args = std::make_shared<CasArgs>();
+  auto* cas = kv->add_subcommand("cas", "Compare-and-swap: set a key only if it currently holds an expected value");
+  cas->add_option("key", args->key, "The key")->required();
+  add_payload_options(cas, args->new_value, "new", "--value-file", "value to write if the condition holds",
+                      kValueLimit);
+  add_key_hex_flag(cas, args->is_key_hex);
+  auto* expected =
+      cas->add_option("--expected", args->expected_value, "Write only if the key holds exactly this value");
+  auto* expected_file = cas->add_option("--expected-file", args->expected_file,
+                                        "Write only if the key holds exactly this file's bytes ('-': stdin)")
+                            ->type_name(kPathTypeName);
+  auto* absent = cas->add_flag("--absent", args->should_be_absent, "Write only if the key does not exist");
+  expected->excludes(absent);
+  expected->excludes(expected_file);
+  expected_file->excludes(absent);
+  cas->add_option("--lease", args->lease_id, "Attach the written key to this lease");
+  cas->footer(
+      "Exit 0 if the value was written, 1 if the condition did not hold (the current value is\n"
+      "then printed). Exactly one of --expected, --expected-file or --absent is required; only\n"
+      "one of the new value and the expected value can come from stdin.\n"
+      "Examples:\n  aspen-cli kv cas lock/db worker-7 --absent\n"
+      "  aspen-cli kv cas config/mode blue --expected green\n"
+      "  aspen-cli kv cas certs/web.der --value-file new.der --expected-file old.der");
+  cas->callback([&ctx, &action, args, expected] {
+    args->has_expected = expected->count() > 0;
+    action = [&ctx, args] { return run_cas(ctx, *args); };
   });
 }
 
 }  // namespace
 
+void add_key_hex_flag(CLI::App* cmd, bool& is_key_hex) {
+  cmd->add_flag("--key-hex", is_key_hex,
+                "The key is given in hex (e.g. ff00 for the two bytes 0xff 0x00): for keys that are not text");
+}
+
 void add_kv_commands(CLI::App& app, Context& ctx, Action& action) {
   auto* kv = app.add_subcommand("kv", "Read and write keys in the replicated key-value store");
   kv->require_subcommand(1);
-
-  auto get_args = std::make_shared<GetArgs>();
-  auto* get = kv->add_subcommand("get", "Print the value of a key (exit 1 if the key does not exist)");
-  get->add_option("key", get_args->key, "The key")->required();
-  get->add_flag("--stale", get_args->is_stale,
-                "Read from any node without confirming leadership: faster, but may miss recent writes");
-  get->add_option("--node", get_args->node_id, "Read from this node id (with --stale: that node's own state)");
-  get->footer(
-      "Reads are linearizable by default: they see every write acknowledged before they began.\n"
-      "The value is printed alone on stdout; a value that is not UTF-8 is printed as hex (0x...).\n"
-      "Example:\n  aspen-cli kv get config/db-url");
-  get->callback([&ctx, &action, get_args] { action = [&ctx, get_args] { return run_get(ctx, *get_args); }; });
-
-  auto set_args = std::make_shared<SetArgs>();
-  auto* set = kv->add_subcommand("set", "Set a key to a value (creates or overwrites it)");
-  set->add_option("key", set_args->key, "The key (at most 1024 bytes)")->required();
-  set->add_option("value", set_args->value, "The value (at most 1 MiB)")->required();
-  set->add_option("--lease", set_args->lease_id, "Attach the key to this lease: it is deleted when the lease ends");
-  set->footer(
-      "Prints the revision of the write. If the command times out (exit 3) the write may or may\n"
-      "not have been applied; read the key to find out.\n"
-      "Example:\n  aspen-cli kv set config/db-url postgres://db:5432/app");
-  set->callback([&ctx, &action, set_args] { action = [&ctx, set_args] { return run_set(ctx, *set_args); }; });
-
-  auto del_key = std::make_shared<std::string>();
-  auto* del = kv->add_subcommand("delete", "Delete a key");
-  del->add_option("key", *del_key, "The key")->required();
-  del->footer("Deleting a key that does not exist succeeds and reports that nothing was deleted.\n"
-              "Example:\n  aspen-cli kv delete config/db-url");
-  del->callback([&ctx, &action, del_key] { action = [&ctx, del_key] { return run_delete(ctx, *del_key); }; });
-
-  auto scan_args = std::make_shared<ScanArgs>();
-  auto* scan = kv->add_subcommand("scan", "List keys (and values) that start with a prefix, in key order");
-  scan->add_option("prefix", scan_args->prefix, "Only keys starting with this (default: every key)");
-  scan->add_option("--limit", scan_args->limit,
-                   fmt::format("Keys per page (default {}, at most {})", limits::kDefaultScanLimit,
-                               limits::kMaxScanResults));
-  scan->add_flag("--all", scan_args->should_follow, "Keep fetching pages until every matching key is listed");
-  scan->add_flag("--keys-only", scan_args->is_keys_only, "Print keys without values");
-  scan->add_flag("--stale", scan_args->is_stale, "Read from any node; may miss recent writes");
-  scan->add_option("--continuation", scan_args->continuation_hex,
-                   "Resume after the previous page (the hex token a previous scan printed)");
-  scan->footer(
-      "Output: one 'key<TAB>value' line per key. Without --all, one page is printed and, when more\n"
-      "keys remain, a note on stderr gives the token to continue with.\n"
-      "Example:\n  aspen-cli kv scan services/ --all --keys-only");
-  scan->callback([&ctx, &action, scan_args] { action = [&ctx, scan_args] { return run_scan(ctx, *scan_args); }; });
-
-  auto cas_args = std::make_shared<CasArgs>();
-  auto* cas = kv->add_subcommand("cas", "Compare-and-swap: set a key only if it currently holds an expected value");
-  cas->add_option("key", cas_args->key, "The key")->required();
-  cas->add_option("new", cas_args->new_value, "The value to write if the condition holds")->required();
-  auto* expected = cas->add_option("--expected", cas_args->expected_value, "Write only if the key holds exactly this value");
-  auto* absent = cas->add_flag("--absent", cas_args->should_be_absent, "Write only if the key does not exist");
-  expected->excludes(absent);
-  cas->add_option("--lease", cas_args->lease_id, "Attach the written key to this lease");
-  cas->footer(
-      "Exit 0 if the value was written, 1 if the condition did not hold (the current value is\n"
-      "then printed). Exactly one of --expected or --absent is required.\n"
-      "Examples:\n  aspen-cli kv cas lock/db worker-7 --absent\n"
-      "  aspen-cli kv cas config/mode blue --expected green");
-  cas->callback([&ctx, &action, cas_args, expected] {
-    cas_args->has_expected = expected->count() > 0;
-    action = [&ctx, cas_args] { return run_cas(ctx, *cas_args); };
-  });
-
-  auto txn_file = std::make_shared<std::string>();
-  auto* txn = kv->add_subcommand("txn", "Run an atomic transaction: compares, then one of two lists of operations");
-  txn->add_option("--file", *txn_file, "Read the transaction from this file instead of stdin ('-' = stdin)");
-  txn->footer(std::string(kTxnHelp) +
-              "\nExit 0 if the compares held (success ops ran), 1 if not (failure ops ran).");
-  txn->callback([&ctx, &action, txn_file] { action = [&ctx, txn_file] { return run_txn(ctx, *txn_file); }; });
+  add_get_command(kv, ctx, action);
+  add_set_command(kv, ctx, action);
+  add_delete_command(kv, ctx, action);
+  add_kv_scan_command(kv, ctx, action);
+  add_cas_command(kv, ctx, action);
+  add_kv_txn_command(kv, ctx, action);
 }
 
 }  // namespace aspen::cli

@@ -2,16 +2,46 @@
 //
 //   aspen-cli --ticket <ticket> kv set greeting hello
 //   ASPEN_TICKET=<ticket> aspen-cli cluster status --json
+//   aspen-cli kv set cert.der --value-file cert.der && aspen-cli kv get cert.der -o copy.der
 //
+// The ticket and timeout may also come from a profile (settings.h, docs/cli.md).
 // Human-readable output by default; --json prints exactly one JSON object on stdout. Exit
 // codes are in cli.h (kExitCodesHelp) and in --help.
 #include <iostream>
 
 #include "cli.h"
+#include "completion.h"
 #include "core/log.h"
 
+namespace {
+
+using namespace aspen::cli;
+
+// Options every command takes. A flag only sets its field of ctx.flags when given, so that
+// the environment and the profile fill in the rest (settings.h).
+void add_global_options(CLI::App& app, Context& ctx) {
+  auto* ticket = app.add_option_function<std::string>(
+      "--ticket", [&ctx](const std::string& v) { ctx.flags.ticket = v; },
+      "Cluster ticket (else $ASPEN_TICKET, else the profile)");
+  auto* ticket_file = app.add_option_function<std::string>(
+                             "--ticket-file", [&ctx](const std::string& v) { ctx.flags.ticket_file = v; },
+                             "Read the cluster ticket from this file (else $ASPEN_CLI_TICKET_FILE)")
+                          ->type_name(kPathTypeName);
+  ticket->excludes(ticket_file);
+  app.add_flag("--json", ctx.is_json, "Print one JSON object instead of text");
+  app.add_option_function<uint32_t>(
+      "--timeout-ms", [&ctx](const uint32_t& v) { ctx.flags.timeout_ms = v; },
+      "Give up after this long, retries included (writes that time out may or may not apply); "
+      "else $ASPEN_CLI_TIMEOUT_MS, else the profile, else 10000");
+  app.add_option_function<std::string>(
+         "--config", [&ctx](const std::string& v) { ctx.flags.config_path = v; },
+         "Profile file (else $ASPEN_CLI_CONFIG, else $XDG_CONFIG_HOME/aspen/cli.toml or ~/.config/aspen/cli.toml)")
+      ->type_name(kPathTypeName);
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
-  using namespace aspen::cli;
   // The client library logs transport details at debug level; an operator wants results.
   aspen::log::set_level("warn");
 
@@ -21,20 +51,17 @@ int main(int argc, char** argv) {
       "'aspen-cli cluster ticket'."};
   app.footer(std::string(kExitCodesHelp) +
              "\nExamples:\n"
-             "  export ASPEN_TICKET=aspen...\n"
+             "  export ASPEN_TICKET=aspen...   # or ticket_file in ~/.config/aspen/cli.toml\n"
              "  aspen-cli cluster status\n"
              "  aspen-cli kv set greeting hello && aspen-cli kv get greeting\n"
+             "  aspen-cli kv set cert < cert.der && aspen-cli kv get cert --raw > copy.der\n"
              "  aspen-cli lock acquire jobs/reindex --holder worker-7 --ttl-s 30\n"
              "Run 'aspen-cli <command> --help' for each command's details.");
   app.require_subcommand(1);
   app.fallthrough();  // global options may also follow the command
 
   Context ctx;
-  app.add_option("--ticket", ctx.ticket, "Cluster ticket (default: $ASPEN_TICKET)")->envname("ASPEN_TICKET");
-  app.add_flag("--json", ctx.is_json, "Print one JSON object instead of text");
-  app.add_option("--timeout-ms", ctx.timeout_ms,
-                 "Give up after this long, retries included (writes that time out may or may not apply)")
-      ->capture_default_str();
+  add_global_options(app, ctx);
 
   Action action;
   add_cluster_commands(app, ctx, action);
@@ -42,6 +69,7 @@ int main(int argc, char** argv) {
   add_lease_commands(app, ctx, action);
   add_node_commands(app, ctx, action);
   add_coord_commands(app, ctx, action);
+  add_config_commands(app, ctx, action);
 
   try {
     app.parse(argc, argv);

@@ -2,9 +2,11 @@
 #include <fmt/format.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
 
 #include "cli.h"
+#include "payload.h"
 
 namespace aspen::cli {
 
@@ -53,14 +55,23 @@ int usage_error(const Context& ctx, const std::string& message) {
   return kExitUsage;
 }
 
+Result<CliSettings> current_settings(const Context& ctx) {
+  return resolve_settings(ctx.flags, [](const char* name) { return std::getenv(name); });
+}
+
 int with_client(const Context& ctx, const std::function<int(client::Client&)>& fn) {
-  if (ctx.ticket.empty()) return usage_error(ctx, "no cluster ticket: pass --ticket or set ASPEN_TICKET");
-  if (ctx.timeout_ms == 0) return usage_error(ctx, "--timeout-ms must be positive");
+  auto settings = current_settings(ctx);
+  if (!settings) return usage_error(ctx, settings.error().message());
+  if (settings->ticket.empty()) {
+    return usage_error(ctx,
+                       "no cluster ticket: pass --ticket or --ticket-file, set ASPEN_TICKET, or put ticket_file in "
+                       "the profile (see 'aspen-cli config show')");
+  }
   client::ClientOptions options;
-  options.timeout_ms = ctx.timeout_ms;
-  options.connect_timeout_ms = std::min<uint32_t>(options.connect_timeout_ms, ctx.timeout_ms);
-  options.attempt_timeout_ms = std::min<uint32_t>(options.attempt_timeout_ms, ctx.timeout_ms);
-  auto c = client::Client::connect(std::string_view(ctx.ticket), options);
+  options.timeout_ms = settings->timeout_ms;
+  options.connect_timeout_ms = std::min<uint32_t>(options.connect_timeout_ms, settings->timeout_ms);
+  options.attempt_timeout_ms = std::min<uint32_t>(options.attempt_timeout_ms, settings->timeout_ms);
+  auto c = client::Client::connect(std::string_view(settings->ticket), options);
   if (!c) {
     if (c.error().code() == ErrorCode::kInvalidArgument) return usage_error(ctx, "bad ticket: " + c.error().message());
     return fail(ctx, c.error());
@@ -131,9 +142,9 @@ std::string display_bytes(std::string_view bytes, bool* is_hex) {
 }
 
 void set_bytes(nlohmann::json& obj, const std::string& name, std::string_view bytes) {
-  const bool hex = !is_valid_utf8(bytes);
-  obj[name] = hex ? to_hex(bytes) : std::string(bytes);
-  obj[name + "_encoding"] = hex ? "hex" : "utf8";
+  const bool is_text = is_valid_utf8(bytes);
+  obj[name] = is_text ? std::string(bytes) : base64_encode(bytes);
+  obj[name + "_encoding"] = is_text ? "utf8" : "base64";
 }
 
 nlohmann::json kv_json(const kvpb::KeyValue& kv) {

@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "kv/commands.h"
+#include "payload.h"
 
 namespace aspen::cli {
 
@@ -25,6 +26,23 @@ Result<std::string> string_field(const json& obj, const char* name, const std::s
   return it->get<std::string>();
 }
 
+// A byte string: the string field `name`, decoded as its optional "<name>_encoding" says
+// ("utf8", the default, or "base64": the form `--json` prints binary keys and values in).
+Result<std::string> bytes_field(const json& obj, const char* name, const std::string& where, bool is_required = true) {
+  auto text = string_field(obj, name, where, is_required);
+  if (!text) return text;
+  const std::string encoding_name = std::string(name) + "_encoding";
+  auto encoding = string_field(obj, encoding_name.c_str(), where, false);
+  if (!encoding) return std::unexpected(encoding.error());
+  if (encoding->empty() || *encoding == "utf8") return text;
+  if (*encoding != "base64") {
+    return std::unexpected(bad(where, fmt::format("\"{}\" must be utf8 or base64", encoding_name)));
+  }
+  auto bytes = base64_decode(*text);
+  if (!bytes) return std::unexpected(bad(where, fmt::format("\"{}\" is {}", name, bytes.error().message())));
+  return bytes;
+}
+
 Result<uint64_t> number_field(const json& obj, const char* name, const std::string& where) {
   auto it = obj.find(name);
   if (it == obj.end()) return uint64_t{0};
@@ -37,7 +55,7 @@ Result<uint64_t> number_field(const json& obj, const char* name, const std::stri
 Result<kvpb::Compare> parse_compare(const json& c, const std::string& where) {
   if (!c.is_object()) return std::unexpected(bad(where, "must be an object"));
   kvpb::Compare out;
-  auto key = string_field(c, "key", where);
+  auto key = bytes_field(c, "key", where);
   if (!key) return std::unexpected(key.error());
   out.set_key(*key);
   auto target = string_field(c, "target", where);
@@ -67,7 +85,7 @@ Result<kvpb::Compare> parse_compare(const json& c, const std::string& where) {
     return std::unexpected(bad(where, "\"op\" must be ==, !=, < or >"));
   }
   if (out.target() == kvpb::Compare::TARGET_VALUE) {
-    auto value = string_field(c, "value", where);
+    auto value = bytes_field(c, "value", where);
     if (!value) return std::unexpected(value.error());
     out.set_value(*value);
   } else {
@@ -88,9 +106,9 @@ Result<kvpb::TxnOp> parse_op(const json& o, const std::string& where) {
   kvpb::TxnOp out;
   const std::string at = where + "." + name;
   if (name == "put") {
-    auto key = string_field(body, "key", at);
+    auto key = bytes_field(body, "key", at);
     if (!key) return std::unexpected(key.error());
-    auto value = string_field(body, "value", at);
+    auto value = bytes_field(body, "value", at);
     if (!value) return std::unexpected(value.error());
     auto lease = number_field(body, "lease", at);
     if (!lease) return std::unexpected(lease.error());
@@ -98,11 +116,11 @@ Result<kvpb::TxnOp> parse_op(const json& o, const std::string& where) {
     out.mutable_put()->set_value(*value);
     out.mutable_put()->set_lease_id(*lease);
   } else if (name == "delete") {
-    auto key = string_field(body, "key", at);
+    auto key = bytes_field(body, "key", at);
     if (!key) return std::unexpected(key.error());
     out.mutable_delete_()->set_key(*key);
   } else if (name == "get") {
-    auto key = string_field(body, "key", at);
+    auto key = bytes_field(body, "key", at);
     if (!key) return std::unexpected(key.error());
     *out.mutable_range() = kv::key_range(*key);
   } else if (name == "range") {
@@ -112,14 +130,14 @@ Result<kvpb::TxnOp> parse_op(const json& o, const std::string& where) {
     if (*limit > UINT32_MAX) return std::unexpected(bad(at, "\"limit\" is too large"));
     r->set_limit(static_cast<uint32_t>(*limit));
     if (body.contains("prefix")) {
-      auto prefix = string_field(body, "prefix", at);
+      auto prefix = bytes_field(body, "prefix", at);
       if (!prefix) return std::unexpected(prefix.error());
       r->set_start(*prefix);
       r->set_is_prefix(true);
     } else {
-      auto start = string_field(body, "start", at);
+      auto start = bytes_field(body, "start", at);
       if (!start) return std::unexpected(start.error());
-      auto end = string_field(body, "end", at, false);
+      auto end = bytes_field(body, "end", at, false);
       if (!end) return std::unexpected(end.error());
       r->set_start(*start);
       r->set_end(*end);

@@ -23,6 +23,9 @@ inline constexpr const char* kTxnHelp = R"(Transaction syntax (JSON, from stdin 
     {"get": {"key": K}}
     {"range": {"prefix": P, "limit": N}}  or  {"range": {"start": A, "end": B, "limit": N}}
   A missing key has version and revisions 0.
+  Bytes that are not text: give any key, value, prefix, start or end in base64 and add
+  "<field>_encoding": "base64" beside it, e.g. {"key": "/wA=", "key_encoding": "base64"}
+  (the form --json prints them in).
 
 Example: set leader=me only if nobody holds it, otherwise read who does:
   echo '{"compare":[{"key":"leader","target":"version","op":"==","number":0}],
