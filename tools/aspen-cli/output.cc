@@ -71,6 +71,9 @@ int with_client(const Context& ctx, const std::function<int(client::Client&)>& f
   options.timeout_ms = settings->timeout_ms;
   options.connect_timeout_ms = std::min<uint32_t>(options.connect_timeout_ms, settings->timeout_ms);
   options.attempt_timeout_ms = std::min<uint32_t>(options.attempt_timeout_ms, settings->timeout_ms);
+  // One command, one write: waiting a little longer for its answer (a 1 MiB value on a busy
+  // disk) beats an ambiguous timeout the user must then resolve by hand.
+  options.write_attempt_timeout_ms = std::min<uint32_t>(5000, settings->timeout_ms);
   auto c = client::Client::connect(std::string_view(settings->ticket), options);
   if (!c) {
     if (c.error().code() == ErrorCode::kInvalidArgument) return usage_error(ctx, "bad ticket: " + c.error().message());
