@@ -214,6 +214,8 @@ class RaftCore {
   void bcast_read_round();
   void release_confirmed_reads();
   void refuse_read(const pb::Message& req);
+  // To the requester: a read state when it is this node, a MSG_READ_INDEX_RESP otherwise.
+  void answer_read(const pb::Message& req, Index read_index, bool is_refused);
   void expire_reads();
   void send_timeout_now(NodeId to);
   void abort_leader_transfer() { lead_transferee_ = kNoNode; }

@@ -278,28 +278,20 @@ void RaftCore::expire_reads() {
   });
 }
 
-void RaftCore::refuse_read(const pb::Message& req) {
-  if (req.from() == kNoNode || req.from() == id_) {
-    read_states_.push_back(ReadState{0, req.context(), true});
-    return;
-  }
-  pb::Message resp;
-  resp.set_type(pb::MSG_READ_INDEX_RESP);
-  resp.set_to(req.from());
-  resp.set_reject(true);
-  resp.set_context(req.context());
-  send(std::move(resp));
-}
+void RaftCore::refuse_read(const pb::Message& req) { answer_read(req, 0, true); }
 
-void RaftCore::respond_read_index(const pb::Message& req, Index read_index) {
+void RaftCore::respond_read_index(const pb::Message& req, Index read_index) { answer_read(req, read_index, false); }
+
+void RaftCore::answer_read(const pb::Message& req, Index read_index, bool is_refused) {
   if (req.from() == kNoNode || req.from() == id_) {
-    read_states_.push_back(ReadState{read_index, req.context()});
+    read_states_.push_back(ReadState{read_index, req.context(), is_refused});
     return;
   }
   pb::Message resp;
   resp.set_type(pb::MSG_READ_INDEX_RESP);
   resp.set_to(req.from());
   resp.set_index(read_index);
+  resp.set_reject(is_refused);
   resp.set_context(req.context());
   send(std::move(resp));
 }

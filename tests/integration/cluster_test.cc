@@ -60,6 +60,72 @@ class ClusterTest : public ::testing::Test {
 std::string key_of(int i) { return fmt::format("key/{:06}", i); }
 std::string value_of(int i) { return fmt::format("value-{}-{}", i, std::string(200, 'v')); }
 
+int64_t now_ns() { return std::chrono::steady_clock::now().time_since_epoch().count(); }
+
+// Threads that put unique keys (key_of(i) = value_of(i)) through `c` until stopped and
+// remember which puts were acknowledged; `on_ack(issued_ns)`, if set, runs after each.
+class Writers {
+ public:
+  Writers(client::Client& c, int threads, std::function<void(int64_t issued_ns)> on_ack = {}) {
+    for (int t = 0; t < threads; ++t) {
+      threads_.emplace_back([this, &c, on_ack] {
+        while (!is_stopping_) {
+          int i = next_++;
+          int64_t issued = now_ns();
+          if (!kv::put(c, key_of(i), value_of(i))) continue;
+          {
+            std::lock_guard lock(mu_);
+            acked_.insert(i);
+          }
+          if (on_ack) on_ack(issued);
+        }
+      });
+    }
+  }
+  ~Writers() { stop(); }
+  void stop() {
+    is_stopping_ = true;
+    for (auto& t : threads_) {
+      if (t.joinable()) t.join();
+    }
+  }
+  size_t acked_count() const {
+    std::lock_guard lock(mu_);
+    return acked_.size();
+  }
+  std::vector<int> acked() const {
+    std::lock_guard lock(mu_);
+    return std::vector<int>(acked_.begin(), acked_.end());
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::set<int> acked_;
+  std::atomic<bool> is_stopping_{false};
+  std::atomic<int> next_{0};
+  std::vector<std::thread> threads_;
+};
+
+// Every key in `keys` is in each node's own copy (stale reads), with its value.
+void expect_on_every_node(client::Client& c, const std::vector<int>& keys, uint64_t nodes = 3) {
+  for (uint64_t id = 1; id <= nodes; ++id) {
+    for (size_t start = 0; start < keys.size(); start += 1000) {
+      cpb::Request req;
+      auto* br = req.mutable_batch_read();
+      br->set_consistency(cpb::CONSISTENCY_STALE);
+      size_t end = std::min(keys.size(), start + 1000);
+      for (size_t i = start; i < end; ++i) br->add_keys(key_of(keys[i]));
+      auto resp = c.call(req, client::Target{id});
+      ASSERT_TRUE(resp.has_value()) << resp.error().to_string();
+      for (size_t i = start; i < end; ++i) {
+        const auto& r = resp->batch_read().results(static_cast<int>(i - start));
+        ASSERT_TRUE(r.found()) << "acknowledged write " << key_of(keys[i]) << " missing on node " << id;
+        ASSERT_EQ(r.kv().value(), value_of(keys[i]));
+      }
+    }
+  }
+}
+
 TEST_F(ClusterTest, ThreeNodesFormWithLearnersAndServeTenThousandKeysFromEveryNode) {
   start_nodes(3);
   auto c = make_client();
@@ -121,39 +187,13 @@ TEST_F(ClusterTest, LeaderKilledMidLoadNewLeaderTakesOverAndNoAckedWriteIsLost) 
   uint64_t old_leader = leader_id(*c);
   ASSERT_NE(old_leader, 0u);
 
-  std::mutex mu;
-  std::set<int> acked;
-  std::atomic<bool> stop{false};
-  std::atomic<int> next{0};
   std::atomic<int64_t> killed_at_ns{INT64_MAX};
   std::atomic<int64_t> first_after_kill_ns{0};  // when the first write issued after the kill was acked
-  std::vector<std::thread> writers;
-  struct JoinAll {
-    std::atomic<bool>& stop;
-    std::vector<std::thread>& threads;
-    ~JoinAll() {
-      stop = true;
-      for (auto& t : threads) {
-        if (t.joinable()) t.join();
-      }
-    }
-  } join_all{stop, writers};
-  auto now_ns = [] { return std::chrono::steady_clock::now().time_since_epoch().count(); };
-  for (int t = 0; t < 8; ++t) {
-    writers.emplace_back([&] {
-      while (!stop) {
-        int i = next++;
-        int64_t issued = now_ns();
-        auto r = kv::put(*c, key_of(i), value_of(i));
-        if (r) {
-          std::lock_guard lock(mu);
-          acked.insert(i);
-          if (issued > killed_at_ns.load() && first_after_kill_ns.load() == 0) first_after_kill_ns = now_ns();
-        }
-      }
-    });
-  }
-  ASSERT_TRUE(wait_until([&] { std::lock_guard lock(mu); return acked.size() >= 300; }, 20000));
+  Writers writers(*c, 8, [&](int64_t issued) {
+    int64_t none = 0;
+    if (issued > killed_at_ns.load()) first_after_kill_ns.compare_exchange_strong(none, now_ns());
+  });
+  ASSERT_TRUE(wait_until([&] { return writers.acked_count() >= 300; }, 20000));
   node(old_leader).kill9();
   killed_at_ns = now_ns();
   // A write issued after the kill and acknowledged proves a new leader serves.
@@ -161,15 +201,9 @@ TEST_F(ClusterTest, LeaderKilledMidLoadNewLeaderTakesOverAndNoAckedWriteIsLost) 
   auto recovered_ms = (first_after_kill_ns.load() - killed_at_ns.load()) / 1000000;
   std::printf("[ info ] leader %llu killed; first acknowledged write after %lld ms\n",
               static_cast<unsigned long long>(old_leader), static_cast<long long>(recovered_ms));
-  size_t at_recovery = 0;
-  {
-    std::lock_guard lock(mu);
-    at_recovery = acked.size();
-  }
-  ASSERT_TRUE(wait_until([&] { std::lock_guard lock(mu); return acked.size() >= at_recovery + 200; }, 20000));
-  stop = true;
-  for (auto& w : writers) w.join();
-  writers.clear();
+  const size_t at_recovery = writers.acked_count();
+  ASSERT_TRUE(wait_until([&] { return writers.acked_count() >= at_recovery + 200; }, 20000));
+  writers.stop();
   uint64_t new_leader = leader_id(*c);
   EXPECT_NE(new_leader, old_leader);
 
@@ -178,22 +212,7 @@ TEST_F(ClusterTest, LeaderKilledMidLoadNewLeaderTakesOverAndNoAckedWriteIsLost) 
   auto m = c->raft_metrics(client::Target{new_leader});
   ASSERT_TRUE(m.has_value());
   ASSERT_TRUE(wait_applied(*c, old_leader, m->commit_index(), 20000)) << node(old_leader).log();
-  std::vector<int> keys(acked.begin(), acked.end());
-  for (uint64_t id = 1; id <= 3; ++id) {
-    for (size_t start = 0; start < keys.size(); start += 1000) {
-      cpb::Request req;
-      auto* br = req.mutable_batch_read();
-      br->set_consistency(cpb::CONSISTENCY_STALE);  // each node's own copy
-      size_t end = std::min(keys.size(), start + 1000);
-      for (size_t i = start; i < end; ++i) br->add_keys(key_of(keys[i]));
-      auto resp = c->call(req, client::Target{id});
-      ASSERT_TRUE(resp.has_value()) << resp.error().to_string();
-      for (size_t i = start; i < end; ++i) {
-        ASSERT_TRUE(resp->batch_read().results(static_cast<int>(i - start)).found())
-            << "acknowledged write " << key_of(keys[i]) << " missing on node " << id;
-      }
-    }
-  }
+  expect_on_every_node(*c, writers.acked());
 }
 
 // kill -9 in a loop while clients write: the leader on even rounds, a follower on odd ones,
@@ -210,36 +229,8 @@ TEST_F(ClusterTest, KillNineLoopLosesNoAcknowledgedWrite) {
   ASSERT_TRUE(formed.has_value()) << formed.error().to_string();
   for (uint64_t id = 1; id <= 3; ++id) ASSERT_TRUE(wait_applied(*c, id, formed->commit_index()));
 
-  std::mutex mu;
-  std::set<int> acked;
-  std::atomic<bool> stop{false};
-  std::atomic<int> next{0};
-  std::vector<std::thread> writers;
-  struct JoinAll {
-    std::atomic<bool>& stop;
-    std::vector<std::thread>& threads;
-    ~JoinAll() {
-      stop = true;
-      for (auto& t : threads) {
-        if (t.joinable()) t.join();
-      }
-    }
-  } join_all{stop, writers};
-  for (int t = 0; t < 4; ++t) {
-    writers.emplace_back([&] {
-      while (!stop) {
-        int i = next++;
-        if (kv::put(*c, key_of(i), value_of(i))) {
-          std::lock_guard lock(mu);
-          acked.insert(i);
-        }
-      }
-    });
-  }
-  auto acked_count = [&] {
-    std::lock_guard lock(mu);
-    return acked.size();
-  };
+  Writers writers(*c, 4);
+  auto acked_count = [&] { return writers.acked_count(); };
   constexpr int kRounds = 50;
   for (int round = 0; round < kRounds; ++round) {
     const uint64_t leader = leader_id(*c);
@@ -257,31 +248,14 @@ TEST_F(ClusterTest, KillNineLoopLosesNoAcknowledgedWrite) {
     ASSERT_TRUE(lm.has_value()) << lm.error().to_string();
     ASSERT_TRUE(wait_applied(*c, victim, lm->commit_index(), 20000)) << "round " << round << "\n" << node(victim).log();
   }
-  stop = true;
-  for (auto& w : writers) w.join();
-  writers.clear();
+  writers.stop();
 
   auto m = c->raft_metrics(client::Target{leader_id(*c)});
   ASSERT_TRUE(m.has_value()) << m.error().to_string();
   for (uint64_t id = 1; id <= 3; ++id) ASSERT_TRUE(wait_applied(*c, id, m->commit_index(), 30000)) << node(id).log();
-  std::vector<int> keys(acked.begin(), acked.end());
+  const std::vector<int> keys = writers.acked();
   std::printf("[ info ] %d kill -9 rounds, %zu acknowledged writes checked on every node\n", kRounds, keys.size());
-  for (uint64_t id = 1; id <= 3; ++id) {
-    for (size_t start = 0; start < keys.size(); start += 1000) {
-      cpb::Request req;
-      auto* br = req.mutable_batch_read();
-      br->set_consistency(cpb::CONSISTENCY_STALE);  // each node's own copy
-      size_t end = std::min(keys.size(), start + 1000);
-      for (size_t i = start; i < end; ++i) br->add_keys(key_of(keys[i]));
-      auto resp = c->call(req, client::Target{id});
-      ASSERT_TRUE(resp.has_value()) << resp.error().to_string();
-      for (size_t i = start; i < end; ++i) {
-        const auto& r = resp->batch_read().results(static_cast<int>(i - start));
-        ASSERT_TRUE(r.found()) << "acknowledged write " << key_of(keys[i]) << " missing on node " << id;
-        ASSERT_EQ(r.kv().value(), value_of(keys[i]));
-      }
-    }
-  }
+  expect_on_every_node(*c, keys);
 }
 
 TEST_F(ClusterTest, FourthNodeJoinsAsLearnerIsPromotedAndAnotherIsRemoved) {

@@ -5,10 +5,32 @@
 
 #include "core/limits.h"
 #include "kv/commands.h"
+#include "node/ready_cycle.h"
 #include "storage/mem_store.h"
 
 namespace aspen::node {
 namespace {
+
+// Runs Ready cycles through the shared driver (the shell's and the simulator's) until there
+// is nothing left; returns every response and adds every message sent to `sent`.
+std::vector<Response> drive_core(NodeCore& core, storage::Store& store, std::vector<pb::Message>* sent = nullptr) {
+  ReadyCycle cycle(store.initial_state().hard_state);
+  std::vector<Response> out;
+  auto collect = [&](std::vector<pb::Message> msgs) {
+    if (sent != nullptr) sent->insert(sent->end(), msgs.begin(), msgs.end());
+    for (auto& r : core.take_responses()) out.push_back(std::move(r));
+  };
+  for (int i = 0; i < 100; ++i) {
+    auto step = cycle.begin(core);
+    collect({});
+    if (!step) break;
+    collect(step->early);
+    auto w = store.write(step->batch);
+    EXPECT_TRUE(w.has_value());
+    collect(cycle.finish(core, *step, *w));
+  }
+  return out;
+}
 
 class SingleNode {
  public:
@@ -25,20 +47,7 @@ class SingleNode {
     core = std::move(*c);
   }
 
-  // Runs Ready cycles until there is nothing left; returns every response seen.
-  std::vector<Response> drive() {
-    std::vector<Response> out;
-    for (int i = 0; i < 100; ++i) {
-      auto rd = core->take_ready();
-      for (auto& r : core->take_responses()) out.push_back(std::move(r));
-      if (!rd) break;
-      auto w = store.write(write_batch_for(*rd));
-      EXPECT_TRUE(w.has_value());
-      core->on_persisted(*rd, *w);
-      for (auto& r : core->take_responses()) out.push_back(std::move(r));
-    }
-    return out;
-  }
+  std::vector<Response> drive() { return drive_core(*core, store); }
 
   void become_leader() {
     core->raft().campaign();
@@ -180,20 +189,7 @@ class FollowerLife {
     ASSERT_TRUE(core->step(m).has_value());
   }
 
-  std::vector<Response> drive() {
-    std::vector<Response> out;
-    for (int i = 0; i < 100; ++i) {
-      auto rd = core->take_ready();
-      for (auto& r : core->take_responses()) out.push_back(std::move(r));
-      if (!rd) break;
-      auto w = store_.write(write_batch_for(*rd));
-      EXPECT_TRUE(w.has_value());
-      for (const auto& m : rd->messages) sent.push_back(m);
-      core->on_persisted(*rd, *w);
-      for (auto& r : core->take_responses()) out.push_back(std::move(r));
-    }
-    return out;
-  }
+  std::vector<Response> drive() { return drive_core(*core, store_, &sent); }
 
   std::string last_read_index_context() const {
     for (auto it = sent.rbegin(); it != sent.rend(); ++it) {

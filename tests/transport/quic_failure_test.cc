@@ -139,6 +139,18 @@ TEST(QuicFailures, GracefulCloseReachesThePeer) {
   EXPECT_NE(msg.error().message().find("shutting down"), std::string::npos) << msg.error().message();
 }
 
+// Crashes `node` (no close, no goodbye to peers) and brings it back with the same key on the
+// same port, as a restarted process would.
+void restart_on_the_same_port(TestNode& node) {
+  const SocketAddr addr = node.endpoint->local_addr();
+  EndpointTestAccess::kill(*node.endpoint);
+  node.endpoint.reset();
+  EndpointConfig same_port;
+  same_port.bind_addr = addr;
+  node.echo = std::make_shared<testing::EchoHandler>();
+  node.start(same_port);
+}
+
 TEST(QuicFailures, RestartedPeerResetsStaleConnectionAndPoolReconnects) {
   TestNode a, b;
   auto book = std::make_shared<AddressBook>();
@@ -151,14 +163,7 @@ TEST(QuicFailures, RestartedPeerResetsStaleConnectionAndPoolReconnects) {
   ASSERT_TRUE(again);
   EXPECT_EQ(a.endpoint->metrics().connections_open, 1u);  // reused, not redialled
 
-  // Crash b, and bring it back with the same key on the same port.
-  const SocketAddr addr = b.endpoint->local_addr();
-  EndpointTestAccess::kill(*b.endpoint);
-  b.endpoint.reset();
-  EndpointConfig same_port;
-  same_port.bind_addr = addr;
-  b.echo = std::make_shared<testing::EchoHandler>();
-  b.start(same_port);
+  restart_on_the_same_port(b);
 
   // The stale connection learns of the restart from a stateless reset, long before any
   // idle timeout.
@@ -186,13 +191,7 @@ TEST(QuicFailures, StaleConnectionIsResetEvenWhenTheRestartedPeerDialledUsFirst)
   ASSERT_TRUE(first) << first.error().to_string();
   ASSERT_NO_FATAL_FAILURE(testing::expect_echo(*first, "before"));
 
-  const SocketAddr addr = b.endpoint->local_addr();
-  EndpointTestAccess::kill(*b.endpoint);
-  b.endpoint.reset();
-  EndpointConfig same_port;
-  same_port.bind_addr = addr;
-  b.echo = std::make_shared<testing::EchoHandler>();
-  b.start(same_port);
+  restart_on_the_same_port(b);
   auto back = b.dial(a);  // the restarted peer speaks first, from the same address
   ASSERT_TRUE(back) << back.error().to_string();
   ASSERT_NO_FATAL_FAILURE(testing::expect_echo(*back, "i am back"));
