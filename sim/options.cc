@@ -85,18 +85,19 @@ SimOptions SimOptions::from_seed(uint64_t seed, uint64_t steps, const FaultSet& 
   o.is_early_leader_send = r.chance(1, 2);
   // Drawn last, so that the draws above stay what they were for every seed.
   o.restart_after_read_request_per_mille = r.chance(1, 2) ? 0 : static_cast<uint32_t>(r.range(20, 300));
+  o.is_apply_deferred = r.chance(1, 2);
   return o;
 }
 
 std::string SimOptions::describe() const {
   return fmt::format(
       "voters={} max_nodes={} clients={} keys={} loss={}‰ dup={}‰ delay={}-{}us disk={}-{}us "
-      "fault_every~{}ms snapshot_every={} drift={}‰ msg_size={} inflight={} crash_after_sync={}‰ restart_after_read={}‰ early_send={} faults={}",
+      "fault_every~{}ms snapshot_every={} drift={}‰ msg_size={} inflight={} crash_after_sync={}‰ restart_after_read={}‰ early_send={} defer_apply={} faults={}",
       initial_voters, max_nodes, clients, keys, loss_per_mille, duplicate_per_mille,
       net_delay_min_us, net_delay_max_us, disk_latency_min_us, disk_latency_max_us,
       mean_fault_interval_ms, snapshot_threshold_entries, clock_drift_per_mille,
       max_msg_size_bytes, max_inflight_msgs, crash_after_sync_per_mille, restart_after_read_request_per_mille,
-      is_early_leader_send, faults.to_string());
+      is_early_leader_send, is_apply_deferred, faults.to_string());
 }
 
 }  // namespace aspen::sim

@@ -135,6 +135,7 @@ void Cluster::start_node(SimNode& n) {
   node::NodeCoreConfig ncfg;
   ncfg.raft = cfg;
   ncfg.request_timeout_ms = opt_.client_timeout_ms;
+  ncfg.is_apply_deferred = opt_.is_apply_deferred;
   // Derived from the seed without drawing from rng_, so the run's other draws do not shift.
   ncfg.incarnation = splitmix64(opt_.seed ^ (n.id << 40) ^ n.incarnation) | 1;
   auto core = node::NodeCore::create(ncfg, *n.store);

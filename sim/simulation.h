@@ -70,6 +70,8 @@ struct SimOptions {
   // Leaders send appends/heartbeats while their fsync runs (node::take_early_messages), as
   // the node shell does.
   bool is_early_leader_send = false;
+  // Leaders hold back apply-only Readies until the next input or tick (the shell does).
+  bool is_apply_deferred = false;
   uint32_t clock_drift_per_mille = 50;
   uint64_t client_timeout_ms = 5000;
   uint64_t liveness_bound_ms = 60000;

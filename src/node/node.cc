@@ -192,6 +192,7 @@ Status Shell::recreate_core() {
     cc.incarnation = randombytes_random() | (uint64_t{randombytes_random()} << 32);
   } while (cc.incarnation == 0);
   cc.lease_check_interval_ms = 500;
+  cc.is_apply_deferred = true;
   auto core = NodeCore::create(cc, *store_);
   if (!core) return std::unexpected(core.error());
   core_ = std::move(*core);

@@ -69,6 +69,7 @@ Result<std::unique_ptr<NodeCore>> NodeCore::create(const NodeCoreConfig& config,
   ASPEN_ASSERT_MSG(config.incarnation != 0, "every start of a node core needs a fresh incarnation nonce");
   raft::RaftConfig rc = config.raft;
   rc.applied = store.applied_index();
+  rc.is_commit_broadcast_lazy = rc.is_commit_broadcast_lazy || config.is_apply_deferred;
   auto raft = raft::RaftCore::create(rc, &store);
   if (!raft) return std::unexpected(raft.error());
   return std::unique_ptr<NodeCore>(new NodeCore(config, store, std::move(*raft)));
@@ -103,6 +104,7 @@ void NodeCore::respond_read(uint64_t request_id, Result<kvpb::RangeResult> r, In
 
 void NodeCore::tick(uint64_t now_ms) {
   now_ms_ = std::max(now_ms_, now_ms);
+  ++ticks_;
   raft_->tick();
   expire_timed_out(now_ms_);
   maybe_expire_leases(now_ms_);
@@ -180,28 +182,50 @@ bool NodeCore::has_ready() const { return !read_batch_.empty() || raft_->has_rea
 std::optional<raft::Ready> NodeCore::take_ready() {
   flush_read_batch();
   if (!raft_->has_ready()) return std::nullopt;
-  raft::Ready rd = raft_->ready();
-  answer_fixed_results_at_commit(rd);
-  return rd;
+  answer_fixed_results_at_commit();
+  if (should_defer_apply()) return std::nullopt;
+  return raft_->ready();
 }
 
-void NodeCore::answer_fixed_results_at_commit(const raft::Ready& rd) {
-  if (rd.snapshot || pending_writes_.empty()) return;
+void NodeCore::answer_fixed_results_at_commit() {
+  if (pending_writes_.empty() || raft_->log().unstable_snapshot()) return;
   // Committed means on a majority, but the leader counts its own log before its fsync
-  // (take_early_messages). Entries before this Ready's first new one are durable here (the
+  // (take_early_messages). Entries before the first unstable one are durable here (the
   // previous Ready's write completed), so every copy counted for them is durable: such a
   // write survives any minority of crashes and may be acknowledged now.
-  const Index durable = rd.entries.empty() ? UINT64_MAX : rd.entries.front().index() - 1;
-  for (const auto& e : rd.committed_entries) {
-    if (e.index() > durable) break;
-    auto it = pending_writes_.find(e.index());
-    if (it == pending_writes_.end() || !it->second.is_result_fixed || it->second.term != e.term()) continue;
+  const auto& unstable = raft_->log().unstable_entries();
+  const Index durable = unstable.empty() ? raft_->log().last_index() : unstable.front().index() - 1;
+  const Index answerable = std::min(durable, raft_->log().committed());
+  for (auto it = pending_writes_.begin(); it != pending_writes_.end() && it->first <= answerable;) {
+    auto term = raft_->log().term(it->first);
+    if (!it->second.is_result_fixed || !term || *term != it->second.term) {
+      ++it;
+      continue;
+    }
     kvpb::CommandResult r;
-    r.set_revision(e.index());
+    r.set_revision(it->first);
     r.set_succeeded(true);
-    respond_write(it->second.request_id, std::move(r), e.index());
-    pending_writes_.erase(it);
+    respond_write(it->second.request_id, std::move(r), it->first);
+    it = pending_writes_.erase(it);
   }
+}
+
+bool NodeCore::should_defer_apply() {
+  // A leader whose next Ready would only apply entries whose writers were all answered
+  // already (plain puts, at commit) waits for the next input or tick: the next proposal then
+  // shares one transaction with this apply, instead of queueing behind it (one Ready at a
+  // time goes to the disk). Nothing waits for this apply meanwhile.
+  if (!config_.is_apply_deferred || !raft_->is_leader() || raft_->has_ready_beyond_apply()) return false;
+  if (!reads_waiting_apply_.empty() || lease_expire_in_flight_ != 0) return false;
+  const Index committed = raft_->log().committed();
+  if (!pending_writes_.empty() && pending_writes_.begin()->first <= committed) return false;  // waits for its result
+  // At most until the next tick, and once per commit index.
+  if (deferred_commit_ == committed && deferred_at_tick_ != ticks_) return false;
+  if (deferred_commit_ != committed) {
+    deferred_commit_ = committed;
+    deferred_at_tick_ = ticks_;
+  }
+  return true;
 }
 
 void NodeCore::on_persisted(const raft::Ready& rd, const storage::WriteOutcome& outcome) {

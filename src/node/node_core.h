@@ -50,6 +50,10 @@ struct NodeCoreConfig {
   uint64_t request_timeout_ms = 10000;
   uint64_t lease_check_interval_ms = 500;
   size_t max_pending_requests = 10000;
+  // A leader holds back a Ready that would only apply entries whose writers were answered
+  // already, until the next input or tick, so that the apply shares a transaction with the
+  // next proposal (see should_defer_apply). Reads waiting for the apply cancel the wait.
+  bool is_apply_deferred = false;
 };
 
 struct Response {
@@ -126,7 +130,11 @@ class NodeCore {
     // succeeds at its own index), so it may be answered once committed and durable here.
     bool is_result_fixed = false;
   };
-  void answer_fixed_results_at_commit(const raft::Ready& rd);
+  void answer_fixed_results_at_commit();
+  bool should_defer_apply();
+  uint64_t ticks_ = 0;
+  Index deferred_commit_ = 0;   // the commit index whose apply was last deferred
+  uint64_t deferred_at_tick_ = 0;
   struct PendingRead {
     uint64_t request_id = 0;
     kvpb::RangeRequest request;

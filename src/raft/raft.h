@@ -69,6 +69,10 @@ struct RaftConfig {
   bool check_quorum = true;
   // §9.6: a candidate first asks whether it could win, without bumping terms.
   bool pre_vote = true;
+  // After a commit, send appends only to followers that have entries to receive; the others
+  // learn the commit index from the next append or heartbeat. Spares a message round per
+  // commit (and, in the node, lets a leader's apply wait for the next proposal).
+  bool is_commit_broadcast_lazy = false;
   uint64_t seed = 1;
   PlantedBugs planted_bugs;
 };
@@ -146,6 +150,9 @@ class RaftCore {
   pb::ConfState apply_conf_change(const pb::ConfChange& cc);
 
   bool has_ready() const;
+  // Whether the next Ready holds anything beyond committed entries to apply and the commit
+  // index they move: messages, entries or a snapshot to persist, term or vote, read states.
+  bool has_ready_beyond_apply() const;
   Ready ready();
   void advance(const Ready& rd);
 

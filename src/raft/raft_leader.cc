@@ -194,7 +194,15 @@ void RaftCore::handle_append_response(const pb::Message& m, Progress& pr) {
   }
   if (maybe_commit()) {
     release_pending_read_index_messages();
-    bcast_append();
+    if (config_.is_commit_broadcast_lazy) {
+      // Followers learn the new commit index from the next append or heartbeat; only those
+      // with entries to receive get an append now.
+      for (const auto& [id, other] : trk_.progress) {
+        if (id != id_) maybe_send_append(id, false);
+      }
+    } else {
+      bcast_append();
+    }
   } else if (was_paused) {
     send_append(m.from());
   }

@@ -118,6 +118,13 @@ bool RaftCore::has_ready() const {
          !msgs_.empty() || log_.has_next_committed_entries() || !read_states_.empty();
 }
 
+bool RaftCore::has_ready_beyond_apply() const {
+  SoftState ss{lead_, role_};
+  return ss != prev_soft_state_ || term_ != prev_hard_state_.term() || vote_ != prev_hard_state_.vote() ||
+         should_bcast_append_ || should_bcast_read_heartbeat_ || !log_.unstable_entries().empty() ||
+         log_.unstable_snapshot().has_value() || !msgs_.empty() || !read_states_.empty();
+}
+
 Ready RaftCore::ready() {
   if (should_bcast_append_) {
     should_bcast_append_ = false;

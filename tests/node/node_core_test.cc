@@ -366,7 +366,7 @@ TEST(WriteBatchFor, ApplyOnlyBatchSkipsTheSyncUnlessItAppliesAMembershipChange) 
 // Node 1 leads a two-voter cluster; node 2's answers are written by hand.
 class LeaderOfTwo {
  public:
-  LeaderOfTwo() {
+  explicit LeaderOfTwo(bool is_apply_deferred = false) {
     pb::ConfState cs;
     cs.add_voters(1);
     cs.add_voters(2);
@@ -375,6 +375,7 @@ class LeaderOfTwo {
     cfg.raft.id = 1;
     cfg.raft.pre_vote = false;
     cfg.incarnation = 9;
+    cfg.is_apply_deferred = is_apply_deferred;
     core = std::move(*NodeCore::create(cfg, store));
     core->raft().campaign();
     drive();
@@ -402,6 +403,9 @@ class LeaderOfTwo {
     auto rd = core->take_ready();
     out.first = core->take_responses();
     if (!rd) return out;
+    for (const auto& m : rd->messages) {
+      if (m.type() == pb::MSG_HEARTBEAT && !m.context().empty()) last_round = m.context();
+    }
     auto w = store.write(write_batch_for(*rd));
     EXPECT_TRUE(w.has_value());
     core->on_persisted(*rd, *w);
@@ -414,6 +418,7 @@ class LeaderOfTwo {
 
   storage::MemStore store;
   std::unique_ptr<NodeCore> core;
+  std::string last_round;  // context of the last read-confirmation heartbeat sent
 };
 
 // A plain put's result is known when it is proposed: once its entry is committed and durable
@@ -451,6 +456,74 @@ TEST(NodeCore, PutWithALeaseIsAnsweredOnlyOnceApplied) {
   ASSERT_EQ(at_apply.size(), 1u);
   ASSERT_TRUE(at_apply[0].write.has_value());
   EXPECT_FALSE(at_apply[0].write->succeeded()) << "lease 12345 does not exist";
+}
+
+// With deferred applies (the shell's setting), the apply of answered puts waits for the next
+// proposal, and both go to the disk in one transaction; a tick ends the wait.
+TEST(NodeCore, DeferredApplySharesATransactionWithTheNextPut) {
+  LeaderOfTwo n(true);
+  n.core->submit_write(1, put_cmd("a", "1"), 1000);
+  const Index first = n.core->raft().log().last_index();
+  n.cycle_once();
+  n.ack(first);
+  auto [answered, after] = n.cycle_once();
+  ASSERT_EQ(answered.size(), 1u) << "answered at commit";
+  EXPECT_EQ(answered[0].request_id, 1u);
+  EXPECT_LT(n.store.applied_index(), first) << "the apply waits";
+  EXPECT_FALSE(n.core->take_ready().has_value());
+
+  n.core->submit_write(2, put_cmd("b", "2"), 1000);
+  auto rd = n.core->take_ready();
+  ASSERT_TRUE(rd.has_value());
+  ASSERT_EQ(rd->entries.size(), 1u);
+  EXPECT_EQ(rd->entries[0].index(), first + 1);
+  ASSERT_FALSE(rd->committed_entries.empty());
+  EXPECT_EQ(rd->committed_entries.back().index(), first) << "one transaction: the new entry and the old apply";
+  auto w = n.store.write(write_batch_for(*rd));
+  ASSERT_TRUE(w.has_value());
+  n.core->on_persisted(*rd, *w);
+  EXPECT_EQ(n.store.applied_index(), first);
+
+  // Nothing follows: the next tick applies what is left.
+  n.ack(first + 1);
+  auto [second, none] = n.cycle_once();
+  ASSERT_EQ(second.size(), 1u);
+  EXPECT_EQ(n.store.applied_index(), first);
+  n.core->tick(2000);
+  n.drive();
+  EXPECT_EQ(n.store.applied_index(), first + 1);
+}
+
+// A linearizable read waiting for the apply cancels the wait.
+TEST(NodeCore, ReadWaitingForTheApplyIsNotDeferred) {
+  LeaderOfTwo n(true);
+  n.core->submit_write(1, put_cmd("a", "1"), 1000);
+  const Index index = n.core->raft().log().last_index();
+  n.cycle_once();
+  n.ack(index);
+  n.cycle_once();  // answered, apply deferred
+  ASSERT_LT(n.store.applied_index(), index);
+  n.core->submit_read(5, get_req("a"), ReadConsistency::kLinearizable, 1000);
+  n.cycle_once();  // the read's confirmation round goes out
+  ASSERT_FALSE(n.last_round.empty());
+  pb::Message ack;
+  ack.set_type(pb::MSG_HEARTBEAT_RESP);
+  ack.set_from(2);
+  ack.set_to(1);
+  ack.set_term(n.core->raft().term());
+  ack.set_context(n.last_round);
+  ASSERT_TRUE(n.core->step(ack).has_value());
+  std::vector<Response> out;
+  for (int i = 0; i < 5; ++i) {
+    auto [before, after] = n.cycle_once();
+    out.insert(out.end(), before.begin(), before.end());
+    out.insert(out.end(), after.begin(), after.end());
+  }
+  ASSERT_EQ(out.size(), 1u);
+  ASSERT_TRUE(out[0].read.has_value());
+  ASSERT_EQ(out[0].read->kvs_size(), 1);
+  EXPECT_EQ(out[0].read->kvs(0).value(), "1");
+  EXPECT_EQ(n.store.applied_index(), index) << "applied for the read, before any tick";
 }
 
 }  // namespace
