@@ -101,7 +101,11 @@ Result<kvpb::TxnOp> parse_op(const json& o, const std::string& where) {
   if (!o.is_object() || o.size() != 1) {
     return std::unexpected(bad(where, "must be an object with exactly one of put, delete, get, range"));
   }
-  const auto& [name, body] = *o.items().begin();
+  // Not a structured binding over o.items(): the proxy it would bind to is a temporary whose
+  // key() points into an iterator that is gone by the time the name is read (ASan).
+  const auto first = o.begin();
+  const std::string name = first.key();
+  const json& body = first.value();
   if (!body.is_object()) return std::unexpected(bad(where, fmt::format("\"{}\" must be an object", name)));
   kvpb::TxnOp out;
   const std::string at = where + "." + name;
