@@ -151,6 +151,17 @@ void restart_on_the_same_port(TestNode& node) {
   node.start(same_port);
 }
 
+// The next use of a connection to a peer that lost it ends in the peer's stateless reset,
+// long before any idle timeout.
+void expect_reset_on_next_use(Connection& stale) {
+  auto stream = stale.open_bi();
+  ASSERT_TRUE(stream);
+  (void)stream->send("anyone there?");
+  auto reply = stream->recv(5000);
+  ASSERT_FALSE(reply);
+  EXPECT_NE(reply.error().message().find("stateless reset"), std::string::npos) << reply.error().to_string();
+}
+
 TEST(QuicFailures, RestartedPeerResetsStaleConnectionAndPoolReconnects) {
   TestNode a, b;
   auto book = std::make_shared<AddressBook>();
@@ -165,14 +176,7 @@ TEST(QuicFailures, RestartedPeerResetsStaleConnectionAndPoolReconnects) {
 
   restart_on_the_same_port(b);
 
-  // The stale connection learns of the restart from a stateless reset, long before any
-  // idle timeout.
-  auto stream = first->open_bi();
-  ASSERT_TRUE(stream);
-  (void)stream->send("anyone there?");
-  auto reply = stream->recv(5000);
-  ASSERT_FALSE(reply);
-  EXPECT_NE(reply.error().message().find("stateless reset"), std::string::npos) << reply.error().to_string();
+  ASSERT_NO_FATAL_FAILURE(expect_reset_on_next_use(*first));
   EXPECT_TRUE(wait_until([&] { return b.endpoint->metrics().stateless_resets_sent >= 1; }, seconds(5)));
 
   auto fresh = pool.get(b.key(), kEchoAlpn);
@@ -196,12 +200,7 @@ TEST(QuicFailures, StaleConnectionIsResetEvenWhenTheRestartedPeerDialledUsFirst)
   ASSERT_TRUE(back) << back.error().to_string();
   ASSERT_NO_FATAL_FAILURE(testing::expect_echo(*back, "i am back"));
 
-  auto stream = first->open_bi();
-  ASSERT_TRUE(stream);
-  (void)stream->send("anyone there?");
-  auto reply = stream->recv(5000);
-  ASSERT_FALSE(reply);
-  EXPECT_NE(reply.error().message().find("stateless reset"), std::string::npos) << reply.error().to_string();
+  ASSERT_NO_FATAL_FAILURE(expect_reset_on_next_use(*first));
   ASSERT_NO_FATAL_FAILURE(testing::expect_echo(*back, "the new connection is unharmed"));
 }
 
