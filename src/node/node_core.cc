@@ -234,7 +234,12 @@ void NodeCore::on_persisted(const raft::Ready& rd, const storage::WriteOutcome& 
     while (k < rd.committed_entries.size() && rd.committed_entries[k].index() != a.index) ++k;
     ASPEN_ASSERT_MSG(k < rd.committed_entries.size(), "applied entries come from this Ready");
     const pb::Entry& e = rd.committed_entries[k];
-    if (e.type() == pb::ENTRY_CONF_CHANGE) {
+    // A snapshot the core took in while this Ready was being written already carries a
+    // newer membership: applying an older change now would overwrite it (simulator seed
+    // 1099497: a follower went back to a joint configuration it had left).
+    const auto& restored = raft_->log().unstable_snapshot();
+    const bool is_superseded = restored && restored->metadata().index() >= e.index();
+    if (e.type() == pb::ENTRY_CONF_CHANGE && !is_superseded) {
       pb::ConfChange cc;
       if (cc.ParseFromString(e.data())) raft_->apply_conf_change(cc);
     }
