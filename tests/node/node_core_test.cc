@@ -526,5 +526,67 @@ TEST(NodeCore, ReadWaitingForTheApplyIsNotDeferred) {
   EXPECT_EQ(n.store.applied_index(), index) << "applied for the read, before any tick";
 }
 
+// Simulator seed 1099497: a snapshot arrives while the Ready that applies an older
+// membership change is being written. The core took the snapshot's membership at once; the
+// older change must not be applied over it when that write completes.
+TEST(NodeCore, MembershipChangeOlderThanASnapshotTakenMeanwhileIsNotApplied) {
+  storage::MemStore store;
+  pb::ConfState cs;
+  cs.add_voters(1);
+  cs.add_voters(2);
+  ASSERT_TRUE(store.bootstrap(cs).has_value());
+  NodeCoreConfig cfg;
+  cfg.raft.id = 1;
+  cfg.incarnation = 3;
+  auto core = std::move(*NodeCore::create(cfg, store));
+
+  // Leader 2 replicates and commits "add learner 3" at index 2.
+  pb::ConfChange add3;
+  auto* change = add3.add_changes();
+  change->set_type(pb::CONF_CHANGE_ADD_LEARNER);
+  change->set_node_id(3);
+  pb::Message app;
+  app.set_type(pb::MSG_APP);
+  app.set_from(2);
+  app.set_to(1);
+  app.set_term(2);
+  app.set_index(1);
+  app.set_log_term(1);
+  app.set_commit(2);
+  auto* e = app.add_entries();
+  e->set_index(2);
+  e->set_term(2);
+  e->set_type(pb::ENTRY_CONF_CHANGE);
+  e->set_data(add3.SerializeAsString());
+  ASSERT_TRUE(core->step(app).has_value());
+  auto applying = core->take_ready();
+  ASSERT_TRUE(applying.has_value());
+  ASSERT_EQ(applying->committed_entries.size(), 1u);
+
+  // Before that write completes, a snapshot at 5 arrives: by then node 3 was removed again.
+  pb::Message snap;
+  snap.set_type(pb::MSG_SNAP);
+  snap.set_from(2);
+  snap.set_to(1);
+  snap.set_term(2);
+  snap.mutable_snapshot()->mutable_metadata()->set_index(5);
+  snap.mutable_snapshot()->mutable_metadata()->set_term(2);
+  *snap.mutable_snapshot()->mutable_metadata()->mutable_conf_state() = cs;
+  ASSERT_TRUE(core->step(snap).has_value());
+
+  auto w = store.write(write_batch_for(*applying));
+  ASSERT_TRUE(w.has_value());
+  core->on_persisted(*applying, *w);
+  EXPECT_FALSE(core->raft().tracker().config.learners.contains(3)) << "the older change overwrote the snapshot's membership";
+
+  auto installing = core->take_ready();
+  ASSERT_TRUE(installing.has_value());
+  ASSERT_TRUE(installing->snapshot.has_value());
+  auto w2 = store.write(write_batch_for(*installing));
+  ASSERT_TRUE(w2.has_value()) << w2.error().to_string();
+  core->on_persisted(*installing, *w2);
+  EXPECT_EQ(core->raft().tracker().config.to_conf_state().SerializeAsString(), store.conf_state().SerializeAsString());
+}
+
 }  // namespace
 }  // namespace aspen::node
