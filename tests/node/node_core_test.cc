@@ -11,6 +11,14 @@
 namespace aspen::node {
 namespace {
 
+// Nodes 1 and 2 as the founding voters.
+pb::ConfState two_voters() {
+  pb::ConfState cs;
+  cs.add_voters(1);
+  cs.add_voters(2);
+  return cs;
+}
+
 // Runs Ready cycles through the shared driver (the shell's and the simulator's) until there
 // is nothing left; returns every response and adds every message sent to `sent`.
 std::vector<Response> drive_core(NodeCore& core, storage::Store& store, std::vector<pb::Message>* sent = nullptr) {
@@ -211,9 +219,7 @@ class FollowerLife {
 // Contexts now name the life, so that answer serves nothing.
 TEST(NodeCore, ReadIndexAnswerForAnEarlierLifeServesNoRead) {
   storage::MemStore store;
-  pb::ConfState cs;
-  cs.add_voters(1);
-  cs.add_voters(2);
+  const pb::ConfState cs = two_voters();
   ASSERT_TRUE(store.bootstrap(cs).has_value());
 
   std::string old_context;
@@ -248,9 +254,7 @@ TEST(NodeCore, ReadIndexAnswerForAnEarlierLifeServesNoRead) {
 // A leader that could not confirm its leadership refuses the read; the node answers at once.
 TEST(NodeCore, RefusedReadPointFailsTheReadsBehindIt) {
   storage::MemStore store;
-  pb::ConfState cs;
-  cs.add_voters(1);
-  cs.add_voters(2);
+  const pb::ConfState cs = two_voters();
   ASSERT_TRUE(store.bootstrap(cs).has_value());
   FollowerLife n(store, 7);
   n.receive(pb::MSG_HEARTBEAT);
@@ -367,10 +371,7 @@ TEST(WriteBatchFor, ApplyOnlyBatchSkipsTheSyncUnlessItAppliesAMembershipChange) 
 class LeaderOfTwo {
  public:
   explicit LeaderOfTwo(bool is_apply_deferred = false) {
-    pb::ConfState cs;
-    cs.add_voters(1);
-    cs.add_voters(2);
-    EXPECT_TRUE(store.bootstrap(cs).has_value());
+    EXPECT_TRUE(store.bootstrap(two_voters()).has_value());
     NodeCoreConfig cfg;
     cfg.raft.id = 1;
     cfg.raft.pre_vote = false;
@@ -531,9 +532,7 @@ TEST(NodeCore, ReadWaitingForTheApplyIsNotDeferred) {
 // older change must not be applied over it when that write completes.
 TEST(NodeCore, MembershipChangeOlderThanASnapshotTakenMeanwhileIsNotApplied) {
   storage::MemStore store;
-  pb::ConfState cs;
-  cs.add_voters(1);
-  cs.add_voters(2);
+  const pb::ConfState cs = two_voters();
   ASSERT_TRUE(store.bootstrap(cs).has_value());
   NodeCoreConfig cfg;
   cfg.raft.id = 1;
