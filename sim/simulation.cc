@@ -137,7 +137,7 @@ void Cluster::start_node(SimNode& n) {
   ncfg.request_timeout_ms = opt_.client_timeout_ms;
   ncfg.is_apply_deferred = opt_.is_apply_deferred;
   // Derived from the seed without drawing from rng_, so the run's other draws do not shift.
-  ncfg.incarnation = splitmix64(opt_.seed ^ (n.id << 40) ^ n.incarnation) | 1;
+  ncfg.incarnation = Rng(opt_.seed ^ (n.id << 40) ^ n.incarnation).next_u64() | 1;
   auto core = node::NodeCore::create(ncfg, *n.store);
   ASPEN_ASSERT_MSG(core.has_value(), "restart from a synced disk must succeed");
   n.node = std::move(*core);

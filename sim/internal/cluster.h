@@ -32,13 +32,6 @@ inline uint64_t fnv1a(std::string_view bytes, uint64_t seed = 0xcbf29ce484222325
   return h;
 }
 
-inline uint64_t splitmix64(uint64_t x) {
-  x += 0x9E3779B97F4A7C15ULL;
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL;
-  return x ^ (x >> 31);
-}
-
 // A client operation waiting at a node for its entry to apply or its read to be served.
 struct PendingOp {
   uint64_t client_id = 0;

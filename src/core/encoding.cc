@@ -86,4 +86,23 @@ std::string to_hex(std::string_view bytes) {
   return out;
 }
 
+Result<std::string> from_hex(std::string_view hex) {
+  if (hex.size() % 2 != 0) return make_error(ErrorCode::kInvalidArgument, "hex has an odd length");
+  auto digit = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  std::string out;
+  out.reserve(hex.size() / 2);
+  for (size_t i = 0; i < hex.size(); i += 2) {
+    const int hi = digit(hex[i]);
+    const int lo = digit(hex[i + 1]);
+    if (hi < 0 || lo < 0) return make_error(ErrorCode::kInvalidArgument, "hex has a non-hex character");
+    out.push_back(static_cast<char>(hi << 4 | lo));
+  }
+  return out;
+}
+
 }  // namespace aspen

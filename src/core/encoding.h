@@ -38,6 +38,9 @@ class Decoder {
   std::string_view in_;
 };
 
+// Lowercase hex of the bytes, and back (either case; InvalidArgument on an odd length or a
+// character that is not a hex digit).
 std::string to_hex(std::string_view bytes);
+Result<std::string> from_hex(std::string_view hex);
 
 }  // namespace aspen

@@ -337,8 +337,7 @@ void Shell::on_persisted(std::shared_ptr<StorageJob> job, Result<storage::WriteO
     return;
   }
   const raft::Ready& rd = *job->step.ready;
-  bool had_conf_change = false;
-  for (const auto& e : rd.committed_entries) had_conf_change |= e.type() != pb::ENTRY_NORMAL;
+  const bool had_conf_change = applies_conf_change(rd);
   counters_.applied_commands.fetch_add(outcome->applied.size(), std::memory_order_relaxed);
   // Ready contract step 3: messages go out after the state they depend on is durable.
   auto messages = cycle_->finish(*core_, job->step, *outcome);

@@ -19,16 +19,19 @@ bool changes_term_or_vote(const raft::Ready& rd, const pb::HardState* persisted)
 }
 }  // namespace
 
+bool applies_conf_change(const raft::Ready& rd) {
+  return std::any_of(rd.committed_entries.begin(), rd.committed_entries.end(),
+                     [](const pb::Entry& e) { return e.type() != pb::ENTRY_NORMAL; });
+}
+
 storage::WriteBatch write_batch_for(const raft::Ready& rd, const pb::HardState* persisted) {
   storage::WriteBatch b;
   // Applying a membership change is made durable too: operators decommission a removed
   // node once every remaining member has applied the change, and members use the membership
   // they applied; a crash undoing that apply could leave them needing the removed node's
   // vote again (found by the simulator once it modelled unsynced applies).
-  const bool applies_conf_change = std::any_of(rd.committed_entries.begin(), rd.committed_entries.end(),
-                                               [](const pb::Entry& e) { return e.type() != pb::ENTRY_NORMAL; });
   b.is_sync_required = rd.snapshot.has_value() || !rd.entries.empty() || changes_term_or_vote(rd, persisted) ||
-                       applies_conf_change;
+                       applies_conf_change(rd);
   b.snapshot = rd.snapshot ? &*rd.snapshot : nullptr;
   b.entries = &rd.entries;
   b.hard_state = rd.hard_state ? &*rd.hard_state : nullptr;
@@ -197,8 +200,12 @@ void NodeCore::answer_fixed_results_at_commit() {
   const Index durable = unstable.empty() ? raft_->log().last_index() : unstable.front().index() - 1;
   const Index answerable = std::min(durable, raft_->log().committed());
   for (auto it = pending_writes_.begin(); it != pending_writes_.end() && it->first <= answerable;) {
+    if (!it->second.is_result_fixed) {
+      ++it;
+      continue;
+    }
     auto term = raft_->log().term(it->first);
-    if (!it->second.is_result_fixed || !term || *term != it->second.term) {
+    if (!term || *term != it->second.term) {
       ++it;
       continue;
     }
@@ -234,14 +241,14 @@ void NodeCore::on_persisted(const raft::Ready& rd, const storage::WriteOutcome& 
     while (k < rd.committed_entries.size() && rd.committed_entries[k].index() != a.index) ++k;
     ASPEN_ASSERT_MSG(k < rd.committed_entries.size(), "applied entries come from this Ready");
     const pb::Entry& e = rd.committed_entries[k];
-    // A snapshot the core took in while this Ready was being written already carries a
-    // newer membership: applying an older change now would overwrite it (simulator seed
-    // 1099497: a follower went back to a joint configuration it had left).
-    const auto& restored = raft_->log().unstable_snapshot();
-    const bool is_superseded = restored && restored->metadata().index() >= e.index();
-    if (e.type() == pb::ENTRY_CONF_CHANGE && !is_superseded) {
+    if (e.type() == pb::ENTRY_CONF_CHANGE) {
+      // A snapshot the core took in while this Ready was being written already carries a
+      // newer membership: applying an older change now would overwrite it (simulator seed
+      // 1099497: a follower went back to a joint configuration it had left).
+      const auto& restored = raft_->log().unstable_snapshot();
+      const bool is_superseded = restored && restored->metadata().index() >= e.index();
       pb::ConfChange cc;
-      if (cc.ParseFromString(e.data())) raft_->apply_conf_change(cc);
+      if (!is_superseded && cc.ParseFromString(e.data())) raft_->apply_conf_change(cc);
     }
     if (a.index == lease_expire_in_flight_) lease_expire_in_flight_ = 0;
     auto it = pending_writes_.find(a.index);

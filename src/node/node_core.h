@@ -71,6 +71,8 @@ struct Response {
 // applies entries and moves the commit index is marked as not needing full durability
 // (Raft needs entries, term and vote durable; commit and applied state are recomputed).
 storage::WriteBatch write_batch_for(const raft::Ready& rd, const pb::HardState* persisted = nullptr);
+// Whether the Ready applies a membership change (those batches are always synced).
+bool applies_conf_change(const raft::Ready& rd);
 
 // A leader may send its appends and heartbeats while its own fsync runs (Raft thesis
 // §10.2.1), saving one disk write from every commit's critical path. Safe only because the

@@ -108,14 +108,7 @@ void RaftCore::switch_to_config(ConfigAndProgress cp) {
 }
 
 bool RaftCore::has_ready() const {
-  SoftState ss{lead_, role_};
-  if (ss != prev_soft_state_) return true;
-  if (term_ != prev_hard_state_.term() || vote_ != prev_hard_state_.vote() ||
-      log_.committed() != prev_hard_state_.commit()) {
-    return true;
-  }
-  return should_bcast_append_ || should_bcast_read_heartbeat_ || !log_.unstable_entries().empty() || log_.unstable_snapshot().has_value() ||
-         !msgs_.empty() || log_.has_next_committed_entries() || !read_states_.empty();
+  return has_ready_beyond_apply() || log_.committed() != prev_hard_state_.commit() || log_.has_next_committed_entries();
 }
 
 bool RaftCore::has_ready_beyond_apply() const {

@@ -299,7 +299,7 @@ Result<WriteOutcome> LmdbStore::write(const WriteBatch& batch) {
   // An apply-only batch skips LMDB's second flush (the meta page): LMDB keeps the database
   // intact and may only undo this last transaction in an OS crash; the next full commit
   // flushes the meta page with its own data.
-  bool is_meta_sync_skipped = !batch.is_sync_required && batch.snapshot == nullptr && out.entries_appended == 0;
+  bool is_meta_sync_skipped = may_skip_sync(batch);
   if (is_meta_sync_skipped) mdb_env_set_flags(env_, MDB_NOMETASYNC, 1);
   const uint64_t log_bytes = table_size_bytes(t, dbi_->log);
   auto committed = txn->commit();

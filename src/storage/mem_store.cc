@@ -38,11 +38,8 @@ Result<WriteOutcome> MemStore::write(const WriteBatch& batch) {
   if (auto s = check_batch(batch, current_->applied.applied, current_->log.last_index()); !s) {
     return std::unexpected(s.error());
   }
-  // The same rule as LmdbStore's MDB_NOMETASYNC commit (see the header).
-  const bool is_synced = batch.is_sync_required || batch.snapshot != nullptr ||
-                         (batch.entries != nullptr && !batch.entries->empty());
   if (is_auto_sync_) {
-    if (is_synced) {
+    if (!may_skip_sync(batch)) {
       last_synced_.reset();
     } else if (last_synced_ == nullptr) {
       last_synced_ = std::make_unique<State>(*current_);

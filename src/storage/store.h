@@ -42,6 +42,13 @@ struct WriteBatch {
   bool is_sync_required = true;
 };
 
+// Whether a store may commit `batch` without its full flush: only when the batch asks for no
+// sync and carries no snapshot and no entries. LmdbStore skips the meta-page sync
+// (MDB_NOMETASYNC) then; MemStore models an OS crash undoing it.
+inline bool may_skip_sync(const WriteBatch& batch) {
+  return !batch.is_sync_required && batch.snapshot == nullptr && (batch.entries == nullptr || batch.entries->empty());
+}
+
 struct AppliedEntry {
   Index index = 0;
   Term term = 0;

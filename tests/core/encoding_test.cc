@@ -154,6 +154,15 @@ TEST(CoreEncoding, ToHex) {
   EXPECT_EQ(to_hex(std::string("\x00\x0f\xa0\xff", 4)), "000fa0ff");
 }
 
+TEST(CoreEncoding, FromHexInvertsToHexAndRefusesMalformedInput) {
+  const std::string bytes("\x00\x0f\xa0\xff", 4);
+  EXPECT_EQ(from_hex(to_hex(bytes)).value(), bytes);
+  EXPECT_EQ(from_hex("00FFaB").value(), std::string("\x00\xff\xab", 3));
+  EXPECT_EQ(from_hex("").value(), "");
+  EXPECT_EQ(from_hex("abc").error().code(), ErrorCode::kInvalidArgument);
+  EXPECT_EQ(from_hex("zz").error().message(), "hex has a non-hex character");
+}
+
 TEST(CoreError, EveryCodeHasADistinctName) {
   std::set<std::string_view> names;
   for (int c = 0; c <= static_cast<int>(ErrorCode::kInternal); ++c) {

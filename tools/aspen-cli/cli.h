@@ -68,7 +68,6 @@ int usage_error(const Context& ctx, const std::string& message);
 void print_json_ok(nlohmann::json fields);
 
 bool is_valid_utf8(std::string_view bytes);
-std::string to_hex(std::string_view bytes);
 // Bytes for a human: the text if valid UTF-8, else "0x" + hex; `is_hex` says which. Not for
 // scripts: a text that starts with "0x" looks the same (they use --raw, -o or --json).
 std::string display_bytes(std::string_view bytes, bool* is_hex = nullptr);

@@ -7,6 +7,7 @@
 
 #include "cmd_kv.h"
 #include "completion.h"
+#include "core/encoding.h"
 #include "core/limits.h"
 #include "kv/commands.h"
 #include "payload.h"
@@ -65,7 +66,7 @@ int run_scan(const Context& ctx, const ScanArgs& a) {
   range.set_is_prefix(true);
   range.set_limit(a.limit);
   if (!a.continuation_hex.empty()) {
-    auto token = hex_decode(a.continuation_hex);
+    auto token = from_hex(a.continuation_hex);
     if (!token) return usage_error(ctx, "--continuation: the token " + token.error().message());
     range.set_continuation(*token);
   }

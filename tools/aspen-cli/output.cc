@@ -6,6 +6,7 @@
 #include <iostream>
 
 #include "cli.h"
+#include "core/encoding.h"
 #include "payload.h"
 
 namespace aspen::cli {
@@ -124,18 +125,6 @@ bool is_valid_utf8(std::string_view s) {
     i += extra + 1;
   }
   return true;
-}
-
-std::string to_hex(std::string_view bytes) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(bytes.size() * 2);
-  for (char ch : bytes) {
-    const auto b = static_cast<unsigned char>(ch);
-    out.push_back(kDigits[b >> 4]);
-    out.push_back(kDigits[b & 0xF]);
-  }
-  return out;
 }
 
 std::string display_bytes(std::string_view bytes, bool* is_hex) {

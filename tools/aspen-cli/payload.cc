@@ -13,6 +13,7 @@
 
 #include "completion.h"
 #include "core/assert.h"
+#include "core/encoding.h"
 
 namespace aspen::cli {
 
@@ -151,26 +152,6 @@ Status write_file_bytes(const std::string& path, std::string_view bytes) {
   return s;
 }
 
-Result<std::string> hex_decode(std::string_view hex) {
-  if (hex.size() % 2 != 0) return make_error(ErrorCode::kInvalidArgument, "hex has an odd length");
-  std::string out;
-  out.reserve(hex.size() / 2);
-  for (size_t i = 0; i < hex.size(); i += 2) {
-    int v = 0;
-    for (size_t k = 0; k < 2; ++k) {
-      const char c = hex[i + k];
-      int d = -1;
-      if (c >= '0' && c <= '9') d = c - '0';
-      if (c >= 'a' && c <= 'f') d = c - 'a' + 10;
-      if (c >= 'A' && c <= 'F') d = c - 'A' + 10;
-      if (d < 0) return make_error(ErrorCode::kInvalidArgument, "hex has a non-hex character");
-      v = v * 16 + d;
-    }
-    out.push_back(static_cast<char>(v));
-  }
-  return out;
-}
-
 std::string base64_encode(std::string_view bytes) {
   const size_t size = sodium_base64_ENCODED_LEN(bytes.size(), sodium_base64_VARIANT_ORIGINAL);
   std::string out(size, '\0');  // includes the terminating NUL libsodium writes
@@ -194,7 +175,7 @@ Result<std::string> base64_decode(std::string_view text) {
 
 Result<std::string> key_from_arg(std::string_view arg, bool is_hex) {
   if (!is_hex) return std::string(arg);
-  auto key = hex_decode(arg);
+  auto key = from_hex(arg);
   if (!key) return make_error(ErrorCode::kInvalidArgument, "--key-hex: the key " + key.error().message());
   return key;
 }

@@ -54,8 +54,6 @@ int payload_error(const Context& ctx, const Error& error);
 Status write_stdout_bytes(std::string_view bytes);
 Status write_file_bytes(const std::string& path, std::string_view bytes);
 
-// Lowercase or uppercase hex, even length; InvalidArgument otherwise.
-Result<std::string> hex_decode(std::string_view hex);
 // RFC 4648 base64 with padding (the standard alphabet), as JSON output carries binary bytes.
 std::string base64_encode(std::string_view bytes);
 Result<std::string> base64_decode(std::string_view text);
