@@ -221,7 +221,9 @@ void RaftCore::handle_heartbeat_response(const pb::Message& m, Progress& pr) {
   if (pr.match < log_.last_index()) send_append(m.from());
   if (pending_reads_.empty()) return;
   auto round = decode_read_round(m.context());
-  if (!round) return;
+  // An ack for a round not sent yet is forged or corrupt: it must not confirm reads that
+  // arrive before that round goes out.
+  if (!round || *round >= next_read_round_) return;
   uint64_t& acked = read_round_acked_[m.from()];
   acked = std::max(acked, *round);
   release_confirmed_reads();

@@ -251,5 +251,22 @@ TEST(RaftReadIndex, PendingReadsAreRefusedWhenLeaderStepsDown) {
   EXPECT_EQ(net.node(1).read_states.size(), 1u);
 }
 
+// A peer's ack names a round; one for a round the leader has not sent (forged, or corrupt)
+// confirms nothing, even for reads that arrive before that round goes out.
+TEST(RaftReadIndex, AckForARoundNotYetSentConfirmsNothing) {
+  TestNetwork net({1, 2, 3});
+  net.elect(1);
+  net.drop_if = [](const pb::Message& m) { return m.type() == pb::MSG_HEARTBEAT_RESP; };
+  ASSERT_TRUE(net.core(1).read_index("r").has_value());
+  net.stabilize();  // round 1 goes out; its acks are lost
+  for (NodeId from : {2, 3}) {
+    pb::Message forged = make_msg(pb::MSG_HEARTBEAT_RESP, from, 1, net.core(1).term());
+    forged.set_context(std::string("\0\0\0\0\0\0\0\x09", 8));  // round 9
+    ASSERT_TRUE(net.core(1).step(forged).has_value());
+  }
+  net.handle_ready(1);
+  EXPECT_TRUE(net.node(1).read_states.empty());
+}
+
 }  // namespace
 }  // namespace aspen::raft
