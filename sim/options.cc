@@ -77,27 +77,24 @@ SimOptions SimOptions::from_seed(uint64_t seed, uint64_t steps, const FaultSet& 
   o.disk_latency_min_us = r.range(50, 500);
   o.disk_latency_max_us = o.disk_latency_min_us + r.range(0, r.chance(1, 8) ? 100000 : 5000);
   o.mean_fault_interval_ms = r.range(200, 3000);
-  o.snapshot_threshold_entries = r.range(8, 200);
   o.clock_drift_per_mille = static_cast<uint32_t>(r.range(0, 100));
-  o.max_msg_size_bytes = r.chance(1, 2) ? 1 : r.range(64, 65536);
-  o.max_inflight_msgs = r.range(1, 64);
   o.crash_after_sync_per_mille = r.chance(1, 2) ? 0 : static_cast<uint32_t>(r.range(1, 20));
-  o.is_early_leader_send = r.chance(1, 2);
-  // Drawn last, so that the draws above stay what they were for every seed.
   o.restart_after_read_request_per_mille = r.chance(1, 2) ? 0 : static_cast<uint32_t>(r.range(20, 300));
-  o.is_apply_deferred = r.chance(1, 2);
+  // The election timeout must clear a few round trips, each one network delay each way and
+  // a disk write (Raft §5.2: broadcastTime << electionTimeout), even on the slowest links
+  // this seed drew; a real deployment has to respect the same relation.
+  const uint64_t round_trip_ms = (2 * o.net_delay_max_us + o.disk_latency_max_us) / 1000;
+  o.knobs = draw_sim_knobs(r, 3 * round_trip_ms);
   return o;
 }
 
 std::string SimOptions::describe() const {
   return fmt::format(
       "voters={} max_nodes={} clients={} keys={} loss={}‰ dup={}‰ delay={}-{}us disk={}-{}us "
-      "fault_every~{}ms snapshot_every={} drift={}‰ msg_size={} inflight={} crash_after_sync={}‰ restart_after_read={}‰ early_send={} defer_apply={} faults={}",
-      initial_voters, max_nodes, clients, keys, loss_per_mille, duplicate_per_mille,
-      net_delay_min_us, net_delay_max_us, disk_latency_min_us, disk_latency_max_us,
-      mean_fault_interval_ms, snapshot_threshold_entries, clock_drift_per_mille,
-      max_msg_size_bytes, max_inflight_msgs, crash_after_sync_per_mille, restart_after_read_request_per_mille,
-      is_early_leader_send, is_apply_deferred, faults.to_string());
+      "fault_every~{}ms drift={}‰ crash_after_sync={}‰ restart_after_read={}‰ faults={}\n  knobs: {}",
+      initial_voters, max_nodes, clients, keys, loss_per_mille, duplicate_per_mille, net_delay_min_us,
+      net_delay_max_us, disk_latency_min_us, disk_latency_max_us, mean_fault_interval_ms, clock_drift_per_mille,
+      crash_after_sync_per_mille, restart_after_read_request_per_mille, faults.to_string(), node::describe(knobs));
 }
 
 }  // namespace aspen::sim

@@ -8,13 +8,13 @@
 
 #include "core/assert.h"
 #include "kv/commands.h"
+#include "node/log_compaction.h"
 #include "sim/internal/cluster.h"
 
 namespace aspen::sim {
 
 namespace {
 constexpr uint64_t kUsPerMs = 1000;
-constexpr uint64_t kTickUs = 100 * kUsPerMs;  // the default 100 ms tick
 constexpr uint64_t kClientLinkMinUs = 100;
 constexpr uint64_t kClientLinkMaxUs = 1000;
 constexpr uint64_t kMaxEventsPerRun = 50'000'000;  // guards against a scheduler that never idles
@@ -116,8 +116,8 @@ SimNode& Cluster::add_node(NodeId id, const pb::ConfState& initial) {
     ASPEN_ASSERT(s.has_value());
   }
   uint64_t drift = opt_.faults.drift ? rng_.range(0, 2 * opt_.clock_drift_per_mille) : opt_.clock_drift_per_mille;
-  // Tick interval in [1 - d, 1 + d] of the nominal 100 ms.
-  n->tick_interval_us = kTickUs * (1000 - opt_.clock_drift_per_mille + drift) / 1000;
+  // Tick interval in [1 - d, 1 + d] of the nominal one (knobs.tick_interval_ms).
+  n->tick_interval_us = uint64_t{opt_.knobs.tick_interval_ms} * kUsPerMs * (1000 - opt_.clock_drift_per_mille + drift) / 1000;
   SimNode& ref = *n;
   nodes_[id] = std::move(n);
   return ref;
@@ -130,12 +130,9 @@ void Cluster::start_node(SimNode& n) {
   cfg.applied = n.applied();
   cfg.seed = opt_.seed * 1000003 + n.incarnation;
   cfg.planted_bugs = opt_.planted_bugs;
-  cfg.max_inflight_msgs = opt_.max_inflight_msgs;
-  cfg.max_size_per_msg_bytes = opt_.max_msg_size_bytes;
   node::NodeCoreConfig ncfg;
   ncfg.raft = cfg;
-  ncfg.request_timeout_ms = opt_.client_timeout_ms;
-  ncfg.is_apply_deferred = opt_.is_apply_deferred;
+  ncfg.knobs = opt_.knobs;  // timing, flow control, timeouts and queue bounds
   // Derived from the seed without drawing from rng_, so the run's other draws do not shift.
   ncfg.incarnation = Rng(opt_.seed ^ (n.id << 40) ^ n.incarnation).next_u64() | 1;
   auto core = node::NodeCore::create(ncfg, *n.store);
@@ -228,7 +225,7 @@ SimNode* Cluster::current_leader() {
 
 void Cluster::maybe_take_ready(SimNode& n) {
   if (!n.is_up || n.is_persisting() || !n.node->has_ready()) return;
-  auto taken = n.cycle->begin(*n.node, opt_.is_early_leader_send);
+  auto taken = n.cycle->begin(*n.node, opt_.knobs.should_send_early);
   deliver_responses(n);  // reads refused when their ReadIndex round could not start
   if (!taken) return;
   auto step = std::make_shared<node::ReadyCycle::Step>(std::move(*taken));
@@ -374,17 +371,14 @@ void Cluster::deliver_responses(SimNode& n) {
 
 void Cluster::maybe_compact(SimNode& n) {
   if (!opt_.faults.compaction) return;
-  Index first = n.store->first_index();
-  Index applied = n.applied();
-  if (applied < first || applied - first < opt_.snapshot_threshold_entries) return;
-  // Keep a few entries so that slightly lagging followers need no snapshot; the snapshot a
-  // follower further behind needs is built from the state on demand.
-  Index keep = opt_.snapshot_threshold_entries / 4;
-  if (applied > keep + first) {
-    auto s = n.store->compact(applied - keep);
-    ASPEN_ASSERT(s.has_value());
-    note_event(5, n.id, applied);
-  }
+  // The node's own policy with the seed's knobs (small thresholds): followers that lag by
+  // more than the kept entries need a snapshot, built from the state on demand.
+  Index to = node::compaction_point(n.store->first_index(), n.store->last_index(), n.applied(),
+                                    n.store->log_size_bytes(), opt_.knobs);
+  if (to == 0) return;
+  auto s = n.store->compact(to);
+  ASPEN_ASSERT(s.has_value());
+  note_event(5, n.id, to);
 }
 
 void Cluster::send_message(const pb::Message& m) {

@@ -16,6 +16,8 @@
 #include <cstdint>
 #include <string>
 
+#include "core/rng.h"
+#include "node/knobs.h"
 #include "raft/raft.h"
 
 namespace aspen::sim {
@@ -59,20 +61,16 @@ struct SimOptions {
   uint64_t disk_latency_min_us = 100;
   uint64_t disk_latency_max_us = 2000;
   uint64_t mean_fault_interval_ms = 1000;
-  uint64_t snapshot_threshold_entries = 64;
-  uint64_t max_msg_size_bytes = 4096;
   // BUGGIFY: chance that a node crashes right after a sync (with the crash fault on).
-  uint32_t crash_after_sync_per_mille = 0;  // 1 means one entry per append message
-  size_t max_inflight_msgs = 16;
+  uint32_t crash_after_sync_per_mille = 0;
   // BUGGIFY: chance that a node crashes (and soon restarts) right after it sent a ReadIndex
   // request to the leader (with the crash fault on).
   uint32_t restart_after_read_request_per_mille = 0;
-  // Leaders send appends/heartbeats while their fsync runs (node::take_early_messages), as
-  // the node shell does.
-  bool is_early_leader_send = false;
-  // Leaders hold back apply-only Readies until the next input or tick (the shell does).
-  bool is_apply_deferred = false;
   uint32_t clock_drift_per_mille = 50;
+  // The nodes' tuning, as a production node has it unless from_seed() draws it
+  // (draw_sim_knobs): tick, heartbeat and election timeout, request timeout, queue bounds,
+  // replication window and message size, early sends, deferred applies, log compaction.
+  node::Knobs knobs;
   uint64_t client_timeout_ms = 5000;
   uint64_t liveness_bound_ms = 60000;
 
@@ -111,6 +109,14 @@ struct SimResult {
   uint64_t event_hash = 0; // fingerprint of every event: equal seeds give equal hashes
   SimStats stats;
 };
+
+// Knobs for one run, drawn within the ranges node::validate() accepts: small compaction
+// thresholds (so compaction and snapshots happen often), varied timeouts and ticks, small
+// queue bounds and replication windows now and then. `min_election_timeout_ms` keeps the
+// election timeout above a few round trips of the simulated network and disk (Raft §5.2:
+// broadcastTime << electionTimeout), which a real deployment must respect too. Knobs the
+// simulator does not run (the shell's retries, dial backoff, forwarding) keep their defaults.
+node::Knobs draw_sim_knobs(Rng& rng, uint64_t min_election_timeout_ms);
 
 SimResult run_simulation(const SimOptions& options);
 

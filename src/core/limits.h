@@ -36,15 +36,10 @@ inline constexpr size_t kMaxStreamUnreadBytes = size_t{16} << 20;
 // Unacknowledged sent bytes per stream above which send() waits (send_async fails).
 inline constexpr size_t kMaxStreamUnackedBytes = size_t{16} << 20;
 inline constexpr size_t kMaxForwardHops = 3;
-// Client requests a follower relays to the leader and has not had answered yet.
-inline constexpr size_t kMaxForwardsInFlight = 10000;
 
 // --- raft ---
-inline constexpr uint32_t kDefaultTickIntervalMs = 100;
-inline constexpr uint32_t kDefaultHeartbeatMs = 500;
-inline constexpr uint32_t kDefaultElectionTimeoutMinMs = 1500;
-inline constexpr uint32_t kDefaultElectionTimeoutMaxMs = 3000;
-inline constexpr size_t kMaxInflightMessages = 256;            // per follower, in replicate state
+// Timing (tick, heartbeat, election timeout), the in-flight window and other tuning are
+// knobs, not limits: node/knobs.h.
 inline constexpr size_t kMaxEntriesPerMessageBytes = size_t{1} << 20;
 inline constexpr size_t kMaxUncommittedEntriesBytes = size_t{64} << 20;
 inline constexpr size_t kMaxCommittedEntriesPerReadyBytes = size_t{8} << 20;
@@ -59,8 +54,6 @@ inline constexpr size_t kMaxSnapshotSizeBytes = size_t{100} << 20;  // 100 MiB
 inline constexpr uint64_t kMaxStreamedSnapshotBytes = uint64_t{256} << 30;  // 256 GiB
 // Snapshot sends waiting for the node's one sender thread (at most one per peer anyway).
 inline constexpr size_t kMaxQueuedSnapshotSends = 2 * (kMaxClusterVoters + kMaxClusterLearners);
-// A failed storage write (a full disk, say) is retried after this pause.
-inline constexpr uint32_t kStorageRetryDelayMs = 1000;
 
 static_assert(kMaxKeySizeBytes + kMaxValueSizeBytes < kMaxEntriesPerMessageBytes + kMaxFrameSizeBytes,
               "one maximal key/value must fit in one replication message");
@@ -74,12 +67,6 @@ static_assert(kMaxFrameSizeBytes <= kMaxStreamUnreadBytes,
               "a stream must be able to buffer one maximal frame before it withholds credit");
 static_assert(kMaxFrameSizeBytes <= kMaxStreamUnackedBytes,
               "one maximal frame must fit in a stream's send buffer");
-static_assert(kDefaultHeartbeatMs % kDefaultTickIntervalMs == 0);
-static_assert(kDefaultElectionTimeoutMinMs % kDefaultTickIntervalMs == 0);
-static_assert(kDefaultHeartbeatMs < kDefaultElectionTimeoutMinMs,
-              "followers must hear several heartbeats before an election timeout");
-static_assert(kDefaultElectionTimeoutMaxMs == 2 * kDefaultElectionTimeoutMinMs,
-              "randomized election timeout is drawn from [min, 2*min)");
 
 // --- coordination (src/coord) ---
 // Names and ids become parts of keys under the reserved prefix "__coord:".

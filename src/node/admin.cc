@@ -190,7 +190,7 @@ void Shell::handle_init(const cpb::Request&, Reply reply) {
   schedule_pump();
   // The leader duty (on_tick) writes the cluster id and this node's record; answer once
   // both are applied.
-  uint64_t deadline = now_ms() + 10000;
+  uint64_t deadline = now_ms() + config_.knobs.init_timeout_ms;
   init_waiters_.push_back([this, reply, deadline]() -> bool {
     if (!cluster_id_.empty() && peers_.lookup(config_.node_id)) {
       cpb::Response resp;
@@ -216,7 +216,7 @@ void Shell::run_leader_duties() {
     }
   }
   uint64_t now = now_ms();
-  if (!core_->is_leader() || is_duty_in_flight_ || now < last_duty_ms_ + 200) return;
+  if (!core_->is_leader() || is_duty_in_flight_ || now < last_duty_ms_ + config_.knobs.leader_duty_interval_ms) return;
   last_duty_ms_ = now;
   // A leader makes sure the cluster has an id and that its own record is current (its
   // address may have changed across a restart). Both are ordinary replicated writes.

@@ -219,8 +219,9 @@ void Shell::forward_to_leader(cpb::Request req, Reply reply) {
   // A leader that missed several heartbeats is probably gone: a request relayed to it would
   // only wait out the client's deadline. Refusing it now (nothing was sent: retryable) lets
   // the client retry until the election, which follows within an election timeout, is over.
-  const uint64_t silent_ms = uint64_t{core_->raft().ticks_since_leader_contact()} * kTickIntervalMs;
-  if (silent_ms > kLeaderSilenceHeartbeats * uint64_t{config_.heartbeat_ms}) {
+  const Knobs& knobs = config_.knobs;
+  const uint64_t silent_ms = uint64_t{core_->raft().ticks_since_leader_contact()} * knobs.tick_interval_ms;
+  if (silent_ms > knobs.leader_silence_heartbeats * uint64_t{knobs.heartbeat_ms}) {
     cpb::Response resp;
     *resp.mutable_error() = error_info(Error(
         ErrorCode::kUnavailable,
@@ -232,12 +233,12 @@ void Shell::forward_to_leader(cpb::Request req, Reply reply) {
   }
   auto p = peers_.lookup(leader);
   if (!p || p->addrs.empty()) return not_leader(fmt::format("node {} is the leader", leader));
-  if (forwards_.size() >= limits::kMaxForwardsInFlight) {
+  if (forwards_.size() >= config_.knobs.max_forwards_in_flight) {
     cpb::Response resp;
     *resp.mutable_error() = error_info(Error(
         ErrorCode::kUnavailable, fmt::format("too many requests being relayed to leader {} (limit {}); retry or send "
                                              "them to the leader",
-                                             leader, limits::kMaxForwardsInFlight)));
+                                             leader, config_.knobs.max_forwards_in_flight)));
     return reply(std::move(resp));
   }
   req.set_forward_hops(req.forward_hops() + 1);

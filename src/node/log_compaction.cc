@@ -4,17 +4,17 @@
 
 namespace aspen::node {
 
-Index compaction_point(Index first, Index last, Index applied, uint64_t log_bytes) {
+Index compaction_point(Index first, Index last, Index applied, uint64_t log_bytes, const Knobs& knobs) {
   if (applied < first || last < first) return 0;
   const uint64_t entries = last - first + 1;
-  const bool is_long = applied > first + kCompactThresholdEntries;
-  const bool is_big = log_bytes > kCompactThresholdBytes;
+  const bool is_long = applied > first + knobs.compact_threshold_entries;
+  const bool is_big = log_bytes > knobs.compact_threshold_bytes;
   if (!is_long && !is_big) return 0;
-  uint64_t keep = kCompactKeepEntries;
+  uint64_t keep = knobs.compact_keep_entries;
   if (is_big) {
-    // Entries are assumed of average size; the log ends up near kCompactKeepBytes.
+    // Entries are assumed of average size; the log ends up near compact_keep_bytes.
     const uint64_t average_bytes = std::max<uint64_t>(1, log_bytes / entries);
-    keep = std::min(keep, kCompactKeepBytes / average_bytes);
+    keep = std::min(keep, knobs.compact_keep_bytes / average_bytes);
   }
   if (applied <= first + keep) return 0;  // everything applied is still to be kept
   return applied - keep;

@@ -184,15 +184,12 @@ void Shell::stop() {
 Status Shell::recreate_core() {
   NodeCoreConfig cc;
   cc.raft.id = config_.node_id;
-  cc.raft.heartbeat_tick = std::max<uint32_t>(1, config_.heartbeat_ms / kTickIntervalMs);
-  cc.raft.election_tick = std::max<uint32_t>(cc.raft.heartbeat_tick + 1, config_.election_timeout_ms / kTickIntervalMs);
   cc.raft.seed = randombytes_random() | (uint64_t{randombytes_random()} << 32);
   // A fresh nonce for every start: ReadIndex contexts of this life never repeat an earlier one.
   do {
     cc.incarnation = randombytes_random() | (uint64_t{randombytes_random()} << 32);
   } while (cc.incarnation == 0);
-  cc.lease_check_interval_ms = 500;
-  cc.is_apply_deferred = true;
+  cc.knobs = config_.knobs;  // Raft timing, timeouts and queue bounds
   auto core = NodeCore::create(cc, *store_);
   if (!core) return std::unexpected(core.error());
   core_ = std::move(*core);
@@ -234,7 +231,7 @@ void Shell::schedule_pump() {
 
 void Shell::pump() {
   if (is_stopping_ || !core_ || cycle_->is_in_flight()) return;
-  auto step = cycle_->begin(*core_);
+  auto step = cycle_->begin(*core_, config_.knobs.should_send_early);
   if (!step) {
     deliver_responses();
     return;
@@ -309,7 +306,7 @@ void Shell::maybe_compact() {
   // Keep the log bounded: compact well behind the applied index (lagging followers within
   // the kept entries still get entries, others a snapshot).
   Index to = compaction_point(store_->first_index(), store_->last_index(), store_->applied_index(),
-                              store_->log_size_bytes());
+                              store_->log_size_bytes(), config_.knobs);
   if (to == 0) return;
   std::lock_guard write_lock(store_write_mu_);
   if (auto s = store_->compact(to); s) {
@@ -331,7 +328,7 @@ void Shell::on_persisted(std::shared_ptr<StorageJob> job, Result<storage::WriteO
       is_stopping_ = true;
       return;
     }
-    endpoint_->post_after(limits::kStorageRetryDelayMs, [self = weak_from_this(), job] {
+    endpoint_->post_after(config_.knobs.storage_retry_delay_ms, [self = weak_from_this(), job] {
       if (auto s = self.lock()) s->hand_to_storage(job);
     });
     return;
@@ -352,7 +349,7 @@ void Shell::schedule_tick() {
   // Each tick is scheduled from the previous one's deadline, so ticks do not drift when a
   // loop task runs long; after a stall the missed ones are not replayed in a burst.
   auto now = std::chrono::steady_clock::now();
-  next_tick_at_ = std::max(next_tick_at_ + std::chrono::milliseconds(kTickIntervalMs), now);
+  next_tick_at_ = std::max(next_tick_at_ + std::chrono::milliseconds(config_.knobs.tick_interval_ms), now);
   auto delay = std::chrono::duration_cast<std::chrono::milliseconds>(next_tick_at_ - now).count();
   endpoint_->post_after(static_cast<uint32_t>(delay), [self = weak_from_this()] {
     auto s = self.lock();
@@ -366,7 +363,7 @@ void Shell::on_tick() {
   if (is_stopping_ || !core_) return;
   uint64_t now = now_ms();
   core_->tick(now);
-  if (now >= last_refresh_ms_ + 5000) refresh_cluster_view();
+  if (now >= last_refresh_ms_ + config_.knobs.cluster_view_refresh_ms) refresh_cluster_view();
   run_leader_duties();
   deliver_responses();
   schedule_pump();

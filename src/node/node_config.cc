@@ -46,10 +46,10 @@ constexpr std::array<Setting, 11> kSettings = {{
 // that a dead leader is replaced within a minute.
 constexpr uint32_t kMinHeartbeatMs = 10;
 constexpr uint32_t kMaxHeartbeatMs = 10000;
-constexpr uint32_t kMinElectionToHeartbeatRatio = 3;
 constexpr uint32_t kMaxElectionTimeoutMs = 60000;
 static_assert(kMaxHeartbeatMs * kMinElectionToHeartbeatRatio <= kMaxElectionTimeoutMs,
               "every valid heartbeat must leave room for a valid election timeout");
+static_assert(kMinHeartbeatMs >= Knobs{}.tick_interval_ms, "a heartbeat lasts at least one tick of the shell");
 
 constexpr std::array<std::string_view, 5> kLogLevels = {"trace", "debug", "info", "warn", "error"};
 
@@ -232,7 +232,7 @@ Status resolve_timing(const Merged& merged, NodeConfig& config) {
                          fmt::format("must be an integer from {} to {} (milliseconds), got '{}'",
                                      kMinHeartbeatMs, kMaxHeartbeatMs, *text));
     }
-    config.heartbeat_ms = *ms;
+    config.knobs.heartbeat_ms = *ms;
   }
   if (const auto text = merged.get("election_timeout_ms")) {
     const auto ms = parse_unsigned<uint32_t>(*text);
@@ -240,23 +240,24 @@ Status resolve_timing(const Merged& merged, NodeConfig& config) {
       return field_error("election_timeout_ms",
                          fmt::format("must be an integer (milliseconds), got '{}'", *text));
     }
-    config.election_timeout_ms = *ms;
+    config.knobs.election_timeout_ms = *ms;
   }
   // Checked after both are known, so a lone --heartbeat-ms 500 against the default election
   // timeout is reported too.
-  const uint32_t min_election_ms = kMinElectionToHeartbeatRatio * config.heartbeat_ms;
-  if (config.election_timeout_ms < min_election_ms) {
+  const uint32_t min_election_ms = kMinElectionToHeartbeatRatio * config.knobs.heartbeat_ms;
+  if (config.knobs.election_timeout_ms < min_election_ms) {
     return field_error(
         "election_timeout_ms",
         fmt::format("must be at least {} x --heartbeat-ms ({} ms), got {}",
-                    kMinElectionToHeartbeatRatio, min_election_ms, config.election_timeout_ms));
+                    kMinElectionToHeartbeatRatio, min_election_ms, config.knobs.election_timeout_ms));
   }
-  if (config.election_timeout_ms > kMaxElectionTimeoutMs) {
+  if (config.knobs.election_timeout_ms > kMaxElectionTimeoutMs) {
     return field_error("election_timeout_ms",
                        fmt::format("must be at most {} ms, got {}", kMaxElectionTimeoutMs,
-                                   config.election_timeout_ms));
+                                   config.knobs.election_timeout_ms));
   }
-  return {};
+  // The flags' own ranges imply the knobs' relations; this keeps the two from drifting apart.
+  return validate(config.knobs);
 }
 
 Status resolve_peers(const Merged& merged, NodeConfig& config) {

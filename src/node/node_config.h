@@ -27,6 +27,7 @@
 
 #include "cluster/ticket.h"
 #include "core/error.h"
+#include "node/knobs.h"
 #include "transport/address_book.h"
 
 namespace aspen::node {
@@ -49,8 +50,9 @@ struct NodeConfig {
   std::string data_dir;  // default filled in from node_id
   transport::SocketAddr bind{"127.0.0.1", 0};
   StorageBackend storage_backend = StorageBackend::kLmdb;
-  uint32_t heartbeat_ms = 100;
-  uint32_t election_timeout_ms = 1000;
+  // Every tuning constant; heartbeat_ms and election_timeout_ms come from the flags above,
+  // the rest are the defaults of node/knobs.h.
+  Knobs knobs;
   std::vector<ManualPeer> peers;
   std::optional<cluster::Ticket> ticket;
   std::string log_level = "info";

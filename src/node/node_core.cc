@@ -70,9 +70,14 @@ std::vector<pb::Message> take_early_messages(raft::Ready& rd, bool is_leader, co
 
 Result<std::unique_ptr<NodeCore>> NodeCore::create(const NodeCoreConfig& config, storage::Store& store) {
   ASPEN_ASSERT_MSG(config.incarnation != 0, "every start of a node core needs a fresh incarnation nonce");
+  if (auto s = validate(config.knobs); !s) return std::unexpected(s.error());
   raft::RaftConfig rc = config.raft;
   rc.applied = store.applied_index();
-  rc.is_commit_broadcast_lazy = rc.is_commit_broadcast_lazy || config.is_apply_deferred;
+  rc.heartbeat_tick = config.knobs.heartbeat_ticks();
+  rc.election_tick = config.knobs.election_ticks();
+  rc.max_inflight_msgs = config.knobs.max_inflight_appends;
+  rc.max_size_per_msg_bytes = config.knobs.max_append_bytes;
+  rc.is_commit_broadcast_lazy = rc.is_commit_broadcast_lazy || config.knobs.should_defer_apply;
   auto raft = raft::RaftCore::create(rc, &store);
   if (!raft) return std::unexpected(raft.error());
   return std::unique_ptr<NodeCore>(new NodeCore(config, store, std::move(*raft)));
@@ -119,10 +124,10 @@ void NodeCore::submit_write(uint64_t request_id, kvpb::Command cmd, uint64_t now
   now_ms_ = std::max(now_ms_, now_ms);
   if (auto s = kv::validate_command(cmd); !s) return respond_write(request_id, std::unexpected(s.error()));
   if (!raft_->is_leader()) return respond_write(request_id, std::unexpected(not_leader_error()));
-  if (pending_requests() >= config_.max_pending_requests) {
+  if (pending_requests() >= config_.knobs.max_pending_requests) {
     return respond_write(request_id, make_error(ErrorCode::kUnavailable,
                                                 fmt::format("too many requests in flight (limit {})",
-                                                            config_.max_pending_requests)));
+                                                            config_.knobs.max_pending_requests)));
   }
   // The leader's clock is the only one apply() sees (lease TTLs).
   cmd.set_timestamp_ms(now_ms_);
@@ -132,7 +137,7 @@ void NodeCore::submit_write(uint64_t request_id, kvpb::Command cmd, uint64_t now
   }
   Index index = raft_->log().last_index();
   ASPEN_ASSERT_MSG(index == before + 1, "a leader's proposal takes the next index");
-  pending_writes_[index] = PendingWrite{request_id, raft_->term(), now_ms_ + config_.request_timeout_ms,
+  pending_writes_[index] = PendingWrite{request_id, raft_->term(), now_ms_ + config_.knobs.request_timeout_ms,
                                         has_fixed_result(cmd)};
 }
 
@@ -143,7 +148,7 @@ void NodeCore::submit_conf_change(uint64_t request_id, const pb::ConfChange& cc,
   if (auto s = raft_->propose_conf_change(cc); !s) return respond_write(request_id, std::unexpected(s.error()));
   Index index = raft_->log().last_index();
   ASPEN_ASSERT_MSG(index == before + 1, "a leader's proposal takes the next index");
-  pending_writes_[index] = PendingWrite{request_id, raft_->term(), now_ms_ + config_.request_timeout_ms};
+  pending_writes_[index] = PendingWrite{request_id, raft_->term(), now_ms_ + config_.knobs.request_timeout_ms};
 }
 
 void NodeCore::submit_read(uint64_t request_id, kvpb::RangeRequest request, ReadConsistency consistency,
@@ -151,12 +156,12 @@ void NodeCore::submit_read(uint64_t request_id, kvpb::RangeRequest request, Read
   now_ms_ = std::max(now_ms_, now_ms);
   if (auto s = kv::validate_range(request); !s) return respond_read(request_id, std::unexpected(s.error()));
   if (consistency == ReadConsistency::kStale) return respond_read(request_id, store_.range(request));
-  if (pending_requests() >= config_.max_pending_requests) {
+  if (pending_requests() >= config_.knobs.max_pending_requests) {
     return respond_read(request_id, make_error(ErrorCode::kUnavailable,
                                                fmt::format("too many requests in flight (limit {})",
-                                                           config_.max_pending_requests)));
+                                                           config_.knobs.max_pending_requests)));
   }
-  read_batch_.push_back(PendingRead{request_id, std::move(request), now_ms_ + config_.request_timeout_ms});
+  read_batch_.push_back(PendingRead{request_id, std::move(request), now_ms_ + config_.knobs.request_timeout_ms});
   ++pending_read_count_;
 }
 
@@ -222,7 +227,7 @@ bool NodeCore::should_defer_apply() {
   // already (plain puts, at commit) waits for the next input or tick: the next proposal then
   // shares one transaction with this apply, instead of queueing behind it (one Ready at a
   // time goes to the disk). Nothing waits for this apply meanwhile.
-  if (!config_.is_apply_deferred || !raft_->is_leader() || raft_->has_ready_beyond_apply()) return false;
+  if (!config_.knobs.should_defer_apply || !raft_->is_leader() || raft_->has_ready_beyond_apply()) return false;
   if (!reads_waiting_apply_.empty() || lease_expire_in_flight_ != 0) return false;
   const Index committed = raft_->log().committed();
   if (!pending_writes_.empty() && pending_writes_.begin()->first <= committed) return false;  // waits for its result
@@ -331,7 +336,7 @@ void NodeCore::expire_timed_out(uint64_t now_ms) {
 
 void NodeCore::maybe_expire_leases(uint64_t now_ms) {
   if (!raft_->is_leader() || lease_expire_in_flight_ != 0) return;
-  if (now_ms < last_lease_check_ms_ + config_.lease_check_interval_ms) return;
+  if (now_ms < last_lease_check_ms_ + config_.knobs.lease_check_interval_ms) return;
   last_lease_check_ms_ = now_ms;
   auto ids = store_.expired_leases(now_ms, limits::kMaxLeasesPerExpire);
   if (!ids || ids->empty()) return;

@@ -28,6 +28,7 @@
 
 #include "aspen/kv.pb.h"
 #include "core/error.h"
+#include "node/knobs.h"
 #include "raft/raft.h"
 #include "storage/store.h"
 
@@ -41,19 +42,20 @@ enum class ReadConsistency : uint8_t {
 };
 
 struct NodeCoreConfig {
+  // Identity, seed and protocol switches of the Raft core. Its timing (heartbeat_tick,
+  // election_tick) and flow control (max_inflight_msgs, max_size_per_msg_bytes) are not read
+  // from here: create() sets them from `knobs`, so that a node has one source of tuning.
   raft::RaftConfig raft;
   // Drawn at random by whoever starts the core (the shell from the OS, the simulator from its
   // seed), fresh on every start; never 0. Names this life of the node in the ReadIndex
   // contexts it sends, so that an answer to a request of an earlier life (same node id, a
   // counter that restarted at 1) can never be taken for an answer to a new one.
   uint64_t incarnation = 0;
-  uint64_t request_timeout_ms = 10000;
-  uint64_t lease_check_interval_ms = 500;
-  size_t max_pending_requests = 10000;
-  // A leader holds back a Ready that would only apply entries whose writers were answered
-  // already, until the next input or tick, so that the apply shares a transaction with the
-  // next proposal (see should_defer_apply). Reads waiting for the apply cancel the wait.
-  bool is_apply_deferred = false;
+  // Timeouts, queue bounds and Raft timing. With knobs.should_defer_apply a leader holds
+  // back a Ready that would only apply entries whose writers were answered already, until
+  // the next input or tick, so that the apply shares a transaction with the next proposal
+  // (see should_defer_apply). Reads waiting for the apply cancel the wait.
+  Knobs knobs;
 };
 
 struct Response {

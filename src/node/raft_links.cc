@@ -71,7 +71,7 @@ void Shell::send_raft(NodeId to, std::string bytes) {
     core_->raft().report_unreachable(to);
     return;
   }
-  if (link.queue.size() >= kMaxQueuedRaftMessagesPerPeer) {
+  if (link.queue.size() >= config_.knobs.max_queued_raft_messages_per_peer) {
     link.queue.pop_front();
     counters_.raft_messages_dropped.fetch_add(1, std::memory_order_relaxed);
   }
@@ -98,7 +98,8 @@ void Shell::dial_raft(NodeId to) {
     if (it == out_links_.end() || it->second.generation != gen) return;
     OutLink& l = it->second;
     l.is_connecting = false;
-    l.backoff_ms = std::min<uint32_t>(l.backoff_ms == 0 ? 50 : l.backoff_ms * 2, 2000);
+    l.backoff_ms = std::min<uint32_t>(l.backoff_ms == 0 ? config_.knobs.raft_dial_backoff_min_ms : l.backoff_ms * 2,
+                                      config_.knobs.raft_dial_backoff_max_ms);
     l.retry_after = std::chrono::steady_clock::now() + std::chrono::milliseconds(l.backoff_ms);
     counters_.raft_messages_dropped.fetch_add(l.queue.size(), std::memory_order_relaxed);
     l.queue.clear();

@@ -54,14 +54,15 @@ struct PlantedBugs {
 
 struct RaftConfig {
   NodeId id = kNoNode;
-  // In ticks. Defaults assume a 100 ms tick: heartbeat 500 ms, election timeout drawn
-  // uniformly from [1500, 3000) ms.
-  uint32_t heartbeat_tick = limits::kDefaultHeartbeatMs / limits::kDefaultTickIntervalMs;
-  uint32_t election_tick = limits::kDefaultElectionTimeoutMinMs / limits::kDefaultTickIntervalMs;
+  // In ticks; the election timeout is drawn uniformly from [election_tick, 2 x election_tick).
+  // No defaults here: a node derives them from its node::Knobs (NodeCore::create), tests set
+  // them; create() refuses 0.
+  uint32_t heartbeat_tick = 0;
+  uint32_t election_tick = 0;
   // The last index the state machine has applied (entries after it are redelivered).
   Index applied = 0;
   uint64_t max_size_per_msg_bytes = limits::kMaxEntriesPerMessageBytes;
-  size_t max_inflight_msgs = limits::kMaxInflightMessages;
+  size_t max_inflight_msgs = 0;  // per follower in replicate state; set like the ticks above
   uint64_t max_uncommitted_entries_bytes = limits::kMaxUncommittedEntriesBytes;
   uint64_t max_committed_size_per_ready_bytes = limits::kMaxCommittedEntriesPerReadyBytes;
   // §6.2: a leader that has not heard from a quorum for an election timeout steps down, and

@@ -74,8 +74,8 @@ TEST(NodeConfig, DefaultsFillEverythingButTheRequiredSettings) {
   EXPECT_EQ(config->data_dir, "./data/node-1");
   EXPECT_EQ(config->bind, (transport::SocketAddr{"127.0.0.1", 0}));
   EXPECT_EQ(config->storage_backend, StorageBackend::kLmdb);
-  EXPECT_EQ(config->heartbeat_ms, 100u);
-  EXPECT_EQ(config->election_timeout_ms, 1000u);
+  EXPECT_EQ(config->knobs.heartbeat_ms, 100u);
+  EXPECT_EQ(config->knobs.election_timeout_ms, 1000u);
   EXPECT_TRUE(config->peers.empty());
   EXPECT_FALSE(config->ticket.has_value());
   EXPECT_EQ(config->log_level, "info");
@@ -104,8 +104,8 @@ TEST(NodeConfig, EverySettingIsTakenAsGiven) {
   EXPECT_EQ(config->data_dir, "/var/lib/aspen");
   EXPECT_EQ(config->bind, (transport::SocketAddr{"0.0.0.0", 7001}));
   EXPECT_EQ(config->storage_backend, StorageBackend::kInMemory);
-  EXPECT_EQ(config->heartbeat_ms, 50u);
-  EXPECT_EQ(config->election_timeout_ms, 150u);
+  EXPECT_EQ(config->knobs.heartbeat_ms, 50u);
+  EXPECT_EQ(config->knobs.election_timeout_ms, 150u);
   ASSERT_EQ(config->peers.size(), 2u);
   EXPECT_EQ(config->peers[0].node_id, 2u);
   EXPECT_EQ(config->peers[0].public_key.to_string(), key_text(2));
@@ -135,9 +135,9 @@ log_level = "warn"
 
   auto config = resolve_config({flags, env, *file});
   ASSERT_TRUE(config) << config.error().to_string();
-  EXPECT_EQ(config->heartbeat_ms, 40u);          // flag over env and file
+  EXPECT_EQ(config->knobs.heartbeat_ms, 40u);          // flag over env and file
   EXPECT_EQ(config->node_id, 5u);                // flag over env and file
-  EXPECT_EQ(config->election_timeout_ms, 600u);  // env over file
+  EXPECT_EQ(config->knobs.election_timeout_ms, 600u);  // env over file
   EXPECT_EQ(config->cookie, "cookie-from-the-file");
   EXPECT_EQ(config->log_level, "warn");                       // file over default
   EXPECT_EQ(config->storage_backend, StorageBackend::kLmdb);  // default

@@ -49,7 +49,7 @@ class SingleNode {
     NodeCoreConfig cfg;
     cfg.raft.id = 1;
     cfg.incarnation = 1;
-    cfg.request_timeout_ms = 3000;
+    cfg.knobs.request_timeout_ms = 3000;
     auto c = NodeCore::create(cfg, store);
     EXPECT_TRUE(c.has_value());
     core = std::move(*c);
@@ -376,7 +376,7 @@ class LeaderOfTwo {
     cfg.raft.id = 1;
     cfg.raft.pre_vote = false;
     cfg.incarnation = 9;
-    cfg.is_apply_deferred = is_apply_deferred;
+    cfg.knobs.should_defer_apply = is_apply_deferred;
     core = std::move(*NodeCore::create(cfg, store));
     core->raft().campaign();
     drive();

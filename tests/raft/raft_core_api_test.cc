@@ -14,6 +14,7 @@ RaftConfig valid_config() {
   cfg.id = 1;
   cfg.election_tick = 10;
   cfg.heartbeat_tick = 1;
+  cfg.max_inflight_msgs = 256;
   return cfg;
 }
 

@@ -117,6 +117,8 @@ int main(int argc, char** argv) {
     opts.planted_bugs = bugs;
     opts.should_plant_stale_reads = bug == "stale-reads";
     opts.is_verbose = is_verbose;
+    // The drawn options and knobs first, so that a trace can be read against them.
+    if (is_verbose) std::fprintf(stderr, "seed %llu options: %s\n", static_cast<unsigned long long>(s), opts.describe().c_str());
     auto r = aspen::sim::run_simulation(opts);
     ++runs;
     total_ops += r.stats.ops_ok;

@@ -42,13 +42,6 @@ namespace cpb = aspen::clientpb;
 
 inline constexpr const char* kRaftAlpn = "raft-auth";
 inline constexpr const char* kClientAlpn = "aspen-client";
-// Messages queued for a peer while its link is being dialled; older ones are dropped first
-// (Raft retransmits).
-inline constexpr size_t kMaxQueuedRaftMessagesPerPeer = 1024;
-inline constexpr uint32_t kTickIntervalMs = 10;
-// A follower stops relaying requests to a leader it has not heard from for this many
-// heartbeat intervals.
-inline constexpr uint64_t kLeaderSilenceHeartbeats = 3;
 // A snapshot being received is written to <data dir>/<connection>-<stream><this>; leftovers
 // from a stopped node are removed at start.
 inline constexpr std::string_view kIncomingSnapshotExtension = ".incoming-snapshot";
@@ -183,7 +176,9 @@ class Shell : public std::enable_shared_from_this<Shell> {
   bool is_duty_in_flight_ = false;
   uint64_t last_duty_ms_ = 0;
 
-  NodeConfig config_;
+  // Set by the constructor, read-only after: the loop and the storage thread (config_.knobs
+  // for compaction) read it without a lock.
+  const NodeConfig config_;
   std::optional<transport::NodeIdentity> identity_;
   // Shared with snapshot sender threads, which may outlive a stop() by a few moments.
   std::shared_ptr<transport::Endpoint> endpoint_;

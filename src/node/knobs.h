@@ -1,0 +1,81 @@
+// Knobs: every tuning constant of a node, in one struct.
+//
+// A knob changes how fast or how eagerly a node does something, never what is correct:
+// timeouts, the tick, compaction thresholds, queue bounds, retry delays, replication flow.
+// Size limits of the wire and disk formats are not knobs; they stay in core/limits.h.
+//
+// One Knobs instance is the source of truth for a node: NodeConfig holds it (the
+// --heartbeat-ms and --election-timeout-ms flags override their fields), the shell reads its
+// own knobs from it, NodeCore::create() derives the Raft tick counts and flow-control window
+// from it, and compaction_point() takes it. The defaults are what a production node does and
+// what docs/ say. The simulator draws a Knobs per seed (sim::draw_sim_knobs) within the ranges
+// validate() accepts, so that tuning a knob cannot hide a bug the defaults would show.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "core/error.h"
+
+namespace aspen::node {
+
+// An election timeout must cover a few lost heartbeats (Raft §5.2: broadcastTime <<
+// electionTimeout).
+inline constexpr uint32_t kMinElectionToHeartbeatRatio = 3;
+
+struct Knobs {
+  // --- time ---
+  uint32_t tick_interval_ms = 10;             // how often the shell ticks the core; Raft counts time in ticks
+  uint32_t heartbeat_ms = 100;                // a leader's heartbeat interval (--heartbeat-ms)
+  uint32_t election_timeout_ms = 1000;        // silence before a follower campaigns, drawn from [1x, 2x) (--election-timeout-ms)
+  uint64_t request_timeout_ms = 10000;        // a client request not answered by then fails with Timeout
+  uint64_t lease_check_interval_ms = 500;     // how often a leader looks for expired leases
+  uint64_t leader_silence_heartbeats = 3;     // a follower stops relaying to a leader silent this many heartbeats
+  uint32_t storage_retry_delay_ms = 1000;     // pause before a failed storage write (a full disk) is retried
+  uint64_t leader_duty_interval_ms = 200;     // how often a leader checks the cluster id and member records
+  uint64_t cluster_view_refresh_ms = 5000;    // how often membership and member records are re-read anyway
+  uint64_t init_timeout_ms = 10000;           // how long `cluster init` waits for the new cluster's first leader
+  uint32_t raft_dial_backoff_min_ms = 50;     // first pause after a failed dial of a peer's Raft link
+  uint32_t raft_dial_backoff_max_ms = 2000;   // the pause doubles per failure up to this
+
+  // --- queue bounds ---
+  size_t max_pending_requests = 10000;              // client requests waiting in the core (writes and reads)
+  size_t max_forwards_in_flight = 10000;            // requests a follower relays to the leader, unanswered
+  size_t max_queued_raft_messages_per_peer = 1024;  // messages held while a peer's link is dialled
+
+  // --- replication flow ---
+  size_t max_inflight_appends = 256;               // unacknowledged appends per follower in replicate state
+  uint64_t max_append_bytes = uint64_t{1} << 20;   // entries per append message (<= limits::kMaxEntriesPerMessageBytes)
+  bool should_send_early = true;                   // a leader sends appends while its own fsync runs (§10.2.1)
+  bool should_defer_apply = true;                  // a leader holds an apply-only Ready for the next proposal
+
+  // --- log compaction (node/log_compaction.h) ---
+  uint64_t compact_threshold_entries = 20000;        // applied entries in the log before it is compacted
+  uint64_t compact_keep_entries = 5000;              // entries kept behind applied when compacting
+  uint64_t compact_threshold_bytes = uint64_t{64} << 20;  // log size before it is compacted
+  uint64_t compact_keep_bytes = uint64_t{16} << 20;       // about this much log is kept when compacting by size
+
+  // Raft's timing in ticks, as RaftConfig wants it: never 0, and an election timeout longer
+  // than a heartbeat even when the milliseconds round down.
+  uint32_t heartbeat_ticks() const;
+  uint32_t election_ticks() const;
+
+  friend bool operator==(const Knobs&, const Knobs&) = default;
+};
+
+// The defaults keep the relations validate() checks, and Raft's timing needs no rounding.
+static_assert(Knobs{}.heartbeat_ms % Knobs{}.tick_interval_ms == 0);
+static_assert(Knobs{}.election_timeout_ms % Knobs{}.tick_interval_ms == 0);
+static_assert(Knobs{}.election_timeout_ms >= kMinElectionToHeartbeatRatio * Knobs{}.heartbeat_ms,
+              "followers must hear several heartbeats before an election timeout");
+static_assert(Knobs{}.compact_keep_entries < Knobs{}.compact_threshold_entries &&
+              Knobs{}.compact_keep_bytes < Knobs{}.compact_threshold_bytes);
+
+// ConfigInvalid naming the first field (as spelled above) that is out of range and why.
+Status validate(const Knobs& knobs);
+
+// One line, "name=value ...", every knob: for the simulator's replay output and logs.
+std::string describe(const Knobs& knobs);
+
+}  // namespace aspen::node
