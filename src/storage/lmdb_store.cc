@@ -19,38 +19,13 @@ namespace aspen::storage {
 
 namespace {
 
-// Pages a table occupies (branch, leaf and overflow), in bytes: O(1), from the table record.
-uint64_t table_size_bytes(MDB_txn* txn, MDB_dbi dbi) {
-  MDB_stat st{};
-  if (mdb_stat(txn, dbi, &st) != 0) return 0;
-  return uint64_t{st.ms_psize} * (st.ms_branch_pages + st.ms_leaf_pages + st.ms_overflow_pages);
-}
-
 constexpr char kMetaHardState[] = "hard_state";
 constexpr char kMetaConfState[] = "conf_state";
 constexpr char kMetaApplied[] = "applied";      // u64 index, u64 term
 constexpr char kMetaCompacted[] = "compacted";  // u64 index, u64 term
 
-std::string index_key(Index i) {
-  std::string out;
-  put_u64_be(out, i);
-  return out;
-}
-
-// A log record: u32 CRC-32 of the rest, u64 term, serialized Entry. The term is outside the
-// protobuf so term() needs no parse; the checksum catches torn or rotted records.
-std::string encode_log_record(const pb::Entry& e) {
-  std::string body;
-  put_u64_be(body, e.term());
-  e.AppendToString(&body);
-  std::string out;
-  auto crc = static_cast<uint32_t>(crc32(0L, reinterpret_cast<const Bytef*>(body.data()),
-                                         static_cast<uInt>(body.size())));
-  put_u32_be(out, crc);
-  out += body;
-  return out;
-}
-
+// A log record as an earlier version kept it in LMDB: u32 CRC-32 of the rest, u64 term,
+// serialized Entry. Read only to move such a log into the Wal.
 Result<std::string_view> check_log_record(std::string_view rec, Index index) {
   Decoder d(rec);
   auto crc = d.get_u32_be();
@@ -100,28 +75,6 @@ std::string position(Index index, Term term) {
   return out;
 }
 
-// Deletes the log records with from <= index <= upto.
-Status delete_log_range(MDB_txn* txn, MDB_dbi log, Index from, Index upto) {
-  MDB_cursor* cur = nullptr;
-  int rc = mdb_cursor_open(txn, log, &cur);
-  if (rc != 0) return std::unexpected(lmdb_error(rc, "open cursor"));
-  std::string start = index_key(from);
-  MDB_val k = to_val(start);
-  MDB_val v;
-  rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
-  while (rc == 0) {
-    Decoder d(from_val(k));
-    auto idx = d.get_u64_be();
-    if (!idx || *idx > upto) break;
-    if ((rc = mdb_cursor_del(cur, 0)) != 0) break;
-    // After a delete the cursor rests on the next record (NOTFOUND/EINVAL past the end).
-    rc = mdb_cursor_get(cur, &k, &v, MDB_GET_CURRENT);
-  }
-  mdb_cursor_close(cur);
-  if (rc != 0 && rc != MDB_NOTFOUND && rc != EINVAL) return std::unexpected(lmdb_error(rc, "delete log entries"));
-  return {};
-}
-
 }  // namespace
 
 LmdbStore::LmdbStore(MDB_env* env, std::string dir, const LmdbOptions& options)
@@ -169,10 +122,69 @@ Result<std::unique_ptr<LmdbStore>> LmdbStore::open(const LmdbOptions& options) {
       return std::unexpected(lmdb_error(rc, fmt::format("open table {}", n.name)));
     }
   }
-  store->log_size_bytes_ = table_size_bytes(txn->get(), store->dbi_->log);
   if (auto s = txn->commit(); !s) return std::unexpected(s.error());
   if (auto s = store->load_cache(); !s) return std::unexpected(s.error());
+  const std::string wal_dir = options.dir + "/wal";
+  struct stat st {};
+  const bool is_wal_new = ::stat(wal_dir.c_str(), &st) != 0;
+  WalOptions wo;
+  wo.dir = wal_dir;
+  wo.segment_size_bytes = options.wal_segment_size_bytes;
+  auto wal = Wal::open(wo, WalFloor{store->compacted_index_, store->compacted_term_});
+  if (!wal) return std::unexpected(wal.error());
+  store->wal_ = std::move(*wal);
+  if (auto s = store->migrate_log_to_wal(is_wal_new); !s) return std::unexpected(s.error());
   return store;
+}
+
+Status LmdbStore::migrate_log_to_wal(bool is_wal_new) {
+  auto txn = LmdbTxn::begin(env_, false);
+  if (!txn) return std::unexpected(txn.error());
+  auto hs_raw = get_raw(txn->get(), dbi_->meta, kMetaHardState);
+  if (!hs_raw) return std::unexpected(hs_raw.error());
+  MDB_stat log_stat{};
+  if (int rc = mdb_stat(txn->get(), dbi_->log, &log_stat); rc != 0) return std::unexpected(lmdb_error(rc, "read log table"));
+  if (!*hs_raw && log_stat.ms_entries == 0) return {};
+  // Only a Wal created just now takes the old log: once it holds it (synced), a crash
+  // before the LMDB copy is cleared must not copy it a second time over newer records.
+  if (is_wal_new) {
+    pb::HardState hs;
+    if (*hs_raw && !hs.ParseFromString(**hs_raw)) return make_error(ErrorCode::kCorruption, "hard state does not parse");
+    std::vector<pb::Entry> entries;
+    MDB_cursor* cur = nullptr;
+    int rc = mdb_cursor_open(txn->get(), dbi_->log, &cur);
+    if (rc != 0) return std::unexpected(lmdb_error(rc, "open cursor"));
+    MDB_val k;
+    MDB_val v;
+    Status read_status;
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0 && read_status; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+      Decoder d(from_val(k));
+      auto idx = d.get_u64_be();
+      if (!idx) {
+        read_status = make_error(ErrorCode::kCorruption, "malformed log key");
+        break;
+      }
+      if (*idx <= compacted_index_) continue;
+      auto e = decode_log_record(from_val(v), *idx);
+      if (!e) {
+        read_status = std::unexpected(e.error());
+        break;
+      }
+      entries.push_back(std::move(*e));
+    }
+    mdb_cursor_close(cur);
+    if (!read_status) return read_status;
+    WalWrite w;
+    w.hard_state = *hs_raw ? &hs : nullptr;
+    w.entries = &entries;
+    if (auto s = wal_->write(w); !s) return s;
+  }
+  if (int rc = mdb_drop(txn->get(), dbi_->log, 0); rc != 0) return std::unexpected(lmdb_error(rc, "clear the old log table"));
+  MDB_val key = to_val(kMetaHardState);
+  if (int rc = mdb_del(txn->get(), dbi_->meta, &key, nullptr); rc != 0 && rc != MDB_NOTFOUND) {
+    return std::unexpected(lmdb_error(rc, "clear the old hard state"));
+  }
+  return txn->commit();
 }
 
 Status LmdbStore::load_cache() {
@@ -188,131 +200,95 @@ Status LmdbStore::load_cache() {
     term = *t;
     return {};
   };
-  auto hs = get_raw(txn->get(), dbi_->meta, kMetaHardState);
   auto cs = get_raw(txn->get(), dbi_->meta, kMetaConfState);
   auto applied = get_raw(txn->get(), dbi_->meta, kMetaApplied);
   auto compacted = get_raw(txn->get(), dbi_->meta, kMetaCompacted);
-  if (!hs || !cs || !applied || !compacted) return make_error(ErrorCode::kCorruption, "cannot read store metadata");
+  if (!cs || !applied || !compacted) return make_error(ErrorCode::kCorruption, "cannot read store metadata");
   std::lock_guard lock(mu_);
-  if (*hs && !hard_state_.ParseFromString(**hs)) return make_error(ErrorCode::kCorruption, "hard state does not parse");
   if (*cs && !applied_.conf_state.ParseFromString(**cs)) {
     return make_error(ErrorCode::kCorruption, "membership does not parse");
   }
   if (auto s = parse_position(*applied, applied_.applied, applied_.applied_term); !s) return s;
   if (auto s = parse_position(*compacted, compacted_index_, compacted_term_); !s) return s;
-  // The last log index: the highest stored entry, or the compaction point.
-  last_index_ = compacted_index_;
-  MDB_cursor* cur = nullptr;
-  int rc = mdb_cursor_open(txn->get(), dbi_->log, &cur);
-  if (rc != 0) return std::unexpected(lmdb_error(rc, "open cursor"));
-  MDB_val k;
-  MDB_val v;
-  rc = mdb_cursor_get(cur, &k, &v, MDB_LAST);
-  if (rc == 0) {
-    Decoder d(from_val(k));
-    auto idx = d.get_u64_be();
-    if (!idx) {
-      mdb_cursor_close(cur);
-      return make_error(ErrorCode::kCorruption, "malformed log key");
-    }
-    last_index_ = std::max(last_index_, *idx);
-  }
-  mdb_cursor_close(cur);
-  if (hard_state_.commit() > last_index_) {
+  if (compacted_index_ > applied_.applied) {
     return make_error(ErrorCode::kCorruption,
-                      fmt::format("commit index {} is beyond the last stored entry {}", hard_state_.commit(), last_index_));
-  }
-  if (applied_.applied > hard_state_.commit() && hard_state_.commit() != 0) {
-    return make_error(ErrorCode::kCorruption, "applied index is beyond the commit index");
+                      fmt::format("the log is compacted to {} but only {} is applied", compacted_index_, applied_.applied));
   }
   return {};
 }
 
-Result<WriteOutcome> LmdbStore::write(const WriteBatch& batch) {
+Status LmdbStore::install_snapshot(const WriteBatch& batch) {
   auto txn = LmdbTxn::begin(env_, false);
   if (!txn) return std::unexpected(txn.error());
   MDB_txn* t = txn->get();
   LmdbTables tables(t, *dbi_);
-  WriteOutcome out;
+  const auto& meta = batch.snapshot->metadata();
+  for (MDB_dbi d : {dbi_->kv, dbi_->leases, dbi_->lease_keys}) {
+    if (int rc = mdb_drop(t, d, 0); rc != 0) return std::unexpected(lmdb_error(rc, "clear table for snapshot"));
+  }
+  if (auto s = load_batch_snapshot(batch, tables); !s) return s;
+  ApplyState applied{meta.index(), meta.term(), meta.conf_state()};
+  if (auto s = put_raw(t, dbi_->meta, kMetaCompacted, position(meta.index(), meta.term()), "save compaction point"); !s) return s;
+  if (auto s = put_raw(t, dbi_->meta, kMetaApplied, position(meta.index(), meta.term()), "save applied index"); !s) return s;
+  if (auto s = put_raw(t, dbi_->meta, kMetaConfState, meta.conf_state().SerializeAsString(), "save membership"); !s) return s;
+  // Fully synced, before the Wal's reset: replay reconciles a log that a crash in between
+  // left behind (Wal::open keeps it only if it agrees with the snapshot's last entry).
+  if (auto s = txn->commit(); !s) return s;
+  std::lock_guard lock(mu_);
+  applied_ = std::move(applied);
+  compacted_index_ = meta.index();
+  compacted_term_ = meta.term();
+  return {};
+}
+
+Status LmdbStore::write_log(const WriteBatch& batch) {
+  WalWrite w;
+  if (batch.snapshot != nullptr) {
+    if (auto s = install_snapshot(batch); !s) return s;
+    w.reset = WalReset{batch.snapshot->metadata().index(), batch.snapshot->metadata().term()};
+  }
+  w.hard_state = batch.hard_state;
+  w.entries = batch.entries;
+  w.is_sync = !may_skip_sync(batch);
+  return wal_->write(w);
+}
+
+Result<std::vector<AppliedEntry>> LmdbStore::apply(const WriteBatch& batch) {
+  if (batch.committed == nullptr || batch.committed->empty()) return std::vector<AppliedEntry>{};
   ApplyState applied;
-  Index compacted_index;
-  Term compacted_term;
-  Index last_index;
   {
     std::lock_guard lock(mu_);
     applied = applied_;
-    compacted_index = compacted_index_;
-    compacted_term = compacted_term_;
-    last_index = last_index_;
   }
-  if (batch.snapshot != nullptr) {
-    const auto& meta = batch.snapshot->metadata();
-    for (MDB_dbi d : {dbi_->kv, dbi_->leases, dbi_->lease_keys, dbi_->log}) {
-      if (int rc = mdb_drop(t, d, 0); rc != 0) return std::unexpected(lmdb_error(rc, "clear table for snapshot"));
-    }
-    if (auto s = load_batch_snapshot(batch, tables); !s) return std::unexpected(s.error());
-    applied = ApplyState{meta.index(), meta.term(), meta.conf_state()};
-    compacted_index = meta.index();
-    compacted_term = meta.term();
-    last_index = meta.index();
-    if (auto s = put_raw(t, dbi_->meta, kMetaCompacted, position(compacted_index, compacted_term), "save compaction point"); !s) {
-      return std::unexpected(s.error());
-    }
+  if (batch.committed->back().index() <= applied.applied) return std::vector<AppliedEntry>{};
+  auto txn = LmdbTxn::begin(env_, false);
+  if (!txn) return std::unexpected(txn.error());
+  MDB_txn* t = txn->get();
+  LmdbTables tables(t, *dbi_);
+  auto results = apply_entries(tables, *batch.committed, applied);
+  if (!results) return std::unexpected(results.error());
+  if (auto s = put_raw(t, dbi_->meta, kMetaApplied, position(applied.applied, applied.applied_term), "save applied index"); !s) {
+    return std::unexpected(s.error());
   }
-  if (batch.entries != nullptr && !batch.entries->empty()) {
-    Index first = batch.entries->front().index();
-    if (first > last_index + 1) {
-      return make_error(ErrorCode::kInvalidArgument,
-                        fmt::format("appending entry {} after {} would leave a gap", first, last_index));
-    }
-    // A conflicting suffix from an older leader is replaced (§5.3).
-    if (first <= last_index) {
-      if (auto s = delete_log_range(t, dbi_->log, first, kNoLimit); !s) return std::unexpected(s.error());
-    }
-    for (const auto& e : *batch.entries) {
-      if (e.index() <= compacted_index) continue;
-      if (auto s = put_raw(t, dbi_->log, index_key(e.index()), encode_log_record(e), "append log entry"); !s) {
-        return std::unexpected(s.error());
-      }
-    }
-    last_index = batch.entries->back().index();
-    out.entries_appended = batch.entries->size();
-  }
-  if (batch.hard_state != nullptr) {
-    if (auto s = put_raw(t, dbi_->meta, kMetaHardState, batch.hard_state->SerializeAsString(), "save hard state"); !s) {
-      return std::unexpected(s.error());
-    }
-  }
-  if (batch.committed != nullptr && !batch.committed->empty()) {
-    auto results = apply_entries(tables, *batch.committed, applied);
-    if (!results) return std::unexpected(results.error());
-    out.applied = std::move(*results);
-  }
-  if (batch.snapshot != nullptr || !out.applied.empty()) {
-    if (auto s = put_raw(t, dbi_->meta, kMetaApplied, position(applied.applied, applied.applied_term), "save applied index"); !s) {
-      return std::unexpected(s.error());
-    }
+  bool has_conf_change = false;
+  for (const auto& a : *results) has_conf_change |= a.type == pb::ENTRY_CONF_CHANGE;
+  if (has_conf_change) {
     if (auto s = put_raw(t, dbi_->meta, kMetaConfState, applied.conf_state.SerializeAsString(), "save membership"); !s) {
       return std::unexpected(s.error());
     }
   }
-  // An apply-only batch skips LMDB's second flush (the meta page): LMDB keeps the database
-  // intact and may only undo this last transaction in an OS crash; the next full commit
-  // flushes the meta page with its own data.
-  bool is_meta_sync_skipped = may_skip_sync(batch);
+  // The Wal holds every entry above the durable applied index, so an apply need not survive
+  // an OS crash: skip LMDB's meta-page flush (the database stays intact; the last commits
+  // may be undone and are replayed). A membership change is flushed in full: operators act
+  // on it (decommissioning a removed node) once it is answered.
+  const bool is_meta_sync_skipped = !has_conf_change;
   if (is_meta_sync_skipped) mdb_env_set_flags(env_, MDB_NOMETASYNC, 1);
-  const uint64_t log_bytes = table_size_bytes(t, dbi_->log);
   auto committed = txn->commit();
   if (is_meta_sync_skipped) mdb_env_set_flags(env_, MDB_NOMETASYNC, 0);
   if (!committed) return std::unexpected(committed.error());
   std::lock_guard lock(mu_);
-  log_size_bytes_ = log_bytes;
   applied_ = std::move(applied);
-  compacted_index_ = compacted_index;
-  compacted_term_ = compacted_term;
-  last_index_ = last_index;
-  if (batch.hard_state != nullptr) hard_state_ = *batch.hard_state;
-  return out;
+  return std::move(*results);
 }
 
 Result<kvpb::RangeResult> LmdbStore::range(const kvpb::RangeRequest& request) const {
@@ -349,7 +325,7 @@ pb::ConfState LmdbStore::conf_state() const {
 Status LmdbStore::bootstrap(const pb::ConfState& voters) {
   {
     std::lock_guard lock(mu_);
-    if (last_index_ != 0 || applied_.applied != 0 || hard_state_.term() != 0) {
+    if (wal_->last_index() != 0 || applied_.applied != 0 || wal_->hard_state().term() != 0) {
       return make_error(ErrorCode::kInvalidArgument, "the store already holds a cluster's state");
     }
   }
@@ -369,32 +345,28 @@ Status LmdbStore::bootstrap(const pb::ConfState& voters) {
 }
 
 Status LmdbStore::compact(Index index) {
-  Term term_at = 0;
   {
     std::lock_guard lock(mu_);
     if (index > applied_.applied) return make_error(ErrorCode::kInvalidArgument, "cannot compact past the applied index");
     if (index <= compacted_index_) return make_error(ErrorCode::kCompacted, "already compacted");
   }
-  auto t = term(index);
-  if (!t) return std::unexpected(t.error());
-  term_at = *t;
+  auto term_at = wal_->term(index);
+  if (!term_at) return std::unexpected(term_at.error());
+  // A fully synced commit: it makes every earlier apply durable too, so the entries the
+  // Wal drops next can never be needed for a replay.
   auto txn = LmdbTxn::begin(env_, false);
   if (!txn) return std::unexpected(txn.error());
-  if (auto s = delete_log_range(txn->get(), dbi_->log, 0, index); !s) return s;
-  if (auto s = put_raw(txn->get(), dbi_->meta, kMetaCompacted, position(index, term_at), "save compaction point"); !s) return s;
-  const uint64_t log_bytes = table_size_bytes(txn->get(), dbi_->log);
+  if (auto s = put_raw(txn->get(), dbi_->meta, kMetaCompacted, position(index, *term_at), "save compaction point"); !s) return s;
   if (auto s = txn->commit(); !s) return s;
-  std::lock_guard lock(mu_);
-  log_size_bytes_ = log_bytes;
-  compacted_index_ = index;
-  compacted_term_ = term_at;
-  return {};
+  {
+    std::lock_guard lock(mu_);
+    compacted_index_ = index;
+    compacted_term_ = *term_at;
+  }
+  return wal_->compact(index);
 }
 
-uint64_t LmdbStore::log_size_bytes() const {
-  std::lock_guard lock(mu_);
-  return log_size_bytes_;
-}
+uint64_t LmdbStore::log_size_bytes() const { return wal_->size_bytes(); }
 
 Result<pb::SnapshotMetadata> LmdbStore::stream_snapshot(
     const std::function<Status(std::string_view chunk)>& sink) const {
@@ -436,66 +408,23 @@ Result<pb::SnapshotMetadata> LmdbStore::snapshot_metadata(MDB_txn* txn) const {
 }
 
 raft::InitialState LmdbStore::initial_state() const {
+  pb::HardState hs = wal_->hard_state();
   std::lock_guard lock(mu_);
-  return raft::InitialState{hard_state_, applied_.conf_state};
+  // The commit index need not be durable, the applied one is: whatever was applied was
+  // committed.
+  if (hs.commit() < applied_.applied) hs.set_commit(applied_.applied);
+  return raft::InitialState{hs, applied_.conf_state};
 }
 
 Result<std::vector<pb::Entry>> LmdbStore::entries(Index lo, Index hi, uint64_t max_size_bytes) const {
-  {
-    std::lock_guard lock(mu_);
-    if (lo <= compacted_index_) return make_error(ErrorCode::kCompacted, "requested entries are compacted");
-    ASPEN_ASSERT_MSG(hi <= last_index_ + 1, "entries() beyond the last index");
-  }
-  std::vector<pb::Entry> out;
-  auto txn = LmdbTxn::begin(env_, true);
-  if (!txn) return std::unexpected(txn.error());
-  uint64_t size = 0;
-  for (Index i = lo; i < hi; ++i) {
-    std::string key = index_key(i);
-    MDB_val k = to_val(key);
-    MDB_val v;
-    int rc = mdb_get(txn->get(), dbi_->log, &k, &v);
-    if (rc != 0) return std::unexpected(lmdb_error(rc, fmt::format("read log entry {}", i)));
-    auto e = decode_log_record(from_val(v), i);
-    if (!e) return std::unexpected(e.error());
-    size += raft::entry_size_bytes(*e);
-    if (!out.empty() && size > max_size_bytes) break;
-    out.push_back(std::move(*e));
-  }
-  return out;
+  return wal_->entries(lo, hi, max_size_bytes);
 }
 
-Result<Term> LmdbStore::term(Index i) const {
-  {
-    std::lock_guard lock(mu_);
-    if (i == compacted_index_) return compacted_term_;
-    if (i < compacted_index_) return make_error(ErrorCode::kCompacted, "term of a compacted entry");
-    if (i > last_index_) return make_error(ErrorCode::kUnavailable, "term of an entry beyond the log");
-  }
-  auto txn = LmdbTxn::begin(env_, true);
-  if (!txn) return std::unexpected(txn.error());
-  std::string key = index_key(i);
-  MDB_val k = to_val(key);
-  MDB_val v;
-  int rc = mdb_get(txn->get(), dbi_->log, &k, &v);
-  if (rc != 0) return std::unexpected(lmdb_error(rc, fmt::format("read log entry {}", i)));
-  auto body = check_log_record(from_val(v), i);
-  if (!body) return std::unexpected(body.error());
-  Decoder d(*body);
-  auto t = d.get_u64_be();
-  if (!t) return std::unexpected(t.error());
-  return *t;
-}
+Result<Term> LmdbStore::term(Index i) const { return wal_->term(i); }
 
-Index LmdbStore::first_index() const {
-  std::lock_guard lock(mu_);
-  return compacted_index_ + 1;
-}
+Index LmdbStore::first_index() const { return wal_->base_index() + 1; }
 
-Index LmdbStore::last_index() const {
-  std::lock_guard lock(mu_);
-  return last_index_;
-}
+Index LmdbStore::last_index() const { return wal_->last_index(); }
 
 Result<pb::Snapshot> LmdbStore::snapshot() const {
   if (!is_snapshot_data_streamed_) return build_snapshot(*this, max_snapshot_bytes_);
@@ -512,7 +441,7 @@ uint64_t LmdbStore::file_size_bytes() const {
   struct stat st {};
   std::string path = dir_ + "/data.mdb";
   if (::stat(path.c_str(), &st) != 0) return 0;
-  return static_cast<uint64_t>(st.st_size);
+  return static_cast<uint64_t>(st.st_size) + wal_->disk_size_bytes();
 }
 
 }  // namespace aspen::storage

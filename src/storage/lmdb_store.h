@@ -1,10 +1,14 @@
-// LmdbStore: the production Store, one LMDB environment per node.
+// LmdbStore: the production Store: the Raft log and hard state in a Wal (`<dir>/wal/`,
+// append-only segments, one fdatasync per batch) and the state machine in one LMDB
+// environment (`<dir>/data.mdb`).
 //
-// Named databases: `log` (index -> checksummed entry), `meta` (hard state, membership,
-// applied and compacted positions), `kv` (key -> KeyValue), `leases` and `lease_keys`.
-// write() is one LMDB write transaction; LMDB makes it durable with its own syncs before
-// commit returns (data pages, then the meta page). Reads use read-only transactions and may
-// run on any thread concurrently with the writer.
+// LMDB's named databases: `meta` (membership, applied and compacted positions), `kv` (key ->
+// KeyValue), `leases` and `lease_keys`; `log` is read once, to move a store written by an
+// earlier version (log and hard state in LMDB) into the Wal. apply() is one LMDB write
+// transaction that skips LMDB's meta-page flush (MDB_NOMETASYNC: an OS crash may undo the
+// last applies, which the Wal replays); a snapshot install and a compaction are fully
+// synced. Reads use read-only transactions and may run on any thread concurrently with the
+// writer.
 #pragma once
 
 #include <memory>
@@ -14,6 +18,7 @@
 #include "core/limits.h"
 #include "storage/apply_entries.h"
 #include "storage/store.h"
+#include "storage/wal.h"
 
 struct MDB_env;
 struct MDB_txn;
@@ -24,6 +29,8 @@ struct LmdbOptions {
   std::string dir;  // created (mode 0700) if missing
   // The most the database may grow to. LMDB reserves address space, not disk.
   uint64_t map_size_bytes = uint64_t{8} << 30;
+  // Size of each preallocated log segment.
+  uint64_t wal_segment_size_bytes = uint64_t{64} << 20;
   // The largest snapshot snapshot() builds in memory.
   uint64_t max_snapshot_bytes = limits::kMaxSnapshotSizeBytes;
   // snapshot() (what the Raft core puts into a MsgSnap) carries only the metadata: the
@@ -38,7 +45,8 @@ class LmdbStore final : public Store {
   static Result<std::unique_ptr<LmdbStore>> open(const LmdbOptions& options);
   ~LmdbStore() override;
 
-  Result<WriteOutcome> write(const WriteBatch& batch) override;
+  Status write_log(const WriteBatch& batch) override;
+  Result<std::vector<AppliedEntry>> apply(const WriteBatch& batch) override;
   Result<kvpb::RangeResult> range(const kvpb::RangeRequest& request) const override;
   Result<std::vector<kvpb::Lease>> list_leases() const override;
   Result<std::vector<uint64_t>> expired_leases(uint64_t now_ms, size_t limit) const override;
@@ -57,7 +65,7 @@ class LmdbStore final : public Store {
   Index last_index() const override;
   Result<pb::Snapshot> snapshot() const override;
 
-  // Size of the data file on disk.
+  // Size of the data file and the log segments on disk.
   uint64_t file_size_bytes() const;
 
   struct Dbis;  // internal
@@ -67,6 +75,9 @@ class LmdbStore final : public Store {
   // The applied position and membership as of `txn`: a snapshot's metadata.
   Result<pb::SnapshotMetadata> snapshot_metadata(MDB_txn* txn) const;
   Status load_cache();
+  // Moves a log and hard state kept in LMDB by an earlier version into the Wal.
+  Status migrate_log_to_wal(bool is_wal_new);
+  Status install_snapshot(const WriteBatch& batch);
 
   MDB_env* env_;
   std::string dir_;
@@ -74,14 +85,13 @@ class LmdbStore final : public Store {
   bool is_snapshot_data_streamed_;
   std::unique_ptr<Dbis> dbi_;
 
+  std::unique_ptr<Wal> wal_;
+
   // Cache of meta, updated after each successful commit; guarded for concurrent readers.
   mutable std::mutex mu_;
-  pb::HardState hard_state_;
-  ApplyState applied_;
-  Index compacted_index_ = 0;
-  uint64_t log_size_bytes_ = 0;  // pages of the log table, as of the last commit
-  Term compacted_term_ = 0;
-  Index last_index_ = 0;
+  ApplyState applied_;         // [mu_]
+  Index compacted_index_ = 0;  // [mu_]
+  Term compacted_term_ = 0;    // [mu_]
 };
 
 }  // namespace aspen::storage

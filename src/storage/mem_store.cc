@@ -10,64 +10,71 @@ namespace aspen::storage {
 MemStore::MemStore() : current_(std::make_unique<State>()) {}
 
 namespace {
-// The only ways a MemStore write can fail are checked before anything changes, so a write
+// The only way a MemStore log write can fail is checked before anything changes, so a write
 // is all or nothing without copying the state.
-Status check_batch(const WriteBatch& batch, Index applied, Index last_index) {
-  if (batch.snapshot != nullptr) {
-    applied = batch.snapshot->metadata().index();
-    last_index = applied;
-  }
+Status check_batch(const WriteBatch& batch, Index last_index) {
+  if (batch.snapshot != nullptr) last_index = batch.snapshot->metadata().index();
   if (batch.entries != nullptr && !batch.entries->empty() &&
       batch.entries->front().index() > last_index + 1) {
     return make_error(ErrorCode::kInvalidArgument, "appended entries leave a gap in the log");
-  }
-  if (batch.committed != nullptr) {
-    Index next = applied + 1;
-    for (const auto& e : *batch.committed) {
-      if (e.index() < next) continue;
-      if (e.index() != next) return make_error(ErrorCode::kCorruption, "gap in committed entries");
-      ++next;
-    }
   }
   return {};
 }
 }  // namespace
 
-Result<WriteOutcome> MemStore::write(const WriteBatch& batch) {
+void MemStore::mark_sm_synced() { sm_synced_.reset(); }
+
+Status MemStore::write_log(const WriteBatch& batch) {
   std::lock_guard lock(mu_);
-  if (auto s = check_batch(batch, current_->applied.applied, current_->log.last_index()); !s) {
-    return std::unexpected(s.error());
-  }
-  if (is_auto_sync_) {
+  if (auto s = check_batch(batch, current_->log.last_index()); !s) return s;
+  State& st = *current_;
+  if (is_auto_sync_ && batch.hard_state != nullptr) {
     if (!may_skip_sync(batch)) {
-      last_synced_.reset();
-    } else if (last_synced_ == nullptr) {
-      last_synced_ = std::make_unique<State>(*current_);
+      hard_state_synced_.reset();
+    } else if (!hard_state_synced_) {
+      hard_state_synced_ = st.log.hard_state();
     }
   }
-  State& st = *current_;
-  WriteOutcome out;
   if (batch.snapshot != nullptr) {
     const auto& meta = batch.snapshot->metadata();
     kv::MemKvTables fresh;
-    if (auto s = load_batch_snapshot(batch, fresh); !s) return std::unexpected(s.error());
-    if (auto s = st.log.apply_snapshot(*batch.snapshot); !s) return std::unexpected(s.error());
+    if (auto s = load_batch_snapshot(batch, fresh); !s) return s;
+    if (auto s = st.log.apply_snapshot(*batch.snapshot); !s) return s;
     st.tables = std::move(fresh);
     st.applied = ApplyState{meta.index(), meta.term(), meta.conf_state()};
+    st.log.set_conf_state(st.applied.conf_state);
+    mark_sm_synced();
   }
   if (batch.entries != nullptr && !batch.entries->empty()) {
     auto s = st.log.append(*batch.entries);
     ASPEN_ASSERT_MSG(s.has_value(), "append was checked");
-    out.entries_appended = batch.entries->size();
   }
   if (batch.hard_state != nullptr) st.log.set_hard_state(*batch.hard_state);
-  if (batch.committed != nullptr) {
-    auto applied = apply_entries(st.tables, *batch.committed, st.applied);
-    ASPEN_ASSERT_MSG(applied.has_value(), "in-memory apply cannot fail after the checks");
-    out.applied = std::move(*applied);
+  return {};
+}
+
+Result<std::vector<AppliedEntry>> MemStore::apply(const WriteBatch& batch) {
+  std::lock_guard lock(mu_);
+  State& st = *current_;
+  if (batch.committed == nullptr || batch.committed->empty() || batch.committed->back().index() <= st.applied.applied) {
+    return std::vector<AppliedEntry>{};
   }
+  Index next = st.applied.applied + 1;
+  for (const auto& e : *batch.committed) {
+    if (e.index() < next) continue;
+    if (e.index() != next || e.index() > st.log.last_index()) {
+      return make_error(ErrorCode::kCorruption, "committed entries to apply are not the log's next ones");
+    }
+    ++next;
+  }
+  if (is_auto_sync_ && sm_synced_ == nullptr) sm_synced_ = std::make_unique<SmState>(SmState{st.tables, st.applied});
+  auto applied = apply_entries(st.tables, *batch.committed, st.applied);
+  ASPEN_ASSERT_MSG(applied.has_value(), "in-memory apply cannot fail after the checks");
   st.log.set_conf_state(st.applied.conf_state);
-  return out;
+  for (const auto& a : *applied) {
+    if (a.type == pb::ENTRY_CONF_CHANGE) mark_sm_synced();  // LmdbStore syncs these in full
+  }
+  return std::move(*applied);
 }
 
 Result<kvpb::RangeResult> MemStore::range(const kvpb::RangeRequest& request) const {
@@ -119,7 +126,7 @@ Status MemStore::compact(Index index) {
     return make_error(ErrorCode::kInvalidArgument, "cannot compact past the applied index");
   }
   auto s = current_->log.compact(index);
-  if (s && is_auto_sync_) last_synced_.reset();  // a synced commit flushes what came before
+  if (s) mark_sm_synced();  // LmdbStore makes every apply durable before it compacts
   return s;
 }
 
@@ -159,7 +166,10 @@ Result<pb::SnapshotMetadata> MemStore::stream_snapshot(
 
 raft::InitialState MemStore::initial_state() const {
   std::lock_guard lock(mu_);
-  return current_->log.initial_state();
+  raft::InitialState init = current_->log.initial_state();
+  // As LmdbStore: whatever was applied was committed, durable commit index or not.
+  if (init.hard_state.commit() < current_->applied.applied) init.hard_state.set_commit(current_->applied.applied);
+  return init;
 }
 
 Result<std::vector<pb::Entry>> MemStore::entries(Index lo, Index hi, uint64_t max_size_bytes) const {
@@ -188,7 +198,8 @@ void MemStore::set_auto_sync(bool is_on) {
   std::lock_guard lock(mu_);
   is_auto_sync_ = is_on;
   durable_ = is_on ? nullptr : std::make_unique<State>(*current_);
-  last_synced_.reset();
+  sm_synced_.reset();
+  hard_state_synced_.reset();
 }
 
 void MemStore::sync() {
@@ -200,8 +211,17 @@ void MemStore::crash() {
   std::lock_guard lock(mu_);
   if (!is_auto_sync_) {
     current_ = std::make_unique<State>(*durable_);
-  } else if (last_synced_ != nullptr) {
-    current_ = std::move(last_synced_);
+    return;
+  }
+  if (sm_synced_ != nullptr) {
+    current_->tables = std::move(sm_synced_->tables);
+    current_->applied = std::move(sm_synced_->applied);
+    current_->log.set_conf_state(current_->applied.conf_state);
+    sm_synced_.reset();
+  }
+  if (hard_state_synced_) {
+    current_->log.set_hard_state(*hard_state_synced_);
+    hard_state_synced_.reset();
   }
 }
 

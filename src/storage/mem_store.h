@@ -1,17 +1,18 @@
 // MemStore: the Store in memory, for tests and the simulator.
 //
-// Crash semantics: with auto_sync on (the default) a write() is durable as soon as it
-// returns, like LmdbStore, with LmdbStore's one exception: a batch that needs no sync
-// (is_sync_required false, no snapshot, no entries: it only applies entries and moves the
-// commit index) becomes durable with the next write or compaction that syncs, and crash()
-// undoes it until then, as an OS crash may undo LMDB's last MDB_NOMETASYNC commit. With
-// auto_sync off, writes are visible but not durable until sync(); crash() throws away
-// everything written since the last sync, as a power failure would drop an unsynced page
-// cache.
+// Crash semantics, as LmdbStore's (see store.h): with auto_sync on (the default) what
+// write_log() wrote is durable when it returns, except a hard state that may_skip_sync
+// allowed to skip the sync (crash() returns to the last synced hard state). Applies are
+// undone by crash() back to the last point the state machine was synced: a snapshot
+// install, a compaction, or an apply of a membership change (LmdbStore's MDB_NOMETASYNC
+// commits, modelled at their most pessimistic). With auto_sync off, writes are visible but
+// not durable until sync(); crash() throws away everything written since the last sync, as
+// a power failure would drop an unsynced page cache.
 #pragma once
 
 #include <memory>
 #include <mutex>
+#include <optional>
 
 #include "kv/mem_tables.h"
 #include "raft/log_storage.h"
@@ -24,7 +25,8 @@ class MemStore final : public Store {
  public:
   MemStore();
 
-  Result<WriteOutcome> write(const WriteBatch& batch) override;
+  Status write_log(const WriteBatch& batch) override;
+  Result<std::vector<AppliedEntry>> apply(const WriteBatch& batch) override;
   Result<kvpb::RangeResult> range(const kvpb::RangeRequest& request) const override;
   Result<std::vector<kvpb::Lease>> list_leases() const override;
   Result<std::vector<uint64_t>> expired_leases(uint64_t now_ms, size_t limit) const override;
@@ -54,12 +56,20 @@ class MemStore final : public Store {
     ApplyState applied;
   };
 
+  struct SmState {
+    kv::MemKvTables tables;
+    ApplyState applied;
+  };
+  void mark_sm_synced();  // [mu_]
+
   mutable std::mutex mu_;
   std::unique_ptr<State> current_;
   std::unique_ptr<State> durable_;  // only with auto_sync off
-  // With auto_sync on: the state as of the last synced write, kept only while later writes
-  // skipped their sync (what a crash returns to).
-  std::unique_ptr<State> last_synced_;
+  // With auto_sync on, what a crash returns to: the state machine as of its last sync, kept
+  // only while applies since then are unsynced; the hard state as of the last synced
+  // write_log, kept only while later ones skipped their sync.
+  std::unique_ptr<SmState> sm_synced_;
+  std::optional<pb::HardState> hard_state_synced_;
   bool is_auto_sync_ = true;
 };
 

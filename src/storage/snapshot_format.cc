@@ -117,6 +117,16 @@ Status load_batch_snapshot(const WriteBatch& batch, kv::KvTables& tables) {
   return load_snapshot_data(batch.snapshot->data(), tables);
 }
 
+Result<WriteOutcome> Store::write(const WriteBatch& batch) {
+  if (auto s = write_log(batch); !s) return std::unexpected(s.error());
+  auto applied = apply(batch);
+  if (!applied) return std::unexpected(applied.error());
+  WriteOutcome out;
+  out.applied = std::move(*applied);
+  out.entries_appended = batch.entries == nullptr ? 0 : batch.entries->size();
+  return out;
+}
+
 Result<pb::SnapshotMetadata> Store::trigger_snapshot() {
   Index applied = applied_index();
   auto t = term(applied);

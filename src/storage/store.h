@@ -1,15 +1,22 @@
 // Store: the node's durable state — the Raft log, Raft hard state and membership, and the
 // key-value state machine — behind one interface with two implementations: LmdbStore
-// (production, one LMDB environment) and MemStore (tests and simulation, with crash
-// semantics).
+// (production: the log in its own append-only files, the state machine in LMDB) and
+// MemStore (tests and simulation, with crash semantics).
 //
-// The contract that makes Aspen's write path cheap and safe: write() persists everything a
-// Raft Ready asks for — snapshot, new entries, hard state, AND the application of committed
-// entries to the state machine with the new applied index — as ONE atomic transaction made
-// durable before it returns. A crash leaves either all of it or none of it.
+// A Raft Ready is persisted in two phases, so that a commit waits for one sequential log
+// sync and never for the state machine's B-tree:
+//   1. write_log(): snapshot, new entries and hard state. Durable when it returns (the one
+//      exception: a batch that only moves the commit index, see may_skip_sync). A crash
+//      keeps a prefix of it at worst (a new term without its entries, or fewer entries).
+//   2. apply(): the committed entries applied to the state machine together with the
+//      applied index, atomically. A crash may undo applies until the store next syncs the
+//      state machine (compaction does); the node then applies the entries again from the
+//      log, which keeps every entry above the durable applied index.
+// Messages that depend on the Ready's log (acknowledgements of appends, votes) may leave
+// after phase 1.
 //
-// A Store is also the RaftCore's LogStorage. write() runs on one thread (the storage thread);
-// the LogStorage and read methods may run concurrently on another.
+// A Store is also the RaftCore's LogStorage. The writes run on one thread (the storage
+// thread); the LogStorage and read methods may run concurrently on another.
 #pragma once
 
 #include <functional>
@@ -63,9 +70,15 @@ struct WriteOutcome {
 
 class Store : public raft::LogStorage {
  public:
-  // One atomic, durable transaction. StorageFull when the disk or map is full (nothing of
-  // the batch is applied and reads keep working), Corruption on a checksum failure.
-  virtual Result<WriteOutcome> write(const WriteBatch& batch) = 0;
+  // Phase 1: batch.snapshot (installed first, replacing the state machine and the log),
+  // batch.entries, batch.hard_state. StorageFull when the disk or map is full (the caller
+  // retries the same batch; reads keep working), Corruption on a checksum failure.
+  virtual Status write_log(const WriteBatch& batch) = 0;
+  // Phase 2: applies batch.committed in order (entries at or below the applied index are
+  // skipped) with the new applied index and membership, all or nothing.
+  virtual Result<std::vector<AppliedEntry>> apply(const WriteBatch& batch) = 0;
+  // Both phases, for callers that send nothing in between.
+  Result<WriteOutcome> write(const WriteBatch& batch);
 
   // Reads of the applied state machine.
   virtual Result<kvpb::RangeResult> range(const kvpb::RangeRequest& request) const = 0;

@@ -382,9 +382,10 @@ TYPED_TEST(StoreContract, TriggerSnapshotCompactsToTheAppliedIndex) {
 namespace aspen::storage {
 namespace {
 
-// MemStore models LmdbStore's MDB_NOMETASYNC commit: an apply-only batch that needs no sync
-// may be undone by a crash until the next synced write (the simulator crashes nodes so).
-TEST(MemStoreCrash, ApplyOnlyBatchWithoutSyncIsLostUntilTheNextSyncedWrite) {
+// MemStore models LmdbStore's applies (MDB_NOMETASYNC commits over a log that keeps the
+// entries): a crash may undo every apply since the state machine was last synced, never the
+// synced log; a compaction syncs the state machine first.
+TEST(MemStoreCrash, AppliesAreLostUntilTheStateMachineIsSyncedButTheLogStays) {
   MemStore s;
   ASSERT_TRUE(s.bootstrap(testing::voters({1})).has_value());
   std::vector<pb::Entry> ents;
@@ -395,22 +396,54 @@ TEST(MemStoreCrash, ApplyOnlyBatchWithoutSyncIsLostUntilTheNextSyncedWrite) {
 
   WriteBatch apply;
   apply.committed = &ents;
-  apply.is_sync_required = false;
-  ASSERT_TRUE(s.write(apply).has_value());
+  ASSERT_TRUE(s.apply(apply).has_value());
   EXPECT_EQ(s.applied_index(), 4u);
   s.crash();
   EXPECT_EQ(s.applied_index(), 1u) << "the unsynced apply is undone";
   EXPECT_EQ(s.last_index(), 4u) << "the synced entries stay";
 
-  ASSERT_TRUE(s.write(apply).has_value());
+  ASSERT_TRUE(s.apply(apply).has_value());
   std::vector<pb::Entry> more{testing::put_entry(5, 2, "k5", "v")};
   WriteBatch next;
   next.entries = &more;
-  ASSERT_TRUE(s.write(next).has_value());  // a synced write flushes the earlier one too
+  ASSERT_TRUE(s.write(next).has_value());  // a log sync does not sync the state machine
   s.crash();
-  EXPECT_EQ(s.applied_index(), 4u);
+  EXPECT_EQ(s.applied_index(), 1u);
   EXPECT_EQ(s.last_index(), 5u);
+
+  ASSERT_TRUE(s.apply(apply).has_value());
+  ASSERT_TRUE(s.compact(3).has_value());
+  s.crash();
+  EXPECT_EQ(s.applied_index(), 4u) << "compaction synced the state machine";
   EXPECT_EQ(testing::value_of(s, "k3"), "v");
+}
+
+// A hard state that only moves the commit index skips its sync and may be undone.
+TEST(MemStoreCrash, CommitOnlyHardStateIsLostButTermAndVoteAreNot) {
+  MemStore s;
+  ASSERT_TRUE(s.bootstrap(testing::voters({1})).has_value());
+  std::vector<pb::Entry> ents;
+  for (Index i = 2; i <= 4; ++i) ents.push_back(testing::put_entry(i, 3, "k" + std::to_string(i), "v"));
+  pb::HardState voted;
+  voted.set_term(3);
+  voted.set_vote(1);
+  voted.set_commit(1);
+  WriteBatch b;
+  b.hard_state = &voted;
+  b.entries = &ents;
+  ASSERT_TRUE(s.write_log(b).has_value());
+  pb::HardState moved = voted;
+  moved.set_commit(4);
+  WriteBatch c;
+  c.hard_state = &moved;
+  c.is_sync_required = false;
+  ASSERT_TRUE(s.write_log(c).has_value());
+  EXPECT_EQ(s.initial_state().hard_state.commit(), 4u);
+  s.crash();
+  EXPECT_EQ(s.initial_state().hard_state.commit(), 1u) << "the unsynced commit index is undone";
+  EXPECT_EQ(s.initial_state().hard_state.term(), 3u);
+  EXPECT_EQ(s.initial_state().hard_state.vote(), 1u);
+  EXPECT_EQ(s.last_index(), 4u);
 }
 
 }  // namespace
