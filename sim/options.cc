@@ -8,7 +8,7 @@ namespace aspen::sim {
 
 FaultSet FaultSet::none() {
   FaultSet f;
-  f.crash = f.partition = f.loss = f.duplicate = f.membership = f.transfer = f.compaction = f.drift = false;
+  f.crash = f.partition = f.loss = f.duplicate = f.membership = f.transfer = f.compaction = f.drift = f.buggify = false;
   return f;
 }
 
@@ -27,11 +27,12 @@ Result<FaultSet> FaultSet::parse(std::string_view spec) {
     else if (name == "transfer") f.transfer = true;
     else if (name == "compaction" || name == "snapshot") f.compaction = true;
     else if (name == "drift") f.drift = true;
+    else if (name == "buggify") f.buggify = true;
     else {
       return make_error(ErrorCode::kInvalidArgument,
                         fmt::format("unknown fault '{}': expected all, none, or a comma list of "
                                     "crash, partition, loss, duplicate, membership, transfer, "
-                                    "compaction, drift",
+                                    "compaction, drift, buggify",
                                     name));
     }
     if (comma == std::string_view::npos) break;
@@ -55,6 +56,7 @@ std::string FaultSet::to_string() const {
   add(transfer, "transfer");
   add(compaction, "compaction");
   add(drift, "drift");
+  add(buggify, "buggify");
   return out.empty() ? "none" : out;
 }
 
@@ -85,16 +87,19 @@ SimOptions SimOptions::from_seed(uint64_t seed, uint64_t steps, const FaultSet& 
   // this seed drew; a real deployment has to respect the same relation.
   const uint64_t round_trip_ms = (2 * o.net_delay_max_us + o.disk_latency_max_us) / 1000;
   o.knobs = draw_sim_knobs(r, 3 * round_trip_ms);
+  // Most runs with BUGGIFY, some without, so that the sites' absence is covered too.
+  o.is_buggify_enabled = !r.chance(1, 8);
   return o;
 }
 
 std::string SimOptions::describe() const {
   return fmt::format(
       "voters={} max_nodes={} clients={} keys={} loss={}‰ dup={}‰ delay={}-{}us disk={}-{}us "
-      "fault_every~{}ms drift={}‰ crash_after_sync={}‰ restart_after_read={}‰ faults={}\n  knobs: {}",
+      "fault_every~{}ms drift={}‰ crash_after_sync={}‰ restart_after_read={}‰ buggify={} faults={}\n  knobs: {}",
       initial_voters, max_nodes, clients, keys, loss_per_mille, duplicate_per_mille, net_delay_min_us,
       net_delay_max_us, disk_latency_min_us, disk_latency_max_us, mean_fault_interval_ms, clock_drift_per_mille,
-      crash_after_sync_per_mille, restart_after_read_request_per_mille, faults.to_string(), node::describe(knobs));
+      crash_after_sync_per_mille, restart_after_read_request_per_mille, is_buggify_enabled, faults.to_string(),
+      node::describe(knobs));
 }
 
 }  // namespace aspen::sim

@@ -20,7 +20,8 @@ constexpr uint64_t kClientLinkMaxUs = 1000;
 constexpr uint64_t kMaxEventsPerRun = 50'000'000;  // guards against a scheduler that never idles
 }  // namespace
 
-Cluster::Cluster(const SimOptions& options) : opt_(options), rng_(options.seed) {
+Cluster::Cluster(const SimOptions& options, buggify::Session& buggify)
+    : opt_(options), buggify_(buggify), rng_(options.seed) {
   pb::ConfState initial;
   for (size_t i = 0; i < opt_.initial_voters; ++i) {
     initial.add_voters(next_node_id_ + i);
@@ -64,6 +65,14 @@ void Cluster::trace(const std::string& line) const {
 }
 
 SimResult Cluster::run() {
+  if (opt_.is_verbose) {
+    std::string armed;
+    for (const auto& site : buggify_.report().sites) {
+      if (site.runs_armed > 0) armed += " " + site.name;
+    }
+    trace(opt_.is_buggify_enabled ? "BUGGIFY sites armed:" + (armed.empty() ? std::string(" none") : armed)
+                                  : std::string("BUGGIFY off"));
+  }
   for (auto& c : clients_) schedule_client(c, rng_.range(0, 10 * kUsPerMs));
   schedule_fault();
   uint64_t safety_events = 0;
@@ -82,6 +91,7 @@ SimResult Cluster::run() {
       phase_ = Phase::kLiveness;
       trace("--- liveness phase: faults healed ---");
       heal_all();
+      buggify_.set_may_fire(false);
       liveness_deadline_us_ = now_us_ + opt_.liveness_bound_ms * kUsPerMs;
       schedule_client(probe_client_, 0);
     }
@@ -99,7 +109,7 @@ SimResult Cluster::run() {
   if (!is_failed_ && verdict_ == SimVerdict::kOk) check_final_state();
   if (verdict_ != SimVerdict::kOk) failure_ += "\n" + describe_nodes();
   stats_.sim_time_ms = now_us_ / kUsPerMs;
-  return SimResult{verdict_, failure_, event_hash_, stats_};
+  return SimResult{verdict_, failure_, event_hash_, stats_, {}};
 }
 
 // ---------------------------------------------------------------------------------------
@@ -585,8 +595,15 @@ void Cluster::client_timeout(uint64_t client_id, uint64_t token) {
 }
 
 SimResult run_simulation(const SimOptions& options) {
-  Cluster cluster(options);
-  return cluster.run();
+  // Opened before the first node starts: every site the run reaches is counted.
+  buggify::SessionOptions bo;
+  bo.seed = options.seed;
+  bo.may_fire = options.is_buggify_enabled && options.faults.buggify;
+  buggify::Session session(bo);
+  Cluster cluster(options, session);
+  SimResult r = cluster.run();
+  r.coverage = session.report();
+  return r;
 }
 
 }  // namespace aspen::sim

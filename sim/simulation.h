@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <string>
 
+#include "core/buggify.h"
 #include "core/rng.h"
 #include "node/knobs.h"
 #include "raft/raft.h"
@@ -31,6 +32,7 @@ struct FaultSet {
   bool transfer = true;
   bool compaction = true;
   bool drift = true;
+  bool buggify = true;  // the ASPEN_BUGGIFY sites in the nodes' code (core/buggify.h)
 
   static FaultSet none();
   // Parses "all", "none", or a comma list such as "crash,partition,loss".
@@ -66,6 +68,9 @@ struct SimOptions {
   // BUGGIFY: chance that a node crashes (and soon restarts) right after it sent a ReadIndex
   // request to the leader (with the crash fault on).
   uint32_t restart_after_read_request_per_mille = 0;
+  // Whether the ASPEN_BUGGIFY sites in the nodes' code (core/buggify.h) may fire in the
+  // safety phase; a quarter of them is armed per run. ASPEN_PROBE marks are counted either way.
+  bool is_buggify_enabled = true;
   uint32_t clock_drift_per_mille = 50;
   // The nodes' tuning, as a production node has it unless from_seed() draws it
   // (draw_sim_knobs): tick, heartbeat and election timeout, request timeout, queue bounds,
@@ -108,6 +113,8 @@ struct SimResult {
   std::string failure;     // what broke, with enough context to debug
   uint64_t event_hash = 0; // fingerprint of every event: equal seeds give equal hashes
   SimStats stats;
+  // Which BUGGIFY sites fired and which probes were reached in this run, by name.
+  buggify::Report coverage;
 };
 
 // Knobs for one run, drawn within the ranges node::validate() accepts: small compaction

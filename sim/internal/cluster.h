@@ -84,7 +84,8 @@ enum class Phase : uint8_t { kSafety, kLiveness, kDone };
 
 class Cluster {
  public:
-  explicit Cluster(const SimOptions& options);
+  // `buggify` is the run's session: its sites stop firing when the faults heal.
+  Cluster(const SimOptions& options, buggify::Session& buggify);
   SimResult run();
 
  private:
@@ -153,6 +154,7 @@ class Cluster {
   std::vector<Operation> history_for_checker() const;
 
   SimOptions opt_;
+  buggify::Session& buggify_;
   Rng rng_;
   uint64_t now_us_ = 0;
   uint64_t event_seq_ = 0;

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "core/assert.h"
+#include "core/buggify.h"
 #include "core/limits.h"
 #include "kv/commands.h"
 
@@ -52,6 +53,7 @@ Result<bool> Applier::put(const kvpb::Put& p) {
     auto lease = t_.get_lease(p.lease_id());
     if (!lease) return std::unexpected(lease.error());
     if (!*lease) {
+      ASPEN_PROBE("kv.put_lease_missing");
       result_ = failed_result(rev_, ErrorCode::kLeaseNotFound,
                               fmt::format("lease {} does not exist (expired or revoked?)", p.lease_id()));
       return false;
@@ -276,6 +278,7 @@ Result<kvpb::CommandResult> Applier::run() {
       bool matches = c.expect_absent() ? !kv->has_value()
                                        : (kv->has_value() && (*kv)->value() == c.expected_value());
       if (!matches) {
+        if (!c.expect_absent() && !kv->has_value()) ASPEN_PROBE("kv.cas_expected_value_of_absent_key");
         result_.set_succeeded(false);
         if (*kv) *result_.mutable_current() = **kv;
         break;

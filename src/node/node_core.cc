@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "core/assert.h"
+#include "core/buggify.h"
 #include "core/limits.h"
 #include "kv/commands.h"
 
@@ -112,6 +113,9 @@ void NodeCore::respond_read(uint64_t request_id, Result<kvpb::RangeResult> r, In
 
 void NodeCore::tick(uint64_t now_ms) {
   now_ms_ = std::max(now_ms_, now_ms);
+  // BUGGIFY: a late tick (the loop ran something long): this one does nothing. Raft's
+  // timeouts and the core's deadlines then fire later, as they may in production.
+  if (ASPEN_BUGGIFY("node.tick_skipped")) return;
   ++ticks_;
   raft_->tick();
   expire_timed_out(now_ms_);
@@ -125,6 +129,7 @@ void NodeCore::submit_write(uint64_t request_id, kvpb::Command cmd, uint64_t now
   if (auto s = kv::validate_command(cmd); !s) return respond_write(request_id, std::unexpected(s.error()));
   if (!raft_->is_leader()) return respond_write(request_id, std::unexpected(not_leader_error()));
   if (pending_requests() >= config_.knobs.max_pending_requests) {
+    ASPEN_PROBE("node.request_refused_queue_full");
     return respond_write(request_id, make_error(ErrorCode::kUnavailable,
                                                 fmt::format("too many requests in flight (limit {})",
                                                             config_.knobs.max_pending_requests)));
@@ -157,12 +162,16 @@ void NodeCore::submit_read(uint64_t request_id, kvpb::RangeRequest request, Read
   if (auto s = kv::validate_range(request); !s) return respond_read(request_id, std::unexpected(s.error()));
   if (consistency == ReadConsistency::kStale) return respond_read(request_id, store_.range(request));
   if (pending_requests() >= config_.knobs.max_pending_requests) {
+    ASPEN_PROBE("node.request_refused_queue_full");
     return respond_read(request_id, make_error(ErrorCode::kUnavailable,
                                                fmt::format("too many requests in flight (limit {})",
                                                            config_.knobs.max_pending_requests)));
   }
   read_batch_.push_back(PendingRead{request_id, std::move(request), now_ms_ + config_.knobs.request_timeout_ms});
   ++pending_read_count_;
+  // BUGGIFY: this read starts its own round now instead of waiting for the batch: batching is
+  // an optimisation, each round is a full ReadIndex (§6.4).
+  if (ASPEN_BUGGIFY("node.read_batch_flushed_early")) flush_read_batch();
 }
 
 void NodeCore::flush_read_batch() {
@@ -172,6 +181,7 @@ void NodeCore::flush_read_batch() {
   std::string ctx = fmt::format("{}.{:016x}.{}", raft_->id(), config_.incarnation, next_read_context_++);
   auto s = raft_->read_index(ctx);
   if (!s) {
+    ASPEN_PROBE("node.read_round_not_started");
     for (auto& r : read_batch_) {
       respond_read(r.request_id, std::unexpected(raft_->leader() == kNoNode || raft_->is_leader()
                                                      ? Error(s.error().code(), s.error().message())
@@ -192,7 +202,26 @@ std::optional<raft::Ready> NodeCore::take_ready() {
   if (!raft_->has_ready()) return std::nullopt;
   answer_fixed_results_at_commit();
   if (should_defer_apply()) return std::nullopt;
-  return raft_->ready();
+  raft::Ready rd = raft_->ready();
+  buggify_outgoing(rd.messages);
+  return rd;
+}
+
+void NodeCore::buggify_outgoing(std::vector<pb::Message>& messages) const {
+  if (messages.empty()) return;
+  // BUGGIFY: the network may lose or repeat any message. Not a snapshot: the shell reports a
+  // snapshot's fate to Raft (report_snapshot), which a silent loss here would skip. Not a
+  // proposal twice: the transport delivers a stream message at most once, and a command
+  // applied twice is not idempotent.
+  std::vector<pb::Message> out;
+  out.reserve(messages.size());
+  for (auto& m : messages) {
+    const bool may_touch = m.type() != pb::MSG_SNAP && m.to() != raft_->id();
+    if (may_touch && ASPEN_BUGGIFY("node.message_dropped")) continue;
+    if (may_touch && m.type() != pb::MSG_PROP && ASPEN_BUGGIFY("node.message_duplicated")) out.push_back(m);
+    out.push_back(std::move(m));
+  }
+  messages = std::move(out);
 }
 
 void NodeCore::answer_fixed_results_at_commit() {
@@ -211,6 +240,7 @@ void NodeCore::answer_fixed_results_at_commit() {
     }
     auto term = raft_->log().term(it->first);
     if (!term || *term != it->second.term) {
+      ASPEN_PROBE("node.fixed_result_held_term_changed");
       ++it;
       continue;
     }
@@ -233,6 +263,9 @@ bool NodeCore::should_defer_apply() {
   if (!pending_writes_.empty() && pending_writes_.begin()->first <= committed) return false;  // waits for its result
   // At most until the next tick, and once per commit index.
   if (deferred_commit_ == committed && deferred_at_tick_ != ticks_) return false;
+  // BUGGIFY: apply now after all; deferring is an optimisation.
+  if (ASPEN_BUGGIFY("node.apply_not_deferred")) return false;
+  ASPEN_PROBE("node.apply_deferred");
   if (deferred_commit_ != committed) {
     deferred_commit_ = committed;
     deferred_at_tick_ = ticks_;
@@ -252,6 +285,7 @@ void NodeCore::on_persisted(const raft::Ready& rd, const storage::WriteOutcome& 
       // 1099497: a follower went back to a joint configuration it had left).
       const auto& restored = raft_->log().unstable_snapshot();
       const bool is_superseded = restored && restored->metadata().index() >= e.index();
+      if (is_superseded) ASPEN_PROBE("node.conf_change_skipped_after_snapshot");
       pb::ConfChange cc;
       if (!is_superseded && cc.ParseFromString(e.data())) raft_->apply_conf_change(cc);
     }
@@ -265,6 +299,7 @@ void NodeCore::on_persisted(const raft::Ready& rd, const storage::WriteOutcome& 
       respond_write(it->second.request_id, std::move(r), a.index);
     } else {
       // Another leader's entry took this index: ours was never committed.
+      ASPEN_PROBE("node.write_lost_to_new_leader");
       respond_write(it->second.request_id,
                     make_error(ErrorCode::kProposalDropped, "leadership changed before the write committed; retry"));
     }
@@ -274,6 +309,7 @@ void NodeCore::on_persisted(const raft::Ready& rd, const storage::WriteOutcome& 
     auto it = reads_in_flight_.find(rs.context);
     if (it == reads_in_flight_.end()) continue;
     if (rs.is_refused) {
+      ASPEN_PROBE("node.read_refused_unconfirmed");
       Error e = raft_->is_leader() || raft_->leader() == kNoNode
                     ? Error(ErrorCode::kUnavailable, "the leader could not confirm its leadership in time; retry")
                     : not_leader_error();
@@ -309,6 +345,7 @@ void NodeCore::expire_timed_out(uint64_t now_ms) {
       continue;
     }
     // The outcome is unknown: the entry may still commit. The client must treat it so.
+    ASPEN_PROBE("node.write_timed_out");
     respond_write(it->second.request_id,
                   make_error(ErrorCode::kTimeout, "the write was not confirmed in time; it may or may not have applied"));
     it = pending_writes_.erase(it);
@@ -319,6 +356,7 @@ void NodeCore::expire_timed_out(uint64_t now_ms) {
         ++r;
         continue;
       }
+      ASPEN_PROBE("node.read_timed_out");
       respond_read(r->request_id, make_error(ErrorCode::kTimeout, "the read could not be confirmed in time"));
       --pending_read_count_;
       r = reads.erase(r);
@@ -345,7 +383,10 @@ void NodeCore::maybe_expire_leases(uint64_t now_ms) {
   kvpb::Command cmd;
   cmd.set_timestamp_ms(now_ms);
   for (uint64_t id : *ids) cmd.mutable_lease_expire()->add_ids(id);
-  if (raft_->propose(cmd.SerializeAsString())) lease_expire_in_flight_ = raft_->log().last_index();
+  if (raft_->propose(cmd.SerializeAsString())) {
+    ASPEN_PROBE("node.lease_expiry_proposed");
+    lease_expire_in_flight_ = raft_->log().last_index();
+  }
 }
 
 std::vector<Response> NodeCore::take_responses() {

@@ -136,6 +136,8 @@ class NodeCore {
   };
   void answer_fixed_results_at_commit();
   bool should_defer_apply();
+  // Simulation only (core/buggify.h): loses or repeats some outgoing messages.
+  void buggify_outgoing(std::vector<pb::Message>& messages) const;
   uint64_t ticks_ = 0;
   Index deferred_commit_ = 0;   // the commit index whose apply was last deferred
   uint64_t deferred_at_tick_ = 0;

@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "core/assert.h"
+#include "core/buggify.h"
 #include "core/log.h"
 
 namespace aspen::raft {
@@ -200,11 +201,16 @@ void RaftCore::tick_election() {
 void RaftCore::tick_heartbeat() {
   ++heartbeat_elapsed_;
   ++election_elapsed_;
-  if (election_elapsed_ >= config_.election_tick) {
+  // BUGGIFY: the checks below come early (after half an election timeout). Stepping down or
+  // abandoning a transfer sooner is always safe; only availability suffers.
+  const bool is_check_due = election_elapsed_ >= config_.election_tick ||
+                            (election_elapsed_ >= config_.election_tick / 2 && ASPEN_BUGGIFY("raft.quorum_check_early"));
+  if (is_check_due) {
     election_elapsed_ = 0;
     if (config_.check_quorum) {
       // §6.2: step down if a quorum was not heard from during the last election timeout.
       if (!trk_.quorum_active()) {
+        ASPEN_PROBE("raft.leader_stepped_down_no_quorum");
         ASPEN_LOG_DEBUG("node {} steps down at term {}: no quorum heard from", id_, term_);
         become_follower(term_, kNoNode);
         return;
@@ -244,6 +250,7 @@ void RaftCore::step_down_after_removal() {
     }
   }
   if (best != kNoNode && best_match == log_.last_index()) send_timeout_now(best);
+  ASPEN_PROBE("raft.leader_stepped_down_after_removal");
   ASPEN_LOG_DEBUG("node {} steps down: removed from the voters", id_);
   become_follower(term_, kNoNode);
 }
@@ -257,7 +264,10 @@ void RaftCore::hup(bool is_transfer) {
   if (role_ == Role::kLeader) return;
   if (!is_promotable()) return;
   // A conf change that is committed but not applied might remove us or change the quorum.
-  if (has_unapplied_conf_change()) return;
+  if (has_unapplied_conf_change()) {
+    ASPEN_PROBE("raft.campaign_deferred_unapplied_conf_change");
+    return;
+  }
   campaign_internal(config_.pre_vote && !is_transfer, is_transfer);
 }
 
@@ -358,7 +368,10 @@ Status RaftCore::step(const pb::Message& msg) {
   // Responses from nodes we do not track are stale (removed members): ignore them.
   bool is_response = msg.type() == pb::MSG_APP_RESP || msg.type() == pb::MSG_HEARTBEAT_RESP ||
                      msg.type() == pb::MSG_VOTE_RESP || msg.type() == pb::MSG_PRE_VOTE_RESP;
-  if (is_response && !trk_.progress.contains(msg.from())) return {};
+  if (is_response && !trk_.progress.contains(msg.from())) {
+    ASPEN_PROBE("raft.response_from_untracked_ignored");
+    return {};
+  }
   return step_internal(msg);
 }
 
@@ -372,7 +385,10 @@ Status RaftCore::step_internal(const pb::Message& m) {
       bool is_in_lease = config_.check_quorum && lead_ != kNoNode &&
                          election_elapsed_ < config_.election_tick;
       // §4.2.3: a node that hears from a leader ignores disruptive vote requests.
-      if (!is_force && is_in_lease) return {};
+      if (!is_force && is_in_lease) {
+        ASPEN_PROBE("raft.vote_ignored_in_lease");
+        return {};
+      }
     }
     if (m.type() == pb::MSG_PRE_VOTE) {
       // Never change our term for a pre-vote.
@@ -388,6 +404,7 @@ Status RaftCore::step_internal(const pb::Message& m) {
         (m.type() == pb::MSG_HEARTBEAT || m.type() == pb::MSG_APP)) {
       // A stale leader (e.g. healed from a partition) learns the newer term and steps down;
       // without this it could stay stuck since pre-votes never raise our term.
+      ASPEN_PROBE("raft.stale_leader_told_newer_term");
       pb::Message resp;
       resp.set_to(m.from());
       resp.set_type(pb::MSG_APP_RESP);
@@ -459,6 +476,7 @@ Status RaftCore::step_candidate(const pb::Message& m) {
         bcast_append();
       }
     } else if (res == VoteResult::kLost) {
+      ASPEN_PROBE("raft.election_lost");
       // A rejection carries the rejecter's term, which may be ours or higher (handled above).
       become_follower(term_, kNoNode);
     }

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "core/assert.h"
+#include "core/buggify.h"
 #include "core/log.h"
 #include "raft/raft.h"
 
@@ -33,6 +34,7 @@ Status RaftCore::step_leader(const pb::Message& m) {
     case pb::MSG_READ_INDEX:
       if (!trk_.config.voters.contains(id_)) {
         // A leader removed from the voters is only handing over: it cannot vouch for reads.
+        ASPEN_PROBE("raft.read_refused_removed_leader");
         return make_error(ErrorCode::kProposalDropped, "this leader was removed from the voters");
       }
       if (pending_reads_.size() + pending_read_index_messages_.size() >=
@@ -44,6 +46,7 @@ Status RaftCore::step_leader(const pb::Message& m) {
       // §6.4: a new leader does not know the commit index until it commits an entry of its
       // own term; hold reads until then.
       if (!committed_entry_in_current_term()) {
+        ASPEN_PROBE("raft.read_held_until_term_commit");
         pending_read_index_messages_.push_back(HeldRead{m, ticks_});
         return {};
       }
@@ -165,6 +168,7 @@ void RaftCore::release_pending_read_index_messages() {
 void RaftCore::handle_append_response(const pb::Message& m, Progress& pr) {
   pr.recent_active = true;
   if (m.reject()) {
+    ASPEN_PROBE("raft.append_rejected");
     Index next_probe = m.reject_hint();
     if (m.log_term() > 0) {
       // The follower's log has term m.log_term() at reject_hint; find where ours agrees.
@@ -184,6 +188,7 @@ void RaftCore::handle_append_response(const pb::Message& m, Progress& pr) {
       break;
     case ProgressState::kSnapshot:
       if (pr.match + 1 >= log_.first_index()) {
+        ASPEN_PROBE("raft.snapshot_follower_caught_up");
         pr.become_probe();
         pr.become_replicate();
       }
@@ -194,7 +199,9 @@ void RaftCore::handle_append_response(const pb::Message& m, Progress& pr) {
   }
   if (maybe_commit()) {
     release_pending_read_index_messages();
-    if (config_.is_commit_broadcast_lazy) {
+    // BUGGIFY: the lazy broadcast is an optimisation; telling everyone at once is the default
+    // Raft behaviour.
+    if (config_.is_commit_broadcast_lazy && !ASPEN_BUGGIFY("raft.commit_broadcast_eager")) {
       // Followers learn the new commit index from the next append or heartbeat; only those
       // with entries to receive get an append now.
       for (const auto& [id, other] : trk_.progress) {
@@ -217,13 +224,19 @@ void RaftCore::handle_heartbeat_response(const pb::Message& m, Progress& pr) {
   pr.is_probe_sent = false;
   // If every message that filled the window was lost, no ack will ever free it: let one
   // more append through per heartbeat so the follower can reject it and we can resync.
-  if (pr.state == ProgressState::kReplicate && pr.inflights.is_full()) pr.inflights.free_first_one();
+  if (pr.state == ProgressState::kReplicate && pr.inflights.is_full()) {
+    ASPEN_PROBE("raft.window_freed_by_heartbeat");
+    pr.inflights.free_first_one();
+  }
   if (pr.match < log_.last_index()) send_append(m.from());
   if (pending_reads_.empty()) return;
   auto round = decode_read_round(m.context());
   // An ack for a round not sent yet is forged or corrupt: it must not confirm reads that
   // arrive before that round goes out.
-  if (!round || *round >= next_read_round_) return;
+  if (!round || *round >= next_read_round_) {
+    if (round) ASPEN_PROBE("raft.read_ack_for_unsent_round_ignored");
+    return;
+  }
   uint64_t& acked = read_round_acked_[m.from()];
   acked = std::max(acked, *round);
   release_confirmed_reads();
@@ -278,11 +291,13 @@ void RaftCore::expire_reads() {
   // (Held reads enter pending_reads_ late, so arrival ticks there are not in order.)
   std::erase_if(pending_reads_, [&](const PendingRead& pr) {
     if (!is_expired(pr.arrived_tick)) return false;
+    ASPEN_PROBE("raft.read_expired");
     refuse_read(pr.request);
     return true;
   });
   std::erase_if(pending_read_index_messages_, [&](const HeldRead& h) {
     if (!is_expired(h.arrived_tick)) return false;
+    ASPEN_PROBE("raft.read_expired");
     refuse_read(h.request);
     return true;
   });

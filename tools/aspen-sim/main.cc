@@ -3,6 +3,8 @@
 //   aspen-sim --seed 42                 one run, replayable exactly
 //   aspen-sim --seeds 1:1000            a soak over a range of seeds
 //   aspen-sim --seed 42 --verbose       replay with a trace of every fault and election
+//   aspen-sim --seeds 1:3000 --quiet --coverage
+//                                       which BUGGIFY sites fired, which probes were hit
 //
 // Exit codes: 0 all runs passed, 1 an invariant broke, 2 a run made no progress after
 // faults healed, 64 bad usage.
@@ -40,6 +42,26 @@ bool parse_range(const std::string& spec, SeedRange& out) {
   return out.first <= out.last;
 }
 
+// The soak's coverage: every catalogued site and probe, by name, and those never reached.
+void print_coverage(const aspen::buggify::Report& report) {
+  std::printf("\ncoverage over %llu runs\n%-48s %10s %14s %12s\n", static_cast<unsigned long long>(report.runs),
+              "BUGGIFY site", "runs armed", "evaluations", "fires");
+  std::string never_fired;
+  for (const auto& s : report.sites) {
+    std::printf("%-48s %10llu %14llu %12llu\n", s.name.c_str(), static_cast<unsigned long long>(s.runs_armed),
+                static_cast<unsigned long long>(s.evaluations), static_cast<unsigned long long>(s.fires));
+    if (s.fires == 0) never_fired += "  " + s.name + "\n";
+  }
+  std::printf("\n%-48s %10s\n", "probe", "hits");
+  std::string never_hit;
+  for (const auto& p : report.probes) {
+    std::printf("%-48s %10llu\n", p.name.c_str(), static_cast<unsigned long long>(p.hits));
+    if (p.hits == 0) never_hit += "  " + p.name + "\n";
+  }
+  std::printf("\nBUGGIFY sites that NEVER fired:\n%s", never_fired.empty() ? "  (none)\n" : never_fired.c_str());
+  std::printf("probes NEVER hit:\n%s\n", never_hit.empty() ? "  (none)\n" : never_hit.c_str());
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -55,12 +77,14 @@ int main(int argc, char** argv) {
   bool is_verbose = false;
   bool is_quiet = false;
   bool should_check_determinism = false;
+  bool should_report_coverage = false;
+  bool is_buggify_off = false;
   app.add_option("--seed", seed, "Run one simulation with this seed")->capture_default_str();
   app.add_option("--seeds", seeds_spec, "Run every seed in a range, e.g. 1:100000");
   app.add_option("--steps", steps, "Events in the fault phase of each run")->capture_default_str();
   app.add_option("--faults", faults_spec,
                  "Faults to inject: all, none, or a comma list of crash, partition, loss, "
-                 "duplicate, membership, transfer, compaction, drift")
+                 "duplicate, membership, transfer, compaction, drift, buggify")
       ->capture_default_str();
   app.add_option("--bug", bug,
                  "Plant a known bug to show the simulator catches it: "
@@ -69,11 +93,16 @@ int main(int argc, char** argv) {
   app.add_flag("--quiet", is_quiet, "Print only failures and the summary");
   app.add_flag("--check-determinism", should_check_determinism,
                "Run each seed twice and fail if the two runs differ");
+  app.add_flag("--coverage", should_report_coverage,
+               "At the end, print how often each BUGGIFY site fired and each probe was hit, and "
+               "list those never reached");
+  app.add_flag("--no-buggify", is_buggify_off, "Never fire BUGGIFY sites (probes are still counted)");
   app.footer(
       "Examples:\n"
       "  aspen-sim --seed 7                 replay seed 7\n"
       "  aspen-sim --seeds 1:500 --quiet    run 500 seeds, print a summary\n"
       "  aspen-sim --seed 7 --faults crash,partition --steps 50000\n"
+      "  aspen-sim --seeds 1:3000 --quiet --coverage   which BUGGIFY sites fired, probes hit\n"
       "Exit codes: 0 passed, 1 invariant broken, 2 no progress, 64 bad usage.");
   try {
     app.parse(argc, argv);
@@ -112,15 +141,18 @@ int main(int argc, char** argv) {
   uint64_t stuck = 0;
   uint64_t total_ops = 0;
   uint64_t inconclusive = 0;
+  aspen::buggify::Report coverage;
   for (uint64_t s = range.first; s <= range.last; ++s) {
     auto opts = aspen::sim::SimOptions::from_seed(s, steps, *faults);
     opts.planted_bugs = bugs;
     opts.should_plant_stale_reads = bug == "stale-reads";
     opts.is_verbose = is_verbose;
+    if (is_buggify_off) opts.is_buggify_enabled = false;
     // The drawn options and knobs first, so that a trace can be read against them.
     if (is_verbose) std::fprintf(stderr, "seed %llu options: %s\n", static_cast<unsigned long long>(s), opts.describe().c_str());
     auto r = aspen::sim::run_simulation(opts);
     ++runs;
+    coverage.merge(r.coverage);
     total_ops += r.stats.ops_ok;
     inconclusive += r.stats.linearizability_inconclusive;
     if (should_check_determinism && r.verdict == aspen::sim::SimVerdict::kOk) {
@@ -162,6 +194,7 @@ int main(int argc, char** argv) {
     }
     std::fflush(stdout);
   }
+  if (should_report_coverage) print_coverage(coverage);
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   std::printf("aspen-sim: %llu runs, %llu invariant failures, %llu without progress, %llu client ops, "
               "%llu linearizability checks inconclusive (search budget); %.1f s (%.0f seeds/min)\n",
