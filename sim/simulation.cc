@@ -253,31 +253,63 @@ void Cluster::maybe_take_ready(SimNode& n) {
     SimNode* p = node(id);
     if (p == nullptr || !p->is_up || p->incarnation != inc) return;
     note_event(4, id, step->ready->entries.size());
-    on_synced(*p, *step);
+    on_synced(*p, step);
   });
 }
 
-void Cluster::on_synced(SimNode& n, const node::ReadyCycle::Step& step) {
-  const raft::Ready& rd = *step.ready;
-  // Ready contract, steps 1, 2 and 4 in one atomic Store write: snapshot, entries, hard
-  // state and the application of committed entries (the node's storage thread does this).
-  Index applied_before = rd.snapshot ? rd.snapshot->metadata().index() : n.applied();
-  for (const auto& e : rd.committed_entries) {
-    if (e.index() > applied_before) check_applied(n, e);
-  }
-  auto out = n.store->write(step.batch);
-  ASPEN_ASSERT_MSG(out.has_value(), "a Ready from the core must persist");
+void Cluster::on_synced(SimNode& n, const std::shared_ptr<node::ReadyCycle::Step>& step) {
+  const raft::Ready& rd = *step->ready;
+  // Phase 1, as the node's storage thread does it: snapshot, entries and hard state durable
+  // in the log; then the messages that depend on them and the answers at commit.
+  auto logged = n.store->write_log(step->batch);
+  ASPEN_ASSERT_MSG(logged.has_value(), "a Ready from the core must persist");
   if (rd.snapshot) {
     ++stats_.snapshots_installed;
     trace(fmt::format("node {} installs snapshot at {}", n.id, rd.snapshot->metadata().index()));
   }
   if (!rd.entries.empty()) check_persisted_entries(n, rd.entries);
-  // Steps 3-6 through the shared driver: membership changes, answers for applied writes and
-  // ready reads; then send.
-  auto messages = n.cycle->finish(*n.node, step, *out);
+  auto messages = n.cycle->log_durable(*n.node, *step);
   for (const auto& m : messages) send_message(m);
+  deliver_responses(n);
+  // BUGGIFY: now and then a node dies right after a sync, when what it just committed may
+  // exist on as few nodes as it ever will (the window the Figure 8 rule is about), and
+  // before its apply (which the log then replays).
+  if (phase_ == Phase::kSafety && opt_.faults.crash && opt_.crash_after_sync_per_mille > 0 &&
+      rng_.chance(opt_.crash_after_sync_per_mille, 1000)) {
+    crash_and_restart_later(n);
+    return;
+  }
+  maybe_restart_after_read_request(n, messages);
+  if (!n.is_up) return;
+  if (rd.committed_entries.empty()) {
+    on_applied(n, step);
+    return;
+  }
+  // Phase 2 runs on after the messages left: applying takes a while, and a crash may come
+  // first.
+  uint64_t inc = n.incarnation;
+  NodeId id = n.id;
+  at(rng_.range(1, opt_.disk_latency_min_us + 20), [this, id, inc, step] {
+    SimNode* p = node(id);
+    if (p == nullptr || !p->is_up || p->incarnation != inc) return;
+    on_applied(*p, step);
+  });
+}
+
+void Cluster::on_applied(SimNode& n, const std::shared_ptr<node::ReadyCycle::Step>& step) {
+  const raft::Ready& rd = *step->ready;
+  for (const auto& e : rd.committed_entries) {
+    if (e.index() > n.applied()) check_applied(n, e);
+  }
+  auto applied = n.store->apply(step->batch);
+  ASPEN_ASSERT_MSG(applied.has_value(), "committed entries from the core must apply");
+  storage::WriteOutcome out;
+  out.applied = std::move(*applied);
+  // Steps 4-6 through the shared driver: membership changes, answers for applied writes and
+  // ready reads.
+  for (const auto& m : n.cycle->finish(*n.node, *step, out)) send_message(m);
   size_t k = 0;
-  for (const auto& a : out->applied) {
+  for (const auto& a : out.applied) {
     while (rd.committed_entries[k].index() != a.index) ++k;
     after_apply(n, rd.committed_entries[k], a);
   }
@@ -293,15 +325,6 @@ void Cluster::on_synced(SimNode& n, const node::ReadyCycle::Step& step) {
   deliver_responses(n);
   maybe_compact(n);
   check_after_event(n);
-  // BUGGIFY: now and then a node dies right after a sync, when what it just committed may
-  // exist on as few nodes as it ever will (the window the Figure 8 rule is about).
-  if (phase_ == Phase::kSafety && opt_.faults.crash && opt_.crash_after_sync_per_mille > 0 &&
-      rng_.chance(opt_.crash_after_sync_per_mille, 1000)) {
-    crash_and_restart_later(n);
-    return;
-  }
-  maybe_restart_after_read_request(n, messages);
-  if (!n.is_up) return;
   maybe_take_ready(n);
 }
 

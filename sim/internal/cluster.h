@@ -114,7 +114,8 @@ class Cluster {
   void schedule_retirement(NodeId id, Index config_index, std::set<NodeId> members);
   void schedule_tick(SimNode& n);
   void maybe_take_ready(SimNode& n);
-  void on_synced(SimNode& n, const node::ReadyCycle::Step& step);
+  void on_synced(SimNode& n, const std::shared_ptr<node::ReadyCycle::Step>& step);   // its log part is durable
+  void on_applied(SimNode& n, const std::shared_ptr<node::ReadyCycle::Step>& step);  // and its apply done
   void after_apply(SimNode& n, const pb::Entry& e, const storage::AppliedEntry& a);
   void deliver_responses(SimNode& n);
   void maybe_compact(SimNode& n);

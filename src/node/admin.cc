@@ -247,8 +247,14 @@ void Shell::run_leader_duties() {
   is_duty_in_flight_ = true;
   submit_write(std::move(cmd), [this](const Response& r) {
     is_duty_in_flight_ = false;
-    if (!r.write) ASPEN_LOG_DEBUG("node {}: leader duty write failed: {}", config_.node_id, r.write.error().to_string());
-    refresh_cluster_view();
+    if (!r.write) {
+      ASPEN_LOG_DEBUG("node {}: leader duty write failed: {}", config_.node_id, r.write.error().to_string());
+      return;
+    }
+    // A put is answered once committed, possibly before this node applied it: the view is
+    // read from the applied state, so refresh it once the apply got there.
+    refresh_at_applied_ = std::max(refresh_at_applied_, r.index);
+    if (store_->applied_index() >= refresh_at_applied_) refresh_cluster_view();
   });
 }
 

@@ -284,10 +284,30 @@ void Shell::storage_loop() {
       storage_job_ = nullptr;
     }
     auto t0 = std::chrono::steady_clock::now();
-    Result<storage::WriteOutcome> out = [&] {
+    // Phase 1, the log: its messages (acks, votes) and answers at commit go out as soon as
+    // it is durable, while phase 2 applies the committed entries to the state machine.
+    Result<storage::WriteOutcome> out = storage::WriteOutcome{};
+    if (!job->is_log_written) {
       std::lock_guard write_lock(store_write_mu_);
-      return store_->write(job->step.batch);
-    }();
+      if (auto s = store_->write_log(job->step.batch); s) {
+        job->is_log_written = true;
+        out->entries_appended = job->step.ready->entries.size();
+      } else {
+        out = std::unexpected(s.error());
+      }
+    }
+    if (out && job->step.batch.committed != nullptr && !job->step.batch.committed->empty()) {
+      endpoint_->post([self = weak_from_this(), job] {
+        if (auto s = self.lock()) s->on_log_durable(job);
+      });
+      std::lock_guard write_lock(store_write_mu_);
+      auto applied = store_->apply(job->step.batch);
+      if (applied) {
+        out->applied = std::move(*applied);
+      } else {
+        out = std::unexpected(applied.error());
+      }
+    }
     auto us = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0).count();
     counters_.storage_writes.fetch_add(1, std::memory_order_relaxed);
     counters_.storage_entries.fetch_add(job->step.ready->entries.size(), std::memory_order_relaxed);
@@ -316,10 +336,17 @@ void Shell::maybe_compact() {
   }
 }
 
+void Shell::on_log_durable(std::shared_ptr<StorageJob> job) {
+  if (is_stopping_ || job->step.is_log_durable) return;
+  auto messages = cycle_->log_durable(*core_, job->step);
+  send_raft_messages(messages);
+  deliver_responses();
+}
+
 void Shell::on_persisted(std::shared_ptr<StorageJob> job, Result<storage::WriteOutcome> outcome) {
   if (!outcome) {
     counters_.storage_errors.fetch_add(1, std::memory_order_relaxed);
-    // Nothing of the batch was written; the core must not advance. Retry the same write
+    // The failed phase left nothing behind; the core must not advance. Retry the same phase
     // after a pause (a full disk may be freed); corruption stops the node from serving.
     ASPEN_LOG_ERROR("node {}: storage write failed: {}", config_.node_id, outcome.error().to_string());
     if (outcome.error().code() == ErrorCode::kCorruption) {
@@ -340,7 +367,9 @@ void Shell::on_persisted(std::shared_ptr<StorageJob> job, Result<storage::WriteO
   auto messages = cycle_->finish(*core_, job->step, *outcome);
   send_raft_messages(messages);
   if (rd.snapshot) drop_staged_snapshots_up_to(rd.snapshot->metadata().index());
-  if (had_conf_change || rd.snapshot) refresh_cluster_view();
+  const bool is_view_behind = refresh_at_applied_ != 0 && store_->applied_index() >= refresh_at_applied_;
+  if (is_view_behind) refresh_at_applied_ = 0;
+  if (had_conf_change || rd.snapshot || is_view_behind) refresh_cluster_view();
   deliver_responses();
   pump();
 }

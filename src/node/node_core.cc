@@ -122,7 +122,13 @@ void NodeCore::tick(uint64_t now_ms) {
   maybe_expire_leases(now_ms_);
 }
 
-Status NodeCore::step(const pb::Message& msg) { return raft_->step(msg); }
+Status NodeCore::step(const pb::Message& msg) {
+  auto s = raft_->step(msg);
+  // An acknowledgement may commit entries that are durable here already (the Ready that
+  // wrote them may still be applying): their writers need not wait for the next Ready.
+  if (s && msg.type() == pb::MSG_APP_RESP && !pending_writes_.empty()) answer_fixed_results_at_commit();
+  return s;
+}
 
 void NodeCore::submit_write(uint64_t request_id, kvpb::Command cmd, uint64_t now_ms) {
   now_ms_ = std::max(now_ms_, now_ms);
@@ -231,7 +237,13 @@ void NodeCore::answer_fixed_results_at_commit() {
   // previous Ready's write completed), so every copy counted for them is durable: such a
   // write survives any minority of crashes and may be acknowledged now.
   const auto& unstable = raft_->log().unstable_entries();
-  const Index durable = unstable.empty() ? raft_->log().last_index() : unstable.front().index() - 1;
+  Index durable = unstable.empty() ? raft_->log().last_index() : unstable.front().index() - 1;
+  // The Ready in flight may have made more durable already. Only while the log still holds
+  // that very entry (same index and term: the same entry, §5.3) and so everything before it.
+  if (log_durable_index_ > durable) {
+    auto t = raft_->log().term(log_durable_index_);
+    if (t && *t == log_durable_term_) durable = log_durable_index_;
+  }
   const Index answerable = std::min(durable, raft_->log().committed());
   for (auto it = pending_writes_.begin(); it != pending_writes_.end() && it->first <= answerable;) {
     if (!it->second.is_result_fixed) {
@@ -273,7 +285,16 @@ bool NodeCore::should_defer_apply() {
   return true;
 }
 
+void NodeCore::on_log_durable(const raft::Ready& rd) {
+  if (rd.entries.empty()) return;
+  log_durable_index_ = rd.entries.back().index();
+  log_durable_term_ = rd.entries.back().term();
+  answer_fixed_results_at_commit();
+}
+
 void NodeCore::on_persisted(const raft::Ready& rd, const storage::WriteOutcome& outcome) {
+  log_durable_index_ = 0;
+  log_durable_term_ = 0;
   size_t k = 0;
   for (const auto& a : outcome.applied) {
     while (k < rd.committed_entries.size() && rd.committed_entries[k].index() != a.index) ++k;

@@ -107,6 +107,11 @@ class NodeCore {
 
   bool has_ready() const;
   std::optional<raft::Ready> take_ready();
+  // The Ready's log part (entries, hard state, snapshot) is durable; its apply may still be
+  // running. Writes whose result is fixed and whose entry is now committed and durable here
+  // are answered.
+  void on_log_durable(const raft::Ready& rd);
+  // The whole Ready is persisted and applied (on_log_durable came first).
   void on_persisted(const raft::Ready& rd, const storage::WriteOutcome& outcome);
   std::vector<Response> take_responses();
 
@@ -140,6 +145,11 @@ class NodeCore {
   void buggify_outgoing(std::vector<pb::Message>& messages) const;
   uint64_t ticks_ = 0;
   Index deferred_commit_ = 0;   // the commit index whose apply was last deferred
+  // The last entry of the Ready in flight once its log part is durable (its term, to tell
+  // whether the entry is still the one at that index): raft still counts it as unstable
+  // until on_persisted. 0 when none.
+  Index log_durable_index_ = 0;
+  Term log_durable_term_ = 0;
   uint64_t deferred_at_tick_ = 0;
   struct PendingRead {
     uint64_t request_id = 0;

@@ -17,12 +17,21 @@ std::optional<ReadyCycle::Step> ReadyCycle::begin(NodeCore& core, bool is_early_
   return step;
 }
 
-std::vector<pb::Message> ReadyCycle::finish(NodeCore& core, const Step& step, const storage::WriteOutcome& outcome) {
-  ASPEN_ASSERT_MSG(is_in_flight_, "finish() without a step in flight");
-  is_in_flight_ = false;
+std::vector<pb::Message> ReadyCycle::log_durable(NodeCore& core, Step& step) {
+  ASPEN_ASSERT_MSG(is_in_flight_ && !step.is_log_durable, "log_durable() once per step in flight");
+  step.is_log_durable = true;
   if (step.ready->hard_state) persisted_ = *step.ready->hard_state;
   std::vector<pb::Message> messages = std::move(step.ready->messages);
   step.ready->messages.clear();
+  core.on_log_durable(*step.ready);
+  return messages;
+}
+
+std::vector<pb::Message> ReadyCycle::finish(NodeCore& core, Step& step, const storage::WriteOutcome& outcome) {
+  ASPEN_ASSERT_MSG(is_in_flight_, "finish() without a step in flight");
+  std::vector<pb::Message> messages;
+  if (!step.is_log_durable) messages = log_durable(core, step);
+  is_in_flight_ = false;
   core.on_persisted(*step.ready, outcome);
   return messages;
 }

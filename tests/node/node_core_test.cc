@@ -77,6 +77,41 @@ kvpb::Command put_cmd(std::string key, std::string value, uint64_t lease = 0) {
 
 kvpb::RangeRequest get_req(const std::string& key) { return kv::key_range(key); }
 
+// The two phases of a Ready (store.h): a put's result is fixed when proposed, so it is
+// answered as soon as its entry is committed and durable in the log, while the apply still
+// runs; a compare-and-swap waits for the apply that decides it.
+TEST(NodeCore, PutIsAnsweredWhenTheLogIsDurableAndCasWhenApplied) {
+  SingleNode n;
+  n.become_leader();
+  ReadyCycle cycle(n.store.initial_state().hard_state);
+  n.core->submit_write(7, put_cmd("k", "v"), 10);
+  kvpb::Command cas;
+  cas.mutable_cas()->set_key("k");
+  cas.mutable_cas()->set_expected_value("v");
+  cas.mutable_cas()->set_new_value("w");
+  n.core->submit_write(8, cas, 10);
+  auto step = cycle.begin(*n.core);
+  ASSERT_TRUE(step.has_value());
+  ASSERT_EQ(step->ready->committed_entries.size(), 2u) << "one voter: committed when proposed";
+  ASSERT_TRUE(n.store.write_log(step->batch).has_value());
+  cycle.log_durable(*n.core, *step);
+  auto early = n.core->take_responses();
+  ASSERT_EQ(early.size(), 1u);
+  EXPECT_EQ(early[0].request_id, 7u);
+  ASSERT_TRUE(early[0].write.has_value());
+  EXPECT_EQ(n.store.applied_index(), early[0].index - 1) << "answered before its apply";
+  auto applied = n.store.apply(step->batch);
+  ASSERT_TRUE(applied.has_value());
+  storage::WriteOutcome out;
+  out.applied = std::move(*applied);
+  cycle.finish(*n.core, *step, out);
+  auto late = n.core->take_responses();
+  ASSERT_EQ(late.size(), 1u);
+  EXPECT_EQ(late[0].request_id, 8u);
+  ASSERT_TRUE(late[0].write.has_value());
+  EXPECT_TRUE(late[0].write->succeeded());
+}
+
 TEST(NodeCore, WriteIsAnsweredOnceItsEntryApplies) {
   SingleNode n;
   n.become_leader();

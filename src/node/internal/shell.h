@@ -108,8 +108,10 @@ class Shell : public std::enable_shared_from_this<Shell> {
   struct StorageJob {
     ReadyCycle::Step step;
     std::string snapshot_path;  // the staged data file of step's snapshot, if any
+    bool is_log_written = false;  // [storage] write_log succeeded; a retry only applies
   };
   void hand_to_storage(std::shared_ptr<StorageJob> job);  // any thread
+  void on_log_durable(std::shared_ptr<StorageJob> job);   // [loop]
   void on_persisted(std::shared_ptr<StorageJob> job, Result<storage::WriteOutcome> outcome);
   void schedule_tick();
   void on_tick();
@@ -174,6 +176,7 @@ class Shell : public std::enable_shared_from_this<Shell> {
   void run_leader_duties();
   std::vector<std::function<bool()>> init_waiters_;  // [loop] true = answered, drop it
   bool is_duty_in_flight_ = false;
+  Index refresh_at_applied_ = 0;  // [loop] refresh the cluster view once this is applied (0: none)
   uint64_t last_duty_ms_ = 0;
 
   // Set by the constructor, read-only after: the loop and the storage thread (config_.knobs
