@@ -175,7 +175,7 @@ void Shell::handle_init(const cpb::Request&, Reply reply) {
                              cluster_id_.empty() ? "this node already belongs to a cluster"
                                                  : fmt::format("this node already belongs to cluster {}", cluster_id_)));
   }
-  std::unique_lock write_lock(store_write_mu_, std::try_to_lock);
+  std::unique_lock write_lock(storage_->write_mutex(), std::try_to_lock);
   if (cycle_->is_in_flight() || !write_lock.owns_lock()) {
     return reply(error_reply(ErrorCode::kUnavailable, "the node is busy; retry"));
   }
@@ -387,7 +387,7 @@ void Shell::handle_remove_node(const cpb::Request& req, Reply reply) {
 
 void Shell::handle_snapshot(const cpb::Request&, Reply reply) {
   // trigger_snapshot compacts the log: a write, which must not race the storage thread.
-  std::unique_lock write_lock(store_write_mu_, std::try_to_lock);
+  std::unique_lock write_lock(storage_->write_mutex(), std::try_to_lock);
   if (cycle_->is_in_flight() || !write_lock.owns_lock()) {
     return reply(error_reply(ErrorCode::kUnavailable, "a write is in progress; retry"));
   }
@@ -427,12 +427,24 @@ std::string Shell::prometheus_text() const {
   metric("client_errors_total", "counter", "Client requests answered with an error.", c(counters_.client_errors));
   metric("client_forwarded_total", "counter", "Client requests forwarded to the leader.", c(counters_.forwarded_requests));
   metric("client_pending_requests", "gauge", "Requests waiting in the node core.", core_->pending_requests());
-  metric("storage_writes_total", "counter", "Storage transactions (one fsync each).", c(counters_.storage_writes));
-  metric("storage_entries_written_total", "counter", "Log entries persisted.", c(counters_.storage_entries));
-  metric("storage_write_microseconds_total", "counter", "Time spent in storage transactions.",
-         c(counters_.storage_write_us_total));
+  const auto& ss = storage_->stats();
+  metric("storage_writes_total", "counter", "Batches persisted (a log write, then an apply if entries committed).",
+         c(ss.batches));
+  metric("storage_log_writes_total", "counter", "Log writes (one fdatasync each when they hold entries or a new term or vote).",
+         c(ss.log_writes));
+  metric("storage_log_write_microseconds_total", "counter", "Time spent writing and syncing the log.",
+         c(ss.log_write_us_total));
+  metric("storage_applies_total", "counter", "State machine transactions applying committed entries.", c(ss.applies));
+  metric("storage_apply_microseconds_total", "counter", "Time spent applying committed entries.", c(ss.apply_us_total));
+  metric("core_writes_answered_total", "counter", "Writes answered by this node as leader.", c(counters_.core_writes_answered));
+  metric("core_write_microseconds_total", "counter",
+         "Time from a write's arrival in this node's core to its answer (commit, or apply when its result needs it).",
+         c(counters_.core_write_us_total));
+  metric("storage_entries_written_total", "counter", "Log entries persisted.", c(ss.entries));
+  metric("storage_write_microseconds_total", "counter", "Time spent persisting batches (both phases).",
+         c(ss.batch_us_total));
   metric("storage_errors_total", "counter", "Failed storage transactions.", c(counters_.storage_errors));
-  metric("storage_compactions_total", "counter", "Log compactions.", c(counters_.compactions));
+  metric("storage_compactions_total", "counter", "Log compactions.", c(ss.compactions));
   metric("applied_entries_total", "counter", "Log entries applied to the state machine.", c(counters_.applied_commands));
   auto tm = endpoint_->metrics();
   metric("transport_connections_open", "gauge", "Open QUIC connections.", tm.connections_open);

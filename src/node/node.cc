@@ -99,7 +99,15 @@ Status Shell::start() {
     if (f.path().extension() == kIncomingSnapshotExtension) std::filesystem::remove(f.path(), ec);
   }
   if (auto s = recreate_core(); !s) return s;
-  storage_thread_ = std::thread([this] { storage_loop(); });
+  StorageWorker::Hooks hooks;
+  hooks.post = [ep = endpoint_.get()](std::function<void()> task) { ep->post(std::move(task)); };
+  hooks.on_log_durable = [self = weak_from_this()](std::shared_ptr<StorageJob> job) {
+    if (auto s = self.lock()) s->on_log_durable(std::move(job));
+  };
+  hooks.on_persisted = [self = weak_from_this()](std::shared_ptr<StorageJob> job, Result<storage::WriteOutcome> out) {
+    if (auto s = self.lock()) s->on_persisted(std::move(job), std::move(out));
+  };
+  storage_ = std::make_unique<StorageWorker>(*store_, config_.knobs, config_.node_id, std::move(hooks));
   ASPEN_LOG_INFO("node {}: phase 3/6 storage ({}) and raft: applied index {}, membership {}", config_.node_id,
                  config_.storage_backend == StorageBackend::kLmdb ? "lmdb" : "inmemory", store_->applied_index(),
                  store_->conf_state().ShortDebugString());
@@ -160,7 +168,7 @@ Status Shell::start() {
 }
 
 void Shell::stop() {
-  if (!endpoint_ && !storage_thread_.joinable()) return;
+  if (!endpoint_ && !storage_) return;
   ASPEN_LOG_INFO("node {}: stopping", config_.node_id);
   if (endpoint_) {
     endpoint_->close();  // joins the loop: nothing touches the core after this
@@ -168,12 +176,8 @@ void Shell::stop() {
   }
   // After the endpoint: a snapshot being streamed fails at once on the closed connection.
   snapshot_sender_.stop();
-  {
-    std::lock_guard lock(storage_mu_);
-    is_storage_stopping_ = true;
-  }
-  storage_cv_.notify_all();
-  if (storage_thread_.joinable()) storage_thread_.join();
+  if (storage_) storage_->stop();
+  storage_.reset();
   ASPEN_LOG_INFO("node {}: storage thread finished its last write", config_.node_id);
   core_.reset();
   store_.reset();
@@ -260,80 +264,7 @@ void Shell::pump() {
     job->snapshot_path = staged->second;
     job->step.batch.snapshot_data_path = &job->snapshot_path;
   }
-  hand_to_storage(std::move(job));
-}
-
-void Shell::hand_to_storage(std::shared_ptr<StorageJob> job) {
-  {
-    std::lock_guard lock(storage_mu_);
-    if (is_storage_stopping_) return;
-    ASPEN_ASSERT(storage_job_ == nullptr);
-    storage_job_ = std::move(job);
-  }
-  storage_cv_.notify_one();
-}
-
-void Shell::storage_loop() {
-  for (;;) {
-    std::shared_ptr<StorageJob> job;
-    {
-      std::unique_lock lock(storage_mu_);
-      storage_cv_.wait(lock, [this] { return storage_job_ != nullptr || is_storage_stopping_; });
-      if (storage_job_ == nullptr) return;
-      job = std::move(storage_job_);
-      storage_job_ = nullptr;
-    }
-    auto t0 = std::chrono::steady_clock::now();
-    // Phase 1, the log: its messages (acks, votes) and answers at commit go out as soon as
-    // it is durable, while phase 2 applies the committed entries to the state machine.
-    Result<storage::WriteOutcome> out = storage::WriteOutcome{};
-    if (!job->is_log_written) {
-      std::lock_guard write_lock(store_write_mu_);
-      if (auto s = store_->write_log(job->step.batch); s) {
-        job->is_log_written = true;
-        out->entries_appended = job->step.ready->entries.size();
-      } else {
-        out = std::unexpected(s.error());
-      }
-    }
-    if (out && job->step.batch.committed != nullptr && !job->step.batch.committed->empty()) {
-      endpoint_->post([self = weak_from_this(), job] {
-        if (auto s = self.lock()) s->on_log_durable(job);
-      });
-      std::lock_guard write_lock(store_write_mu_);
-      auto applied = store_->apply(job->step.batch);
-      if (applied) {
-        out->applied = std::move(*applied);
-      } else {
-        out = std::unexpected(applied.error());
-      }
-    }
-    auto us = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0).count();
-    counters_.storage_writes.fetch_add(1, std::memory_order_relaxed);
-    counters_.storage_entries.fetch_add(job->step.ready->entries.size(), std::memory_order_relaxed);
-    counters_.storage_write_us_total.fetch_add(static_cast<uint64_t>(us), std::memory_order_relaxed);
-    const bool is_written = out.has_value();
-    endpoint_->post([self = weak_from_this(), job, out = std::move(out)]() mutable {
-      if (auto s = self.lock()) s->on_persisted(std::move(job), std::move(out));
-    });
-    // Compaction runs after the batch was answered, off its critical path; the next batch
-    // waits for it only if it is already ready.
-    if (is_written) maybe_compact();
-  }
-}
-
-void Shell::maybe_compact() {
-  // Keep the log bounded: compact well behind the applied index (lagging followers within
-  // the kept entries still get entries, others a snapshot).
-  Index to = compaction_point(store_->first_index(), store_->last_index(), store_->applied_index(),
-                              store_->log_size_bytes(), config_.knobs);
-  if (to == 0) return;
-  std::lock_guard write_lock(store_write_mu_);
-  if (auto s = store_->compact(to); s) {
-    counters_.compactions.fetch_add(1, std::memory_order_relaxed);
-  } else {
-    ASPEN_LOG_WARN("node {}: log compaction failed: {}", config_.node_id, s.error().to_string());
-  }
+  storage_->submit(std::move(job));
 }
 
 void Shell::on_log_durable(std::shared_ptr<StorageJob> job) {
@@ -356,7 +287,7 @@ void Shell::on_persisted(std::shared_ptr<StorageJob> job, Result<storage::WriteO
       return;
     }
     endpoint_->post_after(config_.knobs.storage_retry_delay_ms, [self = weak_from_this(), job] {
-      if (auto s = self.lock()) s->hand_to_storage(job);
+      if (auto s = self.lock(); s && s->storage_) s->storage_->submit(job);
     });
     return;
   }
@@ -404,6 +335,7 @@ void Shell::on_tick() {
 void Shell::submit_write(kvpb::Command cmd, CoreDone done) {
   uint64_t id = next_request_id_++;
   waiting_.emplace(id, std::move(done));
+  write_started_.emplace(id, std::chrono::steady_clock::now());
   core_->submit_write(id, std::move(cmd), now_ms());
   deliver_responses();
   schedule_pump();
@@ -428,6 +360,14 @@ void Shell::submit_conf_change(const pb::ConfChange& cc, CoreDone done) {
 void Shell::deliver_responses() {
   if (!core_) return;
   for (auto& r : core_->take_responses()) {
+    if (auto started = write_started_.find(r.request_id); started != write_started_.end()) {
+      if (r.write) {
+        auto us = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started->second);
+        counters_.core_writes_answered.fetch_add(1, std::memory_order_relaxed);
+        counters_.core_write_us_total.fetch_add(static_cast<uint64_t>(us.count()), std::memory_order_relaxed);
+      }
+      write_started_.erase(started);
+    }
     auto it = waiting_.find(r.request_id);
     if (it == waiting_.end()) continue;
     CoreDone done = std::move(it->second);

@@ -3,8 +3,9 @@
 // protocol) and admin.cc (cluster administration). Not a public header.
 //
 // Threads: the endpoint's loop thread runs everything here (ticks and retries are asio
-// timers on it) except Store::write() and log compaction, which run on the storage thread,
-// and snapshot streaming, which runs on the snapshot sender (a Worker joined by stop()).
+// timers on it) except the store's writes and log compaction, which run on the storage
+// thread (StorageWorker), and snapshot streaming, which runs on the snapshot sender (a
+// Worker); stop() joins both.
 // Members marked [loop] are touched on the loop thread only; NodeCore and RaftCore among
 // them. [storage] is the storage thread, [mu] a member guarded by the mutex beside it.
 #pragma once
@@ -31,6 +32,7 @@
 #include "node/node_core.h"
 #include "node/peer_registry.h"
 #include "node/ready_cycle.h"
+#include "node/storage_worker.h"
 #include "node/worker.h"
 #include "rpc/handler_registry.h"
 #include "storage/store.h"
@@ -57,13 +59,12 @@ struct NodeCounters {
   std::atomic<uint64_t> raft_messages_out{0};
   std::atomic<uint64_t> raft_messages_dropped{0};
   std::atomic<uint64_t> raft_refused{0};  // connections/streams refused: unknown key, bad cookie
-  std::atomic<uint64_t> storage_writes{0};
-  std::atomic<uint64_t> storage_entries{0};
-  std::atomic<uint64_t> storage_write_us_total{0};
+  // Writes this node's core answered (as leader), from submission to answer.
+  std::atomic<uint64_t> core_writes_answered{0};
+  std::atomic<uint64_t> core_write_us_total{0};
   std::atomic<uint64_t> storage_errors{0};
   std::atomic<uint64_t> applied_commands{0};
   std::atomic<uint64_t> snapshots_sent{0};
-  std::atomic<uint64_t> compactions{0};
 };
 
 // A Raft link to one peer (outbound; the peer dials us for its own messages). [loop]
@@ -104,15 +105,9 @@ class Shell : public std::enable_shared_from_this<Shell> {
   uint64_t now_ms() const;  // wall clock: leader stamps must agree across nodes
   void schedule_pump();
   void pump();
-  // A Ready on its way through the storage thread.
-  struct StorageJob {
-    ReadyCycle::Step step;
-    std::string snapshot_path;  // the staged data file of step's snapshot, if any
-    bool is_log_written = false;  // [storage] write_log succeeded; a retry only applies
-  };
-  void hand_to_storage(std::shared_ptr<StorageJob> job);  // any thread
-  void on_log_durable(std::shared_ptr<StorageJob> job);   // [loop]
-  void on_persisted(std::shared_ptr<StorageJob> job, Result<storage::WriteOutcome> outcome);
+  using StorageJob = StorageWorker::Job;
+  void on_log_durable(std::shared_ptr<StorageJob> job);  // [loop]
+  void on_persisted(std::shared_ptr<StorageJob> job, Result<storage::WriteOutcome> outcome);  // [loop]
   void schedule_tick();
   void on_tick();
   void refresh_cluster_view();
@@ -198,6 +193,8 @@ class Shell : public std::enable_shared_from_this<Shell> {
   bool is_stopping_ = false;
   uint64_t next_request_id_ = 1;
   std::unordered_map<uint64_t, CoreDone> waiting_;  // [loop] by NodeCore request id
+  // [loop] when each write waiting in the core was submitted (for the write-time metric)
+  std::unordered_map<uint64_t, std::chrono::steady_clock::time_point> write_started_;
   std::map<NodeId, OutLink> out_links_;             // [loop]
   ForwardLink forward_link_;                        // [loop]
   // Requests relayed to a leader and not answered yet: by id, the leader they went to and
@@ -235,18 +232,8 @@ class Shell : public std::enable_shared_from_this<Shell> {
   std::string ticket_view_;
   bool is_initialized_view_ = false;
 
-  // Storage thread.
-  std::thread storage_thread_;
-  std::mutex storage_mu_;
-  std::condition_variable storage_cv_;
-  std::shared_ptr<StorageJob> storage_job_;  // [storage_mu_]
-  // Held by every write to the store (batches and compaction on the storage thread; init
-  // and TriggerSnapshot on the loop, which only try it): LMDB takes one writer at a time,
-  // and the store's bookkeeping assumes so.
-  std::mutex store_write_mu_;
-  bool is_storage_stopping_ = false;
-  void storage_loop();       // [storage]
-  void maybe_compact();      // [storage]
+  // The storage thread (its own component); stopped (joined) by stop().
+  std::unique_ptr<StorageWorker> storage_;
 
   std::chrono::steady_clock::time_point next_tick_at_{};  // [loop]
 

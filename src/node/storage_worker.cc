@@ -1,0 +1,85 @@
+#include "node/storage_worker.h"
+
+#include <chrono>
+
+#include "core/assert.h"
+#include "core/log.h"
+#include "node/log_compaction.h"
+
+namespace aspen::node {
+
+namespace {
+uint64_t micros_since(std::chrono::steady_clock::time_point t) {
+  return static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t).count());
+}
+}  // namespace
+
+StorageWorker::StorageWorker(storage::Store& store, const Knobs& knobs, uint64_t node_id, Hooks hooks)
+    : store_(store), knobs_(knobs), node_id_(node_id), hooks_(std::move(hooks)), worker_("storage", 1) {
+  ASPEN_ASSERT(hooks_.post && hooks_.on_log_durable && hooks_.on_persisted);
+}
+
+StorageWorker::~StorageWorker() { stop(); }
+
+void StorageWorker::submit(std::shared_ptr<Job> job) {
+  // One job at a time: the loop hands over the next Ready only after on_persisted.
+  worker_.submit([this, job = std::move(job)] { persist(job); });
+}
+
+void StorageWorker::stop() { worker_.stop(); }
+
+void StorageWorker::persist(const std::shared_ptr<Job>& job) {
+  const auto t0 = std::chrono::steady_clock::now();
+  // Phase 1, the log: its messages (acks, votes) and answers at commit go out as soon as it
+  // is durable, while phase 2 applies the committed entries to the state machine.
+  Result<storage::WriteOutcome> out = storage::WriteOutcome{};
+  if (!job->is_log_written) {
+    std::lock_guard write_lock(write_mu_);
+    if (auto s = store_.write_log(job->step.batch); s) {
+      job->is_log_written = true;
+      out->entries_appended = job->step.ready->entries.size();
+      stats_.log_writes.fetch_add(1, std::memory_order_relaxed);
+      stats_.log_write_us_total.fetch_add(micros_since(t0), std::memory_order_relaxed);
+    } else {
+      out = std::unexpected(s.error());
+    }
+  }
+  if (out && job->step.batch.committed != nullptr && !job->step.batch.committed->empty()) {
+    hooks_.post([hook = hooks_.on_log_durable, job] { hook(job); });
+    std::lock_guard write_lock(write_mu_);
+    const auto t_apply = std::chrono::steady_clock::now();
+    auto applied = store_.apply(job->step.batch);
+    stats_.applies.fetch_add(1, std::memory_order_relaxed);
+    stats_.apply_us_total.fetch_add(micros_since(t_apply), std::memory_order_relaxed);
+    if (applied) {
+      out->applied = std::move(*applied);
+    } else {
+      out = std::unexpected(applied.error());
+    }
+  }
+  stats_.batches.fetch_add(1, std::memory_order_relaxed);
+  stats_.entries.fetch_add(job->step.ready->entries.size(), std::memory_order_relaxed);
+  stats_.batch_us_total.fetch_add(micros_since(t0), std::memory_order_relaxed);
+  const bool is_written = out.has_value();
+  hooks_.post([hook = hooks_.on_persisted, job, out = std::move(out)]() mutable { hook(job, std::move(out)); });
+  // Compaction runs after the batch was answered, off its critical path; the next batch
+  // waits for it only if it is already ready.
+  if (is_written) maybe_compact();
+}
+
+void StorageWorker::maybe_compact() {
+  // Keep the log bounded: compact well behind the applied index (lagging followers within
+  // the kept entries still get entries, others a snapshot).
+  Index to = compaction_point(store_.first_index(), store_.last_index(), store_.applied_index(),
+                              store_.log_size_bytes(), knobs_);
+  if (to == 0) return;
+  std::lock_guard write_lock(write_mu_);
+  if (auto s = store_.compact(to); s) {
+    stats_.compactions.fetch_add(1, std::memory_order_relaxed);
+  } else {
+    ASPEN_LOG_WARN("node {}: log compaction failed: {}", node_id_, s.error().to_string());
+  }
+}
+
+}  // namespace aspen::node

@@ -1,0 +1,79 @@
+// StorageWorker: the node's storage thread, one component. It persists one Ready step at a
+// time in the Store's two phases (storage/store.h) and reports each phase back to the event
+// loop: "the log is durable" (the step's messages and answers at commit may go) and "the
+// step is persisted and applied". After each batch it compacts the log by the knobs'
+// policy (log_compaction.h), off the batch's critical path.
+//
+//   StorageWorker storage(store, knobs, node_id, {post, on_log_durable, on_persisted});
+//   storage.submit(job);   // from the loop; one job at a time (ReadyCycle keeps to that)
+//   storage.stop();        // the write in progress finishes; later jobs are dropped
+//
+// Threads: submit() and stop() on any thread; the persisting on the worker's own thread
+// ("storage"); the hooks are posted to the loop. Every write to the store (batches,
+// compaction, and the loop's bootstrap and on-demand snapshot, which only try it) holds
+// write_mutex(): LMDB takes one writer at a time and the store's bookkeeping assumes so.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "node/knobs.h"
+#include "node/ready_cycle.h"
+#include "node/worker.h"
+#include "storage/store.h"
+
+namespace aspen::node {
+
+class StorageWorker {
+ public:
+  // A Ready on its way through the storage thread.
+  struct Job {
+    ReadyCycle::Step step;
+    std::string snapshot_path;    // the staged data file of step's snapshot, if any
+    bool is_log_written = false;  // [storage] write_log succeeded: a retry only applies
+  };
+  struct Hooks {
+    std::function<void(std::function<void()>)> post;  // runs a task on the loop
+    std::function<void(std::shared_ptr<Job>)> on_log_durable;                                      // [loop]
+    std::function<void(std::shared_ptr<Job>, Result<storage::WriteOutcome>)> on_persisted;        // [loop]
+  };
+  // What it measured, for the metrics (any thread reads them).
+  struct Stats {
+    std::atomic<uint64_t> batches{0};
+    std::atomic<uint64_t> batch_us_total{0};
+    std::atomic<uint64_t> entries{0};
+    std::atomic<uint64_t> log_writes{0};
+    std::atomic<uint64_t> log_write_us_total{0};
+    std::atomic<uint64_t> applies{0};
+    std::atomic<uint64_t> apply_us_total{0};
+    std::atomic<uint64_t> compactions{0};
+  };
+
+  StorageWorker(storage::Store& store, const Knobs& knobs, uint64_t node_id, Hooks hooks);
+  ~StorageWorker();
+  StorageWorker(const StorageWorker&) = delete;
+  StorageWorker& operator=(const StorageWorker&) = delete;
+
+  void submit(std::shared_ptr<Job> job);  // any thread; dropped once stopped
+  void stop();                            // any thread but its own; idempotent
+  std::mutex& write_mutex() { return write_mu_; }
+  const Stats& stats() const { return stats_; }
+
+ private:
+  void persist(const std::shared_ptr<Job>& job);  // [storage]
+  void maybe_compact();                           // [storage]
+
+  storage::Store& store_;
+  const Knobs& knobs_;
+  const uint64_t node_id_;
+  const Hooks hooks_;
+  std::mutex write_mu_;
+  Stats stats_;
+  Worker worker_;  // last: its thread starts once everything above exists
+};
+
+}  // namespace aspen::node
