@@ -281,7 +281,7 @@ void Cluster::on_synced(SimNode& n, const std::shared_ptr<node::ReadyCycle::Step
   }
   maybe_restart_after_read_request(n, messages);
   if (!n.is_up) return;
-  if (rd.committed_entries.empty()) {
+  if (step->to_apply == nullptr) {
     on_applied(n, step);
     return;
   }
@@ -297,8 +297,9 @@ void Cluster::on_synced(SimNode& n, const std::shared_ptr<node::ReadyCycle::Step
 }
 
 void Cluster::on_applied(SimNode& n, const std::shared_ptr<node::ReadyCycle::Step>& step) {
-  const raft::Ready& rd = *step->ready;
-  for (const auto& e : rd.committed_entries) {
+  static const std::vector<pb::Entry> kNone;
+  const std::vector<pb::Entry>& to_apply = step->to_apply ? *step->to_apply : kNone;
+  for (const auto& e : to_apply) {
     if (e.index() > n.applied()) check_applied(n, e);
   }
   auto applied = n.store->apply(step->batch);
@@ -310,8 +311,8 @@ void Cluster::on_applied(SimNode& n, const std::shared_ptr<node::ReadyCycle::Ste
   for (const auto& m : n.cycle->finish(*n.node, *step, out)) send_message(m);
   size_t k = 0;
   for (const auto& a : out.applied) {
-    while (rd.committed_entries[k].index() != a.index) ++k;
-    after_apply(n, rd.committed_entries[k], a);
+    while (to_apply[k].index() != a.index) ++k;
+    after_apply(n, to_apply[k], a);
   }
   // The Store computed the membership on its own (raft::next_conf_state) in the same
   // transaction; it must be exactly what the core switched to (unless the core has since

@@ -48,7 +48,8 @@ struct Knobs {
   size_t max_inflight_appends = 256;               // unacknowledged appends per follower in replicate state
   uint64_t max_append_bytes = uint64_t{1} << 20;   // entries per append message (<= limits::kMaxEntriesPerMessageBytes)
   bool should_send_early = true;                   // a leader sends appends while its own fsync runs (§10.2.1)
-  bool should_defer_apply = true;                  // a leader holds an apply-only Ready for the next proposal
+  bool should_defer_apply = true;                  // committed entries are applied in batches (see apply_delay_max_ms)
+  uint64_t apply_delay_max_ms = 10;                // longest a committed entry waits to be applied when nothing needs it
 
   // --- log compaction (node/log_compaction.h) ---
   uint64_t compact_threshold_entries = 20000;        // applied entries in the log before it is compacted

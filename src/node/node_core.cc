@@ -116,7 +116,6 @@ void NodeCore::tick(uint64_t now_ms) {
   // BUGGIFY: a late tick (the loop ran something long): this one does nothing. Raft's
   // timeouts and the core's deadlines then fire later, as they may in production.
   if (ASPEN_BUGGIFY("node.tick_skipped")) return;
-  ++ticks_;
   raft_->tick();
   expire_timed_out(now_ms_);
   maybe_expire_leases(now_ms_);
@@ -201,13 +200,18 @@ void NodeCore::flush_read_batch() {
   read_batch_.clear();
 }
 
-bool NodeCore::has_ready() const { return !read_batch_.empty() || raft_->has_ready(); }
+bool NodeCore::has_ready() const {
+  return !read_batch_.empty() || raft_->has_ready() || (!apply_stash_.empty() && should_apply_now(false));
+}
 
 std::optional<raft::Ready> NodeCore::take_ready() {
   flush_read_batch();
-  if (!raft_->has_ready()) return std::nullopt;
+  if (!raft_->has_ready()) {
+    // Nothing from Raft, but held-back entries are due: a Ready that only applies them.
+    if (!apply_stash_.empty() && should_apply_now(false)) return raft::Ready{};
+    return std::nullopt;
+  }
   answer_fixed_results_at_commit();
-  if (should_defer_apply()) return std::nullopt;
   raft::Ready rd = raft_->ready();
   buggify_outgoing(rd.messages);
   return rd;
@@ -264,25 +268,40 @@ void NodeCore::answer_fixed_results_at_commit() {
   }
 }
 
-bool NodeCore::should_defer_apply() {
-  // A leader whose next Ready would only apply entries whose writers were all answered
-  // already (plain puts, at commit) waits for the next input or tick: the next proposal then
-  // shares one transaction with this apply, instead of queueing behind it (one Ready at a
-  // time goes to the disk). Nothing waits for this apply meanwhile.
-  if (!config_.knobs.should_defer_apply || !raft_->is_leader() || raft_->has_ready_beyond_apply()) return false;
-  if (!reads_waiting_apply_.empty() || lease_expire_in_flight_ != 0) return false;
-  const Index committed = raft_->log().committed();
-  if (!pending_writes_.empty() && pending_writes_.begin()->first <= committed) return false;  // waits for its result
-  // At most until the next tick, and once per commit index.
-  if (deferred_commit_ == committed && deferred_at_tick_ != ticks_) return false;
-  // BUGGIFY: apply now after all; deferring is an optimisation.
-  if (ASPEN_BUGGIFY("node.apply_not_deferred")) return false;
-  ASPEN_PROBE("node.apply_deferred");
-  if (deferred_commit_ != committed) {
-    deferred_commit_ = committed;
-    deferred_at_tick_ = ticks_;
+bool NodeCore::should_apply_now(bool is_forced) const {
+  if (is_forced || !config_.knobs.should_defer_apply || apply_stash_.empty()) return true;
+  const Index last = apply_stash_.back().index();
+  // Someone waits for these entries' apply: a linearizable read, a writer whose result the
+  // apply decides (or whose entry another leader's replaced), a lease expiry in flight.
+  if (!reads_waiting_apply_.empty()) return true;
+  if (!pending_writes_.empty() && pending_writes_.begin()->first <= last) return true;
+  if (lease_expire_in_flight_ != 0 && lease_expire_in_flight_ <= last) return true;
+  if (apply_stash_.size() >= limits::kMaxBatchSize || apply_stash_bytes_ >= limits::kMaxCommittedEntriesPerReadyBytes / 2) {
+    return true;
   }
-  return true;
+  return now_ms_ >= apply_stash_since_ms_ + config_.knobs.apply_delay_max_ms;
+}
+
+std::shared_ptr<const std::vector<pb::Entry>> NodeCore::take_entries_to_apply(const raft::Ready& rd) {
+  bool is_forced = rd.snapshot.has_value();
+  if (apply_stash_.empty()) apply_stash_since_ms_ = now_ms_;
+  for (const auto& e : rd.committed_entries) {
+    // A membership change is applied at once: Raft gates the next change and the joint
+    // configuration's exit on its apply (and members act on the membership they applied).
+    is_forced = is_forced || e.type() == pb::ENTRY_CONF_CHANGE;
+    apply_stash_bytes_ += e.ByteSizeLong();
+    apply_stash_.push_back(e);
+  }
+  if (apply_stash_.empty()) return nullptr;
+  // BUGGIFY: apply now after all; batching applies is an optimisation.
+  if (!should_apply_now(is_forced) && !ASPEN_BUGGIFY("node.apply_not_deferred")) {
+    ASPEN_PROBE("node.apply_deferred");
+    return nullptr;
+  }
+  auto out = std::make_shared<const std::vector<pb::Entry>>(std::move(apply_stash_));
+  apply_stash_.clear();
+  apply_stash_bytes_ = 0;
+  return out;
 }
 
 void NodeCore::on_log_durable(const raft::Ready& rd) {
@@ -292,14 +311,15 @@ void NodeCore::on_log_durable(const raft::Ready& rd) {
   answer_fixed_results_at_commit();
 }
 
-void NodeCore::on_persisted(const raft::Ready& rd, const storage::WriteOutcome& outcome) {
+void NodeCore::on_persisted(const raft::Ready& rd, const std::vector<pb::Entry>& applied,
+                            const storage::WriteOutcome& outcome) {
   log_durable_index_ = 0;
   log_durable_term_ = 0;
   size_t k = 0;
   for (const auto& a : outcome.applied) {
-    while (k < rd.committed_entries.size() && rd.committed_entries[k].index() != a.index) ++k;
-    ASPEN_ASSERT_MSG(k < rd.committed_entries.size(), "applied entries come from this Ready");
-    const pb::Entry& e = rd.committed_entries[k];
+    while (k < applied.size() && applied[k].index() != a.index) ++k;
+    ASPEN_ASSERT_MSG(k < applied.size(), "applied entries come from this Ready");
+    const pb::Entry& e = applied[k];
     if (e.type() == pb::ENTRY_CONF_CHANGE) {
       // A snapshot the core took in while this Ready was being written already carries a
       // newer membership: applying an older change now would overwrite it (simulator seed

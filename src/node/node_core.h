@@ -51,10 +51,8 @@ struct NodeCoreConfig {
   // contexts it sends, so that an answer to a request of an earlier life (same node id, a
   // counter that restarted at 1) can never be taken for an answer to a new one.
   uint64_t incarnation = 0;
-  // Timeouts, queue bounds and Raft timing. With knobs.should_defer_apply a leader holds
-  // back a Ready that would only apply entries whose writers were answered already, until
-  // the next input or tick, so that the apply shares a transaction with the next proposal
-  // (see should_defer_apply). Reads waiting for the apply cancel the wait.
+  // Timeouts, queue bounds and Raft timing. With knobs.should_defer_apply committed entries
+  // are applied in batches (take_entries_to_apply).
   Knobs knobs;
 };
 
@@ -107,12 +105,24 @@ class NodeCore {
 
   bool has_ready() const;
   std::optional<raft::Ready> take_ready();
+  // Which committed entries the store applies with this Ready (storage::WriteBatch::committed).
+  // Raft hands out each committed entry once; NodeCore holds them back and lets the store
+  // apply many in one transaction (one LMDB sync instead of one per entry) until something
+  // needs them applied: a read waiting for its read point, a writer waiting for its result,
+  // a membership change, a snapshot, a lease expiry, a full batch, or apply_delay_max_ms.
+  // Nothing that waits for an apply is ever held back; a stale read may lag that long.
+  std::shared_ptr<const std::vector<pb::Entry>> take_entries_to_apply(const raft::Ready& rd);
   // The Ready's log part (entries, hard state, snapshot) is durable; its apply may still be
   // running. Writes whose result is fixed and whose entry is now committed and durable here
   // are answered.
   void on_log_durable(const raft::Ready& rd);
-  // The whole Ready is persisted and applied (on_log_durable came first).
-  void on_persisted(const raft::Ready& rd, const storage::WriteOutcome& outcome);
+  // The whole Ready is persisted and `applied` (its take_entries_to_apply) applied
+  // (on_log_durable came first).
+  void on_persisted(const raft::Ready& rd, const std::vector<pb::Entry>& applied, const storage::WriteOutcome& outcome);
+  // The same when the store applied the Ready's own committed entries (no batching).
+  void on_persisted(const raft::Ready& rd, const storage::WriteOutcome& outcome) {
+    on_persisted(rd, rd.committed_entries, outcome);
+  }
   std::vector<Response> take_responses();
 
   raft::RaftCore& raft() { return *raft_; }
@@ -140,17 +150,18 @@ class NodeCore {
     bool is_result_fixed = false;
   };
   void answer_fixed_results_at_commit();
-  bool should_defer_apply();
+  bool should_apply_now(bool is_forced) const;
   // Simulation only (core/buggify.h): loses or repeats some outgoing messages.
   void buggify_outgoing(std::vector<pb::Message>& messages) const;
-  uint64_t ticks_ = 0;
-  Index deferred_commit_ = 0;   // the commit index whose apply was last deferred
+  // Committed entries Raft handed out that the store has not been given yet, and since when.
+  std::vector<pb::Entry> apply_stash_;
+  uint64_t apply_stash_bytes_ = 0;
+  uint64_t apply_stash_since_ms_ = 0;
   // The last entry of the Ready in flight once its log part is durable (its term, to tell
   // whether the entry is still the one at that index): raft still counts it as unstable
   // until on_persisted. 0 when none.
   Index log_durable_index_ = 0;
   Term log_durable_term_ = 0;
-  uint64_t deferred_at_tick_ = 0;
   struct PendingRead {
     uint64_t request_id = 0;
     kvpb::RangeRequest request;

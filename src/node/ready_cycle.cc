@@ -11,8 +11,13 @@ std::optional<ReadyCycle::Step> ReadyCycle::begin(NodeCore& core, bool is_early_
   Step step;
   step.ready = std::make_shared<raft::Ready>(std::move(*rd));
   if (is_early_send) step.early = take_early_messages(*step.ready, core.is_leader(), persisted_);
+  step.to_apply = core.take_entries_to_apply(*step.ready);
   step.batch = write_batch_for(*step.ready, &persisted_);
-  step.needs_store = step.ready->must_sync() || !step.ready->committed_entries.empty();
+  step.batch.committed = step.to_apply.get();
+  // A hard state that only moves the commit index needs no write: Raft recomputes the
+  // commit index, and a restarted node's is at least its applied index.
+  step.needs_store = !step.ready->entries.empty() || step.ready->snapshot.has_value() || step.batch.is_sync_required ||
+                     step.to_apply != nullptr;
   is_in_flight_ = true;
   return step;
 }
@@ -32,7 +37,8 @@ std::vector<pb::Message> ReadyCycle::finish(NodeCore& core, Step& step, const st
   std::vector<pb::Message> messages;
   if (!step.is_log_durable) messages = log_durable(core, step);
   is_in_flight_ = false;
-  core.on_persisted(*step.ready, outcome);
+  static const std::vector<pb::Entry> kNone;
+  core.on_persisted(*step.ready, step.to_apply ? *step.to_apply : kNone, outcome);
   return messages;
 }
 

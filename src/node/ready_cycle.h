@@ -34,6 +34,9 @@ class ReadyCycle {
   struct Step {
     std::shared_ptr<raft::Ready> ready;  // shared: `batch` points into it
     std::vector<pb::Message> early;      // may be sent now, before the write (leader only)
+    // The committed entries the store applies with this step (NodeCore::take_entries_to_apply;
+    // null: none). Shared: `batch` points into it.
+    std::shared_ptr<const std::vector<pb::Entry>> to_apply;
     storage::WriteBatch batch;           // what to make durable
     // False when the Ready holds only messages and read states: finish() may follow at once.
     bool needs_store = false;

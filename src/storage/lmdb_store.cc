@@ -247,7 +247,9 @@ Status LmdbStore::write_log(const WriteBatch& batch) {
     if (auto s = install_snapshot(batch); !s) return s;
     w.reset = WalReset{batch.snapshot->metadata().index(), batch.snapshot->metadata().term()};
   }
-  w.hard_state = batch.hard_state;
+  // A hard state that only moves the commit index is not written (the commit index need not
+  // be durable; initial_state() never reports less than the applied index).
+  w.hard_state = may_skip_sync(batch) ? nullptr : batch.hard_state;
   w.entries = batch.entries;
   w.is_sync = !may_skip_sync(batch);
   return wal_->write(w);
