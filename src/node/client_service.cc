@@ -10,6 +10,7 @@
 #include "core/log.h"
 #include "kv/commands.h"
 #include "node/internal/shell.h"
+#include "node/routing.h"
 #include "rpc/error_info.h"
 
 namespace aspen::node::internal {
@@ -207,40 +208,24 @@ void Shell::handle_lease_list(const cpb::Request&, Reply reply) {
 // Forwarding to the leader.
 
 void Shell::forward_to_leader(cpb::Request req, Reply reply) {
-  NodeId leader = core_->leader();
-  auto not_leader = [&](std::string why) {
+  // The decision is route_request's (routing.h, unit-tested); this only carries it out.
+  RouteInput in;
+  in.self = config_.node_id;
+  in.leader = core_->leader();
+  in.is_leader = core_->is_leader();
+  in.leader_silent_ms = uint64_t{core_->raft().ticks_since_leader_contact()} * config_.knobs.tick_interval_ms;
+  in.forward_hops = req.forward_hops();
+  auto p = in.leader == kNoNode ? std::nullopt : peers_.lookup(in.leader);
+  in.has_leader_address = p && !p->addrs.empty();
+  in.forwards_in_flight = forwards_.size();
+  const Route route = route_request(in, config_.knobs);
+  if (route.kind == Route::Kind::kRefuse) {
     cpb::Response resp;
-    *resp.mutable_error() = error_info(leader == kNoNode ? Error(ErrorCode::kUnavailable, std::move(why))
-                                                         : Error(ErrorCode::kNotLeader, std::move(why)));
-    reply(std::move(resp));
-  };
-  if (leader == kNoNode) return not_leader("no leader is known; an election may be in progress");
-  if (leader == config_.node_id) return not_leader("leadership is changing; retry");
-  // A leader that missed several heartbeats is probably gone: a request relayed to it would
-  // only wait out the client's deadline. Refusing it now (nothing was sent: retryable) lets
-  // the client retry until the election, which follows within an election timeout, is over.
-  const Knobs& knobs = config_.knobs;
-  const uint64_t silent_ms = uint64_t{core_->raft().ticks_since_leader_contact()} * knobs.tick_interval_ms;
-  if (silent_ms > knobs.leader_silence_heartbeats * uint64_t{knobs.heartbeat_ms}) {
-    cpb::Response resp;
-    *resp.mutable_error() = error_info(Error(
-        ErrorCode::kUnavailable,
-        fmt::format("leader {} has not been heard from for {} ms; an election may be under way", leader, silent_ms)));
+    *resp.mutable_error() = error_info(*route.error);
     return reply(std::move(resp));
   }
-  if (req.forward_hops() >= limits::kMaxForwardHops) {
-    return not_leader(fmt::format("node {} is the leader (forwarded {} times already)", leader, req.forward_hops()));
-  }
-  auto p = peers_.lookup(leader);
-  if (!p || p->addrs.empty()) return not_leader(fmt::format("node {} is the leader", leader));
-  if (forwards_.size() >= config_.knobs.max_forwards_in_flight) {
-    cpb::Response resp;
-    *resp.mutable_error() = error_info(Error(
-        ErrorCode::kUnavailable, fmt::format("too many requests being relayed to leader {} (limit {}); retry or send "
-                                             "them to the leader",
-                                             leader, config_.knobs.max_forwards_in_flight)));
-    return reply(std::move(resp));
-  }
+  ASPEN_ASSERT_MSG(route.kind == Route::Kind::kForward, "forward_to_leader is called on followers only");
+  const NodeId leader = route.to;
   req.set_forward_hops(req.forward_hops() + 1);
   counters_.forwarded_requests.fetch_add(1, std::memory_order_relaxed);
   auto done = std::make_shared<bool>(false);
