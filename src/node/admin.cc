@@ -11,6 +11,7 @@
 #include "core/log.h"
 #include "kv/commands.h"
 #include "node/internal/shell.h"
+#include "node/leader_duties.h"
 #include "rpc/error_info.h"
 
 namespace aspen::node::internal {
@@ -18,10 +19,6 @@ namespace aspen::node::internal {
 namespace {
 
 constexpr const char* kVersion = "0.1.0";
-
-cpb::Response error_reply(ErrorCode code, std::string message) {
-  return rpc::error_response(Error(code, std::move(message)));
-}
 
 std::string random_cluster_id() {
   unsigned char raw[8];
@@ -181,9 +178,9 @@ void Shell::handle_init(const cpb::Request&, Reply reply) {
   }
   pb::ConfState cs;
   cs.add_voters(config_.node_id);
-  if (auto s = store_->bootstrap(cs); !s) return reply(rpc::error_response(s.error()));
+  if (auto s = store_->bootstrap(cs); !s) return reply(error_reply(s.error()));
   write_lock.unlock();
-  if (auto s = recreate_core(); !s) return reply(rpc::error_response(s.error()));
+  if (auto s = recreate_core(); !s) return reply(error_reply(s.error()));
   refresh_cluster_view();
   ASPEN_LOG_INFO("node {}: initialized a new cluster with itself as the only voter", config_.node_id);
   core_->raft().campaign();
@@ -215,35 +212,32 @@ void Shell::run_leader_duties() {
       ++i;
     }
   }
-  uint64_t now = now_ms();
-  if (!core_->is_leader() || is_duty_in_flight_ || now < last_duty_ms_ + config_.knobs.leader_duty_interval_ms) return;
-  last_duty_ms_ = now;
-  // A leader makes sure the cluster has an id and that its own record is current (its
-  // address may have changed across a restart). Both are ordinary replicated writes.
-  kvpb::Command cmd;
+  // What to write is next_leader_duty's decision (leader_duties.h, unit-tested).
+  DutyInput in;
+  in.is_leader = core_->is_leader();
+  in.is_duty_in_flight = is_duty_in_flight_;
+  in.now_ms = now_ms();
+  in.last_duty_ms = last_duty_ms_;
+  if (!is_duty_due(in, config_.knobs)) return;
+  last_duty_ms_ = in.now_ms;
+  in.cluster_id = cluster_id_;
   if (cluster_id_.empty()) {
-    auto* cas = cmd.mutable_cas();
-    cas->set_key(std::string(kClusterIdKey));
-    cas->set_expect_absent(true);
-    cas->set_new_value(random_cluster_id());
+    in.fresh_cluster_id = random_cluster_id();
   } else {
-    std::string want = encode_node_record(config_.node_id, identity_->public_key(), {endpoint_->local_addr()});
-    auto rec = store_->range(kv::key_range(node_record_key(config_.node_id)));
-    NodeId id = config_.node_id;
-    if (rec && rec->kvs_size() == 1 && rec->kvs(0).value() == want) {
-      // Its own record is current; a member that came back on another address (its
-      // greeting said so, from the record's key) gets its record rewritten too.
-      auto outdated = peers_.outdated_record();
-      if (!outdated) return;
-      id = outdated->id;
-      want = encode_node_record(id, outdated->key, outdated->addrs);
-      ASPEN_LOG_INFO("node {}: node {} now announces {}; updating its record", config_.node_id, id,
-                     outdated->addrs.front().to_string());
-    }
-    auto* put = cmd.mutable_put();
-    put->set_key(node_record_key(id));
-    put->set_value(want);
+    in.own_record_key = node_record_key(config_.node_id);
+    in.own_record_wanted = encode_node_record(config_.node_id, identity_->public_key(), {endpoint_->local_addr()});
+    auto rec = store_->range(kv::key_range(in.own_record_key));
+    if (rec && rec->kvs_size() == 1) in.own_record = rec->kvs(0).value();
+    in.outdated = peers_.outdated_record();
   }
+  auto duty = next_leader_duty(in, config_.knobs);
+  if (!duty) return;
+  if (duty->is_for_another_member) {
+    ASPEN_LOG_INFO("node {}: {}", config_.node_id, duty->what);
+  } else {
+    ASPEN_LOG_DEBUG("node {}: leader duty: {}", config_.node_id, duty->what);
+  }
+  kvpb::Command cmd = std::move(duty->command);
   is_duty_in_flight_ = true;
   submit_write(std::move(cmd), [this](const Response& r) {
     is_duty_in_flight_ = false;
@@ -259,11 +253,7 @@ void Shell::run_leader_duties() {
 }
 
 void Shell::reply_membership(Reply reply, const Response& r) {
-  if (!r.write) {
-    cpb::Response resp;
-    *resp.mutable_error() = error_info(r.write.error());
-    return reply(std::move(resp));
-  }
+  if (!r.write) return reply(error_reply(r.write.error()));
   refresh_cluster_view();
   cpb::Response resp;
   auto* m = resp.mutable_membership();
@@ -393,7 +383,7 @@ void Shell::handle_snapshot(const cpb::Request&, Reply reply) {
   }
   auto meta = store_->trigger_snapshot();
   write_lock.unlock();
-  if (!meta) return reply(rpc::error_response(meta.error()));
+  if (!meta) return reply(error_reply(meta.error()));
   cpb::Response resp;
   resp.mutable_trigger_snapshot()->set_index(meta->index());
   resp.mutable_trigger_snapshot()->set_term(meta->term());
