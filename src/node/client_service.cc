@@ -85,6 +85,16 @@ ReadConsistency consistency_of(clientpb::Consistency c) {
 
 }  // namespace
 
+cpb::Response Shell::error_reply(const Error& e) const {
+  cpb::Response resp;
+  *resp.mutable_error() = error_info(e);
+  return resp;
+}
+
+cpb::Response Shell::error_reply(ErrorCode code, std::string message) const {
+  return error_reply(Error(code, std::move(message)));
+}
+
 cpb::ErrorInfo Shell::error_info(const Error& e) const {
   cpb::ErrorInfo info = rpc::to_error_info(e);
   if (e.code() == ErrorCode::kNotLeader && core_) {
@@ -121,10 +131,10 @@ void Shell::serve_client(transport::Stream& stream, std::string bytes) {
   };
   cpb::Request req;
   if (!req.ParseFromString(bytes)) {
-    return reply(rpc::error_response(Error(ErrorCode::kInvalidArgument, "malformed request: not a clientpb.Request")));
+    return reply(error_reply(Error(ErrorCode::kInvalidArgument, "malformed request: not a clientpb.Request")));
   }
   if (is_stopping_ || !core_) {
-    return reply(rpc::error_response(Error(ErrorCode::kUnavailable, "the node is shutting down")));
+    return reply(error_reply(Error(ErrorCode::kUnavailable, "the node is shutting down")));
   }
   handlers_.dispatch(req, std::move(reply));
 }
@@ -132,7 +142,7 @@ void Shell::serve_client(transport::Stream& stream, std::string bytes) {
 void Shell::handle_read(const cpb::Request& req, Reply reply) {
   submit_read(kv::key_range(req.read().key()), consistency_of(req.read().consistency()),
               [this, reply, key = req.read().key()](const Response& r) {
-                if (!r.read) return reply(rpc::error_response(r.read.error()));
+                if (!r.read) return reply(error_reply(r.read.error()));
                 cpb::Response resp;
                 fill_read(*r.read, key, resp.mutable_read());
                 reply(std::move(resp));
@@ -142,7 +152,7 @@ void Shell::handle_read(const cpb::Request& req, Reply reply) {
 void Shell::handle_batch_read(const cpb::Request& req, Reply reply) {
   const auto& keys = req.batch_read().keys();
   if (static_cast<size_t>(keys.size()) > limits::kMaxBatchSize) {
-    return reply(rpc::error_response(Error(
+    return reply(error_reply(Error(
         ErrorCode::kBatchTooLarge, fmt::format("{} keys in one batch read; the limit is {}", keys.size(), limits::kMaxBatchSize))));
   }
   // All keys join the same ReadIndex batch; answers are gathered in order.
@@ -159,22 +169,22 @@ void Shell::handle_batch_read(const cpb::Request& req, Reply reply) {
   if (keys.empty()) return g->reply(std::move(g->resp));
   for (int i = 0; i < keys.size(); ++i) {
     submit_read(kv::key_range(keys[i]), consistency_of(req.batch_read().consistency()),
-                [g, i, key = keys[i]](const Response& r) {
+                [this, g, i, key = keys[i]](const Response& r) {
                   if (!r.read) {
                     if (!g->error) g->error = r.read.error();
                   } else {
                     fill_read(*r.read, key, g->resp.mutable_batch_read()->mutable_results(i));
                   }
                   if (--g->remaining > 0) return;
-                  if (g->error) return g->reply(rpc::error_response(*g->error));
+                  if (g->error) return g->reply(error_reply(*g->error));
                   g->reply(std::move(g->resp));
                 });
   }
 }
 
 void Shell::handle_scan(const cpb::Request& req, Reply reply) {
-  submit_read(req.scan().range(), consistency_of(req.scan().consistency()), [reply](const Response& r) {
-    if (!r.read) return reply(rpc::error_response(r.read.error()));
+  submit_read(req.scan().range(), consistency_of(req.scan().consistency()), [this, reply](const Response& r) {
+    if (!r.read) return reply(error_reply(r.read.error()));
     cpb::Response resp;
     *resp.mutable_scan()->mutable_result() = *r.read;
     reply(std::move(resp));
@@ -182,14 +192,10 @@ void Shell::handle_scan(const cpb::Request& req, Reply reply) {
 }
 
 void Shell::handle_write(const cpb::Request& req, Reply reply) {
-  if (auto s = check_not_reserved(req.write().command()); !s) return reply(rpc::error_response(s.error()));
+  if (auto s = check_not_reserved(req.write().command()); !s) return reply(error_reply(s.error()));
   if (!core_->is_leader()) return forward_to_leader(req, std::move(reply));
   submit_write(req.write().command(), [this, reply](const Response& r) {
-    if (!r.write) {
-      cpb::Response resp;
-      *resp.mutable_error() = error_info(r.write.error());
-      return reply(std::move(resp));
-    }
+    if (!r.write) return reply(error_reply(r.write.error()));
     cpb::Response resp;
     *resp.mutable_write()->mutable_result() = *r.write;
     reply(std::move(resp));
@@ -198,7 +204,7 @@ void Shell::handle_write(const cpb::Request& req, Reply reply) {
 
 void Shell::handle_lease_list(const cpb::Request&, Reply reply) {
   auto leases = store_->list_leases();
-  if (!leases) return reply(rpc::error_response(leases.error()));
+  if (!leases) return reply(error_reply(leases.error()));
   cpb::Response resp;
   for (auto& l : *leases) *resp.mutable_lease_list()->add_leases() = std::move(l);
   reply(std::move(resp));
@@ -219,11 +225,7 @@ void Shell::forward_to_leader(cpb::Request req, Reply reply) {
   in.has_leader_address = p && !p->addrs.empty();
   in.forwards_in_flight = forwards_.size();
   const Route route = route_request(in, config_.knobs);
-  if (route.kind == Route::Kind::kRefuse) {
-    cpb::Response resp;
-    *resp.mutable_error() = error_info(*route.error);
-    return reply(std::move(resp));
-  }
+  if (route.kind == Route::Kind::kRefuse) return reply(error_reply(*route.error));
   ASPEN_ASSERT_MSG(route.kind == Route::Kind::kForward, "forward_to_leader is called on followers only");
   const NodeId leader = route.to;
   req.set_forward_hops(req.forward_hops() + 1);
@@ -240,20 +242,20 @@ void Shell::forward_to_leader(cpb::Request req, Reply reply) {
   forwards_.emplace(fid, ForwardInFlight{leader, finish, is_sent});
   with_leader_connection([this, req = std::move(req), finish, is_sent](Result<transport::Connection> conn) {
     if (!conn) {
-      return finish(rpc::error_response(
+      return finish(error_reply(
           Error(ErrorCode::kUnavailable, fmt::format("cannot reach the leader: {}", conn.error().message()))));
     }
     transport::StreamCallbacks cb;
-    cb.on_message = [finish](transport::Stream&, std::string bytes) {
+    cb.on_message = [this, finish](transport::Stream&, std::string bytes) {
       cpb::Response resp;
       if (!resp.ParseFromString(bytes)) {
-        return finish(rpc::error_response(Error(ErrorCode::kInternal, "malformed answer from the leader")));
+        return finish(error_reply(Error(ErrorCode::kInternal, "malformed answer from the leader")));
       }
       finish(std::move(resp));
     };
-    cb.on_closed = [finish](transport::Stream&, std::optional<Error> err) {
+    cb.on_closed = [this, finish](transport::Stream&, std::optional<Error> err) {
       // A write whose answer was lost may have applied: say so (Timeout = unknown outcome).
-      finish(rpc::error_response(Error(
+      finish(error_reply(Error(
           ErrorCode::kTimeout, fmt::format("the connection to the leader ended before it answered ({}); the request "
                                            "may or may not have been applied",
                                            err ? err->message() : "stream finished"))));
@@ -262,10 +264,10 @@ void Shell::forward_to_leader(cpb::Request req, Reply reply) {
                                          is_sent](Result<transport::Stream> st) {
       if (!st) {
         forward_link_.conn.reset();
-        return finish(rpc::error_response(
+        return finish(error_reply(
             Error(ErrorCode::kUnavailable, fmt::format("cannot reach the leader: {}", st.error().message()))));
       }
-      if (auto s = st->send_async(bytes); !s) return finish(rpc::error_response(s.error()));
+      if (auto s = st->send_async(bytes); !s) return finish(error_reply(s.error()));
       *is_sent = true;
       st->finish();
     });
@@ -280,12 +282,12 @@ void Shell::fail_forwards_not_to(NodeId leader) {
   for (auto& f : stale) {
     if (!*f.is_sent) {
       // Never reached the old leader: safe to retry anywhere.
-      f.finish(rpc::error_response(Error(ErrorCode::kUnavailable, "leadership changed before the request was relayed; retry")));
+      f.finish(error_reply(Error(ErrorCode::kUnavailable, "leadership changed before the request was relayed; retry")));
       continue;
     }
     // The old leader may be gone: its answer would never come. The request may still commit
     // (its entry may have reached others), so the outcome is unknown, as with a timeout.
-    f.finish(rpc::error_response(Error(ErrorCode::kTimeout,
+    f.finish(error_reply(Error(ErrorCode::kTimeout,
                                        "leadership changed while the request was relayed to the old leader; it may or "
                                        "may not have been applied")));
   }

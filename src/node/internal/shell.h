@@ -141,7 +141,11 @@ class Shell : public std::enable_shared_from_this<Shell> {
   void serve_client(transport::Stream& stream, std::string bytes);
   void forward_to_leader(cpb::Request req, Reply reply);
   void with_leader_connection(std::function<void(Result<transport::Connection>)> fn);
+  // The one way an error reaches a client from this node (reads, writes, admin, relays that
+  // fail here): sanitized, and with the leader's address when it is NotLeader.
   cpb::ErrorInfo error_info(const Error& e) const;
+  cpb::Response error_reply(const Error& e) const;
+  cpb::Response error_reply(ErrorCode code, std::string message) const;
   void handle_read(const cpb::Request& req, Reply reply);
   void handle_batch_read(const cpb::Request& req, Reply reply);
   void handle_scan(const cpb::Request& req, Reply reply);
