@@ -454,6 +454,9 @@ Result<kvpb::CommandResult> Client::execute(kvpb::Command cmd) {
   auto r = call(request);
   if (!r) return std::unexpected(r.error());
   if (auto s = expect_result(*r, cpb::Response::kWrite); !s) return std::unexpected(s.error());
+  // A command refused at apply time (a put on a lease that expired meanwhile, ...) is an
+  // error like any other, not an ok result to inspect.
+  if (auto s = kv::result_status(r->write().result()); !s) return std::unexpected(s.error());
   return std::move(*r->mutable_write()->mutable_result());
 }
 

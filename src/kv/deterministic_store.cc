@@ -15,7 +15,12 @@ Result<kvpb::CommandResult> DeterministicKeyValueStore::execute(kvpb::Command cm
   // The same boundary validation a node performs before proposing.
   if (auto s = validate_command(cmd); !s) return std::unexpected(s.error());
   std::lock_guard lock(mu_);
-  return apply_locked(std::move(cmd));
+  auto r = apply_locked(std::move(cmd));
+  // As every KeyValueStore: a command refused at apply time is an error.
+  if (r) {
+    if (auto s = result_status(*r); !s) return std::unexpected(s.error());
+  }
+  return r;
 }
 
 Result<kvpb::RangeResult> DeterministicKeyValueStore::range(const kvpb::RangeRequest& request) {

@@ -21,7 +21,9 @@ class KeyValueStore {
   virtual ~KeyValueStore() = default;
 
   // Applies a write command; the result says whether conditions held (CAS, Txn) and carries
-  // the revision. Errors: validation errors (KeyTooLarge, ...), NotLeader, Timeout, ...
+  // the revision. Errors: validation errors (KeyTooLarge, ...), NotLeader, Timeout, ..., and
+  // a command refused when it was applied (LeaseNotFound, ...): an ok result never carries
+  // an error code.
   virtual Result<kvpb::CommandResult> execute(kvpb::Command cmd) = 0;
   virtual Result<kvpb::RangeResult> range(const kvpb::RangeRequest& request) = 0;
   virtual Result<std::vector<kvpb::Lease>> list_leases() = 0;
@@ -45,7 +47,8 @@ Result<kvpb::Lease> lease_grant(KeyValueStore& store, uint64_t ttl_ms, uint64_t 
 Status lease_revoke(KeyValueStore& store, uint64_t id);
 Result<kvpb::Lease> lease_keepalive(KeyValueStore& store, uint64_t id);
 
-// Turns a CommandResult that carries an apply-time error into an Error.
+// Turns a CommandResult that carries an apply-time error into an Error (what every
+// KeyValueStore::execute does before returning).
 Status result_status(const kvpb::CommandResult& r);
 
 }  // namespace aspen::kv
