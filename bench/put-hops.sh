@@ -2,7 +2,7 @@
 # Where the time of a single-client put goes, on a fresh local 3-node cluster: the client's
 # latency next to what each hop costs, from the nodes' own metrics over the same run.
 #
-#   bench/put-hops.sh [BUILD=build] [SECS=8]
+#   bench/put-hops.sh [BUILD=build] [SECS=8] [CLIENTS=1]
 #
 # Prints, per put (means over the run unless marked p50):
 #   client put             what aspen-bench saw (p50 and mean)
@@ -16,6 +16,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=$(readlink -f "${1:-build}")
 SECS=${2:-8}
+CLIENTS=${3:-1}
 PORT=7951
 dir=$(mktemp -d /tmp/aspen-puthops-XXXXXX)
 ASPEN_BUILD_DIR=$BUILD scripts/cluster.sh --fresh --data-dir "$dir/data" --base-port $PORT > "$dir/cluster.log" 2>&1 &
@@ -30,7 +31,7 @@ cli() { env -u ASPEN_TICKET "$BUILD/aspen-cli" --ticket "$ticket" "$@"; }
 scrape() { for n in 1 2 3; do cli metrics --node "$n"; done; }
 "$BUILD/aspen-bench" --ticket "$ticket" --workload put --clients 1 --duration-s 2 --json > /dev/null  # warm-up
 scrape > "$dir/before.txt"
-put=$("$BUILD/aspen-bench" --ticket "$ticket" --workload put --clients 1 --duration-s "$SECS" --json)
+put=$("$BUILD/aspen-bench" --ticket "$ticket" --workload put --clients "$CLIENTS" --duration-s "$SECS" --json)
 scrape > "$dir/after.txt"
 get=$("$BUILD/aspen-bench" --ticket "$ticket" --workload get-stale --clients 1 --duration-s 3 --no-preload --json)
 python3 - "$dir/before.txt" "$dir/after.txt" "$put" "$get" <<'PY'
@@ -62,7 +63,11 @@ print(f"client put             p50 {put['latency_ms']['p50']*1000:7.0f} us   mea
 print(f"client round trip      p50 {get['latency_ms']['p50']*1000:7.0f} us   (stale get at the leader)")
 print(f"leader core                  mean {per(leader, 'core_write_microseconds_total', 'core_writes_answered_total'):7.0f} us   (arrival to answer)")
 print(f"leader log write             mean {per(leader, 'storage_log_write_microseconds_total', 'storage_log_writes_total'):7.0f} us   "
-      f"({d(leader, 'storage_log_writes_total') / max(puts, 1):.2f} per put)")
+      f"({d(leader, 'storage_log_writes_total') / max(puts, 1):.2f} per put, "
+      f"{d(leader, 'storage_entries_written_total') / max(d(leader, 'storage_log_writes_total'), 1):.1f} entries per write)")
+for n in (1, 2, 3):
+    busy = d(n, 'storage_write_microseconds_total') / 1e6
+    print(f"node {n} storage thread busy  {busy / max(puts / put['ops_per_s'], 1e-9) * 100:5.1f} % of the run")
 for f in followers:
     print(f"follower {f} log write         mean {per(f, 'storage_log_write_microseconds_total', 'storage_log_writes_total'):7.0f} us   "
           f"({d(f, 'storage_log_writes_total') / max(puts, 1):.2f} per put)")
