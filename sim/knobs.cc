@@ -37,6 +37,7 @@ node::Knobs draw_sim_knobs(Rng& rng, uint64_t min_election_timeout_ms) {
   k.should_send_early = rng.chance(1, 2);
   k.should_defer_apply = rng.chance(1, 2);
   k.apply_delay_max_ms = rng.chance(1, 4) ? rng.range(0, 5) : rng.range(5, 500);
+  k.should_apply_async = rng.chance(3, 4);
   // Compaction: small thresholds, so that logs are compacted and lagging nodes need
   // snapshots in every run; by size in a third of the runs (the simulator's entries are
   // tens of bytes).

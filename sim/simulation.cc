@@ -168,6 +168,7 @@ void Cluster::crash_node(SimNode& n) {
   // What the disk had not made durable is gone: a Ready in flight never reached it, and an
   // apply-only batch written without a sync (LMDB's MDB_NOMETASYNC) may be undone.
   n.store->crash();
+  n.pending_applies.clear();  // the apply thread's queue dies with the process
   n.requests.clear();
   ++stats_.crashes;
 }
@@ -260,7 +261,9 @@ void Cluster::maybe_take_ready(SimNode& n) {
 void Cluster::on_synced(SimNode& n, const std::shared_ptr<node::ReadyCycle::Step>& step) {
   const raft::Ready& rd = *step->ready;
   // Phase 1, as the node's storage thread does it: snapshot, entries and hard state durable
-  // in the log; then the messages that depend on them and the answers at commit.
+  // in the log; then the messages that depend on them and the answers at commit. Applies
+  // stay in log order: a snapshot or a synchronous apply waits for the pending ones.
+  if (rd.snapshot || (step->to_apply != nullptr && !step->is_apply_async)) drain_async_applies(n);
   auto logged = n.store->write_log(step->batch);
   ASPEN_ASSERT_MSG(logged.has_value(), "a Ready from the core must persist");
   if (rd.snapshot) {
@@ -285,6 +288,21 @@ void Cluster::on_synced(SimNode& n, const std::shared_ptr<node::ReadyCycle::Step
     on_applied(n, step);
     return;
   }
+  if (step->is_apply_async) {
+    // The step is done for the core; its entries go to the "apply thread", which takes a
+    // while (a crash may come first) and reports with on_applied.
+    n.pending_applies.push_back(step);
+    uint64_t inc = n.incarnation;
+    NodeId id = n.id;
+    at(rng_.range(1, opt_.disk_latency_max_us + 20), [this, id, inc] {
+      SimNode* p = node(id);
+      if (p == nullptr || !p->is_up || p->incarnation != inc || p->pending_applies.empty()) return;
+      run_async_apply(*p);
+      if (p->is_up) maybe_take_ready(*p);
+    });
+    on_applied(n, step);  // finishes the step without applying (the driver skips async entries)
+    return;
+  }
   // Phase 2 runs on after the messages left: applying takes a while, and a crash may come
   // first.
   uint64_t inc = n.incarnation;
@@ -296,16 +314,42 @@ void Cluster::on_synced(SimNode& n, const std::shared_ptr<node::ReadyCycle::Step
   });
 }
 
-void Cluster::on_applied(SimNode& n, const std::shared_ptr<node::ReadyCycle::Step>& step) {
-  static const std::vector<pb::Entry> kNone;
-  const std::vector<pb::Entry>& to_apply = step->to_apply ? *step->to_apply : kNone;
-  for (const auto& e : to_apply) {
+void Cluster::run_async_apply(SimNode& n) {
+  auto step = n.pending_applies.front();
+  n.pending_applies.pop_front();
+  for (const auto& e : *step->to_apply) {
     if (e.index() > n.applied()) check_applied(n, e);
   }
   auto applied = n.store->apply(step->batch);
   ASPEN_ASSERT_MSG(applied.has_value(), "committed entries from the core must apply");
+  n.node->on_applied(*step->to_apply, *applied);
+  size_t k = 0;
+  for (const auto& a : *applied) {
+    while ((*step->to_apply)[k].index() != a.index) ++k;
+    after_apply(n, (*step->to_apply)[k], a);
+  }
+  deliver_responses(n);
+  maybe_compact(n);
+  check_after_event(n);
+}
+
+void Cluster::drain_async_applies(SimNode& n) {
+  while (n.is_up && !n.pending_applies.empty()) run_async_apply(n);
+}
+
+void Cluster::on_applied(SimNode& n, const std::shared_ptr<node::ReadyCycle::Step>& step) {
+  static const std::vector<pb::Entry> kNone;
+  const bool is_applied_here = step->to_apply != nullptr && !step->is_apply_async;
+  const std::vector<pb::Entry>& to_apply = is_applied_here ? *step->to_apply : kNone;
+  for (const auto& e : to_apply) {
+    if (e.index() > n.applied()) check_applied(n, e);
+  }
   storage::WriteOutcome out;
-  out.applied = std::move(*applied);
+  if (is_applied_here) {
+    auto applied = n.store->apply(step->batch);
+    ASPEN_ASSERT_MSG(applied.has_value(), "committed entries from the core must apply");
+    out.applied = std::move(*applied);
+  }
   // Steps 4-6 through the shared driver: membership changes, answers for applied writes and
   // ready reads.
   for (const auto& m : n.cycle->finish(*n.node, *step, out)) send_message(m);

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <functional>
+#include <deque>
 #include <map>
 #include <memory>
 #include <optional>
@@ -67,6 +68,8 @@ struct SimNode {
   // The node's Ready driver (the shell's own): one Ready in flight at a time.
   std::optional<node::ReadyCycle> cycle;
   bool is_persisting() const { return cycle && cycle->is_in_flight(); }
+  // Steps whose entries wait for an asynchronous apply (the node's apply thread), in order.
+  std::deque<std::shared_ptr<node::ReadyCycle::Step>> pending_applies;
   // Client requests NodeCore is working on, by request id.
   std::map<uint64_t, PendingOp> requests;
 };
@@ -116,6 +119,8 @@ class Cluster {
   void maybe_take_ready(SimNode& n);
   void on_synced(SimNode& n, const std::shared_ptr<node::ReadyCycle::Step>& step);   // its log part is durable
   void on_applied(SimNode& n, const std::shared_ptr<node::ReadyCycle::Step>& step);  // and its apply done
+  void run_async_apply(SimNode& n);     // the oldest pending asynchronous apply
+  void drain_async_applies(SimNode& n); // every pending one, before a snapshot or synchronous apply
   void after_apply(SimNode& n, const pb::Entry& e, const storage::AppliedEntry& a);
   void deliver_responses(SimNode& n);
   void maybe_compact(SimNode& n);

@@ -50,6 +50,7 @@ struct Knobs {
   bool should_send_early = true;                   // a leader sends appends while its own fsync runs (§10.2.1)
   bool should_defer_apply = true;                  // committed entries are applied in batches (see apply_delay_max_ms)
   uint64_t apply_delay_max_ms = 10;                // longest a committed entry waits to be applied when nothing needs it
+  bool should_apply_async = true;                  // the state machine applies on its own thread, off the log's path
 
   // --- log compaction (node/log_compaction.h) ---
   uint64_t compact_threshold_entries = 20000;        // applied entries in the log before it is compacted

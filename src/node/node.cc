@@ -107,6 +107,10 @@ Status Shell::start() {
   hooks.on_persisted = [self = weak_from_this()](std::shared_ptr<StorageJob> job, Result<storage::WriteOutcome> out) {
     if (auto s = self.lock()) s->on_persisted(std::move(job), std::move(out));
   };
+  hooks.on_applied = [self = weak_from_this()](std::shared_ptr<StorageJob> job,
+                                               Result<std::vector<storage::AppliedEntry>> applied) {
+    if (auto s = self.lock()) s->on_applied(std::move(job), std::move(applied));
+  };
   storage_ = std::make_unique<StorageWorker>(*store_, config_.knobs, config_.node_id, std::move(hooks));
   ASPEN_LOG_INFO("node {}: phase 3/6 storage ({}) and raft: applied index {}, membership {}", config_.node_id,
                  config_.storage_backend == StorageBackend::kLmdb ? "lmdb" : "inmemory", store_->applied_index(),
@@ -272,6 +276,33 @@ void Shell::on_log_durable(std::shared_ptr<StorageJob> job) {
   auto messages = cycle_->log_durable(*core_, job->step);
   send_raft_messages(messages);
   deliver_responses();
+}
+
+void Shell::on_applied(std::shared_ptr<StorageJob> job, Result<std::vector<storage::AppliedEntry>> applied) {
+  if (is_stopping_ || !core_) return;
+  if (!applied) {
+    counters_.storage_errors.fetch_add(1, std::memory_order_relaxed);
+    ASPEN_LOG_ERROR("node {}: applying committed entries failed: {}", config_.node_id, applied.error().to_string());
+    if (applied.error().code() == ErrorCode::kCorruption) {
+      ASPEN_LOG_ERROR("node {}: the data directory is corrupt; this node stops serving until repaired", config_.node_id);
+      is_stopping_ = true;
+      return;
+    }
+    // Nothing of it was applied: the same entries again after a pause (a full disk may be
+    // freed meanwhile); NodeCore holds later entries back until this one is done.
+    endpoint_->post_after(config_.knobs.storage_retry_delay_ms, [self = weak_from_this(), job] {
+      if (auto s = self.lock(); s && s->storage_) s->storage_->submit_apply(job);
+    });
+    return;
+  }
+  counters_.applied_commands.fetch_add(applied->size(), std::memory_order_relaxed);
+  core_->on_applied(*job->step.to_apply, *applied);
+  if (refresh_at_applied_ != 0 && store_->applied_index() >= refresh_at_applied_) {
+    refresh_at_applied_ = 0;
+    refresh_cluster_view();
+  }
+  deliver_responses();
+  pump();
 }
 
 void Shell::on_persisted(std::shared_ptr<StorageJob> job, Result<storage::WriteOutcome> outcome) {

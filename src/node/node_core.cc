@@ -201,14 +201,14 @@ void NodeCore::flush_read_batch() {
 }
 
 bool NodeCore::has_ready() const {
-  return !read_batch_.empty() || raft_->has_ready() || (!apply_stash_.empty() && should_apply_now(false));
+  return !read_batch_.empty() || raft_->has_ready() || is_stash_due();
 }
 
 std::optional<raft::Ready> NodeCore::take_ready() {
   flush_read_batch();
   if (!raft_->has_ready()) {
     // Nothing from Raft, but held-back entries are due: a Ready that only applies them.
-    if (!apply_stash_.empty() && should_apply_now(false)) return raft::Ready{};
+    if (is_stash_due()) return raft::Ready{};
     return std::nullopt;
   }
   answer_fixed_results_at_commit();
@@ -282,7 +282,11 @@ bool NodeCore::should_apply_now(bool is_forced) const {
   return now_ms_ >= apply_stash_since_ms_ + config_.knobs.apply_delay_max_ms;
 }
 
-std::shared_ptr<const std::vector<pb::Entry>> NodeCore::take_entries_to_apply(const raft::Ready& rd) {
+bool NodeCore::is_stash_due() const {
+  return !apply_stash_.empty() && !is_async_apply_in_flight_ && should_apply_now(false);
+}
+
+NodeCore::ToApply NodeCore::take_entries_to_apply(const raft::Ready& rd) {
   bool is_forced = rd.snapshot.has_value();
   if (apply_stash_.empty()) apply_stash_since_ms_ = now_ms_;
   for (const auto& e : rd.committed_entries) {
@@ -292,13 +296,19 @@ std::shared_ptr<const std::vector<pb::Entry>> NodeCore::take_entries_to_apply(co
     apply_stash_bytes_ += e.ByteSizeLong();
     apply_stash_.push_back(e);
   }
-  if (apply_stash_.empty()) return nullptr;
+  if (apply_stash_.empty()) return {};
+  // One asynchronous apply at a time: what arrives meanwhile waits for it (unless forced),
+  // so the store's queue stays bounded and the next batch is bigger.
+  const bool is_held = !is_forced && (is_async_apply_in_flight_ || !should_apply_now(false));
   // BUGGIFY: apply now after all; batching applies is an optimisation.
-  if (!should_apply_now(is_forced) && !ASPEN_BUGGIFY("node.apply_not_deferred")) {
+  if (is_held && (is_async_apply_in_flight_ || !ASPEN_BUGGIFY("node.apply_not_deferred"))) {
     ASPEN_PROBE("node.apply_deferred");
-    return nullptr;
+    return {};
   }
-  auto out = std::make_shared<const std::vector<pb::Entry>>(std::move(apply_stash_));
+  ToApply out;
+  out.entries = std::make_shared<const std::vector<pb::Entry>>(std::move(apply_stash_));
+  out.is_async = !is_forced && config_.knobs.should_apply_async;
+  if (out.is_async) is_async_apply_in_flight_ = true;
   apply_stash_.clear();
   apply_stash_bytes_ = 0;
   return out;
@@ -315,8 +325,36 @@ void NodeCore::on_persisted(const raft::Ready& rd, const std::vector<pb::Entry>&
                             const storage::WriteOutcome& outcome) {
   log_durable_index_ = 0;
   log_durable_term_ = 0;
+  apply_results(applied, outcome.applied);
+  for (const auto& rs : rd.read_states) {
+    auto it = reads_in_flight_.find(rs.context);
+    if (it == reads_in_flight_.end()) continue;
+    if (rs.is_refused) {
+      ASPEN_PROBE("node.read_refused_unconfirmed");
+      Error e = raft_->is_leader() || raft_->leader() == kNoNode
+                    ? Error(ErrorCode::kUnavailable, "the leader could not confirm its leadership in time; retry")
+                    : not_leader_error();
+      for (auto& r : it->second) respond_read(r.request_id, std::unexpected(e));
+      pending_read_count_ -= it->second.size();
+    } else {
+      reads_waiting_apply_.emplace_back(rs.index, std::move(it->second));
+    }
+    reads_in_flight_.erase(it);
+  }
+  raft_->advance(rd);
+  serve_ready_reads();
+}
+
+void NodeCore::on_applied(const std::vector<pb::Entry>& entries, const std::vector<storage::AppliedEntry>& results) {
+  ASPEN_ASSERT_MSG(is_async_apply_in_flight_, "on_applied() answers an asynchronous apply");
+  is_async_apply_in_flight_ = false;
+  apply_results(entries, results);
+  serve_ready_reads();
+}
+
+void NodeCore::apply_results(const std::vector<pb::Entry>& applied, const std::vector<storage::AppliedEntry>& results) {
   size_t k = 0;
-  for (const auto& a : outcome.applied) {
+  for (const auto& a : results) {
     while (k < applied.size() && applied[k].index() != a.index) ++k;
     ASPEN_ASSERT_MSG(k < applied.size(), "applied entries come from this Ready");
     const pb::Entry& e = applied[k];
@@ -346,23 +384,6 @@ void NodeCore::on_persisted(const raft::Ready& rd, const std::vector<pb::Entry>&
     }
     pending_writes_.erase(it);
   }
-  for (const auto& rs : rd.read_states) {
-    auto it = reads_in_flight_.find(rs.context);
-    if (it == reads_in_flight_.end()) continue;
-    if (rs.is_refused) {
-      ASPEN_PROBE("node.read_refused_unconfirmed");
-      Error e = raft_->is_leader() || raft_->leader() == kNoNode
-                    ? Error(ErrorCode::kUnavailable, "the leader could not confirm its leadership in time; retry")
-                    : not_leader_error();
-      for (auto& r : it->second) respond_read(r.request_id, std::unexpected(e));
-      pending_read_count_ -= it->second.size();
-    } else {
-      reads_waiting_apply_.emplace_back(rs.index, std::move(it->second));
-    }
-    reads_in_flight_.erase(it);
-  }
-  raft_->advance(rd);
-  serve_ready_reads();
 }
 
 void NodeCore::serve_ready_reads() {

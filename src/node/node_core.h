@@ -111,7 +111,19 @@ class NodeCore {
   // needs them applied: a read waiting for its read point, a writer waiting for its result,
   // a membership change, a snapshot, a lease expiry, a full batch, or apply_delay_max_ms.
   // Nothing that waits for an apply is ever held back; a stale read may lag that long.
-  std::shared_ptr<const std::vector<pb::Entry>> take_entries_to_apply(const raft::Ready& rd);
+  struct ToApply {
+    std::shared_ptr<const std::vector<pb::Entry>> entries;  // null: none now
+    // The store may apply them after the Ready is finished, on its own thread, and report
+    // with on_applied() later: the next Ready's log write need not wait for the state
+    // machine. False for a membership change or a snapshot (applied before the Ready
+    // finishes, after every earlier apply) and with knobs.should_apply_async off. At most
+    // one asynchronous apply is in flight.
+    bool is_async = false;
+  };
+  ToApply take_entries_to_apply(const raft::Ready& rd);
+  // Entries handed out by take_entries_to_apply are applied (`results` in order, from the
+  // store): answers, membership, leases, reads waiting for their read point.
+  void on_applied(const std::vector<pb::Entry>& entries, const std::vector<storage::AppliedEntry>& results);
   // The Ready's log part (entries, hard state, snapshot) is durable; its apply may still be
   // running. Writes whose result is fixed and whose entry is now committed and durable here
   // are answered.
@@ -151,12 +163,15 @@ class NodeCore {
   };
   void answer_fixed_results_at_commit();
   bool should_apply_now(bool is_forced) const;
+  bool is_stash_due() const;  // held-back entries should go to the store now
+  void apply_results(const std::vector<pb::Entry>& applied, const std::vector<storage::AppliedEntry>& results);
   // Simulation only (core/buggify.h): loses or repeats some outgoing messages.
   void buggify_outgoing(std::vector<pb::Message>& messages) const;
   // Committed entries Raft handed out that the store has not been given yet, and since when.
   std::vector<pb::Entry> apply_stash_;
   uint64_t apply_stash_bytes_ = 0;
   uint64_t apply_stash_since_ms_ = 0;
+  bool is_async_apply_in_flight_ = false;
   // The last entry of the Ready in flight once its log part is durable (its term, to tell
   // whether the entry is still the one at that index): raft still counts it as unstable
   // until on_persisted. 0 when none.

@@ -11,7 +11,9 @@ std::optional<ReadyCycle::Step> ReadyCycle::begin(NodeCore& core, bool is_early_
   Step step;
   step.ready = std::make_shared<raft::Ready>(std::move(*rd));
   if (is_early_send) step.early = take_early_messages(*step.ready, core.is_leader(), persisted_);
-  step.to_apply = core.take_entries_to_apply(*step.ready);
+  auto to_apply = core.take_entries_to_apply(*step.ready);
+  step.to_apply = std::move(to_apply.entries);
+  step.is_apply_async = to_apply.is_async;
   step.batch = write_batch_for(*step.ready, &persisted_);
   step.batch.committed = step.to_apply.get();
   // A hard state that only moves the commit index needs no write: Raft recomputes the
@@ -38,7 +40,7 @@ std::vector<pb::Message> ReadyCycle::finish(NodeCore& core, Step& step, const st
   if (!step.is_log_durable) messages = log_durable(core, step);
   is_in_flight_ = false;
   static const std::vector<pb::Entry> kNone;
-  core.on_persisted(*step.ready, step.to_apply ? *step.to_apply : kNone, outcome);
+  core.on_persisted(*step.ready, step.to_apply && !step.is_apply_async ? *step.to_apply : kNone, outcome);
   return messages;
 }
 

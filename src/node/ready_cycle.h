@@ -37,6 +37,9 @@ class ReadyCycle {
     // The committed entries the store applies with this step (NodeCore::take_entries_to_apply;
     // null: none). Shared: `batch` points into it.
     std::shared_ptr<const std::vector<pb::Entry>> to_apply;
+    // to_apply may be applied after finish(), on the store's own thread; the driver then
+    // reports it with NodeCore::on_applied (NodeCore::ToApply::is_async).
+    bool is_apply_async = false;
     storage::WriteBatch batch;           // what to make durable
     // False when the Ready holds only messages and read states: finish() may follow at once.
     bool needs_store = false;
@@ -52,8 +55,9 @@ class ReadyCycle {
   // depend on the log, never on the apply); the core may answer writes committed and now
   // durable here. Optional: finish() does it if it was not called.
   std::vector<pb::Message> log_durable(NodeCore& core, Step& step);
-  // The step's apply is done too: lets the core take the outcome (answers, membership,
-  // reads), advance, and returns any messages log_durable() did not already return.
+  // The step's apply is done too (or, for an asynchronous apply, handed off): lets the core
+  // take the outcome (answers, membership, reads), advance, and returns any messages
+  // log_durable() did not already return.
   std::vector<pb::Message> finish(NodeCore& core, Step& step, const storage::WriteOutcome& outcome);
 
   bool is_in_flight() const { return is_in_flight_; }

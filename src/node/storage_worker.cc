@@ -1,6 +1,7 @@
 #include "node/storage_worker.h"
 
 #include <chrono>
+#include <future>
 
 #include "core/assert.h"
 #include "core/log.h"
@@ -16,8 +17,13 @@ uint64_t micros_since(std::chrono::steady_clock::time_point t) {
 }  // namespace
 
 StorageWorker::StorageWorker(storage::Store& store, const Knobs& knobs, uint64_t node_id, Hooks hooks)
-    : store_(store), knobs_(knobs), node_id_(node_id), hooks_(std::move(hooks)), worker_("storage", 1) {
-  ASPEN_ASSERT(hooks_.post && hooks_.on_log_durable && hooks_.on_persisted);
+    : store_(store),
+      knobs_(knobs),
+      node_id_(node_id),
+      hooks_(std::move(hooks)),
+      apply_worker_("apply", 4),
+      worker_("storage", 1) {
+  ASPEN_ASSERT(hooks_.post && hooks_.on_log_durable && hooks_.on_persisted && hooks_.on_applied);
 }
 
 StorageWorker::~StorageWorker() { stop(); }
@@ -27,10 +33,34 @@ void StorageWorker::submit(std::shared_ptr<Job> job) {
   worker_.submit([this, job = std::move(job)] { persist(job); });
 }
 
-void StorageWorker::stop() { worker_.stop(); }
+void StorageWorker::stop() {
+  worker_.stop();
+  apply_worker_.stop();
+}
+
+void StorageWorker::submit_apply(std::shared_ptr<Job> job) {
+  apply_worker_.submit([this, job = std::move(job)] { apply_async(job); });
+}
+
+void StorageWorker::drain_applies() {
+  std::promise<void> idle;
+  auto done = idle.get_future();
+  if (!apply_worker_.submit([&idle] { idle.set_value(); })) return;  // stopping: nothing will run
+  done.wait();
+}
+
+void StorageWorker::apply_async(const std::shared_ptr<Job>& job) {
+  const auto t_apply = std::chrono::steady_clock::now();
+  auto applied = store_.apply(job->step.batch);
+  stats_.applies.fetch_add(1, std::memory_order_relaxed);
+  stats_.apply_us_total.fetch_add(micros_since(t_apply), std::memory_order_relaxed);
+  hooks_.post([hook = hooks_.on_applied, job, applied = std::move(applied)]() mutable { hook(job, std::move(applied)); });
+}
 
 void StorageWorker::persist(const std::shared_ptr<Job>& job) {
   const auto t0 = std::chrono::steady_clock::now();
+  const bool has_sync_apply = job->step.to_apply != nullptr && !job->step.is_apply_async;
+  if ((job->step.ready->snapshot || has_sync_apply) && !job->is_log_written) drain_applies();
   // Phase 1, the log: its messages (acks, votes) and answers at commit go out as soon as it
   // is durable, while phase 2 applies the committed entries to the state machine.
   Result<storage::WriteOutcome> out = storage::WriteOutcome{};
@@ -45,7 +75,11 @@ void StorageWorker::persist(const std::shared_ptr<Job>& job) {
       out = std::unexpected(s.error());
     }
   }
-  if (out && job->step.batch.committed != nullptr && !job->step.batch.committed->empty()) {
+  const bool is_apply_handed_off = out && job->step.is_apply_async;
+  if (is_apply_handed_off) {
+    // Phase 2 goes to the apply thread (below, after on_persisted is posted, so that the
+    // loop hears of the step before its apply); the step is done once the log is.
+  } else if (out && job->step.batch.committed != nullptr && !job->step.batch.committed->empty()) {
     hooks_.post([hook = hooks_.on_log_durable, job] { hook(job); });
     std::lock_guard write_lock(write_mu_);
     const auto t_apply = std::chrono::steady_clock::now();
@@ -63,6 +97,7 @@ void StorageWorker::persist(const std::shared_ptr<Job>& job) {
   stats_.batch_us_total.fetch_add(micros_since(t0), std::memory_order_relaxed);
   const bool is_written = out.has_value();
   hooks_.post([hook = hooks_.on_persisted, job, out = std::move(out)]() mutable { hook(job, std::move(out)); });
+  if (is_apply_handed_off) submit_apply(job);
   // Compaction runs after the batch was answered, off its critical path; the next batch
   // waits for it only if it is already ready.
   if (is_written) maybe_compact();

@@ -9,7 +9,9 @@
 //   storage.stop();        // the write in progress finishes; later jobs are dropped
 //
 // Threads: submit() and stop() on any thread; the persisting on the worker's own thread
-// ("storage"); the hooks are posted to the loop. Every write to the store (batches,
+// ("storage") and asynchronous applies on a second one ("apply"); the hooks are posted to
+// the loop. A snapshot install or a synchronous apply first waits for the apply thread to
+// be idle, so that applies happen in log order. Every write to the store (batches,
 // compaction, and the loop's bootstrap and on-demand snapshot, which only try it) holds
 // write_mutex(): LMDB takes one writer at a time and the store's bookkeeping assumes so.
 #pragma once
@@ -40,6 +42,8 @@ class StorageWorker {
     std::function<void(std::function<void()>)> post;  // runs a task on the loop
     std::function<void(std::shared_ptr<Job>)> on_log_durable;                                      // [loop]
     std::function<void(std::shared_ptr<Job>, Result<storage::WriteOutcome>)> on_persisted;        // [loop]
+    // An asynchronous apply (step.is_apply_async) is done, after on_persisted.
+    std::function<void(std::shared_ptr<Job>, Result<std::vector<storage::AppliedEntry>>)> on_applied;  // [loop]
   };
   // What it measured, for the metrics (any thread reads them).
   struct Stats {
@@ -59,12 +63,16 @@ class StorageWorker {
   StorageWorker& operator=(const StorageWorker&) = delete;
 
   void submit(std::shared_ptr<Job> job);  // any thread; dropped once stopped
+  // Applies an asynchronous step's entries (again, after a failure) on the apply thread.
+  void submit_apply(std::shared_ptr<Job> job);
   void stop();                            // any thread but its own; idempotent
   std::mutex& write_mutex() { return write_mu_; }
   const Stats& stats() const { return stats_; }
 
  private:
   void persist(const std::shared_ptr<Job>& job);  // [storage]
+  void apply_async(const std::shared_ptr<Job>& job);  // [apply]
+  void drain_applies();                           // [storage] waits until the apply thread is idle
   void maybe_compact();                           // [storage]
 
   storage::Store& store_;
@@ -73,7 +81,11 @@ class StorageWorker {
   const Hooks hooks_;
   std::mutex write_mu_;
   Stats stats_;
-  Worker worker_;  // last: its thread starts once everything above exists
+  // Last: their threads start once everything above exists. The state machine's applies run
+  // on their own thread, so that the next batch's log write does not wait for an LMDB
+  // commit; at most one asynchronous apply is queued (NodeCore holds the rest back).
+  Worker apply_worker_;
+  Worker worker_;
 };
 
 }  // namespace aspen::node

@@ -35,7 +35,14 @@ std::vector<Response> drive_core(NodeCore& core, storage::Store& store, std::vec
     collect(step->early);
     auto w = store.write(step->batch);
     EXPECT_TRUE(w.has_value());
-    collect(cycle.finish(core, *step, *w));
+    // The store applied the entries at once; an asynchronous apply is reported after the
+    // step, as the shell's apply thread does.
+    const bool is_async = step->is_apply_async;
+    collect(cycle.finish(core, *step, is_async ? storage::WriteOutcome{} : *w));
+    if (is_async) {
+      core.on_applied(*step->to_apply, w->applied);
+      collect({});
+    }
   }
   return out;
 }
@@ -104,7 +111,12 @@ TEST(NodeCore, PutIsAnsweredWhenTheLogIsDurableAndCasWhenApplied) {
   ASSERT_TRUE(applied.has_value());
   storage::WriteOutcome out;
   out.applied = std::move(*applied);
-  cycle.finish(*n.core, *step, out);
+  if (step->is_apply_async) {
+    cycle.finish(*n.core, *step, storage::WriteOutcome{});
+    n.core->on_applied(*step->to_apply, out.applied);
+  } else {
+    cycle.finish(*n.core, *step, out);
+  }
   auto late = n.core->take_responses();
   ASSERT_EQ(late.size(), 1u);
   EXPECT_EQ(late[0].request_id, 8u);
@@ -445,13 +457,19 @@ class LeaderOfTwo {
     // As ReadyCycle does it: the core says which committed entries the store applies now.
     auto to_apply = core->take_entries_to_apply(*rd);
     auto batch = write_batch_for(*rd);
-    batch.committed = to_apply.get();
+    batch.committed = to_apply.entries.get();
     auto w = store.write(batch);
     EXPECT_TRUE(w.has_value());
     static const std::vector<pb::Entry> kNone;
-    core->on_persisted(*rd, to_apply ? *to_apply : kNone, *w);
+    if (to_apply.is_async) {
+      // As the shell's apply thread: reported after the step.
+      core->on_persisted(*rd, kNone, storage::WriteOutcome{});
+      core->on_applied(*to_apply.entries, w->applied);
+    } else {
+      core->on_persisted(*rd, to_apply.entries ? *to_apply.entries : kNone, *w);
+    }
     out.second = core->take_responses();
-    applied_batches += to_apply ? 1 : 0;
+    applied_batches += to_apply.entries ? 1 : 0;
     return out;
   }
   void drive() {

@@ -108,6 +108,7 @@ class Shell : public std::enable_shared_from_this<Shell> {
   using StorageJob = StorageWorker::Job;
   void on_log_durable(std::shared_ptr<StorageJob> job);  // [loop]
   void on_persisted(std::shared_ptr<StorageJob> job, Result<storage::WriteOutcome> outcome);  // [loop]
+  void on_applied(std::shared_ptr<StorageJob> job, Result<std::vector<storage::AppliedEntry>> applied);  // [loop]
   void schedule_tick();
   void on_tick();
   void refresh_cluster_view();
