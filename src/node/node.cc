@@ -278,22 +278,26 @@ void Shell::on_log_durable(std::shared_ptr<StorageJob> job) {
   deliver_responses();
 }
 
+void Shell::on_storage_failure(std::string_view what, const Error& error, std::function<void()> retry) {
+  counters_.storage_errors.fetch_add(1, std::memory_order_relaxed);
+  ASPEN_LOG_ERROR("node {}: {} failed: {}", config_.node_id, what, error.to_string());
+  if (error.code() == ErrorCode::kCorruption) {
+    ASPEN_LOG_ERROR("node {}: the data directory is corrupt; this node stops serving until repaired", config_.node_id);
+    is_stopping_ = true;
+    return;
+  }
+  // A full disk may be freed meanwhile.
+  endpoint_->post_after(config_.knobs.storage_retry_delay_ms, std::move(retry));
+}
+
 void Shell::on_applied(std::shared_ptr<StorageJob> job, Result<std::vector<storage::AppliedEntry>> applied) {
   if (is_stopping_ || !core_) return;
   if (!applied) {
-    counters_.storage_errors.fetch_add(1, std::memory_order_relaxed);
-    ASPEN_LOG_ERROR("node {}: applying committed entries failed: {}", config_.node_id, applied.error().to_string());
-    if (applied.error().code() == ErrorCode::kCorruption) {
-      ASPEN_LOG_ERROR("node {}: the data directory is corrupt; this node stops serving until repaired", config_.node_id);
-      is_stopping_ = true;
-      return;
-    }
-    // Nothing of it was applied: the same entries again after a pause (a full disk may be
-    // freed meanwhile); NodeCore holds later entries back until this one is done.
-    endpoint_->post_after(config_.knobs.storage_retry_delay_ms, [self = weak_from_this(), job] {
+    // Nothing of it was applied: the same entries again after a pause; NodeCore holds later
+    // entries back until this one is done.
+    return on_storage_failure("applying committed entries", applied.error(), [self = weak_from_this(), job] {
       if (auto s = self.lock(); s && s->storage_) s->storage_->submit_apply(job);
     });
-    return;
   }
   counters_.applied_commands.fetch_add(applied->size(), std::memory_order_relaxed);
   core_->on_applied(*job->step.to_apply, *applied);
@@ -307,20 +311,11 @@ void Shell::on_applied(std::shared_ptr<StorageJob> job, Result<std::vector<stora
 
 void Shell::on_persisted(std::shared_ptr<StorageJob> job, Result<storage::WriteOutcome> outcome) {
   if (!outcome) {
-    counters_.storage_errors.fetch_add(1, std::memory_order_relaxed);
-    // The failed phase left nothing behind; the core must not advance. Retry the same phase
-    // after a pause (a full disk may be freed); corruption stops the node from serving.
-    ASPEN_LOG_ERROR("node {}: storage write failed: {}", config_.node_id, outcome.error().to_string());
-    if (outcome.error().code() == ErrorCode::kCorruption) {
-      ASPEN_LOG_ERROR("node {}: the data directory is corrupt; this node stops serving until repaired",
-                      config_.node_id);
-      is_stopping_ = true;
-      return;
-    }
-    endpoint_->post_after(config_.knobs.storage_retry_delay_ms, [self = weak_from_this(), job] {
+    // The failed phase left nothing behind; the core must not advance. The same phase again
+    // after a pause.
+    return on_storage_failure("storage write", outcome.error(), [self = weak_from_this(), job] {
       if (auto s = self.lock(); s && s->storage_) s->storage_->submit(job);
     });
-    return;
   }
   const raft::Ready& rd = *job->step.ready;
   const bool had_conf_change = applies_conf_change(rd);
@@ -365,8 +360,7 @@ void Shell::on_tick() {
 
 void Shell::submit_write(kvpb::Command cmd, CoreDone done) {
   uint64_t id = next_request_id_++;
-  waiting_.emplace(id, std::move(done));
-  write_started_.emplace(id, std::chrono::steady_clock::now());
+  waiting_.emplace(id, Waiting{std::move(done), std::chrono::steady_clock::now()});
   core_->submit_write(id, std::move(cmd), now_ms());
   deliver_responses();
   schedule_pump();
@@ -374,7 +368,7 @@ void Shell::submit_write(kvpb::Command cmd, CoreDone done) {
 
 void Shell::submit_read(kvpb::RangeRequest req, ReadConsistency consistency, CoreDone done) {
   uint64_t id = next_request_id_++;
-  waiting_.emplace(id, std::move(done));
+  waiting_.emplace(id, Waiting{std::move(done), {}});
   core_->submit_read(id, std::move(req), consistency, now_ms());
   deliver_responses();
   schedule_pump();
@@ -382,7 +376,7 @@ void Shell::submit_read(kvpb::RangeRequest req, ReadConsistency consistency, Cor
 
 void Shell::submit_conf_change(const pb::ConfChange& cc, CoreDone done) {
   uint64_t id = next_request_id_++;
-  waiting_.emplace(id, std::move(done));
+  waiting_.emplace(id, Waiting{std::move(done), {}});
   core_->submit_conf_change(id, cc, now_ms());
   deliver_responses();
   schedule_pump();
@@ -391,18 +385,16 @@ void Shell::submit_conf_change(const pb::ConfChange& cc, CoreDone done) {
 void Shell::deliver_responses() {
   if (!core_) return;
   for (auto& r : core_->take_responses()) {
-    if (auto started = write_started_.find(r.request_id); started != write_started_.end()) {
-      if (r.write) {
-        auto us = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started->second);
-        counters_.core_writes_answered.fetch_add(1, std::memory_order_relaxed);
-        counters_.core_write_us_total.fetch_add(static_cast<uint64_t>(us.count()), std::memory_order_relaxed);
-      }
-      write_started_.erase(started);
-    }
     auto it = waiting_.find(r.request_id);
     if (it == waiting_.end()) continue;
-    CoreDone done = std::move(it->second);
+    Waiting w = std::move(it->second);
     waiting_.erase(it);
+    if (r.write && w.write_started != std::chrono::steady_clock::time_point{}) {
+      auto us = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - w.write_started);
+      counters_.core_writes_answered.fetch_add(1, std::memory_order_relaxed);
+      counters_.core_write_us_total.fetch_add(static_cast<uint64_t>(us.count()), std::memory_order_relaxed);
+    }
+    CoreDone done = std::move(w.done);
     done(r);
   }
 }

@@ -109,6 +109,9 @@ class Shell : public std::enable_shared_from_this<Shell> {
   void on_log_durable(std::shared_ptr<StorageJob> job);  // [loop]
   void on_persisted(std::shared_ptr<StorageJob> job, Result<storage::WriteOutcome> outcome);  // [loop]
   void on_applied(std::shared_ptr<StorageJob> job, Result<std::vector<storage::AppliedEntry>> applied);  // [loop]
+  // A failed storage phase: counted and logged; corruption stops serving, else `retry` runs
+  // after storage_retry_delay_ms.
+  void on_storage_failure(std::string_view what, const Error& error, std::function<void()> retry);  // [loop]
   void schedule_tick();
   void on_tick();
   void refresh_cluster_view();
@@ -197,9 +200,11 @@ class Shell : public std::enable_shared_from_this<Shell> {
   bool is_pump_scheduled_ = false;
   bool is_stopping_ = false;
   uint64_t next_request_id_ = 1;
-  std::unordered_map<uint64_t, CoreDone> waiting_;  // [loop] by NodeCore request id
-  // [loop] when each write waiting in the core was submitted (for the write-time metric)
-  std::unordered_map<uint64_t, std::chrono::steady_clock::time_point> write_started_;
+  struct Waiting {
+    CoreDone done;
+    std::chrono::steady_clock::time_point write_started;  // writes only (the write-time metric)
+  };
+  std::unordered_map<uint64_t, Waiting> waiting_;  // [loop] by NodeCore request id
   std::map<NodeId, OutLink> out_links_;             // [loop]
   ForwardLink forward_link_;                        // [loop]
   // Requests relayed to a leader and not answered yet: by id, the leader they went to and
