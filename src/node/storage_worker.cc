@@ -49,11 +49,16 @@ void StorageWorker::drain_applies() {
   done.wait();
 }
 
-void StorageWorker::apply_async(const std::shared_ptr<Job>& job) {
+Result<std::vector<storage::AppliedEntry>> StorageWorker::timed_apply(const Job& job) {
   const auto t_apply = std::chrono::steady_clock::now();
-  auto applied = store_.apply(job->step.batch);
+  auto applied = store_.apply(job.step.batch);
   stats_.applies.fetch_add(1, std::memory_order_relaxed);
   stats_.apply_us_total.fetch_add(micros_since(t_apply), std::memory_order_relaxed);
+  return applied;
+}
+
+void StorageWorker::apply_async(const std::shared_ptr<Job>& job) {
+  auto applied = timed_apply(*job);
   hooks_.post([hook = hooks_.on_applied, job, applied = std::move(applied)]() mutable { hook(job, std::move(applied)); });
 }
 
@@ -82,10 +87,7 @@ void StorageWorker::persist(const std::shared_ptr<Job>& job) {
   } else if (out && job->step.batch.committed != nullptr && !job->step.batch.committed->empty()) {
     hooks_.post([hook = hooks_.on_log_durable, job] { hook(job); });
     std::lock_guard write_lock(write_mu_);
-    const auto t_apply = std::chrono::steady_clock::now();
-    auto applied = store_.apply(job->step.batch);
-    stats_.applies.fetch_add(1, std::memory_order_relaxed);
-    stats_.apply_us_total.fetch_add(micros_since(t_apply), std::memory_order_relaxed);
+    auto applied = timed_apply(*job);
     if (applied) {
       out->applied = std::move(*applied);
     } else {

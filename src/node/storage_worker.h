@@ -72,6 +72,7 @@ class StorageWorker {
  private:
   void persist(const std::shared_ptr<Job>& job);  // [storage]
   void apply_async(const std::shared_ptr<Job>& job);  // [apply]
+  Result<std::vector<storage::AppliedEntry>> timed_apply(const Job& job);  // [storage] or [apply]
   void drain_applies();                           // [storage] waits until the apply thread is idle
   void maybe_compact();                           // [storage]
 
