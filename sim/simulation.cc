@@ -314,20 +314,30 @@ void Cluster::on_synced(SimNode& n, const std::shared_ptr<node::ReadyCycle::Step
   });
 }
 
+std::vector<storage::AppliedEntry> Cluster::apply_checked(SimNode& n, const node::ReadyCycle::Step& step) {
+  for (const auto& e : *step.to_apply) {
+    if (e.index() > n.applied()) check_applied(n, e);
+  }
+  auto applied = n.store->apply(step.batch);
+  ASPEN_ASSERT_MSG(applied.has_value(), "committed entries from the core must apply");
+  return std::move(*applied);
+}
+
+void Cluster::after_applies(SimNode& n, const std::vector<pb::Entry>& entries,
+                            const std::vector<storage::AppliedEntry>& applied) {
+  size_t k = 0;
+  for (const auto& a : applied) {
+    while (entries[k].index() != a.index) ++k;
+    after_apply(n, entries[k], a);
+  }
+}
+
 void Cluster::run_async_apply(SimNode& n) {
   auto step = n.pending_applies.front();
   n.pending_applies.pop_front();
-  for (const auto& e : *step->to_apply) {
-    if (e.index() > n.applied()) check_applied(n, e);
-  }
-  auto applied = n.store->apply(step->batch);
-  ASPEN_ASSERT_MSG(applied.has_value(), "committed entries from the core must apply");
-  n.node->on_applied(*step->to_apply, *applied);
-  size_t k = 0;
-  for (const auto& a : *applied) {
-    while ((*step->to_apply)[k].index() != a.index) ++k;
-    after_apply(n, (*step->to_apply)[k], a);
-  }
+  auto applied = apply_checked(n, *step);
+  n.node->on_applied(*step->to_apply, applied);
+  after_applies(n, *step->to_apply, applied);
   deliver_responses(n);
   maybe_compact(n);
   check_after_event(n);
@@ -338,26 +348,13 @@ void Cluster::drain_async_applies(SimNode& n) {
 }
 
 void Cluster::on_applied(SimNode& n, const std::shared_ptr<node::ReadyCycle::Step>& step) {
-  static const std::vector<pb::Entry> kNone;
   const bool is_applied_here = step->to_apply != nullptr && !step->is_apply_async;
-  const std::vector<pb::Entry>& to_apply = is_applied_here ? *step->to_apply : kNone;
-  for (const auto& e : to_apply) {
-    if (e.index() > n.applied()) check_applied(n, e);
-  }
   storage::WriteOutcome out;
-  if (is_applied_here) {
-    auto applied = n.store->apply(step->batch);
-    ASPEN_ASSERT_MSG(applied.has_value(), "committed entries from the core must apply");
-    out.applied = std::move(*applied);
-  }
+  if (is_applied_here) out.applied = apply_checked(n, *step);
   // Steps 4-6 through the shared driver: membership changes, answers for applied writes and
   // ready reads.
   for (const auto& m : n.cycle->finish(*n.node, *step, out)) send_message(m);
-  size_t k = 0;
-  for (const auto& a : out.applied) {
-    while (to_apply[k].index() != a.index) ++k;
-    after_apply(n, to_apply[k], a);
-  }
+  if (is_applied_here) after_applies(n, *step->to_apply, out.applied);
   // The Store computed the membership on its own (raft::next_conf_state) in the same
   // transaction; it must be exactly what the core switched to (unless the core has since
   // accepted a snapshot that is not persisted yet, whose membership it adopted at once).

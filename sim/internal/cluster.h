@@ -119,6 +119,9 @@ class Cluster {
   void maybe_take_ready(SimNode& n);
   void on_synced(SimNode& n, const std::shared_ptr<node::ReadyCycle::Step>& step);   // its log part is durable
   void on_applied(SimNode& n, const std::shared_ptr<node::ReadyCycle::Step>& step);  // and its apply done
+  // Checks each entry against the cluster's history, then applies the step's entries.
+  std::vector<storage::AppliedEntry> apply_checked(SimNode& n, const node::ReadyCycle::Step& step);
+  void after_applies(SimNode& n, const std::vector<pb::Entry>& entries, const std::vector<storage::AppliedEntry>& applied);
   void run_async_apply(SimNode& n);     // the oldest pending asynchronous apply
   void drain_async_applies(SimNode& n); // every pending one, before a snapshot or synchronous apply
   void after_apply(SimNode& n, const pb::Entry& e, const storage::AppliedEntry& a);
