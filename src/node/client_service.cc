@@ -1,4 +1,4 @@
-// The client protocol on ALPN "aspen-client": one request per stream, answered once.
+// ClientService (client_service.h): the client protocol on ALPN "aspen-client".
 //
 // Reads are served here (linearizable ones via a batched ReadIndex, which also works on a
 // follower); writes and administration need the leader: a follower forwards them over its
@@ -9,7 +9,7 @@
 #include "core/assert.h"
 #include "core/log.h"
 #include "kv/commands.h"
-#include "node/internal/shell.h"
+#include "node/client_service.h"
 #include "node/routing.h"
 #include "rpc/error_info.h"
 
@@ -85,46 +85,40 @@ ReadConsistency consistency_of(clientpb::Consistency c) {
 
 }  // namespace
 
-cpb::Response Shell::error_reply(const Error& e) const {
+cpb::Response error_reply(const NodeEnv& env, NodeCore* core, const Error& e) {
   cpb::Response resp;
-  *resp.mutable_error() = error_info(e);
+  *resp.mutable_error() = rpc::to_error_info(e);
+  if (e.code() == ErrorCode::kNotLeader && core != nullptr) {
+    if (auto p = env.peers.lookup(core->leader())) *resp.mutable_error()->mutable_leader() = env.address_of(*p);
+  }
   return resp;
 }
 
-cpb::Response Shell::error_reply(ErrorCode code, std::string message) const {
-  return error_reply(Error(code, std::move(message)));
-}
+ClientService::ClientService(NodeEnv& env, CorePort& port, rpc::HandlerRegistry& handlers)
+    : env_(env), port_(port), handlers_(handlers) {}
 
-cpb::ErrorInfo Shell::error_info(const Error& e) const {
-  cpb::ErrorInfo info = rpc::to_error_info(e);
-  if (e.code() == ErrorCode::kNotLeader && core_) {
-    if (auto p = peers_.lookup(core_->leader())) *info.mutable_leader() = address_of(*p);
-  }
-  return info;
-}
-
-void Shell::register_client_handlers() {
+void ClientService::register_handlers() {
   using R = cpb::Request;
-  auto bind = [this](void (Shell::*fn)(const cpb::Request&, Reply)) {
+  auto bind = [this](void (ClientService::*fn)(const cpb::Request&, Reply)) {
     return [this, fn](const cpb::Request& req, Reply reply) { (this->*fn)(req, std::move(reply)); };
   };
-  handlers_.add(R::kRead, "read", bind(&Shell::handle_read));
-  handlers_.add(R::kBatchRead, "batch_read", bind(&Shell::handle_batch_read));
-  handlers_.add(R::kScan, "scan", bind(&Shell::handle_scan));
-  handlers_.add(R::kWrite, "write", bind(&Shell::handle_write));
-  handlers_.add(R::kLeaseList, "lease_list", bind(&Shell::handle_lease_list));
+  handlers_.add(R::kRead, "read", bind(&ClientService::handle_read));
+  handlers_.add(R::kBatchRead, "batch_read", bind(&ClientService::handle_batch_read));
+  handlers_.add(R::kScan, "scan", bind(&ClientService::handle_scan));
+  handlers_.add(R::kWrite, "write", bind(&ClientService::handle_write));
+  handlers_.add(R::kLeaseList, "lease_list", bind(&ClientService::handle_lease_list));
 }
 
-void Shell::serve_client(transport::Stream& stream, std::string bytes) {
-  counters_.client_requests.fetch_add(1, std::memory_order_relaxed);
+void ClientService::serve(transport::Stream& stream, std::string bytes) {
+  env_.counters.client_requests.fetch_add(1, std::memory_order_relaxed);
   transport::Stream st = stream;
   Reply reply = [this, st](cpb::Response resp) mutable {
-    if (resp.has_error()) counters_.client_errors.fetch_add(1, std::memory_order_relaxed);
+    if (resp.has_error()) env_.counters.client_errors.fetch_add(1, std::memory_order_relaxed);
     // A relayed answer already names the leader that executed it.
     const bool is_leader_work = resp.has_write() || resp.has_membership();
-    if (is_leader_work && !resp.has_served_by()) *resp.mutable_served_by() = self_address();
+    if (is_leader_work && !resp.has_served_by()) *resp.mutable_served_by() = env_.self_address();
     if (auto s = st.send_async_owned(resp.SerializeAsString()); !s) {
-      ASPEN_LOG_DEBUG("node {}: could not answer a client: {}", config_.node_id, s.error().to_string());
+      ASPEN_LOG_DEBUG("node {}: could not answer a client: {}", env_.config.node_id, s.error().to_string());
       return;
     }
     st.finish();
@@ -133,14 +127,14 @@ void Shell::serve_client(transport::Stream& stream, std::string bytes) {
   if (!req.ParseFromString(bytes)) {
     return reply(error_reply(Error(ErrorCode::kInvalidArgument, "malformed request: not a clientpb.Request")));
   }
-  if (is_stopping_ || !core_) {
+  if (port_.core() == nullptr) {
     return reply(error_reply(Error(ErrorCode::kUnavailable, "the node is shutting down")));
   }
   handlers_.dispatch(req, std::move(reply));
 }
 
-void Shell::handle_read(const cpb::Request& req, Reply reply) {
-  submit_read(kv::key_range(req.read().key()), consistency_of(req.read().consistency()),
+void ClientService::handle_read(const cpb::Request& req, Reply reply) {
+  port_.submit_read(kv::key_range(req.read().key()), consistency_of(req.read().consistency()),
               [this, reply, key = req.read().key()](const Response& r) {
                 if (!r.read) return reply(error_reply(r.read.error()));
                 cpb::Response resp;
@@ -149,7 +143,7 @@ void Shell::handle_read(const cpb::Request& req, Reply reply) {
               });
 }
 
-void Shell::handle_batch_read(const cpb::Request& req, Reply reply) {
+void ClientService::handle_batch_read(const cpb::Request& req, Reply reply) {
   const auto& keys = req.batch_read().keys();
   if (static_cast<size_t>(keys.size()) > limits::kMaxBatchSize) {
     return reply(error_reply(Error(
@@ -168,7 +162,7 @@ void Shell::handle_batch_read(const cpb::Request& req, Reply reply) {
   for (int i = 0; i < keys.size(); ++i) g->resp.mutable_batch_read()->add_results();
   if (keys.empty()) return g->reply(std::move(g->resp));
   for (int i = 0; i < keys.size(); ++i) {
-    submit_read(kv::key_range(keys[i]), consistency_of(req.batch_read().consistency()),
+    port_.submit_read(kv::key_range(keys[i]), consistency_of(req.batch_read().consistency()),
                 [this, g, i, key = keys[i]](const Response& r) {
                   if (!r.read) {
                     if (!g->error) g->error = r.read.error();
@@ -182,8 +176,8 @@ void Shell::handle_batch_read(const cpb::Request& req, Reply reply) {
   }
 }
 
-void Shell::handle_scan(const cpb::Request& req, Reply reply) {
-  submit_read(req.scan().range(), consistency_of(req.scan().consistency()), [this, reply](const Response& r) {
+void ClientService::handle_scan(const cpb::Request& req, Reply reply) {
+  port_.submit_read(req.scan().range(), consistency_of(req.scan().consistency()), [this, reply](const Response& r) {
     if (!r.read) return reply(error_reply(r.read.error()));
     cpb::Response resp;
     *resp.mutable_scan()->mutable_result() = *r.read;
@@ -191,10 +185,10 @@ void Shell::handle_scan(const cpb::Request& req, Reply reply) {
   });
 }
 
-void Shell::handle_write(const cpb::Request& req, Reply reply) {
+void ClientService::handle_write(const cpb::Request& req, Reply reply) {
   if (auto s = check_not_reserved(req.write().command()); !s) return reply(error_reply(s.error()));
-  if (!core_->is_leader()) return forward_to_leader(req, std::move(reply));
-  submit_write(req.write().command(), [this, reply](const Response& r) {
+  if (!port_.core()->is_leader()) return forward_to_leader(req, std::move(reply));
+  port_.submit_write(req.write().command(), [this, reply](const Response& r) {
     if (!r.write) return reply(error_reply(r.write.error()));
     cpb::Response resp;
     *resp.mutable_write()->mutable_result() = *r.write;
@@ -202,8 +196,8 @@ void Shell::handle_write(const cpb::Request& req, Reply reply) {
   });
 }
 
-void Shell::handle_lease_list(const cpb::Request&, Reply reply) {
-  auto leases = store_->list_leases();
+void ClientService::handle_lease_list(const cpb::Request&, Reply reply) {
+  auto leases = env_.store->list_leases();
   if (!leases) return reply(error_reply(leases.error()));
   cpb::Response resp;
   for (auto& l : *leases) *resp.mutable_lease_list()->add_leases() = std::move(l);
@@ -213,23 +207,24 @@ void Shell::handle_lease_list(const cpb::Request&, Reply reply) {
 // ---------------------------------------------------------------------------------------
 // Forwarding to the leader.
 
-void Shell::forward_to_leader(cpb::Request req, Reply reply) {
+void ClientService::forward_to_leader(cpb::Request req, Reply reply) {
   // The decision is route_request's (routing.h, unit-tested); this only carries it out.
   RouteInput in;
-  in.self = config_.node_id;
-  in.leader = core_->leader();
-  in.is_leader = core_->is_leader();
-  in.leader_silent_ms = uint64_t{core_->raft().ticks_since_leader_contact()} * config_.knobs.tick_interval_ms;
+  in.self = env_.config.node_id;
+  NodeCore& core = *port_.core();
+  in.leader = core.leader();
+  in.is_leader = core.is_leader();
+  in.leader_silent_ms = uint64_t{core.raft().ticks_since_leader_contact()} * env_.config.knobs.tick_interval_ms;
   in.forward_hops = req.forward_hops();
-  auto p = in.leader == kNoNode ? std::nullopt : peers_.lookup(in.leader);
+  auto p = in.leader == kNoNode ? std::nullopt : env_.peers.lookup(in.leader);
   in.has_leader_address = p && !p->addrs.empty();
   in.forwards_in_flight = forwards_.size();
-  const Route route = route_request(in, config_.knobs);
+  const Route route = route_request(in, env_.config.knobs);
   if (route.kind == Route::Kind::kRefuse) return reply(error_reply(*route.error));
   ASPEN_ASSERT_MSG(route.kind == Route::Kind::kForward, "forward_to_leader is called on followers only");
   const NodeId leader = route.to;
   req.set_forward_hops(req.forward_hops() + 1);
-  counters_.forwarded_requests.fetch_add(1, std::memory_order_relaxed);
+  env_.counters.forwarded_requests.fetch_add(1, std::memory_order_relaxed);
   auto done = std::make_shared<bool>(false);
   uint64_t fid = next_forward_id_++;
   auto finish = [this, fid, done, reply](cpb::Response resp) {
@@ -239,7 +234,7 @@ void Shell::forward_to_leader(cpb::Request req, Reply reply) {
     reply(std::move(resp));
   };
   auto is_sent = std::make_shared<bool>(false);
-  forwards_.emplace(fid, ForwardInFlight{leader, finish, is_sent});
+  forwards_.emplace(fid, InFlight{leader, finish, is_sent});
   with_leader_connection([this, req = std::move(req), finish, is_sent](Result<transport::Connection> conn) {
     if (!conn) {
       return finish(error_reply(
@@ -274,8 +269,8 @@ void Shell::forward_to_leader(cpb::Request req, Reply reply) {
   });
 }
 
-void Shell::fail_forwards_not_to(NodeId leader) {
-  std::vector<ForwardInFlight> stale;
+void ClientService::on_leader_changed(NodeId leader) {
+  std::vector<InFlight> stale;
   for (const auto& [id, f] : forwards_) {
     if (f.leader != leader) stale.push_back(f);
   }
@@ -293,8 +288,8 @@ void Shell::fail_forwards_not_to(NodeId leader) {
   }
 }
 
-void Shell::with_leader_connection(std::function<void(Result<transport::Connection>)> fn) {
-  auto p = peers_.lookup(core_->leader());
+void ClientService::with_leader_connection(std::function<void(Result<transport::Connection>)> fn) {
+  auto p = env_.peers.lookup(port_.core()->leader());
   if (!p) return fn(make_error(ErrorCode::kUnavailable, "the leader's address is unknown"));
   ForwardLink& fl = forward_link_;
   if (fl.key == p->key && fl.conn && fl.conn->is_open()) return fn(*fl.conn);
@@ -310,7 +305,7 @@ void Shell::with_leader_connection(std::function<void(Result<transport::Connecti
   fl.waiters.push_back(std::move(fn));
   if (fl.is_connecting) return;
   fl.is_connecting = true;
-  endpoint_->connect_async(p->key, p->addrs, kClientAlpn,
+  env_.endpoint->connect_async(p->key, p->addrs, kClientAlpn,
                            [self = weak_from_this(), key = p->key](Result<transport::Connection> conn) {
                              auto s = self.lock();
                              if (!s) return;

@@ -38,7 +38,7 @@ bool Node::is_initialized() const { return shell_->is_initialized(); }
 
 namespace internal {
 
-Shell::Shell(NodeConfig config) : config_(std::move(config)) {}
+Shell::Shell(NodeConfig config) : env_(std::move(config)) {}
 
 Shell::~Shell() { stop(); }
 
@@ -56,51 +56,111 @@ std::string cookie_digest(const std::string& cookie) {
 }  // namespace
 
 Status Shell::start() {
-  ASPEN_ASSERT(config_.node_id != kNoNode);
+  const NodeConfig& config = env_.config;
+  ASPEN_ASSERT(config.node_id != kNoNode);
   if (sodium_init() < 0) return make_error(ErrorCode::kInternal, "libsodium failed to initialize");
-  cookie_digest_ = cookie_digest(config_.cookie);
+  env_.cookie_digest = cookie_digest(config.cookie);
 
   // Phase 1: metadata.
-  ASPEN_LOG_INFO("node {}: phase 1/6 metadata: data directory {}", config_.node_id, config_.data_dir);
+  ASPEN_LOG_INFO("node {}: phase 1/6 metadata: data directory {}", config.node_id, config.data_dir);
   std::error_code ec;
-  std::filesystem::create_directories(config_.data_dir, ec);
+  std::filesystem::create_directories(config.data_dir, ec);
   if (ec) {
     return make_error(ErrorCode::kConfigInvalid,
-                      fmt::format("--data-dir: cannot create {}: {}", config_.data_dir, ec.message()));
+                      fmt::format("--data-dir: cannot create {}: {}", config.data_dir, ec.message()));
   }
-  ::chmod(config_.data_dir.c_str(), 0700);
-  auto id = transport::load_or_create_identity(config_.data_dir);
+  ::chmod(config.data_dir.c_str(), 0700);
+  auto id = transport::load_or_create_identity(config.data_dir);
   if (!id) return std::unexpected(id.error());
-  identity_.emplace(*id);
-  ASPEN_LOG_INFO("node {}: public key {}", config_.node_id, identity_->public_key().to_string());
+  env_.identity.emplace(*id);
+  ASPEN_LOG_INFO("node {}: public key {}", config.node_id, env_.identity->public_key().to_string());
 
   // Phase 2: endpoint.
   transport::EndpointConfig ec_cfg;
-  ec_cfg.bind_addr = config_.bind;
-  auto ep = transport::Endpoint::bind(*identity_, ec_cfg);
+  ec_cfg.bind_addr = config.bind;
+  auto ep = transport::Endpoint::bind(*env_.identity, ec_cfg);
   if (!ep) return std::unexpected(ep.error());
-  endpoint_ = std::move(*ep);
-  ASPEN_LOG_INFO("node {}: phase 2/6 endpoint: listening on {} (udp)", config_.node_id,
-                 endpoint_->local_addr().to_string());
+  env_.endpoint = std::move(*ep);
+  ASPEN_LOG_INFO("node {}: phase 2/6 endpoint: listening on {} (udp)", config.node_id,
+                 env_.endpoint->local_addr().to_string());
 
   // Phase 3: storage and Raft.
-  if (config_.storage_backend == StorageBackend::kLmdb) {
+  if (config.storage_backend == StorageBackend::kLmdb) {
     storage::LmdbOptions lo;
-    lo.dir = config_.data_dir + "/db";
-    lo.is_snapshot_data_streamed = true;  // send_snapshot streams it; no size cap in memory
+    lo.dir = config.data_dir + "/db";
+    lo.is_snapshot_data_streamed = true;  // RaftLinks streams it; no size cap in memory
     auto st = storage::LmdbStore::open(lo);
     if (!st) return std::unexpected(st.error());
-    store_ = std::move(*st);
+    env_.store = std::move(*st);
   } else {
-    store_ = std::make_unique<storage::MemStore>();
+    env_.store = std::make_unique<storage::MemStore>();
   }
   // Snapshots being received when the node last stopped: the sender starts over.
-  for (const auto& f : std::filesystem::directory_iterator(config_.data_dir, ec)) {
+  for (const auto& f : std::filesystem::directory_iterator(config.data_dir, ec)) {
     if (f.path().extension() == kIncomingSnapshotExtension) std::filesystem::remove(f.path(), ec);
   }
   if (auto s = recreate_core(); !s) return s;
+  if (auto s = start_components(); !s) return s;
+  ASPEN_LOG_INFO("node {}: phase 3/6 storage ({}) and raft: applied index {}, membership {}", config.node_id,
+                 config.storage_backend == StorageBackend::kLmdb ? "lmdb" : "inmemory", env_.store->applied_index(),
+                 env_.store->conf_state().ShortDebugString());
+
+  // Phase 4: protocol handlers. From here on the loop thread owns the core.
+  struct RaftHandler : transport::LoopProtocolHandler {
+    std::weak_ptr<RaftLinks> links;
+    void on_loop_connection(transport::Connection& conn) override {
+      if (auto l = links.lock(); l && !l->accept_connection(conn)) conn.close();
+    }
+    void on_message(transport::Stream& stream, std::string message) override {
+      if (auto l = links.lock()) l->on_message(stream, std::move(message));
+    }
+    void on_stream_closed(transport::Stream& stream, std::optional<Error> error) override {
+      if (auto l = links.lock()) l->on_stream_closed(stream, error);
+    }
+  };
+  struct ClientHandler : transport::LoopProtocolHandler {
+    std::weak_ptr<ClientService> clients;
+    void on_message(transport::Stream& stream, std::string message) override {
+      if (auto c = clients.lock()) c->serve(stream, std::move(message));
+    }
+  };
+  auto raft_handler = std::make_shared<RaftHandler>();
+  raft_handler->links = links_;
+  auto client_handler = std::make_shared<ClientHandler>();
+  client_handler->clients = clients_;
+  if (auto s = env_.endpoint->register_handler(kRaftAlpn, raft_handler); !s) return s;
+  if (auto s = env_.endpoint->register_handler(kClientAlpn, client_handler); !s) return s;
+  ASPEN_LOG_INFO("node {}: phase 4/6 protocol handlers: {}, {}", config.node_id, kRaftAlpn, kClientAlpn);
+
+  // Phase 5: peers from the configuration and the join ticket.
+  std::promise<void> peers_done;
+  env_.endpoint->post([this, &peers_done] {
+    for (const auto& p : env_.config.peers) env_.peers.add_manual(PeerInfo{p.node_id, p.public_key, {p.addr}});
+    if (env_.config.ticket) {
+      for (const auto& p : env_.config.ticket->peers) {
+        if (p.node_id != kNoNode) env_.peers.add_manual(PeerInfo{p.node_id, p.public_key, p.addrs});
+      }
+    }
+    refresh_cluster_view();
+    peers_done.set_value();
+  });
+  peers_done.get_future().wait();
+  ASPEN_LOG_INFO("node {}: phase 5/6 peers: {} manual, {} from the ticket", config.node_id, config.peers.size(),
+                 config.ticket ? config.ticket->peers.size() : 0);
+
+  // Phase 6: ticks (an asio timer on the loop) drive elections, heartbeats, timeouts and
+  // lease expiry.
+  env_.endpoint->post([self = weak_from_this()] {
+    if (auto s = self.lock()) s->schedule_tick();
+  });
+  ASPEN_LOG_INFO("node {}: phase 6/6 running{}", config.node_id,
+                 is_initialized() ? "" : "; not in a cluster yet: waiting for InitCluster or to be added");
+  return {};
+}
+
+Status Shell::start_components() {
   StorageWorker::Hooks hooks;
-  hooks.post = [ep = endpoint_.get()](std::function<void()> task) { ep->post(std::move(task)); };
+  hooks.post = [ep = env_.endpoint.get()](std::function<void()> task) { ep->post(std::move(task)); };
   hooks.on_log_durable = [self = weak_from_this()](std::shared_ptr<StorageJob> job) {
     if (auto s = self.lock()) s->on_log_durable(std::move(job));
   };
@@ -111,108 +171,102 @@ Status Shell::start() {
                                                Result<std::vector<storage::AppliedEntry>> applied) {
     if (auto s = self.lock()) s->on_applied(std::move(job), std::move(applied));
   };
-  storage_ = std::make_unique<StorageWorker>(*store_, config_.knobs, config_.node_id, std::move(hooks));
-  ASPEN_LOG_INFO("node {}: phase 3/6 storage ({}) and raft: applied index {}, membership {}", config_.node_id,
-                 config_.storage_backend == StorageBackend::kLmdb ? "lmdb" : "inmemory", store_->applied_index(),
-                 store_->conf_state().ShortDebugString());
-
-  // Phase 4: protocol handlers. From here on the loop thread owns the core.
-  register_client_handlers();
-  register_admin_handlers();
-  struct RaftHandler : transport::LoopProtocolHandler {
-    std::weak_ptr<Shell> shell;
-    void on_loop_connection(transport::Connection& conn) override {
-      if (auto s = shell.lock(); s && !s->accept_raft_connection(conn)) conn.close();
-    }
-    void on_message(transport::Stream& stream, std::string message) override {
-      if (auto s = shell.lock()) s->on_raft_message(stream, std::move(message));
-    }
-    void on_stream_closed(transport::Stream& stream, std::optional<Error> error) override {
-      if (auto s = shell.lock()) s->on_raft_stream_closed(stream, error);
-    }
-  };
-  struct ClientHandler : transport::LoopProtocolHandler {
-    std::weak_ptr<Shell> shell;
-    void on_message(transport::Stream& stream, std::string message) override {
-      if (auto s = shell.lock()) s->serve_client(stream, std::move(message));
-    }
-  };
-  auto raft_handler = std::make_shared<RaftHandler>();
-  raft_handler->shell = weak_from_this();
-  auto client_handler = std::make_shared<ClientHandler>();
-  client_handler->shell = weak_from_this();
-  if (auto s = endpoint_->register_handler(kRaftAlpn, raft_handler); !s) return s;
-  if (auto s = endpoint_->register_handler(kClientAlpn, client_handler); !s) return s;
-  ASPEN_LOG_INFO("node {}: phase 4/6 protocol handlers: {}, {}", config_.node_id, kRaftAlpn, kClientAlpn);
-
-  // Phase 5: peers from the configuration and the join ticket.
-  std::promise<void> peers_done;
-  endpoint_->post([this, &peers_done] {
-    for (const auto& p : config_.peers) peers_.add_manual(PeerInfo{p.node_id, p.public_key, {p.addr}});
-    if (config_.ticket) {
-      for (const auto& p : config_.ticket->peers) {
-        if (p.node_id != kNoNode) peers_.add_manual(PeerInfo{p.node_id, p.public_key, p.addrs});
-      }
-    }
-    refresh_cluster_view();
-    peers_done.set_value();
-  });
-  peers_done.get_future().wait();
-  ASPEN_LOG_INFO("node {}: phase 5/6 peers: {} manual, {} from the ticket", config_.node_id, config_.peers.size(),
-                 config_.ticket ? config_.ticket->peers.size() : 0);
-
-  // Phase 6: ticks (an asio timer on the loop) drive elections, heartbeats, timeouts and
-  // lease expiry.
-  endpoint_->post([self = weak_from_this()] {
-    if (auto s = self.lock()) s->schedule_tick();
-  });
-  ASPEN_LOG_INFO("node {}: phase 6/6 running{}", config_.node_id,
-                 is_initialized() ? "" : "; not in a cluster yet: waiting for InitCluster or to be added");
+  storage_ = std::make_unique<StorageWorker>(*env_.store, env_.config.knobs, env_.config.node_id, std::move(hooks));
+  links_ = std::make_shared<RaftLinks>(env_, *this);
+  clients_ = std::make_shared<ClientService>(env_, *this, handlers_);
+  admin_ = std::make_unique<AdminService>(env_, *this, *clients_, handlers_);
+  clients_->register_handlers();
+  admin_->register_handlers();
   return {};
 }
 
 void Shell::stop() {
-  if (!endpoint_ && !storage_) return;
-  ASPEN_LOG_INFO("node {}: stopping", config_.node_id);
-  if (endpoint_) {
-    endpoint_->close();  // joins the loop: nothing touches the core after this
-    ASPEN_LOG_INFO("node {}: closed the endpoint and its connections", config_.node_id);
+  if (!env_.endpoint && !storage_) return;
+  ASPEN_LOG_INFO("node {}: stopping", env_.config.node_id);
+  if (env_.endpoint) {
+    env_.endpoint->close();  // joins the loop: nothing touches the core after this
+    ASPEN_LOG_INFO("node {}: closed the endpoint and its connections", env_.config.node_id);
   }
   // After the endpoint: a snapshot being streamed fails at once on the closed connection.
-  snapshot_sender_.stop();
+  if (links_) links_->stop();
   if (storage_) storage_->stop();
   storage_.reset();
-  ASPEN_LOG_INFO("node {}: storage thread finished its last write", config_.node_id);
+  ASPEN_LOG_INFO("node {}: storage thread finished its last write", env_.config.node_id);
+  admin_.reset();
+  clients_.reset();
+  links_.reset();
   core_.reset();
-  store_.reset();
-  endpoint_.reset();
-  ASPEN_LOG_INFO("node {}: stopped", config_.node_id);
+  env_.store.reset();
+  env_.endpoint.reset();
+  ASPEN_LOG_INFO("node {}: stopped", env_.config.node_id);
 }
 
 Status Shell::recreate_core() {
   NodeCoreConfig cc;
-  cc.raft.id = config_.node_id;
+  cc.raft.id = env_.config.node_id;
   cc.raft.seed = randombytes_random() | (uint64_t{randombytes_random()} << 32);
   // A fresh nonce for every start: ReadIndex contexts of this life never repeat an earlier one.
   do {
     cc.incarnation = randombytes_random() | (uint64_t{randombytes_random()} << 32);
   } while (cc.incarnation == 0);
-  cc.knobs = config_.knobs;  // Raft timing, timeouts and queue bounds
-  auto core = NodeCore::create(cc, *store_);
+  cc.knobs = env_.config.knobs;  // Raft timing, timeouts and queue bounds
+  auto core = NodeCore::create(cc, *env_.store);
   if (!core) return std::unexpected(core.error());
   core_ = std::move(*core);
-  cycle_.emplace(store_->initial_state().hard_state);
+  cycle_.emplace(env_.store->initial_state().hard_state);
   return {};
 }
 
-uint64_t Shell::now_ms() const {
-  return static_cast<uint64_t>(
-      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-          .count());
+Status Shell::bootstrap(const pb::ConfState& cs) {
+  // A write to the store, which must not race the storage thread.
+  std::unique_lock write_lock(storage_->write_mutex(), std::try_to_lock);
+  if (cycle_->is_in_flight() || !write_lock.owns_lock()) {
+    return make_error(ErrorCode::kUnavailable, "the node is busy; retry");
+  }
+  if (auto s = env_.store->bootstrap(cs); !s) return s;
+  write_lock.unlock();
+  if (auto s = recreate_core(); !s) return s;
+  refresh_cluster_view();
+  return {};
 }
 
-transport::SocketAddr Shell::local_addr() const { return endpoint_->local_addr(); }
-transport::PublicKey Shell::public_key() const { return identity_->public_key(); }
+Result<pb::SnapshotMetadata> Shell::trigger_snapshot() {
+  // Compacting the log is a write, which must not race the storage thread.
+  std::unique_lock write_lock(storage_->write_mutex(), std::try_to_lock);
+  if (cycle_->is_in_flight() || !write_lock.owns_lock()) {
+    return make_error(ErrorCode::kUnavailable, "a write is in progress; retry");
+  }
+  return env_.store->trigger_snapshot();
+}
+
+MetricsView Shell::metrics_view() {
+  MetricsView v;
+  v.node_id = env_.config.node_id;
+  auto st = core_->raft().status();
+  v.term = st.term;
+  v.leader = st.leader;
+  v.is_leader = core_->is_leader();
+  v.commit = st.commit;
+  v.applied = env_.store->applied_index();
+  v.last_log_index = core_->raft().log().last_index();
+  v.pending_requests = core_->pending_requests();
+  read_counters(env_.counters, v);
+  const auto& ss = storage_->stats();
+  auto r = [](const std::atomic<uint64_t>& a) { return a.load(std::memory_order_relaxed); };
+  v.storage_batches = r(ss.batches);
+  v.storage_batch_us_total = r(ss.batch_us_total);
+  v.storage_entries = r(ss.entries);
+  v.storage_log_writes = r(ss.log_writes);
+  v.storage_log_write_us_total = r(ss.log_write_us_total);
+  v.storage_applies = r(ss.applies);
+  v.storage_apply_us_total = r(ss.apply_us_total);
+  v.storage_compactions = r(ss.compactions);
+  v.transport = env_.endpoint->metrics();
+  return v;
+}
+
+transport::SocketAddr Shell::local_addr() const { return env_.endpoint->local_addr(); }
+transport::PublicKey Shell::public_key() const { return env_.identity->public_key(); }
 std::string Shell::ticket_text() const {
   std::lock_guard lock(view_mu_);
   return ticket_view_;
@@ -229,7 +283,7 @@ bool Shell::is_initialized() const {
 void Shell::schedule_pump() {
   if (is_pump_scheduled_ || is_stopping_) return;
   is_pump_scheduled_ = true;
-  endpoint_->post([self = weak_from_this()] {
+  env_.endpoint->post([self = weak_from_this()] {
     if (auto s = self.lock()) {
       s->is_pump_scheduled_ = false;
       s->pump();
@@ -239,18 +293,18 @@ void Shell::schedule_pump() {
 
 void Shell::pump() {
   if (is_stopping_ || !core_ || cycle_->is_in_flight()) return;
-  auto step = cycle_->begin(*core_, config_.knobs.should_send_early);
+  auto step = cycle_->begin(*core_, env_.config.knobs.should_send_early);
   if (!step) {
     deliver_responses();
     return;
   }
   if (const auto& soft = step->ready->soft_state) {
-    ASPEN_LOG_INFO("node {}: {} in term {}; leader {}", config_.node_id, raft::role_name(soft->role),
+    ASPEN_LOG_INFO("node {}: {} in term {}; leader {}", env_.config.node_id, raft::role_name(soft->role),
                    core_->raft().term(), soft->leader == kNoNode ? std::string("unknown") : std::to_string(soft->leader));
-    if (!forwards_.empty()) fail_forwards_not_to(soft->leader);
+    clients_->on_leader_changed(soft->leader);
   }
   // A leader's appends and heartbeats go out while its own fsync runs (commit clamped).
-  send_raft_messages(step->early);
+  links_->send(step->early);
   // Puts committed and durable here were answered when the Ready was taken.
   deliver_responses();
   auto job = std::make_shared<StorageJob>();
@@ -261,11 +315,12 @@ void Shell::pump() {
     return;
   }
   if (const auto& snap = job->step.ready->snapshot) {
-    // Every snapshot the core takes in came through on_raft_stream_closed, which staged
-    // its data; installing one without it would empty the state machine.
-    auto staged = staged_snapshots_.find({snap->metadata().index(), snap->metadata().term()});
-    ASPEN_ASSERT_MSG(staged != staged_snapshots_.end(), "a snapshot to install has no staged data");
-    job->snapshot_path = staged->second;
+    // RaftLinks refuses MsgSnap outside a snapshot stream, and the core takes a snapshot
+    // only from a message: every snapshot to install was staged. Without its data the
+    // install would empty the state machine.
+    const std::string* staged = links_->staged_snapshot(snap->metadata().index(), snap->metadata().term());
+    ASPEN_ASSERT_MSG(staged != nullptr, "a snapshot to install has no staged data");
+    job->snapshot_path = *staged;
     job->step.batch.snapshot_data_path = &job->snapshot_path;
   }
   storage_->submit(std::move(job));
@@ -274,20 +329,21 @@ void Shell::pump() {
 void Shell::on_log_durable(std::shared_ptr<StorageJob> job) {
   if (is_stopping_ || job->step.is_log_durable) return;
   auto messages = cycle_->log_durable(*core_, job->step);
-  send_raft_messages(messages);
+  links_->send(messages);
   deliver_responses();
 }
 
 void Shell::on_storage_failure(std::string_view what, const Error& error, std::function<void()> retry) {
-  counters_.storage_errors.fetch_add(1, std::memory_order_relaxed);
-  ASPEN_LOG_ERROR("node {}: {} failed: {}", config_.node_id, what, error.to_string());
+  env_.counters.storage_errors.fetch_add(1, std::memory_order_relaxed);
+  ASPEN_LOG_ERROR("node {}: {} failed: {}", env_.config.node_id, what, error.to_string());
   if (error.code() == ErrorCode::kCorruption) {
-    ASPEN_LOG_ERROR("node {}: the data directory is corrupt; this node stops serving until repaired", config_.node_id);
+    ASPEN_LOG_ERROR("node {}: the data directory is corrupt; this node stops serving until repaired",
+                    env_.config.node_id);
     is_stopping_ = true;
     return;
   }
   // A full disk may be freed meanwhile.
-  endpoint_->post_after(config_.knobs.storage_retry_delay_ms, std::move(retry));
+  env_.endpoint->post_after(env_.config.knobs.storage_retry_delay_ms, std::move(retry));
 }
 
 void Shell::on_applied(std::shared_ptr<StorageJob> job, Result<std::vector<storage::AppliedEntry>> applied) {
@@ -299,14 +355,9 @@ void Shell::on_applied(std::shared_ptr<StorageJob> job, Result<std::vector<stora
       if (auto s = self.lock(); s && s->storage_) s->storage_->submit_apply(job);
     });
   }
-  counters_.applied_commands.fetch_add(applied->size(), std::memory_order_relaxed);
+  env_.counters.applied_commands.fetch_add(applied->size(), std::memory_order_relaxed);
   core_->on_applied(*job->step.to_apply, *applied);
-  if (refresh_at_applied_ != 0 && store_->applied_index() >= refresh_at_applied_) {
-    refresh_at_applied_ = 0;
-    refresh_cluster_view();
-  }
-  deliver_responses();
-  pump();
+  after_applies(false);
 }
 
 void Shell::on_persisted(std::shared_ptr<StorageJob> job, Result<storage::WriteOutcome> outcome) {
@@ -319,14 +370,17 @@ void Shell::on_persisted(std::shared_ptr<StorageJob> job, Result<storage::WriteO
   }
   const raft::Ready& rd = *job->step.ready;
   const bool had_conf_change = applies_conf_change(rd);
-  counters_.applied_commands.fetch_add(outcome->applied.size(), std::memory_order_relaxed);
+  env_.counters.applied_commands.fetch_add(outcome->applied.size(), std::memory_order_relaxed);
   // Ready contract step 3: messages go out after the state they depend on is durable.
   auto messages = cycle_->finish(*core_, job->step, *outcome);
-  send_raft_messages(messages);
-  if (rd.snapshot) drop_staged_snapshots_up_to(rd.snapshot->metadata().index());
-  const bool is_view_behind = refresh_at_applied_ != 0 && store_->applied_index() >= refresh_at_applied_;
-  if (is_view_behind) refresh_at_applied_ = 0;
-  if (had_conf_change || rd.snapshot || is_view_behind) refresh_cluster_view();
+  links_->send(messages);
+  if (rd.snapshot) links_->drop_staged_up_to(rd.snapshot->metadata().index());
+  after_applies(had_conf_change || rd.snapshot.has_value());
+}
+
+void Shell::after_applies(bool is_view_stale) {
+  if (is_view_stale) refresh_cluster_view();
+  admin_->on_applied(env_.store->applied_index());
   deliver_responses();
   pump();
 }
@@ -335,9 +389,9 @@ void Shell::schedule_tick() {
   // Each tick is scheduled from the previous one's deadline, so ticks do not drift when a
   // loop task runs long; after a stall the missed ones are not replayed in a burst.
   auto now = std::chrono::steady_clock::now();
-  next_tick_at_ = std::max(next_tick_at_ + std::chrono::milliseconds(config_.knobs.tick_interval_ms), now);
+  next_tick_at_ = std::max(next_tick_at_ + std::chrono::milliseconds(env_.config.knobs.tick_interval_ms), now);
   auto delay = std::chrono::duration_cast<std::chrono::milliseconds>(next_tick_at_ - now).count();
-  endpoint_->post_after(static_cast<uint32_t>(delay), [self = weak_from_this()] {
+  env_.endpoint->post_after(static_cast<uint32_t>(delay), [self = weak_from_this()] {
     auto s = self.lock();
     if (!s || s->is_stopping_) return;
     s->on_tick();
@@ -347,10 +401,10 @@ void Shell::schedule_tick() {
 
 void Shell::on_tick() {
   if (is_stopping_ || !core_) return;
-  uint64_t now = now_ms();
+  uint64_t now = env_.now_ms();
   core_->tick(now);
-  if (now >= last_refresh_ms_ + config_.knobs.cluster_view_refresh_ms) refresh_cluster_view();
-  run_leader_duties();
+  if (now >= last_refresh_ms_ + env_.config.knobs.cluster_view_refresh_ms) refresh_cluster_view();
+  admin_->on_tick();
   deliver_responses();
   schedule_pump();
 }
@@ -358,26 +412,27 @@ void Shell::on_tick() {
 // ---------------------------------------------------------------------------------------
 // Requests into the core.
 
-void Shell::submit_write(kvpb::Command cmd, CoreDone done) {
+uint64_t Shell::begin_request(CoreDone done, bool is_write) {
   uint64_t id = next_request_id_++;
-  waiting_.emplace(id, Waiting{std::move(done), std::chrono::steady_clock::now()});
-  core_->submit_write(id, std::move(cmd), now_ms());
+  waiting_.emplace(id, Waiting{std::move(done), is_write ? std::chrono::steady_clock::now()
+                                                          : std::chrono::steady_clock::time_point{}});
+  return id;
+}
+
+void Shell::submit_write(kvpb::Command cmd, CoreDone done) {
+  core_->submit_write(begin_request(std::move(done), true), std::move(cmd), env_.now_ms());
   deliver_responses();
   schedule_pump();
 }
 
 void Shell::submit_read(kvpb::RangeRequest req, ReadConsistency consistency, CoreDone done) {
-  uint64_t id = next_request_id_++;
-  waiting_.emplace(id, Waiting{std::move(done), {}});
-  core_->submit_read(id, std::move(req), consistency, now_ms());
+  core_->submit_read(begin_request(std::move(done), false), std::move(req), consistency, env_.now_ms());
   deliver_responses();
   schedule_pump();
 }
 
 void Shell::submit_conf_change(const pb::ConfChange& cc, CoreDone done) {
-  uint64_t id = next_request_id_++;
-  waiting_.emplace(id, Waiting{std::move(done), {}});
-  core_->submit_conf_change(id, cc, now_ms());
+  core_->submit_conf_change(begin_request(std::move(done), false), cc, env_.now_ms());
   deliver_responses();
   schedule_pump();
 }
@@ -391,8 +446,8 @@ void Shell::deliver_responses() {
     waiting_.erase(it);
     if (r.write && w.write_started != std::chrono::steady_clock::time_point{}) {
       auto us = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - w.write_started);
-      counters_.core_writes_answered.fetch_add(1, std::memory_order_relaxed);
-      counters_.core_write_us_total.fetch_add(static_cast<uint64_t>(us.count()), std::memory_order_relaxed);
+      env_.counters.core_writes_answered.fetch_add(1, std::memory_order_relaxed);
+      env_.counters.core_write_us_total.fetch_add(static_cast<uint64_t>(us.count()), std::memory_order_relaxed);
     }
     CoreDone done = std::move(w.done);
     done(r);
@@ -403,36 +458,62 @@ void Shell::deliver_responses() {
 // What the cluster looks like: membership, member records, cluster id, ticket.
 
 void Shell::refresh_cluster_view() {
-  last_refresh_ms_ = now_ms();
-  peers_.set_membership(store_->conf_state());
+  last_refresh_ms_ = env_.now_ms();
+  env_.peers.set_membership(env_.store->conf_state());
   kvpb::RangeRequest rr;
   rr.set_start(std::string(kNodeRecordPrefix));
   rr.set_is_prefix(true);
   rr.set_limit(limits::kMaxScanResults);
-  if (auto r = store_->range(rr)) {
-    peers_.set_records(std::vector<kvpb::KeyValue>(r->kvs().begin(), r->kvs().end()));
+  if (auto r = env_.store->range(rr)) {
+    env_.peers.set_records(std::vector<kvpb::KeyValue>(r->kvs().begin(), r->kvs().end()));
   }
   kvpb::RangeRequest id_req;
   id_req.set_start(std::string(kClusterIdKey));
   id_req.set_limit(1);
-  if (auto r = store_->range(id_req); r && r->kvs_size() == 1 && r->kvs(0).key() == kClusterIdKey) {
-    cluster_id_ = r->kvs(0).value();
+  if (auto r = env_.store->range(id_req); r && r->kvs_size() == 1 && r->kvs(0).key() == kClusterIdKey) {
+    env_.cluster_id = r->kvs(0).value();
   }
-  // Links to peers whose key changed are re-dialled.
-  for (auto it = out_links_.begin(); it != out_links_.end();) {
-    auto p = peers_.lookup(it->first);
-    if (!p || p->key != it->second.key) {
-      if (it->second.stream) it->second.stream->reset();
-      it = out_links_.erase(it);
-    } else {
-      ++it;
-    }
-  }
+  links_->on_peers_changed();
   // Before the cluster exists the ticket names only this node (enough for `cluster init`).
-  std::string ticket = build_ticket();
+  std::string ticket = env_.build_ticket();
   std::lock_guard lock(view_mu_);
   ticket_view_ = std::move(ticket);
-  is_initialized_view_ = peers_.has_membership();
+  is_initialized_view_ = env_.peers.has_membership();
+}
+
+// ---------------------------------------------------------------------------------------
+// NodeEnv
+
+uint64_t NodeEnv::now_ms() const {
+  return static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count());
+}
+
+cpb::NodeAddress NodeEnv::address_of(const PeerInfo& p) const {
+  cpb::NodeAddress a;
+  a.set_node_id(p.id);
+  a.set_public_key(p.key.to_string());
+  for (const auto& s : p.addrs) a.add_addrs(s.to_string());
+  return a;
+}
+
+const cpb::NodeAddress& NodeEnv::self_address() const {
+  // Built once: every write's answer names this node (served_by), and neither the key nor
+  // the bound address changes while the node runs.
+  if (!self_address_) self_address_ = address_of(PeerInfo{config.node_id, identity->public_key(), {endpoint->local_addr()}});
+  return *self_address_;
+}
+
+std::string NodeEnv::build_ticket() const {
+  cluster::Ticket t;
+  t.cluster_id = cluster_id;
+  for (const auto& p : peers.reachable_members()) {
+    if (t.peers.size() >= cluster::kMaxTicketPeers) break;
+    t.peers.push_back(cluster::TicketPeer{p.id, p.key, p.addrs});
+  }
+  if (t.peers.empty()) t.peers.push_back(cluster::TicketPeer{config.node_id, identity->public_key(), {endpoint->local_addr()}});
+  return cluster::encode_ticket(t);
 }
 
 }  // namespace internal

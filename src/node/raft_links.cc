@@ -6,48 +6,55 @@
 // The receiving side checks, in order: the TLS-proven key belongs to a member (or, on a node
 // without a membership yet, anyone: the cookie is then the gate), the cookie digest matches,
 // the claimed node id matches the key's record, and every message's `from` is that id.
+#include "node/raft_links.h"
+
 #include <fmt/format.h>
 
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
-#include <thread>
 
+#include "aspen/cluster.pb.h"
 #include "core/assert.h"
-#include "core/encoding.h"
 #include "core/log.h"
-#include "node/internal/shell.h"
 
 namespace aspen::node::internal {
 
-std::string Shell::raft_hello() const {
+RaftLinks::RaftLinks(NodeEnv& env, CorePort& port)
+    : env_(env), port_(port), snapshot_sender_("snap-send", limits::kMaxQueuedSnapshotSends) {}
+
+void RaftLinks::stop() { snapshot_sender_.stop(); }
+
+std::string RaftLinks::hello(bool is_snapshot) const {
   clusterpb::RaftHello h;
-  h.set_node_id(config_.node_id);
-  h.set_cookie_digest(cookie_digest_);
-  h.add_addrs(endpoint_->local_addr().to_string());
+  h.set_node_id(env_.config.node_id);
+  h.set_cookie_digest(env_.cookie_digest);
+  h.add_addrs(env_.endpoint->local_addr().to_string());
+  h.set_is_snapshot(is_snapshot);
   return h.SerializeAsString();
 }
 
-void Shell::send_raft_messages(std::vector<pb::Message>& msgs) {
+void RaftLinks::send(std::vector<pb::Message>& msgs) {
   for (auto& m : msgs) {
-    if (m.to() == config_.node_id) continue;
+    if (m.to() == env_.config.node_id) continue;
     if (m.type() == pb::MSG_SNAP) {
       send_snapshot(m.to(), m);
     } else {
-      send_raft(m.to(), m.SerializeAsString());
+      send_one(m.to(), m.SerializeAsString());
     }
   }
 }
 
-void Shell::send_raft(NodeId to, std::string bytes) {
-  auto peer = peers_.lookup(to);
+void RaftLinks::send_one(NodeId to, std::string bytes) {
+  auto& counters = env_.counters;
+  auto peer = env_.peers.lookup(to);
   if (!peer || peer->addrs.empty()) {
-    counters_.raft_messages_dropped.fetch_add(1, std::memory_order_relaxed);
-    ASPEN_LOG_DEBUG("node {}: no address for node {}; message dropped", config_.node_id, to);
-    core_->raft().report_unreachable(to);
+    counters.raft_messages_dropped.fetch_add(1, std::memory_order_relaxed);
+    ASPEN_LOG_DEBUG("node {}: no address for node {}; message dropped", env_.config.node_id, to);
+    if (auto* core = port_.core()) core->raft().report_unreachable(to);
     return;
   }
-  OutLink& link = out_links_[to];
+  OutLink& link = out_[to];
   if (link.key != peer->key) {
     if (link.stream) link.stream->reset();
     link = OutLink{};
@@ -57,236 +64,302 @@ void Shell::send_raft(NodeId to, std::string bytes) {
     const size_t size_bytes = bytes.size();
     auto s = link.stream->send_async_owned(std::move(bytes));  // appends can be megabytes: no copy
     if (s) {
-      counters_.raft_messages_out.fetch_add(1, std::memory_order_relaxed);
+      counters.raft_messages_out.fetch_add(1, std::memory_order_relaxed);
       return;
     }
-    counters_.raft_messages_dropped.fetch_add(1, std::memory_order_relaxed);
+    counters.raft_messages_dropped.fetch_add(1, std::memory_order_relaxed);
     if (s.error().code() == ErrorCode::kMessageTooLarge) {
-      ASPEN_LOG_ERROR("node {}: message to node {} too large ({} bytes): {}", config_.node_id, to, size_bytes,
+      ASPEN_LOG_ERROR("node {}: message to node {} too large ({} bytes): {}", env_.config.node_id, to, size_bytes,
                       s.error().message());
     }
     // The stream is failed or over its buffer: start over with a fresh one.
     link.stream->reset();
     link.stream.reset();
-    core_->raft().report_unreachable(to);
+    if (auto* core = port_.core()) core->raft().report_unreachable(to);
     return;
   }
-  if (link.queue.size() >= config_.knobs.max_queued_raft_messages_per_peer) {
+  if (link.queue.size() >= env_.config.knobs.max_queued_raft_messages_per_peer) {
     link.queue.pop_front();
-    counters_.raft_messages_dropped.fetch_add(1, std::memory_order_relaxed);
+    counters.raft_messages_dropped.fetch_add(1, std::memory_order_relaxed);
   }
   link.queue.push_back(std::move(bytes));
-  dial_raft(to);
+  dial(to);
 }
 
-void Shell::dial_raft(NodeId to) {
-  OutLink& link = out_links_[to];
+void RaftLinks::on_dial_failed(NodeId to, uint64_t generation, const Error& e) {
+  auto it = out_.find(to);
+  if (it == out_.end() || it->second.generation != generation) return;
+  const Knobs& knobs = env_.config.knobs;
+  OutLink& l = it->second;
+  l.is_connecting = false;
+  l.backoff_ms = std::min<uint32_t>(l.backoff_ms == 0 ? knobs.raft_dial_backoff_min_ms : l.backoff_ms * 2,
+                                    knobs.raft_dial_backoff_max_ms);
+  l.retry_after = std::chrono::steady_clock::now() + std::chrono::milliseconds(l.backoff_ms);
+  env_.counters.raft_messages_dropped.fetch_add(l.queue.size(), std::memory_order_relaxed);
+  l.queue.clear();
+  if (e.code() == ErrorCode::kUnauthorized && e.message() != l.last_dial_refusal) {
+    // A key mismatch does not heal by retrying: say so where an operator looks, once per cause.
+    ASPEN_LOG_WARN("node {}: cannot reach node {}: {} (is the key this node has for it stale? check --peers and "
+                   "the join ticket)",
+                   env_.config.node_id, to, e.to_string());
+    l.last_dial_refusal = e.message();
+  } else {
+    ASPEN_LOG_DEBUG("node {}: cannot reach node {}: {}", env_.config.node_id, to, e.to_string());
+  }
+  if (auto* core = port_.core()) core->raft().report_unreachable(to);
+}
+
+void RaftLinks::dial(NodeId to) {
+  OutLink& link = out_[to];
   if (link.is_connecting || link.stream) return;
   auto now = std::chrono::steady_clock::now();
   if (now < link.retry_after) {
     // In backoff: Raft retransmits, so drop rather than pile up.
-    counters_.raft_messages_dropped.fetch_add(link.queue.size(), std::memory_order_relaxed);
+    env_.counters.raft_messages_dropped.fetch_add(link.queue.size(), std::memory_order_relaxed);
     link.queue.clear();
     return;
   }
-  auto peer = peers_.lookup(to);
+  auto peer = env_.peers.lookup(to);
   if (!peer) return;
   link.is_connecting = true;
-  uint64_t gen = ++link.generation;
-  auto fail = [this, to, gen]([[maybe_unused]] const Error& e) {
-    auto it = out_links_.find(to);
-    if (it == out_links_.end() || it->second.generation != gen) return;
-    OutLink& l = it->second;
-    l.is_connecting = false;
-    l.backoff_ms = std::min<uint32_t>(l.backoff_ms == 0 ? config_.knobs.raft_dial_backoff_min_ms : l.backoff_ms * 2,
-                                      config_.knobs.raft_dial_backoff_max_ms);
-    l.retry_after = std::chrono::steady_clock::now() + std::chrono::milliseconds(l.backoff_ms);
-    counters_.raft_messages_dropped.fetch_add(l.queue.size(), std::memory_order_relaxed);
-    l.queue.clear();
-    if (e.code() == ErrorCode::kUnauthorized && e.message() != l.last_dial_refusal) {
-      // A key mismatch does not heal by retrying: say so where an operator looks, once per cause.
-      ASPEN_LOG_WARN("node {}: cannot reach node {}: {} (is the key this node has for it stale? check --peers and "
-                     "the join ticket)",
-                     config_.node_id, to, e.to_string());
-      l.last_dial_refusal = e.message();
-    } else {
-      ASPEN_LOG_DEBUG("node {}: cannot reach node {}: {}", config_.node_id, to, e.to_string());
-    }
-    if (core_) core_->raft().report_unreachable(to);
-  };
-  endpoint_->connect_async(
-      peer->key, peer->addrs, kRaftAlpn,
-      [self = weak_from_this(), to, gen, fail](Result<transport::Connection> conn) {
-        auto s = self.lock();
-        if (!s) return;
-        if (!conn) return fail(conn.error());
-        transport::StreamCallbacks cb;
-        cb.on_message = [](transport::Stream&, std::string) {};  // peers answer on their own links
-        cb.on_closed = [weak = s->weak_from_this(), to, gen](transport::Stream&, [[maybe_unused]] std::optional<Error> err) {
-          auto sh = weak.lock();
-          if (!sh) return;
-          auto it = sh->out_links_.find(to);
-          if (it == sh->out_links_.end() || it->second.generation != gen) return;
-          it->second.stream.reset();
-          ASPEN_LOG_DEBUG("node {}: raft link to node {} closed: {}", sh->config_.node_id, to,
-                          err ? err->to_string() : "finished");
-        };
-        conn->open_bi_async(std::move(cb), [weak = s->weak_from_this(), to, gen, fail](Result<transport::Stream> st) {
-          auto sh = weak.lock();
-          if (!sh) return;
-          if (!st) return fail(st.error());
-          auto it = sh->out_links_.find(to);
-          if (it == sh->out_links_.end() || it->second.generation != gen) {
-            st->reset();
-            return;
-          }
-          OutLink& l = it->second;
-          l.is_connecting = false;
-          l.backoff_ms = 0;
-          if (auto h = st->send_async(sh->raft_hello()); !h) return fail(h.error());
-          l.stream = *st;
-          while (!l.queue.empty()) {
-            if (!l.stream->send_async(l.queue.front())) break;
-            sh->counters_.raft_messages_out.fetch_add(1, std::memory_order_relaxed);
-            l.queue.pop_front();
-          }
-          l.queue.clear();
-        });
-      });
+  const uint64_t gen = ++link.generation;
+  env_.endpoint->connect_async(peer->key, peer->addrs, kRaftAlpn, [weak = weak_from_this(), to,
+                                                                    gen](Result<transport::Connection> conn) {
+    auto self = weak.lock();
+    if (!self) return;
+    if (!conn) return self->on_dial_failed(to, gen, conn.error());
+    transport::StreamCallbacks cb;
+    cb.on_message = [](transport::Stream&, std::string) {};  // peers answer on their own links
+    cb.on_closed = [weak, to, gen](transport::Stream&, [[maybe_unused]] std::optional<Error> err) {
+      auto links = weak.lock();
+      if (!links) return;
+      auto it = links->out_.find(to);
+      if (it == links->out_.end() || it->second.generation != gen) return;
+      it->second.stream.reset();
+      ASPEN_LOG_DEBUG("node {}: raft link to node {} closed: {}", links->env_.config.node_id, to,
+                      err ? err->to_string() : "finished");
+    };
+    conn->open_bi_async(std::move(cb), [weak, to, gen](Result<transport::Stream> st) {
+      auto links = weak.lock();
+      if (!links) return;
+      if (!st) return links->on_dial_failed(to, gen, st.error());
+      auto it = links->out_.find(to);
+      if (it == links->out_.end() || it->second.generation != gen) {
+        st->reset();
+        return;
+      }
+      OutLink& l = it->second;
+      l.is_connecting = false;
+      l.backoff_ms = 0;
+      if (auto h = st->send_async(links->hello(false)); !h) return links->on_dial_failed(to, gen, h.error());
+      l.stream = *st;
+      while (!l.queue.empty()) {
+        if (!l.stream->send_async(l.queue.front())) break;
+        links->env_.counters.raft_messages_out.fetch_add(1, std::memory_order_relaxed);
+        l.queue.pop_front();
+      }
+      l.queue.clear();
+    });
+  });
 }
 
-bool Shell::accept_raft_connection(transport::Connection& conn) {
-  if (peers_.is_trusted(conn.peer_key())) return true;
-  counters_.raft_refused.fetch_add(1, std::memory_order_relaxed);
-  ASPEN_LOG_WARN("node {}: refused a Raft connection from key {}: not a member of this cluster", config_.node_id,
+void RaftLinks::on_peers_changed() {
+  for (auto it = out_.begin(); it != out_.end();) {
+    auto p = env_.peers.lookup(it->first);
+    if (!p || p->key != it->second.key) {
+      if (it->second.stream) it->second.stream->reset();
+      it = out_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+bool RaftLinks::accept_connection(transport::Connection& conn) {
+  if (env_.peers.is_trusted(conn.peer_key())) return true;
+  env_.counters.raft_refused.fetch_add(1, std::memory_order_relaxed);
+  ASPEN_LOG_WARN("node {}: refused a Raft connection from key {}: not a member of this cluster", env_.config.node_id,
                  conn.peer_key().to_string());
   return false;
 }
 
+void RaftLinks::refuse(transport::Stream& stream, const StreamKey& k, std::string_view why) {
+  env_.counters.raft_refused.fetch_add(1, std::memory_order_relaxed);
+  ASPEN_LOG_WARN("node {}: refused Raft traffic from key {}: {}", env_.config.node_id, stream.peer_key().to_string(),
+                 why);
+  if (auto in = inbound_snapshots_.find(k); in != inbound_snapshots_.end()) {
+    in->second.file.reset();
+    std::error_code ec;
+    std::filesystem::remove(in->second.path, ec);
+    inbound_snapshots_.erase(in);
+  }
+  greeted_.erase(k);
+  stream.reset();
+  stream.connection().close();
+}
 
-void Shell::on_raft_message(transport::Stream& stream, std::string bytes) {
-  if (is_stopping_ || !core_) return;
-  auto& inbound = inbound_raft_;
-  std::pair<uint64_t, int64_t> k{stream.connection_serial(), stream.id()};
-  auto it = inbound.find(k);
-  auto refuse = [&](std::string_view why) {
-    counters_.raft_refused.fetch_add(1, std::memory_order_relaxed);
-    ASPEN_LOG_WARN("node {}: refused Raft traffic from key {}: {}", config_.node_id, stream.peer_key().to_string(),
-                   why);
-    inbound.erase(k);
-    stream.reset();
-    stream.connection().close();
-  };
-  if (it == inbound.end()) {
+void RaftLinks::on_message(transport::Stream& stream, std::string bytes) {
+  NodeCore* core = port_.core();
+  if (core == nullptr) return;
+  const StreamKey k{stream.connection_serial(), stream.id()};
+  auto it = greeted_.find(k);
+  if (it == greeted_.end()) {
     clusterpb::RaftHello hello;
-    if (!hello.ParseFromString(bytes) || hello.node_id() == kNoNode) return refuse("malformed greeting");
-    if (hello.cookie_digest() != cookie_digest_) return refuse("wrong cluster cookie");
-    if (hello.node_id() == config_.node_id) return refuse("it claims this node's own id");
-    auto known = peers_.lookup(hello.node_id());
-    if (known && known->key != stream.peer_key() && peers_.has_membership()) {
-      return refuse(fmt::format("node {} is registered with a different key", hello.node_id()));
+    if (!hello.ParseFromString(bytes) || hello.node_id() == kNoNode) return refuse(stream, k, "malformed greeting");
+    if (hello.cookie_digest() != env_.cookie_digest) return refuse(stream, k, "wrong cluster cookie");
+    if (hello.node_id() == env_.config.node_id) return refuse(stream, k, "it claims this node's own id");
+    auto known = env_.peers.lookup(hello.node_id());
+    if (known && known->key != stream.peer_key() && env_.peers.has_membership()) {
+      return refuse(stream, k, fmt::format("node {} is registered with a different key", hello.node_id()));
     }
-    if (!peers_.is_trusted(stream.peer_key())) return refuse("not a member of this cluster");
+    if (!env_.peers.is_trusted(stream.peer_key())) return refuse(stream, k, "not a member of this cluster");
     std::vector<transport::SocketAddr> addrs;
     for (const auto& a : hello.addrs()) {
       if (auto sa = transport::SocketAddr::parse(a)) addrs.push_back(*sa);
     }
-    if (auto stale = peers_.learn_from_hello(hello.node_id(), stream.peer_key(), std::move(addrs))) {
+    if (auto stale = env_.peers.learn_from_hello(hello.node_id(), stream.peer_key(), std::move(addrs))) {
       ASPEN_LOG_WARN("node {}: node {} proved key {}, but --peers or the join ticket names key {} for it (a ticket of "
                      "an earlier cluster?); dialling the proven key",
-                     config_.node_id, hello.node_id(), stream.peer_key().to_string(), stale->to_string());
+                     env_.config.node_id, hello.node_id(), stream.peer_key().to_string(), stale->to_string());
     }
-    inbound.emplace(k, hello.node_id());
+    greeted_.emplace(k, hello.node_id());
     if (hello.is_snapshot()) {
-      InboundSnapshot in;
-      in.path = fmt::format("{}/{}-{}{}", config_.data_dir, k.first, k.second, kIncomingSnapshotExtension);
+      Inbound in{SnapshotReception(limits::kMaxStreamedSnapshotBytes), {}, {nullptr, &std::fclose}};
+      in.path = fmt::format("{}/{}-{}{}", env_.config.data_dir, k.first, k.second, kIncomingSnapshotExtension);
       in.file.reset(std::fopen(in.path.c_str(), "wb"));
       if (!in.file) {
-        ASPEN_LOG_ERROR("node {}: cannot create {}: {}", config_.node_id, in.path, std::strerror(errno));
-        return refuse("could not store the snapshot");
+        ASPEN_LOG_ERROR("node {}: cannot create {}: {}", env_.config.node_id, in.path, std::strerror(errno));
+        return refuse(stream, k, "could not store the snapshot");
       }
       inbound_snapshots_.emplace(k, std::move(in));
     }
     return;
   }
-  if (auto snap = inbound_snapshots_.find(k); snap != inbound_snapshots_.end()) {
-    InboundSnapshot& in = snap->second;
-    if (bytes.empty() || !in.message.empty()) {
-      std::filesystem::remove(in.path);
-      inbound_snapshots_.erase(snap);
-      return refuse(bytes.empty() ? "empty snapshot frame" : "snapshot data after its final message");
-    }
-    if (bytes[0] == kSnapshotMessageTag) {
-      in.message = bytes.substr(1);
-      return;
-    }
-    std::string_view chunk = std::string_view(bytes).substr(1);
-    std::string prefix;
-    put_varint(prefix, chunk.size());
-    in.size_bytes += prefix.size() + chunk.size();
-    const char* problem = bytes[0] != kSnapshotChunkTag                        ? "unknown snapshot frame"
-                          : in.size_bytes > limits::kMaxStreamedSnapshotBytes ? "snapshot over the size limit"
-                          : nullptr;
-    if (problem == nullptr && (std::fwrite(prefix.data(), 1, prefix.size(), in.file.get()) != prefix.size() ||
-                               std::fwrite(chunk.data(), 1, chunk.size(), in.file.get()) != chunk.size())) {
-      ASPEN_LOG_ERROR("node {}: cannot write a received snapshot to {}: {}", config_.node_id, in.path,
-                      std::strerror(errno));
-      problem = "could not store the snapshot (disk full?)";
-    }
-    if (problem != nullptr) {
-      in.file.reset();
-      std::filesystem::remove(in.path);
-      inbound_snapshots_.erase(snap);
-      return refuse(problem);
-    }
-    return;
-  }
+  if (inbound_snapshots_.contains(k)) return on_snapshot_frame(stream, k, bytes);
   pb::Message m;
-  if (!m.ParseFromString(bytes)) return refuse("malformed Raft message");
-  if (m.from() != it->second || m.to() != config_.node_id) {
-    return refuse(fmt::format("message claims to be from {} to {} on node {}'s stream", m.from(), m.to(), it->second));
+  if (!m.ParseFromString(bytes)) return refuse(stream, k, "malformed Raft message");
+  if (m.from() != it->second || m.to() != env_.config.node_id) {
+    return refuse(stream, k,
+                  fmt::format("message claims to be from {} to {} on node {}'s stream", m.from(), m.to(), it->second));
   }
-  counters_.raft_messages_in.fetch_add(1, std::memory_order_relaxed);
-  if (auto s = core_->step(m); !s) {
-    ASPEN_LOG_DEBUG("node {}: dropped a message from node {}: {}", config_.node_id, m.from(), s.error().to_string());
+  if (m.type() == pb::MSG_SNAP) {
+    // A snapshot's data comes only on a snapshot stream, where it is staged; one here would
+    // make the core install a state this node never received.
+    return refuse(stream, k, "a snapshot outside a snapshot stream");
   }
-  schedule_pump();
+  env_.counters.raft_messages_in.fetch_add(1, std::memory_order_relaxed);
+  if (auto s = core->step(m); !s) {
+    ASPEN_LOG_DEBUG("node {}: dropped a message from node {}: {}", env_.config.node_id, m.from(),
+                    s.error().to_string());
+  }
+  port_.schedule_pump();
 }
 
-void Shell::send_snapshot(NodeId to, pb::Message m) {
+void RaftLinks::on_snapshot_frame(transport::Stream& stream, const StreamKey& k, std::string_view bytes) {
+  Inbound& in = inbound_snapshots_.at(k);
+  auto frame = in.reception.on_frame(bytes);
+  if (frame.kind == SnapshotReception::Frame::Kind::kRefuse) return refuse(stream, k, frame.why);
+  if (frame.kind != SnapshotReception::Frame::Kind::kAppend) return;
+  if (std::fwrite(frame.record.data(), 1, frame.record.size(), in.file.get()) != frame.record.size()) {
+    ASPEN_LOG_ERROR("node {}: cannot write a received snapshot to {}: {}", env_.config.node_id, in.path,
+                    std::strerror(errno));
+    return refuse(stream, k, "could not store the snapshot (disk full?)");
+  }
+}
+
+void RaftLinks::on_stream_closed(transport::Stream& stream, const std::optional<Error>& error) {
+  const StreamKey k{stream.connection_serial(), stream.id()};
+  auto greeted = greeted_.find(k);
+  const NodeId from = greeted == greeted_.end() ? kNoNode : greeted->second;
+  if (greeted != greeted_.end()) greeted_.erase(greeted);
+  auto snap = inbound_snapshots_.find(k);
+  if (snap == inbound_snapshots_.end()) return;
+  Inbound in = std::move(snap->second);
+  inbound_snapshots_.erase(snap);
+  const bool is_written = in.file != nullptr && std::fflush(in.file.get()) == 0;
+  in.file.reset();
+  if (from != kNoNode && !error && is_written && port_.core() != nullptr) {
+    on_snapshot_end(stream, std::move(in), from);
+    return;
+  }
+  std::error_code ec;
+  std::filesystem::remove(in.path, ec);
+}
+
+void RaftLinks::on_snapshot_end(transport::Stream& stream, Inbound in, NodeId from) {
+  NodeCore& core = *port_.core();
+  auto m = in.reception.on_end(from, env_.config.node_id);
+  std::error_code ec;
+  if (!m) {
+    env_.counters.raft_refused.fetch_add(1, std::memory_order_relaxed);
+    ASPEN_LOG_WARN("node {}: refused a snapshot from key {}: {}", env_.config.node_id, stream.peer_key().to_string(),
+                   m.error().message());
+    stream.reset();
+    std::filesystem::remove(in.path, ec);
+    return;
+  }
+  env_.counters.raft_messages_in.fetch_add(1, std::memory_order_relaxed);
+  const auto& meta = m->snapshot().metadata();
+  ASPEN_LOG_INFO("node {}: received a snapshot at index {} ({} bytes) from node {}", env_.config.node_id, meta.index(),
+                 in.reception.size_bytes(), from);
+  // The storage thread reads the data from the file when the core asks to install it.
+  const bool is_new = staged_.stage(meta.index(), meta.term(), in.path);
+  auto s = core.step(*m);
+  const auto& taken = core.raft().log().unstable_snapshot();
+  const bool is_taken = s.has_value() && taken && taken->metadata().index() == meta.index() &&
+                        taken->metadata().term() == meta.term();
+  if (auto drop = staged_.settle(meta.index(), meta.term(), is_new, is_taken)) std::filesystem::remove(*drop, ec);
+  if (!is_new) std::filesystem::remove(in.path, ec);
+  if (s) {
+    stream.finish();
+    port_.schedule_pump();
+  } else {
+    stream.reset();
+  }
+}
+
+void RaftLinks::drop_staged_up_to(Index index) {
+  for (const auto& path : staged_.drop_up_to(index)) {
+    std::error_code ec;
+    std::filesystem::remove(path, ec);
+  }
+}
+
+void RaftLinks::send_snapshot(NodeId to, pb::Message m) {
+  NodeCore* core = port_.core();
+  if (core == nullptr) return;
   // One at a time per peer: the peer's progress stays in snapshot state until that one is
   // reported, so a second request is simply dropped.
-  if (is_snapshot_in_flight(to)) return;
-  auto peer = peers_.lookup(to);
-  if (!peer || peer->addrs.empty() || is_stopping_) {
-    core_->raft().report_snapshot(to, true);
+  if (snapshots_in_flight_.contains(to)) return;
+  auto peer = env_.peers.lookup(to);
+  if (!peer || peer->addrs.empty()) {
+    core->raft().report_snapshot(to, true);
     return;
   }
   snapshots_in_flight_.insert(to);
-  counters_.snapshots_sent.fetch_add(1, std::memory_order_relaxed);
-  clusterpb::RaftHello hello;
-  hello.ParseFromString(raft_hello());
-  hello.set_is_snapshot(true);
+  env_.counters.snapshots_sent.fetch_add(1, std::memory_order_relaxed);
   // Dial from the loop (the endpoint is safe to use here), stream from the snapshot sender:
   // it reads the whole state machine, and blocking sends wait for the peer's flow control,
   // which a loop task must never do.
-  endpoint_->connect_async(
+  env_.endpoint->connect_async(
       peer->key, peer->addrs, kRaftAlpn,
-      [self = weak_from_this(), ep = endpoint_, store = store_, node_id = config_.node_id, to,
-       hello = hello.SerializeAsString(), m = std::move(m)](Result<transport::Connection> conn) mutable {
-        auto report = [ep, self, to](bool failed) {
-          ep->post([self, to, failed] {
-            auto s = self.lock();
-            if (!s || !s->core_) return;
-            s->snapshots_in_flight_.erase(to);
-            s->core_->raft().report_snapshot(to, failed);
-            if (failed) ASPEN_LOG_WARN("node {}: sending a snapshot to node {} failed", s->config_.node_id, to);
-            s->schedule_pump();
+      [weak = weak_from_this(), ep = env_.endpoint, store = env_.store, node_id = env_.config.node_id, to,
+       hello = hello(true), m = std::move(m)](Result<transport::Connection> conn) mutable {
+        auto report = [ep, weak, to](bool failed) {
+          ep->post([weak, to, failed] {
+            auto links = weak.lock();
+            if (!links) return;
+            links->snapshots_in_flight_.erase(to);
+            auto* now_core = links->port_.core();
+            if (now_core == nullptr) return;
+            now_core->raft().report_snapshot(to, failed);
+            if (failed) ASPEN_LOG_WARN("node {}: sending a snapshot to node {} failed", links->env_.config.node_id, to);
+            links->port_.schedule_pump();
           });
         };
         if (!conn) return report(true);
-        auto shell = self.lock();
-        if (!shell) return;
+        auto links = weak.lock();
+        if (!links) return;
         auto job = [conn = *conn, hello = std::move(hello), m = std::move(m), store, node_id, to, report]() mutable {
           auto st = conn.open_bi();
           bool ok = st.has_value() && st->send(hello).has_value();
@@ -322,71 +395,8 @@ void Shell::send_snapshot(NodeId to, pb::Message m) {
           if (st && !ok) st->reset();
           report(!ok);
         };
-        if (!shell->snapshot_sender_.submit(std::move(job))) report(true);
+        if (!links->snapshot_sender_.submit(std::move(job))) report(true);
       });
-}
-
-void Shell::drop_staged_snapshots_up_to(Index index) {
-  for (auto it = staged_snapshots_.begin(); it != staged_snapshots_.end();) {
-    if (it->first.first > index) {
-      ++it;
-      continue;
-    }
-    std::error_code ec;
-    std::filesystem::remove(it->second, ec);
-    it = staged_snapshots_.erase(it);
-  }
-}
-
-void Shell::on_raft_stream_closed(transport::Stream& stream, const std::optional<Error>& error) {
-  std::pair<uint64_t, int64_t> k{stream.connection_serial(), stream.id()};
-  auto greeted = inbound_raft_.find(k);
-  auto snap = inbound_snapshots_.find(k);
-  if (snap != inbound_snapshots_.end()) {
-    InboundSnapshot in = std::move(snap->second);
-    inbound_snapshots_.erase(snap);
-    const bool is_written = in.file != nullptr && std::fflush(in.file.get()) == 0;
-    in.file.reset();
-    bool is_staged = false;
-    if (greeted != inbound_raft_.end() && !error && core_ && !is_stopping_) {
-      pb::Message m;
-      if (is_written && m.ParseFromString(in.message) && m.type() == pb::MSG_SNAP && m.from() == greeted->second &&
-          m.to() == config_.node_id && m.snapshot().data().empty()) {
-        counters_.raft_messages_in.fetch_add(1, std::memory_order_relaxed);
-        const auto& meta = m.snapshot().metadata();
-        ASPEN_LOG_INFO("node {}: received a snapshot at index {} ({} bytes) from node {}", config_.node_id,
-                       meta.index(), in.size_bytes, m.from());
-        // The storage thread reads the data from the file when the core asks to install it.
-        // The same snapshot received twice keeps its first file, which the storage thread
-        // may already be reading.
-        auto [it, is_new] = staged_snapshots_.try_emplace({meta.index(), meta.term()}, in.path);
-        auto s = core_->step(m);
-        if (is_new) {
-          // A snapshot the core does not take (older than what it has) is never installed.
-          const auto& taken = core_->raft().log().unstable_snapshot();
-          is_staged = s.has_value() && taken && taken->metadata().index() == meta.index() &&
-                      taken->metadata().term() == meta.term();
-          if (!is_staged) staged_snapshots_.erase(it);
-        }
-        if (s) {
-          stream.finish();
-          schedule_pump();
-        } else {
-          stream.reset();
-        }
-      } else {
-        counters_.raft_refused.fetch_add(1, std::memory_order_relaxed);
-        ASPEN_LOG_WARN("node {}: refused a malformed snapshot from key {}", config_.node_id,
-                       stream.peer_key().to_string());
-        stream.reset();
-      }
-    }
-    if (!is_staged) {
-      std::error_code ec;
-      std::filesystem::remove(in.path, ec);
-    }
-  }
-  if (greeted != inbound_raft_.end()) inbound_raft_.erase(greeted);
 }
 
 }  // namespace aspen::node::internal

@@ -1,0 +1,70 @@
+// ClientService: the client protocol on ALPN "aspen-client", one component of the shell.
+// One request per stream, answered once.
+//
+// Reads are served here (linearizable ones via a batched ReadIndex, which also works on a
+// follower); writes and administration need the leader: a follower relays them over its
+// own client connection to the leader and relays the answer back, or refuses with the
+// leader's address; which of these happens is route_request's decision (routing.h).
+//
+// Threads: the loop only.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include "node/internal/node_env.h"
+#include "rpc/handler_registry.h"
+
+namespace aspen::node::internal {
+
+class ClientService : public std::enable_shared_from_this<ClientService> {
+ public:
+  using Reply = rpc::Reply;
+  ClientService(NodeEnv& env, CorePort& port, rpc::HandlerRegistry& handlers);
+  ClientService(const ClientService&) = delete;
+  ClientService& operator=(const ClientService&) = delete;
+
+  // Registers the key-value handlers (read, batch read, scan, write, lease list).
+  void register_handlers();
+  // One request from a client stream: parsed, dispatched, answered on the same stream.
+  void serve(transport::Stream& stream, std::string bytes);
+  // Relays a request that needs the leader (route_request decides whether it may).
+  void forward_to_leader(cpb::Request req, Reply reply);
+  // A new leader (or none) is known: requests relayed to another one can no longer be
+  // answered by it.
+  void on_leader_changed(NodeId leader);
+  cpb::Response error_reply(const Error& e) const { return internal::error_reply(env_, port_.core(), e); }
+
+ private:
+  // A node-to-node connection to the leader, for relaying client requests.
+  struct ForwardLink {
+    transport::PublicKey key;
+    std::optional<transport::Connection> conn;
+    bool is_connecting = false;
+    std::vector<std::function<void(Result<transport::Connection>)>> waiters;
+  };
+  // A request relayed to a leader and not answered yet.
+  struct InFlight {
+    NodeId leader = kNoNode;
+    std::function<void(cpb::Response)> finish;
+    std::shared_ptr<bool> is_sent;  // the leader may have received it
+  };
+
+  void handle_read(const cpb::Request& req, Reply reply);
+  void handle_batch_read(const cpb::Request& req, Reply reply);
+  void handle_scan(const cpb::Request& req, Reply reply);
+  void handle_write(const cpb::Request& req, Reply reply);
+  void handle_lease_list(const cpb::Request& req, Reply reply);
+  void with_leader_connection(std::function<void(Result<transport::Connection>)> fn);
+
+  NodeEnv& env_;
+  CorePort& port_;
+  rpc::HandlerRegistry& handlers_;            // [start] filled before serving, then read-only
+  ForwardLink forward_link_;                  // [loop]
+  std::map<uint64_t, InFlight> forwards_;     // [loop] by forward id; bounded by route_request
+  uint64_t next_forward_id_ = 1;              // [loop] never leaves the process
+};
+
+}  // namespace aspen::node::internal

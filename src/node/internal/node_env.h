@@ -1,0 +1,88 @@
+// What the shell's components share: the node's configuration and identity, its endpoint
+// and store, the peer registry and the counters (NodeEnv), and the door into the core and
+// its Ready pump (CorePort). Not a public header.
+//
+// Thread notes beside each member: [const] never changes; [start] set by Shell::start before
+// the loop serves anything, read-only after; [loop] the endpoint's loop thread only; [any]
+// atomics.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "aspen/client.pb.h"
+#include "node/metrics.h"
+#include "node/node_config.h"
+#include "node/node_core.h"
+#include "node/peer_registry.h"
+#include "storage/store.h"
+#include "transport/endpoint.h"
+
+namespace aspen::node::internal {
+
+namespace cpb = aspen::clientpb;
+
+inline constexpr const char* kRaftAlpn = "raft-auth";
+inline constexpr const char* kClientAlpn = "aspen-client";
+
+struct NodeEnv {
+  explicit NodeEnv(NodeConfig c) : config(std::move(c)) {}
+
+  const NodeConfig config;                          // [const]
+  std::optional<transport::NodeIdentity> identity;  // [start]
+  // Shared with the snapshot sender's jobs, which may still hold them for a moment after
+  // the shell let go.
+  std::shared_ptr<transport::Endpoint> endpoint;  // [start]
+  std::shared_ptr<storage::Store> store;          // [start]
+  std::string cookie_digest;                      // [start]
+  PeerRegistry peers;                             // [loop]
+  std::string cluster_id;                         // [loop] from the applied state; empty before init
+  NodeCounters counters;                          // [any]
+  const std::chrono::steady_clock::time_point started_at = std::chrono::steady_clock::now();
+
+  // Wall clock in ms: leader stamps (lease expiry) must agree across nodes.
+  uint64_t now_ms() const;
+  cpb::NodeAddress address_of(const PeerInfo& p) const;
+  // This node's id, key and bound address; built once. [loop]
+  const cpb::NodeAddress& self_address() const;
+  // The members this node can reach, or itself alone before the cluster exists. [loop]
+  std::string build_ticket() const;
+
+ private:
+  mutable std::optional<cpb::NodeAddress> self_address_;  // [loop]
+};
+
+// Answers a request that went into the core. [loop]
+using CoreDone = std::function<void(const Response&)>;
+
+// The door from the services into the core and its Ready pump; the shell is the one
+// implementation. [loop]
+class CorePort {
+ public:
+  virtual ~CorePort() = default;
+  // Null once the node stopped serving (shutting down, or a corrupt store).
+  virtual NodeCore* core() = 0;
+  // Something changed in the core (a step, a report): take its Ready soon.
+  virtual void schedule_pump() = 0;
+  virtual void submit_write(kvpb::Command cmd, CoreDone done) = 0;
+  virtual void submit_read(kvpb::RangeRequest req, ReadConsistency consistency, CoreDone done) = 0;
+  virtual void submit_conf_change(const pb::ConfChange& cc, CoreDone done) = 0;
+  // Re-reads membership, member records and the cluster id from the applied state.
+  virtual void refresh_cluster_view() = 0;
+  // Makes this node the only voter of a new cluster (an uninitialized node only) and starts
+  // a core on it. Unavailable while a write is in progress.
+  virtual Status bootstrap(const pb::ConfState& cs) = 0;
+  // Compacts the log up to the applied index. Unavailable while a write is in progress.
+  virtual Result<pb::SnapshotMetadata> trigger_snapshot() = 0;
+  // The metrics page's numbers as of now.
+  virtual MetricsView metrics_view() = 0;
+};
+
+// The one way an error reaches a client from this node (reads, writes, admin, relays that
+// fail here): sanitized, and with the leader's address when it is NotLeader. [loop]
+cpb::Response error_reply(const NodeEnv& env, NodeCore* core, const Error& e);
+
+}  // namespace aspen::node::internal

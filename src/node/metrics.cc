@@ -1,0 +1,94 @@
+#include "node/metrics.h"
+
+#include <fmt/format.h>
+
+namespace aspen::node {
+
+void read_counters(const NodeCounters& c, MetricsView& v) {
+  auto r = [](const std::atomic<uint64_t>& a) { return a.load(std::memory_order_relaxed); };
+  v.raft_messages_in = r(c.raft_messages_in);
+  v.raft_messages_out = r(c.raft_messages_out);
+  v.raft_messages_dropped = r(c.raft_messages_dropped);
+  v.raft_refused = r(c.raft_refused);
+  v.snapshots_sent = r(c.snapshots_sent);
+  v.client_requests = r(c.client_requests);
+  v.client_errors = r(c.client_errors);
+  v.forwarded_requests = r(c.forwarded_requests);
+  v.core_writes_answered = r(c.core_writes_answered);
+  v.core_write_us_total = r(c.core_write_us_total);
+  v.storage_errors = r(c.storage_errors);
+  v.applied_commands = r(c.applied_commands);
+}
+
+std::string prometheus_text(const MetricsView& v) {
+  std::string out;
+  auto metric = [&](std::string_view name, std::string_view type, std::string_view help, uint64_t value) {
+    out += fmt::format("# HELP aspen_{} {}\n# TYPE aspen_{} {}\naspen_{}{{node_id=\"{}\"}} {}\n", name, help, name, type,
+                       name, v.node_id, value);
+  };
+  metric("raft_term", "gauge", "Current Raft term.", v.term);
+  metric("raft_leader_id", "gauge", "Node id of the known leader (0 = none).", v.leader);
+  metric("raft_is_leader", "gauge", "1 if this node is the leader.", v.is_leader ? 1 : 0);
+  metric("raft_commit_index", "gauge", "Highest log index known committed.", v.commit);
+  metric("raft_applied_index", "gauge", "Highest log index applied to the state machine.", v.applied);
+  metric("raft_last_log_index", "gauge", "Last index in the log.", v.last_log_index);
+  metric("raft_messages_received_total", "counter", "Raft messages received from peers.", v.raft_messages_in);
+  metric("raft_messages_sent_total", "counter", "Raft messages sent to peers.", v.raft_messages_out);
+  metric("raft_messages_dropped_total", "counter", "Raft messages dropped (peer unreachable or backlogged).",
+         v.raft_messages_dropped);
+  metric("raft_refused_total", "counter", "Raft connections or streams refused (unknown key, wrong cookie).",
+         v.raft_refused);
+  metric("raft_snapshots_sent_total", "counter", "Snapshots sent to lagging followers.", v.snapshots_sent);
+  metric("client_requests_total", "counter", "Client requests received.", v.client_requests);
+  metric("client_errors_total", "counter", "Client requests answered with an error.", v.client_errors);
+  metric("client_forwarded_total", "counter", "Client requests forwarded to the leader.", v.forwarded_requests);
+  metric("client_pending_requests", "gauge", "Requests waiting in the node core.", v.pending_requests);
+  metric("storage_writes_total", "counter", "Batches persisted (a log write, then an apply if entries committed).",
+         v.storage_batches);
+  metric("storage_log_writes_total", "counter",
+         "Log writes (one fdatasync each when they hold entries or a new term or vote).", v.storage_log_writes);
+  metric("storage_log_write_microseconds_total", "counter", "Time spent writing and syncing the log.",
+         v.storage_log_write_us_total);
+  metric("storage_applies_total", "counter", "State machine transactions applying committed entries.",
+         v.storage_applies);
+  metric("storage_apply_microseconds_total", "counter", "Time spent applying committed entries.",
+         v.storage_apply_us_total);
+  metric("core_writes_answered_total", "counter", "Writes answered by this node as leader.", v.core_writes_answered);
+  metric("core_write_microseconds_total", "counter",
+         "Time from a write's arrival in this node's core to its answer (commit, or apply when its result needs it).",
+         v.core_write_us_total);
+  metric("storage_entries_written_total", "counter", "Log entries persisted.", v.storage_entries);
+  metric("storage_write_microseconds_total", "counter", "Time spent persisting batches (both phases).",
+         v.storage_batch_us_total);
+  metric("storage_errors_total", "counter", "Failed storage transactions.", v.storage_errors);
+  metric("storage_compactions_total", "counter", "Log compactions.", v.storage_compactions);
+  metric("applied_entries_total", "counter", "Log entries applied to the state machine.", v.applied_commands);
+  const auto& tm = v.transport;
+  metric("transport_connections_open", "gauge", "Open QUIC connections.", tm.connections_open);
+  metric("transport_streams_open", "gauge", "Open streams.", tm.streams_open);
+  metric("transport_bytes_in_total", "counter", "UDP payload bytes received.", tm.bytes_in);
+  metric("transport_bytes_out_total", "counter", "UDP payload bytes sent.", tm.bytes_out);
+  metric("transport_handshake_failures_total", "counter", "Failed handshakes.", tm.handshake_failures);
+  metric("transport_connections_refused_total", "counter", "Connections refused over the limit.",
+         tm.connections_refused);
+  metric("transport_retries_sent_total", "counter", "Address validation challenges (QUIC Retry) sent.",
+         tm.retries_sent);
+  metric("transport_invalid_tokens_total", "counter", "Connection attempts with a forged or expired token.",
+         tm.invalid_tokens);
+  metric("transport_stateless_resets_sent_total", "counter", "Stateless resets sent for unknown connections.",
+         tm.stateless_resets_sent);
+  metric("transport_send_blocked_total", "counter",
+         "Times the UDP send buffer was full and sending paused (raise net.core.wmem_max if frequent).",
+         tm.send_blocked);
+  metric("transport_datagrams_dropped_total", "counter", "Datagrams dropped because the send queue was full.",
+         tm.datagrams_dropped);
+  out += "# HELP aspen_transport_peer_rtt_microseconds Smoothed round-trip time per peer connection.\n";
+  out += "# TYPE aspen_transport_peer_rtt_microseconds gauge\n";
+  for (const auto& r : tm.peer_rtts) {
+    out += fmt::format("aspen_transport_peer_rtt_microseconds{{node_id=\"{}\",peer=\"{}\",alpn=\"{}\"}} {}\n",
+                       v.node_id, r.peer.short_string(), r.alpn, r.smoothed_rtt_us);
+  }
+  return out;
+}
+
+}  // namespace aspen::node

@@ -1,0 +1,77 @@
+// The node's metrics in the Prometheus text format (served by GetMetrics; `aspen-cli
+// metrics` prints it). Sans-I/O: the shell gathers a MetricsView of counters and gauges,
+// prometheus_text() only formats it, so the page is unit-tested without a node.
+//
+// Threads: NodeCounters are atomics that any thread bumps; the view is taken on the loop.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/types.h"
+#include "transport/endpoint.h"
+
+namespace aspen::node {
+
+// What the node's components count as they go. [any] (relaxed atomics)
+struct NodeCounters {
+  std::atomic<uint64_t> client_requests{0};
+  std::atomic<uint64_t> client_errors{0};
+  std::atomic<uint64_t> forwarded_requests{0};
+  std::atomic<uint64_t> raft_messages_in{0};
+  std::atomic<uint64_t> raft_messages_out{0};
+  std::atomic<uint64_t> raft_messages_dropped{0};
+  std::atomic<uint64_t> raft_refused{0};  // connections/streams refused: unknown key, bad cookie
+  // Writes this node's core answered (as leader), from submission to answer.
+  std::atomic<uint64_t> core_writes_answered{0};
+  std::atomic<uint64_t> core_write_us_total{0};
+  std::atomic<uint64_t> storage_errors{0};
+  std::atomic<uint64_t> applied_commands{0};
+  std::atomic<uint64_t> snapshots_sent{0};
+};
+
+// One reading of everything the page shows.
+struct MetricsView {
+  NodeId node_id = kNoNode;
+  // Raft
+  uint64_t term = 0;
+  NodeId leader = kNoNode;
+  bool is_leader = false;
+  Index commit = 0;
+  Index applied = 0;
+  Index last_log_index = 0;
+  size_t pending_requests = 0;
+  // The counters above, read once.
+  uint64_t raft_messages_in = 0;
+  uint64_t raft_messages_out = 0;
+  uint64_t raft_messages_dropped = 0;
+  uint64_t raft_refused = 0;
+  uint64_t snapshots_sent = 0;
+  uint64_t client_requests = 0;
+  uint64_t client_errors = 0;
+  uint64_t forwarded_requests = 0;
+  uint64_t core_writes_answered = 0;
+  uint64_t core_write_us_total = 0;
+  uint64_t storage_errors = 0;
+  uint64_t applied_commands = 0;
+  // The storage thread's (StorageWorker::Stats).
+  uint64_t storage_batches = 0;
+  uint64_t storage_batch_us_total = 0;
+  uint64_t storage_entries = 0;
+  uint64_t storage_log_writes = 0;
+  uint64_t storage_log_write_us_total = 0;
+  uint64_t storage_applies = 0;
+  uint64_t storage_apply_us_total = 0;
+  uint64_t storage_compactions = 0;
+  transport::TransportMetrics transport;
+};
+
+// Copies the counters into `view`.
+void read_counters(const NodeCounters& counters, MetricsView& view);
+
+// The page: one HELP, TYPE and sample per metric, every sample labelled node_id.
+std::string prometheus_text(const MetricsView& view);
+
+}  // namespace aspen::node
