@@ -169,6 +169,7 @@ void Cluster::crash_node(SimNode& n) {
   // apply-only batch written without a sync (LMDB's MDB_NOMETASYNC) may be undone.
   n.store->crash();
   n.pending_applies.clear();  // the apply thread's queue dies with the process
+  n.staged_snapshots = node::StagedSnapshots{};
   n.requests.clear();
   ++stats_.crashes;
 }
@@ -242,6 +243,14 @@ void Cluster::maybe_take_ready(SimNode& n) {
   auto step = std::make_shared<node::ReadyCycle::Step>(std::move(*taken));
   const raft::Ready& rd = *step->ready;
   if (rd.soft_state && rd.soft_state->role == raft::Role::kLeader) ++stats_.leaders_elected;
+  if (step->ready->snapshot) {
+    // As the node shell does: the data to install is the staged copy, which every snapshot
+    // the core took must have.
+    auto& snap = *step->ready->snapshot;
+    const std::string* staged = n.staged_snapshots.find(snap.metadata().index(), snap.metadata().term());
+    ASPEN_ASSERT_MSG(staged != nullptr, "a snapshot to install has no staged data");
+    snap.set_data(*staged);
+  }
   // As the node shell does: a leader's appends leave while its fsync runs.
   for (const auto& m : step->early) send_message(m);
   // An fsync takes time; a crash before it completes loses the whole Ready (LMDB commits
@@ -267,6 +276,7 @@ void Cluster::on_synced(SimNode& n, const std::shared_ptr<node::ReadyCycle::Step
   auto logged = n.store->write_log(step->batch);
   ASPEN_ASSERT_MSG(logged.has_value(), "a Ready from the core must persist");
   if (rd.snapshot) {
+    (void)n.staged_snapshots.drop_up_to(rd.snapshot->metadata().index());  // in memory: nothing to remove
     ++stats_.snapshots_installed;
     trace(fmt::format("node {} installs snapshot at {}", n.id, rd.snapshot->metadata().index()));
   }
@@ -495,6 +505,22 @@ void Cluster::send_message(const pb::Message& m) {
   if (is_snap) report_snapshot(m, false);
 }
 
+void Cluster::deliver_snapshot(SimNode& to, const pb::Message& m) {
+  // As RaftLinks does at the end of a snapshot stream: the data is staged, the core steps
+  // the metadata alone, and a snapshot it did not take is discarded.
+  const auto& meta = m.snapshot().metadata();
+  pb::Message bare = m;
+  bare.mutable_snapshot()->clear_data();
+  const bool is_new = to.staged_snapshots.stage(meta.index(), meta.term(), m.snapshot().data());
+  auto s = to.core->step(bare);
+  const auto& taken = to.core->log().unstable_snapshot();
+  const bool is_taken = s.has_value() && taken && taken->metadata().index() == meta.index() &&
+                        taken->metadata().term() == meta.term();
+  (void)to.staged_snapshots.settle(meta.index(), meta.term(), is_new, is_taken);
+  check_after_event(to);
+  maybe_take_ready(to);
+}
+
 void Cluster::deliver(const pb::Message& m) {
   SimNode* to = node(m.to());
   // A partition that starts while a message is in flight also drops it.
@@ -504,6 +530,7 @@ void Cluster::deliver(const pb::Message& m) {
   }
   ++stats_.messages_delivered;
   note_event(6, m.to(), static_cast<uint64_t>(m.type()) << 32 | m.from());
+  if (m.type() == pb::MSG_SNAP) return deliver_snapshot(*to, m);
   auto s = to->core->step(m);
   (void)s;  // a dropped forwarded proposal times out at its client
   check_after_event(*to);

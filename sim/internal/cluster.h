@@ -14,6 +14,7 @@
 #include "core/rng.h"
 #include "node/node_core.h"
 #include "node/ready_cycle.h"
+#include "node/snapshot_staging.h"
 #include "raft/raft.h"
 #include "sim/linearizability.h"
 #include "storage/mem_store.h"
@@ -68,6 +69,10 @@ struct SimNode {
   // The node's Ready driver (the shell's own): one Ready in flight at a time.
   std::optional<node::ReadyCycle> cycle;
   bool is_persisting() const { return cycle && cycle->is_in_flight(); }
+  // Snapshots received and not installed yet, with their data: the node's rules
+  // (snapshot_staging.h), the data in memory instead of a file. Lost in a crash, as the
+  // node's staged files are removed at start.
+  node::StagedSnapshots staged_snapshots;
   // Steps whose entries wait for an asynchronous apply (the node's apply thread), in order.
   std::deque<std::shared_ptr<node::ReadyCycle::Step>> pending_applies;
   // Client requests NodeCore is working on, by request id.
@@ -129,6 +134,7 @@ class Cluster {
   void maybe_compact(SimNode& n);
   void send_message(const pb::Message& m);
   void deliver(const pb::Message& m);
+  void deliver_snapshot(SimNode& to, const pb::Message& m);
   SimNode* node(NodeId id);
   SimNode* current_leader();
 
