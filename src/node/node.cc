@@ -42,24 +42,12 @@ Shell::Shell(NodeConfig config) : env_(std::move(config)) {}
 
 Shell::~Shell() { stop(); }
 
-namespace {
-
-std::string cookie_digest(const std::string& cookie) {
-  // Keyed so that the digest is useless outside Aspen's Raft greeting.
-  static constexpr unsigned char kKey[] = "aspen raft cookie v1 ...........";
-  unsigned char out[32];
-  crypto_generichash(out, sizeof(out), reinterpret_cast<const unsigned char*>(cookie.data()), cookie.size(), kKey,
-                     32);
-  return std::string(reinterpret_cast<const char*>(out), sizeof(out));
-}
-
-}  // namespace
 
 Status Shell::start() {
   const NodeConfig& config = env_.config;
   ASPEN_ASSERT(config.node_id != kNoNode);
   if (sodium_init() < 0) return make_error(ErrorCode::kInternal, "libsodium failed to initialize");
-  env_.cookie_digest = cookie_digest(config.cookie);
+  env_.cookie_digest = raft_cookie_digest(config.cookie);
 
   // Phase 1: metadata.
   ASPEN_LOG_INFO("node {}: phase 1/6 metadata: data directory {}", config.node_id, config.data_dir);

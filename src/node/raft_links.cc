@@ -9,6 +9,7 @@
 #include "node/raft_links.h"
 
 #include <fmt/format.h>
+#include <sodium.h>
 
 #include <cerrno>
 #include <cstring>
@@ -19,6 +20,15 @@
 #include "core/log.h"
 
 namespace aspen::node::internal {
+
+std::string raft_cookie_digest(std::string_view cookie) {
+  // Keyed so that the digest is useless outside Aspen's Raft greeting.
+  static constexpr unsigned char kKey[] = "aspen raft cookie v1 ...........";
+  unsigned char out[32];
+  crypto_generichash(out, sizeof(out), reinterpret_cast<const unsigned char*>(cookie.data()), cookie.size(), kKey,
+                     32);
+  return std::string(reinterpret_cast<const char*>(out), sizeof(out));
+}
 
 RaftLinks::RaftLinks(NodeEnv& env, CorePort& port)
     : env_(env), port_(port), snapshot_sender_("snap-send", limits::kMaxQueuedSnapshotSends) {}

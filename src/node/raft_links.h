@@ -34,6 +34,10 @@ namespace aspen::node::internal {
 // from a stopped node are removed at start.
 inline constexpr std::string_view kIncomingSnapshotExtension = ".incoming-snapshot";
 
+// What a Raft greeting carries to prove the cluster cookie: a digest keyed for this use only.
+// (Public for tests that speak "raft-auth" as a hostile member would.)
+std::string raft_cookie_digest(std::string_view cookie);
+
 class RaftLinks : public std::enable_shared_from_this<RaftLinks> {
  public:
   RaftLinks(NodeEnv& env, CorePort& port);

@@ -9,6 +9,8 @@
 #include <fmt/format.h>
 
 #include "node_process.h"
+#include "aspen/cluster.pb.h"
+#include "node/raft_links.h"
 #include "transport/endpoint.h"
 
 namespace aspen::testing {
@@ -516,6 +518,50 @@ TEST_F(ClusterTest, UnknownKeyCannotOpenARaftConnection) {
       },
       5000));
   EXPECT_NE(node(1).log().find("refused a Raft connection from key"), std::string::npos);
+  (*ep)->close();
+}
+
+// A member's key in hostile hands (here: node 3's, taken from its data directory after it
+// was killed) speaks "raft-auth" with the right cookie and sends a MsgSnap on an ordinary
+// Raft stream, where no snapshot data was staged. The node refuses it and keeps serving.
+TEST_F(ClusterTest, SnapshotMessageOutsideASnapshotStreamIsRefused) {
+  start_nodes(3);
+  auto c = make_client();
+  ASSERT_NE(c, nullptr);
+  ASSERT_NO_FATAL_FAILURE(form_cluster(*c));
+  ASSERT_TRUE(kv::put(*c, "before", "x").has_value());
+  node(3).kill9();
+  auto stolen = transport::load_or_create_identity(dir_.path() + "/node-3");
+  ASSERT_TRUE(stolen.has_value()) << stolen.error().to_string();
+  auto ep = transport::Endpoint::bind(*stolen, transport::EndpointConfig{});
+  ASSERT_TRUE(ep.has_value());
+  auto peer = node(1).ticket_peer();
+  auto conn = (*ep)->connect(peer.public_key, peer.addrs, "raft-auth", 5000);
+  ASSERT_TRUE(conn.has_value()) << conn.error().to_string();
+  auto st = conn->open_bi();
+  ASSERT_TRUE(st.has_value()) << st.error().to_string();
+  clusterpb::RaftHello hello;
+  hello.set_node_id(3);
+  hello.set_cookie_digest(node::internal::raft_cookie_digest("integration-cookie-1"));
+  ASSERT_TRUE(st->send(hello.SerializeAsString()).has_value());
+  raftpb::Message m;
+  m.set_type(raftpb::MSG_SNAP);
+  m.set_from(3);
+  m.set_to(1);
+  m.set_term(1000);
+  m.mutable_snapshot()->mutable_metadata()->set_index(1000000);
+  m.mutable_snapshot()->mutable_metadata()->set_term(1000);
+  m.mutable_snapshot()->mutable_metadata()->mutable_conf_state()->add_voters(3);
+  (void)st->send(m.SerializeAsString());
+  ASSERT_TRUE(wait_until([&] { return node(1).log().find("a snapshot outside a snapshot stream") != std::string::npos; },
+                         10000))
+      << node(1).log();
+  EXPECT_TRUE(node(1).alive());
+  auto after = kv::put(*c, "after", "y");
+  ASSERT_TRUE(after.has_value()) << after.error().to_string();
+  auto m1 = c->raft_metrics(client::Target{1});
+  ASSERT_TRUE(m1.has_value());
+  EXPECT_LT(m1->term(), 1000u);  // the forged term never reached the core
   (*ep)->close();
 }
 
