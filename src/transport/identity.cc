@@ -85,6 +85,15 @@ Status write_key_file(const std::string& path, const NodeIdentity& id) {
     ::unlink(path.c_str());
     return make_error(ErrorCode::kUnavailable, fmt::format("write {}: {}", path, std::strerror(errno)));
   }
+  // The file's directory entry too: after a power loss the node must come back with the key
+  // its peers recorded, not quietly generate another.
+  const std::string dir = path.substr(0, path.find_last_of('/') == std::string::npos ? 0 : path.find_last_of('/'));
+  const int dfd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  const bool is_dir_synced = dfd >= 0 && ::fsync(dfd) == 0;
+  if (dfd >= 0) ::close(dfd);
+  if (!is_dir_synced) {
+    return make_error(ErrorCode::kUnavailable, fmt::format("sync the directory of {}: {}", path, std::strerror(errno)));
+  }
   return {};
 }
 
