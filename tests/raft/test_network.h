@@ -1,10 +1,16 @@
 // A tiny deterministic harness for RaftCore tests: N cores, each with a MemoryLogStorage, and
 // an in-memory "network" that routes the messages of every Ready.
 //
-// The harness honours the Ready contract (raft.h): it persists the snapshot, entries and hard
-// state into the node's MemoryLogStorage, then queues the messages, then applies committed
-// entries (calling apply_conf_change for conf-change entries and persisting the ConfState it
-// returns), records read states, and finally calls advance().
+// Readys are driven by the same driver as the node shell and the simulator use,
+// node::BasicReadyCycle (src/node/ready_cycle.h): the three drivers are one, so the Raft
+// tests check the core under the very sequence a node runs. TestNodeCore adapts a node of
+// this harness (RaftCore, no KV state machine) to that driver. The sequence honours the Ready
+// contract (raft.h): persist the snapshot, entries and hard state into the node's
+// MemoryLogStorage, then queue the messages, then apply committed entries (calling
+// apply_conf_change for conf-change entries and persisting the ConfState it returns), record
+// read states, and finally call advance(). Leaders send nothing before their own write (no
+// early sends, which would clamp the commit index in appends): tests see every message as
+// RaftCore produced it.
 //
 // Messages are queued, not delivered at once; stabilize() alternates "handle every Ready" and
 // "deliver every queued message" until nothing is left. Drop rules (isolate, cut, drop_if) are
@@ -19,10 +25,12 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
 
+#include "node/ready_cycle.h"
 #include "raft/raft.h"
 
 namespace aspen::raft::test {
@@ -40,10 +48,37 @@ struct NetworkOptions {
   std::function<void(RaftConfig&)> tweak;
 };
 
+struct TestNode;
+
+// A TestNode as a core the shared Ready driver runs (node::ReadyCycleCore): its RaftCore, and
+// as state machine the records below (applied, applied_data, conf_states, read_states).
+// Every committed entry is applied in the step that delivers it, synchronously.
+class TestNodeCore {
+ public:
+  explicit TestNodeCore(TestNode& n) : n_(n) {}
+
+  struct ToApply {
+    std::shared_ptr<const std::vector<pb::Entry>> entries;  // null: none
+    bool is_async = false;
+  };
+  std::optional<Ready> take_ready();
+  bool is_leader() const;
+  ToApply take_entries_to_apply(const Ready& rd);
+  void on_log_durable(const Ready&) {}  // nothing waits for the log alone here
+  void on_persisted(const Ready& rd, const std::vector<pb::Entry>& applied, const storage::WriteOutcome&);
+
+ private:
+  TestNode& n_;
+};
+
+using TestReadyCycle = node::BasicReadyCycle<TestNodeCore>;
+
 struct TestNode {
   NodeId id = kNoNode;
   std::unique_ptr<MemoryLogStorage> storage;
   std::unique_ptr<RaftCore> core;
+  // The driver of this node's Readys; it outlives a restart of `core` (same storage).
+  TestReadyCycle cycle{pb::HardState{}};
   Index applied = 0;
   // Payloads of applied non-empty ENTRY_NORMAL entries, in order.
   std::vector<std::string> applied_data;
@@ -52,6 +87,40 @@ struct TestNode {
   std::vector<ReadState> read_states;
   size_t snapshots_installed = 0;
 };
+
+inline std::optional<Ready> TestNodeCore::take_ready() {
+  if (!n_.core->has_ready()) return std::nullopt;
+  return n_.core->ready();
+}
+
+inline bool TestNodeCore::is_leader() const { return n_.core->is_leader(); }
+
+inline TestNodeCore::ToApply TestNodeCore::take_entries_to_apply(const Ready& rd) {
+  if (rd.committed_entries.empty()) return {};
+  return {std::make_shared<const std::vector<pb::Entry>>(rd.committed_entries), false};
+}
+
+// Contract steps 4-6: apply, serve reads, advance.
+inline void TestNodeCore::on_persisted(const Ready& rd, const std::vector<pb::Entry>& applied,
+                                       const storage::WriteOutcome&) {
+  TestNode& n = n_;
+  for (const auto& e : applied) {
+    if (e.index() <= n.applied) continue;
+    EXPECT_EQ(e.index(), n.applied + 1) << "node " << n.id << " applies with a gap";
+    n.applied = e.index();
+    if (e.type() == pb::ENTRY_CONF_CHANGE) {
+      pb::ConfChange cc;
+      EXPECT_TRUE(cc.ParseFromString(e.data()));
+      pb::ConfState cs = n.core->apply_conf_change(cc);
+      n.storage->set_conf_state(cs);
+      n.conf_states.push_back(cs);
+    } else if (!e.data().empty()) {
+      n.applied_data.push_back(e.data());
+    }
+  }
+  for (const auto& rs : rd.read_states) n.read_states.push_back(rs);
+  n.core->advance(rd);
+}
 
 inline pb::ConfState make_conf_state(const std::vector<NodeId>& voters,
                                      const std::vector<NodeId>& learners = {}) {
@@ -136,6 +205,7 @@ class TestNetwork {
     n->id = id;
     n->storage = std::move(storage);
     n->applied = applied;
+    n->cycle = TestReadyCycle(n->storage->hard_state());
     auto core = RaftCore::create(config_for(id, applied), n->storage.get());
     EXPECT_TRUE(core.has_value()) << (core ? "" : core.error().to_string());
     n->core = std::move(*core);
@@ -177,50 +247,25 @@ class TestNetwork {
     return drop_if && drop_if(m);
   }
 
-  // --- Ready handling (the contract, in order) ---
+  // --- Ready handling (the contract, in order, through the shared driver) ---
   // Handles one Ready of `id` if it has one; returns the messages it sent (also queued).
   std::vector<pb::Message> handle_ready(NodeId id) {
     TestNode& n = node(id);
-    if (!n.core->has_ready()) return {};
-    Ready rd = n.core->ready();
-    // 1. snapshot
-    if (rd.snapshot) {
-      auto s = n.storage->apply_snapshot(*rd.snapshot);
-      EXPECT_TRUE(s.has_value()) << "node " << id << ": " << (s ? "" : s.error().to_string());
-      n.applied = std::max(n.applied, rd.snapshot->metadata().index());
-      ++n.snapshots_installed;
-    }
-    // 2. entries and hard state
-    if (!rd.entries.empty()) {
-      auto s = n.storage->append(rd.entries);
-      EXPECT_TRUE(s.has_value()) << "node " << id << ": " << (s ? "" : s.error().to_string());
-    }
-    if (rd.hard_state) n.storage->set_hard_state(*rd.hard_state);
+    TestNodeCore core(n);
+    auto step = n.cycle.begin(core, /*is_early_send=*/false);
+    if (!step) return {};
+    // 1-2. snapshot, entries and hard state
+    persist(n, step->batch);
     // 3. messages
-    for (const auto& m : rd.messages) {
+    std::vector<pb::Message> messages = n.cycle.log_durable(core, *step);
+    for (const auto& m : messages) {
       sent_.push_back(m);
       queue_.push_back(m);
     }
-    // 4. committed entries
-    for (const auto& e : rd.committed_entries) {
-      if (e.index() <= n.applied) continue;
-      EXPECT_EQ(e.index(), n.applied + 1) << "node " << id << " applies with a gap";
-      n.applied = e.index();
-      if (e.type() == pb::ENTRY_CONF_CHANGE) {
-        pb::ConfChange cc;
-        EXPECT_TRUE(cc.ParseFromString(e.data()));
-        pb::ConfState cs = n.core->apply_conf_change(cc);
-        n.storage->set_conf_state(cs);
-        n.conf_states.push_back(cs);
-      } else if (!e.data().empty()) {
-        n.applied_data.push_back(e.data());
-      }
-    }
-    // 5. reads
-    for (const auto& rs : rd.read_states) n.read_states.push_back(rs);
-    // 6. advance
-    n.core->advance(rd);
-    return rd.messages;
+    // 4-6. committed entries, reads, advance (TestNodeCore::on_persisted). log_durable()
+    // took every message, so finish() has none left to return.
+    EXPECT_TRUE(n.cycle.finish(core, *step, {}).empty());
+    return messages;
   }
 
   // Handles every pending Ready of every node once. Returns true if any node had one.
@@ -336,6 +381,22 @@ class TestNetwork {
   }
 
  private:
+  // The log part of a step, as Store::write_log does it: a snapshot replaces the log (and
+  // the state machine: everything up to it counts as applied), then entries, hard state.
+  static void persist(TestNode& n, const storage::WriteBatch& batch) {
+    if (batch.snapshot != nullptr) {
+      auto s = n.storage->apply_snapshot(*batch.snapshot);
+      EXPECT_TRUE(s.has_value()) << "node " << n.id << ": " << (s ? "" : s.error().to_string());
+      n.applied = std::max(n.applied, batch.snapshot->metadata().index());
+      ++n.snapshots_installed;
+    }
+    if (batch.entries != nullptr && !batch.entries->empty()) {
+      auto s = n.storage->append(*batch.entries);
+      EXPECT_TRUE(s.has_value()) << "node " << n.id << ": " << (s ? "" : s.error().to_string());
+    }
+    if (batch.hard_state != nullptr) n.storage->set_hard_state(*batch.hard_state);
+  }
+
   NetworkOptions opt_;
   std::map<NodeId, std::unique_ptr<TestNode>> nodes_;
   std::deque<pb::Message> queue_;
