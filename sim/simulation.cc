@@ -7,6 +7,7 @@
 #include <cstdio>
 
 #include "core/assert.h"
+#include "core/encoding.h"
 #include "kv/commands.h"
 #include "node/log_compaction.h"
 #include "sim/internal/cluster.h"
@@ -466,21 +467,24 @@ void Cluster::maybe_compact(SimNode& n) {
   note_event(5, n.id, to);
 }
 
+void Cluster::report_snapshot(const pb::Message& msg, bool failed) {
+  // As the node's snapshot sender does when its stream ends: the leader hears how it went
+  // one network delay later.
+  NodeId from = msg.from();
+  NodeId peer = msg.to();
+  SimNode* sender = node(from);
+  if (sender == nullptr) return;
+  uint64_t inc = sender->incarnation;
+  at(rng_.range(opt_.net_delay_min_us, opt_.net_delay_max_us), [this, from, peer, inc, failed] {
+    SimNode* s = node(from);
+    if (s == nullptr || !s->is_up || s->incarnation != inc) return;
+    s->core->report_snapshot(peer, failed);
+    maybe_take_ready(*s);
+  });
+}
+
 void Cluster::send_message(const pb::Message& m) {
   SimNode* to = node(m.to());
-  auto report_snapshot = [this](const pb::Message& msg, bool failed) {
-    NodeId from = msg.from();
-    NodeId peer = msg.to();
-    SimNode* sender = node(from);
-    if (sender == nullptr) return;
-    uint64_t inc = sender->incarnation;
-    at(rng_.range(opt_.net_delay_min_us, opt_.net_delay_max_us), [this, from, peer, inc, failed] {
-      SimNode* s = node(from);
-      if (s == nullptr || !s->is_up || s->incarnation != inc) return;
-      s->core->report_snapshot(peer, failed);
-      maybe_take_ready(*s);
-    });
-  };
   bool is_snap = m.type() == pb::MSG_SNAP;
   if (is_snap) ++stats_.snapshots_sent;
   bool is_lossy = phase_ == Phase::kSafety && opt_.faults.loss && rng_.chance(opt_.loss_per_mille, 1000);
@@ -492,8 +496,9 @@ void Cluster::send_message(const pb::Message& m) {
   int copies = 1;
   // Raft's own messages may arrive twice. A forwarded proposal is not duplicated: Aspen's
   // transport delivers a stream message at most once, and the state machine has no client
-  // sessions to make a re-applied command idempotent.
-  if (phase_ == Phase::kSafety && opt_.faults.duplicate && m.type() != pb::MSG_PROP &&
+  // sessions to make a re-applied command idempotent. Nor is a snapshot: it is a stream of
+  // its own, which either ends well once or fails.
+  if (phase_ == Phase::kSafety && opt_.faults.duplicate && m.type() != pb::MSG_PROP && !is_snap &&
       rng_.chance(opt_.duplicate_per_mille, 1000)) {
     copies = 2;
   }
@@ -502,21 +507,42 @@ void Cluster::send_message(const pb::Message& m) {
     // Independent delays reorder messages.
     at(rng_.range(opt_.net_delay_min_us, opt_.net_delay_max_us), [this, shared] { deliver(*shared); });
   }
-  if (is_snap) report_snapshot(m, false);
 }
 
 void Cluster::deliver_snapshot(SimNode& to, const pb::Message& m) {
-  // As RaftLinks does at the end of a snapshot stream: the data is staged, the core steps
-  // the metadata alone, and a snapshot it did not take is discarded.
-  const auto& meta = m.snapshot().metadata();
+  // As RaftLinks receives a snapshot stream: the data arrives as chunk frames (one per
+  // length-prefixed chunk of the snapshot format, as the sender streams them) and is
+  // staged; the core steps the final message, which carries the metadata alone; a snapshot
+  // it did not take is discarded; the sender hears whether it went well.
   pb::Message bare = m;
   bare.mutable_snapshot()->clear_data();
-  const bool is_new = to.staged_snapshots.stage(meta.index(), meta.term(), m.snapshot().data());
-  auto s = to.core->step(bare);
+  node::SnapshotReception in(limits::kMaxStreamedSnapshotBytes);
+  std::string staged;
+  Decoder chunks(m.snapshot().data());
+  bool is_refused = false;
+  while (!is_refused && !chunks.is_empty()) {
+    auto chunk = chunks.get_length_prefixed(limits::kMaxStreamedSnapshotBytes);
+    ASPEN_ASSERT_MSG(chunk.has_value(), "a leader's snapshot data is in the snapshot format");
+    auto frame = in.on_frame(std::string(1, node::kSnapshotChunkTag) + std::string(*chunk));
+    is_refused = frame.kind == node::SnapshotReception::Frame::Kind::kRefuse;
+    staged += frame.record;
+  }
+  if (!is_refused) in.on_frame(std::string(1, node::kSnapshotMessageTag) + bare.SerializeAsString());
+  auto end = in.on_end(m.from(), to.id);
+  if (!end) {
+    trace(fmt::format("node {} refuses a snapshot from {}: {}", to.id, m.from(), end.error().message()));
+    report_snapshot(m, true);
+    return;
+  }
+  ASPEN_ASSERT_MSG(staged == m.snapshot().data(), "staging reproduces the streamed data byte for byte");
+  const auto& meta = end->snapshot().metadata();
+  const bool is_new = to.staged_snapshots.stage(meta.index(), meta.term(), std::move(staged));
+  auto s = to.core->step(*end);
   const auto& taken = to.core->log().unstable_snapshot();
   const bool is_taken = s.has_value() && taken && taken->metadata().index() == meta.index() &&
                         taken->metadata().term() == meta.term();
   (void)to.staged_snapshots.settle(meta.index(), meta.term(), is_new, is_taken);
+  report_snapshot(m, !s.has_value());
   check_after_event(to);
   maybe_take_ready(to);
 }
@@ -526,6 +552,7 @@ void Cluster::deliver(const pb::Message& m) {
   // A partition that starts while a message is in flight also drops it.
   if (to == nullptr || !to->is_up || is_blocked(m.from(), m.to())) {
     ++stats_.messages_dropped;
+    if (m.type() == pb::MSG_SNAP) report_snapshot(m, true);
     return;
   }
   ++stats_.messages_delivered;

@@ -135,6 +135,7 @@ class Cluster {
   void send_message(const pb::Message& m);
   void deliver(const pb::Message& m);
   void deliver_snapshot(SimNode& to, const pb::Message& m);
+  void report_snapshot(const pb::Message& msg, bool failed);
   SimNode* node(NodeId id);
   SimNode* current_leader();
 

@@ -38,6 +38,7 @@ inline constexpr SiteInfo kFaultSites[] = {
     {"node.message_dropped", "an outgoing Raft message (not a snapshot) is lost at the node boundary"},
     {"node.message_duplicated", "an outgoing Raft message (not a proposal or snapshot) is sent twice"},
     {"node.read_batch_flushed_early", "a linearizable read starts its own ReadIndex round instead of batching"},
+    {"node.snapshot_chunk_failed", "a chunk of a snapshot being received is lost: the stream is refused"},
     {"node.tick_skipped", "a tick arrives late: the node skips this one"},
     {"raft.commit_broadcast_eager", "a leader tells every follower of a new commit at once, lazy mode or not"},
     {"raft.quorum_check_early", "a leader checks for an active quorum after half an election timeout"},

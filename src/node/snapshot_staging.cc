@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "core/buggify.h"
 #include "core/encoding.h"
 
 namespace aspen::node {
@@ -19,6 +20,8 @@ SnapshotReception::Frame SnapshotReception::on_frame(std::string_view frame) {
     return Frame{Frame::Kind::kMessage, {}, {}};
   }
   if (frame[0] != kSnapshotChunkTag) return refuse("unknown snapshot frame");
+  // As a reset stream or a failed write of the staged file would.
+  if (ASPEN_BUGGIFY("node.snapshot_chunk_failed")) return refuse("a snapshot chunk was lost");
   std::string_view chunk = frame.substr(1);
   Frame out{Frame::Kind::kAppend, {}, {}};
   put_varint(out.record, chunk.size());

@@ -15,6 +15,7 @@ uint64_t exercise(int rounds) {
     fired += ASPEN_BUGGIFY("node.message_dropped");
     fired += ASPEN_BUGGIFY("node.message_duplicated");
     fired += ASPEN_BUGGIFY("node.read_batch_flushed_early");
+    fired += ASPEN_BUGGIFY("node.snapshot_chunk_failed");
     fired += ASPEN_BUGGIFY("node.tick_skipped");
     fired += ASPEN_BUGGIFY("raft.commit_broadcast_eager");
     fired += ASPEN_BUGGIFY("raft.quorum_check_early");
