@@ -10,6 +10,7 @@ void read_counters(const NodeCounters& c, MetricsView& v) {
   v.raft_messages_out = r(c.raft_messages_out);
   v.raft_messages_dropped = r(c.raft_messages_dropped);
   v.raft_refused = r(c.raft_refused);
+  v.raft_messages_refused = r(c.raft_messages_refused);
   v.snapshots_sent = r(c.snapshots_sent);
   v.client_requests = r(c.client_requests);
   v.client_errors = r(c.client_errors);
@@ -38,6 +39,9 @@ std::string prometheus_text(const MetricsView& v) {
          v.raft_messages_dropped);
   metric("raft_refused_total", "counter", "Raft connections or streams refused (unknown key, wrong cookie).",
          v.raft_refused);
+  metric("raft_messages_refused_total", "counter",
+         "Raft messages refused as impossible from a correct peer (the log names the first ones).",
+         v.raft_messages_refused);
   metric("raft_snapshots_sent_total", "counter", "Snapshots sent to lagging followers.", v.snapshots_sent);
   metric("client_requests_total", "counter", "Client requests received.", v.client_requests);
   metric("client_errors_total", "counter", "Client requests answered with an error.", v.client_errors);

@@ -24,6 +24,7 @@ struct NodeCounters {
   std::atomic<uint64_t> raft_messages_out{0};
   std::atomic<uint64_t> raft_messages_dropped{0};
   std::atomic<uint64_t> raft_refused{0};  // connections/streams refused: unknown key, bad cookie
+  std::atomic<uint64_t> raft_messages_refused{0};  // messages the core refused as impossible
   // Writes this node's core answered (as leader), from submission to answer.
   std::atomic<uint64_t> core_writes_answered{0};
   std::atomic<uint64_t> core_write_us_total{0};
@@ -48,6 +49,7 @@ struct MetricsView {
   uint64_t raft_messages_out = 0;
   uint64_t raft_messages_dropped = 0;
   uint64_t raft_refused = 0;
+  uint64_t raft_messages_refused = 0;
   uint64_t snapshots_sent = 0;
   uint64_t client_requests = 0;
   uint64_t client_errors = 0;

@@ -259,8 +259,17 @@ void RaftLinks::on_message(transport::Stream& stream, std::string bytes) {
   }
   env_.counters.raft_messages_in.fetch_add(1, std::memory_order_relaxed);
   if (auto s = core->step(m); !s) {
-    ASPEN_LOG_DEBUG("node {}: dropped a message from node {}: {}", env_.config.node_id, m.from(),
-                    s.error().to_string());
+    if (s.error().code() == ErrorCode::kInvalidArgument) {
+      // Something no correct peer sends (the core names it). Counted, and logged where an
+      // operator looks, at most at the 1st, 2nd, 4th, 8th, ... occurrence.
+      const uint64_t n = env_.counters.raft_messages_refused.fetch_add(1, std::memory_order_relaxed) + 1;
+      if ((n & (n - 1)) == 0) {
+        ASPEN_LOG_WARN("node {}: {} ({} refused so far)", env_.config.node_id, s.error().message(), n);
+      }
+    } else {
+      ASPEN_LOG_DEBUG("node {}: dropped a message from node {}: {}", env_.config.node_id, m.from(),
+                      s.error().to_string());
+    }
   }
   port_.schedule_pump();
 }

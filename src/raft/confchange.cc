@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <set>
+
 #include "core/assert.h"
 #include "core/limits.h"
 
@@ -157,6 +159,36 @@ Result<ConfigAndProgress> ConfChanger::simple(const std::vector<pb::ConfChangeSi
   }
   check_config_invariants(cp);
   return cp;
+}
+
+Status validate_conf_state(const pb::ConfState& cs) {
+  auto bad = [](std::string_view why) {
+    return make_error(ErrorCode::kInvalidArgument, fmt::format("invalid membership: {}", why));
+  };
+  if (cs.voters().empty()) return bad("no voters");
+  if (static_cast<size_t>(cs.voters_size()) > limits::kMaxClusterVoters ||
+      static_cast<size_t>(cs.voters_outgoing_size()) > limits::kMaxClusterVoters ||
+      static_cast<size_t>(cs.learners_size()) > limits::kMaxClusterLearners ||
+      static_cast<size_t>(cs.learners_next_size()) > limits::kMaxClusterVoters) {
+    return bad("more members than the cluster limits allow");
+  }
+  std::set<NodeId> voters(cs.voters().begin(), cs.voters().end());
+  std::set<NodeId> outgoing(cs.voters_outgoing().begin(), cs.voters_outgoing().end());
+  for (const auto* ids : {&cs.voters(), &cs.voters_outgoing(), &cs.learners(), &cs.learners_next()}) {
+    for (NodeId id : *ids) {
+      if (id == kNoNode) return bad("node id 0");
+    }
+  }
+  for (NodeId id : cs.learners()) {
+    if (voters.contains(id) || outgoing.contains(id)) return bad("a node is both voter and learner");
+  }
+  for (NodeId id : cs.learners_next()) {
+    if (!outgoing.contains(id) || voters.contains(id)) return bad("a next learner is not an outgoing voter only");
+  }
+  if (outgoing.empty() && (!cs.learners_next().empty() || cs.auto_leave())) {
+    return bad("joint-only fields outside a joint configuration");
+  }
+  return {};
 }
 
 ConfigAndProgress restore_conf_state(const pb::ConfState& cs, Index last_index, size_t max_inflight) {

@@ -45,6 +45,11 @@ class ConfChanger {
   size_t max_inflight_;
 };
 
+// Whether a ConfState from elsewhere (a peer's snapshot) is one restore_conf_state accepts:
+// voters, no node id 0, no node both voter and learner, learners_next only among outgoing
+// voters, joint-only fields only in a joint configuration, sizes within the cluster limits.
+Status validate_conf_state(const pb::ConfState& cs);
+
 // Rebuilds configuration and progress from a persisted ConfState (start-up, snapshot).
 ConfigAndProgress restore_conf_state(const pb::ConfState& cs, Index last_index,
                                      size_t max_inflight);

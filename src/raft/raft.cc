@@ -372,7 +372,65 @@ Status RaftCore::step(const pb::Message& msg) {
     ASPEN_PROBE("raft.response_from_untracked_ignored");
     return {};
   }
+  if (auto s = check_remote_message(msg); !s) return s;
   return step_internal(msg);
+}
+
+// A peer may be buggy or hostile, and the asserts in this core guard its own invariants, not
+// the network's: what a correct peer never sends is refused here, before any handler sees it.
+// (Checks that depend on this node's log or leader are made where they are handled.)
+Status RaftCore::check_remote_message(const pb::Message& m) const {
+  auto refuse = [&m](std::string_view what) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      fmt::format("{} from node {} refused: {}", pb::MessageType_Name(m.type()), m.from(), what));
+  };
+  // Far beyond any real log; keeps index arithmetic (index + 1, index + entries) exact.
+  constexpr Index kMaxIndex = Index{1} << 62;
+  if (m.index() >= kMaxIndex || m.commit() >= kMaxIndex || m.snapshot().metadata().index() >= kMaxIndex) {
+    return refuse("an index beyond any log");
+  }
+  switch (m.type()) {
+    case pb::MSG_APP: {
+      // §5.3: a leader sends a run of its own log after (index, log_term); no entry is of a
+      // later term than the leader's, and terms never decrease along a log.
+      if (m.log_term() > m.term()) return refuse("its previous entry is of a later term than the message");
+      Index expected = m.index() + 1;
+      Term previous = m.log_term();
+      for (const auto& e : m.entries()) {
+        if (e.index() != expected) return refuse("its entries do not follow its index one by one");
+        if (e.term() < previous || e.term() > m.term()) return refuse("its entries' terms are out of order");
+        previous = e.term();
+        ++expected;
+      }
+      break;
+    }
+    case pb::MSG_SNAP: {
+      const auto& meta = m.snapshot().metadata();
+      if (meta.index() == 0 || meta.term() == 0 || meta.term() > m.term()) {
+        return refuse("its snapshot's index or term is impossible");
+      }
+      if (auto s = validate_conf_state(meta.conf_state()); !s) return refuse(s.error().message());
+      break;
+    }
+    case pb::MSG_APP_RESP:
+      // Within a term a leader's log only grows: nobody can acknowledge more than it holds.
+      if (m.term() == term_ && role_ == Role::kLeader && !m.reject() && m.index() > log_.last_index()) {
+        return refuse("it acknowledges entries this leader never had");
+      }
+      break;
+    case pb::MSG_READ_INDEX_RESP:
+      // A read point comes only from the leader this node forwarded the read to (which may
+      // answer from a later term it also leads). One of an older term is dropped by the term
+      // rule; a refusal may come from a leader that just stepped down, and only fails reads
+      // early.
+      if (!m.reject() && m.term() >= term_ && m.from() != lead_) {
+        return refuse("a read point not from the leader");
+      }
+      break;
+    default:
+      break;
+  }
+  return {};
 }
 
 Status RaftCore::step_internal(const pb::Message& m) {
@@ -451,12 +509,10 @@ Status RaftCore::step_candidate(const pb::Message& m) {
       return make_error(ErrorCode::kProposalDropped, "no leader: an election is in progress");
     case pb::MSG_APP:
       become_follower(m.term(), m.from());
-      handle_append_entries(m);
-      return {};
+      return handle_append_entries(m);
     case pb::MSG_HEARTBEAT:
       become_follower(m.term(), m.from());
-      handle_heartbeat(m);
-      return {};
+      return handle_heartbeat(m);
     case pb::MSG_SNAP:
       become_follower(m.term(), m.from());
       handle_snapshot(m);
@@ -499,13 +555,11 @@ Status RaftCore::step_follower(const pb::Message& m) {
     case pb::MSG_APP:
       election_elapsed_ = 0;
       lead_ = m.from();
-      handle_append_entries(m);
-      return {};
+      return handle_append_entries(m);
     case pb::MSG_HEARTBEAT:
       election_elapsed_ = 0;
       lead_ = m.from();
-      handle_heartbeat(m);
-      return {};
+      return handle_heartbeat(m);
     case pb::MSG_SNAP:
       election_elapsed_ = 0;
       lead_ = m.from();
@@ -535,7 +589,7 @@ Status RaftCore::step_follower(const pb::Message& m) {
   }
 }
 
-void RaftCore::handle_append_entries(const pb::Message& m) {
+Status RaftCore::handle_append_entries(const pb::Message& m) {
   pb::Message resp;
   resp.set_to(m.from());
   resp.set_type(pb::MSG_APP_RESP);
@@ -543,13 +597,21 @@ void RaftCore::handle_append_entries(const pb::Message& m) {
     // Everything up to our commit index already matches the leader's log (§5.4 Log Matching).
     resp.set_index(log_.committed());
     send(std::move(resp));
-    return;
+    return {};
   }
   std::vector<pb::Entry> ents(m.entries().begin(), m.entries().end());
+  if (log_.match_term(m.index(), m.log_term())) {
+    // §5.4 Leader Completeness: a leader's log holds every committed entry, so its entries
+    // never conflict with one.
+    if (Index ci = log_.find_conflict(ents); ci != 0 && ci <= log_.committed()) {
+      return make_error(ErrorCode::kInvalidArgument,
+                        fmt::format("MSG_APP from node {} refused: it conflicts with committed entry {}", m.from(), ci));
+    }
+  }
   if (auto last_new = log_.maybe_append(m.index(), m.log_term(), m.commit(), ents)) {
     resp.set_index(*last_new);
     send(std::move(resp));
-    return;
+    return {};
   }
   // §5.3 with the fast-backtracking optimisation: tell the leader the largest index whose
   // term is <= the term it probed, so it can skip a whole term per round trip.
@@ -560,15 +622,25 @@ void RaftCore::handle_append_entries(const pb::Message& m) {
   resp.set_reject_hint(idx);
   resp.set_log_term(t);
   send(std::move(resp));
+  return {};
 }
 
-void RaftCore::handle_heartbeat(const pb::Message& m) {
-  log_.commit_to(m.commit());
+Status RaftCore::handle_heartbeat(const pb::Message& m) {
+  // A leader sends at most what this node acknowledged. More means a lost log or a hostile
+  // peer; committing up to our own last index instead could commit entries that differ from
+  // the leader's, so the commit is ignored (the heartbeat still counts as contact).
+  const bool is_commit_known = m.commit() <= log_.last_index();
+  if (is_commit_known) log_.commit_to(m.commit());
   pb::Message resp;
   resp.set_to(m.from());
   resp.set_type(pb::MSG_HEARTBEAT_RESP);
   resp.set_context(m.context());
   send(std::move(resp));
+  if (is_commit_known) return {};
+  return make_error(ErrorCode::kInvalidArgument,
+                    fmt::format("heartbeat from node {}: commit index {} is beyond this node's log (last index {}); "
+                                "was this node's log lost?",
+                                m.from(), m.commit(), log_.last_index()));
 }
 
 void RaftCore::handle_snapshot(const pb::Message& m) {

@@ -192,8 +192,9 @@ class RaftCore {
   void learn_commit_from_rejection(const pb::Message& m);
   Status step_follower(const pb::Message& m);
   Status step_candidate(const pb::Message& m);
-  void handle_append_entries(const pb::Message& m);
-  void handle_heartbeat(const pb::Message& m);
+  Status check_remote_message(const pb::Message& m) const;
+  Status handle_append_entries(const pb::Message& m);
+  Status handle_heartbeat(const pb::Message& m);
   void handle_snapshot(const pb::Message& m);
   bool restore(const pb::Snapshot& snap);
   void send(pb::Message m);

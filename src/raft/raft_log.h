@@ -22,6 +22,9 @@ class RaftLog {
   std::optional<Index> maybe_append(Index index, Term log_term, Index committed,
                                     const std::vector<pb::Entry>& ents);
   Index append(const std::vector<pb::Entry>& ents);
+  // The index of the first of `ents` whose term differs from ours (or that we lack); 0 if
+  // every one matches.
+  Index find_conflict(const std::vector<pb::Entry>& ents) const;
 
   // Fast backtracking hint (§5.3, "the follower can include the term of the conflicting
   // entry"): the largest (index, term) with index <= `index` and term <= `term`.
@@ -66,7 +69,6 @@ class RaftLog {
   Index unstable_offset() const { return offset_; }
   std::optional<Term> unstable_term(Index i) const;
   void truncate_and_append_unstable(const std::vector<pb::Entry>& ents);
-  Index find_conflict(const std::vector<pb::Entry>& ents) const;
 
   const LogStorage* storage_;
   uint64_t max_committed_size_per_ready_;
