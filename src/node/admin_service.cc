@@ -156,7 +156,7 @@ void AdminService::handle_init(const cpb::Request&, Reply reply) {
   // The leader duty (on_tick) writes the cluster id and this node's record; answer once
   // both are applied.
   uint64_t deadline = env_.now_ms() + env_.config.knobs.init_timeout_ms;
-  init_waiters_.push_back([this, reply, deadline]() -> bool {
+  answer_waiters_.push_back([this, reply, deadline]() -> bool {
     if (!env_.cluster_id.empty() && env_.peers.lookup(env_.config.node_id)) {
       cpb::Response resp;
       resp.mutable_init_cluster()->set_cluster_id(env_.cluster_id);
@@ -181,9 +181,9 @@ void AdminService::on_applied(Index applied) {
 }
 
 void AdminService::run_leader_duties() {
-  for (size_t i = 0; i < init_waiters_.size();) {
-    if (init_waiters_[i]()) {
-      init_waiters_.erase(init_waiters_.begin() + static_cast<std::ptrdiff_t>(i));
+  for (size_t i = 0; i < answer_waiters_.size();) {
+    if (answer_waiters_[i]()) {
+      answer_waiters_.erase(answer_waiters_.begin() + static_cast<std::ptrdiff_t>(i));
     } else {
       ++i;
     }
@@ -231,13 +231,31 @@ void AdminService::run_leader_duties() {
 void AdminService::reply_membership(Reply reply, const Response& r) {
   if (!r.write) return reply(error_reply(r.write.error()));
   port_.refresh_cluster_view();
-  cpb::Response resp;
-  auto* m = resp.mutable_membership();
-  pb::ConfState cs = env_.store->conf_state();
-  for (auto id : cs.voters()) m->add_voters(id);
-  for (auto id : cs.learners()) m->add_learners(id);
-  m->set_revision(r.write->revision());
-  reply(std::move(resp));
+  // Changing more than one voter at once goes through a joint configuration (thesis §4.3),
+  // which the leader leaves with a second entry once the first is applied. Until then the
+  // old voters still need a majority of their own: an operator told "done" who then takes
+  // one of them down could leave the cluster unable to elect. So the answer waits for the
+  // final configuration, on this node's applied state (which works after a leader change).
+  const uint64_t revision = r.write->revision();
+  const uint64_t deadline = env_.now_ms() + env_.config.knobs.request_timeout_ms;
+  auto answer = [this, reply, revision, deadline]() -> bool {
+    pb::ConfState cs = env_.store->conf_state();
+    if (cs.voters_outgoing_size() > 0) {
+      if (env_.now_ms() <= deadline) return false;
+      reply(error_reply(ErrorCode::kTimeout,
+                        "the change is committed, but the cluster has not yet left the joint configuration of "
+                        "old and new voters (it needs a leader and a majority of both); see `cluster status`"));
+      return true;
+    }
+    cpb::Response resp;
+    auto* m = resp.mutable_membership();
+    for (auto id : cs.voters()) m->add_voters(id);
+    for (auto id : cs.learners()) m->add_learners(id);
+    m->set_revision(revision);
+    reply(std::move(resp));
+    return true;
+  };
+  if (!answer()) answer_waiters_.push_back(std::move(answer));
 }
 
 void AdminService::handle_add_learner(const cpb::Request& req, Reply reply) {

@@ -28,7 +28,8 @@ class AdminService {
   AdminService& operator=(const AdminService&) = delete;
 
   void register_handlers();
-  // Every tick: answers InitCluster once the new cluster is ready, runs a due leader duty.
+  // Every tick: answers InitCluster once the new cluster is ready and a membership change once
+  // the cluster left its joint configuration; runs a due leader duty.
   void on_tick();
   // Entries up to `applied` are applied: a leader duty's write may wait for that to refresh
   // the cluster view.
@@ -57,7 +58,9 @@ class AdminService {
   CorePort& port_;
   ClientService& clients_;
   rpc::HandlerRegistry& handlers_;                // [start]
-  std::vector<std::function<bool()>> init_waiters_;  // [loop] true = answered, drop it
+  // Answers waiting on the applied state (InitCluster, a membership change leaving its joint
+  // configuration); polled every tick, each ends by its deadline. true = answered, drop it.
+  std::vector<std::function<bool()>> answer_waiters_;  // [loop]
   bool is_duty_in_flight_ = false;                // [loop]
   uint64_t last_duty_ms_ = 0;                     // [loop]
   Index refresh_at_applied_ = 0;  // [loop] refresh the cluster view once this is applied (0: none)

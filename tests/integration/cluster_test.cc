@@ -43,6 +43,15 @@ class ClusterTest : public ::testing::Test {
         timeout_ms);
   }
 
+  // The logs of every running node but `victim`, to explain a cluster that stopped serving.
+  std::string survivors_log(uint64_t victim) {
+    std::string out;
+    for (const auto& [id, n] : nodes_) {
+      if (id != victim) out += fmt::format("--- node {} ---\n{}\n", id, n->log());
+    }
+    return out;
+  }
+
   uint64_t leader_id(client::Client& c) {
     uint64_t id = 0;
     wait_until(
@@ -242,7 +251,8 @@ TEST_F(ClusterTest, KillNineLoopLosesNoAcknowledgedWrite) {
     node(victim).kill9();
     // The two survivors keep serving: more writes are acknowledged with the victim down.
     ASSERT_TRUE(wait_until([&] { return acked_count() >= before + 20; }, 20000))
-        << "round " << round << ": no progress after killing node " << victim;
+        << "round " << round << ": no progress after killing node " << victim << "\n"
+        << survivors_log(victim);
     ASSERT_NO_FATAL_FAILURE(node(victim).start());
     // The next round may kill the leader: the restarted node must be a working member by
     // then (its vote is needed), as it would be before an operator takes down another.

@@ -235,6 +235,11 @@ inline void form_cluster(client::Client& c, const NodeMap& nodes, clientpb::Init
     auto r = c.change_membership(voters, false);
     ASSERT_TRUE(r.has_value()) << r.error().to_string();
     EXPECT_EQ(static_cast<size_t>(r->voters_size()), voters.size());
+    // The answer comes once the cluster has left the joint configuration: before that, node 1
+    // alone was still a quorum of its own, and losing it would stop every election.
+    auto m = c.raft_metrics(client::Target{1});
+    ASSERT_TRUE(m.has_value()) << m.error().to_string();
+    EXPECT_EQ(m->voters_outgoing_size(), 0) << "change-membership answered inside the joint configuration";
   }
 }
 
