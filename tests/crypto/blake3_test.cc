@@ -287,6 +287,85 @@ TEST(Blake3Hasher, FinalizeLeavesStateSoUpdateAndCopiesContinue) {
   EXPECT_EQ(keyed.finalize(), blake3_keyed_hash(vector_key(), input));
 }
 
+// --- SIMD kernels against the portable one ---------------------------------------------
+
+std::string digest_with(Blake3Backend backend, Mode mode, std::span<const uint8_t> input,
+                        size_t piece_bytes) {
+  Blake3Hasher hasher = hasher_for(mode);
+  hasher.set_backend(backend);
+  for (size_t offset = 0; offset < input.size(); offset += piece_bytes) {
+    hasher.update(input.subspan(offset, std::min(piece_bytes, input.size() - offset)));
+  }
+  return xof_hex(hasher, 100);
+}
+
+// Lengths that end batches of every kernel width (4, 8, 16 chunks and the 64-chunk batch)
+// exactly, one byte short and one byte over, plus a deep tree.
+void expect_backend_matches_portable(Blake3Backend backend) {
+  if (!blake3_backend_is_supported(backend)) {
+    GTEST_SKIP() << "this CPU lacks " << blake3_backend_name(backend);
+  }
+  std::vector<size_t> lengths = {0, 1, 64, 1024, 1025, 3 * kKiB, 300 * kKiB + 17, 1 * kMiB + 1};
+  for (const size_t chunks : {2, 4, 5, 8, 9, 15, 16, 17, 31, 32, 33, 63, 64, 65, 128, 129}) {
+    for (const long delta : {-1L, 0L, 1L}) {
+      lengths.push_back(static_cast<size_t>(static_cast<long>(chunks * kKiB) + delta));
+    }
+  }
+  const std::vector<uint8_t> data = random_input(*std::max_element(lengths.begin(), lengths.end()), 9);
+  for (const size_t len : lengths) {
+    const auto input = std::span(data).first(len);
+    for (const Mode mode : {Mode::kHash, Mode::kKeyed, Mode::kDeriveKey}) {
+      for (const size_t piece_bytes : {len + 1, size_t{1000}, size_t{4 * kKiB + 3}}) {
+        SCOPED_TRACE("length " + std::to_string(len) + " mode " +
+                     std::to_string(static_cast<int>(mode)) + " piece " +
+                     std::to_string(piece_bytes));
+        EXPECT_EQ(digest_with(backend, mode, input, piece_bytes),
+                  digest_with(Blake3Backend::kPortable, mode, input, piece_bytes));
+      }
+    }
+  }
+}
+
+TEST(Blake3Backends, Sse41KernelMatchesPortable) {
+  expect_backend_matches_portable(Blake3Backend::kSse41);
+}
+
+TEST(Blake3Backends, Avx2KernelMatchesPortable) {
+  expect_backend_matches_portable(Blake3Backend::kAvx2);
+}
+
+TEST(Blake3Backends, Avx512KernelMatchesPortable) {
+  expect_backend_matches_portable(Blake3Backend::kAvx512);
+}
+
+TEST(Blake3Backends, BestBackendIsSupported) {
+  EXPECT_TRUE(blake3_backend_is_supported(blake3_best_backend()));
+  EXPECT_TRUE(blake3_backend_is_supported(Blake3Backend::kPortable));
+}
+
+// --- threads ---------------------------------------------------------------------------
+
+// The threaded hash splits at power-of-two chunk counts that depend on the size and the
+// thread count; sizes just around those splits must still give the single-threaded hash.
+TEST(Blake3Parallel, EqualsSingleThreadedAroundSplitPoints) {
+  std::vector<size_t> sizes;
+  for (const size_t base : {128 * kKiB, 256 * kKiB, 512 * kKiB, 1 * kMiB, 2 * kMiB, 3 * kMiB,
+                            4 * kMiB, 8 * kMiB}) {
+    for (const long delta : {-1025L, -1024L, -1L, 0L, 1L, 1024L, 1025L}) {
+      sizes.push_back(static_cast<size_t>(static_cast<long>(base) + delta));
+    }
+  }
+  const std::vector<uint8_t> data = random_input(*std::max_element(sizes.begin(), sizes.end()), 11);
+  for (const size_t size : sizes) {
+    const auto input = std::span(data).first(size);
+    const Blake3Hash expected = blake3_hash(input);
+    for (const size_t threads : {1, 2, 3, 4, 7}) {
+      EXPECT_EQ(blake3_hash_parallel(input, threads), expected)
+          << "size " << size << " threads " << threads;
+    }
+  }
+}
+
 // --- verified-streaming building blocks ------------------------------------------------
 
 // Hash of an input rebuilt from 16 KiB chunk-group chaining values, combined the way
