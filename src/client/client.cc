@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <atomic>
+#include <mutex>
 #include <random>
+#include <set>
 #include <thread>
 
 #include <fmt/format.h>
@@ -93,6 +95,14 @@ uint32_t jittered(uint32_t backoff_ms) {
   return low + static_cast<uint32_t>(rng() % (backoff_ms - low + 1));
 }
 
+// A random non-zero session id: two clients drawing the same one would share a session.
+uint64_t random_session_id() {
+  std::random_device rd;
+  uint64_t id = 0;
+  while (id == 0) id = (uint64_t{rd()} << 32) | rd();
+  return id;
+}
+
 bool is_retryable(ErrorCode code) {
   return code == ErrorCode::kUnavailable || code == ErrorCode::kTimeout || code == ErrorCode::kProposalDropped;
 }
@@ -143,13 +153,37 @@ struct Client::Impl {
   Result<PublicKey> resolve(uint64_t node_id, Clock::time_point deadline);
   void learn(const PublicKey& node, const cpb::Response& response);
 
+  // Exactly-once writes (kv/sessions.h): every write carries this client's session id and a
+  // number, so one sent again after an unknown outcome is applied once.
+  uint64_t begin_write(kvpb::Session& session);
+  void end_write(uint64_t sequence);
+
   const ClientOptions options;
   const cluster::Ticket ticket;
+  const uint64_t session_id = random_session_id();
+  std::mutex session_mu;
+  uint64_t next_sequence = 1;        // [session_mu]
+  std::set<uint64_t> incomplete;     // [session_mu] writes sent and not answered yet
   // Declared before the directory: the directory's connections belong to this endpoint.
   std::unique_ptr<transport::Endpoint> endpoint;
   internal::NodeDirectory directory;
   std::atomic<uint64_t> next_rotation{0};
 };
+
+uint64_t Client::Impl::begin_write(kvpb::Session& session) {
+  std::lock_guard lock(session_mu);
+  const uint64_t seq = next_sequence++;
+  incomplete.insert(seq);
+  session.set_client_id(session_id);
+  session.set_sequence(seq);
+  session.set_first_incomplete(*incomplete.begin());
+  return seq;
+}
+
+void Client::Impl::end_write(uint64_t sequence) {
+  std::lock_guard lock(session_mu);
+  incomplete.erase(sequence);
+}
 
 PublicKey Client::Impl::choose(Routing routing, uint64_t rotation) const {
   const auto keys = directory.keys();
@@ -256,8 +290,27 @@ Result<cpb::Response> Client::Impl::call(const cpb::Request& request, Target tar
   const auto started = Clock::now();
   const auto deadline = started + std::chrono::milliseconds(timeout_ms);
   const RequestTraits traits = traits_of(request);
+  // A write in a session may be sent again when its outcome is unknown: the state machine
+  // applies it once. Other writes (membership changes) are sent at most once.
+  std::optional<cpb::Request> sessioned;
+  std::optional<uint64_t> sequence;
+  if (request.has_write() && !request.write().command().has_session()) {
+    sessioned = request;
+    sequence = begin_write(*sessioned->mutable_write()->mutable_command()->mutable_session());
+  }
+  struct EndWrite {
+    Impl* impl;
+    std::optional<uint64_t> seq;
+    ~EndWrite() {
+      if (seq) impl->end_write(*seq);
+    }
+  } end_write_guard{this, sequence};
+  const bool is_exactly_once = request.has_write() && (sessioned || request.write().command().has_session());
+  bool is_outcome_unknown = false;  // an attempt may have applied the write
   std::string bytes;
-  if (!request.SerializeToString(&bytes)) return make_error(ErrorCode::kInternal, "request does not serialize");
+  if (!(sessioned ? *sessioned : request).SerializeToString(&bytes)) {
+    return make_error(ErrorCode::kInternal, "request does not serialize");
+  }
   if (bytes.size() > limits::kMaxFrameSizeBytes) {
     return make_error(ErrorCode::kMessageTooLarge, fmt::format("request of {} bytes exceeds the {}-byte message limit",
                                                                bytes.size(), limits::kMaxFrameSizeBytes));
@@ -321,6 +374,11 @@ Result<cpb::Response> Client::Impl::call(const cpb::Request& request, Target tar
             should_back_off = ++immediate_redirects > kMaxImmediateRedirects;
           }
         }
+      } else if (e.code() == ErrorCode::kTimeout && traits.is_write && is_exactly_once) {
+        // Relayed and lost on the way: the same numbered write again cannot apply twice.
+        is_outcome_unknown = true;
+        directory.forget_leader(node);
+        ++rotation;
       } else if (e.code() == ErrorCode::kTimeout && traits.is_write) {
         return make_error(ErrorCode::kTimeout,
                           fmt::format("{} timed out on the write; it may or may not have been applied: {}",
@@ -348,7 +406,8 @@ Result<cpb::Response> Client::Impl::call(const cpb::Request& request, Target tar
         members.mutable_get_raft_metrics();
         (void)call(members, Target{}, std::max<uint32_t>(1, std::min(ms_until(deadline), kMemberRefreshTimeoutMs)));
       }
-      if (a.kind == Attempt::Kind::kLost && traits.is_write) {
+      if (a.kind == Attempt::Kind::kLost && is_exactly_once) is_outcome_unknown = true;
+      if (a.kind == Attempt::Kind::kLost && traits.is_write && !is_exactly_once) {
         return make_error(ErrorCode::kTimeout,
                           fmt::format("no answer after the write was sent; it may or may not have been applied: {}",
                                       a.error->to_string()));
@@ -368,6 +427,12 @@ Result<cpb::Response> Client::Impl::call(const cpb::Request& request, Target tar
     }
   }
   ASPEN_ASSERT(last_error.has_value());
+  if (is_outcome_unknown) {
+    return make_error(ErrorCode::kTimeout,
+                      fmt::format("no answer in {} ms over {} attempts; the write may or may not have been applied "
+                                  "(at most once); last error: {}",
+                                  elapsed_ms(started), attempts, last_error->to_string()));
+  }
   // A redirect loop that outlived the deadline means no leader could be reached.
   const ErrorCode code = last_error->code() == ErrorCode::kNotLeader ? ErrorCode::kUnavailable : last_error->code();
   return make_error(code, fmt::format("gave up after {} attempts in {} ms; last error: {}", attempts,

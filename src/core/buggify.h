@@ -48,6 +48,11 @@ inline constexpr SiteInfo kFaultSites[] = {
 inline constexpr SiteInfo kProbes[] = {
     {"kv.cas_expected_value_of_absent_key", "a CAS expected a value of a key that does not exist"},
     {"kv.put_lease_missing", "a put named a lease that no longer exists"},
+    {"kv.session_repeat_answered", "a write repeated in its client session was answered with its first result"},
+    {"kv.session_result_summarized", "a client session kept a large answer as a summary"},
+    {"kv.session_results_over_bound", "a client session dropped its oldest kept answer at the bound"},
+    {"kv.session_stale_write_refused", "a write older than what its client session keeps was refused"},
+    {"kv.session_table_full", "a new client session found the session table full"},
     {"node.apply_deferred", "a leader held back an apply-only Ready for the next proposal"},
     {"node.conf_change_skipped_after_snapshot", "an applied membership change was older than a snapshot taken meanwhile"},
     {"node.fixed_result_held_term_changed", "a committed put waits: the entry at its index is another term's"},

@@ -25,6 +25,7 @@ std::string_view error_code_name(ErrorCode code) noexcept {
     case ErrorCode::kTxnTooLarge: return "TxnTooLarge";
     case ErrorCode::kLeaseNotFound: return "LeaseNotFound";
     case ErrorCode::kStorageFull: return "StorageFull";
+    case ErrorCode::kSessionExpired: return "SessionExpired";
   }
   return "Unknown";
 }

@@ -36,6 +36,7 @@ enum class ErrorCode : uint8_t {
   kTxnTooLarge,
   kLeaseNotFound,
   kStorageFull,
+  kSessionExpired,  // a client session no longer holds what a retried write needs
 };
 
 // Stable, human-readable name of a code ("NotLeader"), used in logs and client errors.

@@ -22,6 +22,13 @@ inline constexpr size_t kMaxCommandSizeBytes = size_t{4} << 20;  // one serializ
 inline constexpr uint64_t kMinLeaseTtlMs = 1000;
 inline constexpr uint64_t kMaxLeaseTtlMs = uint64_t{30} * 24 * 3600 * 1000;  // 30 days
 inline constexpr size_t kMaxLeasesPerExpire = 1000;
+// Client sessions (exactly-once writes, kv/sessions.h).
+inline constexpr size_t kMaxClientSessions = 10000;          // sessions the state machine keeps
+inline constexpr size_t kMaxSessionResults = 128;            // answers kept per session (writes in flight)
+inline constexpr size_t kMaxSessionResultBytes = size_t{4} << 10;  // a larger answer is kept as a summary
+inline constexpr uint64_t kMinSessionIdleBeforeEvictionMs = 60000;  // a full table evicts only sessions idle this long
+// A session record (every kept answer at its largest) stays a small value.
+static_assert(kMaxSessionResults * (kMaxSessionResultBytes + 32) <= kMaxValueSizeBytes);
 
 // --- wire and transport ---
 inline constexpr size_t kMaxFrameSizeBytes = size_t{10} << 20;  // 10 MiB per framed message

@@ -6,6 +6,7 @@
 #include "core/buggify.h"
 #include "core/limits.h"
 #include "kv/commands.h"
+#include "kv/sessions.h"
 
 namespace aspen::kv {
 
@@ -347,10 +348,13 @@ Result<kvpb::CommandResult> apply_command(KvTables& tables, const kvpb::Command&
   ASPEN_ASSERT(revision > 0);
   // Commands were validated before they were proposed; a replica re-validates because the
   // log is input too (a corrupted or malicious entry must not crash or diverge it).
-  if (auto s = validate_command(cmd); !s) {
-    return failed_result(revision, s.error().code(), s.error().message());
-  }
-  return Applier(tables, cmd, revision).run();
+  auto apply = [&]() -> Result<kvpb::CommandResult> {
+    if (auto s = validate_command(cmd); !s) return failed_result(revision, s.error().code(), s.error().message());
+    return Applier(tables, cmd, revision).run();
+  };
+  if (!cmd.has_session()) return apply();
+  if (auto s = validate_session(cmd.session()); !s) return failed_result(revision, s.error().code(), s.error().message());
+  return apply_in_session(tables, cmd, revision, apply);
 }
 
 Result<kvpb::RangeResult> read_range(KvTables& tables, const kvpb::RangeRequest& range) {

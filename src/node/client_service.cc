@@ -9,6 +9,7 @@
 #include "core/assert.h"
 #include "core/log.h"
 #include "kv/commands.h"
+#include "kv/sessions.h"
 #include "node/client_service.h"
 #include "node/routing.h"
 #include "rpc/error_info.h"
@@ -18,6 +19,8 @@ namespace aspen::node::internal {
 namespace {
 
 bool is_reserved_key(std::string_view key) { return key.starts_with(kReservedPrefix); }
+// Client sessions live in the cluster's own keys, which clients cannot write.
+static_assert(kv::kSessionKeyPrefix.starts_with(kReservedPrefix) && kv::kSessionCountKey.starts_with(kReservedPrefix));
 
 // Client writes may not touch the cluster's own keys.
 Status check_not_reserved(const kvpb::Command& cmd) {
@@ -235,7 +238,10 @@ void ClientService::forward_to_leader(cpb::Request req, Reply reply) {
   };
   auto is_sent = std::make_shared<bool>(false);
   forwards_.emplace(fid, InFlight{leader, finish, is_sent});
-  with_leader_connection([this, req = std::move(req), finish, is_sent](Result<transport::Connection> conn) {
+  // Once answered (on_leader_changed says "not relayed, retry"), the request must never be
+  // sent: the client's retry would apply it a second time. So every step below checks `done`.
+  with_leader_connection([this, req = std::move(req), finish, done, is_sent](Result<transport::Connection> conn) {
+    if (*done) return;
     if (!conn) {
       return finish(error_reply(
           Error(ErrorCode::kUnavailable, fmt::format("cannot reach the leader: {}", conn.error().message()))));
@@ -255,8 +261,12 @@ void ClientService::forward_to_leader(cpb::Request req, Reply reply) {
                                            "may or may not have been applied",
                                            err ? err->message() : "stream finished"))));
     };
-    conn->open_bi_async(std::move(cb), [this, bytes = req.SerializeAsString(), finish,
+    conn->open_bi_async(std::move(cb), [this, bytes = req.SerializeAsString(), finish, done,
                                          is_sent](Result<transport::Stream> st) {
+      if (*done) {
+        if (st) st->reset();
+        return;
+      }
       if (!st) {
         forward_link_.conn.reset();
         return finish(error_reply(

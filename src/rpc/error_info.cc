@@ -11,7 +11,7 @@ clientpb::ErrorInfo to_error_info(const Error& error) {
 }
 
 Error from_error_info(const clientpb::ErrorInfo& info) {
-  if (info.code() == 0 || info.code() > static_cast<uint32_t>(ErrorCode::kStorageFull)) {
+  if (info.code() == 0 || info.code() > static_cast<uint32_t>(ErrorCode::kSessionExpired)) {
     return Error(ErrorCode::kInternal, info.message().empty() ? std::string("unknown error") : info.message());
   }
   return Error(static_cast<ErrorCode>(info.code()), info.message());

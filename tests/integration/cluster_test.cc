@@ -270,6 +270,58 @@ TEST_F(ClusterTest, KillNineLoopLosesNoAcknowledgedWrite) {
   expect_on_every_node(*c, keys);
 }
 
+// Blind puts of one key while the leader hangs three times for longer than an election
+// timeout and a write attempt: answers are lost, and the client sends those writes again
+// (to the new leader) while the hung leader's copies may still commit. Every put must be
+// answered, and the key's version must equal the number of puts: none applied twice
+// (client sessions, Raft thesis §6.3), none lost.
+TEST_F(ClusterTest, WritesRetriedAcrossLeaderPausesApplyExactlyOnce) {
+  start_nodes(3);
+  auto c = make_client(60000);
+  ASSERT_NE(c, nullptr);
+  ASSERT_NO_FATAL_FAILURE(form_cluster(*c));
+  constexpr int kThreads = 4;
+  std::atomic<int> answered{0};
+  std::atomic<int> failed{0};
+  std::atomic<bool> is_stopping{false};
+  std::mutex mu;
+  std::string first_error;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; !is_stopping; ++i) {
+        auto r = kv::put(*c, "counter", fmt::format("{}-{}", t, i));
+        if (r) {
+          ++answered;
+          continue;
+        }
+        ++failed;
+        std::lock_guard lock(mu);
+        if (first_error.empty()) first_error = r.error().to_string();
+      }
+    });
+  }
+  for (int round = 0; round < 3; ++round) {
+    ASSERT_TRUE(wait_until([&] { return answered.load() >= 100 * (round + 1); }, 30000)) << "round " << round;
+    const uint64_t leader = leader_id(*c);
+    ASSERT_NE(leader, 0u);
+    node(leader).pause();
+    const int before = answered.load();
+    // The others elect a leader and serve while this one hangs.
+    const bool has_progress = wait_until([&] { return answered.load() >= before + 20; }, 20000);
+    node(leader).resume();
+    ASSERT_TRUE(has_progress) << "round " << round << ": no progress with node " << leader << " paused";
+  }
+  is_stopping = true;
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(failed.load(), 0) << first_error;
+  auto kv = c->read("counter");
+  ASSERT_TRUE(kv.has_value() && kv->has_value()) << (kv ? "absent" : kv.error().to_string());
+  std::printf("[ info ] %d puts answered, %d failed; the key's version is %llu\n", answered.load(), failed.load(),
+              static_cast<unsigned long long>((*kv)->version()));
+  EXPECT_EQ((*kv)->version(), static_cast<uint64_t>(answered.load() + failed.load()));
+}
+
 TEST_F(ClusterTest, FourthNodeJoinsAsLearnerIsPromotedAndAnotherIsRemoved) {
   start_nodes(3);
   auto c = make_client();

@@ -156,6 +156,14 @@ class NodeProcess {
     pid_ = -1;
   }
 
+  // SIGSTOP / SIGCONT: a node that hangs (a long GC pause, a stalled disk) and comes back.
+  void pause() {
+    if (pid_ >= 0) ::kill(pid_, SIGSTOP);
+  }
+  void resume() {
+    if (pid_ >= 0) ::kill(pid_, SIGCONT);
+  }
+
   // Graceful stop; returns the exit code.
   int terminate() {
     if (pid_ < 0) return last_exit_;

@@ -17,6 +17,7 @@ int exit_code_for(const Error& error) {
     case ErrorCode::kTimeout:
     case ErrorCode::kUnavailable:
     case ErrorCode::kProposalDropped:
+    case ErrorCode::kSessionExpired:  // like a timeout: the write's outcome is unknown
       return kExitUnavailable;
     case ErrorCode::kInvalidArgument:
     case ErrorCode::kKeyTooLarge:
