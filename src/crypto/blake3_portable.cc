@@ -34,6 +34,7 @@ void compress_state(const Words8& cv, const uint8_t* block, uint8_t block_len_by
   v[13] = static_cast<uint32_t>(counter >> 32);
   v[14] = block_len_bytes;
   v[15] = flags;
+#pragma GCC unroll 7
   for (const auto& s : kMessageSchedule) {
     // Columns, then diagonals.
     mix(v, 0, 4, 8, 12, m[s[0]], m[s[1]]);
