@@ -13,9 +13,6 @@ namespace aspen::crypto::internal {
 namespace {
 
 constexpr size_t kLanes = 8;
-// How far ahead of the block being compressed each lane's input is prefetched. Reading a
-// little past a lane's end is harmless: prefetches never fault.
-constexpr size_t kPrefetchBytes = 256;
 
 ASPEN_AVX2_INLINE __m256i add(__m256i a, __m256i b) { return _mm256_add_epi32(a, b); }
 ASPEN_AVX2_INLINE __m256i xor_(__m256i a, __m256i b) { return _mm256_xor_si256(a, b); }
@@ -79,8 +76,12 @@ ASPEN_AVX2_INLINE void load_message(const uint8_t* input, size_t stride_bytes, s
     __m256i* r = m + 8 * half;
     for (size_t lane = 0; lane < kLanes; ++lane) {
       const uint8_t* p = input + lane * stride_bytes + offset + 32 * half;
-      // 8 streams at once defeat the hardware prefetcher: ask for a few blocks ahead.
-      if (half == 0) _mm_prefetch(reinterpret_cast<const char*>(p + kPrefetchBytes), _MM_HINT_T0);
+      // Reading 8 streams at once outruns the hardware prefetcher, and each call starts cold
+      // on 8 new chunks; so fetch the block the next group of lanes (the next call) needs.
+      // Past the end of the input this is harmless: prefetches never fault.
+      if (half == 0) {
+        _mm_prefetch(reinterpret_cast<const char*>(p + kLanes * stride_bytes), _MM_HINT_T0);
+      }
       r[lane] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
     }
     transpose8(r);
