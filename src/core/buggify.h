@@ -48,6 +48,7 @@ inline constexpr SiteInfo kFaultSites[] = {
 inline constexpr SiteInfo kProbes[] = {
     {"kv.cas_expected_value_of_absent_key", "a CAS expected a value of a key that does not exist"},
     {"kv.put_lease_missing", "a put named a lease that no longer exists"},
+    {"kv.range_budget_exhausted", "a transaction's range found its shared byte budget used up"},
     {"kv.session_repeat_answered", "a write repeated in its client session was answered with its first result"},
     {"kv.session_result_summarized", "a client session kept a large answer as a summary"},
     {"kv.session_results_over_bound", "a client session dropped its oldest kept answer at the bound"},

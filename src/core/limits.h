@@ -17,7 +17,7 @@ inline constexpr size_t kMaxBatchSize = 1000;                  // keys per SetMu
 inline constexpr size_t kMaxTxnOps = 128;                      // compares + then + else ops
 inline constexpr size_t kDefaultScanLimit = 1000;
 inline constexpr size_t kMaxScanResults = 10000;
-inline constexpr size_t kMaxScanResultBytes = size_t{16} << 20;  // a scan page stops early past this
+inline constexpr size_t kMaxScanResultBytes = size_t{4} << 20;  // a scan page (or a txn's ranges) stops early past this
 inline constexpr size_t kMaxCommandSizeBytes = size_t{4} << 20;  // one serialized write command
 inline constexpr uint64_t kMinLeaseTtlMs = 1000;
 inline constexpr uint64_t kMaxLeaseTtlMs = uint64_t{30} * 24 * 3600 * 1000;  // 30 days
@@ -32,6 +32,10 @@ static_assert(kMaxSessionResults * (kMaxSessionResultBytes + 32) <= kMaxValueSiz
 
 // --- wire and transport ---
 inline constexpr size_t kMaxFrameSizeBytes = size_t{10} << 20;  // 10 MiB per framed message
+// A scan page (or all of a transaction's ranges) ends with the record that crosses
+// kMaxScanResultBytes; with every record's encoding overhead it still fits one frame.
+static_assert(kMaxScanResultBytes + kMaxKeySizeBytes + kMaxValueSizeBytes + kMaxScanResults * 64 + 4096 <=
+              kMaxFrameSizeBytes);
 inline constexpr uint32_t kConnectTimeoutMs = 5000;
 inline constexpr uint32_t kStreamOpenTimeoutMs = 2000;
 inline constexpr uint32_t kReadTimeoutMs = 10000;

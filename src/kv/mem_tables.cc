@@ -22,14 +22,16 @@ Status MemKvTables::erase(std::string_view key) {
 }
 
 Result<std::vector<kvpb::KeyValue>> MemKvTables::scan(std::string_view start, std::string_view end,
-                                                      const std::optional<std::string>& after,
-                                                      size_t limit) {
+                                                      const std::optional<std::string>& after, size_t limit,
+                                                      size_t max_bytes) {
   std::vector<kvpb::KeyValue> out;
+  size_t bytes = 0;
   auto it = after ? kvs_.upper_bound(*after) : kvs_.lower_bound(start);
-  for (; it != kvs_.end() && out.size() < limit; ++it) {
+  for (; it != kvs_.end() && out.size() < limit && bytes <= max_bytes; ++it) {
     if (it->first < start) continue;
     if (!end.empty() && it->first >= end) break;
     out.push_back(it->second);
+    bytes += it->second.key().size() + it->second.value().size();
   }
   return out;
 }

@@ -15,8 +15,8 @@ class MemKvTables final : public KvTables {
   Status put(const kvpb::KeyValue& kv) override;
   Status erase(std::string_view key) override;
   Result<std::vector<kvpb::KeyValue>> scan(std::string_view start, std::string_view end,
-                                           const std::optional<std::string>& after,
-                                           size_t limit) override;
+                                           const std::optional<std::string>& after, size_t limit,
+                                           size_t max_bytes) override;
   Result<std::optional<kvpb::Lease>> get_lease(uint64_t id) override;
   Status put_lease(const kvpb::Lease& lease) override;
   Status erase_lease(uint64_t id) override;

@@ -68,14 +68,14 @@ Result<bool> make_room(KvTables& tables, uint64_t now_ms, uint64_t& count) {
   std::optional<std::string> after;
   std::optional<std::pair<uint64_t, std::string>> idlest;  // (last active, key)
   while (true) {  // in pages, so memory stays bounded by a page of records
-    auto page = tables.scan(start, end, after, 256);
+    auto page = tables.scan(start, end, after, 256, limits::kMaxScanResultBytes);
     if (!page) return std::unexpected(page.error());
+    if (page->empty()) break;
     for (const auto& kv : *page) {
       kvpb::SessionRecord rec;
       if (!rec.ParseFromString(kv.value())) return make_error(ErrorCode::kCorruption, "a client session record does not parse");
       if (!idlest || rec.last_active_ms() < idlest->first) idlest.emplace(rec.last_active_ms(), kv.key());
     }
-    if (page->size() < 256) break;
     after = page->back().key();
   }
   if (!idlest || now_ms < idlest->first + limits::kMinSessionIdleBeforeEvictionMs) return false;

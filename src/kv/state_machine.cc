@@ -47,6 +47,8 @@ class Applier {
   const kvpb::Command& cmd_;
   Index rev_;
   kvpb::CommandResult result_;
+  const size_t range_budget_bytes_ = limits::kMaxScanResultBytes;  // keys and values all ranges may return
+  size_t range_used_bytes_ = 0;
 };
 
 Result<bool> Applier::put(const kvpb::Put& p) {
@@ -180,7 +182,9 @@ Status Applier::txn(const kvpb::Txn& txn) {
         break;
       }
       case kvpb::TxnOp::kRange: {
-        auto r = read_range(t_, op.range());
+        // All ranges of one transaction share one page's budget, so its answer fits a frame.
+        auto r = read_range_within(t_, op.range(), range_budget_bytes_ - std::min(range_budget_bytes_, range_used_bytes_),
+                                   range_used_bytes_);
         if (!r) return std::unexpected(r.error());
         *out->mutable_range() = std::move(*r);
         break;
@@ -358,6 +362,12 @@ Result<kvpb::CommandResult> apply_command(KvTables& tables, const kvpb::Command&
 }
 
 Result<kvpb::RangeResult> read_range(KvTables& tables, const kvpb::RangeRequest& range) {
+  size_t used_bytes = 0;
+  return read_range_within(tables, range, limits::kMaxScanResultBytes, used_bytes);
+}
+
+Result<kvpb::RangeResult> read_range_within(KvTables& tables, const kvpb::RangeRequest& range, size_t budget_bytes,
+                                            size_t& used_bytes) {
   if (auto s = validate_range(range); !s) return std::unexpected(s.error());
   std::string end = range.is_prefix() ? prefix_end(range.start()) : range.end();
   std::optional<std::string> after;
@@ -371,28 +381,36 @@ Result<kvpb::RangeResult> read_range(KvTables& tables, const kvpb::RangeRequest&
       return make_error(ErrorCode::kInvalidArgument, "continuation token does not belong to this range");
     }
   }
-  size_t limit = range.limit() == 0 ? limits::kDefaultScanLimit : range.limit();
-  // One extra key tells whether there is more.
-  auto kvs = tables.scan(range.start(), end, after, limit + 1);
-  if (!kvs) return std::unexpected(kvs.error());
   kvpb::RangeResult out;
-  size_t bytes = 0;
-  size_t n = 0;
-  std::string last_key;
-  for (size_t i = 0; i < kvs->size(); ++i) {
-    // A page ends at the limit, or early once it holds kMaxScanResultBytes.
-    if (n == limit || bytes > limits::kMaxScanResultBytes) {
-      out.set_has_more(true);
-      break;
-    }
-    kvpb::KeyValue& kv = (*kvs)[i];
-    bytes += kv.key().size() + kv.value().size();
-    ++n;
-    last_key = kv.key();
-    if (!range.is_count_only()) *out.add_kvs() = std::move(kv);
+  if (budget_bytes == 0) {
+    // Nothing left of the budget (a transaction's earlier ranges used it): an empty page
+    // that says where to go on from.
+    ASPEN_PROBE("kv.range_budget_exhausted");
+    out.set_has_more(true);
+    out.set_continuation(range.continuation());
+    return out;
   }
-  out.set_count(n);
-  if (out.has_more()) out.set_continuation(std::string(1, kContinuationVersion) + last_key);
+  const size_t limit = range.limit() == 0 ? limits::kDefaultScanLimit : range.limit();
+  // The scan stops at the limit or once the page holds budget_bytes (plus the record that
+  // crossed it): values are never loaded beyond that, however many keys the range holds.
+  auto kvs = tables.scan(range.start(), end, after, limit, budget_bytes);
+  if (!kvs) return std::unexpected(kvs.error());
+  size_t bytes = 0;
+  for (const auto& kv : *kvs) bytes += kv.key().size() + kv.value().size();
+  used_bytes += bytes;
+  if (!kvs->empty() && (kvs->size() == limit || bytes > budget_bytes)) {
+    // Cut short: is there a next key? (At most one more record is read.)
+    auto next = tables.scan(range.start(), end, kvs->back().key(), 1, 0);
+    if (!next) return std::unexpected(next.error());
+    if (!next->empty()) {
+      out.set_has_more(true);
+      out.set_continuation(std::string(1, kContinuationVersion) + kvs->back().key());
+    }
+  }
+  out.set_count(kvs->size());
+  if (!range.is_count_only()) {
+    for (auto& kv : *kvs) *out.add_kvs() = std::move(kv);
+  }
   return out;
 }
 

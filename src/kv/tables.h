@@ -21,10 +21,12 @@ class KvTables {
   virtual Status put(const kvpb::KeyValue& kv) = 0;
   virtual Status erase(std::string_view key) = 0;
   // Keys in [start, end) in byte order (empty end = no upper bound), after `after` if it is
-  // set (exclusive), at most `limit` of them.
+  // set (exclusive), at most `limit` of them, ending with the one whose key and value bytes
+  // bring the total past `max_bytes` (so at least one when any is in range): memory stays
+  // bounded by max_bytes plus one record, however large the values.
   virtual Result<std::vector<kvpb::KeyValue>> scan(std::string_view start, std::string_view end,
-                                                   const std::optional<std::string>& after,
-                                                   size_t limit) = 0;
+                                                   const std::optional<std::string>& after, size_t limit,
+                                                   size_t max_bytes) = 0;
 
   virtual Result<std::optional<kvpb::Lease>> get_lease(uint64_t id) = 0;
   virtual Status put_lease(const kvpb::Lease& lease) = 0;

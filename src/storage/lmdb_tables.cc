@@ -114,9 +114,10 @@ Status LmdbTables::erase(std::string_view key) {
 }
 
 Result<std::vector<kvpb::KeyValue>> LmdbTables::scan(std::string_view start, std::string_view end,
-                                                     const std::optional<std::string>& after,
-                                                     size_t limit) {
+                                                     const std::optional<std::string>& after, size_t limit,
+                                                     size_t max_bytes) {
   std::vector<kvpb::KeyValue> out;
+  size_t bytes = 0;
   std::string_view from = after ? std::string_view(*after) : start;
   // Seek to the start of from's long-key group, if it has one; exact filtering is below.
   std::string seek(from.substr(0, std::min(from.size(), kLongKeyPrefixBytes)));
@@ -129,8 +130,9 @@ Result<std::vector<kvpb::KeyValue>> LmdbTables::scan(std::string_view start, std
   auto accept = [&](kvpb::KeyValue&& kv) -> bool {  // false: past the end, stop
     if (!end.empty() && kv.key() >= end) return false;
     if (kv.key() < start || (after && kv.key() <= *after)) return true;
+    bytes += kv.key().size() + kv.value().size();
     out.push_back(std::move(kv));
-    return out.size() < limit;
+    return out.size() < limit && bytes <= max_bytes;
   };
   auto flush_group = [&]() -> bool {
     std::sort(group.begin(), group.end(), [](const auto& a, const auto& b) { return a.key() < b.key(); });
@@ -263,14 +265,15 @@ Result<std::vector<std::string>> LmdbTables::keys_of_lease(uint64_t lease_id) {
 Status LmdbTables::for_each_kv(const std::function<Status(const kvpb::KeyValue&)>& fn) {
   // Page through the table so memory stays bounded however large it is.
   constexpr size_t kPage = 4096;
+  constexpr size_t kPageBytes = size_t{16} << 20;
   std::optional<std::string> after;
   while (true) {
-    auto page = scan("", "", after, kPage);
+    auto page = scan("", "", after, kPage, kPageBytes);
     if (!page) return std::unexpected(page.error());
+    if (page->empty()) return {};
     for (const auto& kv : *page) {
       if (auto s = fn(kv); !s) return s;
     }
-    if (page->size() < kPage) return {};
     after = page->back().key();
   }
 }

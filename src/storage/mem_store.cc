@@ -141,7 +141,7 @@ Result<pb::SnapshotMetadata> MemStore::stream_snapshot(
   const State& st = *current_;
   ChunkWriter w(sink);
   kv::MemKvTables& tables = const_cast<kv::MemKvTables&>(st.tables);  // read-only use below
-  auto kvs = tables.scan("", "", std::nullopt, kNoLimit);
+  auto kvs = tables.scan("", "", std::nullopt, kNoLimit, kNoLimit);  // the simulator's small stores
   if (!kvs) return std::unexpected(kvs.error());
   for (const auto& kv : *kvs) {
     if (auto s = w.add_kv(kv); !s) return std::unexpected(s.error());

@@ -126,6 +126,54 @@ TEST(KvStateMachine, TxnRunsTheElseBranchAndReturnsItsReads) {
   EXPECT_FALSE(get(s, "k1")->has_value());
 }
 
+// 20 ranges over 8 values of 1 MiB each would answer 160 MiB; the ranges share one page's
+// budget, so the answer fits a frame and the later ranges say where to go on from.
+TEST(KvStateMachine, TxnRangesShareOneByteBudgetAndTheAnswerFitsAFrame) {
+  DeterministicKeyValueStore s;
+  for (int i = 0; i < 8; ++i) put(s, "big/" + std::to_string(i), std::string(limits::kMaxValueSizeBytes, 'x'));
+  kvpb::Command cmd;
+  for (int i = 0; i < 20; ++i) {
+    auto* r = cmd.mutable_txn()->add_success()->mutable_range();
+    r->set_start("big/");
+    r->set_is_prefix(true);
+  }
+  auto r = s.execute(cmd);
+  ASSERT_TRUE(r.has_value()) << r.error().to_string();
+  ASSERT_TRUE(r->succeeded());
+  EXPECT_LE(r->ByteSizeLong(), limits::kMaxFrameSizeBytes);
+  EXPECT_LE(r->ByteSizeLong(), limits::kMaxScanResultBytes + limits::kMaxValueSizeBytes + 4096);
+  ASSERT_EQ(r->responses_size(), 20);
+  EXPECT_GT(r->responses(0).range().kvs_size(), 0);
+  EXPECT_TRUE(r->responses(0).range().has_more());
+  const auto& last = r->responses(19).range();
+  EXPECT_EQ(last.kvs_size(), 0);
+  EXPECT_TRUE(last.has_more());
+}
+
+TEST(KvStateMachine, RangeCutByTheLimitSaysWhetherMoreFollows) {
+  DeterministicKeyValueStore s;
+  for (int i = 0; i < 3; ++i) put(s, "k" + std::to_string(i), "v");
+  kvpb::RangeRequest rr;
+  rr.set_start("k");
+  rr.set_is_prefix(true);
+  rr.set_limit(3);
+  auto exact = s.range(rr);
+  ASSERT_TRUE(exact.has_value());
+  EXPECT_EQ(exact->kvs_size(), 3);
+  EXPECT_FALSE(exact->has_more());
+  rr.set_limit(2);
+  auto cut = s.range(rr);
+  ASSERT_TRUE(cut.has_value());
+  EXPECT_EQ(cut->kvs_size(), 2);
+  EXPECT_TRUE(cut->has_more());
+  rr.set_continuation(cut->continuation());
+  auto rest = s.range(rr);
+  ASSERT_TRUE(rest.has_value());
+  ASSERT_EQ(rest->kvs_size(), 1);
+  EXPECT_EQ(rest->kvs(0).key(), "k2");
+  EXPECT_FALSE(rest->has_more());
+}
+
 TEST(KvStateMachine, MultiKeyCommandWithUnknownLeaseChangesNothing) {
   DeterministicKeyValueStore s;
   kvpb::Command cmd;

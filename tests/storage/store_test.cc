@@ -3,8 +3,13 @@
 
 #include <cstdio>
 #include <memory>
+#include <set>
 
+#include <fmt/format.h>
+
+#include "aspen/client.pb.h"
 #include "core/encoding.h"
+#include "core/limits.h"
 #include "raft/confchange.h"
 #include "storage/lmdb_store.h"
 #include "storage/mem_store.h"
@@ -444,6 +449,50 @@ TEST(MemStoreCrash, CommitOnlyHardStateIsLostButTermAndVoteAreNot) {
   EXPECT_EQ(s.initial_state().hard_state.term(), 3u);
   EXPECT_EQ(s.initial_state().hard_state.vote(), 1u);
   EXPECT_EQ(s.last_index(), 4u);
+}
+
+// 40 values of 1 MiB in one range: a page stops by bytes (it fits one frame, and no more
+// than a page's worth of values is loaded), and the continuation walks all of them exactly
+// once.
+TYPED_TEST(StoreContract, ScanOfLargeValuesIsPagedByBytesAndFitsAFrame) {
+  auto s = this->factory.make();
+  ASSERT_TRUE(s->bootstrap(voters({1})).has_value());
+  constexpr int kKeys = 40;
+  std::vector<pb::Entry> ents;
+  for (int i = 0; i < kKeys; ++i) {
+    ents.push_back(put_entry(static_cast<Index>(2 + i), 2, fmt::format("big/{:02}", i),
+                             std::string(limits::kMaxValueSizeBytes, static_cast<char>('a' + i % 26))));
+  }
+  pb::HardState hs;
+  hs.set_term(2);
+  hs.set_commit(1 + kKeys);
+  WriteBatch b;
+  b.entries = &ents;
+  b.hard_state = &hs;
+  b.committed = &ents;
+  ASSERT_TRUE(s->write(b).has_value());
+
+  kvpb::RangeRequest rr;
+  rr.set_start("big/");
+  rr.set_is_prefix(true);
+  std::set<std::string> seen;
+  int pages = 0;
+  while (true) {
+    auto page = s->range(rr);
+    ASSERT_TRUE(page.has_value()) << page.error().to_string();
+    ++pages;
+    clientpb::Response resp;
+    *resp.mutable_scan()->mutable_result() = *page;
+    EXPECT_LE(resp.ByteSizeLong(), limits::kMaxFrameSizeBytes);
+    EXPECT_LE(static_cast<size_t>(page->kvs_size()), limits::kMaxScanResultBytes / limits::kMaxValueSizeBytes + 1);
+    for (const auto& kv : page->kvs()) EXPECT_TRUE(seen.insert(kv.key()).second) << kv.key();
+    if (!page->has_more()) break;
+    ASSERT_FALSE(page->continuation().empty());
+    rr.set_continuation(page->continuation());
+    ASSERT_LT(pages, kKeys + 1);
+  }
+  EXPECT_EQ(seen.size(), static_cast<size_t>(kKeys));
+  EXPECT_GE(pages, kKeys / 5);
 }
 
 }  // namespace
