@@ -57,6 +57,7 @@ inline constexpr size_t kMaxCommittedEntriesPerReadyBytes = size_t{8} << 20;
 inline constexpr size_t kMaxPendingReadIndexRequests = 10000;
 inline constexpr size_t kMaxClusterVoters = 9;
 inline constexpr size_t kMaxClusterLearners = 16;
+inline constexpr size_t kMaxNodeAddresses = 16;  // addresses a greeting or node record may name
 // A snapshot built whole in memory (MemStore, the simulator, build_snapshot).
 inline constexpr size_t kMaxSnapshotSizeBytes = size_t{100} << 20;  // 100 MiB
 // A snapshot a node streams to a peer, which writes it to a file as it arrives: bounded by

@@ -270,6 +270,10 @@ void AdminService::handle_add_learner(const cpb::Request& req, Reply reply) {
   if (n.addrs().empty()) {
     return reply(error_reply(ErrorCode::kInvalidArgument, fmt::format("node {} needs at least one address", n.node_id())));
   }
+  if (static_cast<size_t>(n.addrs_size()) > limits::kMaxNodeAddresses) {
+    return reply(error_reply(ErrorCode::kInvalidArgument, fmt::format("node {} has {} addresses; the limit is {}", n.node_id(),
+                                                                      n.addrs_size(), limits::kMaxNodeAddresses)));
+  }
   std::vector<transport::SocketAddr> addrs;
   for (const auto& a : n.addrs()) {
     auto sa = transport::SocketAddr::parse(a);

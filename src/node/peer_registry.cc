@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "core/assert.h"
+#include "core/limits.h"
 
 namespace aspen::node {
 
@@ -27,7 +28,8 @@ namespace {
 
 std::optional<PeerInfo> decode_record(const std::string& bytes) {
   clusterpb::NodeRecord r;
-  if (!r.ParseFromString(bytes) || r.node_id() == kNoNode || r.public_key().size() != transport::kPublicKeySizeBytes) {
+  if (!r.ParseFromString(bytes) || r.node_id() == kNoNode || r.public_key().size() != transport::kPublicKeySizeBytes ||
+      static_cast<size_t>(r.addrs_size()) > limits::kMaxNodeAddresses) {
     return std::nullopt;
   }
   std::array<uint8_t, transport::kPublicKeySizeBytes> raw{};

@@ -18,6 +18,7 @@
 #include "aspen/cluster.pb.h"
 #include "core/assert.h"
 #include "core/log.h"
+#include "node/raft_stream_rules.h"
 
 namespace aspen::node::internal {
 
@@ -214,26 +215,16 @@ void RaftLinks::on_message(transport::Stream& stream, std::string bytes) {
   const StreamKey k{stream.connection_serial(), stream.id()};
   auto it = greeted_.find(k);
   if (it == greeted_.end()) {
-    clusterpb::RaftHello hello;
-    if (!hello.ParseFromString(bytes) || hello.node_id() == kNoNode) return refuse(stream, k, "malformed greeting");
-    if (hello.cookie_digest() != env_.cookie_digest) return refuse(stream, k, "wrong cluster cookie");
-    if (hello.node_id() == env_.config.node_id) return refuse(stream, k, "it claims this node's own id");
-    auto known = env_.peers.lookup(hello.node_id());
-    if (known && known->key != stream.peer_key() && env_.peers.has_membership()) {
-      return refuse(stream, k, fmt::format("node {} is registered with a different key", hello.node_id()));
-    }
-    if (!env_.peers.is_trusted(stream.peer_key())) return refuse(stream, k, "not a member of this cluster");
-    std::vector<transport::SocketAddr> addrs;
-    for (const auto& a : hello.addrs()) {
-      if (auto sa = transport::SocketAddr::parse(a)) addrs.push_back(*sa);
-    }
-    if (auto stale = env_.peers.learn_from_hello(hello.node_id(), stream.peer_key(), std::move(addrs))) {
+    auto greeting = check_greeting(bytes, env_.config.node_id, env_.cookie_digest, env_.peers, stream.peer_key());
+    if (!greeting) return refuse(stream, k, greeting.error().message());
+    const NodeId from = greeting->from;
+    if (auto stale = env_.peers.learn_from_hello(from, stream.peer_key(), std::move(greeting->addrs))) {
       ASPEN_LOG_WARN("node {}: node {} proved key {}, but --peers or the join ticket names key {} for it (a ticket of "
                      "an earlier cluster?); dialling the proven key",
-                     env_.config.node_id, hello.node_id(), stream.peer_key().to_string(), stale->to_string());
+                     env_.config.node_id, from, stream.peer_key().to_string(), stale->to_string());
     }
-    greeted_.emplace(k, hello.node_id());
-    if (hello.is_snapshot()) {
+    greeted_.emplace(k, from);
+    if (greeting->is_snapshot) {
       Inbound in{SnapshotReception(limits::kMaxStreamedSnapshotBytes), {}, {nullptr, &std::fclose}};
       in.path = fmt::format("{}/{}-{}{}", env_.config.data_dir, k.first, k.second, kIncomingSnapshotExtension);
       in.file.reset(std::fopen(in.path.c_str(), "wb"));
@@ -246,17 +237,9 @@ void RaftLinks::on_message(transport::Stream& stream, std::string bytes) {
     return;
   }
   if (inbound_snapshots_.contains(k)) return on_snapshot_frame(stream, k, bytes);
-  pb::Message m;
-  if (!m.ParseFromString(bytes)) return refuse(stream, k, "malformed Raft message");
-  if (m.from() != it->second || m.to() != env_.config.node_id) {
-    return refuse(stream, k,
-                  fmt::format("message claims to be from {} to {} on node {}'s stream", m.from(), m.to(), it->second));
-  }
-  if (m.type() == pb::MSG_SNAP) {
-    // A snapshot's data comes only on a snapshot stream, where it is staged; one here would
-    // make the core install a state this node never received.
-    return refuse(stream, k, "a snapshot outside a snapshot stream");
-  }
+  auto checked = check_stream_message(bytes, it->second, env_.config.node_id);
+  if (!checked) return refuse(stream, k, checked.error().message());
+  const pb::Message& m = *checked;
   env_.counters.raft_messages_in.fetch_add(1, std::memory_order_relaxed);
   if (auto s = core->step(m); !s) {
     if (s.error().code() == ErrorCode::kInvalidArgument) {

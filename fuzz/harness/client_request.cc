@@ -1,0 +1,131 @@
+// client_request: client requests decoded from bytes and executed the way a node executes
+// them, against the replicated state machine: writes through apply_command (validation,
+// sessions, transactions, leases), reads and scans through read_range. Records: each is one
+// clientpb::Request; the tag is the leader time step. State carries across the records of
+// one input. Properties: no assert fires, every answer fits a frame, a refused write changes
+// nothing (the store's revision of its keys is untouched is not checked here; the unit tests
+// do), and what is stored respects the key and value limits.
+#include "aspen/client.pb.h"
+#include "core/limits.h"
+#include "fuzz/harness/harness.h"
+#include "kv/commands.h"
+#include "kv/mem_tables.h"
+#include "kv/state_machine.h"
+
+namespace aspen::fuzz {
+
+namespace {
+
+void check_answer_fits(const google::protobuf::Message& m) {
+  check(m.ByteSizeLong() <= limits::kMaxFrameSizeBytes, "an answer larger than a frame");
+}
+
+}  // namespace
+
+int client_request_one_input(const uint8_t* data, size_t size) {
+  kv::MemKvTables tables;
+  Index revision = 0;
+  uint64_t now_ms = 1'000'000;
+  auto apply = [&](kvpb::Command cmd) {
+    cmd.set_timestamp_ms(now_ms);
+    auto r = kv::apply_command(tables, cmd, ++revision);
+    check(r.has_value(), "apply failed on an in-memory store");
+    check_answer_fits(*r);
+    // A repeat in a client session is answered with its first answer, an earlier revision.
+    check(r->revision() > 0 && r->revision() <= revision, "an answer with a revision not yet reached");
+  };
+  for (int i = 0; i < 4; ++i) {  // a few keys to read, compare and delete
+    kvpb::Command c;
+    c.mutable_put()->set_key("k" + std::to_string(i));
+    c.mutable_put()->set_value(std::string(static_cast<size_t>(i) * 100, 'v'));
+    apply(c);
+  }
+  for (const auto& rec : split_records(data, size, 16)) {
+    clientpb::Request req;
+    if (!req.ParseFromArray(rec.bytes.data(), static_cast<int>(rec.bytes.size()))) continue;
+    now_ms += rec.tag * 1000ull;
+    switch (req.op_case()) {
+      case clientpb::Request::kWrite:
+        apply(req.write().command());
+        break;
+      case clientpb::Request::kRead: {
+        auto r = kv::read_range(tables, kv::key_range(req.read().key()));
+        if (r) check_answer_fits(*r);
+        break;
+      }
+      case clientpb::Request::kScan: {
+        auto r = kv::read_range(tables, req.scan().range());
+        if (r) {
+          check_answer_fits(*r);
+          check(r->kvs_size() <= static_cast<int>(limits::kMaxScanResults), "a page over the scan limit");
+        }
+        break;
+      }
+      default:
+        break;
+    }
+  }
+  kvpb::RangeRequest all;
+  all.set_limit(limits::kMaxScanResults);
+  auto everything = kv::read_range(tables, all);
+  check(everything.has_value(), "the store cannot be scanned");
+  for (const auto& kv : everything->kvs()) {
+    check(kv.key().size() <= limits::kMaxKeySizeBytes || kv.key().starts_with("__aspen/"), "a stored key over the limit");
+    check(kv.value().size() <= limits::kMaxValueSizeBytes, "a stored value over the limit");
+  }
+  return 0;
+}
+
+std::vector<std::string> client_request_seeds() {
+  std::vector<std::string> out;
+  auto write = [](kvpb::Command c) {
+    clientpb::Request r;
+    *r.mutable_write()->mutable_command() = std::move(c);
+    return r.SerializeAsString();
+  };
+  {
+    std::string s;
+    kvpb::Command put;
+    put.mutable_put()->set_key("a");
+    put.mutable_put()->set_value("1");
+    put.mutable_session()->set_client_id(7);
+    put.mutable_session()->set_sequence(1);
+    put.mutable_session()->set_first_incomplete(1);
+    append_record(s, 0, write(put));
+    append_record(s, 1, write(put));
+    clientpb::Request scan;
+    scan.mutable_scan()->mutable_range()->set_start("k");
+    scan.mutable_scan()->mutable_range()->set_is_prefix(true);
+    scan.mutable_scan()->mutable_range()->set_limit(2);
+    append_record(s, 0, scan.SerializeAsString());
+    out.push_back(s);
+  }
+  {
+    std::string s;
+    kvpb::Command txn;
+    auto* cmp = txn.mutable_txn()->add_compares();
+    cmp->set_key("k1");
+    cmp->set_target(kvpb::Compare::TARGET_VERSION);
+    cmp->set_op(kvpb::Compare::OP_EQUAL);
+    cmp->set_number(1);
+    txn.mutable_txn()->add_success()->mutable_delete_()->set_key("k2");
+    txn.mutable_txn()->add_failure()->mutable_range()->set_start("k");
+    append_record(s, 0, write(txn));
+    kvpb::Command grant;
+    grant.mutable_lease_grant()->set_ttl_ms(2000);
+    append_record(s, 0, write(grant));
+    kvpb::Command leased;
+    leased.mutable_put()->set_key("l");
+    leased.mutable_put()->set_lease_id(9);
+    append_record(s, 5, write(leased));
+    kvpb::Command cas;
+    cas.mutable_cas()->set_key("k3");
+    cas.mutable_cas()->set_expected_value(std::string(300, 'v'));
+    cas.mutable_cas()->set_new_value("n");
+    append_record(s, 0, write(cas));
+    out.push_back(s);
+  }
+  return out;
+}
+
+}  // namespace aspen::fuzz

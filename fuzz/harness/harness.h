@@ -1,0 +1,60 @@
+// Fuzz entry points for the decoders and handlers of untrusted bytes. Each takes one input
+// and returns 0; a broken property aborts. aspen_tests replays every target's seeds, every
+// file of its corpus (fuzz/corpus/<target>/) and random mutations of them on every run
+// (tests/fuzz/fuzz_replay_test.cc), also under ASan (scripts/test.sh --sanitize). Each has
+// the LLVMFuzzerTestOneInput shape, for a coverage-guided engine to drive (not wired up yet:
+// see fuzz/build.sh for the one libFuzzer target clang can build here).
+//
+//   raft_step       RaftCore::step fed arbitrary messages inside a live three-node cluster
+//   raft_stream     an inbound "raft-auth" stream: frames, the greeting, then Raft messages
+//                   or snapshot frames, as RaftLinks takes them (raft_stream_rules.h)
+//   client_request  a client request decoded and executed against the state machine
+//   snapshot_load   a snapshot's data loaded into an empty state machine
+//   node_record     a member record read into the peer registry
+//   frame_decoder   the transport's frame decoder, whole and in pieces
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace aspen::fuzz {
+
+using OneInput = int (*)(const uint8_t* data, size_t size);
+
+struct Target {
+  std::string_view name;
+  OneInput one_input;
+  // Well-formed inputs to start from (the replay test mutates them).
+  std::vector<std::string> (*seeds)();
+};
+
+int raft_step_one_input(const uint8_t* data, size_t size);
+int raft_stream_one_input(const uint8_t* data, size_t size);
+int client_request_one_input(const uint8_t* data, size_t size);
+int snapshot_load_one_input(const uint8_t* data, size_t size);
+int node_record_one_input(const uint8_t* data, size_t size);
+
+std::vector<std::string> raft_step_seeds();
+std::vector<std::string> raft_stream_seeds();
+std::vector<std::string> client_request_seeds();
+std::vector<std::string> snapshot_load_seeds();
+std::vector<std::string> node_record_seeds();
+std::vector<std::string> frame_decoder_seeds();
+
+const std::vector<Target>& targets();
+
+// A property that must hold whatever the input: aborts (the fuzzer's crash) when it fails.
+void check(bool ok, const char* what);
+
+// Splits an input into records: a 1-byte tag, a 2-byte big-endian length, the bytes.
+struct Record {
+  uint8_t tag = 0;
+  std::string_view bytes;
+};
+std::vector<Record> split_records(const uint8_t* data, size_t size, size_t max_records);
+void append_record(std::string& out, uint8_t tag, std::string_view bytes);
+
+}  // namespace aspen::fuzz
