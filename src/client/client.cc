@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <condition_variable>
 #include <mutex>
 #include <random>
 #include <set>
@@ -155,23 +156,36 @@ struct Client::Impl {
 
   // Exactly-once writes (kv/sessions.h): every write carries this client's session id and a
   // number, so one sent again after an unknown outcome is applied once.
-  uint64_t begin_write(kvpb::Session& session);
+  // A write waits (until `deadline`) while the session has kMaxSessionResults writes from its
+  // oldest unanswered one on: the cluster keeps that many answers per session, and past it
+  // would drop the answer of a write this client may still resend (and refuse the resend).
+  Result<uint64_t> begin_write(kvpb::Session& session, Clock::time_point deadline);
   void end_write(uint64_t sequence);
 
   const ClientOptions options;
   const cluster::Ticket ticket;
   const uint64_t session_id = random_session_id();
   std::mutex session_mu;
-  uint64_t next_sequence = 1;        // [session_mu]
-  std::set<uint64_t> incomplete;     // [session_mu] writes sent and not answered yet
+  std::condition_variable session_cv;  // a write was answered: the window may have room
+  uint64_t next_sequence = 1;          // [session_mu]
+  std::set<uint64_t> incomplete;       // [session_mu] writes sent and not answered yet
   // Declared before the directory: the directory's connections belong to this endpoint.
   std::unique_ptr<transport::Endpoint> endpoint;
   internal::NodeDirectory directory;
   std::atomic<uint64_t> next_rotation{0};
 };
 
-uint64_t Client::Impl::begin_write(kvpb::Session& session) {
-  std::lock_guard lock(session_mu);
+Result<uint64_t> Client::Impl::begin_write(kvpb::Session& session, Clock::time_point deadline) {
+  std::unique_lock lock(session_mu);
+  const auto has_room = [&] {
+    return incomplete.empty() || next_sequence - *incomplete.begin() + 1 <= limits::kMaxSessionResults;
+  };
+  if (!session_cv.wait_until(lock, deadline, has_room)) {
+    return make_error(ErrorCode::kTimeout,
+                      fmt::format("not sent: {} writes of this client are already in flight behind its oldest "
+                                  "unanswered one (the limit)",
+                                  limits::kMaxSessionResults));
+  }
   const uint64_t seq = next_sequence++;
   incomplete.insert(seq);
   session.set_client_id(session_id);
@@ -181,8 +195,11 @@ uint64_t Client::Impl::begin_write(kvpb::Session& session) {
 }
 
 void Client::Impl::end_write(uint64_t sequence) {
-  std::lock_guard lock(session_mu);
-  incomplete.erase(sequence);
+  {
+    std::lock_guard lock(session_mu);
+    incomplete.erase(sequence);
+  }
+  session_cv.notify_all();
 }
 
 PublicKey Client::Impl::choose(Routing routing, uint64_t rotation) const {
@@ -296,7 +313,9 @@ Result<cpb::Response> Client::Impl::call(const cpb::Request& request, Target tar
   std::optional<uint64_t> sequence;
   if (request.has_write() && !request.write().command().has_session()) {
     sessioned = request;
-    sequence = begin_write(*sessioned->mutable_write()->mutable_command()->mutable_session());
+    auto seq = begin_write(*sessioned->mutable_write()->mutable_command()->mutable_session(), deadline);
+    if (!seq) return std::unexpected(seq.error());
+    sequence = *seq;
   }
   struct EndWrite {
     Impl* impl;

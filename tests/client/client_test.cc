@@ -4,6 +4,7 @@
 // failover from a dead peer, and connection reuse.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <mutex>
 #include <thread>
@@ -198,6 +199,38 @@ TEST(Client, WritesAreNumberedAndSayWhichAreAllAnswered) {
   EXPECT_EQ(sessions[0].client_id(), sessions[1].client_id());
   EXPECT_EQ(sessions[1].sequence(), 2u);
   EXPECT_EQ(sessions[1].first_incomplete(), 2u);  // write 1 was answered
+}
+
+// The cluster keeps kMaxSessionResults answers per session. While one write hangs, the
+// client's other writes may run ahead of it only that far: never is a write sent whose
+// number is kMaxSessionResults or more past the oldest unanswered one (the cluster would drop
+// the answer the hanging write's resend needs, and refuse that resend).
+TEST(Client, WritesRunAheadOfAHangingOneOnlyAsFarAsTheClusterKeepsAnswers) {
+  FakeNode node(1);
+  std::atomic<uint64_t> widest{0};
+  node.respond([&](const cpb::Request& req, int) -> std::optional<cpb::Response> {
+    const auto& session = req.write().command().session();
+    uint64_t span = session.sequence() - session.first_incomplete() + 1;
+    for (uint64_t w = widest.load(); span > w && !widest.compare_exchange_weak(w, span);) {
+    }
+    if (req.write().command().put().key() == "hangs") return std::nullopt;
+    return write_ok(9);
+  });
+  ClientOptions o = fast_options(1500);
+  o.write_attempt_timeout_ms = 1500;  // the hanging write is sent once and waits its whole deadline
+  auto client = connect_to({node.ticket_peer()}, o);
+  ASSERT_TRUE(client);
+  std::thread hanging([&] { (void)kv::put(*client, "hangs", "v"); });
+  const auto sent_by = Clock::now() + std::chrono::seconds(2);
+  while (node.requests() < 1 && Clock::now() < sent_by) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  ASSERT_GE(node.requests(), 1);
+  int ok = 0;
+  for (size_t i = 0; i < limits::kMaxSessionResults + 5; ++i) {
+    if (kv::put(*client, "k" + std::to_string(i), "v")) ++ok;
+  }
+  hanging.join();
+  EXPECT_LE(widest.load(), limits::kMaxSessionResults);
+  EXPECT_EQ(ok, static_cast<int>(limits::kMaxSessionResults) + 5);  // the rest waited, then went through
 }
 
 TEST(Client, UnansweredWriteEndsAtItsDeadlineAsMaybeApplied) {
