@@ -95,11 +95,7 @@ ASPEN_AVX2_FN void hash8(const uint8_t* input, size_t stride_bytes, size_t num_b
   for (size_t i = 0; i < 8; ++i) h[i] = _mm256_set1_epi32(static_cast<int>(key[i]));
   alignas(32) uint32_t counter_low[kLanes];
   alignas(32) uint32_t counter_high[kLanes];
-  for (size_t lane = 0; lane < kLanes; ++lane) {
-    const uint64_t c = counter + (increments_counter ? lane : 0);
-    counter_low[lane] = static_cast<uint32_t>(c);
-    counter_high[lane] = static_cast<uint32_t>(c >> 32);
-  }
+  lane_counters(counter, increments_counter, kLanes, counter_low, counter_high);
   const __m256i counter_low_v = _mm256_load_si256(reinterpret_cast<const __m256i*>(counter_low));
   const __m256i counter_high_v =
       _mm256_load_si256(reinterpret_cast<const __m256i*>(counter_high));
@@ -128,17 +124,7 @@ ASPEN_AVX2_FN void hash8(const uint8_t* input, size_t stride_bytes, size_t num_b
                      block_len_v,
                      _mm256_set1_epi32(static_cast<int>(block_flags))};
     // Fully unrolled, the schedule's indices are constants and the message stays in registers.
-#pragma GCC unroll 7
-    for (const auto& s : kMessageSchedule) {
-      mix(v, 0, 4, 8, 12, m[s[0]], m[s[1]]);
-      mix(v, 1, 5, 9, 13, m[s[2]], m[s[3]]);
-      mix(v, 2, 6, 10, 14, m[s[4]], m[s[5]]);
-      mix(v, 3, 7, 11, 15, m[s[6]], m[s[7]]);
-      mix(v, 0, 5, 10, 15, m[s[8]], m[s[9]]);
-      mix(v, 1, 6, 11, 12, m[s[10]], m[s[11]]);
-      mix(v, 2, 7, 8, 13, m[s[12]], m[s[13]]);
-      mix(v, 3, 4, 9, 14, m[s[14]], m[s[15]]);
-    }
+    ASPEN_BLAKE3_ROUNDS(mix, v, m)
     for (size_t i = 0; i < 8; ++i) h[i] = xor_(v[i], v[i + 8]);
   }
   // The transpose is its own inverse: h[j] (word j of every lane) becomes lane j's words.

@@ -34,18 +34,7 @@ void compress_state(const Words8& cv, const uint8_t* block, uint8_t block_len_by
   v[13] = static_cast<uint32_t>(counter >> 32);
   v[14] = block_len_bytes;
   v[15] = flags;
-#pragma GCC unroll 7
-  for (const auto& s : kMessageSchedule) {
-    // Columns, then diagonals.
-    mix(v, 0, 4, 8, 12, m[s[0]], m[s[1]]);
-    mix(v, 1, 5, 9, 13, m[s[2]], m[s[3]]);
-    mix(v, 2, 6, 10, 14, m[s[4]], m[s[5]]);
-    mix(v, 3, 7, 11, 15, m[s[6]], m[s[7]]);
-    mix(v, 0, 5, 10, 15, m[s[8]], m[s[9]]);
-    mix(v, 1, 6, 11, 12, m[s[10]], m[s[11]]);
-    mix(v, 2, 7, 8, 13, m[s[12]], m[s[13]]);
-    mix(v, 3, 4, 9, 14, m[s[14]], m[s[15]]);
-  }
+  ASPEN_BLAKE3_ROUNDS(mix, v, m)
 }
 
 }  // namespace

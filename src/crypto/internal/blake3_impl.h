@@ -44,6 +44,32 @@ inline constexpr std::array<std::array<uint8_t, 16>, kRounds> kMessageSchedule =
   return schedule;
 }();
 
+// The rounds of the compression function over state `v` (16 words) and message `m` (16
+// words), with the kernel's own `mix` (one per vector width): columns, then diagonals. A
+// macro rather than a template so that it expands inside each kernel's target-specific
+// function, where the vector types and `mix` are compiled for that target.
+#define ASPEN_BLAKE3_ROUNDS(mix, v, m)                                       \
+  _Pragma("GCC unroll 7") for (const auto& s : ::aspen::crypto::internal::kMessageSchedule) { \
+    mix(v, 0, 4, 8, 12, m[s[0]], m[s[1]]);                                   \
+    mix(v, 1, 5, 9, 13, m[s[2]], m[s[3]]);                                   \
+    mix(v, 2, 6, 10, 14, m[s[4]], m[s[5]]);                                  \
+    mix(v, 3, 7, 11, 15, m[s[6]], m[s[7]]);                                  \
+    mix(v, 0, 5, 10, 15, m[s[8]], m[s[9]]);                                  \
+    mix(v, 1, 6, 11, 12, m[s[10]], m[s[11]]);                                \
+    mix(v, 2, 7, 8, 13, m[s[12]], m[s[13]]);                                 \
+    mix(v, 3, 4, 9, 14, m[s[14]], m[s[15]]);                                 \
+  }
+
+// Each lane's block counter, split in the low and high words the kernels load: lane i
+// counts counter + i when `increments_counter` (chunks), else counter (parents).
+inline void lane_counters(uint64_t counter, bool increments_counter, size_t lanes, uint32_t* low, uint32_t* high) {
+  for (size_t lane = 0; lane < lanes; ++lane) {
+    const uint64_t c = counter + (increments_counter ? lane : 0);
+    low[lane] = static_cast<uint32_t>(c);
+    high[lane] = static_cast<uint32_t>(c >> 32);
+  }
+}
+
 inline uint32_t load_le32(const uint8_t* p) {
   return static_cast<uint32_t>(p[0]) | (static_cast<uint32_t>(p[1]) << 8) |
          (static_cast<uint32_t>(p[2]) << 16) | (static_cast<uint32_t>(p[3]) << 24);
