@@ -20,41 +20,48 @@ kvpb::CommandResult refused(Index revision, std::string message) {
   return r;
 }
 
+// A session's stored record (absent for a new session) and what it holds.
+struct LoadedSession {
+  std::optional<kvpb::KeyValue> kv;
+  kvpb::SessionRecord record;
+};
+
 // Records in the session table are written only here; one that does not parse is damage.
-Result<std::optional<kvpb::SessionRecord>> load_session(KvTables& tables, uint64_t client_id) {
+Result<LoadedSession> load_session(KvTables& tables, uint64_t client_id) {
   auto kv = tables.get(session_key(client_id));
   if (!kv) return std::unexpected(kv.error());
-  if (!*kv) return std::optional<kvpb::SessionRecord>{};
-  kvpb::SessionRecord rec;
-  if (!rec.ParseFromString((*kv)->value())) {
+  LoadedSession out;
+  out.kv = std::move(*kv);
+  if (out.kv && !out.record.ParseFromString(out.kv->value())) {
     return make_error(ErrorCode::kCorruption, fmt::format("the record of client session {:016x} does not parse", client_id));
   }
-  return std::optional<kvpb::SessionRecord>{std::move(rec)};
+  return out;
 }
 
-Status store_record(KvTables& tables, std::string key, std::string value, Index revision) {
-  auto existing = tables.get(key);
-  if (!existing) return std::unexpected(existing.error());
+// Writes `value` under `key`, whose current record (read earlier in this apply) is `existing`.
+Status store_record(KvTables& tables, const std::optional<kvpb::KeyValue>& existing, std::string key,
+                    std::string value, Index revision) {
   kvpb::KeyValue kv;
   kv.set_key(std::move(key));
   kv.set_value(std::move(value));
   kv.set_mod_revision(revision);
-  kv.set_create_revision(*existing ? (*existing)->create_revision() : revision);
-  kv.set_version(*existing ? (*existing)->version() + 1 : 1);
+  kv.set_create_revision(existing ? existing->create_revision() : revision);
+  kv.set_version(existing ? existing->version() + 1 : 1);
   return tables.put(kv);
 }
 
-Result<uint64_t> session_count(KvTables& tables) {
+// The number of sessions kept, and its record.
+Result<std::pair<uint64_t, std::optional<kvpb::KeyValue>>> session_count(KvTables& tables) {
   auto kv = tables.get(kSessionCountKey);
   if (!kv) return std::unexpected(kv.error());
-  if (!*kv) return uint64_t{0};
+  if (!*kv) return std::pair<uint64_t, std::optional<kvpb::KeyValue>>{0, std::nullopt};
   uint64_t n = 0;
   const std::string& v = (*kv)->value();
   auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
   if (ec != std::errc{} || end != v.data() + v.size()) {
     return make_error(ErrorCode::kCorruption, "the count of client sessions does not parse");
   }
-  return n;
+  return std::pair<uint64_t, std::optional<kvpb::KeyValue>>{n, std::move(*kv)};
 }
 
 // Makes room for one more session: evicts the longest idle one if it has been idle long
@@ -114,13 +121,15 @@ Result<kvpb::CommandResult> apply_in_session(KvTables& tables, const kvpb::Comma
   const kvpb::Session& s = cmd.session();
   auto loaded = load_session(tables, s.client_id());
   if (!loaded) return std::unexpected(loaded.error());
-  kvpb::SessionRecord rec;
-  const bool is_new = !loaded->has_value();
+  kvpb::SessionRecord& rec = loaded->record;
+  const bool is_new = !loaded->kv.has_value();
   uint64_t count = 0;
+  std::optional<kvpb::KeyValue> count_kv;
   if (is_new) {
     auto n = session_count(tables);
     if (!n) return std::unexpected(n.error());
-    count = *n;
+    count = n->first;
+    count_kv = std::move(n->second);
     auto has_room = make_room(tables, cmd.timestamp_ms(), count);
     if (!has_room) return std::unexpected(has_room.error());
     if (!*has_room) {
@@ -131,7 +140,6 @@ Result<kvpb::CommandResult> apply_in_session(KvTables& tables, const kvpb::Comma
     rec.set_client_id(s.client_id());
     rec.set_first_incomplete(1);
   } else {
-    rec = std::move(**loaded);
     for (const auto& kept : rec.results()) {
       if (kept.sequence() != s.sequence()) continue;
       // A repeat: answered as the first time, and nothing is applied.
@@ -181,11 +189,11 @@ Result<kvpb::CommandResult> apply_in_session(KvTables& tables, const kvpb::Comma
     next.mutable_results()->DeleteSubrange(0, static_cast<int>(excess));
   }
   next.set_first_incomplete(floor);
-  if (auto st = store_record(tables, session_key(s.client_id()), next.SerializeAsString(), revision); !st) {
+  if (auto st = store_record(tables, loaded->kv, session_key(s.client_id()), next.SerializeAsString(), revision); !st) {
     return std::unexpected(st.error());
   }
   if (is_new) {
-    if (auto st = store_record(tables, std::string(kSessionCountKey), std::to_string(count + 1), revision); !st) {
+    if (auto st = store_record(tables, count_kv, std::string(kSessionCountKey), std::to_string(count + 1), revision); !st) {
       return std::unexpected(st.error());
     }
   }
