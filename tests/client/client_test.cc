@@ -233,6 +233,32 @@ TEST(Client, WritesRunAheadOfAHangingOneOnlyAsFarAsTheClusterKeepsAnswers) {
   EXPECT_EQ(ok, static_cast<int>(limits::kMaxSessionResults) + 5);  // the rest waited, then went through
 }
 
+TEST(Client, WriteThatCannotEnterAFullSessionWindowEndsNotSentAtItsDeadline) {
+  FakeNode node(1);
+  node.respond([](const cpb::Request& req, int) -> std::optional<cpb::Response> {
+    if (req.write().command().put().key() == "hangs") return std::nullopt;
+    return write_ok(9);
+  });
+  ClientOptions o = fast_options(2000);
+  o.write_attempt_timeout_ms = 2000;
+  auto client = connect_to({node.ticket_peer()}, o);
+  ASSERT_TRUE(client);
+  std::thread hanging([&] { (void)kv::put(*client, "hangs", "v"); });
+  const auto sent_by = Clock::now() + std::chrono::seconds(2);
+  while (node.requests() < 1 && Clock::now() < sent_by) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  ASSERT_GE(node.requests(), 1);
+  for (size_t i = 1; i < limits::kMaxSessionResults; ++i) ASSERT_TRUE(kv::put(*client, "k" + std::to_string(i), "v"));
+  const int sent_before = node.requests();
+  cpb::Request req;
+  req.mutable_write()->mutable_command()->mutable_put()->set_key("late");
+  auto r = client->call(req, Target{}, 200);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code(), ErrorCode::kTimeout);
+  EXPECT_NE(r.error().message().find("not sent"), std::string::npos) << r.error().message();
+  EXPECT_EQ(node.requests(), sent_before);
+  hanging.join();
+}
+
 TEST(Client, UnansweredWriteEndsAtItsDeadlineAsMaybeApplied) {
   FakeNode node(1);
   node.respond([](const cpb::Request&, int) { return std::nullopt; });
