@@ -1,6 +1,6 @@
 // raft_stream: the bytes an inbound "raft-auth" stream delivers to node 1 of a live
 // three-node cluster, taken the way RaftLinks takes them: framed (FrameDecoder), a greeting
-// (check_greeting) that must prove the cookie and a member's key, then either Raft messages
+// (check_greeting) that must prove the cookie on this connection and a member's key, then either Raft messages
 // (check_stream_message) stepped into node 1, or, on a snapshot stream, SnapshotReception's
 // frames and the MsgSnap it yields at the end. Byte 0 picks the peer's TLS-proven key (node
 // 2's, node 3's or a stranger's); the rest is the stream. Properties: no assert fires; a
@@ -18,7 +18,10 @@ using namespace aspen::raft::test;
 
 namespace {
 
-constexpr std::string_view kDigest = "fuzz-cookie-digest";
+const std::string& cookie_key() {
+  static const std::string key = node::raft_cookie_key("fuzz-cookie");
+  return key;
+}
 constexpr size_t kMaxFrameBytes = 64 << 10;
 constexpr size_t kMaxFrames = 32;
 
@@ -51,13 +54,18 @@ std::string framed(std::string_view payload) {
   return out;
 }
 
-std::string hello(NodeId id, bool is_snapshot, std::string_view digest = kDigest) {
-  clusterpb::RaftHello h;
-  h.set_node_id(id);
-  h.set_cookie_digest(std::string(digest));
-  h.set_is_snapshot(is_snapshot);
-  h.add_addrs("127.0.0.1:7002");
-  return h.SerializeAsString();
+// The connection a stream arrives on: node 1 accepts from the key byte 0 picked.
+node::ChannelFacts facts_for(const transport::PublicKey& dialer) {
+  node::ChannelFacts f;
+  f.binding.fill(0x5a);
+  f.dialer = dialer;
+  f.acceptor = key_of(1);
+  return f;
+}
+
+std::string hello(NodeId id, bool is_snapshot, std::string_view cookie = "fuzz-cookie") {
+  return node::make_greeting(id, node::raft_cookie_key(cookie), facts_for(key_of(static_cast<uint8_t>(id))),
+                             {"127.0.0.1:7002"}, is_snapshot);
 }
 
 }  // namespace
@@ -73,7 +81,7 @@ int raft_stream_one_input(const uint8_t* data, size_t size) {
   if (frames.size() > kMaxFrames) frames.resize(kMaxFrames);
 
   const node::PeerRegistry peers = members();
-  auto greeting = node::check_greeting(frames[0], 1, kDigest, peers, peer_key);
+  auto greeting = node::check_greeting(frames[0], 1, cookie_key(), peers, facts_for(peer_key));
   if (!greeting) return 0;
   check(who != 2, "a stranger's key passed the greeting");
   check(greeting->from != 1 && greeting->from != kNoNode, "a greeting claimed this node's id or none");

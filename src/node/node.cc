@@ -47,7 +47,7 @@ Status Shell::start() {
   const NodeConfig& config = env_.config;
   ASPEN_ASSERT(config.node_id != kNoNode);
   if (sodium_init() < 0) return make_error(ErrorCode::kInternal, "libsodium failed to initialize");
-  env_.cookie_digest = raft_cookie_digest(config.cookie);
+  env_.cookie_key = raft_cookie_key(config.cookie);
 
   // Phase 1: metadata.
   ASPEN_LOG_INFO("node {}: phase 1/6 metadata: data directory {}", config.node_id, config.data_dir);

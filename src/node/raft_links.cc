@@ -2,9 +2,10 @@
 //
 // Each node dials every peer it must send to and keeps one stream per peer open (ordered
 // delivery; one connection per peer). The first message on every stream is a RaftHello
-// naming the sender and proving the cluster cookie; after it come serialized raft Messages.
-// The receiving side checks, in order: the TLS-proven key belongs to a member (or, on a node
-// without a membership yet, anyone: the cookie is then the gate), the cookie digest matches,
+// naming the sender and proving the cluster cookie on this connection; the receiving side
+// answers with its own proof (raft_stream_rules.h), and only then come serialized Raft
+// messages. The receiving side checks, in order: the TLS-proven key belongs to a member (or,
+// on a node without a membership yet, anyone: the cookie is then the gate), the cookie proof,
 // the claimed node id matches the key's record, and every message's `from` is that id.
 #include "node/raft_links.h"
 
@@ -22,28 +23,20 @@
 
 namespace aspen::node::internal {
 
-std::string raft_cookie_digest(std::string_view cookie) {
-  // Keyed so that the digest is useless outside Aspen's Raft greeting.
-  static constexpr unsigned char kKey[] = "aspen raft cookie v1 ...........";
-  unsigned char out[32];
-  crypto_generichash(out, sizeof(out), reinterpret_cast<const unsigned char*>(cookie.data()), cookie.size(), kKey,
-                     32);
-  return std::string(reinterpret_cast<const char*>(out), sizeof(out));
-}
-
 RaftLinks::RaftLinks(NodeEnv& env, CorePort& port)
     : env_(env), port_(port), snapshot_sender_("snap-send", limits::kMaxQueuedSnapshotSends) {}
 
 void RaftLinks::stop() { snapshot_sender_.stop(); }
 
-std::string RaftLinks::hello(bool is_snapshot) const {
-  clusterpb::RaftHello h;
-  h.set_node_id(env_.config.node_id);
-  h.set_cookie_digest(env_.cookie_digest);
-  h.add_addrs(env_.endpoint->local_addr().to_string());
-  h.set_is_snapshot(is_snapshot);
-  return h.SerializeAsString();
+ChannelFacts RaftLinks::dialled_facts(const transport::Connection& conn) const {
+  return ChannelFacts{conn.channel_binding(), env_.endpoint->public_key(), conn.peer_key()};
 }
+
+ChannelFacts RaftLinks::accepted_facts(const transport::Stream& stream) const {
+  return ChannelFacts{stream.channel_binding(), stream.peer_key(), env_.endpoint->public_key()};
+}
+
+std::vector<std::string> RaftLinks::own_addrs() const { return {env_.endpoint->local_addr().to_string()}; }
 
 void RaftLinks::send(std::vector<pb::Message>& msgs) {
   for (auto& m : msgs) {
@@ -71,7 +64,14 @@ void RaftLinks::send_one(NodeId to, std::string bytes) {
     link = OutLink{};
     link.key = peer->key;
   }
-  if (link.stream) {
+  if (link.stream && !link.is_proven && std::chrono::steady_clock::now() > link.proof_deadline) {
+    // A peer that holds the stream open without answering the greeting gets nothing.
+    link.stream->reset();
+    link.stream.reset();
+    on_dial_failed(to, link.generation,
+                   Error(ErrorCode::kTimeout, "no answer to the greeting (is it an Aspen node of this cluster?)"));
+  }
+  if (link.stream && link.is_proven) {
     const size_t size_bytes = bytes.size();
     auto s = link.stream->send_async_owned(std::move(bytes));  // appends can be megabytes: no copy
     if (s) {
@@ -94,7 +94,35 @@ void RaftLinks::send_one(NodeId to, std::string bytes) {
     counters.raft_messages_dropped.fetch_add(1, std::memory_order_relaxed);
   }
   link.queue.push_back(std::move(bytes));
-  dial(to);
+  if (!link.stream) dial(to);
+}
+
+void RaftLinks::flush_queue(OutLink& l) {
+  while (!l.queue.empty()) {
+    if (!l.stream->send_async(l.queue.front())) break;
+    env_.counters.raft_messages_out.fetch_add(1, std::memory_order_relaxed);
+    l.queue.pop_front();
+  }
+  env_.counters.raft_messages_dropped.fetch_add(l.queue.size(), std::memory_order_relaxed);
+  l.queue.clear();
+}
+
+void RaftLinks::on_greeting_answer(NodeId to, uint64_t generation, transport::Stream& stream, std::string_view bytes) {
+  auto it = out_.find(to);
+  if (it == out_.end() || it->second.generation != generation || !it->second.stream) return;
+  OutLink& l = it->second;
+  Status s = l.is_proven ? Status(make_error(ErrorCode::kUnauthorized, "it sent more than one answer on a Raft link"))
+                         : check_greeting_ack(bytes, to, env_.cookie_key, dialled_facts(stream.connection()));
+  if (!s) {
+    env_.counters.raft_refused.fetch_add(1, std::memory_order_relaxed);
+    ASPEN_LOG_WARN("node {}: refused node {} at key {}: {}", env_.config.node_id, to, stream.peer_key().to_string(),
+                   s.error().message());
+    l.stream->reset();
+    l.stream.reset();
+    return on_dial_failed(to, generation, s.error());
+  }
+  l.is_proven = true;
+  flush_queue(l);
 }
 
 void RaftLinks::on_dial_failed(NodeId to, uint64_t generation, const Error& e) {
@@ -140,7 +168,10 @@ void RaftLinks::dial(NodeId to) {
     if (!self) return;
     if (!conn) return self->on_dial_failed(to, gen, conn.error());
     transport::StreamCallbacks cb;
-    cb.on_message = [](transport::Stream&, std::string) {};  // peers answer on their own links
+    // The peer answers our greeting here, and nothing else: it sends on its own link.
+    cb.on_message = [weak, to, gen](transport::Stream& stream, std::string bytes) {
+      if (auto links = weak.lock()) links->on_greeting_answer(to, gen, stream, bytes);
+    };
     cb.on_closed = [weak, to, gen](transport::Stream&, [[maybe_unused]] std::optional<Error> err) {
       auto links = weak.lock();
       if (!links) return;
@@ -162,14 +193,13 @@ void RaftLinks::dial(NodeId to) {
       OutLink& l = it->second;
       l.is_connecting = false;
       l.backoff_ms = 0;
-      if (auto h = st->send_async(links->hello(false)); !h) return links->on_dial_failed(to, gen, h.error());
+      const NodeEnv& e = links->env_;
+      auto hello = make_greeting(e.config.node_id, e.cookie_key, links->dialled_facts(st->connection()),
+                                 links->own_addrs(), false);
+      if (auto h = st->send_async(hello); !h) return links->on_dial_failed(to, gen, h.error());
       l.stream = *st;
-      while (!l.queue.empty()) {
-        if (!l.stream->send_async(l.queue.front())) break;
-        links->env_.counters.raft_messages_out.fetch_add(1, std::memory_order_relaxed);
-        l.queue.pop_front();
-      }
-      l.queue.clear();
+      l.is_proven = false;
+      l.proof_deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(limits::kConnectTimeoutMs);
     });
   });
 }
@@ -215,8 +245,13 @@ void RaftLinks::on_message(transport::Stream& stream, std::string bytes) {
   const StreamKey k{stream.connection_serial(), stream.id()};
   auto it = greeted_.find(k);
   if (it == greeted_.end()) {
-    auto greeting = check_greeting(bytes, env_.config.node_id, env_.cookie_digest, env_.peers, stream.peer_key());
+    const ChannelFacts facts = accepted_facts(stream);
+    auto greeting = check_greeting(bytes, env_.config.node_id, env_.cookie_key, env_.peers, facts);
     if (!greeting) return refuse(stream, k, greeting.error().message());
+    // Our own proof: the dialler sends nothing more until it has checked it.
+    if (auto s = stream.send_async(make_greeting_ack(env_.config.node_id, env_.cookie_key, facts)); !s) {
+      return refuse(stream, k, "could not answer the greeting");
+    }
     const NodeId from = greeting->from;
     if (auto stale = env_.peers.learn_from_hello(from, stream.peer_key(), std::move(greeting->addrs))) {
       ASPEN_LOG_WARN("node {}: node {} proved key {}, but --peers or the join ticket names key {} for it (a ticket of "
@@ -346,7 +381,8 @@ void RaftLinks::send_snapshot(NodeId to, pb::Message m) {
   env_.endpoint->connect_async(
       peer->key, peer->addrs, kRaftAlpn,
       [weak = weak_from_this(), ep = env_.endpoint, store = env_.store, node_id = env_.config.node_id, to,
-       hello = hello(true), m = std::move(m)](Result<transport::Connection> conn) mutable {
+       cookie_key = env_.cookie_key, local_key = env_.endpoint->public_key(), addrs = own_addrs(),
+       m = std::move(m)](Result<transport::Connection> conn) mutable {
         auto report = [ep, weak, to](bool failed) {
           ep->post([weak, to, failed] {
             auto links = weak.lock();
@@ -362,9 +398,23 @@ void RaftLinks::send_snapshot(NodeId to, pb::Message m) {
         if (!conn) return report(true);
         auto links = weak.lock();
         if (!links) return;
-        auto job = [conn = *conn, hello = std::move(hello), m = std::move(m), store, node_id, to, report]() mutable {
+        auto job = [conn = *conn, cookie_key = std::move(cookie_key), local_key, addrs = std::move(addrs),
+                    m = std::move(m), store, node_id, to, report]() mutable {
+          const ChannelFacts facts{conn.channel_binding(), local_key, conn.peer_key()};
           auto st = conn.open_bi();
-          bool ok = st.has_value() && st->send(hello).has_value();
+          bool ok = st.has_value() && st->send(make_greeting(node_id, cookie_key, facts, addrs, true)).has_value();
+          if (ok) {
+            // Not one byte of the state before the peer proved the cookie.
+            auto answer = st->recv(limits::kReadTimeoutMs);
+            Status proven = !answer ? Status(std::unexpected(answer.error()))
+                            : !answer->has_value()
+                                ? Status(make_error(ErrorCode::kUnavailable, "the peer ended the stream"))
+                                : check_greeting_ack(**answer, to, cookie_key, facts);
+            if (!proven) {
+              ASPEN_LOG_WARN("node {}: not sending a snapshot to node {}: {}", node_id, to, proven.error().message());
+              ok = false;
+            }
+          }
           uint64_t sent_bytes = 0;
           // One read transaction: the chunks and the metadata describe the same instant,
           // which may be later than the core's MsgSnap (the follower then acknowledges a

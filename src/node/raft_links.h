@@ -25,6 +25,7 @@
 #include <string>
 
 #include "node/internal/node_env.h"
+#include "node/raft_stream_rules.h"
 #include "node/snapshot_staging.h"
 #include "node/worker.h"
 
@@ -33,10 +34,6 @@ namespace aspen::node::internal {
 // A snapshot being received is written to <data dir>/<connection>-<stream><this>; leftovers
 // from a stopped node are removed at start.
 inline constexpr std::string_view kIncomingSnapshotExtension = ".incoming-snapshot";
-
-// What a Raft greeting carries to prove the cluster cookie: a digest keyed for this use only.
-// (Public for tests that speak "raft-auth" as a hostile member would.)
-std::string raft_cookie_digest(std::string_view cookie);
 
 class RaftLinks : public std::enable_shared_from_this<RaftLinks> {
  public:
@@ -65,6 +62,10 @@ class RaftLinks : public std::enable_shared_from_this<RaftLinks> {
   struct OutLink {
     transport::PublicKey key;
     std::optional<transport::Stream> stream;
+    // The peer answered our greeting with its own proof of the cookie; until then nothing
+    // but the greeting goes out, and messages wait in `queue`.
+    bool is_proven = false;
+    std::chrono::steady_clock::time_point proof_deadline{};
     bool is_connecting = false;
     uint64_t generation = 0;
     std::deque<std::string> queue;
@@ -80,7 +81,12 @@ class RaftLinks : public std::enable_shared_from_this<RaftLinks> {
   };
   using StreamKey = std::pair<uint64_t, int64_t>;  // (connection serial, stream id)
 
-  std::string hello(bool is_snapshot) const;
+  // The facts a proof on `conn` is bound to, this node being the dialler or the acceptor.
+  ChannelFacts dialled_facts(const transport::Connection& conn) const;
+  ChannelFacts accepted_facts(const transport::Stream& stream) const;
+  std::vector<std::string> own_addrs() const;
+  void on_greeting_answer(NodeId to, uint64_t generation, transport::Stream& stream, std::string_view bytes);
+  void flush_queue(OutLink& link);
   void send_one(NodeId to, std::string bytes);
   void dial(NodeId to);
   void on_dial_failed(NodeId to, uint64_t generation, const Error& e);

@@ -79,6 +79,8 @@ class Stream {
   int64_t id() const noexcept;
   // The authenticated key of the peer at the other end, and the connection's protocol.
   const PublicKey& peer_key() const noexcept;
+  // As Connection::channel_binding.
+  const ChannelBinding& channel_binding() const noexcept;
   // Identifies the stream's connection: unique in this process, never reused. Stream ids
   // are unique only within a connection, so (connection_serial, id) names a stream.
   uint64_t connection_serial() const noexcept;
@@ -139,6 +141,10 @@ class Connection {
   // this side dialled; accepted ones get their ALPN's handler. Any thread.
   void serve_on_loop(std::shared_ptr<LoopProtocolHandler> handler);
   const PublicKey& peer_key() const noexcept;
+  // 32 bytes derived from this connection's TLS secrets (an RFC 8446 exporter): equal at
+  // both ends, unknown to anyone else, different for every connection. A proof computed
+  // over them cannot be replayed on another connection.
+  const ChannelBinding& channel_binding() const noexcept;
   const std::string& alpn() const noexcept;
   // False once the connection failed or was closed; error() then says why.
   bool is_open() const;

@@ -19,6 +19,9 @@ namespace aspen::transport {
 
 inline constexpr size_t kPublicKeySizeBytes = 32;
 inline constexpr size_t kSecretSeedSizeBytes = 32;
+inline constexpr size_t kChannelBindingSizeBytes = 32;
+// What both ends of one authenticated connection, and no one else, know (Connection::channel_binding).
+using ChannelBinding = std::array<uint8_t, kChannelBindingSizeBytes>;
 
 class PublicKey {
  public:

@@ -40,6 +40,7 @@ struct Callbacks {
     auto* c = self(user_data);
     c->alpn_ = c->tls_.selected_alpn();
     if (c->tls_.peer_key()) c->peer_key_ = *c->tls_.peer_key();
+    c->channel_binding_ = c->tls_.export_channel_binding();
     // A server has verified the client's certificate by now. A client must wait for
     // HANDSHAKE_DONE: the server checks our certificate after we consider the handshake
     // complete, and may still refuse it.

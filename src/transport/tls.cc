@@ -216,4 +216,15 @@ std::string TlsSession::cipher_name() const {
   return name != nullptr ? name : "";
 }
 
+std::array<uint8_t, kChannelBindingSizeBytes> TlsSession::export_channel_binding() const {
+  std::array<uint8_t, kChannelBindingSizeBytes> out{};
+  if (session_ == nullptr) return out;
+  static constexpr std::string_view kLabel = "EXPORTER-aspen-channel-binding";
+  if (gnutls_prf_rfc5705(session_, kLabel.size(), kLabel.data(), 0, nullptr, out.size(),
+                         reinterpret_cast<char*>(out.data())) != 0) {
+    out.fill(0);
+  }
+  return out;
+}
+
 }  // namespace aspen::transport::internal

@@ -11,6 +11,7 @@
 #include "node_process.h"
 #include "aspen/cluster.pb.h"
 #include "node/raft_links.h"
+#include "node/raft_stream_rules.h"
 #include "transport/endpoint.h"
 
 namespace aspen::testing {
@@ -569,6 +570,64 @@ TEST_F(ClusterTest, NodeWithWrongCookieNeverReceivesClusterData) {
   EXPECT_EQ(h->status(), "uninitialized");
 }
 
+// An attacker who gets its key added as a learner (AddLearner, today open to any client)
+// but does not know the cookie: the leader dials it and sends its greeting, the attacker
+// answers with a made-up proof, and that is all it ever receives. Checked at the raw
+// stream: every stream the leader opened to it carried exactly one frame, the greeting.
+TEST_F(ClusterTest, LearnerWithoutTheCookieReceivesNoRaftByte) {
+  start_nodes(1);
+  auto c = make_client();
+  ASSERT_NE(c, nullptr);
+  ASSERT_NO_FATAL_FAILURE(form_cluster(*c));
+  ASSERT_TRUE(kv::put(*c, "secret", "data").has_value());
+
+  struct Recorder : transport::LoopProtocolHandler {
+    std::mutex mu;
+    std::map<std::pair<uint64_t, int64_t>, std::vector<std::string>> frames;
+    void on_message(transport::Stream& stream, std::string message) override {
+      std::lock_guard lock(mu);
+      auto& f = frames[{stream.connection_serial(), stream.id()}];
+      f.push_back(std::move(message));
+      if (f.size() == 1) {
+        clusterpb::RaftHelloAck ack;
+        ack.set_node_id(2);
+        ack.set_cookie_proof(std::string(32, 'x'));  // it cannot compute the real one
+        (void)stream.send_async(ack.SerializeAsString());
+      }
+    }
+  };
+  auto recorder = std::make_shared<Recorder>();
+  auto attacker = transport::NodeIdentity::generate();
+  auto ep = transport::Endpoint::bind(attacker, transport::EndpointConfig{});
+  ASSERT_TRUE(ep.has_value());
+  ASSERT_TRUE((*ep)->register_handler("raft-auth", recorder).has_value());
+  clientpb::NodeAddress addr;
+  addr.set_node_id(2);
+  addr.set_public_key(attacker.public_key().to_string());
+  addr.add_addrs((*ep)->local_addr().to_string());
+  auto r = c->add_learner(addr);
+  ASSERT_TRUE(r.has_value()) << r.error().to_string();
+  ASSERT_TRUE(wait_until(
+      [&] {
+        std::lock_guard lock(recorder->mu);
+        return recorder->frames.size() >= 2;  // the leader tried, was refused, and tried again
+      },
+      20000))
+      << node(1).log();
+  ASSERT_TRUE(wait_until([&] { return node(1).log().find("did not prove the cluster cookie") != std::string::npos; },
+                         10000))
+      << node(1).log();
+  std::lock_guard lock(recorder->mu);
+  for (const auto& [stream, frames] : recorder->frames) {
+    ASSERT_EQ(frames.size(), 1u) << "the leader sent more than its greeting on a stream";
+    clusterpb::RaftHello hello;
+    ASSERT_TRUE(hello.ParseFromString(frames[0]));
+    EXPECT_EQ(hello.node_id(), 1u);
+    EXPECT_EQ(frames[0].find("secret"), std::string::npos);
+  }
+  (*ep)->close();
+}
+
 TEST_F(ClusterTest, UnknownKeyCannotOpenARaftConnection) {
   start_nodes(1);
   auto c = make_client();
@@ -611,10 +670,12 @@ TEST_F(ClusterTest, SnapshotMessageOutsideASnapshotStreamIsRefused) {
   ASSERT_TRUE(conn.has_value()) << conn.error().to_string();
   auto st = conn->open_bi();
   ASSERT_TRUE(st.has_value()) << st.error().to_string();
-  clusterpb::RaftHello hello;
-  hello.set_node_id(3);
-  hello.set_cookie_digest(node::internal::raft_cookie_digest("integration-cookie-1"));
-  ASSERT_TRUE(st->send(hello.SerializeAsString()).has_value());
+  const node::ChannelFacts facts{conn->channel_binding(), stolen->public_key(), peer.public_key};
+  const std::string cookie_key = node::raft_cookie_key("integration-cookie-1");
+  ASSERT_TRUE(st->send(node::make_greeting(3, cookie_key, facts, {}, false)).has_value());
+  auto answer = st->recv(5000);
+  ASSERT_TRUE(answer.has_value() && answer->has_value()) << "node 1 did not answer a greeting with the cookie";
+  ASSERT_TRUE(node::check_greeting_ack(**answer, 1, cookie_key, facts).has_value());
   raftpb::Message m;
   m.set_type(raftpb::MSG_SNAP);
   m.set_from(3);

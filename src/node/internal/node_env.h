@@ -37,7 +37,7 @@ struct NodeEnv {
   // the shell let go.
   std::shared_ptr<transport::Endpoint> endpoint;  // [start]
   std::shared_ptr<storage::Store> store;          // [start]
-  std::string cookie_digest;                      // [start]
+  std::string cookie_key;                         // [start] raft_cookie_key(cookie)
   PeerRegistry peers;                             // [loop]
   std::string cluster_id;                         // [loop] from the applied state; empty before init
   NodeCounters counters;                          // [any]

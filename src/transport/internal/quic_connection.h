@@ -94,6 +94,7 @@ class QuicConnection : public std::enable_shared_from_this<QuicConnection> {
 
   // --- thread-safe (immutable once the connection is handed out) ---
   const PublicKey& peer_key() const noexcept { return peer_key_; }
+  const ChannelBinding& channel_binding() const noexcept { return channel_binding_; }
   // Unique among this process's connections, never reused.
   uint64_t serial() const noexcept { return serial_; }
   const std::string& alpn() const noexcept { return alpn_; }
@@ -156,6 +157,7 @@ class QuicConnection : public std::enable_shared_from_this<QuicConnection> {
   ngtcp2_path path_{};
   std::vector<std::string> cids_;  // every CID routed to us by the endpoint
   PublicKey peer_key_;
+  ChannelBinding channel_binding_{};
   std::string alpn_;
   ConnShared shared_;
   ConnectCallback on_connected_;

@@ -58,6 +58,10 @@ class TlsSession {
   std::string selected_alpn() const;
   // The negotiated AEAD, e.g. "AES-128-GCM" (for logs).
   std::string cipher_name() const;
+  // 32 bytes both ends derive from this TLS session's secrets (RFC 8446 §7.5 exporter) and
+  // nobody else can: a proof that covers them cannot be replayed on another connection.
+  // Valid once the handshake completed; all zeros before (or if the export failed).
+  std::array<uint8_t, kChannelBindingSizeBytes> export_channel_binding() const;
   // Why the peer's identity was refused, or empty.
   const std::string& refusal() const noexcept { return refusal_; }
 
