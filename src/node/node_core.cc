@@ -126,6 +126,13 @@ void NodeCore::tick(uint64_t now_ms) {
 }
 
 Status NodeCore::step(const pb::Message& msg) {
+  if (msg.type() == pb::MSG_PROP) {
+    // Aspen nodes never forward proposals over Raft: a write reaches the leader through the
+    // client protocol, where it is validated (limits, reserved keys). One arriving here would
+    // skip those checks.
+    return make_error(ErrorCode::kInvalidArgument,
+                      fmt::format("a proposal from node {} refused: writes go through the client protocol", msg.from()));
+  }
   auto s = raft_->step(msg);
   // An acknowledgement may commit entries that are durable here already (the Ready that
   // wrote them may still be applying): their writers need not wait for the next Ready.

@@ -132,11 +132,13 @@ std::optional<NodeId> PeerRegistry::node_id_of(const transport::PublicKey& key) 
 
 bool PeerRegistry::is_trusted(const transport::PublicKey& key, NodeId claimed_id) const {
   auto matches = [&](const PeerInfo& p) { return p.key == key && (claimed_id == kNoNode || p.id == claimed_id); };
-  for (const auto& [id, p] : manual_) {
-    if (matches(p)) return true;
-  }
   // Without a membership of its own this node is waiting to be added: the cookie is the gate.
   if (members_.empty()) return true;
+  // A peer named at start-up (--peers, a ticket) is trusted while it is a member: once
+  // removed, it is a stranger like any other.
+  for (const auto& [id, p] : manual_) {
+    if (members_.contains(id) && matches(p)) return true;
+  }
   for (const auto& [id, p] : records_) {
     if (members_.contains(id) && matches(p)) return true;
   }

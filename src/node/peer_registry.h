@@ -12,7 +12,7 @@
 //     now: those addresses are dialled first (a node restarted on a new port stays
 //     reachable), and the leader writes them into the member's record.
 // Trust for Raft traffic follows membership: once this node has a membership, only keys of
-// current voters and learners (and manual peers) are accepted.
+// current voters and learners are accepted (a manual peer too, only while it is a member).
 //
 // Loop-thread only (no locking): the node shell owns it.
 #pragma once

@@ -412,6 +412,17 @@ Status RaftCore::check_remote_message(const pb::Message& m) const {
       if (auto s = validate_conf_state(meta.conf_state()); !s) return refuse(s.error().message());
       break;
     }
+    case pb::MSG_PROP:
+      // Only a member forwards proposals (a removed node or a stranger never does).
+      if (!trk_.progress.contains(m.from())) return refuse("proposals are taken only from members");
+      break;
+    case pb::MSG_TIMEOUT_NOW:
+      // §3.10: only the leader hands over leadership, in its own term; anyone else asking
+      // for an immediate election would just disrupt the cluster.
+      if (m.from() != lead_ || m.term() != term_ || role_ == Role::kLeader) {
+        return refuse("only the current leader may ask for an immediate election");
+      }
+      break;
     case pb::MSG_APP_RESP:
       // Within a term a leader's log only grows: nobody can acknowledge more than it holds.
       if (m.term() == term_ && role_ == Role::kLeader && !m.reject() && m.index() > log_.last_index()) {

@@ -102,5 +102,19 @@ TEST(PeerRegistry, GreetingBeatsAStaleManualKeyUntilARecordExists) {
   EXPECT_EQ(reg.lookup(1)->key, recorded.public_key());
 }
 
+// A peer named at start-up (--peers) is trusted while it is a member; once the membership no
+// longer includes it, its key is a stranger's.
+TEST(PeerRegistry, RemovedManualPeerIsNoLongerTrusted) {
+  Registry r;
+  auto n3 = transport::NodeIdentity::generate();
+  r.reg.add_manual(PeerInfo{3, n3.public_key(), {*SocketAddr::parse("127.0.0.1:7003")}});
+  r.reg.set_membership(voters({1, 2, 3}));
+  EXPECT_TRUE(r.reg.is_trusted(n3.public_key(), 3));
+  r.reg.set_membership(voters({1, 2}));
+  EXPECT_FALSE(r.reg.is_trusted(n3.public_key(), 3));
+  EXPECT_FALSE(r.reg.is_trusted(n3.public_key()));
+  EXPECT_TRUE(r.reg.is_trusted(r.n2.public_key(), 2));
+}
+
 }  // namespace
 }  // namespace aspen::node

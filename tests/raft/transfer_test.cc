@@ -170,5 +170,42 @@ TEST(RaftTransfer, LearnerIgnoresTimeoutNow) {
   EXPECT_TRUE(net.sent_of(pb::MSG_VOTE, 4).empty());
 }
 
+// §3.10 gives the right to force an election to the leader alone: a TimeoutNow from a
+// follower (or from a stranger, or the leader's in a stale term) is refused, not obeyed.
+TEST(RaftTransfer, TimeoutNowFromAnyoneButTheLeaderIsRefused) {
+  TestNetwork net({1, 2, 3}, NetworkOptions{});
+  net.elect(1);
+  const Term term = net.core(1).term();
+  auto from_follower = net.core(2).step(make_msg(pb::MSG_TIMEOUT_NOW, 3, 2, term));
+  ASSERT_FALSE(from_follower.has_value());
+  EXPECT_EQ(from_follower.error().code(), ErrorCode::kInvalidArgument);
+  EXPECT_FALSE(net.core(2).step(make_msg(pb::MSG_TIMEOUT_NOW, 9, 2, term)).has_value());
+  EXPECT_FALSE(net.core(2).step(make_msg(pb::MSG_TIMEOUT_NOW, 1, 2, term + 5)).has_value());
+  EXPECT_EQ(net.core(2).role(), Role::kFollower);
+  EXPECT_EQ(net.core(2).term(), term);
+  net.stabilize();
+  EXPECT_TRUE(net.core(1).is_leader());
+  // The leader's own request is still obeyed.
+  ASSERT_TRUE(net.core(2).step(make_msg(pb::MSG_TIMEOUT_NOW, 1, 2, term)).has_value());
+  net.stabilize();
+  EXPECT_TRUE(net.core(2).is_leader());
+}
+
+// A proposal from a node outside the configuration never reaches the leader's log.
+TEST(RaftTransfer, ProposalFromANonMemberIsRefused) {
+  TestNetwork net({1, 2, 3}, NetworkOptions{});
+  net.elect(1);
+  const Index last = net.core(1).log().last_index();
+  pb::Message prop;
+  prop.set_type(pb::MSG_PROP);
+  prop.set_from(9);
+  prop.set_to(1);
+  prop.add_entries()->set_data("injected");
+  auto s = net.core(1).step(prop);
+  ASSERT_FALSE(s.has_value());
+  EXPECT_EQ(s.error().code(), ErrorCode::kInvalidArgument);
+  EXPECT_EQ(net.core(1).log().last_index(), last);
+}
+
 }  // namespace
 }  // namespace aspen::raft
