@@ -54,7 +54,7 @@ pid=$(cat "$DATA/node-$follower.pid")
 kill -TERM "$pid"
 while kill -0 "$pid" 2>/dev/null; do sleep 0.01; done
 start=$(date +%s%N)
-"$BUILD/aspen-node" --node-id "$follower" --cookie "$(cat "$DATA/cookie")" --data-dir "$DATA/node-$follower" \
+"$BUILD/aspen-node" --node-id "$follower" --cookie-file "$DATA/cookie" --data-dir "$DATA/node-$follower" \
   --bind "127.0.0.1:$((PORT + follower - 1))" >> "$DATA/node-$follower.log" 2>&1 &
 restarted_pid=$!
 key=$(printf "bench/%010d" $((KEYS - 1)))

@@ -50,7 +50,6 @@ chmod 700 "$DATA"
 if [ ! -s "$DATA/cookie" ]; then
   (umask 077; head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$DATA/cookie")
 fi
-COOKIE="$(cat "$DATA/cookie")"
 
 PIDS=()
 stop_all() {
@@ -81,7 +80,7 @@ for i in $(seq 1 "$NODES"); do
   port=$((BASE_PORT + i - 1))
   log="$DATA/node-$i.log"
   : > "$log"
-  "$NODE_BIN" --node-id "$i" --cookie "$COOKIE" --data-dir "$DATA/node-$i" --bind "127.0.0.1:$port" \
+  "$NODE_BIN" --node-id "$i" --cookie-file "$DATA/cookie" --data-dir "$DATA/node-$i" --bind "127.0.0.1:$port" \
     --ticket-file "$DATA/node-$i.ticket" >> "$log" 2>&1 &
   PIDS+=($!)
   echo $! > "$DATA/node-$i.pid"
@@ -153,7 +152,7 @@ if [ "$DEMO" = 1 ]; then
     run cluster status
     echo "restarting node $leader..."
     port=$((BASE_PORT + leader - 1))
-    "$NODE_BIN" --node-id "$leader" --cookie "$COOKIE" --data-dir "$DATA/node-$leader" --bind "127.0.0.1:$port" \
+    "$NODE_BIN" --node-id "$leader" --cookie-file "$DATA/cookie" --data-dir "$DATA/node-$leader" --bind "127.0.0.1:$port" \
       --ticket-file "$DATA/node-$leader.ticket" >> "$DATA/node-$leader.log" 2>&1 &
     PIDS[$((leader - 1))]=$!
     echo $! > "$DATA/node-$leader.pid"

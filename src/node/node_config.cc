@@ -9,6 +9,8 @@
 #include <cerrno>
 #include <charconv>
 #include <cstring>
+#include <sys/stat.h>
+
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -27,9 +29,10 @@ struct Setting {
   std::string_view env;
 };
 
-constexpr std::array<Setting, 11> kSettings = {{
+constexpr std::array<Setting, 12> kSettings = {{
     {"node_id", "--node-id", "ASPEN_NODE_ID"},
     {"cookie", "--cookie", "ASPEN_COOKIE"},
+    {"cookie_file", "--cookie-file", "ASPEN_COOKIE_FILE"},
     {"data_dir", "--data-dir", "ASPEN_DATA_DIR"},
     {"bind", "--bind", "ASPEN_BIND"},
     {"storage_backend", "--storage-backend", "ASPEN_STORAGE_BACKEND"},
@@ -175,6 +178,29 @@ std::unexpected<Error> missing(std::string_view key) {
                                   s.flag, s.env, s.key));
 }
 
+// A file holding a secret: only its owner may read it (the rule node.key follows). One
+// trailing newline is not part of the secret (editors and `echo` add it).
+Result<std::string> read_secret_file(std::string_view path_text) {
+  const std::string path(path_text);
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return config_error(fmt::format("'{}': {}", path, std::strerror(errno)));
+  if (!S_ISREG(st.st_mode)) return config_error(fmt::format("'{}' is not a regular file", path));
+  if ((st.st_mode & 077) != 0) {
+    return config_error(fmt::format("'{}' may be read by group or others (mode {:o}); run: chmod 600 {}", path,
+                                    st.st_mode & 0777, path));
+  }
+  if (static_cast<size_t>(st.st_size) > kMaxCookieSizeBytes + 2) {
+    return config_error(fmt::format("'{}' holds {} bytes; a cookie is at most {} bytes", path,
+                                    static_cast<size_t>(st.st_size), kMaxCookieSizeBytes));
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return config_error(fmt::format("'{}': cannot be opened: {}", path, std::strerror(errno)));
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (text.ends_with('\n')) text.pop_back();
+  if (text.ends_with('\r')) text.pop_back();
+  return text;
+}
+
 Status resolve_identity(const Merged& merged, NodeConfig& config) {
   const auto node_id = merged.get("node_id");
   if (!node_id) return missing("node_id");
@@ -185,8 +211,23 @@ Status resolve_identity(const Merged& merged, NodeConfig& config) {
   config.node_id = *id;
 
   // The cookie is a secret: errors say what is wrong with it, never what it is.
-  const auto cookie = merged.get("cookie");
-  if (!cookie) return missing("cookie");
+  std::optional<std::string> from_file;
+  if (auto path = merged.get("cookie_file")) {
+    if (merged.get("cookie")) {
+      return field_error("cookie_file", "give the cookie once: --cookie-file or --cookie/ASPEN_COOKIE, not both");
+    }
+    auto text = read_secret_file(*path);
+    if (!text) return field_error("cookie_file", text.error().message());
+    from_file = std::move(*text);
+  }
+  const std::optional<std::string_view> cookie = from_file ? std::optional<std::string_view>(*from_file)
+                                                           : merged.get("cookie");
+  if (!cookie) {
+    const Setting& s = setting("cookie");
+    return config_error(fmt::format("{}: required (set --cookie-file, {} or {} in the config file; the command-line "
+                                    "flag {} works too, but anyone on the machine can read it in 'ps')",
+                                    s.flag, s.env, s.key, s.flag));
+  }
   if (*cookie == kUnsafeDefaultCookie) {
     return field_error("cookie", "the built-in example cookie is not allowed; choose a secret");
   }
@@ -316,6 +357,14 @@ Result<ConfigLayer> read_config_file(const std::string& path) {
     return config_error(
         fmt::format("config file '{}': cannot be opened: {}", path, std::strerror(errno)));
   }
+  // Whoever may change the file decides what this node trusts (peers, tickets, the cookie).
+  struct stat st {};
+  const bool has_mode = ::stat(path.c_str(), &st) == 0;
+  if (has_mode && (st.st_mode & 022) != 0) {
+    return config_error(fmt::format("config file '{}': may be changed by group or others (mode {:o}); run: "
+                                    "chmod go-w {}",
+                                    path, st.st_mode & 0777, path));
+  }
   std::ostringstream content;
   content << in.rdbuf();
 
@@ -334,6 +383,11 @@ Result<ConfigLayer> read_config_file(const std::string& path) {
     if (find_setting(key) == nullptr) {
       return config_error(fmt::format("config file '{}': unknown key '{}' (valid keys: {})", path,
                                       key, valid_keys()));
+    }
+    if (key == "cookie" && has_mode && (st.st_mode & 077) != 0) {
+      return config_error(fmt::format("config file '{}': holds the cookie and may be read by group or others (mode "
+                                      "{:o}); run: chmod 600 {} (or keep the cookie in a --cookie-file)",
+                                      path, st.st_mode & 0777, path));
     }
     auto text = toml_value_text(path, key, value);
     if (!text) return std::unexpected(text.error());

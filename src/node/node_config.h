@@ -1,12 +1,16 @@
 // NodeConfig: everything an aspen-node process is told at start, and where it comes from.
 //
 // Sources, highest priority first: command-line flags, environment variables (ASPEN_*), the
-// TOML file named by --config (or ASPEN_CONFIG), built-in defaults. Validation errors are
+// TOML file named by --config (or ASPEN_CONFIG), built-in defaults. A config file others may
+// change is refused; one holding the cookie must be readable by its owner only. Validation errors are
 // ConfigInvalid and name the field (as the flag spells it) and what is wrong with it.
 //
 //   flag                  env                       toml key              default
 //   --node-id             ASPEN_NODE_ID             node_id               (required, non-zero u64)
-//   --cookie              ASPEN_COOKIE              cookie                (required; kUnsafeDefaultCookie refused)
+//   --cookie-file         ASPEN_COOKIE_FILE         cookie_file           the cookie, from a file only its owner
+//                                                                         may read (preferred: not visible in ps)
+//   --cookie              ASPEN_COOKIE              cookie                (one of the two is required;
+//                                                                         kUnsafeDefaultCookie refused)
 //   --data-dir            ASPEN_DATA_DIR            data_dir              ./data/node-{id}
 //   --bind                ASPEN_BIND                bind                  127.0.0.1:0 (host:port)
 //   --storage-backend     ASPEN_STORAGE_BACKEND     storage_backend       lmdb (lmdb | inmemory)

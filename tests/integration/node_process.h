@@ -118,9 +118,16 @@ class NodeProcess {
     ASSERT_LT(pid_, 0) << "node " << id_ << " already running";
     ++starts_;
     log_path_ = dir_ + "/node-" + std::to_string(id_) + "." + std::to_string(starts_) + ".log";
+    // The cookie from a file, as operators should keep it (flags are visible in ps).
+    const std::string cookie_path = dir_ + "/cookie-" + std::to_string(id_);
+    std::filesystem::remove(cookie_path);
+    {
+      std::ofstream(cookie_path) << cookie_ << "\n";
+      std::filesystem::permissions(cookie_path, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+    }
     std::vector<std::string> argv{bin_path("aspen-node"),
                                   "--node-id", std::to_string(id_),
-                                  "--cookie", cookie_,
+                                  "--cookie-file", cookie_path,
                                   "--data-dir", dir_ + "/node-" + std::to_string(id_),
                                   "--bind", "127.0.0.1:" + std::to_string(port_),
                                   "--heartbeat-ms", "50",

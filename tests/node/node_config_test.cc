@@ -23,9 +23,13 @@ struct TempDir {
   ~TempDir() {
     if (!path.empty()) std::filesystem::remove_all(path);
   }
-  std::string write(const std::string& name, const std::string& content) const {
+  // Owner-only by default: config files in these tests hold the cookie.
+  std::string write(const std::string& name, const std::string& content,
+                    std::filesystem::perms mode = std::filesystem::perms::owner_read |
+                                                  std::filesystem::perms::owner_write) const {
     const std::string file = path + "/" + name;
     std::ofstream(file) << content;
+    std::filesystem::permissions(file, mode);
     return file;
   }
 };
@@ -272,7 +276,65 @@ TEST(NodeConfig, NodeIdMustBeANonZeroInteger) {
 
 TEST(NodeConfig, MissingCookieSaysWhereToSetIt) {
   EXPECT_EQ(config_error(ConfigLayer{{"node_id", "1"}}),
-            "--cookie: required (set --cookie, ASPEN_COOKIE or cookie in the config file)");
+            "--cookie: required (set --cookie-file, ASPEN_COOKIE or cookie in the config file; the command-line flag "
+            "--cookie works too, but anyone on the machine can read it in 'ps')");
+}
+
+TEST(NodeConfig, CookieFileIsReadWithoutItsTrailingNewline) {
+  TempDir dir;
+  const std::string path = dir.write("cookie", "correct-horse-battery\n");
+  auto config = resolve_config({ConfigLayer{{"node_id", "1"}, {"cookie_file", path}}});
+  ASSERT_TRUE(config) << config.error().to_string();
+  EXPECT_EQ(config->cookie, "correct-horse-battery");
+}
+
+TEST(NodeConfig, CookieFileOthersMayReadIsRefused) {
+  TempDir dir;
+  namespace fs = std::filesystem;
+  const std::string path =
+      dir.write("cookie", "correct-horse-battery", fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read);
+  const std::string message = config_error(ConfigLayer{{"node_id", "1"}, {"cookie_file", path}});
+  EXPECT_TRUE(message.starts_with("--cookie-file: '" + path + "' may be read by group or others (mode 640)")) << message;
+  EXPECT_NE(message.find("chmod 600"), std::string::npos) << message;
+  EXPECT_EQ(message.find("correct-horse-battery"), std::string::npos);
+}
+
+TEST(NodeConfig, CookieGivenTwiceOrFromAMissingFileIsRefused) {
+  TempDir dir;
+  const std::string path = dir.write("cookie", "correct-horse-battery");
+  EXPECT_TRUE(config_error(ConfigLayer{{"node_id", "1"}, {"cookie_file", path}, {"cookie", "another-cookie"}})
+                  .starts_with("--cookie-file: give the cookie once"));
+  const std::string missing = config_error(ConfigLayer{{"node_id", "1"}, {"cookie_file", dir.path + "/nope"}});
+  EXPECT_TRUE(missing.starts_with("--cookie-file: '" + dir.path + "/nope': No such file")) << missing;
+  const std::string big = dir.write("big", std::string(kMaxCookieSizeBytes + 10, 'c'));
+  EXPECT_NE(config_error(ConfigLayer{{"node_id", "1"}, {"cookie_file", big}}).find("a cookie is at most 256 bytes"),
+            std::string::npos);
+}
+
+TEST(NodeConfig, ConfigFileOthersMayChangeIsRefused) {
+  TempDir dir;
+  namespace fs = std::filesystem;
+  const std::string path = dir.write("node.toml", "node_id = 1\n",
+                                     fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read |
+                                         fs::perms::group_write | fs::perms::others_read);
+  auto file = read_config_file(path);
+  ASSERT_FALSE(file);
+  EXPECT_NE(file.error().message().find("may be changed by group or others (mode 664)"), std::string::npos)
+      << file.error().message();
+}
+
+TEST(NodeConfig, ConfigFileHoldingTheCookieMustBeOwnerOnly) {
+  TempDir dir;
+  namespace fs = std::filesystem;
+  const auto world_readable = fs::perms::owner_read | fs::perms::owner_write | fs::perms::others_read;
+  const std::string with_cookie = dir.write("a.toml", "node_id = 1\ncookie = \"correct-horse-battery\"\n", world_readable);
+  auto refused = read_config_file(with_cookie);
+  ASSERT_FALSE(refused);
+  EXPECT_NE(refused.error().message().find("holds the cookie and may be read by group or others"), std::string::npos)
+      << refused.error().message();
+  EXPECT_EQ(refused.error().message().find("correct-horse-battery"), std::string::npos);
+  // Without a secret in it, a world-readable file is fine.
+  EXPECT_TRUE(read_config_file(dir.write("b.toml", "node_id = 1\n", world_readable)));
 }
 
 TEST(NodeConfig, ExampleCookieIsRefused) {

@@ -31,7 +31,12 @@ struct FlagSpec {
 
 constexpr FlagSpec kFlags[] = {
     {"--node-id", "node_id", "This node's id in the cluster: a non-zero integer, unique in the cluster."},
-    {"--cookie", "cookie", "The cluster's shared secret. Every member must use the same one."},
+    {"--cookie-file", "cookie_file",
+     "A file holding the cluster's shared secret (mode 0600; one trailing newline is ignored). Every member must "
+     "use the same secret."},
+    {"--cookie", "cookie",
+     "The cluster's shared secret itself. Prefer --cookie-file or ASPEN_COOKIE: anyone on this machine can read "
+     "command-line flags with 'ps'."},
     {"--data-dir", "data_dir", "Where the node keeps its key and data (default ./data/node-<id>)."},
     {"--bind", "bind", "UDP address to listen on, host:port; the host may be a name (default 127.0.0.1:0 = any free port)."},
     {"--storage-backend", "storage_backend", "lmdb (durable, default) or inmemory (lost on exit; tests only)."},
@@ -53,9 +58,10 @@ int main(int argc, char** argv) {
       "aspen-node runs one member of an Aspen cluster: a replicated, linearizable key-value store.\n"
       "Settings come from flags, then ASPEN_* environment variables (ASPEN_NODE_ID, ASPEN_COOKIE, ...),\n"
       "then the TOML file named by --config, then defaults.\n\n"
-      "Start a new cluster:   aspen-node --node-id 1 --cookie s3cret --bind 127.0.0.1:7001\n"
+      "Start a new cluster:   (umask 077; head -c 32 /dev/urandom | base64 > cookie)\n"
+      "                       aspen-node --node-id 1 --cookie-file cookie --bind 127.0.0.1:7001\n"
       "                       aspen-cli --ticket <printed ticket> cluster init\n"
-      "Add a node to it:      aspen-node --node-id 2 --cookie s3cret --bind 127.0.0.1:7002\n"
+      "Add a node to it:      aspen-node --node-id 2 --cookie-file cookie --bind 127.0.0.1:7002\n"
       "                       aspen-cli cluster add-learner 2 <its public key> 127.0.0.1:7002",
       "aspen-node"};
   std::map<std::string, std::string> values;
