@@ -41,6 +41,7 @@ const std::vector<Target>& targets() {
       {"snapshot_load", snapshot_load_one_input, snapshot_load_seeds},
       {"node_record", node_record_one_input, node_record_seeds},
       {"frame_decoder", frame_decoder_one_input, frame_decoder_seeds},
+      {"token_verify", token_verify_one_input, token_verify_seeds},
   };
   return all;
 }

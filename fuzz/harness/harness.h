@@ -12,6 +12,7 @@
 //   snapshot_load   a snapshot's data loaded into an empty state machine
 //   node_record     a member record read into the peer registry
 //   frame_decoder   the transport's frame decoder, whole and in pieces
+//   token_verify    a capability token verified, read as text and inspected (src/auth)
 #pragma once
 
 #include <cstddef>
@@ -36,6 +37,7 @@ int raft_stream_one_input(const uint8_t* data, size_t size);
 int client_request_one_input(const uint8_t* data, size_t size);
 int snapshot_load_one_input(const uint8_t* data, size_t size);
 int node_record_one_input(const uint8_t* data, size_t size);
+int token_verify_one_input(const uint8_t* data, size_t size);
 
 std::vector<std::string> raft_step_seeds();
 std::vector<std::string> raft_stream_seeds();
@@ -43,6 +45,7 @@ std::vector<std::string> client_request_seeds();
 std::vector<std::string> snapshot_load_seeds();
 std::vector<std::string> node_record_seeds();
 std::vector<std::string> frame_decoder_seeds();
+std::vector<std::string> token_verify_seeds();
 
 const std::vector<Target>& targets();
 

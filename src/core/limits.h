@@ -80,6 +80,23 @@ static_assert(kMaxFrameSizeBytes <= kMaxStreamUnreadBytes,
 static_assert(kMaxFrameSizeBytes <= kMaxStreamUnackedBytes,
               "one maximal frame must fit in a stream's send buffer");
 
+// --- capability tokens (src/auth) ---
+inline constexpr size_t kMaxTokenCapabilities = 32;             // per level of a chain
+inline constexpr size_t kMaxTokenChainDepth = 8;                // a root-issued token has depth 1
+inline constexpr size_t kMaxTokenSizeBytes = size_t{16} << 10;  // one encoded token, whole chain
+inline constexpr size_t kMaxRevokedTokens = 10000;              // revoked ids (16 bytes each) kept
+// Capability prefixes are keys, so they share kMaxKeySizeBytes.
+
+// A full-depth chain whose every level scopes one maximal prefix still fits: ids, keys,
+// window, signature and protobuf framing take well under 256 bytes a level.
+static_assert(kMaxTokenChainDepth * (kMaxKeySizeBytes + 256) <= kMaxTokenSizeBytes,
+              "a maximal-depth chain with one maximal prefix per level must fit the token limit");
+static_assert(kMaxTokenSizeBytes + kMaxKeySizeBytes + 4096 <= kMaxFrameSizeBytes,
+              "a request carrying a token and a key must fit one transport frame");
+static_assert(kMaxTokenSizeBytes <= kMaxValueSizeBytes, "a token can be stored as one value");
+static_assert(kMaxRevokedTokens <= kMaxScanResults && kMaxRevokedTokens * 16 <= kMaxValueSizeBytes,
+              "the revocation list is read with one scan, or kept as one value");
+
 // --- coordination (src/coord) ---
 // Names and ids become parts of keys under the reserved prefix "__coord:".
 inline constexpr size_t kMaxCoordNameBytes = 128;        // lock, queue, counter, ... names
