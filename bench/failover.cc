@@ -21,6 +21,7 @@
 #include <fmt/format.h>
 
 #include "client/client.h"
+#include "client/credentials.h"
 
 namespace {
 
@@ -52,6 +53,10 @@ int main(int argc, char** argv) {
   }
   aspen::client::ClientOptions options;
   options.timeout_ms = 20000;
+  if (auto s = aspen::client::apply_credentials_from_env(options); !s) {
+    std::fprintf(stderr, "aspen-failover-bench: %s\n", s.error().to_string().c_str());
+    return 2;
+  }
   auto c = aspen::client::Client::connect(ticket, options);
   if (!c) {
     std::fprintf(stderr, "aspen-failover-bench: %s\n", c.error().to_string().c_str());

@@ -27,6 +27,7 @@ for _ in $(seq 1 120); do
   sleep 0.5
 done
 ticket=$(cat "$dir/data/ticket")
+if [ -f "$dir/data/cli.env" ]; then set -a; . "$dir/data/cli.env"; set +a; fi  # the key and token cluster.sh made
 cli() { env -u ASPEN_TICKET "$BUILD/aspen-cli" --ticket "$ticket" "$@"; }
 scrape() { for n in 1 2 3; do cli metrics --node "$n"; done; }
 "$BUILD/aspen-bench" --ticket "$ticket" --workload put --clients 1 --duration-s 2 --json > /dev/null  # warm-up

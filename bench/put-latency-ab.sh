@@ -24,6 +24,7 @@ one_round() {  # checkout build tag
     sleep 0.5
   done
   ticket=$(cat "$dir/data/ticket")
+  if [ -f "$dir/data/cli.env" ]; then set -a; . "$dir/data/cli.env"; set +a; fi  # the key and token cluster.sh made
   "$build/aspen-bench" --ticket "$ticket" --workload put --clients 1 --duration-s 2 --json > /dev/null  # warm-up
   local before after
   before=$(env -u ASPEN_TICKET "$build/aspen-cli" --ticket "$ticket" metrics | awk '/^aspen_storage_writes_total\{node_id="1"\}/ {print $2}')

@@ -28,6 +28,7 @@ trap cleanup EXIT
 for _ in $(seq 1 200); do [ -s "$DATA/ticket" ] && break; sleep 0.1; done
 [ -s "$DATA/ticket" ] || { echo "the cluster did not start:"; tail -20 /tmp/aspen-bench-1m-cluster.log; exit 1; }
 export ASPEN_TICKET="$(cat "$DATA/ticket")"
+if [ -f "$DATA/cli.env" ]; then set -a; . "$DATA/cli.env"; set +a; fi  # the key and token cluster.sh made
 
 echo "== loading $KEYS keys (SetMulti batches), then 5 s of linearizable gets over them"
 start=$(date +%s%N)

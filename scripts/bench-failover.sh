@@ -19,6 +19,7 @@ for run in $(seq 1 "$RUNS"); do
   if [ ! -s "$DATA/ticket" ]; then
     echo "the cluster did not start:"; tail -20 /tmp/aspen-failover-cluster.log; kill -TERM $cluster_pid; exit 1
   fi
+  if [ -f "$DATA/cli.env" ]; then set -a; . "$DATA/cli.env"; set +a; fi  # the key and token cluster.sh made
   "$BUILD/aspen-failover-bench" --ticket "$(cat "$DATA/ticket")" --pid-dir "$DATA" || true
   kill -TERM $cluster_pid
   wait $cluster_pid 2>/dev/null || true

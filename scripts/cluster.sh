@@ -88,12 +88,17 @@ done
 for i in $(seq 1 "$NODES"); do wait_for_line "$DATA/node-$i.log" ASPEN_TICKET; done
 
 key_of() { grep -o 'public_key=[a-z0-9]*' "$DATA/node-$1.log" | head -1 | cut -d= -f2; }
+# This cluster's operator: a key and the admin token `cluster init` makes for it, kept with
+# the cluster's data rather than in ~/.config/aspen.
+export ASPEN_IDENTITY="$DATA/identity.key" ASPEN_TOKEN_FILE="$DATA/token"
 export ASPEN_TICKET
 ASPEN_TICKET="$(cat "$DATA/node-1.ticket")"
 
 if [ ! -f "$DATA/formed" ]; then
   echo "forming a new $NODES-node cluster..."
-  "$CLI_BIN" cluster init
+  rm -f "$DATA/root.key"
+  "$CLI_BIN" cluster init --root-key-file "$DATA/root.key" > /dev/null
+  echo "root key in $DATA/root.key (it can make any token for this cluster); admin token in $DATA/token"
   voters=(1)
   for i in $(seq 2 "$NODES"); do
     "$CLI_BIN" cluster add-learner "$i" "$(key_of "$i")" "127.0.0.1:$((BASE_PORT + i - 1))" > /dev/null
@@ -108,14 +113,18 @@ for _ in $(seq 1 100); do
   [ -n "$ASPEN_TICKET" ] && break
   sleep 0.1
 done
+# What a client program (aspen-cli, aspen-bench) needs besides the ticket, for scripts to
+# source; written before the ticket, which scripts wait for.
+printf 'ASPEN_IDENTITY=%s\nASPEN_TOKEN_FILE=%s\n' "$ASPEN_IDENTITY" "$ASPEN_TOKEN_FILE" > "$DATA/cli.env"
 echo "$ASPEN_TICKET" > "$DATA/ticket"
 "$CLI_BIN" cluster status
 
 cat <<EOF
 
 Aspen cluster of $NODES nodes is running (data and logs in $DATA).
-Ticket (also in $DATA/ticket):
+Ticket (also in $DATA/ticket), and who you are to it (your key and admin token):
   export ASPEN_TICKET=$ASPEN_TICKET
+  export ASPEN_IDENTITY=$ASPEN_IDENTITY ASPEN_TOKEN_FILE=$ASPEN_TOKEN_FILE
 
 Try:
   $CLI_BIN kv set greeting hello
@@ -136,6 +145,15 @@ if [ "$DEMO" = 1 ]; then
   run kv cas greeting "hello again" --expected "hello from aspen"
   run kv cas greeting "never written" --expected "stale value" || echo "(CAS refused as expected: exit $?)"
   run lease grant 30
+  run auth whoami
+  echo
+  echo "a second user, whose token lets it read demo/ and nothing else:"
+  reader_key=$("$CLI_BIN" --identity "$DATA/reader.key" identity show)
+  "$CLI_BIN" auth token create --root-key-file "$DATA/root.key" --can read:demo/ --for "$reader_key" \
+    --expires-in 1h -o "$DATA/reader.token" > /dev/null
+  reader() { echo "\$ aspen-cli (as the reader) $*"; "$CLI_BIN" --identity "$DATA/reader.key" --token-file "$DATA/reader.token" "$@"; }
+  reader kv get demo/item-1
+  reader kv set demo/item-1 overwritten || echo "(refused, exit $?: the reader may only read demo/)"
   leader=$("$CLI_BIN" --json cluster status | sed -n 's/.*"leader_id": *\([0-9]*\).*/\1/p' | head -1)
   if [ "$NODES" -ge 3 ] && [ -n "$leader" ] && [ "$leader" != 0 ]; then
     echo

@@ -9,6 +9,7 @@
 #include <thread>
 
 #include <fmt/format.h>
+#include <sodium.h>
 
 #include "client/node_directory.h"
 #include "core/assert.h"
@@ -59,7 +60,9 @@ RequestTraits traits_of(const cpb::Request& r) {
       return {read_routing(r.scan().consistency()), false};
     case cpb::Request::kLeaseList:
     case cpb::Request::kTriggerSnapshot:
+    case cpb::Request::kRevokeToken:  // idempotent: revoking twice is revoking once
       return {Routing::kLeader, false};
+    case cpb::Request::kWhoAmI:
     case cpb::Request::kGetHealth:
     case cpb::Request::kGetMetrics:
     case cpb::Request::kGetRaftMetrics:
@@ -145,6 +148,27 @@ struct Client::Impl {
       : options(opts), ticket(std::move(t)), endpoint(std::move(ep)), directory(*endpoint, options.connect_timeout_ms) {
     for (const auto& peer : ticket.peers) directory.upsert(peer.node_id, peer.public_key, peer.addrs);
     ASPEN_ASSERT(directory.size() > 0);
+    set_token(options.token);
+  }
+
+  // Requests carry the token as field 2 of Request, appended to their serialized bytes (a
+  // field may come in any order): encoded once here, not per request.
+  void set_token(const std::string& token) {
+    std::string field;
+    if (!token.empty()) {
+      field.push_back(static_cast<char>((cpb::Request::kAuthTokenFieldNumber << 3) | 2));  // length-delimited
+      for (uint64_t n = token.size(); ; n >>= 7) {
+        field.push_back(static_cast<char>((n & 0x7f) | (n >= 0x80 ? 0x80 : 0)));
+        if (n < 0x80) break;
+      }
+      field += token;
+    }
+    std::lock_guard lock(token_mu);
+    token_field = std::make_shared<const std::string>(std::move(field));
+  }
+  std::shared_ptr<const std::string> current_token_field() const {
+    std::lock_guard lock(token_mu);
+    return token_field;
   }
 
   Result<cpb::Response> call(const cpb::Request& request, Target target, uint32_t timeout_ms);
@@ -169,6 +193,8 @@ struct Client::Impl {
   std::condition_variable session_cv;  // a write was answered: the window may have room
   uint64_t next_sequence = 1;          // [session_mu]
   std::set<uint64_t> incomplete;       // [session_mu] writes sent and not answered yet
+  mutable std::mutex token_mu;
+  std::shared_ptr<const std::string> token_field;  // [token_mu]
   // Declared before the directory: the directory's connections belong to this endpoint.
   std::unique_ptr<transport::Endpoint> endpoint;
   internal::NodeDirectory directory;
@@ -330,6 +356,7 @@ Result<cpb::Response> Client::Impl::call(const cpb::Request& request, Target tar
   if (!(sessioned ? *sessioned : request).SerializeToString(&bytes)) {
     return make_error(ErrorCode::kInternal, "request does not serialize");
   }
+  if (request.auth_token().empty()) bytes += *current_token_field();
   if (bytes.size() > limits::kMaxFrameSizeBytes) {
     return make_error(ErrorCode::kMessageTooLarge, fmt::format("request of {} bytes exceeds the {}-byte message limit",
                                                                bytes.size(), limits::kMaxFrameSizeBytes));
@@ -490,7 +517,8 @@ Result<std::unique_ptr<Client>> Client::connect(cluster::Ticket ticket, ClientOp
   // 30 s idle timeout: keep-alive PINGs go unanswered and the connection is declared dead.
   config.idle_timeout_ms = 3000;
   config.keep_alive_ms = 500;
-  auto endpoint = transport::Endpoint::bind(transport::NodeIdentity::generate(), config);
+  auto endpoint = transport::Endpoint::bind(options.identity ? *options.identity : transport::NodeIdentity::generate(),
+                                            config);
   if (!endpoint) return std::unexpected(endpoint.error());
   auto impl = std::make_unique<Impl>(options, std::move(ticket), std::move(*endpoint));
   return std::unique_ptr<Client>(new Client(std::move(impl)));
@@ -619,13 +647,52 @@ Result<std::string> Client::cluster_ticket() {
   return std::move(*r->mutable_get_cluster_ticket()->mutable_ticket());
 }
 
-Result<cpb::InitClusterResponse> Client::init_cluster() {
+Result<InitResult> Client::init_cluster() {
+  InitResult out;
+  randombytes_buf(out.root_seed.data(), out.root_seed.size());
+  const auth::KeyBytes root = auth::public_key_of(out.root_seed);
   cpb::Request request;
-  request.mutable_init_cluster();
+  request.mutable_init_cluster()->set_root_public_key(std::string(root.begin(), root.end()));
   auto r = call(request);
   if (!r) return std::unexpected(r.error());
   if (auto s = expect_result(*r, cpb::Response::kInitCluster); !s) return std::unexpected(s.error());
-  return std::move(*r->mutable_init_cluster());
+  out.response = std::move(*r->mutable_init_cluster());
+  auth::TokenSpec spec;
+  const auto& me = public_key().bytes();
+  std::copy(me.begin(), me.end(), spec.audience.begin());
+  spec.capabilities = {{auth::Action::kFull, ""}, {auth::Action::kAdmin, ""}, {auth::Action::kDelegate, ""}};
+  const auto now_s = static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count());
+  spec.not_before_s = now_s > 60 ? now_s - 60 : 0;  // some slack for clocks a little behind ours
+  spec.expires_s = now_s + kInitAdminTokenTtlS;
+  randombytes_buf(spec.id.data(), spec.id.size());
+  auto token = auth::issue_token(out.root_seed, spec);
+  if (!token) return std::unexpected(token.error());
+  out.admin_token = std::move(*token);
+  set_token(out.admin_token);
+  return out;
+}
+
+const transport::PublicKey& Client::public_key() const { return impl_->endpoint->public_key(); }
+
+void Client::set_token(std::string token) { impl_->set_token(token); }
+
+Result<cpb::WhoAmIResponse> Client::who_am_i(Target target) {
+  cpb::Request request;
+  request.mutable_who_am_i();
+  auto r = call(request, target);
+  if (!r) return std::unexpected(r.error());
+  if (auto s = expect_result(*r, cpb::Response::kWhoAmI); !s) return std::unexpected(s.error());
+  return std::move(*r->mutable_who_am_i());
+}
+
+Status Client::revoke_token(const auth::TokenId& id, uint64_t expires_s) {
+  cpb::Request request;
+  request.mutable_revoke_token()->set_token_id(std::string(id.begin(), id.end()));
+  request.mutable_revoke_token()->set_expires_s(expires_s);
+  auto r = call(request);
+  if (!r) return std::unexpected(r.error());
+  return expect_result(*r, cpb::Response::kRevokeToken);
 }
 
 Result<cpb::MembershipResponse> Client::add_learner(const cpb::NodeAddress& node) {

@@ -2,8 +2,9 @@
 // to a cluster over the client protocol (ALPN "aspen-client", proto/aspen/client.proto).
 //
 // A Client is created from a cluster ticket (or a list of peers). It owns a QUIC endpoint
-// with a fresh identity, dials nodes by their public keys, and sends one request per
-// stream. Requests that must reach the leader (writes, linearizable reads, administration)
+// with the identity it is given (a fresh one otherwise), dials nodes by their public keys,
+// and sends one request per stream, each carrying the client's capability token (whose
+// audience must be the client's key; docs/security.md). Requests that must reach the leader (writes, linearizable reads, administration)
 // go to the node believed to lead; on NotLeader the client follows the leader hint in the
 // error, on Unavailable/Timeout/connection failures it retries on another node with bounded
 // exponential backoff until the call's deadline. A Client is also a kv::KeyValueStore, so
@@ -27,6 +28,7 @@
 #include <vector>
 
 #include "aspen/client.pb.h"
+#include "auth/token.h"
 #include "cluster/ticket.h"
 #include "core/error.h"
 #include "kv/key_value_store.h"
@@ -48,7 +50,24 @@ struct ClientOptions {
   // ambiguous Timeout (the write may have applied; it is not resent). A healthy cluster
   // answers in milliseconds; this bounds how long a crashed leader can hold a caller.
   uint32_t write_attempt_timeout_ms = 1000;
+  // Who the client is (the key its tokens name). Unset: a fresh key, good for `cluster init`
+  // (which makes a token for it) or for requests that need no token (health).
+  std::optional<transport::NodeIdentity> identity;
+  // A capability token (serialized SignedToken bytes, auth/token_text.h decodes the text
+  // form) presented with every request. Empty: none.
+  std::string token;
 };
+
+// What `cluster init` leaves with the operator: the cluster's root secret (never sent
+// anywhere; keep it offline, mode 0600) and a token made with it for the client's own key,
+// granting everything (full on every key, admin, delegate). The client uses it from then on.
+struct InitResult {
+  cpb::InitClusterResponse response;
+  auth::SeedBytes root_seed{};
+  std::string admin_token;
+};
+// How long the admin token of `cluster init` is valid.
+inline constexpr uint64_t kInitAdminTokenTtlS = 365ull * 24 * 3600;
 
 // Where a call goes.
 struct Target {
@@ -87,8 +106,9 @@ class Client : public kv::KeyValueStore {
   Result<cpb::GetLeaderResponse> leader();
   Result<cpb::GetNodeInfoResponse> node_info(Target target = {});
   Result<std::string> cluster_ticket();
-  // To the ticket's first peer (a node that is not yet in any cluster).
-  Result<cpb::InitClusterResponse> init_cluster();
+  // To the ticket's first peer (a node that is not yet in any cluster): creates the root key,
+  // hands its public half to the node and returns the secret and an admin token (above).
+  Result<InitResult> init_cluster();
   Result<cpb::MembershipResponse> add_learner(const cpb::NodeAddress& node);
   Result<cpb::MembershipResponse> change_membership(const std::vector<uint64_t>& voters, bool retain_as_learners);
   Result<cpb::MembershipResponse> remove_node(uint64_t node_id);
@@ -96,6 +116,15 @@ class Client : public kv::KeyValueStore {
 
   // The nodes this client knows (from the ticket, then from leader hints).
   std::vector<cpb::NodeAddress> known_nodes() const;
+
+  // --- identity and authorization ---
+  const transport::PublicKey& public_key() const;
+  // The token presented from the next request on (empty: none). Thread-safe.
+  void set_token(std::string token);
+  // What the node verified the token to grant.
+  Result<cpb::WhoAmIResponse> who_am_i(Target target = {});
+  // Revokes a token (and every token delegated from it) cluster-wide. Needs admin.
+  Status revoke_token(const auth::TokenId& id, uint64_t expires_s);
 
  private:
   struct Impl;

@@ -2,6 +2,7 @@
 // protocol. Membership changes need the leader (followers relay them).
 #include <sodium.h>
 
+#include <cstring>
 #include <set>
 
 #include <fmt/format.h>
@@ -141,12 +142,22 @@ void AdminService::handle_ticket(const cpb::Request&, Reply reply) {
 
 // --- membership ---------------------------------------------------------------------------
 
-void AdminService::handle_init(const cpb::Request&, Reply reply) {
+void AdminService::handle_init(const cpb::Request& req, Reply reply) {
   if (env_.peers.has_membership() || env_.store->last_index() > 0) {
     return reply(error_reply(ErrorCode::kInvalidArgument,
                              env_.cluster_id.empty() ? "this node already belongs to a cluster"
                                                  : fmt::format("this node already belongs to cluster {}", env_.cluster_id)));
   }
+  const std::string& root = req.init_cluster().root_public_key();
+  if (root.size() != auth::kKeySizeBytes) {
+    return reply(error_reply(ErrorCode::kInvalidArgument,
+                             fmt::format("init needs the cluster's root public key ({} bytes, got {}); aspen-cli "
+                                         "cluster init creates one",
+                                         auth::kKeySizeBytes, root.size())));
+  }
+  auth::KeyBytes key{};
+  std::memcpy(key.data(), root.data(), key.size());
+  env_.init_root_key = key;
   pb::ConfState cs;
   cs.add_voters(env_.config.node_id);
   if (auto s = port_.bootstrap(cs); !s) return reply(error_reply(s.error()));
@@ -157,7 +168,7 @@ void AdminService::handle_init(const cpb::Request&, Reply reply) {
   // both are applied.
   uint64_t deadline = env_.now_ms() + env_.config.knobs.init_timeout_ms;
   answer_waiters_.push_back([this, reply, deadline]() -> bool {
-    if (!env_.cluster_id.empty() && env_.peers.lookup(env_.config.node_id)) {
+    if (!env_.cluster_id.empty() && env_.auth_root_key && env_.peers.lookup(env_.config.node_id)) {
       cpb::Response resp;
       resp.mutable_init_cluster()->set_cluster_id(env_.cluster_id);
       resp.mutable_init_cluster()->set_ticket(env_.build_ticket());
@@ -199,6 +210,7 @@ void AdminService::run_leader_duties() {
   in.cluster_id = env_.cluster_id;
   if (env_.cluster_id.empty()) {
     in.fresh_cluster_id = random_cluster_id();
+    if (env_.init_root_key) in.root_key.assign(env_.init_root_key->begin(), env_.init_root_key->end());
   } else {
     in.own_record_key = node_record_key(env_.config.node_id);
     in.own_record_wanted = encode_node_record(env_.config.node_id, env_.identity->public_key(), {env_.endpoint->local_addr()});

@@ -11,6 +11,7 @@
 #include "kv/commands.h"
 #include "kv/sessions.h"
 #include "node/client_service.h"
+#include "node/request_auth.h"
 #include "node/routing.h"
 #include "rpc/error_info.h"
 
@@ -110,6 +111,9 @@ void ClientService::register_handlers() {
   handlers_.add(R::kScan, "scan", bind(&ClientService::handle_scan));
   handlers_.add(R::kWrite, "write", bind(&ClientService::handle_write));
   handlers_.add(R::kLeaseList, "lease_list", bind(&ClientService::handle_lease_list));
+  handlers_.add(R::kRevokeToken, "revoke_token", bind(&ClientService::handle_revoke_token));
+  // Answered in serve(), which holds the verified token.
+  handlers_.add(R::kWhoAmI, "who_am_i", [](const cpb::Request&, Reply) { ASPEN_ASSERT(false); });
 }
 
 void ClientService::serve(transport::Stream& stream, std::string bytes) {
@@ -133,7 +137,122 @@ void ClientService::serve(transport::Stream& stream, std::string bytes) {
   if (port_.core() == nullptr) {
     return reply(error_reply(Error(ErrorCode::kUnavailable, "the node is shutting down")));
   }
+  auto access = check_access(stream, req);
+  if (!access) {
+    env_.counters.client_refused.fetch_add(1, std::memory_order_relaxed);
+    return reply(error_reply(access.error()));
+  }
+  if (req.op_case() == cpb::Request::kWhoAmI) {
+    cpb::Response resp;
+    auto* w = resp.mutable_who_am_i();
+    w->set_public_key(stream.peer_key().to_string());
+    if (const auto& t = *access) {
+      w->set_token_id(std::string(t->id.begin(), t->id.end()));
+      for (const auto& c : t->capabilities) w->add_capabilities(auth::format_capability(c));
+      w->set_expires_s(t->expires_s);
+      w->set_chain_depth(static_cast<uint32_t>(t->depth));
+    }
+    return reply(std::move(resp));
+  }
   handlers_.dispatch(req, std::move(reply));
+}
+
+// ---------------------------------------------------------------------------------------
+// Authorization (docs/security.md).
+
+Result<std::optional<auth::VerifiedToken>> ClientService::check_access(const transport::Stream& stream,
+                                                                       const cpb::Request& req) {
+  using None = std::optional<auth::VerifiedToken>;
+  if (is_open_request(req)) return None{};
+  // A node of no cluster holds nothing to protect: it only waits for `init` or to be added.
+  if (!env_.peers.has_membership()) return None{};
+  // A member relays requests it has authorized itself (forwarding to the leader).
+  if (auto id = env_.peers.node_id_of(stream.peer_key());
+      id && env_.peers.members().contains(*id) && env_.peers.is_trusted(stream.peer_key(), *id)) {
+    return None{};
+  }
+  if (!env_.auth_root_key) {
+    return make_error(ErrorCode::kUnauthorized,
+                      "this cluster has no root key yet (it is being initialized, or was initialized by a version "
+                      "without capability tokens), so no request can be authorized");
+  }
+  if (req.auth_token().empty()) {
+    return make_error(ErrorCode::kUnauthorized,
+                      "no capability token was presented (aspen-cli: --token-file or ASPEN_TOKEN_FILE; see "
+                      "docs/security.md)");
+  }
+  auto verified = verified_token(stream, req.auth_token());
+  if (!verified) return std::unexpected(verified.error());
+  if (auto s = authorize_request(req, *verified); !s) return std::unexpected(s.error());
+  return None{std::move(*verified)};
+}
+
+Result<auth::VerifiedToken> ClientService::verified_token(const transport::Stream& stream, const std::string& token) {
+  const uint64_t now_ms = env_.now_ms();
+  const uint64_t serial = stream.connection_serial();
+  if (auto it = token_cache_.find(serial); it != token_cache_.end()) {
+    const CachedToken& c = it->second;
+    if (c.token == token && now_ms < c.verified_at_ms + env_.config.knobs.token_cache_ms &&
+        now_ms / 1000 < c.verified.expires_s) {
+      return c.verified;
+    }
+  }
+  auth::KeyBytes presenter{};
+  const auto& peer = stream.peer_key().bytes();
+  std::copy(peer.begin(), peer.end(), presenter.begin());
+  auto v = auth::verify_token(token, *env_.auth_root_key, presenter, now_ms / 1000,
+                              [this](const auth::TokenId& id) { return is_revoked(id); });
+  env_.counters.tokens_verified.fetch_add(1, std::memory_order_relaxed);
+  if (!v) {
+    token_cache_.erase(serial);
+    return std::unexpected(v.error());
+  }
+  if (token_cache_.size() >= limits::kMaxConnections && !token_cache_.contains(serial)) token_cache_.clear();
+  token_cache_[serial] = CachedToken{token, *v, now_ms};
+  return v;
+}
+
+bool ClientService::is_revoked(const auth::TokenId& id) const {
+  auto r = env_.store->range(kv::key_range(revoked_token_key(id)));
+  // Unreadable state fails closed: better an operator sees a refusal than a revoked token work.
+  return !r || r->kvs_size() > 0;
+}
+
+void ClientService::on_connection_closed(uint64_t connection_serial) { token_cache_.erase(connection_serial); }
+
+void ClientService::handle_revoke_token(const cpb::Request& req, Reply reply) {
+  const auto& r = req.revoke_token();
+  if (r.token_id().size() != auth::kTokenIdSizeBytes) {
+    return reply(error_reply(Error(ErrorCode::kInvalidArgument,
+                                   fmt::format("a token id is {} bytes (32 hex digits), got {} bytes",
+                                               auth::kTokenIdSizeBytes, r.token_id().size()))));
+  }
+  if (!port_.core()->is_leader()) return forward_to_leader(req, std::move(reply));
+  auth::TokenId id{};
+  std::memcpy(id.data(), r.token_id().data(), id.size());
+  const std::string key = revoked_token_key(id);
+  kvpb::RangeRequest count;
+  count.set_start(std::string(kRevokedTokenPrefix));
+  count.set_is_prefix(true);
+  count.set_is_count_only(true);
+  count.set_limit(limits::kMaxScanResults);
+  auto existing = env_.store->range(count);
+  if (!existing) return reply(error_reply(existing.error()));
+  if (existing->count() >= limits::kMaxRevokedTokens) {
+    return reply(error_reply(Error(
+        ErrorCode::kInvalidArgument,
+        fmt::format("the cluster already holds {} revoked tokens (the limit); issue shorter-lived tokens instead",
+                    limits::kMaxRevokedTokens))));
+  }
+  kvpb::Command cmd;
+  cmd.mutable_put()->set_key(key);
+  cmd.mutable_put()->set_value(std::to_string(r.expires_s()));
+  port_.submit_write(std::move(cmd), [this, reply](const Response& w) {
+    if (!w.write) return reply(error_reply(w.write.error()));
+    cpb::Response resp;
+    resp.mutable_revoke_token();
+    reply(std::move(resp));
+  });
 }
 
 void ClientService::handle_read(const cpb::Request& req, Reply reply) {

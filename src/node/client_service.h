@@ -35,6 +35,8 @@ class ClientService : public std::enable_shared_from_this<ClientService> {
   // A new leader (or none) is known: requests relayed to another one can no longer be
   // answered by it.
   void on_leader_changed(NodeId leader);
+  // A client connection ended: its verified token is forgotten.
+  void on_connection_closed(uint64_t connection_serial);
   cpb::Response error_reply(const Error& e) const { return internal::error_reply(env_, port_.core(), e); }
 
  private:
@@ -57,11 +59,27 @@ class ClientService : public std::enable_shared_from_this<ClientService> {
   void handle_scan(const cpb::Request& req, Reply reply);
   void handle_write(const cpb::Request& req, Reply reply);
   void handle_lease_list(const cpb::Request& req, Reply reply);
+  void handle_revoke_token(const cpb::Request& req, Reply reply);
+  // May the caller at the other end of `stream` make this request? Verifies its token (or
+  // takes the verification cached for its connection) and checks the request's needs
+  // (request_auth.h). The verified token, when there was one to check.
+  Result<std::optional<auth::VerifiedToken>> check_access(const transport::Stream& stream, const cpb::Request& req);
+  Result<auth::VerifiedToken> verified_token(const transport::Stream& stream, const std::string& token);
+  bool is_revoked(const auth::TokenId& id) const;
   void with_leader_connection(std::function<void(Result<transport::Connection>)> fn);
 
   NodeEnv& env_;
   CorePort& port_;
   rpc::HandlerRegistry& handlers_;            // [start] filled before serving, then read-only
+  // A token verified for a connection; reused while the same bytes come on it, for at most
+  // knobs.token_cache_ms (so a revocation takes effect within that time). Bounded by
+  // limits::kMaxConnections: the map is cleared when it would grow past it.
+  struct CachedToken {
+    std::string token;
+    auth::VerifiedToken verified;
+    uint64_t verified_at_ms = 0;
+  };
+  std::map<uint64_t, CachedToken> token_cache_;  // [loop] by connection serial
   ForwardLink forward_link_;                  // [loop]
   std::map<uint64_t, InFlight> forwards_;     // [loop] by forward id; bounded by route_request
   uint64_t next_forward_id_ = 1;              // [loop] never leaves the process

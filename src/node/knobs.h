@@ -38,6 +38,7 @@ struct Knobs {
   uint64_t init_timeout_ms = 10000;           // how long `cluster init` waits for the new cluster's first leader
   uint32_t raft_dial_backoff_min_ms = 50;     // first pause after a failed dial of a peer's Raft link
   uint32_t raft_dial_backoff_max_ms = 2000;   // the pause doubles per failure up to this
+  uint64_t token_cache_ms = 1000;             // a connection's verified token is reused this long (revocation delay)
 
   // --- queue bounds ---
   size_t max_pending_requests = 10000;              // client requests waiting in the core (writes and reads)

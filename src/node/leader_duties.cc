@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include "node/request_auth.h"
+
 namespace aspen::node {
 
 bool is_duty_due(const DutyInput& in, const Knobs& knobs) {
@@ -11,6 +13,22 @@ bool is_duty_due(const DutyInput& in, const Knobs& knobs) {
 std::optional<Duty> next_leader_duty(const DutyInput& in, const Knobs& knobs) {
   if (!is_duty_due(in, knobs)) return std::nullopt;
   Duty d;
+  if (in.cluster_id.empty() && !in.root_key.empty()) {
+    auto* txn = d.command.mutable_txn();
+    auto* absent = txn->add_compares();
+    absent->set_key(std::string(kClusterIdKey));
+    absent->set_target(kvpb::Compare::TARGET_VERSION);
+    absent->set_op(kvpb::Compare::OP_EQUAL);
+    absent->set_number(0);
+    auto* id = txn->add_success()->mutable_put();
+    id->set_key(std::string(kClusterIdKey));
+    id->set_value(in.fresh_cluster_id);
+    auto* root = txn->add_success()->mutable_put();
+    root->set_key(std::string(kAuthRootKeyKey));
+    root->set_value(in.root_key);
+    d.what = "set the cluster id and its root key";
+    return d;
+  }
   if (in.cluster_id.empty()) {
     auto* cas = d.command.mutable_cas();
     cas->set_key(std::string(kClusterIdKey));

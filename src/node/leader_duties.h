@@ -1,7 +1,8 @@
 // Leader duties: the writes a leader makes to keep the cluster's own records current,
 // decided without I/O. Every leader_duty_interval_ms, and while none of its duty writes is
 // in flight, a leader makes sure the cluster has an id (a CAS that only succeeds if none
-// exists, so two leaders cannot both set one) and that member records name the addresses
+// exists, so two leaders cannot both set one; with the root public key of `cluster init` in
+// the same transaction, so a cluster never exists without the key that verifies its tokens) and that member records name the addresses
 // members announce (its own, then any member that came back elsewhere).
 #pragma once
 
@@ -22,6 +23,7 @@ struct DutyInput {
   uint64_t last_duty_ms = 0;
   std::string cluster_id;                  // "" while the cluster has none
   std::string fresh_cluster_id;            // drawn by the caller, used if a new id is needed
+  std::string root_key;                    // the root public key `cluster init` brought ("" if none)
   std::string own_record_key;
   std::string own_record_wanted;           // encode_node_record of this node as it is now
   std::optional<std::string> own_record;   // as stored (nullopt: none)

@@ -14,6 +14,8 @@ void read_counters(const NodeCounters& c, MetricsView& v) {
   v.snapshots_sent = r(c.snapshots_sent);
   v.client_requests = r(c.client_requests);
   v.client_errors = r(c.client_errors);
+  v.client_refused = r(c.client_refused);
+  v.tokens_verified = r(c.tokens_verified);
   v.forwarded_requests = r(c.forwarded_requests);
   v.core_writes_answered = r(c.core_writes_answered);
   v.core_write_us_total = r(c.core_write_us_total);
@@ -45,6 +47,10 @@ std::string prometheus_text(const MetricsView& v) {
   metric("raft_snapshots_sent_total", "counter", "Snapshots sent to lagging followers.", v.snapshots_sent);
   metric("client_requests_total", "counter", "Client requests received.", v.client_requests);
   metric("client_errors_total", "counter", "Client requests answered with an error.", v.client_errors);
+  metric("client_unauthorized_total", "counter", "Client requests refused: no token, a bad one, or a missing capability.",
+         v.client_refused);
+  metric("auth_token_verifications_total", "counter", "Capability tokens verified in full (not from the per-connection cache).",
+         v.tokens_verified);
   metric("client_forwarded_total", "counter", "Client requests forwarded to the leader.", v.forwarded_requests);
   metric("client_pending_requests", "gauge", "Requests waiting in the node core.", v.pending_requests);
   metric("storage_writes_total", "counter", "Batches persisted (a log write, then an apply if entries committed).",

@@ -19,6 +19,8 @@ namespace aspen::node {
 struct NodeCounters {
   std::atomic<uint64_t> client_requests{0};
   std::atomic<uint64_t> client_errors{0};
+  std::atomic<uint64_t> client_refused{0};   // requests refused for a missing or bad token
+  std::atomic<uint64_t> tokens_verified{0};  // full verifications (cache misses)
   std::atomic<uint64_t> forwarded_requests{0};
   std::atomic<uint64_t> raft_messages_in{0};
   std::atomic<uint64_t> raft_messages_out{0};
@@ -53,6 +55,8 @@ struct MetricsView {
   uint64_t snapshots_sent = 0;
   uint64_t client_requests = 0;
   uint64_t client_errors = 0;
+  uint64_t client_refused = 0;
+  uint64_t tokens_verified = 0;
   uint64_t forwarded_requests = 0;
   uint64_t core_writes_answered = 0;
   uint64_t core_write_us_total = 0;

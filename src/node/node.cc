@@ -3,12 +3,15 @@
 #include <sodium.h>
 #include <sys/stat.h>
 
+#include <cstring>
 #include <filesystem>
 #include <future>
 
 #include "core/assert.h"
 #include "core/log.h"
+#include "kv/commands.h"
 #include "node/internal/shell.h"
+#include "node/request_auth.h"
 #include "storage/lmdb_store.h"
 #include "storage/mem_store.h"
 
@@ -110,6 +113,9 @@ Status Shell::start() {
     std::weak_ptr<ClientService> clients;
     void on_message(transport::Stream& stream, std::string message) override {
       if (auto c = clients.lock()) c->serve(stream, std::move(message));
+    }
+    void on_connection_closed(transport::Connection& conn, const Error&) override {
+      if (auto c = clients.lock()) c->on_connection_closed(conn.serial());
     }
   };
   auto raft_handler = std::make_shared<RaftHandler>();
@@ -460,6 +466,14 @@ void Shell::refresh_cluster_view() {
   id_req.set_limit(1);
   if (auto r = env_.store->range(id_req); r && r->kvs_size() == 1 && r->kvs(0).key() == kClusterIdKey) {
     env_.cluster_id = r->kvs(0).value();
+  }
+  if (!env_.auth_root_key) {
+    auto r = env_.store->range(kv::key_range(kAuthRootKeyKey));
+    if (r && r->kvs_size() == 1 && r->kvs(0).value().size() == auth::kKeySizeBytes) {
+      auth::KeyBytes key{};
+      std::memcpy(key.data(), r->kvs(0).value().data(), key.size());
+      env_.auth_root_key = key;
+    }
   }
   links_->on_peers_changed();
   // Before the cluster exists the ticket names only this node (enough for `cluster init`).

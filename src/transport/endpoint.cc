@@ -321,6 +321,7 @@ Result<Stream> Connection::accept_bi(uint32_t timeout_ms) {
 const PublicKey& Connection::peer_key() const noexcept { return conn_->peer_key(); }
 const PublicKey& Stream::peer_key() const noexcept { return conn_->peer_key(); }
 const ChannelBinding& Connection::channel_binding() const noexcept { return conn_->channel_binding(); }
+uint64_t Connection::serial() const noexcept { return conn_->serial(); }
 const ChannelBinding& Stream::channel_binding() const noexcept { return conn_->channel_binding(); }
 uint64_t Stream::connection_serial() const noexcept { return conn_->serial(); }
 Connection Stream::connection() const { return Connection(core_, conn_); }

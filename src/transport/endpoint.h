@@ -145,6 +145,8 @@ class Connection {
   // both ends, unknown to anyone else, different for every connection. A proof computed
   // over them cannot be replayed on another connection.
   const ChannelBinding& channel_binding() const noexcept;
+  // As Stream::connection_serial.
+  uint64_t serial() const noexcept;
   const std::string& alpn() const noexcept;
   // False once the connection failed or was closed; error() then says why.
   bool is_open() const;

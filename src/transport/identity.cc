@@ -178,7 +178,10 @@ NodeIdentity::~NodeIdentity() { sodium_memzero(seed_.data(), seed_.size()); }
 
 Result<NodeIdentity> load_or_create_identity(const std::string& data_dir) {
   if (data_dir.empty()) return make_error(ErrorCode::kInvalidArgument, "data_dir is empty");
-  const std::string path = data_dir + "/" + std::string(kKeyFileName);
+  return load_or_create_identity_file(data_dir + "/" + std::string(kKeyFileName));
+}
+
+Result<NodeIdentity> load_or_create_identity_file(const std::string& path) {
   struct stat st {};
   if (::stat(path.c_str(), &st) == 0) return read_key_file(path);
   if (errno != ENOENT) {
@@ -191,6 +194,12 @@ Result<NodeIdentity> load_or_create_identity(const std::string& data_dir) {
     return std::unexpected(st_write.error());
   }
   return id;
+}
+
+Result<NodeIdentity> read_identity_file(const std::string& path) { return read_key_file(path); }
+
+Status write_identity_file(const std::string& path, const NodeIdentity& identity) {
+  return write_key_file(path, identity);
 }
 
 }  // namespace aspen::transport

@@ -67,6 +67,13 @@ class NodeIdentity {
 // Loads data_dir/node.key, or creates it (mode 0600) when it does not exist. Fails with
 // Unauthorized if the file is accessible by group or others, Corruption if it is malformed.
 Result<NodeIdentity> load_or_create_identity(const std::string& data_dir);
+// The same for a key file anywhere (a client's identity, an operator's root key): loads it,
+// or creates it (mode 0600, the directory must exist) when it does not exist.
+Result<NodeIdentity> load_or_create_identity_file(const std::string& path);
+// Reads an existing key file (same checks).
+Result<NodeIdentity> read_identity_file(const std::string& path);
+// Writes a new key file, mode 0600; fails if the file exists (never overwrites a key).
+Status write_identity_file(const std::string& path, const NodeIdentity& identity);
 
 // RFC 4648 base32, lowercase, no padding.
 std::string base32_encode(const uint8_t* data, size_t size);

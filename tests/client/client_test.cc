@@ -390,6 +390,7 @@ TEST(Client, InitClusterGoesToTheFirstTicketPeer) {
   FakeNode first(1), second(2);
   first.respond([](const cpb::Request& r, int) {
     EXPECT_TRUE(r.has_init_cluster());
+    EXPECT_EQ(r.init_cluster().root_public_key().size(), 32u);  // the secret half stays here
     cpb::Response resp;
     resp.mutable_init_cluster()->set_cluster_id("c1");
     return resp;
@@ -398,7 +399,7 @@ TEST(Client, InitClusterGoesToTheFirstTicketPeer) {
   ASSERT_TRUE(client);
   auto r = client->init_cluster();
   ASSERT_TRUE(r) << r.error().to_string();
-  EXPECT_EQ(r->cluster_id(), "c1");
+  EXPECT_EQ(r->response.cluster_id(), "c1");
   EXPECT_EQ(second.requests(), 0);
 }
 

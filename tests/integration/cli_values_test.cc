@@ -48,6 +48,7 @@ class CliValuesTest : public ::testing::Test {
     clientpb::InitClusterResponse init;
     ASSERT_NO_FATAL_FAILURE(form_cluster(*c, nodes_, &init));
     ticket_ = init.ticket();
+    operator_env_ = operator_env(dir_.path());
   }
 
   std::string path(const std::string& name) const { return dir_.path() + "/" + name; }
@@ -55,8 +56,9 @@ class CliValuesTest : public ::testing::Test {
   // aspen-cli with the cluster's ticket in the environment and stdin from `stdin_path`. HOME
   // is the test's directory, which holds no profile.
   CliRun cli(const std::vector<std::string>& args, const std::string& stdin_path = "") {
-    return run_cli(args, dir_.path(), stdin_path,
-                   {{"ASPEN_TICKET", ticket_}, {"ASPEN_CLI_TIMEOUT_MS", "15000"}, {"HOME", dir_.path()}});
+    auto env = operator_env_;
+    env.insert({{"ASPEN_TICKET", ticket_}, {"ASPEN_CLI_TIMEOUT_MS", "15000"}, {"HOME", dir_.path()}});
+    return run_cli(args, dir_.path(), stdin_path, env);
   }
   nlohmann::json cli_json(std::vector<std::string> args, int want_exit = 0) {
     args.insert(args.begin(), "--json");
@@ -77,6 +79,7 @@ class CliValuesTest : public ::testing::Test {
   TempDir dir_;
   NodeMap nodes_;
   std::string ticket_;
+  std::map<std::string, std::string> operator_env_;
 };
 
 TEST_F(CliValuesTest, BinaryValuesRoundTripByteForByteThroughStdinAndFiles) {
@@ -246,6 +249,8 @@ TEST_F(CliValuesTest, ProfileAloneReachesTheCluster) {
   std::filesystem::create_directories(path("config/aspen"));
   write_bytes(path("config/aspen/prod.ticket"), ticket_ + "\n");
   write_bytes(path("config/aspen/cli.toml"), "ticket_file = \"prod.ticket\"\ntimeout_ms = 15000\n");
+  // The key and token in their default places, next to the profile.
+  write_operator_credentials(path("config/aspen/identity.key"), path("config/aspen/token"));
   const std::map<std::string, std::string> env{{"XDG_CONFIG_HOME", path("config")}, {"HOME", dir_.path()}};
   auto set = run_cli({"kv", "set", "from-profile", "yes"}, dir_.path(), "", env);
   ASSERT_EQ(set.exit_code, 0) << set.err;

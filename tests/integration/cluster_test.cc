@@ -464,6 +464,8 @@ TEST_F(ClusterTest, FollowerRestartedOnANewPortRejoinsAndItsRecordFollows) {
   for (const auto& [id, n] : nodes_) stale_ticket.peers.push_back(id == f ? old_peer : n->ticket_peer());
   client::ClientOptions options;
   options.timeout_ms = 15000;
+  options.identity = TestOperator::get().identity;
+  options.token = TestOperator::get().current_token();
   auto stale = client::Client::connect(stale_ticket, options);
   ASSERT_TRUE(stale.has_value());
   auto old = (*stale)->read("after", cpb::CONSISTENCY_STALE, client::Target{f});

@@ -440,8 +440,11 @@ TEST_F(CoordClusterTest, ExpiredLockOfACrashedHolderIsTakenOver) {
 }
 
 TEST_F(CoordClusterTest, CliCountsAndLocksWithJsonAndExitCodes) {
+  const std::string key = dir_->path() + "/operator.key", token = dir_->path() + "/operator.token";
+  ASSERT_NO_FATAL_FAILURE(write_operator_credentials(key, token));
   auto cli = [&](std::vector<std::string> args) {
-    std::vector<std::string> argv{bin_path("aspen-cli"), "--ticket", ticket_, "--json"};
+    std::vector<std::string> argv{bin_path("aspen-cli"), "--ticket", ticket_, "--identity", key,
+                                  "--token-file", token, "--json"};
     argv.insert(argv.end(), args.begin(), args.end());
     return run_command(argv, dir_->path() + "/cli.out");
   };

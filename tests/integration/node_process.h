@@ -15,6 +15,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <mutex>
 #include <fstream>
 #include <functional>
 #include <map>
@@ -26,6 +27,7 @@
 
 #include <gtest/gtest.h>
 
+#include "auth/token_text.h"
 #include "client/client.h"
 #include "cluster/ticket.h"
 #include "transport/identity.h"
@@ -217,6 +219,43 @@ class NodeProcess {
 
 using NodeMap = std::map<uint64_t, std::unique_ptr<NodeProcess>>;
 
+// The operator of the clusters a test forms: one identity for every client the test makes,
+// and the admin token `cluster init` gave it (tokens name the key that may present them).
+struct TestOperator {
+  transport::NodeIdentity identity = transport::NodeIdentity::generate();
+  std::mutex mu;
+  std::string token;             // [mu] of the last cluster formed
+  auth::SeedBytes root_seed{};   // [mu]
+  static TestOperator& get() {
+    static TestOperator op;
+    return op;
+  }
+  std::string current_token() {
+    std::lock_guard lock(mu);
+    return token;
+  }
+};
+
+// Writes the test operator's key and admin token where aspen-cli looks for them (mode 0600),
+// for CLI processes to act as the same operator.
+inline void write_operator_credentials(const std::string& identity_path, const std::string& token_path) {
+  TestOperator& op = TestOperator::get();
+  std::filesystem::create_directories(std::filesystem::path(identity_path).parent_path());
+  std::filesystem::remove(identity_path);
+  ASSERT_TRUE(transport::write_identity_file(identity_path, op.identity).has_value());
+  std::filesystem::remove(token_path);
+  {
+    std::ofstream(token_path) << auth::encode_token_text(op.current_token()) << "\n";
+  }
+  std::filesystem::permissions(token_path, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+}
+
+// The environment that makes aspen-cli the test operator (files written under `dir`).
+inline std::map<std::string, std::string> operator_env(const std::string& dir) {
+  write_operator_credentials(dir + "/operator.key", dir + "/operator.token");
+  return {{"ASPEN_IDENTITY", dir + "/operator.key"}, {"ASPEN_TOKEN_FILE", dir + "/operator.token"}};
+}
+
 // A client that knows every node in `nodes` (node 1 first: InitCluster goes there).
 // write_attempt_timeout_ms 0 keeps the client's default.
 inline std::unique_ptr<client::Client> client_for(const NodeMap& nodes, uint32_t timeout_ms = 15000,
@@ -225,6 +264,8 @@ inline std::unique_ptr<client::Client> client_for(const NodeMap& nodes, uint32_t
   for (const auto& [id, n] : nodes) t.peers.push_back(n->ticket_peer());
   client::ClientOptions o;
   o.timeout_ms = timeout_ms;
+  o.identity = TestOperator::get().identity;
+  o.token = TestOperator::get().current_token();
   if (write_attempt_timeout_ms != 0) o.write_attempt_timeout_ms = write_attempt_timeout_ms;
   auto c = client::Client::connect(t, o);
   EXPECT_TRUE(c.has_value()) << (c ? "" : c.error().to_string());
@@ -234,8 +275,15 @@ inline std::unique_ptr<client::Client> client_for(const NodeMap& nodes, uint32_t
 // init on node 1, add the others as learners, then make them all voters. Use with
 // ASSERT_NO_FATAL_FAILURE. The init answer (cluster id, ticket) goes to `init_out`.
 inline void form_cluster(client::Client& c, const NodeMap& nodes, clientpb::InitClusterResponse* init_out = nullptr) {
-  auto init = c.init_cluster();
-  ASSERT_TRUE(init.has_value()) << init.error().to_string() << "\n" << nodes.at(1)->log();
+  auto result = c.init_cluster();
+  ASSERT_TRUE(result.has_value()) << result.error().to_string() << "\n" << nodes.at(1)->log();
+  {
+    TestOperator& op = TestOperator::get();
+    std::lock_guard lock(op.mu);
+    op.token = result->admin_token;
+    op.root_seed = result->root_seed;
+  }
+  const clientpb::InitClusterResponse* init = &result->response;
   EXPECT_FALSE(init->cluster_id().empty());
   EXPECT_TRUE(init->ticket().starts_with("aspen"));
   if (init_out != nullptr) *init_out = *init;

@@ -1,6 +1,7 @@
 // next_leader_duty: the writes a leader makes to keep the cluster id and member records
 // current, and when it makes none.
 #include "node/leader_duties.h"
+#include "node/request_auth.h"
 
 #include <gtest/gtest.h>
 
@@ -53,6 +54,28 @@ TEST(LeaderDuties, ClusterWithoutAnIdGetsOneByCasOnAbsence) {
   EXPECT_EQ(d->command.cas().key(), kClusterIdKey);
   EXPECT_TRUE(d->command.cas().expect_absent());
   EXPECT_EQ(d->command.cas().new_value(), "fresh");
+}
+
+// With the root key `cluster init` brought, the id and the key are written in one
+// transaction that requires the id's absence: no cluster exists without its root key.
+TEST(LeaderDuties, ClusterIdAndRootKeyAreWrittenTogether) {
+  DutyInput in = due_leader();
+  in.cluster_id.clear();
+  in.fresh_cluster_id = "fresh";
+  in.root_key = std::string(32, 'k');
+  auto d = next_leader_duty(in, Knobs{});
+  ASSERT_TRUE(d.has_value());
+  ASSERT_TRUE(d->command.has_txn());
+  const auto& txn = d->command.txn();
+  ASSERT_EQ(txn.compares_size(), 1);
+  EXPECT_EQ(txn.compares(0).key(), kClusterIdKey);
+  EXPECT_EQ(txn.compares(0).target(), kvpb::Compare::TARGET_VERSION);
+  EXPECT_EQ(txn.compares(0).number(), 0u);
+  ASSERT_EQ(txn.success_size(), 2);
+  EXPECT_EQ(txn.success(0).put().value(), "fresh");
+  EXPECT_EQ(txn.success(1).put().key(), kAuthRootKeyKey);
+  EXPECT_EQ(txn.success(1).put().value(), in.root_key);
+  EXPECT_EQ(txn.failure_size(), 0);
 }
 
 TEST(LeaderDuties, OwnRecordMissingOrStaleIsRewritten) {

@@ -18,6 +18,7 @@
 #include <thread>
 
 #include "bench.h"
+#include "client/credentials.h"
 #include "core/limits.h"
 #include "core/log.h"
 
@@ -123,6 +124,10 @@ int main(int argc, char** argv) {
   options.timeout_ms = timeout_ms;
   options.attempt_timeout_ms = std::min(options.attempt_timeout_ms, timeout_ms);
   options.connect_timeout_ms = std::min(options.connect_timeout_ms, timeout_ms);
+  if (auto s = client::apply_credentials_from_env(options); !s) {
+    std::cerr << "error: " << s.error().to_string() << "\n";
+    return kExitUsage;
+  }
   const uint32_t client_count = (config.clients + kThreadsPerClient - 1) / kThreadsPerClient;
   std::vector<std::unique_ptr<client::Client>> clients;
   for (uint32_t i = 0; i < client_count; ++i) {

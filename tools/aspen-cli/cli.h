@@ -23,6 +23,7 @@ inline constexpr int kExitFailed = 1;       // the operation ran and said no (CA
 inline constexpr int kExitUsage = 2;        // bad command line, missing or malformed ticket, bad profile
 inline constexpr int kExitUnavailable = 3;  // no leader, node unreachable, timeout
 inline constexpr int kExitInvalid = 4;      // an argument or a limit refused, here or by the cluster
+inline constexpr int kExitUnauthorized = 5; // no token, a bad one, or one without the needed capability
 
 inline constexpr const char* kExitCodesHelp =
     "Exit codes:\n"
@@ -32,7 +33,9 @@ inline constexpr const char* kExitCodesHelp =
     "  3  cluster unavailable: no leader, node unreachable, or timeout (a write that timed out\n"
     "     may or may not have been applied)\n"
     "  4  invalid argument or limit (key/value too large, ...), refused before sending or by\n"
-    "     the cluster\n";
+    "     the cluster\n"
+    "  5  not authorized: no capability token, an expired/revoked/foreign one, or one that\n"
+    "     lacks the capability (the message names it); nothing was changed\n";
 
 struct Context {
   GlobalFlags flags;  // resolved against the environment and the profile when a command runs
@@ -50,6 +53,8 @@ void add_node_commands(CLI::App& app, Context& ctx, Action& action);
 void add_coord_commands(CLI::App& app, Context& ctx, Action& action);
 // config show, completion bash (cmd_config.cc). Add them last: completion walks the tree.
 void add_config_commands(CLI::App& app, Context& ctx, Action& action);
+// auth whoami|token ..., identity show (cmd_auth.cc).
+void add_auth_commands(CLI::App& app, Context& ctx, Action& action);
 
 // The settings in effect (settings.h), from this process's environment.
 Result<CliSettings> current_settings(const Context& ctx);
@@ -57,6 +62,9 @@ Result<CliSettings> current_settings(const Context& ctx);
 // Connects with the ticket and timeout in effect (flags, environment, profile), then runs fn.
 // Missing or malformed ticket, or a bad profile: usage error.
 int with_client(const Context& ctx, const std::function<int(client::Client&)>& fn);
+struct Credentials;
+// The same, also handing over the credentials in use (cluster init writes new ones).
+int with_client_and_credentials(const Context& ctx, const std::function<int(client::Client&, Credentials&)>& fn);
 
 int exit_code_for(const Error& error);
 // Reports the error (stderr, or a JSON object on stdout with --json) and returns its exit code.

@@ -4,7 +4,10 @@
 #include <iostream>
 #include <map>
 
+#include "auth/token_text.h"
 #include "cli.h"
+#include "completion.h"
+#include "credentials.h"
 #include "transport/address_book.h"
 #include "transport/identity.h"
 
@@ -38,14 +41,42 @@ int print_membership(const Context& ctx, const Result<cpb::MembershipResponse>& 
   return kExitOk;
 }
 
-int run_init(const Context& ctx) {
-  return with_client(ctx, [&](client::Client& c) {
+int run_init(const Context& ctx, const std::string& root_key_flag) {
+  return with_client_and_credentials(ctx, [&](client::Client& c, Credentials& creds) {
+    if (!creds.identity) {
+      return usage_error(ctx, "init makes an admin token for this client's key, but there is no place to keep the "
+                              "key: pass --identity FILE (or set ASPEN_IDENTITY or HOME)");
+    }
+    const std::string token_path = !creds.token_path.empty() ? creds.token_path : config_dir() + "/token";
     auto r = c.init_cluster();
     if (!r) return fail(ctx, r.error());
+    const std::string& id = r->response.cluster_id();
+    const std::string root_path =
+        !root_key_flag.empty() ? root_key_flag : fmt::format("{}/root-{}.key", config_dir(), id);
+    // The root secret: written before anything else is said, and never over an existing key.
+    if (auto s = ensure_parent_dir(root_path); !s) return fail(ctx, s.error());
+    if (auto s = transport::write_identity_file(root_path, transport::NodeIdentity::from_seed(r->root_seed)); !s) {
+      return fail(ctx, Error(s.error().code(), fmt::format("the cluster was initialized, but its root key could not "
+                                                           "be saved ({}); it is lost, start over with fresh nodes",
+                                                           s.error().message())));
+    }
+    if (auto s = write_private_file(token_path, auth::encode_token_text(r->admin_token) + "\n"); !s) {
+      return fail(ctx, s.error());
+    }
     if (ctx.is_json) {
-      print_json_ok({{"cluster_id", r->cluster_id()}, {"ticket", r->ticket()}});
+      print_json_ok({{"cluster_id", id},
+                     {"ticket", r->response.ticket()},
+                     {"root_key_file", root_path},
+                     {"token_file", token_path},
+                     {"identity", c.public_key().to_string()}});
     } else {
-      std::cout << "cluster " << r->cluster_id() << " initialized\nticket: " << r->ticket() << "\n";
+      std::cout << "cluster " << id << " initialized\n"
+                << "ticket: " << r->response.ticket() << "\n"
+                << "root key: " << root_path << "  (it can make any token: keep it offline, mode 0600)\n"
+                << "admin token: " << token_path << "  (for this client's key " << c.public_key().to_string()
+                << ")\n\n"
+                << "export ASPEN_TICKET=" << r->response.ticket() << "\n"
+                << "export ASPEN_TOKEN_FILE=" << token_path << "\n";
     }
     return kExitOk;
   });
@@ -213,8 +244,17 @@ void add_cluster_commands(CLI::App& app, Context& ctx, Action& action) {
   init->footer(
       "Run once, against a freshly started node that belongs to no cluster yet (its startup\n"
       "ticket). Prints the new cluster's id and ticket; use that ticket from then on.\n"
+      "It also creates the cluster's root key (written to --root-key-file, else\n"
+      "~/.config/aspen/root-<cluster id>.key: keep it offline, it can make any token) and an\n"
+      "admin token for this client's key (written to --token-file / ASPEN_TOKEN_FILE, else\n"
+      "~/.config/aspen/token), which every later command presents.\n"
       "Example:\n  aspen-cli --ticket <ticket printed by aspen-node> cluster init");
-  init->callback([&ctx, &action] { action = [&ctx] { return run_init(ctx); }; });
+  auto root_key_file = std::make_shared<std::string>();
+  init->add_option("--root-key-file", *root_key_file, "Where to write the new root key (must not exist)")
+      ->type_name(kPathTypeName);
+  init->callback([&ctx, &action, root_key_file] {
+    action = [&ctx, root_key_file] { return run_init(ctx, *root_key_file); };
+  });
 
   auto add_args = std::make_shared<AddLearnerArgs>();
   auto* add = cluster->add_subcommand("add-learner", "Add a node as a non-voting learner; it copies the data");

@@ -29,6 +29,14 @@ void add_global_options(CLI::App& app, Context& ctx) {
                           ->type_name(kPathTypeName);
   ticket->excludes(ticket_file);
   app.add_flag("--json", ctx.is_json, "Print one JSON object instead of text");
+  app.add_option_function<std::string>(
+         "--identity", [&ctx](const std::string& v) { ctx.flags.identity_path = v; },
+         "This client's key file (else $ASPEN_IDENTITY, else ~/.config/aspen/identity.key, created on first use)")
+      ->type_name(kPathTypeName);
+  app.add_option_function<std::string>(
+         "--token-file", [&ctx](const std::string& v) { ctx.flags.token_file = v; },
+         "Capability token to present (else $ASPEN_TOKEN_FILE, else ~/.config/aspen/token)")
+      ->type_name(kPathTypeName);
   app.add_option_function<uint32_t>(
       "--timeout-ms", [&ctx](const uint32_t& v) { ctx.flags.timeout_ms = v; },
       "Give up after this long, retries included (writes that time out may or may not apply); "
@@ -69,6 +77,7 @@ int main(int argc, char** argv) {
   add_lease_commands(app, ctx, action);
   add_node_commands(app, ctx, action);
   add_coord_commands(app, ctx, action);
+  add_auth_commands(app, ctx, action);
   add_config_commands(app, ctx, action);
 
   try {

@@ -6,6 +6,7 @@
 #include <iostream>
 
 #include "cli.h"
+#include "credentials.h"
 #include "core/encoding.h"
 #include "payload.h"
 
@@ -28,6 +29,8 @@ int exit_code_for(const Error& error) {
     case ErrorCode::kTxnTooLarge:
     case ErrorCode::kConfigInvalid:
       return kExitInvalid;
+    case ErrorCode::kUnauthorized:
+      return kExitUnauthorized;
     default:
       return kExitFailed;
   }
@@ -62,12 +65,21 @@ Result<CliSettings> current_settings(const Context& ctx) {
 }
 
 int with_client(const Context& ctx, const std::function<int(client::Client&)>& fn) {
+  return with_client_and_credentials(ctx, [&fn](client::Client& c, Credentials&) { return fn(c); });
+}
+
+int with_client_and_credentials(const Context& ctx, const std::function<int(client::Client&, Credentials&)>& fn) {
   auto settings = current_settings(ctx);
   if (!settings) return usage_error(ctx, settings.error().message());
   if (settings->ticket.empty()) {
     return usage_error(ctx,
                        "no cluster ticket: pass --ticket or --ticket-file, set ASPEN_TICKET, or put ticket_file in "
                        "the profile (see 'aspen-cli config show')");
+  }
+  auto creds = load_credentials(ctx.flags.identity_path.value_or(""), ctx.flags.token_file.value_or(""));
+  if (!creds) {
+    if (creds.error().code() == ErrorCode::kUnauthorized) return fail(ctx, creds.error());
+    return usage_error(ctx, creds.error().message());
   }
   client::ClientOptions options;
   options.timeout_ms = settings->timeout_ms;
@@ -76,12 +88,14 @@ int with_client(const Context& ctx, const std::function<int(client::Client&)>& f
   // One command, one write: waiting a little longer for its answer (a 1 MiB value on a busy
   // disk) beats an ambiguous timeout the user must then resolve by hand.
   options.write_attempt_timeout_ms = std::min<uint32_t>(5000, settings->timeout_ms);
+  options.identity = creds->identity;
+  options.token = creds->token;
   auto c = client::Client::connect(std::string_view(settings->ticket), options);
   if (!c) {
     if (c.error().code() == ErrorCode::kInvalidArgument) return usage_error(ctx, "bad ticket: " + c.error().message());
     return fail(ctx, c.error());
   }
-  return fn(**c);
+  return fn(**c, *creds);
 }
 
 void print_json_ok(nlohmann::json fields) {

@@ -35,6 +35,8 @@ struct GlobalFlags {
   std::optional<std::string> ticket_file;
   std::optional<uint32_t> timeout_ms;
   std::optional<std::string> config_path;
+  std::optional<std::string> identity_path;  // credentials.h
+  std::optional<std::string> token_file;
 };
 
 enum class SettingSource { kNone, kFlag, kEnvironment, kProfile, kDefault };

@@ -14,6 +14,7 @@
 #include <string>
 
 #include "aspen/client.pb.h"
+#include "auth/token.h"
 #include "node/metrics.h"
 #include "node/node_config.h"
 #include "node/node_core.h"
@@ -40,6 +41,9 @@ struct NodeEnv {
   std::string cookie_key;                         // [start] raft_cookie_key(cookie)
   PeerRegistry peers;                             // [loop]
   std::string cluster_id;                         // [loop] from the applied state; empty before init
+  std::optional<auth::KeyBytes> auth_root_key;    // [loop] from the applied state; verifies tokens
+  // The root key a `cluster init` on this node brought, until the leader duty wrote it. [loop]
+  std::optional<auth::KeyBytes> init_root_key;
   NodeCounters counters;                          // [any]
   const std::chrono::steady_clock::time_point started_at = std::chrono::steady_clock::now();
 
