@@ -322,6 +322,7 @@ void ClientService::handle_lease_list(const cpb::Request&, Reply reply) {
   auto leases = env_.store->list_leases();
   if (!leases) return reply(error_reply(leases.error()));
   cpb::Response resp;
+  resp.mutable_lease_list();  // set even when there is no lease: the answer is "none"
   for (auto& l : *leases) *resp.mutable_lease_list()->add_leases() = std::move(l);
   reply(std::move(resp));
 }

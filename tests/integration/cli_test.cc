@@ -2,6 +2,8 @@
 // CLI alone, writes and reads keys, and scripts can rely on --json and the exit codes.
 #include <nlohmann/json.hpp>
 
+#include <filesystem>
+
 #include "node_process.h"
 
 namespace aspen::testing {
@@ -9,8 +11,20 @@ namespace {
 
 class CliTest : public ::testing::Test {
  protected:
+  // The operator's key and token live in the test's directory, never in the user's home.
   CommandResult cli(std::vector<std::string> args) {
-    std::vector<std::string> argv{bin_path("aspen-cli"), "--ticket", ticket_, "--timeout-ms", "15000"};
+    std::vector<std::string> argv{bin_path("aspen-cli"), "--ticket",       ticket_,
+                                  "--timeout-ms",        "15000",          "--identity",
+                                  dir_.path() + "/operator.key",           "--token-file",
+                                  dir_.path() + "/operator.token"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return run_command(argv, dir_.path() + "/cli.out");
+  }
+  // Another user of the same cluster, with its own key and token files.
+  CommandResult cli_as(const std::string& who, std::vector<std::string> args) {
+    std::vector<std::string> argv{bin_path("aspen-cli"), "--ticket", ticket_, "--timeout-ms", "15000",
+                                  "--identity", dir_.path() + "/" + who + ".key", "--token-file",
+                                  dir_.path() + "/" + who + ".token"};
     argv.insert(argv.end(), args.begin(), args.end());
     return run_command(argv, dir_.path() + "/cli.out");
   }
@@ -38,8 +52,15 @@ TEST_F(CliTest, OperatorFormsAClusterAndReadsAndWritesWithTheCli) {
   first.peers.push_back(nodes_[0]->ticket_peer());
   ticket_ = cluster::encode_ticket(first);
 
-  auto init = cli({"cluster", "init"});
+  auto init = cli({"cluster", "init", "--root-key-file", dir_.path() + "/root.key"});
   ASSERT_EQ(init.exit_code, 0) << init.out;
+  EXPECT_NE(init.out.find("export ASPEN_TOKEN_FILE=" + dir_.path() + "/operator.token"), std::string::npos) << init.out;
+  namespace fs = std::filesystem;
+  for (const char* f : {"/root.key", "/operator.token", "/operator.key"}) {
+    EXPECT_EQ(fs::status(dir_.path() + f).permissions() & (fs::perms::group_all | fs::perms::others_all),
+              fs::perms::none)
+        << f << " may be read by others";
+  }
   for (size_t i = 1; i < nodes_.size(); ++i) {
     auto r = cli({"cluster", "add-learner", std::to_string(nodes_[i]->id()), nodes_[i]->key_text(), nodes_[i]->addr()});
     ASSERT_EQ(r.exit_code, 0) << r.out;
@@ -81,6 +102,30 @@ TEST_F(CliTest, OperatorFormsAClusterAndReadsAndWritesWithTheCli) {
   auto metrics = cli({"metrics", "--node", "2"});
   EXPECT_EQ(metrics.exit_code, 0);
   EXPECT_NE(metrics.out.find("aspen_raft_applied_index"), std::string::npos);
+
+  // A second user: its key, a read-only token the operator makes for it with the root key.
+  auto who = cli_as("reader", {"identity", "show"});
+  ASSERT_EQ(who.exit_code, 0) << who.out;
+  const std::string reader_key = who.out.substr(0, who.out.find('\n'));
+  ASSERT_EQ(reader_key.size(), 52u) << who.out;
+  // No token yet: refused, exit 5.
+  auto none = cli_as("reader", {"kv", "get", "greeting"});
+  EXPECT_EQ(none.exit_code, 5) << none.out;
+  auto made = cli({"auth", "token", "create", "--root-key-file", dir_.path() + "/root.key", "--can", "read:gr",
+                   "--for", reader_key, "--expires-in", "1h", "-o", dir_.path() + "/reader.token"});
+  ASSERT_EQ(made.exit_code, 0) << made.out;
+  EXPECT_EQ(cli_as("reader", {"kv", "get", "greeting"}).out, "hello\n");
+  auto refused = cli_as("reader", {"kv", "set", "greeting", "overwritten"});
+  EXPECT_EQ(refused.exit_code, 5) << refused.out;
+  EXPECT_EQ(cli({"kv", "get", "greeting"}).out, "hello\n");
+  auto whoami = cli_as("reader", {"--json", "auth", "whoami"});
+  EXPECT_NE(whoami.out.find("read:gr"), std::string::npos) << whoami.out;
+  auto inspect = cli({"auth", "token", "inspect", dir_.path() + "/reader.token"});
+  EXPECT_EQ(inspect.exit_code, 0) << inspect.out;
+  EXPECT_NE(inspect.out.find("NOT VERIFIED"), std::string::npos) << inspect.out;
+  // Revoked: refused from then on (within the node's 1 s token cache).
+  ASSERT_EQ(cli({"auth", "token", "revoke", dir_.path() + "/reader.token"}).exit_code, 0);
+  EXPECT_TRUE(wait_until([&] { return cli_as("reader", {"kv", "get", "greeting"}).exit_code == 5; }, 10000));
 }
 
 TEST_F(CliTest, UnreachableClusterExitsWithThree) {
@@ -91,7 +136,8 @@ TEST_F(CliTest, UnreachableClusterExitsWithThree) {
   t.peers.push_back(nodes_[0]->ticket_peer());
   ticket_ = cluster::encode_ticket(t);
   nodes_[0]->kill9();
-  std::vector<std::string> argv{bin_path("aspen-cli"), "--ticket", ticket_, "--timeout-ms", "1500", "kv", "get", "k"};
+  std::vector<std::string> argv{bin_path("aspen-cli"), "--ticket", ticket_, "--timeout-ms", "1500",
+                                "--identity", dir_.path() + "/operator.key", "kv", "get", "k"};
   EXPECT_EQ(run_command(argv, dir_.path() + "/cli.out").exit_code, 3);
 }
 
