@@ -4,13 +4,20 @@
 // clientpb::Request; the tag is the leader time step. State carries across the records of
 // one input. Properties: no assert fires, every answer fits a frame, a refused write changes
 // nothing (the store's revision of its keys is untouched is not checked here; the unit tests
-// do), and what is stored respects the key and value limits.
+// do), what is stored respects the key and value limits, and a write that a token granting
+// only full:k authorizes (node/request_auth.h) changes no key outside k (lease revocation
+// aside: it deletes whatever was attached to the lease, by design; and the cluster's own
+// session records).
+#include <map>
+
 #include "aspen/client.pb.h"
+#include "auth/capability.h"
 #include "core/limits.h"
 #include "fuzz/harness/harness.h"
 #include "kv/commands.h"
 #include "kv/mem_tables.h"
 #include "kv/state_machine.h"
+#include "node/request_auth.h"
 
 namespace aspen::fuzz {
 
@@ -18,6 +25,16 @@ namespace {
 
 void check_answer_fits(const google::protobuf::Message& m) {
   check(m.ByteSizeLong() <= limits::kMaxFrameSizeBytes, "an answer larger than a frame");
+}
+
+std::map<std::string, uint64_t> mod_revisions(kv::MemKvTables& tables) {
+  kvpb::RangeRequest all;
+  all.set_limit(limits::kMaxScanResults);
+  std::map<std::string, uint64_t> out;
+  if (auto r = kv::read_range(tables, all)) {
+    for (const auto& kv : r->kvs()) out[kv.key()] = kv.mod_revision();
+  }
+  return out;
 }
 
 }  // namespace
@@ -45,9 +62,33 @@ int client_request_one_input(const uint8_t* data, size_t size) {
     if (!req.ParseFromArray(rec.bytes.data(), static_cast<int>(rec.bytes.size()))) continue;
     now_ms += rec.tag * 1000ull;
     switch (req.op_case()) {
-      case clientpb::Request::kWrite:
+      case clientpb::Request::kWrite: {
+        static const auth::VerifiedToken scoped = [] {
+          auth::VerifiedToken t;
+          t.capabilities = {{auth::Action::kFull, "k"}};
+          t.depth = 1;
+          return t;
+        }();
+        const bool is_authorized = node::authorize_request(req, scoped).has_value() &&
+                                   !req.write().command().has_lease_revoke() &&
+                                   !req.write().command().has_lease_expire();  // refused before auth in a node
+        const auto before = is_authorized ? mod_revisions(tables) : std::map<std::string, uint64_t>{};
         apply(req.write().command());
+        if (is_authorized) {
+          const auto after = mod_revisions(tables);
+          for (const auto* side : {&before, &after}) {
+            for (const auto& [key, rev] : *side) {
+              const auto& other = side == &before ? after : before;
+              auto it = other.find(key);
+              // The cluster's own bookkeeping (client session records) is not the caller's doing.
+              if ((it == other.end() || it->second != rev) && !key.starts_with("__aspen/")) {
+                check(key.starts_with("k"), "a write authorized for prefix k changed a key outside it");
+              }
+            }
+          }
+        }
         break;
+      }
       case clientpb::Request::kRead: {
         auto r = kv::read_range(tables, kv::key_range(req.read().key()));
         if (r) check_answer_fits(*r);

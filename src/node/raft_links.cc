@@ -115,13 +115,18 @@ void RaftLinks::on_greeting_answer(NodeId to, uint64_t generation, transport::St
                          : check_greeting_ack(bytes, to, env_.cookie_key, dialled_facts(stream.connection()));
   if (!s) {
     env_.counters.raft_refused.fetch_add(1, std::memory_order_relaxed);
-    ASPEN_LOG_WARN("node {}: refused node {} at key {}: {}", env_.config.node_id, to, stream.peer_key().to_string(),
-                   s.error().message());
+    // Once per cause, where an operator looks; the retries back off (on_dial_failed).
+    if (s.error().message() != l.last_dial_refusal) {
+      ASPEN_LOG_WARN("node {}: refused node {} at key {}: {}", env_.config.node_id, to, stream.peer_key().to_string(),
+                     s.error().message());
+      l.last_dial_refusal = s.error().message();
+    }
     l.stream->reset();
     l.stream.reset();
     return on_dial_failed(to, generation, s.error());
   }
   l.is_proven = true;
+  l.backoff_ms = 0;  // only a peer that proved the cookie resets the backoff
   flush_queue(l);
 }
 
@@ -192,7 +197,6 @@ void RaftLinks::dial(NodeId to) {
       }
       OutLink& l = it->second;
       l.is_connecting = false;
-      l.backoff_ms = 0;
       const NodeEnv& e = links->env_;
       auto hello = make_greeting(e.config.node_id, e.cookie_key, links->dialled_facts(st->connection()),
                                  links->own_addrs(), false);
