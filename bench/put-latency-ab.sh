@@ -12,18 +12,14 @@ ROUNDS=${5:-4}
 SECS=${6:-6}
 PORT=7901
 
+. "$(dirname "$0")/ab-lib.sh"
+
 one_round() {  # checkout build tag
-  local checkout build tag dir pid ticket
-  checkout=$(readlink -f "$1"); build=$(readlink -f "$2"); tag=$3
+  local build tag dir ticket
+  build=$(readlink -f "$2"); tag=$3
   dir=$(mktemp -d /tmp/aspen-putab-XXXXXX)
-  (cd "$checkout" && ASPEN_BUILD_DIR=$build exec scripts/cluster.sh --fresh --data-dir "$dir/data" --base-port $PORT) \
-    > "$dir/cluster.log" 2>&1 &
-  pid=$!
-  for _ in $(seq 1 120); do
-    grep -q "is running" "$dir/cluster.log" 2>/dev/null && [ -s "$dir/data/ticket" ] && break
-    sleep 0.5
-  done
-  ticket=$(cat "$dir/data/ticket")
+  ab_start_cluster "$1" "$2" "$dir" $PORT
+  ticket=$AB_TICKET
   if [ -f "$dir/data/cli.env" ]; then set -a; . "$dir/data/cli.env"; set +a; fi  # the key and token cluster.sh made
   "$build/aspen-bench" --ticket "$ticket" --workload put --clients 1 --duration-s 2 --json > /dev/null  # warm-up
   local before after
@@ -38,9 +34,7 @@ puts = raw["ops_per_s"] * secs
 print(f"{tag}: {raw['ops_per_s']:.0f} puts/s, p50 {raw['latency_ms']['p50']:.2f} ms, p99 {raw['latency_ms']['p99']:.2f} ms, "
       f"node 1 storage transactions per put {(after - before) / puts:.2f} (node 1 is the leader unless an election moved it)")
 PY
-  kill -TERM $pid
-  wait $pid 2>/dev/null || true
-  rm -rf "$dir"
+  ab_stop_cluster "$dir"
 }
 
 for round in $(seq 1 "$ROUNDS"); do

@@ -165,12 +165,15 @@ Result<std::optional<auth::VerifiedToken>> ClientService::check_access(const tra
   using None = std::optional<auth::VerifiedToken>;
   if (is_open_request(req)) return None{};
   // A node of no cluster holds nothing to protect: it only waits for `init` or to be added.
-  if (!env_.peers.has_membership()) return None{};
+  // (Judged by the applied state itself, not the membership view, which is refreshed a
+  // moment after a snapshot installs the cluster's data.)
+  if (!env_.peers.has_membership() && env_.store->applied_index() == 0) return None{};
   // A member relays requests it has authorized itself (forwarding to the leader).
   if (auto id = env_.peers.node_id_of(stream.peer_key());
       id && env_.peers.members().contains(*id) && env_.peers.is_trusted(stream.peer_key(), *id)) {
     return None{};
   }
+  env_.load_auth_root_key();
   if (!env_.auth_root_key) {
     return make_error(ErrorCode::kUnauthorized,
                       "this cluster has no root key yet (it is being initialized, or was initialized by a version "

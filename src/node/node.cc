@@ -467,14 +467,7 @@ void Shell::refresh_cluster_view() {
   if (auto r = env_.store->range(id_req); r && r->kvs_size() == 1 && r->kvs(0).key() == kClusterIdKey) {
     env_.cluster_id = r->kvs(0).value();
   }
-  if (!env_.auth_root_key) {
-    auto r = env_.store->range(kv::key_range(kAuthRootKeyKey));
-    if (r && r->kvs_size() == 1 && r->kvs(0).value().size() == auth::kKeySizeBytes) {
-      auth::KeyBytes key{};
-      std::memcpy(key.data(), r->kvs(0).value().data(), key.size());
-      env_.auth_root_key = key;
-    }
-  }
+  env_.load_auth_root_key();
   links_->on_peers_changed();
   // Before the cluster exists the ticket names only this node (enough for `cluster init`).
   std::string ticket = env_.build_ticket();
@@ -485,6 +478,16 @@ void Shell::refresh_cluster_view() {
 
 // ---------------------------------------------------------------------------------------
 // NodeEnv
+
+void NodeEnv::load_auth_root_key() {
+  if (auth_root_key) return;  // written once, with the cluster id; never changes
+  auto r = store->range(kv::key_range(kAuthRootKeyKey));
+  if (r && r->kvs_size() == 1 && r->kvs(0).value().size() == auth::kKeySizeBytes) {
+    auth::KeyBytes key{};
+    std::memcpy(key.data(), r->kvs(0).value().data(), key.size());
+    auth_root_key = key;
+  }
+}
 
 uint64_t NodeEnv::now_ms() const {
   return static_cast<uint64_t>(

@@ -170,6 +170,11 @@ TEST_F(AuthTest, EveryRequestWithoutAValidTokenIsRefusedAndChangesNothing) {
 
   auto none = client_as(me, "");
   expect_everything_refused(*none, "no token");
+  // Followers too (nodes 2 and 3 joined as learners and got the data by replication).
+  for (uint64_t node : {2, 3}) {
+    expect_unauthorized(status_of(none->read("app/x", cpb::CONSISTENCY_STALE, client::Target{node})),
+                        "stale read from node " + std::to_string(node));
+  }
 
   auto foreign = client_as(me, issue(other, {"full:", "admin"}));
   expect_everything_refused(*foreign, "a token for another key");

@@ -6,10 +6,13 @@
 //   aspen-cli auth token delegate --can read:app/logs/ --for KEY --expires-in 1h
 //   aspen-cli auth token inspect [FILE]
 //   aspen-cli auth token revoke FILE|ID [--expires-s S]
+#include <fmt/chrono.h>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <sodium.h>
 
 #include <chrono>
+#include <ctime>
 #include <iostream>
 
 #include "aspen/auth.pb.h"
@@ -203,7 +206,8 @@ int run_whoami(const Context& ctx) {
       std::cout << "key:          " << w->public_key() << "\n"
                 << "token:        " << hex(w->token_id()) << " (chain depth " << w->chain_depth() << ")\n"
                 << "capabilities: " << fmt::format("{}", fmt::join(caps, " ")) << "\n"
-                << "expires:      " << w->expires_s() << " (Unix seconds)\n";
+                << "expires:      " << fmt::format("{:%Y-%m-%d %H:%M:%S} UTC", fmt::gmtime(static_cast<std::time_t>(w->expires_s())))
+                << "\n";
     }
     return kExitOk;
   });

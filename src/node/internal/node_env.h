@@ -54,6 +54,9 @@ struct NodeEnv {
   const cpb::NodeAddress& self_address() const;
   // The members this node can reach, or itself alone before the cluster exists. [loop]
   std::string build_ticket() const;
+  // Reads the root public key from the applied state into auth_root_key, if it is there and
+  // not known yet. [loop]
+  void load_auth_root_key();
 
  private:
   mutable std::optional<cpb::NodeAddress> self_address_;  // [loop]
