@@ -575,13 +575,21 @@ Result<kvpb::CommandResult> Client::execute(kvpb::Command cmd) {
 Result<kvpb::RangeResult> Client::range(const kvpb::RangeRequest& request) { return scan(request); }
 
 Result<std::vector<kvpb::Lease>> Client::list_leases() {
+  // Page by page (the node answers at most kMaxLeaseListPage at a time); the cluster holds
+  // at most kMaxLeases, so this ends.
+  std::vector<kvpb::Lease> out;
   cpb::Request request;
   request.mutable_lease_list();
-  auto r = call(request);
-  if (!r) return std::unexpected(r.error());
-  if (auto s = expect_result(*r, cpb::Response::kLeaseList); !s) return std::unexpected(s.error());
-  auto* leases = r->mutable_lease_list()->mutable_leases();
-  return std::vector<kvpb::Lease>(std::make_move_iterator(leases->begin()), std::make_move_iterator(leases->end()));
+  while (true) {
+    auto r = call(request);
+    if (!r) return std::unexpected(r.error());
+    if (auto s = expect_result(*r, cpb::Response::kLeaseList); !s) return std::unexpected(s.error());
+    auto* page = r->mutable_lease_list();
+    for (auto& l : *page->mutable_leases()) out.push_back(std::move(l));
+    if (!page->has_more() || page->leases().empty() || out.size() > limits::kMaxLeases) break;
+    request.mutable_lease_list()->set_after_id(out.back().id());
+  }
+  return out;
 }
 
 // --- cluster ---

@@ -47,6 +47,8 @@ inline constexpr SiteInfo kFaultSites[] = {
 // Coverage marks on rare branches.
 inline constexpr SiteInfo kProbes[] = {
     {"kv.cas_expected_value_of_absent_key", "a CAS expected a value of a key that does not exist"},
+    {"kv.lease_grant_refused_full", "a lease grant was refused: the cluster holds the most leases"},
+    {"kv.put_lease_full", "a put would attach one key too many to a lease"},
     {"kv.put_lease_missing", "a put named a lease that no longer exists"},
     {"kv.range_budget_exhausted", "a transaction's range found its shared byte budget used up"},
     {"kv.session_repeat_answered", "a write repeated in its client session was answered with its first result"},

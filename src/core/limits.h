@@ -22,6 +22,11 @@ inline constexpr size_t kMaxCommandSizeBytes = size_t{4} << 20;  // one serializ
 inline constexpr uint64_t kMinLeaseTtlMs = 1000;
 inline constexpr uint64_t kMaxLeaseTtlMs = uint64_t{30} * 24 * 3600 * 1000;  // 30 days
 inline constexpr size_t kMaxLeasesPerExpire = 1000;
+inline constexpr size_t kMaxLeases = 100000;            // leases the cluster holds at once
+inline constexpr size_t kMaxKeysPerLease = 10000;       // keys attached to one lease
+inline constexpr size_t kMaxLeaseListPage = 1000;       // leases in one LeaseList answer
+static_assert(kMaxLeasesPerExpire <= kMaxLeases);
+static_assert(kMaxLeaseListPage * 64 < (size_t{1} << 20), "a page of leases fits a frame with room to spare");
 // Client sessions (exactly-once writes, kv/sessions.h).
 inline constexpr size_t kMaxClientSessions = 10000;          // sessions the state machine keeps
 inline constexpr size_t kMaxSessionResults = 128;            // answers kept per session (writes in flight)

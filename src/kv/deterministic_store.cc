@@ -30,7 +30,7 @@ Result<kvpb::RangeResult> DeterministicKeyValueStore::range(const kvpb::RangeReq
 
 Result<std::vector<kvpb::Lease>> DeterministicKeyValueStore::list_leases() {
   std::lock_guard lock(mu_);
-  return tables_.list_leases(kNoLimit);
+  return tables_.list_leases(0, kNoLimit);
 }
 
 void DeterministicKeyValueStore::advance_time_ms(uint64_t delta_ms) {

@@ -53,11 +53,10 @@ Status MemKvTables::erase_lease(uint64_t id) {
   return {};
 }
 
-Result<std::vector<kvpb::Lease>> MemKvTables::list_leases(size_t limit) {
+Result<std::vector<kvpb::Lease>> MemKvTables::list_leases(uint64_t after_id, size_t limit) {
   std::vector<kvpb::Lease> out;
-  for (const auto& [id, l] : leases_) {
-    if (out.size() >= limit) break;
-    out.push_back(l);
+  for (auto it = leases_.upper_bound(after_id); it != leases_.end() && out.size() < limit; ++it) {
+    out.push_back(it->second);
   }
   return out;
 }

@@ -20,7 +20,8 @@ class MemKvTables final : public KvTables {
   Result<std::optional<kvpb::Lease>> get_lease(uint64_t id) override;
   Status put_lease(const kvpb::Lease& lease) override;
   Status erase_lease(uint64_t id) override;
-  Result<std::vector<kvpb::Lease>> list_leases(size_t limit) override;
+  Result<std::vector<kvpb::Lease>> list_leases(uint64_t after_id, size_t limit) override;
+  Result<size_t> lease_count() override { return leases_.size(); }
   Status attach_key(uint64_t lease_id, std::string_view key) override;
   Status detach_key(uint64_t lease_id, std::string_view key) override;
   Result<std::vector<std::string>> keys_of_lease(uint64_t lease_id) override;

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <map>
+
 #include "core/assert.h"
 #include "core/buggify.h"
 #include "core/limits.h"
@@ -40,6 +42,11 @@ class Applier {
   Result<bool> compare(const kvpb::Compare& c);
   Status txn(const kvpb::Txn& txn);
   Status revoke_lease(uint64_t id);
+  // Removes `key` from the lease's keys and its key count.
+  Status detach(uint64_t lease_id, std::string_view key);
+  // Whether every lease the puts name exists and has room for their keys; if not, the
+  // result says why and nothing may change.
+  Result<bool> leases_can_take(const std::vector<uint64_t>& lease_ids);
   Status lease_grant(const kvpb::LeaseGrant& g);
   Status lease_keepalive(uint64_t id);
 
@@ -49,21 +56,32 @@ class Applier {
   kvpb::CommandResult result_;
   const size_t range_budget_bytes_ = limits::kMaxScanResultBytes;  // keys and values all ranges may return
   size_t range_used_bytes_ = 0;
+  uint64_t revoking_lease_ = 0;  // the lease revoke_lease is deleting the keys of
 };
 
 Result<bool> Applier::put(const kvpb::Put& p) {
+  std::optional<kvpb::Lease> lease;
   if (p.lease_id() != 0) {
-    auto lease = t_.get_lease(p.lease_id());
-    if (!lease) return std::unexpected(lease.error());
-    if (!*lease) {
+    auto got = t_.get_lease(p.lease_id());
+    if (!got) return std::unexpected(got.error());
+    if (!*got) {
       ASPEN_PROBE("kv.put_lease_missing");
       result_ = failed_result(rev_, ErrorCode::kLeaseNotFound,
                               fmt::format("lease {} does not exist (expired or revoked?)", p.lease_id()));
       return false;
     }
+    lease = std::move(*got);
   }
   auto existing = t_.get(p.key());
   if (!existing) return std::unexpected(existing.error());
+  const bool is_newly_attached = lease && !(*existing && (*existing)->lease_id() == p.lease_id());
+  if (is_newly_attached && lease->key_count() >= limits::kMaxKeysPerLease) {
+    ASPEN_PROBE("kv.put_lease_full");
+    result_ = failed_result(rev_, ErrorCode::kInvalidArgument,
+                            fmt::format("lease {} already holds {} keys (the limit); use another lease", p.lease_id(),
+                                        limits::kMaxKeysPerLease));
+    return false;
+  }
   kvpb::KeyValue kv;
   kv.set_key(p.key());
   kv.set_value(p.value());
@@ -73,14 +91,16 @@ Result<bool> Applier::put(const kvpb::Put& p) {
     kv.set_create_revision((*existing)->create_revision());
     kv.set_version((*existing)->version() + 1);
     if ((*existing)->lease_id() != 0 && (*existing)->lease_id() != p.lease_id()) {
-      if (auto s = t_.detach_key((*existing)->lease_id(), p.key()); !s) return std::unexpected(s.error());
+      if (auto s = detach((*existing)->lease_id(), p.key()); !s) return std::unexpected(s.error());
     }
   } else {
     kv.set_create_revision(rev_);
     kv.set_version(1);
   }
-  if (p.lease_id() != 0) {
+  if (is_newly_attached) {
     if (auto s = t_.attach_key(p.lease_id(), p.key()); !s) return std::unexpected(s.error());
+    lease->set_key_count(lease->key_count() + 1);
+    if (auto s = t_.put_lease(*lease); !s) return std::unexpected(s.error());
   }
   if (auto s = t_.put(kv); !s) return std::unexpected(s.error());
   return true;
@@ -91,10 +111,21 @@ Result<uint64_t> Applier::erase(std::string_view key) {
   if (!existing) return std::unexpected(existing.error());
   if (!*existing) return uint64_t{0};
   if ((*existing)->lease_id() != 0) {
-    if (auto s = t_.detach_key((*existing)->lease_id(), key); !s) return std::unexpected(s.error());
+    if (auto s = detach((*existing)->lease_id(), key); !s) return std::unexpected(s.error());
   }
   if (auto s = t_.erase(key); !s) return std::unexpected(s.error());
   return uint64_t{1};
+}
+
+Status Applier::detach(uint64_t lease_id, std::string_view key) {
+  if (auto s = t_.detach_key(lease_id, key); !s) return s;
+  if (lease_id == revoking_lease_) return {};  // the lease goes too: no count to keep
+  auto lease = t_.get_lease(lease_id);
+  if (!lease) return std::unexpected(lease.error());
+  if (!*lease) return {};
+  // Saturating: leases written before key_count existed start from 0.
+  (*lease)->set_key_count((*lease)->key_count() > 0 ? (*lease)->key_count() - 1 : 0);
+  return t_.put_lease(**lease);
 }
 
 template <typename T>
@@ -129,15 +160,26 @@ Result<bool> Applier::compare(const kvpb::Compare& c) {
   }
 }
 
-// Multi-key commands are all-or-nothing: every lease they attach keys to must exist before
-// any key changes.
-Result<bool> leases_exist(KvTables& t, const std::vector<uint64_t>& ids, uint64_t& missing) {
-  for (uint64_t id : ids) {
-    if (id == 0) continue;
-    auto lease = t.get_lease(id);
+// Multi-key commands are all-or-nothing: every lease they attach keys to must exist, with
+// room for every key they may attach, before any key changes. Each put counts as one new key
+// (a key put twice, or already on the lease, counts anyway): conservative, and the same on
+// every replica.
+Result<bool> Applier::leases_can_take(const std::vector<uint64_t>& lease_ids) {
+  std::map<uint64_t, uint64_t> wanted;
+  for (uint64_t id : lease_ids) {
+    if (id != 0) ++wanted[id];
+  }
+  for (const auto& [id, n] : wanted) {
+    auto lease = t_.get_lease(id);
     if (!lease) return std::unexpected(lease.error());
     if (!*lease) {
-      missing = id;
+      result_ = failed_result(rev_, ErrorCode::kLeaseNotFound, fmt::format("lease {} does not exist", id));
+      return false;
+    }
+    if ((*lease)->key_count() + n > limits::kMaxKeysPerLease) {
+      result_ = failed_result(rev_, ErrorCode::kInvalidArgument,
+                              fmt::format("lease {} holds {} keys and this command may add {}; the limit is {}", id,
+                                          (*lease)->key_count(), n, limits::kMaxKeysPerLease));
       return false;
     }
   }
@@ -156,13 +198,9 @@ Status Applier::txn(const kvpb::Txn& txn) {
   for (const auto& op : ops) {
     if (op.has_put()) lease_ids.push_back(op.put().lease_id());
   }
-  uint64_t missing = 0;
-  auto exist = leases_exist(t_, lease_ids, missing);
-  if (!exist) return std::unexpected(exist.error());
-  if (!*exist) {
-    result_ = failed_result(rev_, ErrorCode::kLeaseNotFound, fmt::format("lease {} does not exist", missing));
-    return {};
-  }
+  auto room = leases_can_take(lease_ids);
+  if (!room) return std::unexpected(room.error());
+  if (!*room) return {};
   result_.set_succeeded(ok);
   for (const auto& op : ops) {
     kvpb::TxnOpResult* out = result_.add_responses();
@@ -197,6 +235,7 @@ Status Applier::txn(const kvpb::Txn& txn) {
 }
 
 Status Applier::revoke_lease(uint64_t id) {
+  revoking_lease_ = id;
   auto keys = t_.keys_of_lease(id);
   if (!keys) return std::unexpected(keys.error());
   for (const auto& key : *keys) {
@@ -213,6 +252,16 @@ Status Applier::lease_grant(const kvpb::LeaseGrant& g) {
   if (!existing) return std::unexpected(existing.error());
   if (*existing) {
     result_ = failed_result(rev_, ErrorCode::kInvalidArgument, fmt::format("lease {} already exists", id));
+    return {};
+  }
+  auto count = t_.lease_count();
+  if (!count) return std::unexpected(count.error());
+  if (*count >= limits::kMaxLeases) {
+    ASPEN_PROBE("kv.lease_grant_refused_full");
+    result_ = failed_result(rev_, ErrorCode::kInvalidArgument,
+                            fmt::format("the cluster already holds {} leases (the limit); revoke unused ones or share "
+                                        "one lease among keys",
+                                        limits::kMaxLeases));
     return {};
   }
   kvpb::Lease lease;
@@ -255,13 +304,9 @@ Result<kvpb::CommandResult> Applier::run() {
     case kvpb::Command::kSetMulti: {
       std::vector<uint64_t> lease_ids;
       for (const auto& p : cmd_.set_multi().puts()) lease_ids.push_back(p.lease_id());
-      uint64_t missing = 0;
-      auto exist = leases_exist(t_, lease_ids, missing);
-      if (!exist) return std::unexpected(exist.error());
-      if (!*exist) {
-        result_ = failed_result(rev_, ErrorCode::kLeaseNotFound, fmt::format("lease {} does not exist", missing));
-        break;
-      }
+      auto room = leases_can_take(lease_ids);
+      if (!room) return std::unexpected(room.error());
+      if (!*room) break;
       for (const auto& p : cmd_.set_multi().puts()) {
         auto r = put(p);
         if (!r) return std::unexpected(r.error());
@@ -415,7 +460,7 @@ Result<kvpb::RangeResult> read_range_within(KvTables& tables, const kvpb::RangeR
 }
 
 Result<std::vector<uint64_t>> expired_leases(KvTables& tables, uint64_t now_ms, size_t limit) {
-  auto leases = tables.list_leases(kNoLimit);
+  auto leases = tables.list_leases(0, kNoLimit);
   if (!leases) return std::unexpected(leases.error());
   std::vector<const kvpb::Lease*> expired;
   for (const auto& l : *leases) {

@@ -31,7 +31,9 @@ class KvTables {
   virtual Result<std::optional<kvpb::Lease>> get_lease(uint64_t id) = 0;
   virtual Status put_lease(const kvpb::Lease& lease) = 0;
   virtual Status erase_lease(uint64_t id) = 0;
-  virtual Result<std::vector<kvpb::Lease>> list_leases(size_t limit) = 0;
+  // Leases with ids above `after_id`, in id order, at most `limit` of them.
+  virtual Result<std::vector<kvpb::Lease>> list_leases(uint64_t after_id, size_t limit) = 0;
+  virtual Result<size_t> lease_count() = 0;
   // The lease -> keys index, so revoking a lease deletes its keys without a full scan.
   virtual Status attach_key(uint64_t lease_id, std::string_view key) = 0;
   virtual Status detach_key(uint64_t lease_id, std::string_view key) = 0;

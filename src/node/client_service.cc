@@ -321,12 +321,18 @@ void ClientService::handle_write(const cpb::Request& req, Reply reply) {
   });
 }
 
-void ClientService::handle_lease_list(const cpb::Request&, Reply reply) {
-  auto leases = env_.store->list_leases();
+void ClientService::handle_lease_list(const cpb::Request& req, Reply reply) {
+  const auto& r = req.lease_list();
+  const size_t limit = r.limit() == 0 ? limits::kMaxLeaseListPage
+                                      : std::min<size_t>(r.limit(), limits::kMaxLeaseListPage);
+  // One more than the page tells whether there is more.
+  auto leases = env_.store->list_leases(r.after_id(), limit + 1);
   if (!leases) return reply(error_reply(leases.error()));
   cpb::Response resp;
-  resp.mutable_lease_list();  // set even when there is no lease: the answer is "none"
-  for (auto& l : *leases) *resp.mutable_lease_list()->add_leases() = std::move(l);
+  auto* out = resp.mutable_lease_list();  // set even when there is no lease: the answer is "none"
+  out->set_has_more(leases->size() > limit);
+  if (leases->size() > limit) leases->resize(limit);
+  for (auto& l : *leases) *out->add_leases() = std::move(l);
   reply(std::move(resp));
 }
 

@@ -300,11 +300,11 @@ Result<kvpb::RangeResult> LmdbStore::range(const kvpb::RangeRequest& request) co
   return kv::read_range(tables, request);
 }
 
-Result<std::vector<kvpb::Lease>> LmdbStore::list_leases() const {
+Result<std::vector<kvpb::Lease>> LmdbStore::list_leases(uint64_t after_id, size_t limit) const {
   auto txn = LmdbTxn::begin(env_, true);
   if (!txn) return std::unexpected(txn.error());
   LmdbTables tables(txn->get(), *dbi_);
-  return tables.list_leases(kNoLimit);
+  return tables.list_leases(after_id, limit);
 }
 
 Result<std::vector<uint64_t>> LmdbStore::expired_leases(uint64_t now_ms, size_t limit) const {
@@ -380,7 +380,7 @@ Result<pb::SnapshotMetadata> LmdbStore::stream_snapshot(
   if (auto s = tables.for_each_kv([&](const kvpb::KeyValue& kv) { return w.add_kv(kv); }); !s) {
     return std::unexpected(s.error());
   }
-  auto leases = tables.list_leases(kNoLimit);
+  auto leases = tables.list_leases(0, kNoLimit);
   if (!leases) return std::unexpected(leases.error());
   for (const auto& l : *leases) {
     if (auto s = w.add_lease(l); !s) return std::unexpected(s.error());

@@ -207,14 +207,22 @@ Status LmdbTables::erase_lease(uint64_t id) {
   return {};
 }
 
-Result<std::vector<kvpb::Lease>> LmdbTables::list_leases(size_t limit) {
+Result<size_t> LmdbTables::lease_count() {
+  MDB_stat st{};
+  if (int rc = mdb_stat(txn_, dbi_.leases, &st); rc != 0) return std::unexpected(lmdb_error(rc, "count leases"));
+  return static_cast<size_t>(st.ms_entries);
+}
+
+Result<std::vector<kvpb::Lease>> LmdbTables::list_leases(uint64_t after_id, size_t limit) {
   std::vector<kvpb::Lease> out;
+  if (after_id == UINT64_MAX || limit == 0) return out;
   MDB_cursor* cur = nullptr;
   int rc = mdb_cursor_open(txn_, dbi_.leases, &cur);
   if (rc != 0) return std::unexpected(lmdb_error(rc, "open cursor"));
-  MDB_val k;
+  std::string first = u64_key(after_id + 1);  // big-endian: id order is key order
+  MDB_val k{first.size(), first.data()};
   MDB_val v;
-  for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0 && out.size() < limit;
+  for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0 && out.size() < limit;
        rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
     kvpb::Lease lease;
     if (!lease.ParseFromArray(v.mv_data, static_cast<int>(v.mv_size))) {

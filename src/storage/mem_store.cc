@@ -82,9 +82,9 @@ Result<kvpb::RangeResult> MemStore::range(const kvpb::RangeRequest& request) con
   return kv::read_range(current_->tables, request);
 }
 
-Result<std::vector<kvpb::Lease>> MemStore::list_leases() const {
+Result<std::vector<kvpb::Lease>> MemStore::list_leases(uint64_t after_id, size_t limit) const {
   std::lock_guard lock(mu_);
-  return current_->tables.list_leases(kNoLimit);
+  return current_->tables.list_leases(after_id, limit);
 }
 
 Result<std::vector<uint64_t>> MemStore::expired_leases(uint64_t now_ms, size_t limit) const {
@@ -146,7 +146,7 @@ Result<pb::SnapshotMetadata> MemStore::stream_snapshot(
   for (const auto& kv : *kvs) {
     if (auto s = w.add_kv(kv); !s) return std::unexpected(s.error());
   }
-  auto leases = tables.list_leases(kNoLimit);
+  auto leases = tables.list_leases(0, kNoLimit);
   if (!leases) return std::unexpected(leases.error());
   for (const auto& l : *leases) {
     if (auto s = w.add_lease(l); !s) return std::unexpected(s.error());

@@ -28,7 +28,7 @@ class MemStore final : public Store {
   Status write_log(const WriteBatch& batch) override;
   Result<std::vector<AppliedEntry>> apply(const WriteBatch& batch) override;
   Result<kvpb::RangeResult> range(const kvpb::RangeRequest& request) const override;
-  Result<std::vector<kvpb::Lease>> list_leases() const override;
+  Result<std::vector<kvpb::Lease>> list_leases(uint64_t after_id, size_t limit) const override;
   Result<std::vector<uint64_t>> expired_leases(uint64_t now_ms, size_t limit) const override;
   Index applied_index() const override;
   pb::ConfState conf_state() const override;

@@ -82,7 +82,8 @@ class Store : public raft::LogStorage {
 
   // Reads of the applied state machine.
   virtual Result<kvpb::RangeResult> range(const kvpb::RangeRequest& request) const = 0;
-  virtual Result<std::vector<kvpb::Lease>> list_leases() const = 0;
+  // Leases with ids above after_id, in id order, at most `limit`.
+  virtual Result<std::vector<kvpb::Lease>> list_leases(uint64_t after_id, size_t limit) const = 0;
   virtual Result<std::vector<uint64_t>> expired_leases(uint64_t now_ms, size_t limit) const = 0;
 
   virtual Index applied_index() const = 0;

@@ -403,6 +403,35 @@ TEST(Client, InitClusterGoesToTheFirstTicketPeer) {
   EXPECT_EQ(second.requests(), 0);
 }
 
+// LeaseList comes a page at a time; the client asks from after the last id until the node
+// says there is no more.
+TEST(Client, LeaseListIsGatheredPageByPage) {
+  FakeNode node(1);
+  std::vector<uint64_t> asked_after;
+  std::mutex mu;
+  node.respond([&](const cpb::Request& r, int) {
+    EXPECT_TRUE(r.has_lease_list());
+    const uint64_t after = r.lease_list().after_id();
+    {
+      std::lock_guard lock(mu);
+      asked_after.push_back(after);
+    }
+    cpb::Response resp;
+    auto* page = resp.mutable_lease_list();
+    for (uint64_t id = after + 1; id <= std::min<uint64_t>(after + 2, 5); ++id) page->add_leases()->set_id(id);
+    page->set_has_more(after + 2 < 5);
+    return resp;
+  });
+  auto client = connect_to({node.ticket_peer()});
+  ASSERT_TRUE(client);
+  auto leases = client->list_leases();
+  ASSERT_TRUE(leases.has_value()) << leases.error().to_string();
+  ASSERT_EQ(leases->size(), 5u);
+  for (size_t i = 0; i < 5; ++i) EXPECT_EQ((*leases)[i].id(), i + 1);
+  std::lock_guard lock(mu);
+  EXPECT_EQ(asked_after, (std::vector<uint64_t>{0, 2, 4}));
+}
+
 TEST(Client, ConcurrentCallsShareOneConnection) {
   FakeNode node(1);
   node.respond([](const cpb::Request& r, int) { return read_ok(r.read().key(), "v"); });

@@ -211,10 +211,10 @@ TEST(NodeCore, LeaderExpiresLeasesByItsClock) {
   n.drive();
   n.core->tick(11'000);  // within the TTL
   n.drive();
-  EXPECT_EQ(n.store.list_leases()->size(), 1u);
+  EXPECT_EQ(n.store.list_leases(0, SIZE_MAX)->size(), 1u);
   n.core->tick(12'500);  // past it
   n.drive();
-  EXPECT_TRUE(n.store.list_leases()->empty());
+  EXPECT_TRUE(n.store.list_leases(0, SIZE_MAX)->empty());
   auto r = n.store.range(get_req("session"));
   EXPECT_EQ(r->kvs_size(), 0);
 }

@@ -159,6 +159,51 @@ TYPED_TEST(StoreContract, ConfChangeEntriesUpdateTheStoredMembership) {
   EXPECT_EQ(s->initial_state().conf_state.learners(0), 4u);
 }
 
+// Leases are listed in id order, a page at a time, from after a given id; each carries the
+// number of keys attached to it.
+TYPED_TEST(StoreContract, LeasesAreListedInPagesWithTheirKeyCounts) {
+  auto s = this->factory.make();
+  ASSERT_TRUE(s->bootstrap(voters({1})).has_value());
+  std::vector<pb::Entry> ents;
+  Index index = 2;
+  auto add = [&](const kvpb::Command& c) {
+    pb::Entry e;
+    e.set_index(index++);
+    e.set_term(2);
+    e.set_data(c.SerializeAsString());
+    ents.push_back(e);
+  };
+  for (uint64_t id : {30, 10, 20}) {
+    kvpb::Command grant;
+    grant.set_timestamp_ms(5);
+    grant.mutable_lease_grant()->set_id(id);
+    grant.mutable_lease_grant()->set_ttl_ms(10000);
+    add(grant);
+  }
+  for (const char* key : {"a", "b"}) {
+    kvpb::Command leased;
+    leased.set_timestamp_ms(5);
+    leased.mutable_put()->set_key(key);
+    leased.mutable_put()->set_lease_id(20);
+    add(leased);
+  }
+  WriteBatch wb;
+  wb.entries = &ents;
+  wb.committed = &ents;
+  ASSERT_TRUE(s->write(wb).has_value());
+  auto first = s->list_leases(0, 2);
+  ASSERT_TRUE(first.has_value()) << first.error().to_string();
+  ASSERT_EQ(first->size(), 2u);
+  EXPECT_EQ((*first)[0].id(), 10u);
+  EXPECT_EQ((*first)[1].id(), 20u);
+  EXPECT_EQ((*first)[1].key_count(), 2u);
+  auto rest = s->list_leases(20, 2);
+  ASSERT_EQ(rest->size(), 1u);
+  EXPECT_EQ((*rest)[0].id(), 30u);
+  EXPECT_TRUE(s->list_leases(30, 2)->empty());
+  EXPECT_TRUE(s->list_leases(UINT64_MAX, 2)->empty());
+}
+
 TYPED_TEST(StoreContract, SnapshotMovesTheWholeStateToAnotherStore) {
   auto a = this->factory.make();
   ASSERT_TRUE(a->bootstrap(voters({1, 2})).has_value());
@@ -195,7 +240,7 @@ TYPED_TEST(StoreContract, SnapshotMovesTheWholeStateToAnotherStore) {
   EXPECT_EQ(b.first_index(), 303u);
   EXPECT_EQ(*b.term(302), 3u);
   EXPECT_EQ(value_of(b, "k250"), "v250");
-  EXPECT_EQ(b.list_leases()->size(), 1u);
+  EXPECT_EQ(b.list_leases(0, SIZE_MAX)->size(), 1u);
   EXPECT_EQ(b.conf_state().voters_size(), 2);
   // Revoking the lease on the receiver deletes the leased key: the index came across too.
   kvpb::Command revoke;

@@ -169,7 +169,8 @@ nlohmann::json lease_json(const kvpb::Lease& lease) {
   return {{"id", lease.id()},
           {"ttl_ms", lease.ttl_ms()},
           {"expires_at_ms", lease.expires_at_ms()},
-          {"granted_revision", lease.granted_revision()}};
+          {"granted_revision", lease.granted_revision()},
+          {"key_count", lease.key_count()}};
 }
 
 }  // namespace aspen::cli
