@@ -43,14 +43,27 @@ Result<std::optional<kvpb::Lease>> MemKvTables::get_lease(uint64_t id) {
 }
 
 Status MemKvTables::put_lease(const kvpb::Lease& lease) {
+  if (auto it = leases_.find(lease.id()); it != leases_.end()) {
+    lease_expiry_.erase({it->second.expires_at_ms(), lease.id()});
+  }
   leases_.insert_or_assign(lease.id(), lease);
+  lease_expiry_.insert({lease.expires_at_ms(), lease.id()});
   return {};
 }
 
 Status MemKvTables::erase_lease(uint64_t id) {
+  if (auto it = leases_.find(id); it != leases_.end()) lease_expiry_.erase({it->second.expires_at_ms(), id});
   leases_.erase(id);
   lease_keys_.erase(id);
   return {};
+}
+
+Result<std::vector<uint64_t>> MemKvTables::expired_lease_ids(uint64_t now_ms, size_t limit) {
+  std::vector<uint64_t> out;
+  for (auto it = lease_expiry_.begin(); it != lease_expiry_.end() && it->first <= now_ms && out.size() < limit; ++it) {
+    out.push_back(it->second);
+  }
+  return out;
 }
 
 Result<std::vector<kvpb::Lease>> MemKvTables::list_leases(uint64_t after_id, size_t limit) {

@@ -22,6 +22,7 @@ class MemKvTables final : public KvTables {
   Status erase_lease(uint64_t id) override;
   Result<std::vector<kvpb::Lease>> list_leases(uint64_t after_id, size_t limit) override;
   Result<size_t> lease_count() override { return leases_.size(); }
+  Result<std::vector<uint64_t>> expired_lease_ids(uint64_t now_ms, size_t limit) override;
   Status attach_key(uint64_t lease_id, std::string_view key) override;
   Status detach_key(uint64_t lease_id, std::string_view key) override;
   Result<std::vector<std::string>> keys_of_lease(uint64_t lease_id) override;
@@ -33,6 +34,7 @@ class MemKvTables final : public KvTables {
  private:
   std::map<std::string, kvpb::KeyValue, std::less<>> kvs_;
   std::map<uint64_t, kvpb::Lease> leases_;
+  std::set<std::pair<uint64_t, uint64_t>> lease_expiry_;  // (expires_at_ms, id), derived from leases_
   std::map<uint64_t, std::set<std::string, std::less<>>> lease_keys_;
 };
 

@@ -460,18 +460,7 @@ Result<kvpb::RangeResult> read_range_within(KvTables& tables, const kvpb::RangeR
 }
 
 Result<std::vector<uint64_t>> expired_leases(KvTables& tables, uint64_t now_ms, size_t limit) {
-  auto leases = tables.list_leases(0, kNoLimit);
-  if (!leases) return std::unexpected(leases.error());
-  std::vector<const kvpb::Lease*> expired;
-  for (const auto& l : *leases) {
-    if (l.expires_at_ms() <= now_ms) expired.push_back(&l);
-  }
-  std::sort(expired.begin(), expired.end(), [](const auto* a, const auto* b) {
-    return a->expires_at_ms() != b->expires_at_ms() ? a->expires_at_ms() < b->expires_at_ms() : a->id() < b->id();
-  });
-  std::vector<uint64_t> ids;
-  for (size_t i = 0; i < expired.size() && i < limit; ++i) ids.push_back(expired[i]->id());
-  return ids;
+  return tables.expired_lease_ids(now_ms, limit);
 }
 
 }  // namespace aspen::kv

@@ -34,6 +34,9 @@ class KvTables {
   // Leases with ids above `after_id`, in id order, at most `limit` of them.
   virtual Result<std::vector<kvpb::Lease>> list_leases(uint64_t after_id, size_t limit) = 0;
   virtual Result<size_t> lease_count() = 0;
+  // Ids of leases that expire at or before now_ms, soonest first (then by id), at most
+  // `limit`: read from an index by expiry, so the cost follows the answer, not the leases.
+  virtual Result<std::vector<uint64_t>> expired_lease_ids(uint64_t now_ms, size_t limit) = 0;
   // The lease -> keys index, so revoking a lease deletes its keys without a full scan.
   virtual Status attach_key(uint64_t lease_id, std::string_view key) = 0;
   virtual Status detach_key(uint64_t lease_id, std::string_view key) = 0;

@@ -18,6 +18,7 @@ struct LmdbStore::Dbis {
   MDB_dbi kv = 0;
   MDB_dbi leases = 0;
   MDB_dbi lease_keys = 0;
+  MDB_dbi lease_expiry = 0;  // (expires_at_ms, id) big-endian -> nothing: leases by expiry
 };
 
 // Maps an LMDB return code to an Error that tells an operator what happened.
@@ -69,6 +70,7 @@ class LmdbTables final : public kv::KvTables {
   Status erase_lease(uint64_t id) override;
   Result<std::vector<kvpb::Lease>> list_leases(uint64_t after_id, size_t limit) override;
   Result<size_t> lease_count() override;
+  Result<std::vector<uint64_t>> expired_lease_ids(uint64_t now_ms, size_t limit) override;
   Status attach_key(uint64_t lease_id, std::string_view key) override;
   Status detach_key(uint64_t lease_id, std::string_view key) override;
   Result<std::vector<std::string>> keys_of_lease(uint64_t lease_id) override;

@@ -116,10 +116,25 @@ Result<std::unique_ptr<LmdbStore>> LmdbStore::open(const LmdbOptions& options) {
                {"meta", &store->dbi_->meta},
                {"kv", &store->dbi_->kv},
                {"leases", &store->dbi_->leases},
-               {"lease_keys", &store->dbi_->lease_keys}};
+               {"lease_keys", &store->dbi_->lease_keys},
+               {"lease_expiry", &store->dbi_->lease_expiry}};
   for (const auto& n : names) {
     if ((rc = mdb_dbi_open(txn->get(), n.name, MDB_CREATE, n.dbi)) != 0) {
       return std::unexpected(lmdb_error(rc, fmt::format("open table {}", n.name)));
+    }
+  }
+  // A data directory from before the expiry index: build it once from the leases.
+  MDB_stat leases{}, expiry{};
+  if ((rc = mdb_stat(txn->get(), store->dbi_->leases, &leases)) != 0 ||
+      (rc = mdb_stat(txn->get(), store->dbi_->lease_expiry, &expiry)) != 0) {
+    return std::unexpected(lmdb_error(rc, "count leases"));
+  }
+  if (leases.ms_entries > 0 && expiry.ms_entries == 0) {
+    LmdbTables tables(txn->get(), *store->dbi_);
+    auto all = tables.list_leases(0, SIZE_MAX);
+    if (!all) return std::unexpected(all.error());
+    for (const auto& l : *all) {
+      if (auto s = tables.put_lease(l); !s) return std::unexpected(s.error());
     }
   }
   if (auto s = txn->commit(); !s) return std::unexpected(s.error());
@@ -223,7 +238,7 @@ Status LmdbStore::install_snapshot(const WriteBatch& batch) {
   MDB_txn* t = txn->get();
   LmdbTables tables(t, *dbi_);
   const auto& meta = batch.snapshot->metadata();
-  for (MDB_dbi d : {dbi_->kv, dbi_->leases, dbi_->lease_keys}) {
+  for (MDB_dbi d : {dbi_->kv, dbi_->leases, dbi_->lease_keys, dbi_->lease_expiry}) {
     if (int rc = mdb_drop(t, d, 0); rc != 0) return std::unexpected(lmdb_error(rc, "clear table for snapshot"));
   }
   if (auto s = load_batch_snapshot(batch, tables); !s) return s;

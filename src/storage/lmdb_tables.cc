@@ -184,17 +184,73 @@ Result<std::optional<kvpb::Lease>> LmdbTables::get_lease(uint64_t id) {
   return std::optional<kvpb::Lease>(std::move(lease));
 }
 
+namespace {
+std::string expiry_key(uint64_t expires_at_ms, uint64_t id) { return u64_key(expires_at_ms) + u64_key(id); }
+}  // namespace
+
 Status LmdbTables::put_lease(const kvpb::Lease& lease) {
+  auto old = get_lease(lease.id());
+  if (!old) return std::unexpected(old.error());
+  if (*old && (*old)->expires_at_ms() != lease.expires_at_ms()) {
+    std::string ek = expiry_key((*old)->expires_at_ms(), lease.id());
+    MDB_val k = to_val(ek);
+    if (int rc = mdb_del(txn_, dbi_.lease_expiry, &k, nullptr); rc != 0 && rc != MDB_NOTFOUND) {
+      return std::unexpected(lmdb_error(rc, "update lease expiry index"));
+    }
+  }
   std::string key = u64_key(lease.id());
   std::string bytes = lease.SerializeAsString();
   MDB_val k = to_val(key);
   MDB_val v = to_val(bytes);
   int rc = mdb_put(txn_, dbi_.leases, &k, &v, 0);
   if (rc != 0) return std::unexpected(lmdb_error(rc, "write lease"));
+  std::string ek = expiry_key(lease.expires_at_ms(), lease.id());
+  MDB_val ekv = to_val(ek);
+  MDB_val empty{0, nullptr};
+  if (rc = mdb_put(txn_, dbi_.lease_expiry, &ekv, &empty, 0); rc != 0) {
+    return std::unexpected(lmdb_error(rc, "write lease expiry index"));
+  }
   return {};
 }
 
+Result<std::vector<uint64_t>> LmdbTables::expired_lease_ids(uint64_t now_ms, size_t limit) {
+  std::vector<uint64_t> out;
+  MDB_cursor* cur = nullptr;
+  int rc = mdb_cursor_open(txn_, dbi_.lease_expiry, &cur);
+  if (rc != 0) return std::unexpected(lmdb_error(rc, "open cursor"));
+  MDB_val k;
+  MDB_val v;
+  for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0 && out.size() < limit;
+       rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+    if (k.mv_size != 16) {
+      mdb_cursor_close(cur);
+      return make_error(ErrorCode::kCorruption, "a lease expiry index entry has the wrong size");
+    }
+    const auto* p = static_cast<const uint8_t*>(k.mv_data);
+    uint64_t expires = 0;
+    uint64_t id = 0;
+    for (int i = 0; i < 8; ++i) {
+      expires = (expires << 8) | p[i];
+      id = (id << 8) | p[8 + i];
+    }
+    if (expires > now_ms) break;
+    out.push_back(id);
+  }
+  mdb_cursor_close(cur);
+  if (rc != 0 && rc != MDB_NOTFOUND) return std::unexpected(lmdb_error(rc, "scan lease expiry index"));
+  return out;
+}
+
 Status LmdbTables::erase_lease(uint64_t id) {
+  auto lease = get_lease(id);
+  if (!lease) return std::unexpected(lease.error());
+  if (*lease) {
+    std::string ek = expiry_key((*lease)->expires_at_ms(), id);
+    MDB_val ekv = to_val(ek);
+    if (int rc = mdb_del(txn_, dbi_.lease_expiry, &ekv, nullptr); rc != 0 && rc != MDB_NOTFOUND) {
+      return std::unexpected(lmdb_error(rc, "delete lease expiry index"));
+    }
+  }
   auto keys = keys_of_lease(id);
   if (!keys) return std::unexpected(keys.error());
   for (const auto& key : *keys) {

@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <lmdb.h>
 
 #include <chrono>
 #include <cstdio>
@@ -50,6 +51,46 @@ TEST(LmdbStore, ReopenRecoversLogHardStateMembershipAndData) {
   EXPECT_EQ(s->conf_state().voters_size(), 3);
   EXPECT_EQ(value_of(*s, "k42"), "v42");
   EXPECT_EQ(*s->term(10), 4u);
+}
+
+// A data directory written before leases were indexed by expiry: the index is built when
+// the store opens, and expiry works as before.
+TEST(LmdbStore, LeaseExpiryIndexIsRebuiltWhenMissing) {
+  TempDir dir;
+  const std::string db = dir.path() + "/db";
+  {
+    auto s = open_store(db);
+    ASSERT_TRUE(s->bootstrap(voters({1})).has_value());
+    kvpb::Command grant;
+    grant.set_timestamp_ms(1000);
+    grant.mutable_lease_grant()->set_id(7);
+    grant.mutable_lease_grant()->set_ttl_ms(1000);
+    std::vector<pb::Entry> ents(1);
+    ents[0].set_index(2);
+    ents[0].set_term(2);
+    ents[0].set_data(grant.SerializeAsString());
+    WriteBatch wb;
+    wb.entries = &ents;
+    wb.committed = &ents;
+    ASSERT_TRUE(s->write(wb).has_value());
+    EXPECT_EQ(*s->expired_leases(2000, 10), (std::vector<uint64_t>{7}));
+  }
+  {  // Empty the index, as an older version would have left it.
+    MDB_env* env = nullptr;
+    ASSERT_EQ(mdb_env_create(&env), 0);
+    ASSERT_EQ(mdb_env_set_maxdbs(env, 8), 0);
+    ASSERT_EQ(mdb_env_open(env, db.c_str(), MDB_NOTLS, 0600), 0);
+    MDB_txn* txn = nullptr;
+    ASSERT_EQ(mdb_txn_begin(env, nullptr, 0, &txn), 0);
+    MDB_dbi dbi = 0;
+    ASSERT_EQ(mdb_dbi_open(txn, "lease_expiry", 0, &dbi), 0);
+    ASSERT_EQ(mdb_drop(txn, dbi, 0), 0);
+    ASSERT_EQ(mdb_txn_commit(txn), 0);
+    mdb_env_close(env);
+  }
+  auto s = open_store(db);
+  EXPECT_EQ(*s->expired_leases(1999, 10), (std::vector<uint64_t>{}));
+  EXPECT_EQ(*s->expired_leases(2000, 10), (std::vector<uint64_t>{7}));
 }
 
 // Keys up to 1 KiB exceed LMDB's 511-byte key limit; they must still round-trip and scan in

@@ -204,6 +204,46 @@ TYPED_TEST(StoreContract, LeasesAreListedInPagesWithTheirKeyCounts) {
   EXPECT_TRUE(s->list_leases(UINT64_MAX, 2)->empty());
 }
 
+// Expired leases come from the expiry index, soonest first, and a keep-alive moves a lease
+// in it; a revoked lease leaves it.
+TYPED_TEST(StoreContract, ExpiredLeasesComeSoonestFirstAndFollowKeepAlives) {
+  auto s = this->factory.make();
+  ASSERT_TRUE(s->bootstrap(voters({1})).has_value());
+  std::vector<pb::Entry> ents;
+  Index index = 2;
+  auto add = [&](uint64_t now_ms, auto fill) {
+    kvpb::Command c;
+    c.set_timestamp_ms(now_ms);
+    fill(c);
+    pb::Entry e;
+    e.set_index(index++);
+    e.set_term(2);
+    e.set_data(c.SerializeAsString());
+    ents.push_back(e);
+  };
+  // Lease 1 expires at 3000, 2 at 2000, 3 at 4000 (granted at 1000 with these TTLs).
+  for (auto [id, ttl] : {std::pair<uint64_t, uint64_t>{1, 2000}, {2, 1000}, {3, 3000}}) {
+    add(1000, [&](kvpb::Command& c) {
+      c.mutable_lease_grant()->set_id(id);
+      c.mutable_lease_grant()->set_ttl_ms(ttl);
+    });
+  }
+  WriteBatch wb;
+  wb.entries = &ents;
+  wb.committed = &ents;
+  ASSERT_TRUE(s->write(wb).has_value());
+  EXPECT_EQ(*s->expired_leases(1999, 10), (std::vector<uint64_t>{}));
+  EXPECT_EQ(*s->expired_leases(3000, 10), (std::vector<uint64_t>{2, 1}));
+  EXPECT_EQ(*s->expired_leases(9999, 2), (std::vector<uint64_t>{2, 1}));
+  // Lease 2 kept alive at 2500 now expires at 3500; lease 1 revoked.
+  ents.clear();
+  add(2500, [](kvpb::Command& c) { c.mutable_lease_keepalive()->set_id(2); });
+  add(2500, [](kvpb::Command& c) { c.mutable_lease_revoke()->set_id(1); });
+  ASSERT_TRUE(s->write(wb).has_value());
+  EXPECT_EQ(*s->expired_leases(3000, 10), (std::vector<uint64_t>{}));
+  EXPECT_EQ(*s->expired_leases(4000, 10), (std::vector<uint64_t>{2, 3}));
+}
+
 TYPED_TEST(StoreContract, SnapshotMovesTheWholeStateToAnotherStore) {
   auto a = this->factory.make();
   ASSERT_TRUE(a->bootstrap(voters({1, 2})).has_value());
