@@ -165,6 +165,13 @@ void NodeCore::submit_write(uint64_t request_id, kvpb::Command cmd, uint64_t now
 void NodeCore::submit_conf_change(uint64_t request_id, const pb::ConfChange& cc, uint64_t now_ms) {
   now_ms_ = std::max(now_ms_, now_ms);
   if (!raft_->is_leader()) return respond_write(request_id, std::unexpected(not_leader_error()));
+  // A membership change waits among the writes: it counts against the same bound.
+  if (pending_requests() >= config_.knobs.max_pending_requests) {
+    ASPEN_PROBE("node.request_refused_queue_full");
+    return respond_write(request_id, make_error(ErrorCode::kUnavailable,
+                                                fmt::format("too many requests in flight (limit {})",
+                                                            config_.knobs.max_pending_requests)));
+  }
   Index before = raft_->log().last_index();
   if (auto s = raft_->propose_conf_change(cc); !s) return respond_write(request_id, std::unexpected(s.error()));
   Index index = raft_->log().last_index();

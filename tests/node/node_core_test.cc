@@ -49,7 +49,7 @@ std::vector<Response> drive_core(NodeCore& core, storage::Store& store, std::vec
 
 class SingleNode {
  public:
-  explicit SingleNode(std::initializer_list<uint64_t> voters = {1}) {
+  explicit SingleNode(std::initializer_list<uint64_t> voters = {1}, size_t max_pending_requests = 10000) {
     pb::ConfState cs;
     for (auto id : voters) cs.add_voters(id);
     EXPECT_TRUE(store.bootstrap(cs).has_value());
@@ -57,6 +57,7 @@ class SingleNode {
     cfg.raft.id = 1;
     cfg.incarnation = 1;
     cfg.knobs.request_timeout_ms = 3000;
+    cfg.knobs.max_pending_requests = max_pending_requests;
     auto c = NodeCore::create(cfg, store);
     EXPECT_TRUE(c.has_value());
     core = std::move(*c);
@@ -122,6 +123,31 @@ TEST(NodeCore, PutIsAnsweredWhenTheLogIsDurableAndCasWhenApplied) {
   EXPECT_EQ(late[0].request_id, 8u);
   ASSERT_TRUE(late[0].write.has_value());
   EXPECT_TRUE(late[0].write->succeeded());
+}
+
+// Writes and membership changes wait in one bounded queue: past it, both are refused at
+// once with Unavailable naming the limit, and nothing is proposed.
+TEST(NodeCore, WritesAndMembershipChangesShareThePendingLimit) {
+  SingleNode n({1}, 2);
+  n.become_leader();
+  const Index before = n.core->raft().log().last_index();
+  n.core->submit_write(1, put_cmd("a", "1"), 10);
+  n.core->submit_write(2, put_cmd("b", "2"), 10);
+  n.core->submit_write(3, put_cmd("c", "3"), 10);
+  pb::ConfChange cc;
+  auto* add = cc.add_changes();
+  add->set_type(pb::CONF_CHANGE_ADD_LEARNER);
+  add->set_node_id(2);
+  n.core->submit_conf_change(4, cc, 10);
+  auto refused = n.core->take_responses();
+  ASSERT_EQ(refused.size(), 2u);
+  for (const auto& r : refused) {
+    EXPECT_TRUE(r.request_id == 3 || r.request_id == 4);
+    ASSERT_FALSE(r.write.has_value());
+    EXPECT_EQ(r.write.error().code(), ErrorCode::kUnavailable);
+    EXPECT_NE(r.write.error().message().find("limit 2"), std::string::npos) << r.write.error().message();
+  }
+  EXPECT_EQ(n.core->raft().log().last_index(), before + 2);
 }
 
 TEST(NodeCore, WriteIsAnsweredOnceItsEntryApplies) {
