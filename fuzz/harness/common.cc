@@ -42,6 +42,7 @@ const std::vector<Target>& targets() {
       {"node_record", node_record_one_input, node_record_seeds},
       {"frame_decoder", frame_decoder_one_input, frame_decoder_seeds},
       {"token_verify", token_verify_one_input, token_verify_seeds},
+      {"blob_range_verify", blob_range_verify_one_input, blob_range_verify_seeds},
   };
   return all;
 }

@@ -13,6 +13,7 @@
 //   node_record     a member record read into the peer registry
 //   frame_decoder   the transport's frame decoder, whole and in pieces
 //   token_verify    a capability token verified, read as text and inspected (src/auth)
+//   blob_range_verify  a blob's range encoding checked by a RangeVerifier (src/blob)
 #pragma once
 
 #include <cstddef>
@@ -38,6 +39,7 @@ int client_request_one_input(const uint8_t* data, size_t size);
 int snapshot_load_one_input(const uint8_t* data, size_t size);
 int node_record_one_input(const uint8_t* data, size_t size);
 int token_verify_one_input(const uint8_t* data, size_t size);
+int blob_range_verify_one_input(const uint8_t* data, size_t size);
 
 std::vector<std::string> raft_step_seeds();
 std::vector<std::string> raft_stream_seeds();
@@ -46,6 +48,7 @@ std::vector<std::string> snapshot_load_seeds();
 std::vector<std::string> node_record_seeds();
 std::vector<std::string> frame_decoder_seeds();
 std::vector<std::string> token_verify_seeds();
+std::vector<std::string> blob_range_verify_seeds();
 
 const std::vector<Target>& targets();
 

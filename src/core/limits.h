@@ -102,6 +102,27 @@ static_assert(kMaxTokenSizeBytes <= kMaxValueSizeBytes, "a token can be stored a
 static_assert(kMaxRevokedTokens <= kMaxScanResults && kMaxRevokedTokens * 16 <= kMaxValueSizeBytes,
               "the revocation list is read with one scan, or kept as one value");
 
+// --- blobs and verified streaming (src/blob) ---
+// A blob is verified in chunk groups: 16 BLAKE3 chunks (1 KiB each), the leaves of the
+// outboard tree. Smaller groups mean a smaller unit of loss on corruption but a larger
+// outboard (64 bytes per group); 16 KiB is iroh-blobs' choice, an outboard of 1/256 the data.
+inline constexpr size_t kBlobChunkGroupBytes = size_t{16} << 10;  // 16 KiB
+inline constexpr uint64_t kMaxBlobSizeBytes = uint64_t{64} << 30;  // 64 GiB
+// Levels of parent nodes above the groups in the largest blob's tree: a range verifier keeps
+// one pending node per level (plus the one it reads), never more.
+inline constexpr size_t kMaxBlobTreeHeight = 22;
+// The outboard of the largest blob: one 64-byte parent (two chaining values) per group but one.
+inline constexpr uint64_t kMaxBlobOutboardBytes = (kMaxBlobSizeBytes / kBlobChunkGroupBytes) * 64;
+
+static_assert(kBlobChunkGroupBytes % 1024 == 0 && ((kBlobChunkGroupBytes / 1024) & (kBlobChunkGroupBytes / 1024 - 1)) == 0,
+              "a chunk group is a power-of-two number of whole BLAKE3 chunks, so it is a subtree of the hash");
+static_assert(kMaxBlobSizeBytes % kBlobChunkGroupBytes == 0);
+static_assert(kMaxBlobSizeBytes / kBlobChunkGroupBytes <= (uint64_t{1} << kMaxBlobTreeHeight),
+              "the largest blob's tree has at most kMaxBlobTreeHeight levels of parents");
+static_assert(kBlobChunkGroupBytes + 64 <= kMaxFrameSizeBytes,
+              "one group (or one parent node) of a range encoding fits one transport frame");
+static_assert(kMaxBlobOutboardBytes <= kMaxBlobSizeBytes / 128, "an outboard is a small fraction of its blob");
+
 // --- coordination (src/coord) ---
 // Names and ids become parts of keys under the reserved prefix "__coord:".
 inline constexpr size_t kMaxCoordNameBytes = 128;        // lock, queue, counter, ... names

@@ -353,6 +353,51 @@ Blake3Hash blake3_parent_cv(const Blake3Hash& left, const Blake3Hash& right, boo
   return out;
 }
 
+void blake3_subtree_cvs(std::span<const uint8_t> data, uint64_t start_chunk,
+                        uint64_t subtree_chunks, std::span<Blake3Hash> out) {
+  ASPEN_ASSERT(std::has_single_bit(subtree_chunks) && start_chunk % subtree_chunks == 0);
+  const uint64_t subtree_bytes = subtree_chunks * kBlake3ChunkSizeBytes;
+  ASPEN_ASSERT(!data.empty() && out.size() == (data.size() + subtree_bytes - 1) / subtree_bytes);
+  const Blake3Backend backend = blake3_best_backend();
+  const internal::HashManyFn hash_many = internal::hash_many_for(backend);
+  // Complete subtrees, as many per batch as fit kBatchChunks: all their chunks in one kernel
+  // call, then their parents level by level (adjacent pairs never cross a subtree, since
+  // every subtree is the same power of two of chunks).
+  constexpr uint64_t kBatchChunks = 256;  // 8 KiB of chaining values on the stack
+  const size_t whole = data.size() / subtree_bytes;
+  size_t done = 0;
+  if (subtree_chunks <= kBatchChunks) {
+    alignas(64) uint8_t cvs[kBatchChunks * kBlake3HashSizeBytes];
+    alignas(64) uint8_t next[kBatchChunks / 2 * kBlake3HashSizeBytes];
+    const size_t per_batch = static_cast<size_t>(kBatchChunks / subtree_chunks);
+    while (done < whole) {
+      const size_t m = std::min(per_batch, whole - done);
+      size_t n = static_cast<size_t>(m * subtree_chunks);
+      hash_many(data.data() + done * subtree_bytes, kBlake3ChunkSizeBytes, n,
+                internal::kBlocksPerChunk, internal::kIv, start_chunk + done * subtree_chunks, true,
+                0, internal::kFlagChunkStart, internal::kFlagChunkEnd, cvs);
+      while (n > m) {
+        hash_many(cvs, kBlake3BlockSizeBytes, n / 2, 1, internal::kIv, 0, false,
+                  internal::kFlagParent, 0, 0, next);
+        n /= 2;
+        std::memcpy(cvs, next, n * kBlake3HashSizeBytes);
+      }
+      for (size_t i = 0; i < m; ++i) {
+        std::memcpy(out[done + i].data(), cvs + i * kBlake3HashSizeBytes, kBlake3HashSizeBytes);
+      }
+      done += m;
+    }
+  }
+  // Larger subtrees (already wide enough on their own) and a short last one.
+  for (; done < out.size(); ++done) {
+    const size_t offset = done * subtree_bytes;
+    const size_t len = std::min<size_t>(subtree_bytes, data.size() - offset);
+    const Words8 cv = internal::subtree_cv(backend, data.data() + offset, len,
+                                           start_chunk + done * subtree_chunks, internal::kIv, 0);
+    internal::store_words8(out[done].data(), cv);
+  }
+}
+
 std::string blake3_to_hex(std::span<const uint8_t> bytes) {
   static constexpr char kDigits[] = "0123456789abcdef";
   std::string out;

@@ -147,6 +147,15 @@ Blake3Hash blake3_subtree_cv(std::span<const uint8_t> data, uint64_t start_chunk
 // of the input they cover together.
 Blake3Hash blake3_parent_cv(const Blake3Hash& left, const Blake3Hash& right, bool is_root);
 
+// Chaining values of consecutive subtrees of `subtree_chunks` chunks each (a power of two),
+// the first starting at chunk `start_chunk` (a multiple of subtree_chunks): out[i] is
+// blake3_subtree_cv of data's i-th run of subtree_chunks * 1 KiB bytes, and the last run may
+// be short (it must then be the input's last subtree). out.size() must be that number of
+// runs, at least one. Faster than one blake3_subtree_cv per run for small subtrees (chunk
+// groups): the chunks and parents of many runs share the wide kernels' lanes.
+void blake3_subtree_cvs(std::span<const uint8_t> data, uint64_t start_chunk,
+                        uint64_t subtree_chunks, std::span<Blake3Hash> out);
+
 // Lower-case hex, as b3sum prints it.
 std::string blake3_to_hex(std::span<const uint8_t> bytes);
 

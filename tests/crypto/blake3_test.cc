@@ -396,6 +396,27 @@ TEST(Blake3Subtree, ChunkGroupCvsAndParentsReproduceTheRootHash) {
   }
 }
 
+TEST(Blake3Subtree, BatchedSubtreeCvsEqualOneAtATime) {
+  for (const uint64_t subtree_chunks : {uint64_t{1}, uint64_t{16}, uint64_t{256}, uint64_t{512}}) {
+    const size_t subtree_bytes = subtree_chunks * kKiB;
+    for (const size_t len : {size_t{1}, subtree_bytes, 3 * subtree_bytes + 17, 37 * subtree_bytes,
+                             40 * subtree_bytes - 1}) {
+      SCOPED_TRACE("subtree of " + std::to_string(subtree_chunks) + " chunks, length " +
+                   std::to_string(len));
+      const std::vector<uint8_t> input = random_input(len, len + subtree_chunks);
+      const uint64_t start_chunk = 4 * subtree_chunks;  // not the first subtree: counters matter
+      std::vector<Blake3Hash> batched((len + subtree_bytes - 1) / subtree_bytes);
+      blake3_subtree_cvs(input, start_chunk, subtree_chunks, batched);
+      for (size_t i = 0; i < batched.size(); ++i) {
+        const size_t offset = i * subtree_bytes;
+        const auto run = std::span(input).subspan(offset, std::min(subtree_bytes, len - offset));
+        EXPECT_EQ(batched[i], blake3_subtree_cv(run, start_chunk + i * subtree_chunks, false))
+            << "run " << i;
+      }
+    }
+  }
+}
+
 TEST(Blake3Subtree, WholeInputAsRootSubtreeIsItsHash) {
   for (const size_t len : {size_t{0}, size_t{1}, 16 * kKiB, 16 * kKiB - 5}) {
     const std::vector<uint8_t> input = random_input(len, 3);
