@@ -16,6 +16,7 @@
 #include "blob/blob_io.h"
 #include "crypto/blake3.h"
 #include "tests/blob/blob_test_util.h"
+#include "tests/crypto/b3sum_oracle.h"
 
 namespace aspen::blob {
 namespace {
@@ -24,56 +25,25 @@ namespace fs = std::filesystem;
 using crypto::Blake3Hash;
 using namespace aspen::blob::testing;
 
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "aspen-blob-XXXXXX").string();
-    const char* made = ::mkdtemp(pattern.data());
-    if (made == nullptr) std::abort();
-    path_ = made;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-
-  fs::path write(const std::string& name, std::span<const uint8_t> data) const {
-    const fs::path p = path_ / name;
-    std::ofstream f(p, std::ios::binary);
-    f.write(reinterpret_cast<const char*>(data.data()), static_cast<std::streamsize>(data.size()));
-    return p;
-  }
-
- private:
-  fs::path path_;
-};
+using TempDir = aspen::testing::OracleDir;
 
 // b3sum's lines for `files`, in order (one process for all of them).
 std::vector<std::string> b3sum_lines(const std::vector<fs::path>& files) {
   std::string command = "b3sum --no-names";
   for (const fs::path& f : files) command += " '" + f.string() + "'";
-  FILE* pipe = ::popen(command.c_str(), "r");
-  if (pipe == nullptr) return {};
-  std::string out;
-  char buf[4096];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, pipe)) > 0) out.append(buf, n);
-  if (::pclose(pipe) != 0) return {};
+  auto r = aspen::testing::run_command(command);
+  if (!r.is_ok) return {};
   std::vector<std::string> lines;
-  for (size_t at = 0; at < out.size();) {
-    const size_t nl = out.find('\n', at);
-    lines.push_back(out.substr(at, nl - at));
-    at = nl == std::string::npos ? out.size() : nl + 1;
+  for (size_t at = 0; at < r.out.size();) {
+    const size_t nl = r.out.find('\n', at);
+    lines.push_back(r.out.substr(at, nl - at));
+    at = nl == std::string::npos ? r.out.size() : nl + 1;
   }
   return lines;
 }
 
 TEST(BlobOutboard, RootEqualsB3sumAtChunkAndGroupEdges) {
-  ASSERT_EQ(std::system("command -v b3sum >/dev/null 2>&1"), 0)
-      << "b3sum is not on PATH: it is the oracle; install it with scripts/setup.sh (Debian package "
-         "b3sum)";
+  ASSERT_TRUE(aspen::testing::has_b3sum()) << aspen::testing::kNoB3sum;
   std::vector<uint64_t> sizes = {0,     1,     1023,  1024,     1025, 16383,
                                  16384, 16385, 32768, kMiB - 1, kMiB, kMiB + 1};
   std::mt19937_64 rng(16);

@@ -2,6 +2,7 @@
 // one-shot, every SIMD kernel vs the portable one, threads vs one thread) and the
 // verified-streaming building blocks against the root hash.
 #include "crypto/blake3.h"
+#include "tests/crypto/b3sum_oracle.h"
 
 #include <gtest/gtest.h>
 #include <rapidcheck.h>
@@ -77,54 +78,9 @@ std::string xof_hex(const Blake3Hasher& hasher, size_t len_bytes) {
   return blake3_to_hex(out);
 }
 
-bool has_b3sum() { return std::system("command -v b3sum >/dev/null 2>&1") == 0; }
-
-constexpr const char* kNoB3sum =
-    "b3sum is not on PATH: it is the oracle these tests compare against; install it with "
-    "scripts/setup.sh (Debian package b3sum)";
-
-// A private directory for input files, removed with everything in it.
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "aspen-blake3-XXXXXX").string();
-    const char* made = ::mkdtemp(pattern.data());
-    if (made == nullptr) std::abort();
-    path_ = made;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-
-  fs::path write(const std::string& name, std::span<const uint8_t> data) const {
-    const fs::path p = path_ / name;
-    std::ofstream f(p, std::ios::binary);
-    f.write(reinterpret_cast<const char*>(data.data()), static_cast<std::streamsize>(data.size()));
-    f.close();
-    if (!f) std::abort();
-    return p;
-  }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
-
-std::string run_command(const std::string& command) {
-  FILE* pipe = ::popen(command.c_str(), "r");
-  if (pipe == nullptr) return "popen failed";
-  std::string out;
-  char buf[512];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, pipe)) > 0) out.append(buf, n);
-  const int status = ::pclose(pipe);
-  while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
-  if (status != 0) return "b3sum failed: " + out;
-  return out;
-}
+using aspen::testing::has_b3sum;
+using aspen::testing::kNoB3sum;
+using TempDir = aspen::testing::OracleDir;
 
 // b3sum's hex output for `file` in `mode` with `len_bytes` of output. Paths and the context
 // are ours (no quotes in them), so single quotes are enough for the shell.
@@ -144,7 +100,9 @@ std::string b3sum_hex(const TempDir& dir, const fs::path& file, Mode mode, size_
       command += " --derive-key '" + std::string(kVectorContext) + "'";
       break;
   }
-  return run_command(command + " '" + file.string() + "'");
+  auto r = aspen::testing::run_command(command + " '" + file.string() + "'");
+  while (!r.out.empty() && (r.out.back() == '\n' || r.out.back() == ' ')) r.out.pop_back();
+  return r.is_ok ? r.out : "b3sum failed: " + r.out;
 }
 
 // --- fixed digests (meaningful without b3sum) ------------------------------------------
