@@ -118,6 +118,15 @@ void ClientService::register_handlers() {
 
 void ClientService::serve(transport::Stream& stream, std::string bytes) {
   env_.counters.client_requests.fetch_add(1, std::memory_order_relaxed);
+  // One request per stream: a second one (a misbehaving client) is not executed, since its
+  // answer could never be delivered; the stream is reset.
+  if (!served_streams_.emplace(stream.connection_serial(), stream.id()).second) {
+    env_.counters.client_errors.fetch_add(1, std::memory_order_relaxed);
+    ASPEN_LOG_DEBUG("node {}: a second request on one client stream from key {}; stream reset", env_.config.node_id,
+                    stream.peer_key().short_string());
+    stream.reset();
+    return;
+  }
   transport::Stream st = stream;
   Reply reply = [this, st](cpb::Response resp) mutable {
     if (resp.has_error()) env_.counters.client_errors.fetch_add(1, std::memory_order_relaxed);
@@ -222,6 +231,10 @@ bool ClientService::is_revoked(const auth::TokenId& id) const {
 }
 
 void ClientService::on_connection_closed(uint64_t connection_serial) { token_cache_.erase(connection_serial); }
+
+void ClientService::on_stream_closed(const transport::Stream& stream) {
+  served_streams_.erase({stream.connection_serial(), stream.id()});
+}
 
 void ClientService::handle_revoke_token(const cpb::Request& req, Reply reply) {
   const auto& r = req.revoke_token();

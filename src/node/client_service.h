@@ -12,6 +12,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <vector>
 
 #include "node/internal/node_env.h"
@@ -37,6 +38,8 @@ class ClientService : public std::enable_shared_from_this<ClientService> {
   void on_leader_changed(NodeId leader);
   // A client connection ended: its verified token is forgotten.
   void on_connection_closed(uint64_t connection_serial);
+  // A client stream can deliver nothing more.
+  void on_stream_closed(const transport::Stream& stream);
   cpb::Response error_reply(const Error& e) const { return internal::error_reply(env_, port_.core(), e); }
 
  private:
@@ -80,6 +83,9 @@ class ClientService : public std::enable_shared_from_this<ClientService> {
     uint64_t verified_at_ms = 0;
   };
   std::map<uint64_t, CachedToken> token_cache_;  // [loop] by connection serial
+  // Streams that delivered their one request and are still open (bounded by the transport's
+  // stream limits): a second request on one is refused, never executed.
+  std::set<std::pair<uint64_t, int64_t>> served_streams_;  // [loop]
   ForwardLink forward_link_;                  // [loop]
   std::map<uint64_t, InFlight> forwards_;     // [loop] by forward id; bounded by route_request
   uint64_t next_forward_id_ = 1;              // [loop] never leaves the process

@@ -699,6 +699,44 @@ TEST_F(ClusterTest, SnapshotMessageOutsideASnapshotStreamIsRefused) {
   (*ep)->close();
 }
 
+// The client protocol is one request per stream. A client that sends a second write on a
+// stream has the stream reset: the second is never executed (its answer could never be
+// delivered), and the first, already under way, may or may not be (the client broke the
+// protocol, so it gets no answer to rely on).
+TEST_F(ClusterTest, SecondRequestOnOneStreamIsNotExecuted) {
+  start_nodes(1);
+  auto c = make_client();
+  ASSERT_NE(c, nullptr);
+  ASSERT_NO_FATAL_FAILURE(form_cluster(*c));
+  auto ep = transport::Endpoint::bind(TestOperator::get().identity, transport::EndpointConfig{});
+  ASSERT_TRUE(ep.has_value());
+  auto peer = node(1).ticket_peer();
+  auto conn = (*ep)->connect(peer.public_key, peer.addrs, "aspen-client", 5000);
+  ASSERT_TRUE(conn.has_value()) << conn.error().to_string();
+  auto put = [](const std::string& key) {
+    cpb::Request r;
+    r.set_auth_token(TestOperator::get().current_token());
+    r.mutable_write()->mutable_command()->mutable_put()->set_key(key);
+    r.mutable_write()->mutable_command()->mutable_put()->set_value("v");
+    return r.SerializeAsString();
+  };
+  auto st = conn->open_bi();
+  ASSERT_TRUE(st.has_value());
+  ASSERT_TRUE(st->send(put("first")).has_value());
+  ASSERT_TRUE(st->send(put("second")).has_value());
+  st->finish();
+  auto answer = st->recv(5000);
+  EXPECT_FALSE(answer.has_value() && answer->has_value()) << "a stream with two requests was answered";
+  // The node handles a stream's messages in order on one thread, before any later request:
+  // had it executed the second put, this later one would find it applied.
+  ASSERT_TRUE(kv::put(*c, "third", "v").has_value());
+  auto second = c->read("second");
+  ASSERT_TRUE(second.has_value());
+  EXPECT_FALSE(second->has_value()) << "the second request on one stream was executed";
+  (*ep)->close();
+  ASSERT_TRUE(kv::put(*c, "still", "serving").has_value());
+}
+
 TEST_F(ClusterTest, BadRequestsGetClearErrorsAndTheNodeKeepsServing) {
   start_nodes(1);
   auto c = make_client();
