@@ -113,7 +113,9 @@ void ClientService::register_handlers() {
   handlers_.add(R::kLeaseList, "lease_list", bind(&ClientService::handle_lease_list));
   handlers_.add(R::kRevokeToken, "revoke_token", bind(&ClientService::handle_revoke_token));
   // Answered in serve(), which holds the verified token.
-  handlers_.add(R::kWhoAmI, "who_am_i", [](const cpb::Request&, Reply) { ASPEN_ASSERT(false); });
+  handlers_.add(R::kWhoAmI, "who_am_i", [this](const cpb::Request&, Reply reply) {
+    reply(error_reply(Error(ErrorCode::kInternal, "who-am-i is answered before dispatch")));
+  });
 }
 
 void ClientService::serve(transport::Stream& stream, std::string bytes) {

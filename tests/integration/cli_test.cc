@@ -4,6 +4,7 @@
 
 #include <filesystem>
 
+#include "cli_process.h"
 #include "node_process.h"
 
 namespace aspen::testing {
@@ -126,6 +127,23 @@ TEST_F(CliTest, OperatorFormsAClusterAndReadsAndWritesWithTheCli) {
   // Revoked: refused from then on (within the node's 1 s token cache).
   ASSERT_EQ(cli({"auth", "token", "revoke", dir_.path() + "/reader.token"}).exit_code, 0);
   EXPECT_TRUE(wait_until([&] { return cli_as("reader", {"kv", "get", "greeting"}).exit_code == 5; }, 10000));
+}
+
+// Without a home directory, `cluster init` needs to be told where the root key and the
+// admin token go, and says so before it initializes anything: a root key with nowhere to
+// be kept would be lost with the cluster it made.
+TEST_F(CliTest, InitWithNowhereToKeepTheRootKeyChangesNothing) {
+  nodes_.push_back(std::make_unique<NodeProcess>(1, dir_.path(), "cli-test-cookie"));
+  nodes_.back()->start();
+  cluster::Ticket first;
+  first.peers.push_back(nodes_[0]->ticket_peer());
+  ticket_ = cluster::encode_ticket(first);
+  auto r = run_cli({"--ticket", ticket_, "--identity", dir_.path() + "/operator.key", "cluster", "init"}, dir_.path(),
+                   "", {});
+  EXPECT_EQ(r.exit_code, 2) << r.out << r.err;
+  EXPECT_NE(r.err.find("--root-key-file"), std::string::npos) << r.err;
+  auto health = cli({"--json", "node", "health", "--node", "1"});
+  EXPECT_NE(health.out.find("uninitialized"), std::string::npos) << health.out;
 }
 
 TEST_F(CliTest, UnreachableClusterExitsWithThree) {

@@ -47,12 +47,18 @@ int run_init(const Context& ctx, const std::string& root_key_flag) {
       return usage_error(ctx, "init makes an admin token for this client's key, but there is no place to keep the "
                               "key: pass --identity FILE (or set ASPEN_IDENTITY or HOME)");
     }
-    const std::string token_path = !creds.token_path.empty() ? creds.token_path : config_dir() + "/token";
+    // Where the secrets go is settled before the cluster exists: a root key with nowhere to
+    // be kept would be lost with the cluster it made.
+    const std::string dir = config_dir();
+    if (dir.empty() && (root_key_flag.empty() || creds.token_path.empty())) {
+      return usage_error(ctx, "no place for the root key and the admin token: pass --root-key-file and --token-file "
+                              "(or set HOME)");
+    }
+    const std::string token_path = !creds.token_path.empty() ? creds.token_path : dir + "/token";
     auto r = c.init_cluster();
     if (!r) return fail(ctx, r.error());
     const std::string& id = r->response.cluster_id();
-    const std::string root_path =
-        !root_key_flag.empty() ? root_key_flag : fmt::format("{}/root-{}.key", config_dir(), id);
+    const std::string root_path = !root_key_flag.empty() ? root_key_flag : fmt::format("{}/root-{}.key", dir, id);
     // The root secret: written before anything else is said, and never over an existing key.
     if (auto s = ensure_parent_dir(root_path); !s) return fail(ctx, s.error());
     if (auto s = transport::write_identity_file(root_path, transport::NodeIdentity::from_seed(r->root_seed)); !s) {
