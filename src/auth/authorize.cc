@@ -21,19 +21,6 @@ bool range_within_prefix(std::string_view prefix, std::string_view start, std::s
 
 }  // namespace
 
-std::string prefix_end(std::string_view prefix) {
-  std::string end(prefix);
-  while (!end.empty()) {
-    const auto last = static_cast<unsigned char>(end.back());
-    if (last < 0xff) {
-      end.back() = static_cast<char>(last + 1);
-      return end;
-    }
-    end.pop_back();
-  }
-  return end;
-}
-
 bool allows_key(const VerifiedToken& token, Action action, std::string_view key) {
   for (const Capability& c : token.capabilities) {
     if (!action_grants(c.action, action)) continue;

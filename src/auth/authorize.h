@@ -15,6 +15,7 @@
 
 #include "auth/capability.h"
 #include "auth/token.h"
+#include "core/encoding.h"
 
 namespace aspen::auth {
 
@@ -34,7 +35,7 @@ bool allows_range(const VerifiedToken& token, Action action, std::string_view st
 std::string describe_missing(Action action, std::string_view key);
 
 // The smallest key greater than every key starting with `prefix`; "" when there is none
-// (the prefix is empty or all 0xff bytes), meaning the end of the keyspace.
-std::string prefix_end(std::string_view prefix);
+// (the prefix is empty or all 0xff bytes), meaning the end of the keyspace (core/encoding.h).
+using aspen::prefix_end;
 
 }  // namespace aspen::auth

@@ -151,18 +151,12 @@ struct Client::Impl {
     set_token(options.token);
   }
 
-  // Requests carry the token as field 2 of Request, appended to their serialized bytes (a
-  // field may come in any order): encoded once here, not per request.
+  // Requests carry the token as their auth_token field, appended to their serialized bytes
+  // (protobuf fields may come in any order): encoded once here, not per request.
   void set_token(const std::string& token) {
-    std::string field;
-    if (!token.empty()) {
-      field.push_back(static_cast<char>((cpb::Request::kAuthTokenFieldNumber << 3) | 2));  // length-delimited
-      for (uint64_t n = token.size(); ; n >>= 7) {
-        field.push_back(static_cast<char>((n & 0x7f) | (n >= 0x80 ? 0x80 : 0)));
-        if (n < 0x80) break;
-      }
-      field += token;
-    }
+    cpb::Request only_token;
+    only_token.set_auth_token(token);
+    std::string field = only_token.SerializeAsString();
     std::lock_guard lock(token_mu);
     token_field = std::make_shared<const std::string>(std::move(field));
   }

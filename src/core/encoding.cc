@@ -86,6 +86,19 @@ std::string to_hex(std::string_view bytes) {
   return out;
 }
 
+std::string prefix_end(std::string_view prefix) {
+  std::string end(prefix);
+  while (!end.empty()) {
+    const auto last = static_cast<unsigned char>(end.back());
+    if (last < 0xff) {
+      end.back() = static_cast<char>(last + 1);
+      return end;
+    }
+    end.pop_back();
+  }
+  return end;
+}
+
 Result<std::string> from_hex(std::string_view hex) {
   if (hex.size() % 2 != 0) return make_error(ErrorCode::kInvalidArgument, "hex has an odd length");
   auto digit = [](char c) -> int {

@@ -41,6 +41,9 @@ class Decoder {
 // Lowercase hex of the bytes, and back (either case; InvalidArgument on an odd length or a
 // character that is not a hex digit).
 std::string to_hex(std::string_view bytes);
+// The smallest key greater than every key that starts with `prefix`: the exclusive end of a
+// prefix range. "" when there is none (an empty or all-0xff prefix): the end of the keyspace.
+std::string prefix_end(std::string_view prefix);
 Result<std::string> from_hex(std::string_view hex);
 
 }  // namespace aspen

@@ -1,6 +1,8 @@
 // The BLAKE3 tree: chunks, the incremental hasher, parents, the root and extended output.
 #include "crypto/blake3.h"
 
+#include "core/encoding.h"
+
 #include <algorithm>
 #include <bit>
 #include <cstring>
@@ -399,14 +401,7 @@ void blake3_subtree_cvs(std::span<const uint8_t> data, uint64_t start_chunk,
 }
 
 std::string blake3_to_hex(std::span<const uint8_t> bytes) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(bytes.size() * 2);
-  for (uint8_t b : bytes) {
-    out.push_back(kDigits[b >> 4]);
-    out.push_back(kDigits[b & 0xF]);
-  }
-  return out;
+  return to_hex(std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
 }
 
 }  // namespace aspen::crypto

@@ -160,17 +160,4 @@ kvpb::RangeRequest key_range(std::string_view key) {
   return req;
 }
 
-std::string prefix_end(std::string_view prefix) {
-  std::string end(prefix);
-  while (!end.empty()) {
-    auto last = static_cast<unsigned char>(end.back());
-    if (last < 0xff) {
-      end.back() = static_cast<char>(last + 1);
-      return end;
-    }
-    end.pop_back();
-  }
-  return end;  // all 0xff: no upper bound
-}
-
 }  // namespace aspen::kv

@@ -5,6 +5,7 @@
 #pragma once
 
 #include "aspen/kv.pb.h"
+#include "core/encoding.h"
 #include "core/error.h"
 
 namespace aspen::kv {
@@ -19,6 +20,6 @@ Status validate_command(const kvpb::Command& cmd);
 kvpb::RangeRequest key_range(std::string_view key);
 
 // The smallest key greater than every key with this prefix ("" when there is none).
-std::string prefix_end(std::string_view prefix);
+using aspen::prefix_end;
 
 }  // namespace aspen::kv

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "auth/authorize.h"
+#include "core/encoding.h"
 
 namespace aspen::node {
 
@@ -94,9 +95,7 @@ Status authorize_command(const kvpb::Command& cmd, const auth::VerifiedToken& t)
 }  // namespace
 
 std::string revoked_token_key(const auth::TokenId& id) {
-  std::string out(kRevokedTokenPrefix);
-  for (uint8_t b : id) out += fmt::format("{:02x}", b);
-  return out;
+  return std::string(kRevokedTokenPrefix) + to_hex(std::string_view(reinterpret_cast<const char*>(id.data()), id.size()));
 }
 
 bool is_open_request(const clientpb::Request& req) {

@@ -19,6 +19,7 @@
 #include "auth/token.h"
 #include "auth/token_text.h"
 #include "cli.h"
+#include "core/encoding.h"
 #include "completion.h"
 #include "credentials.h"
 
@@ -29,12 +30,6 @@ namespace {
 uint64_t now_s() {
   return static_cast<uint64_t>(
       std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count());
-}
-
-std::string hex(std::string_view bytes) {
-  std::string out;
-  for (unsigned char b : bytes) out += fmt::format("{:02x}", b);
-  return out;
 }
 
 // The id and expiry a token claims (not verified: the node verifies).
@@ -101,12 +96,12 @@ int output_token(const Context& ctx, const std::string& token, const std::string
     if (auto s = write_private_file(out_file, text + "\n"); !s) return fail(ctx, s.error());
   }
   if (ctx.is_json) {
-    print_json_ok({{"token", text}, {"id", claims ? hex(claims->id) : ""}, {"expires_s", claims ? claims->expires_s : 0},
+    print_json_ok({{"token", text}, {"id", claims ? to_hex(claims->id) : ""}, {"expires_s", claims ? claims->expires_s : 0},
                    {"file", out_file}});
   } else if (out_file.empty()) {
     std::cout << text << "\n";
   } else {
-    std::cout << "token " << (claims ? hex(claims->id) : "") << " written to " << out_file << "\n";
+    std::cout << "token " << (claims ? to_hex(claims->id) : "") << " written to " << out_file << "\n";
   }
   return kExitOk;
 }
@@ -166,8 +161,8 @@ int run_inspect(const Context& ctx, const std::string& arg) {
 int run_revoke(const Context& ctx, const std::string& arg, uint64_t expires_s_flag) {
   std::string id;
   uint64_t expires_s = expires_s_flag;
-  if (arg.size() == 2 * auth::kTokenIdSizeBytes && arg.find_first_not_of("0123456789abcdef") == std::string::npos) {
-    for (size_t i = 0; i < arg.size(); i += 2) id.push_back(static_cast<char>(std::stoi(arg.substr(i, 2), nullptr, 16)));
+  if (auto raw = from_hex(arg); raw && raw->size() == auth::kTokenIdSizeBytes) {
+    id = std::move(*raw);
     // Without the token we do not know when it expires: keep the revocation for 100 years.
     if (expires_s == 0) expires_s = now_s() + uint64_t{100} * 365 * 86400;
   } else {
@@ -183,9 +178,9 @@ int run_revoke(const Context& ctx, const std::string& arg, uint64_t expires_s_fl
   return with_client(ctx, [&](client::Client& c) {
     if (auto s = c.revoke_token(token_id, expires_s); !s) return fail(ctx, s.error());
     if (ctx.is_json) {
-      print_json_ok({{"revoked", hex(id)}});
+      print_json_ok({{"revoked", to_hex(id)}});
     } else {
-      std::cout << "revoked " << hex(id) << " (and every token delegated from it)\n";
+      std::cout << "revoked " << to_hex(id) << " (and every token delegated from it)\n";
     }
     return kExitOk;
   });
@@ -198,13 +193,13 @@ int run_whoami(const Context& ctx) {
     std::vector<std::string> caps(w->capabilities().begin(), w->capabilities().end());
     if (ctx.is_json) {
       print_json_ok({{"public_key", w->public_key()},
-                     {"token_id", hex(w->token_id())},
+                     {"token_id", to_hex(w->token_id())},
                      {"capabilities", caps},
                      {"expires_s", w->expires_s()},
                      {"chain_depth", w->chain_depth()}});
     } else {
       std::cout << "key:          " << w->public_key() << "\n"
-                << "token:        " << hex(w->token_id()) << " (chain depth " << w->chain_depth() << ")\n"
+                << "token:        " << to_hex(w->token_id()) << " (chain depth " << w->chain_depth() << ")\n"
                 << "capabilities: " << fmt::format("{}", fmt::join(caps, " ")) << "\n"
                 << "expires:      " << fmt::format("{:%Y-%m-%d %H:%M:%S} UTC", fmt::gmtime(static_cast<std::time_t>(w->expires_s())))
                 << "\n";
