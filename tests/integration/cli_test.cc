@@ -115,6 +115,18 @@ TEST_F(CliTest, OperatorFormsAClusterAndReadsAndWritesWithTheCli) {
   auto made = cli({"auth", "token", "create", "--root-key-file", dir_.path() + "/root.key", "--can", "read:gr",
                    "--for", reader_key, "--expires-in", "1h", "-o", dir_.path() + "/reader.token"});
   ASSERT_EQ(made.exit_code, 0) << made.out;
+  // Mistakes in a token request are refused before anything is signed, naming the problem.
+  const std::string root = dir_.path() + "/root.key";
+  auto bad_duration = cli({"auth", "token", "create", "--root-key-file", root, "--can", "read:gr", "--for", reader_key,
+                           "--expires-in", "5x"});
+  EXPECT_EQ(bad_duration.exit_code, 4);
+  auto bad_capability = cli({"auth", "token", "create", "--root-key-file", root, "--can", "fly:gr", "--for",
+                             reader_key});
+  EXPECT_EQ(bad_capability.exit_code, 4);
+  auto bad_key = cli({"auth", "token", "create", "--root-key-file", root, "--can", "read:gr", "--for", "not-a-key"});
+  EXPECT_EQ(bad_key.exit_code, 4);
+  auto no_root = cli({"auth", "token", "create", "--can", "read:gr", "--for", reader_key});
+  EXPECT_EQ(no_root.exit_code, 2);
   EXPECT_EQ(cli_as("reader", {"kv", "get", "greeting"}).out, "hello\n");
   auto refused = cli_as("reader", {"kv", "set", "greeting", "overwritten"});
   EXPECT_EQ(refused.exit_code, 5) << refused.out;
