@@ -320,6 +320,13 @@ TEST_F(AuthTest, RevokedTokenAndItsChildrenAreRefusedOnEveryMember) {
   // Only an admin may revoke.
   auto other = client_as(me, issue(me, {"full:"}));
   expect_unauthorized(other->revoke_token(s.id, s.expires_s), "revoke without admin");
+  // A token id of the wrong size is refused, naming the size.
+  cpb::Request bad;
+  bad.mutable_revoke_token()->set_token_id("short");
+  auto r = admin_->call(bad);
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().code(), ErrorCode::kInvalidArgument);
+  EXPECT_NE(r.error().message().find("32 hex digits"), std::string::npos) << r.error().message();
 }
 
 // A write sent to a follower with a token that does not allow it is refused there, not

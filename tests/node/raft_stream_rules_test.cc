@@ -1,5 +1,6 @@
 // The Raft greeting: both sides prove the cookie, and each proof holds on one connection only.
 #include <gtest/gtest.h>
+#include <rapidcheck/gtest.h>
 
 #include "aspen/cluster.pb.h"
 #include "node/raft_stream_rules.h"
@@ -103,6 +104,14 @@ TEST(RaftGreeting, StrangerWithTheCookieIsRefused) {
   auto g = check_greeting(make_greeting(5, p.key, f, {}, false), 1, p.key, p.peers, f);
   ASSERT_FALSE(g.has_value());
   EXPECT_EQ(g.error().code(), ErrorCode::kUnauthorized);
+}
+
+// Whatever bytes arrive as a greeting or as its answer, nothing crashes and nothing passes:
+// a proof cannot be guessed.
+RC_GTEST_PROP(RaftGreeting, ArbitraryBytesNeverPass, (std::string bytes)) {
+  Pair p;
+  RC_ASSERT(!check_greeting(bytes, 1, p.key, p.peers, p.facts).has_value());
+  RC_ASSERT(!check_greeting_ack(bytes, 1, p.key, p.facts).has_value());
 }
 
 }  // namespace
