@@ -20,7 +20,11 @@ namespace aspen::storage {
 
 namespace {
 
-constexpr char kSegmentMagic[8] = {'A', 'S', 'P', 'N', 'W', 'A', 'L', '1'};
+// Format 1: records without batch markers (earlier versions; read, never written).
+constexpr char kSegmentMagicV1[8] = {'A', 'S', 'P', 'N', 'W', 'A', 'L', '1'};
+// Format 2: every write is a batch behind a marker.
+constexpr char kSegmentMagicV2[8] = {'A', 'S', 'P', 'N', 'W', 'A', 'L', '2'};
+constexpr uint32_t kBatchPayloadBytes = Wal::kBatchMarkerBytes - Wal::kRecordHeaderBytes;
 constexpr std::string_view kSegmentSuffix = ".wal";
 
 Error io_error(std::string_view what, const std::string& path, int err) {
@@ -35,6 +39,10 @@ uint32_t record_crc(uint8_t type, std::string_view payload) {
   uLong crc = crc32(0L, &type, 1);
   return static_cast<uint32_t>(
       crc32(crc, reinterpret_cast<const Bytef*>(payload.data()), static_cast<uInt>(payload.size())));
+}
+
+uint32_t crc_of(std::string_view bytes) {
+  return static_cast<uint32_t>(crc32(0L, reinterpret_cast<const Bytef*>(bytes.data()), static_cast<uInt>(bytes.size())));
 }
 
 uint32_t read_u32_be(const uint8_t* p) {
@@ -53,6 +61,118 @@ std::optional<uint64_t> parse_segment_name(std::string_view name) {
     seq = (seq << 4) | static_cast<uint64_t>(v);
   }
   return seq;
+}
+
+enum class RecordState { kOk, kZero, kShort, kBadChecksum };
+
+std::string_view describe(RecordState state) {
+  switch (state) {
+    case RecordState::kOk: return "is intact";
+    case RecordState::kZero: return "is missing";
+    case RecordState::kShort: return "is cut short";
+    case RecordState::kBadChecksum: return "fails its checksum";
+  }
+  return "is unreadable";
+}
+
+// One record read in place from a mapped segment.
+struct RecordAt {
+  RecordState state = RecordState::kShort;
+  uint8_t type = 0;
+  std::string_view payload;  // empty unless the whole record lies before the end
+  uint64_t size_bytes = 0;   // header and payload
+};
+
+RecordAt record_at(const uint8_t* bytes, uint64_t off, uint64_t end) {
+  RecordAt r;
+  if (off + Wal::kRecordHeaderBytes > end) return r;
+  const uint32_t len = read_u32_be(bytes + off);
+  const uint32_t crc = read_u32_be(bytes + off + 4);
+  r.type = bytes[off + 8];
+  if (len == 0 && crc == 0 && r.type == 0) {
+    r.state = RecordState::kZero;
+    return r;
+  }
+  if (len > Wal::kMaxRecordBytes || off + Wal::kRecordHeaderBytes + len > end) return r;
+  r.payload = std::string_view(reinterpret_cast<const char*>(bytes + off + Wal::kRecordHeaderBytes), len);
+  r.size_bytes = Wal::kRecordHeaderBytes + len;
+  r.state = record_crc(r.type, r.payload) == crc ? RecordState::kOk : RecordState::kBadChecksum;
+  return r;
+}
+
+// An intact batch: its marker and its whole body passed their checksums.
+struct BatchAt {
+  uint64_t synced_through = 0;
+  uint64_t body_begin = 0;
+  uint64_t body_end = 0;
+};
+
+std::optional<BatchAt> batch_at(const uint8_t* bytes, uint64_t off, uint64_t end) {
+  const RecordAt marker = record_at(bytes, off, end);
+  if (marker.state != RecordState::kOk || marker.type != Wal::kBatch || marker.payload.size() != kBatchPayloadBytes) {
+    return std::nullopt;
+  }
+  Decoder d(marker.payload);
+  const uint64_t self = *d.get_u64_be();
+  const uint64_t synced_through = *d.get_u64_be();
+  const uint32_t body_bytes = *d.get_u32_be();
+  const uint32_t body_crc = *d.get_u32_be();
+  const uint64_t body_begin = off + marker.size_bytes;
+  // The marker names its own offset, so a marker-like run of bytes inside an entry (or a
+  // batch left where it was not written) is never taken for a batch here.
+  if (self != off || body_bytes > end - body_begin) return std::nullopt;
+  std::string_view body(reinterpret_cast<const char*>(bytes + body_begin), body_bytes);
+  if (crc_of(body) != body_crc) return std::nullopt;
+  return BatchAt{synced_through, body_begin, body_begin + body_bytes};
+}
+
+// The offset of the first intact batch in [from, end) that was written after the bytes at
+// `damaged_at` had been synced: proof that damage there is not a torn write.
+std::optional<uint64_t> find_later_synced_batch(const uint8_t* bytes, uint64_t from, uint64_t end, uint64_t damaged_at) {
+  // A marker's type byte sits 8 bytes into it; memchr skips the zeros of the preallocated
+  // remainder quickly.
+  uint64_t p = from;
+  while (p + Wal::kBatchMarkerBytes <= end) {
+    const void* hit = std::memchr(bytes + p + 8, Wal::kBatch, static_cast<size_t>(end - Wal::kBatchMarkerBytes + 1 - p));
+    if (hit == nullptr) return std::nullopt;
+    p = static_cast<uint64_t>(static_cast<const uint8_t*>(hit) - bytes) - 8;
+    if (read_u32_be(bytes + p) == kBatchPayloadBytes) {
+      if (const auto b = batch_at(bytes, p, end)) {
+        if (b->synced_through > damaged_at) return p;
+        p = b->body_end;
+        continue;
+      }
+    }
+    ++p;
+  }
+  return std::nullopt;
+}
+
+// Names the entry a damaged batch at `off` held first, as far as its records still tell:
+// the first entry whose record fails, or the batch's first entry when its marker is the
+// damaged part. `last_index` is the last entry replayed before the batch.
+std::string damaged_entry(const uint8_t* bytes, uint64_t off, uint64_t end, Index last_index) {
+  const RecordAt marker = record_at(bytes, off, end);
+  const bool is_marker_ok = marker.state == RecordState::kOk && marker.type == Wal::kBatch;
+  Index seen = last_index;
+  for (uint64_t p = off + Wal::kBatchMarkerBytes; p < end;) {
+    const RecordAt r = record_at(bytes, p, end);
+    pb::Entry e;
+    const bool is_next_entry = r.type == Wal::kEntry && !r.payload.empty() &&
+                               e.ParseFromArray(r.payload.data(), static_cast<int>(r.payload.size())) &&
+                               e.index() == seen + 1;
+    if (r.state != RecordState::kOk) {
+      return fmt::format("entry {} (its record at offset {} {})", seen + 1, p, describe(r.state));
+    }
+    if (!is_marker_ok && is_next_entry) {
+      return fmt::format("entry {} onwards (the batch's marker at offset {} {})", e.index(), off,
+                         marker.type == Wal::kBatch ? describe(marker.state) : "is damaged");
+    }
+    if (is_next_entry) seen = e.index();
+    if (r.type == Wal::kBatch) break;  // the next batch
+    p += r.size_bytes;
+  }
+  return fmt::format("the batch after entry {}", last_index);
 }
 
 Status write_all(int fd, const char* data, size_t size, uint64_t offset, const std::string& path) {
@@ -115,6 +235,27 @@ struct Wal::Replay {
   Term term_at_base = 0;
 };
 
+// A segment mapped for replay: its records are read up to `end`, which a later segment's
+// checkpoint fixed (`is_end_known`), or else the file's end.
+struct Wal::SegmentBytes {
+  const uint8_t* data = nullptr;
+  uint64_t size = 0;
+  uint64_t end = 0;
+  bool is_end_known = false;
+};
+
+namespace {
+
+// Damage in the synced part of a segment: names the file, the offset and the entry after
+// which the log stops being readable.
+Error damage(const std::string& path, uint64_t off, std::string_view what, Index last_index, uint64_t end) {
+  return Error(ErrorCode::kCorruption,
+               fmt::format("log segment {}: the record at offset {} {}, after entry {} (the log was synced up to offset {})",
+                           path, off, what, last_index, end));
+}
+
+}  // namespace
+
 Status Wal::replay(WalFloor floor) {
   std::vector<std::pair<uint64_t, std::string>> files;
   if (DIR* d = ::fdopendir(::dup(dir_fd_)); d != nullptr) {
@@ -136,7 +277,8 @@ Status Wal::replay(WalFloor floor) {
     uint8_t head[kSegmentHeaderBytes + kRecordHeaderBytes + 16];
     const ssize_t n = ::pread(fd, head, sizeof(head), 0);
     ::close(fd);
-    if (n != static_cast<ssize_t>(sizeof(head)) || std::memcmp(head, kSegmentMagic, 8) != 0) continue;
+    if (n != static_cast<ssize_t>(sizeof(head))) continue;
+    if (std::memcmp(head, kSegmentMagicV1, 8) != 0 && std::memcmp(head, kSegmentMagicV2, 8) != 0) continue;
     const uint8_t* rec = head + kSegmentHeaderBytes;
     std::string_view payload(reinterpret_cast<const char*>(rec + kRecordHeaderBytes), 16);
     if (read_u32_be(rec) != 16 || rec[8] != kCheckpoint || record_crc(kCheckpoint, payload) != read_u32_be(rec + 4)) continue;
@@ -164,107 +306,19 @@ Status Wal::replay(WalFloor floor) {
     if (size < kSegmentHeaderBytes) continue;  // a crash while it was created: holds nothing
     void* map = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, seg->fd, 0);
     if (map == MAP_FAILED) return std::unexpected(io_error("cannot map log segment", seg->path, errno));
-    const auto* bytes = static_cast<const uint8_t*>(map);
-    Status status;
-    uint64_t expected_seq = 0;
-    for (int k = 8; k < 16; ++k) expected_seq = (expected_seq << 8) | bytes[k];
-    const bool is_header_ok = std::memcmp(bytes, kSegmentMagic, 8) == 0 && expected_seq == seq;
-    if (!is_header_ok) {
-      // A segment is created and its header synced before any record goes into it: a bad
-      // header with records after it is damage, not a crash during creation.
-      bool has_records = size > kSegmentHeaderBytes && bytes[kSegmentHeaderBytes] != 0;
-      if (has_records) status = make_error(ErrorCode::kCorruption, fmt::format("log segment {} has a damaged header", seg->path));
-      ::munmap(map, size);
-      if (!status) return status;
-      continue;
-    }
-    uint64_t off = kSegmentHeaderBytes;
+    SegmentBytes bytes;
+    bytes.data = static_cast<const uint8_t*>(map);
+    bytes.size = size;
     const auto known = known_end.find(seq);
-    const bool is_end_known = known != known_end.end();
-    const uint64_t end = is_end_known ? std::min(known->second, size) : size;
-    auto damaged = [&](std::string_view what) {
-      return make_error(ErrorCode::kCorruption,
-                        fmt::format("log segment {}: the record at offset {} {} (the log was synced up to offset {})", seg->path, off, what, end));
-    };
-    if (is_end_known && known->second > size) status = damaged("is missing: the file is shorter than its records");
-    while (status && off < end) {
-      if (off + kRecordHeaderBytes > end) {
-        if (is_end_known) status = damaged("is cut short");
-        break;
-      }
-      const uint32_t len = read_u32_be(bytes + off);
-      const uint32_t crc = read_u32_be(bytes + off + 4);
-      const uint8_t type = bytes[off + 8];
-      const bool is_zero = len == 0 && crc == 0 && type == 0;
-      const bool is_short = len > kMaxRecordBytes || off + kRecordHeaderBytes + len > end;
-      std::string_view payload(reinterpret_cast<const char*>(bytes + off + kRecordHeaderBytes), is_short ? 0 : len);
-      const bool is_bad = is_zero || is_short || record_crc(type, payload) != crc;
-      if (is_bad) {
-        // Past the last synced write this is the torn tail of a crash; before it, damage.
-        if (is_end_known) status = damaged(is_zero ? "is missing" : is_short ? "is cut short" : "fails its checksum");
-        break;
-      }
-      const auto record_size = static_cast<uint32_t>(kRecordHeaderBytes + len);
-      switch (type) {
-        case kEntry: {
-          pb::Entry e;
-          if (!e.ParseFromArray(payload.data(), static_cast<int>(payload.size())) || e.index() == 0) {
-            status = make_error(ErrorCode::kCorruption, fmt::format("log segment {} holds an entry that does not parse", seg->path));
-            break;
-          }
-          const Index i = e.index();
-          seg->max_index = std::max(seg->max_index, i);
-          if (i <= base_index_) {
-            // Rewrites the log at or below the base: everything after it goes.
-            truncate_after(base_index_);
-            rp.term_at_base = i == base_index_ ? e.term() : 0;
-            break;
-          }
-          const Index last = base_index_ + slots_.size();
-          if (i > last + 1) {
-            status = make_error(ErrorCode::kCorruption,
-                                fmt::format("log entry {} follows entry {} in {}: entries are missing", i, last, seg->path));
-            break;
-          }
-          truncate_after(i - 1);
-          slots_.push_back(Slot{e.term(), seq, off, record_size});
-          size_bytes_ += record_size;
-          break;
-        }
-        case kHardState:
-          if (!hard_state_.ParseFromArray(payload.data(), static_cast<int>(payload.size()))) {
-            status = make_error(ErrorCode::kCorruption, fmt::format("log segment {} holds a hard state that does not parse", seg->path));
-            break;
-          }
-          has_hard_state_ = true;
-          break;
-        case kReset: {
-          Decoder d(payload);
-          auto index = d.get_u64_be();
-          auto term = index ? d.get_u64_be() : index;
-          if (!term) {
-            status = make_error(ErrorCode::kCorruption, fmt::format("log segment {} holds a malformed reset", seg->path));
-            break;
-          }
-          seg->max_index = std::max(seg->max_index, *index);
-          truncate_after(base_index_);
-          if (*index >= base_index_) {
-            base_index_ = *index;
-            base_term_ = *term;
-            rp.term_at_base = *term;
-          } else {
-            rp.term_at_base = 0;
-          }
-          break;
-        }
-        case kCheckpoint:
-          break;
-        default:
-          status = make_error(ErrorCode::kCorruption, fmt::format("log segment {} holds a record of unknown type {}", seg->path, type));
-      }
-      off += record_size;
+    bytes.is_end_known = known != known_end.end();
+    bytes.end = bytes.is_end_known ? std::min(known->second, size) : size;
+    Status status;
+    if (bytes.is_end_known && known->second > size) {
+      status = std::unexpected(damage(seg->path, size, "is missing: the file is shorter than its records",
+                                      base_index_ + slots_.size(), known->second));
+    } else {
+      status = replay_segment(*seg, bytes, rp);
     }
-    seg->records_end = off;
     ::munmap(map, size);
     if (!status) return status;
   }
@@ -281,20 +335,165 @@ Status Wal::replay(WalFloor floor) {
   if (!segments_.empty() && segments_.rbegin()->second->records_end >= kSegmentHeaderBytes) {
     prev_seq = segments_.rbegin()->first;
     prev_end = segments_.rbegin()->second->records_end;
+    // The new checkpoint will vouch for these records as synced; the last batches before a
+    // crash of the process (not the machine) may still sit only in the page cache.
+    if (::fdatasync(segments_.rbegin()->second->fd) != 0) {
+      return std::unexpected(io_error("cannot sync log segment", segments_.rbegin()->second->path, errno));
+    }
   }
   lock.unlock();
   if (auto s = start_segment(0, prev_seq, prev_end); !s) return s;
   if (is_base_disputed) {
     // Make the replay's decision durable, so a later replay does not revive the old entries.
-    std::string rec;
+    std::string rec(kBatchMarkerBytes, '\0');
     std::string payload;
     put_u64_be(payload, base);
     put_u64_be(payload, base_term);
     encode_record(rec, kReset, payload);
-    if (auto s = write_records(rec, true, nullptr); !s) return s;
+    if (auto s = write_batch(rec, true, nullptr); !s) return s;
     active_->max_index = std::max(active_->max_index, base);
   }
   return {};
+}
+
+Status Wal::replay_segment(Segment& seg, const SegmentBytes& bytes, Replay& rp) {
+  uint64_t header_seq = 0;
+  for (size_t k = 8; k < 16; ++k) header_seq = (header_seq << 8) | bytes.data[k];
+  const bool is_v1 = std::memcmp(bytes.data, kSegmentMagicV1, 8) == 0;
+  const bool is_v2 = std::memcmp(bytes.data, kSegmentMagicV2, 8) == 0;
+  if ((!is_v1 && !is_v2) || header_seq != seg.seq) {
+    // A segment is created and its header synced before any record goes into it: a bad
+    // header with records after it is damage, not a crash during creation.
+    const uint64_t first_record_end = std::min<uint64_t>(bytes.size, kSegmentHeaderBytes + kRecordHeaderBytes);
+    const bool has_records = std::any_of(bytes.data + kSegmentHeaderBytes, bytes.data + first_record_end, [](uint8_t b) { return b != 0; });
+    if (has_records) return make_error(ErrorCode::kCorruption, fmt::format("log segment {} has a damaged header", seg.path));
+    return {};
+  }
+  return is_v2 ? replay_batches(seg, bytes, rp) : replay_records_v1(seg, bytes, rp);
+}
+
+// Format 1: records one after another; in the last segment the first bad record ends the log.
+Status Wal::replay_records_v1(Segment& seg, const SegmentBytes& bytes, Replay& rp) {
+  uint64_t off = kSegmentHeaderBytes;
+  Status status;
+  while (status && off < bytes.end) {
+    const RecordAt r = record_at(bytes.data, off, bytes.end);
+    if (r.state != RecordState::kOk) {
+      // Past the last synced write this is the torn tail of a crash; before it, damage.
+      if (bytes.is_end_known) status = std::unexpected(damage(seg.path, off, describe(r.state), base_index_ + slots_.size(), bytes.end));
+      break;
+    }
+    if (r.type == kBatch) {
+      status = make_error(ErrorCode::kCorruption, fmt::format("log segment {} holds a record of unknown type {} at offset {}", seg.path, r.type, off));
+      break;
+    }
+    status = replay_record(seg, r.type, r.payload, off, rp);
+    off += r.size_bytes;
+  }
+  seg.records_end = off;
+  return status;
+}
+
+// Format 2: a checkpoint, then batches. In the last segment, a batch that fails ends the log
+// only if no intact batch after it was written once it had been synced.
+Status Wal::replay_batches(Segment& seg, const SegmentBytes& bytes, Replay& rp) {
+  uint64_t off = kSegmentHeaderBytes;
+  if (const RecordAt r = record_at(bytes.data, off, bytes.end); r.state == RecordState::kOk && r.type == kCheckpoint) {
+    off += r.size_bytes;
+  }
+  while (off < bytes.end) {
+    const auto batch = batch_at(bytes.data, off, bytes.end);
+    if (!batch) {
+      const Index last = base_index_ + slots_.size();
+      const RecordAt r = record_at(bytes.data, off, bytes.end);
+      if (bytes.is_end_known) {
+        return std::unexpected(damage(seg.path, off, r.state == RecordState::kOk ? "is a batch that fails its checksum" : describe(r.state),
+                                      last, bytes.end));
+      }
+      // A zero record is where the writes ended, as is a torn write, unless a batch after it
+      // was written once this offset had been synced: then these bytes were damaged later.
+      if (const auto later = find_later_synced_batch(bytes.data, off + 1, bytes.end, off)) {
+        return make_error(ErrorCode::kCorruption,
+                          fmt::format("log segment {}: the batch at offset {} {} and holds {}; the intact batch at offset {} "
+                                      "was written after it had been synced, so this is damage, not a torn write",
+                                      seg.path, off, r.state == RecordState::kZero ? "is zeroed" : "fails its checksum",
+                                      damaged_entry(bytes.data, off, bytes.end, last), *later));
+      }
+      break;  // the end of the log: nothing or a torn write after it
+    }
+    for (uint64_t p = batch->body_begin; p < batch->body_end;) {
+      const RecordAt r = record_at(bytes.data, p, batch->body_end);
+      if (r.state != RecordState::kOk || r.type == kBatch || r.type == kCheckpoint) {
+        return make_error(ErrorCode::kCorruption, fmt::format("log segment {}: the batch at offset {} holds a malformed record at offset {}",
+                                                              seg.path, off, p));
+      }
+      if (auto s = replay_record(seg, r.type, r.payload, p, rp); !s) return s;
+      p += r.size_bytes;
+    }
+    off = batch->body_end;
+  }
+  seg.records_end = off;
+  return {};
+}
+
+Status Wal::replay_record(Segment& seg, uint8_t type, std::string_view payload, uint64_t offset, Replay& rp) {
+  const auto record_size = static_cast<uint32_t>(kRecordHeaderBytes + payload.size());
+  switch (type) {
+    case kEntry: {
+      pb::Entry e;
+      if (!e.ParseFromArray(payload.data(), static_cast<int>(payload.size())) || e.index() == 0) {
+        return make_error(ErrorCode::kCorruption,
+                          fmt::format("log segment {} holds an entry that does not parse at offset {}", seg.path, offset));
+      }
+      const Index i = e.index();
+      seg.max_index = std::max(seg.max_index, i);
+      if (i <= base_index_) {
+        // Rewrites the log at or below the base: everything after it goes.
+        truncate_after(base_index_);
+        rp.term_at_base = i == base_index_ ? e.term() : 0;
+        return {};
+      }
+      const Index last = base_index_ + slots_.size();
+      if (i > last + 1) {
+        return make_error(ErrorCode::kCorruption,
+                          fmt::format("log entry {} follows entry {} in {} at offset {}: entries are missing", i, last, seg.path, offset));
+      }
+      truncate_after(i - 1);
+      slots_.push_back(Slot{e.term(), seg.seq, offset, record_size});
+      size_bytes_ += record_size;
+      return {};
+    }
+    case kHardState:
+      if (!hard_state_.ParseFromArray(payload.data(), static_cast<int>(payload.size()))) {
+        return make_error(ErrorCode::kCorruption,
+                          fmt::format("log segment {} holds a hard state that does not parse at offset {}", seg.path, offset));
+      }
+      has_hard_state_ = true;
+      return {};
+    case kReset: {
+      Decoder d(payload);
+      auto index = d.get_u64_be();
+      auto term = index ? d.get_u64_be() : index;
+      if (!term) {
+        return make_error(ErrorCode::kCorruption, fmt::format("log segment {} holds a malformed reset at offset {}", seg.path, offset));
+      }
+      seg.max_index = std::max(seg.max_index, *index);
+      truncate_after(base_index_);
+      if (*index >= base_index_) {
+        base_index_ = *index;
+        base_term_ = *term;
+        rp.term_at_base = *term;
+      } else {
+        rp.term_at_base = 0;
+      }
+      return {};
+    }
+    case kCheckpoint:
+      return {};
+    default:
+      return make_error(ErrorCode::kCorruption,
+                        fmt::format("log segment {} holds a record of unknown type {} at offset {}", seg.path, type, offset));
+  }
 }
 
 Status Wal::start_segment(uint64_t min_size_bytes, uint64_t prev_seq, uint64_t prev_end) {
@@ -321,7 +520,7 @@ Status Wal::start_segment(uint64_t min_size_bytes, uint64_t prev_seq, uint64_t p
       return std::unexpected(io_error("cannot size log segment", seg->path, errno));
     }
   }
-  std::string header(kSegmentMagic, 8);
+  std::string header(kSegmentMagicV2, 8);
   put_u64_be(header, seq);
   if (prev_seq != 0) {
     std::string payload;
@@ -338,22 +537,37 @@ Status Wal::start_segment(uint64_t min_size_bytes, uint64_t prev_seq, uint64_t p
   }
   active_ = std::move(seg);
   write_offset_ = header.size();
+  synced_offset_ = header.size();
   return {};
 }
 
-Status Wal::write_records(const std::string& records, bool is_sync, uint64_t* offset_out) {
+Status Wal::write_batch(std::string& batch, bool is_sync, uint64_t* offset_out) {
+  ASPEN_ASSERT(batch.size() >= kBatchMarkerBytes);
+  const uint64_t body_bytes = batch.size() - kBatchMarkerBytes;
+  if (body_bytes > UINT32_MAX) return make_error(ErrorCode::kInvalidArgument, "a log write larger than 4 GiB");
   const uint64_t checkpoint_bytes = kRecordHeaderBytes + 16;
   if (active_ == nullptr) {
-    if (auto s = start_segment(records.size() + checkpoint_bytes, 0, 0); !s) return s;
-  } else if (is_active_failed_ || (write_offset_ + records.size() > active_->capacity_bytes &&
+    if (auto s = start_segment(batch.size() + checkpoint_bytes, 0, 0); !s) return s;
+  } else if (is_active_failed_ || (write_offset_ + batch.size() > active_->capacity_bytes &&
                                    write_offset_ > kSegmentHeaderBytes + checkpoint_bytes)) {
-    // After a failed write, what the segment holds past its last good write is unknown: the
-    // checkpoint ends its records there, so replay never reads those bytes.
-    if (auto s = start_segment(records.size() + checkpoint_bytes, active_->seq, write_offset_); !s) return s;
+    // The checkpoint ends the old segment's records at its last synced byte: after a failed
+    // write what lies past it is unknown, and a batch never synced held only a commit index,
+    // which need not survive. Replay then never reads those bytes.
+    if (auto s = start_segment(batch.size() + checkpoint_bytes, active_->seq, synced_offset_); !s) return s;
     is_active_failed_ = false;
   }
   const uint64_t offset = write_offset_;
-  auto written = write_all(active_->fd, records.data(), records.size(), offset, active_->path);
+  // The marker: where the batch is, what was durable before it, the body's length and CRC.
+  std::string payload;
+  put_u64_be(payload, offset);
+  put_u64_be(payload, synced_offset_);
+  put_u32_be(payload, static_cast<uint32_t>(body_bytes));
+  put_u32_be(payload, crc_of(std::string_view(batch).substr(kBatchMarkerBytes)));
+  std::string marker;
+  encode_record(marker, kBatch, payload);
+  ASPEN_ASSERT(marker.size() == kBatchMarkerBytes);
+  std::memcpy(batch.data(), marker.data(), kBatchMarkerBytes);
+  auto written = write_all(active_->fd, batch.data(), batch.size(), offset, active_->path);
   if (written && is_sync && ::fdatasync(active_->fd) != 0) {
     const int err = errno;
     written = std::unexpected(io_error("cannot sync log segment", active_->path, err));
@@ -364,7 +578,8 @@ Status Wal::write_records(const std::string& records, bool is_sync, uint64_t* of
     is_active_failed_ = true;
     return written;
   }
-  write_offset_ += records.size();
+  write_offset_ += batch.size();
+  if (is_sync) synced_offset_ = write_offset_;
   if (offset_out != nullptr) *offset_out = offset;
   return {};
 }
@@ -385,7 +600,7 @@ Status Wal::write(const WalWrite& w) {
   // The order inside the one write matters for a torn tail: a reset, then the hard state
   // (its term and vote), then entries. A crash keeps a prefix, and any prefix is a state
   // Raft could have persisted: a new term without its entries, or fewer entries.
-  std::string records;
+  std::string records(kBatchMarkerBytes, '\0');  // the batch's marker goes here
   if (w.reset) {
     std::string payload;
     put_u64_be(payload, w.reset->index);
@@ -410,7 +625,7 @@ Status Wal::write(const WalWrite& w) {
     }
   }
   uint64_t offset = 0;
-  if (auto s = write_records(records, w.is_sync || w.reset || has_entries, &offset); !s) return s;
+  if (auto s = write_batch(records, w.is_sync || w.reset || has_entries, &offset); !s) return s;
   std::lock_guard lock(mu_);
   if (w.reset) {
     truncate_after(base_index_);
@@ -445,9 +660,9 @@ Status Wal::compact(Index index) {
   }
   // The segments about to go may hold the latest hard state (the vote): write it again first.
   if (has_hs) {
-    std::string rec;
+    std::string rec(kBatchMarkerBytes, '\0');
     encode_record(rec, kHardState, hs.SerializeAsString());
-    if (auto s = write_records(rec, true, nullptr); !s) return s;
+    if (auto s = write_batch(rec, true, nullptr); !s) return s;
   }
   std::vector<std::shared_ptr<Segment>> doomed;
   {

@@ -15,63 +15,13 @@
 
 #include "storage/wal.h"
 #include "store_test_util.h"
+#include "wal_test_util.h"
 
 namespace aspen::storage {
 namespace {
 
 using testing::TempDir;
-
-pb::Entry entry(Index index, Term term, size_t payload_bytes = 16) {
-  pb::Entry e;
-  e.set_index(index);
-  e.set_term(term);
-  e.set_data(std::string(payload_bytes, static_cast<char>('a' + index % 26)));
-  return e;
-}
-
-std::vector<pb::Entry> run(Index from, Index to, Term term, size_t payload_bytes = 16) {
-  std::vector<pb::Entry> out;
-  for (Index i = from; i <= to; ++i) out.push_back(entry(i, term, payload_bytes));
-  return out;
-}
-
-pb::HardState hard_state(Term term, uint64_t vote, Index commit) {
-  pb::HardState hs;
-  hs.set_term(term);
-  hs.set_vote(vote);
-  hs.set_commit(commit);
-  return hs;
-}
-
-std::unique_ptr<Wal> open_wal(const std::string& dir, WalFloor floor = {}, uint64_t segment_bytes = 1 << 20) {
-  WalOptions o;
-  o.dir = dir;
-  o.segment_size_bytes = segment_bytes;
-  auto w = Wal::open(o, floor);
-  EXPECT_TRUE(w.has_value()) << (w ? "" : w.error().to_string());
-  return w ? std::move(*w) : nullptr;
-}
-
-Status append(Wal& w, const std::vector<pb::Entry>& entries, const pb::HardState* hs = nullptr) {
-  WalWrite ww;
-  ww.entries = &entries;
-  ww.hard_state = hs;
-  return w.write(ww);
-}
-
-std::vector<std::string> segment_paths(const std::string& dir) {
-  std::vector<std::string> out;
-  for (const auto& f : std::filesystem::directory_iterator(dir)) out.push_back(f.path().string());
-  std::sort(out.begin(), out.end());
-  return out;
-}
-
-// The terms the log holds for (base, last].
-std::vector<Term> terms_of(const Wal& w) {
-  std::vector<Term> out;
-  for (Index i = w.base_index() + 1; i <= w.last_index(); ++i) out.push_back(*w.term(i));
-  return out;
-}
+using namespace wal_testing;
 
 TEST(Wal, AppendedEntriesAndHardStateSurviveReopen) {
   TempDir dir;
@@ -203,7 +153,7 @@ TEST(Wal, TornTailIsDroppedAndNeverRevived) {
   {
     auto w = open_wal(dir.path());
     ASSERT_TRUE(append(*w, run(1, 5, 1)).has_value());
-    tail_offset = Wal::kSegmentHeaderBytes + w->size_bytes();
+    tail_offset = Wal::kSegmentHeaderBytes + batch_bytes(run(1, 5, 1));
     ASSERT_TRUE(append(*w, run(6, 8, 1)).has_value());  // three records of equal size
   }
   auto paths = segment_paths(dir.path());
@@ -213,7 +163,7 @@ TEST(Wal, TornTailIsDroppedAndNeverRevived) {
     int fd = ::open(paths[0].c_str(), O_RDWR);
     ASSERT_GE(fd, 0);
     char junk = 0x5a;
-    ASSERT_EQ(::pwrite(fd, &junk, 1, static_cast<off_t>(tail_offset + Wal::kRecordHeaderBytes + 2)), 1);
+    ASSERT_EQ(::pwrite(fd, &junk, 1, static_cast<off_t>(tail_offset + Wal::kBatchMarkerBytes + Wal::kRecordHeaderBytes + 2)), 1);
     ::close(fd);
   }
   {
@@ -234,9 +184,9 @@ TEST(Wal, RecordCutShortAtAnyByteLeavesTheEarlierWrites) {
     {
       auto w = open_wal(dir.path());
       ASSERT_TRUE(append(*w, run(1, 3, 1)).has_value());
-      tail_offset = Wal::kSegmentHeaderBytes + w->size_bytes();
+      tail_offset = Wal::kSegmentHeaderBytes + batch_bytes(run(1, 3, 1));
       ASSERT_TRUE(append(*w, run(4, 4, 1)).has_value());
-      record_bytes = Wal::kSegmentHeaderBytes + w->size_bytes() - tail_offset;
+      record_bytes = batch_bytes(run(4, 4, 1));
     }
     // Zero everything of the last record from byte `cut` on: a write that stopped there.
     int fd = ::open(segment_paths(dir.path())[0].c_str(), O_RDWR);
@@ -364,7 +314,7 @@ RC_GTEST_PROP(Wal, ReplayMatchesAModelOfTheLog, ()) {
       const auto count = *rc::gen::inRange<Index>(1, 4);
       auto es = run(from, from + count - 1, term, 100);
       RC_ASSERT(append(*w, es).has_value());
-      const uint64_t written = w->size_bytes() - before_bytes;
+      const uint64_t written = w->size_bytes() - before_bytes + Wal::kBatchMarkerBytes;
       auto paths = segment_paths(dir.path());
       const std::string& seg = paths.back();
       struct stat st {};
