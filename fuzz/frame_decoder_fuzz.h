@@ -6,9 +6,12 @@
 // often), byte 1 seeds the chunking; the rest is the byte stream. Checked properties:
 // decoding in chunks gives the same frames and status as decoding in one piece; no frame
 // exceeds the limit; frames never hold more bytes than the input; a failed decoder stays
-// failed.
+// failed; the heap a partial frame pins (held_bytes, what the receive caps charge) stays
+// within twice the larger of the limit and the upfront reserve, and is 0 between frames;
+// a discarded decoder holds nothing and yields nothing.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -43,6 +46,8 @@ inline int frame_decoder_one_input(const uint8_t* data, size_t size) {
     chunk_seed = chunk_seed * 1103515245u + 12345u;
     const size_t n = std::min<size_t>(1 + (chunk_seed >> 16) % 17, bytes.size() - pos);
     const FrameDecodeStatus st = pieces.feed(bytes.substr(pos, n), piece_frames);
+    fuzz_check(pieces.held_bytes() <= 2 * std::max<size_t>(limit, 64 * 1024));
+    if (!pieces.has_partial_frame()) fuzz_check(pieces.held_bytes() == 0);
     if (piece_status == FrameDecodeStatus::kFrameTooLarge) fuzz_check(st == FrameDecodeStatus::kFrameTooLarge);
     piece_status = st;
     pos += n;
@@ -63,6 +68,10 @@ inline int frame_decoder_one_input(const uint8_t* data, size_t size) {
   } else {
     fuzz_check(whole.has_partial_frame() == (total != bytes.size()));
   }
+  whole.discard();
+  std::vector<std::string> after_discard;
+  (void)whole.feed(bytes, after_discard);
+  fuzz_check(whole.held_bytes() == 0 && whole.is_failed() && after_discard.empty());
   return 0;
 }
 

@@ -44,8 +44,30 @@ static_assert(kMaxScanResultBytes + kMaxKeySizeBytes + kMaxValueSizeBytes + kMax
 inline constexpr uint32_t kConnectTimeoutMs = 5000;
 inline constexpr uint32_t kStreamOpenTimeoutMs = 2000;
 inline constexpr uint32_t kReadTimeoutMs = 10000;
-inline constexpr size_t kMaxConnections = 500;
 inline constexpr size_t kMaxStreamsPerConnection = 100;
+// Connections, by class (transport/endpoint.h, docs/operations.md "Limits"). An inbound
+// connection's class is decided once its handshake has named the protocol (ALPN) and the
+// peer's key: a member's (Raft, or a member relaying client requests) takes a member slot,
+// anything else a client slot, so clients can never take the slots Raft needs. Connections
+// this process dials count apart, and inbound handshakes (class not yet known) apart again.
+inline constexpr size_t kMaxClientConnections = 500;
+inline constexpr size_t kMaxClientConnectionsPerAddress = 64;  // client connections from one IP address
+inline constexpr size_t kMaxMemberConnections = 64;
+inline constexpr size_t kMaxInboundHandshakes = 128;
+inline constexpr size_t kMaxOutboundConnections = 500;
+// Every connection state an endpoint holds at once, whatever its class.
+inline constexpr size_t kMaxConnections =
+    kMaxClientConnections + kMaxMemberConnections + kMaxInboundHandshakes + kMaxOutboundConnections;
+// Received bytes held in partial frames (a frame whose header came, not all its payload),
+// per connection and, for client connections, per endpoint (a node has one: per process).
+// Credit for such bytes is returned as they arrive (a peer interleaving large frames must
+// not stall on the window); a stream whose bytes would cross a cap is reset instead (code
+// kAppErrorRecvBufferLimit), so memory stays bounded and an honest peer hears why.
+inline constexpr size_t kMaxConnectionPartialFrameBytes = size_t{32} << 20;
+inline constexpr size_t kMaxClientPartialFrameBytes = size_t{256} << 20;
+// A request rate above this per client connection is refused (node/knobs.h sets the
+// default; this is the most a knob may allow).
+inline constexpr uint32_t kMaxClientRequestsPerSecond = 1000000;
 // Unread received bytes per stream above which flow-control credit is withheld, so a slow
 // reader stops the sender instead of growing memory.
 inline constexpr size_t kMaxStreamUnreadBytes = size_t{16} << 20;
@@ -84,6 +106,13 @@ static_assert(kMaxFrameSizeBytes <= kMaxStreamUnreadBytes,
               "a stream must be able to buffer one maximal frame before it withholds credit");
 static_assert(kMaxFrameSizeBytes <= kMaxStreamUnackedBytes,
               "one maximal frame must fit in a stream's send buffer");
+static_assert(kMaxConnectionPartialFrameBytes >= 3 * kMaxFrameSizeBytes,
+              "a connection can receive a few maximal frames at once before any stream is reset");
+static_assert(kMaxClientPartialFrameBytes >= 8 * kMaxConnectionPartialFrameBytes,
+              "several client connections can fill their own cap before the process cap refuses anyone");
+static_assert(kMaxClientConnectionsPerAddress <= kMaxClientConnections);
+static_assert(kMaxMemberConnections >= 2 * (kMaxClusterVoters + kMaxClusterLearners),
+              "every peer's Raft link and its relaying client connection fit the member slots");
 
 // --- capability tokens (src/auth) ---
 inline constexpr size_t kMaxTokenCapabilities = 32;             // per level of a chain

@@ -213,7 +213,17 @@ struct TransportMetrics {
   uint64_t bytes_in = 0;   // UDP payload bytes received
   uint64_t bytes_out = 0;  // UDP payload bytes sent
   uint64_t handshake_failures = 0;
-  uint64_t connections_refused = 0;  // over the connection limit
+  uint64_t connections_refused = 0;  // every refusal below, plus over limits::kMaxConnections in all
+  uint64_t member_connections_refused = 0;   // over EndpointConfig::max_member_connections
+  uint64_t client_connections_refused = 0;   // over max_client_connections
+  uint64_t address_connections_refused = 0;  // over max_client_connections_per_address
+  uint64_t handshakes_refused = 0;           // over max_inbound_handshakes (class not known yet)
+  uint64_t member_connections_open = 0;      // inbound, admitted
+  uint64_t client_connections_open = 0;      // inbound, admitted
+  // Streams reset because their partial frames would cross a receive cap, and the bytes
+  // partial frames hold now.
+  uint64_t streams_refused_recv_limit = 0;
+  uint64_t partial_frame_bytes = 0;
   uint64_t stateless_resets_sent = 0;
   uint64_t retries_sent = 0;    // address validation challenges (RetryPolicy)
   uint64_t invalid_tokens = 0;  // Initials with a forged, expired or replayed Retry token
@@ -240,12 +250,29 @@ enum class RetryPolicy : uint8_t {
 // round trip; small enough that spoofed Initials cannot pin many handshakes.
 inline constexpr size_t kDefaultMaxHandshakesWithoutRetry = 16;
 
+// Limits (docs/operations.md, "Limits"). Inbound connections are admitted once their
+// handshake is complete, by class: a member's or a client's (see is_member_key); a refused
+// dialer fails at once with CONNECTION_REFUSED and a reason naming the limit. Partial
+// frames are capped per connection and over all client connections; a stream that would
+// cross a cap is reset (its peer reads an Unavailable error that says so).
 struct EndpointConfig {
   SocketAddr bind_addr{"127.0.0.1", 0};
   uint32_t idle_timeout_ms = 30000;
   // Sends PINGs after this much quiet, so idle connections stay open. 0 = off.
   uint32_t keep_alive_ms = 10000;
-  size_t max_connections = limits::kMaxConnections;
+  // Whether an inbound connection is a member's, from its authenticated key (called on the
+  // loop thread). Unset: a connection is a member's when its protocol is in member_alpns.
+  std::function<bool(const PublicKey&)> is_member_key;
+  std::vector<std::string> member_alpns;
+  size_t max_member_connections = limits::kMaxMemberConnections;
+  size_t max_client_connections = limits::kMaxClientConnections;
+  size_t max_client_connections_per_address = limits::kMaxClientConnectionsPerAddress;
+  // Inbound connections still handshaking (their class not known yet), and those this
+  // endpoint dials; neither takes a member or client slot.
+  size_t max_inbound_handshakes = limits::kMaxInboundHandshakes;
+  size_t max_outbound_connections = limits::kMaxOutboundConnections;
+  size_t max_connection_partial_frame_bytes = limits::kMaxConnectionPartialFrameBytes;
+  size_t max_client_partial_frame_bytes = limits::kMaxClientPartialFrameBytes;
   RetryPolicy retry = RetryPolicy::kUnderLoad;
   // For kUnderLoad: inbound handshakes in progress from which new clients get a Retry.
   size_t max_handshakes_without_retry = kDefaultMaxHandshakesWithoutRetry;

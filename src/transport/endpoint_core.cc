@@ -52,6 +52,9 @@ EndpointCore::EndpointCore(const NodeIdentity& identity, const EndpointConfig& c
       io_(1),  // one thread runs it: posts from that thread need no wakeup
       work_(asio::make_work_guard(io_)),
       socket_(io_),
+      slots_(SlotLimits{config.max_member_connections, config.max_client_connections,
+                        config.max_client_connections_per_address}),
+      recv_budget_(RecvCaps{config.max_connection_partial_frame_bytes, config.max_client_partial_frame_bytes}),
       recv_buf_(kRecvBufferBytes * kRecvBatch) {}
 
 EndpointCore::~EndpointCore() {
@@ -181,6 +184,14 @@ TransportMetrics EndpointCore::metrics() {
   m.bytes_out = counters_.bytes_out.load();
   m.handshake_failures = counters_.handshake_failures.load();
   m.connections_refused = counters_.connections_refused.load();
+  m.member_connections_refused = counters_.member_connections_refused.load();
+  m.client_connections_refused = counters_.client_connections_refused.load();
+  m.address_connections_refused = counters_.address_connections_refused.load();
+  m.handshakes_refused = counters_.handshakes_refused.load();
+  m.member_connections_open = counters_.member_connections_open.load();
+  m.client_connections_open = counters_.client_connections_open.load();
+  m.streams_refused_recv_limit = counters_.streams_refused_recv_limit.load();
+  m.partial_frame_bytes = counters_.partial_frame_bytes.load();
   m.stateless_resets_sent = counters_.stateless_resets_sent.load();
   m.retries_sent = counters_.retries_sent.load();
   m.invalid_tokens = counters_.invalid_tokens.load();
@@ -342,18 +353,26 @@ void EndpointCore::on_datagram(const uint8_t* data, size_t size, const PeerAddr&
 void EndpointCore::accept_new(const uint8_t* data, size_t size, const PeerAddr& from) {
   ngtcp2_pkt_hd hd;
   if (ngtcp2_accept(&hd, data, size) != 0 || is_closed()) return;
-  if (conns_.size() >= config_.max_connections) {
-    counters_.connections_refused.fetch_add(1);
-    ++refusals_since_log_;
-    if (uint64_t now = now_ns(); last_refusal_log_ns_ == 0 || now - last_refusal_log_ns_ >= 1'000'000'000) {
-      ASPEN_LOG_WARN("transport: refused {} connection(s) at the limit of {} open connections", refusals_since_log_,
-                     config_.max_connections);
-      last_refusal_log_ns_ = now;
-      refusals_since_log_ = 0;
-    }
+  // Before the handshake names the protocol and the key, only the number of handshakes in
+  // progress is limited (and, under load, each new one must first prove its address with a
+  // Retry): the member and client slots are decided after it (admit()).
+  const auto handshakes = static_cast<size_t>(std::count_if(conns_.begin(), conns_.end(), [](const auto& c) {
+    return !c->is_client() && c->state() == ConnState::kHandshaking;
+  }));
+  std::optional<std::string> refusal;
+  std::atomic<uint64_t>* counter = nullptr;
+  if (handshakes >= config_.max_inbound_handshakes) {
+    refusal = fmt::format("handshake limit reached ({} in progress)", config_.max_inbound_handshakes);
+    counter = &counters_.handshakes_refused;
+  } else if (conns_.size() >= limits::kMaxConnections) {
+    refusal = std::string(kConnectionLimitReason);
+    counter = &counters_.connections_refused;  // counted once, below
+  }
+  if (refusal) {
+    note_refusal(*counter, *refusal);
     // Say so rather than stay silent: the dialer fails at once with a clear reason instead
     // of waiting out its connect timeout (and retrying into the same wall).
-    send_stateless_close(hd, NGTCP2_CONNECTION_REFUSED, kConnectionLimitReason, from);
+    send_stateless_close(hd, NGTCP2_CONNECTION_REFUSED, *refusal, from);
     return;
   }
   // RFC 9000 §8.1.2: an Initial with our Retry token proves the client's address. One whose
@@ -384,6 +403,62 @@ void EndpointCore::accept_new(const uint8_t* data, size_t size, const PeerAddr& 
   schedule_flush(std::move(conn));
 }
 
+void EndpointCore::note_refusal(std::atomic<uint64_t>& counter, const std::string& reason) {
+  if (&counter != &counters_.connections_refused) counter.fetch_add(1);
+  counters_.connections_refused.fetch_add(1);
+  ++refusals_since_log_;
+  if (uint64_t now = now_ns(); last_refusal_log_ns_ == 0 || now - last_refusal_log_ns_ >= 1'000'000'000) {
+    ASPEN_LOG_WARN("transport: refused {} connection(s); the last one: {}", refusals_since_log_, reason);
+    last_refusal_log_ns_ = now;
+    refusals_since_log_ = 0;
+  }
+}
+
+PeerClass EndpointCore::classify(const QuicConnection& conn) const {
+  if (config_.is_member_key) return config_.is_member_key(conn.peer_key()) ? PeerClass::kMember : PeerClass::kClient;
+  const auto& m = config_.member_alpns;
+  return std::find(m.begin(), m.end(), conn.alpn()) != m.end() ? PeerClass::kMember : PeerClass::kClient;
+}
+
+std::optional<std::string> EndpointCore::admit(QuicConnection& conn) {
+  ASPEN_ASSERT(!conn.is_client() && !conn.is_admitted());
+  const PeerClass cls = classify(conn);
+  // Slots are per IP address, whatever the port: one host opening many connections from
+  // many ports is still one host.
+  std::string address;
+  const auto& a = conn.remote().addr;
+  if (a.ss_family == AF_INET) {
+    const auto* in = reinterpret_cast<const sockaddr_in*>(&a);
+    address.assign(reinterpret_cast<const char*>(&in->sin_addr), sizeof(in->sin_addr));
+  } else if (a.ss_family == AF_INET6) {
+    const auto* in6 = reinterpret_cast<const sockaddr_in6*>(&a);
+    address.assign(reinterpret_cast<const char*>(&in6->sin6_addr), sizeof(in6->sin6_addr));
+  }
+  const Admission verdict = slots_.admit(cls, address);
+  if (verdict == Admission::kAdmitted) {
+    conn.set_admitted(cls, std::move(address));
+    (cls == PeerClass::kMember ? counters_.member_connections_open : counters_.client_connections_open).fetch_add(1);
+    return std::nullopt;
+  }
+  std::string reason = refusal_reason(verdict, slots_.limits());
+  note_refusal(verdict == Admission::kMemberLimit   ? counters_.member_connections_refused
+               : verdict == Admission::kClientLimit ? counters_.client_connections_refused
+                                                    : counters_.address_connections_refused,
+               fmt::format("{} from {} ({})", reason, conn.peer_key().short_string(), conn.alpn()));
+  return reason;
+}
+
+void EndpointCore::note_stream_refused_over_cap(const std::string& what) {
+  counters_.streams_refused_recv_limit.fetch_add(1);
+  ++recv_refusals_since_log_;
+  if (uint64_t now = now_ns(); last_recv_refusal_log_ns_ == 0 || now - last_recv_refusal_log_ns_ >= 1'000'000'000) {
+    ASPEN_LOG_WARN("transport: reset {} stream(s) over a receive buffer limit; the last one: {}",
+                   recv_refusals_since_log_, what);
+    last_recv_refusal_log_ns_ = now;
+    recv_refusals_since_log_ = 0;
+  }
+}
+
 bool EndpointCore::should_retry() const {
   switch (config_.retry) {
     case RetryPolicy::kAlways:
@@ -393,7 +468,7 @@ bool EndpointCore::should_retry() const {
     case RetryPolicy::kUnderLoad:
       break;
   }
-  // A scan of at most max_connections entries, only for a new connection attempt: cheaper
+  // A scan of at most limits::kMaxConnections entries, only for a new connection attempt: cheaper
   // than keeping a counter in step with every state change.
   const auto handshakes = std::count_if(conns_.begin(), conns_.end(), [](const auto& c) {
     return !c->is_client() && c->state() == ConnState::kHandshaking;
@@ -587,7 +662,14 @@ void EndpointCore::route_cid(const std::string& cid, const std::shared_ptr<QuicC
 
 void EndpointCore::unroute_cid(const std::string& cid) { routes_.erase(cid); }
 
-void EndpointCore::remove_connection(const std::shared_ptr<QuicConnection>& conn) { conns_.erase(conn); }
+void EndpointCore::remove_connection(const std::shared_ptr<QuicConnection>& conn) {
+  if (conns_.erase(conn) == 0) return;
+  if (conn->is_admitted()) {
+    slots_.release(conn->peer_class(), conn->slot_address());
+    (conn->peer_class() == PeerClass::kMember ? counters_.member_connections_open : counters_.client_connections_open)
+        .fetch_sub(1);
+  }
+}
 
 struct EndpointCore::ConnectAttempts {
   PublicKey peer;
@@ -633,8 +715,12 @@ void EndpointCore::on_connect_attempt(const std::shared_ptr<ConnectAttempts>& st
 void EndpointCore::start_connect(const PublicKey& peer, const SocketAddr& addr, const std::string& alpn,
                                  QuicConnection::Clock::time_point deadline, ConnectDone done) {
   if (is_closed()) return done(make_error(ErrorCode::kUnavailable, "endpoint closed"));
-  if (conns_.size() >= config_.max_connections) {
-    return done(make_error(ErrorCode::kUnavailable, fmt::format("too many connections ({})", conns_.size())));
+  const auto outbound =
+      static_cast<size_t>(std::count_if(conns_.begin(), conns_.end(), [](const auto& c) { return c->is_client(); }));
+  if (outbound >= config_.max_outbound_connections || conns_.size() >= limits::kMaxConnections) {
+    return done(make_error(ErrorCode::kUnavailable,
+                           fmt::format("too many connections: {} dialled (limit {}), {} in all", outbound,
+                                       config_.max_outbound_connections, conns_.size())));
   }
   auto remote = to_peer_addr(addr);
   if (!remote) return done(std::unexpected(remote.error()));

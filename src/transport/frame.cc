@@ -13,6 +13,19 @@ void append_frame_header(std::string& out, uint32_t size_bytes) {
   for (int shift = 24; shift >= 0; shift -= 8) out.push_back(static_cast<char>((size_bytes >> shift) & 0xff));
 }
 
+size_t FrameDecoder::held_bytes() const noexcept {
+  // A string's inline buffer lives in the decoder itself, not on the heap.
+  static const size_t kInlineCapacity = std::string().capacity();
+  return payload_.capacity() > kInlineCapacity ? payload_.capacity() : 0;
+}
+
+void FrameDecoder::discard() noexcept {
+  payload_ = std::string();
+  header_have_ = 0;
+  payload_need_ = 0;
+  is_failed_ = true;
+}
+
 FrameDecodeStatus FrameDecoder::feed(std::string_view bytes, std::vector<std::string>& frames_out) {
   if (is_failed_) return FrameDecodeStatus::kFrameTooLarge;
   while (!bytes.empty()) {
@@ -27,7 +40,7 @@ FrameDecodeStatus FrameDecoder::feed(std::string_view bytes, std::vector<std::st
       if (size > max_frame_size_bytes_) {
         is_failed_ = true;
         rejected_size_bytes_ = size;
-        payload_.clear();
+        payload_ = std::string();
         return FrameDecodeStatus::kFrameTooLarge;
       }
       payload_need_ = static_cast<size_t>(size);

@@ -44,6 +44,11 @@ class FrameDecoder {
   bool is_failed() const noexcept { return is_failed_; }
   // The size the last rejected header announced (for error messages).
   uint64_t rejected_size_bytes() const noexcept { return rejected_size_bytes_; }
+  // Heap bytes held for the frame in progress: the payload buffer's capacity (what it pins,
+  // which may exceed what arrived: see kMaxUpfrontReserveBytes in frame.cc), or 0.
+  size_t held_bytes() const noexcept;
+  // Drops the frame in progress and ignores all further input (the stream was refused).
+  void discard() noexcept;
 
  private:
   size_t max_frame_size_bytes_;

@@ -148,6 +148,7 @@ Status QuicConnection::init_client(const PublicKey& peer, const std::string& alp
   if (!st) return st;
   peer_key_ = peer;
   alpn_ = alpn;
+  peer_class_ = PeerClass::kMember;  // we chose to dial it
   on_connected_ = std::move(on_connected);
   cids_.push_back(cid_key(scid.data, scid.datalen));
   core_.route_cid(cids_.back(), shared_from_this());
@@ -504,7 +505,10 @@ void QuicConnection::terminate(Error error) {
     p->timer->cancel();
     p->done(std::unexpected(error));
   }
-  for (auto& [id, s] : streams_) fail_stream(*s, error, true);
+  for (auto& [id, s] : streams_) {
+    release_partial(*s);
+    fail_stream(*s, error, true);
+  }
   core_.counters().streams_open.fetch_sub(streams_.size());
   streams_.clear();
   writable_.clear();

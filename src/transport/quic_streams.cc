@@ -89,6 +89,7 @@ struct Callbacks {
     std::vector<std::string> frames;
     const auto status = s->decoder.feed(std::string_view(reinterpret_cast<const char*>(data), len), frames);
     if (status == FrameDecodeStatus::kFrameTooLarge) {
+      c->release_partial(*s);
       ngtcp2_conn_extend_max_offset(conn, len);
       c->fail_stream(*s, Error(ErrorCode::kMessageTooLarge,
                                fmt::format("peer sent a {}-byte frame; the limit is {} bytes",
@@ -97,7 +98,9 @@ struct Callbacks {
       c->deferred_resets_.emplace_back(stream_id, kAppErrorFrameTooLarge);
       return 0;
     }
+    // Complete frames go to the reader even when the partial one that follows is refused.
     c->deliver(*s, frames, len);
+    if (!c->account_partial(*s)) return 0;  // refuse_stream_over_cap has failed and reset it
     if ((flags & NGTCP2_STREAM_DATA_FLAG_FIN) != 0) {
       if (s->decoder.has_partial_frame()) {
         c->fail_stream(*s, Error(ErrorCode::kCorruption, "stream ended inside a frame"), false);
@@ -132,6 +135,10 @@ struct Callbacks {
     auto* c = self(user_data);
     auto it = c->streams_.find(stream_id);
     if (it == c->streams_.end()) return 0;
+    c->release_partial(*it->second);
+    // Credit withheld for a slow blocking reader would otherwise shrink the connection's
+    // window for good.
+    if (it->second->withheld_credit_bytes > 0) ngtcp2_conn_extend_max_offset(conn, it->second->withheld_credit_bytes);
     const bool has_code = (flags & NGTCP2_STREAM_CLOSE_FLAG_APP_ERROR_CODE_SET) != 0;
     Error error(ErrorCode::kUnavailable, has_code ? fmt::format("stream closed (code {})", app_error_code)
                                                   : std::string("stream closed"));
@@ -181,6 +188,11 @@ struct Callbacks {
     if (app_error_code == kAppErrorFrameTooLarge) {
       return Error(ErrorCode::kMessageTooLarge, "peer refused a frame over the size limit and reset the stream");
     }
+    if (app_error_code == kAppErrorRecvBufferLimit) {
+      return Error(ErrorCode::kUnavailable,
+                   "peer reset the stream: its partial-frame receive buffer limit was reached (too many large "
+                   "messages in flight at once); nothing on this stream was executed, retry");
+    }
     return Error(ErrorCode::kUnavailable, fmt::format("stream reset by peer (code {})", app_error_code));
   }
 
@@ -227,6 +239,13 @@ const ngtcp2_callbacks& connection_callbacks(bool is_client) {
 
 void QuicConnection::become_open() {
   if (state_ != ConnState::kHandshaking) return;
+  if (!is_client_) {
+    // Admission, now that the protocol and the peer's key are known (admission.h).
+    if (auto refusal = core_.admit(*this)) {
+      refusal_ = std::move(*refusal);  // closed once ngtcp2 returns: no writes from callbacks
+      return;
+    }
+  }
   state_ = ConnState::kOpen;
   core_.counters().connections_open.fetch_add(1);
   // We are inside an ngtcp2 callback: whoever waits may call back into this connection,
@@ -383,6 +402,54 @@ void QuicConnection::deliver(StreamState& s, std::vector<std::string>& frames, s
   ngtcp2_conn_extend_max_offset(conn_, consumed_bytes);
 }
 
+bool QuicConnection::account_partial(StreamState& s) {
+  const size_t held = s.decoder.held_bytes();
+  if (held <= s.held_bytes) {
+    const size_t freed = s.held_bytes - held;
+    if (freed > 0) {
+      core_.recv_budget().credit(peer_class_, freed);
+      partial_frame_bytes_ -= freed;
+      s.held_bytes = held;
+      core_.counters().partial_frame_bytes.store(core_.recv_budget().total_held(), std::memory_order_relaxed);
+    }
+    return true;
+  }
+  const size_t grow = held - s.held_bytes;
+  const RecvCharge charge = core_.recv_budget().charge(peer_class_, partial_frame_bytes_, grow);
+  if (charge != RecvCharge::kOk) {
+    refuse_stream_over_cap(s, charge);
+    return false;
+  }
+  partial_frame_bytes_ += grow;
+  s.held_bytes = held;
+  core_.counters().partial_frame_bytes.store(core_.recv_budget().total_held(), std::memory_order_relaxed);
+  return true;
+}
+
+void QuicConnection::release_partial(StreamState& s) {
+  if (s.held_bytes == 0) return;
+  core_.recv_budget().credit(peer_class_, s.held_bytes);
+  ASPEN_ASSERT(partial_frame_bytes_ >= s.held_bytes);
+  partial_frame_bytes_ -= s.held_bytes;
+  s.held_bytes = 0;
+  core_.counters().partial_frame_bytes.store(core_.recv_budget().total_held(), std::memory_order_relaxed);
+}
+
+void QuicConnection::refuse_stream_over_cap(StreamState& s, RecvCharge why) {
+  const auto& caps = core_.recv_budget().caps();
+  const std::string limit =
+      why == RecvCharge::kOverConnectionCap
+          ? fmt::format("{} bytes of partial frames per connection", caps.per_connection_bytes)
+          : fmt::format("{} bytes of partial frames across all client connections", caps.client_total_bytes);
+  core_.note_stream_refused_over_cap(fmt::format("stream {} from {}: over the limit of {}", s.id(),
+                                                 peer_key_.short_string(), limit));
+  release_partial(s);  // what it held before this chunk
+  s.decoder.discard();
+  fail_stream(s, Error(ErrorCode::kUnavailable, fmt::format("stream refused: receive buffer limit of {} reached", limit)),
+              true);
+  deferred_resets_.emplace_back(s.id(), kAppErrorRecvBufferLimit);
+}
+
 void QuicConnection::fail_stream(StreamState& s, Error error, bool also_send_side) {
   {
     std::lock_guard lock(s.shared->mu);
@@ -395,8 +462,20 @@ void QuicConnection::fail_stream(StreamState& s, Error error, bool also_send_sid
 }
 
 void QuicConnection::process_deferred() {
+  if (refusal_) return refuse(*std::exchange(refusal_, std::nullopt));
   for (auto [id, code] : std::exchange(deferred_resets_, {})) stream_reset(id, code);
   if (std::exchange(has_new_stream_credit_, false)) try_pending_opens();
+}
+
+void QuicConnection::refuse(const std::string& reason) {
+  ngtcp2_connection_close_error ccerr;
+  ngtcp2_connection_close_error_default(&ccerr);
+  // A transport-level refusal: the dialer has not finished its handshake yet (it waits for
+  // HANDSHAKE_DONE), and reports the reason (close_error_from_peer).
+  ngtcp2_connection_close_error_set_transport_error(&ccerr, NGTCP2_CONNECTION_REFUSED,
+                                                    reinterpret_cast<const uint8_t*>(reason.data()), reason.size());
+  send_close_packet(ccerr);
+  enter_closing_period(ConnState::kClosing, Error(ErrorCode::kUnavailable, "refused: " + reason));
 }
 
 void QuicConnection::open_stream(Clock::time_point deadline, std::shared_ptr<StreamCallbacks> callbacks,

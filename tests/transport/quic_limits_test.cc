@@ -20,7 +20,7 @@ using testing::wait_until;
 struct QuicLimits : ::testing::Test {
   static EndpointConfig two_connections() {
     EndpointConfig config;
-    config.max_connections = 2;
+    config.max_client_connections = 2;
     return config;
   }
   TestNode server{two_connections()};

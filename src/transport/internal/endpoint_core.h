@@ -22,6 +22,7 @@
 #include <asio/ip/udp.hpp>
 
 #include "transport/endpoint.h"
+#include "transport/internal/admission.h"
 #include "transport/internal/buffer_pool.h"
 #include "transport/internal/quic_connection.h"
 #include "transport/internal/retry.h"
@@ -36,6 +37,14 @@ struct Counters {
   std::atomic<uint64_t> bytes_out{0};
   std::atomic<uint64_t> handshake_failures{0};
   std::atomic<uint64_t> connections_refused{0};
+  std::atomic<uint64_t> member_connections_refused{0};
+  std::atomic<uint64_t> client_connections_refused{0};
+  std::atomic<uint64_t> address_connections_refused{0};
+  std::atomic<uint64_t> handshakes_refused{0};
+  std::atomic<uint64_t> member_connections_open{0};
+  std::atomic<uint64_t> client_connections_open{0};
+  std::atomic<uint64_t> streams_refused_recv_limit{0};
+  std::atomic<uint64_t> partial_frame_bytes{0};
   std::atomic<uint64_t> stateless_resets_sent{0};
   std::atomic<uint64_t> retries_sent{0};
   std::atomic<uint64_t> invalid_tokens{0};
@@ -95,6 +104,12 @@ class EndpointCore : public std::enable_shared_from_this<EndpointCore> {
   void unroute_cid(const std::string& cid);
   void stateless_reset_token(uint8_t* token_out, const uint8_t* cid, size_t cid_len) const;
   void on_handshake_done(const std::shared_ptr<QuicConnection>& conn);
+  // Gives an inbound connection whose handshake is complete a slot of its class, or says
+  // why not (the CONNECTION_CLOSE reason).
+  std::optional<std::string> admit(QuicConnection& conn);
+  RecvBudget& recv_budget() noexcept { return recv_budget_; }
+  // Counts (and logs, at most once a second) a stream reset over a receive cap.
+  void note_stream_refused_over_cap(const std::string& what);
   void remove_connection(const std::shared_ptr<QuicConnection>& conn);
 
  private:
@@ -104,6 +119,10 @@ class EndpointCore : public std::enable_shared_from_this<EndpointCore> {
   bool drain_socket();
   void on_datagram(const uint8_t* data, size_t size, const PeerAddr& from);
   void accept_new(const uint8_t* data, size_t size, const PeerAddr& from);
+  // Counts a refused connection attempt and logs refusals at most once a second.
+  void note_refusal(std::atomic<uint64_t>& counter, const std::string& reason);
+  // Which slot class an inbound connection takes (EndpointConfig::is_member_key).
+  PeerClass classify(const QuicConnection& conn) const;
   // Closes a connection attempt without creating any state for it (over the connection
   // limit, an invalid address-validation token).
   void send_stateless_close(const ngtcp2_pkt_hd& hd, uint64_t transport_error, std::string_view reason,
@@ -148,6 +167,10 @@ class EndpointCore : public std::enable_shared_from_this<EndpointCore> {
   // otherwise flood the log); the line says how many were refused since the last one.
   uint64_t last_refusal_log_ns_ = 0;
   uint64_t refusals_since_log_ = 0;
+  uint64_t last_recv_refusal_log_ns_ = 0;
+  uint64_t recv_refusals_since_log_ = 0;
+  ConnectionSlots slots_;
+  RecvBudget recv_budget_;
   std::vector<std::shared_ptr<QuicConnection>> flush_list_;  // see schedule_flush
   std::vector<std::shared_ptr<QuicConnection>> flushing_;
   bool is_draining_ = false;    // inside drain_socket: it flushes the list when done

@@ -24,6 +24,7 @@
 #include "core/error.h"
 #include "transport/endpoint.h"
 #include "transport/frame.h"
+#include "transport/internal/admission.h"
 #include "transport/internal/shared_state.h"
 #include "transport/internal/tls.h"
 
@@ -91,6 +92,20 @@ class QuicConnection : public std::enable_shared_from_this<QuicConnection> {
   // The peer reset this connection (RFC 9000 §10.3): it lost the connection's state.
   bool was_stateless_reset() const noexcept { return was_stateless_reset_; }
   const PeerAddr& remote() const noexcept { return remote_; }
+  // Inbound: the class admission gave it (kClient until then). Outbound: kMember (this
+  // process chose the peer). Decides which caps its receive buffers count against.
+  PeerClass peer_class() const noexcept { return peer_class_; }
+  // Admission granted a slot of class `c` (EndpointCore, loop thread).
+  void set_admitted(PeerClass c, std::string address) {
+    peer_class_ = c;
+    is_admitted_ = true;
+    slot_address_ = std::move(address);
+  }
+  // Inbound connections that hold a slot of EndpointCore's ConnectionSlots.
+  bool is_admitted() const noexcept { return is_admitted_; }
+  const std::string& slot_address() const noexcept { return slot_address_; }
+  // Partial-frame bytes its streams hold (charged to the endpoint's RecvBudget).
+  size_t partial_frame_bytes() const noexcept { return partial_frame_bytes_; }
 
   // --- thread-safe (immutable once the connection is handed out) ---
   const PublicKey& peer_key() const noexcept { return peer_key_; }
@@ -140,6 +155,15 @@ class QuicConnection : public std::enable_shared_from_this<QuicConnection> {
   StreamState* stream_for_send(int64_t id);
   StreamState& add_stream(int64_t id);
   void deliver(StreamState& s, std::vector<std::string>& frames, size_t consumed_bytes);
+  // Charges (or credits) the change of s's partial-frame bytes to this connection and the
+  // endpoint's RecvBudget; false if a cap refuses it (nothing is charged then).
+  bool account_partial(StreamState& s);
+  // Gives back everything s holds (the stream is going away).
+  void release_partial(StreamState& s);
+  // Resets a stream whose partial frames would cross a receive cap.
+  void refuse_stream_over_cap(StreamState& s, RecvCharge why);
+  // Closes a connection admission refused (CONNECTION_REFUSED with `reason`).
+  void refuse(const std::string& reason);
   void fail_stream(StreamState& s, Error error, bool also_send_side);
   void try_pending_opens();
   Error close_error_from_peer() const;
@@ -163,6 +187,11 @@ class QuicConnection : public std::enable_shared_from_this<QuicConnection> {
   ConnectCallback on_connected_;
   ConnectCallback connected_pending_;  // handshake done; runs from dispatch_events()
   bool was_stateless_reset_ = false;
+  PeerClass peer_class_ = PeerClass::kClient;
+  bool is_admitted_ = false;
+  std::string slot_address_;            // the peer's IP address, the key of its client slot
+  size_t partial_frame_bytes_ = 0;
+  std::optional<std::string> refusal_;  // admission said no; closed by process_deferred()
   // Server side, when the ALPN's handler runs on the loop: it gets this connection's events.
   std::shared_ptr<LoopProtocolHandler> loop_handler_;
   bool is_accept_reported_ = false;

@@ -24,6 +24,9 @@ inline constexpr uint64_t kAppErrorFrameTooLarge = 1;
 inline constexpr uint64_t kAppErrorStreamCancelled = 2;
 inline constexpr uint64_t kAppErrorShutdown = 3;
 inline constexpr uint64_t kAppErrorNoHandler = 4;
+// The stream would have held more partial-frame bytes than the receiver's caps allow
+// (limits::kMaxConnectionPartialFrameBytes, kMaxClientPartialFrameBytes).
+inline constexpr uint64_t kAppErrorRecvBufferLimit = 5;
 
 // Reason phrase of the CONNECTION_REFUSED (transport error 0x2) a server sends to a
 // connection attempt over its connection limit; the dialer recognises it.

@@ -10,6 +10,7 @@
 
 #include "core/assert.h"
 #include "transport/frame.h"
+#include "transport/internal/admission.h"
 #include "transport/internal/quic_connection.h"
 #include "transport/internal/buffer_pool.h"
 #include "transport/internal/shared_state.h"
@@ -22,6 +23,7 @@ struct QuicConnection::StreamState {
 
   std::shared_ptr<StreamShared> shared;
   FrameDecoder decoder;
+  size_t held_bytes = 0;  // decoder.held_bytes() as charged to the connection and the RecvBudget
   uint64_t withheld_credit_bytes = 0;
   // Set when the stream is used asynchronously: messages and the end of the stream go to
   // these callbacks (as loop events) instead of shared->unread.
