@@ -4,6 +4,8 @@
 // follower); writes and administration need the leader: a follower forwards them over its
 // own client connection to the leader (at most limits::kMaxForwardHops hops) and relays the
 // answer, or answers NotLeader with the leader's address when it cannot.
+#include <chrono>
+
 #include <fmt/format.h>
 
 #include "core/assert.h"
@@ -141,6 +143,16 @@ void ClientService::serve(transport::Stream& stream, std::string bytes) {
     }
     st.finish();
   };
+  // Before any parsing or work: a request over the rate is answered, never executed.
+  if (!is_within_rate_limit(stream)) {
+    env_.counters.client_rate_limited.fetch_add(1, std::memory_order_relaxed);
+    const Knobs& k = env_.config.knobs;
+    return reply(error_reply(Error(
+        ErrorCode::kUnavailable,
+        fmt::format("request rate limit reached: at most {} requests/s per connection (bursts of {}; knob "
+                    "client_requests_per_s); this request was not executed, retry later",
+                    k.client_requests_per_s, k.client_request_burst))));
+  }
   cpb::Request req;
   if (!req.ParseFromString(bytes)) {
     return reply(error_reply(Error(ErrorCode::kInvalidArgument, "malformed request: not a clientpb.Request")));
@@ -180,10 +192,7 @@ Result<std::optional<auth::VerifiedToken>> ClientService::check_access(const tra
   // moment after a snapshot installs the cluster's data.)
   if (!env_.peers.has_membership() && env_.store->applied_index() == 0) return None{};
   // A member relays requests it has authorized itself (forwarding to the leader).
-  if (auto id = env_.peers.node_id_of(stream.peer_key());
-      id && env_.peers.members().contains(*id) && env_.peers.is_trusted(stream.peer_key(), *id)) {
-    return None{};
-  }
+  if (is_member(stream.peer_key())) return None{};
   env_.load_auth_root_key();
   if (!env_.auth_root_key) {
     return make_error(ErrorCode::kUnauthorized,
@@ -221,7 +230,7 @@ Result<auth::VerifiedToken> ClientService::verified_token(const transport::Strea
     token_cache_.erase(serial);
     return std::unexpected(v.error());
   }
-  if (token_cache_.size() >= limits::kMaxConnections && !token_cache_.contains(serial)) token_cache_.clear();
+  if (token_cache_.size() >= limits::kMaxClientConnections && !token_cache_.contains(serial)) token_cache_.clear();
   token_cache_[serial] = CachedToken{token, *v, now_ms};
   return v;
 }
@@ -232,7 +241,30 @@ bool ClientService::is_revoked(const auth::TokenId& id) const {
   return !r || r->kvs_size() > 0;
 }
 
-void ClientService::on_connection_closed(uint64_t connection_serial) { token_cache_.erase(connection_serial); }
+bool ClientService::is_member(const transport::PublicKey& key) const {
+  auto id = env_.peers.node_id_of(key);
+  return id && env_.peers.members().contains(*id) && env_.peers.is_trusted(key, *id);
+}
+
+bool ClientService::is_within_rate_limit(const transport::Stream& stream) {
+  const Knobs& k = env_.config.knobs;
+  if (k.client_requests_per_s == 0) return true;
+  const uint64_t now_us = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
+                                                    std::chrono::steady_clock::now().time_since_epoch())
+                                                    .count());
+  auto it = rate_buckets_.find(stream.connection_serial());
+  if (it == rate_buckets_.end()) {
+    if (is_member(stream.peer_key())) return true;  // relayed requests were limited where they came in
+    it = rate_buckets_.emplace(stream.connection_serial(), TokenBucket(k.client_requests_per_s, k.client_request_burst, now_us))
+             .first;
+  }
+  return it->second.try_take(now_us);
+}
+
+void ClientService::on_connection_closed(uint64_t connection_serial) {
+  token_cache_.erase(connection_serial);
+  rate_buckets_.erase(connection_serial);
+}
 
 void ClientService::on_stream_closed(const transport::Stream& stream) {
   served_streams_.erase({stream.connection_serial(), stream.id()});

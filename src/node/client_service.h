@@ -15,6 +15,7 @@
 #include <set>
 #include <vector>
 
+#include "core/token_bucket.h"
 #include "node/internal/node_env.h"
 #include "rpc/handler_registry.h"
 
@@ -69,6 +70,10 @@ class ClientService : public std::enable_shared_from_this<ClientService> {
   Result<std::optional<auth::VerifiedToken>> check_access(const transport::Stream& stream, const cpb::Request& req);
   Result<auth::VerifiedToken> verified_token(const transport::Stream& stream, const std::string& token);
   bool is_revoked(const auth::TokenId& id) const;
+  // Takes a token from the connection's request-rate bucket (knobs.client_requests_per_s);
+  // false when it is empty. Members relaying requests are not limited.
+  bool is_within_rate_limit(const transport::Stream& stream);
+  bool is_member(const transport::PublicKey& key) const;
   void with_leader_connection(std::function<void(Result<transport::Connection>)> fn);
 
   NodeEnv& env_;
@@ -76,7 +81,7 @@ class ClientService : public std::enable_shared_from_this<ClientService> {
   rpc::HandlerRegistry& handlers_;            // [start] filled before serving, then read-only
   // A token verified for a connection; reused while the same bytes come on it, for at most
   // knobs.token_cache_ms (so a revocation takes effect within that time). Bounded by
-  // limits::kMaxConnections: the map is cleared when it would grow past it.
+  // limits::kMaxClientConnections: the map is cleared when it would grow past it.
   struct CachedToken {
     std::string token;
     auth::VerifiedToken verified;
@@ -86,6 +91,9 @@ class ClientService : public std::enable_shared_from_this<ClientService> {
   // Streams that delivered their one request and are still open (bounded by the transport's
   // stream limits): a second request on one is refused, never executed.
   std::set<std::pair<uint64_t, int64_t>> served_streams_;  // [loop]
+  // One request-rate bucket per client connection, by serial; dropped when the connection
+  // ends, so bounded by the transport's client connection limit.
+  std::map<uint64_t, TokenBucket> rate_buckets_;  // [loop]
   ForwardLink forward_link_;                  // [loop]
   std::map<uint64_t, InFlight> forwards_;     // [loop] by forward id; bounded by route_request
   uint64_t next_forward_id_ = 1;              // [loop] never leaves the process

@@ -17,6 +17,7 @@
 #include <string>
 
 #include "core/error.h"
+#include "core/limits.h"
 
 namespace aspen::node {
 
@@ -45,6 +46,13 @@ struct Knobs {
   size_t max_forwards_in_flight = 10000;            // requests a follower relays to the leader, unanswered
   size_t max_queued_raft_messages_per_peer = 1024;  // messages held while a peer's link is dialled
 
+  // --- client admission (docs/operations.md, "Limits") ---
+  // Requests one client connection may make per second on average (a token bucket), and in
+  // a burst; one over is answered Unavailable, naming the limit, and never executed. A
+  // member relaying its clients' requests is not limited. 0 disables the limit.
+  uint32_t client_requests_per_s = 5000;
+  uint32_t client_request_burst = 1000;
+
   // --- replication flow ---
   size_t max_inflight_appends = 256;               // unacknowledged appends per follower in replicate state
   uint64_t max_append_bytes = uint64_t{1} << 20;   // entries per append message (<= limits::kMaxEntriesPerMessageBytes)
@@ -72,6 +80,8 @@ static_assert(Knobs{}.heartbeat_ms % Knobs{}.tick_interval_ms == 0);
 static_assert(Knobs{}.election_timeout_ms % Knobs{}.tick_interval_ms == 0);
 static_assert(Knobs{}.election_timeout_ms >= kMinElectionToHeartbeatRatio * Knobs{}.heartbeat_ms,
               "followers must hear several heartbeats before an election timeout");
+static_assert(Knobs{}.client_requests_per_s <= limits::kMaxClientRequestsPerSecond &&
+              Knobs{}.client_request_burst >= 1);
 static_assert(Knobs{}.compact_keep_entries < Knobs{}.compact_threshold_entries &&
               Knobs{}.compact_keep_bytes < Knobs{}.compact_threshold_bytes);
 

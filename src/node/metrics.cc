@@ -15,6 +15,7 @@ void read_counters(const NodeCounters& c, MetricsView& v) {
   v.client_requests = r(c.client_requests);
   v.client_errors = r(c.client_errors);
   v.client_refused = r(c.client_refused);
+  v.client_rate_limited = r(c.client_rate_limited);
   v.tokens_verified = r(c.tokens_verified);
   v.forwarded_requests = r(c.forwarded_requests);
   v.core_writes_answered = r(c.core_writes_answered);
@@ -49,6 +50,9 @@ std::string prometheus_text(const MetricsView& v) {
   metric("client_errors_total", "counter", "Client requests answered with an error.", v.client_errors);
   metric("client_unauthorized_total", "counter", "Client requests refused: no token, a bad one, or a missing capability.",
          v.client_refused);
+  metric("client_rate_limited_total", "counter",
+         "Client requests refused over the per-connection rate limit (knob client_requests_per_s); never executed.",
+         v.client_rate_limited);
   metric("auth_token_verifications_total", "counter", "Capability tokens verified in full (not from the per-connection cache).",
          v.tokens_verified);
   metric("client_forwarded_total", "counter", "Client requests forwarded to the leader.", v.forwarded_requests);
@@ -79,8 +83,24 @@ std::string prometheus_text(const MetricsView& v) {
   metric("transport_bytes_in_total", "counter", "UDP payload bytes received.", tm.bytes_in);
   metric("transport_bytes_out_total", "counter", "UDP payload bytes sent.", tm.bytes_out);
   metric("transport_handshake_failures_total", "counter", "Failed handshakes.", tm.handshake_failures);
-  metric("transport_connections_refused_total", "counter", "Connections refused over the limit.",
+  metric("transport_connections_refused_total", "counter", "Connections refused over any connection limit.",
          tm.connections_refused);
+  metric("transport_member_connections_refused_total", "counter", "Member connections refused over the member limit.",
+         tm.member_connections_refused);
+  metric("transport_client_connections_refused_total", "counter", "Client connections refused over the client limit.",
+         tm.client_connections_refused);
+  metric("transport_address_connections_refused_total", "counter",
+         "Client connections refused over the per-address limit.", tm.address_connections_refused);
+  metric("transport_handshakes_refused_total", "counter",
+         "Connection attempts refused over the limit of handshakes in progress.", tm.handshakes_refused);
+  metric("transport_member_connections_open", "gauge", "Inbound member connections (admitted).",
+         tm.member_connections_open);
+  metric("transport_client_connections_open", "gauge", "Inbound client connections (admitted).",
+         tm.client_connections_open);
+  metric("transport_streams_refused_recv_limit_total", "counter",
+         "Streams reset because their partial frames would cross a receive buffer limit.",
+         tm.streams_refused_recv_limit);
+  metric("transport_partial_frame_bytes", "gauge", "Bytes held by partially received frames.", tm.partial_frame_bytes);
   metric("transport_retries_sent_total", "counter", "Address validation challenges (QUIC Retry) sent.",
          tm.retries_sent);
   metric("transport_invalid_tokens_total", "counter", "Connection attempts with a forged or expired token.",

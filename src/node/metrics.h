@@ -20,6 +20,7 @@ struct NodeCounters {
   std::atomic<uint64_t> client_requests{0};
   std::atomic<uint64_t> client_errors{0};
   std::atomic<uint64_t> client_refused{0};   // requests refused for a missing or bad token
+  std::atomic<uint64_t> client_rate_limited{0};  // requests refused over the per-connection rate limit
   std::atomic<uint64_t> tokens_verified{0};  // full verifications (cache misses)
   std::atomic<uint64_t> forwarded_requests{0};
   std::atomic<uint64_t> raft_messages_in{0};
@@ -56,6 +57,7 @@ struct MetricsView {
   uint64_t client_requests = 0;
   uint64_t client_errors = 0;
   uint64_t client_refused = 0;
+  uint64_t client_rate_limited = 0;
   uint64_t tokens_verified = 0;
   uint64_t forwarded_requests = 0;
   uint64_t core_writes_answered = 0;

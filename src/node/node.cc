@@ -69,6 +69,15 @@ Status Shell::start() {
   // Phase 2: endpoint.
   transport::EndpointConfig ec_cfg;
   ec_cfg.bind_addr = config.bind;
+  // A connection is a member's (it takes a member slot, never a client one) when the peer's
+  // key is one this node knows as a member's: a peer's Raft link, or a follower relaying
+  // its clients' requests. Any other, Raft protocol or not, competes for client slots.
+  // Runs on the loop thread, which owns the registry.
+  ec_cfg.member_alpns = {kRaftAlpn};
+  ec_cfg.is_member_key = [self = weak_from_this()](const transport::PublicKey& key) {
+    auto s = self.lock();
+    return s != nullptr && s->env_.peers.node_id_of(key).has_value();
+  };
   auto ep = transport::Endpoint::bind(*env_.identity, ec_cfg);
   if (!ep) return std::unexpected(ep.error());
   env_.endpoint = std::move(*ep);
