@@ -185,6 +185,7 @@ class NodeProcess {
   }
 
   uint64_t id() const { return id_; }
+  pid_t pid() const { return pid_; }
   uint16_t port() const { return port_; }
   std::string addr() const { return "127.0.0.1:" + std::to_string(port_); }
   const std::string& key_text() const { return key_text_; }

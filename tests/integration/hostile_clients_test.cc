@@ -1,0 +1,167 @@
+// Hostile clients against a real aspen-node (issue 14 item 3): one opens 100 streams of
+// partial 10 MiB frames and never finishes them, one never reads its answers, one opens
+// connections until refused, one sends requests as fast as it can. Meanwhile a
+// well-behaved client keeps making progress and the node's memory stays bounded.
+//
+// The RSS bound: the node's resident memory before the attack, plus what the limits let
+// the attackers pin: one connection's partial frames (32 MiB), QUIC's receive windows of
+// the attacking connections still in flight (at most 32 MiB per connection; only the
+// partial-frame and never-reading clients send much), and 64 MiB of slack for allocator
+// arenas and the answers queued for the client that never reads. Without the caps the
+// partial frames alone would pin 100 x 10 MiB = 1 GiB.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <fstream>
+#include <thread>
+
+#include "aspen/client.pb.h"
+#include "node_process.h"
+#include "transport/endpoint.h"
+#include "transport/frame.h"
+#include "transport/internal/testing.h"
+
+namespace aspen::testing {
+namespace {
+
+constexpr uint64_t kMiB = uint64_t{1} << 20;
+
+uint64_t rss_bytes(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  for (std::string line; std::getline(in, line);) {
+    if (line.starts_with("VmRSS:")) return std::stoull(line.substr(6)) * 1024;
+  }
+  return 0;
+}
+
+// A raw client endpoint, dialling the node on the client protocol with a key of its own.
+struct RawClient {
+  transport::NodeIdentity identity = transport::NodeIdentity::generate();
+  std::unique_ptr<transport::Endpoint> endpoint;
+  RawClient() {
+    auto e = transport::Endpoint::bind(identity, transport::EndpointConfig{});
+    EXPECT_TRUE(e.has_value());
+    endpoint = std::move(*e);
+  }
+  Result<transport::Connection> dial(const NodeProcess& n) {
+    const auto addr = *transport::SocketAddr::parse(n.addr());
+    return endpoint->connect(*transport::PublicKey::parse(n.key_text()), std::span(&addr, 1), "aspen-client", 5000);
+  }
+};
+
+std::string put_request(const std::string& key) {
+  clientpb::Request req;
+  auto* put = req.mutable_write()->mutable_command()->mutable_put();
+  put->set_key(key);
+  put->set_value(std::string(256, 'v'));
+  return req.SerializeAsString();
+}
+
+TEST(HostileClients, WellBehavedClientProgressesAndNodeMemoryStaysBounded) {
+  TempDir dir;
+  NodeMap nodes;
+  nodes[1] = std::make_unique<NodeProcess>(1, dir.path(), "hostile-cookie-1");
+  ASSERT_NO_FATAL_FAILURE(nodes[1]->start());
+  auto good = client_for(nodes);
+  ASSERT_NE(good, nullptr);
+  ASSERT_NO_FATAL_FAILURE(form_cluster(*good, nodes));
+  // The well-behaved client connects before the flood takes this address's client slots.
+  auto put = [&](int i) {
+    kvpb::Command cmd;
+    cmd.mutable_put()->set_key("good/" + std::to_string(i));
+    cmd.mutable_put()->set_value("v");
+    return good->execute(cmd).has_value();
+  };
+  ASSERT_TRUE(put(0));
+  const pid_t pid = nodes[1]->pid();
+  const uint64_t baseline_rss = rss_bytes(pid);
+  ASSERT_GT(baseline_rss, 0u);
+  const uint64_t rss_bound = baseline_rss + limits::kMaxConnectionPartialFrameBytes + 3 * 32 * kMiB + 64 * kMiB;
+  uint64_t peak_rss = baseline_rss;
+  auto sample_rss = [&] { peak_rss = std::max(peak_rss, rss_bytes(pid)); };
+
+  std::atomic<bool> stop{false};
+  std::atomic<uint64_t> good_puts{0};
+  std::thread well_behaved([&] {
+    for (int i = 1; !stop.load(); ++i) {
+      if (put(i)) good_puts.fetch_add(1);
+    }
+  });
+
+  // 1. 100 streams of partial maximal frames, never finished.
+  RawClient partial;
+  auto pconn = partial.dial(*nodes[1]);
+  ASSERT_TRUE(pconn) << pconn.error().to_string();
+  std::vector<transport::Stream> partial_streams;
+  for (int i = 0; i < 100; ++i) {
+    auto s = pconn->open_bi(5000);
+    if (!s) break;  // the node's stream limit
+    std::string bytes;
+    transport::append_frame_header(bytes, static_cast<uint32_t>(limits::kMaxFrameSizeBytes));
+    bytes.append(256 * 1024, 'p');
+    (void)transport::StreamTestAccess::send_raw(*s, std::move(bytes));
+    partial_streams.push_back(*s);
+  }
+
+  // 2. Requests whose answers are never read.
+  RawClient deaf;
+  auto dconn = deaf.dial(*nodes[1]);
+  ASSERT_TRUE(dconn);
+  std::vector<transport::Stream> unread;
+  for (int i = 0; i < 50; ++i) {
+    auto s = dconn->open_bi_with(put_request("deaf/" + std::to_string(i)), true, 5000);
+    if (s) unread.push_back(*s);
+  }
+
+  // 3. As many requests as it can send (10,000/s and more) on one connection.
+  RawClient flood;
+  auto fconn = flood.dial(*nodes[1]);
+  ASSERT_TRUE(fconn);
+  std::atomic<uint64_t> rate_limited{0};
+  std::thread flooder([&] {
+    for (int i = 0; !stop.load() && i < 20000; ++i) {
+      auto s = fconn->open_bi_with(put_request("flood/" + std::to_string(i)), true, 2000);
+      if (!s) continue;
+      auto answer = s->recv(2000);
+      clientpb::Response resp;
+      if (answer && *answer && resp.ParseFromString(**answer) && resp.has_error() &&
+          resp.error().message().find("request rate limit") != std::string::npos) {
+        rate_limited.fetch_add(1);
+      }
+    }
+  });
+
+  // 4. Connections until refused.
+  std::vector<std::unique_ptr<RawClient>> hoarders;
+  std::string refusal;
+  for (int i = 0; i < 200 && refusal.empty(); ++i) {
+    auto h = std::make_unique<RawClient>();
+    auto c = h->dial(*nodes[1]);
+    if (!c) refusal = c.error().to_string();
+    hoarders.push_back(std::move(h));
+  }
+  EXPECT_NE(refusal.find("connection limit"), std::string::npos) << refusal;
+
+  // The well-behaved client keeps making progress under all of it.
+  const uint64_t before = good_puts.load();
+  EXPECT_TRUE(wait_until([&] { sample_rss(); return good_puts.load() >= before + 200; }, 20000))
+      << "well-behaved puts: " << good_puts.load() - before;
+  EXPECT_TRUE(wait_until([&] { sample_rss(); return rate_limited.load() > 0; }, 20000));
+  sample_rss();
+  EXPECT_LE(peak_rss, rss_bound) << "baseline " << baseline_rss / kMiB << " MiB, peak " << peak_rss / kMiB << " MiB";
+  std::printf("hostile clients: node RSS baseline %llu MiB, peak %llu MiB, bound %llu MiB; well-behaved puts %llu\n",
+              static_cast<unsigned long long>(baseline_rss / kMiB), static_cast<unsigned long long>(peak_rss / kMiB),
+              static_cast<unsigned long long>(rss_bound / kMiB), static_cast<unsigned long long>(good_puts.load()));
+  stop = true;
+  flooder.join();
+  well_behaved.join();
+
+  auto metrics = good->metrics_text(client::Target{1});
+  ASSERT_TRUE(metrics) << metrics.error().to_string();
+  EXPECT_EQ(metrics->find("aspen_transport_streams_refused_recv_limit_total{node_id=\"1\"} 0\n"), std::string::npos);
+  EXPECT_EQ(metrics->find("aspen_client_rate_limited_total{node_id=\"1\"} 0\n"), std::string::npos);
+  EXPECT_EQ(metrics->find("aspen_transport_address_connections_refused_total{node_id=\"1\"} 0\n"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace aspen::testing
