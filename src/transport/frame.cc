@@ -20,7 +20,8 @@ size_t FrameDecoder::held_bytes() const noexcept {
 }
 
 void FrameDecoder::discard() noexcept {
-  payload_ = std::string();
+  // Swap, not assign: assigning an empty string keeps the old heap buffer (libstdc++).
+  std::string().swap(payload_);
   header_have_ = 0;
   payload_need_ = 0;
   is_failed_ = true;
@@ -40,7 +41,7 @@ FrameDecodeStatus FrameDecoder::feed(std::string_view bytes, std::vector<std::st
       if (size > max_frame_size_bytes_) {
         is_failed_ = true;
         rejected_size_bytes_ = size;
-        payload_ = std::string();
+        std::string().swap(payload_);
         return FrameDecodeStatus::kFrameTooLarge;
       }
       payload_need_ = static_cast<size_t>(size);
