@@ -41,6 +41,42 @@ bool Node::is_initialized() const { return shell_->is_initialized(); }
 
 namespace internal {
 
+namespace {
+
+// What an operator does with a node whose data is damaged; the error names the file.
+constexpr char kDamagedStoreRemedy[] =
+    "This node will not vote or serve with damaged data: it could elect a stale leader or lose "
+    "acknowledged writes. To recover, leave it stopped; from a healthy node remove it from the "
+    "voters (aspen-cli cluster change-membership <the other voters>); move its data directory "
+    "aside (keep it for diagnosis); start it with an empty data directory, best under a new node "
+    "id, and add it with aspen-cli cluster add-learner, then promote it: the leader sends it a "
+    "snapshot. See docs/operations.md, \"Corruption\".";
+
+// A store that reports Corruption at open (a damaged log record, a data.mdb that is not a
+// store) must not start: the node exits with the store's message (file, offset, entry) and
+// the remedy, instead of running with a log that lost entries it acknowledged.
+Error refuse_damaged_store(const Error& e, const std::string& db_dir) {
+  if (e.code() != ErrorCode::kCorruption) return e;
+  return Error(ErrorCode::kCorruption,
+               fmt::format("{}; the data in {} (log in wal/, state machine in data.mdb) is damaged. {}", e.message(),
+                           db_dir, kDamagedStoreRemedy));
+}
+
+// Every applied entry was synced to the log before it was applied, so a log that ends below
+// the applied index lost synced entries: damage in its very last batch, which replay cannot
+// tell from a torn write. Starting would trip the Raft log's invariants (a crash loop).
+Status check_log_covers_applied(const storage::Store& store, const std::string& db_dir) {
+  if (store.applied_index() <= store.last_index()) return {};
+  return make_error(ErrorCode::kCorruption,
+                    fmt::format("the log in {}/wal ends at entry {} but entries up to {} were applied: entries {} to {} "
+                                "were synced to the log before they were applied and are gone from it; the data in {} "
+                                "is damaged. {}",
+                                db_dir, store.last_index(), store.applied_index(), store.last_index() + 1,
+                                store.applied_index(), db_dir, kDamagedStoreRemedy));
+}
+
+}  // namespace
+
 Shell::Shell(NodeConfig config) : env_(std::move(config)) {}
 
 Shell::~Shell() { stop(); }
@@ -90,8 +126,9 @@ Status Shell::start() {
     lo.dir = config.data_dir + "/db";
     lo.is_snapshot_data_streamed = true;  // RaftLinks streams it; no size cap in memory
     auto st = storage::LmdbStore::open(lo);
-    if (!st) return std::unexpected(st.error());
+    if (!st) return std::unexpected(refuse_damaged_store(st.error(), lo.dir));
     env_.store = std::move(*st);
+    if (auto s = check_log_covers_applied(*env_.store, lo.dir); !s) return s;
   } else {
     env_.store = std::make_unique<storage::MemStore>();
   }
