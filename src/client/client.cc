@@ -61,7 +61,10 @@ RequestTraits traits_of(const cpb::Request& r) {
     case cpb::Request::kLeaseList:
     case cpb::Request::kTriggerSnapshot:
     case cpb::Request::kRevokeToken:  // idempotent: revoking twice is revoking once
+    case cpb::Request::kAlarmDisarm:  // idempotent: disarming twice is disarming once
+    case cpb::Request::kAlarmRaise:
       return {Routing::kLeader, false};
+    case cpb::Request::kAlarmList:
     case cpb::Request::kWhoAmI:
     case cpb::Request::kGetHealth:
     case cpb::Request::kGetMetrics:
@@ -695,6 +698,24 @@ Status Client::revoke_token(const auth::TokenId& id, uint64_t expires_s) {
   auto r = call(request);
   if (!r) return std::unexpected(r.error());
   return expect_result(*r, cpb::Response::kRevokeToken);
+}
+
+Result<std::vector<kvpb::StorageAlarm>> Client::alarm_list(Target target) {
+  cpb::Request request;
+  request.mutable_alarm_list();
+  auto r = call(request, target);
+  if (!r) return std::unexpected(r.error());
+  if (auto s = expect_result(*r, cpb::Response::kAlarmList); !s) return std::unexpected(s.error());
+  return std::vector<kvpb::StorageAlarm>(r->alarm_list().alarms().begin(), r->alarm_list().alarms().end());
+}
+
+Result<std::vector<kvpb::StorageAlarm>> Client::alarm_disarm(uint64_t member_id) {
+  cpb::Request request;
+  request.mutable_alarm_disarm()->set_member_id(member_id);
+  auto r = call(request);
+  if (!r) return std::unexpected(r.error());
+  if (auto s = expect_result(*r, cpb::Response::kAlarmDisarm); !s) return std::unexpected(s.error());
+  return std::vector<kvpb::StorageAlarm>(r->alarm_disarm().disarmed().begin(), r->alarm_disarm().disarmed().end());
 }
 
 Result<cpb::MembershipResponse> Client::add_learner(const cpb::NodeAddress& node) {

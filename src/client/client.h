@@ -113,6 +113,10 @@ class Client : public kv::KeyValueStore {
   Result<cpb::MembershipResponse> change_membership(const std::vector<uint64_t>& voters, bool retain_as_learners);
   Result<cpb::MembershipResponse> remove_node(uint64_t node_id);
   Result<cpb::TriggerSnapshotResponse> trigger_snapshot(Target target = {});
+  // Storage alarms raised in the cluster (as the answering node's applied state has them).
+  Result<std::vector<kvpb::StorageAlarm>> alarm_list(Target target = {});
+  // Clears the alarm of one member (0: of every member); returns those cleared. Needs admin.
+  Result<std::vector<kvpb::StorageAlarm>> alarm_disarm(uint64_t member_id = 0);
 
   // The nodes this client knows (from the ticket, then from leader hints).
   std::vector<cpb::NodeAddress> known_nodes() const;

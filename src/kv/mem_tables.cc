@@ -11,13 +11,18 @@ Result<std::optional<kvpb::KeyValue>> MemKvTables::get(std::string_view key) {
 }
 
 Status MemKvTables::put(const kvpb::KeyValue& kv) {
+  if (auto it = kvs_.find(kv.key()); it != kvs_.end()) kv_bytes_ -= it->first.size() + it->second.value().size();
   kvs_.insert_or_assign(kv.key(), kv);
+  kv_bytes_ += kv.key().size() + kv.value().size();
   return {};
 }
 
 Status MemKvTables::erase(std::string_view key) {
   auto it = kvs_.find(key);
-  if (it != kvs_.end()) kvs_.erase(it);
+  if (it != kvs_.end()) {
+    kv_bytes_ -= it->first.size() + it->second.value().size();
+    kvs_.erase(it);
+  }
   return {};
 }
 

@@ -29,10 +29,13 @@ class MemKvTables final : public KvTables {
 
   size_t key_count() const { return kvs_.size(); }
   size_t lease_count() const { return leases_.size(); }
+  // Bytes of the keys and values held (what a store's size is mostly made of).
+  uint64_t kv_bytes() const { return kv_bytes_; }
   friend bool operator==(const MemKvTables& a, const MemKvTables& b);
 
  private:
   std::map<std::string, kvpb::KeyValue, std::less<>> kvs_;
+  uint64_t kv_bytes_ = 0;  // sum of kvs_' key and value sizes
   std::map<uint64_t, kvpb::Lease> leases_;
   std::set<std::pair<uint64_t, uint64_t>> lease_expiry_;  // (expires_at_ms, id), derived from leases_
   std::map<uint64_t, std::set<std::string, std::less<>>> lease_keys_;

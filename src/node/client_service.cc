@@ -10,6 +10,7 @@
 
 #include "core/assert.h"
 #include "core/log.h"
+#include "kv/alarms.h"
 #include "kv/commands.h"
 #include "kv/sessions.h"
 #include "node/client_service.h"
@@ -360,12 +361,35 @@ void ClientService::handle_scan(const cpb::Request& req, Reply reply) {
 void ClientService::handle_write(const cpb::Request& req, Reply reply) {
   if (auto s = check_not_reserved(req.write().command()); !s) return reply(error_reply(s.error()));
   if (!port_.core()->is_leader()) return forward_to_leader(req, std::move(reply));
+  if (kv::grows_store(req.write().command())) {
+    // While a storage alarm is raised, nothing that adds data is proposed (kv/alarms.h).
+    auto kept = env_.store->range(kv::alarm_range(1));
+    if (!kept) return reply(error_reply(kept.error()));
+    if (auto alarms = kv::decode_alarms(*kept); !alarms.empty() && !is_session_repeat(req.write().command())) {
+      return reply(error_reply(kv::alarm_refusal(alarms.front())));
+    }
+  }
   port_.submit_write(req.write().command(), [this, reply](const Response& r) {
     if (!r.write) return reply(error_reply(r.write.error()));
     cpb::Response resp;
     *resp.mutable_write()->mutable_result() = *r.write;
     reply(std::move(resp));
   });
+}
+
+bool ClientService::is_session_repeat(const kvpb::Command& cmd) const {
+  // A write sent again in its session may already be applied; refusing it would tell the
+  // client it was not. The session answers it (with its first result) instead.
+  if (!cmd.has_session()) return false;
+  auto rec = env_.store->range(kv::key_range(kv::session_key(cmd.session().client_id())));
+  if (!rec || rec->kvs_size() == 0) return false;
+  kvpb::SessionRecord r;
+  if (!r.ParseFromString(rec->kvs(0).value())) return false;
+  if (cmd.session().sequence() < r.first_incomplete()) return true;
+  for (const auto& kept : r.results()) {
+    if (kept.sequence() == cmd.session().sequence()) return true;
+  }
+  return false;
 }
 
 void ClientService::handle_lease_list(const cpb::Request& req, Reply reply) {

@@ -74,6 +74,8 @@ class ClientService : public std::enable_shared_from_this<ClientService> {
   // false when it is empty. Members relaying requests are not limited.
   bool is_within_rate_limit(const transport::Stream& stream);
   bool is_member(const transport::PublicKey& key) const;
+  // Whether `cmd` is a write its session has seen before (a client's resend).
+  bool is_session_repeat(const kvpb::Command& cmd) const;
   void with_leader_connection(std::function<void(Result<transport::Connection>)> fn);
 
   NodeEnv& env_;

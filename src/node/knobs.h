@@ -40,6 +40,7 @@ struct Knobs {
   uint32_t raft_dial_backoff_min_ms = 50;     // first pause after a failed dial of a peer's Raft link
   uint32_t raft_dial_backoff_max_ms = 2000;   // the pause doubles per failure up to this
   uint64_t token_cache_ms = 1000;             // a connection's verified token is reused this long (revocation delay)
+  uint64_t storage_check_interval_ms = 250;   // how often a node measures its storage against its limits
 
   // --- queue bounds ---
   size_t max_pending_requests = 10000;              // client requests waiting in the core (writes and reads)

@@ -22,6 +22,10 @@ void read_counters(const NodeCounters& c, MetricsView& v) {
   v.core_write_us_total = r(c.core_write_us_total);
   v.storage_errors = r(c.storage_errors);
   v.applied_commands = r(c.applied_commands);
+  v.storage_used_bytes = r(c.storage_used_bytes);
+  v.storage_disk_free_bytes = r(c.storage_disk_free_bytes);
+  v.storage_alarms_active = r(c.storage_alarms_active);
+  v.storage_alarms_raised = r(c.storage_alarms_raised);
 }
 
 std::string prometheus_text(const MetricsView& v) {
@@ -77,6 +81,20 @@ std::string prometheus_text(const MetricsView& v) {
   metric("storage_errors_total", "counter", "Failed storage transactions.", v.storage_errors);
   metric("storage_compactions_total", "counter", "Log compactions.", v.storage_compactions);
   metric("applied_entries_total", "counter", "Log entries applied to the state machine.", v.applied_commands);
+  metric("storage_used_bytes", "gauge", "Bytes the state machine occupies (freed pages not counted).",
+         v.storage_used_bytes);
+  metric("storage_quota_bytes", "gauge", "Past this size the node raises the storage alarm (--storage-quota-bytes).",
+         v.storage_quota_bytes);
+  metric("storage_max_bytes", "gauge", "The state machine's largest possible size (--storage-max-bytes).",
+         v.storage_max_bytes);
+  metric("storage_disk_free_bytes", "gauge", "Free space on the data directory's filesystem.",
+         v.storage_disk_free_bytes);
+  metric("storage_min_free_bytes", "gauge", "Below this much free disk the node raises the storage alarm.",
+         v.storage_min_free_bytes);
+  metric("storage_alarms_active", "gauge",
+         "Storage alarms raised in the cluster (any member's); while above 0, writes that add data are refused.",
+         v.storage_alarms_active);
+  metric("storage_alarms_raised_total", "counter", "Storage alarms this node raised.", v.storage_alarms_raised);
   const auto& tm = v.transport;
   metric("transport_connections_open", "gauge", "Open QUIC connections.", tm.connections_open);
   metric("transport_streams_open", "gauge", "Open streams.", tm.streams_open);

@@ -34,6 +34,11 @@ struct NodeCounters {
   std::atomic<uint64_t> storage_errors{0};
   std::atomic<uint64_t> applied_commands{0};
   std::atomic<uint64_t> snapshots_sent{0};
+  // Storage space, as the last storage check found it (node/storage_alarm.h).
+  std::atomic<uint64_t> storage_used_bytes{0};
+  std::atomic<uint64_t> storage_disk_free_bytes{0};
+  std::atomic<uint64_t> storage_alarms_active{0};  // alarms in the applied state, any member's
+  std::atomic<uint64_t> storage_alarms_raised{0};  // raised by this node
 };
 
 // One reading of everything the page shows.
@@ -73,6 +78,13 @@ struct MetricsView {
   uint64_t storage_applies = 0;
   uint64_t storage_apply_us_total = 0;
   uint64_t storage_compactions = 0;
+  uint64_t storage_used_bytes = 0;
+  uint64_t storage_quota_bytes = 0;
+  uint64_t storage_max_bytes = 0;
+  uint64_t storage_disk_free_bytes = 0;
+  uint64_t storage_min_free_bytes = 0;
+  uint64_t storage_alarms_active = 0;
+  uint64_t storage_alarms_raised = 0;
   transport::TransportMetrics transport;
 };
 

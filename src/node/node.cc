@@ -125,6 +125,7 @@ Status Shell::start() {
     storage::LmdbOptions lo;
     lo.dir = config.data_dir + "/db";
     lo.is_snapshot_data_streamed = true;  // RaftLinks streams it; no size cap in memory
+    lo.map_size_bytes = config.storage_max_bytes;
     auto st = storage::LmdbStore::open(lo);
     if (!st) return std::unexpected(refuse_damaged_store(st.error(), lo.dir));
     env_.store = std::move(*st);
@@ -218,8 +219,10 @@ Status Shell::start_components() {
   links_ = std::make_shared<RaftLinks>(env_, *this);
   clients_ = std::make_shared<ClientService>(env_, *this, handlers_);
   admin_ = std::make_unique<AdminService>(env_, *this, *clients_, handlers_);
+  alarms_ = std::make_unique<AlarmService>(env_, *this, *clients_, handlers_);
   clients_->register_handlers();
   admin_->register_handlers();
+  alarms_->register_handlers();
   return {};
 }
 
@@ -235,6 +238,7 @@ void Shell::stop() {
   if (storage_) storage_->stop();
   storage_.reset();
   ASPEN_LOG_INFO("node {}: storage thread finished its last write", env_.config.node_id);
+  alarms_.reset();
   admin_.reset();
   clients_.reset();
   links_.reset();
@@ -304,6 +308,9 @@ MetricsView Shell::metrics_view() {
   v.storage_applies = r(ss.applies);
   v.storage_apply_us_total = r(ss.apply_us_total);
   v.storage_compactions = r(ss.compactions);
+  v.storage_quota_bytes = env_.config.storage_quota_bytes;
+  v.storage_max_bytes = env_.config.storage_max_bytes;
+  v.storage_min_free_bytes = env_.config.storage_min_free_bytes;
   v.transport = env_.endpoint->metrics();
   return v;
 }
@@ -448,6 +455,7 @@ void Shell::on_tick() {
   core_->tick(now);
   if (now >= last_refresh_ms_ + env_.config.knobs.cluster_view_refresh_ms) refresh_cluster_view();
   admin_->on_tick();
+  alarms_->on_tick();
   deliver_responses();
   schedule_pump();
 }

@@ -29,13 +29,16 @@ struct Setting {
   std::string_view env;
 };
 
-constexpr std::array<Setting, 12> kSettings = {{
+constexpr std::array<Setting, 15> kSettings = {{
     {"node_id", "--node-id", "ASPEN_NODE_ID"},
     {"cookie", "--cookie", "ASPEN_COOKIE"},
     {"cookie_file", "--cookie-file", "ASPEN_COOKIE_FILE"},
     {"data_dir", "--data-dir", "ASPEN_DATA_DIR"},
     {"bind", "--bind", "ASPEN_BIND"},
     {"storage_backend", "--storage-backend", "ASPEN_STORAGE_BACKEND"},
+    {"storage_max_bytes", "--storage-max-bytes", "ASPEN_STORAGE_MAX_BYTES"},
+    {"storage_quota_bytes", "--storage-quota-bytes", "ASPEN_STORAGE_QUOTA_BYTES"},
+    {"storage_min_free_bytes", "--storage-min-free-bytes", "ASPEN_STORAGE_MIN_FREE_BYTES"},
     {"heartbeat_ms", "--heartbeat-ms", "ASPEN_HEARTBEAT_MS"},
     {"election_timeout_ms", "--election-timeout-ms", "ASPEN_ELECTION_TIMEOUT_MS"},
     {"peers", "--peers", "ASPEN_PEERS"},
@@ -242,6 +245,64 @@ Status resolve_identity(const Merged& merged, NodeConfig& config) {
   return {};
 }
 
+// A size in bytes, or with a binary suffix: 8GiB, 512MiB, 64KiB (K/M/G/T also read as KiB...).
+std::optional<uint64_t> parse_size_bytes(std::string_view text) {
+  size_t digits = 0;
+  while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9') ++digits;
+  const auto number = parse_unsigned<uint64_t>(text.substr(0, digits));
+  if (!number) return std::nullopt;
+  std::string_view suffix = text.substr(digits);
+  if (suffix.ends_with("iB")) suffix.remove_suffix(2);
+  if (suffix.ends_with('B') && suffix.size() == 2) suffix.remove_suffix(1);
+  int shift = 0;
+  if (suffix.empty() || suffix == "B") {
+    shift = 0;
+  } else if (suffix == "K" || suffix == "k") {
+    shift = 10;
+  } else if (suffix == "M") {
+    shift = 20;
+  } else if (suffix == "G") {
+    shift = 30;
+  } else if (suffix == "T") {
+    shift = 40;
+  } else {
+    return std::nullopt;
+  }
+  if (*number > (UINT64_MAX >> shift)) return std::nullopt;
+  return *number << shift;
+}
+
+Status resolve_storage_sizes(const Merged& merged, NodeConfig& config) {
+  auto size_of = [&](std::string_view key, uint64_t& out) -> Status {
+    const auto text = merged.get(key);
+    if (!text) return {};
+    const auto bytes = parse_size_bytes(*text);
+    if (!bytes) {
+      return field_error(key, fmt::format("must be a size in bytes, optionally with a suffix (e.g. 8GiB, 512MiB), "
+                                          "got '{}'",
+                                          *text));
+    }
+    out = *bytes;
+    return {};
+  };
+  if (auto s = size_of("storage_max_bytes", config.storage_max_bytes); !s) return s;
+  config.storage_quota_bytes = 0;
+  if (auto s = size_of("storage_quota_bytes", config.storage_quota_bytes); !s) return s;
+  if (auto s = size_of("storage_min_free_bytes", config.storage_min_free_bytes); !s) return s;
+  if (config.storage_max_bytes < kMinStorageMaxBytes) {
+    return field_error("storage_max_bytes", fmt::format("must be at least {} MiB, got {} bytes",
+                                                        kMinStorageMaxBytes >> 20, config.storage_max_bytes));
+  }
+  if (config.storage_quota_bytes == 0) config.storage_quota_bytes = default_storage_quota(config.storage_max_bytes);
+  if (config.storage_quota_bytes >= config.storage_max_bytes) {
+    return field_error("storage_quota_bytes",
+                       fmt::format("must be below --storage-max-bytes ({} bytes), got {} bytes: the room between "
+                                   "them takes the writes already on their way when the alarm goes off",
+                                   config.storage_max_bytes, config.storage_quota_bytes));
+  }
+  return {};
+}
+
 Status resolve_storage(const Merged& merged, NodeConfig& config) {
   if (const auto bind = merged.get("bind")) {
     auto addr = transport::SocketAddr::resolve(*bind);
@@ -262,7 +323,7 @@ Status resolve_storage(const Merged& merged, NodeConfig& config) {
                          fmt::format("must be lmdb or inmemory, got '{}'", *backend));
     }
   }
-  return {};
+  return resolve_storage_sizes(merged, config);
 }
 
 Status resolve_timing(const Merged& merged, NodeConfig& config) {

@@ -14,6 +14,9 @@
 //   --data-dir            ASPEN_DATA_DIR            data_dir              ./data/node-{id}
 //   --bind                ASPEN_BIND                bind                  127.0.0.1:0 (host:port)
 //   --storage-backend     ASPEN_STORAGE_BACKEND     storage_backend       lmdb (lmdb | inmemory)
+//   --storage-max-bytes   ASPEN_STORAGE_MAX_BYTES   storage_max_bytes     8GiB: the state machine's largest size
+//   --storage-quota-bytes ASPEN_STORAGE_QUOTA_BYTES storage_quota_bytes   7/8 of the max: past it, a storage alarm
+//   --storage-min-free-bytes ASPEN_STORAGE_MIN_FREE_BYTES storage_min_free_bytes  64MiB: less free disk, an alarm
 //   --heartbeat-ms        ASPEN_HEARTBEAT_MS        heartbeat_ms          100
 //   --election-timeout-ms ASPEN_ELECTION_TIMEOUT_MS election_timeout_ms   1000 (>= 3 x heartbeat)
 //   --peers               ASPEN_PEERS               peers (array)         none; "id@publickey@host:port",
@@ -42,6 +45,13 @@ inline constexpr size_t kMaxCookieSizeBytes = 256;
 
 enum class StorageBackend : uint8_t { kLmdb, kInMemory };
 
+// Storage space (docs/operations.md "Storage space"). The quota leaves room below the
+// maximum for the writes already committed when the alarm goes off.
+inline constexpr uint64_t kDefaultStorageMaxBytes = uint64_t{8} << 30;
+inline constexpr uint64_t kMinStorageMaxBytes = uint64_t{16} << 20;
+inline constexpr uint64_t kDefaultStorageMinFreeBytes = uint64_t{64} << 20;
+constexpr uint64_t default_storage_quota(uint64_t max_bytes) { return max_bytes - max_bytes / 8; }
+
 struct ManualPeer {
   uint64_t node_id = 0;
   transport::PublicKey public_key;
@@ -54,6 +64,9 @@ struct NodeConfig {
   std::string data_dir;  // default filled in from node_id
   transport::SocketAddr bind{"127.0.0.1", 0};
   StorageBackend storage_backend = StorageBackend::kLmdb;
+  uint64_t storage_max_bytes = kDefaultStorageMaxBytes;  // the LMDB map: the state machine never grows past it
+  uint64_t storage_quota_bytes = default_storage_quota(kDefaultStorageMaxBytes);  // past it, an alarm
+  uint64_t storage_min_free_bytes = kDefaultStorageMinFreeBytes;  // less free disk than this, an alarm
   // Every tuning constant; heartbeat_ms and election_timeout_ms come from the flags above,
   // the rest are the defaults of node/knobs.h.
   Knobs knobs;

@@ -454,6 +454,21 @@ Result<pb::Snapshot> LmdbStore::snapshot() const {
   return snap;
 }
 
+uint64_t LmdbStore::state_size_bytes() const {
+  // The pages every table holds (the main database lists the named ones); pages on LMDB's
+  // free list are not counted: they are reused before the file grows.
+  auto txn = LmdbTxn::begin(env_, true);
+  if (!txn) return 0;
+  uint64_t pages = 0;
+  auto add = [&pages](const MDB_stat& st) { pages += st.ms_branch_pages + st.ms_leaf_pages + st.ms_overflow_pages; };
+  MDB_stat st{};
+  if (mdb_env_stat(env_, &st) == 0) add(st);
+  for (MDB_dbi dbi : {dbi_->log, dbi_->meta, dbi_->kv, dbi_->leases, dbi_->lease_keys, dbi_->lease_expiry}) {
+    if (mdb_stat(txn->get(), dbi, &st) == 0) add(st);
+  }
+  return pages * st.ms_psize;
+}
+
 uint64_t LmdbStore::file_size_bytes() const {
   struct stat st {};
   std::string path = dir_ + "/data.mdb";

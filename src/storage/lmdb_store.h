@@ -55,6 +55,7 @@ class LmdbStore final : public Store {
   Status bootstrap(const pb::ConfState& voters) override;
   Status compact(Index index) override;
   uint64_t log_size_bytes() const override;
+  uint64_t state_size_bytes() const override;
   Result<pb::SnapshotMetadata> stream_snapshot(
       const std::function<Status(std::string_view chunk)>& sink) const override;
 

@@ -135,6 +135,11 @@ uint64_t MemStore::log_size_bytes() const {
   return current_->log.size_bytes();
 }
 
+uint64_t MemStore::state_size_bytes() const {
+  std::lock_guard lock(mu_);
+  return current_->tables.kv_bytes();
+}
+
 Result<pb::SnapshotMetadata> MemStore::stream_snapshot(
     const std::function<Status(std::string_view chunk)>& sink) const {
   std::lock_guard lock(mu_);

@@ -35,6 +35,7 @@ class MemStore final : public Store {
   Status bootstrap(const pb::ConfState& voters) override;
   Status compact(Index index) override;
   uint64_t log_size_bytes() const override;
+  uint64_t state_size_bytes() const override;
   Result<pb::SnapshotMetadata> stream_snapshot(
       const std::function<Status(std::string_view chunk)>& sink) const override;
 

@@ -98,6 +98,10 @@ class Store : public raft::LogStorage {
   // as well as on the number of entries: a few huge batches fill a disk as surely as many
   // small entries.
   virtual uint64_t log_size_bytes() const = 0;
+  // Bytes the state machine occupies now: what a storage quota is measured against. Space
+  // freed by deletes counts as free at once (LMDB reuses it), although the file does not
+  // shrink.
+  virtual uint64_t state_size_bytes() const = 0;
   // On demand (an operator's "snapshot now"): compacts the log up to the applied index and
   // returns the metadata a snapshot built now would carry. Followers behind that point
   // receive the state as a snapshot.

@@ -122,6 +122,37 @@ TEST(NodeConfig, EverySettingIsTakenAsGiven) {
   EXPECT_EQ(config->ticket_file, "/tmp/ticket");
 }
 
+// Storage sizes take bytes or a binary suffix; the quota defaults to 7/8 of the maximum and
+// must stay below it (the room between takes writes already on their way to an alarm).
+TEST(NodeConfig, StorageSizesTakeSuffixesAndTheQuotaStaysBelowTheMaximum) {
+  auto defaults = resolve_config({required()});
+  ASSERT_TRUE(defaults) << defaults.error().to_string();
+  EXPECT_EQ(defaults->storage_max_bytes, uint64_t{8} << 30);
+  EXPECT_EQ(defaults->storage_quota_bytes, uint64_t{7} << 30);
+  EXPECT_EQ(defaults->storage_min_free_bytes, uint64_t{64} << 20);
+
+  auto given = resolve_config({required_with(
+      {{"storage_max_bytes", "512MiB"}, {"storage_quota_bytes", "100M"}, {"storage_min_free_bytes", "4096"}})});
+  ASSERT_TRUE(given) << given.error().to_string();
+  EXPECT_EQ(given->storage_max_bytes, uint64_t{512} << 20);
+  EXPECT_EQ(given->storage_quota_bytes, uint64_t{100} << 20);
+  EXPECT_EQ(given->storage_min_free_bytes, 4096u);
+  auto derived = resolve_config({required_with({{"storage_max_bytes", "1GiB"}})});
+  ASSERT_TRUE(derived);
+  EXPECT_EQ(derived->storage_quota_bytes, uint64_t{896} << 20);
+
+  for (const char* bad : {"lots", "12XB", "-5", "1.5GiB", "99999999999T"}) {
+    EXPECT_NE(config_error(required_with({{"storage_max_bytes", bad}})).find("--storage-max-bytes"),
+              std::string::npos)
+        << bad;
+  }
+  EXPECT_NE(config_error(required_with({{"storage_max_bytes", "1MiB"}})).find("at least 16 MiB"), std::string::npos);
+  const std::string over =
+      config_error(required_with({{"storage_max_bytes", "64MiB"}, {"storage_quota_bytes", "64MiB"}}));
+  EXPECT_NE(over.find("--storage-quota-bytes"), std::string::npos) << over;
+  EXPECT_NE(over.find("must be below --storage-max-bytes"), std::string::npos) << over;
+}
+
 TEST(NodeConfig, FlagBeatsEnvBeatsFileBeatsDefault) {
   TempDir dir;
   const std::string path = dir.write("node.toml", R"(

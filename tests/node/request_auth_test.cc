@@ -120,7 +120,7 @@ TEST(RequestAuth, LeasesNeedWriteSomewhere) {
 }
 
 TEST(RequestAuth, AdministrationNeedsAdmin) {
-  std::vector<cpb::Request> admin(8);
+  std::vector<cpb::Request> admin(10);
   admin[0].mutable_get_metrics();
   admin[1].mutable_get_raft_metrics();
   admin[2].mutable_add_learner();
@@ -129,6 +129,8 @@ TEST(RequestAuth, AdministrationNeedsAdmin) {
   admin[5].mutable_trigger_snapshot();
   admin[6].mutable_lease_list();
   admin[7].mutable_revoke_token();
+  admin[8].mutable_alarm_list();
+  admin[9].mutable_alarm_disarm();
   for (const auto& r : admin) {
     EXPECT_FALSE(allowed(r, {"full:", "delegate"})) << r.ShortDebugString();
     EXPECT_TRUE(allowed(r, {"admin"})) << r.ShortDebugString();
@@ -136,6 +138,17 @@ TEST(RequestAuth, AdministrationNeedsAdmin) {
     ASSERT_FALSE(refusal.has_value());
     EXPECT_EQ(refusal.error().message(), "missing capability admin");
   }
+}
+
+// Members raise their own alarms (let through before any token is checked); no token, not
+// even the root's admin one, lets a client raise one.
+TEST(RequestAuth, NoTokenMayRaiseAStorageAlarm) {
+  cpb::Request r;
+  r.mutable_alarm_raise()->mutable_alarm()->set_member_id(1);
+  EXPECT_FALSE(allowed(r, {"full:", "admin", "delegate"}));
+  auto refusal = authorize_request(r, granting({"admin"}));
+  ASSERT_FALSE(refusal.has_value());
+  EXPECT_NE(refusal.error().message().find("only a member"), std::string::npos);
 }
 
 TEST(RequestAuth, OnlyHealthAndInitAreOpen) {

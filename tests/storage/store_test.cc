@@ -83,6 +83,42 @@ TYPED_TEST(StoreContract, WriteAppendsAndAppliesInOneBatch) {
   EXPECT_EQ(s->entries(2, 12, 1)->size(), 1u);
 }
 
+// The size a storage quota is measured against grows with the data and shrinks when the
+// data is deleted (LMDB's freed pages are reused, so they do not count).
+TYPED_TEST(StoreContract, StateSizeFollowsTheDataBothWays) {
+  auto s = this->factory.make();
+  ASSERT_TRUE(s->bootstrap(voters({1})).has_value());
+  const uint64_t empty = s->state_size_bytes();
+  const std::string big(64 << 10, 'x');
+  std::vector<pb::Entry> puts;
+  for (Index i = 2; i < 2 + 64; ++i) puts.push_back(put_entry(i, 1, "big" + std::to_string(i), big));
+  pb::HardState hs;
+  hs.set_term(1);
+  hs.set_commit(puts.back().index());
+  WriteBatch b;
+  b.entries = &puts;
+  b.hard_state = &hs;
+  b.committed = &puts;
+  ASSERT_TRUE(s->write(b).has_value());
+  const uint64_t full = s->state_size_bytes();
+  EXPECT_GE(full, empty + 64 * big.size()) << empty << " -> " << full;
+  std::vector<pb::Entry> dels;
+  for (Index i = 2; i < 2 + 64; ++i) {
+    kvpb::Command cmd;
+    cmd.mutable_delete_()->set_key("big" + std::to_string(i));
+    pb::Entry e;
+    e.set_index(puts.back().index() + i - 1);
+    e.set_term(1);
+    e.set_data(cmd.SerializeAsString());
+    dels.push_back(std::move(e));
+  }
+  hs.set_commit(dels.back().index());
+  b.entries = &dels;
+  b.committed = &dels;
+  ASSERT_TRUE(s->write(b).has_value());
+  EXPECT_LE(s->state_size_bytes(), empty + (full - empty) / 8) << empty << " -> " << full << " -> " << s->state_size_bytes();
+}
+
 TYPED_TEST(StoreContract, ReappliedEntriesAreSkipped) {
   auto s = this->factory.make();
   ASSERT_TRUE(s->bootstrap(voters({1})).has_value());

@@ -40,6 +40,13 @@ constexpr FlagSpec kFlags[] = {
     {"--data-dir", "data_dir", "Where the node keeps its key and data (default ./data/node-<id>)."},
     {"--bind", "bind", "UDP address to listen on, host:port; the host may be a name (default 127.0.0.1:0 = any free port)."},
     {"--storage-backend", "storage_backend", "lmdb (durable, default) or inmemory (lost on exit; tests only)."},
+    {"--storage-max-bytes", "storage_max_bytes",
+     "The most the state machine may grow to on disk, in bytes or with a suffix: 8GiB (default), 512MiB."},
+    {"--storage-quota-bytes", "storage_quota_bytes",
+     "Past this size the node raises the cluster's storage alarm and writes that add data are refused until an "
+     "operator frees space and runs 'aspen-cli cluster alarm disarm' (default 7/8 of --storage-max-bytes)."},
+    {"--storage-min-free-bytes", "storage_min_free_bytes",
+     "The node also raises the alarm when its data directory's disk has less free space than this (default 64MiB)."},
     {"--heartbeat-ms", "heartbeat_ms", "Leader heartbeat interval in milliseconds (default 100)."},
     {"--election-timeout-ms", "election_timeout_ms",
      "Followers start an election after this long without a leader, in milliseconds (default 1000)."},

@@ -6,6 +6,7 @@
 //   RaftLinks       (raft_links.h)      Raft traffic, snapshot sending ("snap-send") and receiving
 //   ClientService   (client_service.h)  the client protocol, relaying to the leader
 //   AdminService    (admin_service.h)   administration, introspection, leader duties
+//   AlarmService    (alarm_service.h)   storage alarms: each node's storage check, list, disarm
 //   metrics         (metrics.h)         counters and the Prometheus page
 // What they share is NodeEnv; how they reach the core is CorePort, which the shell
 // implements (node_env.h). The decisions they carry out are sans-I/O and also run in the
@@ -28,6 +29,7 @@
 #include <unordered_map>
 
 #include "node/admin_service.h"
+#include "node/alarm_service.h"
 #include "node/client_service.h"
 #include "node/internal/node_env.h"
 #include "node/raft_links.h"
@@ -104,6 +106,7 @@ class Shell final : public CorePort, public std::enable_shared_from_this<Shell> 
   std::shared_ptr<RaftLinks> links_;
   std::shared_ptr<ClientService> clients_;
   std::unique_ptr<AdminService> admin_;
+  std::unique_ptr<AlarmService> alarms_;
 };
 
 }  // namespace aspen::node::internal
