@@ -240,6 +240,56 @@ int run_snapshot(const Context& ctx, uint64_t node_id) {
   });
 }
 
+std::string mib(uint64_t bytes) { return fmt::format("{:.1f} MiB", static_cast<double>(bytes) / (1 << 20)); }
+
+nlohmann::json alarm_json(const kvpb::StorageAlarm& a) {
+  return {{"member_id", a.member_id()},         {"raised_at_ms", a.raised_at_ms()},
+          {"used_bytes", a.used_bytes()},       {"quota_bytes", a.quota_bytes()},
+          {"disk_free_bytes", a.disk_free_bytes()}, {"min_free_bytes", a.min_free_bytes()}};
+}
+
+std::string alarm_text(const kvpb::StorageAlarm& a) {
+  const bool is_quota = a.quota_bytes() > 0 && a.used_bytes() > a.quota_bytes();
+  return fmt::format("member {}: NOSPACE  data {} (quota {}), disk free {} (reserve {}){}", a.member_id(),
+                     mib(a.used_bytes()), mib(a.quota_bytes()), mib(a.disk_free_bytes()), mib(a.min_free_bytes()),
+                     is_quota ? "  past its quota" : "  short of disk");
+}
+
+int run_alarm_list(const Context& ctx) {
+  return with_client(ctx, [&](client::Client& c) {
+    auto r = c.alarm_list();
+    if (!r) return fail(ctx, r.error());
+    if (ctx.is_json) {
+      nlohmann::json alarms = nlohmann::json::array();
+      for (const auto& a : *r) alarms.push_back(alarm_json(a));
+      print_json_ok({{"alarms", std::move(alarms)}});
+    } else if (r->empty()) {
+      std::cout << "no alarm is raised\n";
+    } else {
+      for (const auto& a : *r) std::cout << alarm_text(a) << "\n";
+    }
+    return kExitOk;
+  });
+}
+
+int run_alarm_disarm(const Context& ctx, uint64_t member_id) {
+  return with_client(ctx, [&](client::Client& c) {
+    auto r = c.alarm_disarm(member_id);
+    if (!r) return fail(ctx, r.error());
+    if (ctx.is_json) {
+      nlohmann::json alarms = nlohmann::json::array();
+      for (const auto& a : *r) alarms.push_back(alarm_json(a));
+      print_json_ok({{"disarmed", std::move(alarms)}});
+    } else if (r->empty()) {
+      std::cout << "no alarm was raised\n";
+    } else {
+      for (const auto& a : *r) std::cout << "disarmed " << alarm_text(a) << "\n";
+      std::cout << "a member still past its limit raises its alarm again within a second: free space first\n";
+    }
+    return kExitOk;
+  });
+}
+
 }  // namespace
 
 void add_cluster_commands(CLI::App& app, Context& ctx, Action& action) {
@@ -305,6 +355,24 @@ void add_cluster_commands(CLI::App& app, Context& ctx, Action& action) {
   auto* ticket = cluster->add_subcommand("ticket", "Print a current ticket for this cluster (all members)");
   ticket->footer("Share it with clients and with nodes that should join.\nExample:\n  export ASPEN_TICKET=$(aspen-cli cluster ticket)");
   ticket->callback([&ctx, &action] { action = [&ctx] { return run_ticket(ctx); }; });
+
+  auto* alarm = cluster->add_subcommand("alarm", "List or disarm storage alarms (a member out of space)");
+  alarm->require_subcommand(1);
+  alarm->footer(
+      "A member whose data grows past --storage-quota-bytes, or whose disk has less free space than\n"
+      "--storage-min-free-bytes, raises the cluster's storage alarm. While it is raised, writes that\n"
+      "add data fail with StorageFull; reads, deletes and lease revocation keep working. Free space\n"
+      "(delete keys, revoke leases, or give the member more disk), then disarm.\nExamples:\n"
+      "  aspen-cli cluster alarm list\n  aspen-cli cluster alarm disarm            # every member's\n"
+      "  aspen-cli cluster alarm disarm --member 2");
+  auto* alarm_list = alarm->add_subcommand("list", "Show the raised alarms: which member, its data size and free disk");
+  alarm_list->callback([&ctx, &action] { action = [&ctx] { return run_alarm_list(ctx); }; });
+  auto disarm_member = std::make_shared<uint64_t>(0);
+  auto* disarm = alarm->add_subcommand("disarm", "Clear the alarms once space was freed, so writes resume");
+  disarm->add_option("--member", *disarm_member, "Clear only this member's alarm (default: every member's)");
+  disarm->callback([&ctx, &action, disarm_member] {
+    action = [&ctx, disarm_member] { return run_alarm_disarm(ctx, *disarm_member); };
+  });
 
   auto snapshot_node = std::make_shared<uint64_t>(0);
   auto* snapshot = cluster->add_subcommand("snapshot", "Take a snapshot now and compact the log behind it");
