@@ -1,26 +1,16 @@
 #include "node/alarm_service.h"
 
-#include <sys/statvfs.h>
-
 #include <fmt/format.h>
 
 #include "core/log.h"
 #include "kv/alarms.h"
 #include "kv/commands.h"
+#include "node/disk_space.h"
 #include "node/storage_alarm.h"
 
 namespace aspen::node::internal {
 
 namespace {
-
-// Free bytes an unprivileged writer may still use on the filesystem holding `dir` (the
-// store's files grow there). Unknown: as much as there is of uint64_t, so an unreadable
-// statvfs never raises an alarm by itself.
-uint64_t disk_free_bytes(const std::string& dir) {
-  struct statvfs st {};
-  if (::statvfs(dir.c_str(), &st) != 0) return UINT64_MAX;
-  return static_cast<uint64_t>(st.f_bavail) * static_cast<uint64_t>(st.f_frsize);
-}
 
 std::string mib(uint64_t bytes) { return fmt::format("{:.1f} MiB", static_cast<double>(bytes) / (1 << 20)); }
 

@@ -41,6 +41,7 @@ struct Knobs {
   uint32_t raft_dial_backoff_max_ms = 2000;   // the pause doubles per failure up to this
   uint64_t token_cache_ms = 1000;             // a connection's verified token is reused this long (revocation delay)
   uint64_t storage_check_interval_ms = 250;   // how often a node measures its storage against its limits
+  uint64_t snapshot_send_timeout_ms = 600000; // a snapshot send (and the read transaction it holds) ends by then
 
   // --- queue bounds ---
   size_t max_pending_requests = 10000;              // client requests waiting in the core (writes and reads)

@@ -13,12 +13,14 @@
 #include <sodium.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <filesystem>
 
 #include "aspen/cluster.pb.h"
 #include "core/assert.h"
 #include "core/log.h"
+#include "node/disk_space.h"
 #include "node/raft_stream_rules.h"
 
 namespace aspen::node::internal {
@@ -306,6 +308,17 @@ void RaftLinks::on_snapshot_frame(transport::Stream& stream, const StreamKey& k,
                     std::strerror(errno));
     return refuse(stream, k, "could not store the snapshot (disk full?)");
   }
+  // Every few MiB: is the reserve still free? A snapshot that cannot fit is refused before
+  // it fills the disk the log and the state machine need.
+  const uint64_t received = in.reception.size_bytes();
+  if (received / kSnapshotSpaceCheckBytes != (received - frame.record.size()) / kSnapshotSpaceCheckBytes) {
+    if (auto s = check_snapshot_space(received, false, disk_free_bytes(env_.config.data_dir),
+                                      env_.config.storage_min_free_bytes);
+        !s) {
+      ASPEN_LOG_WARN("node {}: {}", env_.config.node_id, s.error().message());
+      return refuse(stream, k, "not enough disk for the snapshot");
+    }
+  }
 }
 
 void RaftLinks::on_stream_closed(transport::Stream& stream, const std::optional<Error>& error) {
@@ -335,6 +348,15 @@ void RaftLinks::on_snapshot_end(transport::Stream& stream, Inbound in, NodeId fr
     env_.counters.raft_refused.fetch_add(1, std::memory_order_relaxed);
     ASPEN_LOG_WARN("node {}: refused a snapshot from key {}: {}", env_.config.node_id, stream.peer_key().to_string(),
                    m.error().message());
+    stream.reset();
+    std::filesystem::remove(in.path, ec);
+    return;
+  }
+  if (auto space = check_snapshot_space(in.reception.size_bytes(), true, disk_free_bytes(env_.config.data_dir),
+                                       env_.config.storage_min_free_bytes);
+      !space) {
+    // Not stepped: the node keeps its state and the leader sends a snapshot again later.
+    ASPEN_LOG_WARN("node {}: refused a snapshot from node {}: {}", env_.config.node_id, from, space.error().message());
     stream.reset();
     std::filesystem::remove(in.path, ec);
     return;
@@ -386,6 +408,7 @@ void RaftLinks::send_snapshot(NodeId to, pb::Message m) {
       peer->key, peer->addrs, kRaftAlpn,
       [weak = weak_from_this(), ep = env_.endpoint, store = env_.store, node_id = env_.config.node_id, to,
        cookie_key = env_.cookie_key, local_key = env_.endpoint->public_key(), addrs = own_addrs(),
+       send_timeout_ms = env_.config.knobs.snapshot_send_timeout_ms,
        m = std::move(m)](Result<transport::Connection> conn) mutable {
         auto report = [ep, weak, to](bool failed) {
           ep->post([weak, to, failed] {
@@ -403,7 +426,7 @@ void RaftLinks::send_snapshot(NodeId to, pb::Message m) {
         auto links = weak.lock();
         if (!links) return;
         auto job = [conn = *conn, cookie_key = std::move(cookie_key), local_key, addrs = std::move(addrs),
-                    m = std::move(m), store, node_id, to, report]() mutable {
+                    m = std::move(m), store, node_id, to, report, send_timeout_ms]() mutable {
           const ChannelFacts facts{conn.channel_binding(), local_key, conn.peer_key()};
           auto st = conn.open_bi();
           bool ok = st.has_value() && st->send(make_greeting(node_id, cookie_key, facts, addrs, true)).has_value();
@@ -420,11 +443,23 @@ void RaftLinks::send_snapshot(NodeId to, pb::Message m) {
             }
           }
           uint64_t sent_bytes = 0;
+          const auto send_deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(send_timeout_ms);
           // One read transaction: the chunks and the metadata describe the same instant,
           // which may be later than the core's MsgSnap (the follower then acknowledges a
           // higher index, which the leader's progress accepts).
           auto meta = !ok ? Result<pb::SnapshotMetadata>(make_error(ErrorCode::kUnavailable, "no stream"))
                           : store->stream_snapshot([&](std::string_view chunk) -> Status {
+                              // The read transaction pins every page it sees: LMDB cannot
+                              // reuse pages freed since, so a receiver that reads slowly
+                              // would grow the leader's store without bound. Past the
+                              // deadline the send is abandoned (and the transaction with it);
+                              // the leader sends a fresh snapshot later.
+                              if (std::chrono::steady_clock::now() > send_deadline) {
+                                return make_error(ErrorCode::kTimeout,
+                                                  fmt::format("the snapshot took longer than {} ms to send (knob "
+                                                              "snapshot_send_timeout_ms)",
+                                                              send_timeout_ms));
+                              }
                               std::string frame;
                               frame.reserve(1 + chunk.size());
                               frame.push_back(kSnapshotChunkTag);

@@ -60,6 +60,16 @@ class SnapshotReception {
   bool is_refused_ = false;
 };
 
+// Disk space for a snapshot (the node keeps min_free_bytes free, as for its storage alarm).
+// While it arrives, the staged data must leave the reserve free; before it is stepped, the
+// disk must also hold its install: the state machine is rebuilt from the staged file, about
+// as large again, while the old state and the file still exist. OK, or StorageFull saying
+// what is needed and what is free (the sender tries again later).
+Status check_snapshot_space(uint64_t staged_bytes, bool is_complete, uint64_t disk_free_bytes,
+                            uint64_t min_free_bytes);
+// How often, in received bytes, a reception checks the disk.
+inline constexpr uint64_t kSnapshotSpaceCheckBytes = uint64_t{8} << 20;
+
 // Received snapshots waiting for their install, by (index, term). A handle says where the
 // data is: a file path in the shell, the data itself in the simulator.
 class StagedSnapshots {

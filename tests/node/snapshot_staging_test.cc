@@ -144,5 +144,22 @@ TEST(StagedSnapshots, ASnapshotNeverReceivedHasNoData) {
   EXPECT_EQ(s.find(7, 1), nullptr);
 }
 
+// A snapshot is refused before it fills the disk: while it arrives it must leave the reserve
+// free, and before it is installed the disk must hold it once more.
+TEST(SnapshotSpace, ReceptionKeepsTheReserveAndInstallNeedsItsSizeAgain) {
+  constexpr uint64_t kMiB = uint64_t{1} << 20;
+  EXPECT_TRUE(check_snapshot_space(500 * kMiB, false, 100 * kMiB, 64 * kMiB).has_value());
+  auto low = check_snapshot_space(500 * kMiB, false, 10 * kMiB, 64 * kMiB);
+  ASSERT_FALSE(low.has_value());
+  EXPECT_EQ(low.error().code(), ErrorCode::kStorageFull);
+  EXPECT_NE(low.error().message().find("64.0 MiB reserve"), std::string::npos) << low.error().message();
+
+  EXPECT_TRUE(check_snapshot_space(100 * kMiB, true, 164 * kMiB, 64 * kMiB).has_value());
+  auto install = check_snapshot_space(100 * kMiB, true, 163 * kMiB, 64 * kMiB);
+  ASSERT_FALSE(install.has_value());
+  EXPECT_EQ(install.error().code(), ErrorCode::kStorageFull);
+  EXPECT_NE(install.error().message().find("needs 164.0 MiB free"), std::string::npos) << install.error().message();
+}
+
 }  // namespace
 }  // namespace aspen::node
