@@ -1,4 +1,4 @@
-// The frame decoder fuzz entry point, shared by the libFuzzer target (frame_decoder_fuzz.cc,
+// The frame decoder fuzz entry point, shared by the libFuzzer target (aspen-fuzz-frame_decoder,
 // built with clang by fuzz/build.sh) and a GoogleTest that replays random and mutated
 // inputs through it under g++ (tests/transport/transport_frame_fuzz_test.cc).
 //

@@ -2,8 +2,8 @@
 // and returns 0; a broken property aborts. aspen_tests replays every target's seeds, every
 // file of its corpus (fuzz/corpus/<target>/) and random mutations of them on every run
 // (tests/fuzz/fuzz_replay_test.cc), also under ASan (scripts/test.sh --sanitize). Each has
-// the LLVMFuzzerTestOneInput shape, for a coverage-guided engine to drive (not wired up yet:
-// see fuzz/build.sh for the one libFuzzer target clang can build here).
+// the LLVMFuzzerTestOneInput shape; fuzz/build.sh builds each as a libFuzzer binary
+// (build-fuzz/aspen-fuzz-<target>, fuzz/libfuzzer_main.cc) and fuzz/run.sh MINUTES runs them.
 //
 //   raft_step       RaftCore::step fed arbitrary messages inside a live three-node cluster
 //   raft_stream     an inbound "raft-auth" stream: frames, the greeting, then Raft messages

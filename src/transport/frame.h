@@ -4,10 +4,6 @@
 // incremental (bytes arrive in arbitrary pieces from the network) and never trusts its input:
 // a header announcing more than the frame limit (10 MiB by default) is an error that ends the
 // stream, before any of the announced bytes are buffered.
-//
-// This header deliberately depends on nothing but the standard library and core/limits.h, so
-// the fuzz target (fuzz/frame_decoder_fuzz.cc) can be built with clang, whose C++ library
-// support differs from g++'s.
 #pragma once
 
 #include <cstddef>
