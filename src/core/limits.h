@@ -65,6 +65,15 @@ inline constexpr size_t kMaxConnections =
 // kAppErrorRecvBufferLimit), so memory stays bounded and an honest peer hears why.
 inline constexpr size_t kMaxConnectionPartialFrameBytes = size_t{32} << 20;
 inline constexpr size_t kMaxClientPartialFrameBytes = size_t{256} << 20;
+// Sent bytes not yet acknowledged (queued answers, and answers in flight), per client
+// connection and over all client connections of an endpoint (per process). A client that
+// asks for many large answers and does not read them would otherwise make the node queue
+// up to kMaxStreamsPerConnection answers of up to a frame each; a message that would cross
+// a cap is not queued, its stream is reset instead (code kAppErrorSendBufferLimit), and
+// the connection stays usable. Members are exempt: what a node sends its peers is bounded
+// by Raft's own window.
+inline constexpr size_t kMaxConnectionUnackedSendBytes = size_t{32} << 20;
+inline constexpr size_t kMaxClientUnackedSendBytes = size_t{256} << 20;
 // A request rate above this per client connection is refused (node/knobs.h sets the
 // default; this is the most a knob may allow).
 inline constexpr uint32_t kMaxClientRequestsPerSecond = 1000000;
@@ -109,6 +118,12 @@ static_assert(kMaxFrameSizeBytes <= kMaxStreamUnackedBytes,
 static_assert(kMaxConnectionPartialFrameBytes >= 3 * kMaxFrameSizeBytes,
               "a connection can receive a few maximal frames at once before any stream is reset");
 static_assert(kMaxClientPartialFrameBytes >= 8 * kMaxConnectionPartialFrameBytes,
+              "several client connections can fill their own cap before the process cap refuses anyone");
+static_assert(kMaxConnectionUnackedSendBytes >= 3 * (kMaxFrameSizeBytes + 4),
+              "an idle client connection can always be sent a maximal answer, and a few at once");
+static_assert(kMaxConnectionUnackedSendBytes >= kMaxStreamUnackedBytes + kMaxFrameSizeBytes + 4,
+              "one stream filling its own send buffer never crosses the connection's cap alone");
+static_assert(kMaxClientUnackedSendBytes >= 8 * kMaxConnectionUnackedSendBytes,
               "several client connections can fill their own cap before the process cap refuses anyone");
 static_assert(kMaxClientConnectionsPerAddress <= kMaxClientConnections);
 static_assert(kMaxMemberConnections >= 2 * (kMaxClusterVoters + kMaxClusterLearners),

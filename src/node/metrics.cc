@@ -119,6 +119,11 @@ std::string prometheus_text(const MetricsView& v) {
          "Streams reset because their partial frames would cross a receive buffer limit.",
          tm.streams_refused_recv_limit);
   metric("transport_partial_frame_bytes", "gauge", "Bytes held by partially received frames.", tm.partial_frame_bytes);
+  metric("transport_streams_refused_send_limit_total", "counter",
+         "Answers not sent (their streams reset) because they would cross a send buffer limit.",
+         tm.streams_refused_send_limit);
+  metric("transport_client_unacked_send_bytes", "gauge",
+         "Bytes queued or in flight to client connections, not yet acknowledged.", tm.client_unacked_send_bytes);
   metric("transport_retries_sent_total", "counter", "Address validation challenges (QUIC Retry) sent.",
          tm.retries_sent);
   metric("transport_invalid_tokens_total", "counter", "Connection attempts with a forged or expired token.",

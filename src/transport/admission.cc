@@ -74,4 +74,37 @@ void RecvBudget::credit(PeerClass c, size_t bytes) {
   held -= bytes;
 }
 
+std::string send_limit_text(SendCharge why, const SendCaps& caps) {
+  switch (why) {
+    case SendCharge::kOk:
+      break;
+    case SendCharge::kOverConnectionCap:
+      return fmt::format("{} bytes of unacknowledged answers per connection", caps.per_connection_bytes);
+    case SendCharge::kOverClientTotalCap:
+      return fmt::format("{} bytes of unacknowledged answers across all client connections", caps.client_total_bytes);
+  }
+  return "no limit";
+}
+
+SendCharge SendBudget::charge(size_t& conn_held, size_t grow) {
+  ASPEN_ASSERT(conn_held <= client_held_);
+  if (grow == 0) return SendCharge::kOk;
+  // Written as subtractions: conn_held + grow could wrap for an absurd grow.
+  if (grow > caps_.per_connection_bytes || conn_held > caps_.per_connection_bytes - grow) {
+    return SendCharge::kOverConnectionCap;
+  }
+  if (grow > caps_.client_total_bytes || client_held_ > caps_.client_total_bytes - grow) {
+    return SendCharge::kOverClientTotalCap;
+  }
+  conn_held += grow;
+  client_held_ += grow;
+  return SendCharge::kOk;
+}
+
+void SendBudget::credit(size_t& conn_held, size_t bytes) {
+  ASPEN_ASSERT(bytes <= conn_held && conn_held <= client_held_);
+  conn_held -= bytes;
+  client_held_ -= bytes;
+}
+
 }  // namespace aspen::transport::internal

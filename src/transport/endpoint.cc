@@ -105,21 +105,52 @@ Status Stream::reserve_send_room(size_t frame_bytes, uint32_t timeout_ms) {
   if (!is_ready) {
     return make_error(ErrorCode::kTimeout, fmt::format("peer did not acknowledge buffered data within {} ms", timeout_ms));
   }
+  // The connection's and the process's caps are not waited for: on a client connection the
+  // answers held for a peer that does not read are what they bound.
+  if (auto refused = charge_send_caps_locked(frame_bytes)) {
+    lock.unlock();
+    return refuse_over_send_cap(std::move(*refused));
+  }
   shared_->unacked_bytes += frame_bytes;
   return {};
 }
 
 Status Stream::reserve_send_room_now(size_t frame_bytes) {
   if (core_->is_closed()) return closed_error();
-  std::lock_guard lock(shared_->mu);  // uncontended on the loop thread: no syscall
+  std::unique_lock lock(shared_->mu);  // uncontended on the loop thread: no syscall
   if (shared_->is_finished_locally) return make_error(ErrorCode::kInvalidArgument, "stream already finished");
   if (shared_->send_error) return std::unexpected(*shared_->send_error);
   if (shared_->unacked_bytes > limits::kMaxStreamUnackedBytes) {
     return make_error(ErrorCode::kUnavailable,
                       fmt::format("send buffer full: {} bytes unacknowledged", shared_->unacked_bytes));
   }
+  if (auto refused = charge_send_caps_locked(frame_bytes)) {
+    lock.unlock();
+    return refuse_over_send_cap(std::move(*refused));
+  }
   shared_->unacked_bytes += frame_bytes;
   return {};
+}
+
+std::optional<Error> Stream::charge_send_caps_locked(size_t frame_bytes) {
+  if (!conn_->is_send_capped()) return std::nullopt;
+  // Under shared_->mu, after the send_error check: once a stream's send side has failed
+  // nothing more is charged to it, so the loop's final credit (release_send_charge) is final.
+  const internal::SendCharge verdict = core_->charge_send(*conn_, frame_bytes);
+  if (verdict == internal::SendCharge::kOk) {
+    shared_->send_charged_bytes += frame_bytes;
+    return std::nullopt;
+  }
+  return Error(ErrorCode::kUnavailable,
+               fmt::format("a {}-byte message was not sent: it would cross the limit of {} (the peer is not reading "
+                           "what it was sent); stream reset",
+                           frame_bytes, internal::send_limit_text(verdict, core_->send_caps())));
+}
+
+Status Stream::refuse_over_send_cap(Error error) {
+  on_loop(*core_, conn_,
+          [id = shared_->id](QuicConnection& c) { c.stream_reset(id, internal::kAppErrorSendBufferLimit); });
+  return std::unexpected(std::move(error));
 }
 
 Status Stream::send(std::string_view message, uint32_t timeout_ms) {
@@ -264,6 +295,8 @@ Result<Stream> Connection::open_bi_with(std::string message, bool is_last, uint3
     conn->open_stream(deadline, nullptr,
                       [conn, promise, message = std::move(message), is_last](OpenResult r) mutable {
                         // On the loop, possibly inside an ngtcp2 callback: only queue here.
+                        // Not charged to the send caps: they bound answers to what a client
+                        // asked for, and a node never opens streams to its clients.
                         if (r) {
                           {
                             std::lock_guard lock((*r)->mu);

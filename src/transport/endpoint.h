@@ -64,7 +64,8 @@ class Stream {
  public:
   // Queues one message. Blocks (up to timeout_ms) only while more than the send-buffer
   // limit is unacknowledged. A message over the frame limit fails with MessageTooLarge and
-  // resets the stream.
+  // resets the stream. On an accepted client connection, a message that would cross a send
+  // cap (EndpointConfig) fails at once with Unavailable and resets the stream.
   Status send(std::string_view message, uint32_t timeout_ms = limits::kReadTimeoutMs);
   // The same, but the stream takes the message's buffer instead of copying it (worth it for
   // large messages: a 1 MiB copy costs as much CPU as the kernel's own copy of it).
@@ -91,7 +92,8 @@ class Stream {
   // Queues one message without blocking. On the loop thread the bytes go out when the
   // current loop task ends; from another thread they are posted to the loop. Fails with
   // MessageTooLarge (and resets the stream) over the frame limit, with Unavailable if the
-  // stream has failed or more than the per-stream send-buffer limit is unacknowledged.
+  // stream has failed or more than the per-stream send-buffer limit is unacknowledged, and
+  // with Unavailable (resetting the stream) if it would cross a send cap, as send().
   Status send_async(std::string_view message);
   // send_async taking the message's buffer instead of copying it.
   Status send_async_owned(std::string message);
@@ -111,6 +113,11 @@ class Stream {
   Status reserve_send_room(size_t frame_bytes, uint32_t timeout_ms);
   // Asynchronous senders: accounts `frame_bytes` or fails at once.
   Status reserve_send_room_now(size_t frame_bytes);
+  // Both: with shared_->mu held, charges `frame_bytes` to the send caps of a client
+  // connection; the refusal's error if a cap says no (the caller then resets the stream).
+  std::optional<Error> charge_send_caps_locked(size_t frame_bytes);
+  // Resets the stream after a refused charge (the peer reads kAppErrorSendBufferLimit).
+  Status refuse_over_send_cap(Error error);
   // Queues already-framed bytes (tests use it to send malformed frames).
   Status send_bytes(std::string bytes, uint32_t timeout_ms);
 
@@ -224,6 +231,10 @@ struct TransportMetrics {
   // partial frames hold now.
   uint64_t streams_refused_recv_limit = 0;
   uint64_t partial_frame_bytes = 0;
+  // Messages refused (their streams reset) because they would cross a send cap, and the
+  // unacknowledged send bytes client connections hold now.
+  uint64_t streams_refused_send_limit = 0;
+  uint64_t client_unacked_send_bytes = 0;
   uint64_t stateless_resets_sent = 0;
   uint64_t retries_sent = 0;    // address validation challenges (RetryPolicy)
   uint64_t invalid_tokens = 0;  // Initials with a forged, expired or replayed Retry token
@@ -254,7 +265,10 @@ inline constexpr size_t kDefaultMaxHandshakesWithoutRetry = 16;
 // handshake is complete, by class: a member's or a client's (see is_member_key); a refused
 // dialer fails at once with CONNECTION_REFUSED and a reason naming the limit. Partial
 // frames are capped per connection and over all client connections; a stream that would
-// cross a cap is reset (its peer reads an Unavailable error that says so).
+// cross a cap is reset (its peer reads an Unavailable error that says so). Unacknowledged
+// send bytes are capped the same way for client connections (members are exempt): a message
+// that would cross a cap is not queued, send fails with Unavailable naming the limit, and
+// the stream is reset (the peer reads why); the connection's other streams carry on.
 struct EndpointConfig {
   SocketAddr bind_addr{"127.0.0.1", 0};
   uint32_t idle_timeout_ms = 30000;
@@ -273,6 +287,8 @@ struct EndpointConfig {
   size_t max_outbound_connections = limits::kMaxOutboundConnections;
   size_t max_connection_partial_frame_bytes = limits::kMaxConnectionPartialFrameBytes;
   size_t max_client_partial_frame_bytes = limits::kMaxClientPartialFrameBytes;
+  size_t max_connection_unacked_send_bytes = limits::kMaxConnectionUnackedSendBytes;
+  size_t max_client_unacked_send_bytes = limits::kMaxClientUnackedSendBytes;
   RetryPolicy retry = RetryPolicy::kUnderLoad;
   // For kUnderLoad: inbound handshakes in progress from which new clients get a Retry.
   size_t max_handshakes_without_retry = kDefaultMaxHandshakesWithoutRetry;

@@ -55,6 +55,7 @@ EndpointCore::EndpointCore(const NodeIdentity& identity, const EndpointConfig& c
       slots_(SlotLimits{config.max_member_connections, config.max_client_connections,
                         config.max_client_connections_per_address}),
       recv_budget_(RecvCaps{config.max_connection_partial_frame_bytes, config.max_client_partial_frame_bytes}),
+      send_budget_(SendCaps{config.max_connection_unacked_send_bytes, config.max_client_unacked_send_bytes}),
       recv_buf_(kRecvBufferBytes * kRecvBatch) {}
 
 EndpointCore::~EndpointCore() {
@@ -192,6 +193,8 @@ TransportMetrics EndpointCore::metrics() {
   m.client_connections_open = counters_.client_connections_open.load();
   m.streams_refused_recv_limit = counters_.streams_refused_recv_limit.load();
   m.partial_frame_bytes = counters_.partial_frame_bytes.load();
+  m.streams_refused_send_limit = counters_.streams_refused_send_limit.load();
+  m.client_unacked_send_bytes = counters_.client_unacked_send_bytes.load();
   m.stateless_resets_sent = counters_.stateless_resets_sent.load();
   m.retries_sent = counters_.retries_sent.load();
   m.invalid_tokens = counters_.invalid_tokens.load();
@@ -457,6 +460,33 @@ void EndpointCore::note_stream_refused_over_cap(const std::string& what) {
     last_recv_refusal_log_ns_ = now;
     recv_refusals_since_log_ = 0;
   }
+}
+
+SendCharge EndpointCore::charge_send(QuicConnection& conn, size_t bytes) {
+  std::lock_guard lock(send_budget_mu_);
+  const SendCharge verdict = send_budget_.charge(conn.send_charged_bytes_locked(), bytes);
+  if (verdict == SendCharge::kOk) {
+    counters_.client_unacked_send_bytes.store(send_budget_.client_held(), std::memory_order_relaxed);
+    return verdict;
+  }
+  counters_.streams_refused_send_limit.fetch_add(1);
+  ++send_refusals_since_log_;
+  if (uint64_t now = now_ns(); last_send_refusal_log_ns_ == 0 || now - last_send_refusal_log_ns_ >= 1'000'000'000) {
+    ASPEN_LOG_WARN("transport: refused {} message(s) over a send buffer limit; the last one: {} bytes to {}, over the "
+                   "limit of {}",
+                   send_refusals_since_log_, bytes, conn.peer_key().short_string(),
+                   send_limit_text(verdict, send_budget_.caps()));
+    last_send_refusal_log_ns_ = now;
+    send_refusals_since_log_ = 0;
+  }
+  return verdict;
+}
+
+void EndpointCore::credit_send(QuicConnection& conn, size_t bytes) {
+  if (bytes == 0) return;
+  std::lock_guard lock(send_budget_mu_);
+  send_budget_.credit(conn.send_charged_bytes_locked(), bytes);
+  counters_.client_unacked_send_bytes.store(send_budget_.client_held(), std::memory_order_relaxed);
 }
 
 bool EndpointCore::should_retry() const {

@@ -508,6 +508,7 @@ void QuicConnection::terminate(Error error) {
   for (auto& [id, s] : streams_) {
     release_partial(*s);
     fail_stream(*s, error, true);
+    release_send_charge(*s);
   }
   core_.counters().streams_open.fetch_sub(streams_.size());
   streams_.clear();

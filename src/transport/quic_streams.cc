@@ -118,14 +118,22 @@ struct Callbacks {
 
   static int acked_stream_data_offset(ngtcp2_conn*, int64_t stream_id, uint64_t offset, uint64_t datalen,
                                       void* user_data, void*) {
-    auto* s = self(user_data)->find_stream(stream_id);
+    auto* c = self(user_data);
+    auto* s = c->find_stream(stream_id);
     if (s == nullptr) return 0;
-    const uint64_t freed = s->acknowledge(offset + datalen, &self(user_data)->core_.send_buffers());
+    uint64_t freed_chunk_bytes = 0;
+    const uint64_t freed = s->acknowledge(offset + datalen, &c->core_.send_buffers(), &freed_chunk_bytes);
     if (freed == 0) return 0;
+    size_t credit = 0;
     {
       std::lock_guard lock(s->shared->mu);
       s->shared->unacked_bytes -= std::min<uint64_t>(freed, s->shared->unacked_bytes);
+      // The send caps are credited as memory is freed, a whole chunk at a time: a peer
+      // acknowledging all but the last byte of every answer frees nothing.
+      credit = static_cast<size_t>(std::min<uint64_t>(freed_chunk_bytes, s->shared->send_charged_bytes));
+      s->shared->send_charged_bytes -= credit;
     }
+    c->core_.credit_send(*c, credit);
     s->shared->cv.notify_all();
     return 0;
   }
@@ -143,6 +151,7 @@ struct Callbacks {
     Error error(ErrorCode::kUnavailable, has_code ? fmt::format("stream closed (code {})", app_error_code)
                                                   : std::string("stream closed"));
     c->fail_stream(*it->second, std::move(error), true);
+    c->release_send_charge(*it->second);
     c->streams_.erase(it);
     c->core_.counters().streams_open.fetch_sub(1);
     // ngtcp2 0.12 does not grant the peer a new stream by itself when one of its streams
@@ -192,6 +201,12 @@ struct Callbacks {
       return Error(ErrorCode::kUnavailable,
                    "peer reset the stream: its partial-frame receive buffer limit was reached (too many large "
                    "messages in flight at once); nothing on this stream was executed, retry");
+    }
+    if (app_error_code == kAppErrorSendBufferLimit) {
+      // A request on the stream may have been executed: only its answer was dropped.
+      return Error(ErrorCode::kUnavailable,
+                   "peer reset the stream: its send buffer limit was reached (too many large answers not yet "
+                   "received on this connection); the answer was not sent, read the answers in flight and retry");
     }
     return Error(ErrorCode::kUnavailable, fmt::format("stream reset by peer (code {})", app_error_code));
   }
@@ -373,6 +388,10 @@ void QuicConnection::mark_writable(StreamState& s) {
 // Hands complete frames to the reader, and gives the sender its flow-control credit back
 // unless the reader has fallen too far behind (then the credit waits for the reader).
 void QuicConnection::deliver(StreamState& s, std::vector<std::string>& frames, size_t consumed_bytes) {
+  if (core_.is_credit_withheld_for_testing()) {
+    s.withheld_credit_bytes += consumed_bytes;
+    consumed_bytes = 0;  // the frames still go to the reader, who never reads them
+  }
   if (s.callbacks != nullptr) {
     // Asynchronous reader: it takes each message as it is dispatched, so the credit goes
     // back at once.
@@ -433,6 +452,16 @@ void QuicConnection::release_partial(StreamState& s) {
   partial_frame_bytes_ -= s.held_bytes;
   s.held_bytes = 0;
   core_.counters().partial_frame_bytes.store(core_.recv_budget().total_held(), std::memory_order_relaxed);
+}
+
+void QuicConnection::release_send_charge(StreamState& s) {
+  size_t charged = 0;
+  {
+    std::lock_guard lock(s.shared->mu);
+    ASPEN_ASSERT(s.shared->send_error.has_value());  // no new charge can follow
+    charged = std::exchange(s.shared->send_charged_bytes, 0);
+  }
+  core_.credit_send(*this, charged);
 }
 
 void QuicConnection::refuse_stream_over_cap(StreamState& s, RecvCharge why) {

@@ -9,11 +9,13 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
 #include "core/encoding.h"
 #include "storage/wal.h"
+#include "storage/wal_format.h"
 #include "store_test_util.h"
 #include "wal_test_util.h"
 
@@ -282,6 +284,41 @@ RC_GTEST_PROP(WalCorruption, DamageNeverLosesABatchThatAnIntactBatchFollows, ())
   const Index last = hit == 0 ? 0 : batches[hit - 1].last_index;
   RC_ASSERT((*w)->last_index() == last);
   RC_ASSERT(terms_of(**w) == std::vector<Term>(terms.begin(), terms.begin() + static_cast<std::ptrdiff_t>(last)));
+}
+
+// The in-place readers replay uses on untrusted segment bytes: over any bytes (here random
+// ones with real batches spliced in at random places), they read nothing at or past `end`
+// (the buffer is exactly that long, so ASan would see it) and never assert.
+RC_GTEST_PROP(WalCorruption, SegmentReadersStayInsideAnyBytes, (std::vector<uint8_t> noise)) {
+  std::string bytes(noise.begin(), noise.end());
+  const int batches = *rc::gen::inRange(0, 4);
+  for (int k = 0; k < batches; ++k) {
+    const auto at = *rc::gen::inRange<size_t>(0, bytes.size() + 1);
+    std::string batch(Wal::kBatchMarkerBytes, '\0');
+    Wal::encode_record(batch, Wal::kEntry, entry(static_cast<Index>(k + 1), 1).SerializeAsString());
+    std::string payload;
+    put_u64_be(payload, at);
+    put_u64_be(payload, *rc::gen::inRange<uint64_t>(0, bytes.size() + 64));
+    put_u32_be(payload, static_cast<uint32_t>(batch.size() - Wal::kBatchMarkerBytes));
+    put_u32_be(payload, wal_format::crc_of(std::string_view(batch).substr(Wal::kBatchMarkerBytes)));
+    std::string marker;
+    Wal::encode_record(marker, Wal::kBatch, payload);
+    batch.replace(0, marker.size(), marker);
+    bytes.insert(at, batch);
+  }
+  const auto end = static_cast<uint64_t>(bytes.size());
+  std::vector<uint8_t> exact(bytes.begin(), bytes.end());  // exactly `end` bytes on the heap
+  const uint8_t* data = exact.data();
+  const auto from = *rc::gen::inRange<uint64_t>(0, end + 1);
+  for (uint64_t off = from; off < std::min<uint64_t>(end, from + 64); ++off) {
+    (void)wal_format::record_at(data, off, end);
+    (void)wal_format::batch_at(data, off, end);
+    (void)wal_format::damaged_entry(data, off, end, 0);
+  }
+  if (const auto later = wal_format::find_later_synced_batch(data, from, end, from)) {
+    RC_ASSERT(*later >= from);
+    RC_ASSERT(wal_format::batch_at(data, *later, end).has_value());
+  }
 }
 
 }  // namespace

@@ -15,6 +15,14 @@
 // caller resets that stream: waiting instead (withholding flow-control credit) could stall
 // honest peers forever, since a window filled by partial frames leaves none of them room to
 // complete.
+//
+// Send memory. Bytes a client connection's streams have been given to send and the peer
+// has not acknowledged yet (queued answers, answers in flight) are charged when a message
+// is queued and credited as acknowledgements free them (or the stream ends). A message that
+// would cross the connection's cap or the cap over all client connections is refused, and
+// the caller resets its stream: waiting instead would leave the answer in memory, which is
+// what the cap is for. Members are not charged (a node's own traffic to its peers is bounded
+// by Raft's window).
 #pragma once
 
 #include <cstddef>
@@ -87,6 +95,37 @@ class RecvBudget {
   RecvCaps caps_;
   size_t client_held_ = 0;
   size_t member_held_ = 0;
+};
+
+struct SendCaps {
+  size_t per_connection_bytes = limits::kMaxConnectionUnackedSendBytes;
+  size_t client_total_bytes = limits::kMaxClientUnackedSendBytes;
+};
+
+enum class SendCharge : uint8_t { kOk, kOverConnectionCap, kOverClientTotalCap };
+
+// The limit a refused send crossed, for errors and logs ("33554432 bytes of unacknowledged
+// answers per connection").
+std::string send_limit_text(SendCharge why, const SendCaps& caps);
+
+// Unacknowledged send bytes of all of an endpoint's client connections. Not thread-safe:
+// EndpointCore serializes it (senders charge from any thread, the loop credits).
+class SendBudget {
+ public:
+  explicit SendBudget(SendCaps caps) : caps_(caps) {}
+
+  // A client connection holding `conn_held` unacknowledged bytes wants to queue `grow` more.
+  // On kOk the charge is made and added to conn_held; otherwise nothing changes.
+  SendCharge charge(size_t& conn_held, size_t grow);
+  // Bytes acknowledged (or dropped with their stream): taken off conn_held and the total.
+  void credit(size_t& conn_held, size_t bytes);
+
+  size_t client_held() const noexcept { return client_held_; }
+  const SendCaps& caps() const noexcept { return caps_; }
+
+ private:
+  SendCaps caps_;
+  size_t client_held_ = 0;
 };
 
 }  // namespace aspen::transport::internal

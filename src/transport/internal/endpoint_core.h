@@ -45,6 +45,8 @@ struct Counters {
   std::atomic<uint64_t> client_connections_open{0};
   std::atomic<uint64_t> streams_refused_recv_limit{0};
   std::atomic<uint64_t> partial_frame_bytes{0};
+  std::atomic<uint64_t> streams_refused_send_limit{0};
+  std::atomic<uint64_t> client_unacked_send_bytes{0};
   std::atomic<uint64_t> stateless_resets_sent{0};
   std::atomic<uint64_t> retries_sent{0};
   std::atomic<uint64_t> invalid_tokens{0};
@@ -73,6 +75,12 @@ class EndpointCore : public std::enable_shared_from_this<EndpointCore> {
   TransportMetrics metrics();
   Counters& counters() noexcept { return counters_; }
   BufferPool& send_buffers() noexcept { return send_buffers_; }
+  // The send caps of client connections (admission.h): senders charge from their own thread
+  // (with the stream's mutex held: stream before budget is the lock order), the loop credits
+  // as acknowledgements arrive. A refusal is counted and logged (at most once a second).
+  SendCharge charge_send(QuicConnection& conn, size_t bytes);
+  void credit_send(QuicConnection& conn, size_t bytes);
+  const SendCaps& send_caps() const noexcept { return send_budget_.caps(); }  // immutable
 
   // --- loop thread ---
   using ConnectDone = std::function<void(Result<std::shared_ptr<QuicConnection>>)>;
@@ -100,6 +108,9 @@ class EndpointCore : public std::enable_shared_from_this<EndpointCore> {
   void wait_for_send_room(std::shared_ptr<QuicConnection> conn);
   // Testing: the next `n` send calls find the socket full (EAGAIN).
   void fail_next_sends_for_testing(size_t n) { sends_to_fail_for_testing_ = n; }
+  // Testing: received data is never credited back (a peer whose application never reads).
+  void withhold_credit_for_testing() { is_credit_withheld_for_testing_ = true; }
+  bool is_credit_withheld_for_testing() const noexcept { return is_credit_withheld_for_testing_; }
   void route_cid(const std::string& cid, const std::shared_ptr<QuicConnection>& conn);
   void unroute_cid(const std::string& cid);
   void stateless_reset_token(uint8_t* token_out, const uint8_t* cid, size_t cid_len) const;
@@ -171,6 +182,10 @@ class EndpointCore : public std::enable_shared_from_this<EndpointCore> {
   uint64_t recv_refusals_since_log_ = 0;
   ConnectionSlots slots_;
   RecvBudget recv_budget_;
+  std::mutex send_budget_mu_;
+  SendBudget send_budget_;                     // [send_budget_mu_]
+  uint64_t last_send_refusal_log_ns_ = 0;      // [send_budget_mu_]
+  uint64_t send_refusals_since_log_ = 0;       // [send_budget_mu_]
   std::vector<std::shared_ptr<QuicConnection>> flush_list_;  // see schedule_flush
   std::vector<std::shared_ptr<QuicConnection>> flushing_;
   bool is_draining_ = false;    // inside drain_socket: it flushes the list when done
@@ -185,6 +200,7 @@ class EndpointCore : public std::enable_shared_from_this<EndpointCore> {
   bool is_waiting_writable_ = false;
   std::vector<std::shared_ptr<QuicConnection>> send_waiters_;
   size_t sends_to_fail_for_testing_ = 0;
+  bool is_credit_withheld_for_testing_ = false;
 
   mutable std::mutex handlers_mu_;
   std::map<std::string, std::shared_ptr<ProtocolHandler>> handlers_;

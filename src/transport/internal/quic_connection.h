@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 
 #include <asio/steady_timer.hpp>
+#include <atomic>
 #include <chrono>
 #include <deque>
 #include <functional>
@@ -100,12 +101,20 @@ class QuicConnection : public std::enable_shared_from_this<QuicConnection> {
     peer_class_ = c;
     is_admitted_ = true;
     slot_address_ = std::move(address);
+    is_send_capped_.store(c == PeerClass::kClient, std::memory_order_release);
   }
   // Inbound connections that hold a slot of EndpointCore's ConnectionSlots.
   bool is_admitted() const noexcept { return is_admitted_; }
   const std::string& slot_address() const noexcept { return slot_address_; }
   // Partial-frame bytes its streams hold (charged to the endpoint's RecvBudget).
   size_t partial_frame_bytes() const noexcept { return partial_frame_bytes_; }
+
+  // --- thread-safe ---
+  // An admitted client connection: what is sent on it is charged to the endpoint's send
+  // caps (admission.h SendBudget). Set before any of its streams is handed out.
+  bool is_send_capped() const noexcept { return is_send_capped_.load(std::memory_order_acquire); }
+  // Its unacknowledged send bytes as charged; only under EndpointCore's send budget mutex.
+  size_t& send_charged_bytes_locked() noexcept { return send_charged_bytes_; }
 
   // --- thread-safe (immutable once the connection is handed out) ---
   const PublicKey& peer_key() const noexcept { return peer_key_; }
@@ -160,6 +169,9 @@ class QuicConnection : public std::enable_shared_from_this<QuicConnection> {
   bool account_partial(StreamState& s);
   // Gives back everything s holds (the stream is going away).
   void release_partial(StreamState& s);
+  // Credits everything s has charged to the send caps (the stream is going away; its send
+  // side has failed, so nothing more is charged to it).
+  void release_send_charge(StreamState& s);
   // Resets a stream whose partial frames would cross a receive cap.
   void refuse_stream_over_cap(StreamState& s, RecvCharge why);
   // Closes a connection admission refused (CONNECTION_REFUSED with `reason`).
@@ -191,6 +203,8 @@ class QuicConnection : public std::enable_shared_from_this<QuicConnection> {
   bool is_admitted_ = false;
   std::string slot_address_;            // the peer's IP address, the key of its client slot
   size_t partial_frame_bytes_ = 0;
+  std::atomic<bool> is_send_capped_{false};  // [any thread] see is_send_capped()
+  size_t send_charged_bytes_ = 0;            // [EndpointCore's send budget mutex]
   std::optional<std::string> refusal_;  // admission said no; closed by process_deferred()
   // Server side, when the ALPN's handler runs on the loop: it gets this connection's events.
   std::shared_ptr<LoopProtocolHandler> loop_handler_;

@@ -27,6 +27,9 @@ inline constexpr uint64_t kAppErrorNoHandler = 4;
 // The stream would have held more partial-frame bytes than the receiver's caps allow
 // (limits::kMaxConnectionPartialFrameBytes, kMaxClientPartialFrameBytes).
 inline constexpr uint64_t kAppErrorRecvBufferLimit = 5;
+// A message on the stream would have crossed the sender's caps on unacknowledged send bytes
+// (limits::kMaxConnectionUnackedSendBytes, kMaxClientUnackedSendBytes): it was not sent.
+inline constexpr uint64_t kAppErrorSendBufferLimit = 6;
 
 // Reason phrase of the CONNECTION_REFUSED (transport error 0x2) a server sends to a
 // connection attempt over its connection limit; the dialer recognises it.
@@ -46,6 +49,10 @@ struct StreamShared {
   std::optional<Error> recv_error;
   // Send side.
   size_t unacked_bytes = 0;
+  // Of those, what is charged to the endpoint's SendBudget (client connections only). Unlike
+  // unacked_bytes it stays until the bytes are acknowledged or the stream is gone, since
+  // that is when their memory is freed.
+  size_t send_charged_bytes = 0;
   bool is_finished_locally = false;
   std::optional<Error> send_error;
 };

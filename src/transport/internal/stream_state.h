@@ -121,14 +121,16 @@ struct QuicConnection::StreamState {
   }
 
   // Frees chunks wholly below `end` (large ones go to `recycle`, if given); returns the
-  // number of newly acknowledged bytes.
-  uint64_t acknowledge(uint64_t end, BufferPool* recycle = nullptr) {
+  // number of newly acknowledged bytes, and adds the bytes of the chunks it freed to
+  // `freed_bytes` (if given): a chunk's memory goes only once all of it is acknowledged.
+  uint64_t acknowledge(uint64_t end, BufferPool* recycle = nullptr, uint64_t* freed_bytes = nullptr) {
     if (end <= acked) return 0;
     ASPEN_ASSERT(end <= sent);
     const uint64_t newly = end - acked;
     acked = end;
     while (!chunks.empty() && chunks_offset + chunks.front().size() <= acked) {
       chunks_offset += chunks.front().size();
+      if (freed_bytes != nullptr) *freed_bytes += chunks.front().size();
       if (recycle != nullptr) recycle->put(std::move(chunks.front()));
       chunks.pop_front();
       ASPEN_ASSERT(cursor_chunk > 0);  // a fully acknowledged chunk was fully sent
