@@ -96,6 +96,9 @@ TEST(StorageAlarm, FullStoreRaisesAnAlarmAndRecoversAfterDisarm) {
   EXPECT_EQ(listed.exit_code, 0) << listed.err;
   EXPECT_NE(listed.out.find("NOSPACE"), std::string::npos) << listed.out;
   EXPECT_NE(listed.out.find("past its quota"), std::string::npos) << listed.out;
+  auto status = run_cli({"--ticket", ticket, "cluster", "status"}, dir.path(), "", env);
+  EXPECT_EQ(status.exit_code, 0) << status.err;
+  EXPECT_NE(status.out.find("STORAGE ALARM member"), std::string::npos) << status.out;
 
   // Disarmed while still over the quota: raised again, and writes stay refused.
   auto disarmed = c->alarm_disarm();
@@ -107,13 +110,16 @@ TEST(StorageAlarm, FullStoreRaisesAnAlarmAndRecoversAfterDisarm) {
   ASSERT_FALSE(still.has_value());
   EXPECT_EQ(still.error().code(), ErrorCode::kStorageFull);
 
-  // Space freed, then disarmed (with the CLI): writes resume on every member.
+  // Space freed, then disarmed (with the CLI): writes resume on every member. A follower
+  // that had not applied the deletes yet may raise its alarm once more, as a member over
+  // its quota should; disarming again then sticks.
   for (size_t i = 1; i < written; ++i) ASSERT_TRUE(kv::del(*c, fmt::format("fill/{:04}", i)));
   bool is_resumed = wait_until(
       [&] {
         auto d = run_cli({"--ticket", ticket, "cluster", "alarm", "disarm"}, dir.path(), "", env);
-        if (d.exit_code != 0) return false;
-        return put_status(*c, "resumed", "yes").has_value();
+        if (d.exit_code != 0 || !put_status(*c, "resumed", "yes").has_value()) return false;
+        auto left = c->alarm_list();
+        return left && left->empty();
       },
       20000);
   ASSERT_TRUE(is_resumed) << "writes did not resume after space was freed and the alarm disarmed";
@@ -126,9 +132,6 @@ TEST(StorageAlarm, FullStoreRaisesAnAlarmAndRecoversAfterDisarm) {
         10000))
         << "node " << id << " did not serve the write made after the alarm";
   }
-  auto l = c->alarm_list();
-  ASSERT_TRUE(l);
-  EXPECT_TRUE(l->empty());
 }
 
 }  // namespace

@@ -136,11 +136,29 @@ std::string role_of(const cpb::GetRaftMetricsResponse& m, uint64_t id) {
   return role;
 }
 
+std::string mib(uint64_t bytes) { return fmt::format("{:.1f} MiB", static_cast<double>(bytes) / (1 << 20)); }
+
+nlohmann::json alarm_json(const kvpb::StorageAlarm& a) {
+  return {{"member_id", a.member_id()},         {"raised_at_ms", a.raised_at_ms()},
+          {"used_bytes", a.used_bytes()},       {"quota_bytes", a.quota_bytes()},
+          {"disk_free_bytes", a.disk_free_bytes()}, {"min_free_bytes", a.min_free_bytes()}};
+}
+
+std::string alarm_text(const kvpb::StorageAlarm& a) {
+  const bool is_quota = a.quota_bytes() > 0 && a.used_bytes() > a.quota_bytes();
+  return fmt::format("member {}: NOSPACE  data {} (quota {}), disk free {} (reserve {}){}", a.member_id(),
+                     mib(a.used_bytes()), mib(a.quota_bytes()), mib(a.disk_free_bytes()), mib(a.min_free_bytes()),
+                     is_quota ? "  past its quota" : "  short of disk");
+}
+
 int run_status(const Context& ctx) {
   return with_client(ctx, [&](client::Client& c) {
     auto r = c.raft_metrics();
     if (!r) return fail(ctx, r.error());
     const auto& m = *r;
+    // Raised storage alarms, as the same node knows them (an older node may not answer).
+    std::vector<kvpb::StorageAlarm> alarms;
+    if (auto a = c.alarm_list(client::Target{m.node_id()})) alarms = std::move(*a);
     // Every member: voters, learners, outgoing voters, and any address the node knows.
     std::map<uint64_t, const cpb::NodeAddress*> addresses;
     for (const auto& a : m.members()) addresses[a.node_id()] = &a;
@@ -180,7 +198,12 @@ int run_status(const Context& ctx) {
                      {"applied_index", m.applied_index()},
                      {"last_log_index", m.last_log_index()},
                      {"is_joint", m.voters_outgoing_size() > 0},
-                     {"members", std::move(members)}});
+                     {"members", std::move(members)},
+                     {"alarms", [&] {
+                        nlohmann::json out = nlohmann::json::array();
+                        for (const auto& a : alarms) out.push_back(alarm_json(a));
+                        return out;
+                      }()}});
       return kExitOk;
     }
     std::cout << "leader: " << (m.leader_id() == 0 ? std::string("none") : fmt::format("node {}", m.leader_id()))
@@ -191,6 +214,9 @@ int run_status(const Context& ctx) {
                 << ", which is not the leader: replication progress is unknown)\n";
     }
     if (m.voters_outgoing_size() > 0) std::cout << "membership change in progress (joint consensus)\n";
+    for (const auto& a : alarms) {
+      std::cout << "STORAGE ALARM " << alarm_text(a) << " (writes that add data are refused; see `cluster alarm`)\n";
+    }
     std::cout << fmt::format("{:>8}  {:<18} {:>12} {:>10}  {:<20} {}\n", "NODE", "ROLE", "MATCH", "LAG", "STATE",
                              "ADDRESS");
     for (uint64_t id : ids) {
@@ -238,21 +264,6 @@ int run_snapshot(const Context& ctx, uint64_t node_id) {
     }
     return kExitOk;
   });
-}
-
-std::string mib(uint64_t bytes) { return fmt::format("{:.1f} MiB", static_cast<double>(bytes) / (1 << 20)); }
-
-nlohmann::json alarm_json(const kvpb::StorageAlarm& a) {
-  return {{"member_id", a.member_id()},         {"raised_at_ms", a.raised_at_ms()},
-          {"used_bytes", a.used_bytes()},       {"quota_bytes", a.quota_bytes()},
-          {"disk_free_bytes", a.disk_free_bytes()}, {"min_free_bytes", a.min_free_bytes()}};
-}
-
-std::string alarm_text(const kvpb::StorageAlarm& a) {
-  const bool is_quota = a.quota_bytes() > 0 && a.used_bytes() > a.quota_bytes();
-  return fmt::format("member {}: NOSPACE  data {} (quota {}), disk free {} (reserve {}){}", a.member_id(),
-                     mib(a.used_bytes()), mib(a.quota_bytes()), mib(a.disk_free_bytes()), mib(a.min_free_bytes()),
-                     is_quota ? "  past its quota" : "  short of disk");
 }
 
 int run_alarm_list(const Context& ctx) {
