@@ -190,7 +190,7 @@ class Hostile {
     if (!c) return;
     scanner_->conn = *c;
     clientpb::Request req;
-    req.mutable_scan()->set_consistency(clientpb::CONSISTENCY_STALE);
+    req.mutable_scan()->set_consistency(clientpb::CONSISTENCY_LINEARIZABLE);
     req.mutable_scan()->mutable_range()->set_start("hostile-big/");
     req.mutable_scan()->mutable_range()->set_is_prefix(true);
     req.mutable_scan()->mutable_range()->set_limit(100);

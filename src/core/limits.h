@@ -83,6 +83,11 @@ inline constexpr size_t kMaxStreamUnreadBytes = size_t{16} << 20;
 // Unacknowledged sent bytes per stream above which send() waits (send_async fails).
 inline constexpr size_t kMaxStreamUnackedBytes = size_t{16} << 20;
 inline constexpr size_t kMaxForwardHops = 3;
+// Bytes of keys and values a node reads for linearizable answers in one go; the rest of a
+// ReadIndex round is answered at the next tick, once these are on their way.
+inline constexpr size_t kMaxReadAnswerBytesPerRound = size_t{32} << 20;
+static_assert(kMaxReadAnswerBytesPerRound >= kMaxScanResultBytes + kMaxKeySizeBytes + kMaxValueSizeBytes,
+              "one maximal scan page fits a round");
 
 // --- raft ---
 // Timing (tick, heartbeat, election timeout), the in-flight window and other tuning are

@@ -123,6 +123,7 @@ void NodeCore::tick(uint64_t now_ms) {
   raft_->tick();
   expire_timed_out(now_ms_);
   maybe_expire_leases(now_ms_);
+  serve_ready_reads();  // reads deferred by the answer budget
 }
 
 Status NodeCore::step(const pb::Message& msg) {
@@ -405,15 +406,33 @@ void NodeCore::apply_results(const std::vector<pb::Entry>& applied, const std::v
 }
 
 void NodeCore::serve_ready_reads() {
-  Index applied = store_.applied_index();
+  // Answers are built here and sent by the shell after this call: without a budget, one
+  // ReadIndex round of many large scans would all sit in memory at once (100 scans of
+  // 4 MiB: 400 MiB) before the transport's send caps see any of them. Past the budget the
+  // rest waits for the next call (the next tick at the latest); serving a read at a later
+  // applied state than its read point is still linearizable.
+  const Index applied = store_.applied_index();
+  size_t served_bytes = 0;
   for (size_t i = 0; i < reads_waiting_apply_.size();) {
     auto& [index, reads] = reads_waiting_apply_[i];
     if (index > applied) {
       ++i;
       continue;
     }
-    for (auto& r : reads) respond_read(r.request_id, store_.range(r.request), index);
-    pending_read_count_ -= reads.size();
+    size_t served = 0;
+    while (served < reads.size() && served_bytes < limits::kMaxReadAnswerBytesPerRound) {
+      auto r = store_.range(reads[served].request);
+      if (r) {
+        for (const auto& kv : r->kvs()) served_bytes += kv.key().size() + kv.value().size();
+      }
+      respond_read(reads[served].request_id, std::move(r), index);
+      ++served;
+    }
+    pending_read_count_ -= served;
+    if (served < reads.size()) {
+      reads.erase(reads.begin(), reads.begin() + static_cast<std::ptrdiff_t>(served));
+      return;
+    }
     reads_waiting_apply_.erase(reads_waiting_apply_.begin() + static_cast<std::ptrdiff_t>(i));
   }
 }

@@ -84,12 +84,11 @@ std::string put_request(const std::string& key) {
 }
 
 // A scan of every key under `prefix`, authorized by `token`: with 1 MiB values an answer
-// is one page of about kMaxScanResultBytes. Stale, so that each is answered as it arrives:
-// linearizable reads that share a ReadIndex round are all materialized before the first is
-// sent (NodeCore::serve_ready_reads), a transient this test does not bound yet.
+// is one page of about kMaxScanResultBytes. Linearizable: reads sharing a ReadIndex round
+// are answered limits::kMaxReadAnswerBytesPerRound at a time, so they are bounded too.
 std::string scan_request(const std::string& prefix, const std::string& token) {
   clientpb::Request req;
-  req.mutable_scan()->set_consistency(clientpb::CONSISTENCY_STALE);
+  req.mutable_scan()->set_consistency(clientpb::CONSISTENCY_LINEARIZABLE);
   auto* range = req.mutable_scan()->mutable_range();
   range->set_start(prefix);
   range->set_is_prefix(true);
