@@ -12,7 +12,10 @@ namespace aspen::kv {
 
 Status validate_key(std::string_view key);
 Status validate_value(std::string_view value);
+// A range's bounds, limit and continuation token (a page's token: kContinuationVersion
+// followed by the last key returned, which must lie inside the range).
 Status validate_range(const kvpb::RangeRequest& range);
+inline constexpr char kContinuationVersion = 1;
 // Validates a write command (everything but timestamp_ms, which the leader stamps).
 Status validate_command(const kvpb::Command& cmd);
 

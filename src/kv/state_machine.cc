@@ -14,8 +14,6 @@ namespace aspen::kv {
 
 namespace {
 
-// The continuation token is a version byte followed by the last key returned.
-constexpr char kContinuationVersion = 1;
 
 kvpb::CommandResult failed_result(Index revision, ErrorCode code, std::string message) {
   kvpb::CommandResult r;
@@ -416,16 +414,7 @@ Result<kvpb::RangeResult> read_range_within(KvTables& tables, const kvpb::RangeR
   if (auto s = validate_range(range); !s) return std::unexpected(s.error());
   std::string end = range.is_prefix() ? prefix_end(range.start()) : range.end();
   std::optional<std::string> after;
-  if (!range.continuation().empty()) {
-    const std::string& tok = range.continuation();
-    if (tok[0] != kContinuationVersion) {
-      return make_error(ErrorCode::kInvalidArgument, "malformed continuation token");
-    }
-    after = tok.substr(1);
-    if (*after < range.start() || (!end.empty() && *after >= end)) {
-      return make_error(ErrorCode::kInvalidArgument, "continuation token does not belong to this range");
-    }
-  }
+  if (!range.continuation().empty()) after = range.continuation().substr(1);  // validated above
   kvpb::RangeResult out;
   if (budget_bytes == 0) {
     // Nothing left of the budget (a transaction's earlier ranges used it): an empty page

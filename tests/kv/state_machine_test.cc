@@ -8,6 +8,7 @@
 #include "core/limits.h"
 #include "kv/commands.h"
 #include "kv/deterministic_store.h"
+#include "kv/mem_tables.h"
 #include "kv/state_machine.h"
 
 namespace aspen::kv {
@@ -148,6 +149,33 @@ TEST(KvStateMachine, TxnRangesShareOneByteBudgetAndTheAnswerFitsAFrame) {
   const auto& last = r->responses(19).range();
   EXPECT_EQ(last.kvs_size(), 0);
   EXPECT_TRUE(last.has_more());
+}
+
+// Found by the client_request fuzzer: a transaction whose range carries a malformed
+// continuation token made apply fail as if storage had, which a node retries forever (every
+// replica alike). It is a refused command, refused before anything in it runs.
+TEST(KvStateMachine, TxnWithABadContinuationIsRefusedAndChangesNothing) {
+  MemKvTables t;
+  kvpb::Command seed;
+  seed.mutable_put()->set_key("k2");
+  seed.mutable_put()->set_value("v");
+  ASSERT_TRUE(apply_command(t, seed, 1));
+  for (const std::string& token : {std::string("k"), std::string("\x01zz"), std::string("\x01a")}) {
+    kvpb::Command cmd;
+    cmd.mutable_txn()->add_success()->mutable_delete_()->set_key("k2");
+    auto* range = cmd.mutable_txn()->add_success()->mutable_range();
+    range->set_start("k");
+    range->set_end("kz");
+    range->set_continuation(token);
+    EXPECT_EQ(validate_command(cmd).error().code(), ErrorCode::kInvalidArgument) << token;
+    auto r = apply_command(t, cmd, 2);
+    ASSERT_TRUE(r.has_value()) << "apply failed on a bad token: " << r.error().to_string();
+    EXPECT_EQ(r->error_code(), static_cast<uint32_t>(ErrorCode::kInvalidArgument)) << token;
+    kvpb::RangeRequest k2;
+    k2.set_start("k2");
+    k2.set_end(std::string("k2") + '\0');
+    EXPECT_EQ(read_range(t, k2)->kvs_size(), 1) << "the delete before the bad range ran";
+  }
 }
 
 TEST(KvStateMachine, RangeCutByTheLimitSaysWhetherMoreFollows) {
