@@ -404,6 +404,15 @@ Status RaftCore::check_remote_message(const pb::Message& m) const {
       }
       break;
     }
+    case pb::MSG_VOTE:
+    case pb::MSG_PRE_VOTE:
+    case pb::MSG_VOTE_RESP:
+    case pb::MSG_PRE_VOTE_RESP:
+      // §5.2: a candidate campaigns in a term after its own, never in term 0; a granted
+      // answer names that term. (Found by the raft_step fuzzer: a vote request of term 0 was
+      // answered with term 0, which this core asserts it never sends.)
+      if (m.term() == 0) return refuse("a vote message without a term");
+      break;
     case pb::MSG_SNAP: {
       const auto& meta = m.snapshot().metadata();
       if (meta.index() == 0 || meta.term() == 0 || meta.term() > m.term()) {

@@ -30,7 +30,8 @@ pb::Message arbitrary_message(NodeId to, Term term, Index last) {
   auto near = [](uint64_t x, uint64_t below, uint64_t above) {
     return *rc::gen::inRange<uint64_t>(x > below ? x - below : 0, x + above + 1);
   };
-  m.set_term(near(term, 1, 2));
+  // Term 0 too, whatever the node's term: no correct peer sends a vote message without one.
+  m.set_term(*rc::gen::inRange(0, 8) == 0 ? 0 : near(term, 1, 2));
   m.set_index(near(last, last + 1, 6));
   m.set_log_term(near(term, term, 2));
   m.set_commit(near(last, last + 1, 6));
@@ -99,6 +100,36 @@ RC_GTEST_PROP(RaftHostileInput, ArbitraryPeerMessagesNeverCrashANode, ()) {
       net.deliver_queued();
     }
     for (NodeId id : net.ids()) RC_ASSERT(net.core(id).log().committed() <= net.core(id).log().last_index());
+  }
+}
+
+// Found by the raft_step fuzzer: a vote request of term 0 was answered with term 0, which
+// RaftCore asserts it never sends. Every vote message without a term is refused.
+TEST(RaftHostileInput, VoteMessagesWithoutATermAreRefused) {
+  for (bool pre_vote : {false, true}) {
+    NetworkOptions opt;
+    opt.pre_vote = pre_vote;
+    TestNetwork net({1, 2, 3}, opt);
+    net.elect(1);
+    for (auto type : {pb::MSG_VOTE, pb::MSG_PRE_VOTE, pb::MSG_VOTE_RESP, pb::MSG_PRE_VOTE_RESP}) {
+      for (NodeId target : {NodeId{1}, NodeId{2}}) {
+        pb::Message m;
+        m.set_type(type);
+        m.set_from(3);
+        m.set_to(target);
+        m.set_term(0);
+        m.set_index(0);
+        m.set_log_term(0);
+        auto s = net.core(target).step(m);
+        ASSERT_FALSE(s.has_value()) << pb::MessageType_Name(type);
+        EXPECT_EQ(s.error().code(), ErrorCode::kInvalidArgument);
+        EXPECT_NE(s.error().message().find("without a term"), std::string::npos) << s.error().message();
+      }
+    }
+    // The cluster carries on.
+    ASSERT_TRUE(net.core(1).propose("after").has_value());
+    net.stabilize();
+    EXPECT_EQ(net.core(2).log().committed(), net.core(1).log().committed());
   }
 }
 
