@@ -38,6 +38,15 @@ void Cluster::check_leader(SimNode& n) {
       return;
     }
   }
+  for (auto c = committed_terms_.lower_bound(log.first_index()); c != committed_terms_.end(); ++c) {
+    auto term = log.term(c->first);
+    if (!term || *term != c->second.first) {
+      fail(fmt::format("leader completeness: new leader {} of term {} lacks entry {} (term {}) that node {} "
+                       "knew committed, has term {}",
+                       n.id, t, c->first, c->second.first, c->second.second, term ? *term : 0));
+      return;
+    }
+  }
 }
 
 // Log Matching (§5.3): an (index, term) pair identifies the entry and, by induction, the
@@ -60,6 +69,28 @@ void Cluster::check_persisted_entries(SimNode& n, const std::vector<pb::Entry>& 
       return;
     }
   }
+}
+
+// A durable commit index covers entries that are committed for good (§5.4: in the log of
+// every later leader), whoever learned it: a leader from its quorum, a follower from its
+// leader. Recorded when the hard state that carries it is synced (a leader may count its own
+// entry before its disk has it, so only a synced commit index is a fact), so that a commit
+// that breaks a rule (Figure 8's counting of an old term's replicas) is caught at the next
+// election or at the overwrite, even if nobody applies the entry first.
+void Cluster::record_commits(SimNode& n, Index durable_commit) {
+  if (durable_commit <= n.commit_seen) return;
+  for (Index i = std::max(n.commit_seen + 1, n.store->first_index()); i <= durable_commit; ++i) {
+    auto term = n.store->term(i);
+    if (!term) break;  // beneath a snapshot: committed before, recorded when it was
+    auto [it, inserted] = committed_terms_.try_emplace(i, *term, n.id);
+    if (!inserted && it->second.first != *term) {
+      fail(fmt::format("committed entry changed: node {} holds index {} committed at term {}, node {} "
+                       "knew it committed at term {}",
+                       n.id, i, *term, it->second.second, it->second.first));
+      return;
+    }
+  }
+  n.commit_seen = durable_commit;
 }
 
 // State Machine Safety (§5.4.3): no two nodes apply different entries at one index.

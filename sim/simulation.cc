@@ -243,7 +243,10 @@ void Cluster::maybe_take_ready(SimNode& n) {
   if (!taken) return;
   auto step = std::make_shared<node::ReadyCycle::Step>(std::move(*taken));
   const raft::Ready& rd = *step->ready;
-  if (rd.soft_state && rd.soft_state->role == raft::Role::kLeader) ++stats_.leaders_elected;
+  if (rd.soft_state && rd.soft_state->role == raft::Role::kLeader) {
+    ++stats_.leaders_elected;
+    maybe_fault_after_election(n);
+  }
   if (step->ready->snapshot) {
     // As the node shell does: the data to install is the staged copy, which every snapshot
     // the core took must have.
@@ -282,9 +285,24 @@ void Cluster::on_synced(SimNode& n, const std::shared_ptr<node::ReadyCycle::Step
     trace(fmt::format("node {} installs snapshot at {}", n.id, rd.snapshot->metadata().index()));
   }
   if (!rd.entries.empty()) check_persisted_entries(n, rd.entries);
+  const bool moves_commit = rd.hard_state && rd.hard_state->commit() > n.commit_seen;
+  if (rd.hard_state) record_commits(n, rd.hard_state->commit());
+  if (is_failed_) return;
+  // Targeted: a leader dies right after this sync, perhaps before its messages leave.
+  const SyncCrash sync_crash = draw_leader_crash_after_sync(n, rd, moves_commit);
+  if (sync_crash == SyncCrash::kBeforeSend) {
+    trace(fmt::format("leader {} crashes right after a sync, before sending", n.id));
+    crash_and_restart_later(n, 10, targeted_down_ms());
+    return;
+  }
   auto messages = n.cycle->log_durable(*n.node, *step);
   for (const auto& m : messages) send_message(m);
   deliver_responses(n);
+  if (sync_crash == SyncCrash::kAfterSend) {
+    trace(fmt::format("leader {} crashes right after a sync", n.id));
+    crash_and_restart_later(n, 10, targeted_down_ms());
+    return;
+  }
   // BUGGIFY: now and then a node dies right after a sync, when what it just committed may
   // exist on as few nodes as it ever will (the window the Figure 8 rule is about), and
   // before its apply (which the log then replays).
@@ -505,7 +523,14 @@ void Cluster::send_message(const pb::Message& m) {
   auto shared = std::make_shared<pb::Message>(m);
   for (int i = 0; i < copies; ++i) {
     // Independent delays reorder messages.
-    at(rng_.range(opt_.net_delay_min_us, opt_.net_delay_max_us), [this, shared] { deliver(*shared); });
+    uint64_t delay_us = rng_.range(opt_.net_delay_min_us, opt_.net_delay_max_us);
+    // Targeted: one follower's acknowledgements come late (a slow disk or a long queue).
+    if (m.from() == opt_.slow_ack_node && m.type() == pb::MSG_APP_RESP && phase_ == Phase::kSafety &&
+        opt_.faults.targeted) {
+      delay_us += rng_.range(0, opt_.slow_ack_max_us);
+    }
+    at(delay_us, [this, shared] { deliver(*shared); });
+    if (i == 0) maybe_partition_after_append(m, delay_us);
   }
 }
 

@@ -33,6 +33,10 @@ struct FaultSet {
   bool compaction = true;
   bool drift = true;
   bool buggify = true;  // the ASPEN_BUGGIFY sites in the nodes' code (core/buggify.h)
+  // Faults aimed at the moments consensus bugs need (Raft §5.4.2, Figure 8): a leader's
+  // crash right after its sync, faults right after an election, a leader isolated right
+  // after an append lands, one follower's slow acknowledgements. Rates drawn per seed.
+  bool targeted = true;
 
   static FaultSet none();
   // Parses "all", "none", or a comma list such as "crash,partition,loss".
@@ -68,6 +72,20 @@ struct SimOptions {
   // BUGGIFY: chance that a node crashes (and soon restarts) right after it sent a ReadIndex
   // request to the leader (with the crash fault on).
   uint32_t restart_after_read_request_per_mille = 0;
+  // Targeted faults (with `targeted` in the fault set), each off in a third to a half of the seeds.
+  // A leader crashes right after a sync that persisted its own entries or a commit index;
+  // half of the time before that Ready's messages leave (the process died between fsync
+  // and send), so the entries live on the leader alone.
+  uint32_t leader_crash_after_sync_per_mille = 0;
+  // A new leader is crashed or isolated within a few round trips of its election, so that
+  // its first entries reach a minority and terms pile up (Figure 8 needs three elections).
+  uint32_t election_fault_per_mille = 0;
+  // A leader is isolated the moment one of its appends reaches a follower: the entry is on
+  // the two of them only, and the acknowledgement never returns.
+  uint32_t partition_after_append_per_mille = 0;
+  // One voter's append acknowledgements arrive up to this late (0: no slow follower).
+  NodeId slow_ack_node = kNoNode;
+  uint64_t slow_ack_max_us = 0;
   // Whether the ASPEN_BUGGIFY sites in the nodes' code (core/buggify.h) may fire in the
   // safety phase; a quarter of them is armed per run. ASPEN_PROBE marks are counted either way.
   bool is_buggify_enabled = true;
@@ -104,6 +122,7 @@ struct SimStats {
   uint64_t max_term = 0;
   uint64_t max_commit = 0;
   uint64_t restarts_after_read_request = 0;
+  uint64_t targeted_faults = 0;  // crashes and partitions of the `targeted` fault kind
   uint64_t reads_checked_at_serve = 0;  // linearizable reads whose read point was checked
   uint64_t linearizability_inconclusive = 0;  // the checker's search budget ran out (a failure)
 };

@@ -77,6 +77,8 @@ struct SimNode {
   std::deque<std::shared_ptr<node::ReadyCycle::Step>> pending_applies;
   // Client requests NodeCore is working on, by request id.
   std::map<uint64_t, PendingOp> requests;
+  // Durable: the highest synced commit index whose entries were recorded as committed.
+  Index commit_seen = 0;
 };
 
 struct SimClient {
@@ -154,6 +156,13 @@ class Cluster {
   void crash_and_restart_later(SimNode& n, uint64_t min_down_ms = 100, uint64_t max_down_ms = 8000);
   void maybe_restart_after_read_request(SimNode& n, const std::vector<pb::Message>& sent);
   void fault_partition();
+  void start_partition(const std::set<NodeId>& side, bool is_asymmetric, uint64_t heal_after_ms);
+  // Targeted faults (SimOptions: leader_crash_after_sync_per_mille and the ones after it).
+  enum class SyncCrash : uint8_t { kNone, kBeforeSend, kAfterSend };
+  SyncCrash draw_leader_crash_after_sync(const SimNode& n, const raft::Ready& rd, bool moves_commit);
+  void maybe_fault_after_election(SimNode& leader);
+  void maybe_partition_after_append(const pb::Message& m, uint64_t delivery_delay_us);
+  uint64_t targeted_down_ms();
   void fault_membership();
   void fault_transfer();
   void heal_all();
@@ -164,6 +173,7 @@ class Cluster {
   void check_leader(SimNode& n);
   void check_persisted_entries(SimNode& n, const std::vector<pb::Entry>& ents);
   void check_applied(SimNode& n, const pb::Entry& e);
+  void record_commits(SimNode& n, Index durable_commit);
   bool check_liveness_done();
   void check_final_state();
   void check_read_point(const SimNode& n, const PendingOp& op, Index read_index);
@@ -199,6 +209,10 @@ class Cluster {
   std::map<Term, NodeId> leader_of_term_;
   std::map<std::pair<Index, Term>, std::pair<uint64_t, Term>> entry_fingerprints_;  // -> (data hash, prev term)
   std::map<Index, std::pair<Term, uint64_t>> applied_entries_;  // index -> (term, data hash)
+  // index -> (term, first node that knew it committed): what any node's commit index ever
+  // covered. Checked at the commit, not at the apply, so a wrong commit is caught even when
+  // no node lives to apply it (Figure 8: the leader that counted crashes right after).
+  std::map<Index, std::pair<Term, NodeId>> committed_terms_;
   std::map<std::string, AppliedCommand> acked_writes_;  // op value -> where it first applied
   Index max_acked_index_ = 0;  // highest log index of a command a client has been answered
 

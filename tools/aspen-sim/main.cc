@@ -84,7 +84,7 @@ int main(int argc, char** argv) {
   app.add_option("--steps", steps, "Events in the fault phase of each run")->capture_default_str();
   app.add_option("--faults", faults_spec,
                  "Faults to inject: all, none, or a comma list of crash, partition, loss, "
-                 "duplicate, membership, transfer, compaction, drift, buggify")
+                 "duplicate, membership, transfer, compaction, drift, buggify, targeted")
       ->capture_default_str();
   app.add_option("--bug", bug,
                  "Plant a known bug to show the simulator catches it: "
