@@ -1,0 +1,181 @@
+#!/usr/bin/env bash
+# Mutation suite for the simulator (issue 21): plants one rule-breaking change at a time in a
+# scratch copy of the committed tree (never in the working tree, so production code carries
+# none of them), builds aspen-sim there, runs it on a seed range and reports per mutant
+# whether the simulator caught it, with the first failing seed.
+#
+#   scripts/mutants.sh                       every mutant, seeds 1:500
+#   scripts/mutants.sh --seeds 1:2000        a longer range
+#   scripts/mutants.sh --only figure-8,two-votes-per-term
+#   scripts/mutants.sh --list                the mutants and what each breaks
+#   scripts/mutants.sh --check               only check every mutant still applies (no build)
+#
+# A mutant is an exact text replacement in one file; if its text is gone (the code moved),
+# the mutant is reported STALE and the script fails, so the list is kept in step with the
+# code. "caught" means a seed failed an invariant (exit 1), made no progress (exit 2) or hit
+# an ASPEN_ASSERT (an abort): each is the simulator refusing the run. Exit status: 0 if every
+# mutant was caught or is listed as expected to survive, 1 otherwise.
+#
+# Builds take the shared lock (/tmp/aspen-build.lock). The scratch copy lives in
+# $ASPEN_MUTANT_DIR (default /tmp/aspen-mutants) and is reused while HEAD is unchanged, so
+# each mutant costs one recompiled file and a link.
+set -euo pipefail
+
+SEEDS=1:500
+ONLY=""
+LIST=0
+CHECK=0
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --seeds) SEEDS=$2; shift 2 ;;
+    --only) ONLY=$2; shift 2 ;;
+    --list) LIST=1; shift ;;
+    --check) CHECK=1; shift ;;
+    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+    *) echo "mutants.sh: unknown argument $1" >&2; exit 64 ;;
+  esac
+done
+
+REPO=$(cd "$(dirname "$0")/.." && pwd)
+SCRATCH=${ASPEN_MUTANT_DIR:-/tmp/aspen-mutants}
+LOCK=/tmp/aspen-build.lock
+
+# name|file|expected|what it breaks. The replacement text is in mutate() below.
+MUTANTS=$(cat <<'EOF'
+vote-quorum-off-by-one|src/raft/quorum.cc|caught|a candidate wins with n/2 votes (§5.2)
+two-votes-per-term|src/raft/raft.cc|caught|a node votes again in a term in which it already voted (§5.2)
+non-voter-vote-counts|src/raft/quorum.cc|caught|votes from learners and strangers count toward the quorum
+skip-election-restriction|src/raft/raft.cc|caught|votes for a candidate whose log is behind (§5.4.1)
+figure-8|src/raft/raft_leader.cc|caught|a leader commits an earlier term's entry by counting replicas (§5.4.2)
+no-log-matching-check|src/raft/raft_log.cc|caught|a follower appends without checking the previous entry's term (§5.3)
+truncate-on-stale-append|src/raft/raft_log.cc|caught|a follower cuts its log after a stale append, committed entries too
+joint-one-half|src/raft/quorum.cc|caught|a joint configuration commits on the incoming majority alone (§6)
+forget-vote-on-restart|src/raft/raft.cc|caught|a restarted node forgets whom it voted for (§5.2, Figure 2)
+read-index-no-confirmation|src/raft/raft_leader.cc|caught|ReadIndex served without a heartbeat round (§6.4)
+read-index-one-ack|src/raft/raft_leader.cc|caught|ReadIndex released once any follower acked any round (§6.4)
+early-send-no-commit-clamp|src/node/node_core.cc|caught|early appends carry a commit index the leader's disk does not hold yet (§10.2.1)
+follower-acks-before-sync|src/node/node_core.cc|caught|followers send their acknowledgements before their entries are durable
+snapshot-without-term|src/storage/snapshot_format.cc|caught|a snapshot records term 0 for its last included entry
+lease-read-after-partition|-|survives|leases are not run by the simulator (no lease reads exist to break)
+EOF
+)
+
+if [ "$LIST" = 1 ]; then
+  echo "$MUTANTS" | awk -F'|' '{ printf "%-28s %-8s %s\n", $1, $3, $4 }'
+  exit 0
+fi
+
+# Applies mutant $1 to the scratch copy's file $2: exactly one occurrence of the original.
+mutate() {
+  python3 - "$1" "$2" <<'PY'
+import sys
+name, path = sys.argv[1], sys.argv[2]
+M = {
+  "vote-quorum-off-by-one": [("size_t quorum = voters.size() / 2 + 1;", "size_t quorum = voters.size() / 2;")],
+  "two-votes-per-term": [("bool can_vote = vote_ == m.from() || (vote_ == kNoNode && lead_ == kNoNode) ||",
+                          "bool can_vote = vote_ == m.from() || lead_ == kNoNode ||")],
+  "non-voter-vote-counts": [("  size_t quorum = voters.size() / 2 + 1;",
+                             "  granted = 0;\n  for (const auto& [v, g] : votes) granted += g ? 1 : 0;\n"
+                             "  size_t quorum = voters.size() / 2 + 1;")],
+  "skip-election-restriction": [("log_.is_up_to_date(m.index(), m.log_term());", "true;")],
+  "figure-8": [("return log_.maybe_commit(mci, term_);", "return log_.maybe_commit(mci, log_.term_or_zero(mci));")],
+  "no-log-matching-check": [("  if (!match_term(index, log_term)) return std::nullopt;\n  Index lastnewi",
+                             "  if (index > last_index()) return std::nullopt;\n  Index lastnewi")],
+  "truncate-on-stale-append": [("  if (ci != 0) {\n    ASPEN_ASSERT_MSG(ci > committed_, \"conflict with a committed entry\");",
+                                "  if (ci == 0 && !ents.empty() && lastnewi < last_index()) ci = ents.front().index();\n"
+                                "  if (ci != 0) {")],
+  "joint-one-half": [("  return std::min(majority_committed_index(incoming, acked),\n                  majority_committed_index(outgoing, acked));",
+                      "  return majority_committed_index(incoming, acked);")],
+  "forget-vote-on-restart": [("  vote_ = hs.vote();", "  vote_ = kNoNode;")],
+  "read-index-no-confirmation": [("  if (trk_.is_singleton() && trk_.config.voters.incoming.contains(id_)) {\n    respond_read_index(m, read_index);",
+                                  "  if (true) {\n    respond_read_index(m, read_index);")],
+  "read-index-one-ack": [("    if (id == id_) return sent;", "    if (id == id_ || !read_round_acked_.empty()) return sent;")],
+  "early-send-no-commit-clamp": [("      if (m.commit() > durable) m.set_commit(durable);\n", "")],
+  "follower-acks-before-sync": [("  if (!is_leader || rd.snapshot || changes_term_or_vote(rd, &persisted)) return early;",
+                                 "  if (rd.snapshot || changes_term_or_vote(rd, &persisted)) return early;\n  (void)is_leader;"),
+                                ("    if (m.type() == pb::MSG_APP || m.type() == pb::MSG_HEARTBEAT) {",
+                                 "    if (m.type() == pb::MSG_APP || m.type() == pb::MSG_HEARTBEAT || m.type() == pb::MSG_APP_RESP) {")],
+  "snapshot-without-term": [("  meta.set_term(*t);", "  meta.set_term(0);")],
+}
+src = open(path).read()
+for old, new in M[name]:
+    if src.count(old) != 1:
+        sys.exit(f"STALE: {name}: expected one occurrence in {path}, found {src.count(old)}")
+    src = src.replace(old, new)
+open(path, "w").write(src)
+PY
+}
+
+if [ "$CHECK" = 1 ]; then
+  tmp=$(mktemp -d)
+  trap 'rm -rf "$tmp"' EXIT
+  status=0
+  while IFS='|' read -r name file expected what; do
+    [ "$file" = "-" ] && continue
+    mkdir -p "$tmp/$(dirname "$file")"
+    git -C "$REPO" show "HEAD:$file" >"$tmp/$file"
+    if msg=$(mutate "$name" "$tmp/$file" 2>&1); then echo "applies  $name"; else echo "$msg"; status=1; fi
+  done < <(echo "$MUTANTS")
+  exit $status
+fi
+
+# The scratch copy: the committed tree (HEAD), configured once, rebuilt per mutant.
+HEAD_REV=$(git -C "$REPO" rev-parse HEAD)
+if [ ! -f "$SCRATCH/rev" ] || [ "$(cat "$SCRATCH/rev")" != "$HEAD_REV" ]; then
+  rm -rf "$SCRATCH"
+  mkdir -p "$SCRATCH/src"
+  git -C "$REPO" archive HEAD | tar -x -C "$SCRATCH/src"
+  cmake -S "$SCRATCH/src" -B "$SCRATCH/build" -G Ninja -DASPEN_BUILD_TESTS=OFF -DASPEN_BUILD_BENCH=OFF >"$SCRATCH/cmake.log" 2>&1 ||
+    { echo "mutants.sh: cmake failed, see $SCRATCH/cmake.log" >&2; exit 1; }
+  echo "$HEAD_REV" >"$SCRATCH/rev"
+fi
+SRC=$SCRATCH/src
+
+status=0
+printf '%-28s %-9s %-13s %s\n' mutant verdict failing first_failing_seed
+while IFS='|' read -r name file expected what; do
+  if [ -n "$ONLY" ] && ! echo ",$ONLY," | grep -q ",$name,"; then continue; fi
+  if [ "$file" = "-" ]; then
+    printf '%-28s %-9s %-13s %s\n' "$name" "n/a" "-" "not plantable: $what"
+    continue
+  fi
+  cp "$SRC/$file" "$SRC/$file.orig"
+  if ! msg=$(mutate "$name" "$SRC/$file" 2>&1); then
+    mv "$SRC/$file.orig" "$SRC/$file"
+    printf '%-28s %-9s %-13s %s\n' "$name" "STALE" "-" "$msg"
+    status=1
+    continue
+  fi
+  if ! flock "$LOCK" ninja -C "$SCRATCH/build" aspen-sim >"$SCRATCH/$name.build.log" 2>&1; then
+    mv "$SRC/$file.orig" "$SRC/$file"
+    printf '%-28s %-9s %-13s %s\n' "$name" "NOBUILD" "-" "see $SCRATCH/$name.build.log"
+    status=1
+    continue
+  fi
+  mv "$SRC/$file.orig" "$SRC/$file"
+  # Not --quiet: on an abort the last "seed N:" line tells which seed was running.
+  set +e
+  "$SCRATCH/build/aspen-sim" --seeds "$SEEDS" >"$SCRATCH/$name.out" 2>"$SCRATCH/$name.err"
+  rc=$?
+  set -e
+  first=$(grep -m1 -oE '^seed [0-9]+: FAILED' "$SCRATCH/$name.out" | grep -oE '[0-9]+' || true)
+  failing=$(grep -cE '^seed [0-9]+: FAILED' "$SCRATCH/$name.out" || true)
+  total=$(grep -cE '^seed [0-9]+: ' "$SCRATCH/$name.out" || true)
+  if [ "$rc" -ne 0 ] && [ "$rc" -ne 1 ] && [ "$rc" -ne 2 ]; then
+    # An ASPEN_ASSERT aborted the process: the seed after the last one reported.
+    last=$(grep -oE '^seed [0-9]+:' "$SCRATCH/$name.out" | tail -1 | grep -oE '[0-9]+' || true)
+    aborted=$(( ${last:-$(( ${SEEDS%%:*} - 1 ))} + 1 ))
+    [ -z "$first" ] && first=$aborted
+    verdict="caught"
+    failing="$failing+abort"
+    first="$first ($(grep -m1 -E 'assert|Assert|ASSERT' "$SCRATCH/$name.err" | cut -c1-100))"
+  elif [ "$rc" -eq 0 ]; then
+    verdict="SURVIVED"
+    first="-"
+    [ "$expected" = "survives" ] || status=1
+  else
+    verdict="caught"
+  fi
+  printf '%-28s %-9s %-13s %s\n' "$name" "$verdict" "$failing/$((total + 0))" "$first"
+done < <(echo "$MUTANTS")
+exit $status
