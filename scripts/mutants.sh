@@ -131,6 +131,13 @@ if [ ! -f "$SCRATCH/rev" ] || [ "$(cat "$SCRATCH/rev")" != "$HEAD_REV" ]; then
 fi
 SRC=$SCRATCH/src
 
+# Puts the original back, newer than the mutant's object file: with the copy's old mtime,
+# ninja would keep the mutated object in every later build.
+restore() {
+  mv "$1.orig" "$1"
+  touch "$1"
+}
+
 status=0
 printf '%-28s %-9s %-13s %s\n' mutant verdict failing first_failing_seed
 while IFS='|' read -r name file expected what; do
@@ -141,18 +148,18 @@ while IFS='|' read -r name file expected what; do
   fi
   cp "$SRC/$file" "$SRC/$file.orig"
   if ! msg=$(mutate "$name" "$SRC/$file" 2>&1); then
-    mv "$SRC/$file.orig" "$SRC/$file"
+    restore "$SRC/$file"
     printf '%-28s %-9s %-13s %s\n' "$name" "STALE" "-" "$msg"
     status=1
     continue
   fi
   if ! flock "$LOCK" ninja -C "$SCRATCH/build" aspen-sim >"$SCRATCH/$name.build.log" 2>&1; then
-    mv "$SRC/$file.orig" "$SRC/$file"
+    restore "$SRC/$file"
     printf '%-28s %-9s %-13s %s\n' "$name" "NOBUILD" "-" "see $SCRATCH/$name.build.log"
     status=1
     continue
   fi
-  mv "$SRC/$file.orig" "$SRC/$file"
+  restore "$SRC/$file"
   # Not --quiet: on an abort the last "seed N:" line tells which seed was running.
   set +e
   "$SCRATCH/build/aspen-sim" --seeds "$SEEDS" >"$SCRATCH/$name.out" 2>"$SCRATCH/$name.err"
