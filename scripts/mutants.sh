@@ -80,7 +80,7 @@ M = {
   "skip-election-restriction": [("log_.is_up_to_date(m.index(), m.log_term());", "true;")],
   "figure-8": [("return log_.maybe_commit(mci, term_);", "return log_.maybe_commit(mci, log_.term_or_zero(mci));")],
   "no-log-matching-check": [("  if (!match_term(index, log_term)) return std::nullopt;\n  Index lastnewi",
-                             "  if (index > last_index()) return std::nullopt;\n  Index lastnewi")],
+                             "  (void)log_term;\n  if (index > last_index()) return std::nullopt;\n  Index lastnewi")],
   "truncate-on-stale-append": [("  if (ci != 0) {\n    ASPEN_ASSERT_MSG(ci > committed_, \"conflict with a committed entry\");",
                                 "  if (ci == 0 && !ents.empty() && lastnewi < last_index()) ci = ents.front().index();\n"
                                 "  if (ci != 0) {")],
@@ -90,7 +90,7 @@ M = {
   "read-index-no-confirmation": [("  if (trk_.is_singleton() && trk_.config.voters.incoming.contains(id_)) {\n    respond_read_index(m, read_index);",
                                   "  if (true) {\n    respond_read_index(m, read_index);")],
   "read-index-one-ack": [("    if (id == id_) return sent;", "    if (id == id_ || !read_round_acked_.empty()) return sent;")],
-  "early-send-no-commit-clamp": [("      if (m.commit() > durable) m.set_commit(durable);\n", "")],
+  "early-send-no-commit-clamp": [("      if (m.commit() > durable) m.set_commit(durable);\n", "      (void)durable;\n")],
   "follower-acks-before-sync": [("  if (!is_leader || rd.snapshot || changes_term_or_vote(rd, &persisted)) return early;",
                                  "  if (rd.snapshot || changes_term_or_vote(rd, &persisted)) return early;\n  (void)is_leader;"),
                                 ("    if (m.type() == pb::MSG_APP || m.type() == pb::MSG_HEARTBEAT) {",
