@@ -86,6 +86,10 @@ std::string to_hex(std::string_view bytes) {
   return out;
 }
 
+std::string format_mib(uint64_t bytes) {
+  return fmt::format("{:.1f} MiB", static_cast<double>(bytes) / (1 << 20));
+}
+
 std::string prefix_end(std::string_view prefix) {
   std::string end(prefix);
   while (!end.empty()) {

@@ -45,5 +45,7 @@ std::string to_hex(std::string_view bytes);
 // prefix range. "" when there is none (an empty or all-0xff prefix): the end of the keyspace.
 std::string prefix_end(std::string_view prefix);
 Result<std::string> from_hex(std::string_view hex);
+// A size for people: "17.1 MiB" (one decimal, binary mebibytes), as errors and logs give it.
+std::string format_mib(uint64_t bytes);
 
 }  // namespace aspen

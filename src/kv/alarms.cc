@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "core/encoding.h"
 #include "core/limits.h"
 
 namespace aspen::kv {
@@ -17,7 +18,6 @@ bool ops_grow(const google::protobuf::RepeatedPtrField<kvpb::TxnOp>& ops) {
   return false;
 }
 
-std::string mib(uint64_t bytes) { return fmt::format("{:.1f} MiB", static_cast<double>(bytes) / (1 << 20)); }
 
 constexpr size_t kMaxAlarms = limits::kMaxClusterVoters + limits::kMaxClusterLearners;
 
@@ -76,11 +76,11 @@ std::vector<kvpb::StorageAlarm> decode_alarms(const kvpb::RangeResult& r) {
 Error alarm_refusal(const kvpb::StorageAlarm& a) {
   std::string why;
   if (a.quota_bytes() > 0 && a.used_bytes() > a.quota_bytes()) {
-    why = fmt::format("member {}'s data reached {}, over its quota of {}", a.member_id(), mib(a.used_bytes()),
-                      mib(a.quota_bytes()));
+    why = fmt::format("member {}'s data reached {}, over its quota of {}", a.member_id(), format_mib(a.used_bytes()),
+                      format_mib(a.quota_bytes()));
   } else {
     why = fmt::format("member {}'s disk has {} free, below its reserve of {}", a.member_id(),
-                      mib(a.disk_free_bytes()), mib(a.min_free_bytes()));
+                      format_mib(a.disk_free_bytes()), format_mib(a.min_free_bytes()));
   }
   return Error(ErrorCode::kStorageFull,
                fmt::format("the cluster's storage alarm is raised ({}): writes that add data are refused until an "

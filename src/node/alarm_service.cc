@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "core/encoding.h"
 #include "core/log.h"
 #include "kv/alarms.h"
 #include "kv/commands.h"
@@ -12,7 +13,6 @@ namespace aspen::node::internal {
 
 namespace {
 
-std::string mib(uint64_t bytes) { return fmt::format("{:.1f} MiB", static_cast<double>(bytes) / (1 << 20)); }
 
 }  // namespace
 
@@ -58,7 +58,7 @@ void AlarmService::check_storage() {
   ASPEN_LOG_WARN("node {}: storage past its limit (data {}, quota {}; disk free {}, reserve {}): raising the "
                  "cluster's storage alarm; writes that add data will be refused until an operator frees space and "
                  "runs `aspen-cli cluster alarm disarm`",
-                 in.self, mib(in.used_bytes), mib(in.quota_bytes), mib(in.disk_free_bytes), mib(in.min_free_bytes));
+                 in.self, format_mib(in.used_bytes), format_mib(in.quota_bytes), format_mib(in.disk_free_bytes), format_mib(in.min_free_bytes));
   cpb::Request req;
   *req.mutable_alarm_raise()->mutable_alarm() = std::move(*alarm);
   is_raise_in_flight_ = true;

@@ -80,15 +80,14 @@ Status check_snapshot_space(uint64_t staged_bytes, bool is_complete, uint64_t di
   // While receiving, the bytes already written are already off the free space.
   const uint64_t needed = is_complete ? staged_bytes + min_free_bytes : min_free_bytes;
   if (disk_free_bytes >= needed) return {};
-  auto mib = [](uint64_t b) { return fmt::format("{:.1f} MiB", static_cast<double>(b) / (1 << 20)); };
   return make_error(ErrorCode::kStorageFull,
                     is_complete ? fmt::format("not enough disk to install a snapshot of {}: it needs {} free (its "
                                               "size again, plus the {} reserve), {} is free",
-                                              mib(staged_bytes), mib(needed), mib(min_free_bytes),
-                                              mib(disk_free_bytes))
+                                              format_mib(staged_bytes), format_mib(needed), format_mib(min_free_bytes),
+                                              format_mib(disk_free_bytes))
                                 : fmt::format("not enough disk to receive a snapshot: {} received, {} free, below "
                                               "the {} reserve",
-                                              mib(staged_bytes), mib(disk_free_bytes), mib(min_free_bytes)));
+                                              format_mib(staged_bytes), format_mib(disk_free_bytes), format_mib(min_free_bytes)));
 }
 
 }  // namespace aspen::node

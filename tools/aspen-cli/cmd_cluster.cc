@@ -5,6 +5,7 @@
 #include <map>
 
 #include "auth/token_text.h"
+#include "core/encoding.h"
 #include "cli.h"
 #include "completion.h"
 #include "credentials.h"
@@ -136,7 +137,6 @@ std::string role_of(const cpb::GetRaftMetricsResponse& m, uint64_t id) {
   return role;
 }
 
-std::string mib(uint64_t bytes) { return fmt::format("{:.1f} MiB", static_cast<double>(bytes) / (1 << 20)); }
 
 nlohmann::json alarm_json(const kvpb::StorageAlarm& a) {
   return {{"member_id", a.member_id()},         {"raised_at_ms", a.raised_at_ms()},
@@ -147,7 +147,7 @@ nlohmann::json alarm_json(const kvpb::StorageAlarm& a) {
 std::string alarm_text(const kvpb::StorageAlarm& a) {
   const bool is_quota = a.quota_bytes() > 0 && a.used_bytes() > a.quota_bytes();
   return fmt::format("member {}: NOSPACE  data {} (quota {}), disk free {} (reserve {}){}", a.member_id(),
-                     mib(a.used_bytes()), mib(a.quota_bytes()), mib(a.disk_free_bytes()), mib(a.min_free_bytes()),
+                     format_mib(a.used_bytes()), format_mib(a.quota_bytes()), format_mib(a.disk_free_bytes()), format_mib(a.min_free_bytes()),
                      is_quota ? "  past its quota" : "  short of disk");
 }
 
