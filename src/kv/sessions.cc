@@ -116,6 +116,14 @@ Status validate_session(const kvpb::Session& s) {
   return {};
 }
 
+bool session_has_seen(const kvpb::SessionRecord& record, uint64_t sequence) {
+  if (sequence < record.first_incomplete()) return true;
+  for (const auto& kept : record.results()) {
+    if (kept.sequence() == sequence) return true;
+  }
+  return false;
+}
+
 Result<kvpb::CommandResult> apply_in_session(KvTables& tables, const kvpb::Command& cmd, Index revision,
                                              const std::function<Result<kvpb::CommandResult>()>& apply) {
   const kvpb::Session& s = cmd.session();

@@ -40,6 +40,13 @@ std::string session_key(uint64_t client_id);
 // Checks a command's session fields (when it has a session).
 Status validate_session(const kvpb::Session& session);
 
+// Whether write `sequence` is one the session has seen before: its answer is kept, or it is
+// below first_incomplete (answered long ago). apply_in_session answers the first kind from
+// the record and refuses the second; neither is applied again. A node asks this before
+// refusing a resend for its own reasons (a storage alarm), which would tell the client that
+// a write already applied was not.
+bool session_has_seen(const kvpb::SessionRecord& record, uint64_t sequence);
+
 // Applies `cmd`, which has a session, exactly once: `apply` runs only for a write the
 // session has not seen; a repeat is answered with the kept result. An Error is a storage
 // failure (the batch aborts), as for apply_command.

@@ -384,12 +384,7 @@ bool ClientService::is_session_repeat(const kvpb::Command& cmd) const {
   auto rec = env_.store->range(kv::key_range(kv::session_key(cmd.session().client_id())));
   if (!rec || rec->kvs_size() == 0) return false;
   kvpb::SessionRecord r;
-  if (!r.ParseFromString(rec->kvs(0).value())) return false;
-  if (cmd.session().sequence() < r.first_incomplete()) return true;
-  for (const auto& kept : r.results()) {
-    if (kept.sequence() == cmd.session().sequence()) return true;
-  }
-  return false;
+  return r.ParseFromString(rec->kvs(0).value()) && kv::session_has_seen(r, cmd.session().sequence());
 }
 
 void ClientService::handle_lease_list(const cpb::Request& req, Reply reply) {

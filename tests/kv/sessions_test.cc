@@ -182,5 +182,18 @@ RC_GTEST_PROP(KvSessions, AnyDeliveryOrderAppliesEachWriteOnce, ()) {
   }
 }
 
+// What a node asks before refusing a resend for its own reasons: a kept answer, or a write
+// below first_incomplete, is one the session has seen; the next write is not.
+TEST(KvSessions, SessionHasSeenKeptAnswersAndWritesBelowFirstIncomplete) {
+  kvpb::SessionRecord r;
+  r.set_first_incomplete(5);
+  r.add_results()->set_sequence(6);
+  EXPECT_TRUE(session_has_seen(r, 1));
+  EXPECT_TRUE(session_has_seen(r, 4));
+  EXPECT_FALSE(session_has_seen(r, 5));
+  EXPECT_TRUE(session_has_seen(r, 6));
+  EXPECT_FALSE(session_has_seen(r, 7));
+}
+
 }  // namespace
 }  // namespace aspen::kv
