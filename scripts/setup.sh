@@ -10,7 +10,7 @@ PACKAGES=(
   libgtest-dev libgmock-dev librapidcheck-dev libbenchmark-dev
   liblmdb-dev zlib1g-dev libtomlplusplus-dev nlohmann-json3-dev
   libngtcp2-dev libngtcp2-crypto-gnutls-dev libgnutls28-dev libasio-dev libsodium-dev
-  b3sum
+  b3sum libsqlite3-dev sqlite3
 )
 
 missing=()
