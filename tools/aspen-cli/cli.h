@@ -53,6 +53,10 @@ void add_node_commands(CLI::App& app, Context& ctx, Action& action);
 void add_coord_commands(CLI::App& app, Context& ctx, Action& action);
 // config show, completion bash (cmd_config.cc). Add them last: completion walks the tree.
 void add_config_commands(CLI::App& app, Context& ctx, Action& action);
+// dir ls|mkdir|mv|rm: the directory layer (cmd_dir.cc).
+void add_dir_commands(CLI::App& app, Context& ctx, Action& action);
+// sql query|shell: SQL over the store (cmd_sql.cc).
+void add_sql_commands(CLI::App& app, Context& ctx, Action& action);
 // auth whoami|token ..., identity show (cmd_auth.cc).
 void add_auth_commands(CLI::App& app, Context& ctx, Action& action);
 

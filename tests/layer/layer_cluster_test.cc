@@ -1,0 +1,131 @@
+// The layers against a real 3-node cluster through client::Client and aspen-cli: 16 clients
+// creating directories at once, and the dir (and sql) commands. One cluster serves the suite.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <map>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "layer/directory.h"
+#include "tests/integration/cli_process.h"
+#include "tests/integration/node_process.h"
+
+namespace aspen::testing {
+namespace {
+
+class LayerClusterTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new TempDir();
+    for (uint64_t id = 1; id <= 3; ++id) {
+      nodes_[id] = std::make_unique<NodeProcess>(id, dir_->path(), "layer-cookie-1");
+      nodes_[id]->start();
+    }
+    auto c = client_for(nodes_, 15000, 5000);
+    ASSERT_NE(c, nullptr);
+    clientpb::InitClusterResponse init;
+    ASSERT_NO_FATAL_FAILURE(form_cluster(*c, nodes_, &init));
+    ticket_ = init.ticket();
+  }
+
+  static void TearDownTestSuite() {
+    for (auto& [id, n] : nodes_) n->kill9();
+    nodes_.clear();
+    delete dir_;
+    dir_ = nullptr;
+  }
+
+  void SetUp() override { ASSERT_FALSE(ticket_.empty()) << "the cluster did not form"; }
+
+  static CliRun cli(std::vector<std::string> args) {
+    auto env = operator_env(dir_->path());
+    env["ASPEN_TICKET"] = ticket_;
+    env["ASPEN_CLI_TIMEOUT_MS"] = "15000";
+    return run_cli(args, dir_->path(), "", env);
+  }
+  static nlohmann::json cli_json(std::vector<std::string> args, int want_exit = 0) {
+    args.insert(args.begin(), "--json");
+    auto r = cli(args);
+    EXPECT_EQ(r.exit_code, want_exit) << r.out << r.err;
+    auto j = nlohmann::json::parse(r.out, nullptr, false);
+    EXPECT_FALSE(j.is_discarded()) << "not JSON: " << r.out;
+    return j;
+  }
+
+  static inline TempDir* dir_ = nullptr;
+  static inline NodeMap nodes_;
+  static inline std::string ticket_;
+};
+
+TEST_F(LayerClusterTest, SixteenConcurrentCreatorsNeverShareOrNestPrefixes) {
+  constexpr int kThreads = 16, kPerThread = 6, kShared = 3;
+  std::mutex mu;
+  std::map<std::string, std::set<std::string>> prefixes_by_path;  // guarded by mu
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      auto c = client_for(nodes_, 30000, 5000);
+      ASSERT_NE(c, nullptr);
+      layer::DirectoryLayer dirs(*c, 7000 + t);
+      for (int i = 0; i < kPerThread; ++i) {
+        layer::Path own{"race", "t" + std::to_string(t) + "-" + std::to_string(i)};
+        layer::Path shared{"race", "shared" + std::to_string(i % kShared)};
+        for (const layer::Path& p : {own, shared}) {
+          auto d = dirs.create_or_open(p);
+          ASSERT_TRUE(d.has_value()) << d.error().to_string();
+          std::lock_guard lock(mu);
+          prefixes_by_path[fmt::format("{}", fmt::join(p, "/"))].insert(d->prefix());
+        }
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  ASSERT_FALSE(HasFailure());
+  std::vector<std::string> all;
+  for (const auto& [path, prefixes] : prefixes_by_path) {
+    EXPECT_EQ(prefixes.size(), 1u) << path << " was handed more than one prefix";
+    all.push_back(*prefixes.begin());
+  }
+  EXPECT_EQ(all.size(), static_cast<size_t>(kThreads * kPerThread + kShared));
+  std::sort(all.begin(), all.end());
+  for (size_t i = 1; i < all.size(); ++i) {
+    EXPECT_NE(all[i - 1], all[i]) << "prefix handed out twice";
+    EXPECT_FALSE(all[i].starts_with(all[i - 1])) << "a prefix is a prefix of another";
+  }
+  auto c = client_for(nodes_);
+  layer::DirectoryLayer reader(*c, 1);
+  EXPECT_EQ(reader.list({"race"})->size(), all.size());
+}
+
+TEST_F(LayerClusterTest, DirCommandsMakeListMoveAndRemove) {
+  auto made = cli_json({"dir", "mkdir", "cli/users", "--layer", "table"});
+  EXPECT_EQ(made["path"], "/cli/users");
+  EXPECT_EQ(made["layer"], "table");
+  std::string prefix_hex = made["prefix_hex"];
+  EXPECT_FALSE(prefix_hex.empty());
+  auto again = cli({"dir", "mkdir", "cli/users"});
+  EXPECT_EQ(again.exit_code, 4) << again.out << again.err;
+  EXPECT_NE(again.err.find("already exists"), std::string::npos) << again.err;
+
+  ASSERT_EQ(cli({"dir", "mkdir", "cli/orders"}).exit_code, 0);
+  auto ls = cli({"dir", "ls", "cli"});
+  ASSERT_EQ(ls.exit_code, 0) << ls.err;
+  EXPECT_EQ(ls.out, "orders\nusers\n");
+  auto mv = cli_json({"dir", "mv", "/cli/users", "/cli/people"});
+  EXPECT_EQ(mv["prefix_hex"], prefix_hex);  // a move keeps the prefix
+  EXPECT_EQ(cli_json({"dir", "ls", "cli"})["directories"], nlohmann::json::array({"orders", "people"}));
+  ASSERT_EQ(cli({"dir", "rm", "cli/people"}).exit_code, 0);
+  EXPECT_EQ(cli({"dir", "ls", "cli"}).out, "orders\n");
+  auto missing = cli({"dir", "rm", "cli/people"});
+  EXPECT_EQ(missing.exit_code, 1) << missing.err;
+  EXPECT_NE(missing.err.find("does not exist"), std::string::npos) << missing.err;
+  EXPECT_EQ(cli({"dir", "ls", "nope"}).exit_code, 1);
+}
+
+}  // namespace
+}  // namespace aspen::testing
