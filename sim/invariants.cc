@@ -71,6 +71,20 @@ void Cluster::check_persisted_entries(SimNode& n, const std::vector<pb::Entry>& 
   }
 }
 
+// A leader never tells a follower a commit index its own disk does not cover: a follower
+// applies what it hears is committed, and the leader's copy may be one of the quorum's
+// (take_early_messages clamps the commit of appends sent before the leader's fsync).
+// Checked when the message leaves; the store holds exactly the synced log.
+void Cluster::check_sent_commit(const pb::Message& m) {
+  if (m.type() != pb::MSG_APP && m.type() != pb::MSG_HEARTBEAT) return;
+  SimNode* from = node(m.from());
+  if (from == nullptr || !from->is_up) return;
+  const Index durable = from->store->last_index();
+  if (m.commit() <= durable) return;
+  fail(fmt::format("node {} sent node {} commit index {} while its own disk holds the log up to {}", m.from(),
+                   m.to(), m.commit(), durable));
+}
+
 // A durable commit index covers entries that are committed for good (§5.4: in the log of
 // every later leader), whoever learned it: a leader from its quorum, a follower from its
 // leader. Recorded when the hard state that carries it is synced (a leader may count its own

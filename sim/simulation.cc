@@ -110,7 +110,7 @@ SimResult Cluster::run() {
   if (!is_failed_ && verdict_ == SimVerdict::kOk) check_final_state();
   if (verdict_ != SimVerdict::kOk) failure_ += "\n" + describe_nodes();
   stats_.sim_time_ms = now_us_ / kUsPerMs;
-  return SimResult{verdict_, failure_, event_hash_, stats_, {}};
+  return SimResult{verdict_, failure_, event_hash_, stats_, {}, situations_};
 }
 
 // ---------------------------------------------------------------------------------------
@@ -140,7 +140,6 @@ void Cluster::start_node(SimNode& n) {
   cfg.id = n.id;
   cfg.applied = n.applied();
   cfg.seed = opt_.seed * 1000003 + n.incarnation;
-  cfg.planted_bugs = opt_.planted_bugs;
   node::NodeCoreConfig ncfg;
   ncfg.raft = cfg;
   ncfg.knobs = opt_.knobs;  // timing, flow control, timeouts and queue bounds
@@ -160,6 +159,18 @@ void Cluster::start_node(SimNode& n) {
 void Cluster::crash_node(SimNode& n) {
   if (!n.is_up) return;
   trace(fmt::format("node {} crashes{}", n.id, n.is_persisting() ? " (losing an unsynced Ready)" : ""));
+  if (n.is_persisting()) mark(Situation::kCrashLosesUnsyncedReady);
+  if (n.core->is_leader()) {
+    if (n.core->log().last_index() > n.core->log().committed()) mark(Situation::kLeaderCrashWithUncommittedEntries);
+    const uint64_t round_trip_us = 2 * opt_.net_delay_max_us + opt_.disk_latency_max_us;
+    if (n.last_write_answered_us != 0 && now_us_ <= n.last_write_answered_us + round_trip_us) {
+      mark(Situation::kWriteAnsweredThenLeaderCrash);
+    }
+  }
+  if (const auto& voters = n.core->tracker().config.voters; voters.is_joint() && voters.contains(n.id)) {
+    mark(Situation::kCrashInJointConfig);
+  }
+  n.last_write_answered_us = 0;
   note_event(2, n.id, n.incarnation);
   n.is_up = false;
   ++n.incarnation;
@@ -245,6 +256,11 @@ void Cluster::maybe_take_ready(SimNode& n) {
   const raft::Ready& rd = *step->ready;
   if (rd.soft_state && rd.soft_state->role == raft::Role::kLeader) {
     ++stats_.leaders_elected;
+    // Entries of earlier terms above the commit index, besides the new leader's empty entry:
+    // what §5.4.2 is about (they commit only with an entry of the new term).
+    const raft::RaftLog& log = n.core->log();
+    if (log.committed() + 1 < log.last_index()) mark(Situation::kLeaderChangeWithUncommittedEntries);
+    if (n.core->tracker().config.voters.is_joint()) mark(Situation::kElectionInJointConfig);
     maybe_fault_after_election(n);
   }
   if (step->ready->snapshot) {
@@ -269,6 +285,7 @@ void Cluster::maybe_take_ready(SimNode& n) {
     note_event(4, id, step->ready->entries.size());
     on_synced(*p, step);
   });
+  maybe_crash_in_sync(n, *step, latency);
 }
 
 void Cluster::on_synced(SimNode& n, const std::shared_ptr<node::ReadyCycle::Step>& step) {
@@ -277,19 +294,38 @@ void Cluster::on_synced(SimNode& n, const std::shared_ptr<node::ReadyCycle::Step
   // in the log; then the messages that depend on them and the answers at commit. Applies
   // stay in log order: a snapshot or a synchronous apply waits for the pending ones.
   if (rd.snapshot || (step->to_apply != nullptr && !step->is_apply_async)) drain_async_applies(n);
+  if (!rd.entries.empty()) {
+    const pb::Entry& first = rd.entries.front();
+    auto held = n.store->term(first.index());
+    if (held && *held != first.term()) mark(Situation::kUncommittedSuffixOverwritten);
+  }
   auto logged = n.store->write_log(step->batch);
   ASPEN_ASSERT_MSG(logged.has_value(), "a Ready from the core must persist");
   if (rd.snapshot) {
     (void)n.staged_snapshots.drop_up_to(rd.snapshot->metadata().index());  // in memory: nothing to remove
     ++stats_.snapshots_installed;
+    if (is_partitioned_) mark(Situation::kSnapshotInstalledDuringPartition);
+    if (n.incarnation > 0) mark(Situation::kSnapshotInstalledAfterCrash);
     trace(fmt::format("node {} installs snapshot at {}", n.id, rd.snapshot->metadata().index()));
   }
   if (!rd.entries.empty()) check_persisted_entries(n, rd.entries);
-  const bool moves_commit = rd.hard_state && rd.hard_state->commit() > n.commit_seen;
+  bool commits_old_term_entry = false;
+  if (rd.hard_state && rd.hard_state->commit() > n.commit_seen && n.core->is_leader()) {
+    // The commit covers an entry of an earlier term: committed indirectly, by an entry of
+    // the leader's own term (§5.4.2), or wrongly, by counting.
+    for (Index i = std::max(n.commit_seen + 1, n.store->first_index()); i <= rd.hard_state->commit(); ++i) {
+      auto t = n.store->term(i);
+      if (t && *t < n.core->term()) {
+        commits_old_term_entry = true;
+        mark(Situation::kOldTermEntryCommittedByNewLeader);
+        break;
+      }
+    }
+  }
   if (rd.hard_state) record_commits(n, rd.hard_state->commit());
   if (is_failed_) return;
   // Targeted: a leader dies right after this sync, perhaps before its messages leave.
-  const SyncCrash sync_crash = draw_leader_crash_after_sync(n, rd, moves_commit);
+  const SyncCrash sync_crash = draw_leader_crash_after_sync(n, rd, commits_old_term_entry);
   if (sync_crash == SyncCrash::kBeforeSend) {
     trace(fmt::format("leader {} crashes right after a sync, before sending", n.id));
     crash_and_restart_later(n, 10, targeted_down_ms());
@@ -406,6 +442,15 @@ void Cluster::after_apply(SimNode& n, const pb::Entry& e, const storage::Applied
     ASPEN_ASSERT(cc.ParseFromString(e.data()));
     pb::ConfState cs = n.store->conf_state();  // as of the end of this batch: the newest
     ++stats_.conf_changes_applied;
+    if (cs.voters_outgoing_size() > 0) {
+      mark(Situation::kJointConfigEntered);
+      if (n.is_up && n.core->is_leader() && n.core->tracker().config.voters.is_joint()) {
+        maybe_split_joint_config(n.id, n.core->tracker().config.voters, "applies");
+      }
+    }
+    if (n.is_up && n.core->is_leader() && !n.core->tracker().config.voters.contains(n.id)) {
+      mark(Situation::kLeaderRemovesItself);
+    }
     trace(fmt::format("node {} applies conf change at {}: {}", n.id, e.index(), raft::describe_conf_change(cc)));
     // Only the newest committed configuration counts: a lagging replica applying an older
     // one must not retire nodes that were added since.
@@ -454,8 +499,10 @@ void Cluster::deliver_responses(SimNode& n) {
     if (it == n.requests.end()) continue;
     PendingOp op = it->second;
     n.requests.erase(it);
+    if (!r.is_write && op.arrival_term != n.core->term()) mark(Situation::kReadAcrossLeaderChange);
     if (r.is_write) {
       if (r.write) {
+        if (n.core->is_leader()) n.last_write_answered_us = now_us_;
         respond(op.client_id, op.token, std::nullopt, r.write->succeeded(), false, r.index);
       } else if (r.write.error().code() != ErrorCode::kTimeout) {
         // NotLeader, Unavailable, ProposalDropped: the command never reached a committed log
@@ -502,6 +549,7 @@ void Cluster::report_snapshot(const pb::Message& msg, bool failed) {
 }
 
 void Cluster::send_message(const pb::Message& m) {
+  check_sent_commit(m);
   SimNode* to = node(m.to());
   bool is_snap = m.type() == pb::MSG_SNAP;
   if (is_snap) ++stats_.snapshots_sent;
@@ -583,6 +631,17 @@ void Cluster::deliver(const pb::Message& m) {
   ++stats_.messages_delivered;
   note_event(6, m.to(), static_cast<uint64_t>(m.type()) << 32 | m.from());
   if (m.type() == pb::MSG_SNAP) return deliver_snapshot(*to, m);
+  if (opt_.should_plant_skip_election_restriction && (m.type() == pb::MSG_VOTE || m.type() == pb::MSG_PRE_VOTE) &&
+      !to->core->log().is_up_to_date(m.index(), m.log_term())) {
+    pb::Message lie = m;
+    lie.set_index(to->core->log().last_index());
+    lie.set_log_term(to->core->log().last_term());
+    auto s = to->core->step(lie);
+    (void)s;
+    check_after_event(*to);
+    maybe_take_ready(*to);
+    return;
+  }
   auto s = to->core->step(m);
   (void)s;  // a dropped forwarded proposal times out at its client
   check_after_event(*to);
@@ -672,7 +731,7 @@ void Cluster::node_receive_request(NodeId to, uint64_t client_id, uint64_t token
   SimClient& c = client_id == probe_client_.id ? probe_client_ : clients_[client_id - 1];
   c.leader_hint = n->core->leader();
   note_event(7, to, client_id);
-  PendingOp pending{client_id, token, op.key, read_floor};
+  PendingOp pending{client_id, token, op.key, read_floor, n->core->term()};
   uint64_t request_id = client_id << 32 | token;
   n->requests[request_id] = pending;
   if (op.kind == OpKind::kRead) {

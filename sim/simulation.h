@@ -13,6 +13,7 @@
 // for linearizability at the end.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <string>
 
@@ -49,10 +50,14 @@ struct SimOptions {
   // Events processed in the safety phase (with faults).
   uint64_t steps = 20000;
   FaultSet faults;
-  raft::PlantedBugs planted_bugs;
-  // Planted bug in the node layer: serve reads from the local replica without ReadIndex.
-  // Only the linearizability checker can see this one.
+  // Bugs planted by the simulator itself, around the nodes' code, which carries none (the
+  // mutation suite, scripts/mutants.sh, plants bugs in a scratch copy of the code).
+  // Serve reads from the local replica without ReadIndex: only the linearizability checker
+  // can see this one.
   bool should_plant_stale_reads = false;
+  // Vote requests reach voters claiming the voter's own last index and term when the
+  // candidate's log is behind: voters grant votes as if they skipped the §5.4.1 check.
+  bool should_plant_skip_election_restriction = false;
   bool is_verbose = false;
 
   // Swarm knobs; from_seed() draws them, tests may override.
@@ -86,6 +91,15 @@ struct SimOptions {
   // One voter's append acknowledgements arrive up to this late (0: no slow follower).
   NodeId slow_ack_node = kNoNode;
   uint64_t slow_ack_max_us = 0;
+  // A node crashes while the fsync of a Ready with new entries is still running, after that
+  // Ready's early messages left (the process dies between send and sync): a leader's
+  // followers may hold and acknowledge entries its own disk never gets.
+  uint32_t crash_in_sync_per_mille = 0;
+  // A joint configuration (§6) is split by a partition into two sides, each holding a
+  // majority of one half only: once when the leader appends the joint entry (the outgoing
+  // voters must not see it committed without them) and once when the leader applies it
+  // (elections inside the joint configuration, with votes from one half only).
+  uint32_t joint_split_per_mille = 0;
   // Whether the ASPEN_BUGGIFY sites in the nodes' code (core/buggify.h) may fire in the
   // safety phase; a quarter of them is armed per run. ASPEN_PROBE marks are counted either way.
   bool is_buggify_enabled = true;
@@ -102,7 +116,37 @@ struct SimOptions {
   std::string describe() const;
 };
 
+// Whether any targeted fault is on in this run (SimOptions::from_seed draws them for half
+// of the seeds; the other half runs the workload the simulator ran before they existed).
+bool has_targeted_faults(const SimOptions& o);
+
 enum class SimVerdict : uint8_t { kOk = 0, kInvariantBroken = 1, kNoProgress = 2 };
+
+// Situations that matter for consensus bugs, counted per run (`aspen-sim --coverage`), in
+// the spirit of FoundationDB's CODE_PROBE: a soak that stops reaching one has lost its
+// power to find the bugs that live there, and the table shows the drop. Names and
+// meanings are in situation_name() / situation_meaning(); the order is the table's.
+enum class Situation : uint8_t {
+  kLeaderChangeWithUncommittedEntries,  // a new leader holds entries of earlier terms above its commit index
+  kOldTermEntryCommittedByNewLeader,    // a leader's commit covers an earlier term's entry (§5.4.2)
+  kUncommittedSuffixOverwritten,        // a node's log suffix is replaced by a newer leader's entries
+  kLeaderCrashWithUncommittedEntries,   // a leader dies holding entries above its commit index
+  kCrashLosesUnsyncedReady,             // a node dies while a Ready's fsync is in flight
+  kJointConfigEntered,                  // a node applies a joint configuration
+  kElectionInJointConfig,               // a leader is elected while its configuration is joint
+  kCrashInJointConfig,                  // a voter of a joint configuration crashes
+  kPartitionInJointConfig,              // a partition starts while a leader's configuration is joint
+  kLeaderRemovesItself,                 // a leader applies a configuration without itself
+  kSnapshotInstalledDuringPartition,    // a node installs a snapshot while a partition stands
+  kSnapshotInstalledAfterCrash,         // a node that crashed before installs a snapshot
+  kReadAcrossLeaderChange,              // a linearizable read is answered after its node's term moved
+  kWriteAnsweredThenLeaderCrash,        // a leader crashes right after it answered a write
+  kCount
+};
+inline constexpr size_t kSituationCount = static_cast<size_t>(Situation::kCount);
+const char* situation_name(Situation s);
+const char* situation_meaning(Situation s);
+using SituationCounts = std::array<uint64_t, kSituationCount>;
 
 struct SimStats {
   uint64_t events = 0;
@@ -134,6 +178,8 @@ struct SimResult {
   SimStats stats;
   // Which BUGGIFY sites fired and which probes were reached in this run, by name.
   buggify::Report coverage;
+  // How often the run reached each Situation.
+  SituationCounts situations{};
 };
 
 // Knobs for one run, drawn within the ranges node::validate() accepts: small compaction

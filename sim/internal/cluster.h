@@ -42,6 +42,7 @@ struct PendingOp {
   // The highest log index of a command acknowledged to any client before this op began: a
   // linearizable read must be served at a read point at least this high.
   Index read_floor = 0;
+  Term arrival_term = 0;  // the node's term when the op arrived (Situation::kReadAcrossLeaderChange)
 };
 
 // Where and when a client's command first applied anywhere (ground truth that resolves the
@@ -79,6 +80,8 @@ struct SimNode {
   std::map<uint64_t, PendingOp> requests;
   // Durable: the highest synced commit index whose entries were recorded as committed.
   Index commit_seen = 0;
+  // When this node, leading, last answered a write (Situation::kWriteAnsweredThenLeaderCrash).
+  uint64_t last_write_answered_us = 0;
 };
 
 struct SimClient {
@@ -111,6 +114,7 @@ class Cluster {
 
   // --- scheduler (simulation.cc) ---
   void at(uint64_t delay_us, Action action);
+  void mark(Situation s) { ++situations_[static_cast<size_t>(s)]; }
   void note_event(uint64_t kind, uint64_t a, uint64_t b = 0);
   bool fail(std::string what);
   void trace(const std::string& line) const;
@@ -159,11 +163,17 @@ class Cluster {
   void start_partition(const std::set<NodeId>& side, bool is_asymmetric, uint64_t heal_after_ms);
   // Targeted faults (SimOptions: leader_crash_after_sync_per_mille and the ones after it).
   enum class SyncCrash : uint8_t { kNone, kBeforeSend, kAfterSend };
-  SyncCrash draw_leader_crash_after_sync(const SimNode& n, const raft::Ready& rd, bool moves_commit);
+  SyncCrash draw_leader_crash_after_sync(const SimNode& n, const raft::Ready& rd, bool commits_old_term_entry);
   void maybe_fault_after_election(SimNode& leader);
   void maybe_partition_after_append(const pb::Message& m, uint64_t delivery_delay_us);
+  void maybe_crash_in_sync(SimNode& n, const node::ReadyCycle::Step& step, uint64_t sync_latency_us);
+  // Splits the voters of `cfg` (a joint configuration, or the one the leader just proposed)
+  // into two sides that each hold a majority of one half only, the leader's side first.
+  void maybe_split_joint_config(NodeId leader, const raft::JointConfig& cfg, const char* when);
   uint64_t targeted_down_ms();
   void fault_membership();
+  void maybe_force_joint(pb::ConfChange& cc);
+  bool is_splitting_joint_configs() const;
   void fault_transfer();
   void heal_all();
   bool is_blocked(NodeId from, NodeId to) const;
@@ -172,6 +182,7 @@ class Cluster {
   void check_after_event(SimNode& n);
   void check_leader(SimNode& n);
   void check_persisted_entries(SimNode& n, const std::vector<pb::Entry>& ents);
+  void check_sent_commit(const pb::Message& m);
   void check_applied(SimNode& n, const pb::Entry& e);
   void record_commits(SimNode& n, Index durable_commit);
   bool check_liveness_done();
@@ -191,6 +202,7 @@ class Cluster {
   SimVerdict verdict_ = SimVerdict::kOk;
   std::string failure_;
   SimStats stats_;
+  SituationCounts situations_{};
 
   std::map<NodeId, std::unique_ptr<SimNode>> nodes_;
   NodeId next_node_id_ = 1;
@@ -204,6 +216,7 @@ class Cluster {
   // Network faults.
   std::set<std::pair<NodeId, NodeId>> blocked_;  // (from, to)
   bool is_partitioned_ = false;
+  uint64_t partition_generation_ = 0;  // a heal applies to the partition it was scheduled for
 
   // Invariant bookkeeping.
   std::map<Term, NodeId> leader_of_term_;

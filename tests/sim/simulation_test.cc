@@ -125,6 +125,28 @@ TEST(Simulation, BuggifySitesFireAndProbesAreCounted) {
   EXPECT_GT(probes_hit, total.probes.size() / 2);
 }
 
+// Coverage of the situations consensus bugs need (sim::Situation): a short swarm reaches every
+// one of them, so a change that stops the simulator from getting there (a fault that no longer
+// fires, a workload that no longer makes joint configurations) fails here. Counts, not times.
+TEST(Simulation, EverySituationIsReachedOnAShortSeedRange) {
+  SituationCounts runs_reaching{};
+  uint64_t targeted_runs = 0;
+  for (uint64_t seed = 1; seed <= 300; ++seed) {
+    SimOptions opts = SimOptions::from_seed(seed, kSteps, FaultSet{});
+    targeted_runs += has_targeted_faults(opts) ? 1 : 0;
+    SimResult r = run_simulation(opts);
+    ASSERT_EQ(r.verdict, SimVerdict::kOk) << "seed " << seed << ": " << r.failure;
+    for (size_t i = 0; i < kSituationCount; ++i) runs_reaching[i] += r.situations[i] > 0 ? 1 : 0;
+  }
+  for (size_t i = 0; i < kSituationCount; ++i) {
+    const auto s = static_cast<Situation>(i);
+    EXPECT_GT(runs_reaching[i], 0u) << situation_name(s) << " (" << situation_meaning(s) << ") never reached";
+  }
+  // Half the seeds keep the workload without targeted faults.
+  EXPECT_GT(targeted_runs, 100u);
+  EXPECT_LT(targeted_runs, 200u);
+}
+
 TEST(Simulation, NoBuggifyMeansNoSiteFires) {
   SimOptions opts = SimOptions::from_seed(5, kSteps, FaultSet{});
   opts.is_buggify_enabled = false;
@@ -133,14 +155,16 @@ TEST(Simulation, NoBuggifyMeansNoSiteFires) {
   for (const auto& s : r.coverage.sites) EXPECT_EQ(s.fires, 0u) << s.name;
 }
 
-// Teeth: granting votes without the §5.4.1 log check must be caught within the seeds the
-// suite runs (it is caught in about a third of all seeds).
+// Teeth: voters that grant votes without the §5.4.1 log check (the simulator plants it by
+// making vote requests claim an up-to-date log) must be caught within the seeds the suite
+// runs. Bugs in the code itself, Figure 8's among them, are planted by scripts/mutants.sh
+// in a scratch copy: the nodes' code carries none.
 TEST(Simulation, PlantedElectionRestrictionBugIsCaught) {
   uint64_t caught = 0;
   std::string first_failure;
   for (uint64_t seed = 1; seed <= 100; ++seed) {
     SimOptions opts = SimOptions::from_seed(seed, kSteps, FaultSet{});
-    opts.planted_bugs.skip_election_restriction = true;
+    opts.should_plant_skip_election_restriction = true;
     SimResult r = run_simulation(opts);
     if (r.verdict == SimVerdict::kInvariantBroken) {
       if (caught++ == 0) first_failure = r.failure;
@@ -148,28 +172,6 @@ TEST(Simulation, PlantedElectionRestrictionBugIsCaught) {
   }
   EXPECT_GT(caught, 10u);
   EXPECT_FALSE(first_failure.empty());
-}
-
-// Teeth for Raft §5.4.2 (Figure 8): a leader that commits an entry of an earlier term by
-// counting its replicas is caught by the swarm itself, with no scenario written for it, in
-// at least 1 % of the seeds (29 of these 2,000 when written). The targeted faults reach the
-// interleaving; the committed-entry record (invariants.cc) sees the wrong commit at the
-// next election even when nobody applied the entry. Fixed seeds: deterministic, no timing.
-TEST(Simulation, PlantedFigure8BugIsCaughtInOnePercentOfSeeds) {
-  uint64_t caught = 0;
-  uint64_t first_caught = 0;
-  for (uint64_t seed = 1; seed <= 2000; ++seed) {
-    SimOptions opts = SimOptions::from_seed(seed, kSteps, FaultSet{});
-    opts.planted_bugs.commit_previous_term_by_counting = true;
-    SimResult r = run_simulation(opts);
-    if (r.verdict != SimVerdict::kInvariantBroken) continue;
-    if (caught++ == 0) first_caught = seed;
-    EXPECT_TRUE(r.failure.find("leader completeness") != std::string::npos ||
-                r.failure.find("committed entry") != std::string::npos ||
-                r.failure.find("state machine safety") != std::string::npos)
-        << "seed " << seed << ": " << r.failure;
-  }
-  EXPECT_GE(caught, 20u) << "first caught at seed " << first_caught;
 }
 
 // Teeth for the linearizability checker: nodes that answer reads from their local replica

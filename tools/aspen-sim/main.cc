@@ -4,13 +4,15 @@
 //   aspen-sim --seeds 1:1000            a soak over a range of seeds
 //   aspen-sim --seed 42 --verbose       replay with a trace of every fault and election
 //   aspen-sim --seeds 1:3000 --quiet --coverage
-//                                       which BUGGIFY sites fired, which probes were hit
+//                                       which situations the runs reached, which BUGGIFY
+//                                       sites fired, which probes were hit
 //
 // Exit codes: 0 all runs passed, 1 an invariant broke, 2 a run made no progress after
 // faults healed, 64 bad usage.
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include <array>
 #include <chrono>
 #include <cstdio>
 #include <string>
@@ -42,8 +44,35 @@ bool parse_range(const std::string& spec, SeedRange& out) {
   return out.first <= out.last;
 }
 
-// The soak's coverage: every catalogued site and probe, by name, and those never reached.
-void print_coverage(const aspen::buggify::Report& report) {
+// Per situation (sim::Situation): in how many runs it was reached, and how often in all.
+struct SituationTally {
+  std::array<uint64_t, aspen::sim::kSituationCount> runs{};
+  std::array<uint64_t, aspen::sim::kSituationCount> hits{};
+  void add(const aspen::sim::SituationCounts& c) {
+    for (size_t i = 0; i < c.size(); ++i) {
+      runs[i] += c[i] > 0 ? 1 : 0;
+      hits[i] += c[i];
+    }
+  }
+};
+
+// The soak's coverage: the situations reached, every catalogued site and probe by name, and
+// those never reached.
+void print_coverage(uint64_t total_runs, const SituationTally& situations, const aspen::buggify::Report& report) {
+  std::printf("\nsituations over %llu runs\n%-44s %10s %8s %12s\n", static_cast<unsigned long long>(total_runs),
+              "situation", "runs", "% runs", "hits");
+  std::string never_reached;
+  for (size_t i = 0; i < aspen::sim::kSituationCount; ++i) {
+    const auto s = static_cast<aspen::sim::Situation>(i);
+    std::printf("%-44s %10llu %7.1f%% %12llu\n", aspen::sim::situation_name(s),
+                static_cast<unsigned long long>(situations.runs[i]),
+                total_runs > 0 ? 100.0 * static_cast<double>(situations.runs[i]) / static_cast<double>(total_runs) : 0.0,
+                static_cast<unsigned long long>(situations.hits[i]));
+    if (situations.runs[i] == 0) {
+      never_reached += fmt::format("  {}: {}\n", aspen::sim::situation_name(s), aspen::sim::situation_meaning(s));
+    }
+  }
+  std::printf("situations NEVER reached:\n%s", never_reached.empty() ? "  (none)\n" : never_reached.c_str());
   std::printf("\ncoverage over %llu runs\n%-48s %10s %14s %12s\n", static_cast<unsigned long long>(report.runs),
               "BUGGIFY site", "runs armed", "evaluations", "fires");
   std::string never_fired;
@@ -87,15 +116,15 @@ int main(int argc, char** argv) {
                  "duplicate, membership, transfer, compaction, drift, buggify, targeted")
       ->capture_default_str();
   app.add_option("--bug", bug,
-                 "Plant a known bug to show the simulator catches it: "
-                 "commit-previous-term, skip-election-restriction or stale-reads");
+                 "Plant a known bug around the nodes' code to show the simulator catches it: "
+                 "skip-election-restriction or stale-reads (scripts/mutants.sh plants bugs in the code itself)");
   app.add_flag("--verbose", is_verbose, "Trace faults, elections and membership changes");
   app.add_flag("--quiet", is_quiet, "Print only failures and the summary");
   app.add_flag("--check-determinism", should_check_determinism,
                "Run each seed twice and fail if the two runs differ");
   app.add_flag("--coverage", should_report_coverage,
-               "At the end, print how often each BUGGIFY site fired and each probe was hit, and "
-               "list those never reached");
+               "At the end, print in how many runs each situation that matters was reached, how "
+               "often each BUGGIFY site fired and each probe was hit, and list those never reached");
   app.add_flag("--no-buggify", is_buggify_off, "Never fire BUGGIFY sites (probes are still counted)");
   app.footer(
       "Examples:\n"
@@ -117,15 +146,11 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "aspen-sim: %s\n", faults.error().message().c_str());
     return kExitUsage;
   }
-  aspen::raft::PlantedBugs bugs;
-  if (bug == "commit-previous-term") {
-    bugs.commit_previous_term_by_counting = true;
-  } else if (bug == "skip-election-restriction") {
-    bugs.skip_election_restriction = true;
-  } else if (bug == "stale-reads") {
-    // handled below: a node-layer bug, not a Raft one
-  } else if (!bug.empty()) {
-    std::fprintf(stderr, "aspen-sim: unknown --bug '%s'\n", bug.c_str());
+  if (!bug.empty() && bug != "skip-election-restriction" && bug != "stale-reads") {
+    std::fprintf(stderr,
+                 "aspen-sim: unknown --bug '%s' (skip-election-restriction or stale-reads; bugs in the code itself, "
+                 "such as Figure 8's, are planted by scripts/mutants.sh)\n",
+                 bug.c_str());
     return kExitUsage;
   }
   SeedRange range{seed, seed};
@@ -141,11 +166,15 @@ int main(int argc, char** argv) {
   uint64_t stuck = 0;
   uint64_t total_ops = 0;
   uint64_t inconclusive = 0;
+  // Side by side in one run: the seeds with targeted faults and those without.
+  uint64_t targeted_runs = 0;
+  uint64_t targeted_ops = 0;
   aspen::buggify::Report coverage;
+  SituationTally situations;
   for (uint64_t s = range.first; s <= range.last; ++s) {
     auto opts = aspen::sim::SimOptions::from_seed(s, steps, *faults);
-    opts.planted_bugs = bugs;
     opts.should_plant_stale_reads = bug == "stale-reads";
+    opts.should_plant_skip_election_restriction = bug == "skip-election-restriction";
     opts.is_verbose = is_verbose;
     if (is_buggify_off) opts.is_buggify_enabled = false;
     // The drawn options and knobs first, so that a trace can be read against them.
@@ -153,7 +182,12 @@ int main(int argc, char** argv) {
     auto r = aspen::sim::run_simulation(opts);
     ++runs;
     coverage.merge(r.coverage);
+    situations.add(r.situations);
     total_ops += r.stats.ops_ok;
+    if (aspen::sim::has_targeted_faults(opts)) {
+      ++targeted_runs;
+      targeted_ops += r.stats.ops_ok;
+    }
     inconclusive += r.stats.linearizability_inconclusive;
     if (should_check_determinism && r.verdict == aspen::sim::SimVerdict::kOk) {
       auto again = aspen::sim::run_simulation(opts);
@@ -194,8 +228,16 @@ int main(int argc, char** argv) {
     }
     std::fflush(stdout);
   }
-  if (should_report_coverage) print_coverage(coverage);
+  if (should_report_coverage) print_coverage(runs, situations, coverage);
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  {
+    const uint64_t plain_runs = runs - targeted_runs;
+    std::printf("  client ops per run: %.0f in %llu runs with targeted faults, %.0f in %llu runs without\n",
+                targeted_runs > 0 ? static_cast<double>(targeted_ops) / static_cast<double>(targeted_runs) : 0.0,
+                static_cast<unsigned long long>(targeted_runs),
+                plain_runs > 0 ? static_cast<double>(total_ops - targeted_ops) / static_cast<double>(plain_runs) : 0.0,
+                static_cast<unsigned long long>(plain_runs));
+  }
   std::printf("aspen-sim: %llu runs, %llu invariant failures, %llu without progress, %llu client ops, "
               "%llu linearizability checks inconclusive (search budget); %.1f s (%.0f seeds/min)\n",
               static_cast<unsigned long long>(runs), static_cast<unsigned long long>(broken),
