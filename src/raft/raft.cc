@@ -315,8 +315,7 @@ void RaftCore::handle_vote_request(const pb::Message& m) {
   bool can_vote = vote_ == m.from() || (vote_ == kNoNode && lead_ == kNoNode) ||
                   (m.type() == pb::MSG_PRE_VOTE && m.term() > term_);
   // §5.4.1 election restriction: only a candidate whose log is at least as up to date as ours.
-  bool is_up_to_date = config_.planted_bugs.skip_election_restriction ||
-                       log_.is_up_to_date(m.index(), m.log_term());
+  bool is_up_to_date = log_.is_up_to_date(m.index(), m.log_term());
   pb::Message resp;
   resp.set_to(m.from());
   resp.set_type(vote_response_type(m.type()));

@@ -44,14 +44,6 @@
 
 namespace aspen::raft {
 
-// Deliberately planted bugs, used only by tests to prove the simulator catches them.
-struct PlantedBugs {
-  // Commit an entry from a previous term by counting replicas (violates §5.4.2, Figure 8).
-  bool commit_previous_term_by_counting = false;
-  // Grant votes without checking that the candidate's log is up to date (violates §5.4.1).
-  bool skip_election_restriction = false;
-};
-
 struct RaftConfig {
   NodeId id = kNoNode;
   // In ticks; the election timeout is drawn uniformly from [election_tick, 2 x election_tick).
@@ -75,7 +67,6 @@ struct RaftConfig {
   // commit (and, in the node, lets a leader's apply wait for the next proposal).
   bool is_commit_broadcast_lazy = false;
   uint64_t seed = 1;
-  PlantedBugs planted_bugs;
 };
 
 enum class Role : uint8_t { kFollower, kPreCandidate, kCandidate, kLeader };

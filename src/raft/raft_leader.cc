@@ -143,13 +143,6 @@ bool RaftCore::append_entries(std::vector<pb::Entry>& ents) {
 
 bool RaftCore::maybe_commit() {
   Index mci = trk_.committed();
-  if (config_.planted_bugs.commit_previous_term_by_counting) {
-    if (mci > log_.committed() && mci <= log_.last_index()) {
-      log_.commit_to(mci);
-      return true;
-    }
-    return false;
-  }
   // §5.4.2: only entries from the current term are committed by counting replicas.
   return log_.maybe_commit(mci, term_);
 }

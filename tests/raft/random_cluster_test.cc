@@ -73,7 +73,6 @@ struct Scenario {
   size_t max_inflight_msgs = 256;
   uint64_t max_size_per_msg_bytes = 1 << 20;
   int steps = 1000;
-  PlantedBugs planted_bugs;
 
   std::string describe() const {
     return fmt::format("Scenario{{.seed={}, .size={}, .pre_vote={}, .check_quorum={}, .max_inflight_msgs={}, "
@@ -107,7 +106,6 @@ std::string run_scenario(const Scenario& sc) {
   opt.check_quorum = sc.check_quorum;
   opt.max_inflight_msgs = sc.max_inflight_msgs;
   opt.max_size_per_msg_bytes = sc.max_size_per_msg_bytes;
-  opt.tweak = [&sc](RaftConfig& cfg) { cfg.planted_bugs = sc.planted_bugs; };
   TestNetwork net(ids, opt);
   Rng rng(sc.seed);
   auto pick = [&] { return ids[rng.uniform(ids.size())]; };
@@ -205,24 +203,6 @@ TEST(RaftRandomCluster, Regressions) {
   lost_final_proposal.seed = 8007101;
   lost_final_proposal.max_inflight_msgs = 2;
   for (const auto& sc : {lost_final_proposal}) EXPECT_EQ(run_scenario(sc), "");
-}
-
-// The check has teeth: with the election restriction (§5.4.1) switched off, a violation shows
-// up within a few seeds. (The other planted bug, commit_previous_term_by_counting, needs a
-// rarer Figure 8 interleaving, found here only after thousands of seeds; the deterministic
-// RaftReplication.PlantedBugCommitsOldTermEntryByCounting covers it.)
-TEST(RaftRandomCluster, CatchesPlantedElectionRestrictionBug) {
-  std::string caught;
-  for (uint64_t seed = 1; seed <= 500 && caught.empty(); ++seed) {
-    Scenario sc;
-    sc.seed = seed;
-    sc.size = 5;
-    sc.max_inflight_msgs = 2;
-    sc.max_size_per_msg_bytes = 1;
-    sc.planted_bugs.skip_election_restriction = true;
-    caught = run_scenario(sc);
-  }
-  EXPECT_NE(caught, "") << "the planted bug went unnoticed";
 }
 
 }  // namespace

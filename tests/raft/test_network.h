@@ -44,7 +44,7 @@ struct NetworkOptions {
   size_t max_inflight_msgs = 256;
   uint64_t max_size_per_msg_bytes = limits::kMaxEntriesPerMessageBytes;
   uint64_t max_uncommitted_entries_bytes = limits::kMaxUncommittedEntriesBytes;
-  // Last word on each node's config (e.g. planted bugs for one node).
+  // Last word on each node's config (e.g. one node's flags).
   std::function<void(RaftConfig&)> tweak;
 };
 
