@@ -47,9 +47,11 @@ inline constexpr SiteInfo kFaultSites[] = {
 // Coverage marks on rare branches.
 inline constexpr SiteInfo kProbes[] = {
     {"kv.cas_expected_value_of_absent_key", "a CAS expected a value of a key that does not exist"},
+    {"kv.history_purged", "compaction deleted a version that a later one below the compacted revision replaced"},
     {"kv.lease_grant_refused_full", "a lease grant was refused: the cluster holds the most leases"},
     {"kv.put_lease_full", "a put would attach one key too many to a lease"},
     {"kv.put_lease_missing", "a put named a lease that no longer exists"},
+    {"kv.range_at_revision_cut", "a read at a past revision ended its page early (limit, bytes or keys examined)"},
     {"kv.range_budget_exhausted", "a transaction's range found its shared byte budget used up"},
     {"kv.session_repeat_answered", "a write repeated in its client session was answered with its first result"},
     {"kv.session_result_summarized", "a client session kept a large answer as a summary"},

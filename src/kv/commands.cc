@@ -157,6 +157,9 @@ Status validate_command(const kvpb::Command& cmd) {
         return make_error(ErrorCode::kBatchTooLarge, "too many leases in one expiry");
       }
       return {};
+    case kvpb::Command::kCompact:
+      if (cmd.compact().revision() == 0) return make_error(ErrorCode::kInvalidArgument, "compact needs a revision above 0");
+      return {};
     case kvpb::Command::OP_NOT_SET:
       return make_error(ErrorCode::kInvalidArgument, "command has no operation");
   }

@@ -53,4 +53,9 @@ uint64_t DeterministicKeyValueStore::revision() const {
   return revision_;
 }
 
+size_t DeterministicKeyValueStore::history_count() const {
+  std::lock_guard lock(mu_);
+  return tables_.history_count();
+}
+
 }  // namespace aspen::kv

@@ -23,7 +23,10 @@ class DeterministicKeyValueStore final : public KeyValueStore {
   // Moves the clock forward and expires leases whose TTL ran out.
   void advance_time_ms(uint64_t delta_ms);
   uint64_t now_ms() const;
+  // The last log index used (one per command), not the store revision (kv/mvcc.h).
   uint64_t revision() const;
+  // Versions kept in the history (for tests of compaction).
+  size_t history_count() const;
 
  private:
   Result<kvpb::CommandResult> apply_locked(kvpb::Command cmd);

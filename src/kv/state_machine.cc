@@ -8,6 +8,7 @@
 #include "core/buggify.h"
 #include "core/limits.h"
 #include "kv/commands.h"
+#include "kv/mvcc.h"
 #include "kv/sessions.h"
 
 namespace aspen::kv {
@@ -55,6 +56,7 @@ class Applier {
   const size_t range_budget_bytes_ = limits::kMaxScanResultBytes;  // keys and values all ranges may return
   size_t range_used_bytes_ = 0;
   uint64_t revoking_lease_ = 0;  // the lease revoke_lease is deleting the keys of
+  ChangeSet changes_;  // every key the command changed, for the history
 };
 
 Result<bool> Applier::put(const kvpb::Put& p) {
@@ -101,6 +103,7 @@ Result<bool> Applier::put(const kvpb::Put& p) {
     if (auto s = t_.put_lease(*lease); !s) return std::unexpected(s.error());
   }
   if (auto s = t_.put(kv); !s) return std::unexpected(s.error());
+  changes_.record_put(kv, *existing);
   return true;
 }
 
@@ -112,6 +115,7 @@ Result<uint64_t> Applier::erase(std::string_view key) {
     if (auto s = detach((*existing)->lease_id(), key); !s) return std::unexpected(s.error());
   }
   if (auto s = t_.erase(key); !s) return std::unexpected(s.error());
+  changes_.record_delete(**existing, rev_);
   return uint64_t{1};
 }
 
@@ -382,9 +386,22 @@ Result<kvpb::CommandResult> Applier::run() {
         if (auto s = revoke_lease(id); !s) return std::unexpected(s.error());
       }
       break;
+    case kvpb::Command::kCompact:
+      if (auto s = apply_compact(t_, cmd_.compact(), result_); !s) return std::unexpected(s.error());
+      break;
     case kvpb::Command::OP_NOT_SET:
       result_ = failed_result(rev_, ErrorCode::kInvalidArgument, "command has no operation");
       break;
+  }
+  // The command's revision: its own index if it changed a key (all its keys share it), else
+  // the store stays at the revision it had.
+  if (!changes_.empty()) {
+    if (auto s = changes_.write(t_, rev_, cmd_.timestamp_ms()); !s) return std::unexpected(s.error());
+    result_.set_revision(rev_);
+  } else {
+    auto current = store_revision(t_);
+    if (!current) return std::unexpected(current.error());
+    result_.set_revision(*current);
   }
   return std::move(result_);
 }
@@ -395,13 +412,25 @@ Result<kvpb::CommandResult> apply_command(KvTables& tables, const kvpb::Command&
   ASPEN_ASSERT(revision > 0);
   // Commands were validated before they were proposed; a replica re-validates because the
   // log is input too (a corrupted or malicious entry must not crash or diverge it).
+  auto refused = [&](const Error& e) -> Result<kvpb::CommandResult> {
+    auto current = store_revision(tables);
+    if (!current) return std::unexpected(current.error());
+    return failed_result(*current, e.code(), e.message());
+  };
   auto apply = [&]() -> Result<kvpb::CommandResult> {
-    if (auto s = validate_command(cmd); !s) return failed_result(revision, s.error().code(), s.error().message());
+    if (auto s = validate_command(cmd); !s) return refused(s.error());
     return Applier(tables, cmd, revision).run();
   };
-  if (!cmd.has_session()) return apply();
-  if (auto s = validate_session(cmd.session()); !s) return failed_result(revision, s.error().code(), s.error().message());
-  return apply_in_session(tables, cmd, revision, apply);
+  // Every command also moves the deletion of compacted history a bounded step on: in log
+  // order, so every replica's history is the same.
+  auto r = [&]() -> Result<kvpb::CommandResult> {
+    if (!cmd.has_session()) return apply();
+    if (auto s = validate_session(cmd.session()); !s) return refused(s.error());
+    return apply_in_session(tables, cmd, revision, apply);
+  }();
+  if (!r) return r;
+  if (auto s = purge_history(tables, kPurgePerCommand); !s) return std::unexpected(s.error());
+  return r;
 }
 
 Result<kvpb::RangeResult> read_range(KvTables& tables, const kvpb::RangeRequest& range) {
@@ -424,6 +453,16 @@ Result<kvpb::RangeResult> read_range_within(KvTables& tables, const kvpb::RangeR
     out.set_continuation(range.continuation());
     return out;
   }
+  if (range.revision() != 0) {
+    if (auto s = check_readable_revision(tables, range.revision()); !s) return std::unexpected(s.error());
+    auto current = store_revision(tables);
+    if (!current) return std::unexpected(current.error());
+    // At the store's own revision the current table answers, without the history.
+    if (range.revision() != *current) return read_range_at(tables, range, end, after, budget_bytes, used_bytes);
+  }
+  auto current = store_revision(tables);
+  if (!current) return std::unexpected(current.error());
+  out.set_revision(*current);
   const size_t limit = range.limit() == 0 ? limits::kDefaultScanLimit : range.limit();
   // The scan stops at the limit or once the page holds budget_bytes (plus the record that
   // crossed it): values are never loaded beyond that, however many keys the range holds.

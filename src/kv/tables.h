@@ -10,6 +10,7 @@
 
 #include "aspen/kv.pb.h"
 #include "core/error.h"
+#include "core/types.h"
 
 namespace aspen::kv {
 
@@ -41,6 +42,25 @@ class KvTables {
   virtual Status attach_key(uint64_t lease_id, std::string_view key) = 0;
   virtual Status detach_key(uint64_t lease_id, std::string_view key) = 0;
   virtual Result<std::vector<std::string>> keys_of_lease(uint64_t lease_id) = 0;
+
+  // --- history (MVCC): every version of every key, by (revision, position) and by key.
+  // kv/mvcc.h holds the rules; these are storage primitives.
+  // Adds one version (an entry at an existing (revision, position) is replaced).
+  virtual Status put_history(const kvpb::HistoryEntry& entry) = 0;
+  virtual Status erase_history(Index revision, uint32_t position, std::string_view key) = 0;
+  // The version of `key` with the greatest revision at or below `revision` (nullopt: none).
+  virtual Result<std::optional<kvpb::HistoryEntry>> history_floor(std::string_view key, Index revision) = 0;
+  // Entries at or after (revision, position) in (revision, position) order, at most `limit`,
+  // ending with the one whose key and value bytes bring the total past `max_bytes`.
+  virtual Result<std::vector<kvpb::HistoryEntry>> history_from(Index revision, uint32_t position, size_t limit,
+                                                                size_t max_bytes) = 0;
+  // The highest revision in the history (0: none). Compaction never deletes the entries at
+  // or above the compacted revision, so this is the store revision.
+  virtual Result<Index> last_history_revision() = 0;
+  // Keys that have any version in [start, end) (empty end = no upper bound), after `after`
+  // if set, in byte order, at most `limit`.
+  virtual Result<std::vector<std::string>> history_keys(std::string_view start, std::string_view end,
+                                                        const std::optional<std::string>& after, size_t limit) = 0;
 };
 
 }  // namespace aspen::kv

@@ -85,6 +85,9 @@ Status authorize_command(const kvpb::Command& cmd, const auth::VerifiedToken& t)
         return make_error(ErrorCode::kUnauthorized, "missing capability: leases need write on some prefix");
       }
       return {};
+    case kvpb::Command::kCompact:
+      // Compaction takes history away from every reader: the operator's decision.
+      return need_key(t, Action::kAdmin, "");
     case kvpb::Command::kLeaseExpire:
     case kvpb::Command::OP_NOT_SET:
       return {};  // refused by validation, with its own message

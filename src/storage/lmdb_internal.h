@@ -19,6 +19,10 @@ struct LmdbStore::Dbis {
   MDB_dbi leases = 0;
   MDB_dbi lease_keys = 0;
   MDB_dbi lease_expiry = 0;  // (expires_at_ms, id) big-endian -> nothing: leases by expiry
+  MDB_dbi history = 0;       // (revision, position) big-endian -> HistoryRecord
+  // encode_kv_key(key) -> (revision, position) big-endian, one duplicate per version, sorted:
+  // the versions of a key by revision (MDB_DUPSORT | MDB_DUPFIXED).
+  MDB_dbi history_keys = 0;
 };
 
 // Maps an LMDB return code to an Error that tells an operator what happened.
@@ -74,6 +78,14 @@ class LmdbTables final : public kv::KvTables {
   Status attach_key(uint64_t lease_id, std::string_view key) override;
   Status detach_key(uint64_t lease_id, std::string_view key) override;
   Result<std::vector<std::string>> keys_of_lease(uint64_t lease_id) override;
+  Status put_history(const kvpb::HistoryEntry& entry) override;
+  Status erase_history(Index revision, uint32_t position, std::string_view key) override;
+  Result<std::optional<kvpb::HistoryEntry>> history_floor(std::string_view key, Index revision) override;
+  Result<std::vector<kvpb::HistoryEntry>> history_from(Index revision, uint32_t position, size_t limit,
+                                                        size_t max_bytes) override;
+  Result<std::vector<std::string>> history_keys(std::string_view start, std::string_view end,
+                                                const std::optional<std::string>& after, size_t limit) override;
+  Result<Index> last_history_revision() override;
 
   // Every record, in key order, for snapshots.
   Status for_each_kv(const std::function<Status(const kvpb::KeyValue&)>& fn);
@@ -81,6 +93,8 @@ class LmdbTables final : public kv::KvTables {
 
  private:
   Result<kvpb::KeyValue> decode_kv(const MDB_val& k, const MDB_val& v);
+  // The history record at a (revision, position) key of the history table.
+  Result<kvpb::HistoryEntry> history_at(std::string_view position_key);
 
   MDB_txn* txn_;
   const LmdbStore::Dbis& dbi_;

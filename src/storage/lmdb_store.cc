@@ -98,7 +98,7 @@ Result<std::unique_ptr<LmdbStore>> LmdbStore::open(const LmdbOptions& options) {
   int rc = mdb_env_create(&env);
   if (rc != 0) return std::unexpected(lmdb_error(rc, "create LMDB environment"));
   std::unique_ptr<LmdbStore> store(new LmdbStore(env, options.dir, options));
-  if ((rc = mdb_env_set_maxdbs(env, 8)) != 0 || (rc = mdb_env_set_mapsize(env, options.map_size_bytes)) != 0) {
+  if ((rc = mdb_env_set_maxdbs(env, 12)) != 0 || (rc = mdb_env_set_mapsize(env, options.map_size_bytes)) != 0) {
     return std::unexpected(lmdb_error(rc, "configure LMDB environment"));
   }
   // MDB_NOTLS: read transactions are not tied to threads (the loop thread and the storage
@@ -117,9 +117,12 @@ Result<std::unique_ptr<LmdbStore>> LmdbStore::open(const LmdbOptions& options) {
                {"kv", &store->dbi_->kv},
                {"leases", &store->dbi_->leases},
                {"lease_keys", &store->dbi_->lease_keys},
-               {"lease_expiry", &store->dbi_->lease_expiry}};
+               {"lease_expiry", &store->dbi_->lease_expiry},
+               {"history", &store->dbi_->history},
+               {"history_keys", &store->dbi_->history_keys}};
   for (const auto& n : names) {
-    if ((rc = mdb_dbi_open(txn->get(), n.name, MDB_CREATE, n.dbi)) != 0) {
+    const unsigned flags = n.dbi == &store->dbi_->history_keys ? MDB_CREATE | MDB_DUPSORT | MDB_DUPFIXED : MDB_CREATE;
+    if ((rc = mdb_dbi_open(txn->get(), n.name, flags, n.dbi)) != 0) {
       return std::unexpected(lmdb_error(rc, fmt::format("open table {}", n.name)));
     }
   }
@@ -238,7 +241,7 @@ Status LmdbStore::install_snapshot(const WriteBatch& batch) {
   MDB_txn* t = txn->get();
   LmdbTables tables(t, *dbi_);
   const auto& meta = batch.snapshot->metadata();
-  for (MDB_dbi d : {dbi_->kv, dbi_->leases, dbi_->lease_keys, dbi_->lease_expiry}) {
+  for (MDB_dbi d : {dbi_->kv, dbi_->leases, dbi_->lease_keys, dbi_->lease_expiry, dbi_->history, dbi_->history_keys}) {
     if (int rc = mdb_drop(t, d, 0); rc != 0) return std::unexpected(lmdb_error(rc, "clear table for snapshot"));
   }
   if (auto s = load_batch_snapshot(batch, tables); !s) return s;
@@ -403,6 +406,7 @@ Result<pb::SnapshotMetadata> LmdbStore::stream_snapshot(
   if (auto s = tables.for_each_lease_key([&](uint64_t id, std::string_view k) { return w.add_lease_key(id, k); }); !s) {
     return std::unexpected(s.error());
   }
+  if (auto s = w.add_all_history(tables); !s) return std::unexpected(s.error());
   if (auto s = w.finish(); !s) return std::unexpected(s.error());
   return snapshot_metadata(txn->get());
 }
@@ -463,7 +467,8 @@ uint64_t LmdbStore::state_size_bytes() const {
   auto add = [&pages](const MDB_stat& st) { pages += st.ms_branch_pages + st.ms_leaf_pages + st.ms_overflow_pages; };
   MDB_stat st{};
   if (mdb_env_stat(env_, &st) == 0) add(st);
-  for (MDB_dbi dbi : {dbi_->log, dbi_->meta, dbi_->kv, dbi_->leases, dbi_->lease_keys, dbi_->lease_expiry}) {
+  for (MDB_dbi dbi : {dbi_->log, dbi_->meta, dbi_->kv, dbi_->leases, dbi_->lease_keys, dbi_->lease_expiry, dbi_->history,
+                     dbi_->history_keys}) {
     if (mdb_stat(txn->get(), dbi, &st) == 0) add(st);
   }
   return pages * st.ms_psize;

@@ -161,6 +161,7 @@ Result<pb::SnapshotMetadata> MemStore::stream_snapshot(
       if (auto s = w.add_lease_key(l.id(), k); !s) return std::unexpected(s.error());
     }
   }
+  if (auto s = w.add_all_history(tables); !s) return std::unexpected(s.error());
   if (auto s = w.finish(); !s) return std::unexpected(s.error());
   pb::SnapshotMetadata meta;
   meta.set_index(st.applied.applied);

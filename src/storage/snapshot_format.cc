@@ -10,6 +10,7 @@
 #include "core/assert.h"
 #include "core/encoding.h"
 #include "core/limits.h"
+#include "kv/commands.h"
 #include "storage/store.h"
 
 namespace aspen::storage {
@@ -37,8 +38,38 @@ Status ChunkWriter::add_lease_key(uint64_t lease_id, std::string_view key) {
   return maybe_flush(key.size() + 12);
 }
 
+Status ChunkWriter::add_history(const kvpb::HistoryEntry& entry) {
+  *chunk_.add_history() = entry;
+  return maybe_flush(entry.record().kv().key().size() + entry.record().kv().value().size() + 64);
+}
+
+Status ChunkWriter::add_all_history(kv::KvTables& tables) {
+  constexpr size_t kPage = 4096;
+  constexpr size_t kPageBytes = size_t{16} << 20;
+  Index revision = 0;
+  uint32_t position = 0;
+  while (true) {
+    auto page = tables.history_from(revision, position, kPage, kPageBytes);
+    if (!page) return std::unexpected(page.error());
+    if (page->empty()) return {};
+    for (const auto& e : *page) {
+      if (auto s = add_history(e); !s) return s;
+    }
+    revision = page->back().revision();
+    if (page->back().position() == UINT32_MAX) {
+      ++revision;
+      position = 0;
+    } else {
+      position = page->back().position() + 1;
+    }
+  }
+}
+
 Status ChunkWriter::finish() {
-  if (chunk_.kvs_size() == 0 && chunk_.leases_size() == 0 && chunk_.lease_keys_size() == 0) return {};
+  if (chunk_.kvs_size() == 0 && chunk_.leases_size() == 0 && chunk_.lease_keys_size() == 0 &&
+      chunk_.history_size() == 0) {
+    return {};
+  }
   std::string bytes = chunk_.SerializeAsString();
   chunk_.Clear();
   bytes_ = 0;
@@ -60,6 +91,12 @@ Status load_chunk(std::string_view bytes, kv::KvTables& tables) {
   }
   for (const auto& lk : chunk.lease_keys()) {
     if (auto s = tables.attach_key(lk.lease_id(), lk.key()); !s) return s;
+  }
+  for (const auto& h : chunk.history()) {
+    if (auto s = kv::validate_key(h.record().kv().key()); !s) {
+      return make_error(ErrorCode::kCorruption, "a snapshot's history names an invalid key");
+    }
+    if (auto s = tables.put_history(h); !s) return s;
   }
   return {};
 }

@@ -21,6 +21,9 @@ class ChunkWriter {
   Status add_kv(const kvpb::KeyValue& kv);
   Status add_lease(const kvpb::Lease& lease);
   Status add_lease_key(uint64_t lease_id, std::string_view key);
+  Status add_history(const kvpb::HistoryEntry& entry);
+  // Every history entry of `tables`, page by page (memory stays bounded).
+  Status add_all_history(kv::KvTables& tables);
   Status finish();
 
  private:

@@ -85,7 +85,8 @@ TYPED_TEST(StoreContract, WriteAppendsAndAppliesInOneBatch) {
 
 // The size a storage quota is measured against grows with the data and shrinks when the
 // data is deleted (LMDB's freed pages are reused, so they do not count).
-TYPED_TEST(StoreContract, StateSizeFollowsTheDataBothWays) {
+// Deleted values stay in the history (MVCC) until compaction drops them.
+TYPED_TEST(StoreContract, StateSizeFollowsTheDataBothWaysOnceHistoryIsCompacted) {
   auto s = this->factory.make();
   ASSERT_TRUE(s->bootstrap(voters({1})).has_value());
   const uint64_t empty = s->state_size_bytes();
@@ -116,6 +117,21 @@ TYPED_TEST(StoreContract, StateSizeFollowsTheDataBothWays) {
   b.entries = &dels;
   b.committed = &dels;
   ASSERT_TRUE(s->write(b).has_value());
+  EXPECT_GE(s->state_size_bytes(), empty + 64 * big.size()) << "the history still holds every value";
+  kvpb::Command compact;
+  compact.mutable_compact()->set_revision(dels.back().index());
+  pb::Entry ce;
+  ce.set_index(dels.back().index() + 1);
+  ce.set_term(1);
+  ce.set_data(compact.SerializeAsString());
+  std::vector<pb::Entry> compacts{ce};
+  hs.set_commit(ce.index());
+  b.entries = &compacts;
+  b.committed = &compacts;
+  auto out = s->write(b);
+  ASSERT_TRUE(out.has_value());
+  ASSERT_EQ(out->applied.size(), 1u);
+  EXPECT_TRUE(out->applied[0].result.succeeded()) << out->applied[0].result.error_message();
   EXPECT_LE(s->state_size_bytes(), empty + (full - empty) / 8) << empty << " -> " << full << " -> " << s->state_size_bytes();
 }
 
@@ -330,6 +346,57 @@ TYPED_TEST(StoreContract, SnapshotMovesTheWholeStateToAnotherStore) {
   wb2.committed = &more;
   ASSERT_TRUE(b.write(wb2).has_value());
   EXPECT_FALSE(value_of(b, "leased").has_value());
+}
+
+// MVCC through both stores: every version is kept in the same transaction as the apply,
+// reads at a past revision see it, and a snapshot carries the history to another store.
+TYPED_TEST(StoreContract, HistoryServesPastRevisionsAndTravelsInSnapshots) {
+  auto a = this->factory.make();
+  ASSERT_TRUE(a->bootstrap(voters({1})).has_value());
+  std::vector<pb::Entry> ents{put_entry(2, 1, "k", "first"), put_entry(3, 1, "k", "second"),
+                              put_entry(4, 1, "other", "x")};
+  const std::string long_key(900, 'L');  // longer than LMDB's own key limit
+  ents.push_back(put_entry(5, 1, long_key, "long1"));
+  ents.push_back(put_entry(6, 1, long_key, "long2"));
+  pb::HardState hs;
+  hs.set_term(1);
+  hs.set_commit(6);
+  WriteBatch b;
+  b.entries = &ents;
+  b.hard_state = &hs;
+  b.committed = &ents;
+  ASSERT_TRUE(a->write(b).has_value());
+  auto at = [](const Store& s, const std::string& key, Index rev) -> std::optional<std::string> {
+    auto req = kv::key_range(key);
+    req.set_revision(rev);
+    auto r = s.range(req);
+    EXPECT_TRUE(r.has_value()) << r.error().to_string();
+    if (!r || r->kvs_size() == 0) return std::nullopt;
+    return r->kvs(0).value();
+  };
+  EXPECT_EQ(at(*a, "k", 2), "first");
+  EXPECT_EQ(at(*a, "k", 3), "second");
+  EXPECT_EQ(at(*a, "other", 3), std::nullopt);
+  EXPECT_EQ(at(*a, long_key, 5), "long1");
+  EXPECT_EQ(at(*a, long_key, 6), "long2");
+  kvpb::RangeRequest all;
+  all.set_revision(4);
+  auto page = a->range(all);
+  ASSERT_TRUE(page.has_value());
+  ASSERT_EQ(page->kvs_size(), 2);
+  EXPECT_EQ(page->kvs(0).key(), "k");
+  EXPECT_EQ(page->kvs(1).key(), "other");
+  EXPECT_EQ(page->revision(), 4u);
+
+  auto snap = a->snapshot();
+  ASSERT_TRUE(snap.has_value()) << snap.error().to_string();
+  auto c = this->factory.make();
+  WriteBatch install;
+  install.snapshot = &*snap;
+  ASSERT_TRUE(c->write(install).has_value());
+  EXPECT_EQ(at(*c, "k", 2), "first");
+  EXPECT_EQ(at(*c, long_key, 5), "long1");
+  EXPECT_EQ(c->range(kv::key_range("k"))->revision(), 6u) << "the store revision came across";
 }
 
 TYPED_TEST(StoreContract, CorruptSnapshotIsRefusedAndChangesNothing) {
