@@ -1,0 +1,95 @@
+// SQL over Aspen: an in-memory SQLite database whose virtual tables read (and for user
+// tables, write) the key-value store through kv::KeyValueStore, so the same code runs over a
+// cluster (client::Client) and over the in-process store in tests.
+//
+//   auto db = sql::Database::open(client);
+//   db->query("SELECT key, value FROM kv WHERE key >= 'a' ORDER BY key LIMIT 10", on_row);
+//
+// Tables (docs/sql.md):
+//   kv(key TEXT, value, create_revision, mod_revision, version, lease): every key in the store,
+//     read-only. Constraints on key (=, <, <=, >, >=, BETWEEN, IN, LIKE 'x%', GLOB 'x*') become
+//     range scans; ORDER BY key is served in key order without a sort; LIMIT stops the scan
+//     (pages grow from the LIMIT, or from a small first page, so little is read past it).
+//     value is TEXT when its bytes are valid UTF-8, else BLOB; key is always TEXT (its
+//     bytes as they are) so that comparisons follow the store's byte order.
+//
+// Consistency: each page of a scan is its own linearizable read. A query that reads more
+// than one page (more than the first page's keys) may see writes applied between pages;
+// each key is still seen at most once and in key order.
+//
+// Errors (SQL syntax, unknown tables, writes to kv, store failures) come back as Results,
+// never as exceptions or crashes.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <ostream>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/error.h"
+#include "kv/key_value_store.h"
+
+struct sqlite3;
+
+namespace aspen::sql {
+
+namespace internal {
+struct ModuleContext;
+}
+
+struct Value {
+  enum class Type { kNull, kInteger, kReal, kText, kBlob };
+  Type type = Type::kNull;
+  int64_t integer = 0;
+  double real = 0;
+  std::string bytes;  // text or blob
+  friend bool operator==(const Value&, const Value&) = default;
+};
+// For test failure messages: 42, 1.5, 'text', x'00ff', NULL.
+std::string to_string(const Value& v);
+inline void PrintTo(const Value& v, std::ostream* os) { *os << to_string(v); }
+using Row = std::vector<Value>;
+
+struct QueryResult {
+  std::vector<std::string> columns;
+  std::vector<Row> rows;
+};
+
+// Counters of what the virtual tables read from the store, for checking pushdown.
+struct ScanStats {
+  uint64_t scans = 0;         // xFilter calls (one range scan each)
+  uint64_t pages = 0;         // range requests sent
+  uint64_t keys_scanned = 0;  // keys the store returned (or counted)
+};
+
+// Rows a convenience query() keeps in memory at most; stream with the callback form instead.
+inline constexpr size_t kMaxQueryResultRows = 1000000;
+
+class Database {
+ public:
+  static Result<std::unique_ptr<Database>> open(kv::KeyValueStore& store);
+  ~Database();
+  Database(const Database&) = delete;
+  Database& operator=(const Database&) = delete;
+
+  // Runs every statement in `sql`; rows of each statement go to on_row (return false to
+  // stop), after on_columns has named them.
+  Status execute(std::string_view sql, const std::function<void(const std::vector<std::string>&)>& on_columns,
+                 const std::function<bool(const Row&)>& on_row);
+  // The rows of the last statement, at most kMaxQueryResultRows.
+  Result<QueryResult> query(std::string_view sql);
+
+  const ScanStats& stats() const { return stats_; }
+  void reset_stats() { stats_ = {}; }
+
+ private:
+  Database() = default;
+  sqlite3* db_ = nullptr;
+  ScanStats stats_;
+  std::unique_ptr<internal::ModuleContext> context_;  // what the modules reach; outlives db_
+};
+
+}  // namespace aspen::sql
