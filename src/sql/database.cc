@@ -56,6 +56,8 @@ std::string to_string(const Value& v) {
   return "?";
 }
 
+bool is_complete_statement(std::string_view sql) { return sqlite3_complete(std::string(sql).c_str()) != 0; }
+
 Result<std::unique_ptr<Database>> Database::open(kv::KeyValueStore& store) {
   std::unique_ptr<Database> d(new Database());
   d->context_ = std::make_unique<internal::ModuleContext>();

@@ -68,6 +68,10 @@ struct ScanStats {
 // Rows a convenience query() keeps in memory at most; stream with the callback form instead.
 inline constexpr size_t kMaxQueryResultRows = 1000000;
 
+// True when `sql` ends a statement (a ';' outside quotes and comments): what a shell waits
+// for before it runs what was typed.
+bool is_complete_statement(std::string_view sql);
+
 class Database {
  public:
   static Result<std::unique_ptr<Database>> open(kv::KeyValueStore& store);

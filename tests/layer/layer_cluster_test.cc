@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "kv/key_value_store.h"
 #include "layer/directory.h"
 #include "tests/integration/cli_process.h"
 #include "tests/integration/node_process.h"
@@ -125,6 +126,44 @@ TEST_F(LayerClusterTest, DirCommandsMakeListMoveAndRemove) {
   EXPECT_EQ(missing.exit_code, 1) << missing.err;
   EXPECT_NE(missing.err.find("does not exist"), std::string::npos) << missing.err;
   EXPECT_EQ(cli({"dir", "ls", "nope"}).exit_code, 1);
+}
+
+TEST_F(LayerClusterTest, SqlQueryPrintsTableCsvAndJson) {
+  auto c = client_for(nodes_);
+  ASSERT_NE(c, nullptr);
+  for (int i = 0; i < 30; ++i) ASSERT_TRUE(kv::put(*c, fmt::format("sql/{:02}", i), i % 2 ? "odd" : "even, \"quoted\""));
+  auto table = cli({"sql", "query", "SELECT key, value FROM kv WHERE key >= 'sql/' AND key < 'sql0' LIMIT 2"});
+  ASSERT_EQ(table.exit_code, 0) << table.err;
+  EXPECT_EQ(table.out, "key | value\nsql/00 | even, \"quoted\"\nsql/01 | odd\n");
+  EXPECT_NE(table.err.find("(2 rows)"), std::string::npos);
+  auto csv = cli({"sql", "query", "--csv", "SELECT key, value FROM kv WHERE key LIKE 'sql/0%' ORDER BY key LIMIT 1"});
+  ASSERT_EQ(csv.exit_code, 0) << csv.err;
+  EXPECT_EQ(csv.out, "key,value\nsql/00,\"even, \"\"quoted\"\"\"\n");
+  auto j = cli_json({"sql", "query", "SELECT value, count(*) FROM kv WHERE key GLOB 'sql/*' GROUP BY value ORDER BY value"});
+  EXPECT_EQ(j["columns"], nlohmann::json::array({"value", "count(*)"}));
+  EXPECT_EQ(j["rows"], nlohmann::json::parse(R"([["even, \"quoted\"", 15], ["odd", 15]])"));
+  auto bad = cli({"sql", "query", "SELECT FROM WHERE"});
+  EXPECT_EQ(bad.exit_code, 4);
+  EXPECT_NE(bad.err.find("syntax error"), std::string::npos) << bad.err;
+  auto write = cli({"sql", "query", "DELETE FROM kv"});
+  EXPECT_EQ(write.exit_code, 4);
+}
+
+TEST_F(LayerClusterTest, SqlShellRunsStatementsAcrossLinesAndKeepsHistory) {
+  std::string input = dir_->path() + "/shell.in";
+  write_bytes(input, ".help\nSELECT count(*)\n  FROM kv WHERE key GLOB 'shell/*';\n.mode csv\nSELECT 1 + 1 AS two;\nSELEC oops;\n.history\n");
+  auto c = client_for(nodes_);
+  ASSERT_TRUE(kv::put(*c, "shell/a", "1"));
+  auto env = operator_env(dir_->path());
+  env["ASPEN_TICKET"] = ticket_;
+  auto r = run_cli({"sql", "shell", "--history-file", dir_->path() + "/history"}, dir_->path(), input, env);
+  EXPECT_EQ(r.exit_code, 1) << r.err;  // one statement failed
+  EXPECT_NE(r.out.find("count(*)\n1\n"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("two\n2\n"), std::string::npos) << r.out;
+  EXPECT_NE(r.err.find("syntax error"), std::string::npos) << r.err;
+  EXPECT_NE(r.out.find("2  SELECT 1 + 1 AS two;"), std::string::npos) << r.out;
+  EXPECT_EQ(read_bytes(dir_->path() + "/history"),
+            "SELECT count(*)   FROM kv WHERE key GLOB 'shell/*';\nSELECT 1 + 1 AS two;\nSELEC oops;\n");
 }
 
 }  // namespace

@@ -79,6 +79,7 @@ int main(int argc, char** argv) {
   add_coord_commands(app, ctx, action);
   add_auth_commands(app, ctx, action);
   add_dir_commands(app, ctx, action);
+  add_sql_commands(app, ctx, action);
   add_config_commands(app, ctx, action);
 
   try {
