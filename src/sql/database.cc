@@ -85,6 +85,7 @@ Status Database::execute(std::string_view sql, const std::function<void(const st
     sqlite3_stmt* stmt = nullptr;
     const char* tail = nullptr;
     context_->store_error.reset();
+    context_->read_revision = 0;  // each statement reads the store as of its first page
     int rc = sqlite3_prepare_v2(db_, rest, -1, &stmt, &tail);
     if (rc != SQLITE_OK) {
       if (context_->store_error) return std::unexpected(*context_->store_error);

@@ -132,11 +132,13 @@ int kv_close(sqlite3_vtab_cursor* cur) {
 int fetch_page(KvCursor* c) {
   c->request.set_limit(c->next_limit);
   c->request.set_is_count_only(c->is_count_only);
+  c->request.set_revision(c->context->read_revision);
   auto r = c->context->store->range(c->request);
   if (!r) {
     if (!c->context->store_error) c->context->store_error = r.error();
     return set_error(c->pVtab, r.error());
   }
+  if (c->context->read_revision == 0) c->context->read_revision = r->revision();
   c->context->stats->pages++;
   c->context->stats->keys_scanned += r->count();
   c->page.assign(std::make_move_iterator(r->mutable_kvs()->begin()), std::make_move_iterator(r->mutable_kvs()->end()));

@@ -13,9 +13,10 @@
 //     value is TEXT when its bytes are valid UTF-8, else BLOB; key is always TEXT (its
 //     bytes as they are) so that comparisons follow the store's byte order.
 //
-// Consistency: each page of a scan is its own linearizable read. A query that reads more
-// than one page (more than the first page's keys) may see writes applied between pages;
-// each key is still seen at most once and in key order.
+// Consistency: a statement reads one snapshot. Its first page is a linearizable read at the
+// store's current revision R; every later page of every scan in the statement (joins,
+// subqueries, IN lists) reads at R (MVCC, RangeRequest.revision). If R is compacted away
+// while the statement runs, it fails with Compacted; run it again.
 //
 // Errors (SQL syntax, unknown tables, writes to kv, store failures) come back as Results,
 // never as exceptions or crashes.

@@ -135,6 +135,39 @@ TEST(KvTable, StoreErrorsKeepTheirCode) {
   EXPECT_EQ(r.error().message(), "no leader");
 }
 
+// Writes land between the pages of one statement: the statement still reads one revision.
+class InterferingStore : public kv::KeyValueStore {
+ public:
+  explicit InterferingStore(DeterministicKeyValueStore& inner) : inner_(inner) {}
+  Result<kvpb::CommandResult> execute(kvpb::Command cmd) override { return inner_.execute(std::move(cmd)); }
+  Result<kvpb::RangeResult> range(const kvpb::RangeRequest& r) override {
+    if (++ranges_ == 2) {
+      EXPECT_TRUE(kv::put(inner_, "k1500", "changed"));
+      EXPECT_TRUE(kv::del(inner_, "k1999"));
+      EXPECT_TRUE(kv::put(inner_, "k5000", "new"));
+    }
+    return inner_.range(r);
+  }
+  Result<std::vector<kvpb::Lease>> list_leases() override { return inner_.list_leases(); }
+  int ranges_ = 0;
+
+ private:
+  DeterministicKeyValueStore& inner_;
+};
+
+TEST_F(KvTableTest, AStatementReadsOneRevisionAcrossPages) {
+  InterferingStore interfering(store_);
+  auto db = Database::open(interfering);
+  ASSERT_TRUE(db.has_value());
+  auto r = (*db)->query("SELECT count(key), sum(value = 'changed'), max(key) FROM kv WHERE key GLOB 'k*'");
+  ASSERT_TRUE(r.has_value()) << r.error().to_string();
+  EXPECT_GT(interfering.ranges_, 2);  // it did read several pages
+  EXPECT_EQ(r->rows[0], (Row{integer(2000), integer(0), text("k1999")}));
+  // The next statement sees the writes.
+  auto after = (*db)->query("SELECT count(key), max(key) FROM kv WHERE key GLOB 'k*'");
+  EXPECT_EQ(after->rows[0], (Row{integer(2000), text("k5000")}));
+}
+
 // Bounds hold every key the constraint accepts (a model of each operator).
 bool model_accepts(KeyOp op, const std::string& key, const std::string& v) {
   auto lower = [](std::string s) {

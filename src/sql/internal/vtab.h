@@ -17,6 +17,9 @@ struct ModuleContext {
   // The first store error of the running statement: execute() returns it (with its code)
   // instead of SQLite's text of it.
   std::optional<Error> store_error;
+  // The store revision every read of the running statement is served at: 0 until its first
+  // page answers, then that page's revision (MVCC reads), so a statement reads one snapshot.
+  uint64_t read_revision = 0;
 };
 
 // Registers the eponymous read-only table `kv`.
