@@ -29,6 +29,10 @@ node::Knobs draw_sim_knobs(Rng& rng, uint64_t min_election_timeout_ms) {
   const uint64_t short_max_ms = std::max<uint64_t>(floor_ms + 1, 1000);
   k.request_timeout_ms = rng.chance(1, 3) ? rng.range(floor_ms, short_max_ms) : rng.range(short_max_ms, 10000);
   k.lease_check_interval_ms = rng.range(50, 2000);
+  // History retention: short, so the history is compacted under faults in most runs.
+  k.history_retention_revisions = rng.chance(1, 4) ? 0 : rng.range(1, 300);
+  k.history_retention_ms = rng.chance(1, 2) ? 0 : rng.range(100, 20000);
+  k.history_check_interval_ms = rng.range(50, 3000);
   // Queue bounds: now and then so small that requests are refused under load.
   if (rng.chance(1, 4)) k.max_pending_requests = rng.range(1, 8);
   // Replication flow: windows of one message, messages of one entry.

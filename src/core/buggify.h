@@ -61,6 +61,7 @@ inline constexpr SiteInfo kProbes[] = {
     {"node.apply_deferred", "a leader held back an apply-only Ready for the next proposal"},
     {"node.conf_change_skipped_after_snapshot", "an applied membership change was older than a snapshot taken meanwhile"},
     {"node.fixed_result_held_term_changed", "a committed put waits: the entry at its index is another term's"},
+    {"node.history_compaction_proposed", "a leader proposed compacting the history its retention bounds let go"},
     {"node.lease_expiry_proposed", "a leader proposed LeaseExpire for expired leases"},
     {"node.read_refused_unconfirmed", "reads failed: the leader could not confirm its leadership in time"},
     {"node.read_round_not_started", "a read batch failed at once: no ReadIndex round could start"},

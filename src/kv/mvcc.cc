@@ -218,7 +218,7 @@ Status apply_compact(KvTables& tables, const kvpb::Compact& compact, kvpb::Comma
   return purge_history(tables, kPurgePerCompact);
 }
 
-Result<Index> retention_target(KvTables& tables, uint64_t now_ms, uint64_t keep_revisions, uint64_t max_age_ms,
+Result<std::optional<Index>> retention_target(KvTables& tables, uint64_t now_ms, uint64_t keep_revisions, uint64_t max_age_ms,
                                size_t max_examined) {
   auto compacted = compacted_revision(tables);
   if (!compacted) return std::unexpected(compacted.error());
@@ -238,7 +238,9 @@ Result<Index> retention_target(KvTables& tables, uint64_t now_ms, uint64_t keep_
     }
     target = std::max(target, by_age);
   }
-  return std::min(target, *current);
+  target = std::min(target, *current);
+  if (target <= *compacted) return std::optional<Index>{};
+  return std::optional<Index>(target);
 }
 
 }  // namespace aspen::kv

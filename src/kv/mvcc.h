@@ -73,8 +73,8 @@ Status purge_history(KvTables& tables, size_t budget);
 // What the leader's retention asks to compact to: the highest revision such that at most
 // keep_revisions revisions lie above it (by number) and nothing older than max_age_ms
 // (leader time) stays, examining at most max_examined history entries. 0 disables a rule.
-// Returns the compacted revision itself when nothing should change.
-Result<Index> retention_target(KvTables& tables, uint64_t now_ms, uint64_t keep_revisions, uint64_t max_age_ms,
+// nullopt when that is not above the compacted revision (nothing to do).
+Result<std::optional<Index>> retention_target(KvTables& tables, uint64_t now_ms, uint64_t keep_revisions, uint64_t max_age_ms,
                                size_t max_examined);
 
 }  // namespace aspen::kv

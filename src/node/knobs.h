@@ -42,6 +42,11 @@ struct Knobs {
   uint64_t token_cache_ms = 1000;             // a connection's verified token is reused this long (revocation delay)
   uint64_t storage_check_interval_ms = 250;   // how often a node measures its storage against its limits
   uint64_t snapshot_send_timeout_ms = 600000; // a snapshot send (and the read transaction it holds) ends by then
+  // History (MVCC) retention: the leader compacts away versions older than both bounds allow
+  // (0 disables a bound; both 0 keep history until an operator compacts).
+  uint64_t history_retention_revisions = 100000;  // revisions kept below the store revision (--history-retention-revisions)
+  uint64_t history_retention_ms = 3600000;        // and no version older than this (--history-retention-s)
+  uint64_t history_check_interval_ms = 5000;      // how often a leader applies those bounds
 
   // --- queue bounds ---
   size_t max_pending_requests = 10000;              // client requests waiting in the core (writes and reads)

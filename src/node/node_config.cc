@@ -29,7 +29,7 @@ struct Setting {
   std::string_view env;
 };
 
-constexpr std::array<Setting, 15> kSettings = {{
+constexpr std::array<Setting, 17> kSettings = {{
     {"node_id", "--node-id", "ASPEN_NODE_ID"},
     {"cookie", "--cookie", "ASPEN_COOKIE"},
     {"cookie_file", "--cookie-file", "ASPEN_COOKIE_FILE"},
@@ -41,6 +41,8 @@ constexpr std::array<Setting, 15> kSettings = {{
     {"storage_min_free_bytes", "--storage-min-free-bytes", "ASPEN_STORAGE_MIN_FREE_BYTES"},
     {"heartbeat_ms", "--heartbeat-ms", "ASPEN_HEARTBEAT_MS"},
     {"election_timeout_ms", "--election-timeout-ms", "ASPEN_ELECTION_TIMEOUT_MS"},
+    {"history_retention_revisions", "--history-retention-revisions", "ASPEN_HISTORY_RETENTION_REVISIONS"},
+    {"history_retention_s", "--history-retention-s", "ASPEN_HISTORY_RETENTION_S"},
     {"peers", "--peers", "ASPEN_PEERS"},
     {"ticket", "--ticket", "ASPEN_JOIN_TICKET"},
     {"log_level", "--log-level", "ASPEN_LOG_LEVEL"},
@@ -327,6 +329,23 @@ Status resolve_storage(const Merged& merged, NodeConfig& config) {
 }
 
 Status resolve_timing(const Merged& merged, NodeConfig& config) {
+  if (const auto text = merged.get("history_retention_revisions")) {
+    const auto n = parse_unsigned<uint64_t>(*text);
+    if (!n) {
+      return field_error("history_retention_revisions",
+                         fmt::format("must be a number of revisions (0 keeps them all), got '{}'", *text));
+    }
+    config.knobs.history_retention_revisions = *n;
+  }
+  if (const auto text = merged.get("history_retention_s")) {
+    constexpr uint64_t kMaxRetentionS = uint64_t{10} * 365 * 24 * 3600;
+    const auto s = parse_unsigned<uint64_t>(*text);
+    if (!s || *s > kMaxRetentionS) {
+      return field_error("history_retention_s", fmt::format("must be seconds from 0 (no age limit) to {}, got '{}'",
+                                                            kMaxRetentionS, *text));
+    }
+    config.knobs.history_retention_ms = *s * 1000;
+  }
   if (const auto text = merged.get("heartbeat_ms")) {
     const auto ms = parse_unsigned<uint32_t>(*text);
     if (!ms || *ms < kMinHeartbeatMs || *ms > kMaxHeartbeatMs) {

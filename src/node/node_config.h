@@ -19,6 +19,8 @@
 //   --storage-min-free-bytes ASPEN_STORAGE_MIN_FREE_BYTES storage_min_free_bytes  64MiB: less free disk, an alarm
 //   --heartbeat-ms        ASPEN_HEARTBEAT_MS        heartbeat_ms          100
 //   --election-timeout-ms ASPEN_ELECTION_TIMEOUT_MS election_timeout_ms   1000 (>= 3 x heartbeat)
+//   --history-retention-revisions ASPEN_HISTORY_RETENTION_REVISIONS history_retention_revisions  100000
+//   --history-retention-s ASPEN_HISTORY_RETENTION_S history_retention_s   3600: versions older are compacted
 //   --peers               ASPEN_PEERS               peers (array)         none; "id@publickey@host:port",
 //                                                                         comma-separated in flag/env
 //   --ticket              ASPEN_TICKET              ticket                none: a cluster to trust for joining

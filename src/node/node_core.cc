@@ -123,6 +123,7 @@ void NodeCore::tick(uint64_t now_ms) {
   raft_->tick();
   expire_timed_out(now_ms_);
   maybe_expire_leases(now_ms_);
+  maybe_compact_history(now_ms_);
   serve_ready_reads();  // reads deferred by the answer budget
 }
 
@@ -388,6 +389,7 @@ void NodeCore::apply_results(const std::vector<pb::Entry>& applied, const std::v
       if (!is_superseded && cc.ParseFromString(e.data())) raft_->apply_conf_change(cc);
     }
     if (a.index == lease_expire_in_flight_) lease_expire_in_flight_ = 0;
+    if (a.index == compact_in_flight_) compact_in_flight_ = 0;
     auto it = pending_writes_.find(a.index);
     if (it == pending_writes_.end()) continue;
     if (it->second.term == a.term) {
@@ -485,6 +487,24 @@ void NodeCore::maybe_expire_leases(uint64_t now_ms) {
   if (raft_->propose(cmd.SerializeAsString())) {
     ASPEN_PROBE("node.lease_expiry_proposed");
     lease_expire_in_flight_ = raft_->log().last_index();
+  }
+}
+
+void NodeCore::maybe_compact_history(uint64_t now_ms) {
+  const auto& k = config_.knobs;
+  if (!raft_->is_leader() || compact_in_flight_ != 0) return;
+  if (k.history_retention_revisions == 0 && k.history_retention_ms == 0) return;
+  if (now_ms < last_history_check_ms_ + k.history_check_interval_ms) return;
+  last_history_check_ms_ = now_ms;
+  auto target = store_.history_retention_target(now_ms, k.history_retention_revisions, k.history_retention_ms);
+  if (!target || !*target) return;
+  // Compaction is replicated like any command: every replica drops the same history.
+  kvpb::Command cmd;
+  cmd.set_timestamp_ms(now_ms);
+  cmd.mutable_compact()->set_revision(**target);
+  if (raft_->propose(cmd.SerializeAsString())) {
+    ASPEN_PROBE("node.history_compaction_proposed");
+    compact_in_flight_ = raft_->log().last_index();
   }
 }
 

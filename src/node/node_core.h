@@ -151,6 +151,8 @@ class NodeCore {
   void serve_ready_reads();
   void expire_timed_out(uint64_t now_ms);
   void maybe_expire_leases(uint64_t now_ms);
+  // History retention (knobs.history_retention_*): the leader proposes a Compact.
+  void maybe_compact_history(uint64_t now_ms);
   Error not_leader_error() const;
 
   struct PendingWrite {
@@ -200,6 +202,8 @@ class NodeCore {
 
   uint64_t last_lease_check_ms_ = 0;
   Index lease_expire_in_flight_ = 0;  // index of a proposed LeaseExpire not yet applied
+  uint64_t last_history_check_ms_ = 0;
+  Index compact_in_flight_ = 0;  // index of a proposed Compact not yet applied
 
   std::vector<Response> responses_;
 };

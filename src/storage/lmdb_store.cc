@@ -11,6 +11,7 @@
 #include "core/assert.h"
 #include "core/encoding.h"
 #include "core/limits.h"
+#include "kv/mvcc.h"
 #include "kv/state_machine.h"
 #include "storage/lmdb_internal.h"
 #include "storage/snapshot_format.h"
@@ -330,6 +331,14 @@ Result<std::vector<uint64_t>> LmdbStore::expired_leases(uint64_t now_ms, size_t 
   if (!txn) return std::unexpected(txn.error());
   LmdbTables tables(txn->get(), *dbi_);
   return kv::expired_leases(tables, now_ms, limit);
+}
+
+Result<std::optional<Index>> LmdbStore::history_retention_target(uint64_t now_ms, uint64_t keep_revisions,
+                                                                 uint64_t max_age_ms) const {
+  auto txn = LmdbTxn::begin(env_, true);
+  if (!txn) return std::unexpected(txn.error());
+  LmdbTables tables(txn->get(), *dbi_);
+  return kv::retention_target(tables, now_ms, keep_revisions, max_age_ms, kRetentionExamined);
 }
 
 Index LmdbStore::applied_index() const {

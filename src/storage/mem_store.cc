@@ -2,6 +2,7 @@
 
 #include "core/assert.h"
 #include "core/limits.h"
+#include "kv/mvcc.h"
 #include "kv/state_machine.h"
 #include "storage/snapshot_format.h"
 
@@ -90,6 +91,12 @@ Result<std::vector<kvpb::Lease>> MemStore::list_leases(uint64_t after_id, size_t
 Result<std::vector<uint64_t>> MemStore::expired_leases(uint64_t now_ms, size_t limit) const {
   std::lock_guard lock(mu_);
   return kv::expired_leases(current_->tables, now_ms, limit);
+}
+
+Result<std::optional<Index>> MemStore::history_retention_target(uint64_t now_ms, uint64_t keep_revisions,
+                                                                uint64_t max_age_ms) const {
+  std::lock_guard lock(mu_);
+  return kv::retention_target(current_->tables, now_ms, keep_revisions, max_age_ms, kRetentionExamined);
 }
 
 Index MemStore::applied_index() const {

@@ -85,6 +85,9 @@ class Store : public raft::LogStorage {
   // Leases with ids above after_id, in id order, at most `limit`.
   virtual Result<std::vector<kvpb::Lease>> list_leases(uint64_t after_id, size_t limit) const = 0;
   virtual Result<std::vector<uint64_t>> expired_leases(uint64_t now_ms, size_t limit) const = 0;
+  // The revision history retention asks to compact to now (kv::retention_target), if any.
+  virtual Result<std::optional<Index>> history_retention_target(uint64_t now_ms, uint64_t keep_revisions,
+                                                                uint64_t max_age_ms) const = 0;
 
   virtual Index applied_index() const = 0;
   virtual pb::ConfState conf_state() const = 0;
@@ -111,6 +114,10 @@ class Store : public raft::LogStorage {
   virtual Result<pb::SnapshotMetadata> stream_snapshot(
       const std::function<Status(std::string_view chunk)>& sink) const = 0;
 };
+
+// History entries one retention check may look at (its cost is bounded; a long backlog is
+// compacted over several checks).
+inline constexpr size_t kRetentionExamined = 10000;
 
 // Builds a whole pb::Snapshot (data = the chunks, length-prefixed) up to max_size_bytes.
 Result<pb::Snapshot> build_snapshot(const Store& store, size_t max_size_bytes);

@@ -141,6 +141,51 @@ TEST_F(CliTest, OperatorFormsAClusterAndReadsAndWritesWithTheCli) {
   EXPECT_TRUE(wait_until([&] { return cli_as("reader", {"kv", "get", "greeting"}).exit_code == 5; }, 10000));
 }
 
+// History from the CLI: a key's past values by revision, a consistent scan, and compaction
+// (which only an admin may run) making older revisions unreadable with a clear error.
+TEST_F(CliTest, PastRevisionsAreReadableUntilCompacted) {
+  nodes_.push_back(std::make_unique<NodeProcess>(1, dir_.path(), "cli-test-cookie"));
+  nodes_.back()->start();
+  cluster::Ticket first;
+  first.peers.push_back(nodes_[0]->ticket_peer());
+  ticket_ = cluster::encode_ticket(first);
+  ASSERT_EQ(cli({"cluster", "init", "--root-key-file", dir_.path() + "/root.key"}).exit_code, 0);
+
+  auto v1 = cli_json({"kv", "set", "config/mode", "blue"});
+  const uint64_t r1 = v1["revision"].get<uint64_t>();
+  auto failed = cli_json({"kv", "cas", "config/mode", "x", "--expected", "wrong"}, 1);
+  EXPECT_EQ(failed["revision"].get<uint64_t>(), r1) << "a failed CAS does not move the revision: " << failed.dump();
+  auto v2 = cli_json({"kv", "set", "config/mode", "green"});
+  const uint64_t r2 = v2["revision"].get<uint64_t>();
+  ASSERT_GT(r2, r1);
+  ASSERT_EQ(cli({"kv", "set", "config/size", "3"}).exit_code, 0);
+
+  EXPECT_EQ(cli({"kv", "get", "config/mode", "--revision", std::to_string(r1)}).out, "blue\n");
+  EXPECT_EQ(cli({"kv", "get", "config/mode"}).out, "green\n");
+  EXPECT_EQ(cli({"kv", "get", "config/size", "--revision", std::to_string(r2)}).exit_code, 1) << "not yet written then";
+  auto scan = cli_json({"kv", "scan", "config/", "--revision", std::to_string(r2)});
+  EXPECT_EQ(scan["count"].get<uint64_t>(), 1u) << scan.dump();
+  EXPECT_EQ(scan["revision"].get<uint64_t>(), r2);
+
+  // A reader without admin cannot take history away.
+  auto who = cli_as("reader", {"identity", "show"});
+  const std::string reader_key = who.out.substr(0, who.out.find('\n'));
+  ASSERT_EQ(cli({"auth", "token", "create", "--root-key-file", dir_.path() + "/root.key", "--can", "full:config/",
+                 "--for", reader_key, "--expires-in", "1h", "-o", dir_.path() + "/reader.token"})
+                .exit_code,
+            0);
+  EXPECT_EQ(cli_as("reader", {"kv", "compact", std::to_string(r2)}).exit_code, 5);
+
+  auto compacted = cli_json({"kv", "compact", std::to_string(r2)});
+  EXPECT_EQ(compacted["compacted_revision"].get<uint64_t>(), r2) << compacted.dump();
+  auto gone = cli_json({"kv", "get", "config/mode", "--revision", std::to_string(r1)}, 1);
+  EXPECT_EQ(gone["error"]["code"], "Compacted") << gone.dump();
+  EXPECT_NE(gone["error"]["message"].get<std::string>().find(std::to_string(r2)), std::string::npos) << gone.dump();
+  EXPECT_EQ(cli({"kv", "get", "config/mode", "--revision", std::to_string(r2)}).out, "green\n");
+  auto future = cli_json({"kv", "get", "config/mode", "--revision", "999999999"}, 4);
+  EXPECT_EQ(future["error"]["code"], "InvalidArgument") << future.dump();
+}
+
 // Without a home directory, `cluster init` needs to be told where the root key and the
 // admin token go, and says so before it initializes anything: a root key with nowhere to
 // be kept would be lost with the cluster it made.

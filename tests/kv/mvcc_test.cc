@@ -9,7 +9,9 @@
 #include "core/limits.h"
 #include "kv/commands.h"
 #include "kv/deterministic_store.h"
+#include "kv/mem_tables.h"
 #include "kv/mvcc.h"
+#include "kv/state_machine.h"
 
 namespace aspen::kv {
 namespace {
@@ -163,6 +165,30 @@ TEST(KvMvcc, ATransactionsRangeCanReadAPastRevision) {
   ASSERT_EQ(r->responses_size(), 1);
   ASSERT_EQ(r->responses(0).range().kvs_size(), 1);
   EXPECT_EQ(r->responses(0).range().kvs(0).value(), "old");
+}
+
+TEST(KvMvcc, RetentionCompactsToTheStricterOfItsTwoBounds) {
+  MemKvTables t;
+  for (Index i = 1; i <= 10; ++i) {
+    kvpb::Command c;
+    c.set_timestamp_ms(1000 * i);
+    c.mutable_put()->set_key("k");
+    c.mutable_put()->set_value(std::to_string(i));
+    ASSERT_TRUE(apply_command(t, c, i).has_value());
+  }
+  constexpr size_t kExamined = 100;
+  EXPECT_EQ(*retention_target(t, 10000, 0, 0, kExamined), std::nullopt) << "both bounds off";
+  EXPECT_EQ(*retention_target(t, 10000, 3, 0, kExamined), Index{7});
+  // Older than 4.5 s at time 10 s: the versions stamped 1..5 s; compacting to 6 drops them.
+  EXPECT_EQ(*retention_target(t, 10000, 0, 4500, kExamined), Index{6});
+  EXPECT_EQ(*retention_target(t, 10000, 3, 4500, kExamined), Index{7});
+  EXPECT_EQ(*retention_target(t, 10000, 8, 4500, kExamined), Index{6});
+  // A bounded look: with two entries examined it gets as far as the second.
+  EXPECT_EQ(*retention_target(t, 10000, 0, 4500, 2), Index{2});
+  kvpb::Command compact;
+  compact.mutable_compact()->set_revision(7);
+  ASSERT_TRUE(apply_command(t, compact, 11).has_value());
+  EXPECT_EQ(*retention_target(t, 10000, 3, 0, kExamined), std::nullopt) << "already compacted that far";
 }
 
 // A model of the store: the whole key space after every revision. Random puts, deletes,

@@ -86,6 +86,19 @@ TEST(NodeConfig, DefaultsFillEverythingButTheRequiredSettings) {
   EXPECT_EQ(config->ticket_file, "");
 }
 
+TEST(NodeConfig, HistoryRetentionIsSetInRevisionsAndSeconds) {
+  auto config = resolve_config({required_with({{"history_retention_revisions", "0"}, {"history_retention_s", "60"}})});
+  ASSERT_TRUE(config) << config.error().to_string();
+  EXPECT_EQ(config->knobs.history_retention_revisions, 0u);
+  EXPECT_EQ(config->knobs.history_retention_ms, 60000u);
+  EXPECT_NE(config_error(required_with({{"history_retention_s", "an hour"}})).find("--history-retention-s"),
+            std::string::npos);
+  EXPECT_NE(config_error(required_with({{"history_retention_revisions", "-5"}})).find("--history-retention-revisions"),
+            std::string::npos);
+  EXPECT_NE(config_error(required_with({{"history_retention_s", "999999999999"}})).find("--history-retention-s"),
+            std::string::npos);
+}
+
 TEST(NodeConfig, EverySettingIsTakenAsGiven) {
   cluster::Ticket ticket;
   ticket.cluster_id = "c";

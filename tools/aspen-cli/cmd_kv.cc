@@ -41,6 +41,7 @@ struct GetArgs {
   uint64_t node_id = 0;
   bool is_raw = false;
   std::string output_path;
+  uint64_t revision = 0;
 };
 
 // A found value, as the flags ask: to a file (-o), bare to stdout (--raw), in JSON, or as a line.
@@ -76,8 +77,20 @@ int run_get(const Context& ctx, const GetArgs& a) {
   auto key = key_from_arg(a.key, a.is_key_hex);
   if (!key) return usage_error(ctx, key.error().message());
   return with_client(ctx, [&](client::Client& c) {
-    auto r =
-        c.read(*key, a.is_stale ? cpb::CONSISTENCY_STALE : cpb::CONSISTENCY_LINEARIZABLE, client::Target{a.node_id});
+    const auto consistency = a.is_stale ? cpb::CONSISTENCY_STALE : cpb::CONSISTENCY_LINEARIZABLE;
+    Result<std::optional<kvpb::KeyValue>> r = std::optional<kvpb::KeyValue>{};
+    if (a.revision == 0) {
+      r = c.read(*key, consistency, client::Target{a.node_id});
+    } else {
+      auto req = kv::key_range(*key);
+      req.set_revision(a.revision);
+      auto page = c.scan(req, consistency, client::Target{a.node_id});
+      if (!page) {
+        r = std::unexpected(page.error());
+      } else if (page->kvs_size() > 0) {
+        r = std::optional<kvpb::KeyValue>(page->kvs(0));
+      }
+    }
     if (!r) return fail(ctx, r.error());
     if (!r->has_value()) {
       if (ctx.is_json) {
@@ -206,12 +219,15 @@ void add_get_command(CLI::App* kv, Context& ctx, Action& action) {
   auto* out =
       get->add_option("-o,--output", args->output_path, "Write the exact bytes to this file")->type_name(kPathTypeName);
   raw->excludes(out);
+  get->add_option("--revision", args->revision,
+                  "The value the key had at this revision (until the history is compacted; default: now)");
   get->footer(
       "Reads are linearizable by default: they see every write acknowledged before they began.\n"
       "Without --raw or -o the value is printed as a line for a human; a value that is not UTF-8\n"
       "is then shown as hex (0x...), which a text value starting with 0x would look like too:\n"
       "scripts use --raw, -o FILE or --json (binary values as base64, value_encoding says which).\n"
-      "Examples:\n  aspen-cli kv get config/db-url\n  aspen-cli kv get certs/web.der -o web.der");
+      "Examples:\n  aspen-cli kv get config/db-url\n  aspen-cli kv get certs/web.der -o web.der\n"
+      "  aspen-cli kv get config/db-url --revision 1200");
   get->callback([&ctx, &action, args] { action = [&ctx, args] { return run_get(ctx, *args); }; });
 }
 
@@ -273,6 +289,35 @@ void add_cas_command(CLI::App* kv, Context& ctx, Action& action) {
   });
 }
 
+void add_compact_command(CLI::App* kv, Context& ctx, Action& action) {
+  auto revision = std::make_shared<uint64_t>(0);
+  auto* compact = kv->add_subcommand("compact", "Drop the history below a revision (needs admin)");
+  compact->add_option("revision", *revision, "The oldest revision to keep readable")->required();
+  compact->footer(
+      "Past versions of keys (for 'kv get --revision', 'kv scan --revision' and watches) are kept\n"
+      "until compacted. After this, reads and watches below REVISION fail with Compacted; each\n"
+      "key keeps its version as of REVISION. The leader also compacts by itself past\n"
+      "--history-retention-revisions and --history-retention-s (docs/watch.md).\n"
+      "Example:\n  aspen-cli kv compact 1200");
+  compact->callback([&ctx, &action, revision] {
+    action = [&ctx, revision] {
+      return with_client(ctx, [&](client::Client& c) {
+        kvpb::Command cmd;
+        cmd.mutable_compact()->set_revision(*revision);
+        auto r = c.execute(cmd);
+        if (!r) return fail(ctx, r.error());
+        if (auto s = kv::result_status(*r); !s) return fail(ctx, s.error());
+        if (ctx.is_json) {
+          print_json_ok({{"compacted_revision", *revision}});
+        } else {
+          std::cout << "compacted to revision " << *revision << "\n";
+        }
+        return kExitOk;
+      });
+    };
+  });
+}
+
 }  // namespace
 
 void add_key_hex_flag(CLI::App* cmd, bool& is_key_hex) {
@@ -289,6 +334,7 @@ void add_kv_commands(CLI::App& app, Context& ctx, Action& action) {
   add_kv_scan_command(kv, ctx, action);
   add_cas_command(kv, ctx, action);
   add_kv_txn_command(kv, ctx, action);
+  add_compact_command(kv, ctx, action);
 }
 
 }  // namespace aspen::cli

@@ -27,6 +27,7 @@ struct ScanArgs {
   bool is_keys_only = false;
   bool is_stale = false;
   std::string continuation_hex;
+  uint64_t revision = 0;
 };
 
 // A key in human scan output: hex with --key-hex, else the text, or "0x" + hex when it is
@@ -65,6 +66,7 @@ int run_scan(const Context& ctx, const ScanArgs& a) {
   range.set_start(*prefix);
   range.set_is_prefix(true);
   range.set_limit(a.limit);
+  range.set_revision(a.revision);
   if (!a.continuation_hex.empty()) {
     auto token = from_hex(a.continuation_hex);
     if (!token) return usage_error(ctx, "--continuation: the token " + token.error().message());
@@ -82,11 +84,13 @@ int run_scan(const Context& ctx, const ScanArgs& a) {
       const bool is_done = !r->has_more() || r->continuation().empty();
       if (is_done || !a.should_follow) {
         if (ctx.is_json) {
-          nlohmann::json out = {{"kvs", std::move(kvs)}, {"count", total}, {"has_more", !is_done}};
+          nlohmann::json out = {
+              {"kvs", std::move(kvs)}, {"count", total}, {"has_more", !is_done}, {"revision", r->revision()}};
           if (!is_done) out["continuation"] = to_hex(r->continuation());
           print_json_ok(std::move(out));
         } else if (!is_done) {
-          std::cerr << "(more keys: repeat with --all, or with --continuation " << to_hex(r->continuation()) << ")\n";
+          std::cerr << "(more keys: repeat with --all, or with --continuation " << to_hex(r->continuation())
+                    << " --revision " << r->revision() << ")\n";
         }
         if (has_hex_key) {
           std::cerr << "(keys that are not UTF-8 are shown as 0x + hex; --key-hex prints every key in hex)\n";
@@ -94,6 +98,8 @@ int run_scan(const Context& ctx, const ScanArgs& a) {
         return kExitOk;
       }
       range.set_continuation(r->continuation());
+      // Every further page at the first one's revision: --all lists one consistent state.
+      range.set_revision(r->revision());
     }
   });
 }
@@ -180,13 +186,17 @@ void add_kv_scan_command(CLI::App* kv, Context& ctx, Action& action) {
   scan->add_flag("--stale", args->is_stale, "Read from any node; may miss recent writes");
   scan->add_option("--continuation", args->continuation_hex,
                    "Resume after the previous page (the hex token a previous scan printed)");
+  scan->add_option("--revision", args->revision,
+                   "List the keys as they were at this revision (until it is compacted; default: now)");
   scan->footer(
       "Output: one 'key<TAB>value' line per key, for a human: text as is, bytes that are not\n"
       "UTF-8 as 0x + hex. With --key-hex every key is printed in hex (unambiguous); --json gives\n"
       "each key and value exactly (key_encoding / value_encoding: utf8 or base64). Without --all,\n"
       "one page is printed and, when more keys remain, a note on stderr gives the token to\n"
-      "continue with.\n"
-      "Examples:\n  aspen-cli kv scan services/ --all --keys-only\n  aspen-cli kv scan ff00 --key-hex --keys-only");
+      "continue with. --all reads every page at the revision of the first, so the listing is\n"
+      "one consistent state of the store.\n"
+      "Examples:\n  aspen-cli kv scan services/ --all --keys-only\n  aspen-cli kv scan ff00 --key-hex --keys-only\n"
+      "  aspen-cli kv scan config/ --revision 1200");
   scan->callback([&ctx, &action, args] { action = [&ctx, args] { return run_scan(ctx, *args); }; });
 }
 

@@ -50,6 +50,11 @@ constexpr FlagSpec kFlags[] = {
     {"--heartbeat-ms", "heartbeat_ms", "Leader heartbeat interval in milliseconds (default 100)."},
     {"--election-timeout-ms", "election_timeout_ms",
      "Followers start an election after this long without a leader, in milliseconds (default 1000)."},
+    {"--history-retention-revisions", "history_retention_revisions",
+     "How many revisions of history (past versions of keys, for reads at a revision and watches) the cluster keeps "
+     "below the newest one; the leader compacts older ones away (default 100000; 0: no count limit)."},
+    {"--history-retention-s", "history_retention_s",
+     "The leader also compacts away versions older than this many seconds (default 3600; 0: no age limit)."},
     {"--peers", "peers", "Manually known peers: id@publickey@host:port, comma-separated."},
     {"--ticket", "ticket",
      "A cluster ticket (aspen...) whose members this node should trust when joining (env ASPEN_JOIN_TICKET; "
