@@ -48,7 +48,12 @@ int set_error(sqlite3_vtab* vtab, const Error& e) {
 
 int kv_connect(sqlite3* db, void* aux, int, const char* const*, sqlite3_vtab** out, char**) {
   int rc = sqlite3_declare_vtab(
-      db, "CREATE TABLE x(key TEXT, value, create_revision INTEGER, mod_revision INTEGER, version INTEGER, lease INTEGER)");
+      db,
+      // WITHOUT ROWID: rows are identified by key. SQLite then tells rows apart by key where
+      // it merges scans (an OR of key ranges runs one scan per term and removes duplicates),
+      // not by a rowid that one scan cannot keep stable for another.
+      "CREATE TABLE x(key TEXT PRIMARY KEY, value, create_revision INTEGER, mod_revision INTEGER, version INTEGER, "
+      "lease INTEGER) WITHOUT ROWID");
   if (rc != SQLITE_OK) return rc;
   auto* t = new KvTable();
   t->context = static_cast<ModuleContext*>(aux);
