@@ -58,11 +58,12 @@ std::string to_string(const Value& v) {
 
 bool is_complete_statement(std::string_view sql) { return sqlite3_complete(std::string(sql).c_str()) != 0; }
 
-Result<std::unique_ptr<Database>> Database::open(kv::KeyValueStore& store) {
+Result<std::unique_ptr<Database>> Database::open(kv::KeyValueStore& store, uint64_t allocator_seed) {
   std::unique_ptr<Database> d(new Database());
   d->context_ = std::make_unique<internal::ModuleContext>();
   d->context_->store = &store;
   d->context_->stats = &d->stats_;
+  d->context_->dirs = std::make_unique<layer::DirectoryLayer>(store, allocator_seed);
   int rc = sqlite3_open_v2(":memory:", &d->db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr);
   if (rc != SQLITE_OK) return make_error(ErrorCode::kInternal, "cannot open an in-memory SQLite database");
   // The database is a window on the store: no files of this machine are attached.
@@ -70,6 +71,10 @@ Result<std::unique_ptr<Database>> Database::open(kv::KeyValueStore& store) {
   if (internal::register_kv_module(d->db_, d->context_.get()) != SQLITE_OK) {
     return make_error(ErrorCode::kInternal, "cannot register the kv table");
   }
+  if (internal::register_table_module(d->db_, d->context_.get()) != SQLITE_OK) {
+    return make_error(ErrorCode::kInternal, "cannot register the aspen table module");
+  }
+  if (auto s = internal::attach_user_tables(d->db_, d->context_.get()); !s) return std::unexpected(s.error());
   return d;
 }
 
@@ -81,18 +86,22 @@ Status Database::execute(std::string_view sql, const std::function<void(const st
                          const std::function<bool(const Row&)>& on_row) {
   std::string text(sql);
   const char* rest = text.c_str();
+  int retries = 0;
   while (*rest != '\0') {
     sqlite3_stmt* stmt = nullptr;
     const char* tail = nullptr;
     context_->store_error.reset();
+    context_->is_conflict = false;
     context_->read_revision = 0;  // each statement reads the store as of its first page
     int rc = sqlite3_prepare_v2(db_, rest, -1, &stmt, &tail);
     if (rc != SQLITE_OK) {
       if (context_->store_error) return std::unexpected(*context_->store_error);
       return make_error(ErrorCode::kInvalidArgument, fmt::format("SQL: {}", sqlite3_errmsg(db_)));
     }
-    rest = tail;
-    if (stmt == nullptr) continue;  // whitespace or a comment
+    if (stmt == nullptr) {  // whitespace or a comment
+      rest = tail;
+      continue;
+    }
     int n = sqlite3_column_count(stmt);
     if (n > 0) {
       std::vector<std::string> names;
@@ -100,7 +109,9 @@ Status Database::execute(std::string_view sql, const std::function<void(const st
       on_columns(names);
     }
     bool is_stopped = false;
+    size_t rows = 0;
     while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+      ++rows;
       Row row;
       row.reserve(static_cast<size_t>(n));
       for (int i = 0; i < n; ++i) row.push_back(column_value(stmt, i));
@@ -113,9 +124,21 @@ Status Database::execute(std::string_view sql, const std::function<void(const st
     sqlite3_finalize(stmt);
     if (is_stopped) return {};
     if (rc != SQLITE_DONE) {
+      // A lost optimistic race of a statement that committed by itself: nothing was
+      // written and nothing was shown, so running it again is safe.
+      if (context_->is_conflict && sqlite3_get_autocommit(db_) && rows == 0 && retries < kMaxConflictRetries) {
+        ++retries;
+        continue;
+      }
+      if (context_->is_conflict) {
+        return make_error(ErrorCode::kUnavailable, "conflict: rows this transaction writes were changed by another "
+                                                   "writer since it read them; nothing was written, run it again");
+      }
       if (context_->store_error) return std::unexpected(*context_->store_error);
       return make_error(ErrorCode::kInvalidArgument, fmt::format("SQL: {}", message));
     }
+    rest = tail;
+    retries = 0;
   }
   return {};
 }

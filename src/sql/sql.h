@@ -18,6 +18,15 @@
 // subqueries, IN lists) reads at R (MVCC, RangeRequest.revision). If R is compacted away
 // while the statement runs, it fails with Compacted; run it again.
 //
+// User tables: CREATE VIRTUAL TABLE t USING aspen(id INTEGER PRIMARY KEY, name TEXT, ...)
+// keeps rows in the directory ["sql", "t"], tuple-encoded (docs/sql.md), and is declared again
+// by every Database opened over the store. INSERT/UPDATE/DELETE are buffered and committed at
+// the end of the SQL transaction as one KV transaction that holds only if every written row
+// still has the mod revision this transaction read (absent for new rows). On a conflict an
+// autocommit statement runs again (kMaxConflictRetries); inside BEGIN ... COMMIT the commit
+// fails with Unavailable ("conflict") and nothing is written. At most kMaxSqlTxnRows (60)
+// rows per transaction; reads inside a transaction do not see its own uncommitted writes.
+//
 // Errors (SQL syntax, unknown tables, writes to kv, store failures) come back as Results,
 // never as exceptions or crashes.
 #pragma once
@@ -66,6 +75,10 @@ struct ScanStats {
   uint64_t keys_scanned = 0;  // keys the store returned (or counted)
 };
 
+// Times an autocommit statement whose commit found a conflict is run again before its
+// conflict is reported.
+inline constexpr int kMaxConflictRetries = 16;
+
 // Rows a convenience query() keeps in memory at most; stream with the callback form instead.
 inline constexpr size_t kMaxQueryResultRows = 1000000;
 
@@ -75,7 +88,9 @@ bool is_complete_statement(std::string_view sql);
 
 class Database {
  public:
-  static Result<std::unique_ptr<Database>> open(kv::KeyValueStore& store);
+  // Declares the kv table and every user table the store holds. allocator_seed feeds the
+  // directory layer's prefix allocator (CREATE VIRTUAL TABLE makes a directory).
+  static Result<std::unique_ptr<Database>> open(kv::KeyValueStore& store, uint64_t allocator_seed = 1);
   ~Database();
   Database(const Database&) = delete;
   Database& operator=(const Database&) = delete;

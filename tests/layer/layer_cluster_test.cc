@@ -166,5 +166,19 @@ TEST_F(LayerClusterTest, SqlShellRunsStatementsAcrossLinesAndKeepsHistory) {
             "SELECT count(*)   FROM kv WHERE key GLOB 'shell/*';\nSELECT 1 + 1 AS two;\nSELEC oops;\n");
 }
 
+TEST_F(LayerClusterTest, UserTablesThroughTheCliPersistAcrossProcesses) {
+  auto made = cli({"sql", "query",
+                   "CREATE VIRTUAL TABLE people USING aspen(id INTEGER PRIMARY KEY, name TEXT);"
+                   "INSERT INTO people VALUES (1, 'ada'), (2, 'alan');"
+                   "UPDATE people SET name = upper(name) WHERE id = 2;"});
+  ASSERT_EQ(made.exit_code, 0) << made.err;
+  auto j = cli_json({"sql", "query", "SELECT id, name FROM people ORDER BY id"});
+  EXPECT_EQ(j["rows"], nlohmann::json::parse(R"([[1, "ada"], [2, "ALAN"]])"));
+  auto dup = cli({"sql", "query", "INSERT INTO people VALUES (1, 'again')"});
+  EXPECT_EQ(dup.exit_code, 4);
+  EXPECT_NE(dup.err.find("UNIQUE constraint failed"), std::string::npos) << dup.err;
+  EXPECT_EQ(cli({"dir", "ls", "sql"}).out, "people\n");
+}
+
 }  // namespace
 }  // namespace aspen::testing

@@ -9,6 +9,7 @@
 #include <fstream>
 #include <iostream>
 #include <memory>
+#include <random>
 
 #include "cli.h"
 #include "core/encoding.h"
@@ -105,10 +106,12 @@ Status run_statements(sql::Database& db, const std::string& text, Format format)
   return {};
 }
 
+uint64_t random_seed();
+
 int run_query(const Context& ctx, const SqlArgs& a) {
   if (ctx.is_json && a.is_csv) return usage_error(ctx, "--json and --csv exclude each other");
   return with_client(ctx, [&](client::Client& c) {
-    auto db = sql::Database::open(c);
+    auto db = sql::Database::open(c, random_seed());
     if (!db) return fail(ctx, db.error());
     Format f = ctx.is_json ? Format::kJson : (a.is_csv ? Format::kCsv : Format::kTable);
     auto s = run_statements(**db, a.sql, f);
@@ -116,6 +119,9 @@ int run_query(const Context& ctx, const SqlArgs& a) {
     return kExitOk;
   });
 }
+
+// CREATE VIRTUAL TABLE allocates a directory prefix; the allocator's candidates are random.
+uint64_t random_seed() { return std::random_device{}() ^ (uint64_t{std::random_device{}()} << 32); }
 
 std::string default_history_path() {
   const char* home = std::getenv("HOME");
@@ -131,7 +137,7 @@ const char* kShellHelp =
 
 int run_shell(const Context& ctx, const SqlArgs& a) {
   return with_client(ctx, [&](client::Client& c) {
-    auto db = sql::Database::open(c);
+    auto db = sql::Database::open(c, random_seed());
     if (!db) return fail(ctx, db.error());
     Format format = ctx.is_json ? Format::kJson : (a.is_csv ? Format::kCsv : Format::kTable);
     std::string history_path = a.history_path.empty() ? default_history_path() : a.history_path;

@@ -3,9 +3,13 @@
 
 #include <sqlite3.h>
 
+#include <map>
+#include <memory>
 #include <optional>
+#include <string>
 
 #include "kv/key_value_store.h"
+#include "layer/directory.h"
 #include "sql/sql.h"
 
 namespace aspen::sql::internal {
@@ -20,7 +24,28 @@ struct ModuleContext {
   // The store revision every read of the running statement is served at: 0 until its first
   // page answers, then that page's revision (MVCC reads), so a statement reads one snapshot.
   uint64_t read_revision = 0;
+
+  // --- user tables (table_vtab.cc) ---
+  std::unique_ptr<layer::DirectoryLayer> dirs;
+  // The open write transaction over every user table: what it read (key -> mod revision,
+  // 0 = absent) and what it will write (key -> value; nullopt = delete). Committed as one
+  // KV transaction at the first xSync, whose compares pin every written key's revision.
+  bool is_in_txn = false;
+  bool is_committed = false;
+  std::map<std::string, uint64_t> read_mods;
+  std::map<std::string, std::optional<std::string>> writes;
+  // Set when a commit failed its compares: execute() runs an autocommit statement again.
+  bool is_conflict = false;
 };
+
+// Rows one SQL transaction may write: each costs a compare and an operation of one KV
+// transaction (limits::kMaxTxnOps).
+inline constexpr size_t kMaxSqlTxnRows = 60;
+
+// Registers the module `aspen` for user tables (CREATE VIRTUAL TABLE t USING aspen(...)).
+int register_table_module(sqlite3* db, ModuleContext* context);
+// Declares in `db` every user table the store holds (directory ["sql"]).
+Status attach_user_tables(sqlite3* db, ModuleContext* context);
 
 // Registers the eponymous read-only table `kv`.
 int register_kv_module(sqlite3* db, ModuleContext* context);
