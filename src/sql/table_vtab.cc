@@ -11,7 +11,6 @@
 
 #include <fmt/format.h>
 
-#include "core/assert.h"
 #include "core/limits.h"
 #include "kv/key_value_store.h"
 #include "layer/kv_ops.h"
@@ -468,7 +467,10 @@ int table_sync(sqlite3_vtab* vtab) {
   layer::Txn txn;
   for (const auto& [key, value] : ctx->writes) {
     auto read = ctx->read_mods.find(key);
-    ASPEN_ASSERT(read != ctx->read_mods.end());  // xUpdate reads every key it writes
+    if (read == ctx->read_mods.end()) {
+      // xUpdate reads every key it writes; without that read there is nothing to compare.
+      return vtab_error(vtab, Error(ErrorCode::kInternal, "a written row was never read; nothing was written"));
+    }
     txn.compares.push_back(layer::cmp_mod_revision(key, read->second));
     txn.success.push_back(value ? layer::op_put(key, *value) : layer::op_delete(key));
   }

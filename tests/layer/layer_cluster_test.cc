@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <map>
 #include <mutex>
 #include <set>
@@ -13,6 +14,7 @@
 
 #include "kv/key_value_store.h"
 #include "layer/directory.h"
+#include "sql/sql.h"
 #include "tests/integration/cli_process.h"
 #include "tests/integration/node_process.h"
 
@@ -178,6 +180,45 @@ TEST_F(LayerClusterTest, UserTablesThroughTheCliPersistAcrossProcesses) {
   EXPECT_EQ(dup.exit_code, 4);
   EXPECT_NE(dup.err.find("UNIQUE constraint failed"), std::string::npos) << dup.err;
   EXPECT_EQ(cli({"dir", "ls", "sql"}).out, "people\n");
+}
+
+TEST_F(LayerClusterTest, ConcurrentSqlWritersNeverLoseAnUpdate) {
+  {
+    auto c = client_for(nodes_);
+    auto db = sql::Database::open(*c, 1);
+    ASSERT_TRUE(db.has_value());
+    ASSERT_TRUE((*db)->query("CREATE VIRTUAL TABLE hits USING aspen(id INTEGER PRIMARY KEY, n INTEGER);"
+                             "INSERT INTO hits VALUES (1, 0);"));
+  }
+  constexpr int kThreads = 6, kIncrements = 15;
+  std::atomic<int> applied{0}, conflicts{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      auto c = client_for(nodes_, 30000, 5000);
+      ASSERT_NE(c, nullptr);
+      auto db = sql::Database::open(*c, 50 + t);
+      ASSERT_TRUE(db.has_value()) << db.error().to_string();
+      for (int i = 0; i < kIncrements; ++i) {
+        auto r = (*db)->query("UPDATE hits SET n = n + 1 WHERE id = 1");
+        if (r) {
+          applied++;
+        } else if (r.error().message().find("conflict") != std::string::npos) {
+          conflicts++;
+        } else {
+          ADD_FAILURE() << r.error().to_string();
+        }
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  auto c = client_for(nodes_);
+  auto db = sql::Database::open(*c, 2);
+  ASSERT_TRUE(db.has_value());
+  auto n = (*db)->query("SELECT n FROM hits WHERE id = 1");
+  ASSERT_TRUE(n.has_value());
+  EXPECT_EQ(n->rows.at(0).at(0).integer, applied.load()) << conflicts.load() << " reported conflicts";
+  EXPECT_EQ(applied.load() + conflicts.load(), kThreads * kIncrements);
 }
 
 }  // namespace
