@@ -72,6 +72,8 @@ RequestTraits traits_of(const cpb::Request& r) {
     case cpb::Request::kGetLeader:
     case cpb::Request::kGetNodeInfo:
     case cpb::Request::kGetClusterTicket:
+    case cpb::Request::kWatchCreate:    // Client::watch opens its own streams
+    case cpb::Request::kWatchProgress:
     case cpb::Request::OP_NOT_SET:
       break;
   }
@@ -554,6 +556,48 @@ Result<kvpb::RangeResult> Client::scan(const kvpb::RangeRequest& range, cpb::Con
   if (!r) return std::unexpected(r.error());
   if (auto s = expect_result(*r, cpb::Response::kScan); !s) return std::unexpected(s.error());
   return std::move(*r->mutable_scan()->mutable_result());
+}
+
+Result<std::unique_ptr<Watch>> Client::watch(const WatchOptions& options) {
+  cpb::WatchCreateRequest req;
+  req.set_start(options.key);
+  req.set_end(options.end);
+  req.set_is_prefix(options.is_prefix);
+  req.set_start_revision(options.start_revision);
+  req.set_is_no_put(options.is_no_put);
+  req.set_is_no_delete(options.is_no_delete);
+  req.set_has_prev_kv(options.has_prev_kv);
+  req.set_progress_interval_ms(options.progress_interval_ms);
+  if (options.is_prefix && !options.end.empty()) {
+    return make_error(ErrorCode::kInvalidArgument, "a watch takes a prefix or an end key, not both");
+  }
+  if (!options.key.empty()) {
+    if (auto s = kv::validate_key(options.key); !s) return std::unexpected(s.error());
+  }
+  Impl* impl = impl_.get();
+  const uint64_t pinned = options.node_id;
+  // Any member serves a watch: the believed leader first (most up to date), then the others
+  // in turn; a pinned watch always goes to its node.
+  Watch::Opener opener = [impl, pinned](const cpb::Request& create, uint64_t attempt,
+                                        Clock::time_point deadline) -> Result<transport::Stream> {
+    PublicKey node;
+    if (pinned != 0) {
+      auto key = impl->resolve(pinned, deadline);
+      if (!key) return std::unexpected(key.error());
+      node = *key;
+    } else {
+      node = attempt == 0 ? impl->choose(Routing::kAnyNode, 0) : impl->directory.pick(impl->next_rotation++);
+    }
+    auto nc = impl->directory.connection(node, deadline);
+    if (!nc) return std::unexpected(nc.error());
+    std::string bytes = create.SerializeAsString() + *impl->current_token_field();
+    auto stream = nc->conn.open_bi_with(std::move(bytes), false, ms_until(deadline, limits::kStreamOpenTimeoutMs));
+    if (!stream && !nc->conn.is_open()) impl->directory.drop(node, nc->generation);
+    return stream;
+  };
+  auto w = std::make_unique<Watch>(std::move(req), std::move(opener), impl->options.max_backoff_ms);
+  if (auto s = w->start(impl->options.timeout_ms); !s) return std::unexpected(s.error());
+  return w;
 }
 
 Result<kvpb::CommandResult> Client::execute(kvpb::Command cmd) {

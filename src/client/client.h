@@ -29,6 +29,7 @@
 
 #include "aspen/client.pb.h"
 #include "auth/token.h"
+#include "client/watch.h"
 #include "cluster/ticket.h"
 #include "core/error.h"
 #include "kv/key_value_store.h"
@@ -94,6 +95,9 @@ class Client : public kv::KeyValueStore {
   Result<kvpb::RangeResult> scan(const kvpb::RangeRequest& range,
                                  cpb::Consistency consistency = cpb::CONSISTENCY_LINEARIZABLE,
                                  Target target = {});
+  // Watches a key, a prefix or a range (client/watch.h); open once this returns. The Client
+  // must outlive the Watch.
+  Result<std::unique_ptr<Watch>> watch(const WatchOptions& options);
   // kv::KeyValueStore
   Result<kvpb::CommandResult> execute(kvpb::Command cmd) override;
   Result<kvpb::RangeResult> range(const kvpb::RangeRequest& request) override;

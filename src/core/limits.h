@@ -89,6 +89,22 @@ inline constexpr size_t kMaxReadAnswerBytesPerRound = size_t{32} << 20;
 static_assert(kMaxReadAnswerBytesPerRound >= kMaxScanResultBytes + kMaxKeySizeBytes + kMaxValueSizeBytes,
               "one maximal scan page fits a round");
 
+// --- watches ---
+inline constexpr size_t kMaxWatchers = 10000;                    // watches one node serves at once
+inline constexpr size_t kMaxWatchResponseBytes = size_t{1} << 20;  // events per message; a revision past it is split
+// A watcher's answers the client has not yet acknowledged; past it the node sends nothing
+// more to it until the client catches up (then resumes from the history).
+inline constexpr size_t kMaxWatchUnackedBytes = size_t{1} << 20;
+// The same summed over all watchers of a node: past it, only watchers with nothing
+// unacknowledged are sent to. Memory for watch traffic stays below this plus one message
+// per watcher.
+inline constexpr size_t kMaxWatchTotalUnackedBytes = size_t{256} << 20;
+inline constexpr uint32_t kDefaultWatchProgressIntervalMs = 10000;
+inline constexpr uint32_t kMinWatchProgressIntervalMs = 100;
+static_assert(kMaxWatchResponseBytes + 2 * (kMaxKeySizeBytes + kMaxValueSizeBytes) + 4096 <= kMaxFrameSizeBytes,
+              "a watch message (events up to the bound, plus the one event with its previous version that "
+              "crossed it) fits a frame");
+
 // --- raft ---
 // Timing (tick, heartbeat, election timeout), the in-flight window and other tuning are
 // knobs, not limits: node/knobs.h.

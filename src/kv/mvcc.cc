@@ -149,6 +149,40 @@ Result<kvpb::RangeResult> read_range_at(KvTables& tables, const kvpb::RangeReque
   return out;
 }
 
+Result<HistoryPage> read_history(KvTables& tables, Index revision, uint32_t position, size_t limit, size_t max_bytes,
+                                 bool with_prev) {
+  HistoryPage page;
+  auto compacted = compacted_revision(tables);
+  if (!compacted) return std::unexpected(compacted.error());
+  auto current = store_revision(tables);
+  if (!current) return std::unexpected(current.error());
+  page.compacted = *compacted;
+  page.revision = *current;
+  // Below the compacted revision the history has gaps: nothing is served from there.
+  if (revision < page.compacted) return page;
+  auto entries = tables.history_from(revision, position, limit, max_bytes);
+  if (!entries) return std::unexpected(entries.error());
+  page.entries = std::move(*entries);
+  if (!with_prev) return page;
+  page.prev.reserve(page.entries.size());
+  for (const auto& e : page.entries) {
+    const Index prev_rev = e.record().prev_mod_revision();
+    if (prev_rev == 0) {
+      page.prev.emplace_back();
+      continue;
+    }
+    auto prev = tables.history_floor(e.record().kv().key(), prev_rev);
+    if (!prev) return std::unexpected(prev.error());
+    // Compacted away (an older kept version is not the one replaced): none.
+    if (*prev && (*prev)->revision() == prev_rev && !(*prev)->record().is_delete()) {
+      page.prev.emplace_back((*prev)->record().kv());
+    } else {
+      page.prev.emplace_back();
+    }
+  }
+  return page;
+}
+
 Status purge_history(KvTables& tables, size_t budget) {
   auto compacted = compacted_revision(tables);
   if (!compacted) return std::unexpected(compacted.error());

@@ -63,6 +63,18 @@ Result<kvpb::RangeResult> read_range_at(KvTables& tables, const kvpb::RangeReque
                                         const std::optional<std::string>& after, size_t budget_bytes,
                                         size_t& used_bytes);
 
+// A page of history for watchers, read in one transaction: entries from (revision, position)
+// on, with the store and compacted revisions they were read at, and (with_prev) each entry's
+// previous version where it is still kept.
+struct HistoryPage {
+  Index revision = 0;   // the store revision
+  Index compacted = 0;  // the compacted revision
+  std::vector<kvpb::HistoryEntry> entries;
+  std::vector<std::optional<kvpb::KeyValue>> prev;  // parallel to entries, with with_prev
+};
+Result<HistoryPage> read_history(KvTables& tables, Index revision, uint32_t position, size_t limit, size_t max_bytes,
+                                 bool with_prev);
+
 // The Compact command: sets the compacted revision (refused at or below the current one, or
 // above the store revision) and deletes a first bounded part of what lies below it.
 Status apply_compact(KvTables& tables, const kvpb::Compact& compact, kvpb::CommandResult& result);

@@ -101,8 +101,8 @@ cpb::Response error_reply(const NodeEnv& env, NodeCore* core, const Error& e) {
   return resp;
 }
 
-ClientService::ClientService(NodeEnv& env, CorePort& port, rpc::HandlerRegistry& handlers)
-    : env_(env), port_(port), handlers_(handlers) {}
+ClientService::ClientService(NodeEnv& env, CorePort& port, rpc::HandlerRegistry& handlers, WatchService& watches)
+    : env_(env), port_(port), handlers_(handlers), watches_(watches) {}
 
 void ClientService::register_handlers() {
   using R = cpb::Request;
@@ -115,6 +115,9 @@ void ClientService::register_handlers() {
   handlers_.add(R::kWrite, "write", bind(&ClientService::handle_write));
   handlers_.add(R::kLeaseList, "lease_list", bind(&ClientService::handle_lease_list));
   handlers_.add(R::kRevokeToken, "revoke_token", bind(&ClientService::handle_revoke_token));
+  handlers_.add(R::kWatchProgress, "watch_progress", [this](const cpb::Request&, Reply reply) {
+    reply(error_reply(Error(ErrorCode::kInvalidArgument, "watch_progress is sent on an open watch's own stream")));
+  });
   // Answered in serve(), which holds the verified token.
   handlers_.add(R::kWhoAmI, "who_am_i", [this](const cpb::Request&, Reply reply) {
     reply(error_reply(Error(ErrorCode::kInternal, "who-am-i is answered before dispatch")));
@@ -123,6 +126,12 @@ void ClientService::register_handlers() {
 
 void ClientService::serve(transport::Stream& stream, std::string bytes) {
   env_.counters.client_requests.fetch_add(1, std::memory_order_relaxed);
+  if (watches_.is_watch(stream)) {
+    // A watch's stream carries further requests (watch_progress) to its watch.
+    cpb::Request req;
+    if (!req.ParseFromString(bytes)) req.Clear();
+    return watches_.on_request(stream, req);
+  }
   // One request per stream: a second one (a misbehaving client) is not executed, since its
   // answer could never be delivered; the stream is reset.
   if (!served_streams_.emplace(stream.connection_serial(), stream.id()).second) {
@@ -178,6 +187,7 @@ void ClientService::serve(transport::Stream& stream, std::string bytes) {
     }
     return reply(std::move(resp));
   }
+  if (req.op_case() == cpb::Request::kWatchCreate) return watches_.create(stream, req.watch_create());
   handlers_.dispatch(req, std::move(reply));
 }
 
@@ -269,6 +279,7 @@ void ClientService::on_connection_closed(uint64_t connection_serial) {
 
 void ClientService::on_stream_closed(const transport::Stream& stream) {
   served_streams_.erase({stream.connection_serial(), stream.id()});
+  watches_.on_stream_closed(stream);
 }
 
 void ClientService::handle_revoke_token(const cpb::Request& req, Reply reply) {

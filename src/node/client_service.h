@@ -1,5 +1,5 @@
 // ClientService: the client protocol on ALPN "aspen-client", one component of the shell.
-// One request per stream, answered once.
+// One request per stream, answered once; except a watch, whose stream WatchService serves.
 //
 // Reads are served here (linearizable ones via a batched ReadIndex, which also works on a
 // follower); writes and administration need the leader: a follower relays them over its
@@ -17,6 +17,7 @@
 
 #include "core/token_bucket.h"
 #include "node/internal/node_env.h"
+#include "node/watch_service.h"
 #include "rpc/handler_registry.h"
 
 namespace aspen::node::internal {
@@ -24,7 +25,7 @@ namespace aspen::node::internal {
 class ClientService : public std::enable_shared_from_this<ClientService> {
  public:
   using Reply = rpc::Reply;
-  ClientService(NodeEnv& env, CorePort& port, rpc::HandlerRegistry& handlers);
+  ClientService(NodeEnv& env, CorePort& port, rpc::HandlerRegistry& handlers, WatchService& watches);
   ClientService(const ClientService&) = delete;
   ClientService& operator=(const ClientService&) = delete;
 
@@ -81,6 +82,7 @@ class ClientService : public std::enable_shared_from_this<ClientService> {
   NodeEnv& env_;
   CorePort& port_;
   rpc::HandlerRegistry& handlers_;            // [start] filled before serving, then read-only
+  WatchService& watches_;                     // [start] streams whose first request was watch_create
   // A token verified for a connection; reused while the same bytes come on it, for at most
   // knobs.token_cache_ms (so a revocation takes effect within that time). Bounded by
   // limits::kMaxClientConnections: the map is cleared when it would grow past it.

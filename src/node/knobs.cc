@@ -57,6 +57,7 @@ Status validate(const Knobs& k) {
   if (auto s = at_least<uint64_t>("init_timeout_ms", k.init_timeout_ms, 1); !s) return s;
   if (auto s = at_least<uint64_t>("storage_check_interval_ms", k.storage_check_interval_ms, 1); !s) return s;
   if (auto s = at_least<uint64_t>("history_check_interval_ms", k.history_check_interval_ms, 1); !s) return s;
+  if (auto s = at_least<uint64_t>("watch_stall_cancel_ms", k.watch_stall_cancel_ms, 1); !s) return s;
   if (auto s = at_least<uint64_t>("snapshot_send_timeout_ms", k.snapshot_send_timeout_ms, 1000); !s) return s;
   if (auto s = at_least<uint32_t>("raft_dial_backoff_min_ms", k.raft_dial_backoff_min_ms, 1); !s) return s;
   if (k.raft_dial_backoff_max_ms < k.raft_dial_backoff_min_ms) {
@@ -107,7 +108,7 @@ std::string describe(const Knobs& k) {
       "init_timeout_ms={} raft_dial_backoff_min_ms={} raft_dial_backoff_max_ms={} token_cache_ms={} storage_check_interval_ms={} snapshot_send_timeout_ms={} max_pending_requests={} max_forwards_in_flight={} "
       "max_queued_raft_messages_per_peer={} client_requests_per_s={} client_request_burst={} max_inflight_appends={} max_append_bytes={} should_send_early={} "
       "should_defer_apply={} apply_delay_max_ms={} should_apply_async={} compact_threshold_entries={} compact_keep_entries={} compact_threshold_bytes={} "
-      "compact_keep_bytes={} history_retention_revisions={} history_retention_ms={} history_check_interval_ms={}",
+      "compact_keep_bytes={} history_retention_revisions={} history_retention_ms={} history_check_interval_ms={} watch_stall_cancel_ms={}",
       k.tick_interval_ms, k.heartbeat_ms, k.election_timeout_ms, k.request_timeout_ms, k.lease_check_interval_ms,
       k.leader_silence_heartbeats, k.storage_retry_delay_ms, k.leader_duty_interval_ms, k.cluster_view_refresh_ms,
       k.init_timeout_ms, k.raft_dial_backoff_min_ms, k.raft_dial_backoff_max_ms, k.token_cache_ms, k.storage_check_interval_ms, k.snapshot_send_timeout_ms, k.max_pending_requests,
@@ -115,7 +116,7 @@ std::string describe(const Knobs& k) {
       k.max_inflight_appends, k.max_append_bytes,
       k.should_send_early, k.should_defer_apply, k.apply_delay_max_ms, k.should_apply_async, k.compact_threshold_entries, k.compact_keep_entries,
       k.compact_threshold_bytes, k.compact_keep_bytes, k.history_retention_revisions, k.history_retention_ms,
-      k.history_check_interval_ms);
+      k.history_check_interval_ms, k.watch_stall_cancel_ms);
 }
 
 }  // namespace aspen::node

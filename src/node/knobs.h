@@ -47,6 +47,9 @@ struct Knobs {
   uint64_t history_retention_revisions = 100000;  // revisions kept below the store revision (--history-retention-revisions)
   uint64_t history_retention_ms = 3600000;        // and no version older than this (--history-retention-s)
   uint64_t history_check_interval_ms = 5000;      // how often a leader applies those bounds
+  // A watcher that has not read its answers (limits::kMaxWatchUnackedBytes unacknowledged)
+  // for this long is cancelled; until then it is only paused.
+  uint64_t watch_stall_cancel_ms = 60000;
 
   // --- queue bounds ---
   size_t max_pending_requests = 10000;              // client requests waiting in the core (writes and reads)

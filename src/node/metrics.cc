@@ -26,6 +26,9 @@ void read_counters(const NodeCounters& c, MetricsView& v) {
   v.storage_disk_free_bytes = r(c.storage_disk_free_bytes);
   v.storage_alarms_active = r(c.storage_alarms_active);
   v.storage_alarms_raised = r(c.storage_alarms_raised);
+  v.watches_created = r(c.watches_created);
+  v.watches_canceled = r(c.watches_canceled);
+  v.watch_messages_sent = r(c.watch_messages_sent);
 }
 
 std::string prometheus_text(const MetricsView& v) {
@@ -95,6 +98,13 @@ std::string prometheus_text(const MetricsView& v) {
          "Storage alarms raised in the cluster (any member's); while above 0, writes that add data are refused.",
          v.storage_alarms_active);
   metric("storage_alarms_raised_total", "counter", "Storage alarms this node raised.", v.storage_alarms_raised);
+  metric("watchers", "gauge", "Watches this node serves now.", v.watchers);
+  metric("watch_unacked_bytes", "gauge", "Bytes sent to watchers that they have not acknowledged yet.",
+         v.watch_unacked_bytes);
+  metric("watches_created_total", "counter", "Watches created on this node.", v.watches_created);
+  metric("watches_canceled_total", "counter",
+         "Watches this node ended itself (history compacted, watcher stalled, bad request).", v.watches_canceled);
+  metric("watch_messages_sent_total", "counter", "Watch messages carrying events sent.", v.watch_messages_sent);
   const auto& tm = v.transport;
   metric("transport_connections_open", "gauge", "Open QUIC connections.", tm.connections_open);
   metric("transport_streams_open", "gauge", "Open streams.", tm.streams_open);

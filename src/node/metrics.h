@@ -39,6 +39,9 @@ struct NodeCounters {
   std::atomic<uint64_t> storage_disk_free_bytes{0};
   std::atomic<uint64_t> storage_alarms_active{0};  // alarms in the applied state, any member's
   std::atomic<uint64_t> storage_alarms_raised{0};  // raised by this node
+  std::atomic<uint64_t> watches_created{0};
+  std::atomic<uint64_t> watches_canceled{0};       // by the node (compacted, stalled, bad request)
+  std::atomic<uint64_t> watch_messages_sent{0};    // messages carrying events
 };
 
 // One reading of everything the page shows.
@@ -85,6 +88,11 @@ struct MetricsView {
   uint64_t storage_min_free_bytes = 0;
   uint64_t storage_alarms_active = 0;
   uint64_t storage_alarms_raised = 0;
+  uint64_t watches_created = 0;
+  uint64_t watches_canceled = 0;
+  uint64_t watch_messages_sent = 0;
+  uint64_t watchers = 0;              // open now
+  uint64_t watch_unacked_bytes = 0;   // sent to watchers, not yet acknowledged
   transport::TransportMetrics transport;
 };
 

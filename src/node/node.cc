@@ -217,7 +217,8 @@ Status Shell::start_components() {
   };
   storage_ = std::make_unique<StorageWorker>(*env_.store, env_.config.knobs, env_.config.node_id, std::move(hooks));
   links_ = std::make_shared<RaftLinks>(env_, *this);
-  clients_ = std::make_shared<ClientService>(env_, *this, handlers_);
+  watches_ = std::make_shared<WatchService>(env_);
+  clients_ = std::make_shared<ClientService>(env_, *this, handlers_, *watches_);
   admin_ = std::make_unique<AdminService>(env_, *this, *clients_, handlers_);
   alarms_ = std::make_unique<AlarmService>(env_, *this, *clients_, handlers_);
   clients_->register_handlers();
@@ -311,6 +312,8 @@ MetricsView Shell::metrics_view() {
   v.storage_quota_bytes = env_.config.storage_quota_bytes;
   v.storage_max_bytes = env_.config.storage_max_bytes;
   v.storage_min_free_bytes = env_.config.storage_min_free_bytes;
+  v.watchers = watches_->watcher_count();
+  v.watch_unacked_bytes = watches_->unacked_bytes();
   v.transport = env_.endpoint->metrics();
   return v;
 }
@@ -431,6 +434,7 @@ void Shell::on_persisted(std::shared_ptr<StorageJob> job, Result<storage::WriteO
 void Shell::after_applies(bool is_view_stale) {
   if (is_view_stale) refresh_cluster_view();
   admin_->on_applied(env_.store->applied_index());
+  watches_->on_applied();
   deliver_responses();
   pump();
 }
@@ -456,6 +460,7 @@ void Shell::on_tick() {
   if (now >= last_refresh_ms_ + env_.config.knobs.cluster_view_refresh_ms) refresh_cluster_view();
   admin_->on_tick();
   alarms_->on_tick();
+  watches_->on_tick();
   deliver_responses();
   schedule_pump();
 }

@@ -4,6 +4,7 @@
 
 #include "auth/authorize.h"
 #include "core/encoding.h"
+#include "watch/watch.h"
 
 namespace aspen::node {
 
@@ -141,6 +142,13 @@ Status authorize_request(const clientpb::Request& req, const auth::VerifiedToken
       return need_range(t, Action::kRead, req.scan().range());
     case cpb::kWrite:
       return authorize_command(req.write().command(), t);
+    case cpb::kWatchCreate: {
+      auto spec = watch::make_watch_spec(req.watch_create());
+      if (!spec) return {};  // refused by the watch service, with its own message
+      return need_range(t, Action::kRead, watch::watched_range(*spec));
+    }
+    case cpb::kWatchProgress:
+      return {};  // refused unless on a watch's stream, whose creation was authorized
     case cpb::OP_NOT_SET:
       return {};  // the dispatcher answers InvalidArgument
   }

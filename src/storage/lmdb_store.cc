@@ -333,6 +333,14 @@ Result<std::vector<uint64_t>> LmdbStore::expired_leases(uint64_t now_ms, size_t 
   return kv::expired_leases(tables, now_ms, limit);
 }
 
+Result<kv::HistoryPage> LmdbStore::read_history(Index revision, uint32_t position, size_t limit, size_t max_bytes,
+                                                bool with_prev) const {
+  auto txn = LmdbTxn::begin(env_, true);
+  if (!txn) return std::unexpected(txn.error());
+  LmdbTables tables(txn->get(), *dbi_);
+  return kv::read_history(tables, revision, position, limit, max_bytes, with_prev);
+}
+
 Result<std::optional<Index>> LmdbStore::history_retention_target(uint64_t now_ms, uint64_t keep_revisions,
                                                                  uint64_t max_age_ms) const {
   auto txn = LmdbTxn::begin(env_, true);

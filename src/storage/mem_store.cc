@@ -93,6 +93,12 @@ Result<std::vector<uint64_t>> MemStore::expired_leases(uint64_t now_ms, size_t l
   return kv::expired_leases(current_->tables, now_ms, limit);
 }
 
+Result<kv::HistoryPage> MemStore::read_history(Index revision, uint32_t position, size_t limit, size_t max_bytes,
+                                               bool with_prev) const {
+  std::lock_guard lock(mu_);
+  return kv::read_history(current_->tables, revision, position, limit, max_bytes, with_prev);
+}
+
 Result<std::optional<Index>> MemStore::history_retention_target(uint64_t now_ms, uint64_t keep_revisions,
                                                                 uint64_t max_age_ms) const {
   std::lock_guard lock(mu_);

@@ -30,6 +30,8 @@ class MemStore final : public Store {
   Result<kvpb::RangeResult> range(const kvpb::RangeRequest& request) const override;
   Result<std::vector<kvpb::Lease>> list_leases(uint64_t after_id, size_t limit) const override;
   Result<std::vector<uint64_t>> expired_leases(uint64_t now_ms, size_t limit) const override;
+  Result<kv::HistoryPage> read_history(Index revision, uint32_t position, size_t limit, size_t max_bytes,
+                                       bool with_prev) const override;
   Result<std::optional<Index>> history_retention_target(uint64_t now_ms, uint64_t keep_revisions,
                                                         uint64_t max_age_ms) const override;
   Index applied_index() const override;

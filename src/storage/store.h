@@ -27,6 +27,7 @@
 #include "aspen/kv.pb.h"
 #include "aspen/raft.pb.h"
 #include "core/error.h"
+#include "kv/mvcc.h"
 #include "raft/log_storage.h"
 
 namespace aspen::storage {
@@ -85,6 +86,9 @@ class Store : public raft::LogStorage {
   // Leases with ids above after_id, in id order, at most `limit`.
   virtual Result<std::vector<kvpb::Lease>> list_leases(uint64_t after_id, size_t limit) const = 0;
   virtual Result<std::vector<uint64_t>> expired_leases(uint64_t now_ms, size_t limit) const = 0;
+  // Entries of the history from (revision, position) on, for watchers (kv::read_history).
+  virtual Result<kv::HistoryPage> read_history(Index revision, uint32_t position, size_t limit, size_t max_bytes,
+                                               bool with_prev) const = 0;
   // The revision history retention asks to compact to now (kv::retention_target), if any.
   virtual Result<std::optional<Index>> history_retention_target(uint64_t now_ms, uint64_t keep_revisions,
                                                                 uint64_t max_age_ms) const = 0;

@@ -82,6 +82,11 @@ Stream::Stream(std::shared_ptr<EndpointCore> core, std::shared_ptr<QuicConnectio
 
 int64_t Stream::id() const noexcept { return shared_->id; }
 
+size_t Stream::unacked_bytes() const {
+  std::lock_guard lock(shared_->mu);
+  return shared_->unacked_bytes;
+}
+
 Status Stream::check_message_size(size_t size_bytes) {
   if (size_bytes <= limits::kMaxFrameSizeBytes) return {};
   reset();

@@ -78,6 +78,9 @@ class Stream {
   // Abandons the stream in both directions.
   void reset();
   int64_t id() const noexcept;
+  // Bytes queued on this stream that the peer has not acknowledged yet: how far behind a
+  // reader is (a sender of many messages paces itself by it).
+  size_t unacked_bytes() const;
   // The authenticated key of the peer at the other end, and the connection's protocol.
   const PublicKey& peer_key() const noexcept;
   // As Connection::channel_binding.

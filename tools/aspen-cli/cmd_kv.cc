@@ -335,6 +335,7 @@ void add_kv_commands(CLI::App& app, Context& ctx, Action& action) {
   add_cas_command(kv, ctx, action);
   add_kv_txn_command(kv, ctx, action);
   add_compact_command(kv, ctx, action);
+  add_kv_watch_command(kv, ctx, action);
 }
 
 }  // namespace aspen::cli

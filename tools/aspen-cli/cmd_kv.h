@@ -1,5 +1,5 @@
 // aspen-cli kv ...: the key-value commands, split over cmd_kv.cc (get, set, delete, cas) and
-// cmd_kv_scan_txn.cc (scan, txn).
+// cmd_kv_scan_txn.cc (scan, txn) and cmd_kv_watch.cc (watch).
 #pragma once
 
 #include "cli.h"
@@ -11,5 +11,6 @@ void add_key_hex_flag(CLI::App* cmd, bool& is_key_hex);
 
 void add_kv_scan_command(CLI::App* kv, Context& ctx, Action& action);
 void add_kv_txn_command(CLI::App* kv, Context& ctx, Action& action);
+void add_kv_watch_command(CLI::App* kv, Context& ctx, Action& action);
 
 }  // namespace aspen::cli

@@ -7,6 +7,7 @@
 //   ClientService   (client_service.h)  the client protocol, relaying to the leader
 //   AdminService    (admin_service.h)   administration, introspection, leader duties
 //   AlarmService    (alarm_service.h)   storage alarms: each node's storage check, list, disarm
+//   WatchService    (watch_service.h)   watches: history read from the store, sent to watchers
 //   metrics         (metrics.h)         counters and the Prometheus page
 // What they share is NodeEnv; how they reach the core is CorePort, which the shell
 // implements (node_env.h). The decisions they carry out are sans-I/O and also run in the
@@ -35,6 +36,7 @@
 #include "node/raft_links.h"
 #include "node/ready_cycle.h"
 #include "node/storage_worker.h"
+#include "node/watch_service.h"
 #include "rpc/handler_registry.h"
 
 namespace aspen::node::internal {
@@ -107,6 +109,7 @@ class Shell final : public CorePort, public std::enable_shared_from_this<Shell> 
   std::shared_ptr<ClientService> clients_;
   std::unique_ptr<AdminService> admin_;
   std::unique_ptr<AlarmService> alarms_;
+  std::shared_ptr<WatchService> watches_;
 };
 
 }  // namespace aspen::node::internal

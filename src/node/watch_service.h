@@ -1,0 +1,74 @@
+// WatchService: the watches a node serves, one component of the shell (docs/watch.md).
+//
+// A watch is a client stream whose first request is watch_create. The service reads the
+// store's history (Store::read_history) from each watcher's cursor, keeps what the watch
+// wants (watch/watch.h) and sends it on the stream; any member serves watches from its own
+// applied state. Watchers at the same cursor (all those that are caught up) share one read.
+// A watcher whose reader falls behind (limits::kMaxWatchUnackedBytes unacknowledged) is
+// paused and resumes from the history when it reads again; paused for
+// knobs.watch_stall_cancel_ms, or behind the compacted revision, it is cancelled with the
+// reason. Caught-up watchers get a progress notification after progress_interval_ms idle,
+// or at once when they ask.
+//
+// Threads: the loop only.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <utility>
+
+#include "node/internal/node_env.h"
+#include "watch/watch.h"
+
+namespace aspen::node::internal {
+
+class WatchService : public std::enable_shared_from_this<WatchService> {
+ public:
+  explicit WatchService(NodeEnv& env) : env_(env) {}
+  WatchService(const WatchService&) = delete;
+  WatchService& operator=(const WatchService&) = delete;
+
+  // A stream whose first request is this watch_create, already authorized. Answers on the
+  // stream (created, or an error / cancellation).
+  void create(transport::Stream stream, const cpb::WatchCreateRequest& req);
+  bool is_watch(const transport::Stream& stream) const;
+  // A further request on a watch's stream (watch_progress); anything else ends the watch.
+  void on_request(const transport::Stream& stream, const cpb::Request& req);
+  void on_stream_closed(const transport::Stream& stream);
+  // The applied state moved: send what changed.
+  void on_applied();
+  // Progress notifications, paused watchers, stalled ones. Every tick.
+  void on_tick();
+  size_t watcher_count() const { return watchers_.size(); }
+  // Bytes sent to watchers and not yet acknowledged, summed.
+  size_t unacked_bytes() const;
+
+ private:
+  using StreamKey = std::pair<uint64_t, int64_t>;  // (connection serial, stream id)
+  struct Watcher {
+    transport::Stream stream;
+    watch::WatchSpec spec;
+    // The next history entry to look at, and the revision through which everything was sent.
+    Index next_revision = 0;
+    uint32_t next_position = 0;
+    Index sent_through = 0;
+    uint64_t last_sent_ms = 0;
+    uint64_t paused_since_ms = 0;  // 0: not paused
+    bool wants_progress = false;
+  };
+  static StreamKey key_of(const transport::Stream& s) { return {s.connection_serial(), s.id()}; }
+  // Reads and sends one page for every watcher behind the store revision (watchers at one
+  // cursor share the read); schedules another round if some are still behind.
+  void serve_round();
+  // Sends a message on the watcher's stream; false if the stream failed (the watcher goes).
+  bool send(Watcher& w, cpb::WatchResponse resp);
+  void cancel(const StreamKey& key, std::string reason, Index compact_revision = 0);
+  bool is_paused(Watcher& w, uint64_t now_ms);
+
+  NodeEnv& env_;
+  std::map<StreamKey, Watcher> watchers_;  // [loop] at most limits::kMaxWatchers
+  Index store_revision_ = 0;               // [loop] as of the last read
+  bool is_round_scheduled_ = false;        // [loop]
+};
+
+}  // namespace aspen::node::internal

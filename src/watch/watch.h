@@ -1,0 +1,62 @@
+// Watches, the decisions without I/O: what a watch asks for (WatchSpec), which history
+// entries it wants, and how its events become messages (WatchBatcher). The node's
+// WatchService (src/node/watch_service.h) reads the history and sends what these decide.
+//
+// The guarantees (docs/watch.md): events in revision order, each once, no gap from the
+// start revision on, all events of one revision delivered together (a revision larger than
+// limits::kMaxWatchResponseBytes travels in fragments that the client library joins).
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "aspen/client.pb.h"
+#include "aspen/kv.pb.h"
+#include "core/error.h"
+#include "core/types.h"
+
+namespace aspen::watch {
+
+namespace cpb = aspen::clientpb;
+
+struct WatchSpec {
+  std::string start;
+  std::string end;  // exclusive; empty = to the end of the key space
+  bool is_no_put = false;
+  bool is_no_delete = false;
+  bool has_prev_kv = false;
+  Index start_revision = 0;  // 0: from the store revision at creation + 1
+  uint32_t progress_interval_ms = 0;
+};
+
+// Validates a create request (key sizes, a range that is not empty or backwards, the
+// progress interval) into a spec.
+Result<WatchSpec> make_watch_spec(const cpb::WatchCreateRequest& req);
+// The keys a spec watches, as a range read of them (for authorization).
+kvpb::RangeRequest watched_range(const WatchSpec& spec);
+// Whether the watch reports this change.
+bool wants(const WatchSpec& spec, const kvpb::HistoryEntry& entry);
+cpb::WatchEvent to_event(const kvpb::HistoryEntry& entry, const std::optional<kvpb::KeyValue>& prev, bool has_prev_kv);
+
+// Builds a watch's messages from its events, in (revision, position) order: one message
+// per revision, split into fragments past limits::kMaxWatchResponseBytes.
+class WatchBatcher {
+ public:
+  void add(Index revision, cpb::WatchEvent event);
+  // The messages so far. With is_revision_complete false, more events of the last revision
+  // may follow: its message is marked a fragment (the next one continues it).
+  std::vector<cpb::WatchResponse> take(bool is_revision_complete);
+  bool empty() const { return done_.empty() && !pending_; }
+
+ private:
+  std::vector<cpb::WatchResponse> done_;
+  std::optional<cpb::WatchResponse> pending_;  // the last revision's events not yet in done_
+  size_t pending_bytes_ = 0;
+};
+
+cpb::WatchResponse progress_response(Index revision);
+cpb::WatchResponse created_response(Index revision);
+cpb::WatchResponse canceled_response(std::string reason, Index compact_revision = 0);
+
+}  // namespace aspen::watch

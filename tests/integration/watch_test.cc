@@ -1,0 +1,323 @@
+// Watches against a real 3-node cluster (docs/watch.md): every change once and in order,
+// a multi-key write in one batch, resuming on another member after kill -9 with no gap or
+// repeat, compaction ending a watch that needs what it dropped, a watcher that does not
+// read paused without the node's memory growing, and a thousand watchers on one node.
+//
+// One cluster serves the suite; each test uses its own prefix. Waiting is on conditions.
+#include <atomic>
+#include <fstream>
+#include <map>
+#include <set>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "node_process.h"
+
+namespace aspen::testing {
+namespace {
+
+uint64_t rss_kib(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.starts_with("VmRSS:")) return std::stoull(line.substr(6));
+  }
+  return 0;
+}
+
+class WatchTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new TempDir();
+    for (uint64_t id = 1; id <= 3; ++id) {
+      nodes_[id] = std::make_unique<NodeProcess>(id, dir_->path(), "watch-cookie-1");
+      nodes_[id]->start();
+    }
+    auto c = client_for(nodes_);
+    ASSERT_NE(c, nullptr);
+    ASSERT_NO_FATAL_FAILURE(form_cluster(*c, nodes_));
+  }
+  static void TearDownTestSuite() {
+    for (auto& [id, n] : nodes_) n->kill9();
+    nodes_.clear();
+    delete dir_;
+  }
+  static std::unique_ptr<client::Client> client() { return client_for(nodes_, 20000, 5000); }
+  static uint64_t node_of(const transport::PublicKey& key) {
+    for (const auto& [id, n] : nodes_) {
+      if (n->key_text() == key.to_string()) return id;
+    }
+    return 0;
+  }
+
+  static TempDir* dir_;
+  static NodeMap nodes_;
+};
+TempDir* WatchTest::dir_ = nullptr;
+NodeMap WatchTest::nodes_;
+
+// Collects `n` events (or fewer if the watch fails), checking order and uniqueness on the way.
+std::vector<std::pair<uint64_t, clientpb::WatchEvent>> collect(client::Watch& w, size_t n, uint32_t timeout_ms = 20000) {
+  std::vector<std::pair<uint64_t, clientpb::WatchEvent>> out;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  uint64_t last = 0;
+  while (out.size() < n && std::chrono::steady_clock::now() < deadline) {
+    auto b = w.next(1000);
+    if (!b) {
+      if (b.error().code() == ErrorCode::kTimeout) continue;
+      ADD_FAILURE() << b.error().to_string();
+      break;
+    }
+    if (b->is_progress()) continue;
+    EXPECT_GT(b->revision, last) << "revisions must increase";
+    last = b->revision;
+    for (auto& ev : b->events) out.emplace_back(b->revision, std::move(ev));
+  }
+  return out;
+}
+
+TEST_F(WatchTest, AWatcherSeesEveryChangeOnceInOrderWithEachWriteWhole) {
+  auto c = client();
+  client::WatchOptions o;
+  o.key = "w1/";
+  o.is_prefix = true;
+  o.has_prev_kv = true;
+  auto w = c->watch(o);
+  ASSERT_TRUE(w.has_value()) << w.error().to_string();
+  std::vector<uint64_t> revisions;
+  for (int i = 0; i < 50; ++i) {
+    auto r = kv::put(*c, fmt::format("w1/k{}", i % 7), std::to_string(i));
+    ASSERT_TRUE(r.has_value()) << r.error().to_string();
+    revisions.push_back(r->revision());
+  }
+  ASSERT_TRUE(kv::put(*c, "elsewhere", "not watched").has_value());
+  auto d = kv::del(*c, "w1/k3");
+  ASSERT_TRUE(d.has_value());
+  kvpb::Command multi;
+  for (const char* k : {"w1/a", "w1/b", "w1/c"}) {
+    auto* p = multi.mutable_set_multi()->add_puts();
+    p->set_key(k);
+    p->set_value("m");
+  }
+  auto m = c->execute(multi);
+  ASSERT_TRUE(m.has_value());
+
+  // The multi-key write arrives as one batch of three.
+  std::vector<std::pair<uint64_t, clientpb::WatchEvent>> events;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  size_t multi_batch = 0;
+  while (events.size() < 54 && std::chrono::steady_clock::now() < deadline) {
+    auto b = (*w)->next(1000);
+    if (!b) continue;
+    if (b->revision == m->revision()) multi_batch = b->events.size();
+    for (auto& ev : b->events) events.emplace_back(b->revision, std::move(ev));
+  }
+  ASSERT_EQ(events.size(), 54u);
+  EXPECT_EQ(multi_batch, 3u);
+  for (size_t i = 0; i < 50; ++i) {
+    EXPECT_EQ(events[i].first, revisions[i]);
+    EXPECT_EQ(events[i].second.type(), clientpb::WatchEvent::PUT);
+    EXPECT_EQ(events[i].second.kv().value(), std::to_string(i));
+    if (i >= 7) {
+      EXPECT_EQ(events[i].second.prev_kv().value(), std::to_string(i - 7)) << "previous value of the key";
+    }
+  }
+  EXPECT_EQ(events[50].second.type(), clientpb::WatchEvent::DELETE);
+  EXPECT_EQ(events[50].second.kv().key(), "w1/k3");
+  EXPECT_EQ(events[50].first, d->revision());
+  // A second watch from the first revision replays exactly the same events from the history.
+  o.start_revision = revisions.front();
+  auto replay = c->watch(o);
+  ASSERT_TRUE(replay.has_value());
+  auto again = collect(**replay, 54);
+  ASSERT_EQ(again.size(), 54u);
+  for (size_t i = 0; i < 54; ++i) {
+    EXPECT_EQ(again[i].first, events[i].first);
+    EXPECT_EQ(again[i].second.kv().key(), events[i].second.kv().key());
+  }
+  // Progress on request: the watch is told how far it is up to date.
+  ASSERT_TRUE((*w)->request_progress().has_value());
+  bool got_progress = false;
+  for (int i = 0; i < 10 && !got_progress; ++i) {
+    auto b = (*w)->next(1000);
+    got_progress = b && b->is_progress() && b->revision >= m->revision();
+  }
+  EXPECT_TRUE(got_progress);
+}
+
+TEST_F(WatchTest, AWatchResumesOnAnotherMemberAfterItsMemberIsKilledWithNoGapOrRepeat) {
+  auto c = client();
+  client::WatchOptions o;
+  o.key = "w2/";
+  o.is_prefix = true;
+  auto w = c->watch(o);
+  ASSERT_TRUE(w.has_value()) << w.error().to_string();
+  auto serving = (*w)->serving_node();
+  ASSERT_TRUE(serving.has_value());
+  const uint64_t victim = node_of(*serving);
+  ASSERT_NE(victim, 0u);
+  const uint64_t first_revision = (*w)->last_revision() + 1;
+  std::atomic<bool> stop{false};
+  std::vector<uint64_t> acked;  // revisions of writes the cluster acknowledged
+  std::thread writer([&] {
+    auto wc = client();
+    for (int i = 0; !stop && i < 400; ++i) {
+      auto r = kv::put(*wc, fmt::format("w2/{}", i), std::to_string(i));
+      if (r) acked.push_back(r->revision());
+    }
+  });
+  // Some events, then the member serving the watch dies.
+  auto before = collect(**w, 20);
+  ASSERT_EQ(before.size(), 20u);
+  nodes_[victim]->kill9();
+  auto after = collect(**w, 120, 30000);
+  stop = true;
+  writer.join();
+  EXPECT_GE((*w)->resumes(), 1u);
+  auto now_serving = (*w)->serving_node();
+  ASSERT_TRUE(now_serving.has_value());
+  EXPECT_NE(node_of(*now_serving), victim);
+  // Let the watcher see everything written, then compare with a fresh replay of the history
+  // (from a surviving member): the same revisions, each once, in order.
+  const uint64_t last_acked = acked.empty() ? 0 : acked.back();
+  std::vector<std::pair<uint64_t, clientpb::WatchEvent>> seen = before;
+  seen.insert(seen.end(), after.begin(), after.end());
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while ((seen.empty() || seen.back().first < last_acked) && std::chrono::steady_clock::now() < deadline) {
+    auto more = collect(**w, 1, 1000);
+    seen.insert(seen.end(), more.begin(), more.end());
+  }
+  std::set<uint64_t> seen_revisions;
+  for (size_t i = 0; i < seen.size(); ++i) {
+    if (i > 0) {
+      EXPECT_LT(seen[i - 1].first, seen[i].first) << "in order, each once";
+    }
+    seen_revisions.insert(seen[i].first);
+  }
+  for (uint64_t r : acked) EXPECT_TRUE(seen_revisions.contains(r)) << "acknowledged write at " << r << " not seen";
+  o.start_revision = first_revision;
+  auto replay = c->watch(o);
+  ASSERT_TRUE(replay.has_value());
+  auto history = collect(**replay, seen.size());
+  ASSERT_EQ(history.size(), seen.size());
+  for (size_t i = 0; i < seen.size(); ++i) {
+    EXPECT_EQ(history[i].first, seen[i].first);
+    EXPECT_EQ(history[i].second.kv().key(), seen[i].second.kv().key());
+  }
+  nodes_[victim]->start();  // back for the other tests
+  ASSERT_TRUE(wait_until([&] { return c->health(client::Target{victim}).has_value(); }, 20000));
+}
+
+TEST_F(WatchTest, CompactionEndsAWatchThatNeedsWhatItDroppedNamingTheOldestRevision) {
+  auto c = client();
+  auto r1 = kv::put(*c, "w3/a", "1");
+  ASSERT_TRUE(r1.has_value());
+  auto r2 = kv::put(*c, "w3/a", "2");
+  ASSERT_TRUE(r2.has_value());
+  kvpb::Command compact;
+  compact.mutable_compact()->set_revision(r2->revision());
+  ASSERT_TRUE(c->execute(compact).has_value());
+  client::WatchOptions o;
+  o.key = "w3/";
+  o.is_prefix = true;
+  o.start_revision = r1->revision();
+  auto w = c->watch(o);
+  ASSERT_FALSE(w.has_value());
+  EXPECT_EQ(w.error().code(), ErrorCode::kCompacted);
+  EXPECT_NE(w.error().message().find(std::to_string(r2->revision())), std::string::npos) << w.error().message();
+  // From the compacted revision itself: allowed, and it starts with that change.
+  o.start_revision = r2->revision();
+  auto ok = c->watch(o);
+  ASSERT_TRUE(ok.has_value()) << ok.error().to_string();
+  auto first = collect(**ok, 1);
+  ASSERT_EQ(first.size(), 1u);
+  EXPECT_EQ(first[0].first, r2->revision());
+}
+
+TEST_F(WatchTest, AWatcherThatDoesNotReadIsPausedAndCatchesUpWhenItReads) {
+  auto c = client();
+  client::WatchOptions o;
+  o.key = "w4/";
+  o.is_prefix = true;
+  o.node_id = 2;
+  auto w = c->watch(o);
+  ASSERT_TRUE(w.has_value()) << w.error().to_string();
+  const pid_t pid = nodes_[2]->pid();
+  const uint64_t rss_before = rss_kib(pid);
+  // 48 MiB of changes while the watcher reads nothing: far past what the client buffers
+  // (16 MiB per stream) and the node's bound for one watcher (1 MiB).
+  const std::string value(256 << 10, 'v');
+  auto writer = client();
+  uint64_t last = 0;
+  for (int i = 0; i < 192; ++i) {
+    auto r = kv::put(*writer, fmt::format("w4/{}", i % 8), value);
+    ASSERT_TRUE(r.has_value()) << r.error().to_string();
+    last = r->revision();
+  }
+  auto metrics = c->metrics_text(client::Target{2});
+  ASSERT_TRUE(metrics.has_value());
+  const auto pos = metrics->find("aspen_watch_unacked_bytes{");
+  ASSERT_NE(pos, std::string::npos);
+  const uint64_t unacked = std::stoull(metrics->substr(metrics->find('}', pos) + 2));
+  EXPECT_LE(unacked, 3u << 20) << "one watcher's unacknowledged bytes stay near its 1 MiB bound";
+  const uint64_t rss_after = rss_kib(pid);
+  EXPECT_LT(rss_after, rss_before + 160 * 1024) << "node memory grew by " << (rss_after - rss_before) / 1024 << " MiB";
+  // Reading now, it gets every change, in order, from the history.
+  auto all = collect(**w, 192, 60000);
+  ASSERT_EQ(all.size(), 192u);
+  EXPECT_EQ(all.back().first, last);
+}
+
+TEST_F(WatchTest, AThousandWatchersOnOneNodeAllSeeAChange) {
+  constexpr int kClients = 20;
+  constexpr int kPerClient = 50;  // a connection carries at most 100 streams
+  const pid_t pid = nodes_[3]->pid();
+  const uint64_t rss_before = rss_kib(pid);
+  std::vector<std::unique_ptr<client::Client>> clients;
+  std::vector<std::unique_ptr<client::Watch>> watches;
+  for (int i = 0; i < kClients; ++i) {
+    clients.push_back(client());
+    for (int j = 0; j < kPerClient; ++j) {
+      client::WatchOptions o;
+      o.key = "w5/";
+      o.is_prefix = true;
+      o.node_id = 3;
+      auto w = clients.back()->watch(o);
+      ASSERT_TRUE(w.has_value()) << w.error().to_string();
+      watches.push_back(std::move(*w));
+    }
+  }
+  const uint64_t rss_idle = rss_kib(pid);
+  RecordProperty("node_rss_kib_per_idle_watcher", std::to_string((rss_idle - std::min(rss_idle, rss_before)) / 1000));
+  EXPECT_LT(rss_idle, rss_before + 1000 * 64) << "an idle watcher costs the node well under 64 KiB";
+  auto r = kv::put(*clients[0], "w5/x", "hello");
+  ASSERT_TRUE(r.has_value());
+  for (auto& w : watches) {
+    auto got = collect(*w, 1);
+    ASSERT_EQ(got.size(), 1u);
+    EXPECT_EQ(got[0].first, r->revision());
+  }
+}
+
+TEST_F(WatchTest, BadWatchRequestsAreRefusedWithTheReason) {
+  auto c = client();
+  client::WatchOptions o;  // no key, no prefix
+  auto none = c->watch(o);
+  ASSERT_FALSE(none.has_value());
+  EXPECT_EQ(none.error().code(), ErrorCode::kInvalidArgument);
+  o.key = std::string(2000, 'k');
+  auto big = c->watch(o);
+  ASSERT_FALSE(big.has_value());
+  EXPECT_EQ(big.error().code(), ErrorCode::kKeyTooLarge);
+  o.key = "w6/";
+  o.is_prefix = true;
+  o.start_revision = 1ull << 60;  // the future: waits for it, nothing to send yet
+  auto future = c->watch(o);
+  ASSERT_TRUE(future.has_value()) << future.error().to_string();
+  auto b = (*future)->next(300);
+  EXPECT_FALSE(b.has_value());
+}
+
+}  // namespace
+}  // namespace aspen::testing

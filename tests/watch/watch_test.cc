@@ -1,0 +1,138 @@
+// The watch decisions without I/O (watch/watch.h): request validation, which changes a watch
+// reports, and how events become messages (one per revision, fragments past the bound).
+#include <gtest/gtest.h>
+#include <rapidcheck/gtest.h>
+
+#include "core/limits.h"
+#include "watch/watch.h"
+
+namespace aspen::watch {
+namespace {
+
+kvpb::HistoryEntry entry(Index rev, uint32_t pos, const std::string& key, const std::string& value, bool is_delete = false) {
+  kvpb::HistoryEntry e;
+  e.set_revision(rev);
+  e.set_position(pos);
+  e.mutable_record()->mutable_kv()->set_key(key);
+  e.mutable_record()->mutable_kv()->set_value(value);
+  e.mutable_record()->mutable_kv()->set_mod_revision(rev);
+  e.mutable_record()->set_is_delete(is_delete);
+  return e;
+}
+
+TEST(WatchSpec, AKeyAPrefixOrARangeAndNothingAmbiguous) {
+  cpb::WatchCreateRequest r;
+  r.set_start("a");
+  auto one = make_watch_spec(r);
+  ASSERT_TRUE(one.has_value());
+  EXPECT_TRUE(wants(*one, entry(1, 0, "a", "")));
+  EXPECT_FALSE(wants(*one, entry(1, 0, "ab", "")));
+  r.set_is_prefix(true);
+  auto prefix = make_watch_spec(r);
+  ASSERT_TRUE(prefix.has_value());
+  EXPECT_TRUE(wants(*prefix, entry(1, 0, "ab", "")));
+  EXPECT_FALSE(wants(*prefix, entry(1, 0, "b", "")));
+  r.set_end("z");
+  EXPECT_FALSE(make_watch_spec(r).has_value()) << "a prefix and an end key";
+  r.set_is_prefix(false);
+  r.set_end("0");
+  EXPECT_FALSE(make_watch_spec(r).has_value()) << "an end before the start";
+  cpb::WatchCreateRequest all;
+  all.set_is_prefix(true);
+  auto everything = make_watch_spec(all);
+  ASSERT_TRUE(everything.has_value());
+  EXPECT_TRUE(wants(*everything, entry(1, 0, "\xff\xff", "")));
+  EXPECT_FALSE(make_watch_spec(cpb::WatchCreateRequest{}).has_value()) << "no key at all";
+  cpb::WatchCreateRequest big;
+  big.set_start(std::string(limits::kMaxKeySizeBytes + 1, 'k'));
+  auto too_big = make_watch_spec(big);
+  ASSERT_FALSE(too_big.has_value());
+  EXPECT_EQ(too_big.error().code(), ErrorCode::kKeyTooLarge);
+  cpb::WatchCreateRequest fast;
+  fast.set_start("a");
+  fast.set_progress_interval_ms(1);
+  EXPECT_FALSE(make_watch_spec(fast).has_value()) << "progress floods are refused";
+}
+
+TEST(WatchSpec, FiltersLeaveOutPutsOrDeletes) {
+  cpb::WatchCreateRequest r;
+  r.set_start("k");
+  r.set_is_no_delete(true);
+  auto spec = make_watch_spec(r);
+  ASSERT_TRUE(spec.has_value());
+  EXPECT_TRUE(wants(*spec, entry(1, 0, "k", "v")));
+  EXPECT_FALSE(wants(*spec, entry(2, 0, "k", "", true)));
+  r.set_is_no_put(true);
+  EXPECT_FALSE(make_watch_spec(r).has_value()) << "a watch that reports nothing";
+}
+
+TEST(WatchBatcher, OneMessagePerRevision) {
+  WatchBatcher b;
+  b.add(5, to_event(entry(5, 0, "a", "1"), std::nullopt, false));
+  b.add(5, to_event(entry(5, 1, "b", "1"), std::nullopt, false));
+  b.add(7, to_event(entry(7, 0, "a", "2"), std::nullopt, false));
+  auto msgs = b.take(true);
+  ASSERT_EQ(msgs.size(), 2u);
+  EXPECT_EQ(msgs[0].revision(), 5u);
+  EXPECT_EQ(msgs[0].events_size(), 2);
+  EXPECT_FALSE(msgs[0].is_fragment());
+  EXPECT_EQ(msgs[1].revision(), 7u);
+  EXPECT_TRUE(b.empty());
+}
+
+TEST(WatchBatcher, ARevisionPastTheBoundTravelsInFragmentsUnderAFrame) {
+  WatchBatcher b;
+  const std::string value(300 << 10, 'x');
+  for (uint32_t i = 0; i < 10; ++i) b.add(9, to_event(entry(9, i, "k" + std::to_string(i), value), std::nullopt, false));
+  auto msgs = b.take(true);
+  ASSERT_GE(msgs.size(), 3u);
+  int events = 0;
+  for (size_t i = 0; i < msgs.size(); ++i) {
+    EXPECT_EQ(msgs[i].revision(), 9u);
+    EXPECT_EQ(msgs[i].is_fragment(), i + 1 < msgs.size()) << "all but the last piece say more follows";
+    EXPECT_LE(msgs[i].ByteSizeLong(), limits::kMaxWatchResponseBytes + value.size() + 1024);
+    events += msgs[i].events_size();
+  }
+  EXPECT_EQ(events, 10);
+}
+
+TEST(WatchBatcher, AnIncompleteLastRevisionIsMarkedAFragment) {
+  WatchBatcher b;
+  b.add(3, to_event(entry(3, 0, "a", "1"), std::nullopt, false));
+  auto msgs = b.take(false);
+  ASSERT_EQ(msgs.size(), 1u);
+  EXPECT_TRUE(msgs[0].is_fragment());
+}
+
+TEST(WatchEvent, PreviousValueOnlyWhenAsked) {
+  kvpb::KeyValue prev;
+  prev.set_key("a");
+  prev.set_value("old");
+  EXPECT_FALSE(to_event(entry(2, 0, "a", "new"), prev, false).has_prev_kv());
+  auto ev = to_event(entry(2, 0, "a", "new"), prev, true);
+  EXPECT_EQ(ev.prev_kv().value(), "old");
+  EXPECT_EQ(to_event(entry(3, 0, "a", "", true), std::nullopt, true).type(), cpb::WatchEvent::DELETE);
+}
+
+// Whatever a client sends, validation answers (never crashes) and an accepted spec is a
+// well-formed range: the start below the end (or no end), and keys in it are wanted.
+RC_GTEST_PROP(WatchSpec, AnyRequestIsRefusedOrWellFormed, ()) {
+  cpb::WatchCreateRequest r;
+  r.set_start(*rc::gen::container<std::string>(*rc::gen::inRange<size_t>(0, 1100), rc::gen::arbitrary<char>()));
+  if (*rc::gen::arbitrary<bool>()) r.set_end(*rc::gen::arbitrary<std::string>());
+  r.set_is_prefix(*rc::gen::arbitrary<bool>());
+  r.set_is_to_end(*rc::gen::arbitrary<bool>());
+  r.set_is_no_put(*rc::gen::arbitrary<bool>());
+  r.set_is_no_delete(*rc::gen::arbitrary<bool>());
+  r.set_start_revision(*rc::gen::arbitrary<uint64_t>());
+  r.set_progress_interval_ms(*rc::gen::arbitrary<uint32_t>());
+  auto spec = make_watch_spec(r);
+  if (!spec) return;
+  RC_ASSERT(spec->end.empty() || spec->start < spec->end);
+  RC_ASSERT(spec->progress_interval_ms >= limits::kMinWatchProgressIntervalMs);
+  auto e = entry(1, 0, spec->start, "v", spec->is_no_put);
+  RC_ASSERT(wants(*spec, e));
+}
+
+}  // namespace
+}  // namespace aspen::watch
