@@ -5,9 +5,9 @@
 //   bool swapped = *c.compare_and_set(10, 0);
 //
 // State: "__coord:counter:<name>" holds the value in decimal (readable by any KV client);
-// an absent key is 0. Every change is a bounded optimistic CAS loop (update_key), so concurrent
-// adds are never lost; under extreme contention a call fails with Unavailable instead of
-// spinning forever. Overflow past int64 is refused with InvalidArgument.
+// an absent key is 0. add() is one Add command (the state machine adds: concurrent adds never
+// conflict, one write each); compare_and_set is a bounded optimistic CAS loop (update_key).
+// Overflow past int64, or a key holding something else, is refused with InvalidArgument.
 #pragma once
 
 #include <optional>

@@ -29,6 +29,7 @@ bool grows_store(const kvpb::Command& cmd) {
   switch (cmd.op_case()) {
     case kvpb::Command::kPut: return !is_cluster_key(cmd.put().key());
     case kvpb::Command::kCas: return !is_cluster_key(cmd.cas().key());
+    case kvpb::Command::kAdd: return !is_cluster_key(cmd.add().key());
     case kvpb::Command::kSetMulti:
       for (const auto& p : cmd.set_multi().puts()) {
         if (!is_cluster_key(p.key())) return true;

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <charconv>
+
 #include "core/limits.h"
 
 namespace aspen::kv {
@@ -157,6 +159,7 @@ Status validate_command(const kvpb::Command& cmd) {
         return make_error(ErrorCode::kBatchTooLarge, "too many leases in one expiry");
       }
       return {};
+    case kvpb::Command::kAdd: return validate_key(cmd.add().key());
     case kvpb::Command::kCompact:
       if (cmd.compact().revision() == 0) return make_error(ErrorCode::kInvalidArgument, "compact needs a revision above 0");
       return {};
@@ -164,6 +167,24 @@ Status validate_command(const kvpb::Command& cmd) {
       return make_error(ErrorCode::kInvalidArgument, "command has no operation");
   }
   return {};
+}
+
+Result<int64_t> parse_int64_value(std::string_view value) {
+  int64_t v = 0;
+  auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), v);
+  if (value.empty() || ec != std::errc() || end != value.data() + value.size()) {
+    return make_error(ErrorCode::kInvalidArgument, "the value is not a decimal signed 64-bit integer");
+  }
+  return v;
+}
+
+Result<int64_t> checked_add(int64_t value, int64_t delta) {
+  int64_t out = 0;
+  if (__builtin_add_overflow(value, delta, &out)) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      fmt::format("adding {} to {} would overflow a 64-bit counter", delta, value));
+  }
+  return out;
 }
 
 kvpb::RangeRequest key_range(std::string_view key) {

@@ -19,6 +19,11 @@ inline constexpr char kContinuationVersion = 1;
 // Validates a write command (everything but timestamp_ms, which the leader stamps).
 Status validate_command(const kvpb::Command& cmd);
 
+// A key's value as a counter: a decimal int64 ("" is not one). Add and coord's counters.
+Result<int64_t> parse_int64_value(std::string_view value);
+// value + delta, or InvalidArgument naming the overflow.
+Result<int64_t> checked_add(int64_t value, int64_t delta);
+
 // The range holding exactly `key`: [key, key + NUL). A get is a range read of it.
 kvpb::RangeRequest key_range(std::string_view key);
 

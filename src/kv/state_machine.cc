@@ -386,6 +386,34 @@ Result<kvpb::CommandResult> Applier::run() {
         if (auto s = revoke_lease(id); !s) return std::unexpected(s.error());
       }
       break;
+    case kvpb::Command::kAdd: {
+      const auto& a = cmd_.add();
+      auto kv = t_.get(a.key());
+      if (!kv) return std::unexpected(kv.error());
+      auto value = *kv ? parse_int64_value((*kv)->value()) : Result<int64_t>(0);
+      if (!value) {
+        result_ = failed_result(rev_, ErrorCode::kInvalidArgument,
+                                fmt::format("key '{}' does not hold a decimal signed 64-bit integer", a.key()));
+        break;
+      }
+      auto sum = checked_add(*value, a.delta());
+      if (!sum) {
+        result_ = failed_result(rev_, sum.error().code(), sum.error().message());
+        break;
+      }
+      kvpb::Put p;
+      p.set_key(a.key());
+      p.set_value(std::to_string(*sum));
+      p.set_lease_id(*kv ? (*kv)->lease_id() : 0);  // an add keeps the key's lease
+      auto r = put(p);
+      if (!r) return std::unexpected(r.error());
+      if (*r) {
+        auto after = t_.get(a.key());
+        if (!after) return std::unexpected(after.error());
+        if (*after) *result_.mutable_current() = **after;
+      }
+      break;
+    }
     case kvpb::Command::kCompact:
       if (auto s = apply_compact(t_, cmd_.compact(), result_); !s) return std::unexpected(s.error());
       break;

@@ -63,6 +63,9 @@ Status check_not_reserved(const kvpb::Command& cmd) {
     case kvpb::Command::kCad:
       if (is_reserved_key(cmd.cad().key())) return bad(cmd.cad().key());
       break;
+    case kvpb::Command::kAdd:
+      if (is_reserved_key(cmd.add().key())) return bad(cmd.add().key());
+      break;
     case kvpb::Command::kTxn:
       if (auto s = check_txn_ops(cmd.txn().success()); !s) return s;
       if (auto s = check_txn_ops(cmd.txn().failure()); !s) return s;

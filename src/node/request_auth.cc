@@ -86,6 +86,9 @@ Status authorize_command(const kvpb::Command& cmd, const auth::VerifiedToken& t)
         return make_error(ErrorCode::kUnauthorized, "missing capability: leases need write on some prefix");
       }
       return {};
+    case kvpb::Command::kAdd:
+      if (auto s = need_key(t, Action::kRead, cmd.add().key()); !s) return s;
+      return need_key(t, Action::kWrite, cmd.add().key());
     case kvpb::Command::kCompact:
       // Compaction takes history away from every reader: the operator's decision.
       return need_key(t, Action::kAdmin, "");

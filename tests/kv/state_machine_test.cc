@@ -39,6 +39,35 @@ TEST(KvStateMachine, DeleteRemovesKeyAndRecreateRestartsVersion) {
   EXPECT_EQ((*get(s, "a"))->version(), 1u);
 }
 
+TEST(KvStateMachine, AddChangesACounterInOneWriteAndRefusesWhatIsNotOne) {
+  DeterministicKeyValueStore s;
+  auto add = [&](const std::string& key, int64_t delta) {
+    kvpb::Command c;
+    c.mutable_add()->set_key(key);
+    c.mutable_add()->set_delta(delta);
+    return s.execute(c);
+  };
+  auto r = add("n", 5);
+  ASSERT_TRUE(r.has_value()) << r.error().to_string();
+  EXPECT_EQ(r->current().value(), "5") << "an absent key counts from 0";
+  EXPECT_EQ(add("n", -7)->current().value(), "-2");
+  EXPECT_EQ((*get(s, "n"))->version(), 2u);
+  put(s, "text", "hello");
+  auto bad = add("text", 1);
+  ASSERT_FALSE(bad.has_value());
+  EXPECT_EQ(bad.error().code(), ErrorCode::kInvalidArgument);
+  EXPECT_EQ((*get(s, "text"))->value(), "hello");
+  put(s, "big", std::to_string(INT64_MAX));
+  auto overflow = add("big", 1);
+  ASSERT_FALSE(overflow.has_value());
+  EXPECT_NE(overflow.error().message().find("overflow"), std::string::npos);
+  auto lease = lease_grant(s, 10000);
+  ASSERT_TRUE(lease.has_value());
+  put(s, "leased", "1", lease->id());
+  add("leased", 1);
+  EXPECT_EQ((*get(s, "leased"))->lease_id(), lease->id()) << "an add keeps the key's lease";
+}
+
 TEST(KvStateMachine, CasSucceedsOnlyWhenExpectationHolds) {
   DeterministicKeyValueStore s;
   EXPECT_TRUE(cas(s, "k", std::nullopt, "v1")->succeeded());  // create if absent

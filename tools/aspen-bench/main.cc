@@ -62,7 +62,8 @@ int main(int argc, char** argv) {
       "  cas        each thread compare-and-swaps its own key in a chain\n"
       "  scan       a --scan-limit page from a random key (preloaded)\n"
       "  lock       coordination lock: acquire (waiting while held) + release per op\n"
-      "  counter    coordination counter: one increment per op (a CAS loop)\n"
+      "  counter    coordination counter: one increment per op (one Add command)\n"
+      "  counter-cas  the same with a read and a CAS per try (the counter before Add)\n"
       "  queue      coordination queue: push + pop + ack per op\n"
       "  The coordination workloads give each client its own lock/counter/queue; with\n"
       "  --contended all clients share one.\n"
@@ -77,7 +78,7 @@ int main(int argc, char** argv) {
   bool should_skip_preload = false;
   uint32_t timeout_ms = 10000;
   app.add_option("--ticket", ticket, "Cluster ticket (default: $ASPEN_TICKET)")->envname("ASPEN_TICKET");
-  app.add_option("--workload", workload, "put | get | get-stale | mixed | cas | scan | lock | counter | queue")
+  app.add_option("--workload", workload, "put | get | get-stale | mixed | cas | scan | lock | counter | counter-cas | queue")
       ->capture_default_str();
   app.add_option("--clients", config.clients, "Concurrent requests in flight (one thread each)")
       ->capture_default_str()

@@ -18,6 +18,7 @@ bool parse_workload(const std::string& name, Workload& out) {
                                                          {"mixed", Workload::kMixed}, {"cas", Workload::kCas},
                                                          {"scan", Workload::kScan},   {"lock", Workload::kLock},
                                                          {"counter", Workload::kCounter},
+                                                         {"counter-cas", Workload::kCounterCas},
                                                          {"queue", Workload::kQueue}};
   auto it = kNames.find(name);
   if (it == kNames.end()) return false;
@@ -35,6 +36,7 @@ const char* workload_name(Workload w) {
     case Workload::kScan: return "scan";
     case Workload::kLock: return "lock";
     case Workload::kCounter: return "counter";
+    case Workload::kCounterCas: return "counter-cas";
     case Workload::kQueue: return "queue";
   }
   return "?";
@@ -136,6 +138,7 @@ OpOutcome run_one(client::Client& c, const BenchConfig& config, WorkerState& sta
     }
     case Workload::kLock:
     case Workload::kCounter:
+    case Workload::kCounterCas:
     case Workload::kQueue:
       break;  // handled above
   }

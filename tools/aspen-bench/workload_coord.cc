@@ -58,7 +58,9 @@ OpOutcome do_queue(client::Client& c, WorkerState& s) {
 
 }  // namespace
 
-bool is_coord_workload(Workload w) { return w == Workload::kLock || w == Workload::kCounter || w == Workload::kQueue; }
+bool is_coord_workload(Workload w) {
+  return w == Workload::kLock || w == Workload::kCounter || w == Workload::kCounterCas || w == Workload::kQueue;
+}
 
 void init_coord_worker(const BenchConfig& config, WorkerState& state) {
   const char* kind = workload_name(config.workload);
@@ -75,6 +77,18 @@ OpOutcome run_coord_one(client::Client& c, const BenchConfig& config, WorkerStat
     case Workload::kCounter: {
       auto v = coord::AtomicCounter(c, state.coord_name).increment();
       if (!v) return failed(v.error());
+      return {true, false, std::nullopt};
+    }
+    case Workload::kCounterCas: {
+      // The counter as it was before the Add command: read, then a CAS, again on conflict.
+      coord::AtomicCounter counter(c, state.coord_name);
+      while (true) {
+        auto v = counter.get();
+        if (!v) return failed(v.error());
+        auto swapped = counter.compare_and_set(*v, *v + 1);
+        if (!swapped) return failed(swapped.error());
+        if (*swapped) break;
+      }
       return {true, false, std::nullopt};
     }
     case Workload::kQueue:
