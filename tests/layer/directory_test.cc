@@ -2,6 +2,7 @@
 // failure paths, FDB's key layout, and 16 concurrent creators (no prefix handed out twice,
 // none a prefix of another, every racer of one path gets the same directory).
 #include <gtest/gtest.h>
+#include <rapidcheck/gtest.h>
 
 #include <algorithm>
 #include <map>
@@ -228,6 +229,107 @@ TEST(Directory, SixteenConcurrentCreatorsNeverShareOrNestPrefixes) {
     EXPECT_FALSE(all[i].starts_with(all[i - 1])) << "a prefix is a prefix of another";
   }
   EXPECT_EQ(reader.list({"shared"})->size(), static_cast<size_t>(kShared));
+}
+
+}  // namespace
+}  // namespace aspen::layer
+
+namespace aspen::layer {
+namespace {
+
+// Random sequences of directory operations against a model (a set of paths): the same
+// answers, and at every step the listed tree is the model's and no two directories share a
+// prefix.
+struct DirModel {
+  std::set<Path> paths;
+  bool has(const Path& p) const { return p.empty() || paths.count(p) > 0; }
+  void add_with_parents(const Path& p) {
+    for (size_t n = 1; n <= p.size(); ++n) paths.insert(Path(p.begin(), p.begin() + static_cast<long>(n)));
+  }
+  static bool is_under(const Path& p, const Path& top) {
+    return p.size() >= top.size() && std::equal(top.begin(), top.end(), p.begin());
+  }
+  void remove_subtree(const Path& top) {
+    std::erase_if(paths, [&](const Path& p) { return is_under(p, top); });
+  }
+  void move(const Path& from, const Path& to) {
+    std::set<Path> moved;
+    for (const auto& p : paths) {
+      if (!is_under(p, from)) continue;
+      Path q = to;
+      q.insert(q.end(), p.begin() + static_cast<long>(from.size()), p.end());
+      moved.insert(q);
+    }
+    remove_subtree(from);
+    paths.insert(moved.begin(), moved.end());
+  }
+  std::vector<std::string> children(const Path& parent) const {
+    std::vector<std::string> out;
+    for (const auto& p : paths) {
+      if (p.size() == parent.size() + 1 && is_under(p, parent)) out.push_back(p.back());
+    }
+    return out;  // std::set order of paths = name order among siblings
+  }
+};
+
+RC_GTEST_PROP(DirectoryProperty, OperationsAgreeWithATreeModel, ()) {
+  DeterministicKeyValueStore s;
+  DirectoryLayer dirs(s, *rc::gen::arbitrary<uint64_t>());
+  DirModel model;
+  auto gen_path = rc::gen::mapcat(rc::gen::inRange<size_t>(0, 4), [](size_t n) {
+    return rc::gen::container<Path>(n, rc::gen::element<std::string>("a", "b", "c"));
+  });
+  int steps = *rc::gen::inRange(1, 40);
+  for (int i = 0; i < steps; ++i) {
+    Path p = *gen_path;
+    switch (*rc::gen::inRange(0, 5)) {
+      case 0: {
+        auto d = dirs.create_or_open(p);
+        RC_ASSERT(d.has_value() == !p.empty());
+        if (!p.empty()) model.add_with_parents(p);
+        break;
+      }
+      case 1: {
+        auto d = dirs.create(p);
+        bool should = !p.empty() && !model.has(p);
+        RC_ASSERT(d.has_value() == should);
+        if (should) model.add_with_parents(p);
+        break;
+      }
+      case 2: {
+        Path to = *gen_path;
+        Path to_parent = to.empty() ? to : Path(to.begin(), to.end() - 1);
+        bool should = !p.empty() && !to.empty() && model.has(p) && !model.has(to) && model.has(to_parent) &&
+                      !DirModel::is_under(to, p);
+        auto d = dirs.move(p, to);
+        RC_ASSERT(d.has_value() == should);
+        if (should) model.move(p, to);
+        break;
+      }
+      case 3: {
+        auto r = dirs.remove_if_exists(p);
+        RC_ASSERT(r.has_value() == !p.empty());
+        if (!p.empty()) {
+          RC_ASSERT(*r == model.has(p));
+          model.remove_subtree(p);
+        }
+        break;
+      }
+      default: {
+        auto names = dirs.list(p);
+        RC_ASSERT(names.has_value() == model.has(p));
+        if (names) RC_ASSERT(*names == model.children(p));
+        break;
+      }
+    }
+  }
+  std::set<std::string> prefixes;
+  for (const auto& p : model.paths) {
+    auto d = dirs.open(p);
+    RC_ASSERT(d.has_value());
+    RC_ASSERT(prefixes.insert(d->prefix()).second);
+  }
+  RC_ASSERT(*dirs.list() == model.children({}));
 }
 
 }  // namespace
