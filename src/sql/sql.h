@@ -25,7 +25,7 @@
 // still has the mod revision this transaction read (absent for new rows). On a conflict an
 // autocommit statement runs again (kMaxConflictRetries); inside BEGIN ... COMMIT the commit
 // fails with Unavailable ("conflict") and nothing is written. At most kMaxSqlTxnRows (60)
-// rows per transaction; reads inside a transaction do not see its own uncommitted writes.
+// rows per transaction; reads inside a transaction see its own uncommitted writes.
 //
 // Errors (SQL syntax, unknown tables, writes to kv, store failures) come back as Results,
 // never as exceptions or crashes.

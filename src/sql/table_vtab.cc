@@ -49,6 +49,13 @@ struct Cursor : sqlite3_vtab_cursor {
   bool has_more = false;
   bool is_done = true;
   uint32_t next_limit = kFirstPageRows;
+  // The scan's bounds, and the transaction's own writes merged into it: the current row
+  // comes from the store page (is_from_page) or from a write; last_key is the last row
+  // shown, so writes made while the scan runs are seen once, in key order.
+  std::string begin, end;
+  std::string last_key;
+  bool has_last = false;
+  bool is_from_page = false;
   layer::Tuple pk;      // of the current row
   layer::Tuple values;  // of the current row
 };
@@ -310,35 +317,65 @@ int table_close(sqlite3_vtab_cursor* cur) {
 }
 
 // Decodes the row at pos; a row that does not decode is an error, not a crash.
-int load_row(Cursor* c) {
-  const kvpb::KeyValue& kv = c->page[c->pos];
-  auto pk = c->table->rows.unpack(kv.key());
-  auto values = layer::unpack(kv.value());
+// Decodes a row; a row that does not decode is an error, not a crash.
+int load_row(Cursor* c, const std::string& key, const std::string& value) {
+  auto pk = c->table->rows.unpack(key);
+  auto values = layer::unpack(value);
   if (!pk || pk->size() != 1 || !values || values->size() + 1 != c->table->schema.names.size()) {
     return vtab_error(c->pVtab, Error(ErrorCode::kCorruption, fmt::format("a row of table {} does not decode", c->table->name)));
   }
   c->pk = std::move(*pk);
   c->values = std::move(*values);
+  c->last_key = key;
+  c->has_last = true;
   return SQLITE_OK;
 }
 
+// The transaction's next own write inside the scan's bounds, after the last row shown.
+const std::pair<const std::string, std::optional<std::string>>* next_write(Cursor* c) {
+  const auto& writes = c->table->context->writes;
+  auto it = c->has_last ? writes.upper_bound(c->last_key) : writes.lower_bound(c->begin);
+  if (it == writes.end() || (!c->end.empty() && it->first >= c->end)) return nullptr;
+  return &*it;
+}
+
+// Moves to the next row: the smaller of the store's next key and the transaction's next own
+// write (which wins over the store's row of the same key, and hides it when a delete).
 int settle(Cursor* c) {
-  while (c->pos >= c->page.size()) {
-    if (!c->has_more) {
+  for (;;) {
+    while (c->pos >= c->page.size() && c->has_more) {
+      c->request.set_limit(c->next_limit);
+      auto r = read_page(c->table->context, c->request);
+      if (!r) return remember_store_error(c->table->context, c->pVtab, r.error());
+      c->page.assign(std::make_move_iterator(r->mutable_kvs()->begin()), std::make_move_iterator(r->mutable_kvs()->end()));
+      c->pos = 0;
+      c->has_more = r->has_more();
+      c->request.set_continuation(r->continuation());
+      c->next_limit = static_cast<uint32_t>(std::min<uint64_t>(uint64_t{c->next_limit} * 2, limits::kMaxScanResults));
+    }
+    const kvpb::KeyValue* stored = c->pos < c->page.size() ? &c->page[c->pos] : nullptr;
+    if (stored && c->has_last && stored->key() <= c->last_key) {
+      c->pos++;  // shown already (as a write of the same key)
+      continue;
+    }
+    auto* write = next_write(c);
+    if (!stored && !write) {
       c->is_done = true;
       return SQLITE_OK;
     }
-    c->request.set_limit(c->next_limit);
-    auto r = read_page(c->table->context, c->request);
-    if (!r) return remember_store_error(c->table->context, c->pVtab, r.error());
-    c->page.assign(std::make_move_iterator(r->mutable_kvs()->begin()), std::make_move_iterator(r->mutable_kvs()->end()));
-    c->pos = 0;
-    c->has_more = r->has_more();
-    c->request.set_continuation(r->continuation());
-    c->next_limit = static_cast<uint32_t>(std::min<uint64_t>(uint64_t{c->next_limit} * 2, limits::kMaxScanResults));
+    c->is_done = false;
+    if (write && (!stored || write->first <= stored->key())) {
+      c->is_from_page = false;
+      if (!write->second) {  // deleted by this transaction
+        c->last_key = write->first;
+        c->has_last = true;
+        continue;
+      }
+      return load_row(c, write->first, *write->second);
+    }
+    c->is_from_page = true;
+    return load_row(c, stored->key(), stored->value());
   }
-  c->is_done = false;
-  return load_row(c);
 }
 
 int table_filter(sqlite3_vtab_cursor* cur, int, const char* idx_str, int argc, sqlite3_value** argv) {
@@ -359,14 +396,21 @@ int table_filter(sqlite3_vtab_cursor* cur, int, const char* idx_str, int argc, s
   c->pos = 0;
   c->next_limit = kFirstPageRows;
   c->has_more = !bounds.is_empty();
-  c->request.set_start(bounds.begin());
-  c->request.set_end(bounds.end());
+  c->begin = bounds.begin();
+  c->end = bounds.end();
+  c->has_last = false;
+  if (bounds.is_empty()) {
+    c->is_done = true;
+    return SQLITE_OK;
+  }
+  c->request.set_start(c->begin);
+  c->request.set_end(c->end);
   return settle(c);
 }
 
 int table_next(sqlite3_vtab_cursor* cur) {
   auto* c = static_cast<Cursor*>(cur);
-  c->pos++;
+  if (c->is_from_page) c->pos++;
   return settle(c);
 }
 

@@ -168,6 +168,16 @@ class Generator {
     return fmt::format("INSERT INTO T VALUES ({})", row(s, key));
   }
 
+  // An INSERT of a new key or a DELETE of one key: never fails.
+  std::string single_row_write(const Schema& s, std::set<std::string>& keys) {
+    std::string key = literal(s.types[s.pk], false);
+    if (rng_.chance(1, 2) || !keys.insert(key).second) {
+      keys.erase(key);
+      return fmt::format("DELETE FROM T WHERE c{} = {}", s.pk, key);
+    }
+    return fmt::format("INSERT INTO T VALUES ({})", row(s, key));
+  }
+
   std::string row(const Schema& s, const std::string& key) {
     std::string out;
     for (size_t c = 0; c < s.types.size(); ++c) out += (c ? ", " : "") + (c == s.pk ? key : literal(s.types[c]));
@@ -219,10 +229,26 @@ TEST(SqlTableDifferential, UserTablesAnswerLikePlainSqliteTables) {
       ASSERT_TRUE(r.has_value()) << r.error().to_string() << "\n" << sql;
       ASSERT_EQ(sqlite3_exec(ref, on(sql, "ref").c_str(), nullptr, nullptr, nullptr), SQLITE_OK) << sqlite3_errmsg(ref);
     }
+    bool in_txn = false;
+    int txn_writes = 0;
     for (int i = 0; i < kQueriesPerSchema && failures < 5; ++i) {
       // Now and then a write, to both (an UPDATE of more than 60 rows is Aspen's limit, not
       // SQLite's: then both are left as they are).
-      if (gen.rng().chance(1, 20)) {
+      // Both run the same statements inside BEGIN ... COMMIT now and then: the Aspen table
+      // must show its own uncommitted writes as the plain table does.
+      auto both = [&](const std::string& sql) {
+        ASSERT_TRUE((*db)->query(on(sql, "t")).has_value()) << sql;
+        ASSERT_EQ(sqlite3_exec(ref, on(sql, "ref").c_str(), nullptr, nullptr, nullptr), SQLITE_OK) << sql;
+      };
+      if (!in_txn && gen.rng().chance(1, 50)) {
+        both("BEGIN");
+        in_txn = true;
+        txn_writes = 0;
+      }
+      if (in_txn && txn_writes < 10 && gen.rng().chance(1, 3)) {
+        both(gen.single_row_write(s, keys));  // a failed statement would differ inside a transaction
+        ++txn_writes;
+      } else if (!in_txn && gen.rng().chance(1, 20)) {
         std::string w = gen.write(s, keys);
         auto r = (*db)->query(on(w, "t"));
         if (r) {
@@ -231,6 +257,10 @@ TEST(SqlTableDifferential, UserTablesAnswerLikePlainSqliteTables) {
           ASSERT_EQ(r.error().code(), ErrorCode::kInvalidArgument) << w << ": " << r.error().to_string();
           ASSERT_NE(r.error().message().find("at most 60 rows"), std::string::npos) << w << ": " << r.error().message();
         }
+      }
+      if (in_txn && gen.rng().chance(1, 8)) {
+        both("COMMIT");
+        in_txn = false;
       }
       std::string q = gen.query(s);
       std::string error;
@@ -247,6 +277,10 @@ TEST(SqlTableDifferential, UserTablesAnswerLikePlainSqliteTables) {
                       << " rows, plain SQLite: " << expected.size() << " rows";
         ++failures;
       }
+    }
+    if (in_txn) {
+      ASSERT_TRUE((*db)->query("COMMIT").has_value());
+      ASSERT_EQ(sqlite3_exec(ref, "COMMIT", nullptr, nullptr, nullptr), SQLITE_OK);
     }
     sqlite3_close(ref);
   }

@@ -143,6 +143,28 @@ TEST(UserTable, ExplicitTransactionCommitsEveryTableAtOnce) {
   EXPECT_EQ(q(*db, "SELECT count(*) FROM log").rows[0][0], integer(1));
 }
 
+TEST(UserTable, ATransactionReadsItsOwnWrites) {
+  DeterministicKeyValueStore store;
+  auto db = open_db(store);
+  q(*db, "CREATE VIRTUAL TABLE t USING aspen(id INTEGER PRIMARY KEY, v TEXT)");
+  q(*db, "INSERT INTO t VALUES (1, 'one'), (3, 'three'), (5, 'five')");
+  q(*db, "BEGIN");
+  q(*db, "INSERT INTO t VALUES (2, 'two'), (9, 'nine')");
+  q(*db, "UPDATE t SET v = 'THREE' WHERE id = 3");
+  q(*db, "DELETE FROM t WHERE id = 5");
+  auto inside = q(*db, "SELECT id, v FROM t ORDER BY id");
+  EXPECT_EQ(inside.rows, (std::vector<Row>{{integer(1), text("one")}, {integer(2), text("two")}, {integer(3), text("THREE")},
+                                           {integer(9), text("nine")}}));
+  EXPECT_EQ(q(*db, "SELECT v FROM t WHERE id = 2").rows, (std::vector<Row>{{text("two")}}));
+  EXPECT_TRUE(q(*db, "SELECT v FROM t WHERE id = 5").rows.empty());
+  EXPECT_EQ(q(*db, "SELECT count(*) FROM t WHERE id > 1 AND id < 9").rows[0][0], integer(2));
+  // Another database over the store sees none of it before COMMIT.
+  auto other = open_db(store, 2);
+  EXPECT_EQ(q(*other, "SELECT count(*), sum(id) FROM t").rows[0], (Row{integer(3), integer(9)}));
+  q(*db, "COMMIT");
+  EXPECT_EQ(q(*other, "SELECT group_concat(v) FROM (SELECT v FROM t ORDER BY id)").rows[0][0], text("one,two,THREE,nine"));
+}
+
 // A store that changes the row behind the statement's back on the first commits.
 class RacingStore : public kv::KeyValueStore {
  public:
