@@ -600,6 +600,25 @@ Result<std::unique_ptr<Watch>> Client::watch(const WatchOptions& options) {
   return w;
 }
 
+Result<bool> Client::wait_for_delete(std::string_view key, uint64_t after_revision, uint64_t timeout_ms) {
+  const auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
+  WatchOptions o;
+  o.key = std::string(key);
+  o.start_revision = after_revision + 1;
+  o.is_no_put = true;
+  auto w = watch(o);
+  if (!w) return std::unexpected(w.error());
+  while (Clock::now() < deadline) {
+    auto b = (*w)->next(ms_until(deadline));
+    if (!b) {
+      if (b.error().code() == ErrorCode::kTimeout) continue;
+      return std::unexpected(b.error());
+    }
+    if (!b->events.empty()) return true;  // deletes only (is_no_put)
+  }
+  return false;
+}
+
 Result<kvpb::CommandResult> Client::execute(kvpb::Command cmd) {
   if (auto s = kv::validate_command(cmd); !s) return std::unexpected(s.error());
   cpb::Request request;

@@ -77,7 +77,7 @@ struct Target {
   uint64_t node_id = 0;
 };
 
-class Client : public kv::KeyValueStore {
+class Client : public kv::KeyValueStore, public kv::ChangeNotifier {
  public:
   static Result<std::unique_ptr<Client>> connect(std::string_view ticket, ClientOptions options = {});
   static Result<std::unique_ptr<Client>> connect(cluster::Ticket ticket, ClientOptions options = {});
@@ -102,6 +102,8 @@ class Client : public kv::KeyValueStore {
   Result<kvpb::CommandResult> execute(kvpb::Command cmd) override;
   Result<kvpb::RangeResult> range(const kvpb::RangeRequest& request) override;
   Result<std::vector<kvpb::Lease>> list_leases() override;
+  // kv::ChangeNotifier, through a watch on the key.
+  Result<bool> wait_for_delete(std::string_view key, uint64_t after_revision, uint64_t timeout_ms) override;
 
   // --- cluster ---
   Result<cpb::GetHealthResponse> health(Target target = {});

@@ -2,12 +2,28 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "coord/owned_key.h"
 
 namespace aspen::coord {
 
 namespace {
-constexpr std::string_view kKind = "lock";
+
+constexpr std::string_view kKind = "lockq";
+
+// The queue as one read saw it: waiters in arrival order (create revision = fencing token).
+struct Queue {
+  std::vector<Owner> waiters;
+  uint64_t revision = 0;
+};
+
+}  // namespace
+
+std::string DistributedLock::queue_prefix() const { return coord_key(kKind, name_) + ":"; }
+
+std::string DistributedLock::waiter_key(uint64_t lease_id) const {
+  return queue_prefix() + fmt::format("{:016x}", lease_id);
 }
 
 Status DistributedLock::check_args(std::string_view holder, uint64_t ttl_ms) const {
@@ -16,70 +32,164 @@ Status DistributedLock::check_args(std::string_view holder, uint64_t ttl_ms) con
   return validate_ttl_ms(ttl_ms);
 }
 
-Result<std::optional<LockHandle>> DistributedLock::attempt(std::string_view holder, uint64_t ttl_ms,
-                                                           uint64_t* lease_id) {
+Result<Owner> DistributedLock::enqueue(std::string_view holder, uint64_t ttl_ms, uint64_t* lease_id) {
   if (*lease_id == 0) {
     auto lease = kv::lease_grant(store_, ttl_ms);
     if (!lease) return std::unexpected(lease.error());
     *lease_id = lease->id();
   }
   Owner me{std::string(holder), {}, *lease_id, 0};
-  auto claim = claim_owned_key(store_, coord_key(kKind, name_), me);
-  if (!claim) {
-    if (claim.error().code() == ErrorCode::kLeaseNotFound) {  // our lease ran out while waiting
-      *lease_id = 0;
-      return std::optional<LockHandle>{};
+  auto claim = claim_owned_key(store_, waiter_key(*lease_id), me);
+  if (!claim) return std::unexpected(claim.error());
+  if (!claim->is_claimed) {
+    return make_error(ErrorCode::kInternal, fmt::format("lock '{}': lease {} already queues a waiter", name_, *lease_id));
+  }
+  return claim->owner;
+}
+
+Result<DistributedLock::Position> DistributedLock::position(const Owner& me) {
+  auto page = kv::scan_prefix(store_, queue_prefix(), static_cast<uint32_t>(limits::kMaxLockWaiters));
+  if (!page) return std::unexpected(page.error());
+  Queue q;
+  q.revision = page->revision();
+  for (const auto& kv : page->kvs()) {
+    auto o = decode_owner(kv);
+    if (!o) return std::unexpected(o.error());
+    q.waiters.push_back(std::move(*o));
+  }
+  std::sort(q.waiters.begin(), q.waiters.end(),
+            [](const Owner& a, const Owner& b) { return a.fencing_token < b.fencing_token; });
+  Position pos;
+  pos.revision = q.revision;
+  for (size_t i = 0; i < q.waiters.size(); ++i) {
+    const Owner& w = q.waiters[i];
+    if (w.fencing_token == me.fencing_token) {
+      pos.is_queued = true;
+      pos.is_first = i == 0;
+      if (i > 0) pos.predecessor = waiter_key(q.waiters[i - 1].lease_id);
+    } else if (w.holder == me.holder) {
+      return make_error(ErrorCode::kInvalidArgument,
+                        fmt::format("lock '{}' is already held or awaited by holder '{}' (fencing token {}); one "
+                                    "holder id takes a lock once",
+                                    name_, me.holder, w.fencing_token));
     }
-    return std::unexpected(claim.error());
   }
-  if (claim->is_claimed) {
-    return std::optional<LockHandle>(LockHandle{name_, me.holder, claim->owner.fencing_token, *lease_id});
+  if (!pos.is_queued && page->has_more()) {
+    return make_error(ErrorCode::kUnavailable,
+                      fmt::format("lock '{}' has more than {} waiters", name_, limits::kMaxLockWaiters));
   }
-  if (claim->owner.holder == holder) {
-    return make_error(ErrorCode::kInvalidArgument,
-                      fmt::format("lock '{}' is already held by holder '{}' (fencing token {}); renew or "
-                                  "release it instead of acquiring it again",
-                                  name_, holder, claim->owner.fencing_token));
+  return pos;
+}
+
+void DistributedLock::leave(const Owner& me) {
+  // Best effort: a waiter that cannot clean up leaves a key its lease removes at its TTL.
+  if (!release_owned_key(store_, waiter_key(me.lease_id), me.fencing_token, me.lease_id, "lock waiter")) {
+    (void)kv::lease_revoke(store_, me.lease_id);
   }
-  return std::optional<LockHandle>{};
 }
 
 Result<std::optional<LockHandle>> DistributedLock::try_acquire(std::string_view holder, uint64_t ttl_ms) {
   if (auto s = check_args(holder, ttl_ms); !s) return std::unexpected(s.error());
   uint64_t lease_id = 0;
-  auto r = attempt(holder, ttl_ms, &lease_id);
-  if ((!r || !r->has_value()) && lease_id != 0) (void)kv::lease_revoke(store_, lease_id);
-  return r;
+  auto me = enqueue(holder, ttl_ms, &lease_id);
+  if (!me) {
+    if (lease_id != 0) (void)kv::lease_revoke(store_, lease_id);
+    return std::unexpected(me.error());
+  }
+  auto pos = position(*me);
+  if (pos && pos->is_first) return std::optional<LockHandle>(LockHandle{name_, me->holder, me->fencing_token, lease_id});
+  leave(*me);
+  if (!pos) return std::unexpected(pos.error());
+  return std::optional<LockHandle>{};
 }
 
-Result<LockHandle> DistributedLock::try_acquire_until(std::string_view holder, uint64_t ttl_ms,
-                                                      uint64_t deadline_ms, const Waiter& waiter) {
+Result<LockHandle> DistributedLock::try_acquire_until(std::string_view holder, uint64_t ttl_ms, uint64_t deadline_ms,
+                                                      const Waiter& waiter) {
   if (auto s = check_args(holder, ttl_ms); !s) return std::unexpected(s.error());
+  auto* notifier = dynamic_cast<kv::ChangeNotifier*>(&store_);
   uint64_t lease_id = 0;
-  auto r = wait_until<LockHandle>(waiter, deadline_ms, fmt::format("acquire lock '{}'", name_),
-                                  [&] { return attempt(holder, ttl_ms, &lease_id); });
-  if (!r && lease_id != 0) (void)kv::lease_revoke(store_, lease_id);
-  return r;
+  std::optional<Owner> me;
+  uint64_t renewed_at_ms = 0;
+  uint64_t random = waiter.jitter_seed;
+  auto fail = [&](Error e) -> Result<LockHandle> {
+    if (me) {
+      leave(*me);
+    } else if (lease_id != 0) {
+      (void)kv::lease_revoke(store_, lease_id);
+    }
+    return std::unexpected(std::move(e));
+  };
+  for (uint32_t round = 0; round < limits::kMaxCoordWaitAttempts; ++round) {
+    if (!me) {
+      auto queued = enqueue(holder, ttl_ms, &lease_id);
+      if (!queued) {
+        if (queued.error().code() != ErrorCode::kLeaseNotFound) return fail(queued.error());
+        lease_id = 0;  // the lease ran out between grant and claim: a fresh one
+        continue;
+      }
+      me = std::move(*queued);
+      renewed_at_ms = waiter.now_ms();
+    }
+    auto pos = position(*me);
+    if (!pos) return fail(pos.error());
+    if (pos->is_first) return LockHandle{name_, me->holder, me->fencing_token, lease_id};
+    if (!pos->is_queued) {
+      // Our lease expired while we waited (its key went with it): queue again, at the back.
+      me.reset();
+      lease_id = 0;
+      continue;
+    }
+    const uint64_t now = waiter.now_ms();
+    if (now >= deadline_ms) {
+      return fail(Error(ErrorCode::kTimeout, fmt::format("acquire lock '{}': deadline passed before it succeeded", name_)));
+    }
+    // Keep our place: the lease must outlive the wait.
+    if (now >= renewed_at_ms + ttl_ms / 3) {
+      if (auto k = kv::lease_keepalive(store_, lease_id); !k) {
+        if (k.error().code() != ErrorCode::kLeaseNotFound) return fail(k.error());
+        me.reset();
+        lease_id = 0;
+        continue;
+      }
+      renewed_at_ms = now;
+    }
+    // Only the waiter just ahead matters (no herd): wait for its key to go.
+    const uint64_t wait_ms = std::min(deadline_ms - now, std::max<uint64_t>(1, ttl_ms / 3));
+    if (notifier != nullptr) {
+      auto gone = notifier->wait_for_delete(pos->predecessor, pos->revision, wait_ms);
+      if (!gone) return fail(gone.error());
+    } else {
+      random = random * 6364136223846793005ULL + 1442695040888963407ULL;
+      waiter.sleep_ms(std::min(backoff_ms(round, random >> 11), wait_ms));
+    }
+  }
+  return fail(Error(ErrorCode::kTimeout, fmt::format("acquire lock '{}': too many rounds", name_)));
 }
 
 Status DistributedLock::release(const LockHandle& handle) {
   if (auto s = validate_name(handle.name); !s) return s;
-  return release_owned_key(store_, coord_key(kKind, handle.name), handle.fencing_token, handle.lease_id,
-                           fmt::format("lock '{}'", handle.name));
+  return release_owned_key(store_, DistributedLock(store_, handle.name).waiter_key(handle.lease_id),
+                           handle.fencing_token, handle.lease_id, fmt::format("lock '{}'", handle.name));
 }
 
 Status DistributedLock::renew(const LockHandle& handle) {
   if (auto s = validate_name(handle.name); !s) return s;
-  return renew_owned_key(store_, coord_key(kKind, handle.name), handle.fencing_token, handle.lease_id,
-                         fmt::format("lock '{}'", handle.name));
+  return renew_owned_key(store_, DistributedLock(store_, handle.name).waiter_key(handle.lease_id),
+                         handle.fencing_token, handle.lease_id, fmt::format("lock '{}'", handle.name));
 }
 
 Result<std::optional<LockInfo>> DistributedLock::holder() {
   if (auto s = validate_name(name_); !s) return std::unexpected(s.error());
-  auto o = read_owner(store_, coord_key(kKind, name_));
-  if (!o) return std::unexpected(o.error());
-  if (!o->has_value()) return std::optional<LockInfo>{};
-  return std::optional<LockInfo>(LockInfo{(*o)->holder, (*o)->fencing_token, (*o)->lease_id});
+  auto page = kv::scan_prefix(store_, queue_prefix(), static_cast<uint32_t>(limits::kMaxLockWaiters));
+  if (!page) return std::unexpected(page.error());
+  std::optional<Owner> first;
+  for (const auto& kv : page->kvs()) {
+    auto o = decode_owner(kv);
+    if (!o) return std::unexpected(o.error());
+    if (!first || o->fencing_token < first->fencing_token) first = std::move(*o);
+  }
+  if (!first) return std::optional<LockInfo>{};
+  return std::optional<LockInfo>(LockInfo{first->holder, first->fencing_token, first->lease_id});
 }
 
 }  // namespace aspen::coord

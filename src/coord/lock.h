@@ -5,17 +5,21 @@
 //   ... pass h->fencing_token to every storage write the lock protects; renew() before ttl ...
 //   lock.release(*h);
 //
-// State: "__coord:lock:<name>" = {holder, lease}, attached to a lease granted per acquisition,
-// so a holder that crashes loses the lock when its TTL runs out and another can take it over.
-// The fencing token is the revision of the Txn that took the lock (the key's create_revision):
-// it strictly increases on every acquisition, so a resource that remembers the largest token
-// it has seen can refuse a stale holder that still believes it owns the lock.
+// State: a queue of waiter keys "__coord:lockq:<name>:<lease id>" = {holder, lease}, each
+// attached to the lease its acquisition granted. The waiter whose key was created first holds
+// the lock, so waiters get it in arrival order (FIFO); each waits only for the key just ahead
+// of it to go (no thundering herd), through a watch when the store offers one
+// (kv::ChangeNotifier: the remote client), else by polling. A holder that crashes loses the
+// lock when its TTL runs out. The fencing token is the holder's key's create_revision: it
+// strictly increases from holder to holder, so a resource that remembers the largest token it
+// has seen can refuse a stale holder that still believes it owns the lock.
 #pragma once
 
 #include <optional>
 #include <string>
 
 #include "coord/coord_common.h"
+#include "coord/owned_key.h"
 
 namespace aspen::coord {
 
@@ -39,7 +43,8 @@ class DistributedLock {
   // One attempt. nullopt: another holder has it. InvalidArgument if `holder` already holds it
   // (a second acquisition by the same id would hide a bug or a split brain).
   Result<std::optional<LockHandle>> try_acquire(std::string_view holder, uint64_t ttl_ms);
-  // Polls until acquired or deadline_ms (waiter's clock) passes: Timeout.
+  // Queues and waits its turn until acquired or deadline_ms (waiter's clock) passes: Timeout,
+  // leaving the queue. A waiter keeps its lease alive while it waits.
   Result<LockHandle> try_acquire_until(std::string_view holder, uint64_t ttl_ms, uint64_t deadline_ms,
                                        const Waiter& waiter);
   // NotFound if the lock is no longer held with this handle's token (expired, taken over).
@@ -50,10 +55,22 @@ class DistributedLock {
   Result<std::optional<LockInfo>> holder();
 
  private:
+  // Where a waiter stands: queued at all, first (the holder), the key just ahead, and the
+  // revision the queue was read at (a deletion after it is what the waiter waits for).
+  struct Position {
+    bool is_queued = false;
+    bool is_first = false;
+    std::string predecessor;
+    uint64_t revision = 0;
+  };
   Status check_args(std::string_view holder, uint64_t ttl_ms) const;
-  // One attempt with an existing lease (*lease_id == 0: grant one first; reset to 0 when the
-  // lease turns out to have expired so the next attempt grants a fresh one).
-  Result<std::optional<LockHandle>> attempt(std::string_view holder, uint64_t ttl_ms, uint64_t* lease_id);
+  std::string queue_prefix() const;
+  std::string waiter_key(uint64_t lease_id) const;
+  // Creates this waiter's key (granting a lease first when *lease_id is 0).
+  Result<Owner> enqueue(std::string_view holder, uint64_t ttl_ms, uint64_t* lease_id);
+  // InvalidArgument if another waiter has the same holder id.
+  Result<Position> position(const Owner& me);
+  void leave(const Owner& me);
 
   kv::KeyValueStore& store_;
   std::string name_;

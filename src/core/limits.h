@@ -196,6 +196,7 @@ inline constexpr size_t kMaxCoordRecordBytes = size_t{64} << 10;  // one encoded
 inline constexpr size_t kMaxCoordCasAttempts = 1000;     // read-modify-CAS rounds before Unavailable
 inline constexpr size_t kMaxCoordWaitAttempts = 100000;  // polls in one blocking wait, deadline or not
 inline constexpr uint64_t kMaxCoordBackoffMs = 250;      // longest sleep between polls
+inline constexpr size_t kMaxLockWaiters = 1000;          // holder and waiters queued on one lock
 inline constexpr size_t kMaxSemaphorePermits = 100000;
 inline constexpr size_t kMaxSemaphoreHolders = 256;      // distinct live holders of one semaphore
 inline constexpr size_t kMaxRWLockReaders = 256;

@@ -29,6 +29,17 @@ class KeyValueStore {
   virtual Result<std::vector<kvpb::Lease>> list_leases() = 0;
 };
 
+// A store that can tell when a key changes (the remote client, through a watch) implements
+// this too; the coordination primitives then wait for the change instead of polling.
+class ChangeNotifier {
+ public:
+  virtual ~ChangeNotifier() = default;
+  // Waits until `key` is deleted at a revision above `after_revision` (a deletion that
+  // already happened after it counts), for at most timeout_ms. true: deleted; false: the
+  // time ran out.
+  virtual Result<bool> wait_for_delete(std::string_view key, uint64_t after_revision, uint64_t timeout_ms) = 0;
+};
+
 // --- convenience over any KeyValueStore ---
 Result<std::optional<kvpb::KeyValue>> get(KeyValueStore& store, std::string_view key);
 Result<std::vector<std::optional<kvpb::KeyValue>>> batch_get(KeyValueStore& store,

@@ -110,6 +110,39 @@ uint64_t steady_us() {
       std::chrono::duration_cast<std::chrono::microseconds>(Clock::now().time_since_epoch()).count());
 }
 
+// Waiters get a lock in the order they asked for it (each watches only the key ahead of it).
+TEST_F(CoordClusterTest, LockIsGrantedInArrivalOrder) {
+  auto clients = make_clients(4);
+  const std::string name = "it/fifo";
+  coord::DistributedLock first(*clients[0], name);
+  auto held = first.try_acquire("first", 10000);
+  ASSERT_TRUE(held.has_value() && held->has_value());
+  auto queued = [&] {
+    auto page = kv::scan_prefix(*clients[0], "__coord:lockq:" + name + ":");
+    return page ? page->kvs_size() : 0;
+  };
+  std::mutex mu;
+  std::vector<std::string> order;
+  std::vector<std::thread> waiters;
+  for (int i = 1; i <= 3; ++i) {
+    waiters.emplace_back([&, i] {
+      coord::DistributedLock lock(*clients[i], name);
+      auto h = lock.try_acquire_until(fmt::format("w{}", i), 10000, steady_ms() + 30000, real_waiter(i));
+      ASSERT_TRUE(h.has_value()) << h.error().to_string();
+      {
+        std::lock_guard g(mu);
+        order.push_back(h->holder);
+      }
+      ASSERT_TRUE(lock.release(*h).has_value());
+    });
+    // The next waiter arrives only once this one is queued.
+    ASSERT_TRUE(wait_until([&] { return queued() == i + 1; }, 10000));
+  }
+  ASSERT_TRUE(first.release(**held).has_value());
+  for (auto& t : waiters) t.join();
+  EXPECT_EQ(order, (std::vector<std::string>{"w1", "w2", "w3"}));
+}
+
 TEST_F(CoordClusterTest, LockExcludesContendingClientsAndFencingTokensIncrease) {
   constexpr size_t kThreads = 8;
   constexpr int kRounds = 6;

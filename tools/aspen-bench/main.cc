@@ -61,7 +61,8 @@ int main(int argc, char** argv) {
       "  mixed      --read-percent linearizable reads, the rest puts (preloaded)\n"
       "  cas        each thread compare-and-swaps its own key in a chain\n"
       "  scan       a --scan-limit page from a random key (preloaded)\n"
-      "  lock       coordination lock: acquire (waiting while held) + release per op\n"
+      "  lock       coordination lock: acquire (waiting its turn, FIFO) + release per op\n"
+      "  lock-poll  the same with the lock before FIFO: claim one key, poll while held\n"
       "  counter    coordination counter: one increment per op (one Add command)\n"
       "  counter-cas  the same with a read and a CAS per try (the counter before Add)\n"
       "  queue      coordination queue: push + pop + ack per op\n"
@@ -78,7 +79,7 @@ int main(int argc, char** argv) {
   bool should_skip_preload = false;
   uint32_t timeout_ms = 10000;
   app.add_option("--ticket", ticket, "Cluster ticket (default: $ASPEN_TICKET)")->envname("ASPEN_TICKET");
-  app.add_option("--workload", workload, "put | get | get-stale | mixed | cas | scan | lock | counter | counter-cas | queue")
+  app.add_option("--workload", workload, "put | get | get-stale | mixed | cas | scan | lock | lock-poll | counter | counter-cas | queue")
       ->capture_default_str();
   app.add_option("--clients", config.clients, "Concurrent requests in flight (one thread each)")
       ->capture_default_str()

@@ -17,6 +17,7 @@ bool parse_workload(const std::string& name, Workload& out) {
                                                          {"get-stale", Workload::kGetStale},
                                                          {"mixed", Workload::kMixed}, {"cas", Workload::kCas},
                                                          {"scan", Workload::kScan},   {"lock", Workload::kLock},
+                                                         {"lock-poll", Workload::kLockPoll},
                                                          {"counter", Workload::kCounter},
                                                          {"counter-cas", Workload::kCounterCas},
                                                          {"queue", Workload::kQueue}};
@@ -35,6 +36,7 @@ const char* workload_name(Workload w) {
     case Workload::kCas: return "cas";
     case Workload::kScan: return "scan";
     case Workload::kLock: return "lock";
+    case Workload::kLockPoll: return "lock-poll";
     case Workload::kCounter: return "counter";
     case Workload::kCounterCas: return "counter-cas";
     case Workload::kQueue: return "queue";
@@ -137,6 +139,7 @@ OpOutcome run_one(client::Client& c, const BenchConfig& config, WorkerState& sta
       return {true, false, std::nullopt};
     }
     case Workload::kLock:
+    case Workload::kLockPoll:
     case Workload::kCounter:
     case Workload::kCounterCas:
     case Workload::kQueue:

@@ -8,6 +8,7 @@
 #include "bench.h"
 #include "coord/counter.h"
 #include "coord/lock.h"
+#include "coord/owned_key.h"
 #include "coord/queue.h"
 #include "core/limits.h"
 
@@ -45,6 +46,26 @@ OpOutcome do_lock(client::Client& c, WorkerState& s) {
   return {true, false, std::nullopt};
 }
 
+// The lock as it was before the FIFO queue: one key claimed if absent (with a lease), polled
+// with backoff while another holds it; kept to compare the two in one run.
+OpOutcome do_lock_poll(client::Client& c, WorkerState& s) {
+  const std::string key = "__coord:lock:" + s.coord_name;
+  const coord::Waiter waiter{steady_ms, [](uint64_t ms) { std::this_thread::sleep_for(std::chrono::milliseconds(ms)); },
+                             s.rng()};
+  auto lease = kv::lease_grant(c, kLockTtlMs);
+  if (!lease) return failed(lease.error());
+  coord::Owner me{s.holder_id, {}, lease->id(), 0};
+  auto owner = coord::wait_until<coord::Owner>(waiter, steady_ms() + 30000, "acquire", [&]() -> Result<std::optional<coord::Owner>> {
+    auto claim = coord::claim_owned_key(c, key, me);
+    if (!claim) return std::unexpected(claim.error());
+    if (!claim->is_claimed) return std::optional<coord::Owner>{};
+    return std::optional<coord::Owner>(claim->owner);
+  });
+  if (!owner) return failed(owner.error());
+  if (auto r = coord::release_owned_key(c, key, owner->fencing_token, lease->id(), "lock"); !r) return failed(r.error());
+  return {true, false, std::nullopt};
+}
+
 OpOutcome do_queue(client::Client& c, WorkerState& s) {
   coord::QueueManager q(c, s.coord_name, {.visibility_timeout_ms = kQueueVisibilityMs, .max_delivery_attempts = 5});
   auto pushed = q.enqueue(std::string_view(s.value).substr(0, limits::kMaxQueuePayloadBytes), "", wall_ms());
@@ -59,7 +80,7 @@ OpOutcome do_queue(client::Client& c, WorkerState& s) {
 }  // namespace
 
 bool is_coord_workload(Workload w) {
-  return w == Workload::kLock || w == Workload::kCounter || w == Workload::kCounterCas || w == Workload::kQueue;
+  return w == Workload::kLock || w == Workload::kLockPoll || w == Workload::kCounter || w == Workload::kCounterCas || w == Workload::kQueue;
 }
 
 void init_coord_worker(const BenchConfig& config, WorkerState& state) {
@@ -74,6 +95,8 @@ OpOutcome run_coord_one(client::Client& c, const BenchConfig& config, WorkerStat
   switch (config.workload) {
     case Workload::kLock:
       return do_lock(c, state);
+    case Workload::kLockPoll:
+      return do_lock_poll(c, state);
     case Workload::kCounter: {
       auto v = coord::AtomicCounter(c, state.coord_name).increment();
       if (!v) return failed(v.error());
