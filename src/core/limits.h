@@ -233,4 +233,44 @@ static_assert(kMaxRateLimitCapacity <= UINT64_MAX / 1000, "tokens are kept in th
 static_assert(kMaxCoordBackoffMs * 4 <= kMinLeaseTtlMs,
               "a waiter polls several times within the shortest lease");
 
+// --- layers (src/layer) and SQL (src/sql) ---
+// Nested tuples deeper than this are refused by unpack (the decoder recurses once a level).
+inline constexpr size_t kMaxTupleNestingDepth = 64;
+// Directory paths: names per path, bytes per name and per layer tag.
+inline constexpr size_t kMaxDirectoryDepth = 32;
+inline constexpr size_t kMaxDirectoryNameBytes = 255;
+inline constexpr size_t kMaxDirectoryLayerBytes = 255;
+// Transaction attempts (and allocator rounds) before a contended directory call gives up.
+inline constexpr size_t kMaxDirectoryAttempts = 10000;
+// The high-contention allocator: tries at claiming a candidate in one window before the
+// window is read again, and window reads before an allocation gives up.
+inline constexpr size_t kMaxAllocatorClaimsPerWindow = 64;
+inline constexpr size_t kMaxAllocatorRounds = 10000;
+// Rows one SQL transaction may write: each costs a compare and an operation of one KV
+// transaction.
+inline constexpr size_t kMaxSqlTxnRows = 60;
+// Times an autocommit SQL statement whose commit found a conflict is run again before the
+// conflict is reported.
+inline constexpr size_t kMaxSqlConflictRetries = 16;
+// Rows sql::Database::query() keeps in memory at most; the callback form streams instead.
+inline constexpr size_t kMaxQueryResultRows = 1000000;
+// Keys (or rows) a SQL virtual table asks for in its first page of a scan; later pages double
+// up to kMaxScanResults, and a LIMIT sizes the first page itself.
+inline constexpr size_t kSqlFirstPageKeys = 256;
+
+static_assert(2 * kMaxTupleNestingDepth <= kMaxKeySizeBytes,
+              "a key can hold a tuple nested to the limit (each level costs a code and a terminator)");
+// A directory entry key is the node subspace (0xfe), the parent's prefix as a byte string
+// (an allocator integer of at most 9 bytes, every byte possibly escaped), the SUBDIRS code and
+// the name as a string (every byte possibly escaped, plus its code and terminator).
+static_assert(1 + (2 + 2 * 9) + 1 + (2 + 2 * kMaxDirectoryNameBytes) <= kMaxKeySizeBytes,
+              "a directory entry key with a maximal name fits the key limit");
+static_assert(kMaxDirectoryLayerBytes <= kMaxValueSizeBytes);
+static_assert(2 * kMaxDirectoryDepth + 3 <= kMaxTxnOps,
+              "a move pins every entry on both paths, compares the destination and makes two writes: one txn");
+static_assert(2 * kMaxSqlTxnRows <= kMaxTxnOps, "a SQL transaction's compares and writes fit one KV transaction");
+static_assert(kMaxSqlTxnRows <= kMaxBatchSize);
+static_assert(kSqlFirstPageKeys <= kMaxScanResults && kMaxScanResults <= kMaxQueryResultRows,
+              "a scan page is a valid scan limit, and one page of results can always be kept");
+
 }  // namespace aspen::limits

@@ -63,14 +63,14 @@ Subspace DirectoryLayer::node(std::string_view prefix) const { return node_ss_.s
 
 Status DirectoryLayer::check_path(const Path& path, bool allow_root) const {
   if (path.empty() && !allow_root) return make_error(ErrorCode::kInvalidArgument, "the root directory cannot be changed");
-  if (path.size() > kMaxDirectoryDepth) {
+  if (path.size() > limits::kMaxDirectoryDepth) {
     return make_error(ErrorCode::kInvalidArgument,
-                      fmt::format("a directory path has at most {} names, got {}", kMaxDirectoryDepth, path.size()));
+                      fmt::format("a directory path has at most {} names, got {}", limits::kMaxDirectoryDepth, path.size()));
   }
   for (const auto& name : path) {
-    if (name.empty() || name.size() > kMaxDirectoryNameBytes) {
+    if (name.empty() || name.size() > limits::kMaxDirectoryNameBytes) {
       return make_error(ErrorCode::kInvalidArgument,
-                        fmt::format("a directory name has 1..{} bytes, got {}", kMaxDirectoryNameBytes, name.size()));
+                        fmt::format("a directory name has 1..{} bytes, got {}", limits::kMaxDirectoryNameBytes, name.size()));
     }
   }
   return {};
@@ -137,10 +137,10 @@ Result<std::string> DirectoryLayer::allocate_prefix() {
 Result<Directory> DirectoryLayer::open_or_create(const Path& path, std::string_view layer, bool allow_open,
                                                  bool allow_create) {
   if (auto s = check_path(path, false); !s) return std::unexpected(s.error());
-  if (layer.size() > kMaxDirectoryLayerBytes) {
-    return make_error(ErrorCode::kInvalidArgument, fmt::format("a layer tag has at most {} bytes", kMaxDirectoryLayerBytes));
+  if (layer.size() > limits::kMaxDirectoryLayerBytes) {
+    return make_error(ErrorCode::kInvalidArgument, fmt::format("a layer tag has at most {} bytes", limits::kMaxDirectoryLayerBytes));
   }
-  for (size_t attempt = 0; attempt < kMaxDirectoryAttempts; ++attempt) {
+  for (size_t attempt = 0; attempt < limits::kMaxDirectoryAttempts; ++attempt) {
     auto w = walk(path);
     if (!w) return std::unexpected(w.error());
     if (w->found() == path.size()) {
@@ -223,7 +223,7 @@ Result<Directory> DirectoryLayer::move(const Path& from, const Path& to) {
     return make_error(ErrorCode::kInvalidArgument,
                       fmt::format("cannot move {} inside itself ({})", path_text(from), path_text(to)));
   }
-  for (size_t attempt = 0; attempt < kMaxDirectoryAttempts; ++attempt) {
+  for (size_t attempt = 0; attempt < limits::kMaxDirectoryAttempts; ++attempt) {
     auto wf = walk(from);
     if (!wf) return std::unexpected(wf.error());
     if (wf->found() != from.size()) return make_error(ErrorCode::kNotFound, fmt::format("directory {} does not exist", path_text(from)));
@@ -255,7 +255,7 @@ Result<Directory> DirectoryLayer::move(const Path& from, const Path& to) {
 
 Result<bool> DirectoryLayer::remove_if_exists(const Path& path) {
   if (auto s = check_path(path, false); !s) return std::unexpected(s.error());
-  for (size_t attempt = 0; attempt < kMaxDirectoryAttempts; ++attempt) {
+  for (size_t attempt = 0; attempt < limits::kMaxDirectoryAttempts; ++attempt) {
     auto w = walk(path);
     if (!w) return std::unexpected(w.error());
     if (w->found() != path.size()) return false;

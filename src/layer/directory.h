@@ -16,7 +16,7 @@
 //
 // Concurrency: every change is one KV transaction whose compares pin the mod revision of
 // every directory entry on the path(s) it touches, so a concurrent create, move or remove of
-// any ancestor makes it fail and retry (bounded by kMaxDirectoryAttempts, then Unavailable).
+// any ancestor makes it fail and retry (bounded by limits::kMaxDirectoryAttempts, then Unavailable).
 // remove() first unlinks the directory atomically, then deletes its contents and its
 // subdirectories' metadata in batches: a crash in between leaves unreachable keys under
 // prefixes the allocator never hands out again, never a half-visible directory.
@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "core/limits.h"
 #include "core/rng.h"
 #include "kv/key_value_store.h"
 #include "layer/subspace.h"
@@ -35,12 +36,6 @@
 namespace aspen::layer {
 
 using Path = std::vector<std::string>;
-
-inline constexpr size_t kMaxDirectoryDepth = 32;
-inline constexpr size_t kMaxDirectoryNameBytes = 255;
-inline constexpr size_t kMaxDirectoryLayerBytes = 255;
-// Transaction attempts (and allocator rounds) before a contended call gives up.
-inline constexpr size_t kMaxDirectoryAttempts = 10000;
 
 struct Directory {
   Path path;

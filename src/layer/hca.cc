@@ -10,11 +10,6 @@ namespace aspen::layer {
 
 namespace {
 
-// Bounded tries at claiming a candidate in one window before the window is re-read.
-constexpr size_t kMaxClaimsPerWindow = 64;
-// Window reads (each followed by an advance, an increment or claims) before giving up.
-constexpr size_t kMaxAllocatorRounds = 10000;
-
 std::string encode_count(uint64_t n) {
   std::string s(8, '\0');
   for (size_t i = 0; i < 8; ++i) s[i] = static_cast<char>((n >> (8 * i)) & 0xff);
@@ -73,7 +68,7 @@ Result<uint64_t> hca_allocate(kv::KeyValueStore& store, const Subspace& hca,
                               const std::function<uint64_t(uint64_t)>& random) {
   Subspace counters = hca.sub({0});
   Subspace recent = hca.sub({1});
-  for (size_t attempt = 0; attempt < kMaxAllocatorRounds; ++attempt) {
+  for (size_t attempt = 0; attempt < limits::kMaxAllocatorRounds; ++attempt) {
     auto w = read_window(store, counters);
     if (!w) return std::unexpected(w.error());
     uint64_t size = hca_window_size(w->start);
@@ -104,7 +99,7 @@ Result<uint64_t> hca_allocate(kv::KeyValueStore& store, const Subspace& hca,
     if (!r) return std::unexpected(r.error());
     if (!r->succeeded()) continue;
     uint64_t counter_created = w->create_revision != 0 ? w->create_revision : r->revision();
-    for (size_t claim = 0; claim < kMaxClaimsPerWindow; ++claim) {
+    for (size_t claim = 0; claim < limits::kMaxAllocatorClaimsPerWindow; ++claim) {
       uint64_t candidate = w->start + random(size);
       std::string key = recent.pack({Integer::of_unsigned(candidate)});
       Txn txn;

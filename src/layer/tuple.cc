@@ -263,7 +263,7 @@ class Reader {
   }
 
   Result<Element> nested(size_t depth) {
-    if (depth > kMaxTupleNestingDepth) return bad(fmt::format("nested deeper than {}", kMaxTupleNestingDepth));
+    if (depth > limits::kMaxTupleNestingDepth) return bad(fmt::format("nested deeper than {}", limits::kMaxTupleNestingDepth));
     Tuple t;
     while (pos_ < in_.size()) {
       if (at(pos_) == kNullCode) {

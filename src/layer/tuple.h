@@ -16,7 +16,7 @@
 // (magnitude up to 2^64-1, either sign) and the big-integer codes 0x0b/0x1d (9..255 byte
 // magnitudes), float 0x20, double 0x21, false 0x26, true 0x27, UUID 0x30, 96-bit versionstamp
 // 0x33. unpack() reads untrusted bytes: any input gives a Tuple or an InvalidArgument error,
-// never a crash, and nesting deeper than kMaxTupleNestingDepth is refused.
+// never a crash, and nesting deeper than limits::kMaxTupleNestingDepth is refused.
 #pragma once
 
 #include <array>
@@ -29,11 +29,9 @@
 #include <vector>
 
 #include "core/error.h"
+#include "core/limits.h"
 
 namespace aspen::layer {
-
-// Nested tuples deeper than this are refused by unpack (the decoder recurses).
-inline constexpr size_t kMaxTupleNestingDepth = 64;
 
 struct Element;
 using Tuple = std::vector<Element>;

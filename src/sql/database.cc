@@ -86,7 +86,7 @@ Status Database::execute(std::string_view sql, const std::function<void(const st
                          const std::function<bool(const Row&)>& on_row) {
   std::string text(sql);
   const char* rest = text.c_str();
-  int retries = 0;
+  size_t retries = 0;
   while (*rest != '\0') {
     sqlite3_stmt* stmt = nullptr;
     const char* tail = nullptr;
@@ -126,7 +126,7 @@ Status Database::execute(std::string_view sql, const std::function<void(const st
     if (rc != SQLITE_DONE) {
       // A lost optimistic race of a statement that committed by itself: nothing was
       // written and nothing was shown, so running it again is safe.
-      if (context_->is_conflict && sqlite3_get_autocommit(db_) && rows == 0 && retries < kMaxConflictRetries) {
+      if (context_->is_conflict && sqlite3_get_autocommit(db_) && rows == 0 && retries < limits::kMaxSqlConflictRetries) {
         ++retries;
         continue;
       }
@@ -153,7 +153,7 @@ Result<QueryResult> Database::query(std::string_view sql) {
         out.rows.clear();
       },
       [&](const Row& row) {
-        if (out.rows.size() >= kMaxQueryResultRows) {
+        if (out.rows.size() >= limits::kMaxQueryResultRows) {
           is_truncated = true;
           return false;
         }
@@ -163,7 +163,7 @@ Result<QueryResult> Database::query(std::string_view sql) {
   if (!s) return std::unexpected(s.error());
   if (is_truncated) {
     return make_error(ErrorCode::kScanTooLarge,
-                      fmt::format("query returns more than {} rows; use LIMIT or stream", kMaxQueryResultRows));
+                      fmt::format("query returns more than {} rows; use LIMIT or stream", limits::kMaxQueryResultRows));
   }
   return out;
 }

@@ -15,8 +15,6 @@ namespace {
 
 enum Column { kKey = 0, kValue, kCreateRevision, kModRevision, kVersion, kLease };
 
-// The first page when no LIMIT says how many rows are wanted; pages then double.
-constexpr uint32_t kFirstPageKeys = 256;
 // idxStr letters for LIMIT and OFFSET arguments (the others are KeyOp values).
 constexpr char kLimitArg = 'l';
 constexpr char kOffsetArg = 'o';
@@ -37,7 +35,7 @@ struct KvCursor : sqlite3_vtab_cursor {
   uint64_t pos = 0;
   uint64_t rowid = 0;
   bool has_more = false;
-  uint32_t next_limit = kFirstPageKeys;
+  uint32_t next_limit = static_cast<uint32_t>(limits::kSqlFirstPageKeys);
 };
 
 int set_error(sqlite3_vtab* vtab, const Error& e) {
@@ -202,7 +200,7 @@ int kv_filter(sqlite3_vtab_cursor* cur, int idx_num, const char* idx_str, int ar
   }
   c->request.set_start(bounds.begin());
   c->request.set_end(bounds.end());
-  c->next_limit = kFirstPageKeys;
+  c->next_limit = static_cast<uint32_t>(limits::kSqlFirstPageKeys);
   if (limit > 0) c->next_limit = static_cast<uint32_t>(std::min<uint64_t>(limit + offset, limits::kMaxScanResults));
   c->has_more = true;
   return settle(c);

@@ -23,8 +23,8 @@
 // by every Database opened over the store. INSERT/UPDATE/DELETE are buffered and committed at
 // the end of the SQL transaction as one KV transaction that holds only if every written row
 // still has the mod revision this transaction read (absent for new rows). On a conflict an
-// autocommit statement runs again (kMaxConflictRetries); inside BEGIN ... COMMIT the commit
-// fails with Unavailable ("conflict") and nothing is written. At most kMaxSqlTxnRows (60)
+// autocommit statement runs again (limits::kMaxSqlConflictRetries); inside BEGIN ... COMMIT the commit
+// fails with Unavailable ("conflict") and nothing is written. At most limits::kMaxSqlTxnRows (60)
 // rows per transaction; reads inside a transaction see its own uncommitted writes.
 //
 // Errors (SQL syntax, unknown tables, writes to kv, store failures) come back as Results,
@@ -40,6 +40,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "core/limits.h"
 #include "kv/key_value_store.h"
 
 struct sqlite3;
@@ -75,13 +76,6 @@ struct ScanStats {
   uint64_t keys_scanned = 0;  // keys the store returned (or counted)
 };
 
-// Times an autocommit statement whose commit found a conflict is run again before its
-// conflict is reported.
-inline constexpr int kMaxConflictRetries = 16;
-
-// Rows a convenience query() keeps in memory at most; stream with the callback form instead.
-inline constexpr size_t kMaxQueryResultRows = 1000000;
-
 // True when `sql` ends a statement (a ';' outside quotes and comments): what a shell waits
 // for before it runs what was typed.
 bool is_complete_statement(std::string_view sql);
@@ -99,7 +93,7 @@ class Database {
   // stop), after on_columns has named them.
   Status execute(std::string_view sql, const std::function<void(const std::vector<std::string>&)>& on_columns,
                  const std::function<bool(const Row&)>& on_row);
-  // The rows of the last statement, at most kMaxQueryResultRows.
+  // The rows of the last statement, at most limits::kMaxQueryResultRows.
   Result<QueryResult> query(std::string_view sql);
 
   const ScanStats& stats() const { return stats_; }

@@ -23,7 +23,6 @@ namespace aspen::sql::internal {
 namespace {
 
 constexpr std::string_view kLayerTag = "sql_table";
-constexpr uint32_t kFirstPageRows = 256;
 
 enum class PkType { kInteger, kText, kBlob };
 
@@ -48,7 +47,7 @@ struct Cursor : sqlite3_vtab_cursor {
   size_t pos = 0;
   bool has_more = false;
   bool is_done = true;
-  uint32_t next_limit = kFirstPageRows;
+  uint32_t next_limit = static_cast<uint32_t>(limits::kSqlFirstPageKeys);
   // The scan's bounds, and the transaction's own writes merged into it: the current row
   // comes from the store page (is_from_page) or from a write; last_key is the last row
   // shown, so writes made while the scan runs are seen once, in key order.
@@ -394,7 +393,7 @@ int table_filter(sqlite3_vtab_cursor* cur, int, const char* idx_str, int argc, s
   c->request = kvpb::RangeRequest();
   c->page.clear();
   c->pos = 0;
-  c->next_limit = kFirstPageRows;
+  c->next_limit = static_cast<uint32_t>(limits::kSqlFirstPageKeys);
   c->has_more = !bounds.is_empty();
   c->begin = bounds.begin();
   c->end = bounds.end();
@@ -480,9 +479,9 @@ int table_update(sqlite3_vtab* vtab, int argc, sqlite3_value** argv, sqlite3_int
     }
     ctx->writes[*new_key] = std::move(encoded);
   }
-  if (ctx->writes.size() > kMaxSqlTxnRows) {
+  if (ctx->writes.size() > limits::kMaxSqlTxnRows) {
     return vtab_error(vtab, Error(ErrorCode::kTxnTooLarge,
-                                  fmt::format("a transaction over Aspen writes at most {} rows", kMaxSqlTxnRows)));
+                                  fmt::format("a transaction over Aspen writes at most {} rows", limits::kMaxSqlTxnRows)));
   }
   return SQLITE_OK;
 }

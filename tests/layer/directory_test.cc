@@ -86,9 +86,9 @@ TEST(Directory, FailurePathsSayWhy) {
   EXPECT_EQ(dirs.open({"a"})->layer, "blob");  // no layer asked: any layer opens
   EXPECT_EQ(dirs.create({}).error().code(), ErrorCode::kInvalidArgument);
   EXPECT_EQ(dirs.create({""}).error().code(), ErrorCode::kInvalidArgument);
-  EXPECT_EQ(dirs.create({std::string(kMaxDirectoryNameBytes + 1, 'x')}).error().code(), ErrorCode::kInvalidArgument);
-  EXPECT_EQ(dirs.create(Path(kMaxDirectoryDepth + 1, "d")).error().code(), ErrorCode::kInvalidArgument);
-  EXPECT_EQ(dirs.create({"b"}, std::string(kMaxDirectoryLayerBytes + 1, 'l')).error().code(),
+  EXPECT_EQ(dirs.create({std::string(limits::kMaxDirectoryNameBytes + 1, 'x')}).error().code(), ErrorCode::kInvalidArgument);
+  EXPECT_EQ(dirs.create(Path(limits::kMaxDirectoryDepth + 1, "d")).error().code(), ErrorCode::kInvalidArgument);
+  EXPECT_EQ(dirs.create({"b"}, std::string(limits::kMaxDirectoryLayerBytes + 1, 'l')).error().code(),
             ErrorCode::kInvalidArgument);
   EXPECT_EQ(dirs.remove({"missing"}).error().code(), ErrorCode::kNotFound);
   EXPECT_FALSE(*dirs.remove_if_exists({"missing"}));

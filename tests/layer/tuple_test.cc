@@ -158,11 +158,11 @@ TEST(Tuple, MalformedBytesAreRefusedWithTheirPosition) {
     EXPECT_EQ(r.error().code(), ErrorCode::kInvalidArgument);
     EXPECT_NE(r.error().message().find("malformed tuple at byte"), std::string::npos);
   }
-  std::string deep(kMaxTupleNestingDepth + 1, '\x05');
-  deep += std::string(kMaxTupleNestingDepth + 1, '\x00');
+  std::string deep(limits::kMaxTupleNestingDepth + 1, '\x05');
+  deep += std::string(limits::kMaxTupleNestingDepth + 1, '\x00');
   EXPECT_EQ(unpack(deep).error().code(), ErrorCode::kInvalidArgument);
-  std::string ok(kMaxTupleNestingDepth, '\x05');
-  ok += std::string(kMaxTupleNestingDepth, '\x00');
+  std::string ok(limits::kMaxTupleNestingDepth, '\x05');
+  ok += std::string(limits::kMaxTupleNestingDepth, '\x00');
   EXPECT_TRUE(unpack(ok).has_value());
 }
 

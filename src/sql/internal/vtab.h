@@ -38,10 +38,6 @@ struct ModuleContext {
   bool is_conflict = false;
 };
 
-// Rows one SQL transaction may write: each costs a compare and an operation of one KV
-// transaction (limits::kMaxTxnOps).
-inline constexpr size_t kMaxSqlTxnRows = 60;
-
 // Registers the module `aspen` for user tables (CREATE VIRTUAL TABLE t USING aspen(...)).
 int register_table_module(sqlite3* db, ModuleContext* context);
 // Declares in `db` every user table the store holds (directory ["sql"]).
