@@ -13,6 +13,7 @@ void Cluster::check_after_event(SimNode& n) {
   if (!n.is_up) return;
   stats_.max_term = std::max(stats_.max_term, n.core->term());
   if (n.core->is_leader()) check_leader(n);
+  if (auto e = watches_.observe(n.id, *n.store); !e.empty()) fail(e);
 }
 
 // Election safety (§5.2: at most one leader per term) and Leader Completeness (§5.4: a
@@ -138,6 +139,18 @@ bool Cluster::check_liveness_done() {
 }
 
 void Cluster::check_final_state() {
+  for (auto& [id, n] : nodes_) {
+    if (n->is_up && !n->is_retired) {
+      if (auto e = watches_.observe(id, *n->store); !e.empty()) {
+        fail(e);
+        return;
+      }
+    }
+  }
+  if (auto e = watches_.check_complete(); !e.empty()) {
+    fail(e);
+    return;
+  }
   // Replicas that applied the same prefix hold the same state.
   std::map<Index, std::pair<NodeId, uint64_t>> state_at;
   for (auto& [id, n] : nodes_) {

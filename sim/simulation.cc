@@ -437,6 +437,9 @@ void Cluster::on_applied(SimNode& n, const std::shared_ptr<node::ReadyCycle::Ste
 
 void Cluster::after_apply(SimNode& n, const pb::Entry& e, const storage::AppliedEntry& a) {
   stats_.max_commit = std::max(stats_.max_commit, e.index());
+  // A command that changed a key answers with its own index as the revision (kv/mvcc.h).
+  const bool is_mutation = e.type() == pb::ENTRY_NORMAL && a.result.revision() == a.index && a.result.error_code() == 0;
+  if (auto err = watches_.note_mutation(e.index(), is_mutation); !err.empty()) fail(err);
   if (e.type() == pb::ENTRY_CONF_CHANGE) {
     pb::ConfChange cc;
     ASPEN_ASSERT(cc.ParseFromString(e.data()));

@@ -19,6 +19,7 @@
 #include "sim/linearizability.h"
 #include "storage/mem_store.h"
 #include "sim/simulation.h"
+#include "sim/watch_checker.h"
 
 namespace aspen::sim {
 
@@ -202,6 +203,8 @@ class Cluster {
   SimVerdict verdict_ = SimVerdict::kOk;
   std::string failure_;
   SimStats stats_;
+  // Watchers on every node, held to the watch guarantees (sim/watch_checker.h).
+  WatchChecker watches_;
   SituationCounts situations_{};
 
   std::map<NodeId, std::unique_ptr<SimNode>> nodes_;
