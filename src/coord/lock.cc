@@ -22,8 +22,8 @@ struct Queue {
 
 std::string DistributedLock::queue_prefix() const { return coord_key(kKind, name_) + ":"; }
 
-std::string DistributedLock::waiter_key(uint64_t lease_id) const {
-  return queue_prefix() + fmt::format("{:016x}", lease_id);
+std::string DistributedLock::waiter_key(uint64_t lease_id, std::string_view holder) const {
+  return queue_prefix() + fmt::format("{:016x}/{}", lease_id, holder);
 }
 
 Status DistributedLock::check_args(std::string_view holder, uint64_t ttl_ms) const {
@@ -33,13 +33,15 @@ Status DistributedLock::check_args(std::string_view holder, uint64_t ttl_ms) con
 }
 
 Result<Owner> DistributedLock::enqueue(std::string_view holder, uint64_t ttl_ms, uint64_t* lease_id) {
-  if (*lease_id == 0) {
+  if (session_ != nullptr) {
+    *lease_id = session_->lease_id();
+  } else if (*lease_id == 0) {
     auto lease = kv::lease_grant(store_, ttl_ms);
     if (!lease) return std::unexpected(lease.error());
     *lease_id = lease->id();
   }
   Owner me{std::string(holder), {}, *lease_id, 0};
-  auto claim = claim_owned_key(store_, waiter_key(*lease_id), me);
+  auto claim = claim_owned_key(store_, waiter_key(*lease_id, holder), me);
   if (!claim) return std::unexpected(claim.error());
   if (!claim->is_claimed) {
     return make_error(ErrorCode::kInternal, fmt::format("lock '{}': lease {} already queues a waiter", name_, *lease_id));
@@ -66,7 +68,8 @@ Result<DistributedLock::Position> DistributedLock::position(const Owner& me) {
     if (w.fencing_token == me.fencing_token) {
       pos.is_queued = true;
       pos.is_first = i == 0;
-      if (i > 0) pos.predecessor = waiter_key(q.waiters[i - 1].lease_id);
+      pos.is_second = i == 1;
+      if (i > 0) pos.predecessor = waiter_key(q.waiters[i - 1].lease_id, q.waiters[i - 1].holder);
     } else if (w.holder == me.holder) {
       return make_error(ErrorCode::kInvalidArgument,
                         fmt::format("lock '{}' is already held or awaited by holder '{}' (fencing token {}); one "
@@ -83,7 +86,10 @@ Result<DistributedLock::Position> DistributedLock::position(const Owner& me) {
 
 void DistributedLock::leave(const Owner& me) {
   // Best effort: a waiter that cannot clean up leaves a key its lease removes at its TTL.
-  if (!release_owned_key(store_, waiter_key(me.lease_id), me.fencing_token, me.lease_id, "lock waiter")) {
+  const bool is_own_lease = session_ == nullptr;
+  if (!release_owned_key(store_, waiter_key(me.lease_id, me.holder), me.fencing_token, me.lease_id, "lock waiter",
+                         is_own_lease) &&
+      is_own_lease) {
     (void)kv::lease_revoke(store_, me.lease_id);
   }
 }
@@ -93,11 +99,13 @@ Result<std::optional<LockHandle>> DistributedLock::try_acquire(std::string_view 
   uint64_t lease_id = 0;
   auto me = enqueue(holder, ttl_ms, &lease_id);
   if (!me) {
-    if (lease_id != 0) (void)kv::lease_revoke(store_, lease_id);
+    if (lease_id != 0 && session_ == nullptr) (void)kv::lease_revoke(store_, lease_id);
     return std::unexpected(me.error());
   }
   auto pos = position(*me);
-  if (pos && pos->is_first) return std::optional<LockHandle>(LockHandle{name_, me->holder, me->fencing_token, lease_id});
+  if (pos && pos->is_first) {
+    return std::optional<LockHandle>(LockHandle{name_, me->holder, me->fencing_token, lease_id, session_ != nullptr});
+  }
   leave(*me);
   if (!pos) return std::unexpected(pos.error());
   return std::optional<LockHandle>{};
@@ -114,7 +122,7 @@ Result<LockHandle> DistributedLock::try_acquire_until(std::string_view holder, u
   auto fail = [&](Error e) -> Result<LockHandle> {
     if (me) {
       leave(*me);
-    } else if (lease_id != 0) {
+    } else if (lease_id != 0 && session_ == nullptr) {
       (void)kv::lease_revoke(store_, lease_id);
     }
     return std::unexpected(std::move(e));
@@ -123,8 +131,9 @@ Result<LockHandle> DistributedLock::try_acquire_until(std::string_view holder, u
     if (!me) {
       auto queued = enqueue(holder, ttl_ms, &lease_id);
       if (!queued) {
-        if (queued.error().code() != ErrorCode::kLeaseNotFound) return fail(queued.error());
-        lease_id = 0;  // the lease ran out between grant and claim: a fresh one
+        // The lease ran out between grant and claim: a fresh one (a session's is final).
+        if (queued.error().code() != ErrorCode::kLeaseNotFound || session_ != nullptr) return fail(queued.error());
+        lease_id = 0;
         continue;
       }
       me = std::move(*queued);
@@ -132,9 +141,12 @@ Result<LockHandle> DistributedLock::try_acquire_until(std::string_view holder, u
     }
     auto pos = position(*me);
     if (!pos) return fail(pos.error());
-    if (pos->is_first) return LockHandle{name_, me->holder, me->fencing_token, lease_id};
+    if (pos->is_first) return LockHandle{name_, me->holder, me->fencing_token, lease_id, session_ != nullptr};
     if (!pos->is_queued) {
       // Our lease expired while we waited (its key went with it): queue again, at the back.
+      if (session_ != nullptr) {
+        return fail(Error(ErrorCode::kLeaseNotFound, fmt::format("lock '{}': the session's lease ended", name_)));
+      }
       me.reset();
       lease_id = 0;
       continue;
@@ -143,8 +155,8 @@ Result<LockHandle> DistributedLock::try_acquire_until(std::string_view holder, u
     if (now >= deadline_ms) {
       return fail(Error(ErrorCode::kTimeout, fmt::format("acquire lock '{}': deadline passed before it succeeded", name_)));
     }
-    // Keep our place: the lease must outlive the wait.
-    if (now >= renewed_at_ms + ttl_ms / 3) {
+    // Keep our place: the lease must outlive the wait (a session renews its own).
+    if (session_ == nullptr && now >= renewed_at_ms + ttl_ms / 3) {
       if (auto k = kv::lease_keepalive(store_, lease_id); !k) {
         if (k.error().code() != ErrorCode::kLeaseNotFound) return fail(k.error());
         me.reset();
@@ -154,10 +166,15 @@ Result<LockHandle> DistributedLock::try_acquire_until(std::string_view holder, u
       renewed_at_ms = now;
     }
     // Only the waiter just ahead matters (no herd): wait for its key to go.
-    const uint64_t wait_ms = std::min(deadline_ms - now, std::max<uint64_t>(1, ttl_ms / 3));
+    const uint64_t lease_ttl_ms = session_ != nullptr ? session_->ttl_ms() : ttl_ms;
+    const uint64_t wait_ms = std::min(deadline_ms - now, std::max<uint64_t>(1, lease_ttl_ms / 3));
     if (notifier != nullptr) {
       auto gone = notifier->wait_for_delete(pos->predecessor, pos->revision, wait_ms);
       if (!gone) return fail(gone.error());
+      // Second in line and the holder's key is gone: ours is now the oldest (keys created
+      // later queue behind it, earlier ones cannot appear), so no second read is needed.
+      // Our own key is still there: its lease was kept alive for longer than this wait.
+      if (*gone && pos->is_second) return LockHandle{name_, me->holder, me->fencing_token, lease_id, session_ != nullptr};
     } else {
       random = random * 6364136223846793005ULL + 1442695040888963407ULL;
       waiter.sleep_ms(std::min(backoff_ms(round, random >> 11), wait_ms));
@@ -168,13 +185,14 @@ Result<LockHandle> DistributedLock::try_acquire_until(std::string_view holder, u
 
 Status DistributedLock::release(const LockHandle& handle) {
   if (auto s = validate_name(handle.name); !s) return s;
-  return release_owned_key(store_, DistributedLock(store_, handle.name).waiter_key(handle.lease_id),
-                           handle.fencing_token, handle.lease_id, fmt::format("lock '{}'", handle.name));
+  return release_owned_key(store_, DistributedLock(store_, handle.name).waiter_key(handle.lease_id, handle.holder),
+                           handle.fencing_token, handle.lease_id, fmt::format("lock '{}'", handle.name),
+                           !handle.is_in_session);
 }
 
 Status DistributedLock::renew(const LockHandle& handle) {
   if (auto s = validate_name(handle.name); !s) return s;
-  return renew_owned_key(store_, DistributedLock(store_, handle.name).waiter_key(handle.lease_id),
+  return renew_owned_key(store_, DistributedLock(store_, handle.name).waiter_key(handle.lease_id, handle.holder),
                          handle.fencing_token, handle.lease_id, fmt::format("lock '{}'", handle.name));
 }
 

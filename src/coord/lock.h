@@ -5,8 +5,8 @@
 //   ... pass h->fencing_token to every storage write the lock protects; renew() before ttl ...
 //   lock.release(*h);
 //
-// State: a queue of waiter keys "__coord:lockq:<name>:<lease id>" = {holder, lease}, each
-// attached to the lease its acquisition granted. The waiter whose key was created first holds
+// State: a queue of waiter keys "__coord:lockq:<name>:<lease id>/<holder>" = {holder, lease},
+// each attached to the lease its acquisition granted (or its Session's). The waiter whose key was created first holds
 // the lock, so waiters get it in arrival order (FIFO); each waits only for the key just ahead
 // of it to go (no thundering herd), through a watch when the store offers one
 // (kv::ChangeNotifier: the remote client), else by polling. A holder that crashes loses the
@@ -20,6 +20,7 @@
 
 #include "coord/coord_common.h"
 #include "coord/owned_key.h"
+#include "coord/session.h"
 
 namespace aspen::coord {
 
@@ -28,6 +29,7 @@ struct LockHandle {
   std::string holder;
   uint64_t fencing_token = 0;
   uint64_t lease_id = 0;
+  bool is_in_session = false;  // the lease is a Session's: release keeps it
 };
 
 struct LockInfo {
@@ -38,7 +40,10 @@ struct LockInfo {
 
 class DistributedLock {
  public:
-  DistributedLock(kv::KeyValueStore& store, std::string name) : store_(store), name_(std::move(name)) {}
+  // With a session, acquisitions use its lease (two writes per lock cycle; the session keeps
+  // it alive) and ttl_ms arguments are ignored; without one, each acquisition grants its own.
+  DistributedLock(kv::KeyValueStore& store, std::string name, Session* session = nullptr)
+      : store_(store), name_(std::move(name)), session_(session) {}
 
   // One attempt. nullopt: another holder has it. InvalidArgument if `holder` already holds it
   // (a second acquisition by the same id would hide a bug or a split brain).
@@ -60,12 +65,13 @@ class DistributedLock {
   struct Position {
     bool is_queued = false;
     bool is_first = false;
+    bool is_second = false;  // the key ahead is the holder's
     std::string predecessor;
     uint64_t revision = 0;
   };
   Status check_args(std::string_view holder, uint64_t ttl_ms) const;
   std::string queue_prefix() const;
-  std::string waiter_key(uint64_t lease_id) const;
+  std::string waiter_key(uint64_t lease_id, std::string_view holder) const;
   // Creates this waiter's key (granting a lease first when *lease_id is 0).
   Result<Owner> enqueue(std::string_view holder, uint64_t ttl_ms, uint64_t* lease_id);
   // InvalidArgument if another waiter has the same holder id.
@@ -74,6 +80,7 @@ class DistributedLock {
 
   kv::KeyValueStore& store_;
   std::string name_;
+  Session* session_ = nullptr;
 };
 
 }  // namespace aspen::coord

@@ -63,7 +63,7 @@ Result<std::optional<Owner>> read_owner(kv::KeyValueStore& store, const std::str
 }
 
 Status release_owned_key(kv::KeyValueStore& store, const std::string& key, uint64_t fencing_token,
-                         uint64_t lease_id, std::string_view what) {
+                         uint64_t lease_id, std::string_view what, bool should_revoke_lease) {
   kvpb::Compare c;
   c.set_key(key);
   c.set_target(kvpb::Compare::TARGET_CREATE_REVISION);
@@ -75,8 +75,10 @@ Status release_owned_key(kv::KeyValueStore& store, const std::string& key, uint6
   auto r = run_txn(store, std::move(spec));
   if (!r) return std::unexpected(r.error());
   // The lease only ever carried this key; revoking it is cleanup and may find it gone.
-  auto revoked = kv::lease_revoke(store, lease_id);
-  if (!revoked && revoked.error().code() != ErrorCode::kLeaseNotFound) return revoked;
+  if (should_revoke_lease) {
+    auto revoked = kv::lease_revoke(store, lease_id);
+    if (!revoked && revoked.error().code() != ErrorCode::kLeaseNotFound) return revoked;
+  }
   if (!r->succeeded()) {
     return make_error(ErrorCode::kNotFound,
                       fmt::format("{} is not held with fencing token {} (lease expired or taken over)", what,

@@ -37,9 +37,10 @@ Result<ClaimResult> claim_owned_key(kv::KeyValueStore& store, const std::string&
 Result<std::optional<Owner>> read_owner(kv::KeyValueStore& store, const std::string& key);
 
 // Deletes `key` only if it is still the one created with `fencing_token`, then revokes the
-// lease. NotFound when the key is no longer this owner's (lease expired, taken over).
+// lease (unless it is a session's, which outlives the key). NotFound when the key is no
+// longer this owner's (lease expired, taken over).
 Status release_owned_key(kv::KeyValueStore& store, const std::string& key, uint64_t fencing_token,
-                         uint64_t lease_id, std::string_view what);
+                         uint64_t lease_id, std::string_view what, bool should_revoke_lease = true);
 
 // Keeps the lease alive and checks the key is still this owner's. NotFound when it is not.
 Status renew_owned_key(kv::KeyValueStore& store, const std::string& key, uint64_t fencing_token,

@@ -3,12 +3,14 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <mutex>
 #include <thread>
 #include <vector>
 
 #include "coord/election.h"
 #include "coord/lock.h"
+#include "coord/session.h"
 #include "coord_test_util.h"
 #include "core/limits.h"
 
@@ -31,6 +33,54 @@ TEST(CoordLock, AcquireReleaseAndTokensStrictlyIncrease) {
   auto b = lock.try_acquire("b", 5000);
   ASSERT_TRUE(b->has_value());
   EXPECT_GT((*b)->fencing_token, (*a)->fencing_token);
+}
+
+TEST(CoordLock, InASessionALockCycleIsTwoWritesAndKeepsTheSessionLease) {
+  DeterministicKeyValueStore s;
+  auto session = Session::open(s, 60000);
+  ASSERT_TRUE(session.has_value()) << session.error().to_string();
+  DistributedLock lock(s, "jobs", session->get());
+  const uint64_t before = s.revision();
+  auto a = lock.try_acquire("a", 5000);
+  ASSERT_TRUE(a.has_value() && a->has_value());
+  EXPECT_EQ((*a)->lease_id, (*session)->lease_id());
+  // Two holders of one session queue separately; the second waits.
+  EXPECT_FALSE(lock.try_acquire("b", 5000)->has_value());
+  ASSERT_TRUE(lock.release(**a).has_value());
+  EXPECT_EQ(s.revision() - before, 2u + 2u) << "a: key + delete; b's failed attempt: key + delete";
+  EXPECT_EQ(s.list_leases()->size(), 1u) << "the session's lease outlives its locks";
+  auto b = lock.try_acquire("b", 5000);
+  ASSERT_TRUE(b.has_value() && b->has_value());
+  EXPECT_GT((*b)->fencing_token, (*a)->fencing_token);
+  ASSERT_TRUE(lock.release(**b).has_value());
+  session->reset();  // closing the session revokes its lease
+  EXPECT_TRUE(s.list_leases()->empty());
+}
+
+TEST(CoordLock, WaitersAreServedInArrivalOrder) {
+  DeterministicKeyValueStore s;
+  DistributedLock lock(s, "fifo");
+  auto held = **lock.try_acquire("first", 60000);
+  std::vector<std::string> order;
+  std::vector<std::thread> threads;
+  for (int i = 1; i <= 3; ++i) {
+    threads.emplace_back([&, i] {
+      testing::YieldingWaiter w;
+      DistributedLock mine(s, "fifo");
+      auto h = mine.try_acquire_until("w" + std::to_string(i), 60000, kFarDeadline, w.waiter());
+      ASSERT_TRUE(h.has_value()) << h.error().to_string();
+      order.push_back(h->holder);
+      ASSERT_TRUE(mine.release(*h).has_value());
+    });
+    // The next waiter starts only once this one is in the queue.
+    for (int spins = 0; kv::scan_prefix(s, "__coord:lockq:fifo:")->kvs_size() != i + 1; ++spins) {
+      ASSERT_LT(spins, 10'000'000) << "waiter " << i << " never queued";
+      std::this_thread::yield();
+    }
+  }
+  ASSERT_TRUE(lock.release(held).has_value());
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(order, (std::vector<std::string>{"w1", "w2", "w3"}));
 }
 
 TEST(CoordLock, ExpiredHolderIsTakenOverAndItsReleaseFails) {

@@ -4,12 +4,17 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <random>
 #include <string>
 #include <vector>
 
 #include "client/client.h"
 #include "core/error.h"
+
+namespace aspen::coord {
+class Session;
+}  // namespace aspen::coord
 
 namespace aspen::bench {
 
@@ -53,6 +58,7 @@ struct WorkerState {
   uint64_t cas_counter = 0;
   std::string coord_name;  // this worker's lock/counter/queue (shared when contended)
   std::string holder_id;
+  std::shared_ptr<coord::Session> session;  // lock: the worker's session, opened on first use
 };
 
 // The outcome of one operation: ok, a CAS that lost a race (still a completed operation),

@@ -10,6 +10,7 @@
 #include "coord/lock.h"
 #include "coord/owned_key.h"
 #include "coord/queue.h"
+#include "coord/session.h"
 #include "core/limits.h"
 
 namespace aspen::bench {
@@ -36,7 +37,13 @@ uint64_t wall_ms() {
 OpOutcome failed(const Error& e) { return {false, false, e}; }
 
 OpOutcome do_lock(client::Client& c, WorkerState& s) {
-  coord::DistributedLock lock(c, s.coord_name);
+  // One session per worker, as an application would hold one: two writes per lock cycle.
+  if (!s.session) {
+    auto session = coord::Session::open(c, kLockTtlMs);
+    if (!session) return failed(session.error());
+    s.session = std::move(*session);
+  }
+  coord::DistributedLock lock(c, s.coord_name, s.session.get());
   const coord::Waiter waiter{steady_ms, [](uint64_t ms) { std::this_thread::sleep_for(std::chrono::milliseconds(ms)); },
                              s.rng()};
   // Waits while another worker holds a contended lock; 30 s bounds a wedged run.
