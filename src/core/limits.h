@@ -129,6 +129,8 @@ static_assert(kMaxKeySizeBytes + kMaxValueSizeBytes < kMaxEntriesPerMessageBytes
 static_assert(kMaxEntriesPerMessageBytes < kMaxFrameSizeBytes,
               "a raft append message must fit in one transport frame");
 static_assert(kDefaultScanLimit <= kMaxScanResults);
+static_assert(kMaxBatchSize <= 65536 && kMaxTxnOps <= 65536,
+              "a put's order within one command fits the 2 order bytes of its versionstamp (kv.proto, Put)");
 static_assert(kMaxKeySizeBytes + kMaxValueSizeBytes < kMaxCommandSizeBytes,
               "a single maximal put must fit in one command");
 static_assert(kMaxCommandSizeBytes < kMaxFrameSizeBytes);

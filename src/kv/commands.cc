@@ -4,6 +4,7 @@
 
 #include <charconv>
 
+#include "core/assert.h"
 #include "core/limits.h"
 
 namespace aspen::kv {
@@ -59,11 +60,34 @@ Status validate_range(const kvpb::RangeRequest& range) {
   return {};
 }
 
+void write_versionstamp(std::string& bytes, uint32_t offset, uint64_t revision, uint16_t order) {
+  ASPEN_ASSERT(uint64_t{offset} + kVersionstampSizeBytes <= bytes.size());
+  for (size_t i = 0; i < 8; ++i) bytes[offset + i] = static_cast<char>((revision >> (56 - 8 * i)) & 0xff);
+  bytes[offset + 8] = static_cast<char>(order >> 8);
+  bytes[offset + 9] = static_cast<char>(order & 0xff);
+}
+
 namespace {
+
+// A versionstamp's 10 bytes must lie within the key or value it is written into.
+Status validate_versionstamp_offset(uint32_t offset, size_t size_bytes, std::string_view what) {
+  if (uint64_t{offset} + kVersionstampSizeBytes > size_bytes) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      fmt::format("{} versionstamp at offset {} does not fit in {} bytes", what, offset, size_bytes));
+  }
+  return {};
+}
 
 Status validate_put(const kvpb::Put& put) {
   if (auto s = validate_key(put.key()); !s) return s;
-  return validate_value(put.value());
+  if (auto s = validate_value(put.value()); !s) return s;
+  if (put.has_key_versionstamp_offset()) {
+    if (auto s = validate_versionstamp_offset(put.key_versionstamp_offset(), put.key().size(), "key"); !s) return s;
+  }
+  if (put.has_value_versionstamp_offset()) {
+    if (auto s = validate_versionstamp_offset(put.value_versionstamp_offset(), put.value().size(), "value"); !s) return s;
+  }
+  return {};
 }
 
 Status validate_txn_op(const kvpb::TxnOp& op) {

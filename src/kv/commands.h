@@ -19,6 +19,12 @@ inline constexpr char kContinuationVersion = 1;
 // Validates a write command (everything but timestamp_ms, which the leader stamps).
 Status validate_command(const kvpb::Command& cmd);
 
+// A versionstamp (kv.proto, Put): the command's revision, 8 bytes big-endian, then the put's
+// order within the command, 2 bytes big-endian. Byte order is commit order.
+inline constexpr size_t kVersionstampSizeBytes = 10;
+// Overwrites bytes[offset, offset + 10) with the stamp; the offset was validated.
+void write_versionstamp(std::string& bytes, uint32_t offset, uint64_t revision, uint16_t order);
+
 // A key's value as a counter: a decimal int64 ("" is not one). Add and coord's counters.
 Result<int64_t> parse_int64_value(std::string_view value);
 // value + delta, or InvalidArgument naming the overflow.

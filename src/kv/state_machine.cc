@@ -57,9 +57,15 @@ class Applier {
   size_t range_used_bytes_ = 0;
   uint64_t revoking_lease_ = 0;  // the lease revoke_lease is deleting the keys of
   ChangeSet changes_;  // every key the command changed, for the history
+  size_t puts_applied_ = 0;  // puts so far: the next put's order in its versionstamp
 };
 
 Result<bool> Applier::put(const kvpb::Put& p) {
+  // Every put of the command takes the next order, stamped or not, so the order is the put's
+  // position whatever else the command holds.
+  const auto order = static_cast<uint16_t>(puts_applied_++);
+  std::string key = p.key();
+  if (p.has_key_versionstamp_offset()) write_versionstamp(key, p.key_versionstamp_offset(), rev_, order);
   std::optional<kvpb::Lease> lease;
   if (p.lease_id() != 0) {
     auto got = t_.get_lease(p.lease_id());
@@ -72,7 +78,7 @@ Result<bool> Applier::put(const kvpb::Put& p) {
     }
     lease = std::move(*got);
   }
-  auto existing = t_.get(p.key());
+  auto existing = t_.get(key);
   if (!existing) return std::unexpected(existing.error());
   const bool is_newly_attached = lease && !(*existing && (*existing)->lease_id() == p.lease_id());
   if (is_newly_attached && lease->key_count() >= limits::kMaxKeysPerLease) {
@@ -83,22 +89,25 @@ Result<bool> Applier::put(const kvpb::Put& p) {
     return false;
   }
   kvpb::KeyValue kv;
-  kv.set_key(p.key());
+  kv.set_key(key);
   kv.set_value(p.value());
+  if (p.has_value_versionstamp_offset()) {
+    write_versionstamp(*kv.mutable_value(), p.value_versionstamp_offset(), rev_, order);
+  }
   kv.set_mod_revision(rev_);
   kv.set_lease_id(p.lease_id());
   if (*existing) {
     kv.set_create_revision((*existing)->create_revision());
     kv.set_version((*existing)->version() + 1);
     if ((*existing)->lease_id() != 0 && (*existing)->lease_id() != p.lease_id()) {
-      if (auto s = detach((*existing)->lease_id(), p.key()); !s) return std::unexpected(s.error());
+      if (auto s = detach((*existing)->lease_id(), key); !s) return std::unexpected(s.error());
     }
   } else {
     kv.set_create_revision(rev_);
     kv.set_version(1);
   }
   if (is_newly_attached) {
-    if (auto s = t_.attach_key(p.lease_id(), p.key()); !s) return std::unexpected(s.error());
+    if (auto s = t_.attach_key(p.lease_id(), key); !s) return std::unexpected(s.error());
     lease->set_key_count(lease->key_count() + 1);
     if (auto s = t_.put_lease(*lease); !s) return std::unexpected(s.error());
   }
