@@ -43,6 +43,7 @@ const std::vector<Target>& targets() {
       {"frame_decoder", frame_decoder_one_input, frame_decoder_seeds},
       {"token_verify", token_verify_one_input, token_verify_seeds},
       {"blob_range_verify", blob_range_verify_one_input, blob_range_verify_seeds},
+      {"tuple_decode", tuple_decode_one_input, tuple_decode_seeds},
   };
   return all;
 }

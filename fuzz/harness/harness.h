@@ -14,6 +14,7 @@
 //   frame_decoder   the transport's frame decoder, whole and in pieces
 //   token_verify    a capability token verified, read as text and inspected (src/auth)
 //   blob_range_verify  a blob's range encoding checked by a RangeVerifier (src/blob)
+//   tuple_decode    bytes read as a packed tuple (src/layer), and packed again
 #pragma once
 
 #include <cstddef>
@@ -40,6 +41,7 @@ int snapshot_load_one_input(const uint8_t* data, size_t size);
 int node_record_one_input(const uint8_t* data, size_t size);
 int token_verify_one_input(const uint8_t* data, size_t size);
 int blob_range_verify_one_input(const uint8_t* data, size_t size);
+int tuple_decode_one_input(const uint8_t* data, size_t size);
 
 std::vector<std::string> raft_step_seeds();
 std::vector<std::string> raft_stream_seeds();
@@ -49,6 +51,7 @@ std::vector<std::string> node_record_seeds();
 std::vector<std::string> frame_decoder_seeds();
 std::vector<std::string> token_verify_seeds();
 std::vector<std::string> blob_range_verify_seeds();
+std::vector<std::string> tuple_decode_seeds();
 
 const std::vector<Target>& targets();
 
