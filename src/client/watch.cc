@@ -39,6 +39,7 @@ void Watch::drop_stream() {
   if (stream_) stream_->reset();
   stream_.reset();
   partial_.reset();  // a revision half received is received again, whole
+  held_.reset();
 }
 
 Status Watch::start(uint32_t timeout_ms) {
@@ -106,19 +107,33 @@ Result<WatchBatch> Watch::next(uint32_t timeout_ms) {
       }
       ++resumes_;
     }
-    auto msg = stream_->recv(ms_left(deadline));
-    // A quiet watch and a dead connection both end a wait without a message; only the
-    // first leaves the connection open.
-    if (!msg && msg.error().code() == ErrorCode::kTimeout && stream_->connection().is_open()) {
-      return make_error(ErrorCode::kTimeout, fmt::format("no change within {} ms", timeout_ms));
-    }
     cpb::Response resp;
-    if (!msg || !msg->has_value() || !resp.ParseFromString(**msg) || resp.has_error()) {
-      drop_stream();  // the member died, restarted or refused: resume elsewhere
-      if (Clock::now() >= deadline) return make_error(ErrorCode::kTimeout, "the watch stream broke; resuming");
-      continue;
+    if (held_) {
+      resp = std::move(*held_);
+      held_.reset();
+    } else {
+      auto msg = stream_->recv(ms_left(deadline));
+      // A quiet watch and a dead connection both end a wait without a message; only the
+      // first leaves the connection open.
+      if (!msg && msg.error().code() == ErrorCode::kTimeout && stream_->connection().is_open()) {
+        return make_error(ErrorCode::kTimeout, fmt::format("no change within {} ms", timeout_ms));
+      }
+      if (!msg || !msg->has_value() || !resp.ParseFromString(**msg) || resp.has_error()) {
+        drop_stream();  // the member died, restarted or refused: resume elsewhere
+        if (Clock::now() >= deadline) return make_error(ErrorCode::kTimeout, "the watch stream broke; resuming");
+        continue;
+      }
     }
     const cpb::WatchResponse& w = resp.watch();
+    if (partial_ && !w.is_canceled() && (w.events_size() == 0 || w.revision() != partial_->revision)) {
+      // The node moved past the fragmented revision (its remaining fragments held nothing
+      // for this watch): that revision is complete.
+      held_ = std::move(resp);
+      WatchBatch out = std::move(*partial_);
+      partial_.reset();
+      last_revision_ = out.revision;
+      return out;
+    }
     if (w.is_canceled()) {
       drop_stream();
       if (w.compact_revision() != 0) {
@@ -135,7 +150,6 @@ Result<WatchBatch> Watch::next(uint32_t timeout_ms) {
       return WatchBatch{w.revision(), {}};
     }
     if (w.revision() <= last_revision_) continue;  // never deliver a revision twice
-    if (partial_ && partial_->revision != w.revision()) partial_.reset();
     if (!partial_) partial_ = WatchBatch{w.revision(), {}};
     for (const auto& ev : w.events()) partial_->events.push_back(ev);
     if (w.is_fragment()) continue;

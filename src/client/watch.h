@@ -86,6 +86,9 @@ class Watch {
   std::optional<Error> final_error_;
   // Events of a revision whose fragments are still arriving.
   std::optional<WatchBatch> partial_;
+  // A message that arrived after fragments of an earlier revision: their revision is complete
+  // (the rest of it held nothing this watch wants), so it is delivered first and this next.
+  std::optional<cpb::Response> held_;
 };
 
 }  // namespace aspen::client
