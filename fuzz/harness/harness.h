@@ -15,6 +15,7 @@
 //   token_verify    a capability token verified, read as text and inspected (src/auth)
 //   blob_range_verify  a blob's range encoding checked by a RangeVerifier (src/blob)
 //   tuple_decode    bytes read as a packed tuple (src/layer), and packed again
+//   dns_message     a DNS query answered by aspen-dns's server, and stored DNS data (src/dns)
 #pragma once
 
 #include <cstddef>
@@ -42,6 +43,7 @@ int node_record_one_input(const uint8_t* data, size_t size);
 int token_verify_one_input(const uint8_t* data, size_t size);
 int blob_range_verify_one_input(const uint8_t* data, size_t size);
 int tuple_decode_one_input(const uint8_t* data, size_t size);
+int dns_message_one_input(const uint8_t* data, size_t size);
 
 std::vector<std::string> raft_step_seeds();
 std::vector<std::string> raft_stream_seeds();
@@ -52,6 +54,7 @@ std::vector<std::string> frame_decoder_seeds();
 std::vector<std::string> token_verify_seeds();
 std::vector<std::string> blob_range_verify_seeds();
 std::vector<std::string> tuple_decode_seeds();
+std::vector<std::string> dns_message_seeds();
 
 const std::vector<Target>& targets();
 
