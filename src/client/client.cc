@@ -77,6 +77,7 @@ RequestTraits traits_of(const cpb::Request& r) {
     case cpb::Request::OP_NOT_SET:
       break;
   }
+    case cpb::Request::kLogSubscribe:   // Client::subscribe_log, on its own protocol
   return {Routing::kAnyNode, false};
 }
 
@@ -559,7 +560,8 @@ Result<kvpb::RangeResult> Client::scan(const kvpb::RangeRequest& range, cpb::Con
 }
 
 Result<std::unique_ptr<Watch>> Client::watch(const WatchOptions& options) {
-  cpb::WatchCreateRequest req;
+  cpb::Request create;
+  cpb::WatchCreateRequest& req = *create.mutable_watch_create();
   req.set_start(options.key);
   req.set_end(options.end);
   req.set_is_prefix(options.is_prefix);
@@ -574,12 +576,33 @@ Result<std::unique_ptr<Watch>> Client::watch(const WatchOptions& options) {
   if (!options.key.empty()) {
     if (auto s = kv::validate_key(options.key); !s) return std::unexpected(s.error());
   }
-  Impl* impl = impl_.get();
-  const uint64_t pinned = options.node_id;
-  // Any member serves a watch: the believed leader first (most up to date), then the others
-  // in turn; a pinned watch always goes to its node.
-  Watch::Opener opener = [impl, pinned](const cpb::Request& create, uint64_t attempt,
-                                        Clock::time_point deadline) -> Result<transport::Stream> {
+  auto w = std::make_unique<Watch>(std::move(create), watch_opener(impl_.get(), options.node_id, false),
+                                   impl_->options.max_backoff_ms);
+  if (auto s = w->start(impl_->options.timeout_ms); !s) return std::unexpected(s.error());
+  return w;
+}
+
+Result<std::unique_ptr<Watch>> Client::subscribe_log(const LogSubscribeOptions& options) {
+  if (!options.prefix.empty()) {
+    if (auto s = kv::validate_key(options.prefix); !s) return std::unexpected(s.error());
+  }
+  cpb::Request create;
+  cpb::LogSubscribeRequest& req = *create.mutable_log_subscribe();
+  req.set_prefix(options.prefix);
+  req.set_from_index(options.from_index);
+  req.set_progress_interval_ms(options.progress_interval_ms);
+  auto w = std::make_unique<Watch>(std::move(create), watch_opener(impl_.get(), options.node_id, true),
+                                   impl_->options.max_backoff_ms);
+  if (auto s = w->start(impl_->options.timeout_ms); !s) return std::unexpected(s.error());
+  return w;
+}
+// Watch streams go on the client protocol over the node's shared connection, log
+// subscriptions on the log protocol over a connection of the stream's own. Any member serves
+// them: the believed leader first (most up to date), then the others in turn; a pinned one
+// always goes to its node.
+Watch::Opener Client::watch_opener(Impl* impl, uint64_t pinned, bool is_log_protocol) {
+  return [impl, pinned, is_log_protocol](const cpb::Request& create, uint64_t attempt,
+                                         Clock::time_point deadline) -> Result<transport::Stream> {
     PublicKey node;
     if (pinned != 0) {
       auto key = impl->resolve(pinned, deadline);
@@ -588,22 +611,33 @@ Result<std::unique_ptr<Watch>> Client::watch(const WatchOptions& options) {
     } else {
       node = attempt == 0 ? impl->choose(Routing::kAnyNode, 0) : impl->directory.pick(impl->next_rotation++);
     }
+    std::string bytes = create.SerializeAsString() + *impl->current_token_field();
+    const uint32_t open_ms = ms_until(deadline, limits::kStreamOpenTimeoutMs);
+    if (is_log_protocol) {
+      auto conn = impl->endpoint->connect(node, impl->directory.addrs_of(node), internal::kLogsAlpn,
+                                          ms_until(deadline, impl->options.connect_timeout_ms));
+      if (!conn) {
+        impl->directory.mark_suspect(node);
+        return std::unexpected(conn.error());
+      }
+      auto stream = conn->open_bi_with(std::move(bytes), false, open_ms);
+      if (!stream) conn->close();
+      return stream;
+    }
     auto nc = impl->directory.connection(node, deadline);
     if (!nc) return std::unexpected(nc.error());
-    std::string bytes = create.SerializeAsString() + *impl->current_token_field();
-    auto stream = nc->conn.open_bi_with(std::move(bytes), false, ms_until(deadline, limits::kStreamOpenTimeoutMs));
+    auto stream = nc->conn.open_bi_with(std::move(bytes), false, open_ms);
     if (!stream && !nc->conn.is_open()) impl->directory.drop(node, nc->generation);
     return stream;
   };
-  auto w = std::make_unique<Watch>(std::move(req), std::move(opener), impl->options.max_backoff_ms);
-  if (auto s = w->start(impl->options.timeout_ms); !s) return std::unexpected(s.error());
-  return w;
 }
+
 
 Result<bool> Client::wait_for_delete(std::string_view key, uint64_t after_revision, uint64_t timeout_ms) {
   const auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
   WatchOptions o;
   o.key = std::string(key);
+  req.set_is_to_end(options.is_to_end);
   o.start_revision = after_revision + 1;
   o.is_no_put = true;
   auto w = watch(o);
@@ -641,6 +675,41 @@ Result<std::vector<kvpb::Lease>> Client::list_leases() {
   cpb::Request request;
   request.mutable_lease_list();
   while (true) {
+namespace {
+
+// A ChangeWaiter over a watch: any event is a change.
+class WatchChangeWaiter : public kv::ChangeWaiter {
+ public:
+  explicit WatchChangeWaiter(std::unique_ptr<Watch> watch) : watch_(std::move(watch)) {}
+  Result<bool> wait(uint64_t timeout_ms) override {
+    const auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
+    while (true) {
+      auto b = watch_->next(ms_until(deadline));
+      if (!b) {
+        if (b.error().code() == ErrorCode::kTimeout) return false;
+        return std::unexpected(b.error());
+      }
+      if (!b->is_progress()) return true;
+      if (Clock::now() >= deadline) return false;
+    }
+  }
+
+ private:
+  std::unique_ptr<Watch> watch_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<kv::ChangeWaiter>> Client::watch_range(std::string_view start, std::string_view end) {
+  WatchOptions o;
+  o.key = std::string(start);
+  o.end = std::string(end);
+  o.is_to_end = end.empty();
+  auto w = watch(o);
+  if (!w) return std::unexpected(w.error());
+  return std::unique_ptr<kv::ChangeWaiter>(std::make_unique<WatchChangeWaiter>(std::move(*w)));
+}
+
     auto r = call(request);
     if (!r) return std::unexpected(r.error());
     if (auto s = expect_result(*r, cpb::Response::kLeaseList); !s) return std::unexpected(s.error());

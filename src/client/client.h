@@ -98,12 +98,16 @@ class Client : public kv::KeyValueStore, public kv::ChangeNotifier {
   // Watches a key, a prefix or a range (client/watch.h); open once this returns. The Client
   // must outlive the Watch.
   Result<std::unique_ptr<Watch>> watch(const WatchOptions& options);
+  // Subscribes to the committed log (ALPN "aspen-logs", client/watch.h): every entry that
+  // changed a key under the prefix, whole, in index order. Open once this returns.
+  Result<std::unique_ptr<Watch>> subscribe_log(const LogSubscribeOptions& options);
   // kv::KeyValueStore
   Result<kvpb::CommandResult> execute(kvpb::Command cmd) override;
   Result<kvpb::RangeResult> range(const kvpb::RangeRequest& request) override;
   Result<std::vector<kvpb::Lease>> list_leases() override;
   // kv::ChangeNotifier, through a watch on the key.
   Result<bool> wait_for_delete(std::string_view key, uint64_t after_revision, uint64_t timeout_ms) override;
+  Result<std::unique_ptr<kv::ChangeWaiter>> watch_range(std::string_view start, std::string_view end) override;
 
   // --- cluster ---
   Result<cpb::GetHealthResponse> health(Target target = {});
@@ -143,3 +147,5 @@ class Client : public kv::KeyValueStore, public kv::ChangeNotifier {
 };
 
 }  // namespace aspen::client
+  // Opens the streams of a watch or (is_log_protocol) a log subscription.
+  static Watch::Opener watch_opener(Impl* impl, uint64_t pinned_node_id, bool is_log_protocol);

@@ -37,6 +37,12 @@ const NodeDirectory::Node* NodeDirectory::find_locked(const transport::PublicKey
   return nullptr;
 }
 
+std::vector<transport::SocketAddr> NodeDirectory::addrs_of(const transport::PublicKey& key) const {
+  std::lock_guard lock(mu_);
+  const Node* n = find_locked(key);
+  return n != nullptr ? n->addrs : std::vector<transport::SocketAddr>{};
+}
+
 void NodeDirectory::upsert(uint64_t node_id, const transport::PublicKey& key, std::vector<transport::SocketAddr> addrs) {
   std::lock_guard lock(mu_);
   Node* node = find_locked(key);

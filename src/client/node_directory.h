@@ -31,6 +31,7 @@ namespace aspen::client::internal {
 using Clock = std::chrono::steady_clock;
 
 inline constexpr const char* kClientAlpn = "aspen-client";
+inline constexpr const char* kLogsAlpn = "aspen-logs";  // log subscriptions
 // The dial timeout per node when the directory knows other nodes to fail over to.
 inline constexpr uint32_t kFailoverConnectTimeoutMs = 1000;
 // How long an unreachable or silent node is avoided.
@@ -62,6 +63,8 @@ class NodeDirectory {
   // "node 3 (abcdefghij)" or "abcdefghij" when the id is unknown, for error messages.
   std::string describe(const transport::PublicKey& key) const;
   std::vector<clientpb::NodeAddress> addresses() const;
+  // The addresses known for a node (empty if it is unknown): for dialling another protocol.
+  std::vector<transport::SocketAddr> addrs_of(const transport::PublicKey& key) const;
 
   std::optional<transport::PublicKey> leader() const;
   void set_leader(const transport::PublicKey& key);

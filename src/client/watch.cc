@@ -28,15 +28,31 @@ Error compacted_error(const cpb::WatchResponse& w) {
   return Error(ErrorCode::kCompacted, fmt::format("{} (compact revision {})", w.cancel_reason(), w.compact_revision()));
 }
 
+// Where the watch or subscription asks to start, and moving that start (to resume).
+uint64_t start_of(const cpb::Request& req) {
+  return req.has_log_subscribe() ? req.log_subscribe().from_index() : req.watch_create().start_revision();
+}
+void set_start(cpb::Request& req, uint64_t revision) {
+  if (req.has_log_subscribe()) {
+    req.mutable_log_subscribe()->set_from_index(revision);
+  } else {
+    req.mutable_watch_create()->set_start_revision(revision);
+  }
+}
+
 }  // namespace
 
-Watch::Watch(cpb::WatchCreateRequest request, Opener opener, uint32_t backoff_ms)
+Watch::Watch(cpb::Request request, Opener opener, uint32_t backoff_ms)
     : request_(std::move(request)), opener_(std::move(opener)), backoff_ms_(backoff_ms) {}
 
 Watch::~Watch() { drop_stream(); }
 
 void Watch::drop_stream() {
-  if (stream_) stream_->reset();
+  if (stream_) {
+    stream_->reset();
+    // A log subscription dials a connection of its own, which ends with its stream.
+    if (request_.has_log_subscribe()) stream_->connection().close();
+  }
   stream_.reset();
   partial_.reset();  // a revision half received is received again, whole
   held_.reset();
@@ -48,10 +64,9 @@ Status Watch::start(uint32_t timeout_ms) {
 }
 
 Status Watch::open(Clock::time_point deadline) {
-  cpb::Request req;
-  *req.mutable_watch_create() = request_;
+  cpb::Request req = request_;
   // Resuming: from the revision after the last one delivered, so nothing repeats or is lost.
-  if (is_started_) req.mutable_watch_create()->set_start_revision(last_revision_ + 1);
+  if (is_started_) set_start(req, last_revision_ + 1);
   std::optional<Error> last;
   while (Clock::now() < deadline) {
     auto stream = opener_(req, attempts_++, deadline);
@@ -70,10 +85,10 @@ Status Watch::open(Clock::time_point deadline) {
           last = Error(ErrorCode::kUnavailable, resp.watch().cancel_reason());
         } else if (resp.watch().is_created()) {
           if (!is_started_) {
-            if (request_.start_revision() == 0) {
+            if (start_of(request_) == 0) {
               last_revision_ = resp.watch().revision();
             } else {
-              last_revision_ = request_.start_revision() - 1;
+              last_revision_ = start_of(request_) - 1;
             }
           }
           is_started_ = true;
@@ -147,10 +162,10 @@ Result<WatchBatch> Watch::next(uint32_t timeout_ms) {
       // delivered, when nothing else changed).
       if (w.is_created() || w.revision() < last_revision_) continue;
       last_revision_ = w.revision();
-      return WatchBatch{w.revision(), {}};
+      return WatchBatch{w.revision(), 0, {}};
     }
     if (w.revision() <= last_revision_) continue;  // never deliver a revision twice
-    if (!partial_) partial_ = WatchBatch{w.revision(), {}};
+    if (!partial_) partial_ = WatchBatch{w.revision(), w.timestamp_ms(), {}};
     for (const auto& ev : w.events()) partial_->events.push_back(ev);
     if (w.is_fragment()) continue;
     WatchBatch out = std::move(*partial_);

@@ -28,6 +28,7 @@ struct WatchOptions {
   std::string key;              // the key, or the prefix with is_prefix, or the range start
   std::string end;              // a range [key, end); empty: just `key` (or the prefix)
   bool is_prefix = false;
+  bool is_to_end = false;       // a range [key, end of the key space)
   uint64_t start_revision = 0;  // 0: changes after the watch is created
   bool is_no_put = false;
   bool is_no_delete = false;
@@ -36,10 +37,22 @@ struct WatchOptions {
   uint64_t node_id = 0;               // watch through this member only (0: any)
 };
 
-// What next() delivers: every event of one revision, or (no events) a progress
-// notification saying every change up to `revision` has been delivered.
+// A log subscription (Client::subscribe_log, ALPN "aspen-logs"): every committed entry that
+// changed a key under the prefix, whole, in index order, from from_index on. It resumes and
+// reports compaction like a watch; an entry's index is its revision.
+struct LogSubscribeOptions {
+  std::string prefix;                 // empty: every key
+  uint64_t from_index = 0;            // 0: entries committed after the subscription opens
+  uint32_t progress_interval_ms = 0;  // 0: the node's default (10 s)
+  uint64_t node_id = 0;               // subscribe through this member only (0: any)
+};
+
+// What next() delivers: every event of one revision (for a log subscription: every change
+// of one entry under the prefix), or (no events) a progress notification saying every
+// change up to `revision` has been delivered.
 struct WatchBatch {
   uint64_t revision = 0;
+  uint64_t timestamp_ms = 0;  // with events: the leader's time of the command that made them
   std::vector<cpb::WatchEvent> events;
   bool is_progress() const { return events.empty(); }
 };
@@ -50,7 +63,8 @@ class Watch {
   // the deadline. Supplied by Client.
   using Opener = std::function<Result<transport::Stream>(const cpb::Request& create, uint64_t attempt,
                                                          std::chrono::steady_clock::time_point deadline)>;
-  Watch(cpb::WatchCreateRequest request, Opener opener, uint32_t backoff_ms);
+  // `create` holds a watch_create or a log_subscribe.
+  Watch(cpb::Request create, Opener opener, uint32_t backoff_ms);
   ~Watch();
   Watch(const Watch&) = delete;
   Watch& operator=(const Watch&) = delete;
@@ -75,7 +89,7 @@ class Watch {
   Status open(std::chrono::steady_clock::time_point deadline);
   void drop_stream();
 
-  cpb::WatchCreateRequest request_;
+  cpb::Request request_;
   Opener opener_;
   uint32_t backoff_ms_;
   std::optional<transport::Stream> stream_;

@@ -6,6 +6,7 @@
 // common ones. Reads are linearizable unless an implementation documents otherwise.
 #pragma once
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -31,9 +32,22 @@ class KeyValueStore {
 
 // A store that can tell when a key changes (the remote client, through a watch) implements
 // this too; the coordination primitives then wait for the change instead of polling.
+// Reports changes to a range of keys, from when it was opened (ChangeNotifier::watch_range).
+class ChangeWaiter {
+ public:
+  virtual ~ChangeWaiter() = default;
+  // Waits until a key of the range changed since the waiter opened, or since the last wait()
+  // that returned true, for at most timeout_ms. true: changed; false: the time ran out.
+  virtual Result<bool> wait(uint64_t timeout_ms) = 0;
+};
+
 class ChangeNotifier {
  public:
   virtual ~ChangeNotifier() = default;
+  // Starts reporting changes to the keys in [start, end) (empty end: to the end of the key
+  // space). A blocking primitive opens one before it reads, so no change between its read
+  // and its wait is missed.
+  virtual Result<std::unique_ptr<ChangeWaiter>> watch_range(std::string_view start, std::string_view end) = 0;
   // Waits until `key` is deleted at a revision above `after_revision` (a deletion that
   // already happened after it counts), for at most timeout_ms. true: deleted; false: the
   // time ran out.

@@ -31,8 +31,9 @@ class ClientService : public std::enable_shared_from_this<ClientService> {
 
   // Registers the key-value handlers (read, batch read, scan, write, lease list).
   void register_handlers();
-  // One request from a client stream: parsed, dispatched, answered on the same stream.
-  void serve(transport::Stream& stream, std::string bytes);
+  // One request from a client stream: parsed, dispatched, answered on the same stream. On
+  // ALPN "aspen-logs" (is_log_protocol) the only request is log_subscribe, served as a watch.
+  void serve(transport::Stream& stream, std::string bytes, bool is_log_protocol = false);
   // Relays a request that needs the leader (route_request decides whether it may).
   void forward_to_leader(cpb::Request req, Reply reply);
   // A new leader (or none) is known: requests relayed to another one can no longer be

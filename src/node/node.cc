@@ -158,8 +158,9 @@ Status Shell::start() {
   };
   struct ClientHandler : transport::LoopProtocolHandler {
     std::weak_ptr<ClientService> clients;
+    bool is_log_protocol = false;  // ALPN "aspen-logs": log subscriptions only
     void on_message(transport::Stream& stream, std::string message) override {
-      if (auto c = clients.lock()) c->serve(stream, std::move(message));
+      if (auto c = clients.lock()) c->serve(stream, std::move(message), is_log_protocol);
     }
     void on_stream_closed(transport::Stream& stream, std::optional<Error>) override {
       if (auto c = clients.lock()) c->on_stream_closed(stream);
@@ -173,8 +174,13 @@ Status Shell::start() {
   auto client_handler = std::make_shared<ClientHandler>();
   client_handler->clients = clients_;
   if (auto s = env_.endpoint->register_handler(kRaftAlpn, raft_handler); !s) return s;
+  auto logs_handler = std::make_shared<ClientHandler>();
+  logs_handler->clients = clients_;
+  logs_handler->is_log_protocol = true;
   if (auto s = env_.endpoint->register_handler(kClientAlpn, client_handler); !s) return s;
-  ASPEN_LOG_INFO("node {}: phase 4/6 protocol handlers: {}, {}", config.node_id, kRaftAlpn, kClientAlpn);
+  if (auto s = env_.endpoint->register_handler(kLogsAlpn, logs_handler); !s) return s;
+  ASPEN_LOG_INFO("node {}: phase 4/6 protocol handlers: {}, {}, {}", config.node_id, kRaftAlpn, kClientAlpn,
+                 kLogsAlpn);
 
   // Phase 5: peers from the configuration and the join ticket.
   std::promise<void> peers_done;
@@ -354,6 +360,7 @@ void Shell::pump() {
   if (const auto& soft = step->ready->soft_state) {
     ASPEN_LOG_INFO("node {}: {} in term {}; leader {}", env_.config.node_id, raft::role_name(soft->role),
                    core_->raft().term(), soft->leader == kNoNode ? std::string("unknown") : std::to_string(soft->leader));
+  core_->set_is_apply_awaited(watches_->watcher_count() > 0);
     clients_->on_leader_changed(soft->leader);
   }
   // A leader's appends and heartbeats go out while its own fsync runs (commit clamped).

@@ -292,8 +292,9 @@ bool NodeCore::should_apply_now(bool is_forced) const {
   if (is_forced || !config_.knobs.should_defer_apply || apply_stash_.empty()) return true;
   const Index last = apply_stash_.back().index();
   // Someone waits for these entries' apply: a linearizable read, a writer whose result the
-  // apply decides (or whose entry another leader's replaced), a lease expiry in flight.
-  if (!reads_waiting_apply_.empty()) return true;
+  // apply decides (or whose entry another leader's replaced), a lease expiry in flight,
+  // watchers on this member.
+  if (!reads_waiting_apply_.empty() || is_apply_awaited_) return true;
   if (!pending_writes_.empty() && pending_writes_.begin()->first <= last) return true;
   if (lease_expire_in_flight_ != 0 && lease_expire_in_flight_ <= last) return true;
   if (apply_stash_.size() >= limits::kMaxBatchSize || apply_stash_bytes_ >= limits::kMaxCommittedEntriesPerReadyBytes / 2) {

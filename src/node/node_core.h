@@ -111,6 +111,9 @@ class NodeCore {
   // needs them applied: a read waiting for its read point, a writer waiting for its result,
   // a membership change, a snapshot, a lease expiry, a full batch, or apply_delay_max_ms.
   // Nothing that waits for an apply is ever held back; a stale read may lag that long.
+  // Whether something outside the core waits for every apply on this member (watchers: a
+  // change reaches them only once applied). While set, applies are not deferred.
+  void set_is_apply_awaited(bool is_awaited) { is_apply_awaited_ = is_awaited; }
   struct ToApply {
     std::shared_ptr<const std::vector<pb::Entry>> entries;  // null: none now
     // The store may apply them after the Ready is finished, on its own thread, and report
@@ -197,6 +200,7 @@ class NodeCore {
   // By ReadIndex context: "<node id>.<incarnation>.<counter>", unique across restarts.
   std::map<std::string, std::vector<PendingRead>> reads_in_flight_;
   std::vector<std::pair<Index, std::vector<PendingRead>>> reads_waiting_apply_;
+  bool is_apply_awaited_ = false;
   size_t pending_read_count_ = 0;
   uint64_t next_read_context_ = 1;
 

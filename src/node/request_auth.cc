@@ -151,6 +151,12 @@ Status authorize_request(const clientpb::Request& req, const auth::VerifiedToken
       return need_range(t, Action::kRead, watch::watched_range(*spec));
     }
     case cpb::kWatchProgress:
+    case cpb::kLogSubscribe: {
+      kvpb::RangeRequest r;
+      r.set_start(req.log_subscribe().prefix());
+      r.set_end(prefix_end(req.log_subscribe().prefix()));
+      return need_range(t, Action::kRead, r);
+    }
       return {};  // refused unless on a watch's stream, whose creation was authorized
     case cpb::OP_NOT_SET:
       return {};  // the dispatcher answers InvalidArgument

@@ -196,7 +196,8 @@ void WatchService::serve_round() {
         if (!watch::wants(w.spec, entries[i])) continue;
         std::optional<kvpb::KeyValue> prev;
         if (w.spec.has_prev_kv && i < page->prev.size()) prev = page->prev[i];
-        batch.add(entries[i].revision(), watch::to_event(entries[i], prev, w.spec.has_prev_kv));
+        batch.add(entries[i].revision(), watch::to_event(entries[i], prev, w.spec.has_prev_kv),
+                  entries[i].record().timestamp_ms());
       }
       bool is_alive = true;
       for (auto& msg : batch.take(is_revision_complete)) {

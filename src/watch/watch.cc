@@ -59,6 +59,15 @@ Result<WatchSpec> make_watch_spec(const cpb::WatchCreateRequest& req) {
   return spec;
 }
 
+cpb::WatchCreateRequest watch_request_for_log(const cpb::LogSubscribeRequest& req) {
+  cpb::WatchCreateRequest w;
+  w.set_start(req.prefix());
+  w.set_is_prefix(true);
+  w.set_start_revision(req.from_index());
+  w.set_progress_interval_ms(req.progress_interval_ms());
+  return w;
+}
+
 kvpb::RangeRequest watched_range(const WatchSpec& spec) {
   kvpb::RangeRequest r;
   r.set_start(spec.start);
@@ -80,7 +89,7 @@ cpb::WatchEvent to_event(const kvpb::HistoryEntry& entry, const std::optional<kv
   return ev;
 }
 
-void WatchBatcher::add(Index revision, cpb::WatchEvent event) {
+void WatchBatcher::add(Index revision, cpb::WatchEvent event, uint64_t timestamp_ms) {
   ASPEN_ASSERT(revision > 0);
   if (pending_ && pending_->revision() != revision) {
     ASPEN_ASSERT_MSG(revision > pending_->revision(), "events come in revision order");
@@ -97,6 +106,7 @@ void WatchBatcher::add(Index revision, cpb::WatchEvent event) {
   if (!pending_) {
     pending_.emplace();
     pending_->set_revision(revision);
+    pending_->set_timestamp_ms(timestamp_ms);
     pending_bytes_ = 0;
   }
   *pending_->add_events() = std::move(event);

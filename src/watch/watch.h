@@ -33,6 +33,9 @@ struct WatchSpec {
 // Validates a create request (key sizes, a range that is not empty or backwards, the
 // progress interval) into a spec.
 Result<WatchSpec> make_watch_spec(const cpb::WatchCreateRequest& req);
+// A log subscription (ALPN "aspen-logs") is served as a watch of its prefix, puts and
+// deletes, from its index (an entry's index is its revision): the watch it amounts to.
+cpb::WatchCreateRequest watch_request_for_log(const cpb::LogSubscribeRequest& req);
 // The keys a spec watches, as a range read of them (for authorization).
 kvpb::RangeRequest watched_range(const WatchSpec& spec);
 // Whether the watch reports this change.
@@ -43,7 +46,8 @@ cpb::WatchEvent to_event(const kvpb::HistoryEntry& entry, const std::optional<kv
 // per revision, split into fragments past limits::kMaxWatchResponseBytes.
 class WatchBatcher {
  public:
-  void add(Index revision, cpb::WatchEvent event);
+  // timestamp_ms: the leader's time of the revision's command, carried by its message.
+  void add(Index revision, cpb::WatchEvent event, uint64_t timestamp_ms = 0);
   // The messages so far. With is_revision_complete false, more events of the last revision
   // may follow: its message is marked a fragment (the next one continues it).
   std::vector<cpb::WatchResponse> take(bool is_revision_complete);

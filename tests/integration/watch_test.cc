@@ -1,9 +1,12 @@
 // Watches against a real 3-node cluster (docs/watch.md): every change once and in order,
 // a multi-key write in one batch, resuming on another member after kill -9 with no gap or
 // repeat, compaction ending a watch that needs what it dropped, a watcher that does not
-// read paused without the node's memory growing, and a thousand watchers on one node.
+// read paused without the node's memory growing, and a thousand watchers on one node. The
+// log subscription (ALPN "aspen-logs"): whole entries in index order, replay, resuming after
+// kill -9, compaction, and the two protocols kept apart.
 //
 // One cluster serves the suite; each test uses its own prefix. Waiting is on conditions.
+#include <algorithm>
 #include <atomic>
 #include <fstream>
 #include <map>
@@ -317,6 +320,173 @@ TEST_F(WatchTest, BadWatchRequestsAreRefusedWithTheReason) {
   ASSERT_TRUE(future.has_value()) << future.error().to_string();
   auto b = (*future)->next(300);
   EXPECT_FALSE(b.has_value());
+}
+
+// Collects `n` log entries (or fewer if the subscription fails), checking the order.
+std::vector<client::WatchBatch> collect_entries(client::Watch& sub, size_t n, uint32_t timeout_ms = 20000) {
+  std::vector<client::WatchBatch> out;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  while (out.size() < n && std::chrono::steady_clock::now() < deadline) {
+    auto b = sub.next(1000);
+    if (!b) {
+      if (b.error().code() == ErrorCode::kTimeout) continue;
+      ADD_FAILURE() << b.error().to_string();
+      break;
+    }
+    if (b->is_progress()) continue;
+    if (!out.empty()) {
+      EXPECT_GT(b->revision, out.back().revision) << "indexes must increase";
+    }
+    out.push_back(std::move(*b));
+  }
+  return out;
+}
+
+TEST_F(WatchTest, TheLogSubscriptionDeliversEachEntryUnderThePrefixWholeInIndexOrder) {
+  auto c = client();
+  client::LogSubscribeOptions o;
+  o.prefix = "l1/";
+  auto sub = c->subscribe_log(o);
+  ASSERT_TRUE(sub.has_value()) << sub.error().to_string();
+  auto a = kv::put(*c, "l1/a", "1");
+  ASSERT_TRUE(a.has_value());
+  kvpb::Command multi;  // one entry: two keys under the prefix and one outside it
+  for (const char* k : {"l1/b", "l1/c", "l1x/outside"}) {
+    auto* p = multi.mutable_set_multi()->add_puts();
+    p->set_key(k);
+    p->set_value("m");
+  }
+  auto m = c->execute(multi);
+  ASSERT_TRUE(m.has_value());
+  ASSERT_TRUE(kv::put(*c, "l1x/other", "not followed").has_value());
+  auto d = kv::del(*c, "l1/a");
+  ASSERT_TRUE(d.has_value());
+
+  auto entries = collect_entries(**sub, 3);
+  ASSERT_EQ(entries.size(), 3u);
+  EXPECT_EQ(entries[0].revision, a->revision());
+  ASSERT_EQ(entries[0].events.size(), 1u);
+  EXPECT_EQ(entries[0].events[0].kv().key(), "l1/a");
+  EXPECT_EQ(entries[1].revision, m->revision()) << "an entry's index is its revision";
+  ASSERT_EQ(entries[1].events.size(), 2u) << "the entry whole, without the key outside the prefix";
+  EXPECT_EQ(entries[1].events[0].kv().key(), "l1/b");
+  EXPECT_EQ(entries[1].events[1].kv().key(), "l1/c");
+  EXPECT_EQ(entries[2].revision, d->revision());
+  ASSERT_EQ(entries[2].events.size(), 1u);
+  EXPECT_EQ(entries[2].events[0].type(), clientpb::WatchEvent::DELETE);
+  const auto now_ms = static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count());
+  for (size_t i = 0; i < entries.size(); ++i) {
+    EXPECT_GT(entries[i].timestamp_ms, 0u) << "the leader's time of the entry";
+    EXPECT_LE(entries[i].timestamp_ms, now_ms + 60000);
+    if (i > 0) {
+      EXPECT_GE(entries[i].timestamp_ms, entries[i - 1].timestamp_ms);
+    }
+  }
+  // From a past index: the same entries, replayed from the history.
+  o.from_index = a->revision();
+  auto replay = c->subscribe_log(o);
+  ASSERT_TRUE(replay.has_value());
+  auto again = collect_entries(**replay, 3);
+  ASSERT_EQ(again.size(), 3u);
+  for (size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(again[i].revision, entries[i].revision);
+    EXPECT_EQ(again[i].timestamp_ms, entries[i].timestamp_ms);
+    EXPECT_EQ(again[i].events.size(), entries[i].events.size());
+  }
+}
+
+TEST_F(WatchTest, TheLogSubscriptionResumesOnAnotherMemberAfterItsMemberIsKilled) {
+  auto c = client();
+  client::LogSubscribeOptions o;
+  o.prefix = "l2/";
+  auto sub = c->subscribe_log(o);
+  ASSERT_TRUE(sub.has_value()) << sub.error().to_string();
+  auto serving = (*sub)->serving_node();
+  ASSERT_TRUE(serving.has_value());
+  const uint64_t victim = node_of(*serving);
+  ASSERT_NE(victim, 0u);
+  std::vector<uint64_t> acked;
+  for (int i = 0; i < 10; ++i) {
+    auto r = kv::put(*c, fmt::format("l2/{}", i), "v");
+    ASSERT_TRUE(r.has_value());
+    acked.push_back(r->revision());
+  }
+  auto before = collect_entries(**sub, 10);
+  ASSERT_EQ(before.size(), 10u);
+  nodes_[victim]->kill9();
+  for (int i = 10; i < 30; ++i) {
+    auto r = kv::put(*c, fmt::format("l2/{}", i), "v");
+    if (r) acked.push_back(r->revision());  // a write whose outcome is unknown may be missing
+  }
+  auto after = collect_entries(**sub, acked.size() - 10, 30000);
+  EXPECT_GE((*sub)->resumes(), 1u);
+  std::vector<uint64_t> seen;
+  for (const auto& e : before) seen.push_back(e.revision);
+  for (const auto& e : after) seen.push_back(e.revision);
+  for (size_t i = 1; i < seen.size(); ++i) EXPECT_LT(seen[i - 1], seen[i]) << "in order, each once";
+  for (uint64_t r : acked) {
+    EXPECT_TRUE(std::find(seen.begin(), seen.end(), r) != seen.end()) << "acknowledged entry " << r << " not seen";
+  }
+  nodes_[victim]->start();  // back for the other tests
+  ASSERT_TRUE(wait_until([&] { return c->health(client::Target{victim}).has_value(); }, 20000));
+}
+
+TEST_F(WatchTest, ALogSubscriptionFromACompactedIndexIsRefusedNamingTheOldestIndex) {
+  auto c = client();
+  auto r1 = kv::put(*c, "l3/a", "1");
+  ASSERT_TRUE(r1.has_value());
+  auto r2 = kv::put(*c, "l3/a", "2");
+  ASSERT_TRUE(r2.has_value());
+  kvpb::Command compact;
+  compact.mutable_compact()->set_revision(r2->revision());
+  ASSERT_TRUE(c->execute(compact).has_value());
+  client::LogSubscribeOptions o;
+  o.prefix = "l3/";
+  o.from_index = r1->revision();
+  auto sub = c->subscribe_log(o);
+  ASSERT_FALSE(sub.has_value());
+  EXPECT_EQ(sub.error().code(), ErrorCode::kCompacted);
+  EXPECT_NE(sub.error().message().find(std::to_string(r2->revision())), std::string::npos) << sub.error().message();
+}
+
+TEST_F(WatchTest, TheLogAndClientProtocolsEachRefuseTheOthersRequests) {
+  auto c = client();
+  // A log subscription on the client protocol.
+  clientpb::Request subscribe;
+  subscribe.mutable_log_subscribe()->set_prefix("l4/");
+  auto wrong = c->call(subscribe);
+  ASSERT_FALSE(wrong.has_value());
+  EXPECT_EQ(wrong.error().code(), ErrorCode::kInvalidArgument);
+  EXPECT_NE(wrong.error().message().find("aspen-logs"), std::string::npos) << wrong.error().message();
+  // A read on the log protocol, from the test operator (authorized for it).
+  auto& op = TestOperator::get();
+  auto ep = transport::Endpoint::bind(op.identity, transport::EndpointConfig{});
+  ASSERT_TRUE(ep.has_value());
+  const auto& n = *nodes_.begin()->second;
+  const auto addr = *transport::SocketAddr::parse(n.addr());
+  auto conn = (*ep)->connect(*transport::PublicKey::parse(n.key_text()), std::span(&addr, 1), "aspen-logs", 5000);
+  ASSERT_TRUE(conn.has_value()) << conn.error().to_string();
+  clientpb::Request read;
+  read.mutable_read()->set_key("l4/a");
+  read.set_auth_token(op.current_token());
+  auto stream = conn->open_bi_with(read.SerializeAsString(), true);
+  ASSERT_TRUE(stream.has_value());
+  auto answer = stream->recv(10000);
+  ASSERT_TRUE(answer.has_value() && answer->has_value()) << "the node answers, and stays up";
+  clientpb::Response resp;
+  ASSERT_TRUE(resp.ParseFromString(**answer));
+  ASSERT_TRUE(resp.has_error());
+  EXPECT_NE(resp.error().message().find("only log_subscribe"), std::string::npos) << resp.error().message();
+  // Garbage on the log protocol: an error, and the node goes on serving.
+  auto junk = conn->open_bi_with(std::string("\xff\xff\xff not a request", 19), true);
+  ASSERT_TRUE(junk.has_value());
+  auto junk_answer = junk->recv(10000);
+  ASSERT_TRUE(junk_answer.has_value() && junk_answer->has_value());
+  ASSERT_TRUE(resp.ParseFromString(**junk_answer));
+  EXPECT_TRUE(resp.has_error());
+  EXPECT_TRUE(c->health(client::Target{nodes_.begin()->first}).has_value());
 }
 
 }  // namespace

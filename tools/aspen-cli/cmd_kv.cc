@@ -336,6 +336,7 @@ void add_kv_commands(CLI::App& app, Context& ctx, Action& action) {
   add_kv_txn_command(kv, ctx, action);
   add_compact_command(kv, ctx, action);
   add_kv_watch_command(kv, ctx, action);
+  add_kv_log_command(kv, ctx, action);
 }
 
 }  // namespace aspen::cli

@@ -12,5 +12,6 @@ void add_key_hex_flag(CLI::App* cmd, bool& is_key_hex);
 void add_kv_scan_command(CLI::App* kv, Context& ctx, Action& action);
 void add_kv_txn_command(CLI::App* kv, Context& ctx, Action& action);
 void add_kv_watch_command(CLI::App* kv, Context& ctx, Action& action);
+void add_kv_log_command(CLI::App* kv, Context& ctx, Action& action);
 
 }  // namespace aspen::cli

@@ -28,6 +28,8 @@ namespace cpb = aspen::clientpb;
 
 inline constexpr const char* kRaftAlpn = "raft-auth";
 inline constexpr const char* kClientAlpn = "aspen-client";
+// The log subscription (docs/watch.md): committed entries streamed to consumers.
+inline constexpr const char* kLogsAlpn = "aspen-logs";
 
 struct NodeEnv {
   explicit NodeEnv(NodeConfig c) : config(std::move(c)) {}
