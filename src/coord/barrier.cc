@@ -134,7 +134,8 @@ Result<bool> BarrierManager::is_released(const BarrierTicket& ticket) {
 }
 
 Status BarrierManager::wait(const BarrierTicket& ticket, uint64_t deadline_ms, const Waiter& waiter) {
-  auto r = wait_until<bool>(waiter, deadline_ms, fmt::format("wait for barrier '{}'", name_),
+  auto r = wait_for_change_until<bool>(store_, coord_key(kKind, name_), waiter, deadline_ms,
+                                       fmt::format("wait for barrier '{}'", name_),
                             [&]() -> Result<std::optional<bool>> {
                               auto released = is_released(ticket);
                               if (!released) return std::unexpected(released.error());

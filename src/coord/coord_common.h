@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -17,6 +18,7 @@
 #include <optional>
 
 #include "aspen/kv.pb.h"
+#include "core/encoding.h"
 #include "core/limits.h"
 #include "core/error.h"
 #include "kv/key_value_store.h"
@@ -53,6 +55,16 @@ uint64_t backoff_ms(uint32_t attempt, uint64_t random);
 // naming `what`). attempt returns Result<std::optional<T>>: nullopt means "not yet".
 template <typename T, typename F>
 Result<T> wait_until(const Waiter& waiter, uint64_t deadline_ms, std::string_view what, F&& attempt);
+
+// As wait_until, but between attempts it waits for a change to the keys under `prefix` when
+// the store can report changes (kv::ChangeNotifier: the remote client) rather than sleeping
+// a backoff: a release wakes the waiters at once. The change waiter opens before the first
+// attempt, so a change between an attempt's read and the wait is not missed. A wait still
+// ends after kMaxCoordBackoffMs, so attempts that renew a lease (a queued writer, a pending
+// candidate) run as often as with polling. Without a notifier, or if it fails, it polls.
+template <typename T, typename F>
+Result<T> wait_for_change_until(kv::KeyValueStore& store, std::string_view prefix, const Waiter& waiter,
+                                uint64_t deadline_ms, std::string_view what, F&& attempt);
 
 // --- compact records: a kind byte, then varints and length-prefixed strings in fixed order ---
 class RecordWriter {
@@ -127,6 +139,26 @@ Result<T> wait_until(const Waiter& waiter, uint64_t deadline_ms, std::string_vie
     if (now >= deadline_ms) break;
     random = random * 6364136223846793005ULL + 1442695040888963407ULL;  // LCG step for jitter
     waiter.sleep_ms(std::min(backoff_ms(i, random >> 11), deadline_ms - now));
+  }
+  return make_error(ErrorCode::kTimeout, std::string(what) + ": deadline passed before it succeeded");
+}
+
+template <typename T, typename F>
+Result<T> wait_for_change_until(kv::KeyValueStore& store, std::string_view prefix, const Waiter& waiter,
+                                uint64_t deadline_ms, std::string_view what, F&& attempt) {
+  std::unique_ptr<kv::ChangeWaiter> changes;
+  if (auto* notifier = dynamic_cast<kv::ChangeNotifier*>(&store)) {
+    if (auto w = notifier->watch_range(prefix, prefix_end(prefix))) changes = std::move(*w);
+  }
+  if (!changes) return wait_until<T>(waiter, deadline_ms, what, std::forward<F>(attempt));
+  for (uint32_t i = 0; i < limits::kMaxCoordWaitAttempts; ++i) {
+    Result<std::optional<T>> r = attempt();
+    if (!r) return std::unexpected(r.error());
+    if (r->has_value()) return std::move(**r);
+    const uint64_t now = waiter.now_ms();
+    if (now >= deadline_ms) break;
+    auto changed = changes->wait(std::min(deadline_ms - now, limits::kMaxCoordBackoffMs));
+    if (!changed) return wait_until<T>(waiter, deadline_ms, what, std::forward<F>(attempt));
   }
   return make_error(ErrorCode::kTimeout, std::string(what) + ": deadline passed before it succeeded");
 }

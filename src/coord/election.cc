@@ -62,7 +62,9 @@ Result<bool> LeaderElection::campaign(std::string_view value, uint64_t now_ms) {
 }
 
 Status LeaderElection::campaign_until(std::string_view value, uint64_t deadline_ms, const Waiter& waiter) {
-  auto r = wait_until<bool>(waiter, deadline_ms, fmt::format("campaign in election '{}'", name_),
+  // Woken when the leader's key changes (resigned, or its lease expired), not by polling.
+  auto r = wait_for_change_until<bool>(store_, coord_key(kKind, name_), waiter, deadline_ms,
+                                       fmt::format("campaign in election '{}'", name_),
                             [&]() -> Result<std::optional<bool>> {
                               auto won = campaign(value, waiter.now_ms());
                               if (!won) return std::unexpected(won.error());
@@ -117,6 +119,23 @@ Result<std::optional<LeaderInfo>> LeaderElection::leader() {
   if (!o) return std::unexpected(o.error());
   if (!o->has_value()) return std::optional<LeaderInfo>{};
   return std::optional<LeaderInfo>(LeaderInfo{(*o)->holder, (*o)->value, (*o)->fencing_token, (*o)->lease_id});
+}
+
+Result<std::optional<LeaderInfo>> LeaderElection::wait_for_leader_change(const std::optional<LeaderInfo>& known,
+                                                                        uint64_t deadline_ms, const Waiter& waiter) {
+  using Leader = std::optional<LeaderInfo>;
+  auto same = [](const Leader& a, const Leader& b) {
+    if (a.has_value() != b.has_value()) return false;
+    return !a || (a->candidate == b->candidate && a->fencing_token == b->fencing_token && a->value == b->value);
+  };
+  return wait_for_change_until<Leader>(store_, coord_key(kKind, name_), waiter, deadline_ms,
+                                       fmt::format("observe election '{}'", name_),
+                                       [&]() -> Result<std::optional<Leader>> {
+                                         auto now = leader();
+                                         if (!now) return std::unexpected(now.error());
+                                         if (same(*now, known)) return std::optional<Leader>{};
+                                         return std::optional<Leader>(std::move(*now));
+                                       });
 }
 
 }  // namespace aspen::coord

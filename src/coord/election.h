@@ -49,6 +49,11 @@ class LeaderElection {
   Status resign();
   // The current leader of this election, as any observer sees it.
   Result<std::optional<LeaderInfo>> leader();
+  // Observes the election: waits until its leader differs from `known` (another leader, a
+  // new term of the same candidate, or none) and returns the new one; Timeout at deadline_ms.
+  // Woken by a watch on the election's key where the store reports changes, else polls.
+  Result<std::optional<LeaderInfo>> wait_for_leader_change(const std::optional<LeaderInfo>& known,
+                                                          uint64_t deadline_ms, const Waiter& waiter);
 
   bool is_leader() const { return term_.has_value(); }
   uint64_t fencing_token() const { return term_ ? term_->fencing_token : 0; }

@@ -284,6 +284,19 @@ Status QueueManager::settle(const Receipt& receipt, std::optional<uint64_t> visi
   return {};
 }
 
+Result<std::vector<QueueMessage>> QueueManager::dequeue_until(uint32_t max_items, uint64_t deadline_ms,
+                                                              const Waiter& waiter) {
+  using Messages = std::vector<QueueMessage>;
+  return wait_for_change_until<Messages>(store_, prefix(), waiter, deadline_ms,
+                                         fmt::format("pop from queue '{}'", name_),
+                                         [&]() -> Result<std::optional<Messages>> {
+                                           auto got = dequeue(max_items, waiter.now_ms());
+                                           if (!got) return std::unexpected(got.error());
+                                           if (got->empty()) return std::optional<Messages>{};
+                                           return std::optional<Messages>(std::move(*got));
+                                         });
+}
+
 Status QueueManager::ack(const Receipt& receipt) { return settle(receipt, std::nullopt); }
 
 Status QueueManager::nack(const Receipt& receipt, uint64_t now_ms, uint64_t delay_ms) {

@@ -80,6 +80,11 @@ class QueueManager {
   Result<EnqueueResult> enqueue(std::string_view payload, std::string_view dedup_id, uint64_t now_ms);
   // Claims up to max_items visible messages (1..kMaxQueueItemsPerCall); may return fewer.
   Result<std::vector<QueueMessage>> dequeue(uint32_t max_items, uint64_t now_ms);
+  // dequeue, waiting until deadline_ms for a message to become visible: woken by a push
+  // (a watch on the queue, with a store that reports changes) rather than by polling. The
+  // waiter's clock must be the one given to enqueue/dequeue (wall-clock ms). Timeout if none
+  // came in time.
+  Result<std::vector<QueueMessage>> dequeue_until(uint32_t max_items, uint64_t deadline_ms, const Waiter& waiter);
   // Deletes the message. NotFound if the receipt is stale (redelivered, acked, dead-lettered).
   Status ack(const Receipt& receipt);
   // Makes the message visible again after delay_ms. NotFound if the receipt is stale.

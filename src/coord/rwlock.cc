@@ -138,8 +138,10 @@ Result<RWLockHandle> DistributedRWLock::try_acquire_until(std::string_view holde
                                                           uint64_t deadline_ms, const Waiter& waiter) {
   if (auto s = check(holder, ttl_ms); !s) return std::unexpected(s.error());
   uint64_t lease_id = 0;
-  auto r = wait_until<RWLockHandle>(waiter, deadline_ms, fmt::format("acquire rwlock '{}'", name_),
-                                    [&] { return attempt(holder, mode, ttl_ms, true, &lease_id); });
+  // Woken when the state or a holder's marker (deleted with its lease) changes.
+  auto r = wait_for_change_until<RWLockHandle>(store_, coord_key(kKind, name_), waiter, deadline_ms,
+                                               fmt::format("acquire rwlock '{}'", name_),
+                                               [&] { return attempt(holder, mode, ttl_ms, true, &lease_id); });
   if (!r && lease_id != 0) {
     (void)remove(holder, lease_id);  // leave the writer queue so readers are not blocked
     (void)kv::lease_revoke(store_, lease_id);

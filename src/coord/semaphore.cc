@@ -132,8 +132,10 @@ Result<SemaphorePermit> DistributedSemaphore::try_acquire_until(std::string_view
                                                                 const Waiter& waiter) {
   if (auto s = check(holder, count, ttl_ms); !s) return std::unexpected(s.error());
   uint64_t lease_id = 0;
-  auto r = wait_until<SemaphorePermit>(waiter, deadline_ms, fmt::format("acquire semaphore '{}'", name_),
-                                       [&] { return attempt(holder, count, ttl_ms, &lease_id); });
+  // Woken when the state or a holder's marker (deleted with its lease) changes.
+  auto r = wait_for_change_until<SemaphorePermit>(store_, coord_key(kKind, name_), waiter, deadline_ms,
+                                                  fmt::format("acquire semaphore '{}'", name_),
+                                                  [&] { return attempt(holder, count, ttl_ms, &lease_id); });
   if (!r && lease_id != 0) (void)kv::lease_revoke(store_, lease_id);
   return r;
 }

@@ -15,6 +15,7 @@
 
 #include "coord/barrier.h"
 #include "coord/counter.h"
+#include "coord/election.h"
 #include "coord/lock.h"
 #include "coord/queue.h"
 #include "coord/semaphore.h"
@@ -516,6 +517,43 @@ TEST_F(CoordClusterTest, CliCountsAndLocksWithJsonAndExitCodes) {
 
   r = cli({"lock", "acquire", "cli/deploy", "--holder", "ops-1", "--ttl-s", "0"});
   EXPECT_EQ(r.exit_code, 2) << "a TTL under the minimum is a usage error\n" << r.out;
+}
+
+// Blocking calls through the real client wait on watches (kv::ChangeNotifier::watch_range):
+// a pop is handed a message pushed by another client while it waits, and an observer is
+// told of each leader change.
+TEST_F(CoordClusterTest, APopAndAnElectionObserverAreWokenByOtherClientsChanges) {
+  auto consumer = make_client();
+  auto producer = make_client();
+  ASSERT_NE(consumer, nullptr);
+  ASSERT_NE(producer, nullptr);
+  coord::Waiter wall_waiter = real_waiter(5);
+  wall_waiter.now_ms = wall_ms;  // visibility is in wall-clock time
+  std::optional<Result<std::vector<coord::QueueMessage>>> popped;
+  std::thread pop([&] {
+    coord::QueueManager q(*consumer, "it/wake", coord::QueueConfig{});
+    popped = q.dequeue_until(1, wall_ms() + 30000, wall_waiter);
+  });
+  coord::QueueManager q(*producer, "it/wake", coord::QueueConfig{});
+  ASSERT_TRUE(q.enqueue("hello", "", wall_ms()).has_value());
+  pop.join();
+  ASSERT_TRUE(popped.has_value());
+  ASSERT_TRUE(popped->has_value()) << (*popped).error().to_string();
+  ASSERT_EQ((*popped)->size(), 1u);
+  EXPECT_EQ((**popped)[0].payload, "hello");
+
+  coord::LeaderElection a(*producer, "it/observe", "a", 10000);
+  ASSERT_TRUE(a.campaign("addr-a", steady_ms()).value());
+  coord::LeaderElection observer(*consumer, "it/observe", "observer", 10000);
+  auto known = observer.leader();
+  ASSERT_TRUE(known.has_value() && known->has_value());
+  std::optional<Result<std::optional<coord::LeaderInfo>>> seen;
+  std::thread watch([&] { seen = observer.wait_for_leader_change(*known, steady_ms() + 30000, real_waiter(6)); });
+  ASSERT_TRUE(a.resign().has_value());
+  watch.join();
+  ASSERT_TRUE(seen.has_value());
+  ASSERT_TRUE(seen->has_value()) << (*seen).error().to_string();
+  EXPECT_FALSE((*seen)->has_value()) << "a resigned: no leader";
 }
 
 }  // namespace

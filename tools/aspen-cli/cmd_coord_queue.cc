@@ -18,6 +18,7 @@ struct QueueArgs {
   std::string receipt;
   uint32_t max_items = 1;
   uint64_t delay_ms = 0;
+  uint64_t wait_ms = 0;
   coord::QueueConfig cfg;
 };
 
@@ -52,7 +53,16 @@ int run_push(const Context& ctx, const QueueArgs& a) {
 int run_pop(const Context& ctx, const QueueArgs& a) {
   return with_client(ctx, [&](client::Client& c) {
     coord::QueueManager q(c, a.name, a.cfg);
-    auto r = q.dequeue(a.max_items, wall_now_ms());
+    Result<std::vector<coord::QueueMessage>> r;
+    if (a.wait_ms == 0) {
+      r = q.dequeue(a.max_items, wall_now_ms());
+    } else {
+      // Message visibility is in wall-clock time, so the wait is too.
+      coord::Waiter waiter = real_waiter();
+      waiter.now_ms = wall_now_ms;
+      r = q.dequeue_until(a.max_items, wall_now_ms() + a.wait_ms, waiter);
+      if (!r && r.error().code() == ErrorCode::kTimeout) r = std::vector<coord::QueueMessage>{};
+    }
     if (!r) return fail(ctx, r.error());
     if (ctx.is_json) {
       nlohmann::json list = nlohmann::json::array();
@@ -138,7 +148,8 @@ void add_queue_commands(CLI::App& app, Context& ctx, Action& action) {
   pop_cmd->add_option("--max-attempts", pop->cfg.max_delivery_attempts,
                       "Deliveries before a message is dead-lettered")
       ->capture_default_str();
-  pop_cmd->footer("Exit 1 when no message is visible.\n"
+  add_wait_option(pop_cmd, pop->wait_ms, "until a message is visible (woken by a push, not by polling)");
+  pop_cmd->footer("Exit 1 when no message is visible (after --wait-ms).\n"
                   "Example:\n  aspen-cli queue pop emails --visibility-ms 60000   # then: queue ack emails RECEIPT");
   set_action(pop_cmd, ctx, action, pop, &run_pop);
 
