@@ -56,24 +56,25 @@ d = lambda n, k: a.get((n, k), 0) - b.get((n, k), 0)
 leader = next(n for n in (1, 2, 3) if a.get((n, "raft_is_leader")) == 1)
 followers = [n for n in (1, 2, 3) if n != leader]
 def per(n, total, count):
+    # total: a histogram's _sum in seconds; the result is in microseconds.
     c = d(n, count)
-    return d(n, total) / c if c else float("nan")
+    return d(n, total) * 1e6 / c if c else float("nan")
 puts = d(leader, "core_writes_answered_total")
 print(f"puts measured: {puts:.0f} ({put['ops_per_s']:.0f}/s), leader node {leader}")
 print(f"client put             p50 {put['latency_ms']['p50']*1000:7.0f} us   mean {put['latency_ms'].get('mean', float('nan'))*1000:7.0f} us")
 print(f"client round trip      p50 {get['latency_ms']['p50']*1000:7.0f} us   (stale get at the leader)")
-print(f"leader core                  mean {per(leader, 'core_write_microseconds_total', 'core_writes_answered_total'):7.0f} us   (arrival to answer)")
-print(f"leader log write             mean {per(leader, 'storage_log_write_microseconds_total', 'storage_log_writes_total'):7.0f} us   "
+print(f"leader core                  mean {per(leader, 'raft_write_commit_duration_seconds_sum', 'raft_write_commit_duration_seconds_count'):7.0f} us   (arrival to answer)")
+print(f"leader log write             mean {per(leader, 'storage_log_write_duration_seconds_sum', 'storage_log_write_duration_seconds_count'):7.0f} us   "
       f"({d(leader, 'storage_log_writes_total') / max(puts, 1):.2f} per put, "
       f"{d(leader, 'storage_entries_written_total') / max(d(leader, 'storage_log_writes_total'), 1):.1f} entries per write)")
 for n in (1, 2, 3):
-    busy = d(n, 'storage_write_microseconds_total') / 1e6
+    busy = d(n, 'storage_batch_duration_seconds_sum')
     print(f"node {n} storage thread busy  {busy / max(puts / put['ops_per_s'], 1e-9) * 100:5.1f} % of the run")
 for f in followers:
-    print(f"follower {f} log write         mean {per(f, 'storage_log_write_microseconds_total', 'storage_log_writes_total'):7.0f} us   "
+    print(f"follower {f} log write         mean {per(f, 'storage_log_write_duration_seconds_sum', 'storage_log_write_duration_seconds_count'):7.0f} us   "
           f"({d(f, 'storage_log_writes_total') / max(puts, 1):.2f} per put)")
-print(f"leader apply                 mean {per(leader, 'storage_apply_microseconds_total', 'storage_applies_total'):7.0f} us   "
+print(f"leader apply                 mean {per(leader, 'storage_apply_duration_seconds_sum', 'storage_apply_duration_seconds_count'):7.0f} us   "
       f"({d(leader, 'storage_applies_total') / max(puts, 1):.2f} per put, off the put's path)")
-for alpn, us in rtts.get(leader, []):
-    print(f"peer round trip ({alpn})  {us:7.0f} us")
+for alpn, s in rtts.get(leader, []):
+    print(f"peer round trip ({alpn})  {s * 1e6:7.0f} us")
 PY

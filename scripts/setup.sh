@@ -11,7 +11,7 @@ PACKAGES=(
   liblmdb-dev zlib1g-dev libtomlplusplus-dev nlohmann-json3-dev
   libngtcp2-dev libngtcp2-crypto-gnutls-dev libgnutls28-dev libasio-dev libsodium-dev
   b3sum libsqlite3-dev sqlite3
-  bind9-dnsutils libfuse3-dev fuse3
+  libcpp-httplib-dev prometheus tmux libncurses-dev
 )
 
 missing=()

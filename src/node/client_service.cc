@@ -22,6 +22,26 @@ namespace aspen::node::internal {
 
 namespace {
 
+RequestKind request_kind(cpb::Request::OpCase op) {
+  switch (op) {
+    case cpb::Request::kRead: return RequestKind::kRead;
+    case cpb::Request::kBatchRead: return RequestKind::kBatchRead;
+    case cpb::Request::kScan: return RequestKind::kScan;
+    case cpb::Request::kWrite: return RequestKind::kWrite;
+    case cpb::Request::kLeaseList: return RequestKind::kLeaseList;
+    case cpb::Request::kGetHealth:
+    case cpb::Request::kGetMetrics:
+    case cpb::Request::kGetRaftMetrics:
+    case cpb::Request::kGetLeader:
+    case cpb::Request::kGetNodeInfo:
+    case cpb::Request::kGetClusterTicket:
+    case cpb::Request::kWhoAmI:
+      return RequestKind::kStatus;
+    default:
+      return RequestKind::kAdmin;
+  }
+}
+
 bool is_reserved_key(std::string_view key) { return key.starts_with(kReservedPrefix); }
 // Client sessions live in the cluster's own keys, which clients cannot write.
 static_assert(kv::kSessionKeyPrefix.starts_with(kReservedPrefix) && kv::kSessionCountKey.starts_with(kReservedPrefix));
@@ -127,7 +147,7 @@ void ClientService::register_handlers() {
   });
 }
 
-void ClientService::serve(transport::Stream& stream, std::string bytes, bool is_log_protocol) {
+void ClientService::serve(transport::Stream& stream, std::string bytes) {
   env_.counters.client_requests.fetch_add(1, std::memory_order_relaxed);
   if (watches_.is_watch(stream)) {
     // A watch's stream carries further requests (watch_progress) to its watch.
@@ -141,10 +161,6 @@ void ClientService::serve(transport::Stream& stream, std::string bytes, bool is_
     env_.counters.client_errors.fetch_add(1, std::memory_order_relaxed);
     ASPEN_LOG_DEBUG("node {}: a second request on one client stream from key {}; stream reset", env_.config.node_id,
                     stream.peer_key().short_string());
-  handlers_.add(R::kLogSubscribe, "log_subscribe", [this](const cpb::Request&, Reply reply) {
-    reply(error_reply(Error(ErrorCode::kInvalidArgument,
-                            fmt::format("log_subscribe is served on its own protocol: connect with ALPN {}", kLogsAlpn))));
-  });
     stream.reset();
     return;
   }
@@ -195,7 +211,14 @@ void ClientService::serve(transport::Stream& stream, std::string bytes, bool is_
     return reply(std::move(resp));
   }
   if (req.op_case() == cpb::Request::kWatchCreate) return watches_.create(stream, req.watch_create());
-  handlers_.dispatch(req, std::move(reply));
+  // Timed from here to the answer, by kind (the per-operation latency histogram).
+  Reply timed = [this, reply = std::move(reply), kind = request_kind(req.op_case()),
+                 start = std::chrono::steady_clock::now()](cpb::Response resp) mutable {
+    const auto us = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - start);
+    env_.counters.request_latency[static_cast<size_t>(kind)].observe_us(static_cast<uint64_t>(us.count()));
+    reply(std::move(resp));
+  };
+  handlers_.dispatch(req, std::move(timed));
 }
 
 // ---------------------------------------------------------------------------------------
@@ -214,14 +237,6 @@ Result<std::optional<auth::VerifiedToken>> ClientService::check_access(const tra
   env_.load_auth_root_key();
   if (!env_.auth_root_key) {
     return make_error(ErrorCode::kUnauthorized,
-  if (is_log_protocol) {
-    if (req.op_case() != cpb::Request::kLogSubscribe) {
-      return reply(error_reply(Error(ErrorCode::kInvalidArgument,
-                                     fmt::format("ALPN {} serves only log_subscribe; other requests go to ALPN {}",
-                                                 kLogsAlpn, kClientAlpn))));
-    }
-    return watches_.create(stream, watch::watch_request_for_log(req.log_subscribe()));
-  }
                       "this cluster has no root key yet (it is being initialized, or was initialized by a version "
                       "without capability tokens), so no request can be authorized");
   }

@@ -4,6 +4,19 @@
 
 namespace aspen::node {
 
+const char* request_kind_name(RequestKind kind) {
+  switch (kind) {
+    case RequestKind::kRead: return "read";
+    case RequestKind::kBatchRead: return "batch_read";
+    case RequestKind::kScan: return "scan";
+    case RequestKind::kWrite: return "write";
+    case RequestKind::kLeaseList: return "lease_list";
+    case RequestKind::kStatus: return "status";
+    case RequestKind::kAdmin: return "admin";
+  }
+  return "admin";
+}
+
 void read_counters(const NodeCounters& c, MetricsView& v) {
   auto r = [](const std::atomic<uint64_t>& a) { return a.load(std::memory_order_relaxed); };
   v.raft_messages_in = r(c.raft_messages_in);
@@ -19,7 +32,10 @@ void read_counters(const NodeCounters& c, MetricsView& v) {
   v.tokens_verified = r(c.tokens_verified);
   v.forwarded_requests = r(c.forwarded_requests);
   v.core_writes_answered = r(c.core_writes_answered);
-  v.core_write_us_total = r(c.core_write_us_total);
+  v.core_write_latency = c.core_write_latency.read();
+  for (size_t i = 0; i < kRequestKindCount; ++i) v.request_latency[i] = c.request_latency[i].read();
+  v.leader_changes = r(c.leader_changes);
+  v.snapshots_received = r(c.snapshots_received);
   v.storage_errors = r(c.storage_errors);
   v.applied_commands = r(c.applied_commands);
   v.storage_used_bytes = r(c.storage_used_bytes);
@@ -31,8 +47,35 @@ void read_counters(const NodeCounters& c, MetricsView& v) {
   v.watch_messages_sent = r(c.watch_messages_sent);
 }
 
+namespace {
+
+double seconds(uint64_t us) { return static_cast<double>(us) / 1e6; }
+
+// One histogram's samples (the family's HELP and TYPE come first, once): cumulative buckets,
+// +Inf, sum and count. `labels` are the sample's labels after node_id (",op=\"read\"").
+void histogram_samples(std::string& out, std::string_view name, NodeId node_id, std::string_view labels,
+                       const HistogramReading& h) {
+  uint64_t cumulative = 0;
+  for (size_t i = 0; i < kLatencyBucketCount; ++i) {
+    cumulative += h.counts[i];
+    const std::string le = i < kLatencyBucketsUs.size() ? fmt::format("{}", seconds(kLatencyBucketsUs[i])) : "+Inf";
+    out += fmt::format("aspen_{}_bucket{{node_id=\"{}\"{},le=\"{}\"}} {}\n", name, node_id, labels, le, cumulative);
+  }
+  out += fmt::format("aspen_{}_sum{{node_id=\"{}\"{}}} {}\n", name, node_id, labels, seconds(h.sum_us));
+  out += fmt::format("aspen_{}_count{{node_id=\"{}\"{}}} {}\n", name, node_id, labels, cumulative);
+}
+
+}  // namespace
+
 std::string prometheus_text(const MetricsView& v) {
   std::string out;
+  auto family = [&](std::string_view name, std::string_view type, std::string_view help) {
+    out += fmt::format("# HELP aspen_{} {}\n# TYPE aspen_{} {}\n", name, help, name, type);
+  };
+  auto histogram = [&](std::string_view name, std::string_view help, const HistogramReading& h) {
+    family(name, "histogram", help);
+    histogram_samples(out, name, v.node_id, "", h);
+  };
   auto metric = [&](std::string_view name, std::string_view type, std::string_view help, uint64_t value) {
     out += fmt::format("# HELP aspen_{} {}\n# TYPE aspen_{} {}\naspen_{}{{node_id=\"{}\"}} {}\n", name, help, name, type,
                        name, v.node_id, value);
@@ -53,6 +96,9 @@ std::string prometheus_text(const MetricsView& v) {
          "Raft messages refused as impossible from a correct peer (the log names the first ones).",
          v.raft_messages_refused);
   metric("raft_snapshots_sent_total", "counter", "Snapshots sent to lagging followers.", v.snapshots_sent);
+  metric("raft_snapshots_received_total", "counter", "Snapshots received from the leader and installed.",
+         v.snapshots_received);
+  metric("raft_leader_changes_total", "counter", "Times this node learned of a new leader.", v.leader_changes);
   metric("client_requests_total", "counter", "Client requests received.", v.client_requests);
   metric("client_errors_total", "counter", "Client requests answered with an error.", v.client_errors);
   metric("client_unauthorized_total", "counter", "Client requests refused: no token, a bad one, or a missing capability.",
@@ -63,24 +109,34 @@ std::string prometheus_text(const MetricsView& v) {
   metric("auth_token_verifications_total", "counter", "Capability tokens verified in full (not from the per-connection cache).",
          v.tokens_verified);
   metric("client_forwarded_total", "counter", "Client requests forwarded to the leader.", v.forwarded_requests);
-  metric("client_pending_requests", "gauge", "Requests waiting in the node core.", v.pending_requests);
+  metric("client_pending_requests", "gauge", "Requests (proposals and reads) waiting in the node core.",
+         v.pending_requests);
+  family("client_request_duration_seconds", "histogram",
+         "Client requests from arrival to answer, by operation (op): read, batch_read, scan, write, lease_list, "
+         "status (health, metrics, node info), admin (membership, tokens, alarms).");
+  for (size_t i = 0; i < kRequestKindCount; ++i) {
+    histogram_samples(out, "client_request_duration_seconds", v.node_id,
+                      fmt::format(",op=\"{}\"", request_kind_name(static_cast<RequestKind>(i))), v.request_latency[i]);
+  }
   metric("storage_writes_total", "counter", "Batches persisted (a log write, then an apply if entries committed).",
          v.storage_batches);
   metric("storage_log_writes_total", "counter",
          "Log writes (one fdatasync each when they hold entries or a new term or vote).", v.storage_log_writes);
-  metric("storage_log_write_microseconds_total", "counter", "Time spent writing and syncing the log.",
-         v.storage_log_write_us_total);
+  histogram("storage_log_write_duration_seconds",
+            "Log write transactions with their fdatasync (the fsync latency a write waits for).",
+            v.storage_log_write_latency);
   metric("storage_applies_total", "counter", "State machine transactions applying committed entries.",
          v.storage_applies);
-  metric("storage_apply_microseconds_total", "counter", "Time spent applying committed entries.",
-         v.storage_apply_us_total);
+  histogram("storage_apply_duration_seconds", "State machine transactions applying committed entries (Raft apply).",
+            v.storage_apply_latency);
   metric("core_writes_answered_total", "counter", "Writes answered by this node as leader.", v.core_writes_answered);
-  metric("core_write_microseconds_total", "counter",
-         "Time from a write's arrival in this node's core to its answer (commit, or apply when its result needs it).",
-         v.core_write_us_total);
+  histogram("raft_write_commit_duration_seconds",
+            "Writes this node answered as leader, from arrival in its core to the answer: Raft commit (a quorum "
+            "persisted it), or apply when the result needs it.",
+            v.core_write_latency);
   metric("storage_entries_written_total", "counter", "Log entries persisted.", v.storage_entries);
-  metric("storage_write_microseconds_total", "counter", "Time spent persisting batches (both phases).",
-         v.storage_batch_us_total);
+  histogram("storage_batch_duration_seconds", "Batches persisted, both phases (log write and apply).",
+            v.storage_batch_latency);
   metric("storage_errors_total", "counter", "Failed storage transactions.", v.storage_errors);
   metric("storage_compactions_total", "counter", "Log compactions.", v.storage_compactions);
   metric("applied_entries_total", "counter", "Log entries applied to the state machine.", v.applied_commands);
@@ -145,12 +201,12 @@ std::string prometheus_text(const MetricsView& v) {
          tm.send_blocked);
   metric("transport_datagrams_dropped_total", "counter", "Datagrams dropped because the send queue was full.",
          tm.datagrams_dropped);
-  out += "# HELP aspen_transport_peer_rtt_microseconds Smoothed round-trip time per peer connection.\n";
-  out += "# TYPE aspen_transport_peer_rtt_microseconds gauge\n";
+  family("transport_peer_rtt_seconds", "gauge", "Smoothed round-trip time per peer connection (QUIC).");
   for (const auto& r : tm.peer_rtts) {
-    out += fmt::format("aspen_transport_peer_rtt_microseconds{{node_id=\"{}\",peer=\"{}\",alpn=\"{}\"}} {}\n",
-                       v.node_id, r.peer.short_string(), r.alpn, r.smoothed_rtt_us);
+    out += fmt::format("aspen_transport_peer_rtt_seconds{{node_id=\"{}\",peer=\"{}\",alpn=\"{}\"}} {}\n", v.node_id,
+                       r.peer.short_string(), r.alpn, seconds(r.smoothed_rtt_us));
   }
+  out += v.component_samples;
   return out;
 }
 

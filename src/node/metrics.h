@@ -1,19 +1,30 @@
 // The node's metrics in the Prometheus text format (served by GetMetrics; `aspen-cli
-// metrics` prints it). Sans-I/O: the shell gathers a MetricsView of counters and gauges,
-// prometheus_text() only formats it, so the page is unit-tested without a node.
+// metrics` prints it; aspen-prometheus-adapter serves every member's to Prometheus).
+// Sans-I/O: the shell gathers a MetricsView of counters, gauges and histograms,
+// prometheus_text() only formats it, so the page is unit-tested without a node. Names follow
+// Prometheus conventions: base units (seconds, bytes), `_total` counters, latencies as
+// `_seconds` histograms (node/histogram.h); docs/operations.md lists them.
 //
 // Threads: NodeCounters are atomics that any thread bumps; the view is taken on the loop.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <string>
 #include <vector>
 
 #include "core/types.h"
+#include "node/histogram.h"
 #include "transport/endpoint.h"
 
 namespace aspen::node {
+
+// Client requests by what they ask, for the per-operation latency histogram.
+enum class RequestKind : uint8_t { kRead, kBatchRead, kScan, kWrite, kLeaseList, kStatus, kAdmin };
+inline constexpr size_t kRequestKindCount = 7;
+// The `op` label of a kind: read, batch_read, scan, write, lease_list, status, admin.
+const char* request_kind_name(RequestKind kind);
 
 // What the node's components count as they go. [any] (relaxed atomics)
 struct NodeCounters {
@@ -30,7 +41,11 @@ struct NodeCounters {
   std::atomic<uint64_t> raft_messages_refused{0};  // messages the core refused as impossible
   // Writes this node's core answered (as leader), from submission to answer.
   std::atomic<uint64_t> core_writes_answered{0};
-  std::atomic<uint64_t> core_write_us_total{0};
+  LatencyHistogram core_write_latency;
+  // Client requests from parsing to the answer, by kind (watches, which stay open, are not).
+  std::array<LatencyHistogram, kRequestKindCount> request_latency;
+  std::atomic<uint64_t> leader_changes{0};       // a new leader became known (not "none")
+  std::atomic<uint64_t> snapshots_received{0};   // snapshots from the leader handed to storage
   std::atomic<uint64_t> storage_errors{0};
   std::atomic<uint64_t> applied_commands{0};
   std::atomic<uint64_t> snapshots_sent{0};
@@ -69,17 +84,20 @@ struct MetricsView {
   uint64_t tokens_verified = 0;
   uint64_t forwarded_requests = 0;
   uint64_t core_writes_answered = 0;
-  uint64_t core_write_us_total = 0;
+  HistogramReading core_write_latency;
+  std::array<HistogramReading, kRequestKindCount> request_latency;
+  uint64_t leader_changes = 0;
+  uint64_t snapshots_received = 0;
   uint64_t storage_errors = 0;
   uint64_t applied_commands = 0;
   // The storage thread's (StorageWorker::Stats).
   uint64_t storage_batches = 0;
-  uint64_t storage_batch_us_total = 0;
+  HistogramReading storage_batch_latency;
   uint64_t storage_entries = 0;
   uint64_t storage_log_writes = 0;
-  uint64_t storage_log_write_us_total = 0;
+  HistogramReading storage_log_write_latency;
   uint64_t storage_applies = 0;
-  uint64_t storage_apply_us_total = 0;
+  HistogramReading storage_apply_latency;
   uint64_t storage_compactions = 0;
   uint64_t storage_used_bytes = 0;
   uint64_t storage_quota_bytes = 0;
@@ -94,12 +112,15 @@ struct MetricsView {
   uint64_t watchers = 0;              // open now
   uint64_t watch_unacked_bytes = 0;   // sent to watchers, not yet acknowledged
   transport::TransportMetrics transport;
+  // Samples of components that format their own (the blob service: blob_service.cc), HELP
+  // and TYPE lines included; appended to the page as they are.
+  std::string component_samples;
 };
 
 // Copies the counters into `view`.
 void read_counters(const NodeCounters& counters, MetricsView& view);
 
-// The page: one HELP, TYPE and sample per metric, every sample labelled node_id.
+// The page: one HELP and TYPE per metric family, every sample labelled node_id.
 std::string prometheus_text(const MetricsView& view);
 
 }  // namespace aspen::node

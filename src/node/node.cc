@@ -158,9 +158,8 @@ Status Shell::start() {
   };
   struct ClientHandler : transport::LoopProtocolHandler {
     std::weak_ptr<ClientService> clients;
-    bool is_log_protocol = false;  // ALPN "aspen-logs": log subscriptions only
     void on_message(transport::Stream& stream, std::string message) override {
-      if (auto c = clients.lock()) c->serve(stream, std::move(message), is_log_protocol);
+      if (auto c = clients.lock()) c->serve(stream, std::move(message));
     }
     void on_stream_closed(transport::Stream& stream, std::optional<Error>) override {
       if (auto c = clients.lock()) c->on_stream_closed(stream);
@@ -174,13 +173,8 @@ Status Shell::start() {
   auto client_handler = std::make_shared<ClientHandler>();
   client_handler->clients = clients_;
   if (auto s = env_.endpoint->register_handler(kRaftAlpn, raft_handler); !s) return s;
-  auto logs_handler = std::make_shared<ClientHandler>();
-  logs_handler->clients = clients_;
-  logs_handler->is_log_protocol = true;
   if (auto s = env_.endpoint->register_handler(kClientAlpn, client_handler); !s) return s;
-  if (auto s = env_.endpoint->register_handler(kLogsAlpn, logs_handler); !s) return s;
-  ASPEN_LOG_INFO("node {}: phase 4/6 protocol handlers: {}, {}, {}", config.node_id, kRaftAlpn, kClientAlpn,
-                 kLogsAlpn);
+  ASPEN_LOG_INFO("node {}: phase 4/6 protocol handlers: {}, {}", config.node_id, kRaftAlpn, kClientAlpn);
 
   // Phase 5: peers from the configuration and the join ticket.
   std::promise<void> peers_done;
@@ -308,12 +302,12 @@ MetricsView Shell::metrics_view() {
   const auto& ss = storage_->stats();
   auto r = [](const std::atomic<uint64_t>& a) { return a.load(std::memory_order_relaxed); };
   v.storage_batches = r(ss.batches);
-  v.storage_batch_us_total = r(ss.batch_us_total);
+  v.storage_batch_latency = ss.batch_latency.read();
   v.storage_entries = r(ss.entries);
   v.storage_log_writes = r(ss.log_writes);
-  v.storage_log_write_us_total = r(ss.log_write_us_total);
+  v.storage_log_write_latency = ss.log_write_latency.read();
   v.storage_applies = r(ss.applies);
-  v.storage_apply_us_total = r(ss.apply_us_total);
+  v.storage_apply_latency = ss.apply_latency.read();
   v.storage_compactions = r(ss.compactions);
   v.storage_quota_bytes = env_.config.storage_quota_bytes;
   v.storage_max_bytes = env_.config.storage_max_bytes;
@@ -360,8 +354,11 @@ void Shell::pump() {
   if (const auto& soft = step->ready->soft_state) {
     ASPEN_LOG_INFO("node {}: {} in term {}; leader {}", env_.config.node_id, raft::role_name(soft->role),
                    core_->raft().term(), soft->leader == kNoNode ? std::string("unknown") : std::to_string(soft->leader));
-  core_->set_is_apply_awaited(watches_->watcher_count() > 0);
     clients_->on_leader_changed(soft->leader);
+    if (soft->leader != kNoNode && soft->leader != last_leader_seen_) {
+      env_.counters.leader_changes.fetch_add(1, std::memory_order_relaxed);
+      last_leader_seen_ = soft->leader;
+    }
   }
   // A leader's appends and heartbeats go out while its own fsync runs (commit clamped).
   links_->send(step->early);
@@ -380,6 +377,7 @@ void Shell::pump() {
     // install would empty the state machine.
     const std::string* staged = links_->staged_snapshot(snap->metadata().index(), snap->metadata().term());
     ASPEN_ASSERT_MSG(staged != nullptr, "a snapshot to install has no staged data");
+    env_.counters.snapshots_received.fetch_add(1, std::memory_order_relaxed);
     job->snapshot_path = *staged;
     job->step.batch.snapshot_data_path = &job->snapshot_path;
   }
@@ -510,7 +508,7 @@ void Shell::deliver_responses() {
     if (r.write && w.write_started != std::chrono::steady_clock::time_point{}) {
       auto us = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - w.write_started);
       env_.counters.core_writes_answered.fetch_add(1, std::memory_order_relaxed);
-      env_.counters.core_write_us_total.fetch_add(static_cast<uint64_t>(us.count()), std::memory_order_relaxed);
+      env_.counters.core_write_latency.observe_us(static_cast<uint64_t>(us.count()));
     }
     CoreDone done = std::move(w.done);
     done(r);

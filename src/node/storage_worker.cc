@@ -53,7 +53,7 @@ Result<std::vector<storage::AppliedEntry>> StorageWorker::timed_apply(const Job&
   const auto t_apply = std::chrono::steady_clock::now();
   auto applied = store_.apply(job.step.batch);
   stats_.applies.fetch_add(1, std::memory_order_relaxed);
-  stats_.apply_us_total.fetch_add(micros_since(t_apply), std::memory_order_relaxed);
+  stats_.apply_latency.observe_us(micros_since(t_apply));
   return applied;
 }
 
@@ -75,7 +75,7 @@ void StorageWorker::persist(const std::shared_ptr<Job>& job) {
       job->is_log_written = true;
       out->entries_appended = job->step.ready->entries.size();
       stats_.log_writes.fetch_add(1, std::memory_order_relaxed);
-      stats_.log_write_us_total.fetch_add(micros_since(t0), std::memory_order_relaxed);
+      stats_.log_write_latency.observe_us(micros_since(t0));
     } else {
       out = std::unexpected(s.error());
     }
@@ -96,7 +96,7 @@ void StorageWorker::persist(const std::shared_ptr<Job>& job) {
   }
   stats_.batches.fetch_add(1, std::memory_order_relaxed);
   stats_.entries.fetch_add(job->step.ready->entries.size(), std::memory_order_relaxed);
-  stats_.batch_us_total.fetch_add(micros_since(t0), std::memory_order_relaxed);
+  stats_.batch_latency.observe_us(micros_since(t0));
   const bool is_written = out.has_value();
   hooks_.post([hook = hooks_.on_persisted, job, out = std::move(out)]() mutable { hook(job, std::move(out)); });
   if (is_apply_handed_off) submit_apply(job);

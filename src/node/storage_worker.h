@@ -23,6 +23,7 @@
 #include <mutex>
 #include <string>
 
+#include "node/histogram.h"
 #include "node/knobs.h"
 #include "node/ready_cycle.h"
 #include "node/worker.h"
@@ -48,12 +49,12 @@ class StorageWorker {
   // What it measured, for the metrics (any thread reads them).
   struct Stats {
     std::atomic<uint64_t> batches{0};
-    std::atomic<uint64_t> batch_us_total{0};
+    LatencyHistogram batch_latency;      // both phases of a batch
     std::atomic<uint64_t> entries{0};
     std::atomic<uint64_t> log_writes{0};
-    std::atomic<uint64_t> log_write_us_total{0};
+    LatencyHistogram log_write_latency;  // the log's write transaction and its fdatasync
     std::atomic<uint64_t> applies{0};
-    std::atomic<uint64_t> apply_us_total{0};
+    LatencyHistogram apply_latency;      // the state machine's write transaction
     std::atomic<uint64_t> compactions{0};
   };
 

@@ -89,6 +89,7 @@ class Shell final : public CorePort, public std::enable_shared_from_this<Shell> 
   std::optional<ReadyCycle> cycle_;  // [loop] one Ready at a time is with the storage thread
   bool is_pump_scheduled_ = false;   // [loop]
   bool is_stopping_ = false;         // [loop]
+  NodeId last_leader_seen_ = kNoNode;  // [loop] for the leader-changes counter
   uint64_t next_request_id_ = 1;     // [loop]
   struct Waiting {
     CoreDone done;
