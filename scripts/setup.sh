@@ -12,6 +12,7 @@ PACKAGES=(
   libngtcp2-dev libngtcp2-crypto-gnutls-dev libgnutls28-dev libasio-dev libsodium-dev
   b3sum libsqlite3-dev sqlite3
   libcpp-httplib-dev prometheus tmux libncurses-dev
+  bind9-dnsutils libfuse3-dev fuse3
 )
 
 missing=()

@@ -147,7 +147,7 @@ void ClientService::register_handlers() {
   });
 }
 
-void ClientService::serve(transport::Stream& stream, std::string bytes) {
+void ClientService::serve(transport::Stream& stream, std::string bytes, bool is_log_protocol) {
   env_.counters.client_requests.fetch_add(1, std::memory_order_relaxed);
   if (watches_.is_watch(stream)) {
     // A watch's stream carries further requests (watch_progress) to its watch.
@@ -161,6 +161,10 @@ void ClientService::serve(transport::Stream& stream, std::string bytes) {
     env_.counters.client_errors.fetch_add(1, std::memory_order_relaxed);
     ASPEN_LOG_DEBUG("node {}: a second request on one client stream from key {}; stream reset", env_.config.node_id,
                     stream.peer_key().short_string());
+  handlers_.add(R::kLogSubscribe, "log_subscribe", [this](const cpb::Request&, Reply reply) {
+    reply(error_reply(Error(ErrorCode::kInvalidArgument,
+                            fmt::format("log_subscribe is served on its own protocol: connect with ALPN {}", kLogsAlpn))));
+  });
     stream.reset();
     return;
   }
@@ -237,6 +241,14 @@ Result<std::optional<auth::VerifiedToken>> ClientService::check_access(const tra
   env_.load_auth_root_key();
   if (!env_.auth_root_key) {
     return make_error(ErrorCode::kUnauthorized,
+  if (is_log_protocol) {
+    if (req.op_case() != cpb::Request::kLogSubscribe) {
+      return reply(error_reply(Error(ErrorCode::kInvalidArgument,
+                                     fmt::format("ALPN {} serves only log_subscribe; other requests go to ALPN {}",
+                                                 kLogsAlpn, kClientAlpn))));
+    }
+    return watches_.create(stream, watch::watch_request_for_log(req.log_subscribe()));
+  }
                       "this cluster has no root key yet (it is being initialized, or was initialized by a version "
                       "without capability tokens), so no request can be authorized");
   }

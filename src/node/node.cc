@@ -158,8 +158,9 @@ Status Shell::start() {
   };
   struct ClientHandler : transport::LoopProtocolHandler {
     std::weak_ptr<ClientService> clients;
+    bool is_log_protocol = false;  // ALPN "aspen-logs": log subscriptions only
     void on_message(transport::Stream& stream, std::string message) override {
-      if (auto c = clients.lock()) c->serve(stream, std::move(message));
+      if (auto c = clients.lock()) c->serve(stream, std::move(message), is_log_protocol);
     }
     void on_stream_closed(transport::Stream& stream, std::optional<Error>) override {
       if (auto c = clients.lock()) c->on_stream_closed(stream);
@@ -173,8 +174,13 @@ Status Shell::start() {
   auto client_handler = std::make_shared<ClientHandler>();
   client_handler->clients = clients_;
   if (auto s = env_.endpoint->register_handler(kRaftAlpn, raft_handler); !s) return s;
+  auto logs_handler = std::make_shared<ClientHandler>();
+  logs_handler->clients = clients_;
+  logs_handler->is_log_protocol = true;
   if (auto s = env_.endpoint->register_handler(kClientAlpn, client_handler); !s) return s;
-  ASPEN_LOG_INFO("node {}: phase 4/6 protocol handlers: {}, {}", config.node_id, kRaftAlpn, kClientAlpn);
+  if (auto s = env_.endpoint->register_handler(kLogsAlpn, logs_handler); !s) return s;
+  ASPEN_LOG_INFO("node {}: phase 4/6 protocol handlers: {}, {}, {}", config.node_id, kRaftAlpn, kClientAlpn,
+                 kLogsAlpn);
 
   // Phase 5: peers from the configuration and the join ticket.
   std::promise<void> peers_done;
@@ -354,11 +360,12 @@ void Shell::pump() {
   if (const auto& soft = step->ready->soft_state) {
     ASPEN_LOG_INFO("node {}: {} in term {}; leader {}", env_.config.node_id, raft::role_name(soft->role),
                    core_->raft().term(), soft->leader == kNoNode ? std::string("unknown") : std::to_string(soft->leader));
-    clients_->on_leader_changed(soft->leader);
+  core_->set_is_apply_awaited(watches_->watcher_count() > 0);
     if (soft->leader != kNoNode && soft->leader != last_leader_seen_) {
       env_.counters.leader_changes.fetch_add(1, std::memory_order_relaxed);
       last_leader_seen_ = soft->leader;
     }
+    clients_->on_leader_changed(soft->leader);
   }
   // A leader's appends and heartbeats go out while its own fsync runs (commit clamped).
   links_->send(step->early);
@@ -376,8 +383,8 @@ void Shell::pump() {
     // only from a message: every snapshot to install was staged. Without its data the
     // install would empty the state machine.
     const std::string* staged = links_->staged_snapshot(snap->metadata().index(), snap->metadata().term());
-    ASPEN_ASSERT_MSG(staged != nullptr, "a snapshot to install has no staged data");
     env_.counters.snapshots_received.fetch_add(1, std::memory_order_relaxed);
+    ASPEN_ASSERT_MSG(staged != nullptr, "a snapshot to install has no staged data");
     job->snapshot_path = *staged;
     job->step.batch.snapshot_data_path = &job->snapshot_path;
   }
