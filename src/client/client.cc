@@ -63,6 +63,9 @@ RequestTraits traits_of(const cpb::Request& r) {
     case cpb::Request::kRevokeToken:  // idempotent: revoking twice is revoking once
     case cpb::Request::kAlarmDisarm:  // idempotent: disarming twice is disarming once
     case cpb::Request::kAlarmRaise:
+    case cpb::Request::kBlobTagSet:     // idempotent: setting a tag twice is setting it once
+    case cpb::Request::kBlobTagDelete:
+    case cpb::Request::kBlobHoldersUpdate:
       return {Routing::kLeader, false};
     case cpb::Request::kAlarmList:
     case cpb::Request::kWhoAmI:
@@ -74,10 +77,16 @@ RequestTraits traits_of(const cpb::Request& r) {
     case cpb::Request::kGetClusterTicket:
     case cpb::Request::kWatchCreate:    // Client::watch opens its own streams
     case cpb::Request::kWatchProgress:
+    case cpb::Request::kBlobStatus:
+    case cpb::Request::kBlobList:
+    case cpb::Request::kBlobTagList:
+    case cpb::Request::kBlobGc:
+    case cpb::Request::kBlobAdd:  // client/blob_client.h opens their streams
+    case cpb::Request::kBlobGet:
+    case cpb::Request::kLogSubscribe:   // Client::subscribe_log, on its own protocol
     case cpb::Request::OP_NOT_SET:
       break;
   }
-    case cpb::Request::kLogSubscribe:   // Client::subscribe_log, on its own protocol
   return {Routing::kAnyNode, false};
 }
 
@@ -534,6 +543,38 @@ Result<cpb::Response> Client::call(const cpb::Request& request, Target target, u
 
 std::vector<cpb::NodeAddress> Client::known_nodes() const { return impl_->directory.addresses(); }
 
+Result<Client::ProtocolStream> Client::open_protocol_stream(const std::string& alpn, const cpb::Request& request,
+                                                            Target target, uint32_t timeout_ms) {
+  const auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
+  PublicKey node;
+  if (target.node_id != 0) {
+    auto key = impl_->resolve(target.node_id, deadline);
+    if (!key) return std::unexpected(key.error());
+    node = *key;
+  } else {
+    node = impl_->choose(Routing::kAnyNode, impl_->next_rotation++);
+  }
+  std::vector<transport::SocketAddr> addrs;
+  for (const auto& a : impl_->directory.addresses()) {
+    if (a.public_key() != node.to_string()) continue;
+    for (const auto& text : a.addrs()) {
+      if (auto addr = transport::SocketAddr::parse(text)) addrs.push_back(*addr);
+    }
+  }
+  auto conn = impl_->endpoint->connect(node, addrs, alpn, ms_until(deadline, impl_->options.connect_timeout_ms));
+  if (!conn) {
+    impl_->directory.mark_suspect(node);
+    return std::unexpected(Error(conn.error().code(), fmt::format("{}: {}", impl_->directory.describe(node), conn.error().message())));
+  }
+  std::string bytes = request.SerializeAsString() + *impl_->current_token_field();
+  auto stream = conn->open_bi_with(std::move(bytes), false, ms_until(deadline, limits::kStreamOpenTimeoutMs));
+  if (!stream) {
+    conn->close();
+    return std::unexpected(stream.error());
+  }
+  return ProtocolStream{*conn, *stream, impl_->directory.node_id_of(node)};
+}
+
 // --- key-value ---
 
 Result<std::optional<kvpb::KeyValue>> Client::read(std::string_view key, cpb::Consistency consistency, Target target) {
@@ -559,43 +600,6 @@ Result<kvpb::RangeResult> Client::scan(const kvpb::RangeRequest& range, cpb::Con
   return std::move(*r->mutable_scan()->mutable_result());
 }
 
-Result<std::unique_ptr<Watch>> Client::watch(const WatchOptions& options) {
-  cpb::Request create;
-  cpb::WatchCreateRequest& req = *create.mutable_watch_create();
-  req.set_start(options.key);
-  req.set_end(options.end);
-  req.set_is_prefix(options.is_prefix);
-  req.set_start_revision(options.start_revision);
-  req.set_is_no_put(options.is_no_put);
-  req.set_is_no_delete(options.is_no_delete);
-  req.set_has_prev_kv(options.has_prev_kv);
-  req.set_progress_interval_ms(options.progress_interval_ms);
-  if (options.is_prefix && !options.end.empty()) {
-    return make_error(ErrorCode::kInvalidArgument, "a watch takes a prefix or an end key, not both");
-  }
-  if (!options.key.empty()) {
-    if (auto s = kv::validate_key(options.key); !s) return std::unexpected(s.error());
-  }
-  auto w = std::make_unique<Watch>(std::move(create), watch_opener(impl_.get(), options.node_id, false),
-                                   impl_->options.max_backoff_ms);
-  if (auto s = w->start(impl_->options.timeout_ms); !s) return std::unexpected(s.error());
-  return w;
-}
-
-Result<std::unique_ptr<Watch>> Client::subscribe_log(const LogSubscribeOptions& options) {
-  if (!options.prefix.empty()) {
-    if (auto s = kv::validate_key(options.prefix); !s) return std::unexpected(s.error());
-  }
-  cpb::Request create;
-  cpb::LogSubscribeRequest& req = *create.mutable_log_subscribe();
-  req.set_prefix(options.prefix);
-  req.set_from_index(options.from_index);
-  req.set_progress_interval_ms(options.progress_interval_ms);
-  auto w = std::make_unique<Watch>(std::move(create), watch_opener(impl_.get(), options.node_id, true),
-                                   impl_->options.max_backoff_ms);
-  if (auto s = w->start(impl_->options.timeout_ms); !s) return std::unexpected(s.error());
-  return w;
-}
 // Watch streams go on the client protocol over the node's shared connection, log
 // subscriptions on the log protocol over a connection of the stream's own. Any member serves
 // them: the believed leader first (most up to date), then the others in turn; a pinned one
@@ -632,12 +636,84 @@ Watch::Opener Client::watch_opener(Impl* impl, uint64_t pinned, bool is_log_prot
   };
 }
 
+Result<std::unique_ptr<Watch>> Client::watch(const WatchOptions& options) {
+  cpb::Request create;
+  cpb::WatchCreateRequest& req = *create.mutable_watch_create();
+  req.set_start(options.key);
+  req.set_end(options.end);
+  req.set_is_prefix(options.is_prefix);
+  req.set_is_to_end(options.is_to_end);
+  req.set_start_revision(options.start_revision);
+  req.set_is_no_put(options.is_no_put);
+  req.set_is_no_delete(options.is_no_delete);
+  req.set_has_prev_kv(options.has_prev_kv);
+  req.set_progress_interval_ms(options.progress_interval_ms);
+  if (options.is_prefix && !options.end.empty()) {
+    return make_error(ErrorCode::kInvalidArgument, "a watch takes a prefix or an end key, not both");
+  }
+  if (!options.key.empty()) {
+    if (auto s = kv::validate_key(options.key); !s) return std::unexpected(s.error());
+  }
+  auto w = std::make_unique<Watch>(std::move(create), watch_opener(impl_.get(), options.node_id, false),
+                                   impl_->options.max_backoff_ms);
+  if (auto s = w->start(impl_->options.timeout_ms); !s) return std::unexpected(s.error());
+  return w;
+}
+
+Result<std::unique_ptr<Watch>> Client::subscribe_log(const LogSubscribeOptions& options) {
+  if (!options.prefix.empty()) {
+    if (auto s = kv::validate_key(options.prefix); !s) return std::unexpected(s.error());
+  }
+  cpb::Request create;
+  cpb::LogSubscribeRequest& req = *create.mutable_log_subscribe();
+  req.set_prefix(options.prefix);
+  req.set_from_index(options.from_index);
+  req.set_progress_interval_ms(options.progress_interval_ms);
+  auto w = std::make_unique<Watch>(std::move(create), watch_opener(impl_.get(), options.node_id, true),
+                                   impl_->options.max_backoff_ms);
+  if (auto s = w->start(impl_->options.timeout_ms); !s) return std::unexpected(s.error());
+  return w;
+}
+
+namespace {
+
+// A ChangeWaiter over a watch: any event is a change.
+class WatchChangeWaiter : public kv::ChangeWaiter {
+ public:
+  explicit WatchChangeWaiter(std::unique_ptr<Watch> watch) : watch_(std::move(watch)) {}
+  Result<bool> wait(uint64_t timeout_ms) override {
+    const auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
+    while (true) {
+      auto b = watch_->next(ms_until(deadline));
+      if (!b) {
+        if (b.error().code() == ErrorCode::kTimeout) return false;
+        return std::unexpected(b.error());
+      }
+      if (!b->is_progress()) return true;
+      if (Clock::now() >= deadline) return false;
+    }
+  }
+
+ private:
+  std::unique_ptr<Watch> watch_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<kv::ChangeWaiter>> Client::watch_range(std::string_view start, std::string_view end) {
+  WatchOptions o;
+  o.key = std::string(start);
+  o.end = std::string(end);
+  o.is_to_end = end.empty();
+  auto w = watch(o);
+  if (!w) return std::unexpected(w.error());
+  return std::unique_ptr<kv::ChangeWaiter>(std::make_unique<WatchChangeWaiter>(std::move(*w)));
+}
 
 Result<bool> Client::wait_for_delete(std::string_view key, uint64_t after_revision, uint64_t timeout_ms) {
   const auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
   WatchOptions o;
   o.key = std::string(key);
-  req.set_is_to_end(options.is_to_end);
   o.start_revision = after_revision + 1;
   o.is_no_put = true;
   auto w = watch(o);
@@ -675,41 +751,6 @@ Result<std::vector<kvpb::Lease>> Client::list_leases() {
   cpb::Request request;
   request.mutable_lease_list();
   while (true) {
-namespace {
-
-// A ChangeWaiter over a watch: any event is a change.
-class WatchChangeWaiter : public kv::ChangeWaiter {
- public:
-  explicit WatchChangeWaiter(std::unique_ptr<Watch> watch) : watch_(std::move(watch)) {}
-  Result<bool> wait(uint64_t timeout_ms) override {
-    const auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
-    while (true) {
-      auto b = watch_->next(ms_until(deadline));
-      if (!b) {
-        if (b.error().code() == ErrorCode::kTimeout) return false;
-        return std::unexpected(b.error());
-      }
-      if (!b->is_progress()) return true;
-      if (Clock::now() >= deadline) return false;
-    }
-  }
-
- private:
-  std::unique_ptr<Watch> watch_;
-};
-
-}  // namespace
-
-Result<std::unique_ptr<kv::ChangeWaiter>> Client::watch_range(std::string_view start, std::string_view end) {
-  WatchOptions o;
-  o.key = std::string(start);
-  o.end = std::string(end);
-  o.is_to_end = end.empty();
-  auto w = watch(o);
-  if (!w) return std::unexpected(w.error());
-  return std::unique_ptr<kv::ChangeWaiter>(std::make_unique<WatchChangeWaiter>(std::move(*w)));
-}
-
     auto r = call(request);
     if (!r) return std::unexpected(r.error());
     if (auto s = expect_result(*r, cpb::Response::kLeaseList); !s) return std::unexpected(s.error());

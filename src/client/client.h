@@ -131,6 +131,18 @@ class Client : public kv::KeyValueStore, public kv::ChangeNotifier {
   // The nodes this client knows (from the ticket, then from leader hints).
   std::vector<cpb::NodeAddress> known_nodes() const;
 
+  // A stream to one node (the believed leader when target.node_id is 0) on another protocol
+  // the node serves (ALPN `alpn`: blob transfers, client/blob_client.h), on a connection of
+  // its own, with `request` (and the client's token) sent as its first message. No retries.
+  // Close the connection when done with the stream.
+  struct ProtocolStream {
+    transport::Connection conn;
+    transport::Stream stream;
+    uint64_t node_id = 0;  // 0 when not known yet
+  };
+  Result<ProtocolStream> open_protocol_stream(const std::string& alpn, const cpb::Request& request, Target target,
+                                              uint32_t timeout_ms);
+
   // --- identity and authorization ---
   const transport::PublicKey& public_key() const;
   // The token presented from the next request on (empty: none). Thread-safe.
@@ -143,9 +155,9 @@ class Client : public kv::KeyValueStore, public kv::ChangeNotifier {
  private:
   struct Impl;
   explicit Client(std::unique_ptr<Impl> impl);
+  // Opens the streams of a watch or (is_log_protocol) a log subscription.
+  static Watch::Opener watch_opener(Impl* impl, uint64_t pinned_node_id, bool is_log_protocol);
   std::unique_ptr<Impl> impl_;
 };
 
 }  // namespace aspen::client
-  // Opens the streams of a watch or (is_log_protocol) a log subscription.
-  static Watch::Opener watch_opener(Impl* impl, uint64_t pinned_node_id, bool is_log_protocol);

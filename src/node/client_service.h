@@ -44,6 +44,11 @@ class ClientService : public std::enable_shared_from_this<ClientService> {
   // A client stream can deliver nothing more.
   void on_stream_closed(const transport::Stream& stream);
   cpb::Response error_reply(const Error& e) const { return internal::error_reply(env_, port_.core(), e); }
+  // May the caller at the other end of `stream` make this request (a request arriving on
+  // another ALPN of the node, e.g. blob transfers)? As for the client protocol's own.
+  Result<std::optional<auth::VerifiedToken>> authorize(const transport::Stream& stream, const cpb::Request& req) {
+    return check_access(stream, req);
+  }
 
  private:
   // A node-to-node connection to the leader, for relaying client requests.

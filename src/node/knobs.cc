@@ -98,6 +98,17 @@ Status validate(const Knobs& k) {
     return invalid("compact_keep_bytes", fmt::format("must be below compact_threshold_bytes ({}), got {}",
                                                      k.compact_threshold_bytes, k.compact_keep_bytes));
   }
+  if (k.blob_max_size_bytes == 0 || k.blob_max_size_bytes > limits::kMaxBlobSizeBytes) {
+    return invalid("blob_max_size_bytes", fmt::format("must be from 1 to {} (limits::kMaxBlobSizeBytes), got {}",
+                                                      limits::kMaxBlobSizeBytes, k.blob_max_size_bytes));
+  }
+  if (k.blob_replication_factor > limits::kMaxClusterVoters + limits::kMaxClusterLearners) {
+    return invalid("blob_replication_factor", fmt::format("must be at most {} members (0: every voter), got {}",
+                                                          limits::kMaxClusterVoters + limits::kMaxClusterLearners,
+                                                          k.blob_replication_factor));
+  }
+  if (auto s = at_least<uint64_t>("blob_replication_interval_ms", k.blob_replication_interval_ms, 1); !s) return s;
+  if (auto s = at_least<uint32_t>("blob_max_transfers", k.blob_max_transfers, 1); !s) return s;
   return {};
 }
 
@@ -108,7 +119,9 @@ std::string describe(const Knobs& k) {
       "init_timeout_ms={} raft_dial_backoff_min_ms={} raft_dial_backoff_max_ms={} token_cache_ms={} storage_check_interval_ms={} snapshot_send_timeout_ms={} max_pending_requests={} max_forwards_in_flight={} "
       "max_queued_raft_messages_per_peer={} client_requests_per_s={} client_request_burst={} max_inflight_appends={} max_append_bytes={} should_send_early={} "
       "should_defer_apply={} apply_delay_max_ms={} should_apply_async={} compact_threshold_entries={} compact_keep_entries={} compact_threshold_bytes={} "
-      "compact_keep_bytes={} history_retention_revisions={} history_retention_ms={} history_check_interval_ms={} watch_stall_cancel_ms={}",
+      "compact_keep_bytes={} history_retention_revisions={} history_retention_ms={} history_check_interval_ms={} watch_stall_cancel_ms={} "
+      "blob_max_size_bytes={} blob_gc_grace_ms={} blob_gc_interval_ms={} blob_replication_factor={} "
+      "blob_replication_interval_ms={} blob_replication_bytes_per_s={} blob_max_transfers={}",
       k.tick_interval_ms, k.heartbeat_ms, k.election_timeout_ms, k.request_timeout_ms, k.lease_check_interval_ms,
       k.leader_silence_heartbeats, k.storage_retry_delay_ms, k.leader_duty_interval_ms, k.cluster_view_refresh_ms,
       k.init_timeout_ms, k.raft_dial_backoff_min_ms, k.raft_dial_backoff_max_ms, k.token_cache_ms, k.storage_check_interval_ms, k.snapshot_send_timeout_ms, k.max_pending_requests,
@@ -116,7 +129,9 @@ std::string describe(const Knobs& k) {
       k.max_inflight_appends, k.max_append_bytes,
       k.should_send_early, k.should_defer_apply, k.apply_delay_max_ms, k.should_apply_async, k.compact_threshold_entries, k.compact_keep_entries,
       k.compact_threshold_bytes, k.compact_keep_bytes, k.history_retention_revisions, k.history_retention_ms,
-      k.history_check_interval_ms, k.watch_stall_cancel_ms);
+      k.history_check_interval_ms, k.watch_stall_cancel_ms, k.blob_max_size_bytes, k.blob_gc_grace_ms,
+      k.blob_gc_interval_ms, k.blob_replication_factor, k.blob_replication_interval_ms, k.blob_replication_bytes_per_s,
+      k.blob_max_transfers);
 }
 
 }  // namespace aspen::node

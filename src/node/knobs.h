@@ -51,6 +51,15 @@ struct Knobs {
   // for this long is cancelled; until then it is only paused.
   uint64_t watch_stall_cancel_ms = 60000;
 
+  // --- blobs (docs/blobs.md) ---
+  uint64_t blob_max_size_bytes = limits::kMaxBlobSizeBytes;  // the largest blob an import accepts (--blob-max-size-bytes)
+  uint64_t blob_gc_grace_ms = 3600000;         // an untagged blob is kept this long after its last import (--blob-gc-grace-s)
+  uint64_t blob_gc_interval_ms = 600000;       // how often a node runs blob GC by itself (0: only when asked)
+  uint32_t blob_replication_factor = 0;        // members that should hold a tagged blob (0: every voter) (--blob-replication-factor)
+  uint64_t blob_replication_interval_ms = 1000;  // how often a node looks for tagged blobs it should fetch
+  uint64_t blob_replication_bytes_per_s = 0;   // a node's fetch bandwidth for replication (0: no cap)
+  uint32_t blob_max_transfers = 16;            // add and get streams a node serves at once; more are refused
+
   // --- queue bounds ---
   size_t max_pending_requests = 10000;              // client requests waiting in the core (writes and reads)
   size_t max_forwards_in_flight = 10000;            // requests a follower relays to the leader, unanswered

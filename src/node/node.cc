@@ -178,6 +178,7 @@ Status Shell::start() {
   logs_handler->clients = clients_;
   logs_handler->is_log_protocol = true;
   if (auto s = env_.endpoint->register_handler(kClientAlpn, client_handler); !s) return s;
+  if (auto s = env_.endpoint->register_handler(kBlobAlpn, blobs_->transfer_handler()); !s) return s;
   if (auto s = env_.endpoint->register_handler(kLogsAlpn, logs_handler); !s) return s;
   ASPEN_LOG_INFO("node {}: phase 4/6 protocol handlers: {}, {}, {}", config.node_id, kRaftAlpn, kClientAlpn,
                  kLogsAlpn);
@@ -230,12 +231,17 @@ Status Shell::start_components() {
   clients_->register_handlers();
   admin_->register_handlers();
   alarms_->register_handlers();
+  blobs_ = std::make_shared<BlobService>(env_, *this, *clients_, handlers_);
+  if (auto s = blobs_->open(); !s) return s;
+  blobs_->register_handlers();
   return {};
 }
 
 void Shell::stop() {
   if (!env_.endpoint && !storage_) return;
   ASPEN_LOG_INFO("node {}: stopping", env_.config.node_id);
+  // Blob transfers and the blob worker stop waiting on the loop before it goes.
+  if (blobs_) blobs_->begin_stop();
   if (env_.endpoint) {
     env_.endpoint->close();  // joins the loop: nothing touches the core after this
     ASPEN_LOG_INFO("node {}: closed the endpoint and its connections", env_.config.node_id);
@@ -245,6 +251,8 @@ void Shell::stop() {
   if (storage_) storage_->stop();
   storage_.reset();
   ASPEN_LOG_INFO("node {}: storage thread finished its last write", env_.config.node_id);
+  if (blobs_) blobs_->join();
+  blobs_.reset();
   alarms_.reset();
   admin_.reset();
   clients_.reset();
@@ -321,6 +329,7 @@ MetricsView Shell::metrics_view() {
   v.watchers = watches_->watcher_count();
   v.watch_unacked_bytes = watches_->unacked_bytes();
   v.transport = env_.endpoint->metrics();
+  v.component_samples = blobs_->prometheus_samples();
   return v;
 }
 
@@ -352,6 +361,7 @@ void Shell::schedule_pump() {
 
 void Shell::pump() {
   if (is_stopping_ || !core_ || cycle_->is_in_flight()) return;
+  core_->set_is_apply_awaited(watches_->watcher_count() > 0);
   auto step = cycle_->begin(*core_, env_.config.knobs.should_send_early);
   if (!step) {
     deliver_responses();
@@ -360,12 +370,11 @@ void Shell::pump() {
   if (const auto& soft = step->ready->soft_state) {
     ASPEN_LOG_INFO("node {}: {} in term {}; leader {}", env_.config.node_id, raft::role_name(soft->role),
                    core_->raft().term(), soft->leader == kNoNode ? std::string("unknown") : std::to_string(soft->leader));
-  core_->set_is_apply_awaited(watches_->watcher_count() > 0);
+    clients_->on_leader_changed(soft->leader);
     if (soft->leader != kNoNode && soft->leader != last_leader_seen_) {
       env_.counters.leader_changes.fetch_add(1, std::memory_order_relaxed);
       last_leader_seen_ = soft->leader;
     }
-    clients_->on_leader_changed(soft->leader);
   }
   // A leader's appends and heartbeats go out while its own fsync runs (commit clamped).
   links_->send(step->early);
@@ -383,8 +392,8 @@ void Shell::pump() {
     // only from a message: every snapshot to install was staged. Without its data the
     // install would empty the state machine.
     const std::string* staged = links_->staged_snapshot(snap->metadata().index(), snap->metadata().term());
-    env_.counters.snapshots_received.fetch_add(1, std::memory_order_relaxed);
     ASPEN_ASSERT_MSG(staged != nullptr, "a snapshot to install has no staged data");
+    env_.counters.snapshots_received.fetch_add(1, std::memory_order_relaxed);
     job->snapshot_path = *staged;
     job->step.batch.snapshot_data_path = &job->snapshot_path;
   }
@@ -472,6 +481,7 @@ void Shell::on_tick() {
   if (now >= last_refresh_ms_ + env_.config.knobs.cluster_view_refresh_ms) refresh_cluster_view();
   admin_->on_tick();
   alarms_->on_tick();
+  blobs_->on_tick();
   watches_->on_tick();
   deliver_responses();
   schedule_pump();

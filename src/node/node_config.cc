@@ -29,7 +29,7 @@ struct Setting {
   std::string_view env;
 };
 
-constexpr std::array<Setting, 17> kSettings = {{
+constexpr std::array<Setting, 20> kSettings = {{
     {"node_id", "--node-id", "ASPEN_NODE_ID"},
     {"cookie", "--cookie", "ASPEN_COOKIE"},
     {"cookie_file", "--cookie-file", "ASPEN_COOKIE_FILE"},
@@ -43,6 +43,9 @@ constexpr std::array<Setting, 17> kSettings = {{
     {"election_timeout_ms", "--election-timeout-ms", "ASPEN_ELECTION_TIMEOUT_MS"},
     {"history_retention_revisions", "--history-retention-revisions", "ASPEN_HISTORY_RETENTION_REVISIONS"},
     {"history_retention_s", "--history-retention-s", "ASPEN_HISTORY_RETENTION_S"},
+    {"blob_max_size_bytes", "--blob-max-size-bytes", "ASPEN_BLOB_MAX_SIZE_BYTES"},
+    {"blob_gc_grace_s", "--blob-gc-grace-s", "ASPEN_BLOB_GC_GRACE_S"},
+    {"blob_replication_factor", "--blob-replication-factor", "ASPEN_BLOB_REPLICATION_FACTOR"},
     {"peers", "--peers", "ASPEN_PEERS"},
     {"ticket", "--ticket", "ASPEN_JOIN_TICKET"},
     {"log_level", "--log-level", "ASPEN_LOG_LEVEL"},
@@ -328,6 +331,35 @@ Status resolve_storage(const Merged& merged, NodeConfig& config) {
   return resolve_storage_sizes(merged, config);
 }
 
+Status resolve_blobs(const Merged& merged, NodeConfig& config) {
+  if (const auto text = merged.get("blob_max_size_bytes")) {
+    const auto n = parse_unsigned<uint64_t>(*text);
+    if (!n || *n == 0 || *n > limits::kMaxBlobSizeBytes) {
+      return field_error("blob_max_size_bytes",
+                         fmt::format("must be bytes from 1 to {} (64 GiB), got '{}'", limits::kMaxBlobSizeBytes, *text));
+    }
+    config.knobs.blob_max_size_bytes = *n;
+  }
+  if (const auto text = merged.get("blob_gc_grace_s")) {
+    constexpr uint64_t kMaxGraceS = uint64_t{365} * 24 * 3600;
+    const auto s = parse_unsigned<uint64_t>(*text);
+    if (!s || *s > kMaxGraceS) {
+      return field_error("blob_gc_grace_s", fmt::format("must be seconds from 0 to {}, got '{}'", kMaxGraceS, *text));
+    }
+    config.knobs.blob_gc_grace_ms = *s * 1000;
+  }
+  if (const auto text = merged.get("blob_replication_factor")) {
+    const auto n = parse_unsigned<uint32_t>(*text);
+    if (!n || *n > limits::kMaxClusterVoters + limits::kMaxClusterLearners) {
+      return field_error("blob_replication_factor",
+                         fmt::format("must be a number of members from 0 (every voter) to {}, got '{}'",
+                                     limits::kMaxClusterVoters + limits::kMaxClusterLearners, *text));
+    }
+    config.knobs.blob_replication_factor = *n;
+  }
+  return {};
+}
+
 Status resolve_timing(const Merged& merged, NodeConfig& config) {
   if (const auto text = merged.get("history_retention_revisions")) {
     const auto n = parse_unsigned<uint64_t>(*text);
@@ -508,7 +540,7 @@ Result<NodeConfig> resolve_config(const std::vector<ConfigLayer>& layers_by_prio
 
   NodeConfig config;
   for (auto* step :
-       {resolve_identity, resolve_storage, resolve_timing, resolve_peers, resolve_misc}) {
+       {resolve_identity, resolve_storage, resolve_blobs, resolve_timing, resolve_peers, resolve_misc}) {
     if (auto status = step(merged, config); !status) return std::unexpected(status.error());
   }
   return config;

@@ -4,6 +4,7 @@
 
 #include "auth/authorize.h"
 #include "core/encoding.h"
+#include "node/blob_keys.h"
 #include "watch/watch.h"
 
 namespace aspen::node {
@@ -150,13 +151,33 @@ Status authorize_request(const clientpb::Request& req, const auth::VerifiedToken
       if (!spec) return {};  // refused by the watch service, with its own message
       return need_range(t, Action::kRead, watch::watched_range(*spec));
     }
-    case cpb::kWatchProgress:
     case cpb::kLogSubscribe: {
       kvpb::RangeRequest r;
       r.set_start(req.log_subscribe().prefix());
       r.set_end(prefix_end(req.log_subscribe().prefix()));
       return need_range(t, Action::kRead, r);
     }
+    // Blobs: until capabilities of their own exist, the rules of keys under the blob prefix
+    // (docs/blobs.md): a tag is a key there, a blob's bytes are kBlobDataPrefix + its hash.
+    case cpb::kBlobGet:
+      return need_key(t, Action::kRead, blob_data_key(req.blob_get().hash()));
+    case cpb::kBlobStatus:
+      return need_key(t, Action::kRead, blob_data_key(req.blob_status().hash()));
+    case cpb::kBlobList:
+      return need_key(t, Action::kRead, kBlobDataPrefix);
+    case cpb::kBlobTagList:
+      return need_key(t, Action::kRead, kBlobTagPrefix);
+    case cpb::kBlobAdd:
+      return need_key(t, Action::kWrite, kBlobDataPrefix);
+    case cpb::kBlobTagSet:
+      return need_key(t, Action::kWrite, blob_tag_key(req.blob_tag_set().name()));
+    case cpb::kBlobTagDelete:
+      return need_key(t, Action::kDelete, blob_tag_key(req.blob_tag_delete().name()));
+    case cpb::kBlobGc:
+      return admin();
+    case cpb::kBlobHoldersUpdate:
+      return make_error(ErrorCode::kUnauthorized, "only a member of the cluster may record which blobs it holds");
+    case cpb::kWatchProgress:
       return {};  // refused unless on a watch's stream, whose creation was authorized
     case cpb::OP_NOT_SET:
       return {};  // the dispatcher answers InvalidArgument

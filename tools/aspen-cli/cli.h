@@ -59,6 +59,8 @@ void add_dir_commands(CLI::App& app, Context& ctx, Action& action);
 void add_sql_commands(CLI::App& app, Context& ctx, Action& action);
 // auth whoami|token ..., identity show (cmd_auth.cc).
 void add_auth_commands(CLI::App& app, Context& ctx, Action& action);
+// blob add|get|status|list|tag|gc: content-addressed blobs (cmd_blob.cc).
+void add_blob_commands(CLI::App& app, Context& ctx, Action& action);
 // dns set|delete|list|zone ...: the records aspen-dns serves (cmd_dns.cc).
 void add_dns_commands(CLI::App& app, Context& ctx, Action& action);
 

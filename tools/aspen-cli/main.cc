@@ -80,6 +80,7 @@ int main(int argc, char** argv) {
   add_auth_commands(app, ctx, action);
   add_dir_commands(app, ctx, action);
   add_sql_commands(app, ctx, action);
+  add_blob_commands(app, ctx, action);
   add_dns_commands(app, ctx, action);
   add_config_commands(app, ctx, action);
 

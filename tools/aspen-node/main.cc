@@ -55,6 +55,13 @@ constexpr FlagSpec kFlags[] = {
      "below the newest one; the leader compacts older ones away (default 100000; 0: no count limit)."},
     {"--history-retention-s", "history_retention_s",
      "The leader also compacts away versions older than this many seconds (default 3600; 0: no age limit)."},
+    {"--blob-max-size-bytes", "blob_max_size_bytes",
+     "The largest blob this node accepts, in bytes (default and maximum 68719476736 = 64 GiB)."},
+    {"--blob-gc-grace-s", "blob_gc_grace_s",
+     "Blob GC keeps a blob no tag names for this many seconds after it was (last) added (default 3600)."},
+    {"--blob-replication-factor", "blob_replication_factor",
+     "How many members should hold each tagged blob; members fetch tagged blobs until this many hold them "
+     "(default 0: every voter)."},
     {"--peers", "peers", "Manually known peers: id@publickey@host:port, comma-separated."},
     {"--ticket", "ticket",
      "A cluster ticket (aspen...) whose members this node should trust when joining (env ASPEN_JOIN_TICKET; "

@@ -31,6 +31,7 @@
 
 #include "node/admin_service.h"
 #include "node/alarm_service.h"
+#include "node/blob_service.h"
 #include "node/client_service.h"
 #include "node/internal/node_env.h"
 #include "node/raft_links.h"
@@ -111,6 +112,7 @@ class Shell final : public CorePort, public std::enable_shared_from_this<Shell> 
   std::unique_ptr<AdminService> admin_;
   std::unique_ptr<AlarmService> alarms_;
   std::shared_ptr<WatchService> watches_;
+  std::shared_ptr<BlobService> blobs_;
 };
 
 }  // namespace aspen::node::internal
