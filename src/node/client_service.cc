@@ -141,6 +141,10 @@ void ClientService::register_handlers() {
   handlers_.add(R::kWatchProgress, "watch_progress", [this](const cpb::Request&, Reply reply) {
     reply(error_reply(Error(ErrorCode::kInvalidArgument, "watch_progress is sent on an open watch's own stream")));
   });
+  handlers_.add(R::kLogSubscribe, "log_subscribe", [this](const cpb::Request&, Reply reply) {
+    reply(error_reply(Error(ErrorCode::kInvalidArgument,
+                            fmt::format("log_subscribe is served on its own protocol: connect with ALPN {}", kLogsAlpn))));
+  });
   // Answered in serve(), which holds the verified token.
   handlers_.add(R::kWhoAmI, "who_am_i", [this](const cpb::Request&, Reply reply) {
     reply(error_reply(Error(ErrorCode::kInternal, "who-am-i is answered before dispatch")));
@@ -161,10 +165,6 @@ void ClientService::serve(transport::Stream& stream, std::string bytes, bool is_
     env_.counters.client_errors.fetch_add(1, std::memory_order_relaxed);
     ASPEN_LOG_DEBUG("node {}: a second request on one client stream from key {}; stream reset", env_.config.node_id,
                     stream.peer_key().short_string());
-  handlers_.add(R::kLogSubscribe, "log_subscribe", [this](const cpb::Request&, Reply reply) {
-    reply(error_reply(Error(ErrorCode::kInvalidArgument,
-                            fmt::format("log_subscribe is served on its own protocol: connect with ALPN {}", kLogsAlpn))));
-  });
     stream.reset();
     return;
   }
@@ -214,6 +214,14 @@ void ClientService::serve(transport::Stream& stream, std::string bytes, bool is_
     }
     return reply(std::move(resp));
   }
+  if (is_log_protocol) {
+    if (req.op_case() != cpb::Request::kLogSubscribe) {
+      return reply(error_reply(Error(ErrorCode::kInvalidArgument,
+                                     fmt::format("ALPN {} serves only log_subscribe; other requests go to ALPN {}",
+                                                 kLogsAlpn, kClientAlpn))));
+    }
+    return watches_.create(stream, watch::watch_request_for_log(req.log_subscribe()));
+  }
   if (req.op_case() == cpb::Request::kWatchCreate) return watches_.create(stream, req.watch_create());
   // Timed from here to the answer, by kind (the per-operation latency histogram).
   Reply timed = [this, reply = std::move(reply), kind = request_kind(req.op_case()),
@@ -241,14 +249,6 @@ Result<std::optional<auth::VerifiedToken>> ClientService::check_access(const tra
   env_.load_auth_root_key();
   if (!env_.auth_root_key) {
     return make_error(ErrorCode::kUnauthorized,
-  if (is_log_protocol) {
-    if (req.op_case() != cpb::Request::kLogSubscribe) {
-      return reply(error_reply(Error(ErrorCode::kInvalidArgument,
-                                     fmt::format("ALPN {} serves only log_subscribe; other requests go to ALPN {}",
-                                                 kLogsAlpn, kClientAlpn))));
-    }
-    return watches_.create(stream, watch::watch_request_for_log(req.log_subscribe()));
-  }
                       "this cluster has no root key yet (it is being initialized, or was initialized by a version "
                       "without capability tokens), so no request can be authorized");
   }
