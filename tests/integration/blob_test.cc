@@ -274,6 +274,40 @@ TEST_F(BlobClusterTest, DamagedCopyIsNeverServedAndIsFetchedAgainFromAHolder) {
   EXPECT_NE(metrics->find("aspen_blob_corruptions_detected_total{node_id=\"2\"} 1"), std::string::npos) << *metrics;
 }
 
+TEST_F(BlobClusterTest, GetCutByABadHolderResumesFromTheVerifiedPrefixAtTheNextHolder) {
+  ASSERT_NO_FATAL_FAILURE(start_cluster(3));
+  const std::string data = random_bytes(2 << 20, 5);
+  const auto h = hash_of(data);
+  ASSERT_TRUE(add(data, 1).has_value());
+  ASSERT_TRUE(client::blob_tag_set(*client_, "pinned", h).has_value());
+  ASSERT_TRUE(client::blob_wait_replicas(*client_, h, 3, 60000).has_value());
+  // Node 1, the first holder a get tries, has a bad byte at a random point: its transfer is
+  // cut there, and the get goes on at node 2 from the last verified group.
+  std::mt19937_64 rng(::testing::UnitTest::GetInstance()->random_seed());
+  const uint64_t bad = 100000 + rng() % (data.size() - 200000);
+  {
+    std::fstream f(blob_dir(1) + "/data/" + crypto::blake3_to_hex(h) + ".data", std::ios::in | std::ios::out | std::ios::binary);
+    ASSERT_TRUE(f.good());
+    f.seekp(static_cast<std::streamoff>(bad));
+    char c = static_cast<char>(data[bad] ^ 0x80);
+    f.write(&c, 1);
+  }
+  std::string out;
+  uint64_t next = 0;
+  auto r = client::blob_get(*client_, h, {}, [&](uint64_t off, std::span<const uint8_t> d) -> Status {
+    EXPECT_EQ(off, next) << "bytes delivered twice or skipped";
+    next = off + d.size();
+    out.append(reinterpret_cast<const char*>(d.data()), d.size());
+    return {};
+  });
+  ASSERT_TRUE(r.has_value()) << r.error().to_string();
+  EXPECT_EQ(out, data) << "cut at byte " << bad;
+  auto metrics = client_->metrics_text(client::Target{1});
+  ASSERT_TRUE(metrics.has_value());
+  EXPECT_NE(metrics->find("aspen_blob_corruptions_detected_total{node_id=\"1\"} 1"), std::string::npos)
+      << "node 1 did not serve (the get never met the cut)";
+}
+
 TEST_F(BlobClusterTest, NodeKilledDuringAnImportShowsNoPartialBlob) {
   ASSERT_NO_FATAL_FAILURE(start_cluster(1));
   // A source that sends 8 MiB and then waits until the node is gone.
