@@ -14,6 +14,9 @@ void Cluster::check_after_event(SimNode& n) {
   stats_.max_term = std::max(stats_.max_term, n.core->term());
   if (n.core->is_leader()) check_leader(n);
   if (auto e = watches_.observe(n.id, *n.store); !e.empty()) fail(e);
+  if (auto e = past_reads_.observe(n.id, *n.store); !e.empty()) fail(e);
+  stats_.past_reads_checked = past_reads_.reads_checked();
+  stats_.past_reads_compacted = past_reads_.reads_compacted();
 }
 
 // Election safety (§5.2: at most one leader per term) and Leader Completeness (§5.4: a

@@ -168,6 +168,8 @@ struct SimStats {
   uint64_t restarts_after_read_request = 0;
   uint64_t targeted_faults = 0;  // crashes and partitions of the `targeted` fault kind
   uint64_t reads_checked_at_serve = 0;  // linearizable reads whose read point was checked
+  uint64_t past_reads_checked = 0;      // reads at a past revision held to that revision's state
+  uint64_t past_reads_compacted = 0;    // ... that found it compacted
   uint64_t linearizability_inconclusive = 0;  // the checker's search budget ran out (a failure)
 };
 

@@ -19,6 +19,7 @@
 #include "sim/linearizability.h"
 #include "storage/mem_store.h"
 #include "sim/simulation.h"
+#include "sim/past_read_checker.h"
 #include "sim/watch_checker.h"
 
 namespace aspen::sim {
@@ -205,6 +206,8 @@ class Cluster {
   SimStats stats_;
   // Watchers on every node, held to the watch guarantees (sim/watch_checker.h).
   WatchChecker watches_;
+  // Reads at past revisions, held to the state current then (sim/past_read_checker.h).
+  PastReadChecker past_reads_;
   SituationCounts situations_{};
 
   std::map<NodeId, std::unique_ptr<SimNode>> nodes_;

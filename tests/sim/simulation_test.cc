@@ -94,6 +94,8 @@ TEST(Simulation, FaultsAreActuallyInjected) {
     total.messages_dropped += r.stats.messages_dropped;
     total.ops_indeterminate += r.stats.ops_indeterminate;
     total.targeted_faults += r.stats.targeted_faults;
+    total.past_reads_checked += r.stats.past_reads_checked;
+    total.past_reads_compacted += r.stats.past_reads_compacted;
   }
   EXPECT_GT(total.crashes, 50u);
   EXPECT_GT(total.partitions, 50u);
@@ -103,6 +105,9 @@ TEST(Simulation, FaultsAreActuallyInjected) {
   EXPECT_GT(total.messages_dropped, 1000u);
   EXPECT_GT(total.ops_indeterminate, 10u);
   EXPECT_GT(total.targeted_faults, 50u);
+  // Reads at past revisions are checked, and some meet the compacted history.
+  EXPECT_GT(total.past_reads_checked, 1000u);
+  EXPECT_GT(total.past_reads_compacted, 0u);
 }
 
 // BUGGIFY sites in the node and Raft code fire across a few dozen seeds (each is armed in a

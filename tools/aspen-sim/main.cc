@@ -203,7 +203,7 @@ int main(int argc, char** argv) {
       std::printf(
           "seed %llu: %s  %llu events, %llu ms simulated, ops ok/failed/unknown %llu/%llu/%llu, "
           "leaders %llu, crashes %llu, partitions %llu, conf changes %llu, snapshots %llu, "
-          "max term %llu, commit %llu, hash %016llx\n",
+          "max term %llu, commit %llu, past reads %llu (%llu compacted), hash %016llx\n",
           static_cast<unsigned long long>(s), is_ok ? "ok" : "FAILED",
           static_cast<unsigned long long>(st.events), static_cast<unsigned long long>(st.sim_time_ms),
           static_cast<unsigned long long>(st.ops_ok), static_cast<unsigned long long>(st.ops_failed),
@@ -213,7 +213,8 @@ int main(int argc, char** argv) {
           static_cast<unsigned long long>(st.conf_changes_applied),
           static_cast<unsigned long long>(st.snapshots_installed),
           static_cast<unsigned long long>(st.max_term), static_cast<unsigned long long>(st.max_commit),
-          static_cast<unsigned long long>(r.event_hash));
+          static_cast<unsigned long long>(st.past_reads_checked),
+          static_cast<unsigned long long>(st.past_reads_compacted), static_cast<unsigned long long>(r.event_hash));
     }
     if (!is_ok) {
       std::printf("  options: %s\n  failure: %s\n  replay: aspen-sim --seed %llu --steps %llu --faults %s%s%s\n",
