@@ -29,7 +29,7 @@ struct Setting {
   std::string_view env;
 };
 
-constexpr std::array<Setting, 20> kSettings = {{
+constexpr std::array<Setting, 21> kSettings = {{
     {"node_id", "--node-id", "ASPEN_NODE_ID"},
     {"cookie", "--cookie", "ASPEN_COOKIE"},
     {"cookie_file", "--cookie-file", "ASPEN_COOKIE_FILE"},
@@ -49,6 +49,7 @@ constexpr std::array<Setting, 20> kSettings = {{
     {"peers", "--peers", "ASPEN_PEERS"},
     {"ticket", "--ticket", "ASPEN_JOIN_TICKET"},
     {"log_level", "--log-level", "ASPEN_LOG_LEVEL"},
+    {"log_format", "--log-format", "ASPEN_LOG_FORMAT"},
     {"ticket_file", "--ticket-file", "ASPEN_TICKET_FILE"},
 }};
 
@@ -451,6 +452,12 @@ Status resolve_misc(const Merged& merged, NodeConfig& config) {
                                                   fmt::join(kLogLevels, ", "), *level));
     }
     config.log_level = std::string(*level);
+  }
+  if (const auto format = merged.get("log_format")) {
+    if (*format != "text" && *format != "json") {
+      return field_error("log_format", fmt::format("must be text or json, got '{}'", *format));
+    }
+    config.log_format = std::string(*format);
   }
   config.ticket_file = std::string(merged.get("ticket_file").value_or(""));
   return {};

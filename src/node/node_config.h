@@ -25,6 +25,7 @@
 //                                                                         comma-separated in flag/env
 //   --ticket              ASPEN_TICKET              ticket                none: a cluster to trust for joining
 //   --log-level           ASPEN_LOG_LEVEL           log_level             info
+//   --log-format          ASPEN_LOG_FORMAT          log_format            text (text | json: one object a line)
 //   --ticket-file         ASPEN_TICKET_FILE         ticket_file           none: where to write the ticket
 #pragma once
 
@@ -75,6 +76,7 @@ struct NodeConfig {
   std::vector<ManualPeer> peers;
   std::optional<cluster::Ticket> ticket;
   std::string log_level = "info";
+  std::string log_format = "text";  // text | json (core/log.h set_format)
   std::string ticket_file;
 };
 

@@ -67,6 +67,8 @@ constexpr FlagSpec kFlags[] = {
      "A cluster ticket (aspen...) whose members this node should trust when joining (env ASPEN_JOIN_TICKET; "
      "ASPEN_TICKET is aspen-cli's and is ignored here)."},
     {"--log-level", "log_level", "trace, debug, info (default), warn or error."},
+    {"--log-format", "log_format",
+     "text (default) or json: one JSON object a line (ts, level, node_id, thread, msg) for log shippers."},
     {"--ticket-file", "ticket_file", "Write the cluster ticket to this file whenever it changes."},
 };
 
@@ -125,6 +127,7 @@ int main(int argc, char** argv) {
                  "set ASPEN_JOIN_TICKET\n");
   }
   aspen::log::set_level(config->log_level);
+  aspen::log::set_format(config->log_format, config->node_id);
 
   // Signals are taken synchronously by this thread; every other thread inherits the mask.
   sigset_t signals;
