@@ -308,6 +308,54 @@ TEST_F(BlobClusterTest, GetCutByABadHolderResumesFromTheVerifiedPrefixAtTheNextH
       << "node 1 did not serve (the get never met the cut)";
 }
 
+TEST_F(BlobClusterTest, HostileTransferRequestsAreAnsweredAndTheNodeStaysUp) {
+  ASSERT_NO_FATAL_FAILURE(start_cluster(1, {"--blob-max-size-bytes", "100000"}));
+  // A stranger (no token) on the transfer ALPN: garbage, then a well-formed get.
+  auto id = transport::NodeIdentity::generate();
+  auto ep = transport::Endpoint::bind(id, transport::EndpointConfig{});
+  ASSERT_TRUE(ep.has_value());
+  const auto peer = nodes_[1]->ticket_peer();
+  auto answer = [&](std::string first) -> clientpb::Response {
+    auto conn = (*ep)->connect(peer.public_key, peer.addrs, client::kBlobAlpn);
+    EXPECT_TRUE(conn.has_value());
+    if (!conn) return {};
+    auto st = conn->open_bi_with(std::move(first), false);
+    EXPECT_TRUE(st.has_value());
+    if (!st) return {};
+    auto msg = st->recv();
+    clientpb::Response r;
+    EXPECT_TRUE(msg && *msg && r.ParseFromString(**msg));
+    conn->close();
+    return r;
+  };
+  auto garbage = answer(std::string("\xff\xfe\x00garbage", 10));
+  EXPECT_EQ(garbage.error().code_name(), "InvalidArgument") << garbage.DebugString();
+  clientpb::Request get;
+  get.mutable_blob_get()->set_hash(std::string(32, 'h'));
+  auto stranger = answer(get.SerializeAsString());
+  EXPECT_EQ(stranger.error().code_name(), "Unauthorized") << stranger.DebugString();
+  clientpb::Request status;
+  status.mutable_blob_status();
+  EXPECT_EQ(answer(status.SerializeAsString()).error().code_name(), "InvalidArgument");
+
+  // The operator: a hash that is not one, and a blob over the node's size limit.
+  clientpb::Request bad_hash;
+  bad_hash.mutable_blob_get()->set_hash("short");
+  auto ps = client_->open_protocol_stream(client::kBlobAlpn, bad_hash, client::Target{1}, 10000);
+  ASSERT_TRUE(ps.has_value()) << ps.error().to_string();
+  auto msg = ps->stream.recv();
+  clientpb::Response r;
+  ASSERT_TRUE(msg && *msg && r.ParseFromString(**msg));
+  EXPECT_EQ(r.error().code_name(), "InvalidArgument");
+  ps->conn.close();
+  auto big = add(random_bytes(100001, 6));
+  ASSERT_FALSE(big.has_value());
+  EXPECT_NE(big.error().message().find("blob_max_size_bytes"), std::string::npos) << big.error().to_string();
+  EXPECT_TRUE(add(random_bytes(100000, 7)).has_value());
+  EXPECT_TRUE(fs::is_empty(blob_dir(1) + "/tmp"));
+  EXPECT_TRUE(client_->health(client::Target{1}).has_value());
+}
+
 TEST_F(BlobClusterTest, NodeKilledDuringAnImportShowsNoPartialBlob) {
   ASSERT_NO_FATAL_FAILURE(start_cluster(1));
   // A source that sends 8 MiB and then waits until the node is gone.
