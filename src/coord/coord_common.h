@@ -85,6 +85,7 @@ class RecordReader {
   Result<uint64_t> u64();
   Result<std::string> str();
   Status finish();  // all bytes consumed
+  bool is_at_end() const { return rest_.empty(); }  // for fields added at the end of a record
 
  private:
   RecordReader(std::string_view rest, std::string_view key) : rest_(rest), key_(key) {}

@@ -201,6 +201,7 @@ inline constexpr uint64_t kMaxCoordBackoffMs = 250;      // longest sleep betwee
 inline constexpr size_t kMaxLockWaiters = 1000;          // holder and waiters queued on one lock
 inline constexpr size_t kMaxSemaphorePermits = 100000;
 inline constexpr size_t kMaxSemaphoreHolders = 256;      // distinct live holders of one semaphore
+inline constexpr size_t kMaxSemaphoreWaiters = 64;       // waiters queued (in arrival order) on one semaphore
 inline constexpr size_t kMaxRWLockReaders = 256;
 inline constexpr size_t kMaxRWLockWaitingWriters = 64;
 inline constexpr size_t kMaxBarrierParties = 256;
@@ -222,11 +223,11 @@ static_assert(sizeof("__coord:") - 1 + 16 + kMaxCoordNameBytes + 1 + kMaxCoordHo
 static_assert(kMaxCoordRecordBytes <= kMaxValueSizeBytes);
 static_assert(kMaxQueuePayloadBytes + kMaxCoordHolderIdBytes + 64 <= kMaxCoordRecordBytes,
               "a queue item (payload, dedup id, bookkeeping) must fit one coordination record");
-static_assert(kMaxSemaphoreHolders * (kMaxCoordHolderIdBytes + 32) <= kMaxCoordRecordBytes,
-              "a full semaphore holder list must fit one record");
+static_assert((kMaxSemaphoreHolders + kMaxSemaphoreWaiters) * (kMaxCoordHolderIdBytes + 32) <= kMaxCoordRecordBytes,
+              "a full semaphore holder list and waiting line must fit one record");
 static_assert((kMaxRWLockReaders + kMaxRWLockWaitingWriters + 1) * (kMaxCoordHolderIdBytes + 32) <= kMaxCoordRecordBytes);
 static_assert(kMaxBarrierParties * (kMaxCoordHolderIdBytes + 8) <= kMaxCoordRecordBytes);
-static_assert(kMaxSemaphoreHolders < kMaxScanResults && kMaxRWLockReaders + kMaxRWLockWaitingWriters < kMaxScanResults,
+static_assert(kMaxSemaphoreHolders + kMaxSemaphoreWaiters < kMaxScanResults && kMaxRWLockReaders + kMaxRWLockWaitingWriters < kMaxScanResults,
               "holder markers are read with one scan");
 static_assert(kMaxServiceInstances <= kMaxScanResults);
 static_assert(kMaxQueueItemsPerCall <= kMaxQueueScanPerDequeue && kMaxQueueScanPerDequeue <= kMaxScanResults);

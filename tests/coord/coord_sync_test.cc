@@ -48,17 +48,70 @@ TEST(CoordSemaphore, RejectsBadArguments) {
 }
 
 TEST(CoordSemaphore, HolderLimitIsEnforced) {
-  SemaphoreState st{limits::kMaxSemaphoreHolders + 10, {}};
+  SemaphoreState st{limits::kMaxSemaphoreHolders + 10, {}, {}};
   std::set<std::string> live;
   for (size_t i = 0; i < limits::kMaxSemaphoreHolders; ++i) {
     st.holders.push_back({"h" + std::to_string(i), 1, 1});
     live.insert("h" + std::to_string(i));
   }
-  auto r = plan_semaphore_acquire(st, live, {"new", 1, 2});
+  auto r = plan_semaphore_acquire(st, live, {"new", 1, 2}, false);
   ASSERT_FALSE(r.has_value());
   EXPECT_EQ(r.error().code(), ErrorCode::kUnavailable);
   live.erase("h0");  // a dead holder is pruned and makes room
-  EXPECT_TRUE(plan_semaphore_acquire(st, live, {"new", 1, 2})->has_value());
+  EXPECT_EQ(plan_semaphore_acquire(st, live, {"new", 1, 2}, false)->first, SemaphoreOutcome::kGranted);
+}
+
+// Waiters are granted in arrival order: a small request that would fit does not overtake a
+// large one waiting ahead of it (which would otherwise starve), a waiter whose lease ended
+// leaves the line, and the line is bounded.
+TEST(CoordSemaphore, WaitersAreGrantedInArrivalOrder) {
+  SemaphoreState st{3, {{"a", 2, 1}}, {}};
+  std::set<std::string> live{"a", "big", "small"};
+  auto big = plan_semaphore_acquire(st, live, {"big", 2, 2}, true);
+  ASSERT_EQ(big->first, SemaphoreOutcome::kQueued);
+  st = big->second;
+  auto small = plan_semaphore_acquire(st, live, {"small", 1, 3}, true);
+  ASSERT_EQ(small->first, SemaphoreOutcome::kQueued) << "one permit is free, but 'big' came first";
+  st = small->second;
+  EXPECT_EQ(plan_semaphore_acquire(st, live, {"small", 1, 3}, true)->first, SemaphoreOutcome::kRefused)
+      << "already in line: no write";
+  EXPECT_EQ(plan_semaphore_acquire(st, live, {"late", 1, 4}, false)->first, SemaphoreOutcome::kRefused)
+      << "try_acquire never queues, and never overtakes";
+  st.holders.clear();  // 'a' released
+  EXPECT_EQ(plan_semaphore_acquire(st, live, {"small", 1, 3}, true)->first, SemaphoreOutcome::kRefused);
+  auto granted = plan_semaphore_acquire(st, live, {"big", 2, 2}, true);
+  ASSERT_EQ(granted->first, SemaphoreOutcome::kGranted);
+  st = granted->second;
+  ASSERT_EQ(st.waiting.size(), 1u);
+  EXPECT_EQ(plan_semaphore_acquire(st, live, {"small", 1, 3}, true)->first, SemaphoreOutcome::kGranted);
+  // A waiter whose lease ended (no marker) is dropped: the one behind it moves up.
+  SemaphoreState line{2, {{"h", 1, 1}}, {{"gone", 2, 5}, {"next", 1, 6}}};
+  EXPECT_EQ(plan_semaphore_acquire(line, {"h", "next"}, {"next", 1, 6}, true)->first, SemaphoreOutcome::kGranted);
+  // Bounded.
+  SemaphoreState full{1, {{"h", 1, 1}}, {}};
+  std::set<std::string> all{"h"};
+  for (size_t i = 0; i < limits::kMaxSemaphoreWaiters; ++i) {
+    full.waiting.push_back({"w" + std::to_string(i), 1, 10 + i});
+    all.insert("w" + std::to_string(i));
+  }
+  auto over = plan_semaphore_acquire(full, all, {"one-more", 1, 99}, true);
+  ASSERT_FALSE(over.has_value());
+  EXPECT_EQ(over.error().code(), ErrorCode::kUnavailable);
+  EXPECT_NE(over.error().message().find("waiters"), std::string::npos);
+}
+
+// A semaphore record written before the waiting line existed still reads.
+TEST(CoordSemaphore, ARecordWithoutAWaitingLineStillReads) {
+  DeterministicKeyValueStore s;
+  RecordWriter w('M');
+  w.u64(4);
+  write_holders(w, {LeasedHolder{"old", 1, 77}});
+  ASSERT_TRUE(kv::put(s, "__coord:sem:legacy", w.finish()).has_value());
+  DistributedSemaphore sem(s, "legacy", 4);
+  EXPECT_EQ(sem.available().value(), 4u) << "the holder has no marker: its lease is gone";
+  auto p = sem.try_acquire("new", 4, 2000);
+  ASSERT_TRUE(p.has_value()) << p.error().to_string();
+  EXPECT_TRUE(p->has_value());
 }
 
 TEST(CoordSemaphore, NeverExceedsPermitsUnderSixteenThreads) {
