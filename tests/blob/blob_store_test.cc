@@ -180,9 +180,13 @@ TEST_F(BlobStoreTest, UnfinishedImportIsInvisibleAndGoneAfterReopen) {
   ASSERT_TRUE((*imp)->append(std::span<const uint8_t>(data).first(kMiB)).has_value());
   EXPECT_EQ(store_->blob_count(), 0u);
   EXPECT_FALSE(std::filesystem::is_empty(dir_ / "tmp"));
-  // A crash: the import object is never finished nor destroyed (its file stays), and a file
-  // renamed into data/ without a record (a kill between rename and commit) is there too.
-  (void)imp->release();
+  // A crash leaves the import's temp file (an abandoned import removes its own, so the
+  // leftover is copied before), and a file renamed into data/ without a record (a kill
+  // between rename and commit).
+  const auto temp = std::filesystem::directory_iterator(dir_ / "tmp")->path();
+  std::filesystem::copy_file(temp, dir_ / "leftover");
+  imp->reset();
+  std::filesystem::rename(dir_ / "leftover", temp);
   std::ofstream(dir_ / "data" / (std::string(64, 'a') + ".data")) << "partial";
   reopen();
   EXPECT_EQ(store_->blob_count(), 0u);

@@ -28,8 +28,7 @@ std::string hex(const std::string& raw_hash) {
   return crypto::blake3_to_hex(std::span(reinterpret_cast<const uint8_t*>(raw_hash.data()), raw_hash.size()));
 }
 
-// A progress line on stderr, only when it is a terminal; redrawn at most every 64 MiB... or
-// at the end.
+// A progress line on stderr, only when it is a terminal; redrawn every 8 MiB and at the end.
 struct Progress {
   bool is_on = ::isatty(2) == 1;
   uint64_t total_bytes = 0;  // 0: unknown
@@ -47,10 +46,7 @@ struct Progress {
   }
 };
 
-Result<Blake3Hash> parse_hash(const Context& ctx, const std::string& text) {
-  (void)ctx;
-  return blob::hash_from_hex(text);
-}
+Result<Blake3Hash> parse_hash(const std::string& text) { return blob::hash_from_hex(text); }
 
 // "A..B" (B exclusive), "A.." (to the end), "..B".
 Result<blob::ByteRange> parse_range(const std::string& text) {
@@ -135,7 +131,7 @@ int run_add(const Context& ctx, const std::string& path, uint64_t node, const st
 
 int run_get(const Context& ctx, const std::string& hash_text, const std::string& out_path, const std::string& range_text,
             uint64_t node) {
-  auto hash = parse_hash(ctx, hash_text);
+  auto hash = parse_hash(hash_text);
   if (!hash) return usage_error(ctx, hash.error().message());
   blob::ByteRange range{0, UINT64_MAX};
   if (!range_text.empty()) {
@@ -201,7 +197,7 @@ int run_get(const Context& ctx, const std::string& hash_text, const std::string&
 }
 
 int run_status(const Context& ctx, const std::string& hash_text, uint64_t node) {
-  auto hash = parse_hash(ctx, hash_text);
+  auto hash = parse_hash(hash_text);
   if (!hash) return usage_error(ctx, hash.error().message());
   return with_client(ctx, [&](client::Client& c) {
     auto st = client::blob_status(c, *hash, client::Target{node});
@@ -233,7 +229,7 @@ int run_status(const Context& ctx, const std::string& hash_text, uint64_t node) 
 int run_list(const Context& ctx, uint64_t node, const std::string& after_text, uint32_t limit) {
   std::optional<Blake3Hash> after;
   if (!after_text.empty()) {
-    auto h = parse_hash(ctx, after_text);
+    auto h = parse_hash(after_text);
     if (!h) return usage_error(ctx, h.error().message());
     after = *h;
   }
@@ -270,7 +266,7 @@ int run_list(const Context& ctx, uint64_t node, const std::string& after_text, u
 }
 
 int run_tag_set(const Context& ctx, const std::string& name, const std::string& hash_text) {
-  auto hash = parse_hash(ctx, hash_text);
+  auto hash = parse_hash(hash_text);
   if (!hash) return usage_error(ctx, hash.error().message());
   return with_client(ctx, [&](client::Client& c) {
     if (auto s = client::blob_tag_set(c, name, *hash); !s) return fail(ctx, s.error());
