@@ -74,6 +74,7 @@ Result<Answer> resolve(RecordReader& reader, const std::vector<Zone>& zones, con
     return ans;
   }
   ans.is_authoritative = true;
+  std::vector<Name> visited;  // names whose CNAME was followed
   for (size_t link = 0; link <= kMaxCnameChain; ++link) {
     auto found = lookup(reader, *zone, name);
     if (!found) return std::unexpected(found.error());
@@ -100,6 +101,10 @@ Result<Answer> resolve(RecordReader& reader, const std::vector<Zone>& zones, con
     auto target = cname_target(cname->second.rdata.front());
     const Zone* next = target ? zone_for(zones, *target) : nullptr;
     if (next == nullptr) return ans;  // out of our zones: the resolver follows it
+    visited.push_back(name);
+    for (const auto& v : visited) {
+      if (v.equals(*target)) return ans;  // a loop: the chain so far, each link once
+    }
     name = target->lower();
     zone = next;
   }

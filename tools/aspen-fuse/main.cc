@@ -260,6 +260,7 @@ int main(int argc, char** argv) {
   std::unique_ptr<client::Client> store;
   Holder holder;
   struct fuse* f = fuse_new(&args, &ops, sizeof ops, &holder);
+  fuse_opt_free_args(&args);
   if (f == nullptr) {
     std::cerr << "aspen-fuse: cannot set up FUSE\n";
     return 1;
