@@ -265,7 +265,12 @@ TEST_F(WatchTest, AWatcherThatDoesNotReadIsPausedAndCatchesUpWhenItReads) {
   const uint64_t unacked = std::stoull(metrics->substr(metrics->find('}', pos) + 2));
   EXPECT_LE(unacked, 3u << 20) << "one watcher's unacknowledged bytes stay near its 1 MiB bound";
   const uint64_t rss_after = rss_kib(pid);
+#if !defined(__SANITIZE_ADDRESS__)  // ASan keeps freed memory in quarantine: RSS says nothing there
   EXPECT_LT(rss_after, rss_before + 160 * 1024) << "node memory grew by " << (rss_after - rss_before) / 1024 << " MiB";
+#else
+  (void)rss_before;
+  (void)rss_after;
+#endif
   // Reading now, it gets every change, in order, from the history.
   auto all = collect(**w, 192, 60000);
   ASSERT_EQ(all.size(), 192u);
@@ -480,7 +485,7 @@ TEST_F(WatchTest, TheLogAndClientProtocolsEachRefuseTheOthersRequests) {
   ASSERT_TRUE(resp.has_error());
   EXPECT_NE(resp.error().message().find("only log_subscribe"), std::string::npos) << resp.error().message();
   // Garbage on the log protocol: an error, and the node goes on serving.
-  auto junk = conn->open_bi_with(std::string("\xff\xff\xff not a request", 19), true);
+  auto junk = conn->open_bi_with(std::string("\xff\xff\xff not a request"), true);
   ASSERT_TRUE(junk.has_value());
   auto junk_answer = junk->recv(10000);
   ASSERT_TRUE(junk_answer.has_value() && junk_answer->has_value());
