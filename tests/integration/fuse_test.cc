@@ -210,5 +210,28 @@ TEST_F(FuseTest, BadMountPointsAndTicketsFailWithAClearMessage) {
   EXPECT_FALSE(is_mounted(dir_->path() + "/unused"));
 }
 
+// Where /dev/fuse cannot be opened, aspen-fuse says FUSE is not available (and how to get it)
+// and mounts nothing. The device is made to disappear in a mount namespace of the test's own,
+// so this runs whether or not the machine has FUSE.
+TEST(FuseUnavailable, WithoutDevFuseItSaysSoAndMountsNothing) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to hide /dev/fuse in a mount namespace";
+  if (!fs::exists("/usr/bin/unshare")) GTEST_SKIP() << "unshare (util-linux) is not installed";
+  TempDir dir;
+  const std::string mnt = dir.path() + "/mnt";
+  fs::create_directories(mnt);
+  // A fresh, empty /dev in a private mount namespace: no /dev/fuse there.
+  auto r = run_process({"/usr/bin/unshare", "--mount", "--propagation", "private", "/bin/sh", "-c",
+                        "mount -t tmpfs none /dev || exit 99; exec \"$0\" \"$1\" --ticket unused",
+                        bin_path("aspen-fuse"), mnt},
+                       dir.path(), "", {{"PATH", "/usr/bin:/bin:/usr/sbin:/sbin"}});
+  if (r.exit_code == 99 || r.err.find("unshare failed") != std::string::npos) {
+    GTEST_SKIP() << "cannot make a mount namespace here: " << r.err;
+  }
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.err.find("FUSE is not available: cannot open /dev/fuse"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("apt-get install fuse3"), std::string::npos) << r.err;
+  EXPECT_FALSE(is_mounted(mnt));
+}
+
 }  // namespace
 }  // namespace aspen::testing
