@@ -62,7 +62,9 @@ Attr KvFs::file_attr(const kvpb::KeyValue& kv) {
   Attr a;
   a.size = kv.value().size();
   a.revision = kv.mod_revision();
-  a.mtime_ms = mtime_for(kv.key(), kv.mod_revision());
+  // The time of the key's last change where the store has it; for keys last written before
+  // the store kept it, when this mount first saw the current revision.
+  a.mtime_ms = kv.mod_time_ms() != 0 ? kv.mod_time_ms() : mtime_for(kv.key(), kv.mod_revision());
   return a;
 }
 

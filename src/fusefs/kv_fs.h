@@ -19,8 +19,10 @@
 // silently. rename of a file is one transaction (the source unchanged since it was read,
 // put the target, delete the source); of a directory it fails with EXDEV (mv then copies).
 // Modes are fixed (files 0644, directories 0755); chmod, chown and utimens are accepted and
-// change nothing. mtime is when this mount first saw the key's current revision (the store
-// keeps no time per key). With is_read_only every change fails with EROFS.
+// change nothing. mtime is the time of the key's last change (KeyValue.mod_time_ms, the
+// leader's clock when it proposed it); for a key last written before the store kept that,
+// when this mount first saw its current revision. With is_read_only every change fails with
+// EROFS.
 //
 // Thread-safe: libfuse calls from several threads.
 #pragma once

@@ -95,6 +95,7 @@ Result<bool> Applier::put(const kvpb::Put& p) {
     write_versionstamp(*kv.mutable_value(), p.value_versionstamp_offset(), rev_, order);
   }
   kv.set_mod_revision(rev_);
+  kv.set_mod_time_ms(cmd_.timestamp_ms());  // leader-stamped: every replica stores the same
   kv.set_lease_id(p.lease_id());
   if (*existing) {
     kv.set_create_revision((*existing)->create_revision());

@@ -112,6 +112,7 @@ TEST_F(KvFsTest, KeysAppearAsFilesAndPrefixesAsDirectories) {
   EXPECT_FALSE(a.is_dir);
   EXPECT_EQ(a.size, std::string("v:app/config/db").size());
   EXPECT_GT(a.revision, 0u);
+  EXPECT_EQ(a.mtime_ms, store_.now_ms()) << "mtime is the time of the key's last change";
   ASSERT_EQ(fs.getattr("/a/b", &a), 0);
   EXPECT_TRUE(a.is_dir);
   EXPECT_EQ(fs.getattr("/nope", &a), -ENOENT);

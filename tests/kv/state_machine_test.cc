@@ -28,6 +28,19 @@ TEST(KvStateMachine, PutTracksVersionsAndRevisions) {
   EXPECT_GT(r2->revision(), r1->revision());
 }
 
+// A key records the leader's time of its last change (the command's timestamp, the same on
+// every replica).
+TEST(KvStateMachine, AKeyRecordsTheTimeOfItsLastChange) {
+  DeterministicKeyValueStore s(5'000'000);
+  ASSERT_TRUE(put(s, "t", "1").has_value());
+  EXPECT_EQ(get(s, "t").value()->mod_time_ms(), 5'000'000u);
+  s.advance_time_ms(1234);
+  ASSERT_TRUE(put(s, "t", "2").has_value());
+  EXPECT_EQ(get(s, "t").value()->mod_time_ms(), 5'001'234u);
+  ASSERT_TRUE(put(s, "other", "x").has_value());
+  EXPECT_EQ(get(s, "t").value()->mod_time_ms(), 5'001'234u) << "unchanged by another key's write";
+}
+
 TEST(KvStateMachine, DeleteRemovesKeyAndRecreateRestartsVersion) {
   DeterministicKeyValueStore s;
   put(s, "a", "1");
