@@ -72,6 +72,7 @@ RequestTraits traits_of(const cpb::Request& r) {
     case cpb::Request::kGetHealth:
     case cpb::Request::kGetMetrics:
     case cpb::Request::kGetRaftMetrics:
+    case cpb::Request::kGetLogs:
     case cpb::Request::kGetLeader:
     case cpb::Request::kGetNodeInfo:
     case cpb::Request::kGetClusterTicket:
@@ -787,6 +788,16 @@ Result<cpb::GetRaftMetricsResponse> Client::raft_metrics(Target target) {
     if (from_leader && from_leader->has_get_raft_metrics()) return std::move(*from_leader->mutable_get_raft_metrics());
   }
   return m;
+}
+
+Result<cpb::GetLogsResponse> Client::recent_logs(Target target, uint32_t max_lines, std::string_view min_level) {
+  cpb::Request request;
+  request.mutable_get_logs()->set_max_lines(max_lines);
+  request.mutable_get_logs()->set_min_level(std::string(min_level));
+  auto r = call(request, target);
+  if (!r) return std::unexpected(r.error());
+  if (auto s = expect_result(*r, cpb::Response::kGetLogs); !s) return std::unexpected(s.error());
+  return std::move(*r->mutable_get_logs());
 }
 
 Result<std::string> Client::metrics_text(Target target) {

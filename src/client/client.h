@@ -113,6 +113,9 @@ class Client : public kv::KeyValueStore, public kv::ChangeNotifier {
   Result<cpb::GetHealthResponse> health(Target target = {});
   Result<cpb::GetRaftMetricsResponse> raft_metrics(Target target = {});
   Result<std::string> metrics_text(Target target = {});
+  // The node's recent log lines (its in-memory ring), oldest first: at most max_lines (0: the
+  // node's default, limits::kDefaultGetLogsLines) at min_level or above ("" = all). Admin only.
+  Result<cpb::GetLogsResponse> recent_logs(Target target = {}, uint32_t max_lines = 0, std::string_view min_level = {});
   Result<cpb::GetLeaderResponse> leader();
   Result<cpb::GetNodeInfoResponse> node_info(Target target = {});
   Result<std::string> cluster_ticket();

@@ -276,4 +276,13 @@ static_assert(kMaxSqlTxnRows <= kMaxBatchSize);
 static_assert(kSqlFirstPageKeys <= kMaxScanResults && kMaxScanResults <= kMaxQueryResultRows,
               "a scan page is a valid scan limit, and one page of results can always be kept");
 
+// A node's recent log lines, kept in memory for GetLogs (core/log_ring.h): the newest lines
+// up to both bounds; a longer message is cut to kMaxRecentLogLineBytes.
+inline constexpr size_t kMaxRecentLogLines = 2000;
+inline constexpr size_t kMaxRecentLogBytes = size_t{1} << 20;  // 1 MiB of messages
+inline constexpr size_t kMaxRecentLogLineBytes = 4096;
+inline constexpr size_t kDefaultGetLogsLines = 200;  // GetLogs with max_lines 0
+static_assert(kMaxRecentLogBytes + kMaxRecentLogLines * 32 + 4096 <= kMaxFrameSizeBytes,
+              "the whole ring, with each line's time and level, fits one GetLogs answer");
+
 }  // namespace aspen::limits

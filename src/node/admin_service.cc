@@ -8,7 +8,9 @@
 #include <fmt/format.h>
 
 #include "core/assert.h"
+#include "core/limits.h"
 #include "core/log.h"
+#include "core/log_ring.h"
 #include "kv/commands.h"
 #include "node/admin_service.h"
 #include "node/leader_duties.h"
@@ -45,6 +47,7 @@ void AdminService::register_handlers() {
   handlers_.add(R::kGetLeader, "get_leader", bind(&AdminService::handle_leader));
   handlers_.add(R::kGetNodeInfo, "get_node_info", bind(&AdminService::handle_node_info));
   handlers_.add(R::kGetClusterTicket, "get_cluster_ticket", bind(&AdminService::handle_ticket));
+  handlers_.add(R::kGetLogs, "get_logs", bind(&AdminService::handle_logs));
   handlers_.add(R::kInitCluster, "init_cluster", bind(&AdminService::handle_init));
   handlers_.add(R::kAddLearner, "add_learner", bind(&AdminService::handle_add_learner));
   handlers_.add(R::kChangeMembership, "change_membership", bind(&AdminService::handle_change_membership));
@@ -127,6 +130,41 @@ void AdminService::handle_node_info(const cpb::Request&, Reply reply) {
   n->set_cluster_id(env_.cluster_id);
   n->set_version(kVersion);
   n->set_storage_backend(env_.config.storage_backend == StorageBackend::kLmdb ? "lmdb" : "inmemory");
+  reply(std::move(resp));
+}
+
+void AdminService::handle_logs(const cpb::Request& req, Reply reply) {
+  const auto& r = req.get_logs();
+  if (r.max_lines() > limits::kMaxRecentLogLines) {
+    return reply(error_reply(ErrorCode::kInvalidArgument,
+                             fmt::format("max_lines {} is over the limit of {} recent log lines a node keeps "
+                                         "(kMaxRecentLogLines)",
+                                         r.max_lines(), limits::kMaxRecentLogLines)));
+  }
+  auto min_level = spdlog::level::trace;
+  if (!r.min_level().empty()) {
+    min_level = spdlog::level::from_str(r.min_level());
+    if (min_level == spdlog::level::off) {
+      return reply(error_reply(ErrorCode::kInvalidArgument,
+                               fmt::format("unknown log level '{}' (trace, debug, info, warn, error, critical)",
+                                           r.min_level().substr(0, 32))));
+    }
+  }
+  auto ring = log::recent_log_ring();
+  if (!ring) {
+    return reply(error_reply(ErrorCode::kUnavailable, "this node process keeps no recent log lines"));
+  }
+  const size_t max_lines = r.max_lines() == 0 ? limits::kDefaultGetLogsLines : r.max_lines();
+  cpb::Response resp;
+  auto* out = resp.mutable_get_logs();
+  out->set_node_id(env_.config.node_id);
+  for (auto& line : ring->recent(max_lines, min_level)) {
+    auto* l = out->add_lines();
+    l->set_time_ms(line.time_ms);
+    const auto name = spdlog::level::to_string_view(line.level);
+    l->set_level(std::string(name.data(), name.size()));
+    l->set_message(std::move(line.message));
+  }
   reply(std::move(resp));
 }
 

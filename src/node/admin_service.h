@@ -42,6 +42,7 @@ class AdminService {
   void handle_leader(const cpb::Request& req, Reply reply);
   void handle_node_info(const cpb::Request& req, Reply reply);
   void handle_ticket(const cpb::Request& req, Reply reply);
+  void handle_logs(const cpb::Request& req, Reply reply);
   void handle_init(const cpb::Request& req, Reply reply);
   void handle_add_learner(const cpb::Request& req, Reply reply);
   void handle_change_membership(const cpb::Request& req, Reply reply);

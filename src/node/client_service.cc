@@ -36,6 +36,7 @@ RequestKind request_kind(cpb::Request::OpCase op) {
     case cpb::Request::kGetNodeInfo:
     case cpb::Request::kGetClusterTicket:
     case cpb::Request::kWhoAmI:
+    case cpb::Request::kGetLogs:
       return RequestKind::kStatus;
     default:
       return RequestKind::kAdmin;

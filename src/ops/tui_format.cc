@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <ctime>
 
 #include <fmt/format.h>
 
@@ -84,6 +85,35 @@ std::string format_value(std::string_view value, size_t max_chars) {
   for (size_t i = 0; i < value.size() && out.size() < max_chars; ++i) {
     if (i > 0) out += (i % 16 == 0) ? '\n' : ' ';
     out += fmt::format("{:02x}", static_cast<unsigned char>(value[i]));
+  }
+  return out;
+}
+
+std::string format_log_time(uint64_t time_ms, bool with_date) {
+  const std::time_t t = static_cast<std::time_t>(time_ms / 1000);
+  std::tm utc{};
+  gmtime_r(&t, &utc);
+  const auto ms = time_ms % 1000;
+  if (!with_date) return fmt::format("{:02}:{:02}:{:02}.{:03}", utc.tm_hour, utc.tm_min, utc.tm_sec, ms);
+  return fmt::format("{:04}-{:02}-{:02} {:02}:{:02}:{:02}.{:03}", utc.tm_year + 1900, utc.tm_mon + 1, utc.tm_mday,
+                     utc.tm_hour, utc.tm_min, utc.tm_sec, ms);
+}
+
+std::string log_level_tag(std::string_view level) {
+  if (level == "trace") return "TRACE";
+  if (level == "debug") return "DEBUG";
+  if (level == "info") return "INFO ";
+  if (level == "warning" || level == "warn") return "WARN ";
+  if (level == "error" || level == "err") return "ERROR";
+  if (level == "critical") return "CRIT ";
+  return "?    ";
+}
+
+std::string printable_log_text(std::string_view message, bool keep_utf8) {
+  std::string out(message);
+  for (char& c : out) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u == 0x7f || (!keep_utf8 && u >= 0x80)) c = '?';
   }
   return out;
 }

@@ -31,4 +31,13 @@ std::string format_seconds(double seconds);
 std::string format_value(std::string_view value, size_t max_chars);
 bool is_printable_text(std::string_view value);
 
+// A log line's time as UTC "2026-12-03 13:05:56.123" (with_date) or "13:05:56.123".
+std::string format_log_time(uint64_t time_ms, bool with_date);
+// A log level as spdlog names it ("warning", "error", ...) as a fixed 5-letter tag: "TRACE",
+// "DEBUG", "INFO ", "WARN ", "ERROR", "CRIT ".
+std::string log_level_tag(std::string_view level);
+// A logged message on one line: control bytes (and, unless keep_utf8, every byte past ASCII,
+// so a terminal column is a byte) become '?'.
+std::string printable_log_text(std::string_view message, bool keep_utf8);
+
 }  // namespace aspen::ops

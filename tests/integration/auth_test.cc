@@ -128,6 +128,7 @@ class AuthTest : public ::testing::Test {
     expect_unauthorized(status_of(c.change_membership({1}, false)), "change membership");
     expect_unauthorized(status_of(c.trigger_snapshot()), "snapshot");
     expect_unauthorized(status_of(c.metrics_text()), "metrics");
+    expect_unauthorized(status_of(c.recent_logs(client::Target{1})), "recent log lines");
     expect_unauthorized(status_of(c.who_am_i()), "who am i");
     coord::AtomicCounter counter(c, "auth-test");
     expect_unauthorized(status_of(counter.increment()), "counter");
@@ -225,6 +226,19 @@ TEST_F(AuthTest, EveryRequestWithoutAValidTokenIsRefusedAndChangesNothing) {
   auto text = admin_->metrics_text(client::Target{1});
   ASSERT_TRUE(text.has_value());
   EXPECT_EQ(text->find("aspen_client_unauthorized_total{node_id=\"1\"} 0\n"), std::string::npos);
+}
+
+// A node's recent log lines may name keys, peers and addresses: admin only.
+TEST_F(AuthTest, RecentLogLinesNeedAdmin) {
+  const auto reader = transport::NodeIdentity::generate();
+  auto c = client_as(reader, issue(reader, {"full:"}));
+  ASSERT_NE(c, nullptr);
+  ASSERT_TRUE(c->read("app/anything").has_value());  // the token works for what it grants
+  expect_unauthorized(status_of(c->recent_logs(client::Target{2})), "recent log lines without admin");
+  auto logs = admin_->recent_logs(client::Target{2});
+  ASSERT_TRUE(logs.has_value()) << logs.error().to_string();
+  EXPECT_EQ(logs->node_id(), 2u);
+  EXPECT_FALSE(logs->lines().empty());
 }
 
 TEST_F(AuthTest, CapabilitiesScopeByPrefixBothWays) {

@@ -143,5 +143,44 @@ TEST_F(TuiTest, AKeyWrittenInTheKeyValueViewIsReadableWithTheCli) {
   EXPECT_TRUE(wait_until([&] { return tmux({"has-session", "-t", "tui"}).exit_code != 0; }, 30000));
 }
 
+TEST_F(TuiTest, TheLogsViewShowsALineTheSelectedNodeLoggedWithALevelFilter) {
+  ASSERT_TRUE(shows("[Cluster]"));
+  ASSERT_TRUE(shows("> [1]"));  // the first member is selected
+  keys({"4"});
+  ASSERT_TRUE(shows("[Logs]"));
+  ASSERT_TRUE(shows("node 1  level all"));
+  // Whatever node 1 logged last appears on the screen (each round takes its newest line anew,
+  // so lines logged meanwhile do not matter).
+  std::string wanted;
+  ASSERT_TRUE(wait_until(
+      [&] {
+        auto r = client_->recent_logs(client::Target{1}, 1, "");
+        if (!r || r->lines().empty()) return false;
+        wanted = r->lines(0).message().substr(0, 40);
+        return screen().find(wanted) != std::string::npos;
+      },
+      30000))
+      << "wanted '" << wanted << "' on:\n" << screen();
+  // l cycles the filter: at error, the startup lines (info) are gone.
+  keys({"l"});
+  ASSERT_TRUE(shows("level info"));
+  keys({"l"});
+  ASSERT_TRUE(shows("level warn"));
+  keys({"l"});
+  ASSERT_TRUE(shows("level error"));
+  ASSERT_TRUE(wait_until([&] { return screen().find(" INFO  ") == std::string::npos; }, 30000)) << screen();
+  keys({"l"});
+  ASSERT_TRUE(shows("level all"));
+  ASSERT_TRUE(shows(" INFO  "));
+  // An unreachable node is reported, and the UI keeps answering keys.
+  nodes_[1]->kill9();
+  EXPECT_TRUE(shows("node 1 is offline", 60000));
+  keys({"?"});
+  EXPECT_TRUE(shows("l cycles the level filter"));
+  keys({"q"});
+  EXPECT_TRUE(wait_until([&] { return tmux({"has-session", "-t", "tui"}).exit_code != 0; }, 30000))
+      << "aspen-tui did not quit on q:\n" << screen();
+}
+
 }  // namespace
 }  // namespace aspen::testing

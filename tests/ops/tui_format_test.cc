@@ -53,5 +53,17 @@ TEST(TuiFormat, AgesSizesDurationsAndValues) {
   EXPECT_FALSE(is_printable_text("a\nb"));
 }
 
+TEST(TuiFormat, LogLinesShowUtcTimeATagAndOneLineOfText) {
+  // 2026-12-03 13:05:56.123 UTC
+  EXPECT_EQ(format_log_time(1796303156123, true), "2026-12-03 13:05:56.123");
+  EXPECT_EQ(format_log_time(1796303156123, false), "13:05:56.123");
+  EXPECT_EQ(log_level_tag("warning"), "WARN ");
+  EXPECT_EQ(log_level_tag("error"), "ERROR");
+  EXPECT_EQ(log_level_tag("info"), "INFO ");
+  EXPECT_EQ(printable_log_text("a\nb\x1b[2J", true), "a?b?[2J");
+  EXPECT_EQ(printable_log_text("caf\xc3\xa9", true), "caf\xc3\xa9");
+  EXPECT_EQ(printable_log_text("caf\xc3\xa9", false), "caf??");
+}
+
 }  // namespace
 }  // namespace aspen::ops

@@ -1,5 +1,5 @@
 // aspen-cli lease ... (leases: keys that disappear unless kept alive) and the per-node
-// commands: node info, node health, metrics.
+// commands: node info, node health, node logs, metrics.
 #include <fmt/format.h>
 
 #include <iostream>
@@ -7,6 +7,7 @@
 #include "cli.h"
 #include "core/limits.h"
 #include "kv/key_value_store.h"
+#include "ops/tui_format.h"
 
 namespace aspen::cli {
 
@@ -113,6 +114,32 @@ int run_node_health(const Context& ctx, uint64_t node_id) {
   });
 }
 
+int run_node_logs(const Context& ctx, uint64_t node_id, const std::string& level, uint32_t lines) {
+  if (lines > limits::kMaxRecentLogLines) {
+    return usage_error(ctx, fmt::format("--lines is at most {} (the recent lines a node keeps)", limits::kMaxRecentLogLines));
+  }
+  return with_client(ctx, [&](client::Client& c) {
+    auto r = c.recent_logs(client::Target{node_id}, lines, level);
+    if (!r) return fail(ctx, r.error());
+    if (ctx.is_json) {
+      nlohmann::json out = nlohmann::json::array();
+      for (const auto& l : r->lines()) {
+        nlohmann::json j = {{"time_ms", l.time_ms()}, {"level", l.level()}};
+        set_bytes(j, "message", l.message());
+        out.push_back(std::move(j));
+      }
+      print_json_ok({{"node_id", r->node_id()}, {"lines", std::move(out)}});
+      return kExitOk;
+    }
+    if (r->lines().empty()) std::cout << "node " << r->node_id() << " has no recent log lines at this level\n";
+    for (const auto& l : r->lines()) {
+      std::cout << ops::format_log_time(l.time_ms(), true) << " " << ops::log_level_tag(l.level()) << " "
+                << ops::printable_log_text(l.message(), true) << "\n";
+    }
+    return kExitOk;
+  });
+}
+
 int run_metrics(const Context& ctx, uint64_t node_id) {
   return with_client(ctx, [&](client::Client& c) {
     auto r = c.metrics_text(client::Target{node_id});
@@ -180,6 +207,28 @@ void add_node_commands(CLI::App& app, Context& ctx, Action& action) {
       "is in no cluster yet). Exit 0 for ok, 1 otherwise, 3 if the node cannot be reached.\n"
       "Example:\n  aspen-cli node health --node 3 --timeout-ms 2000");
   health->callback([&ctx, &action, health_id] { action = [&ctx, health_id] { return run_node_health(ctx, *health_id); }; });
+
+  struct LogsArgs {
+    uint64_t node_id = 0;
+    std::string level;
+    uint32_t lines = limits::kDefaultGetLogsLines;
+  };
+  auto logs_args = std::make_shared<LogsArgs>();
+  auto* logs = node->add_subcommand("logs", "Print a node's recent log lines (oldest first)");
+  logs->add_option("--node", logs_args->node_id, "Which node (default: the leader, or any reachable node)");
+  logs->add_option("--level", logs_args->level, "Only lines at this level or above")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
+  logs->add_option("--lines", logs_args->lines,
+                   fmt::format("How many of the newest lines (default {}, at most {})", limits::kDefaultGetLogsLines,
+                               limits::kMaxRecentLogLines));
+  logs->footer(fmt::format(
+      "A node keeps its last {} lines (at most {} KiB) in memory, at the level it logs at\n"
+      "(aspen-node --log-level); times are UTC. Needs an admin token: lines may name keys and peers.\n"
+      "Example:\n  aspen-cli node logs --node 2 --level warn --lines 50",
+      limits::kMaxRecentLogLines, limits::kMaxRecentLogBytes / 1024));
+  logs->callback([&ctx, &action, logs_args] {
+    action = [&ctx, logs_args] { return run_node_logs(ctx, logs_args->node_id, logs_args->level, logs_args->lines); };
+  });
 
   auto metrics_id = std::make_shared<uint64_t>(0);
   auto* metrics = app.add_subcommand("metrics", "Print a node's metrics in Prometheus text format");

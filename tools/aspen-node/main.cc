@@ -13,6 +13,7 @@
 #include <string>
 
 #include "core/log.h"
+#include "core/log_ring.h"
 #include "node/node.h"
 #include "node/node_config.h"
 
@@ -128,6 +129,9 @@ int main(int argc, char** argv) {
   }
   aspen::log::set_level(config->log_level);
   aspen::log::set_format(config->log_format, config->node_id);
+  // The recent lines GetLogs serves (aspen-cli node logs, the TUI's Logs view); before any
+  // thread that logs starts.
+  aspen::log::install_recent_log_ring();
 
   // Signals are taken synchronously by this thread; every other thread inherits the mask.
   sigset_t signals;

@@ -22,6 +22,10 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+// The Logs view's level filter, cycled with `l`: "" = every line the node keeps.
+constexpr const char* kLogLevels[] = {"", "info", "warn", "error"};
+constexpr size_t kLogLevelCount = sizeof(kLogLevels) / sizeof(kLogLevels[0]);
+
 enum Pair : short { kPairLeader = 1, kPairOffline, kPairTitle, kPairLearner, kPairSelected };
 
 void put(int y, int x, int width, std::string_view text, attr_t attr = A_NORMAL) {
@@ -138,6 +142,62 @@ void App::set_kv_page(std::vector<KvEntry> entries, bool has_more, std::string c
   kv_selected_ = 0;
 }
 
+bool App::drain() {
+  maybe_fetch_logs();
+  return worker_.drain(*this);
+}
+
+uint64_t App::logs_node(const ops::ClusterView& v) const {
+  if (v.members.empty()) return 0;
+  return v.members[std::min(selected_, v.members.size() - 1)].node_id;
+}
+
+// While the Logs view is shown: at once when the node or the filter changed, else every
+// refresh interval; one request at a time, never to a node the poller sees offline.
+void App::maybe_fetch_logs() {
+  if (view_ != View::kLogs || is_logs_in_flight_ || form_) return;
+  const auto v = poller_.view();
+  const uint64_t node = logs_node(v);
+  if (node == 0) return;
+  for (const auto& m : v.members) {
+    if (m.node_id == node && !m.is_online) return;
+  }
+  const std::string level = kLogLevels[logs_level_];
+  const bool is_new = node != logs_shown_node_ || level != logs_shown_level_;
+  if (!is_new && Clock::now() - logs_fetched_at_ < std::chrono::milliseconds(options_.refresh_ms)) return;
+  client::Client* c = &client_;
+  const bool queued = worker_.submit([c, node, level]() -> Apply {
+    client::cpb::Request req;
+    req.mutable_get_logs()->set_max_lines(kLogsFetchLines);
+    req.mutable_get_logs()->set_min_level(level);
+    auto r = c->call(req, client::Target{node}, kLogsTimeoutMs);
+    Result<client::cpb::GetLogsResponse> logs =
+        !r ? Result<client::cpb::GetLogsResponse>(std::unexpected(r.error()))
+        : !r->has_get_logs()
+            ? Result<client::cpb::GetLogsResponse>(std::unexpected(Error(ErrorCode::kInternal, "the node answered no log lines")))
+            : Result<client::cpb::GetLogsResponse>(std::move(*r->mutable_get_logs()));
+    return [node, level, logs = std::move(logs)](App& app) mutable { app.set_logs(node, level, std::move(logs)); };
+  });
+  if (queued) {
+    is_logs_in_flight_ = true;
+    logs_fetched_at_ = Clock::now();
+  }
+}
+
+void App::set_logs(uint64_t node_id, std::string level, Result<clientpb::GetLogsResponse> logs) {
+  is_logs_in_flight_ = false;
+  logs_fetched_at_ = Clock::now();
+  logs_shown_node_ = node_id;
+  logs_shown_level_ = std::move(level);
+  if (!logs) {
+    logs_error_ = logs.error().to_string();
+    return;
+  }
+  logs_error_.clear();
+  logs_.assign(std::make_move_iterator(logs->mutable_lines()->begin()),
+               std::make_move_iterator(logs->mutable_lines()->end()));
+}
+
 void App::submit(std::function<Apply()> job, const std::string& what) {
   if (worker_.submit(std::move(job))) {
     status_ = what + "...";
@@ -166,6 +226,7 @@ bool App::on_key(int key) {
     case '2':
     case '3':
     case '4':
+    case '5':
       view_ = static_cast<View>(key - '1');
       return true;
     case KEY_RESIZE:
@@ -175,6 +236,7 @@ bool App::on_key(int key) {
   }
   if (view_ == View::kCluster) on_cluster_key(key);
   if (view_ == View::kKeyValue) on_kv_key(key);
+  if (view_ == View::kLogs && key == 'l') logs_level_ = (logs_level_ + 1) % kLogLevelCount;
   return true;
 }
 
@@ -410,6 +472,7 @@ void App::draw() {
     case View::kCluster: draw_cluster(v, top, body, width); break;
     case View::kMetrics: draw_metrics(v, top, body, width); break;
     case View::kKeyValue: draw_kv(top, body, width); break;
+    case View::kLogs: draw_logs(v, top, body, width); break;
     case View::kHelp: draw_help(top, body, width); break;
   }
   if (form_) {
@@ -421,7 +484,7 @@ void App::draw() {
 }
 
 void App::draw_tabs(int width) {
-  static constexpr const char* kNames[] = {"Cluster", "Metrics", "Key-Value", "Help"};
+  static constexpr const char* kNames[] = {"Cluster", "Metrics", "Key-Value", "Logs", "Help"};
   int x = 0;
   for (int i = 0; i < kViewCount; ++i) {
     const bool is_current = static_cast<int>(view_) == i;
@@ -566,9 +629,56 @@ void App::draw_kv(int top, int height, int width) {
   for (size_t i = history_.size() - shown; i < history_.size(); ++i) put(y++, 0, width, history_[i], A_DIM);
 }
 
+void App::draw_logs(const ops::ClusterView& v, int top, int height, int width) {
+  const uint64_t node = logs_node(v);
+  const char* level = kLogLevels[logs_level_];
+  put(top, 0, width,
+      fmt::format("node {}  level {}   l level  Up/Down in Cluster picks the node", node == 0 ? "-" : std::to_string(node),
+                  *level == 0 ? "all" : level),
+      A_BOLD);
+  std::string problem;
+  for (const auto& m : v.members) {
+    if (m.node_id == node && !m.is_online) problem = fmt::format("node {} is offline: {}", node, m.error);
+  }
+  if (node == 0) problem = v.polls == 0 ? "asking the cluster..." : "no member answers";
+  const bool is_current = node == logs_shown_node_ && level == logs_shown_level_;
+  if (problem.empty() && is_current && !logs_error_.empty()) {
+    problem = fmt::format("node {} does not answer: {}", node, logs_error_);
+  }
+  if (problem.empty() && !is_current) problem = fmt::format("asking node {} for its recent lines...", node);
+  int bottom = top + height;  // lines go above this row, newest last
+  if (!problem.empty()) {
+    put(--bottom, 0, width, problem, is_current || node == 0 ? A_BOLD : A_DIM);
+    if (!is_current) return;  // the lines shown belong to another node or filter
+  }
+  if (is_current && logs_.empty() && logs_error_.empty()) {
+    put(top + 1, 0, width, fmt::format("node {} keeps no lines at level {}", node, *level == 0 ? "all" : level));
+    return;
+  }
+  // One terminal row a line, cut at the width: "13:05:56.123 WARN  message".
+  const int rows = bottom - (top + 1);
+  const size_t shown = std::min(logs_.size(), static_cast<size_t>(std::max(rows, 0)));
+  int y = bottom - static_cast<int>(shown);
+  for (size_t i = logs_.size() - shown; i < logs_.size(); ++i) {
+    const auto& l = logs_[i];
+    attr_t attr = A_NORMAL;
+    if (l.level() == "error" || l.level() == "critical") {
+      attr = options_.is_monochrome ? A_BOLD : (COLOR_PAIR(kPairOffline) | A_BOLD);
+    } else if (l.level() == "warning") {
+      attr = A_BOLD;
+    } else if (l.level() == "debug" || l.level() == "trace") {
+      attr = A_DIM;
+    }
+    put(y++, 0, width,
+        fmt::format("{} {} {}", ops::format_log_time(l.time_ms(), false), ops::log_level_tag(l.level()),
+                    ops::printable_log_text(l.message(), false)),
+        attr);
+  }
+}
+
 void App::draw_help(int top, int height, int width) {
   static constexpr const char* kLines[] = {
-      "Tab / Shift+Tab   next / previous view      1-4  Cluster, Metrics, Key-Value, Help",
+      "Tab / Shift+Tab  next / previous view   1-5  Cluster Metrics Key-Value Logs Help",
       "?                 this help (again: back)   q    quit",
       "Cluster: Up/Down select a node; i init a cluster on the ticket's first node,",
       "         a add a learner, m change the voters (each asks first; Esc cancels)",
@@ -576,6 +686,8 @@ void App::draw_help(int top, int height, int width) {
       "Metrics: writes/s, reads/s, p99s over the last minutes; Raft indices; RTTs",
       "Key-Value: / browse a prefix, g reload, n/p next/previous page, Up/Down,",
       "         Enter show the value (text, or hex), r read a key, w write a key",
+      "Logs: the recent lines of the node selected in Cluster, newest last (UTC);",
+      "         l cycles the level filter: all, info, warn, error",
       "Forms: type, Tab or Enter next field, Enter on the last submits, Esc cancels",
       "The screen follows the terminal's size; --refresh MS sets the poll interval.",
   };
@@ -605,6 +717,7 @@ void App::draw_footer(int height, int width) {
   put(height - 2, 0, width, status_.empty() ? (worker_.is_busy() ? "working..." : "") : status_);
   const char* keys = view_ == View::kCluster    ? "Tab view  Up/Down select  i init  a add learner  m voters  ? help  q quit"
                      : view_ == View::kKeyValue ? "Tab view  / prefix  r read  w write  n/p page  ? help  q quit"
+                     : view_ == View::kLogs     ? "Tab view  l level (all/info/warn/error)  ? help  q quit"
                                                 : "Tab view  ? help  q quit";
   put(height - 1, 0, width, keys, A_REVERSE);
 }

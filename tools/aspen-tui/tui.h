@@ -1,4 +1,4 @@
-// aspen-tui's screen: views (Cluster, Metrics, Key-Value, Help), key handling, forms, and a
+// aspen-tui's screen: views (Cluster, Metrics, Key-Value, Logs, Help), key handling, forms, and a
 // worker thread for the operator's requests (reads, writes, membership changes), so that no
 // network call ever runs on the UI thread. What the cluster looks like comes from
 // ops::ClusterPoller, polled on its own thread.
@@ -7,6 +7,7 @@
 // result and hand back a closure the UI thread applies (Worker::drain).
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -27,6 +28,10 @@ inline constexpr size_t kMaxQueuedJobs = 8;
 inline constexpr size_t kMaxHistoryLines = 200;
 // Keys fetched per Key-Value page.
 inline constexpr uint32_t kKvPageSize = 100;
+// Newest log lines asked of a node per refresh of the Logs view (more than a screen holds).
+inline constexpr uint32_t kLogsFetchLines = 200;
+// How long one Logs refresh may wait for its node before the view says it does not answer.
+inline constexpr uint32_t kLogsTimeoutMs = 3000;
 
 class App;
 using Apply = std::function<void(App&)>;
@@ -52,8 +57,8 @@ class Worker {
   std::thread thread_;
 };
 
-enum class View { kCluster, kMetrics, kKeyValue, kHelp };
-inline constexpr int kViewCount = 4;
+enum class View { kCluster, kMetrics, kKeyValue, kLogs, kHelp };
+inline constexpr int kViewCount = 5;
 
 struct FormField {
   std::string label;
@@ -87,19 +92,22 @@ class App {
   bool on_key(int key);
   // Draws the whole screen (stdscr) for the current size.
   void draw();
-  // Applies finished requests; true if the screen changed.
-  bool drain() { return worker_.drain(*this); }
+  // Applies finished requests and starts a due refresh of the Logs view; true if the screen
+  // changed.
+  bool drain();
 
   // Called by job results (UI thread).
   void add_history(std::string line);
   void set_status(std::string line) { status_ = std::move(line); }
   void set_kv_page(std::vector<KvEntry> entries, bool has_more, std::string continuation);
+  void set_logs(uint64_t node_id, std::string level, Result<clientpb::GetLogsResponse> logs);
 
  private:
   void draw_tabs(int width);
   void draw_cluster(const ops::ClusterView& v, int top, int height, int width);
   void draw_metrics(const ops::ClusterView& v, int top, int height, int width);
   void draw_kv(int top, int height, int width);
+  void draw_logs(const ops::ClusterView& v, int top, int height, int width);
   void draw_help(int top, int height, int width);
   void draw_form(int height, int width);
   void draw_footer(int height, int width);
@@ -115,6 +123,9 @@ class App {
   void start_read(const std::string& key);
   void start_write(const std::string& key, const std::string& value);
   void load_kv_page(bool is_next);
+  // The node whose lines the Logs view shows: the one selected in the Cluster view (0: none).
+  uint64_t logs_node(const ops::ClusterView& v) const;
+  void maybe_fetch_logs();
   void submit(std::function<Apply()> job, const std::string& what);
 
   client::Client& client_;
@@ -136,6 +147,14 @@ class App {
   std::vector<std::string> kv_continuations_;  // to go back a page
   std::optional<KvEntry> kv_shown_;
   std::deque<std::string> history_;
+  // Logs view
+  size_t logs_level_ = 0;  // index into kLogLevels (tui.cc): all, info, warn, error
+  uint64_t logs_shown_node_ = 0;
+  std::string logs_shown_level_;
+  std::vector<clientpb::LogLine> logs_;
+  std::string logs_error_;  // why the last refresh failed ("" = it did not)
+  bool is_logs_in_flight_ = false;
+  std::chrono::steady_clock::time_point logs_fetched_at_{};
 };
 
 }  // namespace aspen::tui
