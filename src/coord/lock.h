@@ -9,7 +9,8 @@
 // each attached to the lease its acquisition granted (or its Session's). The waiter whose key was created first holds
 // the lock, so waiters get it in arrival order (FIFO); each waits only for the key just ahead
 // of it to go (no thundering herd), through a watch when the store offers one
-// (kv::ChangeNotifier: the remote client), else by polling. A holder that crashes loses the
+// (kv::ChangeNotifier: the remote client), else by polling. The queue is waiter_queue.h,
+// shared with DistributedRWLock and DistributedSemaphore. A holder that crashes loses the
 // lock when its TTL runs out. The fencing token is the holder's key's create_revision: it
 // strictly increases from holder to holder, so a resource that remembers the largest token it
 // has seen can refuse a stale holder that still believes it owns the lock.
@@ -19,8 +20,8 @@
 #include <string>
 
 #include "coord/coord_common.h"
-#include "coord/owned_key.h"
 #include "coord/session.h"
+#include "coord/waiter_queue.h"
 
 namespace aspen::coord {
 
@@ -60,23 +61,8 @@ class DistributedLock {
   Result<std::optional<LockInfo>> holder();
 
  private:
-  // Where a waiter stands: queued at all, first (the holder), the key just ahead, and the
-  // revision the queue was read at (a deletion after it is what the waiter waits for).
-  struct Position {
-    bool is_queued = false;
-    bool is_first = false;
-    bool is_second = false;  // the key ahead is the holder's
-    std::string predecessor;
-    uint64_t revision = 0;
-  };
   Status check_args(std::string_view holder, uint64_t ttl_ms) const;
-  std::string queue_prefix() const;
-  std::string waiter_key(uint64_t lease_id, std::string_view holder) const;
-  // Creates this waiter's key (granting a lease first when *lease_id is 0).
-  Result<Owner> enqueue(std::string_view holder, uint64_t ttl_ms, uint64_t* lease_id);
-  // InvalidArgument if another waiter has the same holder id.
-  Result<Position> position(const Owner& me);
-  void leave(const Owner& me);
+  WaiterQueue queue() const;
 
   kv::KeyValueStore& store_;
   std::string name_;
