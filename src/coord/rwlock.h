@@ -1,21 +1,26 @@
-// DistributedRWLock: many readers or one writer; a waiting writer is not starved.
+// DistributedRWLock: many readers or one writer, granted in arrival order (FIFO).
 //
-//   DistributedRWLock rw(store, "catalog");
+//   DistributedRWLock rw(store, "catalog");   // or (store, "catalog", session)
 //   auto h = rw.try_acquire_until("w-1", RWMode::kWrite, 10'000, deadline_ms, waiter);
 //   ... h->fencing_token guards the writes ... rw.release(*h);
 //
-// State: "__coord:rwlock:<name>" = {writer?, readers[], waiting writers[]} plus a lease-attached
-// marker per holder (leased_holders.h), so crashed readers, writers and waiters drop out when
-// their TTL lapses. A writer that cannot get the lock inside try_acquire_until queues itself
-// (FIFO among writers); while any writer waits, new readers are refused, so the readers drain
-// and the first waiting writer gets in. The write fencing token is the revision of the Txn that
-// granted it (strictly increasing). try_acquire (one shot) never queues.
+// State: one waiter key per acquisition, "__coord:rwq:<name>:<lease id>/<holder>" = {holder,
+// mode}, attached to its lease (its own, or its Session's), in the shared FIFO queue of
+// waiter_queue.h. A writer holds when its key is the oldest; a reader holds when no writer's key
+// is older than its own. So readers share, a reader that arrives after a waiting writer waits
+// behind it (writers are not starved), and a writer waits for everyone ahead of it. A writer
+// waits only for the deletion of the key just ahead of it, a reader only for that of the last
+// writer ahead of it (no thundering herd); a crashed holder or waiter drops out when its TTL
+// lapses. The fencing token is the key's create revision: strictly increasing from writer to
+// writer. try_acquire (one shot) joins and, if it does not hold at once, leaves.
 #pragma once
 
 #include <optional>
 #include <string>
+#include <vector>
 
-#include "coord/leased_holders.h"
+#include "coord/session.h"
+#include "coord/waiter_queue.h"
 
 namespace aspen::coord {
 
@@ -27,40 +32,40 @@ struct RWLockHandle {
   RWMode mode = RWMode::kRead;
   uint64_t fencing_token = 0;
   uint64_t lease_id = 0;
+  bool is_in_session = false;  // the lease is a Session's: release keeps it
 };
 
+// Who holds and who waits, each list in arrival order.
 struct RWLockState {
   std::vector<LeasedHolder> writer;  // zero or one
   std::vector<LeasedHolder> readers;
   std::vector<LeasedHolder> waiting_writers;
+  std::vector<LeasedHolder> waiting_readers;
 };
-
-enum class RWOutcome { kGranted, kQueued, kRefused };
-// Pure: prune dead holders, then decide. `should_queue`: a refused writer joins the queue.
-Result<std::pair<RWOutcome, RWLockState>> plan_rwlock_acquire(RWLockState state, const std::set<std::string>& live,
-                                                              const LeasedHolder& holder, RWMode mode,
-                                                              bool should_queue);
 
 class DistributedRWLock {
  public:
-  DistributedRWLock(kv::KeyValueStore& store, std::string name) : store_(store), name_(std::move(name)) {}
+  // With a session, acquisitions use its lease and ttl_ms arguments are ignored.
+  DistributedRWLock(kv::KeyValueStore& store, std::string name, Session* session = nullptr)
+      : store_(store), name_(std::move(name)), session_(session) {}
 
+  // One attempt; nullopt: not now. InvalidArgument if `holder` already holds or awaits it.
   Result<std::optional<RWLockHandle>> try_acquire(std::string_view holder, RWMode mode, uint64_t ttl_ms);
+  // Queues and waits its turn until deadline_ms (waiter's clock): Timeout then, leaving the
+  // queue. A waiter keeps its lease alive while it waits.
   Result<RWLockHandle> try_acquire_until(std::string_view holder, RWMode mode, uint64_t ttl_ms,
                                          uint64_t deadline_ms, const Waiter& waiter);
   Status release(const RWLockHandle& handle);  // NotFound if it had expired
   Status renew(const RWLockHandle& handle);    // NotFound if it had expired
-  Result<RWLockState> state();                 // as stored, dead holders included
+  Result<RWLockState> state();                 // live holders and waiters
 
  private:
   Status check(std::string_view holder, uint64_t ttl_ms) const;
-  Result<std::optional<RWLockHandle>> attempt(std::string_view holder, RWMode mode, uint64_t ttl_ms,
-                                              bool should_queue, uint64_t* lease_id);
-  // Removes `holder` (any role) from the state and deletes its marker. false: it was not there.
-  Result<bool> remove(std::string_view holder, uint64_t lease_id);
+  WaiterQueue queue() const;
 
   kv::KeyValueStore& store_;
   std::string name_;
+  Session* session_ = nullptr;
 };
 
 }  // namespace aspen::coord

@@ -2,38 +2,59 @@
 
 #include <fmt/format.h>
 
+#include <charconv>
+
 #include "core/limits.h"
 
 namespace aspen::coord {
 
 namespace {
-constexpr std::string_view kKind = "sem";
-constexpr uint8_t kSemRecord = 'M';
 
-std::string encode_sem(const SemaphoreState& s) {
-  RecordWriter w(kSemRecord);
-  w.u64(s.permits);
-  write_holders(w, s.holders);
-  write_holders(w, s.waiting);
-  return w.finish();
+WaiterQueue::Config semaphore_config() {
+  return WaiterQueue::Config{"semq", "semaphore", limits::kMaxSemaphoreHolders + limits::kMaxSemaphoreWaiters, true};
 }
 
-Result<SemaphoreState> decode_sem(const kvpb::KeyValue& kv) {
-  auto r = RecordReader::open(kv.value(), kSemRecord, kv.key());
-  if (!r) return std::unexpected(r.error());
-  auto permits = r->u64();
-  if (!permits) return std::unexpected(permits.error());
-  auto holders = read_holders(*r, limits::kMaxSemaphoreHolders);
-  if (!holders) return std::unexpected(holders.error());
-  std::vector<LeasedHolder> waiting;
-  if (!r->is_at_end()) {  // records written before the waiting line have none
-    auto w = read_holders(*r, limits::kMaxSemaphoreWaiters);
-    if (!w) return std::unexpected(w.error());
-    waiting = std::move(*w);
+// A waiter's value: "<count>/<permits>", so every waiter can check they agree on the size.
+std::string value_of(uint64_t count, uint64_t permits) { return fmt::format("{}/{}", count, permits); }
+
+Result<uint64_t> parse_u64(std::string_view s, const Owner& w) {
+  uint64_t v = 0;
+  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc() || end != s.data() + s.size() || s.empty()) {
+    return make_error(ErrorCode::kCorruption,
+                      fmt::format("semaphore waiter '{}' has a malformed record (fencing token {})", w.holder,
+                                  w.fencing_token));
   }
-  if (auto s = r->finish(); !s) return std::unexpected(s.error());
-  return SemaphoreState{*permits, std::move(*holders), std::move(waiting)};
+  return v;
 }
+
+// The waiters' counts in queue order; InvalidArgument if one says the semaphore has another size.
+Result<std::vector<uint64_t>> counts_of(const QueueView& view, std::string_view name, uint64_t permits) {
+  std::vector<uint64_t> counts;
+  counts.reserve(view.waiters.size());
+  for (const Owner& w : view.waiters) {
+    const auto slash = w.value.find('/');
+    auto count = parse_u64(std::string_view(w.value).substr(0, slash), w);
+    if (!count) return std::unexpected(count.error());
+    auto theirs = parse_u64(slash == std::string::npos ? std::string_view() : std::string_view(w.value).substr(slash + 1), w);
+    if (!theirs) return std::unexpected(theirs.error());
+    if (*theirs != permits) {
+      return make_error(ErrorCode::kInvalidArgument,
+                        fmt::format("semaphore '{}' has {} permits, not {}", name, *theirs, permits));
+    }
+    if (*count == 0 || *count > permits) {
+      return make_error(ErrorCode::kCorruption,
+                        fmt::format("semaphore waiter '{}' asks for {} of {} permits", w.holder, *count, permits));
+    }
+    counts.push_back(*count);
+  }
+  return counts;
+}
+
+SemaphorePermit permit_of(const std::string& name, const Owner& o, uint64_t count, bool is_in_session) {
+  return SemaphorePermit{name, o.holder, count, o.lease_id, o.fencing_token, is_in_session};
+}
+
 }  // namespace
 
 uint64_t semaphore_in_use(const SemaphoreState& state) {
@@ -42,38 +63,7 @@ uint64_t semaphore_in_use(const SemaphoreState& state) {
   return n;
 }
 
-Result<std::pair<SemaphoreOutcome, SemaphoreState>> plan_semaphore_acquire(SemaphoreState state,
-                                                                           const std::set<std::string>& live,
-                                                                           const LeasedHolder& holder,
-                                                                           bool should_queue) {
-  prune_holders(state.holders, live);
-  prune_holders(state.waiting, live);
-  for (const auto& h : state.holders) {
-    if (h.id == holder.id) {
-      return make_error(ErrorCode::kInvalidArgument,
-                        fmt::format("holder '{}' already holds {} permits; release them first", h.id, h.count));
-    }
-  }
-  const bool is_first_in_line = state.waiting.empty() || state.waiting.front().id == holder.id;
-  if (is_first_in_line && semaphore_in_use(state) + holder.count <= state.permits) {
-    if (state.holders.size() >= limits::kMaxSemaphoreHolders) {
-      return make_error(ErrorCode::kUnavailable,
-                        fmt::format("semaphore has {} holders, the limit", limits::kMaxSemaphoreHolders));
-    }
-    std::erase_if(state.waiting, [&](const LeasedHolder& h) { return h.id == holder.id; });
-    state.holders.push_back(holder);
-    return std::pair{SemaphoreOutcome::kGranted, std::move(state)};
-  }
-  const bool is_waiting = std::any_of(state.waiting.begin(), state.waiting.end(),
-                                      [&](const LeasedHolder& h) { return h.id == holder.id; });
-  if (!should_queue || is_waiting) return std::pair{SemaphoreOutcome::kRefused, std::move(state)};
-  if (state.waiting.size() >= limits::kMaxSemaphoreWaiters) {
-    return make_error(ErrorCode::kUnavailable,
-                      fmt::format("semaphore has {} waiters, the limit", limits::kMaxSemaphoreWaiters));
-  }
-  state.waiting.push_back(holder);
-  return std::pair{SemaphoreOutcome::kQueued, std::move(state)};
-}
+WaiterQueue DistributedSemaphore::queue() const { return WaiterQueue(store_, name_, semaphore_config(), session_); }
 
 Status DistributedSemaphore::check(std::string_view holder, uint64_t count, uint64_t ttl_ms) const {
   if (auto s = validate_name(name_); !s) return s;
@@ -90,139 +80,67 @@ Status DistributedSemaphore::check(std::string_view holder, uint64_t count, uint
   return {};
 }
 
-Result<std::optional<SemaphoreState>> DistributedSemaphore::read_state(std::string* key, uint64_t* mod_revision) {
-  *key = coord_key(kKind, name_);
-  auto kv = kv::get(store_, *key);
-  if (!kv) return std::unexpected(kv.error());
-  *mod_revision = kv->has_value() ? (*kv)->mod_revision() : 0;
-  if (!kv->has_value()) return std::optional<SemaphoreState>{};
-  auto st = decode_sem(**kv);
-  if (!st) return std::unexpected(st.error());
-  if (st->permits != permits_) {
-    return make_error(ErrorCode::kInvalidArgument,
-                      fmt::format("semaphore '{}' has {} permits, not {}", name_, st->permits, permits_));
-  }
-  return std::optional<SemaphoreState>(std::move(*st));
-}
-
-Result<std::optional<SemaphorePermit>> DistributedSemaphore::attempt(std::string_view holder, uint64_t count,
-                                                                     uint64_t ttl_ms, bool should_queue,
-                                                                     uint64_t* lease_id) {
-  if (*lease_id == 0) {
-    auto lease = kv::lease_grant(store_, ttl_ms);
-    if (!lease) return std::unexpected(lease.error());
-    *lease_id = lease->id();
-  } else if (auto k = kv::lease_keepalive(store_, *lease_id); !k) {  // a waiter keeps its place
-    if (k.error().code() != ErrorCode::kLeaseNotFound) return std::unexpected(k.error());
-    *lease_id = 0;  // it lapsed: the line lost us; join again at its end
-    return std::optional<SemaphorePermit>{};
-  }
-  for (size_t i = 0; i < limits::kMaxCoordCasAttempts; ++i) {
-    std::string key;
-    uint64_t mod_revision = 0;
-    auto st = read_state(&key, &mod_revision);
-    if (!st) return std::unexpected(st.error());
-    auto live = live_holder_ids(store_, key, limits::kMaxSemaphoreHolders + limits::kMaxSemaphoreWaiters);
-    if (!live) return std::unexpected(live.error());
-    LeasedHolder me{std::string(holder), count, *lease_id};
-    auto plan = plan_semaphore_acquire(st->value_or(SemaphoreState{permits_, {}, {}}), *live, me, should_queue);
-    if (!plan) return std::unexpected(plan.error());
-    if (plan->first == SemaphoreOutcome::kRefused) return std::optional<SemaphorePermit>{};
-    TxnSpec spec;
-    spec.compares.push_back(cmp_mod_revision(key, mod_revision));
-    spec.success.push_back(op_put(key, encode_sem(plan->second)));
-    spec.success.push_back(op_put(marker_key(key, holder), "", *lease_id));
-    auto r = run_txn(store_, std::move(spec));
-    if (!r) {
-      if (r.error().code() == ErrorCode::kLeaseNotFound) {  // expired while waiting
-        *lease_id = 0;
-        return std::optional<SemaphorePermit>{};
-      }
-      return std::unexpected(r.error());
-    }
-    if (!r->succeeded()) continue;
-    if (plan->first == SemaphoreOutcome::kQueued) return std::optional<SemaphorePermit>{};
-    return std::optional<SemaphorePermit>(SemaphorePermit{name_, me.id, count, *lease_id});
-  }
-  return std::unexpected(contention_error(fmt::format("semaphore '{}'", name_)));
-}
-
 Result<std::optional<SemaphorePermit>> DistributedSemaphore::try_acquire(std::string_view holder, uint64_t count,
                                                                          uint64_t ttl_ms) {
   if (auto s = check(holder, count, ttl_ms); !s) return std::unexpected(s.error());
-  uint64_t lease_id = 0;
-  auto r = attempt(holder, count, ttl_ms, false, &lease_id);
-  if ((!r || !r->has_value()) && lease_id != 0) (void)kv::lease_revoke(store_, lease_id);
-  return r;
+  const uint64_t permits = permits_;
+  const std::string& name = name_;
+  auto decide = [&](const QueueView& view, size_t index) -> Result<Turn> {
+    auto counts = counts_of(view, name, permits);
+    if (!counts) return std::unexpected(counts.error());
+    return semaphore_turn(*counts, permits, index);
+  };
+  auto o = queue().try_acquire(holder, value_of(count, permits_), ttl_ms, decide);
+  if (!o) return std::unexpected(o.error());
+  if (!o->has_value()) return std::optional<SemaphorePermit>{};
+  return std::optional<SemaphorePermit>(permit_of(name_, **o, count, session_ != nullptr));
 }
 
 Result<SemaphorePermit> DistributedSemaphore::try_acquire_until(std::string_view holder, uint64_t count,
                                                                 uint64_t ttl_ms, uint64_t deadline_ms,
                                                                 const Waiter& waiter) {
   if (auto s = check(holder, count, ttl_ms); !s) return std::unexpected(s.error());
-  uint64_t lease_id = 0;
-  // Woken when the state or a holder's marker (deleted with its lease) changes.
-  auto r = wait_for_change_until<SemaphorePermit>(store_, coord_key(kKind, name_), waiter, deadline_ms,
-                                                  fmt::format("acquire semaphore '{}'", name_),
-                                                  [&] { return attempt(holder, count, ttl_ms, true, &lease_id); });
-  // Giving up: the lease's end takes the waiter's marker, so the next writer drops it from
-  // the line.
-  if (!r && lease_id != 0) (void)kv::lease_revoke(store_, lease_id);
-  return r;
+  const uint64_t permits = permits_;
+  const std::string& name = name_;
+  auto decide = [&](const QueueView& view, size_t index) -> Result<Turn> {
+    auto counts = counts_of(view, name, permits);
+    if (!counts) return std::unexpected(counts.error());
+    return semaphore_turn(*counts, permits, index);
+  };
+  auto o = queue().acquire_until(holder, value_of(count, permits_), ttl_ms, deadline_ms, waiter, decide);
+  if (!o) return std::unexpected(o.error());
+  return permit_of(name_, *o, count, session_ != nullptr);
 }
 
 Status DistributedSemaphore::release(const SemaphorePermit& permit) {
   if (auto s = validate_name(name_); !s) return s;
-  auto expired = [&] {
-    return make_error(ErrorCode::kNotFound,
-                      fmt::format("holder '{}' does not hold semaphore '{}' (its TTL lapsed?)", permit.holder, name_));
-  };
-  for (size_t i = 0; i < limits::kMaxCoordCasAttempts; ++i) {
-    std::string key;
-    uint64_t mod_revision = 0;
-    auto st = read_state(&key, &mod_revision);
-    if (!st) return std::unexpected(st.error());
-    if (!st->has_value()) return expired();
-    auto& holders = (*st)->holders;
-    auto before = holders.size();
-    std::erase_if(holders, [&](const LeasedHolder& h) { return h.id == permit.holder && h.lease_id == permit.lease_id; });
-    if (holders.size() == before) return expired();
-    TxnSpec spec;
-    spec.compares.push_back(cmp_mod_revision(key, mod_revision));
-    spec.success.push_back(op_put(key, encode_sem(**st)));
-    spec.success.push_back(op_delete(marker_key(key, permit.holder)));
-    auto r = run_txn(store_, std::move(spec));
-    if (!r) return std::unexpected(r.error());
-    if (!r->succeeded()) continue;
-    (void)kv::lease_revoke(store_, permit.lease_id);
-    // Listed but its marker had already expired: the permits were free anyway; say so.
-    return {};
-  }
-  return std::unexpected(contention_error(fmt::format("semaphore '{}'", name_)));
+  return queue().release(permit.holder, permit.fencing_token, permit.lease_id, permit.is_in_session);
 }
 
 Status DistributedSemaphore::renew(const SemaphorePermit& permit) {
   if (auto s = validate_name(name_); !s) return s;
-  auto lease = kv::lease_keepalive(store_, permit.lease_id);
-  if (!lease) {
-    if (lease.error().code() != ErrorCode::kLeaseNotFound) return std::unexpected(lease.error());
-    return make_error(ErrorCode::kNotFound,
-                      fmt::format("holder '{}' lost its permits of semaphore '{}': the TTL lapsed", permit.holder, name_));
+  return queue().renew(permit.holder, permit.fencing_token, permit.lease_id);
+}
+
+Result<SemaphoreState> DistributedSemaphore::state() {
+  if (auto s = validate_name(name_); !s) return std::unexpected(s.error());
+  auto view = queue().read();
+  if (!view) return std::unexpected(view.error());
+  auto counts = counts_of(*view, name_, permits_);
+  if (!counts) return std::unexpected(counts.error());
+  SemaphoreState st{permits_, {}, {}};
+  for (size_t i = 0; i < view->waiters.size(); ++i) {
+    const Owner& w = view->waiters[i];
+    LeasedHolder h{w.holder, (*counts)[i], w.lease_id, w.fencing_token};
+    (semaphore_turn(*counts, permits_, i).is_held ? st.holders : st.waiting).push_back(std::move(h));
   }
-  return {};
+  return st;
 }
 
 Result<uint64_t> DistributedSemaphore::available() {
-  if (auto s = validate_name(name_); !s) return std::unexpected(s.error());
-  std::string key;
-  uint64_t mod_revision = 0;
-  auto st = read_state(&key, &mod_revision);
+  auto st = state();
   if (!st) return std::unexpected(st.error());
-  if (!st->has_value()) return permits_;
-  auto live = live_holder_ids(store_, key, limits::kMaxSemaphoreHolders + limits::kMaxSemaphoreWaiters);
-  if (!live) return std::unexpected(live.error());
-  prune_holders((*st)->holders, *live);
-  return permits_ - std::min(permits_, semaphore_in_use(**st));
+  return permits_ - std::min(permits_, semaphore_in_use(*st));
 }
 
 }  // namespace aspen::coord

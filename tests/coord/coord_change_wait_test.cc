@@ -6,6 +6,7 @@
 // The store here reports a change by running what "another client" does during the wait
 // (and checks that the change falls in the range the caller watches); without one, the calls
 // poll as before (the other coord tests).
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <functional>
@@ -28,8 +29,17 @@ class NotifyingStore final : public kv::KeyValueStore, public kv::ChangeNotifier
   Result<kvpb::CommandResult> execute(kvpb::Command cmd) override { return inner.execute(std::move(cmd)); }
   Result<kvpb::RangeResult> range(const kvpb::RangeRequest& request) override { return inner.range(request); }
   Result<std::vector<kvpb::Lease>> list_leases() override { return inner.list_leases(); }
-  Result<bool> wait_for_delete(std::string_view, uint64_t, uint64_t) override {
-    return make_error(ErrorCode::kInternal, "not used by these tests");
+  // A lock waiter waits for the deletion of one key: the action must delete it.
+  Result<bool> wait_for_delete(std::string_view key, uint64_t, uint64_t timeout_ms) override {
+    ++waits;
+    if (!action_) {
+      clock_ms += timeout_ms;
+      return false;
+    }
+    EXPECT_EQ(changed_key_, key) << "the change is not the deletion waited for";
+    std::exchange(action_, nullptr)();
+    auto kv = kv::get(inner, key);
+    return kv.has_value() && !kv->has_value();
   }
   Result<std::unique_ptr<kv::ChangeWaiter>> watch_range(std::string_view start, std::string_view end) override {
     ++opened;
@@ -129,7 +139,8 @@ TEST(CoordChangeWait, ASemaphoreAcquireIsWokenByARelease) {
   DistributedSemaphore sem(s, "pool", 1);
   auto held = sem.try_acquire("a", 1, kTtlMs);
   ASSERT_TRUE(held.has_value() && held->has_value());
-  s.on_first_wait("__coord:sem:pool", [&] { ASSERT_TRUE(sem.release(**held).has_value()); });
+  // The first waiter watches the semaphore's line of keys.
+  s.on_first_wait("__coord:semq:pool:", [&] { ASSERT_TRUE(sem.release(**held).has_value()); });
   auto p = sem.try_acquire_until("b", 1, kTtlMs, s.clock_ms + 10000, s.waiter());
   ASSERT_TRUE(p.has_value()) << p.error().to_string();
   EXPECT_EQ(p->holder, "b");
@@ -141,7 +152,9 @@ TEST(CoordChangeWait, AWriterIsWokenWhenTheLastReaderReleases) {
   DistributedRWLock rw(s, "catalog");
   auto reader = rw.try_acquire("r", RWMode::kRead, kTtlMs);
   ASSERT_TRUE(reader.has_value() && reader->has_value());
-  s.on_first_wait("__coord:rwlock:catalog", [&] { ASSERT_TRUE(rw.release(**reader).has_value()); });
+  // The writer waits for the deletion of the reader's key, the one just ahead of it.
+  s.on_first_wait(fmt::format("__coord:rwq:catalog:{:016x}/r", (*reader)->lease_id),
+                  [&] { ASSERT_TRUE(rw.release(**reader).has_value()); });
   auto w = rw.try_acquire_until("w", RWMode::kWrite, kTtlMs, s.clock_ms + 10000, s.waiter());
   ASSERT_TRUE(w.has_value()) << w.error().to_string();
   EXPECT_EQ(s.sleeps, 0);

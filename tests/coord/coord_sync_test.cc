@@ -47,68 +47,72 @@ TEST(CoordSemaphore, RejectsBadArguments) {
   EXPECT_EQ(code(DistributedSemaphore(s, "p", 5).try_acquire("b", 1, 2000)), ErrorCode::kInvalidArgument);
 }
 
+// The line (holders and waiters together) is bounded: one more is refused, naming the limit;
+// a holder that goes makes room.
 TEST(CoordSemaphore, HolderLimitIsEnforced) {
-  SemaphoreState st{limits::kMaxSemaphoreHolders + 10, {}, {}};
-  std::set<std::string> live;
-  for (size_t i = 0; i < limits::kMaxSemaphoreHolders; ++i) {
-    st.holders.push_back({"h" + std::to_string(i), 1, 1});
-    live.insert("h" + std::to_string(i));
+  DeterministicKeyValueStore s;
+  constexpr size_t kMax = limits::kMaxSemaphoreHolders + limits::kMaxSemaphoreWaiters;
+  DistributedSemaphore sem(s, "big", kMax + 10);
+  std::vector<SemaphorePermit> held;
+  for (size_t i = 0; i < kMax; ++i) {
+    auto p = sem.try_acquire("h" + std::to_string(i), 1, 60000);
+    ASSERT_TRUE(p.has_value() && p->has_value()) << i;
+    held.push_back(**p);
   }
-  auto r = plan_semaphore_acquire(st, live, {"new", 1, 2}, false);
+  auto r = sem.try_acquire("new", 1, 60000);
   ASSERT_FALSE(r.has_value());
   EXPECT_EQ(r.error().code(), ErrorCode::kUnavailable);
-  live.erase("h0");  // a dead holder is pruned and makes room
-  EXPECT_EQ(plan_semaphore_acquire(st, live, {"new", 1, 2}, false)->first, SemaphoreOutcome::kGranted);
+  EXPECT_NE(r.error().message().find("waiters"), std::string::npos) << r.error().message();
+  ASSERT_TRUE(sem.release(held[0]).has_value());
+  auto p = sem.try_acquire("new", 1, 60000);
+  ASSERT_TRUE(p.has_value()) << p.error().to_string();
+  EXPECT_TRUE(p->has_value());
 }
 
 // Waiters are granted in arrival order: a small request that would fit does not overtake a
-// large one waiting ahead of it (which would otherwise starve), a waiter whose lease ended
-// leaves the line, and the line is bounded.
+// large one waiting ahead of it (which would otherwise starve), and one-shot try_acquire never
+// overtakes either.
 TEST(CoordSemaphore, WaitersAreGrantedInArrivalOrder) {
-  SemaphoreState st{3, {{"a", 2, 1}}, {}};
-  std::set<std::string> live{"a", "big", "small"};
-  auto big = plan_semaphore_acquire(st, live, {"big", 2, 2}, true);
-  ASSERT_EQ(big->first, SemaphoreOutcome::kQueued);
-  st = big->second;
-  auto small = plan_semaphore_acquire(st, live, {"small", 1, 3}, true);
-  ASSERT_EQ(small->first, SemaphoreOutcome::kQueued) << "one permit is free, but 'big' came first";
-  st = small->second;
-  EXPECT_EQ(plan_semaphore_acquire(st, live, {"small", 1, 3}, true)->first, SemaphoreOutcome::kRefused)
-      << "already in line: no write";
-  EXPECT_EQ(plan_semaphore_acquire(st, live, {"late", 1, 4}, false)->first, SemaphoreOutcome::kRefused)
-      << "try_acquire never queues, and never overtakes";
-  st.holders.clear();  // 'a' released
-  EXPECT_EQ(plan_semaphore_acquire(st, live, {"small", 1, 3}, true)->first, SemaphoreOutcome::kRefused);
-  auto granted = plan_semaphore_acquire(st, live, {"big", 2, 2}, true);
-  ASSERT_EQ(granted->first, SemaphoreOutcome::kGranted);
-  st = granted->second;
-  ASSERT_EQ(st.waiting.size(), 1u);
-  EXPECT_EQ(plan_semaphore_acquire(st, live, {"small", 1, 3}, true)->first, SemaphoreOutcome::kGranted);
-  // A waiter whose lease ended (no marker) is dropped: the one behind it moves up.
-  SemaphoreState line{2, {{"h", 1, 1}}, {{"gone", 2, 5}, {"next", 1, 6}}};
-  EXPECT_EQ(plan_semaphore_acquire(line, {"h", "next"}, {"next", 1, 6}, true)->first, SemaphoreOutcome::kGranted);
-  // Bounded.
-  SemaphoreState full{1, {{"h", 1, 1}}, {}};
-  std::set<std::string> all{"h"};
-  for (size_t i = 0; i < limits::kMaxSemaphoreWaiters; ++i) {
-    full.waiting.push_back({"w" + std::to_string(i), 1, 10 + i});
-    all.insert("w" + std::to_string(i));
-  }
-  auto over = plan_semaphore_acquire(full, all, {"one-more", 1, 99}, true);
-  ASSERT_FALSE(over.has_value());
-  EXPECT_EQ(over.error().code(), ErrorCode::kUnavailable);
-  EXPECT_NE(over.error().message().find("waiters"), std::string::npos);
+  DeterministicKeyValueStore s;
+  DistributedSemaphore sem(s, "pool", 3);
+  auto a = sem.try_acquire("a", 2, 60000);
+  ASSERT_TRUE(a.has_value() && a->has_value());
+  int polls = 0;
+  bool was_small_refused = false;
+  uint64_t now = 0;
+  Waiter w{[&] { return now; },
+           [&](uint64_t ms) {
+             now += ms;
+             if (++polls == 1) {
+               // 'big' waits for 2 permits; one is free, but 'small' came later.
+               auto small = sem.try_acquire("small", 1, 60000);
+               was_small_refused = small.has_value() && !small->has_value();
+               EXPECT_EQ(sem.state()->waiting.size(), 1u);
+               ASSERT_TRUE(sem.release(**a).has_value());
+             }
+           },
+           3};
+  auto big = sem.try_acquire_until("big", 2, 60000, 10000, w);
+  ASSERT_TRUE(big.has_value()) << big.error().to_string();
+  EXPECT_TRUE(was_small_refused);
+  auto small = sem.try_acquire("small", 1, 60000);
+  ASSERT_TRUE(small.has_value() && small->has_value()) << "2 + 1 of 3";
+  EXPECT_EQ(sem.available().value(), 0u);
+  auto st = sem.state();
+  ASSERT_EQ(st->holders.size(), 2u);
+  EXPECT_EQ(st->holders[0].id, "big");
+  EXPECT_EQ(semaphore_in_use(*st), 3u);
 }
 
-// A semaphore record written before the waiting line existed still reads.
+// A state record of the semaphore as it was before the waiting line of keys does not block
+// the new one (its holders' leases are long gone after an upgrade).
 TEST(CoordSemaphore, ARecordWithoutAWaitingLineStillReads) {
   DeterministicKeyValueStore s;
   RecordWriter w('M');
-  w.u64(4);
-  write_holders(w, {LeasedHolder{"old", 1, 77}});
+  w.u64(4).u64(1).str("old").u64(1).u64(77);
   ASSERT_TRUE(kv::put(s, "__coord:sem:legacy", w.finish()).has_value());
   DistributedSemaphore sem(s, "legacy", 4);
-  EXPECT_EQ(sem.available().value(), 4u) << "the holder has no marker: its lease is gone";
+  EXPECT_EQ(sem.available().value(), 4u);
   auto p = sem.try_acquire("new", 4, 2000);
   ASSERT_TRUE(p.has_value()) << p.error().to_string();
   EXPECT_TRUE(p->has_value());

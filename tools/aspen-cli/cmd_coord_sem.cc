@@ -1,5 +1,5 @@
 // aspen-cli semaphore acquire|release|status and rwlock read|write|release|status: holder
-// lists whose members live on their own leases.
+// queues of waiter keys, each on its holder's lease (coord/waiter_queue.h).
 #include <fmt/format.h>
 
 #include <iostream>
@@ -143,12 +143,13 @@ int run_rw_release(const Context& ctx, const RWArgs& a) {
     std::optional<coord::RWLockHandle> handle;
     auto find = [&](const std::vector<coord::LeasedHolder>& list, coord::RWMode mode) {
       for (const auto& h : list) {
-        if (h.id == a.holder && !handle) handle = coord::RWLockHandle{a.name, h.id, mode, 0, h.lease_id};
+        if (h.id == a.holder && !handle) handle = coord::RWLockHandle{a.name, h.id, mode, h.fencing_token, h.lease_id};
       }
     };
     find(st->writer, coord::RWMode::kWrite);
     find(st->readers, coord::RWMode::kRead);
     find(st->waiting_writers, coord::RWMode::kWrite);
+    find(st->waiting_readers, coord::RWMode::kRead);
     if (!handle) {
       return fail(ctx, Error(ErrorCode::kNotFound, fmt::format("'{}' does not hold rwlock '{}'", a.holder, a.name)));
     }
@@ -174,7 +175,8 @@ int run_rw_status(const Context& ctx, const RWArgs& a) {
     if (!st) return fail(ctx, st.error());
     if (ctx.is_json) {
       print_json_ok({{"rwlock", a.name}, {"writer", holder_ids(st->writer)}, {"readers", holder_ids(st->readers)},
-                     {"waiting_writers", holder_ids(st->waiting_writers)}});
+                     {"waiting_writers", holder_ids(st->waiting_writers)},
+                     {"waiting_readers", holder_ids(st->waiting_readers)}});
       return kExitOk;
     }
     auto names = [](const std::vector<coord::LeasedHolder>& list) {
