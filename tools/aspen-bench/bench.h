@@ -20,7 +20,7 @@ namespace aspen::bench {
 
 // kLock, kCounter and kQueue run the coordination primitives (src/coord) over the client
 // protocol: workload_coord.cc.
-enum class Workload : uint8_t { kPut, kGet, kGetStale, kMixed, kCas, kScan, kLock, kLockPoll, kCounter, kCounterCas, kQueue };
+enum class Workload : uint8_t { kPut, kGet, kGetStale, kMixed, kCas, kScan, kLock, kLockPoll, kCounter, kCounterCas, kQueue, kSemaphore, kRWLock };
 
 struct BenchConfig {
   Workload workload = Workload::kPut;

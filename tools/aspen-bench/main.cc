@@ -66,7 +66,9 @@ int main(int argc, char** argv) {
       "  counter    coordination counter: one increment per op (one Add command)\n"
       "  counter-cas  the same with a read and a CAS per try (the counter before Add)\n"
       "  queue      coordination queue: push + pop + ack per op\n"
-      "  The coordination workloads give each client its own lock/counter/queue; with\n"
+      "  semaphore  coordination semaphore of 4 permits: acquire 1 (waiting, FIFO) + release\n"
+      "  rwlock     coordination RW lock: one op in 4 a write lock, the others read locks\n"
+      "  The coordination workloads give each client its own lock/counter/queue/...; with\n"
       "  --contended all clients share one.\n"
       "Exit codes: 0 ran (errors are reported, not fatal), 2 usage error, 3 the cluster could not\n"
       "be reached or the preload failed.\n"
@@ -79,7 +81,7 @@ int main(int argc, char** argv) {
   bool should_skip_preload = false;
   uint32_t timeout_ms = 10000;
   app.add_option("--ticket", ticket, "Cluster ticket (default: $ASPEN_TICKET)")->envname("ASPEN_TICKET");
-  app.add_option("--workload", workload, "put | get | get-stale | mixed | cas | scan | lock | lock-poll | counter | counter-cas | queue")
+  app.add_option("--workload", workload, "put | get | get-stale | mixed | cas | scan | lock | lock-poll | counter | counter-cas | queue | semaphore | rwlock")
       ->capture_default_str();
   app.add_option("--clients", config.clients, "Concurrent requests in flight (one thread each)")
       ->capture_default_str()

@@ -20,7 +20,9 @@ bool parse_workload(const std::string& name, Workload& out) {
                                                          {"lock-poll", Workload::kLockPoll},
                                                          {"counter", Workload::kCounter},
                                                          {"counter-cas", Workload::kCounterCas},
-                                                         {"queue", Workload::kQueue}};
+                                                         {"queue", Workload::kQueue},
+                                                         {"semaphore", Workload::kSemaphore},
+                                                         {"rwlock", Workload::kRWLock}};
   auto it = kNames.find(name);
   if (it == kNames.end()) return false;
   out = it->second;
@@ -40,6 +42,8 @@ const char* workload_name(Workload w) {
     case Workload::kCounter: return "counter";
     case Workload::kCounterCas: return "counter-cas";
     case Workload::kQueue: return "queue";
+    case Workload::kSemaphore: return "semaphore";
+    case Workload::kRWLock: return "rwlock";
   }
   return "?";
 }
@@ -143,6 +147,8 @@ OpOutcome run_one(client::Client& c, const BenchConfig& config, WorkerState& sta
     case Workload::kCounter:
     case Workload::kCounterCas:
     case Workload::kQueue:
+    case Workload::kSemaphore:
+    case Workload::kRWLock:
       break;  // handled above
   }
   return {false, false, Error(ErrorCode::kInternal, "unknown workload")};

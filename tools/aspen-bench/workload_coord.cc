@@ -10,6 +10,8 @@
 #include "coord/lock.h"
 #include "coord/owned_key.h"
 #include "coord/queue.h"
+#include "coord/rwlock.h"
+#include "coord/semaphore.h"
 #include "coord/session.h"
 #include "core/limits.h"
 
@@ -73,6 +75,44 @@ OpOutcome do_lock_poll(client::Client& c, WorkerState& s) {
   return {true, false, std::nullopt};
 }
 
+// Permits of the semaphore workload: 16 contending clients keep a line behind 4 holders.
+constexpr uint64_t kSemaphorePermits = 4;
+
+// One session per worker, as an application would hold one.
+Result<coord::Session*> worker_session(client::Client& c, WorkerState& s) {
+  if (!s.session) {
+    auto session = coord::Session::open(c, kLockTtlMs);
+    if (!session) return std::unexpected(session.error());
+    s.session = std::move(*session);
+  }
+  return s.session.get();
+}
+
+OpOutcome do_semaphore(client::Client& c, WorkerState& s) {
+  auto session = worker_session(c, s);
+  if (!session) return failed(session.error());
+  coord::DistributedSemaphore sem(c, s.coord_name, kSemaphorePermits, *session);
+  const coord::Waiter waiter{steady_ms, [](uint64_t ms) { std::this_thread::sleep_for(std::chrono::milliseconds(ms)); },
+                             s.rng()};
+  auto p = sem.try_acquire_until(s.holder_id, 1, kLockTtlMs, steady_ms() + 30000, waiter);
+  if (!p) return failed(p.error());
+  if (auto r = sem.release(*p); !r) return failed(r.error());
+  return {true, false, std::nullopt};
+}
+
+OpOutcome do_rwlock(client::Client& c, WorkerState& s) {
+  auto session = worker_session(c, s);
+  if (!session) return failed(session.error());
+  coord::DistributedRWLock rw(c, s.coord_name, *session);
+  const coord::Waiter waiter{steady_ms, [](uint64_t ms) { std::this_thread::sleep_for(std::chrono::milliseconds(ms)); },
+                             s.rng()};
+  const coord::RWMode mode = s.rng() % 4 == 0 ? coord::RWMode::kWrite : coord::RWMode::kRead;
+  auto h = rw.try_acquire_until(s.holder_id, mode, kLockTtlMs, steady_ms() + 30000, waiter);
+  if (!h) return failed(h.error());
+  if (auto r = rw.release(*h); !r) return failed(r.error());
+  return {true, false, std::nullopt};
+}
+
 OpOutcome do_queue(client::Client& c, WorkerState& s) {
   coord::QueueManager q(c, s.coord_name, {.visibility_timeout_ms = kQueueVisibilityMs, .max_delivery_attempts = 5});
   auto pushed = q.enqueue(std::string_view(s.value).substr(0, limits::kMaxQueuePayloadBytes), "", wall_ms());
@@ -87,7 +127,8 @@ OpOutcome do_queue(client::Client& c, WorkerState& s) {
 }  // namespace
 
 bool is_coord_workload(Workload w) {
-  return w == Workload::kLock || w == Workload::kLockPoll || w == Workload::kCounter || w == Workload::kCounterCas || w == Workload::kQueue;
+  return w == Workload::kLock || w == Workload::kLockPoll || w == Workload::kCounter || w == Workload::kCounterCas || w == Workload::kQueue ||
+         w == Workload::kSemaphore || w == Workload::kRWLock;
 }
 
 void init_coord_worker(const BenchConfig& config, WorkerState& state) {
@@ -123,6 +164,10 @@ OpOutcome run_coord_one(client::Client& c, const BenchConfig& config, WorkerStat
     }
     case Workload::kQueue:
       return do_queue(c, state);
+    case Workload::kSemaphore:
+      return do_semaphore(c, state);
+    case Workload::kRWLock:
+      return do_rwlock(c, state);
     default:
       break;
   }
