@@ -112,8 +112,12 @@ class NodeCore {
   // a membership change, a snapshot, a lease expiry, a full batch, or apply_delay_max_ms.
   // Nothing that waits for an apply is ever held back; a stale read may lag that long.
   // Whether something outside the core waits for every apply on this member (watchers: a
-  // change reaches them only once applied). While set, applies are not deferred.
-  void set_is_apply_awaited(bool is_awaited) { is_apply_awaited_ = is_awaited; }
+  // change reaches them only once applied). While set, applies are not deferred, and a
+  // follower asks its leader for each commit index at once (RaftCore::set_wants_commit_eagerly).
+  void set_is_apply_awaited(bool is_awaited) {
+    is_apply_awaited_ = is_awaited;
+    raft_->set_wants_commit_eagerly(is_awaited);
+  }
   struct ToApply {
     std::shared_ptr<const std::vector<pb::Entry>> entries;  // null: none now
     // The store may apply them after the Ready is finished, on its own thread, and report

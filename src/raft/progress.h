@@ -53,6 +53,8 @@ struct Progress {
   bool is_probe_sent = false;
   Inflights inflights;
   bool is_learner = false;
+  // The peer's last answer asked to learn each commit index at once (it serves watchers).
+  bool wants_commit = false;
 
   void become_probe();
   void become_replicate();

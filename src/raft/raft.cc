@@ -703,6 +703,7 @@ void RaftCore::send(pb::Message m) {
   } else {
     m.set_term(term_);
   }
+  if (m.type() == pb::MSG_APP_RESP || m.type() == pb::MSG_HEARTBEAT_RESP) m.set_wants_commit(wants_commit_eagerly_);
   msgs_.push_back(std::move(m));
 }
 

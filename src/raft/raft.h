@@ -156,6 +156,11 @@ class RaftCore {
   Role role() const { return role_; }
   bool is_leader() const { return role_ == Role::kLeader; }
   const RaftLog& log() const { return log_; }
+  // A follower whose readers wait on its applied state (watchers) asks, in its answers to
+  // appends and heartbeats, to learn each commit index at once; without it a lazy leader
+  // (is_commit_broadcast_lazy) tells it only with the next append or heartbeat, up to a
+  // heartbeat interval late when no writes follow.
+  void set_wants_commit_eagerly(bool wants) { wants_commit_eagerly_ = wants; }
   // Ticks since a follower last heard from its leader (or granted a vote); 0 on a leader.
   uint32_t ticks_since_leader_contact() const { return role_ == Role::kLeader ? 0 : election_elapsed_; }
 
@@ -271,6 +276,7 @@ class RaftCore {
   };
   std::vector<HeldRead> pending_read_index_messages_;
   uint64_t ticks_ = 0;  // ticks since this core was created
+  bool wants_commit_eagerly_ = false;  // see set_wants_commit_eagerly
 
   // What the last Ready reported, to detect changes.
   SoftState prev_soft_state_;

@@ -63,9 +63,11 @@ Status RaftCore::step_leader(const pb::Message& m) {
   Progress& pr = it->second;
   switch (m.type()) {
     case pb::MSG_APP_RESP:
+      pr.wants_commit = m.wants_commit();
       handle_append_response(m, pr);
       break;
     case pb::MSG_HEARTBEAT_RESP:
+      pr.wants_commit = m.wants_commit();
       handle_heartbeat_response(m, pr);
       break;
     default:
@@ -196,9 +198,10 @@ void RaftCore::handle_append_response(const pb::Message& m, Progress& pr) {
     // Raft behaviour.
     if (config_.is_commit_broadcast_lazy && !ASPEN_BUGGIFY("raft.commit_broadcast_eager")) {
       // Followers learn the new commit index from the next append or heartbeat; only those
-      // with entries to receive get an append now.
+      // with entries to receive, or with watchers waiting on their applied state, get an
+      // append now (an empty one carries just the commit index).
       for (const auto& [id, other] : trk_.progress) {
-        if (id != id_) maybe_send_append(id, false);
+        if (id != id_) maybe_send_append(id, other.wants_commit);
       }
     } else {
       bcast_append();

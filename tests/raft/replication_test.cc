@@ -305,6 +305,32 @@ TEST(RaftReplication, EmptyProposalFromNetworkIsInvalid) {
   ASSERT_FALSE(s.has_value());
   EXPECT_EQ(s.error().code(), ErrorCode::kInvalidArgument);
 }
+// Under the lazy commit broadcast (a node that defers applies), a follower learns a commit
+// index with the next append or heartbeat, unless it asked for each one at once because it
+// serves watchers: then the leader sends it an empty append carrying the new commit index.
+TEST(RaftReplication, AFollowerWithWatchersLearnsEachCommitAtOnceUnderTheLazyBroadcast) {
+  NetworkOptions opt;
+  opt.tweak = [](RaftConfig& cfg) { cfg.is_commit_broadcast_lazy = true; };
+  TestNetwork net({1, 2, 3}, opt);
+  net.core(2).set_wants_commit_eagerly(true);
+  net.elect(1);
+  for (const char* v : {"a", "b"}) {
+    SCOPED_TRACE(v);
+    ASSERT_TRUE(net.core(1).propose(v).has_value());
+    net.stabilize();  // no tick: no heartbeat carries the commit
+    const Index committed = net.core(1).log().committed();
+    ASSERT_EQ(committed, net.core(1).log().last_index());
+    EXPECT_EQ(net.core(2).log().committed(), committed);
+    EXPECT_EQ(net.node(2).applied_data.back(), v);
+    EXPECT_EQ(net.core(3).log().committed(), committed - 1);  // learns it with the next append
+  }
+  // Without watchers the follower goes back to learning commits lazily.
+  net.core(2).set_wants_commit_eagerly(false);
+  ASSERT_TRUE(net.core(1).propose("c").has_value());
+  net.stabilize();
+  EXPECT_EQ(net.core(2).log().committed(), net.core(1).log().committed() - 1);
+}
+
 
 // Proposals made between ready() and advance() are batched into one append per follower.
 TEST(RaftReplication, ProposalsBeforeReadyShareOneAppend) {
