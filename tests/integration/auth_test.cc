@@ -57,7 +57,8 @@ std::string sign_by_hand(const authpb::TokenBody& body, const auth::SeedBytes& s
 
 class AuthTest : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() {
+  static inline SharedSetUp shared_;  // set_up_suite runs from the first SetUp (node_process.h)
+  static void set_up_suite() {
     dir_ = new TempDir();
     for (uint64_t id = 1; id <= 3; ++id) {
       nodes_[id] = std::make_unique<NodeProcess>(id, dir_->path(), "auth-cookie-1");
@@ -69,7 +70,11 @@ class AuthTest : public ::testing::Test {
     std::lock_guard lock(TestOperator::get().mu);
     root_ = TestOperator::get().root_seed;
   }
+  void SetUp() override {
+    ASPEN_SHARED_SET_UP(shared_, set_up_suite);
+  }
   static void TearDownTestSuite() {
+    shared_ = {};
     delete admin_;
     admin_ = nullptr;
     for (auto& [id, n] : nodes_) n->kill9();

@@ -44,7 +44,8 @@ coord::Waiter real_waiter(uint64_t seed) {
 
 class CoordClusterTest : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() {
+  static inline SharedSetUp shared_;  // set_up_suite runs from the first SetUp (node_process.h)
+  static void set_up_suite() {
     dir_ = new TempDir();
     for (uint64_t id = 1; id <= 3; ++id) {
       nodes_[id] = std::make_unique<NodeProcess>(id, dir_->path(), "coord-cookie-1");
@@ -56,6 +57,7 @@ class CoordClusterTest : public ::testing::Test {
   }
 
   static void TearDownTestSuite() {
+    shared_ = {};
     for (auto& [id, n] : nodes_) n->kill9();
     nodes_.clear();
     delete dir_;
@@ -63,7 +65,7 @@ class CoordClusterTest : public ::testing::Test {
   }
 
   void SetUp() override {
-    ASSERT_FALSE(ticket_.empty()) << "the cluster did not form";
+    ASPEN_SHARED_SET_UP(shared_, set_up_suite);
   }
 
   // These tests count an ambiguous write (no answer within the attempt timeout) as a

@@ -18,8 +18,8 @@ const char* kDig = "/usr/bin/dig";
 
 class DnsTest : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() {
-    if (!std::filesystem::exists(kDig)) return;
+  static inline SharedSetUp shared_;  // set_up_suite runs from the first SetUp (node_process.h)
+  static void set_up_suite() {
     dir_ = new TempDir();
     for (uint64_t id = 1; id <= 3; ++id) {
       nodes_[id] = std::make_unique<NodeProcess>(id, dir_->path(), "dns-cookie-1");
@@ -58,6 +58,7 @@ class DnsTest : public ::testing::Test {
     port_ = m[1];
   }
   static void TearDownTestSuite() {
+    shared_ = {};
     if (dns_pid_ > 0) {
       ::kill(dns_pid_, SIGTERM);
       ::waitpid(dns_pid_, nullptr, 0);
@@ -70,7 +71,7 @@ class DnsTest : public ::testing::Test {
   }
   void SetUp() override {
     if (!std::filesystem::exists(kDig)) GTEST_SKIP() << "dig is not installed (apt-get install bind9-dnsutils; scripts/setup.sh)";
-    ASSERT_FALSE(port_.empty()) << "aspen-dns did not start";
+    ASPEN_SHARED_SET_UP(shared_, set_up_suite);
   }
 
   static CliRun cli(const std::vector<std::string>& args) { return run_cli(args, dir_->path(), "", env_); }

@@ -40,7 +40,8 @@ struct Mount {
 
 class FuseTest : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() {
+  static inline SharedSetUp shared_;  // set_up_suite runs from the first SetUp (node_process.h)
+  static void set_up_suite() {
     skip_reason_ = fuse_unavailable_reason();
     if (!skip_reason_.empty()) return;
     dir_ = new TempDir();
@@ -62,6 +63,7 @@ class FuseTest : public ::testing::Test {
     }
   }
   static void TearDownTestSuite() {
+    shared_ = {};
     unmount(main_);
     for (auto& [id, n] : nodes_) n->kill9();
     nodes_.clear();
@@ -71,6 +73,7 @@ class FuseTest : public ::testing::Test {
     dir_ = nullptr;
   }
   void SetUp() override {
+    ASPEN_SHARED_SET_UP(shared_, set_up_suite);
     if (!skip_reason_.empty()) GTEST_SKIP() << "FUSE unavailable: " << skip_reason_;
   }
 

@@ -218,6 +218,24 @@ class NodeProcess {
   std::string key_text_;
 };
 
+// A suite's shared set-up (a cluster for all its tests), run once by the first test's SetUp
+// through ASPEN_SHARED_SET_UP rather than as SetUpTestSuite: gtest reports every test of a
+// suite whose SetUpTestSuite failed as skipped, which would hide a cluster that did not
+// form. This way that failure fails the first test, and the tests after it fail in SetUp.
+struct SharedSetUp {
+  bool has_run = false;
+  bool is_ready = false;
+};
+#define ASPEN_SHARED_SET_UP(state, set_up)                                                        \
+  do {                                                                                            \
+    if (!(state).has_run) {                                                                       \
+      (state).has_run = true;                                                                     \
+      ASSERT_NO_FATAL_FAILURE(set_up());                                                          \
+      (state).is_ready = true;                                                                    \
+    }                                                                                             \
+    ASSERT_TRUE((state).is_ready) << "the suite's shared set-up failed: see the first test's failure"; \
+  } while (0)
+
 using NodeMap = std::map<uint64_t, std::unique_ptr<NodeProcess>>;
 
 // The operator of the clusters a test forms: one identity for every client the test makes,

@@ -31,7 +31,8 @@ uint64_t rss_kib(pid_t pid) {
 
 class WatchTest : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() {
+  static inline SharedSetUp shared_;  // set_up_suite runs from the first SetUp (node_process.h)
+  static void set_up_suite() {
     dir_ = new TempDir();
     for (uint64_t id = 1; id <= 3; ++id) {
       nodes_[id] = std::make_unique<NodeProcess>(id, dir_->path(), "watch-cookie-1");
@@ -41,7 +42,11 @@ class WatchTest : public ::testing::Test {
     ASSERT_NE(c, nullptr);
     ASSERT_NO_FATAL_FAILURE(form_cluster(*c, nodes_));
   }
+  void SetUp() override {
+    ASPEN_SHARED_SET_UP(shared_, set_up_suite);
+  }
   static void TearDownTestSuite() {
+    shared_ = {};
     for (auto& [id, n] : nodes_) n->kill9();
     nodes_.clear();
     delete dir_;

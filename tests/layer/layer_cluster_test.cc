@@ -23,7 +23,8 @@ namespace {
 
 class LayerClusterTest : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() {
+  static inline SharedSetUp shared_;  // set_up_suite runs from the first SetUp (node_process.h)
+  static void set_up_suite() {
     dir_ = new TempDir();
     for (uint64_t id = 1; id <= 3; ++id) {
       nodes_[id] = std::make_unique<NodeProcess>(id, dir_->path(), "layer-cookie-1");
@@ -37,13 +38,14 @@ class LayerClusterTest : public ::testing::Test {
   }
 
   static void TearDownTestSuite() {
+    shared_ = {};
     for (auto& [id, n] : nodes_) n->kill9();
     nodes_.clear();
     delete dir_;
     dir_ = nullptr;
   }
 
-  void SetUp() override { ASSERT_FALSE(ticket_.empty()) << "the cluster did not form"; }
+  void SetUp() override { ASPEN_SHARED_SET_UP(shared_, set_up_suite); }
 
   static CliRun cli(std::vector<std::string> args) {
     auto env = operator_env(dir_->path());
