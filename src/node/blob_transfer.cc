@@ -1,10 +1,12 @@
 // BlobService (blob_service.h): the transfer protocol on ALPN "aspen-blobs/0", served on
 // transport threads (blocking I/O), and the replication fetches the worker makes with it.
 #include <chrono>
+#include <mutex>
 #include <thread>
 
 #include <fmt/format.h>
 
+#include "blob/pacing.h"
 #include "blob/range_encoder.h"
 #include "blob/range_verifier.h"
 #include "core/encoding.h"
@@ -276,9 +278,11 @@ void BlobService::fetch(const Blake3Hash& hash, const std::vector<FetchSource>& 
       fed = verifier->feed(std::span(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()),
                            [&](uint64_t offset, std::span<const uint8_t> data) { return import->write_at(offset, data); });
       if (bytes_per_s != 0) {
-        // Paced: never ahead of the byte budget since the fetch began.
-        const auto due = started + std::chrono::microseconds(received * 1000000 / bytes_per_s);
-        std::this_thread::sleep_until(due);
+        // Paced: never ahead of the byte budget since the fetch began. The wait ends early
+        // when the node stops, so a slow pace cannot hold up shutdown.
+        const auto due = started + std::chrono::microseconds(blob::paced_elapsed_us(received, bytes_per_s));
+        std::unique_lock lock(worker_mu_);
+        worker_cv_.wait_until(lock, due, [this] { return is_stopping_.load(); });
       }
     }
     resume = verifier->resume_offset_bytes();

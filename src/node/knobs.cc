@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "blob/pacing.h"
 #include "core/assert.h"
 #include "core/limits.h"
 
@@ -108,6 +109,10 @@ Status validate(const Knobs& k) {
                                                           k.blob_replication_factor));
   }
   if (auto s = at_least<uint64_t>("blob_replication_interval_ms", k.blob_replication_interval_ms, 1); !s) return s;
+  if (k.blob_replication_bytes_per_s > blob::kMaxPacedBytesPerS) {
+    return invalid("blob_replication_bytes_per_s", fmt::format("must be at most {} (1 TiB/s; 0: no cap), got {}",
+                                                               blob::kMaxPacedBytesPerS, k.blob_replication_bytes_per_s));
+  }
   if (auto s = at_least<uint32_t>("blob_max_transfers", k.blob_max_transfers, 1); !s) return s;
   return {};
 }

@@ -57,7 +57,10 @@ struct Knobs {
   uint64_t blob_gc_interval_ms = 600000;       // how often a node runs blob GC by itself (0: only when asked)
   uint32_t blob_replication_factor = 0;        // members that should hold a tagged blob (0: every voter) (--blob-replication-factor)
   uint64_t blob_replication_interval_ms = 1000;  // how often a node looks for tagged blobs it should fetch
-  uint64_t blob_replication_bytes_per_s = 0;   // a node's fetch bandwidth for replication (0: no cap)
+  // A node's fetch bandwidth for replication (0: no cap; --blob-replication-bytes-per-s).
+  // 64 MiB/s: about half of a 1 Gbit/s link, so replicating a large blob to a new member
+  // leaves room for Raft's appends and the clients on the same link and disk.
+  uint64_t blob_replication_bytes_per_s = uint64_t{64} << 20;
   uint32_t blob_max_transfers = 16;            // add and get streams a node serves at once; more are refused
 
   // --- queue bounds ---

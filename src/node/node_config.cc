@@ -16,6 +16,7 @@
 #include <sstream>
 #include <string_view>
 
+#include "blob/pacing.h"
 #include "core/assert.h"
 
 namespace aspen::node {
@@ -29,7 +30,7 @@ struct Setting {
   std::string_view env;
 };
 
-constexpr std::array<Setting, 21> kSettings = {{
+constexpr std::array<Setting, 22> kSettings = {{
     {"node_id", "--node-id", "ASPEN_NODE_ID"},
     {"cookie", "--cookie", "ASPEN_COOKIE"},
     {"cookie_file", "--cookie-file", "ASPEN_COOKIE_FILE"},
@@ -46,6 +47,7 @@ constexpr std::array<Setting, 21> kSettings = {{
     {"blob_max_size_bytes", "--blob-max-size-bytes", "ASPEN_BLOB_MAX_SIZE_BYTES"},
     {"blob_gc_grace_s", "--blob-gc-grace-s", "ASPEN_BLOB_GC_GRACE_S"},
     {"blob_replication_factor", "--blob-replication-factor", "ASPEN_BLOB_REPLICATION_FACTOR"},
+    {"blob_replication_bytes_per_s", "--blob-replication-bytes-per-s", "ASPEN_BLOB_REPLICATION_BYTES_PER_S"},
     {"peers", "--peers", "ASPEN_PEERS"},
     {"ticket", "--ticket", "ASPEN_JOIN_TICKET"},
     {"log_level", "--log-level", "ASPEN_LOG_LEVEL"},
@@ -357,6 +359,15 @@ Status resolve_blobs(const Merged& merged, NodeConfig& config) {
                                      limits::kMaxClusterVoters + limits::kMaxClusterLearners, *text));
     }
     config.knobs.blob_replication_factor = *n;
+  }
+  if (const auto text = merged.get("blob_replication_bytes_per_s")) {
+    const auto n = parse_unsigned<uint64_t>(*text);
+    if (!n || *n > blob::kMaxPacedBytesPerS) {
+      return field_error("blob_replication_bytes_per_s",
+                         fmt::format("must be bytes per second from 0 (no cap) to {} (1 TiB/s), got '{}'",
+                                     blob::kMaxPacedBytesPerS, *text));
+    }
+    config.knobs.blob_replication_bytes_per_s = *n;
   }
   return {};
 }

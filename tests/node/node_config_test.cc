@@ -99,6 +99,25 @@ TEST(NodeConfig, HistoryRetentionIsSetInRevisionsAndSeconds) {
             std::string::npos);
 }
 
+// Replication bandwidth: capped by default, settable, 0 for no cap, and bounded above.
+TEST(NodeConfig, BlobReplicationBandwidthHasACapByDefaultAndCanBeSetOrLifted) {
+  auto config = resolve_config({required()});
+  ASSERT_TRUE(config) << config.error().to_string();
+  EXPECT_EQ(config->knobs.blob_replication_bytes_per_s, uint64_t{64} << 20);
+  config = resolve_config({required_with({{"blob_replication_bytes_per_s", "1048576"}})});
+  ASSERT_TRUE(config) << config.error().to_string();
+  EXPECT_EQ(config->knobs.blob_replication_bytes_per_s, 1048576u);
+  config = resolve_config({required_with({{"blob_replication_bytes_per_s", "0"}})});
+  ASSERT_TRUE(config) << config.error().to_string();
+  EXPECT_EQ(config->knobs.blob_replication_bytes_per_s, 0u);
+  for (const char* bad : {"fast", "-1", "1099511627777"}) {
+    const std::string message = config_error(required_with({{"blob_replication_bytes_per_s", bad}}));
+    EXPECT_TRUE(message.starts_with("--blob-replication-bytes-per-s: must be bytes per second from 0 (no cap) to "
+                                    "1099511627776 (1 TiB/s), got '" + std::string(bad) + "'"))
+        << message;
+  }
+}
+
 TEST(NodeConfig, EverySettingIsTakenAsGiven) {
   cluster::Ticket ticket;
   ticket.cluster_id = "c";

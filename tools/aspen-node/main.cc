@@ -63,6 +63,9 @@ constexpr FlagSpec kFlags[] = {
     {"--blob-replication-factor", "blob_replication_factor",
      "How many members should hold each tagged blob; members fetch tagged blobs until this many hold them "
      "(default 0: every voter)."},
+    {"--blob-replication-bytes-per-s", "blob_replication_bytes_per_s",
+     "The most bytes per second this node fetches for blob replication, so replicating a large blob leaves "
+     "room for Raft and clients on the same link and disk (default 67108864 = 64 MiB/s; 0: no cap)."},
     {"--peers", "peers", "Manually known peers: id@publickey@host:port, comma-separated."},
     {"--ticket", "ticket",
      "A cluster ticket (aspen...) whose members this node should trust when joining (env ASPEN_JOIN_TICKET; "
