@@ -231,8 +231,9 @@ void add_semaphore_commands(CLI::App& app, Context& ctx, Action& action) {
 void add_rwlock_commands(CLI::App& app, Context& ctx, Action& action) {
   auto* rw = app.add_subcommand("rwlock", "Reader-writer locks: many readers or one writer");
   rw->require_subcommand(1);
-  rw->footer("A writer waiting with --wait-ms queues itself; while a writer waits, new readers are\n"
-             "refused, so writers are not starved.");
+  rw->footer("Readers and writers are served in arrival order (--wait-ms waits its turn): a reader\n"
+             "that arrives while a writer waits waits behind it (a one-shot read is refused), so\n"
+             "writers are not starved.");
 
   for (const bool is_write : {false, true}) {
     auto args = std::make_shared<RWArgs>();
@@ -249,7 +250,7 @@ void add_rwlock_commands(CLI::App& app, Context& ctx, Action& action) {
   }
 
   auto rel = std::make_shared<RWArgs>();
-  auto* rel_cmd = rw->add_subcommand("release", "Release a read or write hold (or leave the writer queue)");
+  auto* rel_cmd = rw->add_subcommand("release", "Release a read or write hold (or leave the queue)");
   rel_cmd->add_option("name", rel->name, "Lock name")->required();
   rel_cmd->add_option("--holder", rel->holder, "The holder id it was taken with")->required();
   rel_cmd->footer("Exit 1 if the holder does not hold it (its TTL lapsed).\n"
