@@ -28,23 +28,27 @@ Result<uint64_t> parse_u64(std::string_view s, const Owner& w) {
   return v;
 }
 
-// The waiters' counts in queue order; InvalidArgument if one says the semaphore has another size.
+// The waiters' counts in queue order. The semaphore's size is the one its oldest waiter gave:
+// InvalidArgument if `permits` differs. A newer waiter that gave another size fails on its own
+// read and leaves; until then it only waits in line (its count still counts), so it cannot
+// make the others fail.
 Result<std::vector<uint64_t>> counts_of(const QueueView& view, std::string_view name, uint64_t permits) {
   std::vector<uint64_t> counts;
   counts.reserve(view.waiters.size());
-  for (const Owner& w : view.waiters) {
+  for (size_t i = 0; i < view.waiters.size(); ++i) {
+    const Owner& w = view.waiters[i];
     const auto slash = w.value.find('/');
     auto count = parse_u64(std::string_view(w.value).substr(0, slash), w);
     if (!count) return std::unexpected(count.error());
     auto theirs = parse_u64(slash == std::string::npos ? std::string_view() : std::string_view(w.value).substr(slash + 1), w);
     if (!theirs) return std::unexpected(theirs.error());
-    if (*theirs != permits) {
+    if (i == 0 && *theirs != permits) {
       return make_error(ErrorCode::kInvalidArgument,
                         fmt::format("semaphore '{}' has {} permits, not {}", name, *theirs, permits));
     }
-    if (*count == 0 || *count > permits) {
+    if (*count == 0 || *count > *theirs) {
       return make_error(ErrorCode::kCorruption,
-                        fmt::format("semaphore waiter '{}' asks for {} of {} permits", w.holder, *count, permits));
+                        fmt::format("semaphore waiter '{}' asks for {} of {} permits", w.holder, *count, *theirs));
     }
     counts.push_back(*count);
   }

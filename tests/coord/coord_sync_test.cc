@@ -4,7 +4,10 @@
 #include <thread>
 #include <vector>
 
+#include <fmt/format.h>
+
 #include "coord/barrier.h"
+#include "coord/owned_key.h"
 #include "coord/rwlock.h"
 #include "coord/semaphore.h"
 #include "coord/service_registry.h"
@@ -45,6 +48,36 @@ TEST(CoordSemaphore, RejectsBadArguments) {
   ASSERT_TRUE(sem.try_acquire("a", 1, 2000)->has_value());
   EXPECT_EQ(code(sem.try_acquire("a", 1, 2000)), ErrorCode::kInvalidArgument);  // already holds
   EXPECT_EQ(code(DistributedSemaphore(s, "p", 5).try_acquire("b", 1, 2000)), ErrorCode::kInvalidArgument);
+}
+
+// The size is the oldest waiter's: a client that gives another size is refused, and while
+// its key is in line it does not make the waiters ahead of it fail.
+TEST(CoordSemaphore, AWaiterWithAnotherSizeDoesNotDisturbTheLine) {
+  DeterministicKeyValueStore s;
+  DistributedSemaphore sem(s, "p", 1);
+  auto h = sem.try_acquire("h", 1, 60000);
+  ASSERT_TRUE(h.has_value() && h->has_value());
+  uint64_t now = 0;
+  int polls = 0;
+  Waiter w{[&] { return now; },
+           [&](uint64_t ms) {
+             now += ms;
+             if (++polls == 1) {
+               // A misconfigured waiter joins behind 'w' (as if it were between its write and
+               // its first read), then the holder releases.
+               auto lease = kv::lease_grant(s, 60000);
+               ASSERT_TRUE(lease.has_value());
+               const std::string key = fmt::format("__coord:semq:p:{:016x}/odd", lease->id());
+               ASSERT_TRUE(kv::put(s, key, encode_owner({"odd", "1/5", lease->id(), 0}), lease->id()).has_value());
+               ASSERT_TRUE(sem.release(**h).has_value());
+             }
+           },
+           3};
+  auto got = sem.try_acquire_until("w", 1, 60000, 10000, w);
+  ASSERT_TRUE(got.has_value()) << got.error().to_string();
+  auto odd = DistributedSemaphore(s, "p", 5).try_acquire("odd2", 1, 60000);
+  ASSERT_FALSE(odd.has_value());
+  EXPECT_EQ(odd.error().code(), ErrorCode::kInvalidArgument);
 }
 
 // The line (holders and waiters together) is bounded: one more is refused, naming the limit;
