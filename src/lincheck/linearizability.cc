@@ -1,4 +1,4 @@
-#include "sim/linearizability.h"
+#include "lincheck/linearizability.h"
 
 #include <algorithm>
 #include <cstdio>
@@ -10,7 +10,7 @@
 #include <unordered_map>
 #include <utility>
 
-namespace aspen::sim {
+namespace aspen::lincheck {
 namespace {
 
 // Register values are interned per key so that the search state is a small
@@ -79,6 +79,9 @@ bool step(const KeyOp& op, uint32_t state, uint32_t* next) {
       return op.read_result == state;
     case OpKind::kWrite:
       *next = op.value;
+      return true;
+    case OpKind::kDelete:
+      *next = kAbsent;
       return true;
     case OpKind::kCas: {
       bool matches = state == op.expected;
@@ -462,6 +465,7 @@ std::string explain_violation(const std::string& key, const std::vector<KeyOp>& 
   for (uint32_t i : prefix) {
     const Operation& op = *ops[i].source;
     if (op.kind == OpKind::kWrite || (op.kind == OpKind::kCas && value == op.expected)) value = op.value;
+    if (op.kind == OpKind::kDelete) value.reset();
   }
   out += "\n  register after that prefix: " + quote_optional(value) + "\n";
   return out;
@@ -477,6 +481,9 @@ std::string describe_operation(const Operation& op) {
       break;
     case OpKind::kWrite:
       out += "write(" + quote_value(op.value) + ")";
+      break;
+    case OpKind::kDelete:
+      out += "delete()";
       break;
     case OpKind::kCas:
       out += "cas(" + quote_optional(op.expected) + " -> " + quote_value(op.value) + ") = " +
@@ -524,7 +531,8 @@ CheckResult check_linearizable(const std::vector<Operation>& history, uint64_t b
       k.cas_succeeded = src->cas_succeeded;
       if (src->kind == OpKind::kRead) k.read_result = values.observe(src->read_result);
       if (src->kind == OpKind::kCas) k.expected = values.observe(src->expected);
-      if (src->kind != OpKind::kRead) k.value = values.written(src->value);
+      if (src->kind == OpKind::kWrite || src->kind == OpKind::kCas) k.value = values.written(src->value);
+      // A delete's new "value" is kAbsent, which KeyOp::value already holds.
       ops.push_back(k);
     }
     // Cache slots hold 32-bit indices; a budget near 2^32 states would need
@@ -550,4 +558,4 @@ CheckResult check_linearizable(const std::vector<Operation>& history, uint64_t b
   return result;
 }
 
-}  // namespace aspen::sim
+}  // namespace aspen::lincheck

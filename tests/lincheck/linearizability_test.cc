@@ -1,4 +1,4 @@
-#include "sim/linearizability.h"
+#include "lincheck/linearizability.h"
 
 #include <gtest/gtest.h>
 #include <rapidcheck/gtest.h>
@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-namespace aspen::sim {
+namespace aspen::lincheck {
 namespace {
 
 using std::nullopt;
@@ -80,6 +80,9 @@ bool apply_reference(const Operation& op, std::map<std::string, std::optional<st
       return cur == op.read_result;
     case OpKind::kWrite:
       cur = op.value;
+      return true;
+    case OpKind::kDelete:
+      cur.reset();
       return true;
     case OpKind::kCas: {
       bool matches = cur == op.expected;
@@ -155,7 +158,7 @@ std::vector<Operation> generate_sequential_history(const GenParams& p, const Uni
     Operation op;
     op.client_id = i % 7;
     op.key = "k" + std::to_string(uniform(0, p.num_keys - 1));
-    op.kind = static_cast<OpKind>(uniform(0, 2));
+    op.kind = static_cast<OpKind>(uniform(0, 3));
     op.invoke_time = lp - uniform(0, p.max_slack);
     op.return_time = lp + uniform(0, p.max_slack);
     op.is_indeterminate = uniform(0, 99) < p.indeterminate_percent;
@@ -168,6 +171,9 @@ std::vector<Operation> generate_sequential_history(const GenParams& p, const Uni
       case OpKind::kWrite:
         op.value = pick_value(i);
         if (takes_effect) cur = op.value;
+        break;
+      case OpKind::kDelete:
+        if (takes_effect) cur.reset();
         break;
       case OpKind::kCas:
         op.value = pick_value(i);
@@ -329,6 +335,19 @@ TEST(LinearizabilityTest, EachLostWriteCanExplainOnlyOneFailedCas) {
 TEST(LinearizabilityTest, IndeterminateReadsAreIgnored) {
   Operation bogus = indeterminate(read_op(1, "k", "never", 0, 0));
   EXPECT_TRUE(linearizable({bogus, write_op(2, "k", "a", 5, 6), read_op(3, "k", "a", 7, 8)}));
+}
+
+TEST(LinearizabilityTest, ReadAfterCompletedDeleteMustSeeAbsent) {
+  Operation del = write_op(1, "k", "", 15, 20);
+  del.kind = OpKind::kDelete;
+  EXPECT_TRUE(linearizable({write_op(1, "k", "a", 0, 10), del, read_op(2, "k", nullopt, 21, 22)}));
+  EXPECT_FALSE(linearizable({write_op(1, "k", "a", 0, 10), del, read_op(2, "k", "a", 21, 22)}));
+  // A CAS expecting absence succeeds after the delete, not between the write and it.
+  Operation cas = cas_op(3, "k", nullopt, "b", true, 23, 24);
+  EXPECT_TRUE(linearizable({write_op(1, "k", "a", 0, 10), del, cas}));
+  cas.invoke_time = 11;
+  cas.return_time = 12;
+  EXPECT_FALSE(linearizable({write_op(1, "k", "a", 0, 10), del, cas}));
 }
 
 TEST(LinearizabilityTest, DeterminateOpReturningBeforeInvokeThrows) {
@@ -501,6 +520,11 @@ RC_GTEST_PROP(LinearizabilityProperty, AgreesWithBruteForceOnSmallHistories, ())
       case OpKind::kWrite:
         op.value = *rc::gen::element<std::string>("v0", "v1", "v2");
         break;
+      case OpKind::kDelete:
+        // A lost delete: the key keeps its value.
+        op.kind = OpKind::kWrite;
+        op.value = *rc::gen::element<std::string>("v0", "v1", "v2");
+        break;
       case OpKind::kCas:
         op.cas_succeeded = !op.cas_succeeded;
         op.is_indeterminate = false;
@@ -517,4 +541,4 @@ RC_GTEST_PROP(LinearizabilityProperty, AgreesWithBruteForceOnSmallHistories, ())
 }
 
 }  // namespace
-}  // namespace aspen::sim
+}  // namespace aspen::lincheck
