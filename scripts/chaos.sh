@@ -1,0 +1,385 @@
+#!/usr/bin/env bash
+# Jepsen-style chaos run against real aspen-node processes (docs/reliability.md).
+#
+#   scripts/chaos.sh --duration 90s --seed N [--nemesis partition,kill,pause,netem]
+#                    [--nodes 3] [--clients 4] [--keys 8] [--run-dir DIR] [--stale-reads]
+#   scripts/chaos.sh --cleanup        remove what crashed runs left (namespaces, links, nodes)
+#
+# Builds N network namespaces joined by a bridge (scripts/chaos/lib.sh), starts one
+# aspen-node in each and forms the cluster, runs aspen-chaos-client's concurrent workload
+# from a namespace of its own while a seeded nemesis injects faults (each logged with its
+# wall-clock time), then heals everything and checks: the history is linearizable
+# (aspen-lincheck, with a final read of every key so that a lost acknowledged write shows),
+# every member converges (same applied index, same digest of the key space), the cluster
+# takes writes again, and no node died unless the nemesis killed it.
+#
+# Nemeses (default: all of them, one at a time, in a seeded order):
+#   partition  majority/minority split, isolated leader, one-way (a node stops hearing
+#              another), bridge (one node sees both halves); nftables inside namespaces
+#   kill       kill -9 of the leader or a random node, restart after a few seconds
+#   pause      SIGSTOP of the leader or a random node for longer than the election
+#              timeout, then SIGCONT
+#   netem      delay with jitter, loss, duplication and reordering (tc netem) on one or
+#              every node; where the kernel has no netem, random loss (nftables) and a
+#              rate limit (tc tbf) instead, and the timeline says so
+#
+# --stale-reads makes the clients read any one member without ReadIndex: not linearizable,
+# so the verdict should be FAIL once faults leave a member behind (the checker's own test).
+#
+# Everything stays in the run directory (default ./data/chaos/<time>-seed<N>): timeline,
+# history, checker output, node logs and data. The same seed gives the same schedule of fault
+# kinds, nodes and durations (only which node leads at a moment depends on the run).
+#
+# Exit codes: 0 no violation, 1 a violation (the verdict says which), 2 inconclusive or the
+# harness failed (cluster never formed, checker budget exhausted), 64 bad usage, 77 cannot
+# run on this machine (not root, no network namespaces; the reason is printed).
+set -uo pipefail
+
+cd "$(dirname "$0")/.." || exit 2
+ROOT=$(pwd)
+# shellcheck source=chaos/lib.sh
+source "$ROOT/scripts/chaos/lib.sh"
+
+EXIT_VIOLATION=1
+EXIT_HARNESS=2
+EXIT_USAGE=64
+EXIT_SKIP=77
+
+BUILD="${ASPEN_BUILD_DIR:-build}"
+DURATION_S=90
+SEED=1
+NEMESES=partition,kill,pause,netem
+CHAOS_NODES=3
+CLIENTS=4
+KEYS=8
+RUN_DIR=""
+WORKLOAD_FLAGS=()
+HEARTBEAT_MS=100
+ELECTION_TIMEOUT_MS=1000
+
+usage() { sed -n '2,35p' "$0" | sed 's/^# \{0,1\}//'; }
+
+parse_duration() {
+  local d="$1"
+  case "$d" in
+    *h) echo $(( ${d%h} * 3600 )) ;;
+    *m) echo $(( ${d%m} * 60 )) ;;
+    *s) echo "${d%s}" ;;
+    *) echo "$d" ;;
+  esac
+}
+
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --duration) DURATION_S=$(parse_duration "$2"); shift 2 ;;
+    --seed) SEED="$2"; shift 2 ;;
+    --nemesis) NEMESES="$2"; shift 2 ;;
+    --nodes) CHAOS_NODES="$2"; shift 2 ;;
+    --clients) CLIENTS="$2"; shift 2 ;;
+    --keys) KEYS="$2"; shift 2 ;;
+    --run-dir) RUN_DIR="$2"; shift 2 ;;
+    --stale-reads) WORKLOAD_FLAGS+=(--stale-reads); shift ;;
+    --build-dir) BUILD="$2"; shift 2 ;;
+    --cleanup)
+      if [ "$(id -u)" != 0 ]; then echo "chaos: --cleanup needs root" >&2; exit $EXIT_SKIP; fi
+      chaos_cleanup_stale --all; echo "chaos: clean"; exit 0 ;;
+    -h|--help) usage; exit 0 ;;
+    *) echo "chaos: unknown option $1 (see --help)" >&2; exit $EXIT_USAGE ;;
+  esac
+done
+for v in DURATION_S SEED CHAOS_NODES CLIENTS KEYS; do
+  if ! [[ "${!v}" =~ ^[0-9]+$ ]]; then echo "chaos: bad number for $v: ${!v}" >&2; exit $EXIT_USAGE; fi
+done
+if [ "$CHAOS_NODES" -lt 3 ] || [ "$CHAOS_NODES" -gt 9 ]; then echo "chaos: --nodes must be 3..9" >&2; exit $EXIT_USAGE; fi
+if [ "$DURATION_S" -lt 10 ]; then echo "chaos: --duration must be at least 10s" >&2; exit $EXIT_USAGE; fi
+IFS=, read -r -a NEMESIS_LIST <<< "$NEMESES"
+for n in "${NEMESIS_LIST[@]}"; do
+  case "$n" in partition|kill|pause|netem) ;; *) echo "chaos: unknown nemesis '$n'" >&2; exit $EXIT_USAGE ;; esac
+done
+
+for b in aspen-node aspen-cli aspen-chaos-client aspen-lincheck; do
+  if [ ! -x "$BUILD/$b" ]; then echo "chaos: $BUILD/$b not found; build it first" >&2; exit $EXIT_HARNESS; fi
+done
+BUILD=$(cd "$BUILD" && pwd)
+
+if ! reason=$(chaos_unsupported_reason); then
+  echo "chaos: SKIPPED: $reason"
+  exit $EXIT_SKIP
+fi
+
+# --- the run's hosts ---------------------------------------------------------------------
+mkdir -p "$CHAOS_STATE_DIR"
+chaos_cleanup_stale
+CHAOS_RID=$(printf '%04x' $(( (RANDOM << 1 ^ $$) & 0xffff )))
+while [ -e "$CHAOS_STATE_DIR/$CHAOS_RID.state" ]; do CHAOS_RID=$(printf '%04x' $(( RANDOM & 0xffff ))); done
+CHAOS_STATE="$CHAOS_STATE_DIR/$CHAOS_RID.state"
+[ -n "$RUN_DIR" ] || RUN_DIR="$ROOT/data/chaos/$(date -u +%Y%m%dT%H%M%S)-seed$SEED"
+# A directory an earlier run left (the suite reuses one) starts empty: old node data would
+# make a different cluster. Anything else that is not empty is refused.
+if [ -f "$RUN_DIR/timeline.log" ]; then
+  rm -rf "$RUN_DIR"
+elif [ -d "$RUN_DIR" ] && [ -n "$(ls -A "$RUN_DIR")" ]; then
+  echo "chaos: $RUN_DIR is not empty and not a chaos run directory" >&2; exit $EXIT_USAGE
+fi
+mkdir -p "$RUN_DIR"
+RUN_DIR=$(cd "$RUN_DIR" && pwd)
+chmod 700 "$RUN_DIR"
+echo "owner $$" > "$CHAOS_STATE"
+chaos_record rundir "$RUN_DIR"
+# The binaries this run uses, copied: a rebuild in the middle of a run (the build directory
+# is shared) must not change what a restarted node runs, and the run stays reproducible.
+mkdir -p "$RUN_DIR/bin"
+for b in aspen-node aspen-cli aspen-chaos-client aspen-lincheck; do
+  cp "$BUILD/$b" "$RUN_DIR/bin/$b" || exit $EXIT_HARNESS
+done
+BUILD="$RUN_DIR/bin"
+TIMELINE="$RUN_DIR/timeline.log"
+HISTORY="$RUN_DIR/history.txt"
+: > "$TIMELINE"
+: > "$HISTORY"
+
+WORKLOAD_PID=""
+finish() {
+  trap - INT TERM EXIT
+  [ -n "$WORKLOAD_PID" ] && kill -TERM "$WORKLOAD_PID" 2> /dev/null
+  # Not our jobs any more: bash would report each node killed below as "Killed".
+  disown -a 2> /dev/null
+  chaos_cleanup_state "$CHAOS_STATE"
+}
+trap finish EXIT
+trap 'echo; echo "chaos: interrupted, cleaning up"; exit 130' INT TERM
+
+T0=$(date +%s%N)
+log() {
+  local line
+  line=$(printf '%s +%6.1fs  %s' "$(chaos_ts)" "$(( ($(date +%s%N) - T0) / 1000000 ))e-3" "$*")
+  echo "$line" | tee -a "$TIMELINE"
+}
+
+in_client() {
+  ip netns exec "$(chaos_client_ns)" env ASPEN_IDENTITY="$RUN_DIR/identity.key" ASPEN_TOKEN_FILE="$RUN_DIR/token" \
+    ASPEN_TICKET="${ASPEN_TICKET:-}" "$@"
+}
+
+declare -A NODE_PID=()
+declare -A NODE_DOWN=()   # killed by the nemesis and not yet restarted
+start_node() {
+  local i=$1
+  ip netns exec "$(chaos_node_ns "$i")" "$BUILD/aspen-node" --node-id "$i" --cookie-file "$RUN_DIR/cookie" \
+    --data-dir "$RUN_DIR/node-$i" --bind "$(chaos_node_ip "$i"):$CHAOS_PORT" --ticket-file "$RUN_DIR/node-$i.ticket" \
+    --heartbeat-ms "$HEARTBEAT_MS" --election-timeout-ms "$ELECTION_TIMEOUT_MS" >> "$RUN_DIR/node-$i.log" 2>&1 &
+  NODE_PID[$i]=$!
+  chaos_record pid "$!"
+  unset "NODE_DOWN[$i]"
+}
+
+wait_for_line() {
+  local file="$1" prefix="$2" _
+  for _ in $(seq 1 300); do
+    grep -q "^$prefix" "$file" 2> /dev/null && return 0
+    sleep 0.05
+  done
+  return 1
+}
+
+log "run $CHAOS_RID: $CHAOS_NODES nodes, $CLIENTS clients, $KEYS keys, ${DURATION_S}s, seed $SEED, nemesis $NEMESES"
+log "run directory $RUN_DIR"
+if ! chaos_net_up; then log "could not build the namespaces"; exit $EXIT_HARNESS; fi
+HAS_NETEM=0
+chaos_has_netem && HAS_NETEM=1
+(umask 077; head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$RUN_DIR/cookie")
+for i in $(seq 1 "$CHAOS_NODES"); do start_node "$i"; done
+for i in $(seq 1 "$CHAOS_NODES"); do
+  if ! wait_for_line "$RUN_DIR/node-$i.log" ASPEN_TICKET; then
+    log "node $i did not start:"; tail -20 "$RUN_DIR/node-$i.log"; exit $EXIT_HARNESS
+  fi
+done
+key_of() { grep -o 'public_key=[a-z0-9]*' "$RUN_DIR/node-$1.log" | head -1 | cut -d= -f2; }
+ASPEN_TICKET=$(cat "$RUN_DIR/node-1.ticket")
+form() {
+  in_client "$BUILD/aspen-cli" cluster init --root-key-file "$RUN_DIR/root.key" > /dev/null || return 1
+  local voters=(1) i
+  for i in $(seq 2 "$CHAOS_NODES"); do
+    in_client "$BUILD/aspen-cli" cluster add-learner "$i" "$(key_of "$i")" "$(chaos_node_ip "$i"):$CHAOS_PORT" > /dev/null ||
+      return 1
+    voters+=("$i")
+  done
+  in_client "$BUILD/aspen-cli" cluster change-membership "${voters[@]}" > /dev/null
+}
+if ! form > "$RUN_DIR/form.log" 2>&1; then log "forming the cluster failed:"; cat "$RUN_DIR/form.log"; exit $EXIT_HARNESS; fi
+ASPEN_TICKET=$(in_client "$BUILD/aspen-cli" cluster ticket)
+export ASPEN_TICKET
+echo "$ASPEN_TICKET" > "$RUN_DIR/ticket"
+log "cluster formed: $(in_client "$BUILD/aspen-cli" cluster status | head -1)"
+
+# --- workload and nemesis ----------------------------------------------------------------
+in_client "$BUILD/aspen-chaos-client" run --clients "$CLIENTS" --keys "$KEYS" --duration-s "$DURATION_S" \
+  --seed "$SEED" --history "$HISTORY" "${WORKLOAD_FLAGS[@]}" > "$RUN_DIR/workload.log" 2>&1 &
+WORKLOAD_PID=$!
+chaos_record pid "$WORKLOAD_PID"
+
+RANDOM=$SEED
+declare -A FAULTS=()
+EVENTS="$RUN_DIR/events.tsv"
+: > "$EVENTS"
+# Counts a fault that just began and stamps it on the clients' clock (CLOCK_MONOTONIC),
+# for the unavailability report.
+count() {
+  FAULTS[$1]=$(( ${FAULTS[$1]:-0} + 1 ))
+  printf '%s\t%s\n' "$("$BUILD/aspen-chaos-client" now)" "$1" >> "$EVENTS"
+}
+leader_id() {
+  in_client "$BUILD/aspen-cli" --timeout-ms 2000 --json cluster status 2> /dev/null |
+    sed -n 's/.*"leader_id": *\([0-9]*\).*/\1/p' | head -1
+}
+# Bash reseeds RANDOM in every subshell, so every draw happens here in the main shell,
+# never inside $(...) or <(...): the seed alone fixes the schedule (which node leads at a
+# given moment still depends on the run).
+# TARGET: the leader half the time (when one is known), else any node; WHO says which.
+pick_target() {
+  local l="" coin=$(( RANDOM % 2 )) any=$(( RANDOM % CHAOS_NODES + 1 ))
+  if (( coin == 0 )); then l=$(leader_id); fi
+  if [ -n "$l" ] && [ "$l" != 0 ]; then TARGET=$l; WHO=leader; else TARGET=$any; WHO=random; fi
+}
+# Sleeps $1 seconds unless the run ends first (the monotonic end is END_NS).
+hold() {
+  local deadline_ns=$(( $(date +%s%N) + $1 * 1000000000 ))
+  (( deadline_ns > END_NS )) && deadline_ns=$END_NS
+  while (( $(date +%s%N) < deadline_ns )); do sleep 0.2; done
+}
+# SHUFFLED: the node ids in a random order (Fisher-Yates).
+shuffle_nodes() {
+  local i j t
+  mapfile -t SHUFFLED < <(seq 1 "$CHAOS_NODES")
+  for (( i = CHAOS_NODES - 1; i > 0; i-- )); do
+    j=$(( RANDOM % (i + 1) )); t=${SHUFFLED[$i]}; SHUFFLED[$i]=${SHUFFLED[$j]}; SHUFFLED[$j]=$t
+  done
+}
+
+nemesis_partition() {
+  local kind=$(( RANDOM % 4 )) nodes half a b l
+  shuffle_nodes
+  nodes=("${SHUFFLED[@]}")
+  case $kind in
+    0)
+      half=$(( (CHAOS_NODES - 1) / 2 ))
+      a="${nodes[*]:0:$half}"; b="${nodes[*]:$half}"
+      chaos_split "$a" "$b"; log "partition majority/minority: {$b} | {$a}"; count partition-split ;;
+    1)
+      l=$(leader_id); [ -n "$l" ] && [ "$l" != 0 ] || l=${nodes[0]}
+      b=$(seq 1 "$CHAOS_NODES" | grep -vx "$l" | tr '\n' ' ')
+      chaos_split "$l" "$b"; log "partition isolated leader: {$l} | {${b% }}"; count partition-leader ;;
+    2)
+      chaos_drop_from "${nodes[0]}" "${nodes[1]}"
+      log "partition one-way: node ${nodes[0]} no longer hears node ${nodes[1]}"; count partition-oneway ;;
+    3)
+      # Node nodes[0] sees both halves; the halves do not see each other.
+      half=$(( (CHAOS_NODES - 1) / 2 ))
+      a="${nodes[*]:1:$half}"; b="${nodes[*]:$(( half + 1 ))}"
+      chaos_split "$a" "$b"; log "partition bridge: {$a} | {$b}, node ${nodes[0]} sees both"; count partition-bridge ;;
+  esac
+  hold $(( 3 + RANDOM % 8 ))
+  chaos_heal_net; log "heal"
+}
+
+nemesis_kill() {
+  local t who
+  pick_target; t=$TARGET; who=$WHO
+  kill -KILL "${NODE_PID[$t]}" 2> /dev/null; wait "${NODE_PID[$t]}" 2> /dev/null
+  NODE_DOWN[$t]=1
+  log "kill -9 node $t ($who)"; count "kill-$who"
+  hold $(( 1 + RANDOM % 6 ))
+  start_node "$t"; log "restart node $t"
+}
+
+nemesis_pause() {
+  local t who d
+  pick_target; t=$TARGET; who=$WHO
+  d=$(( ELECTION_TIMEOUT_MS / 1000 + 2 + RANDOM % 5 ))
+  kill -STOP "${NODE_PID[$t]}"; log "SIGSTOP node $t ($who) for ${d}s"; count "pause-$who"
+  hold "$d"
+  kill -CONT "${NODE_PID[$t]}"; log "SIGCONT node $t"
+}
+
+nemesis_netem() {
+  local targets i what
+  if (( RANDOM % 2 == 0 )); then targets=$(seq 1 "$CHAOS_NODES" | tr '\n' ' '); else targets=$(( RANDOM % CHAOS_NODES + 1 )); fi
+  if [ "$HAS_NETEM" = 1 ]; then
+    local delay=$(( 20 + RANDOM % 180 )) jitter=$(( 5 + RANDOM % 50 )) loss=$(( RANDOM % 20 )) dup=$(( RANDOM % 5 ))
+    what="netem delay ${delay}ms ${jitter}ms loss ${loss}% duplicate ${dup}% reorder 25%"
+    for i in $targets; do
+      chaos_qdisc "$i" netem delay "${delay}ms" "${jitter}ms" loss "${loss}%" duplicate "${dup}%" reorder 25% 50%
+    done
+  else
+    local loss=$(( 5 + RANDOM % 30 ))
+    what="loss ${loss}% (nftables) and 1mbit/s (tbf); no netem in this kernel"
+    for i in $targets; do
+      chaos_loss_nft "$i" "$loss"
+      chaos_qdisc "$i" tbf rate 1mbit burst 32kbit latency 200ms
+    done
+  fi
+  log "network on nodes {${targets% }}: $what"; count netem
+  hold $(( 3 + RANDOM % 8 ))
+  chaos_heal_net; log "heal"
+}
+
+START_NS=$(date +%s%N)
+# The last seconds of the workload run without faults.
+END_NS=$(( START_NS + (DURATION_S - 5) * 1000000000 ))
+while (( $(date +%s%N) < END_NS )); do
+  hold $(( 2 + RANDOM % 4 ))
+  (( $(date +%s%N) < END_NS )) || break
+  "nemesis_${NEMESIS_LIST[$(( RANDOM % ${#NEMESIS_LIST[@]} ))]}"
+done
+
+# --- heal and check ----------------------------------------------------------------------
+VIOLATIONS=()
+chaos_heal_net
+for i in $(seq 1 "$CHAOS_NODES"); do
+  kill -CONT "${NODE_PID[$i]}" 2> /dev/null
+  if [ -n "${NODE_DOWN[$i]:-}" ]; then start_node "$i"; continue; fi
+  if ! kill -0 "${NODE_PID[$i]}" 2> /dev/null; then
+    wait "${NODE_PID[$i]}"; rc=$?
+    VIOLATIONS+=("node $i died on its own (exit $rc); see $RUN_DIR/node-$i.log")
+    start_node "$i"
+  fi
+done
+log "healed: every fault removed, every node running"
+wait "$WORKLOAD_PID"; WORKLOAD_PID=""
+log "$(tail -1 "$RUN_DIR/workload.log")"
+
+if ! in_client "$BUILD/aspen-chaos-client" converge --timeout-s 60 > "$RUN_DIR/converge.log" 2>&1; then
+  VIOLATIONS+=("members did not converge after healing (converge.log)")
+fi
+sed 's/^/  /' "$RUN_DIR/converge.log" | tee -a "$TIMELINE"
+if ! in_client "$BUILD/aspen-chaos-client" final-reads --keys "$KEYS" --history "$HISTORY" --timeout-s 30 \
+  >> "$RUN_DIR/workload.log" 2>&1; then
+  VIOLATIONS+=("a final read never succeeded after healing (workload.log)")
+fi
+
+"$BUILD/aspen-lincheck" "$HISTORY" > "$RUN_DIR/lincheck.txt" 2>&1
+lin_rc=$?
+# The verdict and, on a violation, the key and the register's value where the search
+# stopped; the failing key's operations are in lincheck.txt.
+{ head -3 "$RUN_DIR/lincheck.txt"; grep 'register after' "$RUN_DIR/lincheck.txt"; } | sed 's/^ */  /' | tee -a "$TIMELINE"
+INCONCLUSIVE=0
+case $lin_rc in
+  0) ;;
+  1) VIOLATIONS+=("history not linearizable (lincheck.txt)") ;;
+  2) INCONCLUSIVE=1 ;;
+  *) VIOLATIONS+=("aspen-lincheck failed with exit $lin_rc (lincheck.txt)") ;;
+esac
+
+"$BUILD/aspen-chaos-client" report --history "$HISTORY" --events "$EVENTS" > "$RUN_DIR/unavailability.txt" 2>&1
+sed 's/^/  /' "$RUN_DIR/unavailability.txt" | tee -a "$TIMELINE"
+summary=""
+for k in $(printf '%s\n' "${!FAULTS[@]}" | sort); do summary+="$k=${FAULTS[$k]} "; done
+log "faults: ${summary:-none}"
+if [ ${#VIOLATIONS[@]} -gt 0 ]; then
+  for v in "${VIOLATIONS[@]}"; do log "VIOLATION: $v"; done
+  log "verdict: FAIL (seed $SEED; replay the schedule: scripts/chaos.sh --seed $SEED --nemesis $NEMESES --duration ${DURATION_S}s --nodes $CHAOS_NODES --clients $CLIENTS --keys $KEYS ${WORKLOAD_FLAGS[*]})"
+  exit $EXIT_VIOLATION
+fi
+if [ "$INCONCLUSIVE" = 1 ]; then log "verdict: INCONCLUSIVE (checker budget exhausted)"; exit $EXIT_HARNESS; fi
+log "verdict: PASS"
+exit 0
