@@ -45,6 +45,7 @@ const std::vector<Target>& targets() {
       {"blob_range_verify", blob_range_verify_one_input, blob_range_verify_seeds},
       {"tuple_decode", tuple_decode_one_input, tuple_decode_seeds},
       {"dns_message", dns_message_one_input, dns_message_seeds},
+      {"gossip_message", gossip_message_one_input, gossip_message_seeds},
   };
   return all;
 }

@@ -73,6 +73,7 @@ RequestTraits traits_of(const cpb::Request& r) {
     case cpb::Request::kGetMetrics:
     case cpb::Request::kGetRaftMetrics:
     case cpb::Request::kGetLogs:
+    case cpb::Request::kGetPeers:
     case cpb::Request::kGetLeader:
     case cpb::Request::kGetNodeInfo:
     case cpb::Request::kGetClusterTicket:
@@ -904,7 +905,8 @@ Result<std::vector<kvpb::StorageAlarm>> Client::alarm_disarm(uint64_t member_id)
 
 Result<cpb::MembershipResponse> Client::add_learner(const cpb::NodeAddress& node) {
   if (node.node_id() == 0) return make_error(ErrorCode::kInvalidArgument, "a learner needs a non-zero node id");
-  if (node.addrs().empty()) return make_error(ErrorCode::kInvalidArgument, "a learner needs at least one address");
+  // A node given by id alone (no key, no address) is one discovery knows: the leader fills
+  // them in or says it cannot.
   cpb::Request request;
   *request.mutable_add_learner()->mutable_node() = node;
   auto r = call(request);

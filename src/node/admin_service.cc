@@ -53,6 +53,12 @@ void AdminService::register_handlers() {
   handlers_.add(R::kChangeMembership, "change_membership", bind(&AdminService::handle_change_membership));
   handlers_.add(R::kRemoveNode, "remove_node", bind(&AdminService::handle_remove_node));
   handlers_.add(R::kTriggerSnapshot, "trigger_snapshot", bind(&AdminService::handle_snapshot));
+  // Gossip discovery: made here, before the loop serves anything (phase 3 of start-up).
+  gossip_ = std::make_shared<GossipService>(env_);
+  gossip_->register_handlers(handlers_);
+  if (auto s = gossip_->start(); !s) {
+    ASPEN_LOG_ERROR("node {}: gossip discovery did not start: {}", env_.config.node_id, s.error().to_string());
+  }
 }
 
 // --- introspection --------------------------------------------------------------------
@@ -71,7 +77,7 @@ void AdminService::handle_health(const cpb::Request&, Reply reply) {
 
 void AdminService::handle_metrics(const cpb::Request&, Reply reply) {
   cpb::Response resp;
-  resp.mutable_get_metrics()->set_prometheus_text(prometheus_text(port_.metrics_view()));
+  resp.mutable_get_metrics()->set_prometheus_text(prometheus_text(port_.metrics_view()) + gossip_->prometheus_samples());
   reply(std::move(resp));
 }
 
@@ -221,7 +227,15 @@ void AdminService::handle_init(const cpb::Request& req, Reply reply) {
   });
 }
 
-void AdminService::on_tick() { run_leader_duties(); }
+void AdminService::on_tick() {
+  // The first tick comes after the configured peers went into the registry: they are the
+  // first gossip candidates.
+  if (!has_begun_gossip_) {
+    has_begun_gossip_ = true;
+    gossip_->begin_rounds();
+  }
+  run_leader_duties();
+}
 
 void AdminService::on_applied(Index applied) {
   if (refresh_at_applied_ == 0 || applied < refresh_at_applied_) return;
@@ -310,8 +324,30 @@ void AdminService::reply_membership(Reply reply, const Response& r) {
 
 void AdminService::handle_add_learner(const cpb::Request& req, Reply reply) {
   if (!port_.core()->is_leader()) return clients_.forward_to_leader(req, std::move(reply));
-  const auto& n = req.add_learner().node();
+  cpb::NodeAddress n = req.add_learner().node();
   if (n.node_id() == kNoNode) return reply(error_reply(ErrorCode::kInvalidArgument, "node id must be non-zero"));
+  // Without a key or an address: what discovery heard the node announce, signed by its key.
+  if (n.public_key().empty() || n.addrs().empty()) {
+    const auto& discovered = env_.peers.discovered();
+    auto d = discovered.find(n.node_id());
+    if (d == discovered.end()) {
+      return reply(error_reply(ErrorCode::kNotFound,
+                               fmt::format("node {} is not known to discovery on the leader (node {}); give its public "
+                                           "key and address, or see 'aspen-cli cluster peers'",
+                                           n.node_id(), env_.config.node_id)));
+    }
+    const PeerInfo& found = d->second.peer;
+    if (n.public_key().empty()) {
+      n.set_public_key(found.key.to_string());
+    } else if (n.public_key() != found.key.to_string()) {
+      return reply(error_reply(ErrorCode::kInvalidArgument,
+                               fmt::format("node {} announced key {}, not the key given", n.node_id(),
+                                           found.key.to_string())));
+    }
+    if (n.addrs().empty()) {
+      for (const auto& a : found.addrs) n.add_addrs(a.to_string());
+    }
+  }
   auto key = transport::PublicKey::parse(n.public_key());
   if (!key) {
     return reply(error_reply(ErrorCode::kInvalidArgument,

@@ -5,7 +5,9 @@
 // TriggerSnapshot compacts this node's log.
 //
 // It also carries out the leader's duties on every tick (the cluster id, member records;
-// what to write is next_leader_duty's decision, leader_duties.h).
+// what to write is next_leader_duty's decision, leader_duties.h), and owns gossip discovery
+// (gossip_service.h: the "aspen-gossip" protocol, GetPeers, its metrics), whose rounds it
+// starts at the first tick, once the configured peers are known.
 //
 // Threads: the loop only.
 #pragma once
@@ -15,6 +17,7 @@
 #include <vector>
 
 #include "node/client_service.h"
+#include "node/gossip_service.h"
 #include "node/internal/node_env.h"
 #include "rpc/handler_registry.h"
 
@@ -65,6 +68,8 @@ class AdminService {
   bool is_duty_in_flight_ = false;                // [loop]
   uint64_t last_duty_ms_ = 0;                     // [loop]
   Index refresh_at_applied_ = 0;  // [loop] refresh the cluster view once this is applied (0: none)
+  std::shared_ptr<GossipService> gossip_;  // [start]
+  bool has_begun_gossip_ = false;          // [loop]
 };
 
 }  // namespace aspen::node::internal

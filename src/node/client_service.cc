@@ -37,6 +37,7 @@ RequestKind request_kind(cpb::Request::OpCase op) {
     case cpb::Request::kGetClusterTicket:
     case cpb::Request::kWhoAmI:
     case cpb::Request::kGetLogs:
+    case cpb::Request::kGetPeers:
       return RequestKind::kStatus;
     default:
       return RequestKind::kAdmin;

@@ -30,7 +30,7 @@ struct Setting {
   std::string_view env;
 };
 
-constexpr std::array<Setting, 22> kSettings = {{
+constexpr std::array<Setting, 27> kSettings = {{
     {"node_id", "--node-id", "ASPEN_NODE_ID"},
     {"cookie", "--cookie", "ASPEN_COOKIE"},
     {"cookie_file", "--cookie-file", "ASPEN_COOKIE_FILE"},
@@ -53,6 +53,11 @@ constexpr std::array<Setting, 22> kSettings = {{
     {"log_level", "--log-level", "ASPEN_LOG_LEVEL"},
     {"log_format", "--log-format", "ASPEN_LOG_FORMAT"},
     {"ticket_file", "--ticket-file", "ASPEN_TICKET_FILE"},
+    {"disable_gossip", "--disable-gossip", "ASPEN_DISABLE_GOSSIP"},
+    {"gossip_interval_ms", "--gossip-interval-ms", "ASPEN_GOSSIP_INTERVAL_MS"},
+    {"gossip_seeds", "--gossip-seeds", "ASPEN_GOSSIP_SEEDS"},
+    {"gossip_probe_ports", "--gossip-probe-ports", "ASPEN_GOSSIP_PROBE_PORTS"},
+    {"gossip_peer_rate_per_min", "--gossip-peer-rate-per-min", "ASPEN_GOSSIP_PEER_RATE_PER_MIN"},
 }};
 
 // Timing bounds. A heartbeat below 10 ms is busy-looping; an election timeout must cover a
@@ -144,15 +149,18 @@ Result<std::string> toml_value_text(const std::string& path, const std::string& 
                                     const toml::node& value) {
   if (const auto* s = value.as_string()) return s->get();
   if (const auto* i = value.as_integer()) return std::to_string(i->get());
-  if (const auto* array = value.as_array(); array != nullptr && key == "peers") {
+  const bool is_flag_key = key == "disable_gossip";  // a switch: a boolean in TOML
+  if (const auto* b = value.as_boolean(); b != nullptr && is_flag_key) return std::string(b->get() ? "true" : "false");
+  const bool is_list_key = key == "peers" || key == "gossip_seeds";
+  if (const auto* array = value.as_array(); array != nullptr && is_list_key) {
     std::string joined;
     for (const toml::node& element : *array) {
       const auto* s = element.as_string();
       if (s == nullptr) {
         return config_error(
-            fmt::format("config file '{}': peers must be an array of strings, "
+            fmt::format("config file '{}': {} must be an array of strings, "
                         "found {} in it",
-                        path, toml_type_name(element.type())));
+                        path, key, toml_type_name(element.type())));
       }
       if (!joined.empty()) joined += ',';
       joined += s->get();
@@ -160,7 +168,9 @@ Result<std::string> toml_value_text(const std::string& path, const std::string& 
     return joined;
   }
   return config_error(fmt::format("config file '{}': {} must be {}, got {}", path, key,
-                                  key == "peers" ? "an array of strings" : "a string or an integer",
+                                  is_list_key   ? "an array of strings"
+                                  : is_flag_key ? "a boolean (or \"true\"/\"false\")"
+                                                : "a string or an integer",
                                   toml_type_name(value.type())));
 }
 
@@ -474,6 +484,79 @@ Status resolve_misc(const Merged& merged, NodeConfig& config) {
   return {};
 }
 
+// Splits a comma-separated list, dropping empty entries ("a,b," and "a, ,b" are forgiven).
+std::vector<std::string_view> split_list(std::string_view text) {
+  std::vector<std::string_view> out;
+  size_t begin = 0;
+  while (begin <= text.size()) {
+    size_t end = text.find(',', begin);
+    if (end == std::string_view::npos) end = text.size();
+    const std::string_view entry = trim(text.substr(begin, end - begin));
+    begin = end + 1;
+    if (!entry.empty()) out.push_back(entry);
+  }
+  return out;
+}
+
+Status resolve_gossip(const Merged& merged, NodeConfig& config) {
+  cluster::GossipSettings& g = config.gossip;
+  if (const auto text = merged.get("disable_gossip")) {
+    if (*text == "true" || *text == "1") {
+      g.is_enabled = false;
+    } else if (*text != "false" && *text != "0") {
+      return field_error("disable_gossip", fmt::format("must be true or false, got '{}'", *text));
+    }
+  }
+  if (const auto text = merged.get("gossip_interval_ms")) {
+    const auto ms = parse_unsigned<uint32_t>(*text);
+    if (!ms || *ms < cluster::kMinGossipIntervalMs || *ms > cluster::kMaxGossipIntervalMs) {
+      return field_error("gossip_interval_ms", fmt::format("must be milliseconds from {} to {}, got '{}'",
+                                                           cluster::kMinGossipIntervalMs,
+                                                           cluster::kMaxGossipIntervalMs, *text));
+    }
+    g.interval_ms = *ms;
+  }
+  if (const auto text = merged.get("gossip_peer_rate_per_min")) {
+    const auto n = parse_unsigned<uint32_t>(*text);
+    if (!n || *n == 0 || *n > cluster::kMaxGossipPeerMessagesPerMin) {
+      return field_error("gossip_peer_rate_per_min", fmt::format("must be announcements per minute from 1 to {}, got '{}'",
+                                                                 cluster::kMaxGossipPeerMessagesPerMin, *text));
+    }
+    g.peer_messages_per_min = *n;
+  }
+  if (const auto text = merged.get("gossip_seeds")) {
+    for (std::string_view entry : split_list(*text)) {
+      auto addr = transport::SocketAddr::resolve(entry);
+      if (!addr) {
+        return field_error("gossip_seeds", fmt::format("'{}' must be host:port: {}", entry, addr.error().message()));
+      }
+      if (g.seeds.size() >= cluster::kMaxGossipSeeds) {
+        return field_error("gossip_seeds", fmt::format("at most {} seeds", cluster::kMaxGossipSeeds));
+      }
+      g.seeds.push_back(std::move(*addr));
+    }
+  }
+  if (const auto text = merged.get("gossip_probe_ports")) {
+    if (*text == "none") {
+      g.probe_port_first = 0;
+      g.probe_port_last = 0;
+    } else {
+      const size_t dash = text->find('-');
+      const auto first = parse_unsigned<uint16_t>(text->substr(0, dash));
+      const auto last = dash == std::string_view::npos ? first : parse_unsigned<uint16_t>(text->substr(dash + 1));
+      if (!first || !last || *first == 0 || *last < *first ||
+          size_t{*last} - *first + 1 > cluster::kMaxGossipProbePorts) {
+        return field_error("gossip_probe_ports",
+                           fmt::format("must be FIRST-LAST (at most {} ports, e.g. 7000-7015) or none, got '{}'",
+                                       cluster::kMaxGossipProbePorts, *text));
+      }
+      g.probe_port_first = *first;
+      g.probe_port_last = *last;
+    }
+  }
+  return {};
+}
+
 }  // namespace
 
 Result<ConfigLayer> read_config_file(const std::string& path) {
@@ -558,7 +641,7 @@ Result<NodeConfig> resolve_config(const std::vector<ConfigLayer>& layers_by_prio
 
   NodeConfig config;
   for (auto* step :
-       {resolve_identity, resolve_storage, resolve_blobs, resolve_timing, resolve_peers, resolve_misc}) {
+       {resolve_identity, resolve_storage, resolve_blobs, resolve_timing, resolve_peers, resolve_misc, resolve_gossip}) {
     if (auto status = step(merged, config); !status) return std::unexpected(status.error());
   }
   return config;

@@ -27,6 +27,11 @@
 //   --log-level           ASPEN_LOG_LEVEL           log_level             info
 //   --log-format          ASPEN_LOG_FORMAT          log_format            text (text | json: one object a line)
 //   --ticket-file         ASPEN_TICKET_FILE         ticket_file           none: where to write the ticket
+//   --disable-gossip      ASPEN_DISABLE_GOSSIP      disable_gossip        false (gossip discovery runs)
+//   --gossip-interval-ms  ASPEN_GOSSIP_INTERVAL_MS  gossip_interval_ms    10000: how often a node announces itself
+//   --gossip-seeds        ASPEN_GOSSIP_SEEDS        gossip_seeds (array)  none; host:port, comma-separated in flag/env
+//   --gossip-probe-ports  ASPEN_GOSSIP_PROBE_PORTS  gossip_probe_ports    7000-7015 on the bind address ("none": off)
+//   --gossip-peer-rate-per-min ASPEN_GOSSIP_PEER_RATE_PER_MIN gossip_peer_rate_per_min  12 announcements per peer
 #pragma once
 
 #include <cstdint>
@@ -35,6 +40,7 @@
 #include <string>
 #include <vector>
 
+#include "cluster/gossip_settings.h"
 #include "cluster/ticket.h"
 #include "core/error.h"
 #include "node/knobs.h"
@@ -78,6 +84,7 @@ struct NodeConfig {
   std::string log_level = "info";
   std::string log_format = "text";  // text | json (core/log.h set_format)
   std::string ticket_file;
+  cluster::GossipSettings gossip;  // discovery (cluster/gossip.h)
 };
 
 // The values as given, before defaults and validation: one layer of the priority order.

@@ -118,6 +118,8 @@ std::optional<PeerInfo> PeerRegistry::lookup(NodeId id) const {
     }
     return p;
   }
+  // Only where a node said it is, signed: dialling it proves nothing and trusts nothing.
+  if (auto d = discovered_.find(id); d != discovered_.end()) return d->second.peer;
   return std::nullopt;
 }
 
@@ -147,6 +149,53 @@ bool PeerRegistry::is_trusted(const transport::PublicKey& key, NodeId claimed_id
     if (members_.contains(id) && matches(p)) return true;
   }
   return false;
+}
+
+std::optional<transport::PublicKey> PeerRegistry::known_key(NodeId id) const {
+  for (const auto* m : {&records_, &manual_, &greeted_}) {
+    if (auto it = m->find(id); it != m->end()) return it->second.key;
+  }
+  return std::nullopt;
+}
+
+bool PeerRegistry::learn_from_discovery(const PeerInfo& peer, std::string_view source, uint64_t now_ms,
+                                        uint64_t announced_ms, std::string via) {
+  ASPEN_ASSERT(peer.id != kNoNode);
+  if (auto key = known_key(peer.id); key && *key != peer.key) return false;
+  // A member's record is not rewritten from gossip: where a member is comes from its
+  // greeting (which it sends only with the cookie), gossip only fills in nodes without one.
+  auto it = discovered_.find(peer.id);
+  if (it == discovered_.end()) {
+    if (discovered_.size() >= kMaxDiscoveredPeers) {
+      auto oldest = std::min_element(discovered_.begin(), discovered_.end(), [](const auto& a, const auto& b) {
+        return a.second.last_seen_ms < b.second.last_seen_ms;
+      });
+      discovered_.erase(oldest);
+    }
+    it = discovered_.emplace(peer.id, DiscoveredPeer{peer, std::string(source), now_ms, now_ms, announced_ms, {}}).first;
+  } else if (it->second.peer.key != peer.key) {
+    return false;  // the gossip core keeps one key per id; a second one never gets here
+  }
+  DiscoveredPeer& d = it->second;
+  d.peer = peer;
+  d.source = std::string(source);
+  d.last_seen_ms = now_ms;
+  d.announced_ms = std::max(d.announced_ms, announced_ms);
+  d.via = std::move(via);
+  ASPEN_ASSERT(discovered_.size() <= kMaxDiscoveredPeers);
+  return true;
+}
+
+void PeerRegistry::expire_discovered(uint64_t cutoff_ms) {
+  std::erase_if(discovered_, [cutoff_ms](const auto& entry) { return entry.second.last_seen_ms < cutoff_ms; });
+}
+
+std::vector<std::pair<std::string, PeerInfo>> PeerRegistry::static_sources() const {
+  std::vector<std::pair<std::string, PeerInfo>> out;
+  for (const auto& [id, p] : records_) out.emplace_back("record", p);
+  for (const auto& [id, p] : manual_) out.emplace_back("config", p);
+  for (const auto& [id, p] : greeted_) out.emplace_back("greeting", p);
+  return out;
 }
 
 std::vector<PeerInfo> PeerRegistry::reachable_members() const {

@@ -22,6 +22,8 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include "aspen/cluster.pb.h"
@@ -49,6 +51,18 @@ struct PeerInfo {
   std::vector<transport::SocketAddr> addrs;
 };
 
+// What a discovery source (gossip today) reported about a node, and when: where it says it
+// is, never whether to trust it. Bounded: kMaxDiscoveredPeers, the least recently seen go.
+inline constexpr size_t kMaxDiscoveredPeers = 256;
+struct DiscoveredPeer {
+  PeerInfo peer;
+  std::string source;          // "gossip"
+  uint64_t first_seen_ms = 0;  // this node's wall clock
+  uint64_t last_seen_ms = 0;
+  uint64_t announced_ms = 0;   // the timestamp the node signed
+  std::string via;             // who passed it on (a short key), empty if the node itself
+};
+
 class PeerRegistry {
  public:
   // Replaces what the KV records say (a scan of kNodeRecordPrefix). Malformed records are
@@ -63,6 +77,19 @@ class PeerRegistry {
   std::optional<transport::PublicKey> learn_from_hello(NodeId id, const transport::PublicKey& key,
                                                        std::vector<transport::SocketAddr> addrs);
   void set_membership(const raftpb::ConfState& cs);
+
+  // A node a discovery source vouches for (its announcement was signed by `peer.key`).
+  // Refused (false) when another source already holds a different key for the id. Consulted
+  // by lookup() only when no other source knows the id; never for trust.
+  bool learn_from_discovery(const PeerInfo& peer, std::string_view source, uint64_t now_ms, uint64_t announced_ms,
+                            std::string via);
+  // Discovered peers not heard of since `cutoff_ms` are forgotten.
+  void expire_discovered(uint64_t cutoff_ms);
+  const std::map<NodeId, DiscoveredPeer>& discovered() const { return discovered_; }
+  // The key the records, the configuration, the ticket or a greeting hold for the id.
+  std::optional<transport::PublicKey> known_key(NodeId id) const;
+  // Every source's view of every node, for `aspen-cli cluster peers`: (source, peer).
+  std::vector<std::pair<std::string, PeerInfo>> static_sources() const;
 
   std::optional<PeerInfo> lookup(NodeId id) const;
   // The node id a key belongs to, if any source names it.
@@ -83,6 +110,7 @@ class PeerRegistry {
   std::map<NodeId, PeerInfo> greeted_;
   std::map<NodeId, std::vector<transport::SocketAddr>> announced_;  // members' greetings
   std::set<NodeId> members_;
+  std::map<NodeId, DiscoveredPeer> discovered_;  // gossip; consulted last, never for trust
   size_t malformed_records_ = 0;
 };
 

@@ -123,6 +123,7 @@ Status authorize_request(const clientpb::Request& req, const auth::VerifiedToken
     case cpb::kGetMetrics:
     case cpb::kGetRaftMetrics:
     case cpb::kGetLogs:  // lines may name keys, peers and addresses
+    case cpb::kGetPeers:  // every node's key and addresses, as discovery found them
     case cpb::kAddLearner:
     case cpb::kChangeMembership:
     case cpb::kRemoveNode:

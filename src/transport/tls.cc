@@ -189,7 +189,10 @@ Status TlsSession::init_common(const TlsContext& ctx, ngtcp2_conn* conn, unsigne
 
 Status TlsSession::init_client(const TlsContext& ctx, ngtcp2_conn* conn, const PublicKey& expected_peer,
                                const std::string& alpn) {
-  expected_peer_ = expected_peer;
+  // The all-zero key pins nothing: a discovery probe of an address whose key it cannot know
+  // yet (cluster/gossip.h), which learns the key from the handshake (Connection::peer_key)
+  // and trusts nothing the peer says that its key has not signed.
+  if (expected_peer != PublicKey()) expected_peer_ = expected_peer;
   alpns_ = {alpn};
   return init_common(ctx, conn, GNUTLS_CLIENT | GNUTLS_NO_END_OF_EARLY_DATA);
 }

@@ -97,16 +97,21 @@ struct AddLearnerArgs {
 
 int run_add_learner(const Context& ctx, const AddLearnerArgs& a) {
   if (a.node_id == 0) return usage_error(ctx, "node id must be positive");
-  if (auto k = transport::PublicKey::parse(a.public_key); !k) {
-    return usage_error(ctx, "bad public key: " + k.error().message());
-  }
-  // A host name is resolved here: members store and exchange IP addresses.
-  auto addr = transport::SocketAddr::resolve(a.addr);
-  if (!addr) return usage_error(ctx, "bad address: " + addr.error().message());
   cpb::NodeAddress node;
   node.set_node_id(a.node_id);
-  node.set_public_key(a.public_key);
-  node.add_addrs(addr->to_string());
+  // Without a key (and address), the leader takes what discovery heard the node announce.
+  if (!a.public_key.empty()) {
+    if (auto k = transport::PublicKey::parse(a.public_key); !k) {
+      return usage_error(ctx, "bad public key: " + k.error().message());
+    }
+    node.set_public_key(a.public_key);
+  }
+  if (!a.addr.empty()) {
+    // A host name is resolved here: members store and exchange IP addresses.
+    auto addr = transport::SocketAddr::resolve(a.addr);
+    if (!addr) return usage_error(ctx, "bad address: " + addr.error().message());
+    node.add_addrs(addr->to_string());
+  }
   return with_client(ctx, [&](client::Client& c) {
     return print_membership(ctx, c.add_learner(node), fmt::format("node {} added as a learner", a.node_id));
   });
@@ -240,6 +245,69 @@ int run_status(const Context& ctx) {
   });
 }
 
+// "12.3 s ago" from two wall-clock readings of the same node.
+std::string ago(uint64_t now_ms, uint64_t then_ms) {
+  if (then_ms == 0) return "-";
+  if (then_ms >= now_ms) return "now";
+  return fmt::format("{:.1f} s ago", static_cast<double>(now_ms - then_ms) / 1000.0);
+}
+
+int run_peers(const Context& ctx, uint64_t node_id) {
+  return with_client(ctx, [&](client::Client& c) {
+    cpb::Request req;
+    req.mutable_get_peers();
+    auto r = c.call(req, client::Target{node_id});
+    if (!r) return fail(ctx, r.error());
+    if (!r->has_get_peers()) return fail(ctx, Error(ErrorCode::kInternal, "the node answered something else"));
+    const auto& p = r->get_peers();
+    if (ctx.is_json) {
+      nlohmann::json peers = nlohmann::json::array();
+      for (const auto& peer : p.peers()) {
+        nlohmann::json sources = nlohmann::json::array();
+        for (const auto& s : peer.sources()) {
+          nlohmann::json j = {{"source", s.source()},
+                              {"addrs", std::vector<std::string>(s.addrs().begin(), s.addrs().end())}};
+          if (s.last_seen_ms() != 0) {
+            j["first_seen_ms"] = s.first_seen_ms();
+            j["last_seen_ms"] = s.last_seen_ms();
+            j["announced_ms"] = s.announced_ms();
+            j["via"] = s.via();
+          }
+          sources.push_back(std::move(j));
+        }
+        peers.push_back({{"node_id", peer.node_id()},
+                         {"public_key", peer.public_key()},
+                         {"is_member", peer.is_member()},
+                         {"sources", std::move(sources)}});
+      }
+      print_json_ok({{"now_ms", p.now_ms()},
+                     {"is_gossip_enabled", p.is_gossip_enabled()},
+                     {"gossip_active_view", p.gossip_active_view()},
+                     {"gossip_passive_view", p.gossip_passive_view()},
+                     {"peers", std::move(peers)}});
+      return kExitOk;
+    }
+    if (p.is_gossip_enabled()) {
+      std::cout << "gossip on (active view " << p.gossip_active_view() << ", passive view " << p.gossip_passive_view()
+                << ")\n";
+    } else {
+      std::cout << "gossip off\n";
+    }
+    std::cout << fmt::format("{:>8}  {:<10} {:<8}  {:<22} {:<12} {}\n", "NODE", "KEY", "MEMBER", "ADDRESS", "SOURCE",
+                             "SEEN");
+    for (const auto& peer : p.peers()) {
+      for (const auto& s : peer.sources()) {
+        std::string seen = ago(p.now_ms(), s.last_seen_ms());
+        if (!s.via().empty()) seen += " via " + s.via();
+        std::cout << fmt::format("{:>8}  {:<10} {:<8}  {:<22} {:<12} {}\n", peer.node_id(),
+                                 peer.public_key().substr(0, 10), peer.is_member() ? "yes" : "no",
+                                 s.addrs_size() > 0 ? s.addrs(0) : std::string("-"), s.source(), seen);
+      }
+    }
+    return kExitOk;
+  });
+}
+
 int run_ticket(const Context& ctx) {
   return with_client(ctx, [&](client::Client& c) {
     auto r = c.cluster_ticket();
@@ -327,14 +395,19 @@ void add_cluster_commands(CLI::App& app, Context& ctx, Action& action) {
   auto* add = cluster->add_subcommand("add-learner", "Add a node as a non-voting learner; it copies the data");
   add->add_option("node-id", add_args->node_id, "The new node's id (a positive integer, unique in the cluster)")
       ->required();
-  add->add_option("public-key", add_args->public_key, "The new node's public key (52 base32 characters)")->required();
-  add->add_option("address", add_args->addr, "Where the node listens, as host:port (an IP address or a name)")
-      ->required();
+  add->add_option("public-key", add_args->public_key,
+                  "The new node's public key (52 base32 characters); leave out (with the address) when "
+                  "discovery knows the node");
+  add->add_option("address", add_args->addr,
+                  "Where the node listens, as host:port (an IP address or a name); leave out to take the "
+                  "address the node announced");
   add->footer(
       "The node id, public key and address are printed by the new node's aspen-node at start.\n"
+      "With gossip discovery (on by default) the leader already knows a node that shares the\n"
+      "cookie: the id alone is enough (see 'cluster peers').\n"
       "A learner receives every write but does not vote; once it has caught up (see\n"
       "'cluster status', LAG), promote it with 'cluster change-membership'.\n"
-      "Example:\n  aspen-cli cluster add-learner 4 <52-char-key> 10.0.0.4:7000");
+      "Examples:\n  aspen-cli cluster add-learner 4 <52-char-key> 10.0.0.4:7000\n  aspen-cli cluster add-learner 4");
   add->callback([&ctx, &action, add_args] { action = [&ctx, add_args] { return run_add_learner(ctx, *add_args); }; });
 
   auto cm_args = std::make_shared<ChangeMembershipArgs>();
@@ -383,6 +456,19 @@ void add_cluster_commands(CLI::App& app, Context& ctx, Action& action) {
   disarm->add_option("--member", *disarm_member, "Clear only this member's alarm (default: every member's)");
   disarm->callback([&ctx, &action, disarm_member] {
     action = [&ctx, disarm_member] { return run_alarm_disarm(ctx, *disarm_member); };
+  });
+
+  auto peers_node = std::make_shared<uint64_t>(0);
+  auto* peers = cluster->add_subcommand("peers", "Show the nodes this node knows of, and from which source");
+  peers->add_option("--node", *peers_node, "Ask this node instead of any");
+  peers->footer(
+      "One line per node and source: record (the cluster's member records), config (--peers or\n"
+      "the join ticket), greeting (a peer's Raft greeting), gossip (a signed announcement; SEEN is\n"
+      "when it last arrived, and 'via' the peer that passed it on). Discovery grants no\n"
+      "membership: add a node with 'cluster add-learner ID'.\n"
+      "Example:\n  aspen-cli cluster peers --json");
+  peers->callback([&ctx, &action, peers_node] {
+    action = [&ctx, peers_node] { return run_peers(ctx, *peers_node); };
   });
 
   auto snapshot_node = std::make_shared<uint64_t>(0);

@@ -74,6 +74,16 @@ constexpr FlagSpec kFlags[] = {
     {"--log-format", "log_format",
      "text (default) or json: one JSON object a line (ts, level, node_id, thread, msg) for log shippers."},
     {"--ticket-file", "ticket_file", "Write the cluster ticket to this file whenever it changes."},
+    {"--gossip-interval-ms", "gossip_interval_ms",
+     "How often this node announces itself to the peers it knows, in milliseconds (default 10000)."},
+    {"--gossip-seeds", "gossip_seeds",
+     "Addresses (host:port, comma-separated) this node asks for peers while it knows none; their keys need not "
+     "be known. Gossip grants no membership."},
+    {"--gossip-probe-ports", "gossip_probe_ports",
+     "FIRST-LAST: while it knows no peer, a node whose own port is in this range looks for peers on the other "
+     "ports of its bind address (default 7000-7015; none: off)."},
+    {"--gossip-peer-rate-per-min", "gossip_peer_rate_per_min",
+     "Announcements one peer may send per minute; more are refused and counted (default 12)."},
 };
 
 }  // namespace
@@ -91,6 +101,9 @@ int main(int argc, char** argv) {
       "aspen-node"};
   std::map<std::string, std::string> values;
   for (const auto& f : kFlags) app.add_option(f.flag, values[f.key], f.help);
+  bool is_gossip_disabled = false;
+  app.add_flag("--disable-gossip", is_gossip_disabled,
+               "Do not run gossip discovery: peers come only from --peers, a ticket and the cluster's records.");
   std::string config_path;
   app.add_option("--config", config_path, "A TOML file with any of the settings above (keys as in node_id, cookie, ...).");
   try {
@@ -103,6 +116,7 @@ int main(int argc, char** argv) {
   for (const auto& f : kFlags) {
     if (app.count(f.flag) > 0) flags[f.key] = values[f.key];
   }
+  if (is_gossip_disabled) flags["disable_gossip"] = "true";
   std::vector<std::string> env_entries;
   for (char** e = environ; *e != nullptr; ++e) env_entries.emplace_back(*e);
   aspen::node::ConfigLayer env = aspen::node::read_config_env(env_entries);

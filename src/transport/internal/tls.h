@@ -46,7 +46,8 @@ class TlsSession {
   TlsSession(const TlsSession&) = delete;
   TlsSession& operator=(const TlsSession&) = delete;
 
-  // Client: offers `alpn` and accepts only a server holding `expected_peer`.
+  // Client: offers `alpn` and accepts only a server holding `expected_peer` (any server's key
+  // when it is the all-zero key: discovery probes, which learn the key from the handshake).
   Status init_client(const TlsContext& ctx, ngtcp2_conn* conn, const PublicKey& expected_peer,
                      const std::string& alpn);
   // Server: accepts one of `alpns` (a ClientHello without a known ALPN is refused) and

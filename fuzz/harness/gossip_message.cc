@@ -1,0 +1,79 @@
+// gossip_message: bytes received on "aspen-gossip" from a peer, decoded and taken by a
+// gossip core (src/cluster/gossip.h). The first input byte picks the sender: the node whose
+// announcement the seeds carry, or a stranger. Properties: no assert fires; a decoded message
+// stays within the limits and encodes back to a message that decodes the same; nothing is
+// taken from a message over kMaxGossipMessageBytes or without a valid signature (the fuzzer
+// cannot forge one, so every announcement taken was signed by a seed's key); the tables stay
+// bounded.
+#include "cluster/gossip.h"
+#include "fuzz/harness/harness.h"
+#include "node/gossip_topic.h"
+
+namespace aspen::fuzz {
+namespace {
+
+constexpr uint64_t kNowMs = 1'800'000'000'000;
+
+transport::NodeIdentity identity_from(uint8_t byte) {
+  std::array<uint8_t, transport::kSecretSeedSizeBytes> seed{};
+  seed.fill(byte);
+  return transport::NodeIdentity::from_seed(seed);
+}
+
+cluster::GossipTopic topic() { return node::gossip_topic("fuzz-cluster-cookie"); }
+
+// A message node `id` (key from seed byte `id`) sends, passing on `forwarded`.
+std::string message_from(NodeId id, uint64_t ts, std::vector<cluster::SignedAnnouncement> forwarded) {
+  cluster::Announcement a;
+  a.topic = topic();
+  a.node_id = id;
+  a.public_key = identity_from(static_cast<uint8_t>(id)).public_key();
+  a.addrs = {{"127.0.0.1", static_cast<uint16_t>(7000 + id)}};
+  a.timestamp_ms = ts;
+  cluster::GossipMessage m;
+  m.sender = cluster::sign_announcement(a, identity_from(static_cast<uint8_t>(id)));
+  m.forwarded = std::move(forwarded);
+  m.wants_reply = true;
+  return cluster::encode_gossip_message(m);
+}
+
+}  // namespace
+
+int gossip_message_one_input(const uint8_t* data, size_t size) {
+  if (size < 1) return 0;
+  const std::string_view bytes(reinterpret_cast<const char*>(data + 1), size - 1);
+  auto decoded = cluster::decode_gossip_message(bytes);
+  if (decoded) {
+    check(bytes.size() <= cluster::kMaxGossipMessageBytes, "a message over the limit was decoded");
+    check(decoded->forwarded.size() <= cluster::kMaxGossipForwarded, "too many passed-on announcements");
+    auto again = cluster::decode_gossip_message(cluster::encode_gossip_message(*decoded));
+    check(again.has_value() && *again == *decoded, "a decoded message does not encode back to itself");
+  }
+  cluster::GossipCoreConfig config;
+  config.node_id = 99;
+  config.topic = topic();
+  config.peer_messages_per_min = 1000;
+  cluster::GossipCore core(config, identity_from(99), [](NodeId) { return std::optional<transport::PublicKey>(); });
+  const transport::PublicKey from = identity_from(data[0] % 2 == 0 ? 1 : 200).public_key();
+  const auto received = core.on_message(from, bytes, kNowMs);
+  if (!decoded) check(received.learned.empty(), "an announcement was taken from an undecodable message");
+  for (const auto& n : received.learned) {
+    check(n.key == identity_from(static_cast<uint8_t>(n.node_id)).public_key(), "an unsigned announcement was taken");
+    check(n.addrs.size() <= cluster::kMaxGossipAddrs, "an announcement kept too many addresses");
+  }
+  check(core.active_view().size() <= cluster::kGossipActiveViewSize, "the active view grew past its bound");
+  check(core.passive_view().size() <= cluster::kGossipPassiveViewSize, "the passive view grew past its bound");
+  Rng rng(1);
+  check(core.make_message(kNowMs, from, false, rng).size() <= cluster::kMaxGossipMessageBytes,
+        "a message this node would send is over the limit");
+  return 0;
+}
+
+std::vector<std::string> gossip_message_seeds() {
+  const std::string from_1 = message_from(1, kNowMs - 1000, {});
+  auto forwarded = cluster::decode_gossip_message(message_from(2, kNowMs - 5000, {}));
+  const std::string with_forwarded = message_from(1, kNowMs - 10, {forwarded->sender});
+  return {std::string(1, '\0') + from_1, std::string(1, '\0') + with_forwarded, std::string(1, '\1') + from_1};
+}
+
+}  // namespace aspen::fuzz
