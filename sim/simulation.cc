@@ -174,6 +174,7 @@ void Cluster::crash_node(SimNode& n) {
   }
   n.last_write_answered_us = 0;
   note_event(2, n.id, n.incarnation);
+  report_gone_leader(n);
   n.is_up = false;
   ++n.incarnation;
   n.core = nullptr;
@@ -186,6 +187,30 @@ void Cluster::crash_node(SimNode& n) {
   n.staged_snapshots = node::StagedSnapshots{};
   n.requests.clear();
   ++stats_.crashes;
+}
+
+void Cluster::report_gone_leader(const SimNode& gone) {
+  // The node's rule (docs/operations.md, failure detection): a follower's keep-alives to a
+  // leader whose process died come back as ICMP port unreachable within a couple of
+  // heartbeats, and the follower is told its leader is unreachable. The delay is drawn
+  // from the seed without drawing from rng_, so the run's other draws do not shift.
+  const uint64_t max_delay_us = 2 * uint64_t{opt_.knobs.heartbeat_ms} * kUsPerMs;
+  for (auto& [id, other] : nodes_) {
+    if (id == gone.id || !other->is_up || other->core->leader() != gone.id) continue;
+    const uint64_t delay_us = Rng(opt_.seed ^ (id << 20) ^ (gone.incarnation << 40) ^ gone.id).range(1, max_delay_us);
+    const uint64_t inc = other->incarnation;
+    const NodeId follower = id;
+    const NodeId leader = gone.id;
+    at(delay_us, [this, follower, inc, leader] {
+      SimNode* p = node(follower);
+      if (p == nullptr || !p->is_up || p->incarnation != inc) return;
+      trace(fmt::format("node {} is told its leader {} is unreachable", follower, leader));
+      ++stats_.unreachable_leader_reports;
+      p->core->report_unreachable(leader);
+      check_after_event(*p);
+      maybe_take_ready(*p);
+    });
+  }
 }
 
 void Cluster::retire_node(SimNode& n) {

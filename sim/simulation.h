@@ -156,6 +156,7 @@ struct SimStats {
   uint64_t ops_indeterminate = 0;
   uint64_t leaders_elected = 0;
   uint64_t crashes = 0;
+  uint64_t unreachable_leader_reports = 0;  // followers told their crashed leader is unreachable
   uint64_t partitions = 0;
   uint64_t conf_changes_applied = 0;
   uint64_t transfers = 0;

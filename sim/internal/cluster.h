@@ -129,6 +129,8 @@ class Cluster {
   void retire_node(SimNode& n);
   void schedule_retirement(NodeId id, Index config_index, std::set<NodeId> members);
   void schedule_tick(SimNode& n);
+  // Tells the crashed node's followers, after a short delay, that their leader is gone.
+  void report_gone_leader(const SimNode& gone);
   void maybe_take_ready(SimNode& n);
   void on_synced(SimNode& n, const std::shared_ptr<node::ReadyCycle::Step>& step);   // its log part is durable
   void on_applied(SimNode& n, const std::shared_ptr<node::ReadyCycle::Step>& step);  // and its apply done

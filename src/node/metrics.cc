@@ -201,6 +201,9 @@ std::string prometheus_text(const MetricsView& v) {
          tm.send_blocked);
   metric("transport_datagrams_dropped_total", "counter", "Datagrams dropped because the send queue was full.",
          tm.datagrams_dropped);
+  metric("transport_peers_unreachable_total", "counter",
+         "Connections ended at once because the peer's address answered with ICMP unreachable (its process is gone).",
+         tm.peers_unreachable);
   family("transport_peer_rtt_seconds", "gauge", "Smoothed round-trip time per peer connection (QUIC).");
   for (const auto& r : tm.peer_rtts) {
     out += fmt::format("aspen_transport_peer_rtt_seconds{{node_id=\"{}\",peer=\"{}\",alpn=\"{}\"}} {}\n", v.node_id,

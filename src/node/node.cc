@@ -174,6 +174,10 @@ Status Shell::start() {
   auto client_handler = std::make_shared<ClientHandler>();
   client_handler->clients = clients_;
   if (auto s = env_.endpoint->register_handler(kRaftAlpn, raft_handler); !s) return s;
+  // A peer's process found gone (ICMP unreachable): Raft hears at once (fast failover).
+  env_.endpoint->set_peer_unreachable_handler([links = std::weak_ptr<RaftLinks>(links_)](const transport::PublicKey& key) {
+    if (auto l = links.lock()) l->on_peer_unreachable(key);
+  });
   auto logs_handler = std::make_shared<ClientHandler>();
   logs_handler->clients = clients_;
   logs_handler->is_log_protocol = true;

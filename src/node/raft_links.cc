@@ -152,7 +152,10 @@ void RaftLinks::on_dial_failed(NodeId to, uint64_t generation, const Error& e) {
   } else {
     ASPEN_LOG_DEBUG("node {}: cannot reach node {}: {}", env_.config.node_id, to, e.to_string());
   }
-  if (auto* core = port_.core()) core->raft().report_unreachable(to);
+  if (auto* core = port_.core()) {
+    core->raft().report_unreachable(to);
+    port_.schedule_pump();
+  }
 }
 
 void RaftLinks::dial(NodeId to) {
@@ -174,6 +177,9 @@ void RaftLinks::dial(NodeId to) {
     auto self = weak.lock();
     if (!self) return;
     if (!conn) return self->on_dial_failed(to, gen, conn.error());
+    // A PING after two heartbeats of silence: a follower's link to a leader whose process
+    // died goes quiet, and the PING comes back as ICMP unreachable (on_peer_unreachable).
+    conn->set_keep_alive_ms(2 * self->env_.config.knobs.heartbeat_ms);
     transport::StreamCallbacks cb;
     // The peer answers our greeting here, and nothing else: it sends on its own link.
     cb.on_message = [weak, to, gen](transport::Stream& stream, std::string bytes) {
@@ -208,6 +214,16 @@ void RaftLinks::dial(NodeId to) {
       l.proof_deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(limits::kConnectTimeoutMs);
     });
   });
+}
+
+void RaftLinks::on_peer_unreachable(const transport::PublicKey& key) {
+  const auto id = env_.peers.node_id_of(key);
+  if (!id || *id == env_.config.node_id) return;
+  ASPEN_LOG_DEBUG("node {}: node {} is unreachable: its address refused our datagrams", env_.config.node_id, *id);
+  if (auto* core = port_.core()) {
+    core->raft().report_unreachable(*id);
+    port_.schedule_pump();
+  }
 }
 
 void RaftLinks::on_peers_changed() {

@@ -49,6 +49,9 @@ class RaftLinks : public std::enable_shared_from_this<RaftLinks> {
   void on_stream_closed(transport::Stream& stream, const std::optional<Error>& error);
   // Members or their keys changed: links to a peer whose key changed are dropped. [loop]
   void on_peers_changed();
+  // The transport found `key`'s address unreachable (its process is gone): Raft is told at
+  // once, so a follower of that leader campaigns without waiting out its election timeout.
+  void on_peer_unreachable(const transport::PublicKey& key);  // [loop]
   // The staged data file of the snapshot (index, term) the core asks to install; null if it
   // was never received on a snapshot stream. [loop]
   const std::string* staged_snapshot(Index index, Term term) const { return staged_.find(index, term); }

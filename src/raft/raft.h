@@ -136,6 +136,8 @@ class RaftCore {
   void transfer_leadership(NodeId transferee);
   // Starts an election now (e.g. to bootstrap a single-node cluster quickly).
   void campaign();
+  // The transport could not reach `peer`. A leader stops streaming to it and probes; a
+  // follower told that its leader is unreachable starts a pre-vote at once (pre_vote only).
   void report_unreachable(NodeId peer);
   void report_snapshot(NodeId peer, bool failed);
   // Call when a committed ENTRY_CONF_CHANGE entry is applied; returns the membership to persist.

@@ -1,6 +1,8 @@
 // RaftCore: the caller-facing API (proposals, reads, membership) and the Ready/advance cycle.
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "core/assert.h"
 #include "core/log.h"
 #include "raft/raft.h"
@@ -45,6 +47,24 @@ void RaftCore::transfer_leadership(NodeId transferee) {
 }
 
 void RaftCore::report_unreachable(NodeId peer) {
+  if (role_ == Role::kFollower && peer == lead_ && peer != kNoNode) {
+    // Our leader's process is gone (the transport saw its address refuse our datagrams).
+    // Waiting out the election timeout would only cost availability, so this node stops
+    // counting on the leader (it no longer refuses pre-votes in the leader's lease, §6.2)
+    // and campaigns soon, with a pre-vote (§9.6): a false alarm cannot disrupt a leader the
+    // others still hear, as they refuse the pre-vote and nobody's term moves; the leader's
+    // next heartbeat makes it our leader again. "Soon" is a random point within two
+    // heartbeats (at most a quarter of the election timeout) rather than at once: the other
+    // followers learn of the death at the same moment, and candidates that all start
+    // together split the vote and then wait a whole randomized timeout; two heartbeats are
+    // many round trips. Without pre-vote, the election timeout stays the trigger.
+    if (!config_.pre_vote) return;
+    lead_ = kNoNode;
+    const uint32_t spread = std::max<uint32_t>(1, std::min(config_.election_tick / 4, 2 * config_.heartbeat_tick));
+    const uint32_t soon = randomized_election_timeout_ - 1 - static_cast<uint32_t>(rng_.uniform(spread));
+    election_elapsed_ = std::max(election_elapsed_, soon);
+    return;
+  }
   if (role_ != Role::kLeader) return;
   auto it = trk_.progress.find(peer);
   if (it == trk_.progress.end()) return;

@@ -379,6 +379,10 @@ void Connection::close() {
   on_loop(*core_, conn_, [](QuicConnection& c) { c.close(internal::kAppErrorNone, ""); });
 }
 
+void Connection::set_keep_alive_ms(uint32_t ms) {
+  on_loop(*core_, conn_, [ms](QuicConnection& c) { c.set_keep_alive_ms(ms); });
+}
+
 // -------------------------------------------------------------------------------- Endpoint
 
 Endpoint::Endpoint(std::shared_ptr<EndpointCore> core) : core_(std::move(core)) {}
@@ -458,6 +462,10 @@ void Endpoint::post_after(uint32_t delay_ms, std::function<void()> fn) {
 bool Endpoint::is_loop_thread() const noexcept { return core_->is_loop_thread(); }
 
 TransportMetrics Endpoint::metrics() const { return core_->metrics(); }
+
+void Endpoint::set_peer_unreachable_handler(std::function<void(const PublicKey&)> handler) {
+  core_->set_peer_unreachable_handler(std::move(handler));
+}
 
 void Endpoint::close() { core_->shutdown(true); }
 

@@ -163,6 +163,11 @@ class Connection {
   std::optional<Error> error() const;
   // Graceful close: the peer sees the connection end; local waiters get Unavailable.
   void close();
+  // Sends a keep-alive (QUIC PING) after `ms` without traffic (0: the endpoint's
+  // keep_alive_ms). A link that must notice a dead peer quickly sets it low: the PING to a
+  // dead process comes back as ICMP unreachable (Endpoint::set_peer_unreachable_handler).
+  // Any thread.
+  void set_keep_alive_ms(uint32_t ms);
 
  private:
   friend class Endpoint;
@@ -245,6 +250,9 @@ struct TransportMetrics {
   uint64_t send_blocked = 0;
   // Datagrams dropped because even the wait queue behind a full send buffer was full.
   uint64_t datagrams_dropped = 0;
+  // Connections ended because their peer's address answered with ICMP unreachable (its
+  // process is gone, or its host): see Endpoint::set_peer_unreachable_handler.
+  uint64_t peers_unreachable = 0;
   std::vector<PeerRtt> peer_rtts;
 };
 
@@ -332,6 +340,11 @@ class Endpoint {
 
   // Any thread, the loop thread included.
   TransportMetrics metrics() const;
+
+  // `handler` runs on the loop thread with the key of each peer whose connection just ended
+  // because its address answered our datagrams with ICMP port (or host) unreachable: its
+  // process is gone, noticed at once rather than after the idle timeout. Any thread.
+  void set_peer_unreachable_handler(std::function<void(const PublicKey&)> handler);
 
   // Closes every connection gracefully, stops the loop and joins handler threads.
   void close();

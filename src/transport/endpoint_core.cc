@@ -96,6 +96,7 @@ Status EndpointCore::start() {
   if (ec) return make_error(ErrorCode::kUnavailable, fmt::format("getsockname: {}", ec.message()));
   std::memcpy(&local_sockaddr_, local.data(), local.size());
   local_sockaddr_len_ = static_cast<socklen_t>(local.size());
+  enable_error_reports();
 
   wait_readable();
   loop_thread_ = std::thread([this] {
@@ -200,6 +201,7 @@ TransportMetrics EndpointCore::metrics() {
   m.invalid_tokens = counters_.invalid_tokens.load();
   m.send_blocked = counters_.send_blocked.load();
   m.datagrams_dropped = counters_.datagrams_dropped.load();
+  m.peers_unreachable = counters_.peers_unreachable.load();
   if (is_closed()) return m;
   if (is_loop_thread()) {
     // Already on the loop (a loop handler serving a metrics request): read directly.
@@ -231,6 +233,8 @@ void EndpointCore::wait_readable() {
   // Handlers capture `this`: they only run on the loop thread, which shutdown() joins
   // before the core can be destroyed.
   socket_.async_wait(asio::ip::udp::socket::wait_read, [this](const asio::error_code& ec) {
+    // A pending socket error (an ICMP report) wakes this with success too (asio's wait
+    // operations complete on EPOLLERR without an error); drain_socket reads the report.
     if (ec) return;
     on_readable();
   });
@@ -253,6 +257,7 @@ bool EndpointCore::drain_socket() {
   is_draining_ = true;
   bool is_empty = false;
   size_t received = 0;
+  int error_reports = 0;
   while (received < kMaxDatagramsPerWakeup) {
     // recvmmsg takes what is queued (up to the batch) in one call; a short batch means the
     // socket is empty, so no extra call just to see EAGAIN.
@@ -270,6 +275,11 @@ bool EndpointCore::drain_socket() {
     const int n = ::recvmmsg(fd, msgs, kRecvBatch, MSG_DONTWAIT, nullptr);
     if (n < 0) {
       if (errno == EINTR) continue;
+      if (is_icmp_reported_errno(errno) && error_reports++ < 4) {
+        // An ICMP report, not the end of the datagrams: read it, then go on receiving.
+        drain_error_queue();
+        continue;
+      }
       if (errno != EAGAIN && errno != EWOULDBLOCK) ASPEN_LOG_DEBUG("transport: recvmmsg: {}", std::strerror(errno));
       is_empty = true;
       break;
@@ -587,6 +597,7 @@ void EndpointCore::send_datagrams(const uint8_t* base, size_t stride, const size
       msgs[i].msg_hdr.msg_iov = &iov[i];
       msgs[i].msg_hdr.msg_iovlen = 1;
     }
+    int error_reports = 0;
     while (done < count) {
       const int n = sends_to_fail_for_testing_ > 0
                         ? -1
@@ -594,6 +605,11 @@ void EndpointCore::send_datagrams(const uint8_t* base, size_t stride, const size
       if (n < 0) {
         const int err = errno;
         if (err == EINTR && sends_to_fail_for_testing_ == 0) continue;
+        if (is_icmp_reported_errno(err) && error_reports++ < 4) {
+          // The socket reported an earlier ICMP error, not one about this batch: send again.
+          schedule_error_drain();
+          continue;
+        }
         if (is_socket_full(err)) break;  // the rest waits below
         // Anything else (unreachable, ...) drops the batch; QUIC loss recovery resends it.
         ASPEN_LOG_DEBUG("transport: sendmmsg: {}", std::strerror(err));
@@ -608,10 +624,14 @@ void EndpointCore::send_datagrams(const uint8_t* base, size_t stride, const size
 
 void EndpointCore::send_datagram(const uint8_t* data, size_t size, const PeerAddr& to) {
   if (!is_send_blocked()) {
-    const ssize_t n = sends_to_fail_for_testing_ > 0
-                          ? -1
-                          : ::sendto(socket_.native_handle(), data, size, 0,
-                                     reinterpret_cast<const sockaddr*>(&to.addr), to.len);
+    ssize_t n = sends_to_fail_for_testing_ > 0
+                    ? -1
+                    : ::sendto(socket_.native_handle(), data, size, 0, reinterpret_cast<const sockaddr*>(&to.addr), to.len);
+    if (n < 0 && sends_to_fail_for_testing_ == 0 && is_icmp_reported_errno(errno)) {
+      // The socket reported an earlier ICMP error, not one about this datagram: send again.
+      schedule_error_drain();
+      n = ::sendto(socket_.native_handle(), data, size, 0, reinterpret_cast<const sockaddr*>(&to.addr), to.len);
+    }
     if (n >= 0) {
       counters_.bytes_out.fetch_add(size);
       return;

@@ -484,6 +484,13 @@ void QuicConnection::enter_closing_period(ConnState state, Error error) {
   arm_timer();
 }
 
+void QuicConnection::set_keep_alive_ms(uint32_t ms) {
+  if (conn_ == nullptr || state_ == ConnState::kClosed) return;
+  const uint32_t effective_ms = ms != 0 ? ms : core_.config().keep_alive_ms;
+  ngtcp2_conn_set_keep_alive_timeout(conn_, uint64_t{effective_ms} * NGTCP2_MILLISECONDS);  // 0: none
+  request_flush();  // re-arms the timer for the new deadline
+}
+
 void QuicConnection::abort(Error error) {
   if (state_ == ConnState::kClosed) return;
   terminate(std::move(error));

@@ -235,6 +235,56 @@ TEST_F(ClusterTest, LeaderKilledMidLoadNewLeaderTakesOverAndNoAckedWriteIsLost) 
   expect_on_every_node(*c, writers.acked());
 }
 
+// Fast failover: with an election timeout of a minute, a new leader is elected within
+// seconds of a kill -9 of the old one. The followers' keep-alives to the dead process come
+// back as ICMP port unreachable, and a follower told that its leader is unreachable starts a
+// pre-vote at once instead of waiting out the timeout.
+TEST_F(ClusterTest, KillNineOfTheLeaderIsNoticedAtOnceNotAfterTheElectionTimeout) {
+  for (uint64_t id = 1; id <= 3; ++id) {
+    nodes_[id] = std::make_unique<NodeProcess>(id, dir_.path(), "integration-cookie-1");
+    nodes_[id]->start({"--election-timeout-ms", "60000"});
+  }
+  auto c = make_client(20000);
+  ASSERT_NE(c, nullptr);
+  ASSERT_NO_FATAL_FAILURE(form_cluster(*c));
+  const uint64_t old_leader = leader_id(*c);
+  ASSERT_NE(old_leader, 0u);
+  auto formed = c->raft_metrics(client::Target{old_leader});
+  ASSERT_TRUE(formed.has_value()) << formed.error().to_string();
+  for (uint64_t id = 1; id <= 3; ++id) ASSERT_TRUE(wait_applied(*c, id, formed->commit_index()));
+  node(old_leader).kill9();
+  const auto killed = std::chrono::steady_clock::now();
+  uint64_t new_leader = 0;
+  // Well under the 60 s election timeout: only the fast path elects a leader this soon.
+  ASSERT_TRUE(wait_until(
+      [&] {
+        for (uint64_t id = 1; id <= 3; ++id) {
+          if (id == old_leader) continue;
+          auto m = c->raft_metrics(client::Target{id});
+          if (m && m->role() == "leader") new_leader = id;
+        }
+        return new_leader != 0;
+      },
+      20000))
+      << survivors_log(old_leader);
+  std::printf("[ info ] leader %llu killed; node %llu leads after %lld ms\n", static_cast<unsigned long long>(old_leader),
+              static_cast<unsigned long long>(new_leader),
+              static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                         std::chrono::steady_clock::now() - killed)
+                                         .count()));
+  kvpb::Command put;
+  put.mutable_put()->set_key("after-failover");
+  put.mutable_put()->set_value("v");
+  auto r = c->execute(put);
+  ASSERT_TRUE(r.has_value()) << r.error().to_string();
+  auto metrics = c->metrics_text(client::Target{new_leader});
+  ASSERT_TRUE(metrics.has_value()) << metrics.error().to_string();
+  const std::string series = fmt::format("aspen_transport_peers_unreachable_total{{node_id=\"{}\"}} ", new_leader);
+  const auto at = metrics->find(series);
+  ASSERT_NE(at, std::string::npos) << *metrics;
+  EXPECT_GT(std::stoull(metrics->substr(at + series.size())), 0u) << "the new leader learnt of the death by ICMP";
+}
+
 // kill -9 in a loop while clients write: the leader on even rounds, a follower on odd ones,
 // 50 rounds. Every write a client saw acknowledged (plain puts are answered at commit,
 // before their apply) must be on every node afterwards, with its value.

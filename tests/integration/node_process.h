@@ -13,6 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <mutex>
@@ -133,8 +134,11 @@ class NodeProcess {
                                   "--data-dir", dir_ + "/node-" + std::to_string(id_),
                                   "--bind", "127.0.0.1:" + std::to_string(port_),
                                   "--heartbeat-ms", "50",
-                                  "--election-timeout-ms", "500",
                                   "--log-level", log_level()};
+    // The tests' election timeout, unless the test gives its own.
+    if (std::find(extra.begin(), extra.end(), "--election-timeout-ms") == extra.end()) {
+      argv.insert(argv.end(), {"--election-timeout-ms", "500"});
+    }
     argv.insert(argv.end(), extra.begin(), extra.end());
     pid_ = spawn(argv, log_path_, true);
     ASSERT_TRUE(wait_until([&] { return read_file(log_path_).find("ASPEN_NODE_READY") != std::string::npos || !alive(); },

@@ -87,6 +87,7 @@ TEST(Simulation, FaultsAreActuallyInjected) {
   for (uint64_t seed = 1; seed <= 50; ++seed) {
     SimResult r = run_simulation(SimOptions::from_seed(seed, kSteps, FaultSet{}));
     total.crashes += r.stats.crashes;
+    total.unreachable_leader_reports += r.stats.unreachable_leader_reports;
     total.partitions += r.stats.partitions;
     total.conf_changes_applied += r.stats.conf_changes_applied;
     total.transfers += r.stats.transfers;
@@ -98,6 +99,7 @@ TEST(Simulation, FaultsAreActuallyInjected) {
     total.past_reads_compacted += r.stats.past_reads_compacted;
   }
   EXPECT_GT(total.crashes, 50u);
+  EXPECT_GT(total.unreachable_leader_reports, 10u);  // followers of crashed leaders campaign at once
   EXPECT_GT(total.partitions, 50u);
   EXPECT_GT(total.conf_changes_applied, 50u);
   EXPECT_GT(total.transfers, 10u);

@@ -1,6 +1,10 @@
 // Failure paths with real endpoints: timeouts, stream limits, dead peers, restarts, the
 // connection pool's reuse and backoff.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <optional>
 
@@ -22,12 +26,33 @@ using testing::TestNode;
 using testing::wait_until;
 
 uint16_t unused_udp_port() {
-  // Bind and release: nothing listens there afterwards.
+  // Bind and release: nothing listens there afterwards (datagrams sent there are answered
+  // with ICMP port unreachable).
   TestNode probe;
   const uint16_t port = probe.endpoint->local_addr().port;
   probe.endpoint->close();
   return port;
 }
+
+// A UDP port that takes datagrams and never answers: a peer that is silent rather than gone
+// (no ICMP comes back, as from a host that drops them).
+struct SilentPort {
+  int fd = -1;
+  uint16_t port = 0;
+  SilentPort() {
+    fd = ::socket(AF_INET, SOCK_DGRAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    EXPECT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
+    socklen_t len = sizeof(a);
+    EXPECT_EQ(::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len), 0);
+    port = ntohs(a.sin_port);
+  }
+  ~SilentPort() { ::close(fd); }
+  SilentPort(const SilentPort&) = delete;
+  SilentPort& operator=(const SilentPort&) = delete;
+};
 
 TEST(QuicTimeouts, RecvTimesOut) {
   TestNode a, b;
@@ -47,7 +72,8 @@ TEST(QuicTimeouts, RecvTimesOut) {
 
 TEST(QuicTimeouts, ConnectToSilentAddressTimesOut) {
   TestNode a;
-  const SocketAddr silent{"127.0.0.1", unused_udp_port()};
+  SilentPort port;
+  const SocketAddr silent{"127.0.0.1", port.port};
   const auto start = std::chrono::steady_clock::now();
   auto conn = a.endpoint->connect(NodeIdentity::generate().public_key(), std::vector{silent}, kEchoAlpn, 300);
   ASSERT_FALSE(conn);
@@ -55,6 +81,19 @@ TEST(QuicTimeouts, ConnectToSilentAddressTimesOut) {
   const auto elapsed = std::chrono::steady_clock::now() - start;
   EXPECT_GE(elapsed, milliseconds(290));
   EXPECT_LT(elapsed, seconds(3));
+  EXPECT_TRUE(wait_until([&] { return a.endpoint->metrics().connections_open == 0; }, seconds(2)));
+}
+
+// Nothing listens there: the ICMP port unreachable that answers the Initial ends the attempt
+// at once, with an error that says so, instead of at the connect timeout.
+TEST(QuicTimeouts, ConnectToAClosedPortFailsAtOnceAsUnreachable) {
+  TestNode a;
+  const SocketAddr closed{"127.0.0.1", unused_udp_port()};
+  auto conn = a.endpoint->connect(NodeIdentity::generate().public_key(), std::vector{closed}, kEchoAlpn, 30000);
+  ASSERT_FALSE(conn);
+  EXPECT_EQ(conn.error().code(), ErrorCode::kUnavailable) << conn.error().to_string();
+  EXPECT_NE(conn.error().message().find("is unreachable"), std::string::npos) << conn.error().to_string();
+  EXPECT_GE(a.endpoint->metrics().peers_unreachable, 1u);
   EXPECT_TRUE(wait_until([&] { return a.endpoint->metrics().connections_open == 0; }, seconds(2)));
 }
 
@@ -101,10 +140,11 @@ TEST(QuicFailures, PeerDiesMidStream) {
   ASSERT_TRUE(stream);
   ASSERT_TRUE(stream->send(std::string(100000, 'a')));
   ASSERT_TRUE(stream->send("half a conversation"));
-  // The client crashes: no CONNECTION_CLOSE. The server's reader must fail, not hang.
+  // The client crashes: no CONNECTION_CLOSE. The server's reader must fail, not hang: its
+  // keep-alive to the closed port comes back as ICMP port unreachable.
   EndpointTestAccess::kill(*client.endpoint);
   ASSERT_TRUE(wait_until([&] { return server.sink->errors_.load() == 1; }, seconds(5)));
-  EXPECT_NE(server.sink->last_error_.find("idle"), std::string::npos) << server.sink->last_error_;
+  EXPECT_NE(server.sink->last_error_.find("is unreachable"), std::string::npos) << server.sink->last_error_;
   EXPECT_TRUE(wait_until([&] { return server.endpoint->metrics().connections_open == 0; }, seconds(5)));
 }
 
@@ -121,8 +161,9 @@ TEST(QuicFailures, ReaderSeesServerDieMidStream) {
   EndpointTestAccess::kill(*server.endpoint);
   auto reply = stream->recv(5000);
   ASSERT_FALSE(reply);
-  // The idle timeout (500 ms) ends it, not the 5 s read deadline.
-  EXPECT_NE(reply.error().message().find("idle"), std::string::npos) << reply.error().to_string();
+  // The ICMP port unreachable that answers the next keep-alive ends it, not the 5 s read
+  // deadline (nor the idle timeout).
+  EXPECT_NE(reply.error().message().find("is unreachable"), std::string::npos) << reply.error().to_string();
   EXPECT_FALSE(conn->is_open());
 }
 
@@ -216,7 +257,8 @@ TEST(QuicFailures, PoolBacksOffAfterFailedDial) {
   TestNode a;
   auto book = std::make_shared<AddressBook>();
   const PublicKey ghost = NodeIdentity::generate().public_key();
-  book->set(ghost, {SocketAddr{"127.0.0.1", unused_udp_port()}});
+  SilentPort silent;
+  book->set(ghost, {SocketAddr{"127.0.0.1", silent.port}});
   ConnectionPool pool(*a.endpoint, book, ConnectionPoolOptions{.connect_timeout_ms = 200, .initial_backoff_ms = 1000,
                                                                .max_backoff_ms = 2000});
   auto first = pool.get(ghost, kEchoAlpn);

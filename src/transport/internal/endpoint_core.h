@@ -30,6 +30,9 @@
 
 namespace aspen::transport::internal {
 
+// Whether a send or receive errno only reports an earlier ICMP error (unreachable.cc).
+bool is_icmp_reported_errno(int err);
+
 struct Counters {
   std::atomic<uint64_t> connections_open{0};
   std::atomic<uint64_t> streams_open{0};
@@ -52,6 +55,7 @@ struct Counters {
   std::atomic<uint64_t> invalid_tokens{0};
   std::atomic<uint64_t> send_blocked{0};
   std::atomic<uint64_t> datagrams_dropped{0};
+  std::atomic<uint64_t> peers_unreachable{0};
 };
 
 class EndpointCore : public std::enable_shared_from_this<EndpointCore> {
@@ -122,6 +126,9 @@ class EndpointCore : public std::enable_shared_from_this<EndpointCore> {
   // Counts (and logs, at most once a second) a stream reset over a receive cap.
   void note_stream_refused_over_cap(const std::string& what);
   void remove_connection(const std::shared_ptr<QuicConnection>& conn);
+  // Called on the loop thread with the key of each peer whose connection ended because its
+  // address refused our datagrams (unreachable.cc). Any thread.
+  void set_peer_unreachable_handler(std::function<void(const PublicKey&)> handler);
 
  private:
   void wait_readable();
@@ -144,6 +151,15 @@ class EndpointCore : public std::enable_shared_from_this<EndpointCore> {
   void send_version_negotiation(const ngtcp2_version_cid& vc, const PeerAddr& to);
   void maybe_send_stateless_reset(const ngtcp2_version_cid& vc, size_t size, const PeerAddr& to);
   void flush_listed();
+  // ICMP errors about our datagrams (unreachable.cc): the socket asks for them (ip(7)
+  // IP_RECVERR); a peer's port or host reported unreachable ends every connection with that
+  // address at once, instead of after the idle timeout, and tells the handler.
+  void enable_error_reports();
+  void drain_error_queue();
+  void on_address_unreachable(const PeerAddr& addr, int err);
+  // A send or receive failed with an errno that only reports an earlier ICMP error (the
+  // datagram itself was fine): read the error queue soon, from the loop.
+  void schedule_error_drain();
   // Queues datagrams the kernel did not take, and waits for the socket to become writable.
   void queue_unsent(const uint8_t* data, size_t size, const PeerAddr& to);
   void wait_writable();
@@ -204,6 +220,8 @@ class EndpointCore : public std::enable_shared_from_this<EndpointCore> {
 
   mutable std::mutex handlers_mu_;
   std::map<std::string, std::shared_ptr<ProtocolHandler>> handlers_;
+  std::function<void(const PublicKey&)> on_peer_unreachable_;  // [handlers_mu_]
+  bool is_error_drain_posted_ = false;                          // [loop]
 
   struct HandlerThread {
     std::thread thread;

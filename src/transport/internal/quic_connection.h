@@ -84,6 +84,8 @@ class QuicConnection : public std::enable_shared_from_this<QuicConnection> {
   void close(uint64_t app_error, std::string_view reason);
   // Ends the connection without a word to the peer (connect timeout, endpoint teardown).
   void abort(Error error);
+  // A keep-alive PING after `ms` without traffic (0: the endpoint's keep_alive_ms).
+  void set_keep_alive_ms(uint32_t ms);
   ConnState state() const noexcept { return state_; }
   bool is_client() const noexcept { return is_client_; }
   // EndpointCore's flush list membership (loop thread).
