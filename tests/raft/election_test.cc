@@ -213,32 +213,40 @@ TEST(RaftElection, CheckQuorumIsolatedLeaderStepsDown) {
   EXPECT_TRUE(majority_elected);
 }
 
+// For the unreachable-leader tests: CheckQuorum on, pre-vote as given.
+NetworkOptions quorum_checked(bool pre_vote) {
+  NetworkOptions opt;
+  opt.check_quorum = true;
+  opt.pre_vote = pre_vote;
+  return opt;
+}
+
+// `ticks` ticks of `which` (all if empty), every message delivered after each.
+void tick_and_settle(TestNetwork& net, uint32_t ticks, std::vector<NodeId> which = {}) {
+  for (uint32_t i = 0; i < ticks; ++i) {
+    net.tick(1, which);
+    net.stabilize();
+  }
+}
+
 // Fast failover: followers told by the transport that their leader's process is gone stop
 // counting on it and campaign, with a pre-vote (§9.6), within two heartbeats (at most a
 // quarter of the election timeout) instead of after it. Here that is 2 ticks of 10.
 TEST(RaftElection, FollowersToldTheirLeaderIsUnreachableElectANewOneWithinAQuarterOfTheTimeout) {
-  NetworkOptions opt;
-  opt.check_quorum = true;
-  opt.pre_vote = true;
+  const NetworkOptions opt = quorum_checked(true);
   TestNetwork net({1, 2, 3}, opt);
   net.elect(1);
   const Term term = net.core(1).term();
   net.isolate(1);  // killed: it neither sends nor receives
-  auto tick_survivors = [&](uint32_t ticks) {
-    for (uint32_t i = 0; i < ticks; ++i) {
-      net.tick(1, {2, 3});
-      net.stabilize();
-    }
-  };
   net.core(2).report_unreachable(1);
   EXPECT_EQ(net.core(2).leader(), kNoNode);
-  tick_survivors(opt.election_tick / 4);
+  tick_and_settle(net, opt.election_tick / 4, {2, 3});
   // Node 3 still counts on the leader it heard within the election timeout: node 2's
   // pre-vote is refused, and nobody's term moved.
   EXPECT_EQ(net.leader(), 1u);
   EXPECT_EQ(net.core(3).term(), term);
   net.core(3).report_unreachable(1);
-  tick_survivors(opt.election_tick / 4);
+  tick_and_settle(net, opt.election_tick / 4, {2, 3});
   const NodeId leader = net.leader();
   EXPECT_TRUE(leader == 2 || leader == 3) << "leader " << leader;
   EXPECT_EQ(net.core(leader).term(), term + 1);
@@ -248,17 +256,12 @@ TEST(RaftElection, FollowersToldTheirLeaderIsUnreachableElectANewOneWithinAQuart
 // reporter sends one before the next heartbeat, is refused, no term changes, and the
 // reporter follows the leader again.
 TEST(RaftElection, AFalseUnreachableReportAboutALiveLeaderDisruptsNothing) {
-  NetworkOptions opt;
-  opt.check_quorum = true;
-  opt.pre_vote = true;
+  const NetworkOptions opt = quorum_checked(true);
   TestNetwork net({1, 2, 3}, opt);
   net.elect(1);
   const Term term = net.core(1).term();
   net.core(2).report_unreachable(1);
-  for (uint32_t i = 0; i < opt.election_tick; ++i) {
-    net.tick(1);
-    net.stabilize();
-  }
+  tick_and_settle(net, opt.election_tick);
   EXPECT_TRUE(net.core(1).is_leader());
   for (NodeId id : {1, 2, 3}) EXPECT_EQ(net.core(id).term(), term) << "node " << id;
   EXPECT_EQ(net.core(2).role(), Role::kFollower);
@@ -269,17 +272,13 @@ TEST(RaftElection, AFalseUnreachableReportAboutALiveLeaderDisruptsNothing) {
 }
 
 TEST(RaftElection, WithoutPreVoteAnUnreachableLeaderWaitsForTheElectionTimeout) {
-  NetworkOptions opt;
-  opt.check_quorum = true;
+  const NetworkOptions opt = quorum_checked(false);
   TestNetwork net({1, 2, 3}, opt);
   net.elect(1);
   net.isolate(1);
   net.core(2).report_unreachable(1);
   net.core(3).report_unreachable(1);
-  for (uint32_t i = 0; i <= opt.election_tick / 4; ++i) {
-    net.tick(1, {2, 3});
-    net.stabilize();
-  }
+  tick_and_settle(net, opt.election_tick / 4 + 1, {2, 3});
   EXPECT_EQ(net.core(2).role(), Role::kFollower);
   EXPECT_EQ(net.core(3).role(), Role::kFollower);
 }
