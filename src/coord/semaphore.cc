@@ -59,6 +59,15 @@ SemaphorePermit permit_of(const std::string& name, const Owner& o, uint64_t coun
   return SemaphorePermit{name, o.holder, count, o.lease_id, o.fencing_token, is_in_session};
 }
 
+// The semaphore's turn rule over a read of its queue: whether the waiter at `index` may hold.
+auto turn_rule(const std::string& name, uint64_t permits) {
+  return [&name, permits](const QueueView& view, size_t index) -> Result<Turn> {
+    auto counts = counts_of(view, name, permits);
+    if (!counts) return std::unexpected(counts.error());
+    return semaphore_turn(*counts, permits, index);
+  };
+}
+
 }  // namespace
 
 uint64_t semaphore_in_use(const SemaphoreState& state) {
@@ -87,13 +96,7 @@ Status DistributedSemaphore::check(std::string_view holder, uint64_t count, uint
 Result<std::optional<SemaphorePermit>> DistributedSemaphore::try_acquire(std::string_view holder, uint64_t count,
                                                                          uint64_t ttl_ms) {
   if (auto s = check(holder, count, ttl_ms); !s) return std::unexpected(s.error());
-  const uint64_t permits = permits_;
-  const std::string& name = name_;
-  auto decide = [&](const QueueView& view, size_t index) -> Result<Turn> {
-    auto counts = counts_of(view, name, permits);
-    if (!counts) return std::unexpected(counts.error());
-    return semaphore_turn(*counts, permits, index);
-  };
+  auto decide = turn_rule(name_, permits_);
   auto o = queue().try_acquire(holder, value_of(count, permits_), ttl_ms, decide);
   if (!o) return std::unexpected(o.error());
   if (!o->has_value()) return std::optional<SemaphorePermit>{};
@@ -104,13 +107,7 @@ Result<SemaphorePermit> DistributedSemaphore::try_acquire_until(std::string_view
                                                                 uint64_t ttl_ms, uint64_t deadline_ms,
                                                                 const Waiter& waiter) {
   if (auto s = check(holder, count, ttl_ms); !s) return std::unexpected(s.error());
-  const uint64_t permits = permits_;
-  const std::string& name = name_;
-  auto decide = [&](const QueueView& view, size_t index) -> Result<Turn> {
-    auto counts = counts_of(view, name, permits);
-    if (!counts) return std::unexpected(counts.error());
-    return semaphore_turn(*counts, permits, index);
-  };
+  auto decide = turn_rule(name_, permits_);
   auto o = queue().acquire_until(holder, value_of(count, permits_), ttl_ms, deadline_ms, waiter, decide);
   if (!o) return std::unexpected(o.error());
   return permit_of(name_, *o, count, session_ != nullptr);
