@@ -14,6 +14,7 @@ PACKAGES=(
   libcpp-httplib-dev prometheus tmux libncurses-dev
   bind9-dnsutils libfuse3-dev fuse3
   iproute2 nftables
+  libc-ares-dev dnsmasq-base
 )
 
 missing=()
