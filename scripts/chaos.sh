@@ -1,19 +1,22 @@
 #!/usr/bin/env bash
 # Jepsen-style chaos run against real aspen-node processes (docs/reliability.md).
 #
-#   scripts/chaos.sh --duration 90s --seed N [--nemesis partition,kill,pause,netem]
-#                    [--nodes 3] [--clients 4] [--keys 8] [--run-dir DIR] [--stale-reads]
-#   scripts/chaos.sh --cleanup        remove what crashed runs left (namespaces, links, nodes)
+#   scripts/chaos.sh --duration 90s --seed N [--nemesis partition,kill,pause,netem,disk,member]
+#                    [--overlap] [--nodes 3] [--clients 4] [--keys 8] [--run-dir DIR]
+#                    [--stale-reads]
+#   scripts/chaos.sh --cleanup        remove what crashed runs left (namespaces, links, nodes,
+#                                     mounted disks, cgroups)
 #
-# Builds N network namespaces joined by a bridge (scripts/chaos/lib.sh), starts one
-# aspen-node in each and forms the cluster, runs aspen-chaos-client's concurrent workload
-# from a namespace of its own while a seeded nemesis injects faults (each logged with its
-# wall-clock time), then heals everything and checks: the history is linearizable
+# Builds N network namespaces joined by a bridge (scripts/chaos/lib.sh), gives each node's
+# data directory a small ext4 filesystem of its own (a loop-mounted image), starts one
+# aspen-node in each namespace and forms the cluster, runs aspen-chaos-client's concurrent
+# workload from a namespace of its own while a seeded nemesis injects faults (each logged
+# with its wall-clock time), then heals everything and checks: the history is linearizable
 # (aspen-lincheck, with a final read of every key so that a lost acknowledged write shows),
 # every member converges (same applied index, same digest of the key space), the cluster
 # takes writes again, and no node died unless the nemesis killed it.
 #
-# Nemeses (default: all of them, one at a time, in a seeded order):
+# Nemeses (default: all of them, in a seeded order; one fault at a time unless --overlap):
 #   partition  majority/minority split, isolated leader, one-way (a node stops hearing
 #              another), bridge (one node sees both halves); nftables inside namespaces
 #   kill       kill -9 of the leader or a random node, restart after a few seconds
@@ -22,13 +25,21 @@
 #   netem      delay with jitter, loss, duplication and reordering (tc netem) on one or
 #              every node; where the kernel has no netem, random loss (nftables) and a
 #              rate limit (tc tbf) instead, and the timeline says so
+#   disk       a full disk (the node's filesystem filled; the storage alarm refuses writes;
+#              healed by removing the file and disarming the alarm) or a slow disk (the
+#              node's writes throttled to a few IO/s with the blkio cgroup)
+#   member     a voter removed and added back as a learner, or demoted to a learner, then
+#              promoted again (aspen-cli cluster remove/add-learner/change-membership)
+# --overlap: half of the rounds start two faults of different classes (network, process,
+#   disk, membership) at once, e.g. a partition while the leader is paused.
 #
 # --stale-reads makes the clients read any one member without ReadIndex: not linearizable,
 # so the verdict should be FAIL once faults leave a member behind (the checker's own test).
 #
 # Everything stays in the run directory (default ./data/chaos/<time>-seed<N>): timeline,
-# history, checker output, node logs and data. The same seed gives the same schedule of fault
-# kinds, nodes and durations (only which node leads at a moment depends on the run).
+# history, checker output, node logs, the disk images with the nodes' data. The same seed
+# gives the same schedule of fault kinds, nodes and durations (only which node leads at a
+# moment depends on the run).
 #
 # Exit codes: 0 no violation, 1 a violation (the verdict says which), 2 inconclusive or the
 # harness failed (cluster never formed, checker budget exhausted), 64 bad usage, 77 cannot
@@ -48,7 +59,8 @@ EXIT_SKIP=77
 BUILD="${ASPEN_BUILD_DIR:-build}"
 DURATION_S=90
 SEED=1
-NEMESES=partition,kill,pause,netem
+NEMESES=partition,kill,pause,netem,disk,member
+OVERLAP=0
 CHAOS_NODES=3
 CLIENTS=4
 KEYS=8
@@ -57,7 +69,7 @@ WORKLOAD_FLAGS=()
 HEARTBEAT_MS=100
 ELECTION_TIMEOUT_MS=1000
 
-usage() { sed -n '2,35p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,45p' "$0" | sed 's/^# \{0,1\}//'; }
 
 parse_duration() {
   local d="$1"
@@ -79,6 +91,7 @@ while [ $# -gt 0 ]; do
     --keys) KEYS="$2"; shift 2 ;;
     --run-dir) RUN_DIR="$2"; shift 2 ;;
     --stale-reads) WORKLOAD_FLAGS+=(--stale-reads); shift ;;
+    --overlap) OVERLAP=1; shift ;;
     --build-dir) BUILD="$2"; shift 2 ;;
     --cleanup)
       if [ "$(id -u)" != 0 ]; then echo "chaos: --cleanup needs root" >&2; exit $EXIT_SKIP; fi
@@ -94,7 +107,7 @@ if [ "$CHAOS_NODES" -lt 3 ] || [ "$CHAOS_NODES" -gt 9 ]; then echo "chaos: --nod
 if [ "$DURATION_S" -lt 10 ]; then echo "chaos: --duration must be at least 10s" >&2; exit $EXIT_USAGE; fi
 IFS=, read -r -a NEMESIS_LIST <<< "$NEMESES"
 for n in "${NEMESIS_LIST[@]}"; do
-  case "$n" in partition|kill|pause|netem) ;; *) echo "chaos: unknown nemesis '$n'" >&2; exit $EXIT_USAGE ;; esac
+  case "$n" in partition|kill|pause|netem|disk|member) ;; *) echo "chaos: unknown nemesis '$n'" >&2; exit $EXIT_USAGE ;; esac
 done
 
 for b in aspen-node aspen-cli aspen-chaos-client aspen-lincheck; do
@@ -106,6 +119,15 @@ if ! reason=$(chaos_unsupported_reason); then
   echo "chaos: SKIPPED: $reason"
   exit $EXIT_SKIP
 fi
+# Each node's data directory on a filesystem of its own, when the machine allows it; the
+# disk nemesis needs it.
+HAS_DISKS=1
+if ! disk_reason=$(chaos_disk_unsupported_reason); then
+  HAS_DISKS=0
+  if [[ ",$NEMESES," == *,disk,* ]]; then echo "chaos: SKIPPED: the disk nemesis needs per-node disks: $disk_reason"; exit $EXIT_SKIP; fi
+fi
+HAS_SLOW_DISK=0
+slow_reason=$(chaos_slow_disk_unsupported_reason) && HAS_SLOW_DISK=1
 
 # --- the run's hosts ---------------------------------------------------------------------
 mkdir -p "$CHAOS_STATE_DIR"
@@ -170,6 +192,7 @@ start_node() {
     --heartbeat-ms "$HEARTBEAT_MS" --election-timeout-ms "$ELECTION_TIMEOUT_MS" >> "$RUN_DIR/node-$i.log" 2>&1 &
   NODE_PID[$i]=$!
   chaos_record pid "$!"
+  chaos_disk_adopt "$i" "$!"
   unset "NODE_DOWN[$i]"
 }
 
@@ -187,6 +210,17 @@ log "run directory $RUN_DIR"
 if ! chaos_net_up; then log "could not build the namespaces"; exit $EXIT_HARNESS; fi
 HAS_NETEM=0
 chaos_has_netem && HAS_NETEM=1
+if [ "$HAS_DISKS" = 1 ]; then
+  for i in $(seq 1 "$CHAOS_NODES"); do
+    if ! chaos_disk_up "$i" "$RUN_DIR" > "$RUN_DIR/disks.log" 2>&1; then
+      log "could not make node $i's disk:"; cat "$RUN_DIR/disks.log"; exit $EXIT_HARNESS
+    fi
+  done
+  log "disks: each node's data on its own ${CHAOS_DISK_MB} MiB ext4 image; slow disk: $(
+    [ "$HAS_SLOW_DISK" = 1 ] && echo "blkio write throttle" || echo "unavailable ($slow_reason)")"
+else
+  log "disks: data directories on the run directory's filesystem ($disk_reason)"
+fi
 (umask 077; head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$RUN_DIR/cookie")
 for i in $(seq 1 "$CHAOS_NODES"); do start_node "$i"; done
 for i in $(seq 1 "$CHAOS_NODES"); do
@@ -256,6 +290,11 @@ shuffle_nodes() {
   done
 }
 
+# Each nemesis_<kind> starts one fault, logs and counts it, and pushes the command that
+# removes it onto HEALS; the main loop holds the faults for a while, then runs HEALS in
+# reverse order. With --overlap a round may start two faults of different classes at once
+# (network, process, disk, membership), e.g. a partition while the leader is paused.
+HEALS=()
 nemesis_partition() {
   local kind=$(( RANDOM % 4 )) nodes half a b l
   shuffle_nodes
@@ -278,8 +317,7 @@ nemesis_partition() {
       a="${nodes[*]:1:$half}"; b="${nodes[*]:$(( half + 1 ))}"
       chaos_split "$a" "$b"; log "partition bridge: {$a} | {$b}, node ${nodes[0]} sees both"; count partition-bridge ;;
   esac
-  hold $(( 3 + RANDOM % 8 ))
-  chaos_heal_net; log "heal"
+  HEALS+=("chaos_heal_net; log heal")
 }
 
 nemesis_kill() {
@@ -288,17 +326,14 @@ nemesis_kill() {
   kill -KILL "${NODE_PID[$t]}" 2> /dev/null; wait "${NODE_PID[$t]}" 2> /dev/null
   NODE_DOWN[$t]=1
   log "kill -9 node $t ($who)"; count "kill-$who"
-  hold $(( 1 + RANDOM % 6 ))
-  start_node "$t"; log "restart node $t"
+  HEALS+=("start_node $t; log 'restart node $t'")
 }
 
 nemesis_pause() {
-  local t who d
+  local t who
   pick_target; t=$TARGET; who=$WHO
-  d=$(( ELECTION_TIMEOUT_MS / 1000 + 2 + RANDOM % 5 ))
-  kill -STOP "${NODE_PID[$t]}"; log "SIGSTOP node $t ($who) for ${d}s"; count "pause-$who"
-  hold "$d"
-  kill -CONT "${NODE_PID[$t]}"; log "SIGCONT node $t"
+  kill -STOP "${NODE_PID[$t]}" 2> /dev/null; log "SIGSTOP node $t ($who)"; count "pause-$who"
+  HEALS+=("kill -CONT ${NODE_PID[$t]} 2> /dev/null; log 'SIGCONT node $t'")
 }
 
 nemesis_netem() {
@@ -319,22 +354,132 @@ nemesis_netem() {
     done
   fi
   log "network on nodes {${targets% }}: $what"; count netem
-  hold $(( 3 + RANDOM % 8 ))
-  chaos_heal_net; log "heal"
+  HEALS+=("chaos_heal_net; log heal")
+}
+
+# A full disk (the node's filesystem filled by one file) or a slow one (its writes limited to
+# a few I/O operations per second). While a disk is full the node raises the cluster's
+# storage alarm and the cluster refuses writes with StorageFull; the heal removes the file and
+# disarms the alarm, as an operator would (docs/operations.md "Storage space").
+nemesis_disk() {
+  local t who iops
+  pick_target; t=$TARGET; who=$WHO
+  if [ "$HAS_SLOW_DISK" = 1 ] && (( RANDOM % 2 == 0 )); then
+    iops=$(( 5 + RANDOM % 30 ))
+    chaos_disk_slow "$t" "$RUN_DIR" "$iops"
+    log "slow disk on node $t ($who): writes limited to $iops IO/s (blkio throttle)"; count "disk-slow"
+    HEALS+=("chaos_disk_heal $t '$RUN_DIR'; log 'disk of node $t at full speed again'")
+  else
+    chaos_disk_fill "$t" "$RUN_DIR"
+    log "full disk on node $t ($who): $(df --output=avail -B1 "$RUN_DIR/node-$t" | tail -1 | tr -d ' ') bytes left"
+    count "disk-full"
+    DISK_FULL_PROBES+=("$t")
+    HEALS+=("heal_full_disk $t")
+  fi
+}
+
+# A write while node $1's disk is full: refused with StorageFull once the alarm is raised
+# (what the operator sees), or taken if the alarm is not raised yet. Logged once per fault.
+probe_full_disk() {
+  local out
+  out=$(in_client "$BUILD/aspen-cli" --timeout-ms 2000 kv set chaos/disk-probe "$1" 2>&1) &&
+    out="accepted (alarm not raised yet)"
+  log "write during the full disk of node $1: ${out//$'\n'/ }"
+}
+heal_full_disk() {
+  local t=$1 i out
+  chaos_disk_heal "$t" "$RUN_DIR"
+  for i in $(seq 1 40); do
+    out=$(in_client "$BUILD/aspen-cli" --timeout-ms 2000 cluster alarm disarm 2>&1) && break
+    sleep 0.25
+  done
+  log "disk of node $t emptied; alarm disarm: ${out//$'\n'/ }"
+}
+
+# Membership: node t leaves the voters, then comes back. Half the time it is removed from
+# the cluster and added again as a learner with its old data; else it is demoted to a
+# learner (change-membership --retain). Either way it is then promoted to a voter again.
+# Each aspen-cli step is retried while faults make the cluster refuse it; a step still
+# refused is left to the final repair after healing.
+cli_retry() {
+  local i out
+  for i in $(seq 1 "$1"); do
+    out=$(in_client "$BUILD/aspen-cli" --timeout-ms 3000 "${@:2}" 2>&1) && { echo "ok"; return 0; }
+    sleep 0.5
+  done
+  echo "refused: ${out//$'\n'/ }"
+  return 1
+}
+all_voters() { seq 1 "$CHAOS_NODES" | tr '\n' ' '; }
+others() { seq 1 "$CHAOS_NODES" | grep -vx "$1" | tr '\n' ' '; }
+nemesis_member() {
+  local t who r
+  pick_target; t=$TARGET; who=$WHO
+  if (( RANDOM % 2 == 0 )); then
+    # shellcheck disable=SC2046
+    r=$(cli_retry 20 cluster remove "$t")
+    log "membership: remove node $t ($who): $r"; count "member-remove"
+    HEALS+=("rejoin $t add")
+  else
+    # shellcheck disable=SC2046
+    r=$(cli_retry 20 cluster change-membership --retain $(others "$t"))
+    log "membership: demote node $t ($who) to learner: $r"; count "member-demote"
+    HEALS+=("rejoin $t promote")
+  fi
+}
+rejoin() {
+  local t=$1 how=$2 r
+  if [ "$how" = add ]; then
+    r=$(cli_retry 20 cluster add-learner "$t" "$(key_of "$t")" "$(chaos_node_ip "$t"):$CHAOS_PORT")
+    log "membership: add node $t as a learner: $r"
+  fi
+  # shellcheck disable=SC2046
+  r=$(cli_retry 30 cluster change-membership $(all_voters))
+  log "membership: promote node $t, voters {$(all_voters | sed 's/ $//')}: $r"
+}
+
+class_of() {
+  case "$1" in
+    partition|netem) echo network ;;
+    kill|pause) echo process ;;
+    disk) echo disk ;;
+    member) echo member ;;
+  esac
 }
 
 START_NS=$(date +%s%N)
 # The last seconds of the workload run without faults.
 END_NS=$(( START_NS + (DURATION_S - 5) * 1000000000 ))
+OVERLAPS=0
 while (( $(date +%s%N) < END_NS )); do
   hold $(( 2 + RANDOM % 4 ))
   (( $(date +%s%N) < END_NS )) || break
-  "nemesis_${NEMESIS_LIST[$(( RANDOM % ${#NEMESIS_LIST[@]} ))]}"
+  HEALS=()
+  DISK_FULL_PROBES=()
+  first=${NEMESIS_LIST[$(( RANDOM % ${#NEMESIS_LIST[@]} ))]}
+  second=""
+  if [ "$OVERLAP" = 1 ] && (( RANDOM % 2 == 0 )); then
+    second=${NEMESIS_LIST[$(( RANDOM % ${#NEMESIS_LIST[@]} ))]}
+    [ "$(class_of "$second")" = "$(class_of "$first")" ] && second=""
+  fi
+  "nemesis_$first"
+  if [ -n "$second" ]; then "nemesis_$second"; OVERLAPS=$(( OVERLAPS + 1 )); log "($first and $second overlap)"; fi
+  # Held longer than the election timeout, so that a paused or cut-off leader is replaced.
+  hold_s=$(( 3 + RANDOM % 8 ))
+  if [ ${#DISK_FULL_PROBES[@]} -gt 0 ]; then
+    hold 2
+    for t in "${DISK_FULL_PROBES[@]}"; do probe_full_disk "$t"; done
+  fi
+  hold "$hold_s"
+  for (( h = ${#HEALS[@]} - 1; h >= 0; h-- )); do eval "${HEALS[$h]}"; done
 done
 
 # --- heal and check ----------------------------------------------------------------------
 VIOLATIONS=()
 chaos_heal_net
+if [ "$HAS_DISKS" = 1 ]; then
+  for i in $(seq 1 "$CHAOS_NODES"); do chaos_disk_heal "$i" "$RUN_DIR"; done
+fi
 for i in $(seq 1 "$CHAOS_NODES"); do
   kill -CONT "${NODE_PID[$i]}" 2> /dev/null
   if [ -n "${NODE_DOWN[$i]:-}" ]; then start_node "$i"; continue; fi
@@ -344,7 +489,23 @@ for i in $(seq 1 "$CHAOS_NODES"); do
     start_node "$i"
   fi
 done
-log "healed: every fault removed, every node running"
+# Every node a voter again (a membership step the faults refused is finished here), and no
+# storage alarm left raised.
+if [[ ",$NEMESES," == *,member,* ]]; then
+  # shellcheck disable=SC2046
+  r=$(cli_retry 60 cluster change-membership $(all_voters))
+  if [ "$r" != ok ]; then
+    for i in $(seq 1 "$CHAOS_NODES"); do cli_retry 5 cluster add-learner "$i" "$(key_of "$i")" "$(chaos_node_ip "$i"):$CHAOS_PORT" > /dev/null; done
+    # shellcheck disable=SC2046
+    r=$(cli_retry 60 cluster change-membership $(all_voters))
+  fi
+  [ "$r" = ok ] || VIOLATIONS+=("the cluster did not take every node back as a voter after healing: $r")
+fi
+if [[ ",$NEMESES," == *,disk,* ]]; then
+  r=$(cli_retry 60 cluster alarm disarm)
+  [ "$r" = ok ] || VIOLATIONS+=("the storage alarm could not be disarmed after healing: $r")
+fi
+log "healed: every fault removed, every node running and a voter"
 wait "$WORKLOAD_PID"; WORKLOAD_PID=""
 log "$(tail -1 "$RUN_DIR/workload.log")"
 
@@ -374,6 +535,7 @@ esac
 sed 's/^/  /' "$RUN_DIR/unavailability.txt" | tee -a "$TIMELINE"
 summary=""
 for k in $(printf '%s\n' "${!FAULTS[@]}" | sort); do summary+="$k=${FAULTS[$k]} "; done
+[ "$OVERLAP" = 1 ] && summary+="(rounds with two faults at once: $OVERLAPS)"
 log "faults: ${summary:-none}"
 if [ ${#VIOLATIONS[@]} -gt 0 ]; then
   for v in "${VIOLATIONS[@]}"; do log "VIOLATION: $v"; done

@@ -13,7 +13,7 @@ PACKAGES=(
   b3sum libsqlite3-dev sqlite3
   libcpp-httplib-dev prometheus tmux libncurses-dev
   bind9-dnsutils libfuse3-dev fuse3
-  iproute2 nftables
+  iproute2 nftables e2fsprogs mount util-linux
   libc-ares-dev dnsmasq-base
 )
 

@@ -4,6 +4,8 @@
 # signals to the node processes). Sourced by scripts/chaos.sh; docs/reliability.md.
 #
 # Layout of one run (RID: 4 hex digits, so that runs side by side do not collide):
+#   disk    <run dir>/node-<i>.img          ext4, loop-mounted on <run dir>/node-<i> (below)
+#   cgroup  blkio/aspc-<RID>-n<i>            node i's process (the slow-disk throttle)
 #   bridge  acb<RID>                        on the host, no address
 #   netns   aspc-<RID>-n<i>, i = 1..N       eth0 = 10.77.0.<i>/24, one aspen-node on :7001
 #   netns   aspc-<RID>-c                    eth0 = 10.77.0.100/24, the clients and aspen-cli
@@ -19,6 +21,8 @@ CHAOS_STATE_DIR="${ASPEN_CHAOS_STATE_DIR:-/tmp/aspen-chaos}"
 CHAOS_SUBNET=10.77.0
 CHAOS_CLIENT_HOST=100
 CHAOS_PORT=7001
+CHAOS_DISK_MB=${ASPEN_CHAOS_DISK_MB:-512}   # each node's filesystem image
+CHAOS_BLKIO=/sys/fs/cgroup/blkio
 
 chaos_ts() { date -u +%H:%M:%S.%3N; }
 
@@ -113,6 +117,20 @@ chaos_cleanup_state() {
     [ "$kind" = link ] || continue
     ip link del "$name" 2> /dev/null || true
   done < "$state"
+  # Disks: the processes are gone, so the filesystems unmount (lazily if something still
+  # holds one; the loop device is freed when the last user goes, mount -o loop autoclears).
+  while read -r kind name; do
+    [ "$kind" = mount ] || continue
+    if mountpoint -q "$name" 2> /dev/null; then
+      umount "$name" 2> /dev/null || { sleep 0.5; umount "$name" 2> /dev/null; } || umount -l "$name" 2> /dev/null || true
+    fi
+  done < "$state"
+  while read -r kind name; do
+    [ "$kind" = cgroup ] || continue
+    [ -d "$name" ] || continue
+    for pid in $(cat "$name/cgroup.procs" 2> /dev/null); do echo "$pid" > "$CHAOS_BLKIO/cgroup.procs" 2> /dev/null; done
+    rmdir "$name" 2> /dev/null || true
+  done < "$state"
   rm -f "$state"
 }
 
@@ -180,4 +198,91 @@ chaos_heal_net() {
     ip netns exec "$ns" nft delete table inet chaos 2> /dev/null || true
     ip netns exec "$ns" tc qdisc del dev eth0 root 2> /dev/null || true
   done
+}
+
+# --- disks -------------------------------------------------------------------------------
+# Each node's data directory is its own small ext4 filesystem: a sparse image file in the
+# run directory, loop-mounted on node-<i> (so a "full disk" fills only that node's disk), and
+# the node's process sits in a blkio cgroup of its own (so a "slow disk" throttles only the
+# writes it issues to its loop device). The mount point and the cgroup are recorded before
+# they are made; the image stays in the run directory with the node's data.
+
+# Why per-node disks cannot be made here, on stdout; nothing (status 0) when they can.
+chaos_disk_unsupported_reason() {
+  local t
+  for t in mkfs.ext4 losetup mount umount fallocate; do
+    command -v "$t" > /dev/null || { echo "$t not found (scripts/setup.sh installs e2fsprogs, mount and util-linux)"; return 1; }
+  done
+  [ -e /dev/loop-control ] || { echo "no loop devices (/dev/loop-control missing)"; return 1; }
+  return 0
+}
+
+# Why the slow-disk fault cannot run here, on stdout; nothing (status 0) when it can.
+# device-mapper's delay target would be the usual tool, but kernels built without
+# CONFIG_MD/CONFIG_BLK_DEV_DM have no /dev/mapper/control; the blkio controller's throttle
+# (cgroup v1, CONFIG_BLK_DEV_THROTTLING) does the same for one process's writes.
+chaos_slow_disk_unsupported_reason() {
+  if [ ! -w "$CHAOS_BLKIO/blkio.throttle.write_iops_device" ]; then
+    echo "no cgroup v1 blkio controller with throttling at $CHAOS_BLKIO (and device-mapper: $(
+      [ -e /dev/mapper/control ] && echo present, not used || echo absent))"
+    return 1
+  fi
+  return 0
+}
+
+chaos_node_cgroup() { echo "$CHAOS_BLKIO/aspc-$CHAOS_RID-n$1"; }
+
+# Makes node $1's disk: $2/node-$1.img (CHAOS_DISK_MB, sparse) mounted on $2/node-$1.
+chaos_disk_up() {
+  local i=$1 dir="$2/node-$1" img="$2/node-$1.img"
+  truncate -s "${CHAOS_DISK_MB}M" "$img" || return 1
+  # -m 0: no blocks reserved for root (the node runs as root and would use them).
+  mkfs.ext4 -q -F -m 0 -E lazy_itable_init=0,lazy_journal_init=0 "$img" || return 1
+  mkdir -p "$dir"
+  chaos_record mount "$dir"
+  mount -o loop "$img" "$dir" || return 1
+  if chaos_slow_disk_unsupported_reason > /dev/null; then
+    chaos_record cgroup "$(chaos_node_cgroup "$i")"
+    mkdir -p "$(chaos_node_cgroup "$i")"
+  fi
+}
+
+# Puts process $2 into node $1's blkio cgroup (if there is one).
+chaos_disk_adopt() {
+  local cg
+  cg=$(chaos_node_cgroup "$1")
+  [ -d "$cg" ] && echo "$2" > "$cg/cgroup.procs" 2> /dev/null
+  return 0
+}
+
+# The major:minor of the loop device under node $1's data directory ($2: the run directory).
+chaos_disk_dev() { findmnt -n -o MAJ:MIN --target "$2/node-$1" | tr -d ' '; }
+
+# Slow disk: node $1's writes to its disk limited to $3 I/O operations per second.
+chaos_disk_slow() {
+  local cg dev
+  cg=$(chaos_node_cgroup "$1"); dev=$(chaos_disk_dev "$1" "$2")
+  [ -n "$dev" ] && echo "$dev $3" > "$cg/blkio.throttle.write_iops_device"
+}
+
+# Full disk: fills node $1's filesystem with one file, chaos-fill (removed by chaos_disk_heal).
+chaos_disk_fill() {
+  local dir="$2/node-$1" avail
+  avail=$(df --output=avail -B1 "$dir" | tail -1 | tr -d ' ')
+  fallocate -l "$(( avail > 65536 ? avail - 65536 : 4096 ))" "$dir/chaos-fill" 2> /dev/null
+  # The last blocks, until the filesystem says no space is left.
+  dd if=/dev/zero of="$dir/chaos-fill-tail" bs=4k status=none 2> /dev/null
+  return 0
+}
+
+# Removes every disk fault of node $1.
+chaos_disk_heal() {
+  local cg dev dir="$2/node-$1"
+  rm -f "$dir/chaos-fill" "$dir/chaos-fill-tail"
+  cg=$(chaos_node_cgroup "$1")
+  if [ -d "$cg" ]; then
+    dev=$(chaos_disk_dev "$1" "$2")
+    [ -n "$dev" ] && echo "$dev 0" > "$cg/blkio.throttle.write_iops_device" 2> /dev/null
+  fi
+  return 0
 }
