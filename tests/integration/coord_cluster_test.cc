@@ -18,6 +18,7 @@
 #include "coord/election.h"
 #include "coord/lock.h"
 #include "coord/queue.h"
+#include "coord/rwlock.h"
 #include "coord/semaphore.h"
 #include "node_process.h"
 
@@ -382,6 +383,114 @@ TEST_F(CoordClusterTest, BarrierReleasesAllPartiesTogetherExactlyOncePerRound) {
       EXPECT_EQ(ps[0].generation, passes[round - 1][0].generation + 1);
     }
   }
+}
+
+// RW lock on a real cluster: a writer holds; a reader, a writer and a reader arrive in that
+// order. The first reader gets in when the writer leaves, but the second reader, which arrived
+// behind a waiting writer, does not jump it: the grants come in arrival order.
+TEST_F(CoordClusterTest, RWLockGrantsInArrivalOrderAndNoReaderJumpsAWaitingWriter) {
+  auto clients = make_clients(4);
+  const std::string name = "it/rw-fifo";
+  coord::DistributedRWLock first(*clients[0], name);
+  auto held = first.try_acquire("w0", coord::RWMode::kWrite, 10000);
+  ASSERT_TRUE(held.has_value() && held->has_value()) << (held ? "not granted" : held.error().to_string());
+  auto state = [&] {
+    auto st = coord::DistributedRWLock(*clients[0], name).state();
+    EXPECT_TRUE(st.has_value()) << st.error().to_string();
+    return st ? *st : coord::RWLockState{};
+  };
+  auto queued = [&] {
+    auto st = state();
+    return st.writer.size() + st.readers.size() + st.waiting_writers.size() + st.waiting_readers.size();
+  };
+  struct Arrival {
+    std::string holder;
+    coord::RWMode mode;
+  };
+  const std::vector<Arrival> arrivals = {
+      {"r1", coord::RWMode::kRead}, {"w2", coord::RWMode::kWrite}, {"r3", coord::RWMode::kRead}};
+  std::mutex mu;
+  std::vector<std::string> granted;        // in grant order
+  std::set<std::string> may_release;       // holders the test lets go
+  std::vector<std::string> errors;
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < arrivals.size(); ++i) {
+    threads.emplace_back([&, i] {
+      const Arrival& a = arrivals[i];
+      coord::DistributedRWLock rw(*clients[i + 1], name);
+      auto h = rw.try_acquire_until(a.holder, a.mode, 10000, steady_ms() + 30000, real_waiter(i + 1));
+      if (!h) {
+        std::lock_guard g(mu);
+        errors.push_back(a.holder + " acquire: " + h.error().to_string());
+        return;
+      }
+      {
+        std::lock_guard g(mu);
+        granted.push_back(a.holder);
+      }
+      // Hold until the test lets this holder go (bounded: a stuck test fails, it does not hang).
+      const bool is_let_go = wait_until(
+          [&] {
+            std::lock_guard g(mu);
+            return may_release.contains(a.holder);
+          },
+          30000);
+      auto s = rw.release(*h);
+      std::lock_guard g(mu);
+      if (!is_let_go) errors.push_back(a.holder + " was never let go");
+      if (!s) errors.push_back(a.holder + " release: " + s.error().to_string());
+    });
+    // The next one arrives only once this one is queued, so arrival order is known.
+    ASSERT_TRUE(wait_until([&] { return queued() == i + 2; }, 10000));
+  }
+  auto granted_now = [&] {
+    std::lock_guard g(mu);
+    return granted;
+  };
+  using Names = std::vector<std::string>;
+  auto names = [](const std::vector<coord::LeasedHolder>& hs) {
+    Names out;
+    for (const auto& h : hs) out.push_back(h.id);
+    return out;
+  };
+  // Writer w0 holds; r1 waits for it; w2 waits behind r1; r3 waits behind w2.
+  {
+    auto st = state();
+    EXPECT_EQ(names(st.writer), Names{"w0"});
+    EXPECT_EQ(names(st.waiting_writers), Names{"w2"});
+    EXPECT_EQ(names(st.waiting_readers), (Names{"r1", "r3"}));
+  }
+  EXPECT_TRUE(granted_now().empty());
+
+  ASSERT_TRUE(first.release(**held).has_value());
+  ASSERT_TRUE(wait_until([&] { return granted_now().size() == 1; }, 10000));
+  EXPECT_EQ(granted_now(), Names{"r1"});
+  {
+    // r3 is a reader too, but a writer is ahead of it: it still waits.
+    auto st = state();
+    EXPECT_EQ(names(st.readers), Names{"r1"});
+    EXPECT_EQ(names(st.waiting_writers), Names{"w2"});
+    EXPECT_EQ(names(st.waiting_readers), Names{"r3"});
+  }
+  EXPECT_EQ(granted_now().size(), 1u) << "a reader jumped the waiting writer";
+
+  {
+    std::lock_guard g(mu);
+    may_release.insert("r1");
+  }
+  ASSERT_TRUE(wait_until([&] { return granted_now().size() == 2; }, 10000));
+  EXPECT_EQ(granted_now(), (Names{"r1", "w2"}));
+  EXPECT_EQ(names(state().waiting_readers), Names{"r3"});
+
+  {
+    std::lock_guard g(mu);
+    may_release.insert("w2");
+    may_release.insert("r3");
+  }
+  for (auto& t : threads) t.join();
+  ASSERT_TRUE(errors.empty()) << errors.front();
+  EXPECT_EQ(granted_now(), (Names{"r1", "w2", "r3"}));
+  EXPECT_EQ(queued(), 0u) << "every key is gone after the last release";
 }
 
 TEST_F(CoordClusterTest, SemaphoreNeverExceedsItsPermits) {
