@@ -3,7 +3,7 @@
 #
 #   scripts/chaos.sh --duration 90s --seed N [--nemesis partition,kill,pause,netem,disk,member]
 #                    [--overlap] [--nodes 3] [--clients 4] [--keys 8] [--run-dir DIR]
-#                    [--stale-reads]
+#                    [--coord lock,counter,queue|none] [--coord-clients 3] [--stale-reads]
 #   scripts/chaos.sh --cleanup        remove what crashed runs left (namespaces, links, nodes,
 #                                     mounted disks, cgroups)
 #
@@ -33,6 +33,12 @@
 # --overlap: half of the rounds start two faults of different classes (network, process,
 #   disk, membership) at once, e.g. a partition while the leader is paused.
 #
+# Beside the KV workload, --coord-clients clients (default 3) run the coordination
+# workloads named by --coord (default lock,counter,queue; none: off): a lock with fencing
+# tokens, a counter, a queue. After healing the counter is read, the queue drained, and
+# their history (coord.txt) checked: no two holders at once, tokens increasing, the exact
+# counter value with no value returned twice, no message lost or delivered after its ack.
+#
 # --stale-reads makes the clients read any one member without ReadIndex: not linearizable,
 # so the verdict should be FAIL once faults leave a member behind (the checker's own test).
 #
@@ -45,6 +51,9 @@
 # harness failed (cluster never formed, checker budget exhausted), 64 bad usage, 77 cannot
 # run on this machine (not root, no network namespaces; the reason is printed).
 set -uo pipefail
+# The whole script is one group, read before it runs: a long run is not disturbed by an edit
+# of this file (bash otherwise reads a script as it goes).
+{
 
 cd "$(dirname "$0")/.." || exit 2
 ROOT=$(pwd)
@@ -61,6 +70,8 @@ DURATION_S=90
 SEED=1
 NEMESES=partition,kill,pause,netem,disk,member
 OVERLAP=0
+COORD=lock,counter,queue
+COORD_CLIENTS=3
 CHAOS_NODES=3
 CLIENTS=4
 KEYS=8
@@ -69,7 +80,7 @@ WORKLOAD_FLAGS=()
 HEARTBEAT_MS=100
 ELECTION_TIMEOUT_MS=1000
 
-usage() { sed -n '2,45p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,51p' "$0" | sed 's/^# \{0,1\}//'; }
 
 parse_duration() {
   local d="$1"
@@ -92,6 +103,8 @@ while [ $# -gt 0 ]; do
     --run-dir) RUN_DIR="$2"; shift 2 ;;
     --stale-reads) WORKLOAD_FLAGS+=(--stale-reads); shift ;;
     --overlap) OVERLAP=1; shift ;;
+    --coord) COORD="$2"; shift 2 ;;
+    --coord-clients) COORD_CLIENTS="$2"; shift 2 ;;
     --build-dir) BUILD="$2"; shift 2 ;;
     --cleanup)
       if [ "$(id -u)" != 0 ]; then echo "chaos: --cleanup needs root" >&2; exit $EXIT_SKIP; fi
@@ -100,11 +113,18 @@ while [ $# -gt 0 ]; do
     *) echo "chaos: unknown option $1 (see --help)" >&2; exit $EXIT_USAGE ;;
   esac
 done
-for v in DURATION_S SEED CHAOS_NODES CLIENTS KEYS; do
+for v in DURATION_S SEED CHAOS_NODES CLIENTS KEYS COORD_CLIENTS; do
   if ! [[ "${!v}" =~ ^[0-9]+$ ]]; then echo "chaos: bad number for $v: ${!v}" >&2; exit $EXIT_USAGE; fi
 done
 if [ "$CHAOS_NODES" -lt 3 ] || [ "$CHAOS_NODES" -gt 9 ]; then echo "chaos: --nodes must be 3..9" >&2; exit $EXIT_USAGE; fi
 if [ "$DURATION_S" -lt 10 ]; then echo "chaos: --duration must be at least 10s" >&2; exit $EXIT_USAGE; fi
+if [ "$COORD" != none ]; then
+  IFS=, read -r -a kinds <<< "$COORD"
+  for k in "${kinds[@]}"; do
+    case "$k" in lock|counter|queue) ;; *) echo "chaos: unknown coordination workload '$k' (lock, counter, queue, or none)" >&2; exit $EXIT_USAGE ;; esac
+  done
+  if [ "$COORD_CLIENTS" -lt 1 ]; then echo "chaos: --coord-clients must be at least 1" >&2; exit $EXIT_USAGE; fi
+fi
 IFS=, read -r -a NEMESIS_LIST <<< "$NEMESES"
 for n in "${NEMESIS_LIST[@]}"; do
   case "$n" in partition|kill|pause|netem|disk|member) ;; *) echo "chaos: unknown nemesis '$n'" >&2; exit $EXIT_USAGE ;; esac
@@ -164,6 +184,7 @@ WORKLOAD_PID=""
 finish() {
   trap - INT TERM EXIT
   [ -n "$WORKLOAD_PID" ] && kill -TERM "$WORKLOAD_PID" 2> /dev/null
+  [ -n "${COORD_PID:-}" ] && kill -TERM "$COORD_PID" 2> /dev/null
   # Not our jobs any more: bash would report each node killed below as "Killed".
   disown -a 2> /dev/null
   chaos_cleanup_state "$CHAOS_STATE"
@@ -251,6 +272,15 @@ in_client "$BUILD/aspen-chaos-client" run --clients "$CLIENTS" --keys "$KEYS" --
   --seed "$SEED" --history "$HISTORY" "${WORKLOAD_FLAGS[@]}" > "$RUN_DIR/workload.log" 2>&1 &
 WORKLOAD_PID=$!
 chaos_record pid "$WORKLOAD_PID"
+COORD_HISTORY="$RUN_DIR/coord.txt"
+COORD_PID=""
+if [ "$COORD" != none ]; then
+  : > "$COORD_HISTORY"
+  in_client "$BUILD/aspen-chaos-client" coord --clients "$COORD_CLIENTS" --kinds "$COORD" --duration-s "$DURATION_S" \
+    --seed "$SEED" --history "$COORD_HISTORY" > "$RUN_DIR/coord.log" 2>&1 &
+  COORD_PID=$!
+  chaos_record pid "$COORD_PID"
+fi
 
 RANDOM=$SEED
 declare -A FAULTS=()
@@ -413,9 +443,14 @@ cli_retry() {
 all_voters() { seq 1 "$CHAOS_NODES" | tr '\n' ' '; }
 others() { seq 1 "$CHAOS_NODES" | grep -vx "$1" | tr '\n' ' '; }
 nemesis_member() {
-  local t who r
+  local t who r coin
   pick_target; t=$TARGET; who=$WHO
-  if (( RANDOM % 2 == 0 )); then
+  coin=$(( RANDOM % 2 ))
+  # Only from a full set of voters: an earlier change the faults refused is finished first,
+  # so that the nemesis never takes the cluster below N-1 voters.
+  r=$(restore_members 10)
+  if [ "$r" != ok ]; then log "membership: skipped, the cluster has not taken every node back yet: $r"; return; fi
+  if (( coin == 0 )); then
     # shellcheck disable=SC2046
     r=$(cli_retry 20 cluster remove "$t")
     log "membership: remove node $t ($who): $r"; count "member-remove"
@@ -427,15 +462,27 @@ nemesis_member() {
     HEALS+=("rejoin $t promote")
   fi
 }
+# Every node a member (added as a learner if it is not one: "already a member" is fine), then
+# every node a voter. Prints ok, or the last refusal.
+restore_members() {
+  local attempts=$1 i out r
+  for i in $(seq 1 "$CHAOS_NODES"); do
+    for _ in $(seq 1 "$attempts"); do
+      out=$(in_client "$BUILD/aspen-cli" --timeout-ms 3000 cluster add-learner "$i" "$(key_of "$i")" \
+        "$(chaos_node_ip "$i"):$CHAOS_PORT" 2>&1)
+      r=$?
+      if [ $r = 0 ] || [[ "$out" == *"already a member"* ]]; then out=""; break; fi
+      sleep 0.5
+    done
+    if [ -n "$out" ]; then echo "refused: ${out//$'\n'/ }"; return 1; fi
+  done
+  # shellcheck disable=SC2046
+  cli_retry "$attempts" cluster change-membership $(all_voters)
+}
 rejoin() {
   local t=$1 how=$2 r
-  if [ "$how" = add ]; then
-    r=$(cli_retry 20 cluster add-learner "$t" "$(key_of "$t")" "$(chaos_node_ip "$t"):$CHAOS_PORT")
-    log "membership: add node $t as a learner: $r"
-  fi
-  # shellcheck disable=SC2046
-  r=$(cli_retry 30 cluster change-membership $(all_voters))
-  log "membership: promote node $t, voters {$(all_voters | sed 's/ $//')}: $r"
+  r=$(restore_members 20)
+  log "membership: node $t back ($([ "$how" = add ] && echo "added as a learner, " )promoted), voters {$(all_voters | sed 's/ $//')}: $r"
 }
 
 class_of() {
@@ -492,13 +539,7 @@ done
 # Every node a voter again (a membership step the faults refused is finished here), and no
 # storage alarm left raised.
 if [[ ",$NEMESES," == *,member,* ]]; then
-  # shellcheck disable=SC2046
-  r=$(cli_retry 60 cluster change-membership $(all_voters))
-  if [ "$r" != ok ]; then
-    for i in $(seq 1 "$CHAOS_NODES"); do cli_retry 5 cluster add-learner "$i" "$(key_of "$i")" "$(chaos_node_ip "$i"):$CHAOS_PORT" > /dev/null; done
-    # shellcheck disable=SC2046
-    r=$(cli_retry 60 cluster change-membership $(all_voters))
-  fi
+  r=$(restore_members 60)
   [ "$r" = ok ] || VIOLATIONS+=("the cluster did not take every node back as a voter after healing: $r")
 fi
 if [[ ",$NEMESES," == *,disk,* ]]; then
@@ -508,6 +549,10 @@ fi
 log "healed: every fault removed, every node running and a voter"
 wait "$WORKLOAD_PID"; WORKLOAD_PID=""
 log "$(tail -1 "$RUN_DIR/workload.log")"
+if [ -n "$COORD_PID" ]; then
+  wait "$COORD_PID"; COORD_PID=""
+  log "$(tail -1 "$RUN_DIR/coord.log")"
+fi
 
 if ! in_client "$BUILD/aspen-chaos-client" converge --timeout-s 60 > "$RUN_DIR/converge.log" 2>&1; then
   VIOLATIONS+=("members did not converge after healing (converge.log)")
@@ -516,6 +561,19 @@ sed 's/^/  /' "$RUN_DIR/converge.log" | tee -a "$TIMELINE"
 if ! in_client "$BUILD/aspen-chaos-client" final-reads --keys "$KEYS" --history "$HISTORY" --timeout-s 30 \
   >> "$RUN_DIR/workload.log" 2>&1; then
   VIOLATIONS+=("a final read never succeeded after healing (workload.log)")
+fi
+
+if [ "$COORD" != none ]; then
+  in_client "$BUILD/aspen-chaos-client" coord-check --kinds "$COORD" --history "$COORD_HISTORY" --timeout-s 60 \
+    > "$RUN_DIR/coord-check.txt" 2>&1
+  coord_rc=$?
+  sed 's/^/  /' "$RUN_DIR/coord-check.txt" | tee -a "$TIMELINE"
+  case $coord_rc in
+    0) ;;
+    1) VIOLATIONS+=("coordination workloads: $(grep -c 'coord VIOLATION' "$RUN_DIR/coord-check.txt") listed violations (coord-check.txt)") ;;
+    2) VIOLATIONS+=("coordination workloads: the counter could not be read or the queue drained after healing (coord-check.txt)") ;;
+    *) VIOLATIONS+=("aspen-chaos-client coord-check failed with exit $coord_rc (coord-check.txt)") ;;
+  esac
 fi
 
 "$BUILD/aspen-lincheck" "$HISTORY" > "$RUN_DIR/lincheck.txt" 2>&1
@@ -545,3 +603,4 @@ fi
 if [ "$INCONCLUSIVE" = 1 ]; then log "verdict: INCONCLUSIVE (checker budget exhausted)"; exit $EXIT_HARNESS; fi
 log "verdict: PASS"
 exit 0
+}

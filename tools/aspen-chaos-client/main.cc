@@ -16,6 +16,13 @@
 //   aspen-chaos-client report --history run/history.txt --events run/events.tsv
 //       per fault kind: how many, and the time from each fault's start to the first write
 //       invoked after it that succeeded (median and max): the unavailability it caused.
+//   aspen-chaos-client coord --clients 6 --duration-s 90 --history run/coord.txt [--kinds lock,counter,queue]
+//       the coordination workloads (coord_workload.h): a lock with fencing tokens, a counter
+//       and a queue, clients dealt to them in turn, each operation recorded with its times.
+//   aspen-chaos-client coord-check --history run/coord.txt [--kinds ...]
+//       after healing: reads the counter, drains the queue, then checks the history
+//       (lincheck/coord_checks.h: no overlapping holders, tokens increase, exact counter, no
+//       value twice, no message lost or delivered after its ack); exit 1 on a violation.
 //   aspen-chaos-client converge --timeout-s 60
 //       waits for a write to succeed, then for every member to reach the same applied
 //       index and to hold the same digest of the whole key space (stale reads of each
@@ -44,6 +51,7 @@
 
 #include "client/client.h"
 #include "client/credentials.h"
+#include "coord_workload.h"
 #include "kv/key_value_store.h"
 #include "lincheck/history_file.h"
 
@@ -458,6 +466,19 @@ int main(int argc, char** argv) {
   auto* report = app.add_subcommand("report", "unavailability per fault kind, from a history and fault events");
   report->add_option("--history", s.history_path, "history file")->required();
   report->add_option("--events", events_path, "fault events: <monotonic us> <kind> per line")->required();
+  chaos::CoordSettings cs;
+  auto* coord = app.add_subcommand("coord", "the coordination workloads (lock, counter, queue), recording a history");
+  coord->add_option("--clients", cs.clients, "concurrent clients, dealt to the kinds in turn")->check(CLI::Range(1u, 64u));
+  coord->add_option("--duration-s", cs.duration_s, "how long to run")->check(CLI::Range(1u, 7u * 24 * 3600));
+  coord->add_option("--seed", cs.seed, "seed of the clients' choices and process numbers");
+  coord->add_option("--history", cs.history_path, "history file (appended to)")->required();
+  coord->add_option("--kinds", cs.kinds, "comma-separated: lock, counter, queue");
+  coord->add_option("--name-prefix", cs.name_prefix, "the lock, counter and queue are named under it");
+  auto* coord_check = app.add_subcommand("coord-check", "after healing: read the counter, drain the queue, check");
+  coord_check->add_option("--history", cs.history_path, "history file (appended to, then read)")->required();
+  coord_check->add_option("--kinds", cs.kinds, "comma-separated: lock, counter, queue");
+  coord_check->add_option("--name-prefix", cs.name_prefix, "as given to coord");
+  coord_check->add_option("--timeout-s", cs.timeout_s, "give up on the final read and the drain after this long");
   auto* converge = app.add_subcommand("converge", "wait until every member holds the same state");
   converge->add_option("--timeout-s", s.timeout_s, "give up after this long");
   try {
@@ -479,5 +500,8 @@ int main(int argc, char** argv) {
   std::signal(SIGTERM, on_stop_signal);
   if (run->parsed()) return cmd_run(s);
   if (final_reads->parsed()) return cmd_final_reads(s);
+  const chaos::Connect connect_fn = [&s] { return connect(s, s.op_timeout_ms); };
+  if (coord->parsed()) return chaos::run_coord_workload(cs, connect_fn, g_should_stop);
+  if (coord_check->parsed()) return chaos::check_coord_workload(cs, connect_fn, g_should_stop);
   return cmd_converge(s);
 }
