@@ -59,6 +59,7 @@ void AdminService::register_handlers() {
   if (auto s = gossip_->start(); !s) {
     ASPEN_LOG_ERROR("node {}: gossip discovery did not start: {}", env_.config.node_id, s.error().to_string());
   }
+  dns_ = std::make_shared<DnsDiscoveryService>(env_);
 }
 
 // --- introspection --------------------------------------------------------------------
@@ -77,7 +78,8 @@ void AdminService::handle_health(const cpb::Request&, Reply reply) {
 
 void AdminService::handle_metrics(const cpb::Request&, Reply reply) {
   cpb::Response resp;
-  resp.mutable_get_metrics()->set_prometheus_text(prometheus_text(port_.metrics_view()) + gossip_->prometheus_samples());
+  resp.mutable_get_metrics()->set_prometheus_text(prometheus_text(port_.metrics_view()) + gossip_->prometheus_samples() +
+                                                    dns_->prometheus_samples());
   reply(std::move(resp));
 }
 
@@ -233,6 +235,11 @@ void AdminService::on_tick() {
   if (!has_begun_gossip_) {
     has_begun_gossip_ = true;
     gossip_->begin_rounds();
+    // After the configured peers too: a zone naming a configured node under another key is
+    // refused, not taken first.
+    if (auto s = dns_->start(); !s) {
+      ASPEN_LOG_ERROR("node {}: DNS discovery did not start: {}", env_.config.node_id, s.error().to_string());
+    }
   }
   run_leader_duties();
 }
@@ -328,15 +335,14 @@ void AdminService::handle_add_learner(const cpb::Request& req, Reply reply) {
   if (n.node_id() == kNoNode) return reply(error_reply(ErrorCode::kInvalidArgument, "node id must be non-zero"));
   // Without a key or an address: what discovery heard the node announce, signed by its key.
   if (n.public_key().empty() || n.addrs().empty()) {
-    const auto& discovered = env_.peers.discovered();
-    auto d = discovered.find(n.node_id());
-    if (d == discovered.end()) {
+    const auto d = env_.peers.find_discovered(n.node_id());
+    if (!d) {
       return reply(error_reply(ErrorCode::kNotFound,
                                fmt::format("node {} is not known to discovery on the leader (node {}); give its public "
                                            "key and address, or see 'aspen-cli cluster peers'",
                                            n.node_id(), env_.config.node_id)));
     }
-    const PeerInfo& found = d->second.peer;
+    const PeerInfo& found = d->peer;
     if (n.public_key().empty()) {
       n.set_public_key(found.key.to_string());
     } else if (n.public_key() != found.key.to_string()) {

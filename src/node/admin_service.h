@@ -7,7 +7,8 @@
 // It also carries out the leader's duties on every tick (the cluster id, member records;
 // what to write is next_leader_duty's decision, leader_duties.h), and owns gossip discovery
 // (gossip_service.h: the "aspen-gossip" protocol, GetPeers, its metrics), whose rounds it
-// starts at the first tick, once the configured peers are known.
+// starts at the first tick, once the configured peers are known, and DNS discovery
+// (dns_discovery_service.h: SRV/TXT lookups on its own thread, its metrics), begun then too.
 //
 // Threads: the loop only.
 #pragma once
@@ -17,6 +18,7 @@
 #include <vector>
 
 #include "node/client_service.h"
+#include "node/dns_discovery_service.h"
 #include "node/gossip_service.h"
 #include "node/internal/node_env.h"
 #include "rpc/handler_registry.h"
@@ -69,7 +71,8 @@ class AdminService {
   uint64_t last_duty_ms_ = 0;                     // [loop]
   Index refresh_at_applied_ = 0;  // [loop] refresh the cluster view once this is applied (0: none)
   std::shared_ptr<GossipService> gossip_;  // [start]
-  bool has_begun_gossip_ = false;          // [loop]
+  bool has_begun_gossip_ = false;          // [loop] also starts DNS discovery
+  std::shared_ptr<DnsDiscoveryService> dns_;  // [start] its thread is joined when this goes
 };
 
 }  // namespace aspen::node::internal

@@ -102,11 +102,20 @@ void GossipService::run_round() {
   if (!core_) return;
   ++rounds_;
   const uint64_t now = env_.now_ms();
-  if (now > cluster::kMaxGossipAnnouncementAgeMs) env_.peers.expire_discovered(now - cluster::kMaxGossipAnnouncementAgeMs);
+  if (now > cluster::kMaxGossipAnnouncementAgeMs) {
+    env_.peers.expire_discovered(now - cluster::kMaxGossipAnnouncementAgeMs, "gossip");
+  }
   // Peers other sources know are gossip candidates too (members, --peers, the ticket).
   for (const auto& [source, peer] : env_.peers.static_sources()) {
     if (peer.key != env_.identity->public_key() && !peer.addrs.empty()) {
       core_->add_candidate(cluster::GossipTarget{peer.key, peer.addrs});
+    }
+  }
+  // And nodes other discovery sources found (DNS's bootstrap members): gossip with them tells
+  // them of this node, so their leader can add it by id.
+  for (const auto& [key, d] : env_.peers.discovered()) {
+    if (d.source != "gossip" && d.peer.key != env_.identity->public_key() && !d.peer.addrs.empty()) {
+      core_->add_candidate(cluster::GossipTarget{d.peer.key, d.peer.addrs});
     }
   }
   auto targets = core_->round(now, rng_);
@@ -208,7 +217,7 @@ void GossipService::on_received(transport::Stream& stream, std::string message, 
                     cluster::gossip_verdict_name(received.verdict));
   }
   for (const auto& n : received.learned) {
-    const bool is_new = !env_.peers.discovered().contains(n.node_id);
+    const bool is_new = !env_.peers.discovered().contains(DiscoveryKey{n.node_id, "gossip"});
     const std::string via = n.via == transport::PublicKey() ? std::string() : n.via.short_string();
     if (env_.peers.learn_from_discovery(PeerInfo{n.node_id, n.key, n.addrs}, "gossip", now, n.announced_ms, via) &&
         is_new) {
@@ -249,7 +258,7 @@ void GossipService::handle_get_peers(const cpb::Request&, rpc::Reply reply) {
     s->set_source(source);
     for (const auto& a : p.addrs) s->add_addrs(a.to_string());
   }
-  for (const auto& [id, d] : env_.peers.discovered()) {
+  for (const auto& [key, d] : env_.peers.discovered()) {
     auto* s = report(d.peer).add_sources();
     s->set_source(d.source);
     for (const auto& a : d.peer.addrs) s->add_addrs(a.to_string());

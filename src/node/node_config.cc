@@ -17,6 +17,7 @@
 #include <string_view>
 
 #include "blob/pacing.h"
+#include "cluster/dns_discovery.h"
 #include "core/assert.h"
 
 namespace aspen::node {
@@ -30,7 +31,8 @@ struct Setting {
   std::string_view env;
 };
 
-constexpr std::array<Setting, 27> kSettings = {{
+// Sized by its entries, so that adding a setting is one line.
+constexpr auto kSettings = std::to_array<Setting>({
     {"node_id", "--node-id", "ASPEN_NODE_ID"},
     {"cookie", "--cookie", "ASPEN_COOKIE"},
     {"cookie_file", "--cookie-file", "ASPEN_COOKIE_FILE"},
@@ -58,7 +60,10 @@ constexpr std::array<Setting, 27> kSettings = {{
     {"gossip_seeds", "--gossip-seeds", "ASPEN_GOSSIP_SEEDS"},
     {"gossip_probe_ports", "--gossip-probe-ports", "ASPEN_GOSSIP_PROBE_PORTS"},
     {"gossip_peer_rate_per_min", "--gossip-peer-rate-per-min", "ASPEN_GOSSIP_PEER_RATE_PER_MIN"},
-}};
+    {"dns_discovery_name", "--enable-dns-discovery", "ASPEN_DNS_DISCOVERY_NAME"},
+    {"dns_discovery_server", "--dns-discovery-server", "ASPEN_DNS_DISCOVERY_SERVER"},
+    {"dns_discovery_interval_s", "--dns-discovery-interval-s", "ASPEN_DNS_DISCOVERY_INTERVAL_S"},
+});
 
 // Timing bounds. A heartbeat below 10 ms is busy-looping; an election timeout must cover a
 // few lost heartbeats (Raft §5.2: broadcastTime << electionTimeout) and stay short enough
@@ -557,6 +562,65 @@ Status resolve_gossip(const Merged& merged, NodeConfig& config) {
   return {};
 }
 
+// DNS discovery (docs/discovery.md, "DNS discovery"): off unless a name is given.
+Status resolve_dns_discovery(const Merged& merged, NodeConfig& config) {
+  cluster::DnsDiscoverySettings& d = config.dns_discovery;
+  if (const auto name = merged.get("dns_discovery_name")) {
+    if (auto s = cluster::validate_dns_name(*name); !s) {
+      return field_error("dns_discovery_name",
+                         fmt::format("{} (give the SRV name that lists the members, e.g. _aspen._udp.example.com.)",
+                                     s.error().message()));
+    }
+    d.name = std::string(*name);
+  }
+  if (const auto text = merged.get("dns_discovery_server")) {
+    // A bare address means the DNS port: 10.0.0.53, ::1 and [::1] are port 53.
+    std::string with_port(*text);
+    if (text->starts_with('[')) {
+      if (text->find("]:") == std::string_view::npos) with_port += ":53";
+    } else if (const auto colons = std::count(text->begin(), text->end(), ':'); colons == 0) {
+      with_port += ":53";
+    } else if (colons > 1) {
+      with_port = fmt::format("[{}]:53", *text);
+    }
+    auto addr = transport::SocketAddr::resolve(with_port);
+    if (!addr || addr->port == 0) {
+      return field_error("dns_discovery_server",
+                         fmt::format("must be a DNS server's HOST or HOST:PORT (e.g. 10.0.0.53, 127.0.0.1:5353 or "
+                                     "[::1]:53), got '{}'{}",
+                                     *text, addr ? std::string() : ": " + addr.error().message()));
+    }
+    d.server = std::move(*addr);
+  }
+  if (const auto text = merged.get("dns_discovery_interval_s")) {
+    const auto s = parse_unsigned<uint32_t>(*text);
+    if (!s || *s < cluster::kMinDnsDiscoveryIntervalS || *s > cluster::kMaxDnsDiscoveryIntervalS) {
+      return field_error("dns_discovery_interval_s",
+                         fmt::format("must be seconds from {} to {}, got '{}'", cluster::kMinDnsDiscoveryIntervalS,
+                                     cluster::kMaxDnsDiscoveryIntervalS, *text));
+    }
+    d.interval_s = *s;
+  }
+  if (!d.is_enabled() && (d.server || merged.get("dns_discovery_interval_s"))) {
+    return field_error(d.server ? "dns_discovery_server" : "dns_discovery_interval_s",
+                       "DNS discovery is off: --dns-discovery-server and --dns-discovery-interval-s need "
+                       "--enable-dns-discovery NAME");
+  }
+  return {};
+}
+
+// mDNS discovery (docs/discovery.md, "mDNS"): on unless disabled.
+Status resolve_mdns(const Merged& merged, NodeConfig& config) {
+  if (const auto text = merged.get("disable_mdns")) {
+    if (*text == "true" || *text == "1") {
+      config.mdns.is_enabled = false;
+    } else if (*text != "false" && *text != "0") {
+      return field_error("disable_mdns", fmt::format("must be true or false, got '{}'", *text));
+    }
+  }
+  return {};
+}
+
 }  // namespace
 
 Result<ConfigLayer> read_config_file(const std::string& path) {
@@ -641,7 +705,8 @@ Result<NodeConfig> resolve_config(const std::vector<ConfigLayer>& layers_by_prio
 
   NodeConfig config;
   for (auto* step :
-       {resolve_identity, resolve_storage, resolve_blobs, resolve_timing, resolve_peers, resolve_misc, resolve_gossip}) {
+       {resolve_identity, resolve_storage, resolve_blobs, resolve_timing, resolve_peers, resolve_misc, resolve_gossip,
+        resolve_dns_discovery}) {
     if (auto status = step(merged, config); !status) return std::unexpected(status.error());
   }
   return config;

@@ -32,6 +32,9 @@
 //   --gossip-seeds        ASPEN_GOSSIP_SEEDS        gossip_seeds (array)  none; host:port, comma-separated in flag/env
 //   --gossip-probe-ports  ASPEN_GOSSIP_PROBE_PORTS  gossip_probe_ports    7000-7015 on the bind address ("none": off)
 //   --gossip-peer-rate-per-min ASPEN_GOSSIP_PEER_RATE_PER_MIN gossip_peer_rate_per_min  12 announcements per peer
+//   --enable-dns-discovery ASPEN_DNS_DISCOVERY_NAME dns_discovery_name   none (off); the SRV name listing members
+//   --dns-discovery-server ASPEN_DNS_DISCOVERY_SERVER dns_discovery_server  the system resolver; HOST[:PORT]
+//   --dns-discovery-interval-s ASPEN_DNS_DISCOVERY_INTERVAL_S dns_discovery_interval_s  60: longest time between lookups
 #pragma once
 
 #include <cstdint>
@@ -40,6 +43,7 @@
 #include <string>
 #include <vector>
 
+#include "cluster/dns_discovery_settings.h"
 #include "cluster/gossip_settings.h"
 #include "cluster/ticket.h"
 #include "core/error.h"
@@ -85,6 +89,7 @@ struct NodeConfig {
   std::string log_format = "text";  // text | json (core/log.h set_format)
   std::string ticket_file;
   cluster::GossipSettings gossip;  // discovery (cluster/gossip.h)
+  cluster::DnsDiscoverySettings dns_discovery;  // DNS discovery (cluster/dns_discovery.h); off by default
 };
 
 // The values as given, before defaults and validation: one layer of the priority order.

@@ -118,8 +118,9 @@ std::optional<PeerInfo> PeerRegistry::lookup(NodeId id) const {
     }
     return p;
   }
-  // Only where a node said it is, signed: dialling it proves nothing and trusts nothing.
-  if (auto d = discovered_.find(id); d != discovered_.end()) return d->second.peer;
+  // Only where discovery says a node is: dialling it proves nothing and trusts nothing (the
+  // handshake checks the key).
+  if (auto d = find_discovered(id)) return d->peer;
   return std::nullopt;
 }
 
@@ -161,33 +162,60 @@ std::optional<transport::PublicKey> PeerRegistry::known_key(NodeId id) const {
 bool PeerRegistry::learn_from_discovery(const PeerInfo& peer, std::string_view source, uint64_t now_ms,
                                         uint64_t announced_ms, std::string via) {
   ASPEN_ASSERT(peer.id != kNoNode);
+  ASPEN_ASSERT(!source.empty());
   if (auto key = known_key(peer.id); key && *key != peer.key) return false;
-  // A member's record is not rewritten from gossip: where a member is comes from its
-  // greeting (which it sends only with the cookie), gossip only fills in nodes without one.
-  auto it = discovered_.find(peer.id);
+  // A member's record is not rewritten from discovery: where a member is comes from its
+  // greeting (which it sends only with the cookie); discovery only fills in nodes without one.
+  // Two discovery sources that disagree on the key: the one heard first stays until it
+  // expires, so neither can take over a node another vouched for.
+  for (auto it = discovered_.lower_bound(DiscoveryKey{peer.id, std::string()});
+       it != discovered_.end() && it->first.first == peer.id; ++it) {
+    if (it->first.second != source && it->second.peer.key != peer.key) return false;
+  }
+  const DiscoveryKey key{peer.id, std::string(source)};
+  auto it = discovered_.find(key);
   if (it == discovered_.end()) {
-    if (discovered_.size() >= kMaxDiscoveredPeers) {
-      auto oldest = std::min_element(discovered_.begin(), discovered_.end(), [](const auto& a, const auto& b) {
-        return a.second.last_seen_ms < b.second.last_seen_ms;
-      });
-      discovered_.erase(oldest);
+    size_t of_source = 0;
+    auto oldest = discovered_.end();
+    for (auto d = discovered_.begin(); d != discovered_.end(); ++d) {
+      if (d->first.second != source) continue;
+      ++of_source;
+      if (oldest == discovered_.end() || d->second.last_seen_ms < oldest->second.last_seen_ms) oldest = d;
     }
-    it = discovered_.emplace(peer.id, DiscoveredPeer{peer, std::string(source), now_ms, now_ms, announced_ms, {}}).first;
-  } else if (it->second.peer.key != peer.key) {
-    return false;  // the gossip core keeps one key per id; a second one never gets here
+    if (of_source >= kMaxDiscoveredPeers) discovered_.erase(oldest);
+    it = discovered_.emplace(key, DiscoveredPeer{peer, std::string(source), now_ms, now_ms, announced_ms, {}}).first;
   }
   DiscoveredPeer& d = it->second;
+  if (d.peer.key != peer.key) d.first_seen_ms = now_ms;  // the source names a new key: a new node to us
   d.peer = peer;
-  d.source = std::string(source);
   d.last_seen_ms = now_ms;
   d.announced_ms = std::max(d.announced_ms, announced_ms);
   d.via = std::move(via);
-  ASPEN_ASSERT(discovered_.size() <= kMaxDiscoveredPeers);
   return true;
 }
 
-void PeerRegistry::expire_discovered(uint64_t cutoff_ms) {
-  std::erase_if(discovered_, [cutoff_ms](const auto& entry) { return entry.second.last_seen_ms < cutoff_ms; });
+void PeerRegistry::expire_discovered(uint64_t cutoff_ms, std::string_view source) {
+  std::erase_if(discovered_, [&](const auto& entry) {
+    return (source.empty() || entry.first.second == source) && entry.second.last_seen_ms < cutoff_ms;
+  });
+}
+
+std::optional<DiscoveredPeer> PeerRegistry::find_discovered(NodeId id) const {
+  std::optional<DiscoveredPeer> best;
+  for (auto it = discovered_.lower_bound(DiscoveryKey{id, std::string()}); it != discovered_.end() && it->first.first == id;
+       ++it) {
+    if (!best || it->second.last_seen_ms > best->last_seen_ms) best = it->second;
+  }
+  if (!best) return std::nullopt;
+  for (auto it = discovered_.lower_bound(DiscoveryKey{id, std::string()}); it != discovered_.end() && it->first.first == id;
+       ++it) {
+    for (const auto& a : it->second.peer.addrs) {
+      auto& addrs = best->peer.addrs;
+      if (addrs.size() >= limits::kMaxNodeAddresses) break;
+      if (std::find(addrs.begin(), addrs.end(), a) == addrs.end()) addrs.push_back(a);
+    }
+  }
+  return best;
 }
 
 std::vector<std::pair<std::string, PeerInfo>> PeerRegistry::static_sources() const {

@@ -51,17 +51,21 @@ struct PeerInfo {
   std::vector<transport::SocketAddr> addrs;
 };
 
-// What a discovery source (gossip today) reported about a node, and when: where it says it
-// is, never whether to trust it. Bounded: kMaxDiscoveredPeers, the least recently seen go.
+// What a discovery source (gossip, dns) reported about a node, and when: where it says it
+// is, never whether to trust it. One entry per node and source; every source's entries for a
+// node name the same key (a second key is refused). Bounded per source: kMaxDiscoveredPeers,
+// the least recently seen of that source go.
 inline constexpr size_t kMaxDiscoveredPeers = 256;
 struct DiscoveredPeer {
   PeerInfo peer;
-  std::string source;          // "gossip"
+  std::string source;          // "gossip", "dns"
   uint64_t first_seen_ms = 0;  // this node's wall clock
   uint64_t last_seen_ms = 0;
-  uint64_t announced_ms = 0;   // the timestamp the node signed
-  std::string via;             // who passed it on (a short key), empty if the node itself
+  uint64_t announced_ms = 0;   // gossip: the timestamp the node signed; 0 for dns
+  std::string via;             // gossip: who passed it on (a short key), empty if the node itself
 };
+// (node id, source)
+using DiscoveryKey = std::pair<NodeId, std::string>;
 
 class PeerRegistry {
  public:
@@ -78,14 +82,20 @@ class PeerRegistry {
                                                        std::vector<transport::SocketAddr> addrs);
   void set_membership(const raftpb::ConfState& cs);
 
-  // A node a discovery source vouches for (its announcement was signed by `peer.key`).
-  // Refused (false) when another source already holds a different key for the id. Consulted
-  // by lookup() only when no other source knows the id; never for trust.
+  // A node a discovery source reports (gossip: its announcement was signed by `peer.key`;
+  // dns: the operator's records). Refused (false) when another source (records, --peers, a
+  // ticket, a greeting, or another discovery source) holds a different key for the id; a
+  // source's own earlier entry is replaced. Consulted by lookup() only when no other source
+  // knows the id; never for trust.
   bool learn_from_discovery(const PeerInfo& peer, std::string_view source, uint64_t now_ms, uint64_t announced_ms,
                             std::string via);
-  // Discovered peers not heard of since `cutoff_ms` are forgotten.
-  void expire_discovered(uint64_t cutoff_ms);
-  const std::map<NodeId, DiscoveredPeer>& discovered() const { return discovered_; }
+  // Discovered peers not heard of since `cutoff_ms` are forgotten: those of `source` only,
+  // or of every source when it is empty.
+  void expire_discovered(uint64_t cutoff_ms, std::string_view source = {});
+  const std::map<DiscoveryKey, DiscoveredPeer>& discovered() const { return discovered_; }
+  // What discovery knows of the id: the most recently heard source's entry, with the other
+  // sources' addresses after its own (at most limits::kMaxNodeAddresses).
+  std::optional<DiscoveredPeer> find_discovered(NodeId id) const;
   // The key the records, the configuration, the ticket or a greeting hold for the id.
   std::optional<transport::PublicKey> known_key(NodeId id) const;
   // Every source's view of every node, for `aspen-cli cluster peers`: (source, peer).
@@ -110,7 +120,7 @@ class PeerRegistry {
   std::map<NodeId, PeerInfo> greeted_;
   std::map<NodeId, std::vector<transport::SocketAddr>> announced_;  // members' greetings
   std::set<NodeId> members_;
-  std::map<NodeId, DiscoveredPeer> discovered_;  // gossip; consulted last, never for trust
+  std::map<DiscoveryKey, DiscoveredPeer> discovered_;  // gossip, dns; consulted last, never for trust
   size_t malformed_records_ = 0;
 };
 

@@ -1,5 +1,6 @@
-// PeerRegistry's discovered peers (learn_from_discovery): where gossip says a node is, taken
-// only under the key other sources hold, consulted last, never trusted, bounded and expired.
+// PeerRegistry's discovered peers (learn_from_discovery): where gossip or DNS says a node is,
+// taken only under the key other sources hold, consulted last, never trusted, bounded and
+// expired, one entry per source.
 #include <gtest/gtest.h>
 
 #include "node/peer_registry.h"
@@ -28,7 +29,7 @@ TEST(PeerRegistryDiscovery, ADiscoveredNodeIsFoundButNotTrustedOnceThereIsAMembe
   cs.add_voters(1);
   reg.set_membership(cs);
   EXPECT_FALSE(reg.is_trusted(key_of(5), 5));
-  const auto& d = reg.discovered().at(5);
+  const auto& d = reg.discovered().at({5, "gossip"});
   EXPECT_EQ(d.source, "gossip");
   EXPECT_EQ(d.first_seen_ms, 1000u);
   EXPECT_EQ(d.announced_ms, 990u);
@@ -49,7 +50,7 @@ TEST(PeerRegistryDiscovery, LaterAnnouncementsRefreshAndOldOnesExpire) {
   PeerRegistry reg;
   ASSERT_TRUE(reg.learn_from_discovery(peer(5, 5, "127.0.0.1:7005"), "gossip", 1000, 1000, ""));
   ASSERT_TRUE(reg.learn_from_discovery(peer(5, 5, "127.0.0.1:7105"), "gossip", 2000, 1990, "abcdefghij"));
-  const auto& d = reg.discovered().at(5);
+  const auto& d = reg.discovered().at({5, "gossip"});
   EXPECT_EQ(d.first_seen_ms, 1000u);
   EXPECT_EQ(d.last_seen_ms, 2000u);
   EXPECT_EQ(d.via, "abcdefghij");
@@ -68,8 +69,52 @@ TEST(PeerRegistryDiscovery, TheDiscoveredTableIsBoundedAndDropsTheLeastRecentlyS
                                          "gossip", 1000 + id, 1000 + id, ""));
     ASSERT_LE(reg.discovered().size(), kMaxDiscoveredPeers);
   }
-  EXPECT_FALSE(reg.discovered().contains(1));
-  EXPECT_TRUE(reg.discovered().contains(kMaxDiscoveredPeers + 10));
+  EXPECT_FALSE(reg.discovered().contains({1, "gossip"}));
+  EXPECT_TRUE(reg.discovered().contains({kMaxDiscoveredPeers + 10, "gossip"}));
+}
+
+TEST(PeerRegistryDiscovery, EachSourceKeepsItsOwnEntryAndLookupMergesTheirAddresses) {
+  PeerRegistry reg;
+  ASSERT_TRUE(reg.learn_from_discovery(peer(5, 5, "10.0.0.5:7005"), "dns", 1000, 0, ""));
+  ASSERT_TRUE(reg.learn_from_discovery(peer(5, 5, "127.0.0.1:7005"), "gossip", 2000, 1990, ""));
+  EXPECT_EQ(reg.discovered().size(), 2u);
+  EXPECT_EQ(reg.discovered().at({5, "dns"}).last_seen_ms, 1000u);
+  auto d = reg.find_discovered(5);
+  ASSERT_TRUE(d.has_value());
+  EXPECT_EQ(d->source, "gossip");  // heard most recently: its addresses first
+  ASSERT_EQ(d->peer.addrs.size(), 2u);
+  EXPECT_EQ(d->peer.addrs[0].to_string(), "127.0.0.1:7005");
+  EXPECT_EQ(d->peer.addrs[1].to_string(), "10.0.0.5:7005");
+  EXPECT_EQ(reg.lookup(5)->addrs.size(), 2u);
+  // Expiring one source leaves the other's entry.
+  reg.expire_discovered(1500, "dns");
+  EXPECT_FALSE(reg.discovered().contains({5, "dns"}));
+  EXPECT_TRUE(reg.discovered().contains({5, "gossip"}));
+  EXPECT_FALSE(reg.node_id_of(key_of(5)).has_value());  // still no member slot
+}
+
+TEST(PeerRegistryDiscovery, TwoSourcesThatDisagreeOnTheKeyKeepTheFirst) {
+  PeerRegistry reg;
+  ASSERT_TRUE(reg.learn_from_discovery(peer(5, 5, "10.0.0.5:7005"), "dns", 1000, 0, ""));
+  EXPECT_FALSE(reg.learn_from_discovery(peer(5, 6, "10.0.0.6:7005"), "gossip", 1100, 1100, ""));
+  EXPECT_EQ(reg.find_discovered(5)->peer.key, key_of(5));
+  // The source itself may change its mind (an operator re-keyed the node in the zone).
+  EXPECT_TRUE(reg.learn_from_discovery(peer(5, 7, "10.0.0.5:7005"), "dns", 1200, 0, ""));
+  EXPECT_EQ(reg.find_discovered(5)->peer.key, key_of(7));
+  EXPECT_EQ(reg.find_discovered(5)->first_seen_ms, 1200u);
+}
+
+TEST(PeerRegistryDiscovery, EachSourceIsBoundedOnItsOwn) {
+  PeerRegistry reg;
+  for (NodeId id = 1; id <= kMaxDiscoveredPeers + 5; ++id) {
+    ASSERT_TRUE(reg.learn_from_discovery(PeerInfo{id, key_of(static_cast<uint8_t>(id)), {{"127.0.0.1", 7000}}},
+                                         "gossip", 1000 + id, 1000 + id, ""));
+  }
+  ASSERT_TRUE(reg.learn_from_discovery(PeerInfo{100000, key_of(1), {{"127.0.0.1", 7001}}}, "dns", 1, 0, ""));
+  ASSERT_TRUE(reg.learn_from_discovery(PeerInfo{100001, key_of(2), {{"127.0.0.1", 7002}}}, "gossip", 5000, 5000, ""));
+  // A flood from one source evicts its own least recently seen, not another source's entry.
+  EXPECT_TRUE(reg.discovered().contains({100000, "dns"}));
+  EXPECT_EQ(reg.discovered().size(), kMaxDiscoveredPeers + 1);
 }
 
 }  // namespace

@@ -84,6 +84,15 @@ constexpr FlagSpec kFlags[] = {
      "ports of its bind address (default 7000-7015; none: off)."},
     {"--gossip-peer-rate-per-min", "gossip_peer_rate_per_min",
      "Announcements one peer may send per minute; more are refused and counted (default 12)."},
+    {"--enable-dns-discovery", "dns_discovery_name",
+     "NAME: look up the SRV records at NAME (e.g. _aspen._udp.example.com.) for members to start from; the TXT "
+     "record \"aspen id=<id> key=<public key>\" at each SRV target names the node. Off by default; grants no "
+     "membership (see docs/discovery.md)."},
+    {"--dns-discovery-server", "dns_discovery_server",
+     "HOST[:PORT] of the DNS server DNS discovery asks (default: the system resolver, /etc/resolv.conf)."},
+    {"--dns-discovery-interval-s", "dns_discovery_interval_s",
+     "The longest time between two DNS discovery lookups, in seconds; records with a shorter TTL are looked up "
+     "when it runs out, at most every 5 s (default 60)."},
 };
 
 }  // namespace
