@@ -321,8 +321,10 @@ shuffle_nodes() {
 }
 
 # Each nemesis_<kind> starts one fault, logs and counts it, and pushes the command that
-# removes it onto HEALS; the main loop holds the faults for a while, then runs HEALS in
-# reverse order. With --overlap a round may start two faults of different classes at once
+# removes it onto HEALS; the main loop holds the faults for a while, then runs HEALS:
+# processes first (a restart, a SIGCONT), then the network, disks, and membership last (a
+# promotion needs a quorum: healed first, it waited for a killed node that was not yet
+# restarted, 80 s in the seed-22 run). With --overlap a round may start two faults of different classes at once
 # (network, process, disk, membership), e.g. a partition while the leader is paused.
 HEALS=()
 nemesis_partition() {
@@ -347,7 +349,7 @@ nemesis_partition() {
       a="${nodes[*]:1:$half}"; b="${nodes[*]:$(( half + 1 ))}"
       chaos_split "$a" "$b"; log "partition bridge: {$a} | {$b}, node ${nodes[0]} sees both"; count partition-bridge ;;
   esac
-  HEALS+=("chaos_heal_net; log heal")
+  HEALS+=("1 chaos_heal_net; log heal")
 }
 
 nemesis_kill() {
@@ -356,14 +358,14 @@ nemesis_kill() {
   kill -KILL "${NODE_PID[$t]}" 2> /dev/null; wait "${NODE_PID[$t]}" 2> /dev/null
   NODE_DOWN[$t]=1
   log "kill -9 node $t ($who)"; count "kill-$who"
-  HEALS+=("start_node $t; log 'restart node $t'")
+  HEALS+=("0 start_node $t; log 'restart node $t'")
 }
 
 nemesis_pause() {
   local t who
   pick_target; t=$TARGET; who=$WHO
   kill -STOP "${NODE_PID[$t]}" 2> /dev/null; log "SIGSTOP node $t ($who)"; count "pause-$who"
-  HEALS+=("kill -CONT ${NODE_PID[$t]} 2> /dev/null; log 'SIGCONT node $t'")
+  HEALS+=("0 kill -CONT ${NODE_PID[$t]} 2> /dev/null; log 'SIGCONT node $t'")
 }
 
 nemesis_netem() {
@@ -384,7 +386,7 @@ nemesis_netem() {
     done
   fi
   log "network on nodes {${targets% }}: $what"; count netem
-  HEALS+=("chaos_heal_net; log heal")
+  HEALS+=("1 chaos_heal_net; log heal")
 }
 
 # A full disk (the node's filesystem filled by one file) or a slow one (its writes limited to
@@ -398,13 +400,13 @@ nemesis_disk() {
     iops=$(( 5 + RANDOM % 30 ))
     chaos_disk_slow "$t" "$RUN_DIR" "$iops"
     log "slow disk on node $t ($who): writes limited to $iops IO/s (blkio throttle)"; count "disk-slow"
-    HEALS+=("chaos_disk_heal $t '$RUN_DIR'; log 'disk of node $t at full speed again'")
+    HEALS+=("2 chaos_disk_heal $t '$RUN_DIR'; log 'disk of node $t at full speed again'")
   else
     chaos_disk_fill "$t" "$RUN_DIR"
     log "full disk on node $t ($who): $(df --output=avail -B1 "$RUN_DIR/node-$t" | tail -1 | tr -d ' ') bytes left"
     count "disk-full"
     DISK_FULL_PROBES+=("$t")
-    HEALS+=("heal_full_disk $t")
+    HEALS+=("2 heal_full_disk $t")
   fi
 }
 
@@ -454,12 +456,12 @@ nemesis_member() {
     # shellcheck disable=SC2046
     r=$(cli_retry 20 cluster remove "$t")
     log "membership: remove node $t ($who): $r"; count "member-remove"
-    HEALS+=("rejoin $t add")
+    HEALS+=("3 rejoin $t add")
   else
     # shellcheck disable=SC2046
     r=$(cli_retry 20 cluster change-membership --retain $(others "$t"))
     log "membership: demote node $t ($who) to learner: $r"; count "member-demote"
-    HEALS+=("rejoin $t promote")
+    HEALS+=("3 rejoin $t promote")
   fi
 }
 # Every node a member (added as a learner if it is not one: "already a member" is fine), then
@@ -518,7 +520,9 @@ while (( $(date +%s%N) < END_NS )); do
     for t in "${DISK_FULL_PROBES[@]}"; do probe_full_disk "$t"; done
   fi
   hold "$hold_s"
-  for (( h = ${#HEALS[@]} - 1; h >= 0; h-- )); do eval "${HEALS[$h]}"; done
+  for heal_class in 0 1 2 3; do
+    for heal in "${HEALS[@]}"; do [ "${heal%% *}" = "$heal_class" ] && eval "${heal#* }"; done
+  done
 done
 
 # --- heal and check ----------------------------------------------------------------------
