@@ -304,11 +304,11 @@ bool NodeCore::should_apply_now(bool is_forced) const {
 }
 
 bool NodeCore::is_stash_due() const {
-  return !apply_stash_.empty() && !is_async_apply_in_flight_ && should_apply_now(false);
+  return !apply_stash_.empty() && !is_async_apply_in_flight_ && should_apply_now(is_stash_forced_);
 }
 
 NodeCore::ToApply NodeCore::take_entries_to_apply(const raft::Ready& rd) {
-  bool is_forced = rd.snapshot.has_value();
+  bool is_forced = rd.snapshot.has_value() || is_stash_forced_;
   if (apply_stash_.empty()) apply_stash_since_ms_ = now_ms_;
   for (const auto& e : rd.committed_entries) {
     // A membership change is applied at once: Raft gates the next change and the joint
@@ -318,14 +318,23 @@ NodeCore::ToApply NodeCore::take_entries_to_apply(const raft::Ready& rd) {
     apply_stash_.push_back(e);
   }
   if (apply_stash_.empty()) return {};
-  // One asynchronous apply at a time: what arrives meanwhile waits for it (unless forced),
-  // so the store's queue stays bounded and the next batch is bigger.
-  const bool is_held = !is_forced && (is_async_apply_in_flight_ || !should_apply_now(false));
+  // One asynchronous apply at a time: what arrives meanwhile waits for it, so the store's
+  // queue stays bounded and the next batch is bigger. A membership change waits too: the
+  // store applies in index order, and the earlier apply may be waiting to be retried (a full
+  // disk) outside the apply thread's queue, which a synchronous apply would not wait for
+  // (chaos run, seed 6 with --overlap: the leader's disk filled, a promotion was committed,
+  // and its apply came before the failed one's retry, so the store refused it as a gap and
+  // the node stopped as corrupt). Only a snapshot goes first: it replaces what the earlier
+  // apply would write, and the retry then skips entries at or below the snapshot.
+  const bool is_waiting_for_apply = is_async_apply_in_flight_ && !rd.snapshot.has_value();
+  const bool is_held = is_waiting_for_apply || (!is_forced && !should_apply_now(false));
+  is_stash_forced_ = is_held && is_forced;
   // BUGGIFY: apply now after all; batching applies is an optimisation.
   if (is_held && (is_async_apply_in_flight_ || !ASPEN_BUGGIFY("node.apply_not_deferred"))) {
     ASPEN_PROBE("node.apply_deferred");
     return {};
   }
+  is_stash_forced_ = false;
   ToApply out;
   out.entries = std::make_shared<const std::vector<pb::Entry>>(std::move(apply_stash_));
   out.is_async = !is_forced && config_.knobs.should_apply_async;

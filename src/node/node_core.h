@@ -181,6 +181,7 @@ class NodeCore {
   uint64_t apply_stash_bytes_ = 0;
   uint64_t apply_stash_since_ms_ = 0;
   bool is_async_apply_in_flight_ = false;
+  bool is_stash_forced_ = false;  // the stash holds a membership change, waiting for that apply
   // The last entry of the Ready in flight once its log part is durable (its term, to tell
   // whether the entry is still the one at that index): raft still counts it as unstable
   // until on_persisted. 0 when none.

@@ -605,6 +605,70 @@ TEST(NodeCore, ReadWaitingForTheApplyIsNotDeferred) {
   EXPECT_EQ(n.store.applied_index(), index) << "applied for the read, before any tick";
 }
 
+// Chaos run (scripts/chaos.sh --seed 6 --overlap): the leader's disk was full, so the
+// asynchronous apply of a put failed and waited to be retried; meanwhile a membership change
+// was committed. It must wait for that apply: applied first, the store refuses it as a gap
+// in the applied index ("corrupt") and the node stops serving.
+TEST(NodeCore, MembershipChangeWaitsForAnEarlierApplyThatHasNotFinished) {
+  LeaderOfTwo n;
+  static const std::vector<pb::Entry> kNone;
+  // Persists one Ready's log; its committed entries must not be handed out for applying.
+  auto persist_log_only = [&](const raft::Ready& rd) {
+    auto batch = write_batch_for(rd);
+    batch.committed = nullptr;
+    ASSERT_TRUE(n.store.write(batch).has_value());
+    n.core->on_persisted(rd, kNone, storage::WriteOutcome{});
+  };
+  n.core->submit_write(1, put_cmd("a", "1"), 1000);
+  const Index put_index = n.core->raft().log().last_index();
+  n.cycle_once();
+  n.ack(put_index);
+  auto rd = n.core->take_ready();
+  ASSERT_TRUE(rd.has_value());
+  auto first = n.core->take_entries_to_apply(*rd);
+  ASSERT_TRUE(first.is_async);
+  ASSERT_NE(first.entries, nullptr);
+  persist_log_only(*rd);  // the apply thread's transaction fails: disk full; retried later
+
+  pb::ConfChange cc;
+  auto* add = cc.add_changes();
+  add->set_type(pb::CONF_CHANGE_ADD_LEARNER);
+  add->set_node_id(3);
+  n.core->submit_conf_change(2, cc, 1000);
+  bool was_conf_change_committed = false;
+  for (int i = 0; i < 6; ++i) {
+    n.ack(n.core->raft().log().last_index());
+    auto next = n.core->take_ready();
+    if (!next) continue;
+    for (const auto& e : next->committed_entries) was_conf_change_committed |= e.type() == pb::ENTRY_CONF_CHANGE;
+    auto held = n.core->take_entries_to_apply(*next);
+    EXPECT_EQ(held.entries, nullptr) << "handed out for applying before the earlier apply finished";
+    persist_log_only(*next);
+  }
+  ASSERT_TRUE(was_conf_change_committed);
+  EXPECT_LT(n.store.applied_index(), put_index);
+
+  // The retry succeeds; the membership change is applied next, at once and in order.
+  auto batch = write_batch_for(raft::Ready{});
+  batch.committed = first.entries.get();
+  auto applied = n.store.apply(batch);
+  ASSERT_TRUE(applied.has_value());
+  n.core->on_applied(*first.entries, *applied);
+  ASSERT_TRUE(n.core->has_ready());
+  auto last = n.core->take_ready();
+  ASSERT_TRUE(last.has_value());
+  auto forced = n.core->take_entries_to_apply(*last);
+  ASSERT_NE(forced.entries, nullptr);
+  EXPECT_FALSE(forced.is_async);
+  auto last_batch = write_batch_for(*last);
+  last_batch.committed = forced.entries.get();
+  auto w = n.store.write(last_batch);
+  ASSERT_TRUE(w.has_value()) << w.error().to_string();
+  n.core->on_persisted(*last, *forced.entries, *w);
+  EXPECT_EQ(n.store.applied_index(), n.core->raft().log().last_index());
+  EXPECT_EQ(n.store.conf_state().learners_size(), 1) << "node 3 is a learner";
+}
+
 // Simulator seed 1099497: a snapshot arrives while the Ready that applies an older
 // membership change is being written. The core took the snapshot's membership at once; the
 // older change must not be applied over it when that write completes.
