@@ -60,6 +60,7 @@ void AdminService::register_handlers() {
     ASPEN_LOG_ERROR("node {}: gossip discovery did not start: {}", env_.config.node_id, s.error().to_string());
   }
   dns_ = std::make_shared<DnsDiscoveryService>(env_);
+  mdns_ = std::make_shared<MdnsService>(env_);
 }
 
 // --- introspection --------------------------------------------------------------------
@@ -79,7 +80,7 @@ void AdminService::handle_health(const cpb::Request&, Reply reply) {
 void AdminService::handle_metrics(const cpb::Request&, Reply reply) {
   cpb::Response resp;
   resp.mutable_get_metrics()->set_prometheus_text(prometheus_text(port_.metrics_view()) + gossip_->prometheus_samples() +
-                                                    dns_->prometheus_samples());
+                                                    dns_->prometheus_samples() + mdns_->prometheus_samples());
   reply(std::move(resp));
 }
 
@@ -230,6 +231,12 @@ void AdminService::handle_init(const cpb::Request& req, Reply reply) {
 }
 
 void AdminService::on_tick() {
+  // mDNS begins at the first tick as well, once the configured peers are in the registry: a
+  // node they name under another key is refused, not taken first.
+  if (!has_begun_mdns_) {
+    has_begun_mdns_ = true;
+    mdns_->start();
+  }
   // The first tick comes after the configured peers went into the registry: they are the
   // first gossip candidates.
   if (!has_begun_gossip_) {

@@ -21,6 +21,7 @@
 #include "node/dns_discovery_service.h"
 #include "node/gossip_service.h"
 #include "node/internal/node_env.h"
+#include "node/mdns_service.h"
 #include "rpc/handler_registry.h"
 
 namespace aspen::node::internal {
@@ -73,6 +74,10 @@ class AdminService {
   std::shared_ptr<GossipService> gossip_;  // [start]
   bool has_begun_gossip_ = false;          // [loop] also starts DNS discovery
   std::shared_ptr<DnsDiscoveryService> dns_;  // [start] its thread is joined when this goes
+  // mDNS discovery (mdns_service.h), started at the first tick; its thread is joined when
+  // this goes.
+  std::shared_ptr<MdnsService> mdns_;  // [start]
+  bool has_begun_mdns_ = false;        // [loop]
 };
 
 }  // namespace aspen::node::internal

@@ -63,6 +63,7 @@ constexpr auto kSettings = std::to_array<Setting>({
     {"dns_discovery_name", "--enable-dns-discovery", "ASPEN_DNS_DISCOVERY_NAME"},
     {"dns_discovery_server", "--dns-discovery-server", "ASPEN_DNS_DISCOVERY_SERVER"},
     {"dns_discovery_interval_s", "--dns-discovery-interval-s", "ASPEN_DNS_DISCOVERY_INTERVAL_S"},
+    {"disable_mdns", "--disable-mdns", "ASPEN_DISABLE_MDNS"},
 });
 
 // Timing bounds. A heartbeat below 10 ms is busy-looping; an election timeout must cover a
@@ -154,7 +155,7 @@ Result<std::string> toml_value_text(const std::string& path, const std::string& 
                                     const toml::node& value) {
   if (const auto* s = value.as_string()) return s->get();
   if (const auto* i = value.as_integer()) return std::to_string(i->get());
-  const bool is_flag_key = key == "disable_gossip";  // a switch: a boolean in TOML
+  const bool is_flag_key = key == "disable_gossip" || key == "disable_mdns";  // a switch: a boolean in TOML
   if (const auto* b = value.as_boolean(); b != nullptr && is_flag_key) return std::string(b->get() ? "true" : "false");
   const bool is_list_key = key == "peers" || key == "gossip_seeds";
   if (const auto* array = value.as_array(); array != nullptr && is_list_key) {
@@ -706,7 +707,7 @@ Result<NodeConfig> resolve_config(const std::vector<ConfigLayer>& layers_by_prio
   NodeConfig config;
   for (auto* step :
        {resolve_identity, resolve_storage, resolve_blobs, resolve_timing, resolve_peers, resolve_misc, resolve_gossip,
-        resolve_dns_discovery}) {
+        resolve_dns_discovery, resolve_mdns}) {
     if (auto status = step(merged, config); !status) return std::unexpected(status.error());
   }
   return config;

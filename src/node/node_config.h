@@ -35,6 +35,7 @@
 //   --enable-dns-discovery ASPEN_DNS_DISCOVERY_NAME dns_discovery_name   none (off); the SRV name listing members
 //   --dns-discovery-server ASPEN_DNS_DISCOVERY_SERVER dns_discovery_server  the system resolver; HOST[:PORT]
 //   --dns-discovery-interval-s ASPEN_DNS_DISCOVERY_INTERVAL_S dns_discovery_interval_s  60: longest time between lookups
+//   --disable-mdns        ASPEN_DISABLE_MDNS        disable_mdns          false (mDNS discovery runs on a LAN address)
 #pragma once
 
 #include <cstdint>
@@ -45,6 +46,7 @@
 
 #include "cluster/dns_discovery_settings.h"
 #include "cluster/gossip_settings.h"
+#include "cluster/mdns_settings.h"
 #include "cluster/ticket.h"
 #include "core/error.h"
 #include "node/knobs.h"
@@ -90,6 +92,7 @@ struct NodeConfig {
   std::string ticket_file;
   cluster::GossipSettings gossip;  // discovery (cluster/gossip.h)
   cluster::DnsDiscoverySettings dns_discovery;  // DNS discovery (cluster/dns_discovery.h); off by default
+  cluster::MdnsSettings mdns;  // mDNS discovery (cluster/mdns.h); on by default
 };
 
 // The values as given, before defaults and validation: one layer of the priority order.

@@ -113,6 +113,10 @@ int main(int argc, char** argv) {
   bool is_gossip_disabled = false;
   app.add_flag("--disable-gossip", is_gossip_disabled,
                "Do not run gossip discovery: peers come only from --peers, a ticket and the cluster's records.");
+  bool is_mdns_disabled = false;
+  app.add_flag("--disable-mdns", is_mdns_disabled,
+               "Do not announce this node or look for others with mDNS (multicast 224.0.0.251:5353 on the LAN of "
+               "the bind address; inactive on loopback).");
   std::string config_path;
   app.add_option("--config", config_path, "A TOML file with any of the settings above (keys as in node_id, cookie, ...).");
   try {
@@ -126,6 +130,7 @@ int main(int argc, char** argv) {
     if (app.count(f.flag) > 0) flags[f.key] = values[f.key];
   }
   if (is_gossip_disabled) flags["disable_gossip"] = "true";
+  if (is_mdns_disabled) flags["disable_mdns"] = "true";
   std::vector<std::string> env_entries;
   for (char** e = environ; *e != nullptr; ++e) env_entries.emplace_back(*e);
   aspen::node::ConfigLayer env = aspen::node::read_config_env(env_entries);
