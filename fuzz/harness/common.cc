@@ -46,6 +46,7 @@ const std::vector<Target>& targets() {
       {"tuple_decode", tuple_decode_one_input, tuple_decode_seeds},
       {"dns_message", dns_message_one_input, dns_message_seeds},
       {"gossip_message", gossip_message_one_input, gossip_message_seeds},
+      {"dns_discovery_records", dns_discovery_records_one_input, dns_discovery_records_seeds},
       {"mdns_datagram", mdns_datagram_one_input, mdns_datagram_seeds},
   };
   return all;

@@ -17,6 +17,7 @@
 //   tuple_decode    bytes read as a packed tuple (src/layer), and packed again
 //   dns_message     a DNS query answered by aspen-dns's server, and stored DNS data (src/dns)
 //   gossip_message  a message received on "aspen-gossip", decoded and taken (src/cluster/gossip.h)
+//   dns_discovery_records  SRV/TXT/A answers read by DNS discovery (src/cluster/dns_discovery.h)
 //   mdns_datagram   a datagram received on the mDNS socket, decoded and read (src/cluster/mdns.h)
 #pragma once
 
@@ -47,6 +48,7 @@ int blob_range_verify_one_input(const uint8_t* data, size_t size);
 int tuple_decode_one_input(const uint8_t* data, size_t size);
 int dns_message_one_input(const uint8_t* data, size_t size);
 int gossip_message_one_input(const uint8_t* data, size_t size);
+int dns_discovery_records_one_input(const uint8_t* data, size_t size);
 int mdns_datagram_one_input(const uint8_t* data, size_t size);
 
 std::vector<std::string> raft_step_seeds();
@@ -60,6 +62,7 @@ std::vector<std::string> blob_range_verify_seeds();
 std::vector<std::string> tuple_decode_seeds();
 std::vector<std::string> dns_message_seeds();
 std::vector<std::string> gossip_message_seeds();
+std::vector<std::string> dns_discovery_records_seeds();
 std::vector<std::string> mdns_datagram_seeds();
 
 const std::vector<Target>& targets();
