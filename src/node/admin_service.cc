@@ -114,6 +114,26 @@ void AdminService::handle_raft_metrics(const cpb::Request&, Reply reply) {
     }
   }
   for (const auto& p : env_.peers.reachable_members()) *m->add_members() = env_.address_of(p);
+  // Liveness and clocks as this node sees them (the leader: every member).
+  const uint64_t now_ms = NodeEnv::steady_ms();
+  const Knobs& k = env_.config.knobs;
+  for (NodeId id : monitored_peers(cs, env_.config.node_id)) {
+    const auto v = env_.peer_monitor.peer_view(id, now_ms, k.heartbeat_ms, k.election_timeout_ms);
+    auto* h = m->add_peer_health();
+    h->set_node_id(id);
+    h->set_reachability(reachability_name(v.reachability));
+    h->set_has_heard(v.last_heard_ago_ms.has_value());
+    h->set_last_heard_ms_ago(v.last_heard_ago_ms.value_or(0));
+    h->set_has_clock_offset(v.clock.has_value());
+    if (v.clock) {
+      h->set_clock_offset_us(v.clock->offset_us);
+      h->set_clock_rtt_us(static_cast<uint64_t>(v.clock->rtt_us));
+    }
+  }
+  if (auto own = env_.peer_monitor.own_offset_from_leader(now_ms)) {
+    m->set_has_clock_offset_from_leader(true);
+    m->set_clock_offset_from_leader_us(*own);
+  }
   reply(std::move(resp));
 }
 

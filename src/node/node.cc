@@ -334,6 +334,10 @@ MetricsView Shell::metrics_view() {
   v.watch_unacked_bytes = watches_->unacked_bytes();
   v.transport = env_.endpoint->metrics();
   v.component_samples = blobs_->prometheus_samples();
+  const Knobs& k = env_.config.knobs;
+  v.component_samples += env_.peer_monitor.prometheus_samples(
+      env_.config.node_id, monitored_peers(core_->raft().tracker().config.to_conf_state(), env_.config.node_id),
+      NodeEnv::steady_ms(), k.heartbeat_ms, k.election_timeout_ms);
   return v;
 }
 
@@ -375,6 +379,7 @@ void Shell::pump() {
     ASPEN_LOG_INFO("node {}: {} in term {}; leader {}", env_.config.node_id, raft::role_name(soft->role),
                    core_->raft().term(), soft->leader == kNoNode ? std::string("unknown") : std::to_string(soft->leader));
     clients_->on_leader_changed(soft->leader);
+    env_.peer_monitor.on_leader(soft->leader, soft->role == raft::Role::kLeader, NodeEnv::steady_ms());
     if (soft->leader != kNoNode && soft->leader != last_leader_seen_) {
       env_.counters.leader_changes.fetch_add(1, std::memory_order_relaxed);
       last_leader_seen_ = soft->leader;
@@ -581,6 +586,18 @@ uint64_t NodeEnv::now_ms() const {
   return static_cast<uint64_t>(
       std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
           .count());
+}
+
+int64_t NodeEnv::wall_clock_us() const {
+  const auto now = std::chrono::duration_cast<std::chrono::microseconds>(
+      std::chrono::system_clock::now().time_since_epoch());
+  return static_cast<int64_t>(now.count()) + config.test_clock_offset_ms * 1000;
+}
+
+uint64_t NodeEnv::steady_ms() {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                   std::chrono::steady_clock::now().time_since_epoch())
+                                   .count());
 }
 
 cpb::NodeAddress NodeEnv::address_of(const PeerInfo& p) const {

@@ -55,6 +55,8 @@ constexpr auto kSettings = std::to_array<Setting>({
     {"log_level", "--log-level", "ASPEN_LOG_LEVEL"},
     {"log_format", "--log-format", "ASPEN_LOG_FORMAT"},
     {"ticket_file", "--ticket-file", "ASPEN_TICKET_FILE"},
+    {"clock_offset_warn_ms", "--clock-offset-warn-ms", "ASPEN_CLOCK_OFFSET_WARN_MS"},
+    {"test_clock_offset_ms", "--test-clock-offset-ms", "ASPEN_TEST_CLOCK_OFFSET_MS"},
     {"disable_gossip", "--disable-gossip", "ASPEN_DISABLE_GOSSIP"},
     {"gossip_interval_ms", "--gossip-interval-ms", "ASPEN_GOSSIP_INTERVAL_MS"},
     {"gossip_seeds", "--gossip-seeds", "ASPEN_GOSSIP_SEEDS"},
@@ -467,6 +469,40 @@ Status resolve_peers(const Merged& merged, NodeConfig& config) {
   return {};
 }
 
+// Clocks (docs/operations.md, "Clocks"). Past an hour, a warning threshold says nothing;
+// a test clock a day off either way covers any test of drift.
+constexpr uint32_t kMaxClockOffsetWarnMs = 3'600'000;
+constexpr int64_t kMaxTestClockOffsetMs = 86'400'000;
+
+Status resolve_clock(const Merged& merged, NodeConfig& config) {
+  if (const auto text = merged.get("clock_offset_warn_ms")) {
+    const auto ms = parse_unsigned<uint32_t>(*text);
+    if (!ms || *ms > kMaxClockOffsetWarnMs) {
+      return field_error("clock_offset_warn_ms",
+                         fmt::format("must be milliseconds from 0 (never warn) to {}, got '{}'", kMaxClockOffsetWarnMs,
+                                     *text));
+    }
+    config.clock_offset_warn_ms = *ms;
+  }
+  if (const auto text = merged.get("test_clock_offset_ms")) {
+    // Signed: "+300", "300" and "-700" (from_chars takes no '+').
+    const bool has_plus = text->starts_with('+');
+    const std::string_view digits = has_plus ? text->substr(1) : *text;
+    int64_t ms = 0;
+    const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), ms);
+    const bool is_number = !(has_plus && digits.starts_with('-')) && ec == std::errc() &&
+                           end == digits.data() + digits.size();
+    if (!is_number || ms < -kMaxTestClockOffsetMs || ms > kMaxTestClockOffsetMs) {
+      return field_error("test_clock_offset_ms",
+                         fmt::format("(for tests only) must be milliseconds from -{} to {} to shift this node's clock "
+                                     "by, got '{}'",
+                                     kMaxTestClockOffsetMs, kMaxTestClockOffsetMs, *text));
+    }
+    config.test_clock_offset_ms = ms;
+  }
+  return {};
+}
+
 Status resolve_misc(const Merged& merged, NodeConfig& config) {
   if (const auto text = merged.get("ticket")) {
     auto ticket = cluster::decode_ticket(*text);
@@ -487,7 +523,7 @@ Status resolve_misc(const Merged& merged, NodeConfig& config) {
     config.log_format = std::string(*format);
   }
   config.ticket_file = std::string(merged.get("ticket_file").value_or(""));
-  return {};
+  return resolve_clock(merged, config);
 }
 
 // Splits a comma-separated list, dropping empty entries ("a,b," and "a, ,b" are forgiven).

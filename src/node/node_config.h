@@ -27,6 +27,10 @@
 //   --log-level           ASPEN_LOG_LEVEL           log_level             info
 //   --log-format          ASPEN_LOG_FORMAT          log_format            text (text | json: one object a line)
 //   --ticket-file         ASPEN_TICKET_FILE         ticket_file           none: where to write the ticket
+//   --clock-offset-warn-ms ASPEN_CLOCK_OFFSET_WARN_MS clock_offset_warn_ms 500: a peer's clock further off is
+//                                                                         logged as a warning (0: never)
+//   --test-clock-offset-ms ASPEN_TEST_CLOCK_OFFSET_MS test_clock_offset_ms 0; FOR TESTS ONLY, +-86400000: shifts
+//                                                                         the clock heartbeats carry
 //   --disable-gossip      ASPEN_DISABLE_GOSSIP      disable_gossip        false (gossip discovery runs)
 //   --gossip-interval-ms  ASPEN_GOSSIP_INTERVAL_MS  gossip_interval_ms    10000: how often a node announces itself
 //   --gossip-seeds        ASPEN_GOSSIP_SEEDS        gossip_seeds (array)  none; host:port, comma-separated in flag/env
@@ -90,6 +94,13 @@ struct NodeConfig {
   std::string log_level = "info";
   std::string log_format = "text";  // text | json (core/log.h set_format)
   std::string ticket_file;
+  // Clocks (docs/operations.md, "Clocks"): a peer whose clock is further off than this, either
+  // way, is logged as a warning, at most once a minute per peer; 0 never warns.
+  uint32_t clock_offset_warn_ms = 500;
+  // FOR TESTS ONLY: shifts the wall clock this node's heartbeats carry, which clock drift
+  // detection reads, by this many ms, as if the node's clock were off. Leases, TTLs, tokens
+  // and everything else that decides read the real clock.
+  int64_t test_clock_offset_ms = 0;
   cluster::GossipSettings gossip;  // discovery (cluster/gossip.h)
   cluster::DnsDiscoverySettings dns_discovery;  // DNS discovery (cluster/dns_discovery.h); off by default
   cluster::MdnsSettings mdns;  // mDNS discovery (cluster/mdns.h); on by default

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cstdlib>
 
 namespace aspen::node {
@@ -166,6 +167,66 @@ std::optional<int64_t> PeerMonitor::own_offset_from_leader(uint64_t now_ms) cons
   if (!told_ || told_->leader != leader_) return std::nullopt;
   if (now_ms > told_->at_ms && now_ms - told_->at_ms > kToldOffsetMaxAgeMs) return std::nullopt;
   return told_->offset_us;
+}
+
+std::vector<NodeId> monitored_peers(const pb::ConfState& cs, NodeId self) {
+  std::vector<NodeId> ids(cs.voters().begin(), cs.voters().end());
+  ids.insert(ids.end(), cs.learners().begin(), cs.learners().end());
+  ids.insert(ids.end(), cs.voters_outgoing().begin(), cs.voters_outgoing().end());
+  std::erase(ids, self);
+  std::sort(ids.begin(), ids.end());
+  ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+  return ids;
+}
+
+std::string PeerMonitor::prometheus_samples(NodeId self, const std::vector<NodeId>& peers, uint64_t now_ms,
+                                            uint32_t heartbeat_ms, uint32_t election_timeout_ms) const {
+  std::string out;
+  auto family = [&](std::string_view name, std::string_view type, std::string_view help) {
+    out += fmt::format("# HELP aspen_{} {}\n# TYPE aspen_{} {}\n", name, help, name, type);
+  };
+  auto seconds = [](int64_t us) { return static_cast<double>(us) / 1e6; };
+  std::vector<std::pair<NodeId, PeerView>> views;
+  for (NodeId id : peers) views.emplace_back(id, peer_view(id, now_ms, heartbeat_ms, election_timeout_ms));
+  family("peer_reachability", "gauge",
+         "1 for the state this node sees each peer in (reachable, suspect, unreachable; unknown: a follower hears only "
+         "its leader), 0 for the others.");
+  for (const auto& [id, v] : views) {
+    for (auto r : {Reachability::kReachable, Reachability::kSuspect, Reachability::kUnreachable, Reachability::kUnknown}) {
+      out += fmt::format("aspen_peer_reachability{{node_id=\"{}\",peer=\"{}\",state=\"{}\"}} {}\n", self, id,
+                         reachability_name(r), v.reachability == r ? 1 : 0);
+    }
+  }
+  family("peer_last_heard_seconds", "gauge", "Seconds since the peer's last Raft message arrived.");
+  for (const auto& [id, v] : views) {
+    if (!v.last_heard_ago_ms) continue;
+    out += fmt::format("aspen_peer_last_heard_seconds{{node_id=\"{}\",peer=\"{}\"}} {}\n", self, id,
+                       static_cast<double>(*v.last_heard_ago_ms) / 1e3);
+  }
+  family("clock_offset_seconds", "gauge",
+         "The peer's wall clock minus this node's, measured from heartbeat round trips (the leader measures every "
+         "member; a follower knows the leader's).");
+  for (const auto& [id, v] : views) {
+    if (!v.clock) continue;
+    out += fmt::format("aspen_clock_offset_seconds{{node_id=\"{}\",peer=\"{}\"}} {}\n", self, id,
+                       seconds(v.clock->offset_us));
+  }
+  family("clock_rtt_seconds", "gauge",
+         "Round trip of the heartbeat exchange behind aspen_clock_offset_seconds; the offset is within half of it.");
+  for (const auto& [id, v] : views) {
+    if (!v.clock || v.clock->rtt_us == 0) continue;
+    out += fmt::format("aspen_clock_rtt_seconds{{node_id=\"{}\",peer=\"{}\"}} {}\n", self, id,
+                       seconds(v.clock->rtt_us));
+  }
+  family("clock_offset_from_leader_seconds", "gauge",
+         "This node's wall clock minus the leader's, as the leader measured it (0 on the leader).");
+  if (auto own = own_offset_from_leader(now_ms)) {
+    out += fmt::format("aspen_clock_offset_from_leader_seconds{{node_id=\"{}\"}} {}\n", self, seconds(*own));
+  }
+  family("clock_offset_warnings_total", "counter",
+         "Warnings logged for a clock offset past --clock-offset-warn-ms (at most one a minute per peer).");
+  out += fmt::format("aspen_clock_offset_warnings_total{{node_id=\"{}\"}} {}\n", self, warnings_);
+  return out;
 }
 
 }  // namespace aspen::node

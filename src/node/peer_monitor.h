@@ -30,6 +30,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "aspen/raft.pb.h"
 #include "core/types.h"
@@ -84,6 +85,9 @@ struct ClockNotice {
 // The log line for a notice, for an operator (names the knob and what drift affects).
 std::string describe(const ClockNotice& n, NodeId self, uint32_t warn_ms);
 
+// The members a node watches: voters, learners and outgoing voters of `cs` but itself, sorted.
+std::vector<NodeId> monitored_peers(const pb::ConfState& cs, NodeId self);
+
 class PeerMonitor {
  public:
   // warn_ms: an offset past it (in either direction) is a notice; 0: never.
@@ -112,6 +116,12 @@ class PeerMonitor {
   std::optional<int64_t> own_offset_from_leader(uint64_t now_ms) const;
   // Warnings given (kPastThreshold notices).
   uint64_t warnings() const { return warnings_; }
+  // The metrics page's samples (HELP and TYPE included) for `peers`, labelled node_id=self:
+  // aspen_peer_reachability{peer,state}, aspen_peer_last_heard_seconds{peer},
+  // aspen_clock_offset_seconds{peer}, aspen_clock_rtt_seconds{peer},
+  // aspen_clock_offset_from_leader_seconds, aspen_clock_offset_warnings_total.
+  std::string prometheus_samples(NodeId self, const std::vector<NodeId>& peers, uint64_t now_ms,
+                                 uint32_t heartbeat_ms, uint32_t election_timeout_ms) const;
 
  private:
   struct Peer {

@@ -41,11 +41,15 @@ ChannelFacts RaftLinks::accepted_facts(const transport::Stream& stream) const {
 std::vector<std::string> RaftLinks::own_addrs() const { return {env_.endpoint->local_addr().to_string()}; }
 
 void RaftLinks::send(std::vector<pb::Message>& msgs) {
+  const int64_t wall_us = env_.wall_clock_us();
+  const uint64_t now_ms = NodeEnv::steady_ms();
   for (auto& m : msgs) {
     if (m.to() == env_.config.node_id) continue;
     if (m.type() == pb::MSG_SNAP) {
       send_snapshot(m.to(), m);
     } else {
+      // Heartbeats carry the clock, their answers the echo (clock drift detection).
+      env_.peer_monitor.stamp(m, wall_us, now_ms);
       send_one(m.to(), m.SerializeAsString());
     }
   }
@@ -152,6 +156,7 @@ void RaftLinks::on_dial_failed(NodeId to, uint64_t generation, const Error& e) {
   } else {
     ASPEN_LOG_DEBUG("node {}: cannot reach node {}: {}", env_.config.node_id, to, e.to_string());
   }
+  env_.peer_monitor.on_unreachable(to, NodeEnv::steady_ms());
   if (auto* core = port_.core()) {
     core->raft().report_unreachable(to);
     port_.schedule_pump();
@@ -220,6 +225,7 @@ void RaftLinks::on_peer_unreachable(const transport::PublicKey& key) {
   const auto id = env_.peers.node_id_of(key);
   if (!id || *id == env_.config.node_id) return;
   ASPEN_LOG_DEBUG("node {}: node {} is unreachable: its address refused our datagrams", env_.config.node_id, *id);
+  env_.peer_monitor.on_unreachable(*id, NodeEnv::steady_ms());
   if (auto* core = port_.core()) {
     core->raft().report_unreachable(*id);
     port_.schedule_pump();
@@ -262,6 +268,8 @@ void RaftLinks::refuse(transport::Stream& stream, const StreamKey& k, std::strin
 }
 
 void RaftLinks::on_message(transport::Stream& stream, std::string bytes) {
+  // Read first: the arrival time of a heartbeat (or its answer) is part of the clock estimate.
+  const int64_t wall_us = env_.wall_clock_us();
   NodeCore* core = port_.core();
   if (core == nullptr) return;
   const StreamKey k{stream.connection_serial(), stream.id()};
@@ -298,6 +306,14 @@ void RaftLinks::on_message(transport::Stream& stream, std::string bytes) {
   if (!checked) return refuse(stream, k, checked.error().message());
   const pb::Message& m = *checked;
   env_.counters.raft_messages_in.fetch_add(1, std::memory_order_relaxed);
+  if (auto notice = env_.peer_monitor.on_received(m, wall_us, NodeEnv::steady_ms())) {
+    const std::string line = describe(*notice, env_.config.node_id, env_.config.clock_offset_warn_ms);
+    if (notice->kind == ClockNotice::Kind::kPastThreshold) {
+      ASPEN_LOG_WARN("{}", line);
+    } else {
+      ASPEN_LOG_INFO("{}", line);
+    }
+  }
   if (auto s = core->step(m); !s) {
     if (s.error().code() == ErrorCode::kInvalidArgument) {
       // Something no correct peer sends (the core names it). Counted, and logged where an

@@ -3,6 +3,7 @@
 
 #include <iostream>
 #include <map>
+#include <optional>
 
 #include "auth/token_text.h"
 #include "core/encoding.h"
@@ -156,6 +157,20 @@ std::string alarm_text(const kvpb::StorageAlarm& a) {
                      is_quota ? "  past its quota" : "  short of disk");
 }
 
+// How the reporting node sees a member: reachable | suspect | unreachable | unknown, "self"
+// for itself.
+std::string reachability_of(const cpb::GetRaftMetricsResponse& m, const cpb::PeerHealth* h, uint64_t id) {
+  if (id == m.node_id()) return "self";
+  return h != nullptr && !h->reachability().empty() ? h->reachability() : "unknown";
+}
+
+// The member's clock minus the reporting node's, in ms (0 for the reporter itself).
+std::optional<double> clock_offset_ms(const cpb::GetRaftMetricsResponse& m, const cpb::PeerHealth* h, uint64_t id) {
+  if (id == m.node_id()) return 0.0;
+  if (h == nullptr || !h->has_clock_offset()) return std::nullopt;
+  return static_cast<double>(h->clock_offset_us()) / 1000.0;
+}
+
 int run_status(const Context& ctx) {
   return with_client(ctx, [&](client::Client& c) {
     auto r = c.raft_metrics();
@@ -169,6 +184,12 @@ int run_status(const Context& ctx) {
     for (const auto& a : m.members()) addresses[a.node_id()] = &a;
     std::map<uint64_t, const cpb::PeerReplication*> progress;
     for (const auto& p : m.peers()) progress[p.node_id()] = &p;
+    std::map<uint64_t, const cpb::PeerHealth*> health;
+    for (const auto& h : m.peer_health()) health[h.node_id()] = &h;
+    const auto health_of = [&](uint64_t id) -> const cpb::PeerHealth* {
+      auto it = health.find(id);
+      return it == health.end() ? nullptr : it->second;
+    };
     std::vector<uint64_t> ids(m.voters().begin(), m.voters().end());
     for (uint64_t id : m.learners()) ids.push_back(id);
     for (uint64_t id : m.voters_outgoing()) ids.push_back(id);
@@ -194,6 +215,13 @@ int run_status(const Context& ctx) {
           j["match_index"] = m.last_log_index();
           j["lag_entries"] = 0;
         }
+        const cpb::PeerHealth* h = health_of(id);
+        j["reachability"] = reachability_of(m, h, id);
+        if (h != nullptr && h->has_heard()) j["last_heard_ms_ago"] = h->last_heard_ms_ago();
+        if (auto offset = clock_offset_ms(m, h, id)) j["clock_offset_ms"] = *offset;
+        if (h != nullptr && h->has_clock_offset() && h->clock_rtt_us() > 0) {
+          j["clock_rtt_ms"] = static_cast<double>(h->clock_rtt_us()) / 1000.0;
+        }
         members.push_back(std::move(j));
       }
       print_json_ok({{"leader_id", m.leader_id()},
@@ -203,6 +231,8 @@ int run_status(const Context& ctx) {
                      {"applied_index", m.applied_index()},
                      {"last_log_index", m.last_log_index()},
                      {"is_joint", m.voters_outgoing_size() > 0},
+                     // clock_offset_ms of a member: its clock minus this node's.
+                     {"clock_reference", m.node_id()},
                      {"members", std::move(members)},
                      {"alarms", [&] {
                         nlohmann::json out = nlohmann::json::array();
@@ -222,8 +252,8 @@ int run_status(const Context& ctx) {
     for (const auto& a : alarms) {
       std::cout << "STORAGE ALARM " << alarm_text(a) << " (writes that add data are refused; see `cluster alarm`)\n";
     }
-    std::cout << fmt::format("{:>8}  {:<18} {:>12} {:>10}  {:<20} {}\n", "NODE", "ROLE", "MATCH", "LAG", "STATE",
-                             "ADDRESS");
+    std::cout << fmt::format("{:>8}  {:<18} {:>12} {:>10}  {:<20} {:<12} {:>11}  {}\n", "NODE", "ROLE", "MATCH", "LAG",
+                             "STATE", "REACH", "CLOCK", "ADDRESS");
     for (uint64_t id : ids) {
       std::string match = "-", lag = "-", state = "-";
       if (auto it = progress.find(id); it != progress.end()) {
@@ -239,7 +269,15 @@ int run_status(const Context& ctx) {
       if (auto it = addresses.find(id); it != addresses.end() && it->second->addrs_size() > 0) {
         addr = it->second->addrs(0);
       }
-      std::cout << fmt::format("{:>8}  {:<18} {:>12} {:>10}  {:<20} {}\n", id, role_of(m, id), match, lag, state, addr);
+      const cpb::PeerHealth* h = health_of(id);
+      const auto offset = clock_offset_ms(m, h, id);
+      const std::string clock = id == m.node_id() ? "(ref)" : offset ? fmt::format("{:+.1f} ms", *offset) : "-";
+      std::cout << fmt::format("{:>8}  {:<18} {:>12} {:>10}  {:<20} {:<12} {:>11}  {}\n", id, role_of(m, id), match, lag,
+                               state, reachability_of(m, h, id), clock, addr);
+    }
+    if (m.has_clock_offset_from_leader() && !is_from_leader) {
+      std::cout << fmt::format("(node {}'s clock is {:+.1f} ms from the leader's)\n", m.node_id(),
+                               static_cast<double>(m.clock_offset_from_leader_us()) / 1000.0);
     }
     return kExitOk;
   });
@@ -433,7 +471,13 @@ void add_cluster_commands(CLI::App& app, Context& ctx, Action& action) {
       "entries it is behind the leader's log; STATE = probe (finding where logs agree),\n"
       "replicate (streaming), snapshot (receiving a snapshot); 'inactive' = not heard from\n"
       "during the leader's last quorum check.\n"
-      "Example:\n  aspen-cli cluster status");
+      "REACH = how the reporting node (the leader, when there is one) sees the member: reachable\n"
+      "(a Raft message within two heartbeats), suspect (silent longer, up to the election\n"
+      "timeout), unreachable (silent longer, or its address refused our packets), unknown (a\n"
+      "follower hears only its leader). CLOCK = the member's clock minus the reporting node's\n"
+      "(ref), measured from heartbeat round trips; past --clock-offset-warn-ms the nodes log a\n"
+      "warning. See docs/operations.md, 'Clocks'.\n"
+      "Example:\n  aspen-cli cluster status\n  aspen-cli cluster status --json");
   status->callback([&ctx, &action] { action = [&ctx] { return run_status(ctx); }; });
 
   auto* ticket = cluster->add_subcommand("ticket", "Print a current ticket for this cluster (all members)");

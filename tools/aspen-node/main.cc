@@ -74,6 +74,14 @@ constexpr FlagSpec kFlags[] = {
     {"--log-format", "log_format",
      "text (default) or json: one JSON object a line (ts, level, node_id, thread, msg) for log shippers."},
     {"--ticket-file", "ticket_file", "Write the cluster ticket to this file whenever it changes."},
+    {"--clock-offset-warn-ms", "clock_offset_warn_ms",
+     "Log a warning when a peer's clock is further off than this many milliseconds, either way, at most once a "
+     "minute per peer (default 500; 0: never). 'aspen-cli cluster status' and the aspen_clock_offset_seconds "
+     "metric show the offsets."},
+    {"--test-clock-offset-ms", "test_clock_offset_ms",
+     "FOR TESTS ONLY: pretend this node's clock is off by this many milliseconds (-86400000 to 86400000; write a "
+     "negative value as --test-clock-offset-ms=-700). Shifts only the clock its heartbeats carry, so clock drift "
+     "detection sees it; leases and TTLs are unaffected."},
     {"--gossip-interval-ms", "gossip_interval_ms",
      "How often this node announces itself to the peers it knows, in milliseconds (default 10000)."},
     {"--gossip-seeds", "gossip_seeds",

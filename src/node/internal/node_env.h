@@ -18,6 +18,7 @@
 #include "node/metrics.h"
 #include "node/node_config.h"
 #include "node/node_core.h"
+#include "node/peer_monitor.h"
 #include "node/peer_registry.h"
 #include "storage/store.h"
 #include "transport/endpoint.h"
@@ -47,10 +48,18 @@ struct NodeEnv {
   // The root key a `cluster init` on this node brought, until the leader duty wrote it. [loop]
   std::optional<auth::KeyBytes> init_root_key;
   NodeCounters counters;                          // [any]
+  // Peers' liveness and clocks, from the Raft traffic (RaftLinks feeds it). [loop]
+  PeerMonitor peer_monitor{config.clock_offset_warn_ms};
   const std::chrono::steady_clock::time_point started_at = std::chrono::steady_clock::now();
 
   // Wall clock in ms: leader stamps (lease expiry) must agree across nodes.
   uint64_t now_ms() const;
+  // The wall clock heartbeats carry, in us since the epoch: the real one shifted by
+  // --test-clock-offset-ms (tests only). Clock drift detection reads it; nothing that decides
+  // does (leases and TTLs use now_ms(), the real clock).
+  int64_t wall_clock_us() const;
+  // A monotonic clock in ms, for intervals (the peer monitor).
+  static uint64_t steady_ms();
   cpb::NodeAddress address_of(const PeerInfo& p) const;
   // This node's id, key and bound address; built once. [loop]
   const cpb::NodeAddress& self_address() const;
