@@ -200,7 +200,7 @@ log() {
 }
 
 in_client() {
-  ip netns exec "$(chaos_client_ns)" env ASPEN_IDENTITY="$RUN_DIR/identity.key" ASPEN_TOKEN_FILE="$RUN_DIR/token" \
+  chaos_in_ns "$(chaos_client_ns)" env ASPEN_IDENTITY="$RUN_DIR/identity.key" ASPEN_TOKEN_FILE="$RUN_DIR/token" \
     ASPEN_TICKET="${ASPEN_TICKET:-}" "$@"
 }
 
@@ -208,7 +208,7 @@ declare -A NODE_PID=()
 declare -A NODE_DOWN=()   # killed by the nemesis and not yet restarted
 start_node() {
   local i=$1
-  ip netns exec "$(chaos_node_ns "$i")" "$BUILD/aspen-node" --node-id "$i" --cookie-file "$RUN_DIR/cookie" \
+  chaos_in_ns "$(chaos_node_ns "$i")" "$BUILD/aspen-node" --node-id "$i" --cookie-file "$RUN_DIR/cookie" \
     --data-dir "$RUN_DIR/node-$i" --bind "$(chaos_node_ip "$i"):$CHAOS_PORT" --ticket-file "$RUN_DIR/node-$i.ticket" \
     --heartbeat-ms "$HEARTBEAT_MS" --election-timeout-ms "$ELECTION_TIMEOUT_MS" >> "$RUN_DIR/node-$i.log" 2>&1 &
   NODE_PID[$i]=$!

@@ -68,6 +68,16 @@ chaos_client_ns() { echo "aspc-$CHAOS_RID-c"; }
 chaos_node_ip() { echo "$CHAOS_SUBNET.$1"; }
 chaos_record() { echo "$1 $2" >> "$CHAOS_STATE"; }
 
+# Runs a command in network namespace $1 only. Not `ip netns exec`: that also gives the
+# process a mount namespace of its own, a copy of every mount of the moment, so the nodes'
+# disk images (of this run and of runs side by side) stayed mounted in those copies, and
+# their loop devices attached, until the copying processes exited.
+chaos_in_ns() {
+  local ns=$1
+  shift
+  nsenter --net="/run/netns/$ns" "$@"
+}
+
 # Creates the bridge and N+1 namespaces. Needs CHAOS_RID, CHAOS_STATE (file), CHAOS_NODES.
 chaos_net_up() {
   local br="acb$CHAOS_RID" i
