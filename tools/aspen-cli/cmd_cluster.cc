@@ -509,8 +509,9 @@ void add_cluster_commands(CLI::App& app, Context& ctx, Action& action) {
       "One line per node and source: record (the cluster's member records), config (--peers or\n"
       "the join ticket), greeting (a peer's Raft greeting), gossip (a signed announcement; SEEN is\n"
       "when it last arrived, and 'via' the peer that passed it on), mdns (a node's announcement\n"
-      "on the LAN, multicast DNS). Discovery grants no membership: add a node with\n"
-      "'cluster add-learner ID'.\n"
+      "on the LAN, multicast DNS), dns (an SRV/TXT record of the node's --enable-dns-discovery\n"
+      "zone; SEEN is the last lookup that listed it). Discovery grants no membership: add a node\n"
+      "with 'cluster add-learner ID'.\n"
       "Example:\n  aspen-cli cluster peers --json");
   peers->callback([&ctx, &action, peers_node] {
     action = [&ctx, peers_node] { return run_peers(ctx, *peers_node); };
