@@ -188,8 +188,8 @@ void ClientService::serve(transport::Stream& stream, std::string bytes, bool is_
     const Knobs& k = env_.config.knobs;
     return reply(error_reply(Error(
         ErrorCode::kUnavailable,
-        fmt::format("request rate limit reached: at most {} requests/s per connection (bursts of {}; knob "
-                    "client_requests_per_s); this request was not executed, retry later",
+        fmt::format("request rate limit reached: at most {} requests/s per connection (bursts of {}; set by the "
+                    "node's --client-requests-per-s); this request was not executed, retry later",
                     k.client_requests_per_s, k.client_request_burst))));
   }
   cpb::Request req;

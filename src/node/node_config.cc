@@ -50,6 +50,8 @@ constexpr auto kSettings = std::to_array<Setting>({
     {"blob_gc_grace_s", "--blob-gc-grace-s", "ASPEN_BLOB_GC_GRACE_S"},
     {"blob_replication_factor", "--blob-replication-factor", "ASPEN_BLOB_REPLICATION_FACTOR"},
     {"blob_replication_bytes_per_s", "--blob-replication-bytes-per-s", "ASPEN_BLOB_REPLICATION_BYTES_PER_S"},
+    {"client_requests_per_s", "--client-requests-per-s", "ASPEN_CLIENT_REQUESTS_PER_S"},
+    {"client_request_burst", "--client-request-burst", "ASPEN_CLIENT_REQUEST_BURST"},
     {"peers", "--peers", "ASPEN_PEERS"},
     {"ticket", "--ticket", "ASPEN_JOIN_TICKET"},
     {"log_level", "--log-level", "ASPEN_LOG_LEVEL"},
@@ -386,6 +388,29 @@ Status resolve_blobs(const Merged& merged, NodeConfig& config) {
                                      blob::kMaxPacedBytesPerS, *text));
     }
     config.knobs.blob_replication_bytes_per_s = *n;
+  }
+  return {};
+}
+
+Status resolve_client_admission(const Merged& merged, NodeConfig& config) {
+  if (const auto text = merged.get("client_requests_per_s")) {
+    const auto n = parse_unsigned<uint32_t>(*text);
+    if (!n || *n > limits::kMaxClientRequestsPerSecond) {
+      return field_error("client_requests_per_s",
+                         fmt::format("must be requests per second per client connection from 0 (no limit) to {}, "
+                                     "got '{}'",
+                                     limits::kMaxClientRequestsPerSecond, *text));
+    }
+    config.knobs.client_requests_per_s = *n;
+  }
+  if (const auto text = merged.get("client_request_burst")) {
+    constexpr uint32_t kMaxBurst = 1u << 30;  // knobs.cc validates the same bound
+    const auto n = parse_unsigned<uint32_t>(*text);
+    if (!n || *n < 1 || *n > kMaxBurst) {
+      return field_error("client_request_burst",
+                         fmt::format("must be a number of requests from 1 to {}, got '{}'", kMaxBurst, *text));
+    }
+    config.knobs.client_request_burst = *n;
   }
   return {};
 }
@@ -742,7 +767,8 @@ Result<NodeConfig> resolve_config(const std::vector<ConfigLayer>& layers_by_prio
 
   NodeConfig config;
   for (auto* step :
-       {resolve_identity, resolve_storage, resolve_blobs, resolve_timing, resolve_peers, resolve_misc, resolve_gossip,
+       {resolve_identity, resolve_storage, resolve_blobs, resolve_client_admission, resolve_timing, resolve_peers,
+        resolve_misc, resolve_gossip,
         resolve_dns_discovery, resolve_mdns}) {
     if (auto status = step(merged, config); !status) return std::unexpected(status.error());
   }

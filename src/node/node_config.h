@@ -21,6 +21,8 @@
 //   --election-timeout-ms ASPEN_ELECTION_TIMEOUT_MS election_timeout_ms   1000 (>= 3 x heartbeat)
 //   --history-retention-revisions ASPEN_HISTORY_RETENTION_REVISIONS history_retention_revisions  100000
 //   --history-retention-s ASPEN_HISTORY_RETENTION_S history_retention_s   3600: versions older are compacted
+//   --client-requests-per-s ASPEN_CLIENT_REQUESTS_PER_S client_requests_per_s  100000 per client connection (0: none)
+//   --client-request-burst ASPEN_CLIENT_REQUEST_BURST client_request_burst  20000 requests at once above that rate
 //   --peers               ASPEN_PEERS               peers (array)         none; "id@publickey@host:port",
 //                                                                         comma-separated in flag/env
 //   --ticket              ASPEN_TICKET              ticket                none: a cluster to trust for joining

@@ -118,6 +118,34 @@ TEST(NodeConfig, BlobReplicationBandwidthHasACapByDefaultAndCanBeSetOrLifted) {
   }
 }
 
+// The per-connection request rate: high by default (only a runaway client meets it),
+// settable lower for a shared node, 0 for none, and bounded.
+TEST(NodeConfig, ClientRequestRateIsAboveWhatANodeServesByDefaultAndCanBeSet) {
+  auto config = resolve_config({required()});
+  ASSERT_TRUE(config) << config.error().to_string();
+  EXPECT_EQ(config->knobs.client_requests_per_s, 100000u);
+  EXPECT_EQ(config->knobs.client_request_burst, 20000u);
+  config = resolve_config({required_with({{"client_requests_per_s", "5000"}, {"client_request_burst", "1000"}})});
+  ASSERT_TRUE(config) << config.error().to_string();
+  EXPECT_EQ(config->knobs.client_requests_per_s, 5000u);
+  EXPECT_EQ(config->knobs.client_request_burst, 1000u);
+  config = resolve_config({required_with({{"client_requests_per_s", "0"}})});
+  ASSERT_TRUE(config) << config.error().to_string();
+  EXPECT_EQ(config->knobs.client_requests_per_s, 0u);
+  for (const char* bad : {"many", "-1", "1000001"}) {
+    const std::string message = config_error(required_with({{"client_requests_per_s", bad}}));
+    EXPECT_TRUE(message.starts_with("--client-requests-per-s: must be requests per second per client connection "
+                                    "from 0 (no limit) to 1000000, got '" + std::string(bad) + "'"))
+        << message;
+  }
+  for (const char* bad : {"0", "x", "1073741825"}) {
+    const std::string message = config_error(required_with({{"client_request_burst", bad}}));
+    EXPECT_TRUE(message.starts_with("--client-request-burst: must be a number of requests from 1 to 1073741824, got '" +
+                                    std::string(bad) + "'"))
+        << message;
+  }
+}
+
 TEST(NodeConfig, EverySettingIsTakenAsGiven) {
   cluster::Ticket ticket;
   ticket.cluster_id = "c";

@@ -66,6 +66,12 @@ constexpr FlagSpec kFlags[] = {
     {"--blob-replication-bytes-per-s", "blob_replication_bytes_per_s",
      "The most bytes per second this node fetches for blob replication, so replicating a large blob leaves "
      "room for Raft and clients on the same link and disk (default 67108864 = 64 MiB/s; 0: no cap)."},
+    {"--client-requests-per-s", "client_requests_per_s",
+     "The most requests per second one client connection may make, on average; a request over it is answered "
+     "Unavailable and not executed (default 100000, well above what one node serves, so only a runaway client "
+     "meets it; 0: no limit)."},
+    {"--client-request-burst", "client_request_burst",
+     "How many requests a client connection may make at once above that average rate (default 20000)."},
     {"--peers", "peers", "Manually known peers: id@publickey@host:port, comma-separated."},
     {"--ticket", "ticket",
      "A cluster ticket (aspen...) whose members this node should trust when joining (env ASPEN_JOIN_TICKET; "
