@@ -155,6 +155,16 @@ kvpb::TxnOp op_get(std::string_view key) {
   return op;
 }
 
+kvpb::TxnOp op_scan_prefix(std::string_view prefix, uint32_t limit) {
+  ASPEN_ASSERT(limit > 0);
+  kvpb::TxnOp op;
+  auto* range = op.mutable_range();
+  range->set_start(std::string(prefix));
+  range->set_is_prefix(true);
+  range->set_limit(limit);
+  return op;
+}
+
 Result<kvpb::CommandResult> run_txn(kv::KeyValueStore& store, TxnSpec spec) {
   kvpb::Command cmd;
   auto* txn = cmd.mutable_txn();

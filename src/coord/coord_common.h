@@ -100,6 +100,8 @@ kvpb::Compare cmp_version(std::string_view key, uint64_t version);            //
 kvpb::TxnOp op_put(std::string_view key, std::string value, uint64_t lease_id = 0);
 kvpb::TxnOp op_delete(std::string_view key);
 kvpb::TxnOp op_get(std::string_view key);
+// The keys under `prefix`, at most `limit` of them, as the Txn leaves them.
+kvpb::TxnOp op_scan_prefix(std::string_view prefix, uint32_t limit);
 
 struct TxnSpec {
   std::vector<kvpb::Compare> compares;

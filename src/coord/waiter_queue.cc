@@ -88,11 +88,15 @@ Error WaiterQueue::too_many() const {
 Result<QueueView> WaiterQueue::read() {
   auto page = kv::scan_prefix(store_, prefix(), static_cast<uint32_t>(config_.max_waiters));
   if (!page) return std::unexpected(page.error());
+  return view_of(*page, page->revision());
+}
+
+Result<QueueView> WaiterQueue::view_of(const kvpb::RangeResult& page, uint64_t revision) const {
   QueueView view;
-  view.revision = page->revision();
-  view.is_complete = !page->has_more();
-  view.waiters.reserve(static_cast<size_t>(page->kvs_size()));
-  for (const auto& kv : page->kvs()) {
+  view.revision = revision;
+  view.is_complete = !page.has_more();
+  view.waiters.reserve(static_cast<size_t>(page.kvs_size()));
+  for (const auto& kv : page.kvs()) {
     auto o = decode_owner(kv);
     if (!o) return std::unexpected(o.error());
     view.waiters.push_back(std::move(*o));
@@ -118,8 +122,8 @@ Result<std::optional<size_t>> WaiterQueue::index_of(const QueueView& view, const
   return index;
 }
 
-Result<Owner> WaiterQueue::enqueue(std::string_view holder, const std::string& value, uint64_t ttl_ms,
-                                   uint64_t* lease_id) {
+Result<WaiterQueue::Queued> WaiterQueue::enqueue(std::string_view holder, const std::string& value,
+                                                 uint64_t ttl_ms, uint64_t* lease_id) {
   if (session_ != nullptr) {
     *lease_id = session_->lease_id();
   } else if (*lease_id == 0) {
@@ -135,6 +139,9 @@ Result<Owner> WaiterQueue::enqueue(std::string_view holder, const std::string& v
   spec.compares.push_back(cmp_version(key, 0));
   spec.success.push_back(op_put(key, encode_owner(me), *lease_id));
   if (config_.has_signal_keys) spec.success.push_back(op_put(signal_key_of(*lease_id, holder), "", *lease_id));
+  // The queue as this write leaves it, so the waiter knows its place without a second round.
+  const int scan_index = static_cast<int>(spec.success.size());
+  spec.success.push_back(op_scan_prefix(prefix(), static_cast<uint32_t>(config_.max_waiters)));
   auto r = run_txn(store_, std::move(spec));
   if (!r) return std::unexpected(r.error());
   if (!r->succeeded()) {
@@ -142,7 +149,14 @@ Result<Owner> WaiterQueue::enqueue(std::string_view holder, const std::string& v
                       fmt::format("{} '{}': lease {} already queues a waiter", config_.what, name_, *lease_id));
   }
   me.fencing_token = r->revision();  // == the key's create_revision
-  return me;
+  if (scan_index >= r->responses_size() || !r->responses(scan_index).has_range()) {
+    return make_error(ErrorCode::kInternal,
+                      fmt::format("{} '{}': the joining write did not return the queue", config_.what, name_));
+  }
+  // The scan ran in the same command, so it shows the store at the command's revision.
+  auto view = view_of(r->responses(scan_index).range(), r->revision());
+  if (!view) return std::unexpected(view.error());
+  return Queued{std::move(me), std::move(*view)};
 }
 
 void WaiterQueue::on_held(const QueueView& view, size_t index, const Owner& me) {
@@ -165,14 +179,14 @@ void WaiterQueue::leave(const Owner& me) {
 Result<std::optional<Owner>> WaiterQueue::try_acquire(std::string_view holder, std::string value, uint64_t ttl_ms,
                                                       const Decide& decide) {
   uint64_t lease_id = 0;
-  auto me = enqueue(holder, value, ttl_ms, &lease_id);
-  if (!me) {
+  auto queued = enqueue(holder, value, ttl_ms, &lease_id);
+  if (!queued) {
     if (lease_id != 0 && session_ == nullptr) (void)kv::lease_revoke(store_, lease_id);
-    return std::unexpected(me.error());
+    return std::unexpected(queued.error());
   }
+  const Owner* me = &queued->me;
   auto outcome = [&]() -> Result<std::optional<Owner>> {
-    auto view = read();
-    if (!view) return std::unexpected(view.error());
+    const QueueView* view = &queued->view;
     if (!view->is_complete) return std::unexpected(too_many());
     auto index = index_of(*view, *me);
     if (!index) return std::unexpected(index.error());
@@ -207,6 +221,8 @@ Result<Owner> WaiterQueue::acquire_until(std::string_view holder, std::string va
     return std::unexpected(std::move(e));
   };
   for (uint32_t round = 0; round < limits::kMaxCoordWaitAttempts; ++round) {
+    // Just after joining, the joining write's own view of the queue; after a wait, a read.
+    std::optional<QueueView> joined_view;
     if (!me) {
       auto queued = enqueue(holder, value, ttl_ms, &lease_id);
       if (!queued) {
@@ -215,11 +231,12 @@ Result<Owner> WaiterQueue::acquire_until(std::string_view holder, std::string va
         lease_id = 0;
         continue;
       }
-      me = std::move(*queued);
+      me = std::move(queued->me);
+      joined_view = std::move(queued->view);
       is_just_queued = true;
       renewed_at_ms = waiter.now_ms();
     }
-    auto view = read();
+    auto view = joined_view ? Result<QueueView>(std::move(*joined_view)) : read();
     if (!view) return fail(view.error());
     // A waiter already in line that finds the queue over its limit for a moment (others
     // joining only to leave again) keeps its place and polls; a newcomer is refused.

@@ -105,8 +105,15 @@ class WaiterQueue {
   Status renew(std::string_view holder, uint64_t fencing_token, uint64_t lease_id);
 
  private:
-  // Creates this waiter's key (granting a lease first when *lease_id is 0).
-  Result<Owner> enqueue(std::string_view holder, const std::string& value, uint64_t ttl_ms, uint64_t* lease_id);
+  struct Queued {
+    Owner me;
+    QueueView view;  // the queue as the joining write left it (no separate read needed)
+  };
+  // Creates this waiter's key (granting a lease first when *lease_id is 0) and, in the same
+  // Txn, reads the queue: one write instead of a write and a read.
+  Result<Queued> enqueue(std::string_view holder, const std::string& value, uint64_t ttl_ms, uint64_t* lease_id);
+  // The queue from a scan of prefix() (a read's page or the joining Txn's).
+  Result<QueueView> view_of(const kvpb::RangeResult& page, uint64_t revision) const;
   // Where `me` stands in `view`: nullopt if its key is gone (lease ended). InvalidArgument if
   // another waiter has the same holder id.
   Result<std::optional<size_t>> index_of(const QueueView& view, const Owner& me) const;
