@@ -56,9 +56,10 @@ std::string describe(const ClockNotice& n, NodeId self, uint32_t warn_ms) {
           ? fmt::format("node {}: this node's clock is {} (node {}), as the leader measured it", self,
                         offset_words(n.offset_us, "the leader's"), n.peer)
           : fmt::format("node {}: node {}'s clock is {}{}", self, n.peer, offset_words(n.offset_us, "this node's"), rtt);
-  return fmt::format("{}; past the warning threshold of {} ms (--clock-offset-warn-ms). Leases and TTLs are unaffected "
-                     "(the leader's clock alone decides them), but log times, metrics and anything that compares wall "
-                     "clocks across nodes disagree: check time synchronisation (NTP, chrony) on both nodes",
+  return fmt::format("{}; past the warning threshold of {} ms (--clock-offset-warn-ms). Replicas still agree (the "
+                     "leader's clock alone stamps writes and expires leases), but lease and TTL times shift by the "
+                     "offset when leadership moves, and log times across nodes disagree: check time synchronisation "
+                     "(chrony, ntpd) on both nodes (docs/operations.md, \"Clocks\")",
                      what, warn_ms);
 }
 
