@@ -340,6 +340,39 @@ TEST(Reachability, ByTheSilenceAndTheTransportsReports) {
   EXPECT_EQ(classify_reachability(in), Reachability::kUnknown);
 }
 
+TEST(PeerMonitor, TheMetricsPageShowsEachPeersStateAndClock) {
+  Pair p(-700'000);
+  p.heartbeat_round();
+  p.heartbeat_round();
+  const std::string leader_page = p.leader.prometheus_samples(1, {2, 3}, p.now_ms, 100, 1000);
+  EXPECT_NE(leader_page.find("aspen_clock_offset_seconds{node_id=\"1\",peer=\"2\"} -0.7\n"), std::string::npos)
+      << leader_page;
+  EXPECT_NE(leader_page.find("aspen_clock_rtt_seconds{node_id=\"1\",peer=\"2\"} 0.0004\n"), std::string::npos);
+  EXPECT_NE(leader_page.find("aspen_peer_reachability{node_id=\"1\",peer=\"2\",state=\"reachable\"} 1\n"),
+            std::string::npos);
+  // Node 3 never spoke: the leader has waited no longer than the election timeout yet.
+  EXPECT_NE(leader_page.find("aspen_peer_reachability{node_id=\"1\",peer=\"3\",state=\"reachable\"} 1\n"),
+            std::string::npos);
+  EXPECT_EQ(leader_page.find("peer=\"3\"} "), std::string::npos) << "no clock or last-heard sample for node 3";
+  EXPECT_NE(leader_page.find("aspen_clock_offset_from_leader_seconds{node_id=\"1\"} 0\n"), std::string::npos);
+  EXPECT_NE(leader_page.find("aspen_clock_offset_warnings_total{node_id=\"1\"} 1\n"), std::string::npos);
+  const std::string follower_page = p.follower.prometheus_samples(2, {1, 3}, p.now_ms, 100, 1000);
+  EXPECT_NE(follower_page.find("aspen_clock_offset_from_leader_seconds{node_id=\"2\"} -0.7\n"), std::string::npos)
+      << follower_page;
+  EXPECT_NE(follower_page.find("aspen_clock_offset_seconds{node_id=\"2\",peer=\"1\"} 0.7\n"), std::string::npos);
+  EXPECT_NE(follower_page.find("aspen_peer_reachability{node_id=\"2\",peer=\"3\",state=\"unknown\"} 1\n"),
+            std::string::npos);
+}
+
+TEST(PeerMonitor, MonitoredPeersAreEveryMemberButSelfOnce) {
+  pb::ConfState cs;
+  for (NodeId id : {3, 1, 2}) cs.add_voters(id);
+  cs.add_learners(5);
+  cs.add_voters_outgoing(2);
+  cs.add_voters_outgoing(4);
+  EXPECT_EQ(monitored_peers(cs, 1), (std::vector<NodeId>{2, 3, 4, 5}));
+}
+
 TEST(PeerMonitor, AFollowerJudgesOnlyItsLeader) {
   PeerMonitor m(500);
   m.on_leader(1, false, 1000);
