@@ -8,6 +8,7 @@
 #include "core/buggify.h"
 #include "core/limits.h"
 #include "kv/commands.h"
+#include "rpc/error_info.h"
 
 namespace aspen::node {
 
@@ -93,7 +94,7 @@ NodeCore::NodeCore(const NodeCoreConfig& config, storage::Store& store, std::uni
 
 Error NodeCore::not_leader_error() const {
   NodeId leader = raft_->leader();
-  if (leader == kNoNode) return Error(ErrorCode::kUnavailable, "no leader is known; an election may be in progress");
+  if (leader == kNoNode) return Error(ErrorCode::kUnavailable, fmt::format("no leader is known; {}", rpc::kElectionUnderWay));
   return Error(ErrorCode::kNotLeader, fmt::format("node {} is the leader", leader));
 }
 

@@ -17,4 +17,9 @@ Error from_error_info(const clientpb::ErrorInfo& info) {
   return Error(static_cast<ErrorCode>(info.code()), info.message());
 }
 
+bool is_election_refusal(const Error& error) {
+  return (error.code() == ErrorCode::kUnavailable || error.code() == ErrorCode::kNotLeader) &&
+         error.message().find(kElectionUnderWay) != std::string::npos;
+}
+
 }  // namespace aspen::rpc

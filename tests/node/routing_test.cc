@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "core/limits.h"
+#include "rpc/error_info.h"
 
 namespace aspen::node {
 namespace {
@@ -89,6 +90,29 @@ TEST(Routing, RelaysInFlightAreBoundedByTheKnob) {
   ASSERT_EQ(r.kind, Route::Kind::kRefuse);
   EXPECT_EQ(r.error->code(), ErrorCode::kUnavailable);
   EXPECT_NE(r.error->message().find("limit 3"), std::string::npos);
+}
+
+// The refusals that end with an election say so in words the client recognises (it retries
+// them sooner); the others, e.g. too many relays in flight, do not.
+TEST(Routing, RefusalsBetweenLeadersAreRecognisedAsElectionRefusalsAndNoOthers) {
+  RouteInput no_leader = follower_with_leader(kNoNode);
+  RouteInput stepping_down = follower_with_leader(1);
+  RouteInput silent = follower_with_leader(2);
+  silent.leader_silent_ms = 10 * uint64_t{Knobs{}.heartbeat_ms} * Knobs{}.leader_silence_heartbeats;
+  for (const RouteInput& in : {no_leader, stepping_down, silent}) {
+    Route r = route_request(in, Knobs{});
+    ASSERT_EQ(r.kind, Route::Kind::kRefuse);
+    EXPECT_TRUE(rpc::is_election_refusal(*r.error)) << r.error->to_string();
+    // It survives the trip to the client.
+    EXPECT_TRUE(rpc::is_election_refusal(rpc::from_error_info(rpc::to_error_info(*r.error))));
+  }
+  RouteInput busy = follower_with_leader(2);
+  busy.forwards_in_flight = Knobs{}.max_forwards_in_flight;
+  Route r = route_request(busy, Knobs{});
+  ASSERT_EQ(r.kind, Route::Kind::kRefuse);
+  EXPECT_FALSE(rpc::is_election_refusal(*r.error)) << r.error->to_string();
+  EXPECT_FALSE(rpc::is_election_refusal(Error(ErrorCode::kUnavailable, "request rate limit reached")));
+  EXPECT_FALSE(rpc::is_election_refusal(Error(ErrorCode::kInvalidArgument, std::string(rpc::kElectionUnderWay))));
 }
 
 }  // namespace
