@@ -208,9 +208,9 @@ declare -A NODE_PID=()
 declare -A NODE_DOWN=()   # killed by the nemesis and not yet restarted
 start_node() {
   local i=$1
-  chaos_in_ns "$(chaos_node_ns "$i")" "$BUILD/aspen-node" --node-id "$i" --cookie-file "$RUN_DIR/cookie" \
+  (chaos_exec_in_ns "$(chaos_node_ns "$i")" "$BUILD/aspen-node" --node-id "$i" --cookie-file "$RUN_DIR/cookie" \
     --data-dir "$RUN_DIR/node-$i" --bind "$(chaos_node_ip "$i"):$CHAOS_PORT" --ticket-file "$RUN_DIR/node-$i.ticket" \
-    --heartbeat-ms "$HEARTBEAT_MS" --election-timeout-ms "$ELECTION_TIMEOUT_MS" >> "$RUN_DIR/node-$i.log" 2>&1 &
+    --heartbeat-ms "$HEARTBEAT_MS" --election-timeout-ms "$ELECTION_TIMEOUT_MS") >> "$RUN_DIR/node-$i.log" 2>&1 &
   NODE_PID[$i]=$!
   chaos_record pid "$!"
   chaos_disk_adopt "$i" "$!"

@@ -78,6 +78,15 @@ chaos_in_ns() {
   nsenter --net="/run/netns/$ns" "$@"
 }
 
+# The same, replacing the calling (sub)shell: `( chaos_exec_in_ns NS cmd ... ) &` makes $! the
+# command's own pid (nsenter execs it), so a kill -9 of $! kills the command. A function run
+# with & would leave $! the pid of a subshell, and killing that leaves the command running.
+chaos_exec_in_ns() {
+  local ns=$1
+  shift
+  exec nsenter --net="/run/netns/$ns" "$@"
+}
+
 # Creates the bridge and N+1 namespaces. Needs CHAOS_RID, CHAOS_STATE (file), CHAOS_NODES.
 chaos_net_up() {
   local br="acb$CHAOS_RID" i
