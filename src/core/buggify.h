@@ -72,6 +72,7 @@ inline constexpr SiteInfo kProbes[] = {
     {"raft.append_rejected", "a leader's append was rejected and it backed off"},
     {"raft.campaign_deferred_unapplied_conf_change", "a node did not campaign: a committed conf change is unapplied"},
     {"raft.election_lost", "a (pre-)candidate lost its election to rejections"},
+    {"raft.fast_campaign_retried", "a campaign lost after the leader was reported unreachable was retried soon"},
     {"raft.leader_stepped_down_after_removal", "a leader removed from the voters handed over and stepped down"},
     {"raft.leader_stepped_down_no_quorum", "a leader stepped down: no quorum heard within an election timeout (§6.2)"},
     {"raft.read_ack_for_unsent_round_ignored", "a heartbeat ack named a read round not sent yet"},

@@ -120,10 +120,27 @@ void RaftCore::reset_randomized_election_timeout() {
       config_.election_tick + static_cast<uint32_t>(rng_.uniform(config_.election_tick));
 }
 
+void RaftCore::campaign_soon(uint32_t min_wait_ticks, bool may_postpone) {
+  // A random wait keeps two nodes that act on the same news from campaigning together.
+  const uint32_t spread = std::max<uint32_t>(1, std::min(config_.election_tick / 4, 2 * config_.heartbeat_tick));
+  const uint32_t wait = std::min(randomized_election_timeout_, min_wait_ticks + static_cast<uint32_t>(rng_.uniform(spread)));
+  const uint32_t elapsed = randomized_election_timeout_ - wait;
+  election_elapsed_ = may_postpone ? elapsed : std::max(election_elapsed_, elapsed);
+}
+
 void RaftCore::become_follower(Term term, NodeId lead) {
+  const bool was_campaigning = role_ == Role::kCandidate || role_ == Role::kPreCandidate;
   reset(term);
   lead_ = lead;
   role_ = Role::kFollower;
+  if (lead != kNoNode) {
+    fast_campaigns_left_ = 0;
+  } else if (was_campaigning && fast_campaigns_left_ > 0) {
+    // A campaign after our leader was reported unreachable was lost to rejections: retry
+    // soon, at a new random tick.
+    ASPEN_PROBE("raft.fast_campaign_retried");
+    campaign_soon(1, false);
+  }
 }
 
 void RaftCore::become_pre_candidate() {
@@ -146,6 +163,7 @@ void RaftCore::become_leader() {
   reset(term_);
   lead_ = id_;
   role_ = Role::kLeader;
+  fast_campaigns_left_ = 0;
   Progress& self = trk_.progress.at(id_);
   self.become_replicate();
   // A leader always hears itself; without this the first CheckQuorum round would count it
@@ -282,6 +300,15 @@ void RaftCore::campaign_internal(bool is_pre_vote, bool is_transfer) {
     become_candidate();
     type = pb::MSG_VOTE;
     vote_term = term_;
+  }
+  if (fast_campaigns_left_ > 0) {
+    // Our leader was reported unreachable. A (pre-)vote that neither wins nor is lost (two
+    // candidates split the vote of a three-node cluster whose third member is the dead
+    // leader: each waits for an answer that never comes) is abandoned after a heartbeat or
+    // so and campaigned again, not after a whole election timeout. Bounded: each attempt
+    // spends one, and hearing a leader ends them.
+    --fast_campaigns_left_;
+    campaign_soon(config_.heartbeat_tick, true);
   }
   if (poll(id_, vote_response_type(type), true) == VoteResult::kWon) {
     // A single-voter cluster wins at once.
@@ -574,14 +601,17 @@ Status RaftCore::step_follower(const pb::Message& m) {
     case pb::MSG_APP:
       election_elapsed_ = 0;
       lead_ = m.from();
+      fast_campaigns_left_ = 0;
       return handle_append_entries(m);
     case pb::MSG_HEARTBEAT:
       election_elapsed_ = 0;
       lead_ = m.from();
+      fast_campaigns_left_ = 0;
       return handle_heartbeat(m);
     case pb::MSG_SNAP:
       election_elapsed_ = 0;
       lead_ = m.from();
+      fast_campaigns_left_ = 0;
       handle_snapshot(m);
       return {};
     case pb::MSG_TRANSFER_LEADER:

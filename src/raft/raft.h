@@ -180,6 +180,10 @@ class RaftCore {
   void reset(Term term);
   void reset_randomized_election_timeout();
   bool is_past_election_timeout() const { return election_elapsed_ >= randomized_election_timeout_; }
+  // Moves the election timer so this node campaigns after min_wait_ticks plus a random part
+  // of up to two heartbeats (at most a quarter of the election timeout): the fast-failover
+  // delay. Unless may_postpone, a campaign already due sooner stays so.
+  void campaign_soon(uint32_t min_wait_ticks, bool may_postpone);
   bool is_promotable() const;
   void hup(bool is_transfer);
   void campaign_internal(bool is_pre_vote, bool is_transfer);
@@ -245,6 +249,10 @@ class RaftCore {
   uint32_t election_elapsed_ = 0;
   uint32_t heartbeat_elapsed_ = 0;
   uint32_t randomized_election_timeout_ = 0;
+  // After the transport reported our leader unreachable: how many more lost campaigns may be
+  // retried soon rather than after a whole election timeout. Zero once a leader is heard.
+  uint32_t fast_campaigns_left_ = 0;
+  static constexpr uint32_t kFastCampaignRetries = 6;
 
   NodeId lead_transferee_ = kNoNode;
   // A conf change may be proposed only when the previous one (at this index) is applied.

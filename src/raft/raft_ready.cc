@@ -54,15 +54,17 @@ void RaftCore::report_unreachable(NodeId peer) {
     // and campaigns soon, with a pre-vote (§9.6): a false alarm cannot disrupt a leader the
     // others still hear, as they refuse the pre-vote and nobody's term moves; the leader's
     // next heartbeat makes it our leader again. "Soon" is a random point within two
-    // heartbeats (at most a quarter of the election timeout) rather than at once: the other
-    // followers learn of the death at the same moment, and candidates that all start
-    // together split the vote and then wait a whole randomized timeout; two heartbeats are
-    // many round trips. Without pre-vote, the election timeout stays the trigger.
+    // heartbeats rather than at once: the other followers learn of the death at about the
+    // same moment, and candidates that start together split the vote. A campaign that does
+    // not win all the same (a split vote, or a pre-vote refused by a follower that has not
+    // yet noticed) is retried soon again, a few times, until a leader is heard (see
+    // campaign_internal and become_follower); otherwise it would wait a whole randomized
+    // election timeout.
+    // Without pre-vote, the election timeout stays the trigger.
     if (!config_.pre_vote) return;
     lead_ = kNoNode;
-    const uint32_t spread = std::max<uint32_t>(1, std::min(config_.election_tick / 4, 2 * config_.heartbeat_tick));
-    const uint32_t soon = randomized_election_timeout_ - 1 - static_cast<uint32_t>(rng_.uniform(spread));
-    election_elapsed_ = std::max(election_elapsed_, soon);
+    fast_campaigns_left_ = kFastCampaignRetries;
+    campaign_soon(1, false);
     return;
   }
   if (role_ != Role::kLeader) return;
