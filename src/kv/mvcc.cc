@@ -7,6 +7,7 @@
 #include "core/assert.h"
 #include "core/buggify.h"
 #include "core/limits.h"
+#include "kv/command_hlc.h"
 #include "kv/commands.h"
 
 namespace aspen::kv {
@@ -70,7 +71,8 @@ void ChangeSet::record_delete(const kvpb::KeyValue& before, Index revision) {
   it->second.set_is_delete(true);
 }
 
-Status ChangeSet::write(KvTables& tables, Index revision, uint64_t timestamp_ms) const {
+Status ChangeSet::write(KvTables& tables, Index revision, uint64_t timestamp_ms,
+                       const std::optional<HlcTimestamp>& hlc) const {
   ASPEN_ASSERT(!changes_.empty());
   ASPEN_ASSERT(changes_.size() <= UINT32_MAX);
   uint32_t position = 0;
@@ -80,6 +82,8 @@ Status ChangeSet::write(KvTables& tables, Index revision, uint64_t timestamp_ms)
     e.set_position(position++);
     *e.mutable_record() = record;
     e.mutable_record()->set_timestamp_ms(timestamp_ms);
+    // A put's record carries the stamp already (its KeyValue); a delete's gets it here.
+    if (record.is_delete() && hlc) to_proto(*hlc, e.mutable_record()->mutable_kv()->mutable_mod_hlc());
     if (auto s = tables.put_history(e); !s) return s;
   }
   return {};

@@ -22,6 +22,7 @@
 
 #include "aspen/kv.pb.h"
 #include "core/error.h"
+#include "core/hlc.h"
 #include "core/types.h"
 #include "kv/tables.h"
 
@@ -46,8 +47,10 @@ class ChangeSet {
   void record_put(const kvpb::KeyValue& after, const std::optional<kvpb::KeyValue>& before);
   void record_delete(const kvpb::KeyValue& before, Index revision);
   bool empty() const { return changes_.empty(); }
-  // Writes the history entries, which moves the store revision to `revision`.
-  Status write(KvTables& tables, Index revision, uint64_t timestamp_ms) const;
+  // Writes the history entries, which moves the store revision to `revision`. `hlc`, the
+  // command's stamp, goes into delete records (a put's KeyValue carries it already).
+  Status write(KvTables& tables, Index revision, uint64_t timestamp_ms,
+               const std::optional<HlcTimestamp>& hlc = std::nullopt) const;
 
  private:
   std::map<std::string, kvpb::HistoryRecord, std::less<>> changes_;

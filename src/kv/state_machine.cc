@@ -7,6 +7,7 @@
 #include "core/assert.h"
 #include "core/buggify.h"
 #include "core/limits.h"
+#include "kv/command_hlc.h"
 #include "kv/commands.h"
 #include "kv/mvcc.h"
 #include "kv/sessions.h"
@@ -96,6 +97,9 @@ Result<bool> Applier::put(const kvpb::Put& p) {
   }
   kv.set_mod_revision(rev_);
   kv.set_mod_time_ms(cmd_.timestamp_ms());  // leader-stamped: every replica stores the same
+  // The command's hybrid logical clock stamp, clamped as every reader clamps it (absent in
+  // commands from before stamps: the record then has none).
+  if (auto hlc = command_hlc(cmd_)) to_proto(*hlc, kv.mutable_mod_hlc());
   kv.set_lease_id(p.lease_id());
   if (*existing) {
     kv.set_create_revision((*existing)->create_revision());
@@ -434,7 +438,7 @@ Result<kvpb::CommandResult> Applier::run() {
   // The command's revision: its own index if it changed a key (all its keys share it), else
   // the store stays at the revision it had.
   if (!changes_.empty()) {
-    if (auto s = changes_.write(t_, rev_, cmd_.timestamp_ms()); !s) return std::unexpected(s.error());
+    if (auto s = changes_.write(t_, rev_, cmd_.timestamp_ms(), command_hlc(cmd_)); !s) return std::unexpected(s.error());
     result_.set_revision(rev_);
   } else {
     auto current = store_revision(t_);

@@ -24,6 +24,7 @@ void read_counters(const NodeCounters& c, MetricsView& v) {
   v.raft_messages_dropped = r(c.raft_messages_dropped);
   v.raft_refused = r(c.raft_refused);
   v.raft_messages_refused = r(c.raft_messages_refused);
+  v.hlc_refused = r(c.hlc_refused);
   v.snapshots_sent = r(c.snapshots_sent);
   v.client_requests = r(c.client_requests);
   v.client_errors = r(c.client_errors);
@@ -95,6 +96,10 @@ std::string prometheus_text(const MetricsView& v) {
   metric("raft_messages_refused_total", "counter",
          "Raft messages refused as impossible from a correct peer (the log names the first ones).",
          v.raft_messages_refused);
+  metric("hlc_refused_total", "counter",
+         "Hybrid logical clock stamps from peers refused as too far ahead of this node's clock (the messages were "
+         "still processed; see docs/operations.md, Clocks).",
+         v.hlc_refused);
   metric("raft_snapshots_sent_total", "counter", "Snapshots sent to lagging followers.", v.snapshots_sent);
   metric("raft_snapshots_received_total", "counter", "Snapshots received from the leader and installed.",
          v.snapshots_received);

@@ -39,6 +39,9 @@ struct NodeCounters {
   std::atomic<uint64_t> raft_messages_dropped{0};
   std::atomic<uint64_t> raft_refused{0};  // connections/streams refused: unknown key, bad cookie
   std::atomic<uint64_t> raft_messages_refused{0};  // messages the core refused as impossible
+  // Raft message or entry stamps the hybrid logical clock refused: further ahead of this
+  // node's clock than its max offset (node/node_hlc.h). The messages were stepped anyway.
+  std::atomic<uint64_t> hlc_refused{0};
   // Writes this node's core answered (as leader), from submission to answer.
   std::atomic<uint64_t> core_writes_answered{0};
   LatencyHistogram core_write_latency;
@@ -76,6 +79,7 @@ struct MetricsView {
   uint64_t raft_messages_dropped = 0;
   uint64_t raft_refused = 0;
   uint64_t raft_messages_refused = 0;
+  uint64_t hlc_refused = 0;
   uint64_t snapshots_sent = 0;
   uint64_t client_requests = 0;
   uint64_t client_errors = 0;

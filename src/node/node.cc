@@ -276,6 +276,12 @@ Status Shell::recreate_core() {
     cc.incarnation = randombytes_random() | (uint64_t{randombytes_random()} << 32);
   } while (cc.incarnation == 0);
   cc.knobs = env_.config.knobs;  // Raft timing, timeouts and queue bounds
+  // The hybrid logical clock's physical time: the wall clock heartbeats carry, test-only
+  // offset included, so a test that shifts a node's clock shifts its HLC too.
+  cc.hlc_physical_ms = [env = &env_] {
+    const int64_t us = env->wall_clock_us();
+    return us > 0 ? static_cast<uint64_t>(us / 1000) : uint64_t{0};
+  };
   auto core = NodeCore::create(cc, *env_.store);
   if (!core) return std::unexpected(core.error());
   core_ = std::move(*core);

@@ -7,6 +7,7 @@
 #include "core/assert.h"
 #include "core/buggify.h"
 #include "core/limits.h"
+#include "kv/command_hlc.h"
 #include "kv/commands.h"
 #include "rpc/error_info.h"
 
@@ -86,11 +87,41 @@ Result<std::unique_ptr<NodeCore>> NodeCore::create(const NodeCoreConfig& config,
   rc.is_commit_broadcast_lazy = rc.is_commit_broadcast_lazy || config.knobs.should_defer_apply;
   auto raft = raft::RaftCore::create(rc, &store);
   if (!raft) return std::unexpected(raft.error());
-  return std::unique_ptr<NodeCore>(new NodeCore(config, store, std::move(*raft)));
+  auto core = std::unique_ptr<NodeCore>(new NodeCore(config, store, std::move(*raft)));
+  core->recover_log_hlc();
+  return core;
 }
 
 NodeCore::NodeCore(const NodeCoreConfig& config, storage::Store& store, std::unique_ptr<raft::RaftCore> raft)
-    : config_(config), store_(store), raft_(std::move(raft)) {}
+    : config_(config), store_(store), raft_(std::move(raft)), hlc_(config.raft.id, config.hlc_max_offset_ms) {}
+
+void NodeCore::recover_log_hlc() {
+  // The log's stamps increase with the index, so the last stamped entry holds the largest.
+  // Entries without a stamp (a new leader's empty entry, membership changes, entries from
+  // before stamps) are few in a row; a bounded look back finds a stamped one. Not finding
+  // one only matters if the clock is now behind that stamp, i.e. after a clock step back
+  // across a restart; the HLC's physical time is then still ahead of the stamps of every
+  // entry proposed since the last real clock reading before it.
+  constexpr Index kMaxEntriesLookedBack = 256;
+  const Index last = store_.last_index();
+  const Index first = store_.first_index();
+  for (Index hi = last; hi >= first && hi > 0 && last - hi < kMaxEntriesLookedBack; --hi) {
+    auto e = store_.entries(hi, hi + 1, UINT64_MAX);
+    if (!e || e->empty()) return;
+    if (e->front().type() != pb::ENTRY_NORMAL) continue;
+    if (auto t = kv::peek_command_hlc(e->front().data())) {
+      hlc_.saw_log_stamp(*t);
+      return;
+    }
+  }
+}
+
+void NodeCore::stamp_command(kvpb::Command& cmd) {
+  // The leader's clock is the only one apply() sees (lease TTLs, history retention).
+  cmd.set_timestamp_ms(now_ms_);
+  // Above every stamp in the log: the committed log's stamps increase with the index.
+  kv::to_proto(hlc_.stamp_proposal(hlc_physical_ms()), cmd.mutable_hlc());
+}
 
 Error NodeCore::not_leader_error() const {
   NodeId leader = raft_->leader();
@@ -136,6 +167,11 @@ Status NodeCore::step(const pb::Message& msg) {
     return make_error(ErrorCode::kInvalidArgument,
                       fmt::format("a proposal from node {} refused: writes go through the client protocol", msg.from()));
   }
+  // Every message advances the hybrid logical clock, whether or not Raft accepts it; a stamp
+  // too far ahead is refused by the clock (counted) and the message is stepped all the same.
+  if (auto refused = hlc_.receive(msg, hlc_physical_ms())) {
+    last_hlc_refusal_ = fmt::format("node {} sent a stamp the hybrid logical clock refused: {}", msg.from(), *refused);
+  }
   auto s = raft_->step(msg);
   // An acknowledgement may commit entries that are durable here already (the Ready that
   // wrote them may still be applying): their writers need not wait for the next Ready.
@@ -153,8 +189,7 @@ void NodeCore::submit_write(uint64_t request_id, kvpb::Command cmd, uint64_t now
                                                 fmt::format("too many requests in flight (limit {})",
                                                             config_.knobs.max_pending_requests)));
   }
-  // The leader's clock is the only one apply() sees (lease TTLs).
-  cmd.set_timestamp_ms(now_ms_);
+  stamp_command(cmd);
   Index before = raft_->log().last_index();
   if (auto s = raft_->propose(cmd.SerializeAsString()); !s) {
     return respond_write(request_id, std::unexpected(s.error()));
@@ -235,6 +270,10 @@ std::optional<raft::Ready> NodeCore::take_ready() {
   answer_fixed_results_at_commit();
   raft::Ready rd = raft_->ready();
   buggify_outgoing(rd.messages);
+  if (!rd.messages.empty()) {
+    const uint64_t physical_ms = hlc_physical_ms();
+    for (auto& m : rd.messages) hlc_.stamp(m, physical_ms);
+  }
   return rd;
 }
 
@@ -493,7 +532,7 @@ void NodeCore::maybe_expire_leases(uint64_t now_ms) {
   // Only the leader decides that a lease expired, with its own clock; every replica then
   // applies the same LeaseExpire entry.
   kvpb::Command cmd;
-  cmd.set_timestamp_ms(now_ms);
+  stamp_command(cmd);
   for (uint64_t id : *ids) cmd.mutable_lease_expire()->add_ids(id);
   if (raft_->propose(cmd.SerializeAsString())) {
     ASPEN_PROBE("node.lease_expiry_proposed");
@@ -511,7 +550,7 @@ void NodeCore::maybe_compact_history(uint64_t now_ms) {
   if (!target || !*target) return;
   // Compaction is replicated like any command: every replica drops the same history.
   kvpb::Command cmd;
-  cmd.set_timestamp_ms(now_ms);
+  stamp_command(cmd);
   cmd.mutable_compact()->set_revision(**target);
   if (raft_->propose(cmd.SerializeAsString())) {
     ASPEN_PROBE("node.history_compaction_proposed");

@@ -20,6 +20,7 @@
 #pragma once
 
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -29,6 +30,7 @@
 #include "aspen/kv.pb.h"
 #include "core/error.h"
 #include "node/knobs.h"
+#include "node/node_hlc.h"
 #include "raft/raft.h"
 #include "storage/store.h"
 
@@ -54,6 +56,13 @@ struct NodeCoreConfig {
   // Timeouts, queue bounds and Raft timing. With knobs.should_defer_apply committed entries
   // are applied in batches (take_entries_to_apply).
   Knobs knobs;
+  // The physical clock of the node's hybrid logical clock (node/node_hlc.h), milliseconds
+  // since the Unix epoch, read at each event that needs a stamp: the shell passes its wall
+  // clock (NodeEnv::wall_clock_us, with the test-only offset). Unset (the simulator, unit
+  // tests): the latest time given to tick() or submit_*(). Reading it is the only clock
+  // NodeCore touches, and only the HLC uses it: nothing Raft or apply decides depends on it.
+  std::function<uint64_t()> hlc_physical_ms;
+  uint64_t hlc_max_offset_ms = kDefaultHlcMaxOffsetMs;
 };
 
 struct Response {
@@ -149,6 +158,10 @@ class NodeCore {
   NodeId leader() const { return raft_->leader(); }
   bool is_leader() const { return raft_->is_leader(); }
   size_t pending_requests() const { return pending_writes_.size() + pending_read_count_; }
+  // The node's hybrid logical clock: refusals (stamps too far ahead) counted, the last one's
+  // description for the shell's log.
+  const NodeHlc& hlc() const { return hlc_; }
+  const std::string& last_hlc_refusal() const { return last_hlc_refusal_; }
 
  private:
   NodeCore(const NodeCoreConfig& config, storage::Store& store, std::unique_ptr<raft::RaftCore> raft);
@@ -161,6 +174,11 @@ class NodeCore {
   // History retention (knobs.history_retention_*): the leader proposes a Compact.
   void maybe_compact_history(uint64_t now_ms);
   Error not_leader_error() const;
+  uint64_t hlc_physical_ms() const { return config_.hlc_physical_ms ? config_.hlc_physical_ms() : now_ms_; }
+  // After a restart: the largest stamp in the log (NodeHlc's log_max).
+  void recover_log_hlc();
+  // Stamps a command this node proposes as leader (its timestamp_ms and hlc).
+  void stamp_command(kvpb::Command& cmd);
 
   struct PendingWrite {
     uint64_t request_id = 0;
@@ -197,6 +215,8 @@ class NodeCore {
   storage::Store& store_;
   std::unique_ptr<raft::RaftCore> raft_;
   uint64_t now_ms_ = 0;
+  NodeHlc hlc_;
+  std::string last_hlc_refusal_;
 
   std::map<Index, PendingWrite> pending_writes_;  // by the log index the proposal took
   // Linearizable reads: collected until the next take_ready(), then one ReadIndex round

@@ -12,6 +12,7 @@
 #include <fmt/format.h>
 #include <sodium.h>
 
+#include <bit>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -314,7 +315,17 @@ void RaftLinks::on_message(transport::Stream& stream, std::string bytes) {
       ASPEN_LOG_INFO("{}", line);
     }
   }
-  if (auto s = core->step(m); !s) {
+  const uint64_t hlc_refused_before = core->hlc().refused_total();
+  auto s = core->step(m);
+  if (const uint64_t grew = core->hlc().refused_total() - hlc_refused_before; grew > 0) {
+    // A peer's clock (or a forged stamp) far ahead of ours: counted, and logged at the 1st,
+    // 2nd, 4th, 8th, ... occurrence. Raft processed the message all the same.
+    const uint64_t n = env_.counters.hlc_refused.fetch_add(grew, std::memory_order_relaxed) + grew;
+    if (std::bit_floor(n) > n - grew) {  // a power of two in (n - grew, n]
+      ASPEN_LOG_WARN("node {}: {} ({} refused so far)", env_.config.node_id, core->last_hlc_refusal(), n);
+    }
+  }
+  if (!s) {
     if (s.error().code() == ErrorCode::kInvalidArgument) {
       // Something no correct peer sends (the core names it). Counted, and logged where an
       // operator looks, at most at the 1st, 2nd, 4th, 8th, ... occurrence.

@@ -8,6 +8,7 @@
 #include "cli.h"
 #include "credentials.h"
 #include "core/encoding.h"
+#include "core/hlc.h"
 #include "payload.h"
 
 namespace aspen::cli {
@@ -162,6 +163,18 @@ nlohmann::json kv_json(const kvpb::KeyValue& kv) {
   j["mod_revision"] = kv.mod_revision();
   j["version"] = kv.version();
   j["lease_id"] = kv.lease_id();
+  // The hybrid logical clock stamp of the command that last changed the key (null for keys
+  // last written before stamps existed): "physical_ms.logical@node_id", ordered as the tuple
+  // (hlc_physical_ms, hlc_logical, hlc_node_id).
+  if (kv.has_mod_hlc()) {
+    const auto& h = kv.mod_hlc();
+    j["hlc"] = HlcTimestamp{h.physical_ms(), h.logical(), h.node_id()}.to_string();
+    j["hlc_physical_ms"] = h.physical_ms();
+    j["hlc_logical"] = h.logical();
+    j["hlc_node_id"] = h.node_id();
+  } else {
+    j["hlc"] = nullptr;
+  }
   return j;
 }
 
