@@ -77,7 +77,12 @@ Status check_log_covers_applied(const storage::Store& store, const std::string& 
 
 }  // namespace
 
-Shell::Shell(NodeConfig config) : env_(std::move(config)) {}
+Shell::Shell(NodeConfig config) : env_(std::move(config)) {
+  if (!env_.config.test_clock_offset_file.empty()) {
+    test_clock_file_.emplace(env_.config.test_clock_offset_file, env_.config.test_clock_offset_ms,
+                             env_.test_clock_offset_ms);
+  }
+}
 
 Shell::~Shell() { stop(); }
 
@@ -202,6 +207,12 @@ Status Shell::start() {
   peers_done.get_future().wait();
   ASPEN_LOG_INFO("node {}: phase 5/6 peers: {} manual, {} from the ticket", config.node_id, config.peers.size(),
                  config.ticket ? config.ticket->peers.size() : 0);
+
+  if (test_clock_file_) {
+    ASPEN_LOG_WARN("node {}: FOR TESTS ONLY: the clock this node's heartbeats carry is shifted by the milliseconds in "
+                   "{} (--test-clock-offset-file), re-read every {} ms",
+                   config.node_id, test_clock_file_->path(), kTestClockOffsetPollMs);
+  }
 
   // Phase 6: ticks (an asio timer on the loop) drive elections, heartbeats, timeouts and
   // lease expiry.
@@ -490,7 +501,9 @@ void Shell::schedule_tick() {
 }
 
 void Shell::on_tick() {
-  if (is_stopping_ || !core_) return;
+  if (is_stopping_) return;
+  poll_test_clock();
+  if (!core_) return;
   uint64_t now = env_.now_ms();
   core_->tick(now);
   if (now >= last_refresh_ms_ + env_.config.knobs.cluster_view_refresh_ms) refresh_cluster_view();
@@ -500,6 +513,23 @@ void Shell::on_tick() {
   watches_->on_tick();
   deliver_responses();
   schedule_pump();
+}
+
+void Shell::poll_test_clock() {
+  if (!test_clock_file_) return;
+  const uint64_t now = NodeEnv::steady_ms();
+  if (now < next_test_clock_poll_ms_) return;
+  next_test_clock_poll_ms_ = now + kTestClockOffsetPollMs;
+  const auto change = test_clock_file_->poll();
+  if (change.error) {
+    ASPEN_LOG_ERROR("node {}: the test clock offset file {} (--test-clock-offset-file) {}; keeping the offset of {} ms",
+                    env_.config.node_id, test_clock_file_->path(), *change.error,
+                    env_.test_clock_offset_ms.load(std::memory_order_relaxed));
+  }
+  if (change.new_offset_ms) {
+    ASPEN_LOG_INFO("node {}: test clock offset now {} ms (from {})", env_.config.node_id, *change.new_offset_ms,
+                   test_clock_file_->path());
+  }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -597,7 +627,7 @@ uint64_t NodeEnv::now_ms() const {
 int64_t NodeEnv::wall_clock_us() const {
   const auto now = std::chrono::duration_cast<std::chrono::microseconds>(
       std::chrono::system_clock::now().time_since_epoch());
-  return static_cast<int64_t>(now.count()) + config.test_clock_offset_ms * 1000;
+  return static_cast<int64_t>(now.count()) + test_clock_offset_ms.load(std::memory_order_relaxed) * 1000;
 }
 
 uint64_t NodeEnv::steady_ms() {

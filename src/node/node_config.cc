@@ -16,6 +16,8 @@
 #include <sstream>
 #include <string_view>
 
+#include "node/test_clock.h"
+
 #include "blob/pacing.h"
 #include "cluster/dns_discovery.h"
 #include "core/assert.h"
@@ -59,6 +61,7 @@ constexpr auto kSettings = std::to_array<Setting>({
     {"ticket_file", "--ticket-file", "ASPEN_TICKET_FILE"},
     {"clock_offset_warn_ms", "--clock-offset-warn-ms", "ASPEN_CLOCK_OFFSET_WARN_MS"},
     {"test_clock_offset_ms", "--test-clock-offset-ms", "ASPEN_TEST_CLOCK_OFFSET_MS"},
+    {"test_clock_offset_file", "--test-clock-offset-file", "ASPEN_TEST_CLOCK_OFFSET_FILE"},
     {"disable_gossip", "--disable-gossip", "ASPEN_DISABLE_GOSSIP"},
     {"gossip_interval_ms", "--gossip-interval-ms", "ASPEN_GOSSIP_INTERVAL_MS"},
     {"gossip_seeds", "--gossip-seeds", "ASPEN_GOSSIP_SEEDS"},
@@ -495,9 +498,10 @@ Status resolve_peers(const Merged& merged, NodeConfig& config) {
 }
 
 // Clocks (docs/operations.md, "Clocks"). Past an hour, a warning threshold says nothing;
-// a test clock a day off either way covers any test of drift.
+// the test clock's bounds are node/test_clock.h's.
 constexpr uint32_t kMaxClockOffsetWarnMs = 3'600'000;
-constexpr int64_t kMaxTestClockOffsetMs = 86'400'000;
+// A longer path than PATH_MAX could not be opened anyway.
+constexpr size_t kMaxTestClockOffsetPathBytes = 4096;
 
 Status resolve_clock(const Merged& merged, NodeConfig& config) {
   if (const auto text = merged.get("clock_offset_warn_ms")) {
@@ -510,20 +514,26 @@ Status resolve_clock(const Merged& merged, NodeConfig& config) {
     config.clock_offset_warn_ms = *ms;
   }
   if (const auto text = merged.get("test_clock_offset_ms")) {
-    // Signed: "+300", "300" and "-700" (from_chars takes no '+').
-    const bool has_plus = text->starts_with('+');
-    const std::string_view digits = has_plus ? text->substr(1) : *text;
-    int64_t ms = 0;
-    const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), ms);
-    const bool is_number = !(has_plus && digits.starts_with('-')) && ec == std::errc() &&
-                           end == digits.data() + digits.size();
-    if (!is_number || ms < -kMaxTestClockOffsetMs || ms > kMaxTestClockOffsetMs) {
+    const auto ms = parse_test_clock_offset_ms(*text);
+    if (!ms) {
       return field_error("test_clock_offset_ms",
                          fmt::format("(for tests only) must be milliseconds from -{} to {} to shift this node's clock "
                                      "by, got '{}'",
                                      kMaxTestClockOffsetMs, kMaxTestClockOffsetMs, *text));
     }
-    config.test_clock_offset_ms = ms;
+    config.test_clock_offset_ms = *ms;
+  }
+  if (const auto path = merged.get("test_clock_offset_file")) {
+    // Checked here, where a typo is one clear error at start; what the file holds is checked
+    // each time it is read (node/test_clock.h), as it may change at any moment.
+    if (path->empty() || path->size() > kMaxTestClockOffsetPathBytes ||
+        path->find_first_of(std::string_view("\0\n\r", 3)) != std::string_view::npos) {
+      return field_error("test_clock_offset_file",
+                         fmt::format("(for tests only) must be the path of a file holding this node's clock offset in "
+                                     "milliseconds: not empty, at most {} bytes, one line",
+                                     kMaxTestClockOffsetPathBytes));
+    }
+    config.test_clock_offset_file = std::string(*path);
   }
   return {};
 }

@@ -33,6 +33,9 @@
 //                                                                         logged as a warning (0: never)
 //   --test-clock-offset-ms ASPEN_TEST_CLOCK_OFFSET_MS test_clock_offset_ms 0; FOR TESTS ONLY, +-86400000: shifts
 //                                                                         the clock heartbeats carry
+//   --test-clock-offset-file ASPEN_TEST_CLOCK_OFFSET_FILE test_clock_offset_file  none; FOR TESTS ONLY: a file
+//                                                                         whose ms replace that offset, re-read
+//                                                                         every ~200 ms (node/test_clock.h)
 //   --disable-gossip      ASPEN_DISABLE_GOSSIP      disable_gossip        false (gossip discovery runs)
 //   --gossip-interval-ms  ASPEN_GOSSIP_INTERVAL_MS  gossip_interval_ms    10000: how often a node announces itself
 //   --gossip-seeds        ASPEN_GOSSIP_SEEDS        gossip_seeds (array)  none; host:port, comma-separated in flag/env
@@ -103,6 +106,10 @@ struct NodeConfig {
   // detection reads, by this many ms, as if the node's clock were off. Leases, TTLs, tokens
   // and everything else that decides read the real clock.
   int64_t test_clock_offset_ms = 0;
+  // FOR TESTS ONLY: a file holding an offset in ms that replaces test_clock_offset_ms while
+  // the node runs (re-read every ~200 ms; a missing file means test_clock_offset_ms, bad
+  // content is logged and keeps the last offset). Empty: off. node/test_clock.h.
+  std::string test_clock_offset_file;
   cluster::GossipSettings gossip;  // discovery (cluster/gossip.h)
   cluster::DnsDiscoverySettings dns_discovery;  // DNS discovery (cluster/dns_discovery.h); off by default
   cluster::MdnsSettings mdns;  // mDNS discovery (cluster/mdns.h); on by default

@@ -29,6 +29,32 @@ TEST(ClockConfig, WarnsPastHalfASecondAndShiftsNothingByDefault) {
   ASSERT_TRUE(c) << c.error().to_string();
   EXPECT_EQ(c->clock_offset_warn_ms, 500u);
   EXPECT_EQ(c->test_clock_offset_ms, 0);
+  EXPECT_EQ(c->test_clock_offset_file, "");
+}
+
+TEST(ClockConfig, TheOffsetFileIsTakenFromFlagEnvironmentAndToml) {
+  auto c = resolve_config({required_with({{"test_clock_offset_file", "/run/aspen/clock-offset"}})});
+  ASSERT_TRUE(c) << c.error().to_string();
+  EXPECT_EQ(c->test_clock_offset_file, "/run/aspen/clock-offset");
+  auto env = read_config_env({"ASPEN_TEST_CLOCK_OFFSET_FILE=relative/offset"});
+  auto from_env = resolve_config({required_with(env)});
+  ASSERT_TRUE(from_env) << from_env.error().to_string();
+  EXPECT_EQ(from_env->test_clock_offset_file, "relative/offset");
+}
+
+TEST(ClockConfig, AnOffsetFilePathThatCannotBeAFileIsRefusedNamingTheFlag) {
+  const std::string expected =
+      "--test-clock-offset-file: (for tests only) must be the path of a file holding this node's clock offset in "
+      "milliseconds: not empty, at most 4096 bytes, one line";
+  for (const std::string& bad : {std::string(4097, 'a'), std::string("a\nb"), std::string("a\rb"),
+                                 std::string("a\0b", 3)}) {
+    EXPECT_EQ(error_of(required_with({{"test_clock_offset_file", bad}})), expected) << bad.size();
+  }
+  EXPECT_EQ(error_of(required_with({{"test_clock_offset_file", std::string(4096, 'a')}})), "(accepted)");
+  // Empty, as for every other setting, is the default: off.
+  auto off = resolve_config({required_with({{"test_clock_offset_file", ""}})});
+  ASSERT_TRUE(off) << off.error().to_string();
+  EXPECT_EQ(off->test_clock_offset_file, "");
 }
 
 TEST(ClockConfig, ValuesAreTakenAsGivenWithEitherSign) {

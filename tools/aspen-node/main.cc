@@ -88,6 +88,11 @@ constexpr FlagSpec kFlags[] = {
      "FOR TESTS ONLY: pretend this node's clock is off by this many milliseconds (-86400000 to 86400000; write a "
      "negative value as --test-clock-offset-ms=-700). Shifts only the clock its heartbeats carry, so clock drift "
      "detection sees it; leases and TTLs are unaffected."},
+    {"--test-clock-offset-file", "test_clock_offset_file",
+     "FOR TESTS ONLY: a file holding a clock offset in milliseconds (e.g. -2000) that replaces "
+     "--test-clock-offset-ms while the node runs; the node re-reads it about every 200 ms, so writing it makes the "
+     "clock its heartbeats carry jump or drift. A missing file means --test-clock-offset-ms; bad content is logged "
+     "and the last offset kept. Off by default."},
     {"--gossip-interval-ms", "gossip_interval_ms",
      "How often this node announces itself to the peers it knows, in milliseconds (default 10000)."},
     {"--gossip-seeds", "gossip_seeds",

@@ -7,6 +7,7 @@
 // atomics.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -51,11 +52,14 @@ struct NodeEnv {
   // Peers' liveness and clocks, from the Raft traffic (RaftLinks feeds it). [loop]
   PeerMonitor peer_monitor{config.clock_offset_warn_ms};
   const std::chrono::steady_clock::time_point started_at = std::chrono::steady_clock::now();
+  // FOR TESTS ONLY: how far wall_clock_us() is shifted, in ms: --test-clock-offset-ms, or
+  // what --test-clock-offset-file says while the node runs (node/test_clock.h). [any]
+  std::atomic<int64_t> test_clock_offset_ms{config.test_clock_offset_ms};
 
   // Wall clock in ms: leader stamps (lease expiry) must agree across nodes.
   uint64_t now_ms() const;
   // The wall clock heartbeats carry, in us since the epoch: the real one shifted by
-  // --test-clock-offset-ms (tests only). Clock drift detection reads it; nothing that decides
+  // test_clock_offset_ms (tests only; any thread). Clock drift detection reads it; nothing that decides
   // does (leases and TTLs use now_ms(), the real clock).
   int64_t wall_clock_us() const;
   // A monotonic clock in ms, for intervals (the peer monitor).

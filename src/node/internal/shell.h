@@ -37,6 +37,7 @@
 #include "node/raft_links.h"
 #include "node/ready_cycle.h"
 #include "node/storage_worker.h"
+#include "node/test_clock.h"
 #include "node/watch_service.h"
 #include "rpc/handler_registry.h"
 
@@ -81,6 +82,7 @@ class Shell final : public CorePort, public std::enable_shared_from_this<Shell> 
   void after_applies(bool is_view_stale);  // [loop] refreshes the view, answers, pumps
   void schedule_tick();                    // [loop]
   void on_tick();                          // [loop]
+  void poll_test_clock();                  // [loop] the offset file, every kTestClockOffsetPollMs
   uint64_t begin_request(CoreDone done, bool is_write);  // [loop]
   void deliver_responses();                // [loop]
 
@@ -99,6 +101,9 @@ class Shell final : public CorePort, public std::enable_shared_from_this<Shell> 
   std::unordered_map<uint64_t, Waiting> waiting_;  // [loop] by NodeCore request id
   std::chrono::steady_clock::time_point next_tick_at_{};  // [loop]
   uint64_t last_refresh_ms_ = 0;                          // [loop]
+  // FOR TESTS ONLY: --test-clock-offset-file, when given. [loop]
+  std::optional<TestClockOffsetFile> test_clock_file_;
+  uint64_t next_test_clock_poll_ms_ = 0;  // [loop] steady clock
 
   // Published by the loop for other threads.
   mutable std::mutex view_mu_;
