@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Jepsen-style chaos run against real aspen-node processes (docs/reliability.md).
 #
-#   scripts/chaos.sh --duration 90s --seed N [--nemesis partition,kill,pause,netem,disk,member]
+#   scripts/chaos.sh --duration 90s --seed N [--nemesis partition,kill,pause,netem,disk,member,clock]
 #                    [--overlap] [--nodes 3] [--clients 4] [--keys 8] [--run-dir DIR]
 #                    [--coord lock,counter,queue|none] [--coord-clients 3] [--stale-reads]
 #   scripts/chaos.sh --cleanup        remove what crashed runs left (namespaces, links, nodes,
@@ -29,9 +29,15 @@
 #              healed by removing the file and disarming the alarm) or a slow disk (the
 #              node's writes throttled to a few IO/s with the blkio cgroup)
 #   member     a voter removed and added back as a learner, or demoted to a learner, then
-#              promoted again (aspen-cli cluster remove/add-learner/change-membership)
+#              promoted again (aspen-cli cluster remove/add-learner/change-membership); or a
+#              brand-new node (new id, data directory and key) started in a spare namespace,
+#              added as a learner and promoted; a later member round removes and stops it
+#   clock      a node's clock jumps (+-2 s or +-30 s), every node's clock jumps by its own
+#              amount, or a node's clock drifts (50-500 ms per second, either way); through
+#              aspen-node --test-clock-offset-file, a file per node in the run directory
+#              rewritten while it runs; healed by putting every offset back to 0
 # --overlap: half of the rounds start two faults of different classes (network, process,
-#   disk, membership) at once, e.g. a partition while the leader is paused.
+#   disk, membership, clock) at once, e.g. a partition while the leader is paused.
 #
 # Beside the KV workload, --coord-clients clients (default 3) run the coordination
 # workloads named by --coord (default lock,counter,queue; none: off): a lock with fencing
@@ -68,7 +74,7 @@ EXIT_SKIP=77
 BUILD="${ASPEN_BUILD_DIR:-build}"
 DURATION_S=90
 SEED=1
-NEMESES=partition,kill,pause,netem,disk,member
+NEMESES=partition,kill,pause,netem,disk,member,clock
 OVERLAP=0
 COORD=lock,counter,queue
 COORD_CLIENTS=3
@@ -80,7 +86,7 @@ WORKLOAD_FLAGS=()
 HEARTBEAT_MS=100
 ELECTION_TIMEOUT_MS=1000
 
-usage() { sed -n '2,51p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,58p' "$0" | sed 's/^# \{0,1\}//'; }
 
 parse_duration() {
   local d="$1"
@@ -127,7 +133,7 @@ if [ "$COORD" != none ]; then
 fi
 IFS=, read -r -a NEMESIS_LIST <<< "$NEMESES"
 for n in "${NEMESIS_LIST[@]}"; do
-  case "$n" in partition|kill|pause|netem|disk|member) ;; *) echo "chaos: unknown nemesis '$n'" >&2; exit $EXIT_USAGE ;; esac
+  case "$n" in partition|kill|pause|netem|disk|member|clock) ;; *) echo "chaos: unknown nemesis '$n'" >&2; exit $EXIT_USAGE ;; esac
 done
 
 for b in aspen-node aspen-cli aspen-chaos-client aspen-lincheck; do
@@ -183,6 +189,7 @@ HISTORY="$RUN_DIR/history.txt"
 WORKLOAD_PID=""
 finish() {
   trap - INT TERM EXIT
+  [ -n "${SKEW_PID:-}" ] && kill -TERM "$SKEW_PID" 2> /dev/null
   [ -n "$WORKLOAD_PID" ] && kill -TERM "$WORKLOAD_PID" 2> /dev/null
   [ -n "${COORD_PID:-}" ] && kill -TERM "$COORD_PID" 2> /dev/null
   # Not our jobs any more: bash would report each node killed below as "Killed".
@@ -206,11 +213,20 @@ in_client() {
 
 declare -A NODE_PID=()
 declare -A NODE_DOWN=()   # killed by the nemesis and not yet restarted
+# Node i's test clock offset (aspen-node --test-clock-offset-file): outside its disk image,
+# so that a full disk does not stop the clock nemesis. Written whole (a rename), so the node
+# never reads half a number.
+clock_file() { echo "$RUN_DIR/clock-$1"; }
+set_clock() {
+  printf '%s\n' "$2" > "$(clock_file "$1").tmp" && mv -f "$(clock_file "$1").tmp" "$(clock_file "$1")"
+}
 start_node() {
   local i=$1
+  [ -f "$(clock_file "$i")" ] || set_clock "$i" 0
   (chaos_exec_in_ns "$(chaos_node_ns "$i")" "$BUILD/aspen-node" --node-id "$i" --cookie-file "$RUN_DIR/cookie" \
     --data-dir "$RUN_DIR/node-$i" --bind "$(chaos_node_ip "$i"):$CHAOS_PORT" --ticket-file "$RUN_DIR/node-$i.ticket" \
-    --heartbeat-ms "$HEARTBEAT_MS" --election-timeout-ms "$ELECTION_TIMEOUT_MS") >> "$RUN_DIR/node-$i.log" 2>&1 &
+    --heartbeat-ms "$HEARTBEAT_MS" --election-timeout-ms "$ELECTION_TIMEOUT_MS" \
+    --test-clock-offset-file "$(clock_file "$i")") >> "$RUN_DIR/node-$i.log" 2>&1 &
   NODE_PID[$i]=$!
   chaos_record pid "$!"
   chaos_disk_adopt "$i" "$!"
@@ -228,6 +244,10 @@ wait_for_line() {
 
 log "run $CHAOS_RID: $CHAOS_NODES nodes, $CLIENTS clients, $KEYS keys, ${DURATION_S}s, seed $SEED, nemesis $NEMESES"
 log "run directory $RUN_DIR"
+# The member nemesis starts brand-new nodes in a spare namespace.
+CHAOS_SPARES=0
+[[ ",$NEMESES," == *,member,* ]] && CHAOS_SPARES=1
+SPARE_IDX=$(( CHAOS_NODES + 1 ))
 if ! chaos_net_up; then log "could not build the namespaces"; exit $EXIT_HARNESS; fi
 HAS_NETEM=0
 chaos_has_netem && HAS_NETEM=1
@@ -442,17 +462,80 @@ cli_retry() {
   echo "refused: ${out//$'\n'/ }"
   return 1
 }
-all_voters() { seq 1 "$CHAOS_NODES" | tr '\n' ' '; }
-others() { seq 1 "$CHAOS_NODES" | grep -vx "$1" | tr '\n' ' '; }
+# The fresh node (a brand-new aspen-node in the spare namespace) while it is in the cluster:
+# its id (CHAOS_NODES+1, +2, ... a new one each time), pid; empty when there is none.
+SPARE_ID=""
+SPARE_PID=""
+FRESH_NEXT_ID=$(( CHAOS_NODES + 1 ))
+FRESH_SEEN=()
+member_ids() { seq 1 "$CHAOS_NODES"; [ -n "$SPARE_ID" ] && echo "$SPARE_ID"; }
+node_addr() {
+  if [ "$1" = "$SPARE_ID" ]; then echo "$(chaos_node_ip "$SPARE_IDX"):$CHAOS_PORT"
+  else echo "$(chaos_node_ip "$1"):$CHAOS_PORT"; fi
+}
+all_voters() { member_ids | tr '\n' ' '; }
+others() { member_ids | grep -vx "$1" | tr '\n' ' '; }
+# A brand-new node: new id, empty data directory, new key (aspen-node makes one), in the
+# spare namespace.
+start_fresh() {
+  local id=$1
+  set_clock "$id" 0
+  (chaos_exec_in_ns "$(chaos_node_ns "$SPARE_IDX")" "$BUILD/aspen-node" --node-id "$id" --cookie-file "$RUN_DIR/cookie" \
+    --data-dir "$RUN_DIR/node-$id" --bind "$(chaos_node_ip "$SPARE_IDX"):$CHAOS_PORT" \
+    --ticket-file "$RUN_DIR/node-$id.ticket" --heartbeat-ms "$HEARTBEAT_MS" \
+    --election-timeout-ms "$ELECTION_TIMEOUT_MS" --test-clock-offset-file "$(clock_file "$id")") \
+    >> "$RUN_DIR/node-$id.log" 2>&1 &
+  SPARE_PID=$!
+  chaos_record pid "$!"
+}
+# Starts a fresh node and adds it as a learner; the round's heal promotes it.
+fresh_join() {
+  local id=$FRESH_NEXT_ID r
+  FRESH_NEXT_ID=$(( FRESH_NEXT_ID + 1 ))
+  start_fresh "$id"
+  if ! wait_for_line "$RUN_DIR/node-$id.log" ASPEN_TICKET; then
+    log "membership: fresh node $id did not start (node-$id.log)"
+    kill -KILL "$SPARE_PID" 2> /dev/null; wait "$SPARE_PID" 2> /dev/null; SPARE_PID=""
+    return
+  fi
+  SPARE_ID=$id
+  FRESH_SEEN+=("$id")
+  r=$(cli_retry 20 cluster add-learner "$id" "$(key_of "$id")" "$(node_addr "$id")")
+  log "membership: fresh node $id (new data directory, key $(key_of "$id" | cut -c1-16)...) started in the spare namespace, added as a learner: $r"
+  count "member-fresh-add"
+  HEALS+=("3 fresh_promote $id")
+}
+fresh_promote() {
+  local r
+  # shellcheck disable=SC2046
+  r=$(cli_retry 20 cluster change-membership $(all_voters))
+  log "membership: fresh node $1 promoted, voters {$(all_voters | sed 's/ $//')}: $r"
+  count "member-fresh-promote"
+}
+# Removes the fresh node from the cluster and stops it; if the cluster refuses, it stays a
+# member (restore_members keeps it a voter) and a later round tries again.
+fresh_leave() {
+  local id=$SPARE_ID r
+  r=$(cli_retry 20 cluster remove "$id")
+  log "membership: remove fresh node $id: $r"
+  count "member-fresh-remove"
+  [ "$r" = ok ] || return
+  kill -TERM "$SPARE_PID" 2> /dev/null; wait "$SPARE_PID" 2> /dev/null
+  log "membership: fresh node $id stopped"
+  SPARE_ID=""; SPARE_PID=""
+}
 nemesis_member() {
   local t who r coin
   pick_target; t=$TARGET; who=$WHO
-  coin=$(( RANDOM % 2 ))
+  coin=$(( RANDOM % 3 ))
   # Only from a full set of voters: an earlier change the faults refused is finished first,
   # so that the nemesis never takes the cluster below N-1 voters.
   r=$(restore_members 10)
   if [ "$r" != ok ]; then log "membership: skipped, the cluster has not taken every node back yet: $r"; return; fi
-  if (( coin == 0 )); then
+  if (( coin == 2 )); then
+    # A fresh node joins, or the one that joined earlier leaves.
+    if [ -n "$SPARE_ID" ]; then fresh_leave; else fresh_join; fi
+  elif (( coin == 0 )); then
     # shellcheck disable=SC2046
     r=$(cli_retry 20 cluster remove "$t")
     log "membership: remove node $t ($who): $r"; count "member-remove"
@@ -468,10 +551,10 @@ nemesis_member() {
 # every node a voter. Prints ok, or the last refusal.
 restore_members() {
   local attempts=$1 i out r
-  for i in $(seq 1 "$CHAOS_NODES"); do
+  for i in $(member_ids); do
     for _ in $(seq 1 "$attempts"); do
       out=$(in_client "$BUILD/aspen-cli" --timeout-ms 3000 cluster add-learner "$i" "$(key_of "$i")" \
-        "$(chaos_node_ip "$i"):$CHAOS_PORT" 2>&1)
+        "$(node_addr "$i")" 2>&1)
       r=$?
       if [ $r = 0 ] || [[ "$out" == *"already a member"* ]]; then out=""; break; fi
       sleep 0.5
@@ -487,12 +570,69 @@ rejoin() {
   log "membership: node $t back ($([ "$how" = add ] && echo "added as a learner, " )promoted), voters {$(all_voters | sed 's/ $//')}: $r"
 }
 
+# Clocks: through each node's --test-clock-offset-file (written here, re-read by the node
+# every ~200 ms). Only what reads the node's wall clock moves: the clock its heartbeats carry
+# (clock drift detection, docs/operations.md "Clocks") and the HLC that reads it. The checks
+# do not change: linearizability, convergence, the coordination workloads and writes after
+# healing must all hold whatever the clocks say.
+SKEW_PID=""
+CLOCK_PROBES=()
+# CLOCK_MS: a jump of 2 s or 30 s, either way (drawn in this shell, as every draw is).
+clock_jump_ms_draw() {
+  local m=$(( RANDOM % 2 )) s=$(( RANDOM % 2 ))
+  CLOCK_MS=$(( (m == 0 ? 2000 : 30000) * (s == 0 ? 1 : -1) ))
+}
+nemesis_clock() {
+  local kind=$(( RANDOM % 3 )) t who ms i what="" rate
+  case $kind in
+    0)
+      pick_target; t=$TARGET; who=$WHO; clock_jump_ms_draw; ms=$CLOCK_MS
+      set_clock "$t" "$ms"; log "clock jump: node $t ($who) by $ms ms"; count clock-jump ;;
+    1)
+      for i in $(member_ids); do
+        clock_jump_ms_draw; ms=$CLOCK_MS; (( RANDOM % 4 == 0 )) && ms=0
+        set_clock "$i" "$ms"; what+="node $i $ms ms, "
+      done
+      log "clock jump on every node: ${what%, }"; count clock-jump-all ;;
+    2)
+      pick_target; t=$TARGET; who=$WHO
+      rate=$(( (50 + RANDOM % 451) * (RANDOM % 2 == 0 ? 1 : -1) ))
+      # The drift runs in the background, 5 steps a second, until the heal stops it (or
+      # this shell is gone).
+      ( off=0; while kill -0 $$ 2> /dev/null; do off=$(( off + rate / 5 )); set_clock "$t" "$off"; sleep 0.2; done ) &
+      SKEW_PID=$!
+      log "clock drift: node $t ($who) drifts $rate ms per second"; count clock-drift ;;
+  esac
+  CLOCK_PROBES+=(1)
+  HEALS+=("1 heal_clocks")
+}
+heal_clocks() {
+  local i
+  if [ -n "$SKEW_PID" ]; then kill -TERM "$SKEW_PID" 2> /dev/null; wait "$SKEW_PID" 2> /dev/null; SKEW_PID=""; fi
+  for i in $(member_ids); do set_clock "$i" 0; done
+  log "clocks back: every offset 0"
+}
+# What the cluster measures while a clock fault lasts: each member's clock minus the
+# reporting node's (cluster status --json clock_offset_ms), logged as evidence that the
+# fault took effect.
+probe_clocks() {
+  local out
+  # nlohmann's JSON orders keys by name: a member's clock_offset_ms comes before its node_id.
+  out=$(in_client "$BUILD/aspen-cli" --timeout-ms 2000 --json cluster status 2> /dev/null | tr -d ' \n' |
+    grep -o '"clock_offset_ms":-\{0,1\}[0-9.]*\|"node_id":[0-9]*\|"reported_by":[0-9]*' |
+    awk -F: '$1 == "\"clock_offset_ms\"" { o = $2; next }
+             $1 == "\"node_id\"" { printf "node %s %s, ", $2, (o == "" ? "?" : o); o = ""; next }
+             { printf "as measured by node %s", $2 }')
+  log "clocks measured (ms, each member's clock minus the measuring node's): ${out:-unavailable}"
+}
+
 class_of() {
   case "$1" in
     partition|netem) echo network ;;
     kill|pause) echo process ;;
     disk) echo disk ;;
     member) echo member ;;
+    clock) echo clock ;;
   esac
 }
 
@@ -505,6 +645,7 @@ while (( $(date +%s%N) < END_NS )); do
   (( $(date +%s%N) < END_NS )) || break
   HEALS=()
   DISK_FULL_PROBES=()
+  CLOCK_PROBES=()
   first=${NEMESIS_LIST[$(( RANDOM % ${#NEMESIS_LIST[@]} ))]}
   second=""
   if [ "$OVERLAP" = 1 ] && (( RANDOM % 2 == 0 )); then
@@ -515,9 +656,10 @@ while (( $(date +%s%N) < END_NS )); do
   if [ -n "$second" ]; then "nemesis_$second"; OVERLAPS=$(( OVERLAPS + 1 )); log "($first and $second overlap)"; fi
   # Held longer than the election timeout, so that a paused or cut-off leader is replaced.
   hold_s=$(( 3 + RANDOM % 8 ))
-  if [ ${#DISK_FULL_PROBES[@]} -gt 0 ]; then
+  if [ ${#DISK_FULL_PROBES[@]} -gt 0 ] || [ ${#CLOCK_PROBES[@]} -gt 0 ]; then
     hold 2
     for t in "${DISK_FULL_PROBES[@]}"; do probe_full_disk "$t"; done
+    [ ${#CLOCK_PROBES[@]} -gt 0 ] && probe_clocks
   fi
   hold "$hold_s"
   for heal_class in 0 1 2 3; do
@@ -528,6 +670,7 @@ done
 # --- heal and check ----------------------------------------------------------------------
 VIOLATIONS=()
 chaos_heal_net
+[[ ",$NEMESES," == *,clock,* ]] && heal_clocks
 if [ "$HAS_DISKS" = 1 ]; then
   for i in $(seq 1 "$CHAOS_NODES"); do chaos_disk_heal "$i" "$RUN_DIR"; done
 fi
@@ -540,6 +683,13 @@ for i in $(seq 1 "$CHAOS_NODES"); do
     start_node "$i"
   fi
 done
+# A fresh node still in the cluster stays for the checks: it must be running, a voter, and
+# converge with the others.
+if [ -n "$SPARE_ID" ] && ! kill -0 "$SPARE_PID" 2> /dev/null; then
+  wait "$SPARE_PID"; rc=$?
+  VIOLATIONS+=("fresh node $SPARE_ID died on its own (exit $rc); see $RUN_DIR/node-$SPARE_ID.log")
+  start_fresh "$SPARE_ID"
+fi
 # Every node a voter again (a membership step the faults refused is finished here), and no
 # storage alarm left raised.
 if [[ ",$NEMESES," == *,member,* ]]; then
@@ -550,7 +700,7 @@ if [[ ",$NEMESES," == *,disk,* ]]; then
   r=$(cli_retry 60 cluster alarm disarm)
   [ "$r" = ok ] || VIOLATIONS+=("the storage alarm could not be disarmed after healing: $r")
 fi
-log "healed: every fault removed, every node running and a voter"
+log "healed: every fault removed, every node running and a voter$([ -n "$SPARE_ID" ] && echo " (with fresh node $SPARE_ID)")"
 wait "$WORKLOAD_PID"; WORKLOAD_PID=""
 log "$(tail -1 "$RUN_DIR/workload.log")"
 if [ -n "$COORD_PID" ]; then
@@ -562,6 +712,9 @@ if ! in_client "$BUILD/aspen-chaos-client" converge --timeout-s 60 > "$RUN_DIR/c
   VIOLATIONS+=("members did not converge after healing (converge.log)")
 fi
 sed 's/^/  /' "$RUN_DIR/converge.log" | tee -a "$TIMELINE"
+if [ -n "$SPARE_ID" ] && ! grep -q "^converge: node $SPARE_ID applied" "$RUN_DIR/converge.log"; then
+  VIOLATIONS+=("fresh node $SPARE_ID is in the cluster but was not among the converged members (converge.log)")
+fi
 if ! in_client "$BUILD/aspen-chaos-client" final-reads --keys "$KEYS" --history "$HISTORY" --timeout-s 30 \
   >> "$RUN_DIR/workload.log" 2>&1; then
   VIOLATIONS+=("a final read never succeeded after healing (workload.log)")
@@ -597,6 +750,7 @@ esac
 sed 's/^/  /' "$RUN_DIR/unavailability.txt" | tee -a "$TIMELINE"
 summary=""
 for k in $(printf '%s\n' "${!FAULTS[@]}" | sort); do summary+="$k=${FAULTS[$k]} "; done
+[ ${#FRESH_SEEN[@]} -gt 0 ] && summary+="fresh nodes: ${FRESH_SEEN[*]}$([ -n "$SPARE_ID" ] && echo " ($SPARE_ID still a member)") "
 [ "$OVERLAP" = 1 ] && summary+="(rounds with two faults at once: $OVERLAPS)"
 log "faults: ${summary:-none}"
 if [ ${#VIOLATIONS[@]} -gt 0 ]; then

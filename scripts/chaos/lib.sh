@@ -8,6 +8,8 @@
 #   cgroup  blkio/aspc-<RID>-n<i>            node i's process (the slow-disk throttle)
 #   bridge  acb<RID>                        on the host, no address
 #   netns   aspc-<RID>-n<i>, i = 1..N       eth0 = 10.77.0.<i>/24, one aspen-node on :7001
+#   netns   aspc-<RID>-n<N+1> (CHAOS_SPARES=1) a spare host: empty until the member nemesis
+#                                           starts a brand-new node there
 #   netns   aspc-<RID>-c                    eth0 = 10.77.0.100/24, the clients and aspen-cli
 #   veth    acv<RID><i> / acv<RID>c         host ends, enslaved to the bridge
 # Addresses exist inside the namespaces only; the host's own network is never touched.
@@ -21,6 +23,7 @@ CHAOS_STATE_DIR="${ASPEN_CHAOS_STATE_DIR:-/tmp/aspen-chaos}"
 CHAOS_SUBNET=10.77.0
 CHAOS_CLIENT_HOST=100
 CHAOS_PORT=7001
+CHAOS_SPARES=${CHAOS_SPARES:-0}   # namespaces beyond the N nodes, for fresh nodes
 CHAOS_DISK_MB=${ASPEN_CHAOS_DISK_MB:-512}   # each node's filesystem image
 CHAOS_BLKIO=/sys/fs/cgroup/blkio
 
@@ -87,13 +90,14 @@ chaos_exec_in_ns() {
   exec nsenter --net="/run/netns/$ns" "$@"
 }
 
-# Creates the bridge and N+1 namespaces. Needs CHAOS_RID, CHAOS_STATE (file), CHAOS_NODES.
+# Creates the bridge and N+CHAOS_SPARES+1 namespaces. Needs CHAOS_RID, CHAOS_STATE (file),
+# CHAOS_NODES.
 chaos_net_up() {
   local br="acb$CHAOS_RID" i
   chaos_record link "$br"
   ip link add "$br" type bridge
   ip link set "$br" up
-  for i in $(seq 1 "$CHAOS_NODES") c; do
+  for i in $(seq 1 $(( CHAOS_NODES + CHAOS_SPARES ))) c; do
     local ns host addr
     if [ "$i" = c ]; then ns=$(chaos_client_ns); addr=$CHAOS_SUBNET.$CHAOS_CLIENT_HOST
     else ns=$(chaos_node_ns "$i"); addr=$(chaos_node_ip "$i"); fi
@@ -209,10 +213,10 @@ chaos_qdisc() {
   ip netns exec "$ns" tc qdisc replace dev eth0 root "$@"
 }
 
-# Removes every network fault from every node.
+# Removes every network fault from every node (and spare host).
 chaos_heal_net() {
   local i ns
-  for i in $(seq 1 "$CHAOS_NODES"); do
+  for i in $(seq 1 $(( CHAOS_NODES + CHAOS_SPARES ))); do
     ns=$(chaos_node_ns "$i")
     ip netns exec "$ns" nft delete table inet chaos 2> /dev/null || true
     ip netns exec "$ns" tc qdisc del dev eth0 root 2> /dev/null || true
