@@ -319,11 +319,14 @@ leader_id() {
 # Bash reseeds RANDOM in every subshell, so every draw happens here in the main shell,
 # never inside $(...) or <(...): the seed alone fixes the schedule (which node leads at a
 # given moment still depends on the run).
-# TARGET: the leader half the time (when one is known), else any node; WHO says which.
+# TARGET: the leader half the time (when one is known and is one of the N nodes), else any
+# of the N nodes; WHO says which.
 pick_target() {
   local l="" coin=$(( RANDOM % 2 )) any=$(( RANDOM % CHAOS_NODES + 1 ))
   if (( coin == 0 )); then l=$(leader_id); fi
-  if [ -n "$l" ] && [ "$l" != 0 ]; then TARGET=$l; WHO=leader; else TARGET=$any; WHO=random; fi
+  # A fresh node (id above N, in the spare namespace) is no target: the nemeses work on the
+  # N nodes the run started with.
+  if [ -n "$l" ] && (( l >= 1 && l <= CHAOS_NODES )); then TARGET=$l; WHO=leader; else TARGET=$any; WHO=random; fi
 }
 # Sleeps $1 seconds unless the run ends first (the monotonic end is END_NS).
 hold() {
@@ -357,7 +360,7 @@ nemesis_partition() {
       a="${nodes[*]:0:$half}"; b="${nodes[*]:$half}"
       chaos_split "$a" "$b"; log "partition majority/minority: {$b} | {$a}"; count partition-split ;;
     1)
-      l=$(leader_id); [ -n "$l" ] && [ "$l" != 0 ] || l=${nodes[0]}
+      l=$(leader_id); [ -n "$l" ] && (( l >= 1 && l <= CHAOS_NODES )) || l=${nodes[0]}
       b=$(seq 1 "$CHAOS_NODES" | grep -vx "$l" | tr '\n' ' ')
       chaos_split "$l" "$b"; log "partition isolated leader: {$l} | {${b% }}"; count partition-leader ;;
     2)
