@@ -145,6 +145,16 @@ void Cluster::start_node(SimNode& n) {
   ncfg.knobs = opt_.knobs;  // timing, flow control, timeouts and queue bounds
   // Derived from the seed without drawing from rng_, so the run's other draws do not shift.
   ncfg.incarnation = Rng(opt_.seed ^ (n.id << 40) ^ n.incarnation).next_u64() | 1;
+  // The HLC's physical clock: simulated time from a realistic epoch, off by up to
+  // +-kHlcSimMaxSkewMs per node and life (also derived, not drawn), so that stamps from peers
+  // further ahead than the HLC's max offset (500 ms), refusals and a clock that steps back
+  // across a restart all occur; check_applied_hlc checks the log order holds through them.
+  const int64_t skew_ms = static_cast<int64_t>(Rng(opt_.seed ^ (n.id << 48) ^ (n.incarnation << 8) ^ 0x484c43ULL).next_u64() %
+                                               (2 * kHlcSimMaxSkewMs + 1)) -
+                          kHlcSimMaxSkewMs;
+  ncfg.hlc_physical_ms = [this, skew_ms] {
+    return static_cast<uint64_t>(static_cast<int64_t>(kHlcSimEpochMs + now_us_ / kUsPerMs) + skew_ms);
+  };
   auto core = node::NodeCore::create(ncfg, *n.store);
   ASPEN_ASSERT_MSG(core.has_value(), "restart from a synced disk must succeed");
   n.node = std::move(*core);
@@ -640,7 +650,7 @@ void Cluster::deliver_snapshot(SimNode& to, const pb::Message& m) {
   ASPEN_ASSERT_MSG(staged == m.snapshot().data(), "staging reproduces the streamed data byte for byte");
   const auto& meta = end->snapshot().metadata();
   const bool is_new = to.staged_snapshots.stage(meta.index(), meta.term(), std::move(staged));
-  auto s = to.core->step(*end);
+  auto s = to.node->step(*end);
   const auto& taken = to.core->log().unstable_snapshot();
   const bool is_taken = s.has_value() && taken && taken->metadata().index() == meta.index() &&
                         taken->metadata().term() == meta.term();
@@ -666,13 +676,15 @@ void Cluster::deliver(const pb::Message& m) {
     pb::Message lie = m;
     lie.set_index(to->core->log().last_index());
     lie.set_log_term(to->core->log().last_term());
-    auto s = to->core->step(lie);
+    auto s = to->node->step(lie);
     (void)s;
     check_after_event(*to);
     maybe_take_ready(*to);
     return;
   }
-  auto s = to->core->step(m);
+  // Through NodeCore, as the shell steps them: it advances the node's HLC and answers writes
+  // an acknowledgement commits.
+  auto s = to->node->step(m);
   (void)s;  // a dropped forwarded proposal times out at its client
   check_after_event(*to);
   maybe_take_ready(*to);

@@ -27,6 +27,11 @@ namespace aspen::sim {
 namespace pb = aspen::raftpb;
 
 // FNV-1a, for cheap content fingerprints in invariant checks and the event hash.
+// The simulated nodes' HLC clocks (Cluster::start_node): simulated time from this epoch
+// (2027-01-15), each node's off by up to this much either way.
+inline constexpr uint64_t kHlcSimEpochMs = 1'800'000'000'000;
+inline constexpr int64_t kHlcSimMaxSkewMs = 1'000;
+
 inline uint64_t fnv1a(std::string_view bytes, uint64_t seed = 0xcbf29ce484222325ULL) {
   uint64_t h = seed;
   for (unsigned char c : bytes) {
@@ -188,6 +193,7 @@ class Cluster {
   void check_persisted_entries(SimNode& n, const std::vector<pb::Entry>& ents);
   void check_sent_commit(const pb::Message& m);
   void check_applied(SimNode& n, const pb::Entry& e);
+  void check_applied_hlc(SimNode& n, const pb::Entry& e);
   void record_commits(SimNode& n, Index durable_commit);
   bool check_liveness_done();
   void check_final_state();
@@ -230,6 +236,8 @@ class Cluster {
   std::map<Term, NodeId> leader_of_term_;
   std::map<std::pair<Index, Term>, std::pair<uint64_t, Term>> entry_fingerprints_;  // -> (data hash, prev term)
   std::map<Index, std::pair<Term, uint64_t>> applied_entries_;  // index -> (term, data hash)
+  // Stamped commands by index, as first applied: their HLC stamps must increase with the index.
+  std::map<Index, HlcTimestamp> applied_hlcs_;
   // index -> (term, first node that knew it committed): what any node's commit index ever
   // covered. Checked at the commit, not at the apply, so a wrong commit is caught even when
   // no node lives to apply it (Figure 8: the leader that counted crashes right after).
