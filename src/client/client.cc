@@ -317,7 +317,10 @@ Client::Impl::Attempt Client::Impl::attempt(const PublicKey& node, const std::st
     if (!nc->conn.is_open()) directory.drop(node, nc->generation);
     return not_sent(stream.error());
   }
-  auto reply = stream->recv(ms_until(answer_deadline));
+  auto reply = [&] {
+    internal::AwaitingAnswer awaiting(*nc);
+    return stream->recv(ms_until(answer_deadline));
+  }();
   if (!reply || !reply->has_value()) {
     stream->reset();
     Error e = reply ? Error(ErrorCode::kUnavailable, "the node closed the stream without answering") : reply.error();

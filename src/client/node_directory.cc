@@ -173,7 +173,7 @@ Result<NodeConnection> NodeDirectory::connection(const transport::PublicKey& key
   Node* node = find_locked(key);
   if (node == nullptr) return make_error(ErrorCode::kNotFound, fmt::format("unknown node {}", key.short_string()));
   while (true) {
-    if (node->conn && node->conn->is_open()) return NodeConnection{*node->conn, node->generation};
+    if (node->conn && node->conn->is_open()) return NodeConnection{*node->conn, node->generation, node->awaiting};
     node->conn.reset();
     if (!node->is_dialing) break;
     // Another caller is dialling this node: take its outcome rather than dial twice.
@@ -206,13 +206,14 @@ Result<NodeConnection> NodeDirectory::connection(const transport::PublicKey& key
   ++node->generation;
   if (conn) {
     node->conn = *conn;
+    node->awaiting = std::make_shared<std::atomic<uint32_t>>(0);
     node->last_dial_error.reset();
   } else {
     node->last_dial_error = conn.error();
   }
   dial_done_.notify_all();
   if (!conn) return std::unexpected(conn.error());
-  return NodeConnection{*conn, node->generation};
+  return NodeConnection{*conn, node->generation, node->awaiting};
 }
 
 void NodeDirectory::drop(const transport::PublicKey& key, uint64_t generation) {
@@ -225,6 +226,14 @@ void NodeDirectory::drop(const transport::PublicKey& key, uint64_t generation) {
     node->conn.reset();
   }
   victim->close();
+}
+
+AwaitingAnswer::AwaitingAnswer(NodeConnection& nc) : nc_(nc) {
+  if (nc_.awaiting->fetch_add(1) == 0) nc_.conn.set_keep_alive_ms(kAwaitingAnswerKeepAliveMs);
+}
+
+AwaitingAnswer::~AwaitingAnswer() {
+  if (nc_.awaiting->fetch_sub(1) == 1) nc_.conn.set_keep_alive_ms(0);  // 0: the endpoint's idle keep-alive
 }
 
 }  // namespace aspen::client::internal

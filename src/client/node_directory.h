@@ -11,6 +11,7 @@
 // without holding the lock, the others wait for its outcome (bounded by their deadlines).
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -37,11 +38,36 @@ inline constexpr uint32_t kFailoverConnectTimeoutMs = 1000;
 // How long an unreachable or silent node is avoided.
 inline constexpr uint32_t kSuspectMs = 1500;
 
+// While a request waits for its answer, its connection sends a keep-alive PING after this
+// much silence (an idle connection waits the endpoint's keep_alive_ms). A node killed with
+// requests in flight that it had already acknowledged at the QUIC level sends nothing more,
+// and nothing of ours is left to resend: the PING is what meets the ICMP "port unreachable"
+// that ends the attempts at once (transport/unreachable.cc). Two Raft heartbeats, as the
+// nodes' own links use.
+inline constexpr uint32_t kAwaitingAnswerKeepAliveMs = 200;
+
 // A connection handed out by the directory, with the generation that lets a caller drop
-// exactly this connection (and not a newer one another thread dialled meanwhile).
+// exactly this connection (and not a newer one another thread dialled meanwhile), and the
+// count of requests awaiting answers on it (AwaitingAnswer).
 struct NodeConnection {
   transport::Connection conn;
   uint64_t generation = 0;
+  std::shared_ptr<std::atomic<uint32_t>> awaiting;
+};
+
+// Held while a request on `nc` waits for its answer: the first one switches the connection
+// to the short keep-alive, the last one back to the idle one. Two threads crossing zero at
+// once may leave the idle keep-alive on while one request waits; that only slows the notice
+// of a dead node back to the idle keep-alive, until the next request.
+class AwaitingAnswer {
+ public:
+  explicit AwaitingAnswer(NodeConnection& nc);
+  ~AwaitingAnswer();
+  AwaitingAnswer(const AwaitingAnswer&) = delete;
+  AwaitingAnswer& operator=(const AwaitingAnswer&) = delete;
+
+ private:
+  NodeConnection& nc_;
 };
 
 class NodeDirectory {
@@ -93,6 +119,7 @@ class NodeDirectory {
     transport::PublicKey key;
     std::vector<transport::SocketAddr> addrs;
     std::optional<transport::Connection> conn;
+    std::shared_ptr<std::atomic<uint32_t>> awaiting;  // of conn: see NodeConnection
     uint64_t generation = 0;   // bumped by every dial that finishes, success or not
     bool is_dialing = false;
     std::optional<Error> last_dial_error;
