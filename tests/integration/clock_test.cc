@@ -2,11 +2,14 @@
 // whose clocks are shifted with the test-only --test-clock-offset-ms report each other's
 // offsets within 50 ms in `aspen-cli cluster status --json` and in the metrics, the node
 // 700 ms behind is warned about, a killed member turns unreachable in the leader's eyes and
-// reachable again when it comes back, and the knob refuses values out of its range.
+// reachable again when it comes back, the knob refuses values out of its range, and
+// --test-clock-offset-file moves a running node's clock.
 #include <nlohmann/json.hpp>
 
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <regex>
 
@@ -179,6 +182,50 @@ TEST_F(ClockTest, AKilledMemberTurnsUnreachableAndReachableWhenItReturns) {
       },
       20000))
       << st.dump();
+}
+
+// --test-clock-offset-file: a running node's offset follows the file, bad content is
+// logged and changes nothing, and without the file the node is back at its start offset.
+TEST_F(ClockTest, TheOffsetFileMovesARunningNodesClockAndBadContentKeepsTheLastOffset) {
+  const std::string file = dir_.path() + "/clock-2";
+  nodes_[2]->kill9();
+  ASSERT_NO_FATAL_FAILURE(nodes_[2]->start({"--test-clock-offset-ms=300", "--test-clock-offset-file=" + file}));
+  std::map<uint64_t, int64_t> injected = kInjectedMs;
+  nlohmann::json st;
+  // Node 2's offset as the cluster measures it is `injected` within the tolerance.
+  auto matches = [&] {
+    st = status();
+    const uint64_t ref = st.value("clock_reference", uint64_t{0});
+    if (!injected.contains(ref) || ref != st.value("leader_id", uint64_t{0})) return false;
+    const auto m = member(st, 2);
+    if (!m.contains("clock_offset_ms")) return false;
+    const double want = static_cast<double>(injected.at(2) - injected.at(ref));
+    return std::fabs(m["clock_offset_ms"].get<double>() - want) <= kToleranceMs;
+  };
+  EXPECT_TRUE(wait_until(matches, 20000)) << "no file yet: " << st.dump();
+
+  auto write = [&](const std::string& content) {
+    {
+      std::ofstream(file + ".tmp") << content;
+    }
+    std::filesystem::rename(file + ".tmp", file);
+  };
+  write("-3000\n");
+  injected[2] = -3000;
+  EXPECT_TRUE(wait_until(matches, 20000)) << "after -3000: " << st.dump();
+  EXPECT_TRUE(wait_until([&] { return nodes_[2]->log().find("test clock offset now -3000 ms") != std::string::npos; },
+                         5000));
+
+  write("three seconds\n");
+  EXPECT_TRUE(wait_until(
+      [&] { return nodes_[2]->log().find("holds 'three seconds'; keeping the offset of -3000 ms") != std::string::npos; },
+      5000))
+      << nodes_[2]->log();
+  EXPECT_TRUE(wait_until(matches, 20000)) << "bad content: " << st.dump();
+
+  std::filesystem::remove(file);
+  injected[2] = 300;
+  EXPECT_TRUE(wait_until(matches, 20000)) << "file removed: " << st.dump();
 }
 
 TEST(ClockKnob, OutOfRangeOrMalformedValuesAreRefusedWithTheFlagNamed) {
