@@ -48,6 +48,7 @@ const std::vector<Target>& targets() {
       {"gossip_message", gossip_message_one_input, gossip_message_seeds},
       {"dns_discovery_records", dns_discovery_records_one_input, dns_discovery_records_seeds},
       {"mdns_datagram", mdns_datagram_one_input, mdns_datagram_seeds},
+      {"ticket_decode", ticket_decode_one_input, ticket_decode_seeds},
   };
   return all;
 }

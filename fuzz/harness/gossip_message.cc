@@ -4,8 +4,14 @@
 // stays within the limits and encodes back to a message that decodes the same; nothing is
 // taken from a message over kMaxGossipMessageBytes or without a valid signature (the fuzzer
 // cannot forge one, so every announcement taken was signed by a seed's key); the tables stay
-// bounded.
+// bounded. The same bytes are also read as a node's answer to a follow request (what
+// aspen-cli cluster discover does with a ticket): every announcement taken is signed by its
+// key, of this cluster, fresh, and named once; a follow request in the input is answered.
+#include <map>
+#include <set>
+
 #include "cluster/gossip.h"
+#include "cluster/gossip_follow.h"
 #include "fuzz/harness/harness.h"
 #include "node/gossip_topic.h"
 
@@ -53,6 +59,7 @@ int gossip_message_one_input(const uint8_t* data, size_t size) {
   config.node_id = 99;
   config.topic = topic();
   config.peer_messages_per_min = 1000;
+  config.follow_topic = node::gossip_follow_topic(config.topic);
   cluster::GossipCore core(config, identity_from(99), [](NodeId) { return std::optional<transport::PublicKey>(); });
   const transport::PublicKey from = identity_from(data[0] % 2 == 0 ? 1 : 200).public_key();
   const auto received = core.on_message(from, bytes, kNowMs);
@@ -63,9 +70,31 @@ int gossip_message_one_input(const uint8_t* data, size_t size) {
   }
   check(core.active_view().size() <= cluster::kGossipActiveViewSize, "the active view grew past its bound");
   check(core.passive_view().size() <= cluster::kGossipPassiveViewSize, "the passive view grew past its bound");
+  if (received.verdict == cluster::GossipVerdict::kFollower) {
+    check(decoded.has_value() && decoded->follow_topic.has_value() && received.should_reply,
+          "a follower was answered without a follow request");
+  }
   Rng rng(1);
   check(core.make_message(kNowMs, from, false, rng).size() <= cluster::kMaxGossipMessageBytes,
         "a message this node would send is over the limit");
+
+  // The bytes as the answer to a follow request, from the node whose connection proved `from`.
+  auto followed = cluster::read_follow_reply(bytes, from, *config.follow_topic, node::gossip_follow_topic, kNowMs);
+  if (followed) {
+    check(decoded.has_value() && !decoded->follow_topic, "a follow answer was read from a non-message");
+    check(!followed->empty() && followed->size() <= 1 + cluster::kMaxGossipForwarded, "a follow answer out of bounds");
+    check((*followed)[0].public_key == from, "a follow answer's sender is not the node that answered");
+    std::set<NodeId> ids;
+    for (const auto& a : *followed) {
+      check(a.public_key == identity_from(static_cast<uint8_t>(a.node_id)).public_key(),
+            "an unsigned announcement was followed");
+      check(a.topic == config.topic, "an announcement of another cluster was followed");
+      check(ids.insert(a.node_id).second, "a node was followed twice from one answer");
+    }
+    std::map<NodeId, cluster::Announcement> merged;
+    cluster::merge_followed(merged, *followed, nullptr);
+    check(merged.size() == followed->size(), "merging one answer lost or made nodes");
+  }
   return 0;
 }
 
@@ -73,7 +102,8 @@ std::vector<std::string> gossip_message_seeds() {
   const std::string from_1 = message_from(1, kNowMs - 1000, {});
   auto forwarded = cluster::decode_gossip_message(message_from(2, kNowMs - 5000, {}));
   const std::string with_forwarded = message_from(1, kNowMs - 10, {forwarded->sender});
-  return {std::string(1, '\0') + from_1, std::string(1, '\0') + with_forwarded, std::string(1, '\1') + from_1};
+  return {std::string(1, '\0') + from_1, std::string(1, '\0') + with_forwarded, std::string(1, '\1') + from_1,
+          std::string(1, '\0') + cluster::encode_follow_request(node::gossip_follow_topic(topic()))};
 }
 
 }  // namespace aspen::fuzz

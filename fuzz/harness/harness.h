@@ -16,9 +16,12 @@
 //   blob_range_verify  a blob's range encoding checked by a RangeVerifier (src/blob)
 //   tuple_decode    bytes read as a packed tuple (src/layer), and packed again
 //   dns_message     a DNS query answered by aspen-dns's server, and stored DNS data (src/dns)
-//   gossip_message  a message received on "aspen-gossip", decoded and taken (src/cluster/gossip.h)
+//   gossip_message  a message received on "aspen-gossip", decoded and taken (src/cluster/gossip.h),
+//                   and read as the answer to a follow request (src/cluster/gossip_follow.h)
 //   dns_discovery_records  SRV/TXT/A answers read by DNS discovery (src/cluster/dns_discovery.h)
 //   mdns_datagram   a datagram received on the mDNS socket, decoded and read (src/cluster/mdns.h)
+//   ticket_decode   text given as a cluster ticket, with or without a gossip follow topic
+//                   (src/cluster/ticket.h)
 #pragma once
 
 #include <cstddef>
@@ -50,6 +53,7 @@ int dns_message_one_input(const uint8_t* data, size_t size);
 int gossip_message_one_input(const uint8_t* data, size_t size);
 int dns_discovery_records_one_input(const uint8_t* data, size_t size);
 int mdns_datagram_one_input(const uint8_t* data, size_t size);
+int ticket_decode_one_input(const uint8_t* data, size_t size);
 
 std::vector<std::string> raft_step_seeds();
 std::vector<std::string> raft_stream_seeds();
@@ -64,6 +68,7 @@ std::vector<std::string> dns_message_seeds();
 std::vector<std::string> gossip_message_seeds();
 std::vector<std::string> dns_discovery_records_seeds();
 std::vector<std::string> mdns_datagram_seeds();
+std::vector<std::string> ticket_decode_seeds();
 
 const std::vector<Target>& targets();
 

@@ -19,6 +19,7 @@ std::string_view gossip_verdict_name(GossipVerdict verdict) {
     case GossipVerdict::kReplayed: return "replayed";
     case GossipVerdict::kStale: return "stale";
     case GossipVerdict::kDuplicate: return "duplicate";
+    case GossipVerdict::kFollower: return "follower";
   }
   return "unknown";
 }
@@ -68,6 +69,13 @@ GossipReceived GossipCore::on_message(const transport::PublicKey& from, std::str
   if (!message) {
     out.verdict = message.error().code() == ErrorCode::kMessageTooLarge ? GossipVerdict::kOversized
                                                                         : GossipVerdict::kMalformed;
+    count(out.verdict);
+    return out;
+  }
+  if (message->follow_topic) {
+    const bool is_ours = config_.follow_topic && *message->follow_topic == *config_.follow_topic;
+    out.verdict = is_ours ? GossipVerdict::kFollower : GossipVerdict::kWrongTopic;
+    out.should_reply = is_ours;
     count(out.verdict);
     return out;
   }

@@ -19,6 +19,11 @@
 // Every refusal is counted by reason (stats(), exported as aspen_gossip_*). Gossip grants no
 // membership and no trust: what it learns is only where a node says it is.
 //
+// A follow request (a message with only a follow topic, from a reader holding a ticket but
+// not the cookie) is rate-limited like any message and, with this cluster's follow topic,
+// answered (should_reply) with the node's usual message; the reader is not learned, not
+// added to a view and not passed on.
+//
 // Views, after HyParView: a small active view (the peers gossiped with each round) and a
 // larger passive view (known peers, promoted when an active one fails or leaves); both
 // bounded, as is the table of nodes (kMaxGossipNodes, least recently seen evicted) and the
@@ -72,8 +77,9 @@ enum class GossipVerdict : uint8_t {
   kReplayed,        // the sender's own announcement is not newer than its last one
   kStale,           // the timestamp is too old or too far ahead
   kDuplicate,       // a passed-on announcement not newer than the one held (normal in gossip)
+  kFollower,        // a follow request with this cluster's follow topic: answered, nothing taken
 };
-inline constexpr size_t kGossipVerdictCount = 11;
+inline constexpr size_t kGossipVerdictCount = 12;
 // "accepted", "oversized", ...: the reason label of the metrics.
 std::string_view gossip_verdict_name(GossipVerdict verdict);
 
@@ -81,6 +87,9 @@ struct GossipCoreConfig {
   NodeId node_id = kNoNode;
   GossipTopic topic{};
   uint32_t peer_messages_per_min = 12;
+  // The follow topic tickets carry (node/gossip_topic.h); without one, follow requests are
+  // refused as kWrongTopic.
+  std::optional<GossipTopic> follow_topic = std::nullopt;
 };
 
 // What the table knows of one node.

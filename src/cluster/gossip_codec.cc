@@ -31,6 +31,10 @@ std::unexpected<Error> invalid(std::string message) {
 
 clusterpb::GossipMessage to_proto(const GossipMessage& m) {
   clusterpb::GossipMessage pb;
+  if (m.follow_topic) {
+    pb.set_follow_topic(m.follow_topic->data(), m.follow_topic->size());
+    return pb;
+  }
   pb.mutable_sender()->set_announcement(m.sender.announcement);
   pb.mutable_sender()->set_signature(m.sender.signature);
   for (const auto& f : m.forwarded) {
@@ -125,6 +129,18 @@ Result<GossipMessage> decode_gossip_message(std::string_view bytes) {
   }
   clusterpb::GossipMessage pb;
   if (!pb.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) return invalid("a message that does not parse");
+  if (!pb.follow_topic().empty()) {
+    // A follow request asks and tells nothing: announcements beside it are a confused or
+    // hostile sender, refused whole rather than half taken.
+    if (pb.follow_topic().size() != kGossipTopicSizeBytes) return invalid("a follow topic must be 32 bytes");
+    if (pb.has_sender() || pb.forwarded_size() != 0) return invalid("a follow request that carries announcements");
+    GossipMessage m;
+    GossipTopic topic{};
+    std::memcpy(topic.data(), pb.follow_topic().data(), topic.size());
+    m.follow_topic = topic;
+    m.wants_reply = true;  // a follow request is always answered
+    return m;
+  }
   if (!pb.has_sender() || !is_signed_shape_ok(pb.sender())) return invalid("a message without a well-formed sender");
   if (static_cast<size_t>(pb.forwarded_size()) > kMaxGossipForwarded) {
     return invalid(fmt::format("a message passes on {} announcements (at most {})", pb.forwarded_size(),

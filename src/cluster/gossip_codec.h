@@ -14,6 +14,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -56,10 +57,14 @@ struct SignedAnnouncement {
   friend bool operator==(const SignedAnnouncement&, const SignedAnnouncement&) = default;
 };
 
+// Either a node's message (sender set, follow_topic absent) or a follow request
+// (follow_topic set, sender empty, nothing forwarded): a reader holding a ticket's follow
+// topic asks for the announcements a node holds (cluster/gossip_follow.h).
 struct GossipMessage {
   SignedAnnouncement sender;
   std::vector<SignedAnnouncement> forwarded;
   bool wants_reply = false;
+  std::optional<GossipTopic> follow_topic = std::nullopt;
   friend bool operator==(const GossipMessage&, const GossipMessage&) = default;
 };
 
@@ -76,7 +81,7 @@ std::string encode_gossip_message(const GossipMessage& message);
 size_t encoded_size(const GossipMessage& message);
 // MessageTooLarge over kMaxGossipMessageBytes (checked before parsing), InvalidArgument for
 // bytes that are not a message or cross a limit (too many forwarded, a field of the wrong
-// size). Signatures are not checked here.
+// size, a follow request that also carries announcements). Signatures are not checked here.
 Result<GossipMessage> decode_gossip_message(std::string_view bytes);
 
 }  // namespace aspen::cluster

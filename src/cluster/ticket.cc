@@ -83,6 +83,9 @@ std::string encode_ticket(const Ticket& ticket) {
     out->set_public_key(reinterpret_cast<const char*>(key.data()), key.size());
     for (const transport::SocketAddr& addr : peer.addrs) out->add_addrs(addr.to_string());
   }
+  if (ticket.gossip_follow_topic) {
+    pb.set_gossip_follow_topic(ticket.gossip_follow_topic->data(), ticket.gossip_follow_topic->size());
+  }
   const std::string bytes = pb.SerializeAsString();
   return std::string(kTicketPrefix) +
          transport::base32_encode(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
@@ -118,6 +121,16 @@ Result<Ticket> decode_ticket(std::string_view text) {
 
   Ticket ticket;
   ticket.cluster_id = pb.cluster_id();
+  // Absent (empty) in old tickets and in those of nodes with gossip off: not an error.
+  if (!pb.gossip_follow_topic().empty()) {
+    if (pb.gossip_follow_topic().size() != kGossipTopicSizeBytes) {
+      return invalid(fmt::format("ticket's gossip follow topic is {} bytes, expected {}",
+                                 pb.gossip_follow_topic().size(), kGossipTopicSizeBytes));
+    }
+    GossipTopic topic{};
+    std::memcpy(topic.data(), pb.gossip_follow_topic().data(), topic.size());
+    ticket.gossip_follow_topic = topic;
+  }
   ticket.peers.reserve(static_cast<size_t>(pb.peers().size()));
   for (int i = 0; i < pb.peers().size(); ++i) {
     auto peer = peer_from_proto(pb.peers(i), static_cast<size_t>(i));

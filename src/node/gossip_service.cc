@@ -54,6 +54,7 @@ Status GossipService::start() {
   cluster::GossipCoreConfig cc;
   cc.node_id = env_.config.node_id;
   cc.topic = gossip_topic(env_.config.cookie);
+  cc.follow_topic = gossip_follow_topic(cc.topic);
   cc.peer_messages_per_min = settings.peer_messages_per_min;
   // The core lives on the loop; start() runs before the loop serves anything (phase 3), so
   // this write happens before any of the loop's reads.
@@ -212,7 +213,7 @@ void GossipService::on_received(transport::Stream& stream, std::string message, 
   const uint64_t now = env_.now_ms();
   const transport::PublicKey from = stream.peer_key();
   auto received = core_->on_message(from, message, now);
-  if (received.verdict != cluster::GossipVerdict::kAccepted) {
+  if (received.verdict != cluster::GossipVerdict::kAccepted && received.verdict != cluster::GossipVerdict::kFollower) {
     ASPEN_LOG_DEBUG("node {}: gossip: refused a message from {}: {}", env_.config.node_id, from.short_string(),
                     cluster::gossip_verdict_name(received.verdict));
   }

@@ -10,6 +10,7 @@
 #include "core/assert.h"
 #include "core/log.h"
 #include "kv/commands.h"
+#include "node/gossip_topic.h"
 #include "node/internal/shell.h"
 #include "node/request_auth.h"
 #include "storage/lmdb_store.h"
@@ -659,6 +660,8 @@ std::string NodeEnv::build_ticket() const {
     t.peers.push_back(cluster::TicketPeer{p.id, p.key, p.addrs});
   }
   if (t.peers.empty()) t.peers.push_back(cluster::TicketPeer{config.node_id, identity->public_key(), {endpoint->local_addr()}});
+  // With gossip on, the ticket lets a holder without the cookie follow it (read-only).
+  if (config.gossip.is_enabled) t.gossip_follow_topic = gossip_follow_topic(gossip_topic(config.cookie));
   return cluster::encode_ticket(t);
 }
 

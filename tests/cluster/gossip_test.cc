@@ -1,12 +1,14 @@
 // Gossip discovery's core (src/cluster/gossip.h) and wire format (gossip_codec.h): what is
 // taken, what is refused and counted, and the bounds on views, tables and messages.
 #include "cluster/gossip.h"
+#include "cluster/gossip_follow.h"
 
 #include <gtest/gtest.h>
 #include <rapidcheck/gtest.h>
 
 #include <algorithm>
 #include <map>
+#include <set>
 #include <string>
 
 #include "aspen/cluster.pb.h"
@@ -40,13 +42,13 @@ Announcement announcement_of(NodeId id, uint64_t ts, const GossipTopic& t = topi
 
 std::string message_of(const SignedAnnouncement& sender, std::vector<SignedAnnouncement> forwarded = {},
                        bool wants_reply = false) {
-  return encode_gossip_message(GossipMessage{sender, std::move(forwarded), wants_reply});
+  return encode_gossip_message(GossipMessage{sender, std::move(forwarded), wants_reply, std::nullopt});
 }
 
 // A node's core; `known` plays the other sources (records, --peers, tickets).
 struct Node {
   explicit Node(NodeId id, uint32_t rate = 12)
-      : core(GossipCoreConfig{id, topic(), rate}, identity_of(static_cast<uint8_t>(id)),
+      : core(GossipCoreConfig{id, topic(), rate, std::nullopt}, identity_of(static_cast<uint8_t>(id)),
              [this](NodeId n) -> std::optional<transport::PublicKey> {
                auto it = known.find(n);
                if (it == known.end()) return std::nullopt;
@@ -104,7 +106,7 @@ RC_GTEST_PROP(GossipCodec, MessagesRoundTripAndStayWithinTheLimit, (uint64_t id,
   auto opened = open_announcement(s);
   RC_ASSERT(opened.has_value());
   RC_ASSERT(opened->node_id == id && opened->timestamp_ms == ts && opened->addrs == a.addrs);
-  const GossipMessage m{s, std::vector<SignedAnnouncement>(n_addrs % (kMaxGossipForwarded + 1), s), true};
+  const GossipMessage m{s, std::vector<SignedAnnouncement>(n_addrs % (kMaxGossipForwarded + 1), s), true, std::nullopt};
   const std::string bytes = encode_gossip_message(m);
   RC_ASSERT(bytes.size() == encoded_size(m));
   auto decoded = decode_gossip_message(bytes);
@@ -120,7 +122,12 @@ RC_GTEST_PROP(GossipCodec, AnyBytesDecodeWithinTheLimitsOrAreRefused, (std::stri
   if (!m) return;
   RC_ASSERT(bytes.size() <= kMaxGossipMessageBytes);
   RC_ASSERT(m->forwarded.size() <= kMaxGossipForwarded);
-  RC_ASSERT(m->sender.signature.size() == kGossipSignatureSizeBytes);
+  if (m->follow_topic) {
+    // A follow request carries nothing else.
+    RC_ASSERT(m->sender.announcement.empty() && m->sender.signature.empty() && m->forwarded.empty());
+  } else {
+    RC_ASSERT(m->sender.signature.size() == kGossipSignatureSizeBytes);
+  }
 }
 
 TEST(GossipCodec, AMessageOverTheSizeLimitIsRefusedBeforeParsing) {
@@ -332,6 +339,193 @@ TEST(GossipCore, OwnTimestampsStrictlyIncreaseSoNoPeerSeesAReplay) {
   for (int i = 0; i < 5; ++i) {
     EXPECT_EQ(b.core.on_message(key_of(1), a.core.make_message(kNow, key_of(2), false, rng), kNow).verdict,
               GossipVerdict::kAccepted);
+  }
+}
+
+// ---- following with a ticket (gossip_follow.h): read-only, no cookie
+
+const GossipTopic& follow_topic() {
+  static const GossipTopic t = node::gossip_follow_topic(topic());
+  return t;
+}
+
+struct FollowedNode {
+  explicit FollowedNode(NodeId id)
+      : core(GossipCoreConfig{id, topic(), 12, follow_topic()}, identity_of(static_cast<uint8_t>(id)),
+             [](NodeId) { return std::optional<transport::PublicKey>(); }) {
+    core.set_self_addrs({{"127.0.0.1", static_cast<uint16_t>(7000 + id)}});
+  }
+  GossipCore core;
+};
+
+Result<std::vector<Announcement>> read_reply(std::string_view bytes, NodeId from, uint64_t now = kNow) {
+  return read_follow_reply(bytes, key_of(from), follow_topic(), node::gossip_follow_topic, now);
+}
+
+TEST(GossipTopic, TheFollowTopicDiffersFromTheTopicAndPerCluster) {
+  EXPECT_NE(follow_topic(), topic());
+  EXPECT_NE(follow_topic(), node::gossip_follow_topic(node::gossip_topic("another-cookie")));
+  EXPECT_EQ(follow_topic(), node::gossip_follow_topic(node::gossip_topic("the-cluster-cookie")));
+}
+
+TEST(GossipCodec, AFollowRequestRoundTripsAndCarriesNothingElse) {
+  auto m = decode_gossip_message(encode_follow_request(follow_topic()));
+  ASSERT_TRUE(m) << m.error().to_string();
+  EXPECT_EQ(m->follow_topic, follow_topic());
+  EXPECT_TRUE(m->wants_reply);
+  EXPECT_TRUE(m->forwarded.empty());
+
+  // With announcements beside it, or a topic of the wrong size: refused whole.
+  clusterpb::GossipMessage pb;
+  pb.set_follow_topic(std::string(kGossipTopicSizeBytes, 'f'));
+  const auto s = sign_announcement(announcement_of(1, kNow), identity_of(1));
+  pb.mutable_sender()->set_announcement(s.announcement);
+  pb.mutable_sender()->set_signature(s.signature);
+  EXPECT_EQ(decode_gossip_message(pb.SerializeAsString()).error().code(), ErrorCode::kInvalidArgument);
+  pb.clear_sender();
+  auto* f = pb.add_forwarded();
+  f->set_announcement(s.announcement);
+  f->set_signature(s.signature);
+  EXPECT_FALSE(decode_gossip_message(pb.SerializeAsString()));
+  clusterpb::GossipMessage short_topic;
+  short_topic.set_follow_topic(std::string(31, 'f'));
+  EXPECT_FALSE(decode_gossip_message(short_topic.SerializeAsString()));
+}
+
+TEST(GossipCore, AFollowRequestIsAnsweredAndTeachesNothing) {
+  FollowedNode b(2);
+  // b knows node 1 and node 3.
+  ASSERT_EQ(b.core.on_message(key_of(1), message_of(sign_announcement(announcement_of(1, kNow), identity_of(1))), kNow)
+                .verdict,
+            GossipVerdict::kAccepted);
+  ASSERT_EQ(b.core.on_message(key_of(3), message_of(sign_announcement(announcement_of(3, kNow), identity_of(3))), kNow)
+                .verdict,
+            GossipVerdict::kAccepted);
+  const auto views_before = b.core.active_view().size() + b.core.passive_view().size();
+  const transport::PublicKey reader = identity_of(77).public_key();
+  auto r = b.core.on_message(reader, encode_follow_request(follow_topic()), kNow);
+  EXPECT_EQ(r.verdict, GossipVerdict::kFollower);
+  EXPECT_TRUE(r.should_reply);
+  EXPECT_TRUE(r.learned.empty());
+  EXPECT_EQ(b.core.nodes().size(), 2u);
+  EXPECT_EQ(b.core.active_view().size() + b.core.passive_view().size(), views_before);
+  EXPECT_EQ(verdicts(b.core, GossipVerdict::kFollower), 1u);
+
+  // The answer is the node's usual message, and the reader checks every announcement.
+  Rng rng(4);
+  auto got = read_reply(b.core.make_message(kNow, reader, false, rng), 2);
+  ASSERT_TRUE(got) << got.error().to_string();
+  std::vector<NodeId> ids;
+  for (const auto& a : *got) ids.push_back(a.node_id);
+  std::sort(ids.begin(), ids.end());
+  EXPECT_EQ(ids, (std::vector<NodeId>{1, 2, 3}));
+}
+
+TEST(GossipCore, AFollowRequestWithAnotherTopicOrToANodeWithoutOneIsRefusedAndCounted) {
+  FollowedNode b(2);
+  auto r = b.core.on_message(key_of(9), encode_follow_request(node::gossip_follow_topic(node::gossip_topic("other"))), kNow);
+  EXPECT_EQ(r.verdict, GossipVerdict::kWrongTopic);
+  EXPECT_FALSE(r.should_reply);
+  // The gossip topic itself is not the follow topic.
+  EXPECT_EQ(b.core.on_message(key_of(9), encode_follow_request(topic()), kNow).verdict, GossipVerdict::kWrongTopic);
+  Node c(3);  // no follow topic configured
+  EXPECT_EQ(c.core.on_message(key_of(9), encode_follow_request(follow_topic()), kNow).verdict,
+            GossipVerdict::kWrongTopic);
+  EXPECT_EQ(verdicts(b.core, GossipVerdict::kWrongTopic), 2u);
+}
+
+TEST(GossipCore, FollowRequestsAreRateLimitedLikeAnyMessage) {
+  FollowedNode b(2);
+  const transport::PublicKey reader = identity_of(77).public_key();
+  for (int i = 0; i < 12; ++i) {
+    EXPECT_EQ(b.core.on_message(reader, encode_follow_request(follow_topic()), kNow).verdict, GossipVerdict::kFollower);
+  }
+  EXPECT_EQ(b.core.on_message(reader, encode_follow_request(follow_topic()), kNow).verdict,
+            GossipVerdict::kRateLimited);
+}
+
+TEST(GossipFollow, AnAnswerFromAnotherClusterAnImpostorOrAStaleNodeIsRefused) {
+  const auto own = sign_announcement(announcement_of(2, kNow), identity_of(2));
+  EXPECT_TRUE(read_reply(message_of(own), 2));
+  // Signed by node 2 but proved by another key on the connection.
+  EXPECT_FALSE(read_reply(message_of(own), 3));
+  // Another cluster's node.
+  const auto other = sign_announcement(announcement_of(2, kNow, node::gossip_topic("other")), identity_of(2));
+  EXPECT_FALSE(read_reply(message_of(other), 2));
+  // Stale, or far in the future.
+  EXPECT_FALSE(read_reply(message_of(own), 2, kNow + kMaxGossipAnnouncementAgeMs + 1));
+  EXPECT_FALSE(read_reply(message_of(own), 2, kNow - kMaxGossipFutureSkewMs - 1));
+  // Forged.
+  auto forged = own;
+  forged.signature[5] = static_cast<char>(forged.signature[5] ^ 0x10);
+  EXPECT_FALSE(read_reply(message_of(forged), 2));
+  // A follow request back, garbage, an oversized answer.
+  EXPECT_FALSE(read_reply(encode_follow_request(follow_topic()), 2));
+  EXPECT_FALSE(read_reply("\x0a\xff\xff", 2));
+  EXPECT_EQ(read_reply(std::string(kMaxGossipMessageBytes + 1, 'x'), 2).error().code(), ErrorCode::kMessageTooLarge);
+}
+
+TEST(GossipFollow, BadPassedOnAnnouncementsAreLeftOutAndTheRestKept) {
+  const auto own = sign_announcement(announcement_of(2, kNow), identity_of(2));
+  auto forged = sign_announcement(announcement_of(4, kNow), identity_of(4));
+  forged.signature[0] = static_cast<char>(forged.signature[0] ^ 1);
+  const auto other_cluster = sign_announcement(announcement_of(5, kNow, node::gossip_topic("other")), identity_of(5));
+  const auto good = sign_announcement(announcement_of(6, kNow), identity_of(6));
+  const auto again = sign_announcement(announcement_of(6, kNow - 10), identity_of(6));
+  auto got = read_reply(message_of(own, {forged, other_cluster, good, again}), 2);
+  ASSERT_TRUE(got) << got.error().to_string();
+  ASSERT_EQ(got->size(), 2u);
+  EXPECT_EQ((*got)[0].node_id, 2u);
+  EXPECT_EQ((*got)[1].node_id, 6u);
+  EXPECT_EQ((*got)[1].timestamp_ms, kNow);
+}
+
+TEST(GossipFollow, MergingKeepsTheNewestAndNeverASecondKeyForAnId) {
+  std::map<NodeId, Announcement> into;
+  auto no_key = [](NodeId) { return std::optional<transport::PublicKey>(); };
+  EXPECT_EQ(merge_followed(into, {announcement_of(1, kNow), announcement_of(2, kNow)}, no_key), 0u);
+  Announcement newer = announcement_of(1, kNow + 5);
+  newer.addrs = {{"10.0.0.1", 7001}};
+  Announcement impostor = announcement_of(2, kNow + 9);
+  impostor.public_key = key_of(9);
+  EXPECT_EQ(merge_followed(into, {newer, impostor, announcement_of(1, kNow - 5)}, no_key), 1u);
+  EXPECT_EQ(into.at(1).addrs, newer.addrs);
+  EXPECT_EQ(into.at(2).public_key, key_of(2));
+  // The ticket's key for an id wins over any answer.
+  std::map<NodeId, Announcement> fresh;
+  auto ticket_key = [](NodeId id) { return id == 3 ? std::optional(key_of(33)) : std::nullopt; };
+  EXPECT_EQ(merge_followed(fresh, {announcement_of(3, kNow)}, ticket_key), 1u);
+  EXPECT_TRUE(fresh.empty());
+  // Bounded.
+  std::vector<Announcement> many;
+  for (NodeId id = 1; id <= kMaxFollowedNodes + 10; ++id) {
+    Announcement a = announcement_of(id, kNow);
+    many.push_back(a);
+  }
+  merge_followed(fresh, many, no_key);
+  EXPECT_EQ(fresh.size(), kMaxFollowedNodes);
+}
+
+RC_GTEST_PROP(GossipFollow, AnyAnswerIsRefusedOrYieldsOnlySignedDistinctFreshAnnouncements, (std::string bytes)) {
+  auto got = read_reply(bytes, 2);
+  if (!got) return;
+  RC_ASSERT(got->size() <= 1 + kMaxGossipForwarded);
+  RC_ASSERT((*got)[0].public_key == key_of(2));
+}
+
+RC_GTEST_PROP(GossipFollow, AMutatedAnswerNeverYieldsAnAnnouncementNotSignedByItsKey,
+              (size_t at, uint8_t flip, size_t cut)) {
+  const auto own = sign_announcement(announcement_of(2, kNow), identity_of(2));
+  const auto good = sign_announcement(announcement_of(6, kNow), identity_of(6));
+  std::string bytes = message_of(own, {good});
+  bytes[at % bytes.size()] = static_cast<char>(bytes[at % bytes.size()] ^ flip);
+  bytes.resize(bytes.size() - cut % 4);
+  auto got = read_reply(bytes, 2);
+  if (!got) return;
+  std::set<NodeId> ids;
+  for (const auto& a : *got) {
+    RC_ASSERT(a.public_key == key_of(a.node_id));  // the seeds' keys are the only signers
+    RC_ASSERT(ids.insert(a.node_id).second);
   }
 }
 

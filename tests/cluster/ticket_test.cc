@@ -2,6 +2,7 @@
 #include "cluster/ticket.h"
 
 #include <gtest/gtest.h>
+#include <fmt/format.h>
 #include <rapidcheck/gtest.h>
 
 #include <string>
@@ -69,6 +70,45 @@ TEST(Ticket, RoundTripKeepsClusterIdPeersKeysAndAddresses) {
   auto decoded = decode_ticket(encode_ticket(ticket));
   ASSERT_TRUE(decoded) << decoded.error().to_string();
   expect_same(*decoded, ticket);
+}
+
+TEST(Ticket, GossipFollowTopicRoundTrips) {
+  Ticket ticket = three_node_ticket();
+  GossipTopic topic{};
+  for (size_t i = 0; i < topic.size(); ++i) topic[i] = static_cast<uint8_t>(i * 7);
+  ticket.gossip_follow_topic = topic;
+  auto decoded = decode_ticket(encode_ticket(ticket));
+  ASSERT_TRUE(decoded) << decoded.error().to_string();
+  expect_same(*decoded, ticket);
+  EXPECT_EQ(decoded->gossip_follow_topic, topic);
+}
+
+TEST(Ticket, ATicketFromBeforeTheFollowTopicStillDecodesWithoutOne) {
+  // Bytes as an older node wrote them: fields 1 and 2 only.
+  auto decoded = decode_ticket(ticket_from_proto(one_peer_proto()));
+  ASSERT_TRUE(decoded) << decoded.error().to_string();
+  EXPECT_FALSE(decoded->gossip_follow_topic.has_value());
+  EXPECT_EQ(decoded->peers.size(), 1u);
+  // And a ticket without one encodes to what an older node reads (no field 3 at all).
+  clusterpb::Ticket pb;
+  const std::string text = encode_ticket(three_node_ticket());
+  auto bytes = transport::base32_decode(text.substr(kTicketPrefix.size()));
+  ASSERT_TRUE(bytes);
+  ASSERT_TRUE(pb.ParseFromString(*bytes));
+  EXPECT_TRUE(pb.gossip_follow_topic().empty());
+}
+
+TEST(Ticket, AGossipFollowTopicOfTheWrongSizeIsRefused) {
+  for (size_t size : {1, 31, 33, 4000}) {
+    clusterpb::Ticket pb = one_peer_proto();
+    pb.set_gossip_follow_topic(std::string(size, 't'));
+    const std::string text = ticket_from_proto(pb);
+    if (text.size() > kMaxTicketSizeBytes) {
+      EXPECT_NE(decode_error(text).find("at most 4096 bytes"), std::string::npos);
+      continue;
+    }
+    EXPECT_EQ(decode_error(text), fmt::format("ticket's gossip follow topic is {} bytes, expected 32", size));
+  }
 }
 
 TEST(Ticket, EncodedTicketIsPrefixedLowercaseBase32) {
@@ -232,12 +272,14 @@ RC_GTEST_PROP(TicketProperty, RandomTicketsRoundTrip, ()) {
                                                        rc::gen::inRange<char>('!', '~' + 1));
   ticket.peers = *rc::gen::container<std::vector<TicketPeer>>(
       *rc::gen::inRange<size_t>(1, kMaxTicketPeers + 1), gen_peer());
+  if (*rc::gen::arbitrary<bool>()) ticket.gossip_follow_topic = *rc::gen::arbitrary<GossipTopic>();
   const std::string text = encode_ticket(ticket);
   RC_ASSERT(text.size() <= kMaxTicketSizeBytes);  // these bounds always fit
   auto decoded = decode_ticket(text);
   RC_ASSERT(decoded.has_value());
   RC_ASSERT(decoded->cluster_id == ticket.cluster_id);
   RC_ASSERT(decoded->peers.size() == ticket.peers.size());
+  RC_ASSERT(decoded->gossip_follow_topic == ticket.gossip_follow_topic);
   for (size_t i = 0; i < ticket.peers.size(); ++i) {
     RC_ASSERT(decoded->peers[i].node_id == ticket.peers[i].node_id);
     RC_ASSERT(decoded->peers[i].public_key == ticket.peers[i].public_key);

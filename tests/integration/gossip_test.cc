@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <map>
 #include <set>
 
 #include "cluster/gossip.h"
@@ -180,6 +181,44 @@ TEST(GossipTest, NodesStartedWithOnlyTheCookieFindEachOtherFormAClusterByIdAndSh
     op.root_seed = init->root_seed;
   }
   c->set_token(TestOperator::get().current_token());
+
+  // The node's ticket carries the follow topic, with which a client that has no cookie (and
+  // no identity or token) lists the nodes gossip announces: read-only, from one ticket peer.
+  auto ticket = cluster::decode_ticket(init->response.ticket());
+  ASSERT_TRUE(ticket.has_value()) << ticket.error().to_string();
+  ASSERT_TRUE(ticket->gossip_follow_topic.has_value());
+  EXPECT_EQ(*ticket->gossip_follow_topic, node::gossip_follow_topic(node::gossip_topic(kCookie)));
+  const cluster::Ticket one_peer{"", {nodes[0]->ticket_peer()}, ticket->gossip_follow_topic};
+  const auto discover = run_command({bin_path("aspen-cli"), "--ticket", cluster::encode_ticket(one_peer), "--json",
+                                     "cluster", "discover"},
+                                    dir.path() + "/discover.out");
+  ASSERT_EQ(discover.exit_code, 0) << discover.out;
+  auto dj = nlohmann::json::parse(discover.out);
+  std::map<uint64_t, std::pair<std::string, std::string>> followed;
+  for (const auto& n : dj["nodes"]) {
+    followed[n["node_id"].get<uint64_t>()] = {n["public_key"].get<std::string>(), n["addrs"][0].get<std::string>()};
+  }
+  for (const auto& n : nodes) {
+    ASSERT_TRUE(followed.contains(n->id)) << discover.out;
+    EXPECT_EQ(followed[n->id].first, n->key_text);
+    EXPECT_EQ(followed[n->id].second, n->addr());
+  }
+  // A follower is not learned: node 1 still knows only nodes 2 and 3 by gossip.
+  EXPECT_EQ(gossip_peers_of(*c, 1), (std::set<uint64_t>{2, 3}));
+  // Another cluster's follow topic is refused (counted as wrong_topic), and an old ticket
+  // without one is a usage error that says where to get a current one.
+  const cluster::Ticket wrong{"", {nodes[0]->ticket_peer()}, node::gossip_follow_topic(node::gossip_topic("x-cookie-y"))};
+  const auto other_cluster = run_command({bin_path("aspen-cli"), "--ticket", cluster::encode_ticket(wrong), "cluster",
+                                          "discover"},
+                                         dir.path() + "/discover-wrong.out");
+  EXPECT_NE(other_cluster.exit_code, 0) << other_cluster.out;
+  const auto old_ticket = run_command({bin_path("aspen-cli"), "--ticket",
+                                cluster::encode_ticket(cluster::Ticket{"", {nodes[0]->ticket_peer()}}), "cluster",
+                                "discover"},
+                               dir.path() + "/discover-old.out", true);
+  EXPECT_NE(old_ticket.exit_code, 0);
+  EXPECT_NE(old_ticket.out.find("no gossip follow topic"), std::string::npos) << old_ticket.out;
+
   clientpb::NodeAddress only_id;
   only_id.set_node_id(2);
   auto added = c->add_learner(only_id);

@@ -46,6 +46,8 @@ struct Context {
 using Action = std::function<int()>;
 
 void add_cluster_commands(CLI::App& app, Context& ctx, Action& action);
+// cluster discover: gossip followed with only a ticket (cmd_cluster_discover.cc).
+void add_cluster_discover_command(CLI::App& cluster, Context& ctx, Action& action);
 void add_kv_commands(CLI::App& app, Context& ctx, Action& action);
 void add_lease_commands(CLI::App& app, Context& ctx, Action& action);
 void add_node_commands(CLI::App& app, Context& ctx, Action& action);

@@ -516,6 +516,7 @@ void add_cluster_commands(CLI::App& app, Context& ctx, Action& action) {
   peers->callback([&ctx, &action, peers_node] {
     action = [&ctx, peers_node] { return run_peers(ctx, *peers_node); };
   });
+  add_cluster_discover_command(*cluster, ctx, action);
 
   auto snapshot_node = std::make_shared<uint64_t>(0);
   auto* snapshot = cluster->add_subcommand("snapshot", "Take a snapshot now and compact the log behind it");
