@@ -358,11 +358,30 @@ nemesis_partition() {
     0)
       half=$(( (CHAOS_NODES - 1) / 2 ))
       a="${nodes[*]:0:$half}"; b="${nodes[*]:$half}"
-      chaos_split "$a" "$b"; log "partition majority/minority: {$b} | {$a}"; count partition-split ;;
+      # A fresh node, while there is one, is on the majority side.
+      if [ -n "$SPARE_ID" ]; then
+        chaos_split "$a" "$b $SPARE_IDX"; log "partition majority/minority: {$b fresh node $SPARE_ID} | {$a}"
+      else
+        chaos_split "$a" "$b"; log "partition majority/minority: {$b} | {$a}"
+      fi
+      count partition-split ;;
     1)
-      l=$(leader_id); [ -n "$l" ] && (( l >= 1 && l <= CHAOS_NODES )) || l=${nodes[0]}
-      b=$(seq 1 "$CHAOS_NODES" | grep -vx "$l" | tr '\n' ' ')
-      chaos_split "$l" "$b"; log "partition isolated leader: {$l} | {${b% }}"; count partition-leader ;;
+      l=$(leader_id)
+      if [ -n "$l" ] && [ -n "$SPARE_ID" ] && [ "$l" = "$SPARE_ID" ]; then
+        # The fresh node leads: its namespace (SPARE_IDX) is cut from every other node.
+        b=$(seq 1 "$CHAOS_NODES" | tr '\n' ' ')
+        chaos_split "$SPARE_IDX" "$b"; log "partition isolated leader: {fresh node $l} | {${b% }}"; count partition-leader
+      else
+        [ -n "$l" ] && (( l >= 1 && l <= CHAOS_NODES )) || l=${nodes[0]}
+        b=$(seq 1 "$CHAOS_NODES" | grep -vx "$l" | tr '\n' ' ')
+        # A fresh node is on the majority side (its namespace is SPARE_IDX).
+        if [ -n "$SPARE_ID" ]; then
+          chaos_split "$l" "$b $SPARE_IDX"; log "partition isolated leader: {$l} | {${b}fresh node $SPARE_ID}"
+        else
+          chaos_split "$l" "$b"; log "partition isolated leader: {$l} | {${b% }}"
+        fi
+        count partition-leader
+      fi ;;
     2)
       chaos_drop_from "${nodes[0]}" "${nodes[1]}"
       log "partition one-way: node ${nodes[0]} no longer hears node ${nodes[1]}"; count partition-oneway ;;
