@@ -4,7 +4,7 @@
 // stays within the limits and encodes back to a message that decodes the same; nothing is
 // taken from a message over kMaxGossipMessageBytes or without a valid signature (the fuzzer
 // cannot forge one, so every announcement taken was signed by a seed's key); the tables stay
-// bounded. The same bytes are also read as a node's answer to a follow request (what
+// bounded, also when the bytes answer a shuffle this node started. The same bytes are also read as a node's answer to a follow request (what
 // aspen-cli cluster discover does with a ticket): every announcement taken is signed by its
 // key, of this cluster, fresh, and named once; a follow request in the input is answered.
 #include <map>
@@ -77,6 +77,16 @@ int gossip_message_one_input(const uint8_t* data, size_t size) {
   Rng rng(1);
   check(core.make_message(kNowMs, from, false, rng).size() <= cluster::kMaxGossipMessageBytes,
         "a message this node would send is over the limit");
+  // A shuffle (HyParView) the input may have asked for, and one this node starts: both
+  // within the limit, and what the answer to it brings stays within the views' bounds.
+  if (received.is_shuffle) check(received.should_reply, "a shuffle was not answered");
+  check(core.make_shuffle_reply(kNowMs, from, rng).size() <= cluster::kMaxGossipMessageBytes,
+        "a shuffle answer this node would send is over the limit");
+  check(core.make_shuffle(kNowMs, from, rng).size() <= cluster::kMaxGossipMessageBytes,
+        "a shuffle this node would send is over the limit");
+  core.on_message(from, bytes, kNowMs + 1);
+  check(core.active_view().size() <= cluster::kGossipActiveViewSize, "a shuffle answer grew the active view");
+  check(core.passive_view().size() <= cluster::kGossipPassiveViewSize, "a shuffle answer grew the passive view");
 
   // The bytes as the answer to a follow request, from the node whose connection proved `from`.
   auto followed = cluster::read_follow_reply(bytes, from, *config.follow_topic, node::gossip_follow_topic, kNowMs);
@@ -102,8 +112,12 @@ std::vector<std::string> gossip_message_seeds() {
   const std::string from_1 = message_from(1, kNowMs - 1000, {});
   auto forwarded = cluster::decode_gossip_message(message_from(2, kNowMs - 5000, {}));
   const std::string with_forwarded = message_from(1, kNowMs - 10, {forwarded->sender});
+  auto as_shuffle = *cluster::decode_gossip_message(with_forwarded);
+  as_shuffle.is_shuffle = true;
+  const std::string shuffle = cluster::encode_gossip_message(as_shuffle);
   return {std::string(1, '\0') + from_1, std::string(1, '\0') + with_forwarded, std::string(1, '\1') + from_1,
-          std::string(1, '\0') + cluster::encode_follow_request(node::gossip_follow_topic(topic()))};
+          std::string(1, '\0') + cluster::encode_follow_request(node::gossip_follow_topic(topic())),
+          std::string(1, '\0') + shuffle};
 }
 
 }  // namespace aspen::fuzz

@@ -83,7 +83,8 @@ GossipReceived GossipCore::on_message(const transport::PublicKey& from, std::str
   count(out.verdict);
   if (out.verdict != GossipVerdict::kAccepted) return out;
   for (const auto& f : message->forwarded) count(take(f, from, false, now_ms, out.learned));
-  out.should_reply = message->wants_reply;
+  out.should_reply = message->wants_reply || message->is_shuffle;
+  out.is_shuffle = message->is_shuffle;
   return out;
 }
 
@@ -168,12 +169,27 @@ void GossipCore::upsert_view(const GossipTarget& peer, bool prefer_active) {
     in_passive->addrs = peer.addrs;
     return;
   }
-  if (passive_.size() >= kGossipPassiveViewSize) {
-    failures_.erase(passive_.front().key);
-    passive_.erase(passive_.begin());  // the longest known goes first
-  }
+  if (passive_.size() >= kGossipPassiveViewSize) evict_from_passive();
   passive_.push_back(peer);
   ASPEN_ASSERT(active_.size() <= kGossipActiveViewSize && passive_.size() <= kGossipPassiveViewSize);
+}
+
+void GossipCore::evict_from_passive() {
+  ASPEN_ASSERT(!passive_.empty());
+  // HyParView: room is made first by dropping what the last shuffle sent away (the peer it
+  // went to holds it now), then the longest known.
+  while (!shuffle_sent_.empty()) {
+    const transport::PublicKey key = shuffle_sent_.back();
+    shuffle_sent_.pop_back();
+    auto it = std::find_if(passive_.begin(), passive_.end(), [&](const GossipTarget& t) { return t.key == key; });
+    if (it != passive_.end()) {
+      failures_.erase(it->key);
+      passive_.erase(it);
+      return;
+    }
+  }
+  failures_.erase(passive_.front().key);
+  passive_.erase(passive_.begin());
 }
 
 void GossipCore::drop_from_views(const transport::PublicKey& key) {
@@ -193,6 +209,7 @@ std::vector<GossipTarget> GossipCore::round(uint64_t now_ms, Rng& rng) {
       ++it;
     }
   }
+  ++rounds_since_shuffle_;
   while (active_.size() < kGossipActiveViewSize && !passive_.empty()) {
     const size_t i = rng.uniform(passive_.size());
     active_.push_back(std::move(passive_[i]));
@@ -214,16 +231,13 @@ void GossipCore::on_send_failed(const transport::PublicKey& peer) {
     failures_.erase(peer);
     return;
   }
-  if (passive_.size() >= kGossipPassiveViewSize) {
-    failures_.erase(passive_.front().key);
-    passive_.erase(passive_.begin());
-  }
+  if (passive_.size() >= kGossipPassiveViewSize) evict_from_passive();
   passive_.push_back(std::move(t));
 }
 
 void GossipCore::on_send_ok(const transport::PublicKey& peer) { failures_.erase(peer); }
 
-std::string GossipCore::make_message(uint64_t now_ms, const transport::PublicKey& to, bool wants_reply, Rng& rng) {
+GossipMessage GossipCore::self_message(uint64_t now_ms, bool wants_reply) {
   Announcement self;
   self.topic = config_.topic;
   self.node_id = config_.node_id;
@@ -235,20 +249,68 @@ std::string GossipCore::make_message(uint64_t now_ms, const transport::PublicKey
   m.sender = sign_announcement(self, identity_);
   m.wants_reply = wants_reply;
   ASPEN_ASSERT(encoded_size(m) <= kMaxGossipMessageBytes);
-  // Fresh announcements of others, in random order, as many as fit.
-  std::vector<const GossipNode*> fresh;
-  for (const auto& [id, n] : nodes_) {
-    if (n.key != to && n.announced_ms + kMaxGossipAnnouncementAgeMs >= now_ms) fresh.push_back(&n);
-  }
-  for (size_t i = fresh.size(); i > 1; --i) std::swap(fresh[i - 1], fresh[rng.uniform(i)]);
-  for (const GossipNode* n : fresh) {
-    if (m.forwarded.size() >= kMaxGossipForwarded) break;
+  return m;
+}
+
+std::vector<transport::PublicKey> GossipCore::add_sample(GossipMessage& m, std::vector<const GossipNode*> pool,
+                                                         size_t limit, Rng& rng) {
+  ASPEN_ASSERT(limit <= kMaxGossipForwarded);
+  for (size_t i = pool.size(); i > 1; --i) std::swap(pool[i - 1], pool[rng.uniform(i)]);
+  std::vector<transport::PublicKey> keys;
+  for (const GossipNode* n : pool) {
+    if (m.forwarded.size() >= limit) break;
     m.forwarded.push_back(n->latest);
     if (encoded_size(m) > kMaxGossipMessageBytes) {
       m.forwarded.pop_back();
       break;
     }
+    keys.push_back(n->key);
   }
+  return keys;
+}
+
+std::vector<const GossipNode*> GossipCore::held_in(const std::vector<const std::vector<GossipTarget>*>& views,
+                                                   const transport::PublicKey& except, uint64_t now_ms) const {
+  std::vector<const GossipNode*> out;
+  for (const auto& [id, n] : nodes_) {
+    if (n.key == except || n.announced_ms + kMaxGossipAnnouncementAgeMs < now_ms) continue;
+    const bool is_in_views = std::any_of(views.begin(), views.end(), [&](const std::vector<GossipTarget>* v) {
+      return std::any_of(v->begin(), v->end(), [&](const GossipTarget& t) { return t.key == n.key; });
+    });
+    if (is_in_views) out.push_back(&n);
+  }
+  return out;
+}
+
+std::string GossipCore::make_message(uint64_t now_ms, const transport::PublicKey& to, bool wants_reply, Rng& rng) {
+  GossipMessage m = self_message(now_ms, wants_reply);
+  // Fresh announcements of others, in random order, as many as fit.
+  std::vector<const GossipNode*> fresh;
+  for (const auto& [id, n] : nodes_) {
+    if (n.key != to && n.announced_ms + kMaxGossipAnnouncementAgeMs >= now_ms) fresh.push_back(&n);
+  }
+  add_sample(m, std::move(fresh), kMaxGossipForwarded, rng);
+  return encode_gossip_message(m);
+}
+
+std::optional<GossipTarget> GossipCore::shuffle_target(Rng& rng) {
+  if (rounds_since_shuffle_ < kGossipShuffleEveryRounds || active_.empty()) return std::nullopt;
+  rounds_since_shuffle_ = 0;
+  return active_[rng.uniform(active_.size())];
+}
+
+std::string GossipCore::make_shuffle(uint64_t now_ms, const transport::PublicKey& to, Rng& rng) {
+  GossipMessage m = self_message(now_ms, true);
+  m.is_shuffle = true;
+  shuffle_sent_ = add_sample(m, held_in({&active_, &passive_}, to, now_ms), kGossipShuffleSampleSize, rng);
+  ++stats_.shuffles_sent;
+  return encode_gossip_message(m);
+}
+
+std::string GossipCore::make_shuffle_reply(uint64_t now_ms, const transport::PublicKey& to, Rng& rng) {
+  GossipMessage m = self_message(now_ms, false);
+  add_sample(m, held_in({&passive_}, to, now_ms), kGossipShuffleSampleSize, rng);
+  ++stats_.shuffles_answered;
   return encode_gossip_message(m);
 }
 

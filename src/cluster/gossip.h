@@ -25,7 +25,8 @@
 // added to a view and not passed on.
 //
 // Views, after HyParView: a small active view (the peers gossiped with each round) and a
-// larger passive view (known peers, promoted when an active one fails or leaves); both
+// larger passive view (known peers, promoted when an active one fails or leaves), refreshed
+// by a periodic shuffle with a random active peer (kGossipShuffleEveryRounds); both
 // bounded, as is the table of nodes (kMaxGossipNodes, least recently seen evicted) and the
 // per-sender rate state. A node that knows no peer at all asks for seeds (needs_seeds()): the
 // shell then dials --gossip-seeds and the probe ports, whose keys it does not know yet.
@@ -64,6 +65,14 @@ inline constexpr uint64_t kMaxGossipAnnouncementAgeMs = 5 * 60 * 1000;
 inline constexpr uint64_t kMaxGossipFutureSkewMs = 60 * 1000;
 // Failed sends in a row after which a peer leaves the views.
 inline constexpr uint32_t kGossipMaxSendFailures = 3;
+// HyParView's shuffle: every kGossipShuffleEveryRounds rounds a node sends one random active
+// peer up to kGossipShuffleSampleSize announcements of nodes of its views, and the peer
+// answers with as many of its passive view; both put what they got in their passive views,
+// evicting first what they had sent. The sample fits one message (kMaxGossipForwarded).
+inline constexpr uint32_t kGossipShuffleEveryRounds = 3;
+inline constexpr size_t kGossipShuffleSampleSize = 8;
+static_assert(kGossipShuffleSampleSize <= kMaxGossipForwarded);
+static_assert(kGossipShuffleSampleSize <= kGossipPassiveViewSize);
 
 enum class GossipVerdict : uint8_t {
   kAccepted,
@@ -115,6 +124,7 @@ struct GossipReceived {
   GossipVerdict verdict = GossipVerdict::kMalformed;  // of the message (its sender's announcement)
   std::vector<GossipNode> learned;                    // announcements taken, the sender's first
   bool should_reply = false;
+  bool is_shuffle = false;  // answer with make_shuffle_reply (a sample of the passive view)
 };
 
 struct GossipStats {
@@ -125,6 +135,8 @@ struct GossipStats {
   // Announcements (and, for kOversized/kMalformed/kRateLimited, messages) by verdict.
   std::array<uint64_t, kGossipVerdictCount> verdicts{};
   uint64_t send_failures = 0;
+  uint64_t shuffles_sent = 0;      // shuffles this node started
+  uint64_t shuffles_answered = 0;  // peers' shuffles this node answered
 };
 
 class GossipCore {
@@ -146,6 +158,15 @@ class GossipCore {
   // The start of a round: forgets nodes not heard of for kMaxGossipAnnouncementAgeMs, fills
   // the active view from the passive one, and returns the active view (whom to send to).
   std::vector<GossipTarget> round(uint64_t now_ms, Rng& rng);
+  // After round(): the active peer to shuffle with, when a shuffle is due (every
+  // kGossipShuffleEveryRounds rounds, and only with a peer to shuffle with).
+  std::optional<GossipTarget> shuffle_target(Rng& rng);
+  // A shuffle to `to`: this node's announcement signed now and a random sample of the
+  // announcements it holds of nodes in its views (not `to`'s), asking for an answer.
+  std::string make_shuffle(uint64_t now_ms, const transport::PublicKey& to, Rng& rng);
+  // The answer to a shuffle from `to`: this node's announcement and a random sample of its
+  // passive view's announcements.
+  std::string make_shuffle_reply(uint64_t now_ms, const transport::PublicKey& to, Rng& rng);
   void on_send_failed(const transport::PublicKey& peer);
   void on_send_ok(const transport::PublicKey& peer);
   // No peer to gossip with: the shell should dial seeds and probe ports.
@@ -174,6 +195,17 @@ class GossipCore {
   void remember(GossipNode node);
   void upsert_view(const GossipTarget& peer, bool prefer_active);
   void drop_from_views(const transport::PublicKey& key);
+  // Room for one more in the passive view: evicts what the last shuffle sent, else the oldest.
+  void evict_from_passive();
+  // This node's own announcement, signed now.
+  GossipMessage self_message(uint64_t now_ms, bool wants_reply);
+  // Fills m.forwarded with up to `limit` announcements of `pool`, in random order, while the
+  // message fits kMaxGossipMessageBytes; returns their keys.
+  std::vector<transport::PublicKey> add_sample(GossipMessage& m, std::vector<const GossipNode*> pool, size_t limit,
+                                               Rng& rng);
+  // The fresh held announcements of nodes whose key is in `views` (and not `except`).
+  std::vector<const GossipNode*> held_in(const std::vector<const std::vector<GossipTarget>*>& views,
+                                         const transport::PublicKey& except, uint64_t now_ms) const;
 
   const GossipCoreConfig config_;
   const transport::NodeIdentity identity_;
@@ -185,6 +217,10 @@ class GossipCore {
   std::vector<GossipTarget> passive_;
   std::unordered_map<transport::PublicKey, uint32_t> failures_;
   std::unordered_map<transport::PublicKey, RateWindow> rates_;
+  uint32_t rounds_since_shuffle_ = 0;
+  // What the last shuffle sent (at most kGossipShuffleSampleSize): evicted first from the
+  // passive view when the answer brings new peers, as HyParView does.
+  std::vector<transport::PublicKey> shuffle_sent_;
   GossipStats stats_;
 };
 

@@ -43,6 +43,7 @@ clusterpb::GossipMessage to_proto(const GossipMessage& m) {
     s->set_signature(f.signature);
   }
   pb.set_wants_reply(m.wants_reply);
+  pb.set_is_shuffle(m.is_shuffle);
   return pb;
 }
 
@@ -153,6 +154,7 @@ Result<GossipMessage> decode_gossip_message(std::string_view bytes) {
     m.forwarded.push_back(SignedAnnouncement{f.announcement(), f.signature()});
   }
   m.wants_reply = pb.wants_reply();
+  m.is_shuffle = pb.is_shuffle();
   return m;
 }
 

@@ -65,6 +65,9 @@ struct GossipMessage {
   std::vector<SignedAnnouncement> forwarded;
   bool wants_reply = false;
   std::optional<GossipTopic> follow_topic = std::nullopt;
+  // A shuffle (HyParView): `forwarded` samples the sender's views, the answer its receiver's
+  // passive view (cluster/gossip.h).
+  bool is_shuffle = false;
   friend bool operator==(const GossipMessage&, const GossipMessage&) = default;
 };
 

@@ -120,6 +120,9 @@ void GossipService::run_round() {
     }
   }
   auto targets = core_->round(now, rng_);
+  // Every few rounds one active peer gets a shuffle (a sample of the views) instead of the
+  // usual message, and answers with a sample of its passive view.
+  const auto shuffle = core_->shuffle_target(rng_);
   // Connections to peers that left the active view are closed.
   for (auto it = conns_.begin(); it != conns_.end();) {
     const bool is_active = std::any_of(targets.begin(), targets.end(), [&](const auto& t) { return t.key == it->first; });
@@ -130,7 +133,7 @@ void GossipService::run_round() {
       ++it;
     }
   }
-  for (const auto& t : targets) send_to(t);
+  for (const auto& t : targets) send_to(t, shuffle && shuffle->key == t.key);
   if (core_->needs_seeds()) {
     for (const auto& addr : probe_addrs()) probe(addr);
   }
@@ -139,14 +142,14 @@ void GossipService::run_round() {
   schedule_round(interval - interval / 10 + static_cast<uint32_t>(rng_.uniform(interval / 5 + 1)));
 }
 
-void GossipService::send_to(const cluster::GossipTarget& target) {
+void GossipService::send_to(const cluster::GossipTarget& target, bool is_shuffle) {
   if (auto it = conns_.find(target.key); it != conns_.end() && it->second.is_open()) {
-    exchange(it->second, false, false);
+    exchange(it->second, false, false, is_shuffle);
     return;
   }
   env_.endpoint->connect_async(
       target.key, target.addrs, std::string(cluster::kGossipAlpn),
-      [self = weak_from_this(), key = target.key](Result<transport::Connection> conn) {
+      [self = weak_from_this(), key = target.key, is_shuffle](Result<transport::Connection> conn) {
         auto s = self.lock();
         if (!s || !s->core_) return;
         if (!conn) {
@@ -156,7 +159,7 @@ void GossipService::send_to(const cluster::GossipTarget& target) {
           return;
         }
         s->conns_.insert_or_assign(key, *conn);
-        s->exchange(*conn, false, false);
+        s->exchange(*conn, false, false, is_shuffle);
       },
       kGossipConnectTimeoutMs);
 }
@@ -178,9 +181,10 @@ void GossipService::probe(const transport::SocketAddr& addr) {
       kGossipConnectTimeoutMs);
 }
 
-void GossipService::exchange(transport::Connection conn, bool wants_reply, bool should_close) {
+void GossipService::exchange(transport::Connection conn, bool wants_reply, bool should_close, bool is_shuffle) {
   const transport::PublicKey peer = conn.peer_key();
-  std::string message = core_->make_message(env_.now_ms(), peer, wants_reply, rng_);
+  std::string message = is_shuffle ? core_->make_shuffle(env_.now_ms(), peer, rng_)
+                                   : core_->make_message(env_.now_ms(), peer, wants_reply, rng_);
   transport::StreamCallbacks callbacks;
   callbacks.on_message = [self = weak_from_this()](transport::Stream& stream, std::string reply) {
     if (auto s = self.lock()) s->on_received(stream, std::move(reply), false);
@@ -228,7 +232,8 @@ void GossipService::on_received(transport::Stream& stream, std::string message, 
   }
   if (!is_inbound) return;
   if (received.should_reply) {
-    std::string reply = core_->make_message(now, from, false, rng_);
+    std::string reply = received.is_shuffle ? core_->make_shuffle_reply(now, from, rng_)
+                                            : core_->make_message(now, from, false, rng_);
     const size_t size = reply.size();
     if (stream.send_async_owned(std::move(reply))) core_->count_bytes_out(size);
   }
@@ -292,6 +297,10 @@ std::string GossipService::prometheus_samples() const {
   metric("received_bytes_total", "counter", "Bytes of gossip messages received.", stats.bytes_in);
   metric("sent_bytes_total", "counter", "Bytes of gossip messages sent.", stats.bytes_out);
   metric("send_failures_total", "counter", "Sends to a peer of the active view that failed.", stats.send_failures);
+  metric("shuffles_sent_total", "counter", "Shuffles (HyParView) this node started with an active peer.",
+         stats.shuffles_sent);
+  metric("shuffles_answered_total", "counter", "Peers' shuffles this node answered with a sample of its passive view.",
+         stats.shuffles_answered);
   metric("probes_total", "counter", "Dials of seeds and probe ports while no peer was known.", probes_);
   metric("rounds_total", "counter", "Gossip rounds.", rounds_);
   metric("active_view", "gauge", "Peers gossiped with each round.", core_ ? core_->active_view().size() : 0);

@@ -44,9 +44,9 @@ class GossipService : public std::enable_shared_from_this<GossipService> {
   class Handler;
   void schedule_round(uint32_t delay_ms);  // [loop]
   void run_round();                        // [loop]
-  void send_to(const cluster::GossipTarget& target);              // [loop]
+  void send_to(const cluster::GossipTarget& target, bool is_shuffle);  // [loop]
   void probe(const transport::SocketAddr& addr);                  // [loop]
-  void exchange(transport::Connection conn, bool wants_reply, bool should_close);  // [loop]
+  void exchange(transport::Connection conn, bool wants_reply, bool should_close, bool is_shuffle = false);  // [loop]
   void on_received(transport::Stream& stream, std::string message, bool is_inbound);  // [loop]
   void handle_get_peers(const cpb::Request& req, rpc::Reply reply);  // [loop]
   std::vector<transport::SocketAddr> probe_addrs() const;
