@@ -14,7 +14,8 @@ constexpr int kCommandHlcField = 3;  // kv.proto Command.hlc
 }  // namespace
 
 HlcTimestamp clamp_hlc(HlcTimestamp t) {
-  if (t.physical_ms > kMaxHlcPhysicalMs) t.physical_ms = kMaxHlcPhysicalMs;
+  // The count restarts at the clamp, so that 2^32 stamps still fit above a clamped one.
+  if (t.physical_ms > kMaxHlcPhysicalMs) return HlcTimestamp{kMaxHlcPhysicalMs, 0, t.node_id};
   return t;
 }
 

@@ -5,8 +5,12 @@
 // read a stamp from an entry's bytes without parsing the whole command.
 //
 // Stamps come from other nodes (and, from a faulty or hostile member, could be anything), so
-// every stamp read here is clamped to kMaxHlcPhysicalMs: far above any real clock, yet far
-// enough below 2^64 that a stamp above any clamped one always exists and nothing overflows.
+// every stamp read here is clamped: physical time above kMaxHlcPhysicalMs (far above any
+// real clock) reads as (kMaxHlcPhysicalMs, 0), so 2^32 stamps fit above any clamped one and
+// nothing overflows. What no clamp can prevent: a member forging exactly the top stamp
+// (kMaxHlcPhysicalMs, 2^32 - 1) makes later stamps saturate there (equal, never lower), and a
+// faulty leader can write any stamps into its own entries; correct leaders after it still
+// stamp above every stamp in the log.
 #pragma once
 
 #include <optional>
@@ -20,7 +24,7 @@ namespace aspen::kv {
 // 2^48 ms after the Unix epoch: the year 10889.
 inline constexpr uint64_t kMaxHlcPhysicalMs = uint64_t{1} << 48;
 
-// The stamp, physical time clamped to kMaxHlcPhysicalMs.
+// The stamp, clamped as above.
 HlcTimestamp clamp_hlc(HlcTimestamp t);
 HlcTimestamp from_proto(const kvpb::Hlc& h);  // clamped
 void to_proto(const HlcTimestamp& t, kvpb::Hlc* out);
