@@ -229,6 +229,28 @@ void tick_and_settle(TestNetwork& net, uint32_t ticks, std::vector<NodeId> which
   }
 }
 
+// Tick ratios like the node's defaults (heartbeat a tenth of the election timeout), CheckQuorum
+// and pre-vote on.
+NetworkOptions failover_options(uint64_t seed) {
+  NetworkOptions opt = quorum_checked(true);
+  opt.election_tick = 40;
+  opt.heartbeat_tick = 4;
+  opt.seed = seed;
+  return opt;
+}
+
+// Ticks nodes 2 and 3 (node 1 is the dead leader) one at a time, settling after each, until
+// one of them leads or `max_ticks` passed; returns the leader or kNoNode.
+NodeId tick_survivors_until_leader(TestNetwork& net, uint32_t max_ticks) {
+  for (uint32_t t = 0; t < max_ticks; ++t) {
+    tick_and_settle(net, 1, {2, 3});
+    for (NodeId id : {2, 3}) {
+      if (net.core(id).is_leader()) return id;
+    }
+  }
+  return kNoNode;
+}
+
 // Fast failover: followers told by the transport that their leader's process is gone stop
 // counting on it and campaign, with a pre-vote (§9.6), within two heartbeats (at most a
 // quarter of the election timeout) instead of after it. Here that is 8 ticks of 40. A
@@ -236,10 +258,7 @@ void tick_and_settle(TestNetwork& net, uint32_t ticks, std::vector<NodeId> which
 // times, soon, so the election follows shortly after the second follower is told.
 TEST(RaftElection, FollowersToldTheirLeaderIsUnreachableElectANewOneWithinHalfTheTimeout) {
   for (uint64_t seed = 1; seed <= 20; ++seed) {
-    NetworkOptions opt = quorum_checked(true);
-    opt.election_tick = 40;
-    opt.heartbeat_tick = 4;
-    opt.seed = seed;
+    const NetworkOptions opt = failover_options(seed);
     TestNetwork net({1, 2, 3}, opt);
     net.elect(1);
     const Term term = net.core(1).term();
@@ -252,13 +271,7 @@ TEST(RaftElection, FollowersToldTheirLeaderIsUnreachableElectANewOneWithinHalfTh
     EXPECT_EQ(net.leader(), 1u) << "seed " << seed;
     EXPECT_EQ(net.core(3).term(), term) << "seed " << seed;
     net.core(3).report_unreachable(1);
-    NodeId leader = kNoNode;
-    for (uint32_t t = 0; t < opt.election_tick / 2 && leader == kNoNode; ++t) {
-      tick_and_settle(net, 1, {2, 3});
-      for (NodeId id : {2, 3}) {
-        if (net.core(id).is_leader()) leader = id;
-      }
-    }
+    const NodeId leader = tick_survivors_until_leader(net, opt.election_tick / 2);
     ASSERT_NE(leader, kNoNode) << "seed " << seed << ": no leader within half an election timeout";
     EXPECT_GE(net.core(leader).term(), term + 1) << "seed " << seed;
   }
@@ -273,10 +286,7 @@ TEST(RaftElection, FollowersToldTheirLeaderIsUnreachableElectANewOneWithinHalfTh
 // in CI with exactly this split and no leader for 20 s of a 60 s timeout.
 TEST(RaftElection, ASplitVoteAfterTheLeaderWasReportedUnreachableIsRetriedSoon) {
   for (uint64_t seed = 1; seed <= 20; ++seed) {
-    NetworkOptions opt = quorum_checked(true);
-    opt.election_tick = 40;
-    opt.heartbeat_tick = 4;
-    opt.seed = seed;
+    const NetworkOptions opt = failover_options(seed);
     TestNetwork net({1, 2, 3}, opt);
     net.elect(1);
     const Term term = net.core(1).term();
@@ -292,13 +302,7 @@ TEST(RaftElection, ASplitVoteAfterTheLeaderWasReportedUnreachableIsRetriedSoon) 
       ASSERT_EQ(net.core(id).term(), term + 1) << "seed " << seed;
     }
     // Within one election timeout: a node that waited for its timer could not campaign yet.
-    NodeId leader = kNoNode;
-    for (uint32_t t = 0; t < opt.election_tick && leader == kNoNode; ++t) {
-      tick_and_settle(net, 1, {2, 3});
-      for (NodeId id : {2, 3}) {
-        if (net.core(id).is_leader()) leader = id;
-      }
-    }
+    const NodeId leader = tick_survivors_until_leader(net, opt.election_tick);
     EXPECT_NE(leader, kNoNode) << "seed " << seed << ": no leader within an election timeout of the split";
   }
 }
@@ -306,9 +310,7 @@ TEST(RaftElection, ASplitVoteAfterTheLeaderWasReportedUnreachableIsRetriedSoon) 
 // The retries are bounded and end when a leader is heard: a node whose campaigns keep
 // failing falls back to the election timeout, and one that hears a leader stops retrying.
 TEST(RaftElection, FastRetriesStopOnceALeaderIsHeard) {
-  NetworkOptions opt = quorum_checked(true);
-  opt.election_tick = 40;
-  opt.heartbeat_tick = 4;
+  const NetworkOptions opt = failover_options(1);
   TestNetwork net({1, 2, 3}, opt);
   net.elect(1);
   const Term term = net.core(1).term();
