@@ -8,20 +8,13 @@
 #include <string>
 
 #include "node/node_config.h"
+#include "tests/node/config_test_util.h"
 
 namespace aspen::node {
 namespace {
 
-ConfigLayer required_with(ConfigLayer extra) {
-  extra.emplace("node_id", "1");
-  extra.emplace("cookie", "a-test-cookie-123");
-  return extra;
-}
-
-std::string error_of(const ConfigLayer& layer) {
-  auto c = resolve_config({layer});
-  return c ? std::string("(accepted)") : c.error().message();
-}
+using config_test::required_with;
+using config_test::error_of;
 
 TEST(GossipConfig, IsOnByDefaultEveryTenSecondsProbingTheDocumentedPorts) {
   auto c = resolve_config({required_with({})});

@@ -9,15 +9,12 @@
 #include <string>
 
 #include "node/node_config.h"
+#include "tests/node/config_test_util.h"
 
 namespace aspen::node {
 namespace {
 
-ConfigLayer required_with(ConfigLayer extra) {
-  extra.emplace("node_id", "1");
-  extra.emplace("cookie", "a-test-cookie-123");
-  return extra;
-}
+using config_test::required_with;
 
 TEST(MdnsConfig, IsOnByDefaultAndOffWhenDisabled) {
   auto on = resolve_config({required_with({})});
