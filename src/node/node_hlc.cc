@@ -10,7 +10,10 @@ std::optional<HlcTimestamp> message_hlc(const raftpb::Message& m) {
 }
 
 void NodeHlc::stamp(raftpb::Message& m, uint64_t physical_ms) {
-  const HlcTimestamp t = clock_.now(physical_ms);
+  HlcTimestamp t = clock_.now(physical_ms);
+  // A snapshot replaces the receiver's log, and with it the entry stamps its next proposal
+  // must go above: its stamp says how high this node's log goes (see receive).
+  if (m.type() == raftpb::MSG_SNAP && log_max_ && t < *log_max_) t = *log_max_;
   m.set_hlc_physical_ms(t.physical_ms);
   m.set_hlc_logical(t.logical);
 }
@@ -24,7 +27,12 @@ std::optional<std::string> NodeHlc::advance(const HlcTimestamp& remote, uint64_t
 
 std::optional<std::string> NodeHlc::receive(const raftpb::Message& m, uint64_t physical_ms) {
   std::optional<std::string> refused;
-  if (auto t = message_hlc(m)) refused = advance(*t, physical_ms);
+  if (auto t = message_hlc(m)) {
+    refused = advance(*t, physical_ms);
+    // A snapshot's stamp is at least every stamp in the sender's log (stamp above): recorded
+    // like an entry's, so a proposal after the install goes above the entries it replaced.
+    if (m.type() == raftpb::MSG_SNAP) saw_log_stamp(*t);
+  }
   // Entries a leader sends were stamped by it or by earlier leaders; a correct leader's own
   // stamp is above them all already, but the log order must hold whatever the sender is.
   std::optional<HlcTimestamp> entries_max;

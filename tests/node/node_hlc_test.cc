@@ -84,6 +84,32 @@ TEST(NodeHlc, AnEntryFarAheadIsRefusedByTheClockButTheLogOrderHolds) {
   EXPECT_GT(b.stamp_proposal(kT0), next);
 }
 
+// A snapshot replaces the receiver's log, entry stamps and all: its message says how high the
+// sender's log goes, even when the sender's clock is below its log (a stamp it took from a
+// peer far ahead), and the receiver's next proposal goes above it. Regression: simulator seed
+// 730 (a follower installed a snapshot from a leader whose last entry was stamped above its
+// clock, then led and stamped below that entry).
+TEST(NodeHlc, ASnapshotCarriesTheTopOfTheSendersLogAndTheReceiverProposesAboveIt) {
+  NodeHlc leader(1), follower(2);
+  const HlcTimestamp ahead{kT0 + 60'000, 5, 3};
+  (void)leader.receive(append_from(3, {stamped_entry(7, ahead)}), kT0);
+  ASSERT_LT(leader.clock_last(), ahead) << "the leader's clock refused the far-ahead stamp";
+  pb::Message snap;
+  snap.set_type(pb::MSG_SNAP);
+  snap.set_from(1);
+  leader.stamp(snap, kT0);
+  ASSERT_TRUE(message_hlc(snap).has_value());
+  EXPECT_GE(message_hlc(snap)->physical_ms, ahead.physical_ms);
+  (void)follower.receive(snap, kT0);
+  EXPECT_GT(follower.stamp_proposal(kT0), ahead);
+  // Other messages still carry the clock itself.
+  pb::Message heartbeat;
+  heartbeat.set_type(pb::MSG_HEARTBEAT);
+  heartbeat.set_from(1);
+  leader.stamp(heartbeat, kT0);
+  EXPECT_LT(message_hlc(heartbeat)->physical_ms, ahead.physical_ms);
+}
+
 // Hostile input: the largest stamps the wire can hold, on the message and in entries (also
 // as bytes that are no command), neither crash the node nor stop stamps from increasing.
 TEST(NodeHlc, ForgedHugeStampsAreClampedAndStampsKeepIncreasing) {
