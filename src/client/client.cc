@@ -372,6 +372,17 @@ Result<cpb::Response> Client::Impl::call(const cpb::Request& request, Target tar
   } end_write_guard{this, sequence};
   const bool is_exactly_once = request.has_write() && (sessioned || request.write().command().has_session());
   bool is_outcome_unknown = false;  // an attempt may have applied the write
+  // A refusal ends the call, but it speaks only for its own attempt: once an earlier attempt's
+  // outcome is unknown, that attempt may still apply (a leader with a full disk refuses the
+  // resend at admission while the first copy is in its log), so the call's outcome stays
+  // unknown.
+  const auto refusal_after = [&](Error e) -> Result<cpb::Response> {
+    if (!is_outcome_unknown) return std::unexpected(std::move(e));
+    return make_error(ErrorCode::kTimeout,
+                      fmt::format("an earlier attempt got no answer, so the write may or may not have been applied "
+                                  "(at most once); the last attempt was refused: {}",
+                                  e.to_string()));
+  };
   std::string bytes;
   if (!(sessioned ? *sessioned : request).SerializeToString(&bytes)) {
     return make_error(ErrorCode::kInternal, "request does not serialize");
@@ -429,7 +440,7 @@ Result<cpb::Response> Client::Impl::call(const cpb::Request& request, Target tar
       if (e.code() == ErrorCode::kNotLeader) {
         // Refused before execution: always safe to send elsewhere, writes included.
         is_election_wait = rpc::is_election_refusal(e);
-        if (fixed) return std::unexpected(std::move(e));
+        if (fixed) return refusal_after(std::move(e));
         directory.forget_leader(node);
         ++rotation;
         if (!info.leader().public_key().empty() && directory.upsert(info.leader())) {
@@ -458,7 +469,7 @@ Result<cpb::Response> Client::Impl::call(const cpb::Request& request, Target tar
         if (!fixed && traits.routing != Routing::kSpread) directory.forget_leader(node);
         ++rotation;
       } else {
-        return std::unexpected(std::move(e));
+        return refusal_after(std::move(e));
       }
       last_error = Error(e.code(), fmt::format("{}: {}", directory.describe(node), e.message()));
     } else {

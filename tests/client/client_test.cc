@@ -183,6 +183,39 @@ TEST(Client, ResendsAWriteWhoseOutcomeIsUnknownUnderTheSameSessionNumber) {
   EXPECT_EQ(sessions[0].SerializeAsString(), sessions[1].SerializeAsString());
 }
 
+// A refusal of the resend does not speak for the first copy, which may still apply (a leader
+// with a full disk refuses the resend at admission while the first copy is in its log): the
+// call ends with its outcome unknown, not with the refusal. Regression: chaos_short's counter
+// check saw an increment reported failed (StorageFull) that had been applied.
+TEST(Client, ARefusalAfterAnAttemptWithNoKnownOutcomeLeavesTheWriteMaybeApplied) {
+  FakeNode node(1);
+  node.respond([&](const cpb::Request&, int i) {
+    if (i == 0) return error_response(ErrorCode::kTimeout, "relayed, and the leader went away");
+    return error_response(ErrorCode::kStorageFull, "the cluster's storage alarm is raised");
+  });
+  auto client = connect_to({node.ticket_peer()});
+  ASSERT_TRUE(client);
+  auto r = kv::put(*client, "k", "v");
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code(), ErrorCode::kTimeout) << r.error().to_string();
+  EXPECT_NE(r.error().message().find("may or may not have been applied"), std::string::npos) << r.error().to_string();
+  EXPECT_NE(r.error().message().find("storage alarm"), std::string::npos) << r.error().to_string();
+  EXPECT_EQ(node.requests(), 2);
+}
+
+// Without an earlier unknown outcome, the refusal is the answer.
+TEST(Client, ARefusalOfTheFirstAttemptIsTheAnswer) {
+  FakeNode node(1);
+  node.respond([&](const cpb::Request&, int) {
+    return error_response(ErrorCode::kStorageFull, "the cluster's storage alarm is raised");
+  });
+  auto client = connect_to({node.ticket_peer()});
+  ASSERT_TRUE(client);
+  auto r = kv::put(*client, "k", "v");
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code(), ErrorCode::kStorageFull) << r.error().to_string();
+}
+
 TEST(Client, WritesAreNumberedAndSayWhichAreAllAnswered) {
   FakeNode node(1);
   SessionLog log;
