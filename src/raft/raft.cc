@@ -128,6 +128,12 @@ void RaftCore::campaign_soon(uint32_t min_wait_ticks, bool may_postpone) {
   election_elapsed_ = may_postpone ? elapsed : std::max(election_elapsed_, elapsed);
 }
 
+void RaftCore::heard_from_leader(NodeId leader) {
+  election_elapsed_ = 0;
+  lead_ = leader;
+  fast_campaigns_left_ = 0;
+}
+
 void RaftCore::become_follower(Term term, NodeId lead) {
   const bool was_campaigning = role_ == Role::kCandidate || role_ == Role::kPreCandidate;
   reset(term);
@@ -599,19 +605,13 @@ Status RaftCore::step_follower(const pb::Message& m) {
       return {};
     }
     case pb::MSG_APP:
-      election_elapsed_ = 0;
-      lead_ = m.from();
-      fast_campaigns_left_ = 0;
+      heard_from_leader(m.from());
       return handle_append_entries(m);
     case pb::MSG_HEARTBEAT:
-      election_elapsed_ = 0;
-      lead_ = m.from();
-      fast_campaigns_left_ = 0;
+      heard_from_leader(m.from());
       return handle_heartbeat(m);
     case pb::MSG_SNAP:
-      election_elapsed_ = 0;
-      lead_ = m.from();
-      fast_campaigns_left_ = 0;
+      heard_from_leader(m.from());
       handle_snapshot(m);
       return {};
     case pb::MSG_TRANSFER_LEADER:

@@ -184,6 +184,9 @@ class RaftCore {
   // of up to two heartbeats (at most a quarter of the election timeout): the fast-failover
   // delay. Unless may_postpone, a campaign already due sooner stays so.
   void campaign_soon(uint32_t min_wait_ticks, bool may_postpone);
+  // A follower heard its leader (append, heartbeat, snapshot): restarts the election timer
+  // and ends any fast-failover retries.
+  void heard_from_leader(NodeId leader);
   bool is_promotable() const;
   void hup(bool is_transfer);
   void campaign_internal(bool is_pre_vote, bool is_transfer);
@@ -249,8 +252,8 @@ class RaftCore {
   uint32_t election_elapsed_ = 0;
   uint32_t heartbeat_elapsed_ = 0;
   uint32_t randomized_election_timeout_ = 0;
-  // After the transport reported our leader unreachable: how many more lost campaigns may be
-  // retried soon rather than after a whole election timeout. Zero once a leader is heard.
+  // After the transport reported our leader unreachable: how many more campaign attempts
+  // may come soon rather than after a whole election timeout. Zero once a leader is heard.
   uint32_t fast_campaigns_left_ = 0;
   static constexpr uint32_t kFastCampaignRetries = 6;
 
