@@ -233,7 +233,7 @@ void AdminService::handle_init(const cpb::Request& req, Reply reply) {
   port_.schedule_pump();
   // The leader duty (on_tick) writes the cluster id and this node's record; answer once
   // both are applied.
-  uint64_t deadline = env_.now_ms() + env_.config.knobs.init_timeout_ms;
+  uint64_t deadline = NodeEnv::steady_ms() + env_.config.knobs.init_timeout_ms;
   answer_waiters_.push_back([this, reply, deadline]() -> bool {
     if (!env_.cluster_id.empty() && env_.auth_root_key && env_.peers.lookup(env_.config.node_id)) {
       cpb::Response resp;
@@ -242,7 +242,7 @@ void AdminService::handle_init(const cpb::Request& req, Reply reply) {
       reply(std::move(resp));
       return true;
     }
-    if (env_.now_ms() > deadline) {
+    if (NodeEnv::steady_ms() > deadline) {
       reply(error_reply(ErrorCode::kTimeout, "the new cluster did not elect this node in time; check its log"));
       return true;
     }
@@ -289,7 +289,7 @@ void AdminService::run_leader_duties() {
   DutyInput in;
   in.is_leader = port_.core()->is_leader();
   in.is_duty_in_flight = is_duty_in_flight_;
-  in.now_ms = env_.now_ms();
+  in.now_ms = NodeEnv::steady_ms();
   in.last_duty_ms = last_duty_ms_;
   if (!is_duty_due(in, env_.config.knobs)) return;
   last_duty_ms_ = in.now_ms;
@@ -335,11 +335,11 @@ void AdminService::reply_membership(Reply reply, const Response& r) {
   // one of them down could leave the cluster unable to elect. So the answer waits for the
   // final configuration, on this node's applied state (which works after a leader change).
   const uint64_t revision = r.write->revision();
-  const uint64_t deadline = env_.now_ms() + env_.config.knobs.request_timeout_ms;
+  const uint64_t deadline = NodeEnv::steady_ms() + env_.config.knobs.request_timeout_ms;
   auto answer = [this, reply, revision, deadline]() -> bool {
     pb::ConfState cs = env_.store->conf_state();
     if (cs.voters_outgoing_size() > 0) {
-      if (env_.now_ms() <= deadline) return false;
+      if (NodeEnv::steady_ms() <= deadline) return false;
       reply(error_reply(ErrorCode::kTimeout,
                         "the change is committed, but the cluster has not yet left the joint configuration of "
                         "old and new voters (it needs a leader and a majority of both); see `cluster status`"));

@@ -30,7 +30,7 @@ void AlarmService::register_handlers() {
 }
 
 void AlarmService::on_tick() {
-  const uint64_t now = env_.now_ms();
+  const uint64_t now = NodeEnv::steady_ms();
   if (now < last_check_ms_ + env_.config.knobs.storage_check_interval_ms) return;
   last_check_ms_ = now;
   check_storage();

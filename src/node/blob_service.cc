@@ -384,7 +384,7 @@ void BlobService::handle_gc(const cpb::Request&, Reply reply) {
 void BlobService::on_tick() {
   if (store_ == nullptr || port_.core() == nullptr || !env_.peers.has_membership()) return;
   const Knobs& k = env_.config.knobs;
-  const uint64_t now = env_.now_ms();
+  const uint64_t now = NodeEnv::steady_ms();
   if (now >= last_replication_ms_ + k.blob_replication_interval_ms) {
     last_replication_ms_ = now;
     schedule_replication();

@@ -505,9 +505,8 @@ void Shell::on_tick() {
   if (is_stopping_) return;
   poll_test_clock();
   if (!core_) return;
-  uint64_t now = env_.now_ms();
-  core_->tick(now);
-  if (now >= last_refresh_ms_ + env_.config.knobs.cluster_view_refresh_ms) refresh_cluster_view();
+  core_->tick(env_.now_ms());
+  if (NodeEnv::steady_ms() >= last_refresh_ms_ + env_.config.knobs.cluster_view_refresh_ms) refresh_cluster_view();
   admin_->on_tick();
   alarms_->on_tick();
   blobs_->on_tick();
@@ -582,7 +581,7 @@ void Shell::deliver_responses() {
 // What the cluster looks like: membership, member records, cluster id, ticket.
 
 void Shell::refresh_cluster_view() {
-  last_refresh_ms_ = env_.now_ms();
+  last_refresh_ms_ = NodeEnv::steady_ms();
   env_.peers.set_membership(env_.store->conf_state());
   kvpb::RangeRequest rr;
   rr.set_start(std::string(kNodeRecordPrefix));
@@ -620,9 +619,8 @@ void NodeEnv::load_auth_root_key() {
 }
 
 uint64_t NodeEnv::now_ms() const {
-  return static_cast<uint64_t>(
-      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-          .count());
+  const int64_t ms = wall_clock_us() / 1000;
+  return ms > 0 ? static_cast<uint64_t>(ms) : 0;
 }
 
 int64_t NodeEnv::wall_clock_us() const {

@@ -147,13 +147,19 @@ void NodeCore::respond_read(uint64_t request_id, Result<kvpb::RangeResult> r, In
   responses_.push_back(std::move(resp));
 }
 
-void NodeCore::tick(uint64_t now_ms) {
+void NodeCore::advance_clock(uint64_t now_ms) {
   now_ms_ = std::max(now_ms_, now_ms);
+  if (now_ms > last_input_ms_) elapsed_ms_ += now_ms - last_input_ms_;
+  last_input_ms_ = now_ms;  // after a step back, intervals count again from here
+}
+
+void NodeCore::tick(uint64_t now_ms) {
+  advance_clock(now_ms);
   // BUGGIFY: a late tick (the loop ran something long): this one does nothing. Raft's
   // timeouts and the core's deadlines then fire later, as they may in production.
   if (ASPEN_BUGGIFY("node.tick_skipped")) return;
   raft_->tick();
-  expire_timed_out(now_ms_);
+  expire_timed_out(elapsed_ms_);
   maybe_expire_leases(now_ms_);
   maybe_compact_history(now_ms_);
   serve_ready_reads();  // reads deferred by the answer budget
@@ -180,7 +186,7 @@ Status NodeCore::step(const pb::Message& msg) {
 }
 
 void NodeCore::submit_write(uint64_t request_id, kvpb::Command cmd, uint64_t now_ms) {
-  now_ms_ = std::max(now_ms_, now_ms);
+  advance_clock(now_ms);
   if (auto s = kv::validate_command(cmd); !s) return respond_write(request_id, std::unexpected(s.error()));
   if (!raft_->is_leader()) return respond_write(request_id, std::unexpected(not_leader_error()));
   if (pending_requests() >= config_.knobs.max_pending_requests) {
@@ -196,12 +202,12 @@ void NodeCore::submit_write(uint64_t request_id, kvpb::Command cmd, uint64_t now
   }
   Index index = raft_->log().last_index();
   ASPEN_ASSERT_MSG(index == before + 1, "a leader's proposal takes the next index");
-  pending_writes_[index] = PendingWrite{request_id, raft_->term(), now_ms_ + config_.knobs.request_timeout_ms,
+  pending_writes_[index] = PendingWrite{request_id, raft_->term(), elapsed_ms_ + config_.knobs.request_timeout_ms,
                                         has_fixed_result(cmd)};
 }
 
 void NodeCore::submit_conf_change(uint64_t request_id, const pb::ConfChange& cc, uint64_t now_ms) {
-  now_ms_ = std::max(now_ms_, now_ms);
+  advance_clock(now_ms);
   if (!raft_->is_leader()) return respond_write(request_id, std::unexpected(not_leader_error()));
   // A membership change waits among the writes: it counts against the same bound.
   if (pending_requests() >= config_.knobs.max_pending_requests) {
@@ -214,12 +220,12 @@ void NodeCore::submit_conf_change(uint64_t request_id, const pb::ConfChange& cc,
   if (auto s = raft_->propose_conf_change(cc); !s) return respond_write(request_id, std::unexpected(s.error()));
   Index index = raft_->log().last_index();
   ASPEN_ASSERT_MSG(index == before + 1, "a leader's proposal takes the next index");
-  pending_writes_[index] = PendingWrite{request_id, raft_->term(), now_ms_ + config_.knobs.request_timeout_ms};
+  pending_writes_[index] = PendingWrite{request_id, raft_->term(), elapsed_ms_ + config_.knobs.request_timeout_ms};
 }
 
 void NodeCore::submit_read(uint64_t request_id, kvpb::RangeRequest request, ReadConsistency consistency,
                            uint64_t now_ms) {
-  now_ms_ = std::max(now_ms_, now_ms);
+  advance_clock(now_ms);
   if (auto s = kv::validate_range(request); !s) return respond_read(request_id, std::unexpected(s.error()));
   if (consistency == ReadConsistency::kStale) return respond_read(request_id, store_.range(request));
   if (pending_requests() >= config_.knobs.max_pending_requests) {
@@ -228,7 +234,7 @@ void NodeCore::submit_read(uint64_t request_id, kvpb::RangeRequest request, Read
                                                fmt::format("too many requests in flight (limit {})",
                                                            config_.knobs.max_pending_requests)));
   }
-  read_batch_.push_back(PendingRead{request_id, std::move(request), now_ms_ + config_.knobs.request_timeout_ms});
+  read_batch_.push_back(PendingRead{request_id, std::move(request), elapsed_ms_ + config_.knobs.request_timeout_ms});
   ++pending_read_count_;
   // BUGGIFY: this read starts its own round now instead of waiting for the batch: batching is
   // an optimisation, each round is a full ReadIndex (§6.4).
@@ -340,7 +346,7 @@ bool NodeCore::should_apply_now(bool is_forced) const {
   if (apply_stash_.size() >= limits::kMaxBatchSize || apply_stash_bytes_ >= limits::kMaxCommittedEntriesPerReadyBytes / 2) {
     return true;
   }
-  return now_ms_ >= apply_stash_since_ms_ + config_.knobs.apply_delay_max_ms;
+  return elapsed_ms_ >= apply_stash_since_ms_ + config_.knobs.apply_delay_max_ms;
 }
 
 bool NodeCore::is_stash_due() const {
@@ -349,7 +355,7 @@ bool NodeCore::is_stash_due() const {
 
 NodeCore::ToApply NodeCore::take_entries_to_apply(const raft::Ready& rd) {
   bool is_forced = rd.snapshot.has_value() || is_stash_forced_;
-  if (apply_stash_.empty()) apply_stash_since_ms_ = now_ms_;
+  if (apply_stash_.empty()) apply_stash_since_ms_ = elapsed_ms_;
   for (const auto& e : rd.committed_entries) {
     // A membership change is applied at once: Raft gates the next change and the joint
     // configuration's exit on its apply (and members act on the membership they applied).

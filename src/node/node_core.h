@@ -174,6 +174,8 @@ class NodeCore {
   // History retention (knobs.history_retention_*): the leader proposes a Compact.
   void maybe_compact_history(uint64_t now_ms);
   Error not_leader_error() const;
+  // Takes the time an input came with: now_ms_ and elapsed_ms_ (above).
+  void advance_clock(uint64_t now_ms);
   uint64_t hlc_physical_ms() const { return config_.hlc_physical_ms ? config_.hlc_physical_ms() : now_ms_; }
   // After a restart: the largest stamp in the log (NodeHlc's log_max).
   void recover_log_hlc();
@@ -214,7 +216,16 @@ class NodeCore {
   NodeCoreConfig config_;
   storage::Store& store_;
   std::unique_ptr<raft::RaftCore> raft_;
+  // The time the shell passes in is its wall clock, which may be stepped back or forward
+  // (NTP, an operator, the chaos harness's clock nemesis). Two clocks are kept from it:
+  // now_ms_, the largest time seen, for what must agree across nodes (leader stamps, lease
+  // expiry, history age); elapsed_ms_, the sum of the forward moves only, for this node's own
+  // intervals and deadlines, so that a step back does not hold every pending request past
+  // its deadline until the clock catches up. Equal when the input never goes back (the
+  // simulator). See advance_clock().
   uint64_t now_ms_ = 0;
+  uint64_t elapsed_ms_ = 0;
+  uint64_t last_input_ms_ = 0;
   NodeHlc hlc_;
   std::string last_hlc_refusal_;
 

@@ -48,7 +48,7 @@ void WatchService::create(transport::Stream stream, const cpb::WatchCreateReques
     return;
   }
   w.sent_through = w.next_revision - 1;
-  w.last_sent_ms = env_.now_ms();
+  w.last_sent_ms = NodeEnv::steady_ms();
   const StreamKey key = key_of(stream);
   auto [it, is_new] = watchers_.emplace(key, std::move(w));
   if (!is_new) return;
@@ -90,7 +90,7 @@ bool WatchService::send(Watcher& w, cpb::WatchResponse resp) {
     return false;
   }
   if (is_events) env_.counters.watch_messages_sent.fetch_add(1, std::memory_order_relaxed);
-  w.last_sent_ms = env_.now_ms();
+  w.last_sent_ms = NodeEnv::steady_ms();
   return true;
 }
 
@@ -122,7 +122,7 @@ void WatchService::on_applied() {
 }
 
 void WatchService::serve_round() {
-  const uint64_t now_ms = env_.now_ms();
+  const uint64_t now_ms = NodeEnv::steady_ms();
   const bool is_over_total = unacked_bytes() >= limits::kMaxWatchTotalUnackedBytes;
   if (is_over_total) ASPEN_LOG_DEBUG("node {}: watch traffic at its total bound; slow watchers wait", env_.config.node_id);
   // Watchers behind the store revision, grouped by cursor: each group is one read.
@@ -227,7 +227,7 @@ void WatchService::serve_round() {
 
 void WatchService::on_tick() {
   if (watchers_.empty()) return;
-  const uint64_t now_ms = env_.now_ms();
+  const uint64_t now_ms = NodeEnv::steady_ms();
   std::vector<StreamKey> stalled;
   bool has_resumable = false;
   for (auto& [key, w] : watchers_) {

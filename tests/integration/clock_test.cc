@@ -3,7 +3,7 @@
 // offsets within 50 ms in `aspen-cli cluster status --json` and in the metrics, the node
 // 700 ms behind is warned about, a killed member turns unreachable in the leader's eyes and
 // reachable again when it comes back, the knob refuses values out of its range, and
-// --test-clock-offset-file moves a running node's clock.
+// --test-clock-offset-file moves a running node's clock, lease expiry included.
 #include <nlohmann/json.hpp>
 
 #include <cmath>
@@ -14,6 +14,7 @@
 #include <regex>
 
 #include "cli_process.h"
+#include "kv/key_value_store.h"
 #include "node_process.h"
 
 namespace aspen::testing {
@@ -226,6 +227,42 @@ TEST_F(ClockTest, TheOffsetFileMovesARunningNodesClockAndBadContentKeepsTheLastO
   std::filesystem::remove(file);
   injected[2] = 300;
   EXPECT_TRUE(wait_until(matches, 20000)) << "file removed: " << st.dump();
+}
+
+// The offset moves what a real clock step moves, lease expiry included: a leader whose
+// clock jumps past a lease's TTL expires the lease at once, with its keys
+// (docs/operations.md "Clocks").
+TEST(ClockStep, ALeaderWhoseClockJumpsPastALeasesTtlExpiresIt) {
+  TempDir dir;
+  NodeMap nodes;
+  const std::string file = dir.path() + "/clock-1";
+  nodes[1] = std::make_unique<NodeProcess>(1, dir.path(), "clock-step-test-cookie");
+  ASSERT_NO_FATAL_FAILURE(nodes[1]->start({"--test-clock-offset-file=" + file}));
+  auto c = client_for(nodes);
+  ASSERT_NE(c, nullptr);
+  ASSERT_NO_FATAL_FAILURE(form_cluster(*c, nodes));
+  auto lease = kv::lease_grant(*c, 600'000);
+  ASSERT_TRUE(lease) << lease.error().to_string();
+  auto put = kv::put(*c, "session", "alive", lease->id());
+  ASSERT_TRUE(put) << put.error().to_string();
+  auto got = kv::get(*c, "session");
+  ASSERT_TRUE(got && got->has_value());
+
+  {
+    std::ofstream(file + ".tmp") << "+700000\n";  // past the 600 s TTL
+  }
+  std::filesystem::rename(file + ".tmp", file);
+  EXPECT_TRUE(wait_until(
+      [&] {
+        auto g = kv::get(*c, "session");
+        return g && !g->has_value();
+      },
+      15000))
+      << nodes[1]->log();
+  EXPECT_NE(nodes[1]->log().find("test clock offset now 700000 ms"), std::string::npos);
+  auto leases = c->list_leases();
+  ASSERT_TRUE(leases) << leases.error().to_string();
+  EXPECT_TRUE(leases->empty());
 }
 
 TEST(ClockKnob, OutOfRangeOrMalformedValuesAreRefusedWithTheFlagNamed) {

@@ -226,6 +226,32 @@ TEST(NodeCore, StalledWriteTimesOutWithAnHonestError) {
   EXPECT_NE(out[0].write.error().message().find("may or may not"), std::string::npos);
 }
 
+// The shell passes its wall clock, which can be stepped back (NTP, an operator) while a
+// write waits: its deadline still comes request_timeout_ms of elapsed time later, not once
+// the clock has caught up again; and the leader's stamp never goes back with the clock.
+TEST(NodeCore, WallClockSteppedBackNeitherHoldsADeadlineNorMovesStampsBack) {
+  SingleNode n;
+  n.become_leader();
+  n.core->submit_write(1, put_cmd("k", "v"), 100'000);
+  n.core->tick(40'000);  // stepped back a minute; the storage thread never reports back
+  n.core->tick(42'999);
+  EXPECT_TRUE(n.core->take_responses().empty());
+  n.core->tick(43'001);  // 3,001 ms have elapsed since the write came in
+  auto out = n.core->take_responses();
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].write.error().code(), ErrorCode::kTimeout);
+
+  n.core->submit_write(2, put_cmd("k", "w"), 43'100);
+  n.drive();
+  const Index last = n.store.last_index();
+  auto entries = n.store.entries(last, last + 1, UINT64_MAX);
+  ASSERT_TRUE(entries && entries->size() == 1u);
+  kvpb::Command stamped;
+  ASSERT_TRUE(stamped.ParseFromString(entries->front().data()));
+  EXPECT_EQ(stamped.put().value(), "w");
+  EXPECT_EQ(stamped.timestamp_ms(), 100'000u);  // not 43,100: lease expiry never goes back
+}
+
 TEST(NodeCore, LeaderExpiresLeasesByItsClock) {
   SingleNode n;
   n.become_leader();

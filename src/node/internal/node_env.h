@@ -56,13 +56,17 @@ struct NodeEnv {
   // what --test-clock-offset-file says while the node runs (node/test_clock.h). [any]
   std::atomic<int64_t> test_clock_offset_ms{config.test_clock_offset_ms};
 
-  // Wall clock in ms: leader stamps (lease expiry) must agree across nodes.
+  // The wall clock in ms since the Unix epoch (wall_clock_us() in ms): for times that must
+  // agree across nodes or outlive the process: leader stamps (lease expiry, TTLs, history
+  // age), token expiry, gossip announcements, blob ages. A clock step moves it, and the
+  // test-only offset moves it as a step would. Never for an interval or a deadline of this
+  // node's own: those use steady_ms(). [any]
   uint64_t now_ms() const;
-  // The wall clock heartbeats carry, in us since the epoch: the real one shifted by
-  // test_clock_offset_ms (tests only; any thread). Clock drift detection reads it; nothing that decides
-  // does (leases and TTLs use now_ms(), the real clock).
+  // The same wall clock in us: the real one shifted by test_clock_offset_ms (tests only).
+  // Heartbeats carry it (clock drift detection) and the hybrid logical clock reads it. [any]
   int64_t wall_clock_us() const;
-  // A monotonic clock in ms, for intervals (the peer monitor).
+  // A monotonic clock in ms, for intervals and deadlines (the peer monitor, timers, the
+  // cadence of checks and duties): no clock step moves it. [any]
   static uint64_t steady_ms();
   cpb::NodeAddress address_of(const PeerInfo& p) const;
   // This node's id, key and bound address; built once. [loop]
