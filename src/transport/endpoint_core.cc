@@ -276,8 +276,9 @@ bool EndpointCore::drain_socket() {
     if (n < 0) {
       if (errno == EINTR) continue;
       if (is_icmp_reported_errno(errno) && error_reports++ < 4) {
-        // An ICMP report, not the end of the datagrams: read it, then go on receiving.
-        drain_error_queue();
+        // An ICMP report, not the end of the datagrams: read it, then go on receiving; it
+        // is acted on once the datagrams queued before it are read.
+        collect_error_reports();
         continue;
       }
       if (errno != EAGAIN && errno != EWOULDBLOCK) ASPEN_LOG_DEBUG("transport: recvmmsg: {}", std::strerror(errno));
@@ -297,6 +298,7 @@ bool EndpointCore::drain_socket() {
     }
   }
   is_draining_ = false;
+  if (is_empty) act_on_error_reports();
   // Write once per batch: acknowledgements and replies for several datagrams share packets.
   flush_listed();
   return is_empty;

@@ -31,6 +31,10 @@ namespace {
 
 // Reports read per drain; more wait for the next one (the socket's error stays flagged).
 constexpr int kMaxErrorReportsPerDrain = 64;
+// Distinct unreachable addresses held until the socket's datagrams are read. Reports past
+// it are read and dropped: connections to those addresses then end by their idle timeout
+// (only a flood of forged reports naming many addresses gets here).
+constexpr size_t kMaxPendingUnreachableReports = 256;
 
 // Whether an ICMP-reported errno means the peer cannot be reached at that address.
 bool is_unreachable_errno(int err) {
@@ -91,12 +95,26 @@ void EndpointCore::schedule_error_drain() {
   post([this] {
     is_error_drain_posted_ = false;
     if (is_closed()) return;
-    drain_error_queue();
-    flush_listed();
+    collect_error_reports();
+    // Datagrams that arrived before the report are read first (drain_socket acts on the
+    // reports once the socket is empty); with more queued than one drain takes, the rest
+    // is read in later turns of the loop, as on_readable does.
+    continue_drain();
   });
 }
 
-void EndpointCore::drain_error_queue() {
+void EndpointCore::continue_drain() {
+  if (drain_socket()) return;
+  post([this] {
+    if (!is_closed()) continue_drain();
+  });
+}
+
+void EndpointCore::act_on_error_reports() {
+  for (const auto& r : std::exchange(unreachable_reports_, {})) on_address_unreachable(r.addr, r.err);
+}
+
+void EndpointCore::collect_error_reports() {
   const int fd = socket_.native_handle();
   for (int i = 0; i < kMaxErrorReportsPerDrain; ++i) {
     PeerAddr offender;
@@ -122,8 +140,13 @@ void EndpointCore::drain_error_queue() {
       sock_extended_err ee;
       std::memcpy(&ee, CMSG_DATA(c), sizeof(ee));
       const bool is_icmp = ee.ee_origin == SO_EE_ORIGIN_ICMP || ee.ee_origin == SO_EE_ORIGIN_ICMP6;
-      if (is_icmp && is_unreachable_errno(static_cast<int>(ee.ee_errno))) {
-        on_address_unreachable(offender, static_cast<int>(ee.ee_errno));
+      if (!is_icmp || !is_unreachable_errno(static_cast<int>(ee.ee_errno))) continue;
+      // One report per address is enough (bounded by the addresses of our connections);
+      // a new one for an address already listed changes nothing.
+      bool is_listed = false;
+      for (const auto& r : unreachable_reports_) is_listed = is_listed || is_same_address(r.addr, offender);
+      if (!is_listed && unreachable_reports_.size() < kMaxPendingUnreachableReports) {
+        unreachable_reports_.push_back(UnreachableReport{offender, static_cast<int>(ee.ee_errno)});
       }
     }
   }

@@ -189,6 +189,30 @@ TEST(QuicFailures, GracefulCloseReachesThePeer) {
   EXPECT_TRUE(is_goodbye || is_unreachable) << msg.error().message();
 }
 
+// The race behind the two answers accepted above, made to happen: the peer's goodbye waits
+// in our socket when the ICMP error answering a later datagram of ours arrives. The kernel
+// reports the error first; the endpoint still reads the datagrams queued before it, so the
+// connection ends with the peer's own reason, not "unreachable".
+TEST(QuicFailures, AGoodbyeQueuedBeforeAnIcmpErrorIsReadFirst) {
+  TestNode a, b;
+  auto conn = a.dial(b);
+  ASSERT_TRUE(conn);
+  auto stream = conn->open_bi();
+  ASSERT_TRUE(stream);
+  ASSERT_TRUE(stream->send("x"));
+  ASSERT_TRUE(stream->recv(5000));
+  const SocketAddr b_addr = b.endpoint->local_addr();
+  {
+    auto frozen = EndpointTestAccess::freeze(*a.endpoint);
+    b.endpoint->close();  // its CONNECTION_CLOSE now waits, unread, in a's socket
+    ASSERT_TRUE(EndpointTestAccess::send_datagram(*a.endpoint, b_addr, "anyone there?"));
+    ASSERT_TRUE(wait_until([&] { return EndpointTestAccess::has_error_report(*a.endpoint); }, seconds(5)));
+  }
+  auto msg = stream->recv(5000);
+  ASSERT_FALSE(msg);
+  EXPECT_NE(msg.error().message().find("shutting down"), std::string::npos) << msg.error().to_string();
+}
+
 // Crashes `node` (no close, no goodbye to peers) and brings it back with the same key on the
 // same port, as a restarted process would.
 void restart_on_the_same_port(TestNode& node) {

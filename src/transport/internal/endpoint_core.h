@@ -115,6 +115,7 @@ class EndpointCore : public std::enable_shared_from_this<EndpointCore> {
   // Testing: received data is never credited back (a peer whose application never reads).
   void withhold_credit_for_testing() { is_credit_withheld_for_testing_ = true; }
   bool is_credit_withheld_for_testing() const noexcept { return is_credit_withheld_for_testing_; }
+  int native_fd_for_testing() { return socket_.native_handle(); }
   void route_cid(const std::string& cid, const std::shared_ptr<QuicConnection>& conn);
   void unroute_cid(const std::string& cid);
   void stateless_reset_token(uint8_t* token_out, const uint8_t* cid, size_t cid_len) const;
@@ -155,11 +156,19 @@ class EndpointCore : public std::enable_shared_from_this<EndpointCore> {
   // IP_RECVERR); a peer's port or host reported unreachable ends every connection with that
   // address at once, instead of after the idle timeout, and tells the handler.
   void enable_error_reports();
-  void drain_error_queue();
+  // Reads the error queue into unreachable_reports_; acting on them waits until the
+  // datagrams already received are read (act_on_error_reports): the kernel reports a pending
+  // ICMP error before the datagrams queued ahead of it, and one of those may be the peer's
+  // own CONNECTION_CLOSE, which says more than "unreachable".
+  void collect_error_reports();
+  void act_on_error_reports();
   void on_address_unreachable(const PeerAddr& addr, int err);
   // A send or receive failed with an errno that only reports an earlier ICMP error (the
   // datagram itself was fine): read the error queue soon, from the loop.
   void schedule_error_drain();
+  // Reads the socket until it is empty, over as many turns of the loop as it takes (without
+  // touching the readiness wait, which stays armed).
+  void continue_drain();
   // Queues datagrams the kernel did not take, and waits for the socket to become writable.
   void queue_unsent(const uint8_t* data, size_t size, const PeerAddr& to);
   void wait_writable();
@@ -222,6 +231,11 @@ class EndpointCore : public std::enable_shared_from_this<EndpointCore> {
   std::map<std::string, std::shared_ptr<ProtocolHandler>> handlers_;
   std::function<void(const PublicKey&)> on_peer_unreachable_;  // [handlers_mu_]
   bool is_error_drain_posted_ = false;                          // [loop]
+  struct UnreachableReport {
+    PeerAddr addr;
+    int err = 0;
+  };
+  std::vector<UnreachableReport> unreachable_reports_;  // [loop] read, not yet acted on
 
   struct HandlerThread {
     std::thread thread;

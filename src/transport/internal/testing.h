@@ -3,9 +3,15 @@
 // freezing its loop (to play a hung one).
 #pragma once
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+
 #include <future>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <utility>
 
 #include "transport/endpoint.h"
@@ -62,6 +68,22 @@ struct EndpointTestAccess {
   static void fail_next_sends(Endpoint& e, size_t n) {
     auto core = e.core_;
     core->post([core, n] { core->fail_next_sends_for_testing(n); });
+  }
+  // Sends `bytes` from the endpoint's own UDP socket to `to` (an IPv4 address), beside its
+  // loop (which may be frozen): as if the endpoint had sent a datagram there.
+  static bool send_datagram(Endpoint& e, const SocketAddr& to, std::string_view bytes) {
+    sockaddr_in sa{};
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons(to.port);
+    if (::inet_pton(AF_INET, to.ip.c_str(), &sa.sin_addr) != 1) return false;
+    const ssize_t n = ::sendto(e.core_->native_fd_for_testing(), bytes.data(), bytes.size(), 0,
+                               reinterpret_cast<const sockaddr*>(&sa), sizeof(sa));
+    return n == static_cast<ssize_t>(bytes.size());
+  }
+  // Whether an ICMP error report waits on the endpoint's socket (POLLERR), without reading it.
+  static bool has_error_report(Endpoint& e) {
+    pollfd p{e.core_->native_fd_for_testing(), 0, 0};
+    return ::poll(&p, 1, 0) == 1 && (p.revents & POLLERR) != 0;
   }
 };
 
