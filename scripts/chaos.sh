@@ -19,9 +19,10 @@
 # Nemeses (default: all of them, in a seeded order; one fault at a time unless --overlap):
 #   partition  majority/minority split, isolated leader, one-way (a node stops hearing
 #              another), bridge (one node sees both halves); nftables inside namespaces
-#   kill       kill -9 of the leader or a random node, restart after a few seconds
-#   pause      SIGSTOP of the leader or a random node for longer than the election
-#              timeout, then SIGCONT
+#   kill       kill -9 of the leader or a random node (the fresh node too, while there is
+#              one), restart after a few seconds
+#   pause      SIGSTOP of the leader or a random node (the fresh node too) for longer than
+#              the election timeout, then SIGCONT
 #   netem      delay with jitter, loss, duplication and reordering (tc netem) on one or
 #              every node; where the kernel has no netem, random loss (nftables) and a
 #              rate limit (tc tbf) instead, and the timeline says so
@@ -320,13 +321,18 @@ leader_id() {
 # never inside $(...) or <(...): the seed alone fixes the schedule (which node leads at a
 # given moment still depends on the run).
 # TARGET: the leader half the time (when one is known and is one of the N nodes), else any
-# of the N nodes; WHO says which.
+# of the N nodes; WHO says which. With "with-fresh" (kill, pause, clock) the fresh node,
+# while one is in the cluster, is a target too: as the leader, or drawn as one of N+1
+# (WHO=fresh). Without it (partitions, disks, membership) a fresh node is no target: those
+# nemeses work on the N nodes the run started with.
 pick_target() {
-  local l="" coin=$(( RANDOM % 2 )) any=$(( RANDOM % CHAOS_NODES + 1 ))
+  local l="" coin=$(( RANDOM % 2 )) n=$CHAOS_NODES any fresh=""
+  [ "${1:-}" = with-fresh ] && [ -n "$SPARE_ID" ] && { fresh=$SPARE_ID; n=$(( n + 1 )); }
+  any=$(( RANDOM % n + 1 ))
   if (( coin == 0 )); then l=$(leader_id); fi
-  # A fresh node (id above N, in the spare namespace) is no target: the nemeses work on the
-  # N nodes the run started with.
-  if [ -n "$l" ] && (( l >= 1 && l <= CHAOS_NODES )); then TARGET=$l; WHO=leader; else TARGET=$any; WHO=random; fi
+  if [ -n "$l" ] && { (( l >= 1 && l <= CHAOS_NODES )) || [ "$l" = "$fresh" ]; }; then TARGET=$l; WHO=leader
+  elif (( any > CHAOS_NODES )); then TARGET=$fresh; WHO=fresh
+  else TARGET=$any; WHO=random; fi
 }
 # Sleeps $1 seconds unless the run ends first (the monotonic end is END_NS).
 hold() {
@@ -396,16 +402,17 @@ nemesis_partition() {
 
 nemesis_kill() {
   local t who
-  pick_target; t=$TARGET; who=$WHO
+  pick_target with-fresh; t=$TARGET; who=$WHO
   kill -KILL "${NODE_PID[$t]}" 2> /dev/null; wait "${NODE_PID[$t]}" 2> /dev/null
   NODE_DOWN[$t]=1
   log "kill -9 node $t ($who)"; count "kill-$who"
-  HEALS+=("0 start_node $t; log 'restart node $t'")
+  if [ "$t" = "$SPARE_ID" ]; then HEALS+=("0 restart_fresh $t")
+  else HEALS+=("0 start_node $t; log 'restart node $t'"); fi
 }
 
 nemesis_pause() {
   local t who
-  pick_target; t=$TARGET; who=$WHO
+  pick_target with-fresh; t=$TARGET; who=$WHO
   kill -STOP "${NODE_PID[$t]}" 2> /dev/null; log "SIGSTOP node $t ($who)"; count "pause-$who"
   HEALS+=("0 kill -CONT ${NODE_PID[$t]} 2> /dev/null; log 'SIGCONT node $t'")
 }
@@ -501,14 +508,23 @@ others() { member_ids | grep -vx "$1" | tr '\n' ' '; }
 # spare namespace.
 start_fresh() {
   local id=$1
-  set_clock "$id" 0
+  [ -f "$(clock_file "$id")" ] || set_clock "$id" 0
   (chaos_exec_in_ns "$(chaos_node_ns "$SPARE_IDX")" "$BUILD/aspen-node" --node-id "$id" --cookie-file "$RUN_DIR/cookie" \
     --data-dir "$RUN_DIR/node-$id" --bind "$(chaos_node_ip "$SPARE_IDX"):$CHAOS_PORT" \
     --ticket-file "$RUN_DIR/node-$id.ticket" --heartbeat-ms "$HEARTBEAT_MS" \
     --election-timeout-ms "$ELECTION_TIMEOUT_MS" --test-clock-offset-file "$(clock_file "$id")") \
     >> "$RUN_DIR/node-$id.log" 2>&1 &
   SPARE_PID=$!
+  NODE_PID[$id]=$!
+  unset "NODE_DOWN[$id]"
   chaos_record pid "$!"
+}
+# After a kill -9 of the fresh node: the same id, data directory and key, unless a
+# membership round removed it meanwhile.
+restart_fresh() {
+  [ "$1" = "$SPARE_ID" ] || { unset "NODE_DOWN[$1]"; return 0; }
+  start_fresh "$1"
+  log "restart fresh node $1"
 }
 # Starts a fresh node and adds it as a learner; the round's heal promotes it.
 fresh_join() {
@@ -542,7 +558,8 @@ fresh_leave() {
   log "membership: remove fresh node $id: $r"
   count "member-fresh-remove"
   [ "$r" = ok ] || return
-  kill -TERM "$SPARE_PID" 2> /dev/null; wait "$SPARE_PID" 2> /dev/null
+  kill -CONT "$SPARE_PID" 2> /dev/null; kill -TERM "$SPARE_PID" 2> /dev/null; wait "$SPARE_PID" 2> /dev/null
+  unset "NODE_DOWN[$id]"
   log "membership: fresh node $id stopped"
   SPARE_ID=""; SPARE_PID=""
 }
@@ -608,7 +625,7 @@ nemesis_clock() {
   local kind=$(( RANDOM % 3 )) t who ms i what="" rate
   case $kind in
     0)
-      pick_target; t=$TARGET; who=$WHO; clock_jump_ms_draw; ms=$CLOCK_MS
+      pick_target with-fresh; t=$TARGET; who=$WHO; clock_jump_ms_draw; ms=$CLOCK_MS
       set_clock "$t" "$ms"; log "clock jump: node $t ($who) by $ms ms"; count clock-jump ;;
     1)
       for i in $(member_ids); do
@@ -617,7 +634,7 @@ nemesis_clock() {
       done
       log "clock jump on every node: ${what%, }"; count clock-jump-all ;;
     2)
-      pick_target; t=$TARGET; who=$WHO
+      pick_target with-fresh; t=$TARGET; who=$WHO
       rate=$(( (50 + RANDOM % 451) * (RANDOM % 2 == 0 ? 1 : -1) ))
       # The drift runs in the background, 5 steps a second, until the heal stops it (or
       # this shell is gone).
@@ -707,7 +724,10 @@ for i in $(seq 1 "$CHAOS_NODES"); do
 done
 # A fresh node still in the cluster stays for the checks: it must be running, a voter, and
 # converge with the others.
-if [ -n "$SPARE_ID" ] && ! kill -0 "$SPARE_PID" 2> /dev/null; then
+[ -n "$SPARE_ID" ] && kill -CONT "$SPARE_PID" 2> /dev/null
+if [ -n "$SPARE_ID" ] && [ -n "${NODE_DOWN[$SPARE_ID]:-}" ]; then
+  start_fresh "$SPARE_ID"
+elif [ -n "$SPARE_ID" ] && ! kill -0 "$SPARE_PID" 2> /dev/null; then
   wait "$SPARE_PID"; rc=$?
   VIOLATIONS+=("fresh node $SPARE_ID died on its own (exit $rc); see $RUN_DIR/node-$SPARE_ID.log")
   start_fresh "$SPARE_ID"
