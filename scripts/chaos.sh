@@ -743,6 +743,15 @@ if [[ ",$NEMESES," == *,disk,* ]]; then
   [ "$r" = ok ] || VIOLATIONS+=("the storage alarm could not be disarmed after healing: $r")
 fi
 log "healed: every fault removed, every node running and a voter$([ -n "$SPARE_ID" ] && echo " (with fresh node $SPARE_ID)")"
+# Leases the leaders expired by their clocks: a leader whose clock jumped forward expires
+# leases early (docs/operations.md "Clocks"), so the clock nemesis shows here.
+expired=0
+for i in $(member_ids); do
+  v=$(in_client "$BUILD/aspen-cli" --timeout-ms 2000 metrics --node "$i" 2> /dev/null |
+    sed -n 's/^aspen_lease_expiries_proposed_total{[^}]*} \([0-9]*\).*/\1/p' | head -1)
+  expired=$(( expired + ${v:-0} ))
+done
+log "leases expired by the leaders' clocks: $expired (aspen_lease_expiries_proposed_total summed over the members; a restart starts a member's count again)"
 wait "$WORKLOAD_PID"; WORKLOAD_PID=""
 log "$(tail -1 "$RUN_DIR/workload.log")"
 if [ -n "$COORD_PID" ]; then

@@ -25,6 +25,7 @@ void read_counters(const NodeCounters& c, MetricsView& v) {
   v.raft_refused = r(c.raft_refused);
   v.raft_messages_refused = r(c.raft_messages_refused);
   v.hlc_refused = r(c.hlc_refused);
+  v.lease_expiries_proposed = r(c.lease_expiries_proposed);
   v.snapshots_sent = r(c.snapshots_sent);
   v.client_requests = r(c.client_requests);
   v.client_errors = r(c.client_errors);
@@ -100,6 +101,10 @@ std::string prometheus_text(const MetricsView& v) {
          "Hybrid logical clock stamps from peers refused as too far ahead of this node's clock (the messages were "
          "still processed; see docs/operations.md, Clocks).",
          v.hlc_refused);
+  metric("lease_expiries_proposed_total", "counter",
+         "Leases this node, as leader, proposed to expire because its clock passed their expiry time (see "
+         "docs/operations.md, Clocks).",
+         v.lease_expiries_proposed);
   metric("raft_snapshots_sent_total", "counter", "Snapshots sent to lagging followers.", v.snapshots_sent);
   metric("raft_snapshots_received_total", "counter", "Snapshots received from the leader and installed.",
          v.snapshots_received);

@@ -42,6 +42,9 @@ struct NodeCounters {
   // Raft message or entry stamps the hybrid logical clock refused: further ahead of this
   // node's clock than its max offset (node/node_hlc.h). The messages were stepped anyway.
   std::atomic<uint64_t> hlc_refused{0};
+  // Leases this node, as leader, proposed to expire by its clock (NodeCore's count, copied
+  // on each tick).
+  std::atomic<uint64_t> lease_expiries_proposed{0};
   // Writes this node's core answered (as leader), from submission to answer.
   std::atomic<uint64_t> core_writes_answered{0};
   LatencyHistogram core_write_latency;
@@ -80,6 +83,7 @@ struct MetricsView {
   uint64_t raft_refused = 0;
   uint64_t raft_messages_refused = 0;
   uint64_t hlc_refused = 0;
+  uint64_t lease_expiries_proposed = 0;
   uint64_t snapshots_sent = 0;
   uint64_t client_requests = 0;
   uint64_t client_errors = 0;

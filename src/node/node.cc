@@ -297,6 +297,7 @@ Status Shell::recreate_core() {
   auto core = NodeCore::create(cc, *env_.store);
   if (!core) return std::unexpected(core.error());
   core_ = std::move(*core);
+  lease_expiries_counted_ = 0;
   cycle_.emplace(env_.store->initial_state().hard_state);
   return {};
 }
@@ -506,6 +507,10 @@ void Shell::on_tick() {
   poll_test_clock();
   if (!core_) return;
   core_->tick(env_.now_ms());
+  // The core counts from 0 in each life (recreate_core): the metric adds what it counted since.
+  const uint64_t expiries = core_->lease_expiries_proposed();
+  env_.counters.lease_expiries_proposed.fetch_add(expiries - lease_expiries_counted_, std::memory_order_relaxed);
+  lease_expiries_counted_ = expiries;
   if (NodeEnv::steady_ms() >= last_refresh_ms_ + env_.config.knobs.cluster_view_refresh_ms) refresh_cluster_view();
   admin_->on_tick();
   alarms_->on_tick();

@@ -542,6 +542,7 @@ void NodeCore::maybe_expire_leases(uint64_t now_ms) {
   for (uint64_t id : *ids) cmd.mutable_lease_expire()->add_ids(id);
   if (raft_->propose(cmd.SerializeAsString())) {
     ASPEN_PROBE("node.lease_expiry_proposed");
+    lease_expiries_proposed_ += ids->size();
     lease_expire_in_flight_ = raft_->log().last_index();
   }
 }

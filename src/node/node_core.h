@@ -162,6 +162,8 @@ class NodeCore {
   // description for the shell's log.
   const NodeHlc& hlc() const { return hlc_; }
   const std::string& last_hlc_refusal() const { return last_hlc_refusal_; }
+  // Leases this core, as leader, proposed to expire (their expiry time passed on its clock).
+  uint64_t lease_expiries_proposed() const { return lease_expiries_proposed_; }
 
  private:
   NodeCore(const NodeCoreConfig& config, storage::Store& store, std::unique_ptr<raft::RaftCore> raft);
@@ -228,6 +230,7 @@ class NodeCore {
   uint64_t last_input_ms_ = 0;
   NodeHlc hlc_;
   std::string last_hlc_refusal_;
+  uint64_t lease_expiries_proposed_ = 0;
 
   std::map<Index, PendingWrite> pending_writes_;  // by the log index the proposal took
   // Linearizable reads: collected until the next take_ready(), then one ReadIndex round

@@ -263,6 +263,17 @@ TEST(ClockStep, ALeaderWhoseClockJumpsPastALeasesTtlExpiresIt) {
   auto leases = c->list_leases();
   ASSERT_TRUE(leases) << leases.error().to_string();
   EXPECT_TRUE(leases->empty());
+  // The leader counts the expiry it proposed (a tick copies the count to the metric).
+  std::string page;
+  EXPECT_TRUE(wait_until(
+      [&] {
+        auto m = c->metrics_text(client::Target{1});
+        page = m ? *m : m.error().to_string();
+        const auto v = sample(page, "aspen_lease_expiries_proposed_total{node_id=\"1\"}");
+        return v && *v == 1.0;
+      },
+      5000))
+      << page;
 }
 
 TEST(ClockKnob, OutOfRangeOrMalformedValuesAreRefusedWithTheFlagNamed) {

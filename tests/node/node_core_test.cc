@@ -264,9 +264,11 @@ TEST(NodeCore, LeaderExpiresLeasesByItsClock) {
   n.core->tick(11'000);  // within the TTL
   n.drive();
   EXPECT_EQ(n.store.list_leases(0, SIZE_MAX)->size(), 1u);
+  EXPECT_EQ(n.core->lease_expiries_proposed(), 0u);
   n.core->tick(12'500);  // past it
   n.drive();
   EXPECT_TRUE(n.store.list_leases(0, SIZE_MAX)->empty());
+  EXPECT_EQ(n.core->lease_expiries_proposed(), 1u);
   auto r = n.store.range(get_req("session"));
   EXPECT_EQ(r->kvs_size(), 0);
 }

@@ -101,6 +101,7 @@ class Shell final : public CorePort, public std::enable_shared_from_this<Shell> 
   std::unordered_map<uint64_t, Waiting> waiting_;  // [loop] by NodeCore request id
   std::chrono::steady_clock::time_point next_tick_at_{};  // [loop]
   uint64_t last_refresh_ms_ = 0;                          // [loop]
+  uint64_t lease_expiries_counted_ = 0;  // [loop] of the core's lease_expiries_proposed(), added to the metric
   // FOR TESTS ONLY: --test-clock-offset-file, when given. [loop]
   std::optional<TestClockOffsetFile> test_clock_file_;
   uint64_t next_test_clock_poll_ms_ = 0;  // [loop] steady clock
