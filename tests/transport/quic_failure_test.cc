@@ -167,14 +167,23 @@ TEST(QuicFailures, ReaderSeesServerDieMidStream) {
   EXPECT_FALSE(conn->is_open());
 }
 
-TEST(QuicFailures, GracefulCloseReachesThePeer) {
-  TestNode a, b;
-  auto conn = a.dial(b);
-  ASSERT_TRUE(conn);
-  auto stream = conn->open_bi();
-  ASSERT_TRUE(stream);
+// A stream from a to b's echo service that has carried one round trip.
+void open_echoed_stream(TestNode& a, TestNode& b, std::optional<Connection>& conn, std::optional<Stream>& stream) {
+  auto c = a.dial(b);
+  ASSERT_TRUE(c);
+  conn.emplace(std::move(*c));
+  auto s = conn->open_bi();
+  ASSERT_TRUE(s);
+  stream.emplace(std::move(*s));
   ASSERT_TRUE(stream->send("x"));
   ASSERT_TRUE(stream->recv(5000));
+}
+
+TEST(QuicFailures, GracefulCloseReachesThePeer) {
+  TestNode a, b;
+  std::optional<Connection> conn;
+  std::optional<Stream> stream;
+  ASSERT_NO_FATAL_FAILURE(open_echoed_stream(a, b, conn, stream));
   b.endpoint->close();
   auto msg = stream->recv(5000);
   ASSERT_FALSE(msg);
@@ -184,18 +193,16 @@ TEST(QuicFailures, GracefulCloseReachesThePeer) {
   EXPECT_NE(msg.error().message().find("shutting down"), std::string::npos) << msg.error().message();
 }
 
-// The race that once ended the connection above as "unreachable", made to happen: the peer's goodbye waits
-// in our socket when the ICMP error answering a later datagram of ours arrives. The kernel
+// The race that once ended the connection above as "unreachable", made to happen: the
+// peer's goodbye waits in our socket when the ICMP error answering a later datagram of ours
+// arrives. The kernel
 // reports the error first; the endpoint still reads the datagrams queued before it, so the
 // connection ends with the peer's own reason, not "unreachable".
 TEST(QuicFailures, AGoodbyeQueuedBeforeAnIcmpErrorIsReadFirst) {
   TestNode a, b;
-  auto conn = a.dial(b);
-  ASSERT_TRUE(conn);
-  auto stream = conn->open_bi();
-  ASSERT_TRUE(stream);
-  ASSERT_TRUE(stream->send("x"));
-  ASSERT_TRUE(stream->recv(5000));
+  std::optional<Connection> conn;
+  std::optional<Stream> stream;
+  ASSERT_NO_FATAL_FAILURE(open_echoed_stream(a, b, conn, stream));
   const SocketAddr b_addr = b.endpoint->local_addr();
   {
     auto frozen = EndpointTestAccess::freeze(*a.endpoint);
