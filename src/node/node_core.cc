@@ -96,12 +96,14 @@ NodeCore::NodeCore(const NodeCoreConfig& config, storage::Store& store, std::uni
     : config_(config), store_(store), raft_(std::move(raft)), hlc_(config.raft.id, config.hlc_max_offset_ms) {}
 
 void NodeCore::recover_log_hlc() {
+  // The floor: the largest stamp the state machine applied (kept with the applied index and
+  // carried by snapshots), which holds when the log has no stamped entry left (compacted
+  // into a snapshot, or just installed one). Entries above the applied index are not in it.
+  if (auto t = store_.applied_hlc()) hlc_.saw_log_stamp(*t);
   // The log's stamps increase with the index, so the last stamped entry holds the largest.
   // Entries without a stamp (a new leader's empty entry, membership changes, entries from
-  // before stamps) are few in a row; a bounded look back finds a stamped one. Not finding
-  // one only matters if the clock is now behind that stamp, i.e. after a clock step back
-  // across a restart; the HLC's physical time is then still ahead of the stamps of every
-  // entry proposed since the last real clock reading before it.
+  // before stamps) are few in a row; a bounded look back finds a stamped one, and finding
+  // none leaves the applied floor, which covers every stamped entry up to the applied index.
   constexpr Index kMaxEntriesLookedBack = 256;
   const Index last = store_.last_index();
   const Index first = store_.first_index();
@@ -401,6 +403,11 @@ void NodeCore::on_persisted(const raft::Ready& rd, const std::vector<pb::Entry>&
                             const storage::WriteOutcome& outcome) {
   log_durable_index_ = 0;
   log_durable_term_ = 0;
+  // An installed snapshot replaced the log: its applied stamp is a floor even if the sender's
+  // MSG_SNAP stamp (NodeHlc::receive) did not carry one.
+  if (rd.snapshot) {
+    if (auto t = store_.applied_hlc()) hlc_.saw_log_stamp(*t);
+  }
   apply_results(applied, outcome.applied);
   for (const auto& rs : rd.read_states) {
     auto it = reads_in_flight_.find(rs.context);

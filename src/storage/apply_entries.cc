@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "kv/command_hlc.h"
 #include "kv/state_machine.h"
 #include "raft/confchange.h"
 
@@ -32,6 +33,8 @@ Result<std::vector<AppliedEntry>> apply_entries(kv::KvTables& tables, const std:
         a.result.set_error_code(static_cast<uint32_t>(ErrorCode::kCorruption));
         a.result.set_error_message("log entry does not decode as a command");
       } else {
+        // Refused commands count too: their stamps are in the log all the same.
+        if (auto t = kv::command_hlc(cmd); t && (!state.hlc || *t > *state.hlc)) state.hlc = *t;
         auto r = kv::apply_command(tables, cmd, e.index());
         if (!r) return std::unexpected(r.error());
         a.result = std::move(*r);

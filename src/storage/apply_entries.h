@@ -2,9 +2,11 @@
 // part of a write transaction shared by LmdbStore and MemStore.
 #pragma once
 
+#include <optional>
 #include <vector>
 
 #include "aspen/raft.pb.h"
+#include "core/hlc.h"
 #include "kv/tables.h"
 #include "storage/store.h"
 
@@ -14,6 +16,10 @@ struct ApplyState {
   Index applied = 0;
   Term applied_term = 0;
   pb::ConfState conf_state;
+  // The largest HLC stamp of the commands applied so far (nullopt: none carried one). Kept
+  // with the applied index, in the same transaction, and carried by snapshots: the floor a
+  // restarted node's stamps go above when its log holds no stamped entry (node/node_hlc.h).
+  std::optional<HlcTimestamp> hlc;
 };
 
 // Applies entries after state.applied in order, updating `state`. Entries at or below the

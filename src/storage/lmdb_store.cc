@@ -11,6 +11,7 @@
 #include "core/assert.h"
 #include "core/encoding.h"
 #include "core/limits.h"
+#include "kv/command_hlc.h"
 #include "kv/mvcc.h"
 #include "kv/state_machine.h"
 #include "storage/lmdb_internal.h"
@@ -24,6 +25,7 @@ constexpr char kMetaHardState[] = "hard_state";
 constexpr char kMetaConfState[] = "conf_state";
 constexpr char kMetaApplied[] = "applied";      // u64 index, u64 term
 constexpr char kMetaCompacted[] = "compacted";  // u64 index, u64 term
+constexpr char kMetaAppliedHlc[] = "applied_hlc";  // kvpb::Hlc: ApplyState::hlc (absent: none)
 
 // A log record as an earlier version kept it in LMDB: u32 CRC-32 of the rest, u64 term,
 // serialized Entry. Read only to move such a log into the Wal.
@@ -74,6 +76,28 @@ std::string position(Index index, Term term) {
   put_u64_be(out, index);
   put_u64_be(out, term);
   return out;
+}
+
+Status put_applied_hlc(MDB_txn* txn, MDB_dbi meta, const std::optional<HlcTimestamp>& t) {
+  if (t) {
+    kvpb::Hlc h;
+    kv::to_proto(*t, &h);
+    return put_raw(txn, meta, kMetaAppliedHlc, h.SerializeAsString(), "save applied stamp");
+  }
+  MDB_val key = to_val(kMetaAppliedHlc);
+  if (int rc = mdb_del(txn, meta, &key, nullptr); rc != 0 && rc != MDB_NOTFOUND) {
+    return std::unexpected(lmdb_error(rc, "clear applied stamp"));
+  }
+  return {};
+}
+
+Result<std::optional<HlcTimestamp>> get_applied_hlc(MDB_txn* txn, MDB_dbi meta) {
+  auto raw = get_raw(txn, meta, kMetaAppliedHlc);
+  if (!raw) return std::unexpected(raw.error());
+  if (!*raw) return std::optional<HlcTimestamp>{};
+  kvpb::Hlc h;
+  if (!h.ParseFromString(**raw)) return make_error(ErrorCode::kCorruption, "stored applied stamp does not parse");
+  return std::optional<HlcTimestamp>(kv::from_proto(h));
 }
 
 }  // namespace
@@ -222,12 +246,15 @@ Status LmdbStore::load_cache() {
   auto cs = get_raw(txn->get(), dbi_->meta, kMetaConfState);
   auto applied = get_raw(txn->get(), dbi_->meta, kMetaApplied);
   auto compacted = get_raw(txn->get(), dbi_->meta, kMetaCompacted);
+  auto applied_hlc = get_applied_hlc(txn->get(), dbi_->meta);
   if (!cs || !applied || !compacted) return make_error(ErrorCode::kCorruption, "cannot read store metadata");
+  if (!applied_hlc) return std::unexpected(applied_hlc.error());
   std::lock_guard lock(mu_);
   if (*cs && !applied_.conf_state.ParseFromString(**cs)) {
     return make_error(ErrorCode::kCorruption, "membership does not parse");
   }
   if (auto s = parse_position(*applied, applied_.applied, applied_.applied_term); !s) return s;
+  applied_.hlc = *applied_hlc;
   if (auto s = parse_position(*compacted, compacted_index_, compacted_term_); !s) return s;
   if (compacted_index_ > applied_.applied) {
     return make_error(ErrorCode::kCorruption,
@@ -245,8 +272,10 @@ Status LmdbStore::install_snapshot(const WriteBatch& batch) {
   for (MDB_dbi d : {dbi_->kv, dbi_->leases, dbi_->lease_keys, dbi_->lease_expiry, dbi_->history, dbi_->history_keys}) {
     if (int rc = mdb_drop(t, d, 0); rc != 0) return std::unexpected(lmdb_error(rc, "clear table for snapshot"));
   }
-  if (auto s = load_batch_snapshot(batch, tables); !s) return s;
-  ApplyState applied{meta.index(), meta.term(), meta.conf_state()};
+  auto applied_hlc = load_batch_snapshot(batch, tables);
+  if (!applied_hlc) return std::unexpected(applied_hlc.error());
+  ApplyState applied{meta.index(), meta.term(), meta.conf_state(), *applied_hlc};
+  if (auto s = put_applied_hlc(t, dbi_->meta, applied.hlc); !s) return s;
   if (auto s = put_raw(t, dbi_->meta, kMetaCompacted, position(meta.index(), meta.term()), "save compaction point"); !s) return s;
   if (auto s = put_raw(t, dbi_->meta, kMetaApplied, position(meta.index(), meta.term()), "save applied index"); !s) return s;
   if (auto s = put_raw(t, dbi_->meta, kMetaConfState, meta.conf_state().SerializeAsString(), "save membership"); !s) return s;
@@ -282,6 +311,7 @@ Result<std::vector<AppliedEntry>> LmdbStore::apply(const WriteBatch& batch) {
     applied = applied_;
   }
   if (batch.committed->back().index() <= applied.applied) return std::vector<AppliedEntry>{};
+  const std::optional<HlcTimestamp> before_hlc = applied.hlc;
   auto txn = LmdbTxn::begin(env_, false);
   if (!txn) return std::unexpected(txn.error());
   MDB_txn* t = txn->get();
@@ -290,6 +320,9 @@ Result<std::vector<AppliedEntry>> LmdbStore::apply(const WriteBatch& batch) {
   if (!results) return std::unexpected(results.error());
   if (auto s = put_raw(t, dbi_->meta, kMetaApplied, position(applied.applied, applied.applied_term), "save applied index"); !s) {
     return std::unexpected(s.error());
+  }
+  if (applied.hlc != before_hlc) {
+    if (auto s = put_applied_hlc(t, dbi_->meta, applied.hlc); !s) return std::unexpected(s.error());
   }
   bool has_conf_change = false;
   for (const auto& a : *results) has_conf_change |= a.type == pb::ENTRY_CONF_CHANGE;
@@ -347,6 +380,11 @@ Result<std::optional<Index>> LmdbStore::history_retention_target(uint64_t now_ms
   if (!txn) return std::unexpected(txn.error());
   LmdbTables tables(txn->get(), *dbi_);
   return kv::retention_target(tables, now_ms, keep_revisions, max_age_ms, kRetentionExamined);
+}
+
+std::optional<HlcTimestamp> LmdbStore::applied_hlc() const {
+  std::lock_guard lock(mu_);
+  return applied_.hlc;
 }
 
 Index LmdbStore::applied_index() const {
@@ -412,6 +450,9 @@ Result<pb::SnapshotMetadata> LmdbStore::stream_snapshot(
   if (!txn) return std::unexpected(txn.error());
   LmdbTables tables(txn->get(), *dbi_);
   ChunkWriter w(sink);
+  auto applied_hlc = get_applied_hlc(txn->get(), dbi_->meta);
+  if (!applied_hlc) return std::unexpected(applied_hlc.error());
+  w.set_applied_hlc(*applied_hlc);
   if (auto s = tables.for_each_kv([&](const kvpb::KeyValue& kv) { return w.add_kv(kv); }); !s) {
     return std::unexpected(s.error());
   }

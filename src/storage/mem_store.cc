@@ -39,10 +39,11 @@ Status MemStore::write_log(const WriteBatch& batch) {
   if (batch.snapshot != nullptr) {
     const auto& meta = batch.snapshot->metadata();
     kv::MemKvTables fresh;
-    if (auto s = load_batch_snapshot(batch, fresh); !s) return s;
+    auto applied_hlc = load_batch_snapshot(batch, fresh);
+    if (!applied_hlc) return std::unexpected(applied_hlc.error());
     if (auto s = st.log.apply_snapshot(*batch.snapshot); !s) return s;
     st.tables = std::move(fresh);
-    st.applied = ApplyState{meta.index(), meta.term(), meta.conf_state()};
+    st.applied = ApplyState{meta.index(), meta.term(), meta.conf_state(), *applied_hlc};
     st.log.set_conf_state(st.applied.conf_state);
     mark_sm_synced();
   }
@@ -110,6 +111,11 @@ Index MemStore::applied_index() const {
   return current_->applied.applied;
 }
 
+std::optional<HlcTimestamp> MemStore::applied_hlc() const {
+  std::lock_guard lock(mu_);
+  return current_->applied.hlc;
+}
+
 pb::ConfState MemStore::conf_state() const {
   std::lock_guard lock(mu_);
   return current_->applied.conf_state;
@@ -129,7 +135,7 @@ Status MemStore::bootstrap(const pb::ConfState& voters) {
   hs.set_term(1);
   hs.set_commit(1);
   current_->log.set_hard_state(hs);
-  current_->applied = ApplyState{1, 1, voters};
+  current_->applied = ApplyState{1, 1, voters, std::nullopt};
   return {};
 }
 
@@ -158,6 +164,7 @@ Result<pb::SnapshotMetadata> MemStore::stream_snapshot(
   std::lock_guard lock(mu_);
   const State& st = *current_;
   ChunkWriter w(sink);
+  w.set_applied_hlc(st.applied.hlc);
   kv::MemKvTables& tables = const_cast<kv::MemKvTables&>(st.tables);  // read-only use below
   auto kvs = tables.scan("", "", std::nullopt, kNoLimit, kNoLimit);  // the simulator's small stores
   if (!kvs) return std::unexpected(kvs.error());

@@ -35,6 +35,7 @@ class MemStore final : public Store {
   Result<std::optional<Index>> history_retention_target(uint64_t now_ms, uint64_t keep_revisions,
                                                         uint64_t max_age_ms) const override;
   Index applied_index() const override;
+  std::optional<HlcTimestamp> applied_hlc() const override;
   pb::ConfState conf_state() const override;
   Status bootstrap(const pb::ConfState& voters) override;
   Status compact(Index index) override;

@@ -10,6 +10,7 @@
 #include "core/assert.h"
 #include "core/encoding.h"
 #include "core/limits.h"
+#include "kv/command_hlc.h"
 #include "kv/commands.h"
 #include "storage/store.h"
 
@@ -65,9 +66,13 @@ Status ChunkWriter::add_all_history(kv::KvTables& tables) {
   }
 }
 
+void ChunkWriter::set_applied_hlc(const std::optional<HlcTimestamp>& t) {
+  if (t) kv::to_proto(*t, chunk_.mutable_applied_hlc());
+}
+
 Status ChunkWriter::finish() {
   if (chunk_.kvs_size() == 0 && chunk_.leases_size() == 0 && chunk_.lease_keys_size() == 0 &&
-      chunk_.history_size() == 0) {
+      chunk_.history_size() == 0 && !chunk_.has_applied_hlc()) {
     return {};
   }
   std::string bytes = chunk_.SerializeAsString();
@@ -78,10 +83,15 @@ Status ChunkWriter::finish() {
 
 namespace {
 
-Status load_chunk(std::string_view bytes, kv::KvTables& tables) {
+// Replays one chunk into `tables` and raises `applied_hlc` to the stamp it carries, if any.
+Status load_chunk(std::string_view bytes, kv::KvTables& tables, std::optional<HlcTimestamp>& applied_hlc) {
   kvpb::SnapshotChunk chunk;
   if (!chunk.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
     return make_error(ErrorCode::kCorruption, "snapshot chunk does not parse");
+  }
+  if (chunk.has_applied_hlc()) {
+    const HlcTimestamp t = kv::from_proto(chunk.applied_hlc());  // clamped
+    if (!applied_hlc || t > *applied_hlc) applied_hlc = t;
   }
   for (const auto& kv : chunk.kvs()) {
     if (auto s = tables.put(kv); !s) return s;
@@ -107,19 +117,21 @@ constexpr size_t kMaxChunkBytes = limits::kMaxFrameSizeBytes;
 
 }  // namespace
 
-Status load_snapshot_data(std::string_view data, kv::KvTables& tables) {
+Result<std::optional<HlcTimestamp>> load_snapshot_data(std::string_view data, kv::KvTables& tables) {
+  std::optional<HlcTimestamp> applied_hlc;
   Decoder d(data);
   while (!d.is_empty()) {
     auto bytes = d.get_length_prefixed(kMaxChunkBytes);
     if (!bytes) return std::unexpected(bytes.error());
-    if (auto s = load_chunk(*bytes, tables); !s) return s;
+    if (auto s = load_chunk(*bytes, tables, applied_hlc); !s) return std::unexpected(s.error());
   }
-  return {};
+  return applied_hlc;
 }
 
-Status load_snapshot_file(const std::string& path, kv::KvTables& tables) {
+Result<std::optional<HlcTimestamp>> load_snapshot_file(const std::string& path, kv::KvTables& tables) {
   std::unique_ptr<std::FILE, int (*)(std::FILE*)> f(std::fopen(path.c_str(), "rb"), &std::fclose);
   if (!f) return make_error(ErrorCode::kUnavailable, fmt::format("open snapshot file {}: {}", path, std::strerror(errno)));
+  std::optional<HlcTimestamp> applied_hlc;
   std::string chunk;
   while (true) {
     // Length prefix: a varint, as put_length_prefixed writes it.
@@ -142,13 +154,13 @@ Status load_snapshot_file(const std::string& path, kv::KvTables& tables) {
     if (std::fread(chunk.data(), 1, size, f.get()) != size) {
       return make_error(ErrorCode::kCorruption, "snapshot file: truncated chunk");
     }
-    if (auto s = load_chunk(chunk, tables); !s) return s;
+    if (auto s = load_chunk(chunk, tables, applied_hlc); !s) return std::unexpected(s.error());
   }
   if (std::ferror(f.get())) return make_error(ErrorCode::kUnavailable, fmt::format("read snapshot file {}", path));
-  return {};
+  return applied_hlc;
 }
 
-Status load_batch_snapshot(const WriteBatch& batch, kv::KvTables& tables) {
+Result<std::optional<HlcTimestamp>> load_batch_snapshot(const WriteBatch& batch, kv::KvTables& tables) {
   ASPEN_ASSERT(batch.snapshot != nullptr);
   if (batch.snapshot_data_path != nullptr) return load_snapshot_file(*batch.snapshot_data_path, tables);
   return load_snapshot_data(batch.snapshot->data(), tables);

@@ -3,10 +3,12 @@
 #pragma once
 
 #include <functional>
+#include <optional>
 #include <string>
 
 #include "aspen/kv.pb.h"
 #include "core/error.h"
+#include "core/hlc.h"
 #include "kv/tables.h"
 #include "storage/store.h"
 
@@ -24,6 +26,9 @@ class ChunkWriter {
   Status add_history(const kvpb::HistoryEntry& entry);
   // Every history entry of `tables`, page by page (memory stays bounded).
   Status add_all_history(kv::KvTables& tables);
+  // The largest applied stamp (ApplyState::hlc); call before adding records, so it travels
+  // in the first chunk.
+  void set_applied_hlc(const std::optional<HlcTimestamp>& t);
   Status finish();
 
  private:
@@ -34,10 +39,12 @@ class ChunkWriter {
 };
 
 // Parses snapshot data (length-prefixed chunks) and replays every record into `tables`.
-Status load_snapshot_data(std::string_view data, kv::KvTables& tables);
+// Returns the largest applied stamp the snapshot carries (nullopt: none, as from a version
+// before snapshots carried it).
+Result<std::optional<HlcTimestamp>> load_snapshot_data(std::string_view data, kv::KvTables& tables);
 // The same, reading the data from a file chunk by chunk (never all of it in memory).
-Status load_snapshot_file(const std::string& path, kv::KvTables& tables);
+Result<std::optional<HlcTimestamp>> load_snapshot_file(const std::string& path, kv::KvTables& tables);
 // The snapshot data of `batch`: from its file if it names one, else inline.
-Status load_batch_snapshot(const WriteBatch& batch, kv::KvTables& tables);
+Result<std::optional<HlcTimestamp>> load_batch_snapshot(const WriteBatch& batch, kv::KvTables& tables);
 
 }  // namespace aspen::storage

@@ -27,6 +27,7 @@
 #include "aspen/kv.pb.h"
 #include "aspen/raft.pb.h"
 #include "core/error.h"
+#include "core/hlc.h"
 #include "kv/mvcc.h"
 #include "raft/log_storage.h"
 
@@ -94,6 +95,10 @@ class Store : public raft::LogStorage {
                                                                 uint64_t max_age_ms) const = 0;
 
   virtual Index applied_index() const = 0;
+  // The largest HLC stamp among the commands applied (nullopt: none carried one). Written with
+  // the applied index and carried by snapshots, so it survives restarts and log compaction:
+  // a restarted node's proposals are stamped above it (node/node_hlc.h).
+  virtual std::optional<HlcTimestamp> applied_hlc() const = 0;
   virtual pb::ConfState conf_state() const = 0;
 
   // Writes the founding membership into an empty store (term 1, index 1): the state every

@@ -305,6 +305,61 @@ TEST(NodeCoreHlc, CommandsAreStampedStoredAndStayOrderedAcrossARestartWithAClock
   EXPECT_EQ(core->hlc().refused_total(), 0u);
 }
 
+// Stamps three puts as leader at kT0 and returns the largest.
+HlcTimestamp stamp_three_puts(storage::MemStore& store) {
+  uint64_t physical = kT0;
+  auto core = leader_core(store, &physical);
+  for (int i = 0; i < 3; ++i) core->submit_write(static_cast<uint64_t>(i + 1), put(fmt::format("k{}", i)), 10);
+  drive(*core, store);
+  auto stamps = log_stamps(store);
+  EXPECT_EQ(stamps.size(), 3u);
+  return stamps.empty() ? HlcTimestamp{} : stamps.back();
+}
+
+// Restarts on `store` as leader with the wall clock 10 s behind the stamps applied, and
+// returns the stamp of the next command it proposes.
+HlcTimestamp stamp_after_restart_with_clock_behind(storage::MemStore& store) {
+  uint64_t physical = kT0 - 10'000;
+  auto core = leader_core(store, &physical);
+  core->submit_write(20, put("k9"), 10);
+  drive(*core, store);
+  auto got = store.range(kv::key_range("k9"));
+  EXPECT_TRUE(got.has_value() && got->kvs_size() == 1 && got->kvs(0).has_mod_hlc());
+  if (!got || got->kvs_size() != 1) return HlcTimestamp{};
+  return kv::from_proto(got->kvs(0).mod_hlc());
+}
+
+// A restart whose log holds no stamped entry (compacted into the snapshot) and whose clock
+// stepped back still stamps above the stamps already applied: the store's applied stamp is
+// the floor.
+TEST(NodeCoreHlc, RestartWithTheLogCompactedAndTheClockSteppedBackStampsAboveTheAppliedStamps) {
+  storage::MemStore store;
+  pb::ConfState cs;
+  cs.add_voters(1);
+  ASSERT_TRUE(store.bootstrap(cs).has_value());
+  const HlcTimestamp applied_max = stamp_three_puts(store);
+  ASSERT_TRUE(store.compact(store.applied_index()).has_value());
+  ASSERT_TRUE(log_stamps(store).empty()) << "no stamped entry left in the log";
+  EXPECT_GT(stamp_after_restart_with_clock_behind(store), applied_max);
+}
+
+// The same after a snapshot was installed and the log is empty past it.
+TEST(NodeCoreHlc, RestartAfterASnapshotInstallWithTheClockSteppedBackStampsAboveItsStamps) {
+  storage::MemStore source;
+  pb::ConfState cs;
+  cs.add_voters(1);
+  ASSERT_TRUE(source.bootstrap(cs).has_value());
+  const HlcTimestamp applied_max = stamp_three_puts(source);
+  auto snap = source.snapshot();
+  ASSERT_TRUE(snap.has_value());
+  storage::MemStore store;
+  storage::WriteBatch install;
+  install.snapshot = &*snap;
+  ASSERT_TRUE(store.write(install).has_value());
+  ASSERT_EQ(store.last_index(), snap->metadata().index());
+  EXPECT_GT(stamp_after_restart_with_clock_behind(store), applied_max);
+}
+
 // Messages the core sends carry its clock; a message it steps with a forged stamp is still
 // processed by Raft, is counted, and is described for the log.
 TEST(NodeCoreHlc, OutgoingMessagesAreStampedAndAForgedStampIsCountedNotFatal) {

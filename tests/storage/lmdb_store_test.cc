@@ -53,6 +53,27 @@ TEST(LmdbStore, ReopenRecoversLogHardStateMembershipAndData) {
   EXPECT_EQ(*s->term(10), 4u);
 }
 
+// The largest applied stamp survives a reopen with the log compacted away: it is the floor a
+// restarted node stamps above (node/node_hlc.h).
+TEST(LmdbStore, ReopenRecoversTheAppliedStampWithTheLogCompacted) {
+  TempDir dir;
+  const HlcTimestamp t{1'800'000'000'000, 3, 2};
+  {
+    auto s = open_store(dir.path() + "/db");
+    ASSERT_TRUE(s->bootstrap(voters({1})).has_value());
+    std::vector<pb::Entry> ents{testing::with_hlc(testing::put_entry(2, 2, "k", "v"), t),
+                                testing::put_entry(3, 2, "k", "w")};
+    WriteBatch wb;
+    wb.entries = &ents;
+    wb.committed = &ents;
+    ASSERT_TRUE(s->write(wb).has_value());
+    ASSERT_TRUE(s->compact(3).has_value());
+  }
+  auto s = open_store(dir.path() + "/db");
+  EXPECT_EQ(s->first_index(), 4u);
+  EXPECT_EQ(s->applied_hlc(), t);
+}
+
 // A data directory written before leases were indexed by expiry: the index is built when
 // the store opens, and expiry works as before.
 TEST(LmdbStore, LeaseExpiryIndexIsRebuiltWhenMissing) {

@@ -683,5 +683,84 @@ TYPED_TEST(StoreContract, ScanOfLargeValuesIsPagedByBytesAndFitsAFrame) {
   EXPECT_GE(pages, kKeys / 5);
 }
 
+// The store keeps the largest stamp of the commands it applied, stamped or not, key-changing
+// or not, with the applied index; a snapshot carries it, and one from a version before that
+// (no stamp in its chunks) still installs and gives none.
+TYPED_TEST(StoreContract, AppliedHlcIsTheLargestAppliedStampAndTravelsInSnapshots) {
+  constexpr uint64_t kT = 1'800'000'000'000;
+  const HlcTimestamp t1{kT, 0, 1};
+  const HlcTimestamp t2{kT, 1, 1};
+  const HlcTimestamp t3{kT + 7, 0, 2};
+  const HlcTimestamp t4{kT + 9, 0, 2};
+  auto a = this->factory.make();
+  ASSERT_TRUE(a->bootstrap(voters({1})).has_value());
+  EXPECT_FALSE(a->applied_hlc().has_value());
+  kvpb::Command grant;
+  grant.mutable_lease_grant()->set_id(9);
+  grant.mutable_lease_grant()->set_ttl_ms(1000);
+  pb::Entry grant_entry;
+  grant_entry.set_index(5);
+  grant_entry.set_term(2);
+  grant_entry.set_data(grant.SerializeAsString());
+  std::vector<pb::Entry> ents{testing::with_hlc(put_entry(2, 2, "a", "1"), t1), put_entry(3, 2, "b", "2"),
+                              testing::with_hlc(put_entry(4, 2, "a", "3"), t2), testing::with_hlc(grant_entry, t3),
+                              put_entry(6, 2, "c", "4")};
+  WriteBatch wb;
+  wb.entries = &ents;
+  wb.committed = &ents;
+  ASSERT_TRUE(a->write(wb).has_value());
+  EXPECT_EQ(a->applied_hlc(), t3) << "the lease grant changes no key; its stamp counts all the same";
+  auto snap = a->snapshot();
+  ASSERT_TRUE(snap.has_value()) << snap.error().to_string();
+
+  // The same chunks without the stamp: a snapshot as an older version streams it.
+  std::string stripped;
+  Decoder d(snap->data());
+  while (!d.is_empty()) {
+    auto bytes = d.get_length_prefixed(limits::kMaxFrameSizeBytes);
+    ASSERT_TRUE(bytes.has_value());
+    kvpb::SnapshotChunk chunk;
+    ASSERT_TRUE(chunk.ParseFromArray(bytes->data(), static_cast<int>(bytes->size())));
+    chunk.clear_applied_hlc();
+    put_length_prefixed(stripped, chunk.SerializeAsString());
+  }
+  ASSERT_NE(stripped, snap->data()) << "the snapshot carries the stamp";
+  pb::Snapshot old_snap = *snap;
+  old_snap.set_data(stripped);
+  auto b = this->factory.make_other();
+  ASSERT_TRUE(b->bootstrap(voters({1})).has_value());
+  WriteBatch install_old;
+  install_old.snapshot = &old_snap;
+  ASSERT_TRUE(b->write(install_old).has_value());
+  EXPECT_EQ(b->applied_index(), 6u);
+  EXPECT_EQ(value_of(*b, "a"), "3");
+  EXPECT_FALSE(b->applied_hlc().has_value());
+
+  std::vector<pb::Entry> more{testing::with_hlc(put_entry(7, 2, "d", "5"), t4)};
+  WriteBatch wb2;
+  wb2.entries = &more;
+  wb2.committed = &more;
+  ASSERT_TRUE(a->write(wb2).has_value());
+  EXPECT_EQ(a->applied_hlc(), t4);
+  auto snap2 = a->snapshot();
+  ASSERT_TRUE(snap2.has_value());
+  WriteBatch install;
+  install.snapshot = &*snap2;
+  ASSERT_TRUE(b->write(install).has_value());
+  EXPECT_EQ(b->applied_index(), 7u);
+  EXPECT_EQ(b->applied_hlc(), t4) << "the stamp came across with the snapshot";
+  MemStore c;  // the format is shared
+  ASSERT_TRUE(c.write(install).has_value());
+  EXPECT_EQ(c.applied_hlc(), t4);
+
+  // Applying goes on from the installed stamp; an unstamped command leaves it.
+  std::vector<pb::Entry> last{put_entry(8, 2, "e", "6")};
+  WriteBatch wb3;
+  wb3.entries = &last;
+  wb3.committed = &last;
+  ASSERT_TRUE(b->write(wb3).has_value());
+  EXPECT_EQ(b->applied_hlc(), t4);
+}
+
 }  // namespace
 }  // namespace aspen::storage

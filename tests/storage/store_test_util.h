@@ -10,6 +10,7 @@
 
 #include "aspen/kv.pb.h"
 #include "aspen/raft.pb.h"
+#include "kv/command_hlc.h"
 #include "kv/commands.h"
 #include "storage/store.h"
 
@@ -40,6 +41,15 @@ inline pb::Entry put_entry(Index index, Term term, const std::string& key, const
   pb::Entry e;
   e.set_index(index);
   e.set_term(term);
+  e.set_data(cmd.SerializeAsString());
+  return e;
+}
+
+// `e` (a normal entry holding a command) with the command stamped `t` (kv.proto Command.hlc).
+inline pb::Entry with_hlc(pb::Entry e, const HlcTimestamp& t) {
+  kvpb::Command cmd;
+  EXPECT_TRUE(cmd.ParseFromString(e.data()));
+  kv::to_proto(t, cmd.mutable_hlc());
   e.set_data(cmd.SerializeAsString());
   return e;
 }
