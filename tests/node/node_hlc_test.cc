@@ -360,6 +360,49 @@ TEST(NodeCoreHlc, RestartAfterASnapshotInstallWithTheClockSteppedBackStampsAbove
   EXPECT_GT(stamp_after_restart_with_clock_behind(store), applied_max);
 }
 
+// A running node that installs a snapshot takes its applied stamp as a floor even when the
+// MSG_SNAP carries no stamp of its own (a sender before stamps were carried on messages).
+TEST(NodeCoreHlc, SnapshotInstalledWhileRunningRaisesTheFloorToItsAppliedStamp) {
+  storage::MemStore source;
+  pb::ConfState solo;
+  solo.add_voters(1);
+  ASSERT_TRUE(source.bootstrap(solo).has_value());
+  const HlcTimestamp applied_max = stamp_three_puts(source);
+  auto snap = source.snapshot();
+  ASSERT_TRUE(snap.has_value());
+
+  storage::MemStore store;
+  pb::ConfState pair;
+  pair.add_voters(1);
+  pair.add_voters(2);
+  ASSERT_TRUE(store.bootstrap(pair).has_value());
+  uint64_t physical = kT0 - 10'000;
+  NodeCoreConfig cfg;
+  cfg.raft.id = 1;
+  cfg.incarnation = 1;
+  cfg.hlc_physical_ms = [&physical] { return physical; };
+  auto core = NodeCore::create(cfg, store);
+  ASSERT_TRUE(core.has_value());
+  pb::Message m;
+  m.set_type(pb::MSG_SNAP);
+  m.set_from(2);
+  m.set_to(1);
+  m.set_term(2);
+  *m.mutable_snapshot() = *snap;
+  ASSERT_TRUE((*core)->step(m).has_value());
+  drive(**core, store);
+  ASSERT_EQ(store.applied_index(), snap->metadata().index());
+  ASSERT_EQ((*core)->hlc().log_max(), applied_max);
+  (*core)->raft().campaign();  // the snapshot's membership is node 1 alone
+  drive(**core, store);
+  ASSERT_TRUE((*core)->is_leader());
+  (*core)->submit_write(1, put("k9"), 10);
+  drive(**core, store);
+  auto stamps = log_stamps(store);
+  ASSERT_EQ(stamps.size(), 1u);
+  EXPECT_GT(stamps.back(), applied_max);
+}
+
 // Messages the core sends carry its clock; a message it steps with a forged stamp is still
 // processed by Raft, is counted, and is described for the log.
 TEST(NodeCoreHlc, OutgoingMessagesAreStampedAndAForgedStampIsCountedNotFatal) {
