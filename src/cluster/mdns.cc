@@ -61,6 +61,7 @@ bool is_ipv4(const std::string& ip) {
 std::string_view mdns_verdict_name(MdnsVerdict verdict) {
   switch (verdict) {
     case MdnsVerdict::kAccepted: return "accepted";
+    case MdnsVerdict::kGoodbye: return "goodbye";
     case MdnsVerdict::kQuery: return "query";
     case MdnsVerdict::kOwn: return "own";
     case MdnsVerdict::kOtherCluster: return "other_cluster";
@@ -161,8 +162,8 @@ bool MdnsCore::asks_for_us(const DnsMessage& m) const {
   });
 }
 
-MdnsVerdict MdnsCore::read_response(const DnsMessage& m, const std::string& sender_ip,
-                                    std::vector<MdnsPeer>& learned) const {
+MdnsVerdict MdnsCore::read_response(const DnsMessage& m, const std::string& sender_ip, MdnsReceived& out) const {
+  std::vector<MdnsPeer>& learned = out.learned;
   bool has_bad = false;
   bool has_other_cluster = false;
   bool has_own = false;
@@ -171,7 +172,7 @@ MdnsVerdict MdnsCore::read_response(const DnsMessage& m, const std::string& send
     for (const auto& r : *section) records.push_back(&r);
   }
   for (const DnsRecord* txt : records) {
-    if (txt->type != kDnsTypeTxt || txt->ttl_s == 0 || !txt->name.ends_with(service_)) continue;
+    if (txt->type != kDnsTypeTxt || !txt->name.ends_with(service_)) continue;
     const TxtFields f = read_txt(txt->txt);
     if (f.tag.empty() && !f.id && !f.key) continue;  // another TXT under our type: not ours
     if (!f.tag.empty() && f.tag != config_.cluster_tag) {
@@ -188,6 +189,11 @@ MdnsVerdict MdnsCore::read_response(const DnsMessage& m, const std::string& send
       } else {
         has_bad = true;  // another key claims this node's id
       }
+      continue;
+    }
+    if (txt->ttl_s == 0) {  // a goodbye: who it was is enough
+      MdnsPeer peer{*f.id, *f.key, {}};
+      if (std::find(out.gone.begin(), out.gone.end(), peer) == out.gone.end()) out.gone.push_back(std::move(peer));
       continue;
     }
     const DnsRecord* srv = nullptr;
@@ -212,6 +218,7 @@ MdnsVerdict MdnsCore::read_response(const DnsMessage& m, const std::string& send
     if (std::find(learned.begin(), learned.end(), peer) == learned.end()) learned.push_back(std::move(peer));
   }
   if (!learned.empty()) return MdnsVerdict::kAccepted;
+  if (!out.gone.empty()) return MdnsVerdict::kGoodbye;
   if (has_bad) return MdnsVerdict::kBadRecord;
   if (has_other_cluster) return MdnsVerdict::kOtherCluster;
   if (has_own) return MdnsVerdict::kOwn;
@@ -233,9 +240,9 @@ MdnsReceived MdnsCore::on_datagram(std::string_view bytes, const std::string& se
   auto m = decode_dns_message(bytes);
   if (!m) return finish(MdnsVerdict::kMalformed);
   out.should_answer = asks_for_us(*m);
-  MdnsVerdict v = read_response(*m, sender_ip, out.learned);
+  MdnsVerdict v = read_response(*m, sender_ip, out);
   if (v == MdnsVerdict::kIgnored && out.should_answer) v = MdnsVerdict::kQuery;
-  ASPEN_ASSERT(out.learned.size() <= kMaxMdnsRecords);
+  ASPEN_ASSERT(out.learned.size() + out.gone.size() <= kMaxMdnsRecords);
   return finish(v);
 }
 

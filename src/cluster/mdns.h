@@ -61,16 +61,17 @@ inline constexpr uint64_t kMinMdnsAnswerIntervalMs = 1000;
 
 enum class MdnsVerdict : uint8_t {
   kAccepted,      // it announced at least one node of this cluster
+  kGoodbye,       // a node of this cluster said goodbye (its records with TTL 0): it stopped
   kQuery,         // a query (answered if it asks for our service or our names)
   kOwn,           // this node's own datagram, looped back
   kOtherCluster,  // an Aspen node of another cluster (another cookie's tag)
-  kIgnored,       // other services' traffic, or goodbyes (TTL 0)
+  kIgnored,       // other services' traffic
   kBadRecord,     // an Aspen record with a missing or invalid id, key, tag or SRV, or this node's id
   kMalformed,     // not a DNS message, or it crosses a codec limit
   kOversized,     // over kMaxMdnsDatagramBytes
   kRateLimited,   // the sender sent more than kMdnsSenderDatagramsPerMin this minute
 };
-inline constexpr size_t kMdnsVerdictCount = 9;
+inline constexpr size_t kMdnsVerdictCount = 10;
 // "accepted", "query", ...: the reason label of aspen_mdns_datagrams_received_total.
 std::string_view mdns_verdict_name(MdnsVerdict verdict);
 
@@ -94,6 +95,11 @@ struct MdnsPeer {
 struct MdnsReceived {
   MdnsVerdict verdict = MdnsVerdict::kMalformed;
   std::vector<MdnsPeer> learned;
+  // Nodes of this cluster that said goodbye (RFC 6762 10.1: their records with TTL 0, sent
+  // as they stop): forget what mDNS said of them now rather than when the TTL runs out.
+  // Unsigned like every announcement: a forged goodbye costs a node its mDNS entry until
+  // its next announcement, never its membership. The address is not set.
+  std::vector<MdnsPeer> gone;
   bool should_answer = false;  // a query for our service or names; see may_answer()
 };
 
@@ -133,7 +139,7 @@ class MdnsCore {
     uint32_t count = 0;
   };
   bool take_rate(const std::string& sender_ip, uint64_t now_ms);
-  MdnsVerdict read_response(const DnsMessage& m, const std::string& sender_ip, std::vector<MdnsPeer>& learned) const;
+  MdnsVerdict read_response(const DnsMessage& m, const std::string& sender_ip, MdnsReceived& out) const;
   bool asks_for_us(const DnsMessage& m) const;
 
   const MdnsCoreConfig config_;

@@ -189,13 +189,19 @@ void MdnsService::receive_all(uint64_t now_ms, uint64_t& answer_due_ms) {
     ::inet_ntop(AF_INET, &from.sin_addr, ip, sizeof(ip));
     auto got = core_->on_datagram(std::string_view(buf.data(), static_cast<size_t>(n)), ip, now_ms);
     if (got.verdict != cluster::MdnsVerdict::kAccepted && got.verdict != cluster::MdnsVerdict::kQuery &&
-        got.verdict != cluster::MdnsVerdict::kOwn && got.verdict != cluster::MdnsVerdict::kIgnored) {
+        got.verdict != cluster::MdnsVerdict::kOwn && got.verdict != cluster::MdnsVerdict::kIgnored &&
+        got.verdict != cluster::MdnsVerdict::kGoodbye) {
       ASPEN_LOG_DEBUG("node {}: mDNS: dropped a datagram from {}: {}", env_.config.node_id, ip,
                       cluster::mdns_verdict_name(got.verdict));
     }
     if (!got.learned.empty()) {
       env_.endpoint->post([self = weak_from_this(), peers = std::move(got.learned)] {
         if (auto s = self.lock()) s->learn(peers);
+      });
+    }
+    if (!got.gone.empty()) {
+      env_.endpoint->post([self = weak_from_this(), peers = std::move(got.gone)] {
+        if (auto s = self.lock()) s->forget(peers);
       });
     }
     // A query waits for the next permitted answer rather than being forgotten.
@@ -240,8 +246,22 @@ void MdnsService::run() {
       ASPEN_LOG_WARN("node {}: mDNS: poll failed, discovery stops: {}", env_.config.node_id, std::strerror(errno));
       return;
     }
-    if (ready > 0 && (fds[1].revents & POLLIN) != 0) return;  // stop()
+    if (ready > 0 && (fds[1].revents & POLLIN) != 0) {
+      // stop(): say goodbye, so that the others forget this node's address now rather
+      // than when its records' TTL runs out (RFC 6762 10.1).
+      send(core_->announcement(0), false);
+      return;
+    }
     if (ready > 0 && (fds[0].revents & POLLIN) != 0) receive_all(steady_ms(), answer_due_ms);
+  }
+}
+
+void MdnsService::forget(const std::vector<cluster::MdnsPeer>& peers) {
+  for (const auto& p : peers) {
+    if (env_.peers.forget_discovered(p.node_id, p.key, cluster::kMdnsSource)) {
+      ASPEN_LOG_INFO("node {}: mDNS: node {} said goodbye; its mDNS address is forgotten", env_.config.node_id,
+                     p.node_id);
+    }
   }
 }
 
@@ -287,7 +307,7 @@ std::string MdnsService::prometheus_samples() const {
   metric("received_bytes_total", "counter", "Bytes of mDNS datagrams received.", stats.bytes_in);
   out += fmt::format(
       "# HELP aspen_mdns_datagrams_received_total mDNS datagrams received, by outcome: accepted (announced a node "
-      "of this cluster), query, own, ignored (other services), or why dropped (other_cluster, bad_record, malformed, "
+      "of this cluster), goodbye (a node of this cluster stopped), query, own, ignored (other services), or why dropped (other_cluster, bad_record, malformed, "
       "oversized, rate_limited).\n# TYPE aspen_mdns_datagrams_received_total counter\n");
   for (size_t i = 0; i < cluster::kMdnsVerdictCount; ++i) {
     out += fmt::format("aspen_mdns_datagrams_received_total{{node_id=\"{}\",reason=\"{}\"}} {}\n", node,

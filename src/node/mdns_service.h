@@ -46,6 +46,7 @@ class MdnsService : public std::enable_shared_from_this<MdnsService> {
   void send(const std::string& bytes, bool is_query);  // [mdns thread]
   void receive_all(uint64_t now_ms, uint64_t& answer_due_ms);  // [mdns thread]
   void learn(const std::vector<cluster::MdnsPeer>& peers);  // [loop]
+  void forget(const std::vector<cluster::MdnsPeer>& peers);  // [loop] goodbyes heard
   void inactive(const std::string& why);        // [loop]
 
   NodeEnv& env_;

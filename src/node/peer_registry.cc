@@ -200,6 +200,13 @@ void PeerRegistry::expire_discovered(uint64_t cutoff_ms, std::string_view source
   });
 }
 
+bool PeerRegistry::forget_discovered(NodeId id, const transport::PublicKey& key, std::string_view source) {
+  auto it = discovered_.find(DiscoveryKey{id, std::string(source)});
+  if (it == discovered_.end() || it->second.peer.key != key) return false;
+  discovered_.erase(it);
+  return true;
+}
+
 std::optional<DiscoveredPeer> PeerRegistry::find_discovered(NodeId id) const {
   std::optional<DiscoveredPeer> best;
   for (auto it = discovered_.lower_bound(DiscoveryKey{id, std::string()}); it != discovered_.end() && it->first.first == id;

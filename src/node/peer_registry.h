@@ -92,6 +92,9 @@ class PeerRegistry {
   // Discovered peers not heard of since `cutoff_ms` are forgotten: those of `source` only,
   // or of every source when it is empty.
   void expire_discovered(uint64_t cutoff_ms, std::string_view source = {});
+  // Forgets what `source` reported of node `id` under `key` (the node said goodbye); true if
+  // there was such an entry. An entry under another key stays.
+  bool forget_discovered(NodeId id, const transport::PublicKey& key, std::string_view source);
   const std::map<DiscoveryKey, DiscoveredPeer>& discovered() const { return discovered_; }
   // What discovery knows of the id: the most recently heard source's entry, with the other
   // sources' addresses after its own (at most limits::kMaxNodeAddresses).

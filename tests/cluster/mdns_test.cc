@@ -226,7 +226,7 @@ RC_GTEST_PROP(MdnsCodecProperty, AnyBytesDecodeWithinTheLimitsOrAreRefused, (std
   RC_ASSERT(m->answers.size() + m->additionals.size() <= kMaxMdnsRecords);
   MdnsCore core(config_of(9, "10.0.0.9"));
   const auto received = core.on_datagram(bytes, "10.0.0.1", kNowMs);
-  RC_ASSERT(received.learned.size() <= kMaxMdnsRecords);
+  RC_ASSERT(received.learned.size() + received.gone.size() <= kMaxMdnsRecords);
 }
 
 // --- core -------------------------------------------------------------------------------
@@ -273,10 +273,30 @@ TEST(MdnsCore, AnotherKeyClaimingThisNodesIdIsRefused) {
   EXPECT_TRUE(got.learned.empty());
 }
 
-TEST(MdnsCore, GoodbyesAndOtherServicesAreIgnored) {
+// A node that stops sends its records with TTL 0: the others hear who left (and learn no
+// address from it). Goodbyes of another cluster, or this node's own looped back, name no one.
+TEST(MdnsCore, AGoodbyeNamesTheNodeThatLeft) {
   MdnsCore a(config_of(1, "10.0.0.1"));
   MdnsCore b(config_of(2, "10.0.0.2"));
-  EXPECT_EQ(b.on_datagram(a.announcement(0), "10.0.0.1", kNowMs).verdict, MdnsVerdict::kIgnored);
+  auto got = b.on_datagram(a.announcement(0), "10.0.0.1", kNowMs);
+  EXPECT_EQ(got.verdict, MdnsVerdict::kGoodbye);
+  EXPECT_TRUE(got.learned.empty());
+  ASSERT_EQ(got.gone.size(), 1u);
+  EXPECT_EQ(got.gone[0].node_id, 1u);
+  EXPECT_EQ(got.gone[0].key, key_of(1));
+  EXPECT_EQ(b.stats().verdicts[static_cast<size_t>(MdnsVerdict::kGoodbye)], 1u);
+
+  MdnsCore other(config_of(3, "10.0.0.3", kOtherTag));
+  auto foreign = b.on_datagram(other.announcement(0), "10.0.0.3", kNowMs);
+  EXPECT_EQ(foreign.verdict, MdnsVerdict::kOtherCluster);
+  EXPECT_TRUE(foreign.gone.empty());
+  auto own = a.on_datagram(a.announcement(0), "10.0.0.1", kNowMs);
+  EXPECT_EQ(own.verdict, MdnsVerdict::kOwn);
+  EXPECT_TRUE(own.gone.empty());
+}
+
+TEST(MdnsCore, OtherServicesAreIgnored) {
+  MdnsCore b(config_of(2, "10.0.0.2"));
   DnsMessage printer;
   printer.is_response = true;
   DnsRecord txt;

@@ -131,6 +131,16 @@ struct LabNode {
       pid = -1;
     }
   }
+  // SIGTERM, as an operator stops a node; SIGKILL if it has not exited within 10 s.
+  void terminate() {
+    if (pid <= 0) return;
+    ::kill(pid, SIGTERM);
+    if (wait_until([&] { return ::waitpid(pid, nullptr, WNOHANG) == pid; }, 10000)) {
+      pid = -1;
+      return;
+    }
+    stop();
+  }
   cluster::TicketPeer ticket_peer() const {
     return cluster::TicketPeer{static_cast<uint64_t>(index), *transport::PublicKey::parse(key_text),
                                {*transport::SocketAddr::parse(addr)}};
@@ -139,9 +149,12 @@ struct LabNode {
 
 // The node ids `cluster peers --json`, run inside the node's namespace, lists with source
 // "mdns" and an address on the lab's subnet.
-std::set<uint64_t> mdns_peers_of(const Lab& lab, const LabNode& n, const std::string& dir, const std::string& identity) {
+// `token_file`: the operator's token, needed once the cluster exists.
+std::set<uint64_t> mdns_peers_of(const Lab& lab, const LabNode& n, const std::string& dir, const std::string& identity,
+                                 const std::string& token_file = "") {
   std::set<uint64_t> out;
   const auto r = run_command({lab.ip, "netns", "exec", n.ns, "/usr/bin/env", "ASPEN_IDENTITY=" + identity,
+                              "ASPEN_TOKEN_FILE=" + token_file,
                               bin_path("aspen-cli"), "--ticket",
                               cluster::encode_ticket(cluster::Ticket{"", {n.ticket_peer()}}), "--json", "cluster",
                               "peers", "--node", std::to_string(n.index)},
@@ -274,6 +287,22 @@ TEST(MdnsDiscovery, ThreeNodesInNamespacesFindEachOtherByMdnsAloneAndFormACluste
   EXPECT_EQ(metrics->find("aspen_mdns_datagrams_received_total{node_id=\"1\",reason=\"accepted\"} 0\n"),
             std::string::npos)
       << *metrics;
+
+  // A node that stops says goodbye: the others forget its mDNS address now, not when its
+  // records' TTL (120 s) runs out.
+  const auto op = operator_env(dir.path());
+  ASSERT_EQ(mdns_peers_of(lab, nodes[0], dir.path(), op.at("ASPEN_IDENTITY"), op.at("ASPEN_TOKEN_FILE")),
+            (std::set<uint64_t>{2, 3}));
+  nodes[2].terminate();
+  EXPECT_TRUE(wait_until(
+      [&] {
+        return mdns_peers_of(lab, nodes[0], dir.path(), op.at("ASPEN_IDENTITY"), op.at("ASPEN_TOKEN_FILE")) ==
+               std::set<uint64_t>{2};
+      },
+      10000))
+      << read_file(nodes[0].log_path);
+  EXPECT_NE(read_file(nodes[0].log_path).find("mDNS: node 3 said goodbye"), std::string::npos)
+      << read_file(nodes[0].log_path);
 
   for (auto& n : nodes) n.stop();
   lab.clean_up();

@@ -93,6 +93,21 @@ TEST(PeerRegistryDiscovery, EachSourceKeepsItsOwnEntryAndLookupMergesTheirAddres
   EXPECT_FALSE(reg.node_id_of(key_of(5)).has_value());  // still no member slot
 }
 
+// A goodbye (mDNS) forgets that source's entry for the node, only under the node's key;
+// what other sources said stays.
+TEST(PeerRegistryDiscovery, AGoodbyeForgetsOnlyThatSourcesEntryUnderTheSameKey) {
+  PeerRegistry reg;
+  ASSERT_TRUE(reg.learn_from_discovery(peer(5, 5, "10.0.0.5:7005"), "mdns", 1000, 0, ""));
+  ASSERT_TRUE(reg.learn_from_discovery(peer(5, 5, "127.0.0.1:7005"), "gossip", 1000, 990, ""));
+  EXPECT_FALSE(reg.forget_discovered(5, key_of(6), "mdns"));  // another key: not this node's goodbye
+  EXPECT_FALSE(reg.forget_discovered(6, key_of(5), "mdns"));  // no such entry
+  EXPECT_TRUE(reg.discovered().contains({5, "mdns"}));
+  EXPECT_TRUE(reg.forget_discovered(5, key_of(5), "mdns"));
+  EXPECT_FALSE(reg.discovered().contains({5, "mdns"}));
+  ASSERT_TRUE(reg.discovered().contains({5, "gossip"}));
+  EXPECT_EQ(reg.lookup(5)->addrs[0].to_string(), "127.0.0.1:7005");
+}
+
 TEST(PeerRegistryDiscovery, TwoSourcesThatDisagreeOnTheKeyKeepTheFirst) {
   PeerRegistry reg;
   ASSERT_TRUE(reg.learn_from_discovery(peer(5, 5, "10.0.0.5:7005"), "dns", 1000, 0, ""));
