@@ -39,7 +39,8 @@ class NodeHlc {
   // The stamp for a command this node (the leader) proposes now: above the clock's every
   // earlier reading and above log_max. Becomes the new log_max.
   HlcTimestamp stamp_proposal(uint64_t physical_ms);
-  // The log holds an entry stamped `t` (a restart reads the last stamped entry).
+  // The log or the applied state holds a stamp `t`: a restart passes the store's applied stamp
+  // and the last stamped log entry, a snapshot install its applied stamp.
   void saw_log_stamp(const HlcTimestamp& t);
 
   HlcTimestamp clock_last() const { return clock_.last(); }
