@@ -230,17 +230,23 @@ std::vector<Response> drive(NodeCore& core, storage::Store& store) {
   return out;
 }
 
-std::unique_ptr<NodeCore> leader_core(storage::MemStore& store, const uint64_t* physical_ms) {
+// Node 1's core on `store`, its HLC reading *physical_ms.
+std::unique_ptr<NodeCore> core_with_clock(storage::MemStore& store, const uint64_t* physical_ms) {
   NodeCoreConfig cfg;
   cfg.raft.id = 1;
   cfg.incarnation = 1;
   cfg.hlc_physical_ms = [physical_ms] { return *physical_ms; };
   auto c = NodeCore::create(cfg, store);
   EXPECT_TRUE(c.has_value());
-  (*c)->raft().campaign();
-  drive(**c, store);
-  EXPECT_TRUE((*c)->is_leader());
-  return std::move(*c);
+  return c ? std::move(*c) : nullptr;
+}
+
+std::unique_ptr<NodeCore> leader_core(storage::MemStore& store, const uint64_t* physical_ms) {
+  auto c = core_with_clock(store, physical_ms);
+  c->raft().campaign();
+  drive(*c, store);
+  EXPECT_TRUE(c->is_leader());
+  return c;
 }
 
 kvpb::Command put(const std::string& key) {
@@ -305,8 +311,12 @@ TEST(NodeCoreHlc, CommandsAreStampedStoredAndStayOrderedAcrossARestartWithAClock
   EXPECT_EQ(core->hlc().refused_total(), 0u);
 }
 
-// Stamps three puts as leader at kT0 and returns the largest.
-HlcTimestamp stamp_three_puts(storage::MemStore& store) {
+// Bootstraps `store` with node 1 as the only voter, stamps three puts as leader at kT0 and
+// returns the largest stamp.
+HlcTimestamp stamp_three_puts_alone(storage::MemStore& store) {
+  pb::ConfState solo;
+  solo.add_voters(1);
+  EXPECT_TRUE(store.bootstrap(solo).has_value());
   uint64_t physical = kT0;
   auto core = leader_core(store, &physical);
   for (int i = 0; i < 3; ++i) core->submit_write(static_cast<uint64_t>(i + 1), put(fmt::format("k{}", i)), 10);
@@ -334,10 +344,7 @@ HlcTimestamp stamp_after_restart_with_clock_behind(storage::MemStore& store) {
 // the floor.
 TEST(NodeCoreHlc, RestartWithTheLogCompactedAndTheClockSteppedBackStampsAboveTheAppliedStamps) {
   storage::MemStore store;
-  pb::ConfState cs;
-  cs.add_voters(1);
-  ASSERT_TRUE(store.bootstrap(cs).has_value());
-  const HlcTimestamp applied_max = stamp_three_puts(store);
+  const HlcTimestamp applied_max = stamp_three_puts_alone(store);
   ASSERT_TRUE(store.compact(store.applied_index()).has_value());
   ASSERT_TRUE(log_stamps(store).empty()) << "no stamped entry left in the log";
   EXPECT_GT(stamp_after_restart_with_clock_behind(store), applied_max);
@@ -346,10 +353,7 @@ TEST(NodeCoreHlc, RestartWithTheLogCompactedAndTheClockSteppedBackStampsAboveThe
 // The same after a snapshot was installed and the log is empty past it.
 TEST(NodeCoreHlc, RestartAfterASnapshotInstallWithTheClockSteppedBackStampsAboveItsStamps) {
   storage::MemStore source;
-  pb::ConfState cs;
-  cs.add_voters(1);
-  ASSERT_TRUE(source.bootstrap(cs).has_value());
-  const HlcTimestamp applied_max = stamp_three_puts(source);
+  const HlcTimestamp applied_max = stamp_three_puts_alone(source);
   auto snap = source.snapshot();
   ASSERT_TRUE(snap.has_value());
   storage::MemStore store;
@@ -364,10 +368,7 @@ TEST(NodeCoreHlc, RestartAfterASnapshotInstallWithTheClockSteppedBackStampsAbove
 // MSG_SNAP carries no stamp of its own (a sender before stamps were carried on messages).
 TEST(NodeCoreHlc, SnapshotInstalledWhileRunningRaisesTheFloorToItsAppliedStamp) {
   storage::MemStore source;
-  pb::ConfState solo;
-  solo.add_voters(1);
-  ASSERT_TRUE(source.bootstrap(solo).has_value());
-  const HlcTimestamp applied_max = stamp_three_puts(source);
+  const HlcTimestamp applied_max = stamp_three_puts_alone(source);
   auto snap = source.snapshot();
   ASSERT_TRUE(snap.has_value());
 
@@ -377,27 +378,23 @@ TEST(NodeCoreHlc, SnapshotInstalledWhileRunningRaisesTheFloorToItsAppliedStamp) 
   pair.add_voters(2);
   ASSERT_TRUE(store.bootstrap(pair).has_value());
   uint64_t physical = kT0 - 10'000;
-  NodeCoreConfig cfg;
-  cfg.raft.id = 1;
-  cfg.incarnation = 1;
-  cfg.hlc_physical_ms = [&physical] { return physical; };
-  auto core = NodeCore::create(cfg, store);
-  ASSERT_TRUE(core.has_value());
+  auto core = core_with_clock(store, &physical);
+  ASSERT_NE(core, nullptr);
   pb::Message m;
   m.set_type(pb::MSG_SNAP);
   m.set_from(2);
   m.set_to(1);
   m.set_term(2);
   *m.mutable_snapshot() = *snap;
-  ASSERT_TRUE((*core)->step(m).has_value());
-  drive(**core, store);
+  ASSERT_TRUE(core->step(m).has_value());
+  drive(*core, store);
   ASSERT_EQ(store.applied_index(), snap->metadata().index());
-  ASSERT_EQ((*core)->hlc().log_max(), applied_max);
-  (*core)->raft().campaign();  // the snapshot's membership is node 1 alone
-  drive(**core, store);
-  ASSERT_TRUE((*core)->is_leader());
-  (*core)->submit_write(1, put("k9"), 10);
-  drive(**core, store);
+  ASSERT_EQ(core->hlc().log_max(), applied_max);
+  core->raft().campaign();  // the snapshot's membership is node 1 alone
+  drive(*core, store);
+  ASSERT_TRUE(core->is_leader());
+  core->submit_write(1, put("k9"), 10);
+  drive(*core, store);
   auto stamps = log_stamps(store);
   ASSERT_EQ(stamps.size(), 1u);
   EXPECT_GT(stamps.back(), applied_max);
