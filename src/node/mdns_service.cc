@@ -188,9 +188,10 @@ void MdnsService::receive_all(uint64_t now_ms, uint64_t& answer_due_ms) {
     char ip[INET_ADDRSTRLEN] = {};
     ::inet_ntop(AF_INET, &from.sin_addr, ip, sizeof(ip));
     auto got = core_->on_datagram(std::string_view(buf.data(), static_cast<size_t>(n)), ip, now_ms);
-    if (got.verdict != cluster::MdnsVerdict::kAccepted && got.verdict != cluster::MdnsVerdict::kQuery &&
-        got.verdict != cluster::MdnsVerdict::kOwn && got.verdict != cluster::MdnsVerdict::kIgnored &&
-        got.verdict != cluster::MdnsVerdict::kGoodbye) {
+    using enum cluster::MdnsVerdict;
+    const bool is_dropped = got.verdict == kOtherCluster || got.verdict == kBadRecord || got.verdict == kMalformed ||
+                            got.verdict == kOversized || got.verdict == kRateLimited;
+    if (is_dropped) {
       ASPEN_LOG_DEBUG("node {}: mDNS: dropped a datagram from {}: {}", env_.config.node_id, ip,
                       cluster::mdns_verdict_name(got.verdict));
     }
@@ -307,8 +308,8 @@ std::string MdnsService::prometheus_samples() const {
   metric("received_bytes_total", "counter", "Bytes of mDNS datagrams received.", stats.bytes_in);
   out += fmt::format(
       "# HELP aspen_mdns_datagrams_received_total mDNS datagrams received, by outcome: accepted (announced a node "
-      "of this cluster), goodbye (a node of this cluster stopped), query, own, ignored (other services), or why dropped (other_cluster, bad_record, malformed, "
-      "oversized, rate_limited).\n# TYPE aspen_mdns_datagrams_received_total counter\n");
+      "of this cluster), goodbye (a node of this cluster stopped), query, own, ignored (other services), or why "
+      "dropped (other_cluster, bad_record, malformed, oversized, rate_limited).\n# TYPE aspen_mdns_datagrams_received_total counter\n");
   for (size_t i = 0; i < cluster::kMdnsVerdictCount; ++i) {
     out += fmt::format("aspen_mdns_datagrams_received_total{{node_id=\"{}\",reason=\"{}\"}} {}\n", node,
                        cluster::mdns_verdict_name(static_cast<cluster::MdnsVerdict>(i)), stats.verdicts[i]);

@@ -81,6 +81,15 @@ std::optional<std::map<uint64_t, double>> offset_errors(const nlohmann::json& st
   return errors;
 }
 
+// Replaces a --test-clock-offset-file whole (written aside, renamed over it), as the node
+// expects.
+void write_offset_file(const std::string& file, const std::string& content) {
+  {
+    std::ofstream(file + ".tmp") << content;
+  }
+  std::filesystem::rename(file + ".tmp", file);
+}
+
 // `name{node_id="N"...} value` from a metrics page.
 std::optional<double> sample(const std::string& page, const std::string& name_and_labels) {
   const size_t at = page.find(name_and_labels + " ");
@@ -205,12 +214,7 @@ TEST_F(ClockTest, TheOffsetFileMovesARunningNodesClockAndBadContentKeepsTheLastO
   };
   EXPECT_TRUE(wait_until(matches, 20000)) << "no file yet: " << st.dump();
 
-  auto write = [&](const std::string& content) {
-    {
-      std::ofstream(file + ".tmp") << content;
-    }
-    std::filesystem::rename(file + ".tmp", file);
-  };
+  auto write = [&](const std::string& content) { write_offset_file(file, content); };
   write("-3000\n");
   injected[2] = -3000;
   EXPECT_TRUE(wait_until(matches, 20000)) << "after -3000: " << st.dump();
@@ -248,10 +252,7 @@ TEST(ClockStep, ALeaderWhoseClockJumpsPastALeasesTtlExpiresIt) {
   auto got = kv::get(*c, "session");
   ASSERT_TRUE(got && got->has_value());
 
-  {
-    std::ofstream(file + ".tmp") << "+700000\n";  // past the 600 s TTL
-  }
-  std::filesystem::rename(file + ".tmp", file);
+  write_offset_file(file, "+700000\n");  // past the 600 s TTL
   EXPECT_TRUE(wait_until(
       [&] {
         auto g = kv::get(*c, "session");
