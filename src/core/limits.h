@@ -99,6 +99,11 @@ inline constexpr size_t kMaxWatchUnackedBytes = size_t{1} << 20;
 // unacknowledged are sent to. Memory for watch traffic stays below this plus one message
 // per watcher.
 inline constexpr size_t kMaxWatchTotalUnackedBytes = size_t{256} << 20;
+// The committed changes one apply copies for watchers, who are sent them before the state
+// machine's commit makes them readable (node/watch_service.h); the changes of a larger apply
+// reach watchers from the store once committed.
+inline constexpr size_t kMaxWatchEarlyBytes = size_t{1} << 20;
+static_assert(kMaxWatchEarlyBytes <= kMaxWatchTotalUnackedBytes, "an early copy fits the watch traffic bound");
 inline constexpr uint32_t kDefaultWatchProgressIntervalMs = 10000;
 inline constexpr uint32_t kMinWatchProgressIntervalMs = 100;
 static_assert(kMaxWatchResponseBytes + 2 * (kMaxKeySizeBytes + kMaxValueSizeBytes) + 4096 <= kMaxFrameSizeBytes,

@@ -52,6 +52,17 @@ Status put_value(KvTables& t, std::string_view key, std::string value) {
 
 }  // namespace
 
+void HistoryRecorder::record(const kvpb::HistoryEntry& entry) {
+  if (is_overflowed_) return;
+  bytes_ += entry.ByteSizeLong();
+  if (bytes_ > max_bytes_) {
+    is_overflowed_ = true;
+    entries_ = {};
+    return;
+  }
+  entries_.push_back(entry);
+}
+
 Result<Index> store_revision(KvTables& tables) { return tables.last_history_revision(); }
 Result<Index> compacted_revision(KvTables& tables) { return get_number(tables, kCompactedRevisionKey); }
 
@@ -85,6 +96,7 @@ Status ChangeSet::write(KvTables& tables, Index revision, uint64_t timestamp_ms,
     // A put's record carries the stamp already (its KeyValue); a delete's gets it here.
     if (record.is_delete() && hlc) to_proto(*hlc, e.mutable_record()->mutable_kv()->mutable_mod_hlc());
     if (auto s = tables.put_history(e); !s) return s;
+    if (auto* recorder = tables.history_recorder()) recorder->record(e);
   }
   return {};
 }

@@ -72,6 +72,9 @@ Result<kvpb::RangeResult> read_range_at(KvTables& tables, const kvpb::RangeReque
 struct HistoryPage {
   Index revision = 0;   // the store revision
   Index compacted = 0;  // the compacted revision
+  // The store's applied index in the same read (set by Store::read_history, 0 by
+  // kv::read_history): the page's revisions hold every change up to that log index.
+  Index applied = 0;
   std::vector<kvpb::HistoryEntry> entries;
   std::vector<std::optional<kvpb::KeyValue>> prev;  // parallel to entries, with with_prev
 };

@@ -14,9 +14,31 @@
 
 namespace aspen::kv {
 
+// A copy of the history entries one apply writes (kv::ChangeSet::write), up to a byte bound:
+// the node sends watchers committed changes before the store's commit makes them readable.
+// Past the bound it keeps nothing and says so (the changes then reach watchers from the store).
+class HistoryRecorder {
+ public:
+  explicit HistoryRecorder(size_t max_bytes) : max_bytes_(max_bytes) {}
+  void record(const kvpb::HistoryEntry& entry);
+  bool is_overflowed() const { return is_overflowed_; }
+  std::vector<kvpb::HistoryEntry> take() { return std::move(entries_); }
+
+ private:
+  size_t max_bytes_;
+  size_t bytes_ = 0;
+  bool is_overflowed_ = false;
+  std::vector<kvpb::HistoryEntry> entries_;
+};
+
 class KvTables {
  public:
   virtual ~KvTables() = default;
+
+  // While set, every history entry an apply writes through these tables is also recorded
+  // there (not those a snapshot install writes: it calls put_history directly).
+  void set_history_recorder(HistoryRecorder* recorder) { history_recorder_ = recorder; }
+  HistoryRecorder* history_recorder() const { return history_recorder_; }
 
   virtual Result<std::optional<kvpb::KeyValue>> get(std::string_view key) = 0;
   virtual Status put(const kvpb::KeyValue& kv) = 0;
@@ -61,6 +83,9 @@ class KvTables {
   // if set, in byte order, at most `limit`.
   virtual Result<std::vector<std::string>> history_keys(std::string_view start, std::string_view end,
                                                         const std::optional<std::string>& after, size_t limit) = 0;
+
+ private:
+  HistoryRecorder* history_recorder_ = nullptr;
 };
 
 }  // namespace aspen::kv

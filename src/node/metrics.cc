@@ -47,6 +47,7 @@ void read_counters(const NodeCounters& c, MetricsView& v) {
   v.watches_created = r(c.watches_created);
   v.watches_canceled = r(c.watches_canceled);
   v.watch_messages_sent = r(c.watch_messages_sent);
+  v.watch_messages_sent_early = r(c.watch_messages_sent_early);
 }
 
 namespace {
@@ -171,6 +172,9 @@ std::string prometheus_text(const MetricsView& v) {
   metric("watches_canceled_total", "counter",
          "Watches this node ended itself (history compacted, watcher stalled, bad request).", v.watches_canceled);
   metric("watch_messages_sent_total", "counter", "Watch messages carrying events sent.", v.watch_messages_sent);
+  metric("watch_messages_sent_early_total", "counter",
+         "Of those, messages sent from committed entries before the state machine's commit made them readable.",
+         v.watch_messages_sent_early);
   const auto& tm = v.transport;
   metric("transport_connections_open", "gauge", "Open QUIC connections.", tm.connections_open);
   metric("transport_streams_open", "gauge", "Open streams.", tm.streams_open);

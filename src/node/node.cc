@@ -238,6 +238,9 @@ Status Shell::start_components() {
                                                Result<std::vector<storage::AppliedEntry>> applied) {
     if (auto s = self.lock()) s->on_applied(std::move(job), std::move(applied));
   };
+  hooks.on_history = [self = weak_from_this()](Index after_index, std::vector<kvpb::HistoryEntry> entries) {
+    if (auto s = self.lock(); s && !s->is_stopping_ && s->watches_) s->watches_->on_committed_changes(after_index, entries);
+  };
   storage_ = std::make_unique<StorageWorker>(*env_.store, env_.config.knobs, env_.config.node_id, std::move(hooks));
   links_ = std::make_shared<RaftLinks>(env_, *this);
   watches_ = std::make_shared<WatchService>(env_);
@@ -389,6 +392,7 @@ void Shell::schedule_pump() {
 void Shell::pump() {
   if (is_stopping_ || !core_ || cycle_->is_in_flight()) return;
   core_->set_is_apply_awaited(watches_->watcher_count() > 0);
+  storage_->set_is_history_wanted(watches_->watcher_count() > 0);
   auto step = cycle_->begin(*core_, env_.config.knobs.should_send_early);
   if (!step) {
     deliver_responses();

@@ -51,7 +51,15 @@ void StorageWorker::drain_applies() {
 
 Result<std::vector<storage::AppliedEntry>> StorageWorker::timed_apply(const Job& job) {
   const auto t_apply = std::chrono::steady_clock::now();
-  auto applied = store_.apply(job.step.batch);
+  storage::WriteBatch batch = job.step.batch;
+  if (hooks_.on_history && is_history_wanted_.load(std::memory_order_relaxed)) {
+    batch.on_history = [this](Index after_index, std::vector<kvpb::HistoryEntry> entries) {
+      hooks_.post([hook = hooks_.on_history, after_index, entries = std::move(entries)]() mutable {
+        hook(after_index, std::move(entries));
+      });
+    };
+  }
+  auto applied = store_.apply(batch);
   stats_.applies.fetch_add(1, std::memory_order_relaxed);
   stats_.apply_latency.observe_us(micros_since(t_apply));
   return applied;

@@ -45,6 +45,10 @@ class StorageWorker {
     std::function<void(std::shared_ptr<Job>, Result<storage::WriteOutcome>)> on_persisted;        // [loop]
     // An asynchronous apply (step.is_apply_async) is done, after on_persisted.
     std::function<void(std::shared_ptr<Job>, Result<std::vector<storage::AppliedEntry>>)> on_applied;  // [loop]
+    // Optional: the history entries an apply wrote, before its commit (WriteBatch::on_history),
+    // while set_is_history_wanted(true). Posted before that apply's on_persisted/on_applied,
+    // and after the previous apply's.
+    std::function<void(Index after_index, std::vector<kvpb::HistoryEntry>)> on_history;  // [loop]
   };
   // What it measured, for the metrics (any thread reads them).
   struct Stats {
@@ -67,6 +71,8 @@ class StorageWorker {
   // Applies an asynchronous step's entries (again, after a failure) on the apply thread.
   void submit_apply(std::shared_ptr<Job> job);
   void stop();                            // any thread but its own; idempotent
+  // Whether applies copy their changes for on_history (someone watches); any thread.
+  void set_is_history_wanted(bool is_wanted) { is_history_wanted_.store(is_wanted, std::memory_order_relaxed); }
   std::mutex& write_mutex() { return write_mu_; }
   const Stats& stats() const { return stats_; }
 
@@ -78,6 +84,7 @@ class StorageWorker {
   void maybe_compact();                           // [storage]
 
   storage::Store& store_;
+  std::atomic<bool> is_history_wanted_{false};  // [any]
   const Knobs& knobs_;
   const uint64_t node_id_;
   const Hooks hooks_;

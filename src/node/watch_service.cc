@@ -34,6 +34,7 @@ void WatchService::create(transport::Stream stream, const cpb::WatchCreateReques
   auto now = env_.store->read_history(UINT64_MAX, 0, 0, 0, false);  // the revisions only
   if (!now) return refuse(now.error());
   store_revision_ = now->revision;
+  store_index_ = now->applied;
   Watcher w{stream, *spec};
   w.next_revision = spec->start_revision == 0 ? now->revision + 1 : spec->start_revision;
   if (w.next_revision < now->compacted) {
@@ -116,9 +117,50 @@ bool WatchService::is_paused(Watcher& w, uint64_t now_ms) {
 void WatchService::on_applied() {
   if (watchers_.empty()) return;
   auto now = env_.store->read_history(UINT64_MAX, 0, 0, 0, false);
-  if (!now || now->revision == store_revision_) return;
+  if (!now) return;
+  store_index_ = now->applied;
+  if (now->revision == store_revision_) return;
   store_revision_ = now->revision;
   serve_round();
+}
+
+void WatchService::on_committed_changes(Index after_index, const std::vector<kvpb::HistoryEntry>& entries) {
+  if (watchers_.empty() || entries.empty()) return;
+  // A watcher that has every change up to the store revision has every change before these
+  // only if the store, as last read, had applied everything up to after_index.
+  if (store_index_ < after_index) return;
+  const Index last = entries.back().revision();
+  ASPEN_ASSERT(entries.front().revision() > after_index && entries.front().revision() <= last);
+  const uint64_t now_ms = NodeEnv::steady_ms();
+  const bool is_over_total = unacked_bytes() >= limits::kMaxWatchTotalUnackedBytes;
+  std::vector<StreamKey> keys;
+  for (auto& [key, w] : watchers_) {
+    if (w.next_revision <= store_revision_ || w.next_position != 0 || w.spec.has_prev_kv) continue;
+    if (w.next_revision > last || is_paused(w, now_ms)) continue;
+    if (is_over_total && w.stream.unacked_bytes() > 0) continue;
+    keys.push_back(key);
+  }
+  for (const auto& k : keys) {
+    auto it = watchers_.find(k);
+    if (it == watchers_.end()) continue;
+    Watcher& w = it->second;
+    watch::WatchBatcher batch;
+    for (const auto& e : entries) {
+      if (e.revision() < w.next_revision || !watch::wants(w.spec, e)) continue;
+      batch.add(e.revision(), watch::to_event(e, std::nullopt, false), e.record().timestamp_ms());
+    }
+    bool is_alive = true;
+    size_t sent = 0;
+    for (auto& msg : batch.take(true)) {
+      if (!(is_alive = send(w, std::move(msg)))) break;
+      ++sent;
+    }
+    if (!is_alive) continue;
+    env_.counters.watch_messages_sent_early.fetch_add(sent, std::memory_order_relaxed);
+    w.next_revision = last + 1;
+    w.next_position = 0;
+    w.sent_through = std::max(w.sent_through, last);
+  }
 }
 
 void WatchService::serve_round() {

@@ -8,7 +8,8 @@
 // paused and resumes from the history when it reads again; paused for
 // knobs.watch_stall_cancel_ms, or behind the compacted revision, it is cancelled with the
 // reason. Caught-up watchers get a progress notification after progress_interval_ms idle,
-// or at once when they ask.
+// or at once when they ask. Caught-up watchers are also sent an apply's changes before the
+// store commits them (on_committed_changes): that commit's sync is then off their path.
 //
 // Threads: the loop only.
 #pragma once
@@ -37,6 +38,11 @@ class WatchService : public std::enable_shared_from_this<WatchService> {
   void on_stream_closed(const transport::Stream& stream);
   // The applied state moved: send what changed.
   void on_applied();
+  // Changes an apply made after log index after_index, before the store's commit makes them
+  // readable (StorageWorker::Hooks::on_history). They go at once to each watcher that has had
+  // every change before them and can take them (not paused, no previous values asked for);
+  // they are not kept: every other watcher gets them from the store as before.
+  void on_committed_changes(Index after_index, const std::vector<kvpb::HistoryEntry>& entries);
   // Progress notifications, paused watchers, stalled ones. Every tick.
   void on_tick();
   size_t watcher_count() const { return watchers_.size(); }
@@ -68,6 +74,7 @@ class WatchService : public std::enable_shared_from_this<WatchService> {
   NodeEnv& env_;
   std::map<StreamKey, Watcher> watchers_;  // [loop] at most limits::kMaxWatchers
   Index store_revision_ = 0;               // [loop] as of the last read
+  Index store_index_ = 0;                  // [loop] the applied index of that read
   bool is_round_scheduled_ = false;        // [loop]
 };
 

@@ -312,11 +312,15 @@ Result<std::vector<AppliedEntry>> LmdbStore::apply(const WriteBatch& batch) {
   }
   if (batch.committed->back().index() <= applied.applied) return std::vector<AppliedEntry>{};
   const std::optional<HlcTimestamp> before_hlc = applied.hlc;
+  const Index applied_before = applied.applied;
   auto txn = LmdbTxn::begin(env_, false);
   if (!txn) return std::unexpected(txn.error());
   MDB_txn* t = txn->get();
   LmdbTables tables(t, *dbi_);
+  kv::HistoryRecorder recorder(limits::kMaxWatchEarlyBytes);
+  if (batch.on_history) tables.set_history_recorder(&recorder);
   auto results = apply_entries(tables, *batch.committed, applied);
+  tables.set_history_recorder(nullptr);
   if (!results) return std::unexpected(results.error());
   if (auto s = put_raw(t, dbi_->meta, kMetaApplied, position(applied.applied, applied.applied_term), "save applied index"); !s) {
     return std::unexpected(s.error());
@@ -336,6 +340,8 @@ Result<std::vector<AppliedEntry>> LmdbStore::apply(const WriteBatch& batch) {
   // may be undone and are replayed). A membership change is flushed in full: operators act
   // on it (decommissioning a removed node) once it is answered.
   const bool is_meta_sync_skipped = !has_conf_change;
+  // Watchers may have the changes now, while the commit below syncs them (store.h).
+  if (batch.on_history) report_history(batch, applied_before, recorder);
   if (is_meta_sync_skipped) mdb_env_set_flags(env_, MDB_NOMETASYNC, 1);
   auto committed = txn->commit();
   if (is_meta_sync_skipped) mdb_env_set_flags(env_, MDB_NOMETASYNC, 0);
@@ -371,7 +377,18 @@ Result<kv::HistoryPage> LmdbStore::read_history(Index revision, uint32_t positio
   auto txn = LmdbTxn::begin(env_, true);
   if (!txn) return std::unexpected(txn.error());
   LmdbTables tables(txn->get(), *dbi_);
-  return kv::read_history(tables, revision, position, limit, max_bytes, with_prev);
+  auto page = kv::read_history(tables, revision, position, limit, max_bytes, with_prev);
+  if (!page) return page;
+  // The applied index of the same transaction: the page holds every change up to it.
+  auto applied = get_raw(txn->get(), dbi_->meta, kMetaApplied);
+  if (!applied) return std::unexpected(applied.error());
+  if (*applied) {
+    Decoder d(**applied);
+    auto index = d.get_u64_be();
+    if (!index) return make_error(ErrorCode::kCorruption, "stored applied position is malformed");
+    page->applied = *index;
+  }
+  return page;
 }
 
 Result<std::optional<Index>> LmdbStore::history_retention_target(uint64_t now_ms, uint64_t keep_revisions,

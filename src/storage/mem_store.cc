@@ -70,8 +70,13 @@ Result<std::vector<AppliedEntry>> MemStore::apply(const WriteBatch& batch) {
     ++next;
   }
   if (is_auto_sync_ && sm_synced_ == nullptr) sm_synced_ = std::make_unique<SmState>(SmState{st.tables, st.applied});
+  const Index applied_before = st.applied.applied;
+  kv::HistoryRecorder recorder(limits::kMaxWatchEarlyBytes);
+  if (batch.on_history) st.tables.set_history_recorder(&recorder);
   auto applied = apply_entries(st.tables, *batch.committed, st.applied);
+  st.tables.set_history_recorder(nullptr);
   ASPEN_ASSERT_MSG(applied.has_value(), "in-memory apply cannot fail after the checks");
+  if (batch.on_history) report_history(batch, applied_before, recorder);
   st.log.set_conf_state(st.applied.conf_state);
   for (const auto& a : *applied) {
     if (a.type == pb::ENTRY_CONF_CHANGE) mark_sm_synced();  // LmdbStore syncs these in full
@@ -97,7 +102,9 @@ Result<std::vector<uint64_t>> MemStore::expired_leases(uint64_t now_ms, size_t l
 Result<kv::HistoryPage> MemStore::read_history(Index revision, uint32_t position, size_t limit, size_t max_bytes,
                                                bool with_prev) const {
   std::lock_guard lock(mu_);
-  return kv::read_history(current_->tables, revision, position, limit, max_bytes, with_prev);
+  auto page = kv::read_history(current_->tables, revision, position, limit, max_bytes, with_prev);
+  if (page) page->applied = current_->applied.applied;
+  return page;
 }
 
 Result<std::optional<Index>> MemStore::history_retention_target(uint64_t now_ms, uint64_t keep_revisions,

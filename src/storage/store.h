@@ -49,6 +49,13 @@ struct WriteBatch {
   // crash may then undo it (the entries are re-applied from the durable log on restart), so
   // a store may skip part of its flushing. Atomicity is never relaxed.
   bool is_sync_required = true;
+  // If set, apply() calls it once the committed entries are applied and before it commits
+  // them, with the applied index they were applied after (every earlier change is below it)
+  // and the history entries they wrote, in (revision, position) order; not called if those
+  // come to more than limits::kMaxWatchEarlyBytes or no key changed. Those changes are final:
+  // the entries are committed, and a crash before the store's commit applies them again to
+  // the same result. Called on the applying thread, at most once per apply().
+  std::function<void(Index after_index, std::vector<kvpb::HistoryEntry>)> on_history;
 };
 
 // Whether a store may commit `batch` without its full flush: only when the batch asks for no
@@ -56,6 +63,14 @@ struct WriteBatch {
 // (MDB_NOMETASYNC) then; MemStore models an OS crash undoing it.
 inline bool may_skip_sync(const WriteBatch& batch) {
   return !batch.is_sync_required && batch.snapshot == nullptr && (batch.entries == nullptr || batch.entries->empty());
+}
+
+// For a store's apply(): hands what `recorder` kept to batch.on_history (nothing when the
+// changes overflowed its bound or there were none).
+inline void report_history(const WriteBatch& batch, Index after_index, kv::HistoryRecorder& recorder) {
+  if (recorder.is_overflowed()) return;
+  auto entries = recorder.take();
+  if (!entries.empty()) batch.on_history(after_index, std::move(entries));
 }
 
 struct AppliedEntry {

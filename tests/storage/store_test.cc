@@ -500,6 +500,71 @@ TYPED_TEST(StoreContract, TruncatedSnapshotFileIsRefusedAndChangesNothing) {
 
 // With is_snapshot_data_streamed (the node's setting) the Raft core's MsgSnap carries only
 // the metadata, however large the state: the data goes by stream_snapshot.
+// Watchers are sent an apply's changes before the store commits them (WriteBatch::on_history):
+// exactly the history entries the commit then makes readable, with the index they follow.
+TYPED_TEST(StoreContract, AnApplyHandsOverTheHistoryItWritesWithTheIndexItFollows) {
+  auto s = this->factory.make();
+  ASSERT_TRUE(s->bootstrap(voters({1})).has_value());
+  std::vector<pb::Entry> ents{put_entry(2, 1, "a", "1"), put_entry(3, 1, "b", "2"), put_entry(4, 1, "a", "3")};
+  pb::HardState hs;
+  hs.set_term(1);
+  hs.set_commit(4);
+  std::vector<std::pair<Index, std::vector<kvpb::HistoryEntry>>> reported;
+  WriteBatch b;
+  b.entries = &ents;
+  b.hard_state = &hs;
+  b.committed = &ents;
+  b.on_history = [&](Index after, std::vector<kvpb::HistoryEntry> entries) {
+    reported.emplace_back(after, std::move(entries));
+  };
+  ASSERT_TRUE(s->write(b).has_value());
+  ASSERT_EQ(reported.size(), 1u);
+  EXPECT_EQ(reported[0].first, 1u) << "applied after the bootstrap entry";
+  auto page = s->read_history(2, 0, 100, limits::kMaxWatchResponseBytes, false);
+  ASSERT_TRUE(page.has_value());
+  EXPECT_EQ(page->applied, 4u);
+  ASSERT_EQ(page->entries.size(), 3u);
+  ASSERT_EQ(reported[0].second.size(), 3u);
+  for (size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(reported[0].second[i].SerializeAsString(), page->entries[i].SerializeAsString()) << i;
+  }
+  // Entries applied already: nothing applied, nothing reported.
+  reported.clear();
+  ASSERT_TRUE(s->apply(b).has_value());
+  EXPECT_TRUE(reported.empty());
+  // Changes past the bound are not copied; they are in the history all the same.
+  const std::string big(limits::kMaxWatchEarlyBytes / 2 + 1, 'x');
+  std::vector<pb::Entry> bigs{put_entry(5, 1, "big1", big), put_entry(6, 1, "big2", big)};
+  hs.set_commit(6);
+  b.entries = &bigs;
+  b.committed = &bigs;
+  ASSERT_TRUE(s->write(b).has_value());
+  EXPECT_TRUE(reported.empty());
+  EXPECT_EQ(value_of(*s, "big2")->size(), big.size());
+  EXPECT_EQ(s->read_history(UINT64_MAX, 0, 0, 0, false)->revision, 6u);
+}
+
+// The hand-over comes before the commit: the store does not report the entries applied yet.
+TEST(LmdbStoreHistory, TheChangesAreHandedOverBeforeTheyAreCommitted) {
+  TempDir dir;
+  auto s = LmdbFactory::open(dir.path() + "/db");
+  ASSERT_TRUE(s->bootstrap(voters({1})).has_value());
+  std::vector<pb::Entry> ents{put_entry(2, 1, "a", "1")};
+  pb::HardState hs;
+  hs.set_term(1);
+  hs.set_commit(2);
+  WriteBatch b;
+  b.entries = &ents;
+  b.hard_state = &hs;
+  b.committed = &ents;
+  std::optional<Index> applied_when_reported;
+  b.on_history = [&](Index, std::vector<kvpb::HistoryEntry>) { applied_when_reported = s->applied_index(); };
+  ASSERT_TRUE(s->write(b).has_value());
+  ASSERT_TRUE(applied_when_reported.has_value());
+  EXPECT_EQ(*applied_when_reported, 1u);
+  EXPECT_EQ(s->applied_index(), 2u);
+}
+
 TEST(LmdbStoreSnapshot, StreamedModeGivesTheCoreMetadataOnly) {
   TempDir dir;
   LmdbOptions options{dir.path() + "/db", uint64_t{256} << 20};
