@@ -67,50 +67,13 @@ Result<std::vector<storage::AppliedEntry>> StorageWorker::timed_apply(const Job&
 
 void StorageWorker::apply_async(const std::shared_ptr<Job>& job) {
   auto applied = timed_apply(*job);
-  {
-    std::lock_guard lock(job->mu);
-    if (!job->is_step_reported) {
-      job->early_result = std::move(applied);  // persist() posts it after on_persisted
-      return;
-    }
-  }
   hooks_.post([hook = hooks_.on_applied, job, applied = std::move(applied)]() mutable { hook(job, std::move(applied)); });
-}
-
-bool StorageWorker::may_apply_before_log(const Job& job) const {
-  const auto& to_apply = job.step.to_apply;
-  if (job.is_apply_submitted || !job.step.is_apply_async || to_apply == nullptr || to_apply->empty()) return false;
-  // Committed entries never conflict, so a truncation by this step's entries cannot reach
-  // them; they need only be in the log already, which holds only what earlier steps made
-  // durable.
-  return !job.step.ready->snapshot && to_apply->back().index() <= store_.last_index();
-}
-
-void StorageWorker::report_async_apply(const std::shared_ptr<Job>& job) {
-  std::optional<Result<std::vector<storage::AppliedEntry>>> early;
-  {
-    std::lock_guard lock(job->mu);
-    job->is_step_reported = true;
-    early = std::move(job->early_result);
-    job->early_result.reset();
-  }
-  if (early) {
-    hooks_.post([hook = hooks_.on_applied, job, applied = std::move(*early)]() mutable { hook(job, std::move(applied)); });
-  } else if (!job->is_apply_submitted) {
-    job->is_apply_submitted = true;
-    submit_apply(job);
-  }
-  // Otherwise the apply is still running: it posts its result itself.
 }
 
 void StorageWorker::persist(const std::shared_ptr<Job>& job) {
   const auto t0 = std::chrono::steady_clock::now();
   const bool has_sync_apply = job->step.to_apply != nullptr && !job->step.is_apply_async;
   if ((job->step.ready->snapshot || has_sync_apply) && !job->is_log_written) drain_applies();
-  if (may_apply_before_log(*job)) {
-    job->is_apply_submitted = true;
-    submit_apply(job);
-  }
   // Phase 1, the log: its messages (acks, votes) and answers at commit go out as soon as it
   // is durable, while phase 2 applies the committed entries to the state machine.
   Result<storage::WriteOutcome> out = storage::WriteOutcome{};
@@ -144,7 +107,7 @@ void StorageWorker::persist(const std::shared_ptr<Job>& job) {
   stats_.batch_latency.observe_us(micros_since(t0));
   const bool is_written = out.has_value();
   hooks_.post([hook = hooks_.on_persisted, job, out = std::move(out)]() mutable { hook(job, std::move(out)); });
-  if (is_apply_handed_off) report_async_apply(job);
+  if (is_apply_handed_off) submit_apply(job);
   // Compaction runs after the batch was answered, off its critical path; the next batch
   // waits for it only if it is already ready.
   if (is_written) maybe_compact();

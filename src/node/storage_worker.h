@@ -11,10 +11,7 @@
 // Threads: submit() and stop() on any thread; the persisting on the worker's own thread
 // ("storage") and asynchronous applies on a second one ("apply"); the hooks are posted to
 // the loop. A snapshot install or a synchronous apply first waits for the apply thread to
-// be idle, so that applies happen in log order. An asynchronous apply whose entries were all
-// in the durable log before its step starts on the apply thread at once, alongside the step's
-// own log write: a committed entry's apply (and its watchers' events) does not wait for the
-// fsync of entries appended after it. Every write to the store (batches,
+// be idle, so that applies happen in log order. Every write to the store (batches,
 // compaction, and the loop's bootstrap and on-demand snapshot, which only try it) holds
 // write_mutex(): LMDB takes one writer at a time and the store's bookkeeping assumes so.
 #pragma once
@@ -24,7 +21,6 @@
 #include <functional>
 #include <memory>
 #include <mutex>
-#include <optional>
 #include <string>
 
 #include "node/histogram.h"
@@ -42,13 +38,6 @@ class StorageWorker {
     ReadyCycle::Step step;
     std::string snapshot_path;    // the staged data file of step's snapshot, if any
     bool is_log_written = false;  // [storage] write_log succeeded: a retry only applies
-    bool is_apply_submitted = false;  // [storage] its asynchronous apply went to the apply thread
-    // An asynchronous apply may start before the step's own log write (its entries were
-    // durable before it) and end first; its result then waits here until on_persisted has
-    // been posted, so that the loop still hears of the step before its apply.
-    std::mutex mu;
-    bool is_step_reported = false;                                          // [mu]
-    std::optional<Result<std::vector<storage::AppliedEntry>>> early_result;  // [mu]
   };
   struct Hooks {
     std::function<void(std::function<void()>)> post;  // runs a task on the loop
@@ -90,9 +79,6 @@ class StorageWorker {
  private:
   void persist(const std::shared_ptr<Job>& job);  // [storage]
   void apply_async(const std::shared_ptr<Job>& job);  // [apply]
-  bool may_apply_before_log(const Job& job) const;    // [storage]
-  // After on_persisted of an asynchronous step was posted: its apply's result, or the apply.
-  void report_async_apply(const std::shared_ptr<Job>& job);  // [storage]
   Result<std::vector<storage::AppliedEntry>> timed_apply(const Job& job);  // [storage] or [apply]
   void drain_applies();                           // [storage] waits until the apply thread is idle
   void maybe_compact();                           // [storage]
