@@ -1,27 +1,30 @@
 #!/usr/bin/env bash
-# Contended coordination primitives (16 clients on one object) under two Aspen builds,
-# alternated round by round (A, B, A, B, ...), each round on a fresh local 3-node cluster of
-# that build: one line per run (ops/s, p50, p99). For a change whose effect is smaller than
-# this machine's drift from minute to minute (see put-latency-ab.sh).
+# Contended coordination primitives (16 clients on one object) under two or more Aspen
+# builds, alternated round by round (A, B, ..., A, B, ...), each run on a fresh local 3-node
+# cluster of that build. One line per run (ops/s, p50, p99), then per build and workload the
+# median ops/s and p99 over the rounds. For a change whose effect is smaller than this
+# machine's drift from minute to minute: many short rounds, compared by their medians.
 #
-#   bench/coord-contended-ab.sh BUILD_A BUILD_B [ROUNDS (3)] [SECS (8)] [WORKLOADS ("lock")]
+#   bench/coord-contended-ab.sh ROUNDS SECS WORKLOADS BUILD_A BUILD_B [BUILD_C ...]
 #   e.g. git worktree add /tmp/base <rev> && (cd /tmp/base && scripts/build.sh)
-#        bench/coord-contended-ab.sh /tmp/base/build build
+#        bench/coord-contended-ab.sh 10 4 "lock" /tmp/base/build build
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
-build_a=$(readlink -f "$1"); build_b=$(readlink -f "$2")
-rounds=${3:-3}; secs=${4:-8}; workloads=${5:-"lock"}
+rounds=$1; secs=$2; workloads=$3; shift 3
+builds=(); for b in "$@"; do builds+=("$(readlink -f "$b")"); done
+tags=(A B C D E F)
 source "$here/bench/ab-lib.sh"
+results=$(mktemp /tmp/aspen-coord-ab-results.XXXXXX)
 for r in $(seq 1 "$rounds"); do
-  for tag in A B; do
-    build=$build_a; [ "$tag" = B ] && build=$build_b
+  for i in "${!builds[@]}"; do
+    build=${builds[$i]}; tag=${tags[$i]}
     dir=$(mktemp -d /tmp/aspen-coord-ab.XXXXXX)
     ab_start_cluster "$here" "$build" "$dir" 27500
     for w in $workloads; do
       out=$(set -a; . "$dir/data/cli.env"; set +a
             "$build/aspen-bench" --ticket "$AB_TICKET" --workload "$w" --contended --clients 16 \
               --duration-s "$secs" --key-prefix "bench/r$r/" --json)
-      python3 - "$r" "$tag" "$w" "$out" <<'PY'
+      python3 - "$r" "$tag" "$w" "$out" <<'PY' | tee -a "$results"
 import json, sys
 j = json.loads(sys.argv[4]); l = j["latency_ms"]
 print("round %s %s %-10s %8.0f ops/s  p50 %.1f ms  p99 %.1f ms  errors %s"
@@ -31,3 +34,15 @@ PY
     ab_stop_cluster "$dir"
   done
 done
+echo "medians over $rounds rounds:"
+for i in "${!builds[@]}"; do echo "  ${tags[$i]} = ${builds[$i]}"; done
+python3 - "$results" <<'PY'
+import statistics, sys, collections
+runs = collections.defaultdict(list)
+for line in open(sys.argv[1]):
+    f = line.split()
+    runs[(f[3], f[2])].append((float(f[4]), float(f[10])))
+for (w, tag), v in sorted(runs.items()):
+    print("  %-10s %s  ops/s %7.0f   p99 %7.1f ms" % (w, tag, statistics.median(x for x, _ in v), statistics.median(y for _, y in v)))
+PY
+rm -f "$results"
