@@ -391,8 +391,9 @@ void Shell::schedule_pump() {
 
 void Shell::pump() {
   if (is_stopping_ || !core_ || cycle_->is_in_flight()) return;
-  core_->set_is_apply_awaited(watches_->watcher_count() > 0);
-  storage_->set_is_history_wanted(watches_->watcher_count() > 0);
+  const bool is_watched = watches_->watcher_count() > 0;
+  core_->set_is_apply_awaited(is_watched);
+  storage_->set_is_history_wanted(is_watched);
   auto step = cycle_->begin(*core_, env_.config.knobs.should_send_early);
   if (!step) {
     deliver_responses();

@@ -1,5 +1,7 @@
 #include "node/watch_service.h"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 
 #include "core/log.h"
@@ -105,6 +107,29 @@ void WatchService::cancel(const StreamKey& key, std::string reason, Index compac
   stream.finish();
 }
 
+std::optional<size_t> WatchService::send_entries(Watcher& w, std::span<const kvpb::HistoryEntry> entries,
+                                                const std::vector<std::optional<kvpb::KeyValue>>* prev,
+                                                bool is_revision_complete) {
+  watch::WatchBatcher batch;
+  for (size_t i = 0; i < entries.size(); ++i) {
+    if (!watch::wants(w.spec, entries[i])) continue;
+    std::optional<kvpb::KeyValue> before;
+    if (w.spec.has_prev_kv && prev != nullptr && i < prev->size()) before = (*prev)[i];
+    batch.add(entries[i].revision(), watch::to_event(entries[i], before, w.spec.has_prev_kv),
+              entries[i].record().timestamp_ms());
+  }
+  size_t sent = 0;
+  for (auto& msg : batch.take(is_revision_complete)) {
+    if (!send(w, std::move(msg))) return std::nullopt;
+    ++sent;
+  }
+  return sent;
+}
+
+bool WatchService::is_held_back(Watcher& w, uint64_t now_ms, bool is_over_total) {
+  return is_paused(w, now_ms) || (is_over_total && w.stream.unacked_bytes() > 0);
+}
+
 bool WatchService::is_paused(Watcher& w, uint64_t now_ms) {
   if (w.stream.unacked_bytes() < limits::kMaxWatchUnackedBytes) {
     w.paused_since_ms = 0;
@@ -136,27 +161,19 @@ void WatchService::on_committed_changes(Index after_index, const std::vector<kvp
   std::vector<StreamKey> keys;
   for (auto& [key, w] : watchers_) {
     if (w.next_revision <= store_revision_ || w.next_position != 0 || w.spec.has_prev_kv) continue;
-    if (w.next_revision > last || is_paused(w, now_ms)) continue;
-    if (is_over_total && w.stream.unacked_bytes() > 0) continue;
+    if (w.next_revision > last || is_held_back(w, now_ms, is_over_total)) continue;
     keys.push_back(key);
   }
   for (const auto& k : keys) {
     auto it = watchers_.find(k);
     if (it == watchers_.end()) continue;
     Watcher& w = it->second;
-    watch::WatchBatcher batch;
-    for (const auto& e : entries) {
-      if (e.revision() < w.next_revision || !watch::wants(w.spec, e)) continue;
-      batch.add(e.revision(), watch::to_event(e, std::nullopt, false), e.record().timestamp_ms());
-    }
-    bool is_alive = true;
-    size_t sent = 0;
-    for (auto& msg : batch.take(true)) {
-      if (!(is_alive = send(w, std::move(msg)))) break;
-      ++sent;
-    }
-    if (!is_alive) continue;
-    env_.counters.watch_messages_sent_early.fetch_add(sent, std::memory_order_relaxed);
+    // Those it has not had (a watch may start at a revision inside these).
+    auto first = std::find_if(entries.begin(), entries.end(),
+                              [&](const kvpb::HistoryEntry& e) { return e.revision() >= w.next_revision; });
+    auto sent = send_entries(w, std::span(first, entries.end()), nullptr, true);
+    if (!sent) continue;
+    env_.counters.watch_messages_sent_early.fetch_add(*sent, std::memory_order_relaxed);
     w.next_revision = last + 1;
     w.next_position = 0;
     w.sent_through = std::max(w.sent_through, last);
@@ -170,8 +187,7 @@ void WatchService::serve_round() {
   // Watchers behind the store revision, grouped by cursor: each group is one read.
   std::map<std::pair<Index, uint32_t>, std::vector<StreamKey>> groups;
   for (auto& [key, w] : watchers_) {
-    if (w.next_revision > store_revision_ || is_paused(w, now_ms)) continue;
-    if (is_over_total && w.stream.unacked_bytes() > 0) continue;
+    if (w.next_revision > store_revision_ || is_held_back(w, now_ms, is_over_total)) continue;
     groups[{w.next_revision, w.next_position}].push_back(key);
   }
   bool is_more = false;
@@ -233,19 +249,7 @@ void WatchService::serve_round() {
       auto it = watchers_.find(k);
       if (it == watchers_.end()) continue;
       Watcher& w = it->second;
-      watch::WatchBatcher batch;
-      for (size_t i = 0; i < end; ++i) {
-        if (!watch::wants(w.spec, entries[i])) continue;
-        std::optional<kvpb::KeyValue> prev;
-        if (w.spec.has_prev_kv && i < page->prev.size()) prev = page->prev[i];
-        batch.add(entries[i].revision(), watch::to_event(entries[i], prev, w.spec.has_prev_kv),
-                  entries[i].record().timestamp_ms());
-      }
-      bool is_alive = true;
-      for (auto& msg : batch.take(is_revision_complete)) {
-        if (!(is_alive = send(w, std::move(msg)))) break;
-      }
-      if (!is_alive) continue;
+      if (!send_entries(w, std::span(entries).first(end), &page->prev, is_revision_complete)) continue;
       w.next_revision = next.first;
       w.next_position = next.second;
       w.sent_through = std::max(w.sent_through, through);

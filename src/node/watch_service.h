@@ -16,7 +16,10 @@
 
 #include <map>
 #include <memory>
+#include <optional>
+#include <span>
 #include <utility>
+#include <vector>
 
 #include "node/internal/node_env.h"
 #include "watch/watch.h"
@@ -68,6 +71,13 @@ class WatchService : public std::enable_shared_from_this<WatchService> {
   void serve_round();
   // Sends a message on the watcher's stream; false if the stream failed (the watcher goes).
   bool send(Watcher& w, cpb::WatchResponse resp);
+  // Sends the entries the watch wants as WatchBatcher cuts them, with their previous versions
+  // from `prev` (parallel to `entries`) if it asked: the messages sent, nullopt if the stream
+  // failed (the watcher is gone).
+  std::optional<size_t> send_entries(Watcher& w, std::span<const kvpb::HistoryEntry> entries,
+                                     const std::vector<std::optional<kvpb::KeyValue>>* prev, bool is_revision_complete);
+  // Paused, or nothing more for it while the node is at its total bound of watch traffic.
+  bool is_held_back(Watcher& w, uint64_t now_ms, bool is_over_total);
   void cancel(const StreamKey& key, std::string reason, Index compact_revision = 0);
   bool is_paused(Watcher& w, uint64_t now_ms);
 

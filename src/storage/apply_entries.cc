@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "core/limits.h"
 #include "kv/command_hlc.h"
 #include "kv/state_machine.h"
 #include "raft/confchange.h"
@@ -45,6 +46,17 @@ Result<std::vector<AppliedEntry>> apply_entries(kv::KvTables& tables, const std:
     out.push_back(std::move(a));
   }
   return out;
+}
+
+Result<std::vector<AppliedEntry>> apply_batch(kv::KvTables& tables, const WriteBatch& batch, ApplyState& state) {
+  if (!batch.on_history) return apply_entries(tables, *batch.committed, state);
+  const Index applied_before = state.applied;
+  kv::HistoryRecorder recorder(limits::kMaxWatchEarlyBytes);
+  tables.set_history_recorder(&recorder);
+  auto results = apply_entries(tables, *batch.committed, state);
+  tables.set_history_recorder(nullptr);
+  if (results) report_history(batch, applied_before, recorder);
+  return results;
 }
 
 }  // namespace aspen::storage

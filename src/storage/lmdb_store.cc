@@ -71,6 +71,23 @@ Result<std::optional<std::string>> get_raw(MDB_txn* txn, MDB_dbi dbi, std::strin
   return std::optional<std::string>(std::string(from_val(v)));
 }
 
+struct Position {
+  Index index = 0;
+  Term term = 0;
+};
+
+// A log position stored with position() under `key` of the meta table (nullopt: none stored).
+Result<std::optional<Position>> get_position(MDB_txn* txn, MDB_dbi meta, std::string_view key) {
+  auto raw = get_raw(txn, meta, key);
+  if (!raw) return std::unexpected(raw.error());
+  if (!*raw) return std::optional<Position>{};
+  Decoder d(**raw);
+  auto index = d.get_u64_be();
+  auto term = index ? d.get_u64_be() : index;
+  if (!term) return make_error(ErrorCode::kCorruption, fmt::format("stored {} position is malformed", key));
+  return std::optional<Position>(Position{*index, *term});
+}
+
 std::string position(Index index, Term term) {
   std::string out;
   put_u64_be(out, index);
@@ -233,29 +250,27 @@ Status LmdbStore::migrate_log_to_wal(bool is_wal_new) {
 Status LmdbStore::load_cache() {
   auto txn = LmdbTxn::begin(env_, true);
   if (!txn) return std::unexpected(txn.error());
-  auto parse_position = [](const std::optional<std::string>& raw, Index& index, Term& term) -> Status {
-    if (!raw) return {};
-    Decoder d(*raw);
-    auto i = d.get_u64_be();
-    auto t = i ? d.get_u64_be() : i;
-    if (!t) return make_error(ErrorCode::kCorruption, "stored log position is malformed");
-    index = *i;
-    term = *t;
-    return {};
-  };
   auto cs = get_raw(txn->get(), dbi_->meta, kMetaConfState);
-  auto applied = get_raw(txn->get(), dbi_->meta, kMetaApplied);
-  auto compacted = get_raw(txn->get(), dbi_->meta, kMetaCompacted);
+  auto applied = get_position(txn->get(), dbi_->meta, kMetaApplied);
+  auto compacted = get_position(txn->get(), dbi_->meta, kMetaCompacted);
   auto applied_hlc = get_applied_hlc(txn->get(), dbi_->meta);
-  if (!cs || !applied || !compacted) return make_error(ErrorCode::kCorruption, "cannot read store metadata");
+  if (!cs) return make_error(ErrorCode::kCorruption, "cannot read store metadata");
+  if (!applied) return std::unexpected(applied.error());
+  if (!compacted) return std::unexpected(compacted.error());
   if (!applied_hlc) return std::unexpected(applied_hlc.error());
   std::lock_guard lock(mu_);
   if (*cs && !applied_.conf_state.ParseFromString(**cs)) {
     return make_error(ErrorCode::kCorruption, "membership does not parse");
   }
-  if (auto s = parse_position(*applied, applied_.applied, applied_.applied_term); !s) return s;
+  if (*applied) {
+    applied_.applied = (*applied)->index;
+    applied_.applied_term = (*applied)->term;
+  }
   applied_.hlc = *applied_hlc;
-  if (auto s = parse_position(*compacted, compacted_index_, compacted_term_); !s) return s;
+  if (*compacted) {
+    compacted_index_ = (*compacted)->index;
+    compacted_term_ = (*compacted)->term;
+  }
   if (compacted_index_ > applied_.applied) {
     return make_error(ErrorCode::kCorruption,
                       fmt::format("the log is compacted to {} but only {} is applied", compacted_index_, applied_.applied));
@@ -312,15 +327,12 @@ Result<std::vector<AppliedEntry>> LmdbStore::apply(const WriteBatch& batch) {
   }
   if (batch.committed->back().index() <= applied.applied) return std::vector<AppliedEntry>{};
   const std::optional<HlcTimestamp> before_hlc = applied.hlc;
-  const Index applied_before = applied.applied;
   auto txn = LmdbTxn::begin(env_, false);
   if (!txn) return std::unexpected(txn.error());
   MDB_txn* t = txn->get();
   LmdbTables tables(t, *dbi_);
-  kv::HistoryRecorder recorder(limits::kMaxWatchEarlyBytes);
-  if (batch.on_history) tables.set_history_recorder(&recorder);
-  auto results = apply_entries(tables, *batch.committed, applied);
-  tables.set_history_recorder(nullptr);
+  // Watchers may have the changes from here on, while the commit below syncs them (store.h).
+  auto results = apply_batch(tables, batch, applied);
   if (!results) return std::unexpected(results.error());
   if (auto s = put_raw(t, dbi_->meta, kMetaApplied, position(applied.applied, applied.applied_term), "save applied index"); !s) {
     return std::unexpected(s.error());
@@ -340,8 +352,6 @@ Result<std::vector<AppliedEntry>> LmdbStore::apply(const WriteBatch& batch) {
   // may be undone and are replayed). A membership change is flushed in full: operators act
   // on it (decommissioning a removed node) once it is answered.
   const bool is_meta_sync_skipped = !has_conf_change;
-  // Watchers may have the changes now, while the commit below syncs them (store.h).
-  if (batch.on_history) report_history(batch, applied_before, recorder);
   if (is_meta_sync_skipped) mdb_env_set_flags(env_, MDB_NOMETASYNC, 1);
   auto committed = txn->commit();
   if (is_meta_sync_skipped) mdb_env_set_flags(env_, MDB_NOMETASYNC, 0);
@@ -380,14 +390,9 @@ Result<kv::HistoryPage> LmdbStore::read_history(Index revision, uint32_t positio
   auto page = kv::read_history(tables, revision, position, limit, max_bytes, with_prev);
   if (!page) return page;
   // The applied index of the same transaction: the page holds every change up to it.
-  auto applied = get_raw(txn->get(), dbi_->meta, kMetaApplied);
+  auto applied = get_position(txn->get(), dbi_->meta, kMetaApplied);
   if (!applied) return std::unexpected(applied.error());
-  if (*applied) {
-    Decoder d(**applied);
-    auto index = d.get_u64_be();
-    if (!index) return make_error(ErrorCode::kCorruption, "stored applied position is malformed");
-    page->applied = *index;
-  }
+  if (*applied) page->applied = (*applied)->index;
   return page;
 }
 
@@ -487,16 +492,13 @@ Result<pb::SnapshotMetadata> LmdbStore::stream_snapshot(
 }
 
 Result<pb::SnapshotMetadata> LmdbStore::snapshot_metadata(MDB_txn* txn) const {
-  auto applied = get_raw(txn, dbi_->meta, kMetaApplied);
+  auto applied = get_position(txn, dbi_->meta, kMetaApplied);
   auto cs = get_raw(txn, dbi_->meta, kMetaConfState);
-  if (!applied || !cs || !*applied) return make_error(ErrorCode::kUnavailableSnapshot, "nothing applied yet");
-  Decoder d(**applied);
-  auto index = d.get_u64_be();
-  auto t = index ? d.get_u64_be() : index;
-  if (!t) return make_error(ErrorCode::kCorruption, "stored applied position is malformed");
+  if (!applied && applied.error().code() == ErrorCode::kCorruption) return std::unexpected(applied.error());
+  if (!applied || !*applied || !cs) return make_error(ErrorCode::kUnavailableSnapshot, "nothing applied yet");
   pb::SnapshotMetadata meta;
-  meta.set_index(*index);
-  meta.set_term(*t);
+  meta.set_index((*applied)->index);
+  meta.set_term((*applied)->term);
   if (*cs && !meta.mutable_conf_state()->ParseFromString(**cs)) {
     return make_error(ErrorCode::kCorruption, "membership does not parse");
   }

@@ -70,13 +70,8 @@ Result<std::vector<AppliedEntry>> MemStore::apply(const WriteBatch& batch) {
     ++next;
   }
   if (is_auto_sync_ && sm_synced_ == nullptr) sm_synced_ = std::make_unique<SmState>(SmState{st.tables, st.applied});
-  const Index applied_before = st.applied.applied;
-  kv::HistoryRecorder recorder(limits::kMaxWatchEarlyBytes);
-  if (batch.on_history) st.tables.set_history_recorder(&recorder);
-  auto applied = apply_entries(st.tables, *batch.committed, st.applied);
-  st.tables.set_history_recorder(nullptr);
+  auto applied = apply_batch(st.tables, batch, st.applied);
   ASPEN_ASSERT_MSG(applied.has_value(), "in-memory apply cannot fail after the checks");
-  if (batch.on_history) report_history(batch, applied_before, recorder);
   st.log.set_conf_state(st.applied.conf_state);
   for (const auto& a : *applied) {
     if (a.type == pb::ENTRY_CONF_CHANGE) mark_sm_synced();  // LmdbStore syncs these in full
