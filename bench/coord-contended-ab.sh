@@ -4,6 +4,10 @@
 # cluster of that build. One line per run (ops/s, p50, p99), then per build and workload the
 # median ops/s and p99 over the rounds. For a change whose effect is smaller than this
 # machine's drift from minute to minute: many short rounds, compared by their medians.
+# Each run also reports the CPU time spent per operation by the three nodes together and by
+# the benchmark client (bench/cpu-per-op.py): on a machine whose two cores are shared, less
+# CPU per operation is what lets a serial hand-off go faster, and it drifts far less than
+# throughput does.
 #
 #   bench/coord-contended-ab.sh ROUNDS SECS WORKLOADS BUILD_A BUILD_B [BUILD_C ...]
 #   e.g. git worktree add /tmp/base <rev> && (cd /tmp/base && scripts/build.sh)
@@ -21,15 +25,10 @@ for r in $(seq 1 "$rounds"); do
     dir=$(mktemp -d /tmp/aspen-coord-ab.XXXXXX)
     ab_start_cluster "$here" "$build" "$dir" 27500
     for w in $workloads; do
-      out=$(set -a; . "$dir/data/cli.env"; set +a
-            "$build/aspen-bench" --ticket "$AB_TICKET" --workload "$w" --contended --clients 16 \
-              --duration-s "$secs" --key-prefix "bench/r$r/" --json)
-      python3 - "$r" "$tag" "$w" "$out" <<'PY' | tee -a "$results"
-import json, sys
-j = json.loads(sys.argv[4]); l = j["latency_ms"]
-print("round %s %s %-10s %8.0f ops/s  p50 %.1f ms  p99 %.1f ms  errors %s"
-      % (sys.argv[1], sys.argv[2], sys.argv[3], j["ops_per_s"], l["p50"], l["p99"], j.get("errors", 0)))
-PY
+      (set -a; . "$dir/data/cli.env"; set +a
+       python3 "$here/bench/cpu-per-op.py" "$dir/data" "$r" "$tag" "$w" -- \
+         "$build/aspen-bench" --ticket "$AB_TICKET" --workload "$w" --contended --clients 16 \
+           --duration-s "$secs" --key-prefix "bench/r$r/" --json) | tee -a "$results"
     done
     ab_stop_cluster "$dir"
   done
@@ -41,8 +40,9 @@ import statistics, sys, collections
 runs = collections.defaultdict(list)
 for line in open(sys.argv[1]):
     f = line.split()
-    runs[(f[3], f[2])].append((float(f[4]), float(f[10])))
+    runs[(f[3], f[2])].append((float(f[4]), float(f[10]), float(f[16]), float(f[18]), float(f[20])))
 for (w, tag), v in sorted(runs.items()):
-    print("  %-10s %s  ops/s %7.0f   p99 %7.1f ms" % (w, tag, statistics.median(x for x, _ in v), statistics.median(y for _, y in v)))
+    med = [statistics.median(x[i] for x in v) for i in range(5)]
+    print("  %-10s %s  ops/s %7.0f   p99 %7.1f ms   CPU ms per op: nodes %.3f (busiest %.3f) client %.3f" % (w, tag, *med))
 PY
 rm -f "$results"
