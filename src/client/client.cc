@@ -739,7 +739,7 @@ Result<std::unique_ptr<kv::ChangeWaiter>> Client::watch_range(std::string_view s
   return std::unique_ptr<kv::ChangeWaiter>(std::make_unique<WatchChangeWaiter>(std::move(*w)));
 }
 
-Result<bool> Client::wait_for_delete(std::string_view key, uint64_t after_revision, uint64_t timeout_ms) {
+Result<uint64_t> Client::wait_for_delete(std::string_view key, uint64_t after_revision, uint64_t timeout_ms) {
   const auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
   WatchOptions o;
   o.key = std::string(key);
@@ -753,9 +753,19 @@ Result<bool> Client::wait_for_delete(std::string_view key, uint64_t after_revisi
       if (b.error().code() == ErrorCode::kTimeout) continue;
       return std::unexpected(b.error());
     }
-    if (!b->events.empty()) return true;  // deletes only (is_no_put)
+    if (!b->events.empty()) return b->revision;  // deletes only (is_no_put)
   }
-  return false;
+  return uint64_t{0};
+}
+
+Result<kvpb::RangeResult> Client::range_at(const kvpb::RangeRequest& request, uint64_t revision) {
+  ASPEN_ASSERT(revision != 0);
+  const auto leader = impl_->directory.leader();
+  const uint64_t node_id = leader ? impl_->directory.node_id_of(*leader) : 0;
+  if (node_id == 0) return make_error(ErrorCode::kUnavailable, "no leader known to read from");
+  kvpb::RangeRequest at = request;
+  at.set_revision(revision);
+  return scan(at, cpb::CONSISTENCY_STALE, Target{node_id});
 }
 
 Result<kvpb::CommandResult> Client::execute(kvpb::Command cmd) {

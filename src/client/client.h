@@ -106,7 +106,10 @@ class Client : public kv::KeyValueStore, public kv::ChangeNotifier {
   Result<kvpb::RangeResult> range(const kvpb::RangeRequest& request) override;
   Result<std::vector<kvpb::Lease>> list_leases() override;
   // kv::ChangeNotifier, through a watch on the key.
-  Result<bool> wait_for_delete(std::string_view key, uint64_t after_revision, uint64_t timeout_ms) override;
+  Result<uint64_t> wait_for_delete(std::string_view key, uint64_t after_revision, uint64_t timeout_ms) override;
+  // A stale read at that revision from the believed leader (which serves the watches), which
+  // waits for its own apply if the event came before it.
+  Result<kvpb::RangeResult> range_at(const kvpb::RangeRequest& request, uint64_t revision) override;
   Result<std::unique_ptr<kv::ChangeWaiter>> watch_range(std::string_view start, std::string_view end) override;
 
   // --- cluster ---

@@ -91,6 +91,17 @@ Result<QueueView> WaiterQueue::read() {
   return view_of(*page, page->revision());
 }
 
+Result<QueueView> WaiterQueue::read_at(kv::ChangeNotifier* notifier, uint64_t revision) {
+  if (notifier == nullptr || revision == 0) return read();
+  kvpb::RangeRequest request;
+  request.set_start(prefix());
+  request.set_is_prefix(true);
+  request.set_limit(static_cast<uint32_t>(config_.max_waiters));
+  auto page = notifier->range_at(request, revision);
+  if (!page) return read();
+  return view_of(*page, page->revision());
+}
+
 Result<QueueView> WaiterQueue::view_of(const kvpb::RangeResult& page, uint64_t revision) const {
   QueueView view;
   view.revision = revision;
@@ -220,8 +231,11 @@ Result<Owner> WaiterQueue::acquire_until(std::string_view holder, std::string va
     }
     return std::unexpected(std::move(e));
   };
+  // The revision at which the last wait saw what it waited for (0: none).
+  uint64_t seen_revision = 0;
   for (uint32_t round = 0; round < limits::kMaxCoordWaitAttempts; ++round) {
-    // Just after joining, the joining write's own view of the queue; after a wait, a read.
+    // Just after joining, the joining write's own view of the queue; after a wait that saw
+    // its deletion, the queue as of that deletion; else a linearizable read.
     std::optional<QueueView> joined_view;
     if (!me) {
       auto queued = enqueue(holder, value, ttl_ms, &lease_id);
@@ -236,7 +250,8 @@ Result<Owner> WaiterQueue::acquire_until(std::string_view holder, std::string va
       is_just_queued = true;
       renewed_at_ms = waiter.now_ms();
     }
-    auto view = joined_view ? Result<QueueView>(std::move(*joined_view)) : read();
+    auto view = joined_view ? Result<QueueView>(std::move(*joined_view)) : read_at(notifier, seen_revision);
+    seen_revision = 0;
     if (!view) return fail(view.error());
     // A waiter already in line that finds the queue over its limit for a moment (others
     // joining only to leave again) keeps its place and polls; a newcomer is refused.
@@ -293,13 +308,15 @@ Result<Owner> WaiterQueue::acquire_until(std::string_view holder, std::string va
         // The only obstacle went: keys created later queue behind ours and earlier ones cannot
         // appear, so no second read is needed. Our own key is still there: its lease was kept
         // alive for longer than this wait. (Not with signal keys: the follower needs on_held.)
-        if (*gone && turn->is_only_obstacle && !config_.has_signal_keys) return *me;
+        if (*gone != 0 && turn->is_only_obstacle && !config_.has_signal_keys) return *me;
+        seen_revision = *gone;
         break;
       }
       case Turn::Wait::kSignal: {
         const Owner& ahead = view->waiters[turn->watch];
         auto signalled = notifier->wait_for_delete(signal_key_of(ahead.lease_id, ahead.holder), view->revision, wait_ms);
         if (!signalled) return fail(signalled.error());
+        seen_revision = *signalled;
         break;
       }
       case Turn::Wait::kAnyChangeAhead: {

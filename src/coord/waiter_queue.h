@@ -87,6 +87,10 @@ class WaiterQueue {
 
   // Reads the whole queue.
   Result<QueueView> read();
+  // The queue as of `revision`, one a wait of `notifier` reported, without a quorum round:
+  // waiters gone by then never come back and later ones queue behind, so a turn decided on
+  // it stands. Falls back to read() when that fails or there is no revision.
+  Result<QueueView> read_at(kv::ChangeNotifier* notifier, uint64_t revision);
 
   // One attempt: joins the queue and, unless the turn is held at once, leaves it. nullopt: not
   // now. The returned Owner carries the fencing token and lease.

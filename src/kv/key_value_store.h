@@ -49,9 +49,16 @@ class ChangeNotifier {
   // and its wait is missed.
   virtual Result<std::unique_ptr<ChangeWaiter>> watch_range(std::string_view start, std::string_view end) = 0;
   // Waits until `key` is deleted at a revision above `after_revision` (a deletion that
-  // already happened after it counts), for at most timeout_ms. true: deleted; false: the
-  // time ran out.
-  virtual Result<bool> wait_for_delete(std::string_view key, uint64_t after_revision, uint64_t timeout_ms) = 0;
+  // already happened after it counts), for at most timeout_ms. Returns a revision at which
+  // the key is known to be gone (that of the deletion, or a later one), or 0 when the time
+  // ran out.
+  virtual Result<uint64_t> wait_for_delete(std::string_view key, uint64_t after_revision, uint64_t timeout_ms) = 0;
+  // Reads a range as it was at `revision`, one a wait above reported: a committed, consistent
+  // view, possibly older than what a linearizable read would show, served without the
+  // quorum round such a read costs. Sound for a question whose answer cannot change back
+  // once true (a key deleted stays deleted; a new key never gets an older create revision).
+  // Any error (compacted, not served at once) leaves the caller to read linearizably.
+  virtual Result<kvpb::RangeResult> range_at(const kvpb::RangeRequest& request, uint64_t revision) = 0;
 };
 
 // --- convenience over any KeyValueStore ---

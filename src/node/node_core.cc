@@ -229,18 +229,37 @@ void NodeCore::submit_read(uint64_t request_id, kvpb::RangeRequest request, Read
                            uint64_t now_ms) {
   advance_clock(now_ms);
   if (auto s = kv::validate_range(request); !s) return respond_read(request_id, std::unexpected(s.error()));
-  if (consistency == ReadConsistency::kStale) return respond_read(request_id, store_.range(request));
+  if (consistency == ReadConsistency::kStale && !is_revision_unapplied(request)) {
+    return respond_read(request_id, store_.range(request));
+  }
   if (pending_requests() >= config_.knobs.max_pending_requests) {
     ASPEN_PROBE("node.request_refused_queue_full");
     return respond_read(request_id, make_error(ErrorCode::kUnavailable,
                                                fmt::format("too many requests in flight (limit {})",
                                                            config_.knobs.max_pending_requests)));
   }
+  if (consistency == ReadConsistency::kStale) {
+    // A stale read at a revision this node has committed but not yet applied (a watcher got
+    // its event before the store's commit, docs/watch.md) waits for the entries this node
+    // knows are committed now, not for a quorum round; then it is served from the store,
+    // or refused as usual if the revision still does not exist.
+    reads_waiting_apply_.emplace_back(raft_->log().committed(),
+                                      std::vector<PendingRead>{PendingRead{
+                                          request_id, std::move(request), elapsed_ms_ + config_.knobs.request_timeout_ms}});
+    ++pending_read_count_;
+    return;
+  }
   read_batch_.push_back(PendingRead{request_id, std::move(request), elapsed_ms_ + config_.knobs.request_timeout_ms});
   ++pending_read_count_;
   // BUGGIFY: this read starts its own round now instead of waiting for the batch: batching is
   // an optimisation, each round is a full ReadIndex (§6.4).
   if (ASPEN_BUGGIFY("node.read_batch_flushed_early")) flush_read_batch();
+}
+
+bool NodeCore::is_revision_unapplied(const kvpb::RangeRequest& request) const {
+  if (request.revision() == 0 || store_.applied_index() >= raft_->log().committed()) return false;
+  auto now = store_.read_history(UINT64_MAX, 0, 0, 0, false);  // the revisions only
+  return now && request.revision() > now->revision;
 }
 
 void NodeCore::flush_read_batch() {

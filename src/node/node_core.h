@@ -40,7 +40,8 @@ namespace pb = aspen::raftpb;
 
 enum class ReadConsistency : uint8_t {
   kLinearizable,  // ReadIndex: reflects every write acknowledged before the read began
-  kStale,         // served from this node's applied state at once; may lag the leader
+  kStale,         // served from this node's applied state at once; may lag the leader (a read
+                  // at a revision it has committed but not applied yet waits for that apply)
 };
 
 struct NodeCoreConfig {
@@ -195,6 +196,8 @@ class NodeCore {
   void answer_fixed_results_at_commit();
   bool should_apply_now(bool is_forced) const;
   bool is_stash_due() const;  // held-back entries should go to the store now
+  // A read at a revision above the store's while committed entries wait to be applied.
+  bool is_revision_unapplied(const kvpb::RangeRequest& request) const;
   void apply_results(const std::vector<pb::Entry>& applied, const std::vector<storage::AppliedEntry>& results);
   // Simulation only (core/buggify.h): loses or repeats some outgoing messages.
   void buggify_outgoing(std::vector<pb::Message>& messages) const;

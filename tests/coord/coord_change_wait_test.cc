@@ -19,6 +19,7 @@
 #include "coord/queue.h"
 #include "coord/rwlock.h"
 #include "coord/semaphore.h"
+#include "kv/commands.h"
 #include "kv/deterministic_store.h"
 
 namespace aspen::coord {
@@ -30,16 +31,23 @@ class NotifyingStore final : public kv::KeyValueStore, public kv::ChangeNotifier
   Result<kvpb::RangeResult> range(const kvpb::RangeRequest& request) override { return inner.range(request); }
   Result<std::vector<kvpb::Lease>> list_leases() override { return inner.list_leases(); }
   // A lock waiter waits for the deletion of one key: the action must delete it.
-  Result<bool> wait_for_delete(std::string_view key, uint64_t, uint64_t timeout_ms) override {
+  Result<uint64_t> wait_for_delete(std::string_view key, uint64_t, uint64_t timeout_ms) override {
     ++waits;
     if (!action_) {
       clock_ms += timeout_ms;
-      return false;
+      return uint64_t{0};
     }
     EXPECT_EQ(changed_key_, key) << "the change is not the deletion waited for";
     std::exchange(action_, nullptr)();
-    auto kv = kv::get(inner, key);
-    return kv.has_value() && !kv->has_value();
+    auto page = inner.range(kv::key_range(key));
+    if (!page || page->kvs_size() != 0) return uint64_t{0};
+    return page->revision();
+  }
+  Result<kvpb::RangeResult> range_at(const kvpb::RangeRequest& request, uint64_t revision) override {
+    ++reads_at;
+    kvpb::RangeRequest at = request;
+    at.set_revision(revision);
+    return inner.range(at);
   }
   Result<std::unique_ptr<kv::ChangeWaiter>> watch_range(std::string_view start, std::string_view end) override {
     ++opened;
@@ -57,6 +65,7 @@ class NotifyingStore final : public kv::KeyValueStore, public kv::ChangeNotifier
   uint64_t clock_ms = 1000;  // the callers' Waiter clock; a wait that sees nothing advances it
   int opened = 0;
   int waits = 0;
+  int reads_at = 0;
   int sleeps = 0;
 
   Waiter waiter() {

@@ -20,6 +20,7 @@
 #include "coord/rwlock.h"
 #include "coord/semaphore.h"
 #include "coord_test_util.h"
+#include "kv/commands.h"
 #include "kv/deterministic_store.h"
 
 namespace aspen::coord {
@@ -257,16 +258,26 @@ class WatchingStore final : public kv::KeyValueStore, public kv::ChangeNotifier 
     changed();
   }
 
-  Result<bool> wait_for_delete(std::string_view key, uint64_t after_revision, uint64_t timeout_ms) override {
+  Result<uint64_t> wait_for_delete(std::string_view key, uint64_t after_revision, uint64_t timeout_ms) override {
     const std::string k(key);
+    uint64_t seen_at = 0;
     auto is_deleted = [&] {
-      auto kv = kv::get(inner_, k);
-      return kv.has_value() && (!kv->has_value() || (*kv)->create_revision() > after_revision);
+      auto page = inner_.range(kv::key_range(k));
+      if (!page) return false;
+      seen_at = page->revision();
+      return page->kvs_size() == 0 || page->kvs(0).create_revision() > after_revision;
     };
     std::unique_lock lock(mu_);
     const bool gone = sleep(lock, timeout_ms, is_deleted);
-    if (gone) ++wakeups_[k];
-    return gone;
+    if (!gone) return uint64_t{0};
+    ++wakeups_[k];
+    return seen_at;
+  }
+  // The queue as of that revision, as the remote client's stale read at it gives.
+  Result<kvpb::RangeResult> range_at(const kvpb::RangeRequest& request, uint64_t revision) override {
+    kvpb::RangeRequest at = request;
+    at.set_revision(revision);
+    return inner_.range(at);
   }
 
   Result<std::unique_ptr<kv::ChangeWaiter>> watch_range(std::string_view start, std::string_view end) override {

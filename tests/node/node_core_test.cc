@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "core/limits.h"
 #include "kv/commands.h"
 #include "node/ready_cycle.h"
@@ -83,7 +85,11 @@ kvpb::Command put_cmd(std::string key, std::string value, uint64_t lease = 0) {
   return c;
 }
 
-kvpb::RangeRequest get_req(const std::string& key) { return kv::key_range(key); }
+kvpb::RangeRequest get_req(const std::string& key, uint64_t revision = 0) {
+  kvpb::RangeRequest r = kv::key_range(key);
+  r.set_revision(revision);
+  return r;
+}
 
 // The two phases of a Ready (store.h): a put's result is fixed when proposed, so it is
 // answered as soon as its entry is committed and durable in the log, while the apply still
@@ -180,6 +186,53 @@ TEST(NodeCore, LinearizableAndStaleReadsSeeTheWrite) {
   auto stale = n.core->take_responses();  // answered at once, no Ready needed
   ASSERT_EQ(stale.size(), 1u);
   EXPECT_EQ(stale[0].read->kvs(0).value(), "v");
+}
+
+// A watcher may get a change before the member's store commits it (docs/watch.md); a stale
+// read at that revision on the same member then waits for the apply instead of failing.
+TEST(NodeCore, AStaleReadAtARevisionCommittedButNotYetAppliedWaitsForTheApply) {
+  SingleNode n;
+  n.become_leader();
+  n.core->submit_write(1, put_cmd("k", "v1"), 1000);
+  n.drive();
+  auto before = n.store.range(get_req("k"));
+  ASSERT_TRUE(before.has_value());
+  const uint64_t next_revision = before->revision() + 1;
+
+  n.core->submit_write(2, put_cmd("k", "v2"), 1000);
+  ReadyCycle cycle(n.store.initial_state().hard_state);
+  std::vector<Response> out;
+  bool was_parked = false;
+  for (int i = 0; i < 100; ++i) {
+    auto step = cycle.begin(*n.core);
+    if (!step) break;
+    if (step->to_apply && !was_parked) {
+      // Committed, handed to the store, not applied yet.
+      n.core->submit_read(3, get_req("k", next_revision), ReadConsistency::kStale, 1000);
+      EXPECT_TRUE(n.core->take_responses().empty()) << "answered before the apply";
+      was_parked = true;
+    }
+    auto w = n.store.write(step->batch);
+    ASSERT_TRUE(w.has_value());
+    const bool is_async = step->is_apply_async;
+    cycle.finish(*n.core, *step, is_async ? storage::WriteOutcome{} : *w);
+    if (is_async) n.core->on_applied(*step->to_apply, w->applied);
+    for (auto& r : n.core->take_responses()) out.push_back(std::move(r));
+  }
+  ASSERT_TRUE(was_parked) << "no step applied the write";
+  auto read = std::find_if(out.begin(), out.end(), [](const Response& r) { return r.request_id == 3; });
+  ASSERT_NE(read, out.end());
+  ASSERT_TRUE(read->read.has_value()) << read->read.error().to_string();
+  EXPECT_EQ(read->read->revision(), next_revision);
+  EXPECT_EQ(read->read->kvs(0).value(), "v2");
+  EXPECT_EQ(n.core->pending_requests(), 0u);
+
+  // A revision nobody has committed is refused at once, as before.
+  n.core->submit_read(4, get_req("k", next_revision + 10), ReadConsistency::kStale, 1000);
+  auto refused = n.core->take_responses();
+  ASSERT_EQ(refused.size(), 1u);
+  ASSERT_FALSE(refused[0].read.has_value());
+  EXPECT_EQ(refused[0].read.error().code(), ErrorCode::kInvalidArgument);
 }
 
 TEST(NodeCore, WriteWithoutALeaderFailsAtOnceAndSaysWhy) {
