@@ -10,6 +10,7 @@
 #include <map>
 #include <mutex>
 #include <set>
+#include <thread>
 
 #include <fmt/format.h>
 
@@ -20,6 +21,7 @@
 #include "coord/queue.h"
 #include "coord/rwlock.h"
 #include "coord/semaphore.h"
+#include "kv/commands.h"
 #include "node_process.h"
 
 namespace aspen::testing {
@@ -145,6 +147,35 @@ TEST_F(CoordClusterTest, LockIsGrantedInArrivalOrder) {
   ASSERT_TRUE(first.release(**held).has_value());
   for (auto& t : waiters) t.join();
   EXPECT_EQ(order, (std::vector<std::string>{"w1", "w2", "w3"}));
+}
+
+// A lock waiter woken by a deletion reads the queue as of the deletion's revision (a stale
+// read on the leader, which may arrive before the leader's store has committed it): the
+// revision the wait reports shows the key gone, the one before it shows the key.
+TEST_F(CoordClusterTest, ADeletionAWaitReportsIsReadBackAtItsRevision) {
+  auto clients = make_clients(2);
+  const std::string key = "it/range-at/k";
+  auto put = kv::put(*clients[0], key, "v");
+  ASSERT_TRUE(put.has_value()) << put.error().to_string();
+  uint64_t created = put->revision();
+  for (int round = 0; round < 20; ++round) {
+    std::thread deleter([&] { ASSERT_TRUE(kv::del(*clients[1], key).has_value()); });
+    auto gone = clients[0]->wait_for_delete(key, created, 10000);
+    deleter.join();
+    ASSERT_TRUE(gone.has_value()) << gone.error().to_string();
+    ASSERT_GT(*gone, created);
+    auto after = clients[0]->range_at(kv::key_range(key), *gone);
+    ASSERT_TRUE(after.has_value()) << after.error().to_string();
+    EXPECT_EQ(after->revision(), *gone);
+    EXPECT_EQ(after->kvs_size(), 0);
+    auto before = clients[0]->range_at(kv::key_range(key), *gone - 1);
+    ASSERT_TRUE(before.has_value()) << before.error().to_string();
+    ASSERT_EQ(before->kvs_size(), 1);
+    EXPECT_EQ(before->kvs(0).value(), "v");
+    auto again = kv::put(*clients[1], key, "v");
+    ASSERT_TRUE(again.has_value());
+    created = again->revision();  // the next round waits for a deletion after this put
+  }
 }
 
 TEST_F(CoordClusterTest, LockExcludesContendingClientsAndFencingTokensIncrease) {
