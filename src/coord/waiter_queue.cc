@@ -93,11 +93,8 @@ Result<QueueView> WaiterQueue::read() {
 
 Result<QueueView> WaiterQueue::read_at(kv::ChangeNotifier* notifier, uint64_t revision) {
   if (notifier == nullptr || revision == 0) return read();
-  kvpb::RangeRequest request;
-  request.set_start(prefix());
-  request.set_is_prefix(true);
-  request.set_limit(static_cast<uint32_t>(config_.max_waiters));
-  auto page = notifier->range_at(request, revision);
+  // The same range the joining write scans.
+  auto page = notifier->range_at(op_scan_prefix(prefix(), static_cast<uint32_t>(config_.max_waiters)).range(), revision);
   if (!page) return read();
   return view_of(*page, page->revision());
 }

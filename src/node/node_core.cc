@@ -238,19 +238,17 @@ void NodeCore::submit_read(uint64_t request_id, kvpb::RangeRequest request, Read
                                                fmt::format("too many requests in flight (limit {})",
                                                            config_.knobs.max_pending_requests)));
   }
+  PendingRead read{request_id, std::move(request), elapsed_ms_ + config_.knobs.request_timeout_ms};
+  ++pending_read_count_;
   if (consistency == ReadConsistency::kStale) {
     // A stale read at a revision this node has committed but not yet applied (a watcher got
     // its event before the store's commit, docs/watch.md) waits for the entries this node
     // knows are committed now, not for a quorum round; then it is served from the store,
     // or refused as usual if the revision still does not exist.
-    reads_waiting_apply_.emplace_back(raft_->log().committed(),
-                                      std::vector<PendingRead>{PendingRead{
-                                          request_id, std::move(request), elapsed_ms_ + config_.knobs.request_timeout_ms}});
-    ++pending_read_count_;
+    reads_waiting_apply_.emplace_back(raft_->log().committed(), std::vector<PendingRead>{std::move(read)});
     return;
   }
-  read_batch_.push_back(PendingRead{request_id, std::move(request), elapsed_ms_ + config_.knobs.request_timeout_ms});
-  ++pending_read_count_;
+  read_batch_.push_back(std::move(read));
   // BUGGIFY: this read starts its own round now instead of waiting for the batch: batching is
   // an optimisation, each round is a full ReadIndex (§6.4).
   if (ASPEN_BUGGIFY("node.read_batch_flushed_early")) flush_read_batch();
