@@ -37,6 +37,9 @@ struct RequestTraits {
   Routing routing = Routing::kLeader;
   // Not idempotent: once it may have reached a node it is never sent again.
   bool is_write = false;
+  // How long the node may hold the request before it answers, on top of an attempt's timeout
+  // (a one-shot watch waits for its change).
+  uint32_t answer_wait_ms = 0;
 };
 
 Routing read_routing(cpb::Consistency consistency) {
@@ -76,8 +79,12 @@ RequestTraits traits_of(const cpb::Request& r) {
     case cpb::Request::kGetPeers:
     case cpb::Request::kGetLeader:
     case cpb::Request::kGetNodeInfo:
+    case cpb::Request::kWatchCreate:
+      // A one-shot watch is a call (Client::wait_for_delete_then_read); Client::watch opens
+      // its own streams for the others.
+      if (r.watch_create().is_once()) return {Routing::kAnyNode, false, r.watch_create().once_timeout_ms()};
+      break;
     case cpb::Request::kGetClusterTicket:
-    case cpb::Request::kWatchCreate:    // Client::watch opens its own streams
     case cpb::Request::kWatchProgress:
     case cpb::Request::kBlobStatus:
     case cpb::Request::kBlobList:
@@ -415,8 +422,9 @@ Result<cpb::Response> Client::Impl::call(const cpb::Request& request, Target tar
     const PublicKey node = fixed ? *fixed : hinted ? *hinted : choose(traits.routing, rotation);
     hinted.reset();
     const auto answer_deadline = std::min(
-        deadline, Clock::now() + std::chrono::milliseconds(traits.is_write ? options.write_attempt_timeout_ms
-                                                                           : options.attempt_timeout_ms));
+        deadline, Clock::now() + std::chrono::milliseconds(traits.answer_wait_ms) +
+                      std::chrono::milliseconds(traits.is_write ? options.write_attempt_timeout_ms
+                                                                : options.attempt_timeout_ms));
     Attempt a = attempt(node, bytes, deadline, answer_deadline);
 
     if (a.kind == Attempt::Kind::kAnswered) directory.clear_suspect(node);
@@ -756,6 +764,46 @@ Result<uint64_t> Client::wait_for_delete(std::string_view key, uint64_t after_re
     if (!b->events.empty()) return b->revision;  // deletes only (is_no_put)
   }
   return uint64_t{0};
+}
+
+Result<kv::DeletionSeen> Client::wait_for_delete_then_read(std::string_view key, uint64_t after_revision,
+                                                           const kvpb::RangeRequest* then_read, uint64_t timeout_ms) {
+  ASPEN_ASSERT(timeout_ms > 0);
+  if (auto s = kv::validate_key(key); !s) return std::unexpected(s.error());
+  // The believed leader: it applies first, so it answers first. Any member can answer.
+  const auto leader = impl_->directory.leader();
+  const Target target{leader ? impl_->directory.node_id_of(*leader) : 0};
+  const auto started = Clock::now();
+  const auto wait_ms = static_cast<uint32_t>(std::min<uint64_t>(timeout_ms, limits::kMaxWatchOnceTimeoutMs));
+  cpb::Request request;
+  auto* create = request.mutable_watch_create();
+  create->set_start(std::string(key));
+  create->set_start_revision(after_revision + 1);
+  create->set_is_no_put(true);
+  create->set_is_once(true);
+  create->set_once_timeout_ms(wait_ms);
+  if (then_read != nullptr) *create->mutable_then_read() = *then_read;
+  auto r = call(request, target, wait_ms + impl_->options.timeout_ms);
+  if (!r) return std::unexpected(r.error());
+  if (auto s = expect_result(*r, cpb::Response::kWatch); !s) return std::unexpected(s.error());
+  auto& answer = *r->mutable_watch();
+  if (answer.is_canceled()) {
+    if (answer.compact_revision() != 0) {
+      return make_error(ErrorCode::kCompacted,
+                        fmt::format("{} (compact revision {})", answer.cancel_reason(), answer.compact_revision()));
+    }
+    return make_error(ErrorCode::kUnavailable, answer.cancel_reason());
+  }
+  if (!answer.is_once_answer()) {
+    // A node of an older version took it for a streaming watch: wait the other way.
+    const auto spent = static_cast<uint64_t>(ms_until(started + std::chrono::milliseconds(timeout_ms)));
+    if (spent == 0) return kv::DeletionSeen{};
+    return kv::ChangeNotifier::wait_for_delete_then_read(key, after_revision, then_read, spent);
+  }
+  if (answer.is_once_timed_out()) return kv::DeletionSeen{};
+  kv::DeletionSeen seen{answer.revision(), std::nullopt};
+  if (then_read != nullptr && answer.has_read()) seen.read = std::move(*answer.mutable_read());
+  return seen;
 }
 
 Result<kvpb::RangeResult> Client::range_at(const kvpb::RangeRequest& request, uint64_t revision) {

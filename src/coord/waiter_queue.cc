@@ -228,8 +228,11 @@ Result<Owner> WaiterQueue::acquire_until(std::string_view holder, std::string va
     }
     return std::unexpected(std::move(e));
   };
-  // The revision at which the last wait saw what it waited for (0: none).
+  // The revision at which the last wait saw what it waited for (0: none), and the queue as of
+  // it when the wait brought it along.
   uint64_t seen_revision = 0;
+  std::optional<kvpb::RangeResult> seen_queue;
+  const kvpb::RangeRequest queue_range = op_scan_prefix(prefix(), static_cast<uint32_t>(config_.max_waiters)).range();
   for (uint32_t round = 0; round < limits::kMaxCoordWaitAttempts; ++round) {
     // Just after joining, the joining write's own view of the queue; after a wait that saw
     // its deletion, the queue as of that deletion; else a linearizable read.
@@ -247,8 +250,11 @@ Result<Owner> WaiterQueue::acquire_until(std::string_view holder, std::string va
       is_just_queued = true;
       renewed_at_ms = waiter.now_ms();
     }
-    auto view = joined_view ? Result<QueueView>(std::move(*joined_view)) : read_at(notifier, seen_revision);
+    auto view = joined_view  ? Result<QueueView>(std::move(*joined_view))
+                : seen_queue ? view_of(*seen_queue, seen_queue->revision())
+                             : read_at(notifier, seen_revision);
     seen_revision = 0;
+    seen_queue.reset();
     if (!view) return fail(view.error());
     // A waiter already in line that finds the queue over its limit for a moment (others
     // joining only to leave again) keeps its place and polls; a newcomer is refused.
@@ -300,20 +306,26 @@ Result<Owner> WaiterQueue::acquire_until(std::string_view holder, std::string va
     switch (turn->wait) {
       case Turn::Wait::kDeletion: {
         const Owner& ahead = view->waiters[turn->watch];
-        auto gone = notifier->wait_for_delete(key_of(ahead.lease_id, ahead.holder), view->revision, wait_ms);
+        // The only obstacle going lets us in: keys created later queue behind ours and earlier
+        // ones cannot appear, so no read is needed. Our own key is still there: its lease was
+        // kept alive for longer than this wait. (Not with signal keys: the follower needs
+        // on_held.) Otherwise the queue comes back with the deletion, as of its revision.
+        const bool is_turn_on_deletion = turn->is_only_obstacle && !config_.has_signal_keys;
+        auto gone = notifier->wait_for_delete_then_read(key_of(ahead.lease_id, ahead.holder), view->revision,
+                                                        is_turn_on_deletion ? nullptr : &queue_range, wait_ms);
         if (!gone) return fail(gone.error());
-        // The only obstacle went: keys created later queue behind ours and earlier ones cannot
-        // appear, so no second read is needed. Our own key is still there: its lease was kept
-        // alive for longer than this wait. (Not with signal keys: the follower needs on_held.)
-        if (*gone != 0 && turn->is_only_obstacle && !config_.has_signal_keys) return *me;
-        seen_revision = *gone;
+        if (gone->revision != 0 && is_turn_on_deletion) return *me;
+        seen_revision = gone->revision;
+        seen_queue = std::move(gone->read);
         break;
       }
       case Turn::Wait::kSignal: {
         const Owner& ahead = view->waiters[turn->watch];
-        auto signalled = notifier->wait_for_delete(signal_key_of(ahead.lease_id, ahead.holder), view->revision, wait_ms);
+        auto signalled = notifier->wait_for_delete_then_read(signal_key_of(ahead.lease_id, ahead.holder),
+                                                             view->revision, &queue_range, wait_ms);
         if (!signalled) return fail(signalled.error());
-        seen_revision = *signalled;
+        seen_revision = signalled->revision;
+        seen_queue = std::move(signalled->read);
         break;
       }
       case Turn::Wait::kAnyChangeAhead: {

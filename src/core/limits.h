@@ -105,7 +105,15 @@ inline constexpr size_t kMaxWatchTotalUnackedBytes = size_t{256} << 20;
 inline constexpr size_t kMaxWatchEarlyBytes = size_t{1} << 20;
 static_assert(kMaxWatchEarlyBytes <= kMaxWatchTotalUnackedBytes, "an early copy fits the watch traffic bound");
 inline constexpr uint32_t kDefaultWatchProgressIntervalMs = 10000;
+// How long a one-shot watch (WatchCreateRequest.is_once) may wait before the node answers
+// that nothing happened.
+inline constexpr uint32_t kMaxWatchOnceTimeoutMs = 60000;
 inline constexpr uint32_t kMinWatchProgressIntervalMs = 100;
+// A one-shot watch's answer: one revision's events and a scan page.
+static_assert(kMaxWatchResponseBytes + 2 * (kMaxKeySizeBytes + kMaxValueSizeBytes) + kMaxScanResultBytes +
+                      kMaxScanResults * 64 + 8192 <=
+                  kMaxFrameSizeBytes,
+              "a one-shot watch's answer fits one frame");
 static_assert(kMaxWatchResponseBytes + 2 * (kMaxKeySizeBytes + kMaxValueSizeBytes) + 4096 <= kMaxFrameSizeBytes,
               "a watch message (events up to the bound, plus the one event with its previous version that "
               "crossed it) fits a frame");

@@ -4,6 +4,17 @@
 
 namespace aspen::kv {
 
+Result<DeletionSeen> ChangeNotifier::wait_for_delete_then_read(std::string_view key, uint64_t after_revision,
+                                                               const kvpb::RangeRequest* then_read,
+                                                               uint64_t timeout_ms) {
+  auto gone = wait_for_delete(key, after_revision, timeout_ms);
+  if (!gone) return std::unexpected(gone.error());
+  DeletionSeen seen{*gone, std::nullopt};
+  if (*gone == 0 || then_read == nullptr) return seen;
+  if (auto page = range_at(*then_read, *gone)) seen.read = std::move(*page);
+  return seen;
+}
+
 Status result_status(const kvpb::CommandResult& r) {
   if (r.error_code() == 0) return {};
   return make_error(static_cast<ErrorCode>(r.error_code()), r.error_message());

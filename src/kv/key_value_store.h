@@ -41,6 +41,12 @@ class ChangeWaiter {
   virtual Result<bool> wait(uint64_t timeout_ms) = 0;
 };
 
+// What ChangeNotifier::wait_for_delete_then_read saw.
+struct DeletionSeen {
+  uint64_t revision = 0;                  // as wait_for_delete returns it (0: the time ran out)
+  std::optional<kvpb::RangeResult> read;  // the range as of `revision`, if asked and it could be read
+};
+
 class ChangeNotifier {
  public:
   virtual ~ChangeNotifier() = default;
@@ -59,6 +65,11 @@ class ChangeNotifier {
   // once true (a key deleted stays deleted; a new key never gets an older create revision).
   // Any error (compacted, not served at once) leaves the caller to read linearizably.
   virtual Result<kvpb::RangeResult> range_at(const kvpb::RangeRequest& request, uint64_t revision) = 0;
+  // wait_for_delete, then (then_read set, the key gone) range_at the revision it reported. A
+  // read that fails is left out (the caller reads linearizably). This default makes the two
+  // calls; the remote client asks for both in one exchange.
+  virtual Result<DeletionSeen> wait_for_delete_then_read(std::string_view key, uint64_t after_revision,
+                                                         const kvpb::RangeRequest* then_read, uint64_t timeout_ms);
 };
 
 // --- convenience over any KeyValueStore ---

@@ -321,9 +321,9 @@ void ClientService::on_connection_closed(uint64_t connection_serial) {
   rate_buckets_.erase(connection_serial);
 }
 
-void ClientService::on_stream_closed(const transport::Stream& stream) {
+void ClientService::on_stream_closed(const transport::Stream& stream, bool is_finished) {
   served_streams_.erase({stream.connection_serial(), stream.id()});
-  watches_.on_stream_closed(stream);
+  watches_.on_stream_closed(stream, is_finished);
 }
 
 void ClientService::handle_revoke_token(const cpb::Request& req, Reply reply) {

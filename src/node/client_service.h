@@ -42,7 +42,8 @@ class ClientService : public std::enable_shared_from_this<ClientService> {
   // A client connection ended: its verified token is forgotten.
   void on_connection_closed(uint64_t connection_serial);
   // A client stream can deliver nothing more.
-  void on_stream_closed(const transport::Stream& stream);
+  // is_finished: the client finished its side cleanly (it may still read the answer).
+  void on_stream_closed(const transport::Stream& stream, bool is_finished);
   cpb::Response error_reply(const Error& e) const { return internal::error_reply(env_, port_.core(), e); }
   // May the caller at the other end of `stream` make this request (a request arriving on
   // another ALPN of the node, e.g. blob transfers)? As for the client protocol's own.

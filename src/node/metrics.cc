@@ -48,6 +48,7 @@ void read_counters(const NodeCounters& c, MetricsView& v) {
   v.watches_canceled = r(c.watches_canceled);
   v.watch_messages_sent = r(c.watch_messages_sent);
   v.watch_messages_sent_early = r(c.watch_messages_sent_early);
+  v.watch_once_answers = r(c.watch_once_answers);
 }
 
 namespace {
@@ -175,6 +176,10 @@ std::string prometheus_text(const MetricsView& v) {
   metric("watch_messages_sent_early_total", "counter",
          "Of those, messages sent from committed entries before the state machine's commit made them readable.",
          v.watch_messages_sent_early);
+  metric("watch_once_answers_total", "counter",
+         "One-shot watches (a coordination primitive waiting for its turn) answered: the change came or the wait "
+         "timed out.",
+         v.watch_once_answers);
   const auto& tm = v.transport;
   metric("transport_connections_open", "gauge", "Open QUIC connections.", tm.connections_open);
   metric("transport_streams_open", "gauge", "Open streams.", tm.streams_open);

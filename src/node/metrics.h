@@ -64,6 +64,7 @@ struct NodeCounters {
   std::atomic<uint64_t> watches_canceled{0};       // by the node (compacted, stalled, bad request)
   std::atomic<uint64_t> watch_messages_sent{0};    // messages carrying events
   std::atomic<uint64_t> watch_messages_sent_early{0};  // of those, sent before the store's commit
+  std::atomic<uint64_t> watch_once_answers{0};         // one-shot watches answered
 };
 
 // One reading of everything the page shows.
@@ -119,6 +120,7 @@ struct MetricsView {
   uint64_t watches_canceled = 0;
   uint64_t watch_messages_sent = 0;
   uint64_t watch_messages_sent_early = 0;
+  uint64_t watch_once_answers = 0;
   uint64_t watchers = 0;              // open now
   uint64_t watch_unacked_bytes = 0;   // sent to watchers, not yet acknowledged
   transport::TransportMetrics transport;

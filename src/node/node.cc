@@ -168,8 +168,8 @@ Status Shell::start() {
     void on_message(transport::Stream& stream, std::string message) override {
       if (auto c = clients.lock()) c->serve(stream, std::move(message), is_log_protocol);
     }
-    void on_stream_closed(transport::Stream& stream, std::optional<Error>) override {
-      if (auto c = clients.lock()) c->on_stream_closed(stream);
+    void on_stream_closed(transport::Stream& stream, std::optional<Error> error) override {
+      if (auto c = clients.lock()) c->on_stream_closed(stream, !error.has_value());
     }
     void on_connection_closed(transport::Connection& conn, const Error&) override {
       if (auto c = clients.lock()) c->on_connection_closed(conn.serial());

@@ -151,6 +151,9 @@ Status authorize_request(const clientpb::Request& req, const auth::VerifiedToken
     case cpb::kWatchCreate: {
       auto spec = watch::make_watch_spec(req.watch_create());
       if (!spec) return {};  // refused by the watch service, with its own message
+      if (spec->then_read) {
+        if (auto s = need_range(t, Action::kRead, *spec->then_read); !s) return s;
+      }
       return need_range(t, Action::kRead, watch::watched_range(*spec));
     }
     case cpb::kLogSubscribe: {

@@ -52,10 +52,12 @@ void WatchService::create(transport::Stream stream, const cpb::WatchCreateReques
   }
   w.sent_through = w.next_revision - 1;
   w.last_sent_ms = NodeEnv::steady_ms();
+  if (spec->is_once) w.once_deadline_ms = w.last_sent_ms + spec->once_timeout_ms;
   const StreamKey key = key_of(stream);
   auto [it, is_new] = watchers_.emplace(key, std::move(w));
   if (!is_new) return;
-  if (!send(it->second, watch::created_response(now->revision))) return;
+  // A one-shot watch gets one message, its answer.
+  if (!it->second.spec.is_once && !send(it->second, watch::created_response(now->revision))) return;
   env_.counters.watches_created.fetch_add(1, std::memory_order_relaxed);
   if (it->second.next_revision <= store_revision_) serve_round();
 }
@@ -69,6 +71,7 @@ void WatchService::on_request(const transport::Stream& stream, const cpb::Reques
     return cancel(it->first, "only watch_progress may follow watch_create on a watch's stream");
   }
   Watcher& w = it->second;
+  if (w.spec.is_once) return cancel(it->first, "a one-shot watch (is_once) takes no further requests");
   if (w.next_revision > store_revision_) {
     send(w, watch::progress_response(w.sent_through));
   } else {
@@ -76,7 +79,11 @@ void WatchService::on_request(const transport::Stream& stream, const cpb::Reques
   }
 }
 
-void WatchService::on_stream_closed(const transport::Stream& stream) { watchers_.erase(key_of(stream)); }
+void WatchService::on_stream_closed(const transport::Stream& stream, bool is_finished) {
+  auto it = watchers_.find(key_of(stream));
+  if (it == watchers_.end() || (is_finished && it->second.spec.is_once)) return;
+  watchers_.erase(it);
+}
 
 size_t WatchService::unacked_bytes() const {
   size_t total = 0;
@@ -107,9 +114,59 @@ void WatchService::cancel(const StreamKey& key, std::string reason, Index compac
   stream.finish();
 }
 
+void WatchService::answer_once(const StreamKey& key, cpb::WatchResponse answer) {
+  auto it = watchers_.find(key);
+  ASPEN_ASSERT(it != watchers_.end() && it->second.spec.is_once);
+  transport::Stream stream = it->second.stream;
+  watchers_.erase(it);
+  if (auto s = stream.send_async_owned(wrap(std::move(answer)).SerializeAsString()); !s) {
+    ASPEN_LOG_DEBUG("node {}: a one-shot watch's answer failed: {}", env_.config.node_id, s.error().to_string());
+    stream.reset();
+    return;
+  }
+  env_.counters.watch_once_answers.fetch_add(1, std::memory_order_relaxed);
+  stream.finish();
+}
+
+std::optional<size_t> WatchService::answer_once_from(Watcher& w, std::span<const kvpb::HistoryEntry> entries,
+                                                     const std::vector<std::optional<kvpb::KeyValue>>* prev,
+                                                     bool is_revision_complete) {
+  auto first = std::find_if(entries.begin(), entries.end(),
+                            [&](const kvpb::HistoryEntry& e) { return watch::wants(w.spec, e); });
+  if (first == entries.end()) return 0;
+  const Index revision = first->revision();
+  watch::WatchBatcher batch;
+  auto i = static_cast<size_t>(first - entries.begin());
+  for (; i < entries.size() && entries[i].revision() == revision; ++i) {
+    if (!watch::wants(w.spec, entries[i])) continue;
+    std::optional<kvpb::KeyValue> before;
+    if (w.spec.has_prev_kv && prev != nullptr && i < prev->size()) before = (*prev)[i];
+    batch.add(revision, watch::to_event(entries[i], before, w.spec.has_prev_kv), entries[i].record().timestamp_ms());
+  }
+  // The revision's events are whole when a later revision follows them here or the caller
+  // says the last one is complete; else the answer carries the revision alone.
+  auto events = batch.take(true);
+  if (i == entries.size() && !is_revision_complete) events.clear();
+  cpb::WatchResponse answer = watch::once_answer(revision, std::move(events));
+  if (w.spec.then_read) {
+    // Only called once the store has applied `revision` (the early path skips these).
+    kvpb::RangeRequest at = *w.spec.then_read;
+    at.set_revision(revision);
+    if (auto page = env_.store->range(at)) {
+      *answer.mutable_read() = std::move(*page);
+    } else {
+      ASPEN_LOG_DEBUG("node {}: a one-shot watch's read at revision {} failed ({}); answered without it",
+                      env_.config.node_id, revision, page.error().to_string());
+    }
+  }
+  answer_once(key_of(w.stream), std::move(answer));
+  return std::nullopt;  // the watcher is gone
+}
+
 std::optional<size_t> WatchService::send_entries(Watcher& w, std::span<const kvpb::HistoryEntry> entries,
                                                 const std::vector<std::optional<kvpb::KeyValue>>* prev,
                                                 bool is_revision_complete) {
+  if (w.spec.is_once) return answer_once_from(w, entries, prev, is_revision_complete);
   watch::WatchBatcher batch;
   for (size_t i = 0; i < entries.size(); ++i) {
     if (!watch::wants(w.spec, entries[i])) continue;
@@ -160,7 +217,8 @@ void WatchService::on_committed_changes(Index after_index, const std::vector<kvp
   const bool is_over_total = unacked_bytes() >= limits::kMaxWatchTotalUnackedBytes;
   std::vector<StreamKey> keys;
   for (auto& [key, w] : watchers_) {
-    if (w.next_revision <= store_revision_ || w.next_position != 0 || w.spec.has_prev_kv) continue;
+    // (A one-shot watch that reads a range answers from the store, once it has these.)
+    if (w.next_revision <= store_revision_ || w.next_position != 0 || w.spec.has_prev_kv || w.spec.then_read) continue;
     if (w.next_revision > last || is_held_back(w, now_ms, is_over_total)) continue;
     keys.push_back(key);
   }
@@ -275,8 +333,13 @@ void WatchService::on_tick() {
   if (watchers_.empty()) return;
   const uint64_t now_ms = NodeEnv::steady_ms();
   std::vector<StreamKey> stalled;
+  std::vector<StreamKey> once_expired;
   bool has_resumable = false;
   for (auto& [key, w] : watchers_) {
+    if (w.spec.is_once && now_ms >= w.once_deadline_ms) {
+      once_expired.push_back(key);
+      continue;
+    }
     const bool was_paused = w.paused_since_ms != 0;
     if (is_paused(w, now_ms)) {
       if (now_ms >= w.paused_since_ms + env_.config.knobs.watch_stall_cancel_ms) stalled.push_back(key);
@@ -286,9 +349,14 @@ void WatchService::on_tick() {
       has_resumable = true;
       continue;
     }
-    if (now_ms >= w.last_sent_ms + w.spec.progress_interval_ms) {
+    if (!w.spec.is_once && now_ms >= w.last_sent_ms + w.spec.progress_interval_ms) {
       if (!send(w, watch::progress_response(w.sent_through))) break;  // the map changed: next tick
     }
+  }
+  for (const auto& k : once_expired) {
+    // Nothing it waits for happened: say through which revision changes were looked at.
+    auto it = watchers_.find(k);
+    if (it != watchers_.end()) answer_once(k, watch::once_timed_out_answer(it->second.sent_through));
   }
   for (const auto& k : stalled) {
     cancel(k, fmt::format("the watcher did not read its events: {} bytes stayed unacknowledged for {} ms "

@@ -7,7 +7,9 @@
 // A watcher whose reader falls behind (limits::kMaxWatchUnackedBytes unacknowledged) is
 // paused and resumes from the history when it reads again; paused for
 // knobs.watch_stall_cancel_ms, or behind the compacted revision, it is cancelled with the
-// reason. Caught-up watchers get a progress notification after progress_interval_ms idle,
+// reason. A one-shot watch (is_once) gets a single message: the first change it wants (with
+// its then_read range as of that revision, read once the store has applied it), or an empty
+// answer after its once_timeout_ms. Caught-up watchers get a progress notification after progress_interval_ms idle,
 // or at once when they ask. Caught-up watchers are also sent an apply's changes before the
 // store commits them (on_committed_changes): that commit's sync is then off their path.
 //
@@ -38,7 +40,9 @@ class WatchService : public std::enable_shared_from_this<WatchService> {
   bool is_watch(const transport::Stream& stream) const;
   // A further request on a watch's stream (watch_progress); anything else ends the watch.
   void on_request(const transport::Stream& stream, const cpb::Request& req);
-  void on_stream_closed(const transport::Stream& stream);
+  // The client's side of a watch's stream ended: the watch ends, unless it is a one-shot
+  // watch whose client finished its side cleanly (as a call does) and waits for the answer.
+  void on_stream_closed(const transport::Stream& stream, bool is_finished);
   // The applied state moved: send what changed.
   void on_applied();
   // Changes an apply made after log index after_index, before the store's commit makes them
@@ -64,6 +68,7 @@ class WatchService : public std::enable_shared_from_this<WatchService> {
     uint64_t last_sent_ms = 0;
     uint64_t paused_since_ms = 0;  // 0: not paused
     bool wants_progress = false;
+    uint64_t once_deadline_ms = 0;  // a one-shot watch: answered empty at this time
   };
   static StreamKey key_of(const transport::Stream& s) { return {s.connection_serial(), s.id()}; }
   // Reads and sends one page for every watcher behind the store revision (watchers at one
@@ -76,6 +81,13 @@ class WatchService : public std::enable_shared_from_this<WatchService> {
   // failed (the watcher is gone).
   std::optional<size_t> send_entries(Watcher& w, std::span<const kvpb::HistoryEntry> entries,
                                      const std::vector<std::optional<kvpb::KeyValue>>* prev, bool is_revision_complete);
+  // A one-shot watch (spec.is_once) answers at the first change it wants among `entries`
+  // (then it is gone: nullopt) and sends nothing otherwise (0).
+  std::optional<size_t> answer_once_from(Watcher& w, std::span<const kvpb::HistoryEntry> entries,
+                                         const std::vector<std::optional<kvpb::KeyValue>>* prev,
+                                         bool is_revision_complete);
+  // Sends a one-shot watch's only message, ends its stream and forgets it.
+  void answer_once(const StreamKey& key, cpb::WatchResponse answer);
   // Paused, or nothing more for it while the node is at its total bound of watch traffic.
   bool is_held_back(Watcher& w, uint64_t now_ms, bool is_over_total);
   void cancel(const StreamKey& key, std::string reason, Index compact_revision = 0);

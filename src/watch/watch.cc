@@ -56,6 +56,26 @@ Result<WatchSpec> make_watch_spec(const cpb::WatchCreateRequest& req) {
   spec.start_revision = req.start_revision();
   spec.progress_interval_ms =
       req.progress_interval_ms() == 0 ? limits::kDefaultWatchProgressIntervalMs : req.progress_interval_ms();
+  if (!req.is_once() && (req.once_timeout_ms() != 0 || req.has_then_read())) {
+    return make_error(ErrorCode::kInvalidArgument, "once_timeout_ms and then_read belong to a one-shot watch (is_once)");
+  }
+  if (req.is_once()) {
+    if (req.once_timeout_ms() == 0 || req.once_timeout_ms() > limits::kMaxWatchOnceTimeoutMs) {
+      return make_error(ErrorCode::kInvalidArgument,
+                        fmt::format("a one-shot watch's once_timeout_ms must be 1 to {}, got {}",
+                                    limits::kMaxWatchOnceTimeoutMs, req.once_timeout_ms()));
+    }
+    spec.is_once = true;
+    spec.once_timeout_ms = req.once_timeout_ms();
+  }
+  if (req.has_then_read()) {
+    if (req.then_read().revision() != 0) {
+      return make_error(ErrorCode::kInvalidArgument,
+                        "a one-shot watch's then_read is read at the change's revision: leave its revision unset");
+    }
+    if (auto s = kv::validate_range(req.then_read()); !s) return std::unexpected(s.error());
+    spec.then_read = req.then_read();
+  }
   return spec;
 }
 
@@ -133,6 +153,25 @@ cpb::WatchResponse created_response(Index revision) {
   cpb::WatchResponse r;
   r.set_revision(revision);
   r.set_is_created(true);
+  return r;
+}
+
+cpb::WatchResponse once_answer(Index revision, std::vector<cpb::WatchResponse> events) {
+  cpb::WatchResponse r;
+  if (events.size() == 1) {
+    ASPEN_ASSERT(events.front().revision() == revision && !events.front().is_fragment());
+    r = std::move(events.front());
+  }
+  r.set_revision(revision);
+  r.set_is_once_answer(true);
+  return r;
+}
+
+cpb::WatchResponse once_timed_out_answer(Index revision) {
+  cpb::WatchResponse r;
+  r.set_revision(revision);
+  r.set_is_once_answer(true);
+  r.set_is_once_timed_out(true);
   return r;
 }
 

@@ -28,6 +28,11 @@ struct WatchSpec {
   bool has_prev_kv = false;
   Index start_revision = 0;  // 0: from the store revision at creation + 1
   uint32_t progress_interval_ms = 0;
+  // A one-shot watch (WatchCreateRequest.is_once): one answer at the first wanted change or
+  // after once_timeout_ms, with then_read as of the change's revision if it asked.
+  bool is_once = false;
+  uint32_t once_timeout_ms = 0;
+  std::optional<kvpb::RangeRequest> then_read;
 };
 
 // Validates a create request (key sizes, a range that is not empty or backwards, the
@@ -62,5 +67,12 @@ class WatchBatcher {
 cpb::WatchResponse progress_response(Index revision);
 cpb::WatchResponse created_response(Index revision);
 cpb::WatchResponse canceled_response(std::string reason, Index compact_revision = 0);
+// A one-shot watch's answer: the first wanted change's revision and the watch's events of it
+// (`events`: take()n from a batcher holding exactly that revision, whole). Events that took
+// more than one message (a revision over kMaxWatchResponseBytes) are left out; the revision
+// is always there.
+cpb::WatchResponse once_answer(Index revision, std::vector<cpb::WatchResponse> events);
+// Nothing the one-shot watch wants happened through `revision` before its time ran out.
+cpb::WatchResponse once_timed_out_answer(Index revision);
 
 }  // namespace aspen::watch

@@ -337,7 +337,7 @@ class TempDir {
     path_ = ::mkdtemp(tmpl);
   }
   ~TempDir() {
-    if (!::testing::Test::HasFailure()) std::filesystem::remove_all(path_);
+    if (!::testing::Test::HasFailure() && !std::getenv("ASPEN_TEST_KEEP")) std::filesystem::remove_all(path_);
   }
   const std::string& path() const { return path_; }
 

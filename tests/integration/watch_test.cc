@@ -3,7 +3,8 @@
 // repeat, compaction ending a watch that needs what it dropped, a watcher that does not
 // read paused without the node's memory growing, and a thousand watchers on one node. The
 // log subscription (ALPN "aspen-logs"): whole entries in index order, replay, resuming after
-// kill -9, compaction, and the two protocols kept apart.
+// kill -9, compaction, and the two protocols kept apart. One-shot waits (what coordination
+// waiters use): answered at the change with a range as of it, or empty at their timeout.
 //
 // One cluster serves the suite; each test uses its own prefix. Waiting is on conditions.
 #include <algorithm>
@@ -409,6 +410,116 @@ TEST_F(WatchTest, BadWatchRequestsAreRefusedWithTheReason) {
   ASSERT_TRUE(future.has_value()) << future.error().to_string();
   auto b = (*future)->next(300);
   EXPECT_FALSE(b.has_value());
+}
+
+// A one-shot wait (WatchCreateRequest.is_once, what a lock or semaphore waiter uses): one
+// answer, at the deletion, carrying the queue as of that deletion's revision.
+TEST_F(WatchTest, AOneShotWaitIsAnsweredAtTheDeletionWithTheRangeAsOfItsRevision) {
+  auto c = client();
+  auto waiter = client();
+  for (const char* k : {"w7/a", "w7/b", "w7/c"}) ASSERT_TRUE(kv::put(*c, k, "v").has_value());
+  auto last = kv::put(*c, "w8/other", "v");  // a revision before which w7/b still exists
+  ASSERT_TRUE(last.has_value());
+  uint64_t answers_before = 0;
+  for (uint64_t id = 1; id <= 3; ++id) answers_before += metric_of(*c, id, "aspen_watch_once_answers_total");
+  kvpb::RangeRequest queue;
+  queue.set_start("w7/");
+  queue.set_is_prefix(true);
+  Result<kv::DeletionSeen> seen = kv::DeletionSeen{};
+  std::thread t([&] { seen = waiter->wait_for_delete_then_read("w7/b", last->revision(), &queue, 20000); });
+  // Changes to other keys do not answer it; the deletion does; what comes after is not in it.
+  ASSERT_TRUE(kv::put(*c, "w7/b", "again").has_value());
+  ASSERT_TRUE(kv::put(*c, "w7/d", "v").has_value());
+  auto gone = kv::del(*c, "w7/b");
+  ASSERT_TRUE(gone.has_value());
+  ASSERT_TRUE(kv::del(*c, "w7/a").has_value());
+  t.join();
+  ASSERT_TRUE(seen.has_value()) << seen.error().to_string();
+  EXPECT_EQ(seen->revision, gone->revision());
+  ASSERT_TRUE(seen->read.has_value()) << "the range comes back with the answer";
+  EXPECT_EQ(seen->read->revision(), gone->revision());
+  std::vector<std::string> keys;
+  for (const auto& kv : seen->read->kvs()) keys.push_back(kv.key());
+  EXPECT_EQ(keys, (std::vector<std::string>{"w7/a", "w7/c", "w7/d"})) << "as of the deletion: a not yet deleted";
+  uint64_t answers_after = 0;
+  for (uint64_t id = 1; id <= 3; ++id) answers_after += metric_of(*c, id, "aspen_watch_once_answers_total");
+  EXPECT_GE(answers_after, answers_before + 1);
+
+  // A deletion that happened before the wait was sent is answered at once, from the history.
+  auto late = waiter->wait_for_delete_then_read("w7/a", gone->revision(), &queue, 20000);
+  ASSERT_TRUE(late.has_value()) << late.error().to_string();
+  EXPECT_GT(late->revision, gone->revision());
+  ASSERT_TRUE(late->read.has_value());
+  EXPECT_EQ(late->read->kvs_size(), 2) << "w7/c and w7/d";
+  // Without a range to read, only the revision.
+  auto bare = waiter->wait_for_delete_then_read("w7/a", gone->revision(), nullptr, 20000);
+  ASSERT_TRUE(bare.has_value());
+  EXPECT_EQ(bare->revision, late->revision);
+  EXPECT_FALSE(bare->read.has_value());
+}
+
+TEST_F(WatchTest, AOneShotWaitThatSeesNothingIsAnsweredAtItsTimeoutAndLeavesNoWatcherBehind) {
+  auto c = client();
+  auto quiet = kv::put(*c, "w9/k", "v");
+  ASSERT_TRUE(quiet.has_value());
+  for (int i = 0; i < 5; ++i) {
+    auto seen = c->wait_for_delete_then_read("w9/k", quiet->revision(), nullptr, 200);
+    ASSERT_TRUE(seen.has_value()) << seen.error().to_string();
+    EXPECT_EQ(seen->revision, 0u) << "the key was not deleted: the time ran out";
+  }
+  // Answered and forgotten: no node keeps a watcher for them.
+  EXPECT_TRUE(wait_until(
+      [&] {
+        uint64_t watchers = 0;
+        for (uint64_t id = 1; id <= 3; ++id) watchers += metric_of(*c, id, "aspen_watchers");
+        return watchers == 0;
+      },
+      10000));
+}
+
+// A peer that misuses a one-shot watch's stream gets it cancelled with the reason, and one
+// that abandons many waits leaves nothing behind on the node once its connection goes.
+TEST_F(WatchTest, AOneShotWatchTakesNoFurtherRequestsAndAbandonedOnesAreForgotten) {
+  auto c = client();
+  clientpb::Request once;
+  auto* w = once.mutable_watch_create();
+  w->set_start("w10/k");
+  w->set_is_once(true);
+  w->set_once_timeout_ms(limits::kMaxWatchOnceTimeoutMs);
+  auto ps = c->open_protocol_stream("aspen-client", once, client::Target{2}, 10000);
+  ASSERT_TRUE(ps.has_value()) << ps.error().to_string();
+  clientpb::Request more;
+  more.mutable_watch_progress();
+  ASSERT_TRUE(ps->stream.send(more.SerializeAsString()).has_value());
+  auto msg = ps->stream.recv(10000);
+  clientpb::Response r;
+  ASSERT_TRUE(msg && *msg && r.ParseFromString(**msg));
+  EXPECT_TRUE(r.watch().is_canceled()) << r.DebugString();
+  EXPECT_NE(r.watch().cancel_reason().find("one-shot"), std::string::npos) << r.watch().cancel_reason();
+  ps->conn.close();
+
+  auto bad = once;
+  bad.mutable_watch_create()->set_once_timeout_ms(limits::kMaxWatchOnceTimeoutMs + 1);
+  auto refused = c->open_protocol_stream("aspen-client", bad, client::Target{2}, 10000);
+  ASSERT_TRUE(refused.has_value()) << refused.error().to_string();
+  auto answer = refused->stream.recv(10000);
+  ASSERT_TRUE(answer && *answer && r.ParseFromString(**answer));
+  EXPECT_EQ(r.error().code_name(), "InvalidArgument") << r.DebugString();
+  EXPECT_NE(r.error().message().find("once_timeout_ms"), std::string::npos) << r.error().message();
+  refused->conn.close();
+
+  // Fifty waits of a minute each, abandoned with their connections.
+  std::vector<client::Client::ProtocolStream> abandoned;
+  for (int i = 0; i < 50; ++i) {
+    auto s = c->open_protocol_stream("aspen-client", once, client::Target{2}, 10000);
+    ASSERT_TRUE(s.has_value()) << s.error().to_string();
+    abandoned.push_back(std::move(*s));
+  }
+  EXPECT_TRUE(wait_until([&] { return metric_of(*c, 2, "aspen_watchers") >= 50; }, 10000));
+  for (auto& s : abandoned) s.conn.close();
+  EXPECT_TRUE(wait_until([&] { return metric_of(*c, 2, "aspen_watchers") == 0; }, 20000))
+      << metric_of(*c, 2, "aspen_watchers");
+  EXPECT_TRUE(c->health(client::Target{2}).has_value());
 }
 
 // Collects `n` log entries (or fewer if the subscription fails), checking the order.

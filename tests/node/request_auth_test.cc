@@ -67,6 +67,23 @@ TEST(RequestAuth, ScansNeedOneCapabilityCoveringTheWholeRange) {
   EXPECT_TRUE(allowed(bounded, {"read:app/"}));
 }
 
+TEST(RequestAuth, AOneShotWatchNeedsReadOnItsKeyAndOnTheRangeItReadsBack) {
+  cpb::Request r;
+  auto* w = r.mutable_watch_create();
+  w->set_start("locks/q/b");
+  w->set_is_no_put(true);
+  w->set_is_once(true);
+  w->set_once_timeout_ms(1000);
+  w->mutable_then_read()->set_start("locks/q/");
+  w->mutable_then_read()->set_is_prefix(true);
+  EXPECT_TRUE(allowed(r, {"read:locks/q/"}));
+  EXPECT_FALSE(allowed(r, {"read:locks/q/b"})) << "the watched key alone does not cover the read";
+  EXPECT_FALSE(allowed(r, {"read:other/"}));
+  auto refusal = authorize_request(r, granting({"read:locks/q/b"}));
+  ASSERT_FALSE(refusal.has_value());
+  EXPECT_EQ(refusal.error().code(), ErrorCode::kUnauthorized);
+}
+
 TEST(RequestAuth, WritesNeedWriteAndDeletesNeedDelete) {
   EXPECT_TRUE(allowed(put("app/x"), {"write:app/"}));
   EXPECT_FALSE(allowed(put("app/x"), {"read:app/", "delete:app/"}));

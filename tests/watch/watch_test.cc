@@ -54,6 +54,71 @@ TEST(WatchSpec, AKeyAPrefixOrARangeAndNothingAmbiguous) {
   EXPECT_FALSE(make_watch_spec(fast).has_value()) << "progress floods are refused";
 }
 
+TEST(WatchSpec, AOneShotWatchNeedsABoundedTimeoutAndReadsOnlyAtItsChange) {
+  cpb::WatchCreateRequest r;
+  r.set_start("lock/a");
+  r.set_is_no_put(true);
+  r.set_is_once(true);
+  auto no_timeout = make_watch_spec(r);
+  ASSERT_FALSE(no_timeout.has_value()) << "a one-shot watch without a timeout would never be answered";
+  EXPECT_EQ(no_timeout.error().code(), ErrorCode::kInvalidArgument);
+  EXPECT_NE(no_timeout.error().message().find("once_timeout_ms"), std::string::npos) << no_timeout.error().message();
+  r.set_once_timeout_ms(limits::kMaxWatchOnceTimeoutMs + 1);
+  EXPECT_FALSE(make_watch_spec(r).has_value()) << "over the limit";
+  r.set_once_timeout_ms(limits::kMaxWatchOnceTimeoutMs);
+  auto once = make_watch_spec(r);
+  ASSERT_TRUE(once.has_value()) << once.error().to_string();
+  EXPECT_TRUE(once->is_once);
+  EXPECT_FALSE(once->then_read.has_value());
+
+  r.mutable_then_read()->set_start("lock/");
+  r.mutable_then_read()->set_end("lock0");
+  r.mutable_then_read()->set_limit(100);
+  auto with_read = make_watch_spec(r);
+  ASSERT_TRUE(with_read.has_value()) << with_read.error().to_string();
+  ASSERT_TRUE(with_read->then_read.has_value());
+  EXPECT_EQ(with_read->then_read->start(), "lock/");
+
+  auto at_revision = r;
+  at_revision.mutable_then_read()->set_revision(7);
+  auto refused = make_watch_spec(at_revision);
+  ASSERT_FALSE(refused.has_value()) << "the node picks the read's revision";
+  EXPECT_NE(refused.error().message().find("revision"), std::string::npos);
+  auto too_many = r;
+  too_many.mutable_then_read()->set_limit(limits::kMaxScanResults + 1);
+  EXPECT_FALSE(make_watch_spec(too_many).has_value()) << "the read keeps a scan's limits";
+
+  cpb::WatchCreateRequest streaming;
+  streaming.set_start("a");
+  streaming.set_once_timeout_ms(100);
+  EXPECT_FALSE(make_watch_spec(streaming).has_value()) << "a timeout belongs to a one-shot watch";
+  streaming.set_once_timeout_ms(0);
+  streaming.mutable_then_read()->set_start("a");
+  EXPECT_FALSE(make_watch_spec(streaming).has_value()) << "so does a read";
+}
+
+TEST(WatchOnceAnswer, CarriesTheRevisionAndItsEventsWhenTheyFitOneMessage) {
+  WatchBatcher one;
+  one.add(9, to_event(entry(9, 0, "k", "", true), std::nullopt, false));
+  auto a = once_answer(9, one.take(true));
+  EXPECT_TRUE(a.is_once_answer());
+  EXPECT_FALSE(a.is_once_timed_out());
+  EXPECT_EQ(a.revision(), 9u);
+  ASSERT_EQ(a.events_size(), 1);
+  EXPECT_EQ(a.events(0).type(), cpb::WatchEvent::DELETE);
+
+  auto bare = once_answer(12, {});
+  EXPECT_TRUE(bare.is_once_answer());
+  EXPECT_EQ(bare.revision(), 12u);
+  EXPECT_EQ(bare.events_size(), 0);
+  EXPECT_FALSE(bare.is_once_timed_out());
+
+  auto late = once_timed_out_answer(30);
+  EXPECT_TRUE(late.is_once_answer());
+  EXPECT_TRUE(late.is_once_timed_out());
+  EXPECT_EQ(late.revision(), 30u);
+}
+
 TEST(WatchSpec, FiltersLeaveOutPutsOrDeletes) {
   cpb::WatchCreateRequest r;
   r.set_start("k");
