@@ -19,6 +19,26 @@ cpb::Response wrap(cpb::WatchResponse w) {
   return r;
 }
 
+// A one-shot watch's events: those it wants of the revision of entries[first], which it wants.
+// Whole when a later revision follows them here or the last one is complete; otherwise none
+// (the answer carries the revision alone).
+std::vector<cpb::WatchResponse> once_events(const watch::WatchSpec& spec, std::span<const kvpb::HistoryEntry> entries,
+                                            size_t first, const std::vector<std::optional<kvpb::KeyValue>>* prev,
+                                            bool is_revision_complete) {
+  const Index revision = entries[first].revision();
+  watch::WatchBatcher batch;
+  size_t i = first;
+  for (; i < entries.size() && entries[i].revision() == revision; ++i) {
+    if (!watch::wants(spec, entries[i])) continue;
+    std::optional<kvpb::KeyValue> before;
+    if (spec.has_prev_kv && prev != nullptr && i < prev->size()) before = (*prev)[i];
+    batch.add(revision, watch::to_event(entries[i], before, spec.has_prev_kv), entries[i].record().timestamp_ms());
+  }
+  auto events = batch.take(true);
+  if (i == entries.size() && !is_revision_complete) events.clear();
+  return events;
+}
+
 }  // namespace
 
 void WatchService::create(transport::Stream stream, const cpb::WatchCreateRequest& req) {
@@ -135,21 +155,10 @@ std::optional<size_t> WatchService::answer_once_from(Watcher& w, std::span<const
                             [&](const kvpb::HistoryEntry& e) { return watch::wants(w.spec, e); });
   if (first == entries.end()) return 0;
   const Index revision = first->revision();
-  watch::WatchBatcher batch;
-  auto i = static_cast<size_t>(first - entries.begin());
-  for (; i < entries.size() && entries[i].revision() == revision; ++i) {
-    if (!watch::wants(w.spec, entries[i])) continue;
-    std::optional<kvpb::KeyValue> before;
-    if (w.spec.has_prev_kv && prev != nullptr && i < prev->size()) before = (*prev)[i];
-    batch.add(revision, watch::to_event(entries[i], before, w.spec.has_prev_kv), entries[i].record().timestamp_ms());
-  }
-  // The revision's events are whole when a later revision follows them here or the caller
-  // says the last one is complete; else the answer carries the revision alone.
-  auto events = batch.take(true);
-  if (i == entries.size() && !is_revision_complete) events.clear();
-  cpb::WatchResponse answer = watch::once_answer(revision, std::move(events));
+  cpb::WatchResponse answer = watch::once_answer(
+      revision, once_events(w.spec, entries, static_cast<size_t>(first - entries.begin()), prev, is_revision_complete));
   if (w.spec.then_read) {
-    // Only called once the store has applied `revision` (the early path skips these).
+    // Called once the store has applied `revision` (the early path answers these itself).
     kvpb::RangeRequest at = *w.spec.then_read;
     at.set_revision(revision);
     if (auto page = env_.store->range(at)) {
@@ -161,6 +170,40 @@ std::optional<size_t> WatchService::answer_once_from(Watcher& w, std::span<const
   }
   answer_once(key_of(w.stream), std::move(answer));
   return std::nullopt;  // the watcher is gone
+}
+
+bool WatchService::answer_once_early(Watcher& w, const std::vector<kvpb::HistoryEntry>& entries) {
+  ASPEN_ASSERT(w.spec.is_once && w.spec.then_read && !entries.empty());
+  const Index last = entries.back().revision();
+  auto first = std::find_if(entries.begin(), entries.end(), [&](const kvpb::HistoryEntry& e) {
+    return e.revision() >= w.next_revision && watch::wants(w.spec, e);
+  });
+  if (first == entries.end()) {
+    // Nothing it waits for among these: it has looked at them.
+    w.next_revision = last + 1;
+    w.next_position = 0;
+    w.sent_through = std::max(w.sent_through, last);
+    return false;
+  }
+  const Index revision = first->revision();
+  kvpb::RangeRequest at = *w.spec.then_read;
+  at.set_revision(revision);
+  std::optional<kvpb::RangeResult> read;
+  if (auto exact = env_.store->range(at)) {
+    read = std::move(*exact);  // the store committed them meanwhile
+  } else if (auto base = env_.store->range(*w.spec.then_read);
+             base && base->revision() < entries.front().revision()) {
+    // The store holds everything before these changes and none of them (it commits an
+    // apply's changes at once): the range as of `revision` is its range with them laid over.
+    read = watch::range_with_changes(*w.spec.then_read, *base, entries, revision);
+  }
+  if (!read) return false;  // answered from the store once it has them (serve_round)
+  cpb::WatchResponse answer = watch::once_answer(
+      revision, once_events(w.spec, entries, static_cast<size_t>(first - entries.begin()), nullptr, true));
+  *answer.mutable_read() = std::move(*read);
+  env_.counters.watch_messages_sent_early.fetch_add(1, std::memory_order_relaxed);
+  answer_once(key_of(w.stream), std::move(answer));
+  return true;
 }
 
 std::optional<size_t> WatchService::send_entries(Watcher& w, std::span<const kvpb::HistoryEntry> entries,
@@ -217,8 +260,7 @@ void WatchService::on_committed_changes(Index after_index, const std::vector<kvp
   const bool is_over_total = unacked_bytes() >= limits::kMaxWatchTotalUnackedBytes;
   std::vector<StreamKey> keys;
   for (auto& [key, w] : watchers_) {
-    // (A one-shot watch that reads a range answers from the store, once it has these.)
-    if (w.next_revision <= store_revision_ || w.next_position != 0 || w.spec.has_prev_kv || w.spec.then_read) continue;
+    if (w.next_revision <= store_revision_ || w.next_position != 0 || w.spec.has_prev_kv) continue;
     if (w.next_revision > last || is_held_back(w, now_ms, is_over_total)) continue;
     keys.push_back(key);
   }
@@ -226,6 +268,10 @@ void WatchService::on_committed_changes(Index after_index, const std::vector<kvp
     auto it = watchers_.find(k);
     if (it == watchers_.end()) continue;
     Watcher& w = it->second;
+    if (w.spec.then_read) {
+      (void)answer_once_early(w, entries);
+      continue;
+    }
     // Those it has not had (a watch may start at a revision inside these).
     auto first = std::find_if(entries.begin(), entries.end(),
                               [&](const kvpb::HistoryEntry& e) { return e.revision() >= w.next_revision; });

@@ -7,9 +7,10 @@
 // A watcher whose reader falls behind (limits::kMaxWatchUnackedBytes unacknowledged) is
 // paused and resumes from the history when it reads again; paused for
 // knobs.watch_stall_cancel_ms, or behind the compacted revision, it is cancelled with the
-// reason. A one-shot watch (is_once) gets a single message: the first change it wants (with
-// its then_read range as of that revision, read once the store has applied it), or an empty
-// answer after its once_timeout_ms. Caught-up watchers get a progress notification after progress_interval_ms idle,
+// reason. A one-shot watch (is_once) gets a single message: the first change it wants, with
+// its then_read range as of that revision (told from the early changes over the store's range
+// when it can be, else read once the store has them), or an empty answer after its
+// once_timeout_ms. Caught-up watchers get a progress notification after progress_interval_ms idle,
 // or at once when they ask. Caught-up watchers are also sent an apply's changes before the
 // store commits them (on_committed_changes): that commit's sync is then off their path.
 //
@@ -86,6 +87,12 @@ class WatchService : public std::enable_shared_from_this<WatchService> {
   std::optional<size_t> answer_once_from(Watcher& w, std::span<const kvpb::HistoryEntry> entries,
                                          const std::vector<std::optional<kvpb::KeyValue>>* prev,
                                          bool is_revision_complete);
+  // A one-shot watch that reads a range, offered an apply's changes (on_committed_changes)
+  // before the store may have them: answers if its read can be told now (the store has them
+  // meanwhile, or its range from the store before them with them laid over). true: answered
+  // (the watcher is gone); false: not yet (serve_round answers once the store has them), or
+  // nothing it waits for was among them (its cursor moves past them).
+  bool answer_once_early(Watcher& w, const std::vector<kvpb::HistoryEntry>& entries);
   // Sends a one-shot watch's only message, ends its stream and forgets it.
   void answer_once(const StreamKey& key, cpb::WatchResponse answer);
   // Paused, or nothing more for it while the node is at its total bound of watch traffic.

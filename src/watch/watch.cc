@@ -1,5 +1,7 @@
 #include "watch/watch.h"
 
+#include <map>
+
 #include <fmt/format.h>
 
 #include "core/assert.h"
@@ -165,6 +167,39 @@ cpb::WatchResponse once_answer(Index revision, std::vector<cpb::WatchResponse> e
   r.set_revision(revision);
   r.set_is_once_answer(true);
   return r;
+}
+
+std::optional<kvpb::RangeResult> range_with_changes(const kvpb::RangeRequest& request, const kvpb::RangeResult& base,
+                                                    std::span<const kvpb::HistoryEntry> changes, Index revision) {
+  ASPEN_ASSERT(request.revision() == 0 && request.continuation().empty());
+  if (base.has_more() || request.is_count_only()) return std::nullopt;
+  const std::string end = request.is_prefix() ? prefix_end(request.start()) : request.end();
+  const auto in_range = [&](const std::string& key) {
+    return key >= request.start() && (end.empty() || key < end);
+  };
+  std::map<std::string, kvpb::KeyValue> kvs;
+  for (const auto& kv : base.kvs()) kvs.emplace(kv.key(), kv);
+  for (const auto& e : changes) {
+    ASPEN_ASSERT(e.revision() > base.revision());
+    if (e.revision() > revision) break;
+    const auto& kv = e.record().kv();
+    if (!in_range(kv.key())) continue;
+    if (e.record().is_delete()) {
+      kvs.erase(kv.key());
+    } else {
+      kvs.insert_or_assign(kv.key(), kv);
+    }
+  }
+  const size_t limit = request.limit() == 0 ? limits::kDefaultScanLimit : request.limit();
+  if (kvs.size() > limit) return std::nullopt;
+  size_t bytes = 0;
+  for (const auto& [key, kv] : kvs) bytes += key.size() + kv.value().size();
+  if (bytes > limits::kMaxScanResultBytes) return std::nullopt;
+  kvpb::RangeResult out;
+  out.set_revision(revision);
+  out.set_count(kvs.size());
+  for (auto& [key, kv] : kvs) *out.add_kvs() = std::move(kv);
+  return out;
 }
 
 cpb::WatchResponse once_timed_out_answer(Index revision) {

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -72,6 +73,13 @@ cpb::WatchResponse canceled_response(std::string reason, Index compact_revision 
 // more than one message (a revision over kMaxWatchResponseBytes) are left out; the revision
 // is always there.
 cpb::WatchResponse once_answer(Index revision, std::vector<cpb::WatchResponse> events);
+// The range `request` (no revision, no continuation) as of `revision`, told from `base`, the
+// same range read from a store that holds none of `changes`, and `changes`, the history
+// entries after it in revision order (those above `revision` are left out). nullopt when they
+// alone cannot tell it: `base` is one page of more, the request only counts, or the changes
+// take the page past its limit or kMaxScanResultBytes.
+std::optional<kvpb::RangeResult> range_with_changes(const kvpb::RangeRequest& request, const kvpb::RangeResult& base,
+                                                    std::span<const kvpb::HistoryEntry> changes, Index revision);
 // Nothing the one-shot watch wants happened through `revision` before its time ran out.
 cpb::WatchResponse once_timed_out_answer(Index revision);
 

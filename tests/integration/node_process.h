@@ -329,7 +329,9 @@ inline void form_cluster(client::Client& c, const NodeMap& nodes, clientpb::Init
   }
 }
 
-// A per-test temporary directory, removed when the test passes (kept for a failure).
+// A per-test temporary directory, removed when the test passes (kept for a failure, and
+// always with ASPEN_TEST_KEEP set: a suite's shared cluster outlives the failing test, so its
+// node logs are only kept that way).
 class TempDir {
  public:
   TempDir() {

@@ -420,13 +420,21 @@ TEST_F(WatchTest, AOneShotWaitIsAnsweredAtTheDeletionWithTheRangeAsOfItsRevision
   for (const char* k : {"w7/a", "w7/b", "w7/c"}) ASSERT_TRUE(kv::put(*c, k, "v").has_value());
   auto last = kv::put(*c, "w8/other", "v");  // a revision before which w7/b still exists
   ASSERT_TRUE(last.has_value());
-  uint64_t answers_before = 0;
-  for (uint64_t id = 1; id <= 3; ++id) answers_before += metric_of(*c, id, "aspen_watch_once_answers_total");
+  const auto sum = [&](std::string_view name) {
+    uint64_t total = 0;
+    for (uint64_t id = 1; id <= 3; ++id) total += metric_of(*c, id, name);
+    return total;
+  };
+  const uint64_t answers_before = sum("aspen_watch_once_answers_total");
+  const uint64_t early_before = sum("aspen_watch_messages_sent_early_total");
   kvpb::RangeRequest queue;
   queue.set_start("w7/");
   queue.set_is_prefix(true);
   Result<kv::DeletionSeen> seen = kv::DeletionSeen{};
   std::thread t([&] { seen = waiter->wait_for_delete_then_read("w7/b", last->revision(), &queue, 20000); });
+  // Registered before the changes come: then it is answered from them as they are applied,
+  // its range told from the store's before them with them laid over (the early path).
+  ASSERT_TRUE(wait_until([&] { return sum("aspen_watchers") >= 1; }, 10000));
   // Changes to other keys do not answer it; the deletion does; what comes after is not in it.
   ASSERT_TRUE(kv::put(*c, "w7/b", "again").has_value());
   ASSERT_TRUE(kv::put(*c, "w7/d", "v").has_value());
@@ -441,9 +449,8 @@ TEST_F(WatchTest, AOneShotWaitIsAnsweredAtTheDeletionWithTheRangeAsOfItsRevision
   std::vector<std::string> keys;
   for (const auto& kv : seen->read->kvs()) keys.push_back(kv.key());
   EXPECT_EQ(keys, (std::vector<std::string>{"w7/a", "w7/c", "w7/d"})) << "as of the deletion: a not yet deleted";
-  uint64_t answers_after = 0;
-  for (uint64_t id = 1; id <= 3; ++id) answers_after += metric_of(*c, id, "aspen_watch_once_answers_total");
-  EXPECT_GE(answers_after, answers_before + 1);
+  EXPECT_GE(sum("aspen_watch_once_answers_total"), answers_before + 1);
+  EXPECT_GE(sum("aspen_watch_messages_sent_early_total"), early_before + 1) << "answered before the store's commit";
 
   // A deletion that happened before the wait was sent is answered at once, from the history.
   auto late = waiter->wait_for_delete_then_read("w7/a", gone->revision(), &queue, 20000);

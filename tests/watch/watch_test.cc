@@ -1,8 +1,12 @@
 // The watch decisions without I/O (watch/watch.h): request validation, which changes a watch
 // reports, and how events become messages (one per revision, fragments past the bound).
+#include <map>
+
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <rapidcheck/gtest.h>
 
+#include "core/encoding.h"
 #include "core/limits.h"
 #include "watch/watch.h"
 
@@ -197,6 +201,100 @@ RC_GTEST_PROP(WatchSpec, AnyRequestIsRefusedOrWellFormed, ()) {
   RC_ASSERT(spec->progress_interval_ms >= limits::kMinWatchProgressIntervalMs);
   auto e = entry(1, 0, spec->start, "v", spec->is_no_put);
   RC_ASSERT(wants(*spec, e));
+}
+
+
+// A one-shot watch's read, told from the store's range before an apply's changes and the
+// changes themselves (watch_service: early answers), is exactly the range of the state at the
+// revision: checked against a model that applies the changes to a map.
+RC_GTEST_PROP(WatchRangeWithChanges, IsTheRangeOfTheStateAtTheRevision, ()) {
+  const std::vector<std::string> keys{"a", "ab", "b", "ba", "c", "d"};
+  constexpr Index kBaseRevision = 10;
+  std::map<std::string, std::string> state;
+  for (const auto& k : keys) {
+    if (*rc::gen::arbitrary<bool>()) state[k] = "v0" + k;
+  }
+  std::vector<kvpb::HistoryEntry> changes;
+  Index rev = kBaseRevision;
+  const size_t n = *rc::gen::inRange<size_t>(0, 10);
+  for (size_t i = 0; i < n; ++i) {
+    if (i == 0 || *rc::gen::inRange(0, 3) != 0) ++rev;  // sometimes several keys in one revision
+    const std::string key = *rc::gen::elementOf(keys);
+    const bool is_delete = *rc::gen::arbitrary<bool>();
+    changes.push_back(entry(rev, static_cast<uint32_t>(i), key, is_delete ? "" : fmt::format("v{}", i), is_delete));
+  }
+  kvpb::RangeRequest request;
+  if (*rc::gen::arbitrary<bool>()) {
+    request.set_start(*rc::gen::element<std::string>("", "a", "b"));
+    request.set_is_prefix(true);
+  } else {
+    request.set_start(*rc::gen::elementOf(keys));
+    const std::string end = *rc::gen::element<std::string>("", "b", "c", "e");
+    if (end.empty() || end > request.start()) request.set_end(end);
+  }
+  request.set_limit(*rc::gen::inRange<uint32_t>(0, 6));
+  const Index at = *rc::gen::inRange<Index>(kBaseRevision, rev + 2);
+  const std::string end = request.is_prefix() ? prefix_end(request.start()) : request.end();
+  const auto in_range = [&](const std::string& k) { return k >= request.start() && (end.empty() || k < end); };
+  const size_t limit = request.limit() == 0 ? limits::kDefaultScanLimit : request.limit();
+
+  kvpb::RangeResult base;  // what the store answers before the changes
+  base.set_revision(kBaseRevision);
+  for (const auto& [k, v] : state) {
+    if (!in_range(k)) continue;
+    if (static_cast<size_t>(base.kvs_size()) == limit) {
+      base.set_has_more(true);
+      break;
+    }
+    auto* kv = base.add_kvs();
+    kv->set_key(k);
+    kv->set_value(v);
+  }
+  std::map<std::string, std::string> model = state;  // the state at `at`
+  for (const auto& e : changes) {
+    if (e.revision() > at) break;
+    if (e.record().is_delete()) {
+      model.erase(e.record().kv().key());
+    } else {
+      model[e.record().kv().key()] = e.record().kv().value();
+    }
+  }
+  std::vector<std::pair<std::string, std::string>> expected;
+  for (const auto& [k, v] : model) {
+    if (in_range(k)) expected.emplace_back(k, v);
+  }
+
+  auto got = range_with_changes(request, base, changes, at);
+  if (base.has_more() || expected.size() > limit) {
+    RC_ASSERT(!got.has_value());  // cannot be told from one page
+    return;
+  }
+  RC_ASSERT(got.has_value());
+  RC_ASSERT(got->revision() == at);
+  RC_ASSERT(!got->has_more());
+  RC_ASSERT(got->count() == expected.size());
+  std::vector<std::pair<std::string, std::string>> actual;
+  for (const auto& kv : got->kvs()) actual.emplace_back(kv.key(), kv.value());
+  RC_ASSERT(actual == expected);
+}
+
+TEST(WatchRangeWithChanges, CountsOnlyAndPagesOfMoreAreNotTold) {
+  kvpb::RangeRequest count;
+  count.set_start("a");
+  count.set_is_prefix(true);
+  count.set_is_count_only(true);
+  kvpb::RangeResult base;
+  base.set_revision(3);
+  EXPECT_FALSE(range_with_changes(count, base, {}, 3).has_value());
+  kvpb::RangeRequest page = count;
+  page.set_is_count_only(false);
+  base.set_has_more(true);
+  EXPECT_FALSE(range_with_changes(page, base, {}, 3).has_value());
+  base.set_has_more(false);
+  auto same = range_with_changes(page, base, {}, 3);
+  ASSERT_TRUE(same.has_value());
+  EXPECT_EQ(same->kvs_size(), 0);
+  EXPECT_EQ(same->revision(), 3u);
 }
 
 }  // namespace
