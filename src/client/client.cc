@@ -770,9 +770,6 @@ Result<kv::DeletionSeen> Client::wait_for_delete_then_read(std::string_view key,
                                                            const kvpb::RangeRequest* then_read, uint64_t timeout_ms) {
   ASPEN_ASSERT(timeout_ms > 0);
   if (auto s = kv::validate_key(key); !s) return std::unexpected(s.error());
-  // The believed leader: it applies first, so it answers first. Any member can answer.
-  const auto leader = impl_->directory.leader();
-  const Target target{leader ? impl_->directory.node_id_of(*leader) : 0};
   const auto started = Clock::now();
   const auto wait_ms = static_cast<uint32_t>(std::min<uint64_t>(timeout_ms, limits::kMaxWatchOnceTimeoutMs));
   cpb::Request request;
@@ -783,7 +780,9 @@ Result<kv::DeletionSeen> Client::wait_for_delete_then_read(std::string_view key,
   create->set_is_once(true);
   create->set_once_timeout_ms(wait_ms);
   if (then_read != nullptr) *create->mutable_then_read() = *then_read;
-  auto r = call(request, target, wait_ms + impl_->options.timeout_ms);
+  // Any member answers (traits_of: the believed leader first, which applies first); a member
+  // lost meanwhile costs an attempt, and the wait goes on at another from the same revision.
+  auto r = call(request, Target{}, wait_ms + impl_->options.timeout_ms);
   if (!r) return std::unexpected(r.error());
   if (auto s = expect_result(*r, cpb::Response::kWatch); !s) return std::unexpected(s.error());
   auto& answer = *r->mutable_watch();
@@ -796,9 +795,9 @@ Result<kv::DeletionSeen> Client::wait_for_delete_then_read(std::string_view key,
   }
   if (!answer.is_once_answer()) {
     // A node of an older version took it for a streaming watch: wait the other way.
-    const auto spent = static_cast<uint64_t>(ms_until(started + std::chrono::milliseconds(timeout_ms)));
-    if (spent == 0) return kv::DeletionSeen{};
-    return kv::ChangeNotifier::wait_for_delete_then_read(key, after_revision, then_read, spent);
+    const auto left_ms = static_cast<uint64_t>(ms_until(started + std::chrono::milliseconds(timeout_ms)));
+    if (left_ms == 0) return kv::DeletionSeen{};
+    return kv::ChangeNotifier::wait_for_delete_then_read(key, after_revision, then_read, left_ms);
   }
   if (answer.is_once_timed_out()) return kv::DeletionSeen{};
   kv::DeletionSeen seen{answer.revision(), std::nullopt};

@@ -110,8 +110,9 @@ class Client : public kv::KeyValueStore, public kv::ChangeNotifier {
   // A stale read at that revision from the believed leader (which serves the watches), which
   // waits for its own apply if the event came before it.
   Result<kvpb::RangeResult> range_at(const kvpb::RangeRequest& request, uint64_t revision) override;
-  // One exchange with the believed leader: a one-shot watch (WatchCreateRequest.is_once) that
-  // the node answers when the key goes, with the range as of that revision.
+  // One exchange, a one-shot watch (WatchCreateRequest.is_once) that a member (the believed
+  // leader first) answers when the key goes, with the range as of that revision; another
+  // member takes over the wait if that one is lost.
   Result<kv::DeletionSeen> wait_for_delete_then_read(std::string_view key, uint64_t after_revision,
                                                      const kvpb::RangeRequest* then_read, uint64_t timeout_ms) override;
   Result<std::unique_ptr<kv::ChangeWaiter>> watch_range(std::string_view start, std::string_view end) override;

@@ -149,6 +149,58 @@ TEST_F(CoordClusterTest, LockIsGrantedInArrivalOrder) {
   EXPECT_EQ(order, (std::vector<std::string>{"w1", "w2", "w3"}));
 }
 
+// Waiters wait on the leader (a one-shot watch each); killing it mid-wait moves their waits to
+// the other members, and they still take the lock in arrival order once it is released.
+TEST_F(CoordClusterTest, LockWaitersWhoseMemberIsKilledTakeTheLockInOrderFromAnotherMember) {
+  auto clients = make_clients(3);
+  const std::string name = "it/failover";
+  coord::DistributedLock first(*clients[0], name);
+  auto held = first.try_acquire("first", 20000);
+  ASSERT_TRUE(held.has_value() && held->has_value());
+  auto queued = [&] {
+    auto page = kv::scan_prefix(*clients[0], "__coord:lockq:" + name + ":");
+    return page ? page->kvs_size() : 0;
+  };
+  std::mutex mu;
+  std::vector<std::pair<std::string, uint64_t>> order;  // holder, fencing token
+  std::vector<std::thread> waiters;
+  for (int i = 1; i <= 2; ++i) {
+    waiters.emplace_back([&, i] {
+      coord::DistributedLock lock(*clients[i], name);
+      auto h = lock.try_acquire_until(fmt::format("w{}", i), 20000, steady_ms() + 60000, real_waiter(i));
+      ASSERT_TRUE(h.has_value()) << h.error().to_string();
+      {
+        std::lock_guard g(mu);
+        order.emplace_back(h->holder, h->fencing_token);
+      }
+      ASSERT_TRUE(lock.release(*h).has_value());
+    });
+    ASSERT_TRUE(wait_until([&] { return queued() == i + 1; }, 10000));
+  }
+  auto raft = clients[0]->raft_metrics();
+  ASSERT_TRUE(raft.has_value()) << raft.error().to_string();
+  const uint64_t leader_id = raft->leader_id();
+  ASSERT_TRUE(nodes_.contains(leader_id));
+  // Both waits are open on the leader before it goes.
+  ASSERT_TRUE(wait_until(
+      [&] {
+        auto m = clients[0]->metrics_text(client::Target{leader_id});
+        return m && m->find("aspen_watchers{") != std::string::npos &&
+               std::stoull(m->substr(m->find('}', m->find("aspen_watchers{")) + 2)) >= 2;
+      },
+      10000));
+  nodes_[leader_id]->kill9();
+  auto released = first.release(**held);  // through the new leader
+  ASSERT_TRUE(released.has_value()) << released.error().to_string();
+  for (auto& t : waiters) t.join();
+  ASSERT_EQ(order.size(), 2u);
+  EXPECT_EQ(order[0].first, "w1");
+  EXPECT_EQ(order[1].first, "w2");
+  EXPECT_GT(order[0].second, (*held)->fencing_token);
+  EXPECT_GT(order[1].second, order[0].second);
+  nodes_[leader_id]->start();
+}
+
 // A lock waiter woken by a deletion reads the queue as of the deletion's revision (a stale
 // read on the leader, which may arrive before the leader's store has committed it): the
 // revision the wait reports shows the key gone, the one before it shows the key.
