@@ -18,6 +18,7 @@
 #include "kv/mem_tables.h"
 #include "kv/state_machine.h"
 #include "node/request_auth.h"
+#include "watch/watch.h"
 
 namespace aspen::fuzz {
 
@@ -102,6 +103,22 @@ int client_request_one_input(const uint8_t* data, size_t size) {
         }
         break;
       }
+      case clientpb::Request::kWatchCreate: {
+        // A one-shot watch's read: validated like a scan, its page fits a frame, and told
+        // from the page with no changes laid over it, it is that page.
+        auto spec = watch::make_watch_spec(req.watch_create());
+        if (!spec || !spec->then_read) break;
+        check(spec->is_once && spec->once_timeout_ms >= 1 && spec->once_timeout_ms <= limits::kMaxWatchOnceTimeoutMs,
+              "a read on a watch that is not a bounded one-shot");
+        check(spec->then_read->revision() == 0, "a one-shot read with a revision of its own");
+        auto page = kv::read_range(tables, *spec->then_read);
+        if (!page) break;
+        check_answer_fits(*page);
+        if (page->has_more() || spec->then_read->is_count_only() || !spec->then_read->continuation().empty()) break;
+        auto told = watch::range_with_changes(*spec->then_read, *page, {}, page->revision());
+        check(told.has_value() && told->kvs_size() == page->kvs_size(), "an unchanged page told differently");
+        break;
+      }
       default:
         break;
     }
@@ -139,6 +156,14 @@ std::vector<std::string> client_request_seeds() {
     scan.mutable_scan()->mutable_range()->set_is_prefix(true);
     scan.mutable_scan()->mutable_range()->set_limit(2);
     append_record(s, 0, scan.SerializeAsString());
+    clientpb::Request once;  // a lock waiter's wait with its queue read
+    once.mutable_watch_create()->set_start("k1");
+    once.mutable_watch_create()->set_is_no_put(true);
+    once.mutable_watch_create()->set_is_once(true);
+    once.mutable_watch_create()->set_once_timeout_ms(3000);
+    once.mutable_watch_create()->mutable_then_read()->set_start("k");
+    once.mutable_watch_create()->mutable_then_read()->set_is_prefix(true);
+    append_record(s, 0, once.SerializeAsString());
     out.push_back(s);
   }
   {

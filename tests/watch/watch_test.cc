@@ -195,8 +195,31 @@ RC_GTEST_PROP(WatchSpec, AnyRequestIsRefusedOrWellFormed, ()) {
   r.set_is_no_delete(*rc::gen::arbitrary<bool>());
   r.set_start_revision(*rc::gen::arbitrary<uint64_t>());
   r.set_progress_interval_ms(*rc::gen::arbitrary<uint32_t>());
+  r.set_is_once(*rc::gen::arbitrary<bool>());
+  if (*rc::gen::arbitrary<bool>()) r.set_once_timeout_ms(*rc::gen::arbitrary<uint32_t>());
+  if (*rc::gen::arbitrary<bool>()) {
+    auto* read = r.mutable_then_read();
+    read->set_start(*rc::gen::arbitrary<std::string>());
+    if (*rc::gen::arbitrary<bool>()) read->set_end(*rc::gen::arbitrary<std::string>());
+    read->set_is_prefix(*rc::gen::arbitrary<bool>());
+    read->set_limit(*rc::gen::arbitrary<uint32_t>());
+    if (*rc::gen::arbitrary<bool>()) read->set_revision(*rc::gen::arbitrary<uint64_t>());
+    if (*rc::gen::arbitrary<bool>()) read->set_continuation(*rc::gen::arbitrary<std::string>());
+  }
   auto spec = make_watch_spec(r);
   if (!spec) return;
+  // What a one-shot watch may ask is bounded: a timeout within the limit, a read that is a
+  // valid scan at no revision of its own; a streaming watch asks neither.
+  RC_ASSERT(spec->is_once == r.is_once());
+  if (spec->is_once) {
+    RC_ASSERT(spec->once_timeout_ms >= 1 && spec->once_timeout_ms <= limits::kMaxWatchOnceTimeoutMs);
+  } else {
+    RC_ASSERT(!spec->then_read.has_value() && spec->once_timeout_ms == 0);
+  }
+  if (spec->then_read) {
+    RC_ASSERT(spec->then_read->revision() == 0);
+    RC_ASSERT(spec->then_read->limit() <= limits::kMaxScanResults);
+  }
   RC_ASSERT(spec->end.empty() || spec->start < spec->end);
   RC_ASSERT(spec->progress_interval_ms >= limits::kMinWatchProgressIntervalMs);
   auto e = entry(1, 0, spec->start, "v", spec->is_no_put);
