@@ -19,6 +19,15 @@ cpb::Response wrap(cpb::WatchResponse w) {
   return r;
 }
 
+// Adds entries[i] to the watch's batch, with its previous version when the watch asked for it.
+void add_event(watch::WatchBatcher& batch, const watch::WatchSpec& spec, std::span<const kvpb::HistoryEntry> entries,
+               size_t i, const std::vector<std::optional<kvpb::KeyValue>>* prev) {
+  std::optional<kvpb::KeyValue> before;
+  if (spec.has_prev_kv && prev != nullptr && i < prev->size()) before = (*prev)[i];
+  batch.add(entries[i].revision(), watch::to_event(entries[i], before, spec.has_prev_kv),
+            entries[i].record().timestamp_ms());
+}
+
 // A one-shot watch's events: those it wants of the revision of entries[first], which it wants.
 // Whole when a later revision follows them here or the last one is complete; otherwise none
 // (the answer carries the revision alone).
@@ -29,10 +38,7 @@ std::vector<cpb::WatchResponse> once_events(const watch::WatchSpec& spec, std::s
   watch::WatchBatcher batch;
   size_t i = first;
   for (; i < entries.size() && entries[i].revision() == revision; ++i) {
-    if (!watch::wants(spec, entries[i])) continue;
-    std::optional<kvpb::KeyValue> before;
-    if (spec.has_prev_kv && prev != nullptr && i < prev->size()) before = (*prev)[i];
-    batch.add(revision, watch::to_event(entries[i], before, spec.has_prev_kv), entries[i].record().timestamp_ms());
+    if (watch::wants(spec, entries[i])) add_event(batch, spec, entries, i, prev);
   }
   auto events = batch.take(true);
   if (i == entries.size() && !is_revision_complete) events.clear();
@@ -186,16 +192,18 @@ bool WatchService::answer_once_early(Watcher& w, const std::vector<kvpb::History
     return false;
   }
   const Index revision = first->revision();
-  kvpb::RangeRequest at = *w.spec.then_read;
-  at.set_revision(revision);
   std::optional<kvpb::RangeResult> read;
-  if (auto exact = env_.store->range(at)) {
-    read = std::move(*exact);  // the store committed them meanwhile
-  } else if (auto base = env_.store->range(*w.spec.then_read);
-             base && base->revision() < entries.front().revision()) {
-    // The store holds everything before these changes and none of them (it commits an
-    // apply's changes at once): the range as of `revision` is its range with them laid over.
-    read = watch::range_with_changes(*w.spec.then_read, *base, entries, revision);
+  if (auto now = env_.store->range(*w.spec.then_read)) {
+    if (now->revision() < entries.front().revision()) {
+      // The store holds everything before these changes and none of them (it commits an
+      // apply's changes at once): the range as of `revision` is its range with them laid over.
+      read = watch::range_with_changes(*w.spec.then_read, *now, entries, revision);
+    } else {
+      // The store committed them meanwhile: read it at the revision.
+      kvpb::RangeRequest at = *w.spec.then_read;
+      at.set_revision(revision);
+      if (auto exact = env_.store->range(at)) read = std::move(*exact);
+    }
   }
   if (!read) return false;  // answered from the store once it has them (serve_round)
   cpb::WatchResponse answer = watch::once_answer(
@@ -212,11 +220,7 @@ std::optional<size_t> WatchService::send_entries(Watcher& w, std::span<const kvp
   if (w.spec.is_once) return answer_once_from(w, entries, prev, is_revision_complete);
   watch::WatchBatcher batch;
   for (size_t i = 0; i < entries.size(); ++i) {
-    if (!watch::wants(w.spec, entries[i])) continue;
-    std::optional<kvpb::KeyValue> before;
-    if (w.spec.has_prev_kv && prev != nullptr && i < prev->size()) before = (*prev)[i];
-    batch.add(entries[i].revision(), watch::to_event(entries[i], before, w.spec.has_prev_kv),
-              entries[i].record().timestamp_ms());
+    if (watch::wants(w.spec, entries[i])) add_event(batch, w.spec, entries, i, prev);
   }
   size_t sent = 0;
   for (auto& msg : batch.take(is_revision_complete)) {
