@@ -420,6 +420,14 @@ void Shell::pump() {
     on_persisted(std::move(job), storage::WriteOutcome{});
     return;
   }
+  if (!job->step.needs_log_write && job->step.is_apply_async) {
+    // Only an asynchronous apply (a commit reaching entries already durable here): straight
+    // to the apply thread, without a pass through the storage thread, whose write would be
+    // empty. This is the path from a commit to the answers and watch events it releases.
+    storage_->submit_apply(job);
+    on_persisted(std::move(job), storage::WriteOutcome{});
+    return;
+  }
   if (const auto& snap = job->step.ready->snapshot) {
     // RaftLinks refuses MsgSnap outside a snapshot stream, and the core takes a snapshot
     // only from a message: every snapshot to install was staged. Without its data the

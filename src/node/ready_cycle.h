@@ -77,6 +77,10 @@ class BasicReadyCycle {
     storage::WriteBatch batch;           // what to make durable
     // False when the Ready holds only messages and read states: finish() may follow at once.
     bool needs_store = false;
+    // False when the log part writes nothing (no entries, no snapshot, no new term or vote:
+    // a hard state that only moves the commit index is not written, see write_batch_for).
+    // With an asynchronous apply the step is then done at once and only the apply remains.
+    bool needs_log_write = false;
     bool is_log_durable = false;  // log_durable() ran
   };
 
@@ -123,8 +127,8 @@ auto BasicReadyCycle<Core>::begin(Core& core, bool is_early_send) -> std::option
   step.batch.committed = step.to_apply.get();
   // A hard state that only moves the commit index needs no write: Raft recomputes the
   // commit index, and a restarted node's is at least its applied index.
-  step.needs_store = !step.ready->entries.empty() || step.ready->snapshot.has_value() || step.batch.is_sync_required ||
-                     step.to_apply != nullptr;
+  step.needs_log_write = !step.ready->entries.empty() || step.ready->snapshot.has_value() || step.batch.is_sync_required;
+  step.needs_store = step.needs_log_write || step.to_apply != nullptr;
   is_in_flight_ = true;
   return step;
 }
