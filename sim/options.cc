@@ -136,6 +136,7 @@ const char* situation_name(Situation s) {
     case Situation::kSnapshotInstalledAfterCrash: return "snapshot_installed_after_crash";
     case Situation::kReadAcrossLeaderChange: return "read_across_leader_change";
     case Situation::kWriteAnsweredThenLeaderCrash: return "write_answered_then_leader_crash";
+    case Situation::kAnsweredBeforeApplyCommitThenCrash: return "answered_before_apply_commit_then_crash";
     case Situation::kCount: break;
   }
   return "?";
@@ -164,6 +165,8 @@ const char* situation_meaning(Situation s) {
       return "a linearizable read is answered after its node's term moved (§6.4)";
     case Situation::kWriteAnsweredThenLeaderCrash:
       return "a leader crashes within a round trip of answering a write";
+    case Situation::kAnsweredBeforeApplyCommitThenCrash:
+      return "writes answered from an apply's results, then a crash before the state machine's commit";
     case Situation::kCount: break;
   }
   return "?";

@@ -416,11 +416,14 @@ void Cluster::on_synced(SimNode& n, const std::shared_ptr<node::ReadyCycle::Step
   });
 }
 
-std::vector<storage::AppliedEntry> Cluster::apply_checked(SimNode& n, const node::ReadyCycle::Step& step) {
+std::vector<storage::AppliedEntry> Cluster::apply_checked(SimNode& n, const node::ReadyCycle::Step& step,
+                                                         std::function<void(std::vector<storage::AppliedEntry>&)> on_results) {
   for (const auto& e : *step.to_apply) {
     if (e.index() > n.applied()) check_applied(n, e);
   }
-  auto applied = n.store->apply(step.batch);
+  storage::WriteBatch batch = step.batch;
+  batch.on_results = std::move(on_results);
+  auto applied = n.store->apply(batch);
   ASPEN_ASSERT_MSG(applied.has_value(), "committed entries from the core must apply");
   return std::move(*applied);
 }
@@ -437,7 +440,25 @@ void Cluster::after_applies(SimNode& n, const std::vector<pb::Entry>& entries,
 void Cluster::run_async_apply(SimNode& n) {
   auto step = n.pending_applies.front();
   n.pending_applies.pop_front();
-  auto applied = apply_checked(n, *step);
+  // As the node's apply thread does: the writes are answered from the apply's results,
+  // before the store's commit makes the apply visible (and, on LMDB, before its sync).
+  // (Copied, not taken: the checks below read the results apply() returns.)
+  std::vector<storage::AppliedEntry> results;
+  auto applied = apply_checked(n, *step, [&](std::vector<storage::AppliedEntry>& r) { results = r; });
+  if (!results.empty()) {
+    n.node->on_results_known(results);
+    const size_t answered = n.requests.size();
+    deliver_responses(n);
+    // BUGGIFY: the process dies before that commit: what was answered must come back from
+    // the log (MemStore::crash undoes the unsynced apply).
+    if (answered != n.requests.size() && phase_ == Phase::kSafety && opt_.faults.crash &&
+        opt_.crash_after_sync_per_mille > 0 && rng_.chance(opt_.crash_after_sync_per_mille, 1000)) {
+      mark(Situation::kAnsweredBeforeApplyCommitThenCrash);
+      trace(fmt::format("node {} crashes after answering from an apply's results, before its commit", n.id));
+      crash_and_restart_later(n);
+      return;
+    }
+  }
   n.node->on_applied(*step->to_apply, applied);
   after_applies(n, *step->to_apply, applied);
   deliver_responses(n);

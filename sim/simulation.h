@@ -141,6 +141,7 @@ enum class Situation : uint8_t {
   kSnapshotInstalledAfterCrash,         // a node that crashed before installs a snapshot
   kReadAcrossLeaderChange,              // a linearizable read is answered after its node's term moved
   kWriteAnsweredThenLeaderCrash,        // a leader crashes right after it answered a write
+  kAnsweredBeforeApplyCommitThenCrash,  // writes answered from an apply's results, then a crash before its commit
   kCount
 };
 inline constexpr size_t kSituationCount = static_cast<size_t>(Situation::kCount);

@@ -140,7 +140,10 @@ class Cluster {
   void on_synced(SimNode& n, const std::shared_ptr<node::ReadyCycle::Step>& step);   // its log part is durable
   void on_applied(SimNode& n, const std::shared_ptr<node::ReadyCycle::Step>& step);  // and its apply done
   // Checks each entry against the cluster's history, then applies the step's entries.
-  std::vector<storage::AppliedEntry> apply_checked(SimNode& n, const node::ReadyCycle::Step& step);
+  // `on_results`: WriteBatch::on_results, as the node's apply thread sets it.
+  std::vector<storage::AppliedEntry> apply_checked(
+      SimNode& n, const node::ReadyCycle::Step& step,
+      std::function<void(std::vector<storage::AppliedEntry>&)> on_results = nullptr);
   void after_applies(SimNode& n, const std::vector<pb::Entry>& entries, const std::vector<storage::AppliedEntry>& applied);
   void run_async_apply(SimNode& n);     // the oldest pending asynchronous apply
   void drain_async_applies(SimNode& n); // every pending one, before a snapshot or synchronous apply

@@ -241,6 +241,12 @@ Status Shell::start_components() {
   hooks.on_history = [self = weak_from_this()](Index after_index, std::vector<kvpb::HistoryEntry> entries) {
     if (auto s = self.lock(); s && !s->is_stopping_ && s->watches_) s->watches_->on_committed_changes(after_index, entries);
   };
+  hooks.on_results = [self = weak_from_this()](std::shared_ptr<StorageJob>, std::vector<storage::AppliedEntry> results) {
+    if (auto s = self.lock(); s && !s->is_stopping_ && s->core_) {
+      s->core_->on_results_known(results);
+      s->deliver_responses();
+    }
+  };
   storage_ = std::make_unique<StorageWorker>(*env_.store, env_.config.knobs, env_.config.node_id, std::move(hooks));
   links_ = std::make_shared<RaftLinks>(env_, *this);
   watches_ = std::make_shared<WatchService>(env_);

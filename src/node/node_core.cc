@@ -470,21 +470,32 @@ void NodeCore::apply_results(const std::vector<pb::Entry>& applied, const std::v
     }
     if (a.index == lease_expire_in_flight_) lease_expire_in_flight_ = 0;
     if (a.index == compact_in_flight_) compact_in_flight_ = 0;
-    auto it = pending_writes_.find(a.index);
-    if (it == pending_writes_.end()) continue;
-    if (it->second.term == a.term) {
-      kvpb::CommandResult r = a.result;
-      if (r.revision() == 0) r.set_revision(a.index);
-      if (a.type != pb::ENTRY_NORMAL) r.set_succeeded(true);
-      respond_write(it->second.request_id, std::move(r), a.index);
-    } else {
-      // Another leader's entry took this index: ours was never committed.
-      ASPEN_PROBE("node.write_lost_to_new_leader");
-      respond_write(it->second.request_id,
-                    make_error(ErrorCode::kProposalDropped, "leadership changed before the write committed; retry"));
-    }
-    pending_writes_.erase(it);
+    answer_applied_write(a);
   }
+}
+
+void NodeCore::on_results_known(const std::vector<storage::AppliedEntry>& results) {
+  for (const auto& a : results) {
+    // Membership changes are answered once applied in full (the store syncs them).
+    if (a.type == pb::ENTRY_NORMAL) answer_applied_write(a);
+  }
+}
+
+void NodeCore::answer_applied_write(const storage::AppliedEntry& a) {
+  auto it = pending_writes_.find(a.index);
+  if (it == pending_writes_.end()) return;
+  if (it->second.term == a.term) {
+    kvpb::CommandResult r = a.result;
+    if (r.revision() == 0) r.set_revision(a.index);
+    if (a.type != pb::ENTRY_NORMAL) r.set_succeeded(true);
+    respond_write(it->second.request_id, std::move(r), a.index);
+  } else {
+    // Another leader's entry took this index: ours was never committed.
+    ASPEN_PROBE("node.write_lost_to_new_leader");
+    respond_write(it->second.request_id,
+                  make_error(ErrorCode::kProposalDropped, "leadership changed before the write committed; retry"));
+  }
+  pending_writes_.erase(it);
 }
 
 void NodeCore::serve_ready_reads() {

@@ -141,6 +141,12 @@ class NodeCore {
   // Entries handed out by take_entries_to_apply are applied (`results` in order, from the
   // store): answers, membership, leases, reads waiting for their read point.
   void on_applied(const std::vector<pb::Entry>& entries, const std::vector<storage::AppliedEntry>& results);
+  // The results of an asynchronous apply still being committed (WriteBatch::on_results):
+  // the writes among them are answered now. They are final: the entries are committed and
+  // durable here, and applying them again after a crash gives the same results. Reads wait
+  // for on_applied, when the store shows the changes. Optional; on_applied answers any
+  // write this did not.
+  void on_results_known(const std::vector<storage::AppliedEntry>& results);
   // The Ready's log part (entries, hard state, snapshot) is durable; its apply may still be
   // running. Writes whose result is fixed and whose entry is now committed and durable here
   // are answered.
@@ -199,6 +205,7 @@ class NodeCore {
   // A read at a revision above the store's while committed entries wait to be applied.
   bool is_revision_unapplied(const kvpb::RangeRequest& request) const;
   void apply_results(const std::vector<pb::Entry>& applied, const std::vector<storage::AppliedEntry>& results);
+  void answer_applied_write(const storage::AppliedEntry& a);  // if it is a pending write
   // Simulation only (core/buggify.h): loses or repeats some outgoing messages.
   void buggify_outgoing(std::vector<pb::Message>& messages) const;
   // Committed entries Raft handed out that the store has not been given yet, and since when.

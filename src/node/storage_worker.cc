@@ -49,14 +49,27 @@ void StorageWorker::drain_applies() {
   done.wait();
 }
 
-Result<std::vector<storage::AppliedEntry>> StorageWorker::timed_apply(const Job& job) {
+Result<std::vector<storage::AppliedEntry>> StorageWorker::timed_apply(const std::shared_ptr<Job>& job) {
   const auto t_apply = std::chrono::steady_clock::now();
-  storage::WriteBatch batch = job.step.batch;
+  storage::WriteBatch batch = job->step.batch;
   if (hooks_.on_history && is_history_wanted_.load(std::memory_order_relaxed)) {
     batch.on_history = [this](Index after_index, std::vector<kvpb::HistoryEntry> entries) {
       hooks_.post([hook = hooks_.on_history, after_index, entries = std::move(entries)]() mutable {
         hook(after_index, std::move(entries));
       });
+    };
+  }
+  // Only asynchronous applies: a synchronous one (a membership change, a snapshot's
+  // neighbours) is answered when its step finishes, right after, and a membership change
+  // only once synced in full.
+  if (hooks_.on_results && job->step.is_apply_async) {
+    batch.on_results = [this, job](std::vector<storage::AppliedEntry>& applied) {
+      // The payloads go to the loop (a transaction's reads may be large); on_applied then
+      // sees the entries without them, and has no write left to answer.
+      std::vector<storage::AppliedEntry> results;
+      results.reserve(applied.size());
+      for (auto& a : applied) results.push_back({a.index, a.term, a.type, std::move(a.result)});
+      hooks_.post([hook = hooks_.on_results, job, results = std::move(results)]() mutable { hook(job, std::move(results)); });
     };
   }
   auto applied = store_.apply(batch);
@@ -66,7 +79,7 @@ Result<std::vector<storage::AppliedEntry>> StorageWorker::timed_apply(const Job&
 }
 
 void StorageWorker::apply_async(const std::shared_ptr<Job>& job) {
-  auto applied = timed_apply(*job);
+  auto applied = timed_apply(job);
   hooks_.post([hook = hooks_.on_applied, job, applied = std::move(applied)]() mutable { hook(job, std::move(applied)); });
 }
 
@@ -95,7 +108,7 @@ void StorageWorker::persist(const std::shared_ptr<Job>& job) {
   } else if (out && job->step.batch.committed != nullptr && !job->step.batch.committed->empty()) {
     hooks_.post([hook = hooks_.on_log_durable, job] { hook(job); });
     std::lock_guard write_lock(write_mu_);
-    auto applied = timed_apply(*job);
+    auto applied = timed_apply(job);
     if (applied) {
       out->applied = std::move(*applied);
     } else {

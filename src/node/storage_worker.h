@@ -49,6 +49,10 @@ class StorageWorker {
     // while set_is_history_wanted(true). Posted before that apply's on_persisted/on_applied,
     // and after the previous apply's.
     std::function<void(Index after_index, std::vector<kvpb::HistoryEntry>)> on_history;  // [loop]
+    // Optional: an asynchronous apply's results, before its commit (WriteBatch::on_results),
+    // so that the writes are answered without waiting for the state machine's sync. Posted
+    // after that apply's on_history and before its on_applied.
+    std::function<void(std::shared_ptr<Job>, std::vector<storage::AppliedEntry>)> on_results;  // [loop]
   };
   // What it measured, for the metrics (any thread reads them).
   struct Stats {
@@ -79,7 +83,7 @@ class StorageWorker {
  private:
   void persist(const std::shared_ptr<Job>& job);  // [storage]
   void apply_async(const std::shared_ptr<Job>& job);  // [apply]
-  Result<std::vector<storage::AppliedEntry>> timed_apply(const Job& job);  // [storage] or [apply]
+  Result<std::vector<storage::AppliedEntry>> timed_apply(const std::shared_ptr<Job>& job);  // [storage] or [apply]
   void drain_applies();                           // [storage] waits until the apply thread is idle
   void maybe_compact();                           // [storage]
 

@@ -49,13 +49,18 @@ Result<std::vector<AppliedEntry>> apply_entries(kv::KvTables& tables, const std:
 }
 
 Result<std::vector<AppliedEntry>> apply_batch(kv::KvTables& tables, const WriteBatch& batch, ApplyState& state) {
-  if (!batch.on_history) return apply_entries(tables, *batch.committed, state);
-  const Index applied_before = state.applied;
-  kv::HistoryRecorder recorder(limits::kMaxWatchEarlyBytes);
-  tables.set_history_recorder(&recorder);
-  auto results = apply_entries(tables, *batch.committed, state);
-  tables.set_history_recorder(nullptr);
-  if (results) report_history(batch, applied_before, recorder);
+  Result<std::vector<AppliedEntry>> results;
+  if (!batch.on_history) {
+    results = apply_entries(tables, *batch.committed, state);
+  } else {
+    const Index applied_before = state.applied;
+    kv::HistoryRecorder recorder(limits::kMaxWatchEarlyBytes);
+    tables.set_history_recorder(&recorder);
+    results = apply_entries(tables, *batch.committed, state);
+    tables.set_history_recorder(nullptr);
+    if (results) report_history(batch, applied_before, recorder);
+  }
+  if (results && batch.on_results && !results->empty()) batch.on_results(*results);
   return results;
 }
 

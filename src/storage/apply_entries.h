@@ -27,9 +27,9 @@ struct ApplyState {
 Result<std::vector<AppliedEntry>> apply_entries(kv::KvTables& tables, const std::vector<pb::Entry>& entries,
                                                 ApplyState& state);
 
-// apply_entries of batch.committed, serving batch.on_history (store.h): the history entries
-// they write are recorded, up to limits::kMaxWatchEarlyBytes, and handed over once applied,
-// before the caller commits.
+// apply_entries of batch.committed, serving batch.on_history and batch.on_results (store.h):
+// the history entries they write are recorded, up to limits::kMaxWatchEarlyBytes, and handed
+// over once applied, then the results, both before the caller commits.
 Result<std::vector<AppliedEntry>> apply_batch(kv::KvTables& tables, const WriteBatch& batch, ApplyState& state);
 
 }  // namespace aspen::storage

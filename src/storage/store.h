@@ -35,6 +35,13 @@ namespace aspen::storage {
 
 namespace pb = aspen::raftpb;
 
+struct AppliedEntry {
+  Index index = 0;
+  Term term = 0;
+  pb::EntryType type = pb::ENTRY_NORMAL;
+  kvpb::CommandResult result;  // ENTRY_NORMAL with a command
+};
+
 // What one Ready asks of storage. Pointers may be null / vectors empty.
 struct WriteBatch {
   const pb::Snapshot* snapshot = nullptr;               // install first, replacing everything
@@ -56,6 +63,13 @@ struct WriteBatch {
   // the entries are committed, and a crash before the store's commit applies them again to
   // the same result. Called on the applying thread, at most once per apply().
   std::function<void(Index after_index, std::vector<kvpb::HistoryEntry>)> on_history;
+  // If set, apply() calls it with the results once the committed entries are applied and
+  // before it commits them (after on_history). They are final for the same reason: a crash
+  // before the commit, or a failed commit retried, applies the same entries to the same
+  // state again. The state machine shows them to readers only once apply() returns. It may
+  // take the results' payloads (`result`); apply() then returns them without. Called on the
+  // applying thread, at most once per apply().
+  std::function<void(std::vector<AppliedEntry>&)> on_results;
 };
 
 // Whether a store may commit `batch` without its full flush: only when the batch asks for no
@@ -72,13 +86,6 @@ inline void report_history(const WriteBatch& batch, Index after_index, kv::Histo
   auto entries = recorder.take();
   if (!entries.empty()) batch.on_history(after_index, std::move(entries));
 }
-
-struct AppliedEntry {
-  Index index = 0;
-  Term term = 0;
-  pb::EntryType type = pb::ENTRY_NORMAL;
-  kvpb::CommandResult result;  // ENTRY_NORMAL with a command
-};
 
 struct WriteOutcome {
   std::vector<AppliedEntry> applied;

@@ -131,6 +131,60 @@ TEST(NodeCore, PutIsAnsweredWhenTheLogIsDurableAndCasWhenApplied) {
   EXPECT_TRUE(late[0].write->succeeded());
 }
 
+// An apply's results are final before the store commits it (NodeCore::on_results_known):
+// a compare-and-swap is answered from them, while a linearizable read behind it waits for
+// the apply to finish (on_applied), when the store shows the change, and nothing is
+// answered twice.
+TEST(NodeCore, AnApplyResultAnswersItsWriteAndReadsWaitForTheStore) {
+  SingleNode n;
+  n.become_leader();
+  n.core->submit_write(1, put_cmd("k", "v"), 10);
+  n.drive();
+  ReadyCycle cycle(n.store.initial_state().hard_state);
+  kvpb::Command cas;
+  cas.mutable_cas()->set_key("k");
+  cas.mutable_cas()->set_expected_value("v");
+  cas.mutable_cas()->set_new_value("w");
+  n.core->submit_write(8, cas, 10);
+  n.core->submit_read(9, get_req("k"), ReadConsistency::kLinearizable, 10);
+  std::vector<Response> answers;
+  std::optional<std::vector<storage::AppliedEntry>> results;
+  for (int i = 0; i < 10 && !results; ++i) {
+    auto step = cycle.begin(*n.core);
+    if (!step) break;
+    ASSERT_TRUE(n.store.write_log(step->batch).has_value());
+    cycle.log_durable(*n.core, *step);
+    if (step->to_apply == nullptr) {
+      cycle.finish(*n.core, *step, storage::WriteOutcome{});
+      continue;
+    }
+    ASSERT_TRUE(step->is_apply_async);
+    cycle.finish(*n.core, *step, storage::WriteOutcome{});
+    for (auto& r : n.core->take_responses()) answers.push_back(std::move(r));
+    EXPECT_TRUE(answers.empty()) << "nothing is answered before its apply's results";
+    auto batch = step->batch;
+    batch.on_results = [&](std::vector<storage::AppliedEntry>& r) { results = r; };
+    auto applied = n.store.apply(batch);
+    ASSERT_TRUE(applied.has_value());
+    ASSERT_TRUE(results.has_value());
+    n.core->on_results_known(*results);
+    auto early = n.core->take_responses();
+    ASSERT_EQ(early.size(), 1u) << "the write, not the read";
+    EXPECT_EQ(early[0].request_id, 8u);
+    ASSERT_TRUE(early[0].write.has_value());
+    EXPECT_TRUE(early[0].write->succeeded());
+    n.core->on_applied(*step->to_apply, *applied);
+    answers = n.core->take_responses();
+  }
+  ASSERT_TRUE(results.has_value()) << "the compare-and-swap was applied";
+  for (auto& r : n.drive()) answers.push_back(std::move(r));
+  ASSERT_EQ(answers.size(), 1u) << "the read, once; the write is not answered again";
+  EXPECT_EQ(answers[0].request_id, 9u);
+  ASSERT_TRUE(answers[0].read.has_value());
+  ASSERT_EQ(answers[0].read->kvs_size(), 1);
+  EXPECT_EQ(answers[0].read->kvs(0).value(), "w");
+}
+
 // Writes and membership changes wait in one bounded queue: past it, both are refused at
 // once with Unavailable naming the limit, and nothing is proposed.
 TEST(NodeCore, WritesAndMembershipChangesShareThePendingLimit) {

@@ -544,6 +544,70 @@ TYPED_TEST(StoreContract, AnApplyHandsOverTheHistoryItWritesWithTheIndexItFollow
   EXPECT_EQ(s->read_history(UINT64_MAX, 0, 0, 0, false)->revision, 6u);
 }
 
+// Writers are answered from an apply's results before the store commits it
+// (WriteBatch::on_results): the very results apply() computes, handed over once per apply,
+// and apply() keeps each entry's index, term and type (the payloads went to the hook).
+TYPED_TEST(StoreContract, AnApplyHandsOverItsResultsOnce) {
+  auto s = this->factory.make();
+  ASSERT_TRUE(s->bootstrap(voters({1})).has_value());
+  std::vector<pb::Entry> ents{put_entry(2, 1, "a", "1"), put_entry(3, 1, "b", "2")};
+  pb::HardState hs;
+  hs.set_term(1);
+  hs.set_commit(3);
+  std::vector<std::vector<AppliedEntry>> reported;
+  WriteBatch b;
+  b.entries = &ents;
+  b.hard_state = &hs;
+  b.committed = &ents;
+  b.on_results = [&](std::vector<AppliedEntry>& results) {
+    reported.push_back(results);
+    for (auto& a : results) a.result.Clear();
+  };
+  auto w = s->write(b);
+  ASSERT_TRUE(w.has_value()) << w.error().to_string();
+  ASSERT_EQ(reported.size(), 1u);
+  ASSERT_EQ(reported[0].size(), 2u);
+  ASSERT_EQ(w->applied.size(), 2u);
+  for (size_t i = 0; i < 2; ++i) {
+    EXPECT_EQ(reported[0][i].index, ents[i].index());
+    EXPECT_EQ(reported[0][i].term, 1u);
+    EXPECT_EQ(reported[0][i].index, w->applied[i].index);
+    EXPECT_EQ(reported[0][i].type, w->applied[i].type);
+    EXPECT_TRUE(reported[0][i].result.succeeded()) << i;
+    EXPECT_EQ(reported[0][i].result.revision(), ents[i].index()) << i;
+  }
+  // Entries applied already: nothing applied, nothing reported.
+  ASSERT_TRUE(s->apply(b).has_value());
+  EXPECT_EQ(reported.size(), 1u);
+}
+
+// The results come before the commit: readers do not see the entries applied yet.
+TEST(LmdbStoreHistory, TheResultsAreHandedOverBeforeTheyAreCommitted) {
+  TempDir dir;
+  auto s = LmdbFactory::open(dir.path() + "/db");
+  ASSERT_TRUE(s->bootstrap(voters({1})).has_value());
+  std::vector<pb::Entry> ents{put_entry(2, 1, "a", "1")};
+  pb::HardState hs;
+  hs.set_term(1);
+  hs.set_commit(2);
+  WriteBatch b;
+  b.entries = &ents;
+  b.hard_state = &hs;
+  b.committed = &ents;
+  std::optional<Index> applied_when_reported;
+  std::optional<bool> was_visible;
+  b.on_results = [&](std::vector<AppliedEntry>&) {
+    applied_when_reported = s->applied_index();
+    was_visible = value_of(*s, "a").has_value();
+  };
+  ASSERT_TRUE(s->write(b).has_value());
+  ASSERT_TRUE(applied_when_reported.has_value());
+  EXPECT_EQ(*applied_when_reported, 1u);
+  EXPECT_FALSE(*was_visible);
+  EXPECT_EQ(s->applied_index(), 2u);
+  EXPECT_EQ(value_of(*s, "a"), "1");
+}
+
 // The hand-over comes before the commit: the store does not report the entries applied yet.
 TEST(LmdbStoreHistory, TheChangesAreHandedOverBeforeTheyAreCommitted) {
   TempDir dir;
