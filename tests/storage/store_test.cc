@@ -581,8 +581,9 @@ TYPED_TEST(StoreContract, AnApplyHandsOverItsResultsOnce) {
   EXPECT_EQ(reported.size(), 1u);
 }
 
-// The results come before the commit: readers do not see the entries applied yet.
-TEST(LmdbStoreHistory, TheResultsAreHandedOverBeforeTheyAreCommitted) {
+// Both hand-overs come before the commit: the store does not report the entry applied yet,
+// and readers do not see it.
+TEST(LmdbStoreHistory, TheChangesAndResultsAreHandedOverBeforeTheyAreCommitted) {
   TempDir dir;
   auto s = LmdbFactory::open(dir.path() + "/db");
   ASSERT_TRUE(s->bootstrap(voters({1})).has_value());
@@ -594,39 +595,22 @@ TEST(LmdbStoreHistory, TheResultsAreHandedOverBeforeTheyAreCommitted) {
   b.entries = &ents;
   b.hard_state = &hs;
   b.committed = &ents;
-  std::optional<Index> applied_when_reported;
-  std::optional<bool> was_visible;
+  std::optional<Index> applied_at_history;
+  std::optional<Index> applied_at_results;
+  std::optional<bool> was_visible_at_results;
+  b.on_history = [&](Index, std::vector<kvpb::HistoryEntry>) { applied_at_history = s->applied_index(); };
   b.on_results = [&](std::vector<AppliedEntry>&) {
-    applied_when_reported = s->applied_index();
-    was_visible = value_of(*s, "a").has_value();
+    applied_at_results = s->applied_index();
+    was_visible_at_results = value_of(*s, "a").has_value();
   };
   ASSERT_TRUE(s->write(b).has_value());
-  ASSERT_TRUE(applied_when_reported.has_value());
-  EXPECT_EQ(*applied_when_reported, 1u);
-  EXPECT_FALSE(*was_visible);
+  ASSERT_TRUE(applied_at_history.has_value());
+  EXPECT_EQ(*applied_at_history, 1u);
+  ASSERT_TRUE(applied_at_results.has_value());
+  EXPECT_EQ(*applied_at_results, 1u);
+  EXPECT_FALSE(*was_visible_at_results);
   EXPECT_EQ(s->applied_index(), 2u);
   EXPECT_EQ(value_of(*s, "a"), "1");
-}
-
-// The hand-over comes before the commit: the store does not report the entries applied yet.
-TEST(LmdbStoreHistory, TheChangesAreHandedOverBeforeTheyAreCommitted) {
-  TempDir dir;
-  auto s = LmdbFactory::open(dir.path() + "/db");
-  ASSERT_TRUE(s->bootstrap(voters({1})).has_value());
-  std::vector<pb::Entry> ents{put_entry(2, 1, "a", "1")};
-  pb::HardState hs;
-  hs.set_term(1);
-  hs.set_commit(2);
-  WriteBatch b;
-  b.entries = &ents;
-  b.hard_state = &hs;
-  b.committed = &ents;
-  std::optional<Index> applied_when_reported;
-  b.on_history = [&](Index, std::vector<kvpb::HistoryEntry>) { applied_when_reported = s->applied_index(); };
-  ASSERT_TRUE(s->write(b).has_value());
-  ASSERT_TRUE(applied_when_reported.has_value());
-  EXPECT_EQ(*applied_when_reported, 1u);
-  EXPECT_EQ(s->applied_index(), 2u);
 }
 
 TEST(LmdbStoreSnapshot, StreamedModeGivesTheCoreMetadataOnly) {
