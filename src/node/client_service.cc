@@ -216,6 +216,21 @@ void ClientService::serve(transport::Stream& stream, std::string bytes, bool is_
     }
     return reply(std::move(resp));
   }
+  // What this member serves from its store (reads, listings, a watch's start, which also
+  // depends on compactions) waits until the store shows every write it has acknowledged;
+  // writes are ordered by the log instead. The wait is the apply's commit, well under a
+  // millisecond.
+  if (req.op_case() != cpb::Request::kWrite) {
+    return port_.when_store_shows_answers(
+        [self = weak_from_this(), st = transport::Stream(stream), req = std::move(req), reply = std::move(reply),
+         is_log_protocol]() mutable {
+          if (auto s = self.lock(); s && s->port_.core() != nullptr) s->dispatch(st, std::move(req), std::move(reply), is_log_protocol);
+        });
+  }
+  dispatch(stream, std::move(req), std::move(reply), is_log_protocol);
+}
+
+void ClientService::dispatch(transport::Stream& stream, cpb::Request req, Reply reply, bool is_log_protocol) {
   if (is_log_protocol) {
     if (req.op_case() != cpb::Request::kLogSubscribe) {
       return reply(error_reply(Error(ErrorCode::kInvalidArgument,

@@ -52,6 +52,9 @@ class ClientService : public std::enable_shared_from_this<ClientService> {
   }
 
  private:
+  // serve()'s work once the request passed the checks (and, for all but writes, once the
+  // store shows every acknowledged write: CorePort::when_store_shows_answers).
+  void dispatch(transport::Stream& stream, cpb::Request req, Reply reply, bool is_log_protocol);
   // A node-to-node connection to the leader, for relaying client requests.
   struct ForwardLink {
     transport::PublicKey key;

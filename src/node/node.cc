@@ -501,6 +501,11 @@ void Shell::on_persisted(std::shared_ptr<StorageJob> job, Result<storage::WriteO
 
 void Shell::after_applies(bool is_view_stale) {
   if (is_view_stale) refresh_cluster_view();
+  if (!waiting_for_store_.empty() && (!core_ || env_.store->applied_index() >= core_->answered_from_results_through())) {
+    auto ready = std::move(waiting_for_store_);
+    waiting_for_store_.clear();
+    for (auto& fn : ready) fn();
+  }
   admin_->on_applied(env_.store->applied_index());
   watches_->on_applied();
   deliver_responses();
@@ -576,6 +581,14 @@ void Shell::submit_read(kvpb::RangeRequest req, ReadConsistency consistency, Cor
   core_->submit_read(begin_request(std::move(done), false), std::move(req), consistency, env_.now_ms());
   deliver_responses();
   schedule_pump();
+}
+
+void Shell::when_store_shows_answers(std::function<void()> fn) {
+  const bool is_store_behind = core_ && env_.store->applied_index() < core_->answered_from_results_through();
+  // Bounded: past the limit a read goes ahead (it may miss a write answered a moment ago)
+  // rather than the queue growing.
+  if (!is_store_behind || waiting_for_store_.size() >= env_.config.knobs.max_pending_requests) return fn();
+  waiting_for_store_.push_back(std::move(fn));
 }
 
 void Shell::submit_conf_change(const pb::ConfChange& cc, CoreDone done) {

@@ -229,7 +229,10 @@ void NodeCore::submit_read(uint64_t request_id, kvpb::RangeRequest request, Read
                            uint64_t now_ms) {
   advance_clock(now_ms);
   if (auto s = kv::validate_range(request); !s) return respond_read(request_id, std::unexpected(s.error()));
-  if (consistency == ReadConsistency::kStale && !is_revision_unapplied(request)) {
+  // A stale read is served from the store at once, unless a write this member answered
+  // (from its apply's results) is not in the store yet: it waits for that apply below.
+  const bool is_answer_unapplied = store_.applied_index() < answered_from_results_through_;
+  if (consistency == ReadConsistency::kStale && !is_answer_unapplied && !is_revision_unapplied(request)) {
     return respond_read(request_id, store_.range(request));
   }
   if (pending_requests() >= config_.knobs.max_pending_requests) {
@@ -242,9 +245,10 @@ void NodeCore::submit_read(uint64_t request_id, kvpb::RangeRequest request, Read
   ++pending_read_count_;
   if (consistency == ReadConsistency::kStale) {
     // A stale read at a revision this node has committed but not yet applied (a watcher got
-    // its event before the store's commit, docs/watch.md) waits for the entries this node
-    // knows are committed now, not for a quorum round; then it is served from the store,
-    // or refused as usual if the revision still does not exist.
+    // its event before the store's commit, docs/watch.md), or behind a write answered from
+    // its results, waits for the entries this node knows are committed now (every answered
+    // one among them), not for a quorum round; then it is served from the store, or refused
+    // as usual if the revision still does not exist.
     reads_waiting_apply_.emplace_back(raft_->log().committed(), std::vector<PendingRead>{std::move(read)});
     return;
   }
@@ -477,7 +481,9 @@ void NodeCore::apply_results(const std::vector<pb::Entry>& applied, const std::v
 void NodeCore::on_results_known(const std::vector<storage::AppliedEntry>& results) {
   for (const auto& a : results) {
     // Membership changes are answered once applied in full (the store syncs them).
-    if (a.type == pb::ENTRY_NORMAL) answer_applied_write(a);
+    if (a.type != pb::ENTRY_NORMAL || !pending_writes_.contains(a.index)) continue;
+    answer_applied_write(a);
+    answered_from_results_through_ = std::max(answered_from_results_through_, a.index);
   }
 }
 

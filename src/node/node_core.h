@@ -147,6 +147,11 @@ class NodeCore {
   // for on_applied, when the store shows the changes. Optional; on_applied answers any
   // write this did not.
   void on_results_known(const std::vector<storage::AppliedEntry>& results);
+  // The last log index of a write answered from its apply's results (on_results_known). Until
+  // the store's applied index reaches it, what this member serves from its store must wait
+  // (stale reads here do; the shell holds other local reads), so that whatever it serves
+  // after an answer shows that write, as when writes were answered only once applied.
+  Index answered_from_results_through() const { return answered_from_results_through_; }
   // The Ready's log part (entries, hard state, snapshot) is durable; its apply may still be
   // running. Writes whose result is fixed and whose entry is now committed and durable here
   // are answered.
@@ -213,6 +218,7 @@ class NodeCore {
   uint64_t apply_stash_bytes_ = 0;
   uint64_t apply_stash_since_ms_ = 0;
   bool is_async_apply_in_flight_ = false;
+  Index answered_from_results_through_ = 0;  // see answered_from_results_through()
   bool is_stash_forced_ = false;  // the stash holds a membership change, waiting for that apply
   // The last entry of the Ready in flight once its log part is durable (its term, to tell
   // whether the entry is still the one at that index): raft still counts it as unstable

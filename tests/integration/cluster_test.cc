@@ -382,6 +382,35 @@ TEST_F(ClusterTest, WritesRetriedAcrossLeaderPausesApplyExactlyOnce) {
   EXPECT_EQ((*kv)->version(), static_cast<uint64_t>(answered.load() + failed.load()));
 }
 
+// The leader answers a write from its apply's result, a moment before its store shows it
+// (docs/storage.md): whatever it serves from its store after the answer still shows that
+// write. A compare-and-swap then a stale read of the same key, and a lease grant then the
+// lease list, each time on the leader.
+TEST_F(ClusterTest, WhatTheLeaderServesAfterAnsweringAWriteShowsThatWrite) {
+  start_nodes(3);
+  auto c = make_client();
+  ASSERT_NE(c, nullptr);
+  ASSERT_NO_FATAL_FAILURE(form_cluster(*c));
+  ASSERT_TRUE(kv::put(*c, "ryw/k", "0").has_value());
+  const uint64_t leader = leader_id(*c);
+  for (int i = 1; i <= 200; ++i) {
+    auto cas = kv::cas(*c, "ryw/k", std::to_string(i - 1), std::to_string(i));
+    ASSERT_TRUE(cas.has_value() && cas->succeeded()) << i;
+    auto stale = c->read("ryw/k", cpb::CONSISTENCY_STALE, client::Target{leader});
+    ASSERT_TRUE(stale.has_value() && stale->has_value()) << i;
+    ASSERT_EQ((*stale)->value(), std::to_string(i)) << "the leader served a read that missed its own answer";
+  }
+  for (int i = 0; i < 20; ++i) {
+    auto lease = kv::lease_grant(*c, 60000);
+    ASSERT_TRUE(lease.has_value()) << lease.error().to_string();
+    auto listed = c->list_leases();  // served by the leader
+    ASSERT_TRUE(listed.has_value()) << listed.error().to_string();
+    bool is_listed = false;
+    for (const auto& l : *listed) is_listed = is_listed || l.id() == lease->id();
+    ASSERT_TRUE(is_listed) << "lease " << lease->id() << " granted but not listed by the leader";
+  }
+}
+
 TEST_F(ClusterTest, FourthNodeJoinsAsLearnerIsPromotedAndAnotherIsRemoved) {
   start_nodes(3);
   auto c = make_client();

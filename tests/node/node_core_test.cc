@@ -185,6 +185,52 @@ TEST(NodeCore, AnApplyResultAnswersItsWriteAndReadsWaitForTheStore) {
   EXPECT_EQ(answers[0].read->kvs(0).value(), "w");
 }
 
+// After a write is answered from its apply's results, a stale read on this member waits
+// until the store shows that write (NodeCore::answered_from_results_through), so it never
+// misses an acknowledged write; with nothing answered that way it is served at once.
+TEST(NodeCore, AStaleReadAfterAnAnswerFromResultsWaitsForThatApply) {
+  SingleNode n;
+  n.become_leader();
+  n.core->submit_write(1, put_cmd("k", "v"), 10);
+  n.drive();
+  n.core->submit_read(2, get_req("k"), ReadConsistency::kStale, 10);
+  auto at_once = n.core->take_responses();
+  ASSERT_EQ(at_once.size(), 1u) << "nothing answered early: served at once";
+  ReadyCycle cycle(n.store.initial_state().hard_state);
+  kvpb::Command cas;
+  cas.mutable_cas()->set_key("k");
+  cas.mutable_cas()->set_expected_value("v");
+  cas.mutable_cas()->set_new_value("w");
+  n.core->submit_write(8, cas, 10);
+  auto step = cycle.begin(*n.core);
+  ASSERT_TRUE(step.has_value());
+  ASSERT_NE(step->to_apply, nullptr);
+  ASSERT_TRUE(step->is_apply_async);
+  ASSERT_TRUE(n.store.write_log(step->batch).has_value());
+  cycle.finish(*n.core, *step, storage::WriteOutcome{});
+  // The apply thread reports the result before its commit (here: before the store applied).
+  const pb::Entry& e = step->to_apply->back();
+  storage::AppliedEntry result{e.index(), e.term(), pb::ENTRY_NORMAL, {}};
+  result.result.set_succeeded(true);
+  result.result.set_revision(e.index());
+  n.core->on_results_known({result});
+  EXPECT_EQ(n.core->answered_from_results_through(), e.index());
+  auto answered = n.core->take_responses();
+  ASSERT_EQ(answered.size(), 1u);
+  EXPECT_EQ(answered[0].request_id, 8u);
+  n.core->submit_read(9, get_req("k"), ReadConsistency::kStale, 10);
+  EXPECT_TRUE(n.core->take_responses().empty()) << "served before the store showed the answered write";
+  auto applied = n.store.apply(step->batch);
+  ASSERT_TRUE(applied.has_value());
+  n.core->on_applied(*step->to_apply, *applied);
+  auto later = n.core->take_responses();
+  ASSERT_EQ(later.size(), 1u) << "the read, once; the write is not answered again";
+  EXPECT_EQ(later[0].request_id, 9u);
+  ASSERT_TRUE(later[0].read.has_value());
+  ASSERT_EQ(later[0].read->kvs_size(), 1);
+  EXPECT_EQ(later[0].read->kvs(0).value(), "w");
+}
+
 // Writes and membership changes wait in one bounded queue: past it, both are refused at
 // once with Unavailable naming the limit, and nothing is proposed.
 TEST(NodeCore, WritesAndMembershipChangesShareThePendingLimit) {

@@ -22,6 +22,7 @@
 #pragma once
 
 #include <chrono>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -63,6 +64,7 @@ class Shell final : public CorePort, public std::enable_shared_from_this<Shell> 
   void submit_write(kvpb::Command cmd, CoreDone done) override;
   void submit_read(kvpb::RangeRequest req, ReadConsistency consistency, CoreDone done) override;
   void submit_conf_change(const pb::ConfChange& cc, CoreDone done) override;
+  void when_store_shows_answers(std::function<void()> fn) override;
   void refresh_cluster_view() override;
   Status bootstrap(const pb::ConfState& cs) override;
   Result<pb::SnapshotMetadata> trigger_snapshot() override;
@@ -99,6 +101,9 @@ class Shell final : public CorePort, public std::enable_shared_from_this<Shell> 
     std::chrono::steady_clock::time_point write_started;  // writes only (the write-time metric)
   };
   std::unordered_map<uint64_t, Waiting> waiting_;  // [loop] by NodeCore request id
+  // when_store_shows_answers() callbacks waiting for the store (at most
+  // knobs.max_pending_requests; past that one runs at once). [loop]
+  std::deque<std::function<void()>> waiting_for_store_;
   std::chrono::steady_clock::time_point next_tick_at_{};  // [loop]
   uint64_t last_refresh_ms_ = 0;                          // [loop]
   uint64_t lease_expiries_counted_ = 0;  // [loop] of the core's lease_expiries_proposed(), added to the metric
