@@ -59,9 +59,9 @@ Result<std::vector<storage::AppliedEntry>> StorageWorker::timed_apply(const std:
       });
     };
   }
-  // Only asynchronous applies: a synchronous one (a membership change, a snapshot's
-  // neighbours) is answered when its step finishes, right after, and a membership change
-  // only once synced in full.
+  // Only asynchronous applies: a synchronous one (with a membership change, or with a
+  // snapshot) answers its writes when its step finishes, right after, and a membership
+  // change only once synced in full.
   if (hooks_.on_results && job->step.is_apply_async) {
     batch.on_results = [this, job](std::vector<storage::AppliedEntry>& applied) {
       // The payloads go to the loop (a transaction's reads may be large); on_applied then
