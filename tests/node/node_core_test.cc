@@ -91,6 +91,23 @@ kvpb::RangeRequest get_req(const std::string& key, uint64_t revision = 0) {
   return r;
 }
 
+kvpb::Command cas_cmd(std::string key, std::string expected, std::string new_value) {
+  kvpb::Command c;
+  c.mutable_cas()->set_key(std::move(key));
+  c.mutable_cas()->set_expected_value(std::move(expected));
+  c.mutable_cas()->set_new_value(std::move(new_value));
+  return c;
+}
+
+// `answers` is exactly one read, request `id`, that found `key` with `value`.
+void expect_one_read(const std::vector<Response>& answers, uint64_t id, const std::string& value) {
+  ASSERT_EQ(answers.size(), 1u) << "the read, once; the write is not answered again";
+  EXPECT_EQ(answers[0].request_id, id);
+  ASSERT_TRUE(answers[0].read.has_value());
+  ASSERT_EQ(answers[0].read->kvs_size(), 1);
+  EXPECT_EQ(answers[0].read->kvs(0).value(), value);
+}
+
 // The two phases of a Ready (store.h): a put's result is fixed when proposed, so it is
 // answered as soon as its entry is committed and durable in the log, while the apply still
 // runs; a compare-and-swap waits for the apply that decides it.
@@ -141,11 +158,7 @@ TEST(NodeCore, AnApplyResultAnswersItsWriteAndReadsWaitForTheStore) {
   n.core->submit_write(1, put_cmd("k", "v"), 10);
   n.drive();
   ReadyCycle cycle(n.store.initial_state().hard_state);
-  kvpb::Command cas;
-  cas.mutable_cas()->set_key("k");
-  cas.mutable_cas()->set_expected_value("v");
-  cas.mutable_cas()->set_new_value("w");
-  n.core->submit_write(8, cas, 10);
+  n.core->submit_write(8, cas_cmd("k", "v", "w"), 10);
   n.core->submit_read(9, get_req("k"), ReadConsistency::kLinearizable, 10);
   std::vector<Response> answers;
   std::optional<std::vector<storage::AppliedEntry>> results;
@@ -178,11 +191,7 @@ TEST(NodeCore, AnApplyResultAnswersItsWriteAndReadsWaitForTheStore) {
   }
   ASSERT_TRUE(results.has_value()) << "the compare-and-swap was applied";
   for (auto& r : n.drive()) answers.push_back(std::move(r));
-  ASSERT_EQ(answers.size(), 1u) << "the read, once; the write is not answered again";
-  EXPECT_EQ(answers[0].request_id, 9u);
-  ASSERT_TRUE(answers[0].read.has_value());
-  ASSERT_EQ(answers[0].read->kvs_size(), 1);
-  EXPECT_EQ(answers[0].read->kvs(0).value(), "w");
+  expect_one_read(answers, 9, "w");
 }
 
 // After a write is answered from its apply's results, a stale read on this member waits
@@ -197,11 +206,7 @@ TEST(NodeCore, AStaleReadAfterAnAnswerFromResultsWaitsForThatApply) {
   auto at_once = n.core->take_responses();
   ASSERT_EQ(at_once.size(), 1u) << "nothing answered early: served at once";
   ReadyCycle cycle(n.store.initial_state().hard_state);
-  kvpb::Command cas;
-  cas.mutable_cas()->set_key("k");
-  cas.mutable_cas()->set_expected_value("v");
-  cas.mutable_cas()->set_new_value("w");
-  n.core->submit_write(8, cas, 10);
+  n.core->submit_write(8, cas_cmd("k", "v", "w"), 10);
   auto step = cycle.begin(*n.core);
   ASSERT_TRUE(step.has_value());
   ASSERT_NE(step->to_apply, nullptr);
@@ -223,12 +228,7 @@ TEST(NodeCore, AStaleReadAfterAnAnswerFromResultsWaitsForThatApply) {
   auto applied = n.store.apply(step->batch);
   ASSERT_TRUE(applied.has_value());
   n.core->on_applied(*step->to_apply, *applied);
-  auto later = n.core->take_responses();
-  ASSERT_EQ(later.size(), 1u) << "the read, once; the write is not answered again";
-  EXPECT_EQ(later[0].request_id, 9u);
-  ASSERT_TRUE(later[0].read.has_value());
-  ASSERT_EQ(later[0].read->kvs_size(), 1);
-  EXPECT_EQ(later[0].read->kvs(0).value(), "w");
+  expect_one_read(n.core->take_responses(), 9, "w");
 }
 
 // Writes and membership changes wait in one bounded queue: past it, both are refused at
