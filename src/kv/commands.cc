@@ -49,7 +49,7 @@ Status validate_range(const kvpb::RangeRequest& range) {
     const std::string& tok = range.continuation();
     if (tok[0] != kContinuationVersion) return make_error(ErrorCode::kInvalidArgument, "malformed continuation token");
     const std::string_view after = std::string_view(tok).substr(1);
-    const std::string end = range.is_prefix() ? prefix_end(range.start()) : range.end();
+    const std::string end = range_end(range);
     if (after < range.start() || (!end.empty() && after >= end)) {
       return make_error(ErrorCode::kInvalidArgument, "continuation token does not belong to this range");
     }

@@ -35,5 +35,10 @@ kvpb::RangeRequest key_range(std::string_view key);
 
 // The smallest key greater than every key with this prefix ("" when there is none).
 using aspen::prefix_end;
+// Where a range ends (exclusive; "" when it runs to the end of the key space): its prefix's
+// end for a prefix range, else its `end`.
+inline std::string range_end(const kvpb::RangeRequest& range) {
+  return range.is_prefix() ? prefix_end(range.start()) : range.end();
+}
 
 }  // namespace aspen::kv

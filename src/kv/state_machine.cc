@@ -483,7 +483,7 @@ Result<kvpb::RangeResult> read_range(KvTables& tables, const kvpb::RangeRequest&
 Result<kvpb::RangeResult> read_range_within(KvTables& tables, const kvpb::RangeRequest& range, size_t budget_bytes,
                                             size_t& used_bytes) {
   if (auto s = validate_range(range); !s) return std::unexpected(s.error());
-  std::string end = range.is_prefix() ? prefix_end(range.start()) : range.end();
+  std::string end = range_end(range);
   std::optional<std::string> after;
   if (!range.continuation().empty()) after = range.continuation().substr(1);  // validated above
   kvpb::RangeResult out;

@@ -219,8 +219,8 @@ void ClientService::serve(transport::Stream& stream, std::string bytes, bool is_
   // What this member serves from its store (reads, listings, a watch's start, which also
   // depends on compactions) waits until the store shows every write it has acknowledged;
   // writes are ordered by the log instead. The wait is the apply's commit, well under a
-  // millisecond.
-  if (req.op_case() != cpb::Request::kWrite) {
+  // millisecond. (Checked first: most requests need not wait, and go on without a closure.)
+  if (req.op_case() != cpb::Request::kWrite && port_.is_store_behind_answers()) {
     return port_.when_store_shows_answers(
         [self = weak_from_this(), st = transport::Stream(stream), req = std::move(req), reply = std::move(reply),
          is_log_protocol]() mutable {

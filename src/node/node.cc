@@ -501,7 +501,7 @@ void Shell::on_persisted(std::shared_ptr<StorageJob> job, Result<storage::WriteO
 
 void Shell::after_applies(bool is_view_stale) {
   if (is_view_stale) refresh_cluster_view();
-  if (!waiting_for_store_.empty() && (!core_ || env_.store->applied_index() >= core_->answered_from_results_through())) {
+  if (!waiting_for_store_.empty() && !is_store_behind_answers()) {
     auto ready = std::move(waiting_for_store_);
     waiting_for_store_.clear();
     for (auto& fn : ready) fn();
@@ -583,11 +583,14 @@ void Shell::submit_read(kvpb::RangeRequest req, ReadConsistency consistency, Cor
   schedule_pump();
 }
 
+bool Shell::is_store_behind_answers() {
+  return core_ && env_.store->applied_index() < core_->answered_from_results_through();
+}
+
 void Shell::when_store_shows_answers(std::function<void()> fn) {
-  const bool is_store_behind = core_ && env_.store->applied_index() < core_->answered_from_results_through();
   // Bounded: past the limit a read goes ahead (it may miss a write answered a moment ago)
   // rather than the queue growing.
-  if (!is_store_behind || waiting_for_store_.size() >= env_.config.knobs.max_pending_requests) return fn();
+  if (!is_store_behind_answers() || waiting_for_store_.size() >= env_.config.knobs.max_pending_requests) return fn();
   waiting_for_store_.push_back(std::move(fn));
 }
 

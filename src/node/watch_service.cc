@@ -28,6 +28,13 @@ void add_event(watch::WatchBatcher& batch, const watch::WatchSpec& spec, std::sp
             entries[i].record().timestamp_ms());
 }
 
+// A one-shot watch's then_read, from the store at `revision`.
+Result<kvpb::RangeResult> read_then_at(const watch::WatchSpec& spec, const storage::Store& store, Index revision) {
+  kvpb::RangeRequest at = *spec.then_read;
+  at.set_revision(revision);
+  return store.range(at);
+}
+
 // A one-shot watch's events: those it wants of the revision of entries[first], which it wants.
 // Whole when a later revision follows them here or the last one is complete; otherwise none
 // (the answer carries the revision alone).
@@ -165,9 +172,7 @@ std::optional<size_t> WatchService::answer_once_from(Watcher& w, std::span<const
       revision, once_events(w.spec, entries, static_cast<size_t>(first - entries.begin()), prev, is_revision_complete));
   if (w.spec.then_read) {
     // Called once the store has applied `revision` (the early path answers these itself).
-    kvpb::RangeRequest at = *w.spec.then_read;
-    at.set_revision(revision);
-    if (auto page = env_.store->range(at)) {
+    if (auto page = read_then_at(w.spec, *env_.store, revision)) {
       *answer.mutable_read() = std::move(*page);
     } else {
       ASPEN_LOG_DEBUG("node {}: a one-shot watch's read at revision {} failed ({}); answered without it",
@@ -200,9 +205,7 @@ bool WatchService::answer_once_early(Watcher& w, const std::vector<kvpb::History
       read = watch::range_with_changes(*w.spec.then_read, *now, entries, revision);
     } else {
       // The store committed them meanwhile: read it at the revision.
-      kvpb::RangeRequest at = *w.spec.then_read;
-      at.set_revision(revision);
-      if (auto exact = env_.store->range(at)) read = std::move(*exact);
+      if (auto exact = read_then_at(w.spec, *env_.store, revision)) read = std::move(*exact);
     }
   }
   if (!read) return false;  // answered from the store once it has them (serve_round)

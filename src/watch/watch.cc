@@ -173,7 +173,7 @@ std::optional<kvpb::RangeResult> range_with_changes(const kvpb::RangeRequest& re
                                                     std::span<const kvpb::HistoryEntry> changes, Index revision) {
   ASPEN_ASSERT(request.revision() == 0 && request.continuation().empty());
   if (base.has_more() || request.is_count_only()) return std::nullopt;
-  const std::string end = request.is_prefix() ? prefix_end(request.start()) : request.end();
+  const std::string end = kv::range_end(request);
   const auto in_range = [&](const std::string& key) {
     return key >= request.start() && (end.empty() || key < end);
   };

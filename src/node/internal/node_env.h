@@ -96,10 +96,13 @@ class CorePort {
   virtual void submit_write(kvpb::Command cmd, CoreDone done) = 0;
   virtual void submit_read(kvpb::RangeRequest req, ReadConsistency consistency, CoreDone done) = 0;
   virtual void submit_conf_change(const pb::ConfChange& cc, CoreDone done) = 0;
-  // Runs `fn` once the store shows every write this member has answered (a write answered
-  // from its apply's results is in the store a moment later, NodeCore::on_results_known):
-  // now, or from the loop when that apply finishes. For anything served from this member's
-  // store, so that it never misses a write the member already acknowledged.
+  // Whether the store does not yet show every write this member has answered (a write
+  // answered from its apply's results is in the store a moment later,
+  // NodeCore::on_results_known).
+  virtual bool is_store_behind_answers() = 0;
+  // Runs `fn` once it does: now, or from the loop when that apply finishes. For anything
+  // served from this member's store, so that it never misses a write the member already
+  // acknowledged.
   virtual void when_store_shows_answers(std::function<void()> fn) = 0;
   // Re-reads membership, member records and the cluster id from the applied state.
   virtual void refresh_cluster_view() = 0;

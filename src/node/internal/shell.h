@@ -64,6 +64,7 @@ class Shell final : public CorePort, public std::enable_shared_from_this<Shell> 
   void submit_write(kvpb::Command cmd, CoreDone done) override;
   void submit_read(kvpb::RangeRequest req, ReadConsistency consistency, CoreDone done) override;
   void submit_conf_change(const pb::ConfChange& cc, CoreDone done) override;
+  bool is_store_behind_answers() override;
   void when_store_shows_answers(std::function<void()> fn) override;
   void refresh_cluster_view() override;
   Status bootstrap(const pb::ConfState& cs) override;
